@@ -1,0 +1,60 @@
+# Sightline: `make demo` runs the main job, `make test` runs the tests. Both install and start what is
+# missing (infra/stack up), idempotently; what is slow to build is cached under $(SIGHTLINE_CACHE).
+
+SHELL := /bin/bash
+export SIGHTLINE_CACHE ?= $(HOME)/.cache/sightline
+export CARGO_TARGET_DIR ?= $(SIGHTLINE_CACHE)/target
+STACK := infra/stack
+BIN := $(CARGO_TARGET_DIR)/debug
+RELEASE_BIN := $(CARGO_TARGET_DIR)/release
+# Loads the stack's endpoints (SIGHTLINE_KAFKA_BROKERS, SIGHTLINE_CLICKHOUSE_URL, ...) into a recipe.
+WITH_STACK_ENV = set -a && eval "$$($(STACK) env)" && set +a &&
+
+.PHONY: help stack down status build test test-rust test-python demo bench-writer lint fmt clean-data
+
+help:
+	@echo "make demo          bring the stack up, produce events, run the writer, show what landed"
+	@echo "make test          bring the stack up and run every test on the real servers"
+	@echo "make bench-writer  writer throughput against a bare consume/insert ceiling and a Python peer"
+	@echo "make lint          rustfmt and clippy, warnings as errors"
+	@echo "make stack|status|down  manage the local stack (infra/stack)"
+
+stack:
+	$(STACK) up
+
+status:
+	$(STACK) status
+
+down:
+	$(STACK) down
+
+build:
+	$(STACK) deps
+	cargo build --workspace --bins --tests
+
+test: stack build
+	$(MAKE) --no-print-directory test-rust test-python
+
+test-rust:
+	$(WITH_STACK_ENV) cargo test --workspace --no-fail-fast -- --test-threads=2
+
+test-python:
+	$(WITH_STACK_ENV) "$$SIGHTLINE_VENV/bin/python" -m pytest -q tests/python
+
+demo: stack
+	cargo build --bins
+	$(WITH_STACK_ENV) tests/demo.sh
+
+bench-writer: stack
+	cargo build --release --bins --examples -p sightline-writer -p sightline-testkit
+	$(WITH_STACK_ENV) writer/bench/run.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+clean-data:
+	$(STACK) reset

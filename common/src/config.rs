@@ -1,0 +1,76 @@
+//! Configuration from defaults, an optional TOML file and the environment, in that order of
+//! precedence (the environment wins).
+//!
+//! Environment variables are `SIGHTLINE_<SERVICE>__<KEY>`, with `__` separating nested keys, e.g.
+//! `SIGHTLINE_WRITER__KAFKA__BROKERS=127.0.0.1:9092`.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The named file does not exist.
+    #[error("config file {0} does not exist")]
+    Missing(String),
+    /// A value was malformed or of the wrong type; the message names the key and its source.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+}
+
+/// Loads `T`: its `Default`, overlaid by `file` (when given), overlaid by environment variables
+/// starting with `SIGHTLINE_{service}__`.
+pub fn load<T>(service: &str, file: Option<&Path>) -> Result<T, ConfigError>
+where
+    T: Default + Serialize + DeserializeOwned,
+{
+    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    if let Some(path) = file {
+        if !path.exists() {
+            return Err(ConfigError::Missing(path.display().to_string()));
+        }
+        figment = figment.merge(Toml::file(path));
+    }
+    let prefix = format!("SIGHTLINE_{}__", service.to_uppercase());
+    figment = figment.merge(Env::prefixed(&prefix).split("__"));
+    figment.extract().map_err(|e| ConfigError::Invalid(Box::new(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+    struct Inner {
+        brokers: String,
+        partitions: u32,
+    }
+
+    #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+    struct Sample {
+        name: String,
+        inner: Inner,
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("sample.toml", "name = \"from-file\"\n[inner]\nbrokers = \"a:1\"\npartitions = 3\n")?;
+            jail.set_env("SIGHTLINE_SAMPLE__INNER__BROKERS", "b:2");
+            let loaded: Sample = load("sample", Some(Path::new("sample.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(loaded.name, "from-file");
+            assert_eq!(loaded.inner, Inner { brokers: "b:2".into(), partitions: 3 });
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let err = load::<Sample>("sample", Some(Path::new("/nonexistent/x.toml"))).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/x.toml"));
+    }
+}

@@ -1,0 +1,186 @@
+//! Kafka clients (through `rdkafka`, so the same code runs on Apache Kafka, Redpanda or tansu), topic
+//! creation from configuration, and the dead-letter sink.
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sightline_schemas::dlq_headers;
+
+/// Errors talking to Kafka.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    /// A client could not be created or a request failed.
+    #[error("kafka {action}: {source}")]
+    Client {
+        /// What was being done.
+        action: String,
+        /// The client's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// The broker refused to create a topic.
+    #[error("creating topic {topic}: {code}")]
+    CreateTopic {
+        /// The topic.
+        topic: String,
+        /// The broker's answer.
+        code: RDKafkaErrorCode,
+    },
+}
+
+fn client_error(action: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaError {
+    let action = action.into();
+    move |source| KafkaError::Client { action, source }
+}
+
+/// Connection settings shared by every Kafka client of a service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KafkaSettings {
+    /// Bootstrap servers, comma-separated `host:port`.
+    pub brokers: String,
+    /// Extra librdkafka properties applied to every client (e.g. security settings in production).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self { brokers: "127.0.0.1:9092".into(), properties: BTreeMap::new() }
+    }
+}
+
+impl KafkaSettings {
+    /// A client config with the bootstrap servers and the extra properties.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config
+    }
+
+    /// An idempotent producer (`acks=all`): retries never duplicate or reorder within a partition.
+    pub fn idempotent_producer(&self) -> Result<FutureProducer, KafkaError> {
+        let mut config = self.client_config();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "60000");
+        config.create().map_err(client_error("creating producer"))
+    }
+}
+
+/// A topic to create: its name, partition count and retention.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TopicSpec {
+    /// Topic name.
+    pub name: String,
+    /// Number of partitions (the unit of consumer parallelism).
+    pub partitions: i32,
+    /// Replication factor (1 on a single broker; 3 in production).
+    #[serde(default = "default_replication")]
+    pub replication: i32,
+    /// `retention.ms`; -1 keeps everything (the event log is the source of truth).
+    #[serde(default = "default_retention")]
+    pub retention_ms: i64,
+}
+
+fn default_replication() -> i32 {
+    1
+}
+
+fn default_retention() -> i64 {
+    -1
+}
+
+/// Creates the topics that do not exist yet; existing ones are left as they are.
+pub async fn ensure_topics(settings: &KafkaSettings, topics: &[TopicSpec]) -> Result<(), KafkaError> {
+    let admin: AdminClient<DefaultClientContext> =
+        settings.client_config().create().map_err(client_error("creating admin client"))?;
+    let retention: Vec<String> = topics.iter().map(|t| t.retention_ms.to_string()).collect();
+    let new_topics: Vec<NewTopic<'_>> = topics
+        .iter()
+        .zip(&retention)
+        .map(|(t, retention)| {
+            NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(t.replication)).set("retention.ms", retention)
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin.create_topics(&new_topics, &options).await.map_err(client_error("creating topics"))?;
+    for result in results {
+        match result {
+            Ok(topic) => tracing::info!(%topic, "topic created"),
+            Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => tracing::debug!(%topic, "topic exists"),
+            Err((topic, code)) => return Err(KafkaError::CreateTopic { topic, code }),
+        }
+    }
+    Ok(())
+}
+
+/// Where a message came from, for dead-letter headers.
+#[derive(Debug, Clone)]
+pub struct SourcePosition<'a> {
+    /// Topic it was read from.
+    pub topic: &'a str,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+}
+
+/// Sends messages a consumer cannot process to the dead-letter topic, unchanged, with headers naming
+/// the reason and the source position (see [`sightline_schemas::dlq_headers`]).
+#[derive(Clone)]
+pub struct DeadLetterSink {
+    producer: FutureProducer,
+    topic: String,
+    consumer_name: String,
+}
+
+impl DeadLetterSink {
+    /// A sink producing to `topic`, naming `consumer_name` (service and group) in every letter.
+    pub fn new(producer: FutureProducer, topic: impl Into<String>, consumer_name: impl Into<String>) -> Self {
+        Self { producer, topic: topic.into(), consumer_name: consumer_name.into() }
+    }
+
+    /// Sends one dead letter and waits until the broker acknowledged it.
+    pub async fn send(
+        &self,
+        source: SourcePosition<'_>,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        reason: &str,
+        detail: &str,
+    ) -> Result<(), KafkaError> {
+        let partition = source.partition.to_string();
+        let offset = source.offset.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: dlq_headers::REASON, value: Some(reason) })
+            .insert(Header { key: dlq_headers::DETAIL, value: Some(detail) })
+            .insert(Header { key: dlq_headers::SOURCE_TOPIC, value: Some(source.topic) })
+            .insert(Header { key: dlq_headers::SOURCE_PARTITION, value: Some(partition.as_str()) })
+            .insert(Header { key: dlq_headers::SOURCE_OFFSET, value: Some(offset.as_str()) })
+            .insert(Header { key: dlq_headers::CONSUMER, value: Some(self.consumer_name.as_str()) });
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(headers);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(payload) = payload {
+            record = record.payload(payload);
+        }
+        self.producer
+            .send(record, Duration::from_secs(60))
+            .await
+            .map(|_| ())
+            .map_err(|(source, _)| KafkaError::Client { action: format!("dead-lettering to {}", self.topic), source })
+    }
+}

@@ -1,0 +1,15 @@
+//! Plumbing shared by Sightline's services.
+//!
+//! Each module is one job: [`config`] loads settings from a file plus the environment, [`telemetry`]
+//! sets up logs, [`shutdown`] turns SIGTERM/SIGINT into a token, [`http`] serves `/metrics`,
+//! `/healthz` and `/readyz`, [`kafka`] builds clients, creates topics and dead-letters messages,
+//! [`warehouse`] talks to ClickHouse and applies its migrations, [`relational`] applies the
+//! PostgreSQL migrations.
+
+pub mod config;
+pub mod http;
+pub mod kafka;
+pub mod relational;
+pub mod shutdown;
+pub mod telemetry;
+pub mod warehouse;

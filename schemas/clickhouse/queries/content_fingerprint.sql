@@ -1,0 +1,7 @@
+SELECT
+    (SELECT count() FROM events FINAL) AS events,
+    (SELECT sum(cityHash64(toString(event_id), stream_id, site, capture_ms, track_id, toString(kind), arraySum(descriptor), source_offset)) FROM events FINAL) AS events_hash,
+    (SELECT count() FROM matches FINAL) AS matches,
+    (SELECT sum(cityHash64(toString(event_id), list_id, person_id, similarity, rank)) FROM matches FINAL) AS matches_hash,
+    (SELECT count() FROM best_shots FINAL) AS best_shots,
+    (SELECT sum(cityHash64(toString(event_id), jpeg)) FROM best_shots FINAL) AS best_shots_hash

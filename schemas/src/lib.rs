@@ -1,0 +1,132 @@
+//! Sightline's contracts.
+//!
+//! - [`v1`]: the Protobuf messages on the Kafka topics (see `proto/sightline/v1/events.proto` for the
+//!   field-by-field documentation and the evolution rules);
+//! - [`topics`]: the versioned topic names;
+//! - [`CLICKHOUSE_MIGRATIONS`] and [`POSTGRES_MIGRATIONS`]: the warehouse DDL and the relational
+//!   schema, embedded in version order;
+//! - [`queries`]: the warehouse queries the services run, kept here so the compatibility test runs
+//!   exactly what production runs.
+
+/// Version-1 event messages (package `sightline.v1`).
+pub mod v1 {
+    #![allow(missing_docs, clippy::doc_lazy_continuation)]
+    include!(concat!(env!("OUT_DIR"), "/sightline.v1.rs"));
+
+    /// The `schema_version` this build writes, and the newest it can interpret.
+    pub const SCHEMA_VERSION: u32 = 1;
+}
+
+/// Encoded `FileDescriptorSet` of the v1 schema, for compatibility checks and reflection.
+pub const V1_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sightline_v1_descriptor.bin"));
+
+/// Kafka topic names. The suffix is the major schema version: an incompatible change gets new topics.
+pub mod topics {
+    /// Detection events from ingest (`DetectionEvent`), keyed by stream id.
+    pub const DETECTIONS_V1: &str = "sightline.detections.v1";
+    /// Enriched events from enrich (`EnrichedEvent`), keyed by stream id.
+    pub const EVENTS_V1: &str = "sightline.events.v1";
+    /// Dead letters: messages a consumer could not process, with headers naming why and where from.
+    pub const DLQ_V1: &str = "sightline.dlq.v1";
+}
+
+/// Header names on dead-lettered messages (`sightline.dlq.v1`). The value of each is UTF-8 text.
+pub mod dlq_headers {
+    /// Short machine-readable reason class, e.g. `decode`, `schema_version`, `invalid`.
+    pub const REASON: &str = "dlq.reason";
+    /// Human-readable detail of what was wrong.
+    pub const DETAIL: &str = "dlq.detail";
+    /// Topic the message was read from.
+    pub const SOURCE_TOPIC: &str = "dlq.source.topic";
+    /// Partition the message was read from (decimal).
+    pub const SOURCE_PARTITION: &str = "dlq.source.partition";
+    /// Offset of the message in that partition (decimal).
+    pub const SOURCE_OFFSET: &str = "dlq.source.offset";
+    /// The consumer (service and group) that dead-lettered it.
+    pub const CONSUMER: &str = "dlq.consumer";
+}
+
+/// One embedded SQL migration file, `NNNN_name.sql`.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// The number before the first `_`; migrations apply in increasing order.
+    pub version: u32,
+    /// The rest of the file name, for logs and the history table.
+    pub name: &'static str,
+    /// The file's text; ClickHouse files may hold several statements separated by `;` at line ends.
+    pub sql: &'static str,
+}
+
+impl Migration {
+    /// The statements of this file: split at `;` that ends a line, comments and blanks dropped.
+    pub fn statements(&self) -> Vec<String> {
+        let mut statements = Vec::new();
+        let mut current = String::new();
+        for line in self.sql.lines() {
+            let code = line.trim_end();
+            if code.trim_start().starts_with("--") || code.trim().is_empty() {
+                continue;
+            }
+            if let Some(body) = code.strip_suffix(';') {
+                current.push_str(body);
+                statements.push(std::mem::take(&mut current).trim().to_owned());
+            } else {
+                current.push_str(code);
+                current.push('\n');
+            }
+        }
+        if !current.trim().is_empty() {
+            statements.push(current.trim().to_owned());
+        }
+        statements
+    }
+
+    /// FNV-1a 64 checksum of the file, recorded when applied to detect later edits.
+    pub fn checksum(&self) -> String {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in self.sql.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{hash:016x}")
+    }
+}
+
+include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// Warehouse queries run by the services and tests, also checked on current ClickHouse (chdb).
+pub mod queries {
+    /// Exactly-once view of the events: total rows as analysts see them, and distinct ids.
+    pub const EVENT_COUNTS: &str = include_str!("../clickhouse/queries/event_counts.sql");
+    /// Per-stream summary of what landed (the demo prints it).
+    pub const LANDED_SUMMARY: &str = include_str!("../clickhouse/queries/landed_summary.sql");
+    /// Order-independent fingerprint of the visible events and matches (rebuild equivalence).
+    pub const CONTENT_FINGERPRINT: &str = include_str!("../clickhouse/queries/content_fingerprint.sql");
+    /// The migration runner's history table.
+    pub const MIGRATION_HISTORY_DDL: &str = include_str!("../clickhouse/queries/migration_history_ddl.sql");
+    /// The applied migrations: (version, name, checksum).
+    pub const MIGRATION_HISTORY: &str = include_str!("../clickhouse/queries/migration_history.sql");
+    /// Top matched persons per list in a time range (dashboard-style read on the matches table).
+    pub const TOP_MATCHED_PERSONS: &str = include_str!("../clickhouse/queries/top_matched_persons.sql");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_ordered_and_split() {
+        assert!(!CLICKHOUSE_MIGRATIONS.is_empty());
+        for pair in CLICKHOUSE_MIGRATIONS.windows(2) {
+            assert!(pair[0].version < pair[1].version);
+        }
+        let first = CLICKHOUSE_MIGRATIONS[0].statements();
+        assert!(first.iter().all(|s| !s.ends_with(';') && !s.is_empty()));
+    }
+
+    #[test]
+    fn statement_splitting_keeps_multiline_statements_whole() {
+        let m = Migration { version: 1, name: "t", sql: "-- c\nCREATE TABLE a (\n x UInt8\n);\n\nSELECT 1;\n" };
+        assert_eq!(m.statements(), vec!["CREATE TABLE a (\n x UInt8\n)".to_owned(), "SELECT 1".to_owned()]);
+    }
+}

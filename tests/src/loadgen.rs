@@ -1,0 +1,254 @@
+//! Realistic enriched events for tests, benchmarks and the demo.
+
+use prost::Message;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sightline_common::kafka::KafkaSettings;
+use sightline_schemas::v1::{
+    BoundingBox, Descriptor, DetectionEvent, EnrichedEvent, MatchResult, ObjectKind, Point, SCHEMA_VERSION,
+};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Namespace of the deterministic ids the generator derives (UUID v5).
+const ID_NAMESPACE: Uuid = Uuid::from_u128(0x5167_6874_6c69_6e65_2d6c_6f61_6467_656e);
+
+/// Shape of the generated traffic.
+#[derive(Debug, Clone)]
+pub struct LoadProfile {
+    /// Seed: the same seed and index give the same event (and the same id).
+    pub seed: u64,
+    /// Number of distinct streams (cameras).
+    pub streams: usize,
+    /// Number of sites the streams are spread over.
+    pub sites: usize,
+    /// Capture time of the first event, ms since the epoch.
+    pub start_ms: i64,
+    /// Capture-time step between consecutive events, ms.
+    pub step_ms: i64,
+    /// Share of events that are faces (the rest are bodies).
+    pub face_share: f64,
+    /// Share of faces that match a watchlist person.
+    pub match_share: f64,
+}
+
+impl Default for LoadProfile {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            streams: 8,
+            sites: 3,
+            start_ms: 1_763_800_000_000,
+            step_ms: 250,
+            face_share: 0.7,
+            match_share: 0.3,
+        }
+    }
+}
+
+/// Generates enriched events.
+pub struct EventGenerator {
+    profile: LoadProfile,
+    jpegs: Vec<Vec<u8>>,
+    lists: Vec<(String, String)>,
+}
+
+impl EventGenerator {
+    /// A generator for `profile`; encodes its pool of best-shot JPEGs once.
+    pub fn new(profile: LoadProfile) -> Self {
+        let jpegs = (0..8).map(|i| noise_jpeg(profile.seed.wrapping_add(i))).collect();
+        let lists = vec![
+            (Uuid::new_v5(&ID_NAMESPACE, b"list-vip").to_string(), "VIP".to_owned()),
+            (Uuid::new_v5(&ID_NAMESPACE, b"list-banned").to_string(), "Banned".to_owned()),
+        ];
+        Self { profile, jpegs, lists }
+    }
+
+    /// The enriched event number `index` (deterministic).
+    pub fn event(&self, index: u64) -> EnrichedEvent {
+        let mut rng = SmallRng::seed_from_u64(self.profile.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let stream = (index as usize) % self.profile.streams.max(1);
+        let site = stream % self.profile.sites.max(1);
+        let detection_id = Uuid::new_v5(&ID_NAMESPACE, format!("{}-detection-{index}", self.profile.seed).as_bytes());
+        let track_id = Uuid::new_v5(&ID_NAMESPACE, format!("{}-track-{}", self.profile.seed, index / 2).as_bytes());
+        let capture_ms = self.profile.start_ms + index as i64 * self.profile.step_ms;
+        let is_face = rng.random_bool(self.profile.face_share);
+        let (width, height) =
+            if is_face { (rng.random_range(60.0..180.0), 0.0) } else { (rng.random_range(80.0..240.0), 0.0) };
+        let height = if is_face { width * 1.25 } else { height + width * 2.4 };
+        let x: f32 = rng.random_range(0.0..1000.0);
+        let y: f32 = rng.random_range(0.0..400.0);
+        let landmarks = if is_face {
+            [(0.3, 0.4), (0.7, 0.4), (0.5, 0.6), (0.35, 0.8), (0.65, 0.8)]
+                .iter()
+                .map(|(fx, fy)| Point { x: x + width * fx, y: y + height * fy })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let detection = DetectionEvent {
+            schema_version: SCHEMA_VERSION,
+            event_id: detection_id.to_string(),
+            stream_id: format!("cam-{stream:02}"),
+            site: format!("site-{}", (b'a' + site as u8) as char),
+            capture_time_ms: capture_ms,
+            processing_time_ms: capture_ms + rng.random_range(50..400),
+            track_id: track_id.to_string(),
+            kind: if is_face { ObjectKind::Face } else { ObjectKind::Body } as i32,
+            bbox: Some(BoundingBox { x, y, width, height }),
+            landmarks,
+            detection_score: rng.random_range(0.6..1.0),
+            quality: rng.random_range(0.2..1.0),
+            best_shot_jpeg: Some(self.jpegs[(index as usize) % self.jpegs.len()].clone()),
+            first_seen_ms: capture_ms - rng.random_range(500..8000),
+            last_seen_ms: capture_ms + rng.random_range(100..4000),
+            frame_count: rng.random_range(5..200),
+            frame_width: 1280,
+            frame_height: 720,
+            track_ended: true,
+            parent_track_id: String::new(),
+        };
+        let (descriptor, skip_reason, matches) = if is_face {
+            let mut values: Vec<f32> = (0..192).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt().max(f32::EPSILON);
+            values.iter_mut().for_each(|v| *v /= norm);
+            let matches = if rng.random_bool(self.profile.match_share) {
+                let (list_id, list_name) = &self.lists[rng.random_range(0..self.lists.len())];
+                (1..=rng.random_range(1..=3u32))
+                    .map(|rank| {
+                        let person = rng.random_range(0..50u32);
+                        MatchResult {
+                            list_id: list_id.clone(),
+                            list_name: list_name.clone(),
+                            person_id: Uuid::new_v5(&ID_NAMESPACE, format!("person-{person}").as_bytes()).to_string(),
+                            person_external_id: format!("EXT-{person:04}"),
+                            person_display_name: format!("Person {person}"),
+                            similarity: 0.9 - 0.05 * rank as f32,
+                            rank,
+                            threshold: 0.5,
+                        }
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let descriptor = Descriptor { values, model_name: "mobilefacenet".into(), model_version: "1".into() };
+            (Some(descriptor), String::new(), matches)
+        } else {
+            (None, "body".to_owned(), Vec::new())
+        };
+        EnrichedEvent {
+            schema_version: SCHEMA_VERSION,
+            event_id: Uuid::new_v5(&ID_NAMESPACE, detection_id.as_bytes()).to_string(),
+            detection: Some(detection),
+            descriptor,
+            descriptor_skip_reason: skip_reason,
+            matches,
+            enriched_time_ms: capture_ms + 500,
+        }
+    }
+}
+
+/// A 10–20 KB JPEG of textured noise (the size of a face best shot with margin).
+fn noise_jpeg(seed: u64) -> Vec<u8> {
+    let (w, h) = (120u16, 150u16);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut pixels = Vec::with_capacity(usize::from(w) * usize::from(h) * 3);
+    for y in 0..h {
+        for x in 0..w {
+            let base = ((x as u32 * 2 + y as u32) % 256) as u8;
+            for _ in 0..3 {
+                pixels.push(base.wrapping_add(rng.random_range(0..48)));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let encoder = jpeg_encoder::Encoder::new(&mut out, 85);
+    if encoder.encode(&pixels, w, h, jpeg_encoder::ColorType::Rgb).is_err() {
+        return vec![0xff, 0xd8, 0xff, 0xd9];
+    }
+    out
+}
+
+/// Produces events `first..first+count` of `generator` to `topic` (key = stream id), keeping at most
+/// `in_flight` unacknowledged; `rate_per_s` (if set) paces them. Returns the produced event ids.
+pub async fn produce(
+    kafka: &KafkaSettings,
+    topic: &str,
+    generator: &EventGenerator,
+    first: u64,
+    count: u64,
+    rate_per_s: Option<f64>,
+) -> anyhow::Result<Vec<String>> {
+    let producer: FutureProducer = kafka.idempotent_producer()?;
+    let mut ids = Vec::with_capacity(count as usize);
+    let mut pending = VecDeque::new();
+    let started = Instant::now();
+    for i in 0..count {
+        let event = generator.event(first + i);
+        let key = event.detection.as_ref().map(|d| d.stream_id.clone()).unwrap_or_default();
+        ids.push(event.event_id.clone());
+        let payload = event.encode_to_vec();
+        let delivery = producer
+            .send_result(FutureRecord::to(topic).key(&key).payload(&payload))
+            .map_err(|(e, _)| anyhow::anyhow!("queueing event {i}: {e}"))?;
+        pending.push_back(delivery);
+        if pending.len() >= 10_000
+            && let Some(oldest) = pending.pop_front()
+        {
+            oldest.await?.map_err(|(e, _)| anyhow::anyhow!("producing: {e}"))?;
+        }
+        if let Some(rate) = rate_per_s {
+            let due = started + Duration::from_secs_f64((i + 1) as f64 / rate);
+            tokio::time::sleep_until(due.into()).await;
+        }
+    }
+    for delivery in pending {
+        delivery.await?.map_err(|(e, _)| anyhow::anyhow!("producing: {e}"))?;
+    }
+    Ok(ids)
+}
+
+/// Produces raw bytes (e.g. poison messages) to `topic`; returns (partition, offset) of each.
+pub async fn produce_raw(
+    kafka: &KafkaSettings,
+    topic: &str,
+    messages: &[(String, Vec<u8>)],
+) -> anyhow::Result<Vec<(i32, i64)>> {
+    let producer: FutureProducer = kafka.idempotent_producer()?;
+    let mut positions = Vec::new();
+    for (key, payload) in messages {
+        let delivered = producer
+            .send(FutureRecord::to(topic).key(key).payload(payload), Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| anyhow::anyhow!("producing: {e}"))?;
+        positions.push((delivered.partition, delivered.offset));
+    }
+    Ok(positions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_deterministic_and_realistic() {
+        let generator = EventGenerator::new(LoadProfile::default());
+        assert_eq!(generator.event(7), generator.event(7));
+        assert_ne!(generator.event(7).event_id, generator.event(8).event_id);
+        for jpeg in &generator.jpegs {
+            assert!((10_000..=20_000).contains(&jpeg.len()), "jpeg of {} bytes", jpeg.len());
+            assert_eq!(&jpeg[..2], &[0xff, 0xd8]);
+        }
+        let events: Vec<EnrichedEvent> = (0..500).map(|i| generator.event(i)).collect();
+        let faces = events.iter().filter(|e| e.descriptor.is_some()).count();
+        assert!((250..450).contains(&faces), "{faces} faces of 500");
+        assert!(events.iter().filter_map(|e| e.descriptor.as_ref()).all(|d| d.values.len() == 192));
+        assert!(events.iter().any(|e| !e.matches.is_empty()));
+        let streams: std::collections::BTreeSet<_> =
+            events.iter().map(|e| e.detection.as_ref().map(|d| d.stream_id.clone())).collect();
+        assert_eq!(streams.len(), 8);
+    }
+}

@@ -1,0 +1,305 @@
+//! The local stack as tests see it: endpoints from the environment (`infra/stack env`, with the same
+//! defaults), per-test topics and databases so tests never share state, the service binaries as
+//! real processes, and a private ClickHouse server that a test may stop and restart.
+
+use anyhow::Context;
+use sightline_common::kafka::{KafkaSettings, TopicSpec};
+use sightline_common::warehouse::ClickHouseSettings;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Kafka settings of the local stack.
+pub fn kafka() -> KafkaSettings {
+    KafkaSettings { brokers: env_or("SIGHTLINE_KAFKA_BROKERS", "127.0.0.1:9092"), ..Default::default() }
+}
+
+/// ClickHouse settings of the local stack, for `database`.
+pub fn clickhouse(database: &str) -> ClickHouseSettings {
+    ClickHouseSettings {
+        url: env_or("SIGHTLINE_CLICKHOUSE_URL", "http://127.0.0.1:18123"),
+        database: database.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// PostgreSQL URL of the local stack.
+pub fn postgres_url() -> String {
+    env_or("SIGHTLINE_POSTGRES_URL", "postgres://sightline:sightline@localhost:5432/sightline")
+}
+
+/// A path to a workspace binary, built by `cargo build --bins` before the tests run.
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let profile_dir = exe.parent().and_then(Path::parent).context("test binary has no target dir")?;
+    let path = profile_dir.join(name);
+    anyhow::ensure!(path.exists(), "{} not built; run `cargo build --bins` (make test does)", path.display());
+    Ok(path)
+}
+
+/// Eight random hex digits, to keep one test's names apart from another's.
+fn random_tag() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
+}
+
+/// A free loopback TCP port.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Names for one test's own topics, group and database.
+#[derive(Debug, Clone)]
+pub struct Isolation {
+    /// Events topic.
+    pub topic: String,
+    /// Dead-letter topic.
+    pub dlq_topic: String,
+    /// Writer consumer group.
+    pub group: String,
+    /// ClickHouse database.
+    pub database: String,
+}
+
+impl Isolation {
+    /// Fresh names for the test `name`; creates the topics (`partitions` each).
+    pub async fn new(name: &str, partitions: i32) -> anyhow::Result<Self> {
+        let tag = random_tag();
+        let isolation = Self {
+            topic: format!("test.{name}.{tag}.events"),
+            dlq_topic: format!("test.{name}.{tag}.dlq"),
+            group: format!("test-{name}-{tag}"),
+            database: format!("test_{name}_{tag}"),
+        };
+        let topics = [&isolation.topic, &isolation.dlq_topic].map(|t| TopicSpec {
+            name: t.clone(),
+            partitions,
+            replication: 1,
+            retention_ms: -1,
+        });
+        sightline_common::kafka::ensure_topics(&kafka(), &topics).await?;
+        Ok(isolation)
+    }
+}
+
+/// A running service process, killed when dropped.
+pub struct ServiceProcess {
+    child: Child,
+    /// Port of its operational HTTP endpoints.
+    pub http_port: u16,
+}
+
+impl ServiceProcess {
+    /// Starts the writer for `isolation`, against `clickhouse`, with extra `SIGHTLINE_WRITER__*`
+    /// settings (`("BATCH_MAX_EVENTS", "100")`, ...).
+    pub fn writer(
+        isolation: &Isolation,
+        clickhouse: &ClickHouseSettings,
+        args: &[&str],
+        settings: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let http_port = free_port()?;
+        let mut command = Command::new(binary("sightline-writer")?);
+        command
+            .args(args)
+            .env("SIGHTLINE_WRITER__KAFKA__BROKERS", kafka().brokers)
+            .env("SIGHTLINE_WRITER__CLICKHOUSE__URL", &clickhouse.url)
+            .env("SIGHTLINE_WRITER__CLICKHOUSE__DATABASE", &clickhouse.database)
+            .env("SIGHTLINE_WRITER__TOPIC", &isolation.topic)
+            .env("SIGHTLINE_WRITER__DLQ_TOPIC", &isolation.dlq_topic)
+            .env("SIGHTLINE_WRITER__GROUP_ID", &isolation.group)
+            .env("SIGHTLINE_WRITER__HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+            .env("RUST_LOG", env_or("RUST_LOG", "info,rdkafka=warn"))
+            .stdin(Stdio::null());
+        for (key, value) in settings {
+            command.env(format!("SIGHTLINE_WRITER__{key}"), value);
+        }
+        let child = command.spawn().context("starting sightline-writer")?;
+        Ok(Self { child, http_port })
+    }
+
+    /// Kills it with SIGKILL (no chance to flush or commit).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for a clean exit (at most `timeout`); returns whether it exited 0.
+    pub fn terminate(mut self, timeout: Duration) -> bool {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Whether it is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// GETs `path` on its HTTP port: (status, body).
+    pub fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        http_get(self.http_port, path)
+    }
+
+    /// The value of an unlabelled metric (or the sum over its labels) from `/metrics`.
+    pub fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        let (_, body) = self.get("/metrics")?;
+        Ok(body
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.split(['{', ' ']).next() == Some(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 GET on loopback: (status, body).
+pub fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).context("no HTTP status")?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or fails after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last_error = None;
+    loop {
+        match check().await {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => {}
+            Err(error) => last_error = Some(error),
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what} (last error: {last_error:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Counts as analysts see them: (visible rows, distinct event ids) with FINAL.
+pub async fn event_counts(settings: &ClickHouseSettings) -> anyhow::Result<(u64, u64)> {
+    Ok(settings.read_client().query(sightline_schemas::queries::EVENT_COUNTS).fetch_one::<(u64, u64)>().await?)
+}
+
+/// All visible event ids, sorted.
+pub async fn event_ids(settings: &ClickHouseSettings) -> anyhow::Result<Vec<String>> {
+    let mut ids: Vec<String> =
+        settings.read_client().query("SELECT toString(event_id) FROM events FINAL").fetch_all::<String>().await?;
+    ids.sort();
+    Ok(ids)
+}
+
+/// A ClickHouse server of the test's own, rendered from `infra/clickhouse/config.xml.in`, so a test
+/// can stop and restart it without disturbing others. Stopped when dropped.
+pub struct PrivateClickHouse {
+    dir: PathBuf,
+    http_port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateClickHouse {
+    /// Renders the config into a fresh directory under the data dir and starts the server.
+    pub async fn start() -> anyhow::Result<Self> {
+        let root = repo_root();
+        let data = std::env::var("SIGHTLINE_DATA").map(PathBuf::from).unwrap_or_else(|_| root.join(".data"));
+        let tag = random_tag();
+        let dir = data.join(format!("test-clickhouse-{tag}"));
+        for sub in ["log", "data", "tmp", "user_files", "format_schemas"] {
+            std::fs::create_dir_all(dir.join(sub))?;
+        }
+        let (http_port, tcp_port) = (free_port()?, free_port()?);
+        let template = std::fs::read_to_string(root.join("infra/clickhouse/config.xml.in"))?;
+        let config = template
+            .replace("@DIR@", &dir.display().to_string())
+            .replace("@HTTP_PORT@", &http_port.to_string())
+            .replace("@TCP_PORT@", &tcp_port.to_string());
+        std::fs::write(dir.join("config.xml"), config)?;
+        std::fs::copy(root.join("infra/clickhouse/users.xml"), dir.join("users.xml"))?;
+        let mut server = Self { dir, http_port, child: None };
+        server.resume().await?;
+        Ok(server)
+    }
+
+    /// Settings pointing at this server, for `database`.
+    pub fn settings(&self, database: &str) -> ClickHouseSettings {
+        ClickHouseSettings {
+            url: format!("http://127.0.0.1:{}", self.http_port),
+            database: database.to_owned(),
+            ..Default::default()
+        }
+    }
+
+    /// Stops the server (SIGTERM, then waits for the process to exit).
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while child.try_wait()?.is_none() {
+                if Instant::now() > deadline {
+                    child.kill()?;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts (or restarts) the server on the same data and waits until it answers.
+    pub async fn resume(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::File::create(self.dir.join("log/stdout.log"))?;
+        let child = Command::new("clickhouse-server")
+            .arg(format!("--config-file={}", self.dir.join("config.xml").display()))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting clickhouse-server")?;
+        self.child = Some(child);
+        let port = self.http_port;
+        eventually(Duration::from_secs(60), "private clickhouse to answer", || async move {
+            Ok(http_get(port, "/ping").ok().filter(|(s, b)| *s == 200 && b.starts_with("Ok")).map(|_| ()))
+        })
+        .await
+    }
+}
+
+impl Drop for PrivateClickHouse {
+    fn drop(&mut self) {
+        let _ = self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,260 @@
+//! End-to-end tests of the writer's guarantee on the real broker (tansu) and ClickHouse (18.16):
+//! every produced event is visible exactly once, whatever happens to the writer or the warehouse.
+//!
+//! Each test has its own topics, consumer group and database (see `Isolation`), and runs the real
+//! `sightline-writer` binary as a process, so SIGKILL and SIGTERM are real.
+
+use anyhow::Context;
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
+use sightline_common::warehouse::ClickHouseSettings;
+use sightline_schemas::v1::{EnrichedEvent, SCHEMA_VERSION};
+use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce, produce_raw};
+use sightline_testkit::stack::{
+    self, Isolation, PrivateClickHouse, ServiceProcess, event_counts, event_ids, eventually,
+};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const LANDING_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn generator(seed: u64) -> EventGenerator {
+    EventGenerator::new(LoadProfile { seed, ..Default::default() })
+}
+
+/// Waits until `expected` events are visible, then checks they are exactly the produced ones.
+async fn assert_exactly(clickhouse: &ClickHouseSettings, produced: &[String]) -> anyhow::Result<()> {
+    let expected = produced.len() as u64;
+    eventually(LANDING_TIMEOUT, &format!("{expected} visible events"), || async {
+        let (visible, _) = event_counts(clickhouse).await?;
+        anyhow::ensure!(visible <= expected, "{visible} visible events, more than the {expected} produced");
+        Ok((visible == expected).then_some(()))
+    })
+    .await?;
+    let (visible, distinct) = event_counts(clickhouse).await?;
+    assert_eq!((visible, distinct), (expected, expected), "visible rows and distinct ids");
+    let mut want = produced.to_vec();
+    want.sort();
+    assert_eq!(event_ids(clickhouse).await?, want, "the visible events are exactly the produced ones");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_every_produced_event_is_visible_exactly_once() -> anyhow::Result<()> {
+    let iso = Isolation::new("exactly", 3).await?;
+    let clickhouse = stack::clickhouse(&iso.database);
+    let produced = produce(&stack::kafka(), &iso.topic, &generator(11), 0, 3_000, None).await?;
+    let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[("BATCH_MAX_EVENTS", "500")])?;
+    assert_exactly(&clickhouse, &produced).await?;
+
+    // Matches and best shots landed with their events.
+    let events = generator(11);
+    let expected_matches: usize = (0..3_000).map(|i| events.event(i).matches.len()).sum();
+    let client = clickhouse.read_client();
+    let matches: u64 = client.query("SELECT count() FROM matches FINAL").fetch_one().await?;
+    let shots: u64 = client
+        .query("SELECT count() FROM best_shots FINAL WHERE length(jpeg) BETWEEN 10000 AND 20000")
+        .fetch_one()
+        .await?;
+    assert_eq!(matches, expected_matches as u64);
+    assert_eq!(shots, 3_000);
+
+    let (status, ready) = writer.get("/readyz")?;
+    assert_eq!((status, ready.trim()), (200, "ready"));
+    assert_eq!(writer.metric("sightline_writer_inserted_total")?, 3_000.0);
+    assert_eq!(writer.metric("sightline_writer_consumer_lag")?, 0.0);
+    assert!(writer.terminate(Duration::from_secs(30)), "SIGTERM gives a clean exit");
+    Ok(())
+}
+
+#[tokio::test]
+async fn b_sigkill_mid_stream_loses_and_duplicates_nothing() -> anyhow::Result<()> {
+    let iso = Isolation::new("sigkill", 3).await?;
+    let clickhouse = stack::clickhouse(&iso.database);
+    let total = 6_000u64;
+    // Produce while the writer is repeatedly killed: 200 events/s for 30 s.
+    let producer = {
+        let topic = iso.topic.clone();
+        tokio::spawn(async move { produce(&stack::kafka(), &topic, &generator(22), 0, total, Some(200.0)).await })
+    };
+    // Small, frequent batches so every kill lands between an insert and its offset commit or in
+    // the middle of a batch. A short session lets the broker evict each killed member quickly.
+    let settings = [("BATCH_MAX_EVENTS", "100"), ("BATCH_MAX_WAIT_MS", "100"), ("SESSION_TIMEOUT_MS", "6000")];
+    let mut visible_at_kills = Vec::new();
+    for pause_ms in [700u64, 300, 1_100, 500] {
+        let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &settings)?;
+        // Kill it once it is landing events (it owns partitions and is mid-stream), not while
+        // the group is still rebalancing.
+        eventually(LANDING_TIMEOUT, "the writer to land events", || async {
+            Ok((writer.metric("sightline_writer_inserted_total").unwrap_or(0.0) > 0.0).then_some(()))
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        writer.kill();
+        visible_at_kills.push(event_counts(&clickhouse).await?.0);
+    }
+    let _writer = ServiceProcess::writer(&iso, &clickhouse, &[], &settings)?;
+    let produced = producer.await??;
+    assert_exactly(&clickhouse, &produced).await?;
+    assert!(
+        visible_at_kills.iter().all(|&v| v > 0 && v < total),
+        "each kill came mid-stream (visible at kills: {visible_at_kills:?})"
+    );
+    assert!(visible_at_kills.windows(2).all(|w| w[0] <= w[1]), "{visible_at_kills:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn c_replay_from_zero_and_rebuild_change_nothing() -> anyhow::Result<()> {
+    let iso = Isolation::new("replay", 3).await?;
+    let clickhouse = stack::clickhouse(&iso.database);
+    let produced = produce(&stack::kafka(), &iso.topic, &generator(33), 0, 2_000, None).await?;
+    let first = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
+    assert_exactly(&clickhouse, &produced).await?;
+    assert!(first.terminate(Duration::from_secs(30)));
+    let fingerprint = || async {
+        clickhouse
+            .read_client()
+            .query(sightline_schemas::queries::CONTENT_FINGERPRINT)
+            .fetch_one::<(u64, u64, u64, u64, u64, u64)>()
+            .await
+            .context("fingerprint")
+    };
+    let before = fingerprint().await?;
+
+    // A new group replays the whole topic from offset 0 into the same tables.
+    let replay_iso = Isolation { group: format!("{}-replay", iso.group), ..iso.clone() };
+    let replay = ServiceProcess::writer(&replay_iso, &clickhouse, &[], &[])?;
+    eventually(LANDING_TIMEOUT, "the replaying writer to consume the topic", || async {
+        Ok((replay.metric("sightline_writer_inserted_total").unwrap_or(0.0) >= 2_000.0).then_some(()))
+    })
+    .await?;
+    let raw_rows: u64 = clickhouse.read_client().query("SELECT count() FROM events").fetch_one().await?;
+    assert!(raw_rows >= 2_000, "replayed rows reached ClickHouse ({raw_rows} stored)");
+    assert_exactly(&clickhouse, &produced).await?;
+    assert_eq!(fingerprint().await?, before, "replay changed what queries see");
+    assert!(replay.terminate(Duration::from_secs(30)));
+
+    // Rebuild: empty the warehouse, rewind the group, replay: same results.
+    let rebuild = ServiceProcess::writer(&iso, &clickhouse, &["rebuild"], &[])?;
+    // Its metrics endpoint opens after the reset; wait until it replayed the topic.
+    eventually(LANDING_TIMEOUT, "the rebuilding writer to replay the topic", || async {
+        Ok((rebuild.metric("sightline_writer_inserted_total").unwrap_or(0.0) >= 2_000.0).then_some(()))
+    })
+    .await?;
+    assert_exactly(&clickhouse, &produced).await?;
+    assert_eq!(fingerprint().await?, before, "rebuild from the log gives the same results");
+    let stored: u64 = clickhouse.read_client().query("SELECT count() FROM events").fetch_one().await?;
+    assert_eq!(stored, 2_000, "rebuild started from empty tables");
+    assert!(rebuild.terminate(Duration::from_secs(30)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn d_poison_messages_go_to_the_dlq_with_reasons() -> anyhow::Result<()> {
+    let iso = Isolation::new("poison", 2).await?;
+    let clickhouse = stack::clickhouse(&iso.database);
+    let kafka = stack::kafka();
+    let events = generator(44);
+    let mut produced = produce(&kafka, &iso.topic, &events, 0, 300, None).await?;
+
+    use prost::Message as _;
+    let mut newer = events.event(10_000);
+    newer.schema_version = SCHEMA_VERSION + 1;
+    let mut no_stream = events.event(10_001);
+    if let Some(d) = no_stream.detection.as_mut() {
+        d.stream_id.clear();
+    }
+    let mut no_id = events.event(10_002);
+    no_id.event_id.clear();
+    let no_detection = EnrichedEvent { detection: None, ..events.event(10_003) };
+    let poison: Vec<(&str, Vec<u8>)> = vec![
+        ("decode", b"\x08\x96\x01\xff\xff\xff\xff garbage".to_vec()),
+        ("schema_version", newer.encode_to_vec()),
+        ("invalid", no_stream.encode_to_vec()),
+        ("invalid", no_id.encode_to_vec()),
+        ("invalid", no_detection.encode_to_vec()),
+    ];
+    let keyed: Vec<(String, Vec<u8>)> = poison.iter().map(|(_, p)| ("cam-00".to_owned(), p.clone())).collect();
+    let positions = produce_raw(&kafka, &iso.topic, &keyed).await?;
+    produced.extend(produce(&kafka, &iso.topic, &events, 300, 300, None).await?);
+
+    let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
+    assert_exactly(&clickhouse, &produced).await?;
+
+    // Read the DLQ back: one letter per poison message, with its reason and source position.
+    let mut config = kafka.client_config();
+    config.set("group.id", format!("{}-dlq-reader", iso.group)).set("auto.offset.reset", "earliest");
+    let reader: StreamConsumer = config.create()?;
+    reader.subscribe(&[&iso.dlq_topic])?;
+    let mut letters: BTreeMap<(i32, i64), (String, String, Vec<u8>)> = BTreeMap::new();
+    while letters.len() < poison.len() {
+        let message = tokio::time::timeout(Duration::from_secs(30), reader.recv())
+            .await
+            .context("waiting for dead letters")??;
+        let headers = message.headers().context("dead letter has headers")?;
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h.key == name)
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        assert_eq!(header("dlq.source.topic"), iso.topic);
+        let position = (header("dlq.source.partition").parse()?, header("dlq.source.offset").parse()?);
+        letters.insert(
+            position,
+            (header("dlq.reason"), header("dlq.detail"), message.payload().unwrap_or_default().to_vec()),
+        );
+    }
+    for ((reason, payload), position) in poison.iter().zip(&positions) {
+        let (got_reason, detail, got_payload) =
+            letters.get(position).with_context(|| format!("no dead letter for {position:?}"))?;
+        assert_eq!(got_reason, reason, "reason of the letter at {position:?} ({detail})");
+        assert!(!detail.is_empty());
+        assert_eq!(got_payload, payload, "the letter carries the original bytes");
+    }
+    assert_eq!(letters.len(), poison.len());
+    assert_eq!(writer.metric("sightline_writer_dead_lettered_total")?, poison.len() as f64);
+    Ok(())
+}
+
+#[tokio::test]
+async fn e_clickhouse_outage_is_retried_without_loss() -> anyhow::Result<()> {
+    let mut server = PrivateClickHouse::start().await?;
+    let iso = Isolation::new("outage", 3).await?;
+    let clickhouse = server.settings(&iso.database);
+    let total = 4_000u64;
+    let producer = {
+        let topic = iso.topic.clone();
+        tokio::spawn(async move { produce(&stack::kafka(), &topic, &generator(55), 0, total, Some(100.0)).await })
+    };
+    let writer = ServiceProcess::writer(
+        &iso,
+        &clickhouse,
+        &[],
+        &[("BATCH_MAX_EVENTS", "200"), ("BATCH_MAX_WAIT_MS", "200"), ("RETRY_MAX_MS", "2000")],
+    )?;
+    eventually(LANDING_TIMEOUT, "some events to land before the outage", || async {
+        Ok((event_counts(&clickhouse).await?.0 >= 300).then_some(()))
+    })
+    .await?;
+
+    server.stop()?;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (status, reason) = writer.get("/readyz")?;
+    assert_eq!(status, 503, "not ready while ClickHouse is down: {reason}");
+    assert!(reason.contains("clickhouse"), "{reason}");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let retries = writer.metric("sightline_writer_insert_retries_total")?;
+    assert!(retries >= 3.0, "the writer backed off and retried ({retries} retries in 20 s)");
+    assert!(retries <= 30.0, "the writer backs off rather than hammering ({retries} retries in 20 s)");
+    server.resume().await?;
+
+    let produced = producer.await??;
+    assert_exactly(&clickhouse, &produced).await?;
+    assert_eq!(writer.get("/readyz")?.0, 200);
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! The Sightline writer: consumes `sightline.events.v1` in a consumer group and lands every event in
+//! ClickHouse exactly once as seen by queries, across crashes, restarts, rebalances and replays.
+//!
+//! The pipeline has two stages joined by a bounded channel, so consuming the next batch overlaps
+//! inserting the previous one while memory stays bounded:
+//!
+//! 1. the **consumer task** reads messages, turns each into rows ([`rows::event_rows`]) or, when it
+//!    cannot, dead-letters it with the reason, and cuts batches by count, bytes and age;
+//! 2. the **sink task** inserts each batch ([`sink::ClickHouseSink`]), retrying with backoff while
+//!    ClickHouse is unavailable, and commits the batch's offsets only after ClickHouse acknowledged
+//!    it.
+//!
+//! Why that is exactly-once for readers is explained in `docs/writer.md`: offsets are committed
+//! after the data (at-least-once delivery), every row is keyed by the event's deterministic id in a
+//! ReplacingMergeTree, and reads use `FINAL` (idempotent landing).
+
+pub mod batch;
+pub mod metrics;
+pub mod rebuild;
+pub mod rows;
+pub mod settings;
+pub mod sink;
+
+use anyhow::Context;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use sightline_common::http::Readiness;
+use sightline_common::kafka::{DeadLetterSink, SourcePosition};
+use sightline_common::shutdown::Shutdown;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+use crate::batch::Batch;
+use crate::metrics::{PartitionLabel, ReasonLabel, WriterMetrics};
+use crate::settings::WriterSettings;
+use crate::sink::ClickHouseSink;
+
+/// Consumer callbacks: tracks the current assignment (commits go only to owned partitions) and
+/// publishes consumer lag from librdkafka's statistics.
+pub struct WriterContext {
+    topic: String,
+    assigned: Arc<Mutex<BTreeSet<i32>>>,
+    metrics: WriterMetrics,
+}
+
+impl ClientContext for WriterContext {
+    fn stats(&self, statistics: Statistics) {
+        if let Some(topic) = statistics.topics.get(&self.topic) {
+            for (partition, stats) in &topic.partitions {
+                if *partition >= 0 && stats.consumer_lag >= 0 {
+                    self.metrics.lag.get_or_create(&PartitionLabel { partition: *partition }).set(stats.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for WriterContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Ok(mut assigned) = self.assigned.lock() else { return };
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                assigned.clear();
+                assigned.extend(partitions.elements_for_topic(&self.topic).iter().map(|e| e.partition()));
+                tracing::info!(partitions = ?*assigned, "partitions assigned");
+            }
+            Rebalance::Revoke(partitions) => {
+                for element in partitions.elements_for_topic(&self.topic) {
+                    assigned.remove(&element.partition());
+                }
+                tracing::info!(remaining = ?*assigned, "partitions revoked");
+            }
+            Rebalance::Error(error) => tracing::warn!(%error, "rebalance error"),
+        }
+    }
+}
+
+type WriterConsumer = StreamConsumer<WriterContext>;
+
+/// What a run did, for logs and benchmarks.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunSummary {
+    /// Messages consumed.
+    pub consumed: u64,
+    /// Events landed.
+    pub inserted: u64,
+}
+
+/// Runs the writer until `shutdown`; then flushes what was consumed, commits and returns.
+pub async fn run(
+    settings: WriterSettings,
+    shutdown: Shutdown,
+    metrics: WriterMetrics,
+    readiness: Readiness,
+) -> anyhow::Result<RunSummary> {
+    if settings.migrate_on_start {
+        sightline_common::warehouse::migrate(&settings.clickhouse)
+            .await
+            .with_context(|| format!("applying clickhouse migrations at {}", settings.clickhouse.url))?;
+    }
+    let assigned = Arc::new(Mutex::new(BTreeSet::new()));
+    let context = WriterContext { topic: settings.topic.clone(), assigned: assigned.clone(), metrics: metrics.clone() };
+    let mut config = settings.kafka.client_config();
+    config
+        .set("group.id", &settings.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", settings.session_timeout_ms.to_string())
+        .set("max.poll.interval.ms", "600000")
+        .set("queued.max.messages.kbytes", settings.prefetch_max_kbytes.to_string())
+        .set("statistics.interval.ms", "5000");
+    let consumer: Arc<WriterConsumer> =
+        Arc::new(config.create_with_context(context).context("creating the kafka consumer")?);
+    consumer.subscribe(&[&settings.topic]).with_context(|| format!("subscribing to {}", settings.topic))?;
+    let dead_letters = DeadLetterSink::new(
+        settings.kafka.idempotent_producer()?,
+        settings.dlq_topic.clone(),
+        format!("sightline-writer/{}", settings.group_id),
+    );
+    let sink = ClickHouseSink::new(
+        &settings.clickhouse,
+        settings.insert_lz4,
+        Duration::from_millis(settings.retry_initial_ms),
+        Duration::from_millis(settings.retry_max_ms),
+        readiness.clone(),
+        metrics.clone(),
+    );
+    readiness.set_ready();
+    tracing::info!(topic = %settings.topic, group = %settings.group_id, "writer running");
+
+    let (batches, pending) = mpsc::channel::<Batch>(settings.batches_in_flight.max(1));
+    let committer = Committer { consumer: consumer.clone(), topic: settings.topic.clone(), assigned };
+    let sink_task = tokio::spawn(sink_loop(
+        pending,
+        sink,
+        committer,
+        metrics.clone(),
+        shutdown.clone(),
+        Duration::from_millis(settings.shutdown_grace_ms),
+    ));
+    let consumed = consume_loop(&settings, &consumer, &dead_letters, &metrics, shutdown, batches).await;
+    let inserted = sink_task.await.context("sink task panicked")?;
+    readiness.set_not_ready("stopped");
+    consumer.unsubscribe();
+    Ok(RunSummary { consumed, inserted })
+}
+
+/// Reads messages into batches until shutdown; returns how many messages it consumed.
+async fn consume_loop(
+    settings: &WriterSettings,
+    consumer: &WriterConsumer,
+    dead_letters: &DeadLetterSink,
+    metrics: &WriterMetrics,
+    mut shutdown: Shutdown,
+    batches: mpsc::Sender<Batch>,
+) -> u64 {
+    let mut batch = Batch::default();
+    let mut consumed = 0u64;
+    let far_future = Duration::from_secs(86_400 * 365);
+    loop {
+        let deadline = batch.started().map_or_else(|| Instant::now() + far_future, |s| s + settings.batch_max_wait());
+        let cut = tokio::select! {
+            biased;
+            _ = shutdown.requested() => break,
+            _ = tokio::time::sleep_until(deadline.into()) => true,
+            message = consumer.recv() => {
+                let message = match message {
+                    Ok(message) => message,
+                    Err(error) => {
+                        tracing::warn!(%error, "kafka consumer error");
+                        continue;
+                    }
+                };
+                consumed += 1;
+                metrics.consumed.inc();
+                let (partition, offset) = (message.partition(), message.offset());
+                match rows::event_rows(message.payload(), partition, offset) {
+                    Ok(rows) => batch.push(rows, partition, offset, message.payload_len()),
+                    Err(rejection) => {
+                        let source = SourcePosition { topic: message.topic(), partition, offset };
+                        if !dead_letter(dead_letters, source, message.key(), message.payload(), &rejection, &shutdown).await {
+                            break;
+                        }
+                        metrics.dead_lettered.get_or_create(&ReasonLabel { reason: rejection.reason.into() }).inc();
+                        batch.advance(partition, offset);
+                    }
+                }
+                batch.len() >= settings.batch_max_events || batch.payload_bytes() >= settings.batch_max_bytes
+            }
+        };
+        if cut && !batch.is_empty() && batches.send(std::mem::take(&mut batch)).await.is_err() {
+            return consumed;
+        }
+    }
+    if !batch.is_empty() {
+        let _ = batches.send(batch).await;
+    }
+    consumed
+}
+
+/// Dead-letters one message, retrying until the broker acknowledges; `false` if shutdown came first
+/// (the message then stays uncommitted and is read again).
+async fn dead_letter(
+    sink: &DeadLetterSink,
+    source: SourcePosition<'_>,
+    key: Option<&[u8]>,
+    payload: Option<&[u8]>,
+    rejection: &rows::Rejection,
+    shutdown: &Shutdown,
+) -> bool {
+    tracing::warn!(reason = rejection.reason, detail = %rejection.detail, partition = source.partition, offset = source.offset, "dead-lettering message");
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match sink.send(source.clone(), key, payload, rejection.reason, &rejection.detail).await {
+            Ok(()) => return true,
+            Err(error) => tracing::error!(%error, "dead-lettering failed; retrying"),
+        }
+        if shutdown.is_requested() {
+            return false;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Commits landed offsets for the partitions this member still owns.
+struct Committer {
+    consumer: Arc<WriterConsumer>,
+    topic: String,
+    assigned: Arc<Mutex<BTreeSet<i32>>>,
+}
+
+impl Committer {
+    async fn commit(&self, batch: &Batch) -> anyhow::Result<()> {
+        let mut offsets = TopicPartitionList::new();
+        {
+            let assigned = self.assigned.lock().map_err(|_| anyhow::anyhow!("assignment lock poisoned"))?;
+            for (partition, next) in batch.next_offsets() {
+                if assigned.contains(partition) {
+                    offsets.add_partition_offset(&self.topic, *partition, Offset::Offset(*next))?;
+                }
+            }
+        }
+        if offsets.count() == 0 {
+            return Ok(());
+        }
+        let consumer = self.consumer.clone();
+        tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await??;
+        Ok(())
+    }
+}
+
+/// Lands batches in order and commits each after it landed; returns the events landed.
+async fn sink_loop(
+    mut pending: mpsc::Receiver<Batch>,
+    sink: ClickHouseSink,
+    committer: Committer,
+    metrics: WriterMetrics,
+    shutdown: Shutdown,
+    shutdown_grace: Duration,
+) -> u64 {
+    let mut inserted = 0u64;
+    while let Some(batch) = pending.recv().await {
+        if batch.len() > 0 && !sink.insert_with_retry(&batch, &shutdown, shutdown_grace).await {
+            tracing::warn!(events = batch.len(), "shutting down before the batch landed; it will be replayed");
+            break;
+        }
+        inserted += batch.len() as u64;
+        metrics.inserted.inc_by(batch.len() as u64);
+        if let Err(error) = committer.commit(&batch).await {
+            metrics.commit_failures.inc();
+            tracing::warn!(%error, "offset commit failed; the landed range will be replayed and deduplicated");
+        }
+        if let Some(started) = batch.started() {
+            metrics.batch_latency.observe(started.elapsed().as_secs_f64());
+        }
+        tracing::debug!(events = batch.len(), offsets = ?batch.next_offsets(), "batch landed and committed");
+    }
+    inserted
+}

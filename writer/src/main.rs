@@ -1,0 +1,81 @@
+//! `sightline-writer`: lands enriched events from Kafka in ClickHouse.
+//!
+//! - `sightline-writer run` (the default): consume and land until SIGTERM/SIGINT, then flush and commit;
+//! - `sightline-writer rebuild`: empty the warehouse tables, rewind the group to the start of the
+//!   topic, then run (the warehouse is rebuilt from the log);
+//! - `sightline-writer migrate`: apply the ClickHouse migrations and exit.
+//!
+//! Settings: `--config FILE` (TOML, see `writer/writer.toml`) overlaid by `SIGHTLINE_WRITER__*`.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use prometheus_client::registry::Registry;
+use sightline_common::http::Readiness;
+use sightline_common::shutdown::Shutdown;
+use sightline_writer::metrics::WriterMetrics;
+use sightline_writer::settings::WriterSettings;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "sightline-writer",
+    about = "Lands enriched events from Kafka in ClickHouse, exactly once for readers"
+)]
+struct Cli {
+    /// Settings file (TOML).
+    #[arg(long, env = "SIGHTLINE_WRITER_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Consume and land events until stopped (default).
+    Run,
+    /// Empty the warehouse tables, rewind the consumer group to the start, then run.
+    Rebuild {
+        /// Stop after the reset instead of running.
+        #[arg(long)]
+        no_run: bool,
+    },
+    /// Apply pending ClickHouse migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    sightline_common::telemetry::init();
+    let cli = Cli::parse();
+    let settings: WriterSettings = sightline_common::config::load("writer", cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Migrate => {
+            let applied = sightline_common::warehouse::migrate(&settings.clickhouse).await?;
+            println!("applied {applied:?}");
+            Ok(())
+        }
+        Command::Rebuild { no_run } => {
+            sightline_writer::rebuild::reset(&settings).await.context("rebuild")?;
+            if no_run {
+                return Ok(());
+            }
+            serve(settings).await
+        }
+        Command::Run => serve(settings).await,
+    }
+}
+
+async fn serve(settings: WriterSettings) -> anyhow::Result<()> {
+    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
+    let mut registry = Registry::default();
+    let metrics = WriterMetrics::register(&mut registry);
+    let readiness = Readiness::new("starting");
+    let addr = settings.http_addr.parse().with_context(|| format!("http_addr {:?}", settings.http_addr))?;
+    let bound = sightline_common::http::serve(addr, registry, readiness.clone(), shutdown.clone())
+        .await
+        .with_context(|| format!("binding {}", settings.http_addr))?;
+    tracing::info!(%bound, "metrics and health endpoints listening");
+    let summary = sightline_writer::run(settings, shutdown, metrics, readiness).await?;
+    tracing::info!(consumed = summary.consumed, inserted = summary.inserted, "writer stopped");
+    Ok(())
+}

@@ -1,0 +1,288 @@
+//! Turning one Kafka message into warehouse rows, or into a reason it cannot land.
+
+use prost::Message;
+use serde::Serialize;
+use sightline_schemas::v1::{EnrichedEvent, ObjectKind, SCHEMA_VERSION};
+use uuid::Uuid;
+
+/// Why a message cannot land; it is dead-lettered with these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Machine-readable class: `empty`, `decode`, `schema_version` or `invalid`.
+    pub reason: &'static str,
+    /// What exactly was wrong.
+    pub detail: String,
+}
+
+impl Rejection {
+    fn invalid(detail: impl Into<String>) -> Self {
+        Self { reason: "invalid", detail: detail.into() }
+    }
+}
+
+/// A row of `events` (see `schemas/clickhouse/0001_events.sql`; field order is column order).
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
+pub struct EventRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub event_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub detection_event_id: Uuid,
+    pub schema_version: u16,
+    pub stream_id: String,
+    pub site: String,
+    pub capture_time: u32,
+    pub capture_ms: i64,
+    pub processing_ms: i64,
+    pub enriched_ms: i64,
+    pub track_id: String,
+    pub parent_track_id: String,
+    pub kind: i8,
+    pub bbox_x: f32,
+    pub bbox_y: f32,
+    pub bbox_w: f32,
+    pub bbox_h: f32,
+    pub landmarks_x: Vec<f32>,
+    pub landmarks_y: Vec<f32>,
+    pub detection_score: f32,
+    pub quality: f32,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub frame_count: u32,
+    pub frame_width: u32,
+    pub frame_height: u32,
+    pub track_ended: u8,
+    pub has_best_shot: u8,
+    pub descriptor: Vec<f32>,
+    pub descriptor_model: String,
+    pub descriptor_model_version: String,
+    pub descriptor_skip_reason: String,
+    pub matched_list_ids: Vec<String>,
+    pub matched_person_ids: Vec<String>,
+    pub top_similarity: f32,
+    pub source_partition: i32,
+    pub source_offset: i64,
+}
+
+/// A row of `matches`.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
+pub struct MatchRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub event_id: Uuid,
+    pub capture_time: u32,
+    pub capture_ms: i64,
+    pub stream_id: String,
+    pub site: String,
+    pub list_id: String,
+    pub list_name: String,
+    pub person_id: String,
+    pub person_external_id: String,
+    pub person_display_name: String,
+    pub similarity: f32,
+    pub rank: u16,
+    pub threshold: f32,
+}
+
+/// A row of `best_shots`.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
+pub struct BestShotRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub event_id: Uuid,
+    pub capture_time: u32,
+    pub stream_id: String,
+    #[serde(with = "serde_bytes")]
+    pub jpeg: Vec<u8>,
+}
+
+/// The rows one event lands as.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRows {
+    /// The event itself.
+    pub event: EventRow,
+    /// Its watchlist matches.
+    pub matches: Vec<MatchRow>,
+    /// Its best-shot image, if it carried one.
+    pub best_shot: Option<BestShotRow>,
+}
+
+fn parse_uuid(field: &str, value: &str) -> Result<Uuid, Rejection> {
+    if value.is_empty() {
+        return Err(Rejection::invalid(format!("{field} is missing")));
+    }
+    Uuid::parse_str(value).map_err(|e| Rejection::invalid(format!("{field} {value:?} is not a UUID: {e}")))
+}
+
+/// Decodes and validates an `EnrichedEvent` from `payload`, read at `partition`/`offset`.
+pub fn event_rows(payload: Option<&[u8]>, partition: i32, offset: i64) -> Result<EventRows, Rejection> {
+    let payload = payload.ok_or_else(|| Rejection { reason: "empty", detail: "message has no payload".into() })?;
+    let event = EnrichedEvent::decode(payload)
+        .map_err(|e| Rejection { reason: "decode", detail: format!("not an EnrichedEvent: {e}") })?;
+    if event.schema_version == 0 {
+        return Err(Rejection::invalid("schema_version is missing"));
+    }
+    if event.schema_version > SCHEMA_VERSION {
+        return Err(Rejection {
+            reason: "schema_version",
+            detail: format!(
+                "schema_version {} is newer than {SCHEMA_VERSION}, the newest this writer knows",
+                event.schema_version
+            ),
+        });
+    }
+    let event_id = parse_uuid("event_id", &event.event_id)?;
+    let detection = event.detection.ok_or_else(|| Rejection::invalid("detection is missing"))?;
+    let detection_event_id = parse_uuid("detection.event_id", &detection.event_id)?;
+    if detection.stream_id.is_empty() {
+        return Err(Rejection::invalid("detection.stream_id is missing"));
+    }
+    if detection.capture_time_ms <= 0 {
+        return Err(Rejection::invalid(format!(
+            "detection.capture_time_ms {} is not a time",
+            detection.capture_time_ms
+        )));
+    }
+    let capture_time = u32::try_from(detection.capture_time_ms / 1000).map_err(|_| {
+        Rejection::invalid(format!("detection.capture_time_ms {} is out of range", detection.capture_time_ms))
+    })?;
+    if detection.track_id.is_empty() {
+        return Err(Rejection::invalid("detection.track_id is missing"));
+    }
+    let kind = match ObjectKind::try_from(detection.kind) {
+        Ok(ObjectKind::Face) => 1,
+        Ok(ObjectKind::Body) => 2,
+        _ => return Err(Rejection::invalid(format!("detection.kind {} is not face or body", detection.kind))),
+    };
+    let bbox = detection.bbox.ok_or_else(|| Rejection::invalid("detection.bbox is missing"))?;
+
+    let (descriptor, descriptor_model, descriptor_model_version) = match event.descriptor {
+        Some(d) => (d.values, d.model_name, d.model_version),
+        None => (Vec::new(), String::new(), String::new()),
+    };
+    let matches: Vec<MatchRow> = event
+        .matches
+        .iter()
+        .map(|m| MatchRow {
+            event_id,
+            capture_time,
+            capture_ms: detection.capture_time_ms,
+            stream_id: detection.stream_id.clone(),
+            site: detection.site.clone(),
+            list_id: m.list_id.clone(),
+            list_name: m.list_name.clone(),
+            person_id: m.person_id.clone(),
+            person_external_id: m.person_external_id.clone(),
+            person_display_name: m.person_display_name.clone(),
+            similarity: m.similarity,
+            rank: u16::try_from(m.rank).unwrap_or(u16::MAX),
+            threshold: m.threshold,
+        })
+        .collect();
+    let best_shot = detection.best_shot_jpeg.map(|jpeg| BestShotRow {
+        event_id,
+        capture_time,
+        stream_id: detection.stream_id.clone(),
+        jpeg,
+    });
+    let row = EventRow {
+        event_id,
+        detection_event_id,
+        schema_version: u16::try_from(event.schema_version).unwrap_or(u16::MAX),
+        stream_id: detection.stream_id,
+        site: detection.site,
+        capture_time,
+        capture_ms: detection.capture_time_ms,
+        processing_ms: detection.processing_time_ms,
+        enriched_ms: event.enriched_time_ms,
+        track_id: detection.track_id,
+        parent_track_id: detection.parent_track_id,
+        kind,
+        bbox_x: bbox.x,
+        bbox_y: bbox.y,
+        bbox_w: bbox.width,
+        bbox_h: bbox.height,
+        landmarks_x: detection.landmarks.iter().map(|p| p.x).collect(),
+        landmarks_y: detection.landmarks.iter().map(|p| p.y).collect(),
+        detection_score: detection.detection_score,
+        quality: detection.quality,
+        first_seen_ms: detection.first_seen_ms,
+        last_seen_ms: detection.last_seen_ms,
+        frame_count: detection.frame_count,
+        frame_width: detection.frame_width,
+        frame_height: detection.frame_height,
+        track_ended: u8::from(detection.track_ended),
+        has_best_shot: u8::from(best_shot.is_some()),
+        descriptor,
+        descriptor_model,
+        descriptor_model_version,
+        descriptor_skip_reason: event.descriptor_skip_reason,
+        matched_list_ids: event.matches.iter().map(|m| m.list_id.clone()).collect(),
+        matched_person_ids: event.matches.iter().map(|m| m.person_id.clone()).collect(),
+        top_similarity: event.matches.iter().map(|m| m.similarity).fold(0.0, f32::max),
+        source_partition: partition,
+        source_offset: offset,
+    };
+    Ok(EventRows { event: row, matches, best_shot })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sightline_schemas::v1::{BoundingBox, DetectionEvent, MatchResult};
+
+    fn valid_event() -> EnrichedEvent {
+        EnrichedEvent {
+            schema_version: 1,
+            event_id: Uuid::new_v4().to_string(),
+            detection: Some(DetectionEvent {
+                schema_version: 1,
+                event_id: Uuid::new_v4().to_string(),
+                stream_id: "cam-1".into(),
+                site: "hq".into(),
+                capture_time_ms: 1_700_000_000_123,
+                track_id: Uuid::new_v4().to_string(),
+                kind: ObjectKind::Face as i32,
+                bbox: Some(BoundingBox { x: 1.0, y: 2.0, width: 3.0, height: 4.0 }),
+                best_shot_jpeg: Some(vec![0xff, 0xd8]),
+                ..Default::default()
+            }),
+            matches: vec![MatchResult {
+                list_id: "l".into(),
+                person_id: "p".into(),
+                similarity: 0.8,
+                rank: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_valid_event_becomes_rows() {
+        let bytes = valid_event().encode_to_vec();
+        let rows = event_rows(Some(&bytes), 2, 42).expect("valid");
+        assert_eq!(rows.event.capture_time, 1_700_000_000);
+        assert_eq!(rows.event.kind, 1);
+        assert_eq!(rows.event.matched_person_ids, vec!["p".to_owned()]);
+        assert_eq!((rows.event.source_partition, rows.event.source_offset), (2, 42));
+        assert_eq!(rows.matches.len(), 1);
+        assert_eq!(rows.best_shot.map(|b| b.jpeg), Some(vec![0xff, 0xd8]));
+    }
+
+    #[test]
+    fn bad_messages_are_rejected_with_their_reason() {
+        assert_eq!(event_rows(None, 0, 0).unwrap_err().reason, "empty");
+        assert_eq!(event_rows(Some(b"\xff\xff\xff garbage"), 0, 0).unwrap_err().reason, "decode");
+        let mut newer = valid_event();
+        newer.schema_version = 99;
+        assert_eq!(event_rows(Some(&newer.encode_to_vec()), 0, 0).unwrap_err().reason, "schema_version");
+        let mut no_stream = valid_event();
+        if let Some(d) = no_stream.detection.as_mut() {
+            d.stream_id.clear();
+        }
+        let rejection = event_rows(Some(&no_stream.encode_to_vec()), 0, 0).unwrap_err();
+        assert_eq!(rejection.reason, "invalid");
+        assert!(rejection.detail.contains("stream_id"), "{}", rejection.detail);
+        let mut bad_id = valid_event();
+        bad_id.event_id = "not-a-uuid".into();
+        assert_eq!(event_rows(Some(&bad_id.encode_to_vec()), 0, 0).unwrap_err().reason, "invalid");
+    }
+}

@@ -1,0 +1,78 @@
+//! The writer's settings: defaults, then `writer.toml`, then `SIGHTLINE_WRITER__*` variables.
+
+use serde::{Deserialize, Serialize};
+use sightline_common::kafka::KafkaSettings;
+use sightline_common::warehouse::ClickHouseSettings;
+use std::time::Duration;
+
+/// Everything the writer can be configured with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WriterSettings {
+    /// Kafka connection.
+    pub kafka: KafkaSettings,
+    /// ClickHouse connection.
+    pub clickhouse: ClickHouseSettings,
+    /// Topic of enriched events to land.
+    pub topic: String,
+    /// Dead-letter topic.
+    pub dlq_topic: String,
+    /// Consumer group; writers in one group share the topic's partitions.
+    pub group_id: String,
+    /// A batch is flushed once it holds this many events...
+    pub batch_max_events: usize,
+    /// ...or this many payload bytes...
+    pub batch_max_bytes: usize,
+    /// ...or its first event has waited this long.
+    pub batch_max_wait_ms: u64,
+    /// Consumer group session timeout: a writer silent this long is evicted and its partitions
+    /// reassigned.
+    pub session_timeout_ms: u32,
+    /// Batches consumed but not yet inserted, at most (bounds memory with `batch_max_bytes`).
+    pub batches_in_flight: usize,
+    /// librdkafka's prefetch queue bound, in KiB (`queued.max.messages.kbytes`).
+    pub prefetch_max_kbytes: u32,
+    /// First retry delay after a failed insert; doubles up to `retry_max_ms`.
+    pub retry_initial_ms: u64,
+    /// Longest retry delay.
+    pub retry_max_ms: u64,
+    /// How long a shutdown waits for the last batch to land before leaving it to be replayed.
+    pub shutdown_grace_ms: u64,
+    /// Address of `/metrics`, `/healthz` and `/readyz`.
+    pub http_addr: String,
+    /// Apply pending ClickHouse migrations at start.
+    pub migrate_on_start: bool,
+    /// Compress inserts with LZ4 (worth it across a network; on loopback `false` is faster).
+    pub insert_lz4: bool,
+}
+
+impl Default for WriterSettings {
+    fn default() -> Self {
+        Self {
+            kafka: KafkaSettings::default(),
+            clickhouse: ClickHouseSettings::default(),
+            topic: sightline_schemas::topics::EVENTS_V1.into(),
+            dlq_topic: sightline_schemas::topics::DLQ_V1.into(),
+            group_id: "sightline-writer".into(),
+            batch_max_events: 5_000,
+            batch_max_bytes: 32 * 1024 * 1024,
+            batch_max_wait_ms: 1_000,
+            session_timeout_ms: 10_000,
+            batches_in_flight: 2,
+            prefetch_max_kbytes: 32 * 1024,
+            retry_initial_ms: 200,
+            retry_max_ms: 5_000,
+            shutdown_grace_ms: 30_000,
+            http_addr: "127.0.0.1:9464".into(),
+            migrate_on_start: true,
+            insert_lz4: false,
+        }
+    }
+}
+
+impl WriterSettings {
+    /// `batch_max_wait_ms` as a duration.
+    pub fn batch_max_wait(&self) -> Duration {
+        Duration::from_millis(self.batch_max_wait_ms)
+    }
+}
