@@ -46,7 +46,7 @@ demo: stack
 	$(WITH_STACK_ENV) tests/demo.sh
 
 bench-writer: stack
-	cargo build --release --bins --examples -p sightline-writer -p sightline-testkit
+	cargo build --release -p sightline-writer --benches
 	$(WITH_STACK_ENV) writer/bench/run.sh
 
 lint:

@@ -5,7 +5,7 @@
 //! inserting the previous one while memory stays bounded:
 //!
 //! 1. the **consumer task** reads messages, turns each into rows ([`rows::event_rows`]) or, when it
-//!    cannot, dead-letters it with the reason, and cuts batches by count, bytes and age;
+//!    cannot, dead-letters it with the reason, and cuts batches by count, bytes, age and idleness;
 //! 2. the **sink task** inserts each batch ([`sink::ClickHouseSink`]), retrying with backoff while
 //!    ClickHouse is unavailable, and commits the batch's offsets only after ClickHouse acknowledged
 //!    it.
@@ -111,6 +111,7 @@ pub async fn run(
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", settings.session_timeout_ms.to_string())
         .set("max.poll.interval.ms", "600000")
+        .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string())
         .set("queued.max.messages.kbytes", settings.prefetch_max_kbytes.to_string())
         .set("statistics.interval.ms", "5000");
     let consumer: Arc<WriterConsumer> =
@@ -160,9 +161,12 @@ async fn consume_loop(
 ) -> u64 {
     let mut batch = Batch::default();
     let mut consumed = 0u64;
+    let mut last_message = Instant::now();
     let far_future = Duration::from_secs(86_400 * 365);
     loop {
-        let deadline = batch.started().map_or_else(|| Instant::now() + far_future, |s| s + settings.batch_max_wait());
+        let deadline = batch
+            .started()
+            .map_or_else(|| Instant::now() + far_future, |started| settings.batch_deadline(started, last_message));
         let cut = tokio::select! {
             biased;
             _ = shutdown.requested() => break,
@@ -176,6 +180,7 @@ async fn consume_loop(
                     }
                 };
                 consumed += 1;
+                last_message = Instant::now();
                 metrics.consumed.inc();
                 let (partition, offset) = (message.partition(), message.offset());
                 match rows::event_rows(message.payload(), partition, offset) {

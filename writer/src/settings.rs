@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sightline_common::kafka::KafkaSettings;
 use sightline_common::warehouse::ClickHouseSettings;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Everything the writer can be configured with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,13 +23,19 @@ pub struct WriterSettings {
     pub batch_max_events: usize,
     /// ...or this many payload bytes...
     pub batch_max_bytes: usize,
-    /// ...or its first event has waited this long.
+    /// ...or its first event has waited this long...
     pub batch_max_wait_ms: u64,
+    /// ...or no message arrived for this long (the consumer caught up: land what it has).
+    pub batch_idle_ms: u64,
     /// Consumer group session timeout: a writer silent this long is evicted and its partitions
     /// reassigned.
     pub session_timeout_ms: u32,
     /// Batches consumed but not yet inserted, at most (bounds memory with `batch_max_bytes`).
     pub batches_in_flight: usize,
+    /// Longest time the broker may hold a fetch waiting for data (`fetch.wait.max.ms`). Low values
+    /// matter on brokers that hold every fetch for the full wait (tansu: 500 ms, the librdkafka
+    /// default, cuts throughput about eightfold); on Apache Kafka they only cost idle round trips.
+    pub fetch_wait_max_ms: u32,
     /// librdkafka's prefetch queue bound, in KiB (`queued.max.messages.kbytes`).
     pub prefetch_max_kbytes: u32,
     /// First retry delay after a failed insert; doubles up to `retry_max_ms`.
@@ -54,11 +60,13 @@ impl Default for WriterSettings {
             topic: sightline_schemas::topics::EVENTS_V1.into(),
             dlq_topic: sightline_schemas::topics::DLQ_V1.into(),
             group_id: "sightline-writer".into(),
-            batch_max_events: 5_000,
-            batch_max_bytes: 32 * 1024 * 1024,
+            batch_max_events: 2_000,
+            batch_max_bytes: 16 * 1024 * 1024,
             batch_max_wait_ms: 1_000,
+            batch_idle_ms: 100,
             session_timeout_ms: 10_000,
             batches_in_flight: 2,
+            fetch_wait_max_ms: 20,
             prefetch_max_kbytes: 32 * 1024,
             retry_initial_ms: 200,
             retry_max_ms: 5_000,
@@ -71,8 +79,9 @@ impl Default for WriterSettings {
 }
 
 impl WriterSettings {
-    /// `batch_max_wait_ms` as a duration.
-    pub fn batch_max_wait(&self) -> Duration {
-        Duration::from_millis(self.batch_max_wait_ms)
+    /// When the batch that started at `started`, last fed at `last_message`, must be cut.
+    pub fn batch_deadline(&self, started: Instant, last_message: Instant) -> Instant {
+        (started + Duration::from_millis(self.batch_max_wait_ms))
+            .min(last_message + Duration::from_millis(self.batch_idle_ms))
     }
 }

@@ -1,0 +1,136 @@
+"""What a team would otherwise write: a Python consumer (confluent-kafka) that decodes the enriched
+events (protobuf), batches them and inserts events, matches and best shots into ClickHouse
+(clickhouse-driver, native protocol: clickhouse-connect cannot talk to 18.16), committing offsets
+after each batch's inserts. Peer of sightline-writer in `make bench-writer`.
+
+Prints `events_per_s=<rate>` measured from the first message to the last insert.
+"""
+
+import argparse
+import pathlib
+import sys
+import tempfile
+import time
+import uuid
+
+from clickhouse_driver import Client
+from confluent_kafka import Consumer
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def load_messages_module():
+    from grpc_tools import protoc
+
+    out = tempfile.mkdtemp(prefix="sightline-proto-")
+    proto_root = ROOT / "schemas" / "proto"
+    rc = protoc.main(["protoc", f"-I{proto_root}", f"--python_out={out}", str(proto_root / "sightline/v1/events.proto")])
+    if rc != 0:
+        sys.exit("protoc failed")
+    sys.path.insert(0, out)
+    from sightline.v1 import events_pb2
+
+    return events_pb2
+
+
+EVENT_COLUMNS = (
+    "event_id, detection_event_id, schema_version, stream_id, site, capture_time, capture_ms, processing_ms, "
+    "enriched_ms, track_id, parent_track_id, kind, bbox_x, bbox_y, bbox_w, bbox_h, landmarks_x, landmarks_y, "
+    "detection_score, quality, first_seen_ms, last_seen_ms, frame_count, frame_width, frame_height, track_ended, "
+    "has_best_shot, descriptor, descriptor_model, descriptor_model_version, descriptor_skip_reason, "
+    "matched_list_ids, matched_person_ids, top_similarity, source_partition, source_offset"
+)
+MATCH_COLUMNS = (
+    "event_id, capture_time, capture_ms, stream_id, site, list_id, list_name, person_id, person_external_id, "
+    "person_display_name, similarity, rank, threshold"
+)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--brokers", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--group", required=True)
+    parser.add_argument("--clickhouse-port", type=int, required=True)
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--fetch-wait-max-ms", type=int, default=500)
+    args = parser.parse_args()
+
+    pb = load_messages_module()
+    ch = Client("127.0.0.1", port=args.clickhouse_port, database=args.database)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": args.brokers,
+            "group.id": args.group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": args.fetch_wait_max_ms,
+        }
+    )
+    consumer.subscribe([args.topic])
+    kinds = {1: "face", 2: "body"}
+    seen = 0
+    started = None
+    events, matches, shots = [], [], []
+
+    def flush():
+        if not events:
+            return
+        ch.execute("INSERT INTO best_shots (event_id, capture_time, stream_id, jpeg) VALUES", shots)
+        if matches:
+            ch.execute(f"INSERT INTO matches ({MATCH_COLUMNS}) VALUES", matches)
+        ch.execute(f"INSERT INTO events ({EVENT_COLUMNS}) VALUES", events)
+        consumer.commit(asynchronous=False)
+        events.clear()
+        matches.clear()
+        shots.clear()
+
+    # The writer's batch rules: cut at `--batch` events, at 1 s of age, or when a poll comes back empty
+    # after 100 ms (caught up). It is not told when the stream ends: it stops once all have landed.
+    batch_started = None
+    landed = 0
+    while landed < args.count:
+        batch = consumer.consume(num_messages=1000, timeout=0.1)
+        for message in batch:
+            if message.error():
+                continue
+            now = time.perf_counter()
+            started = started or now
+            batch_started = batch_started or now
+            seen += 1
+            event = pb.EnrichedEvent()
+            event.ParseFromString(message.value())
+            d = event.detection
+            event_id = uuid.UUID(event.event_id)
+            capture_time = d.capture_time_ms // 1000
+            for m in event.matches:
+                matches.append(
+                    (event_id, capture_time, d.capture_time_ms, d.stream_id, d.site, m.list_id, m.list_name,
+                     m.person_id, m.person_external_id, m.person_display_name, m.similarity, m.rank, m.threshold)
+                )
+            if d.HasField("best_shot_jpeg"):
+                shots.append((event_id, capture_time, d.stream_id, d.best_shot_jpeg))
+            events.append(
+                (event_id, uuid.UUID(d.event_id), event.schema_version, d.stream_id, d.site, capture_time,
+                 d.capture_time_ms, d.processing_time_ms, event.enriched_time_ms, d.track_id, d.parent_track_id,
+                 kinds[d.kind], d.bbox.x, d.bbox.y, d.bbox.width, d.bbox.height, [p.x for p in d.landmarks],
+                 [p.y for p in d.landmarks], d.detection_score, d.quality, d.first_seen_ms, d.last_seen_ms,
+                 d.frame_count, d.frame_width, d.frame_height, int(d.track_ended), int(d.HasField("best_shot_jpeg")),
+                 list(event.descriptor.values), event.descriptor.model_name, event.descriptor.model_version,
+                 event.descriptor_skip_reason, [m.list_id for m in event.matches],
+                 [m.person_id for m in event.matches], max([m.similarity for m in event.matches], default=0.0),
+                 message.partition(), message.offset())
+            )
+        if events and (len(events) >= args.batch or not batch or time.perf_counter() - batch_started >= 1.0):
+            landed += len(events)
+            flush()
+            batch_started = None
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    print(f"events_per_s={seen / elapsed:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+//! `make bench-writer`: the writer's sustained throughput against its ceiling and a Python peer, all in
+//! one run on the same pre-loaded topic (a benchmark, not a test).
+//!
+//! 1. **writer**: `sightline_writer::run` in-process, fresh group and database;
+//! 2. **ceiling**: the slower of (a) a bare consume of the topic (no decoding, no inserting) and (b) a raw
+//!    RowBinary insert of the same rows (decoded beforehand, untimed) with the writer's batch size;
+//! 3. **python**: `writer/bench/python_peer.py` (confluent-kafka + clickhouse-driver), fresh group and
+//!    database.
+//!
+//! Every rate is events per second from the first message consumed to the last event landed, so group
+//! joins and start-up are not counted. All three consumers use the writer's default
+//! `fetch.wait.max.ms`, so the comparison is of the code, not of broker tuning. Prints `writer_vs_ceiling=` and `writer_vs_python=` lines.
+//!
+//! Environment: `BENCH_EVENTS` (default 6000), `BENCH_PARTITIONS` (default 12), the stack's
+//! `SIGHTLINE_*` endpoints, `SIGHTLINE_VENV`.
+//!
+//! Why ~500 events per partition: tansu 0.6's fetch slows as a partition grows (measured with the same
+//! client and settings: 11,200 events/s at 500 per partition, 3,400 at 3,333), so long partitions
+//! measure the broker's SQLite rather than the writer. On Apache Kafka the partition length does not
+//! matter; raise `BENCH_EVENTS` there.
+
+use anyhow::Context;
+use prometheus_client::registry::Registry;
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use sightline_common::http::Readiness;
+use sightline_common::kafka::TopicSpec;
+use sightline_common::warehouse::ClickHouseSettings;
+use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce};
+use sightline_testkit::stack;
+use sightline_writer::metrics::WriterMetrics;
+use sightline_writer::settings::WriterSettings;
+use std::time::{Duration, Instant};
+
+fn tag() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    sightline_common::telemetry::init();
+    let count: u64 = std::env::var("BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(6_000);
+    let kafka = stack::kafka();
+    let run = tag();
+    let topic = format!("bench.writer.{run}.events");
+    let partitions: i32 = std::env::var("BENCH_PARTITIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
+    sightline_common::kafka::ensure_topics(
+        &kafka,
+        &[
+            TopicSpec { name: topic.clone(), partitions, replication: 1, retention_ms: -1 },
+            TopicSpec { name: format!("{topic}.dlq"), partitions: 1, replication: 1, retention_ms: -1 },
+        ],
+    )
+    .await?;
+    let generator = EventGenerator::new(LoadProfile { seed: 7, ..Default::default() });
+    let started = Instant::now();
+    produce(&kafka, &topic, &generator, 0, count, None).await?;
+    let payload_bytes: usize = (0..100).map(|i| prost::Message::encoded_len(&generator.event(i))).sum::<usize>() / 100;
+    println!(
+        "pre-loaded {count} events (~{payload_bytes} bytes each, {partitions} partitions) into {topic} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // An untimed read first: whoever reads a freshly written topic first pays for the broker's cold
+    // caches, and that should be none of the measured runs.
+    bench_bare_consume(&topic, count, &format!("{run}-warmup")).await?;
+    let writer_rate = bench_writer(&topic, count, &run).await?;
+    println!("writer_events_per_s={writer_rate:.0}");
+    let (consume_rate, payloads) = bench_bare_consume(&topic, count, &run).await?;
+    println!("bare_consume_events_per_s={consume_rate:.0}");
+    let insert_rate = bench_raw_insert(&payloads, &run).await?;
+    println!("raw_insert_events_per_s={insert_rate:.0}");
+    drop(payloads);
+    let python_rate = bench_python(&topic, count, &run).await?;
+    println!("python_events_per_s={python_rate:.0}");
+
+    let ceiling = consume_rate.min(insert_rate);
+    println!("ceiling_events_per_s={ceiling:.0}");
+    println!("writer_vs_ceiling={:.2}", writer_rate / ceiling);
+    println!("writer_vs_python={:.2}", writer_rate / python_rate);
+    // The most any consumer could reach against the peer on this broker: context for the line above.
+    println!("ceiling_vs_python={:.2}", ceiling / python_rate);
+    Ok(())
+}
+
+fn fresh_database(run: &str, what: &str) -> ClickHouseSettings {
+    stack::clickhouse(&format!("bench_{what}_{run}"))
+}
+
+/// The writer in-process; rate from its first consumed message to its last landed event.
+async fn bench_writer(topic: &str, count: u64, run: &str) -> anyhow::Result<f64> {
+    let settings = WriterSettings {
+        kafka: stack::kafka(),
+        clickhouse: fresh_database(run, "writer"),
+        topic: topic.to_owned(),
+        dlq_topic: format!("{topic}.dlq"),
+        group_id: format!("bench-writer-{run}"),
+        http_addr: "127.0.0.1:0".into(),
+        ..Default::default()
+    };
+    let mut registry = Registry::default();
+    let metrics = WriterMetrics::register(&mut registry);
+    let (trigger, shutdown) = sightline_common::shutdown::channel();
+    let task = tokio::spawn(sightline_writer::run(settings, shutdown, metrics.clone(), Readiness::new("bench")));
+    let mut first = None;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while metrics.inserted.get() < count {
+        anyhow::ensure!(Instant::now() < deadline, "writer did not land {count} events in time");
+        if first.is_none() && metrics.consumed.get() > 0 {
+            first = Some(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let elapsed = first.context("no message consumed")?.elapsed().as_secs_f64();
+    trigger.trigger();
+    task.await??;
+    Ok(count as f64 / elapsed)
+}
+
+/// A bare consume: every message read, nothing decoded; returns the rate and the payloads.
+async fn bench_bare_consume(topic: &str, count: u64, run: &str) -> anyhow::Result<(f64, Vec<(i32, i64, Vec<u8>)>)> {
+    let mut config = stack::kafka().client_config();
+    config
+        .set("group.id", format!("bench-consume-{run}"))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", WriterSettings::default().fetch_wait_max_ms.to_string())
+        .set("queued.max.messages.kbytes", "32768");
+    let consumer: StreamConsumer = config.create()?;
+    consumer.subscribe(&[topic])?;
+    let mut payloads = Vec::with_capacity(count as usize);
+    let mut first = None;
+    while (payloads.len() as u64) < count {
+        let message =
+            tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await.context("bare consume stalled")??;
+        first.get_or_insert_with(Instant::now);
+        payloads.push((message.partition(), message.offset(), message.payload().unwrap_or_default().to_vec()));
+    }
+    let elapsed = first.context("no message")?.elapsed().as_secs_f64();
+    Ok((count as f64 / elapsed, payloads))
+}
+
+/// Raw RowBinary inserts of the same rows, decoded beforehand, in batches of the writer's size.
+async fn bench_raw_insert(payloads: &[(i32, i64, Vec<u8>)], run: &str) -> anyhow::Result<f64> {
+    let settings = fresh_database(run, "insert");
+    sightline_common::warehouse::migrate(&settings).await?;
+    let batch_size = WriterSettings::default().batch_max_events;
+    let mut batches = Vec::new();
+    for chunk in payloads.chunks(batch_size) {
+        let mut batch = sightline_writer::batch::Batch::default();
+        for (partition, offset, payload) in chunk {
+            let rows = sightline_writer::rows::event_rows(Some(payload), *partition, *offset)
+                .map_err(|r| anyhow::anyhow!("{}: {}", r.reason, r.detail))?;
+            batch.push(rows, *partition, *offset, payload.len());
+        }
+        batches.push(batch);
+    }
+    let client = settings.read_client();
+    let started = Instant::now();
+    for batch in &batches {
+        sightline_writer::sink::insert_rows(&client, "best_shots", batch.best_shots()).await?;
+        sightline_writer::sink::insert_rows(&client, "matches", batch.matches()).await?;
+        sightline_writer::sink::insert_rows(&client, "events", batch.events()).await?;
+    }
+    Ok(payloads.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The Python peer as a subprocess; it reports its own rate.
+async fn bench_python(topic: &str, count: u64, run: &str) -> anyhow::Result<f64> {
+    let settings = fresh_database(run, "python");
+    sightline_common::warehouse::migrate(&settings).await?;
+    let venv =
+        std::env::var("SIGHTLINE_VENV").context("SIGHTLINE_VENV is not set (run through `make bench-writer`)")?;
+    let script = stack::repo_root().join("writer/bench/python_peer.py");
+    let output = tokio::process::Command::new(format!("{venv}/bin/python"))
+        .arg(script)
+        .args(["--brokers", &stack::kafka().brokers, "--topic", topic, "--group", &format!("bench-python-{run}")])
+        .args(["--clickhouse-port", &std::env::var("SIGHTLINE_CLICKHOUSE_TCP_PORT").unwrap_or_else(|_| "19000".into())])
+        .args(["--database", &settings.database, "--count", &count.to_string()])
+        .args(["--fetch-wait-max-ms", &WriterSettings::default().fetch_wait_max_ms.to_string()])
+        .output()
+        .await?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(
+        output.status.success(),
+        "python peer failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rate = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("events_per_s="))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .context("python peer printed no rate")?;
+    let landed = stack::event_counts(&settings).await?.0;
+    anyhow::ensure!(landed == count, "python peer landed {landed} of {count} events");
+    Ok(rate)
+}
