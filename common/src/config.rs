@@ -57,6 +57,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure returns figment::Error by design.
     fn file_then_environment_override_defaults() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("sample.toml", "name = \"from-file\"\n[inner]\nbrokers = \"a:1\"\npartitions = 3\n")?;

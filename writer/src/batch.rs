@@ -52,7 +52,7 @@ impl Batch {
     }
 
     /// Number of events.
-    pub fn len(&self) -> usize {
+    pub fn event_count(&self) -> usize {
         self.events.len()
     }
 
@@ -92,6 +92,6 @@ mod tests {
         assert_eq!(batch.next_offsets().get(&0), Some(&12));
         assert_eq!(batch.next_offsets().get(&1), Some(&4));
         assert!(!batch.is_empty());
-        assert_eq!(batch.len(), 0);
+        assert_eq!(batch.event_count(), 0);
     }
 }

@@ -194,7 +194,7 @@ async fn consume_loop(
                         batch.advance(partition, offset);
                     }
                 }
-                batch.len() >= settings.batch_max_events || batch.payload_bytes() >= settings.batch_max_bytes
+                batch.event_count() >= settings.batch_max_events || batch.payload_bytes() >= settings.batch_max_bytes
             }
         };
         if cut && !batch.is_empty() && batches.send(std::mem::take(&mut batch)).await.is_err() {
@@ -270,12 +270,12 @@ async fn sink_loop(
 ) -> u64 {
     let mut inserted = 0u64;
     while let Some(batch) = pending.recv().await {
-        if batch.len() > 0 && !sink.insert_with_retry(&batch, &shutdown, shutdown_grace).await {
-            tracing::warn!(events = batch.len(), "shutting down before the batch landed; it will be replayed");
+        if batch.event_count() > 0 && !sink.insert_with_retry(&batch, &shutdown, shutdown_grace).await {
+            tracing::warn!(events = batch.event_count(), "shutting down before the batch landed; it will be replayed");
             break;
         }
-        inserted += batch.len() as u64;
-        metrics.inserted.inc_by(batch.len() as u64);
+        inserted += batch.event_count() as u64;
+        metrics.inserted.inc_by(batch.event_count() as u64);
         if let Err(error) = committer.commit(&batch).await {
             metrics.commit_failures.inc();
             tracing::warn!(%error, "offset commit failed; the landed range will be replayed and deduplicated");
@@ -283,7 +283,7 @@ async fn sink_loop(
         if let Some(started) = batch.started() {
             metrics.batch_latency.observe(started.elapsed().as_secs_f64());
         }
-        tracing::debug!(events = batch.len(), offsets = ?batch.next_offsets(), "batch landed and committed");
+        tracing::debug!(events = batch.event_count(), offsets = ?batch.next_offsets(), "batch landed and committed");
     }
     inserted
 }

@@ -85,3 +85,33 @@ impl WriterSettings {
             .min(last_message + Duration::from_millis(self.batch_idle_ms))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn load(relative: &str) -> WriterSettings {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+        sightline_common::config::load("writer_settings_test", Some(&path)).expect("shipped config loads")
+    }
+
+    #[test]
+    fn shipped_configs_load() {
+        let local = load("writer.toml");
+        assert_eq!(local.topic, sightline_schemas::topics::EVENTS_V1);
+        assert_eq!(local.batch_max_events, WriterSettings::default().batch_max_events);
+        let production = load("../infra/deploy/writer.production.toml");
+        assert_eq!(production.kafka.properties.get("security.protocol").map(String::as_str), Some("SASL_SSL"));
+        assert!(production.insert_lz4);
+    }
+
+    #[test]
+    fn a_batch_is_cut_at_its_age_or_when_idle() {
+        let settings = WriterSettings { batch_max_wait_ms: 1_000, batch_idle_ms: 100, ..Default::default() };
+        let t0 = Instant::now();
+        assert_eq!(settings.batch_deadline(t0, t0), t0 + Duration::from_millis(100));
+        let busy = t0 + Duration::from_millis(950);
+        assert_eq!(settings.batch_deadline(t0, busy), t0 + Duration::from_millis(1_000));
+    }
+}

@@ -61,7 +61,7 @@ impl ClickHouseSink {
                 Err(error) => {
                     self.metrics.insert_retries.inc();
                     self.readiness.set_not_ready(format!("clickhouse insert failing: {error}"));
-                    tracing::warn!(%error, events = batch.len(), retry_in_ms = delay.as_millis() as u64, "insert failed; retrying");
+                    tracing::warn!(%error, events = batch.event_count(), retry_in_ms = delay.as_millis() as u64, "insert failed; retrying");
                 }
             }
             if shutdown.is_requested() {
