@@ -19,6 +19,11 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
+/// The stack's data directory (`SIGHTLINE_DATA`, default `<repo>/.data`).
+pub fn data_dir() -> PathBuf {
+    std::env::var("SIGHTLINE_DATA").map(PathBuf::from).unwrap_or_else(|_| repo_root().join(".data"))
+}
+
 /// Kafka settings of the local stack.
 pub fn kafka() -> KafkaSettings {
     KafkaSettings { brokers: env_or("SIGHTLINE_KAFKA_BROKERS", "127.0.0.1:9092"), ..Default::default() }
@@ -124,6 +129,14 @@ impl ServiceProcess {
         for (key, value) in settings {
             command.env(format!("SIGHTLINE_WRITER__{key}"), value);
         }
+        // Each writer logs to its own file, so test output stays readable.
+        let logs = data_dir().join("logs/test-writers");
+        std::fs::create_dir_all(&logs)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logs.join(format!("{}.log", isolation.group)))?;
+        command.stdout(log.try_clone()?).stderr(log);
         let child = command.spawn().context("starting sightline-writer")?;
         Ok(Self { child, http_port })
     }
@@ -235,7 +248,7 @@ impl PrivateClickHouse {
     /// Renders the config into a fresh directory under the data dir and starts the server.
     pub async fn start() -> anyhow::Result<Self> {
         let root = repo_root();
-        let data = std::env::var("SIGHTLINE_DATA").map(PathBuf::from).unwrap_or_else(|_| root.join(".data"));
+        let data = data_dir();
         let tag = random_tag();
         let dir = data.join(format!("test-clickhouse-{tag}"));
         for sub in ["log", "data", "tmp", "user_files", "format_schemas"] {

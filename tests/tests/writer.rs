@@ -40,6 +40,14 @@ async fn assert_exactly(clickhouse: &ClickHouseSettings, produced: &[String]) ->
     Ok(())
 }
 
+/// Waits until `writer` reports at least `at_least` landed events on its `/metrics`.
+async fn wait_for_inserted(writer: &ServiceProcess, at_least: f64, what: &str) -> anyhow::Result<()> {
+    eventually(LANDING_TIMEOUT, what, || async {
+        Ok((writer.metric("sightline_writer_inserted_total").unwrap_or(0.0) >= at_least).then_some(()))
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_every_produced_event_is_visible_exactly_once() -> anyhow::Result<()> {
     let iso = Isolation::new("exactly", 3).await?;
@@ -86,10 +94,7 @@ async fn b_sigkill_mid_stream_loses_and_duplicates_nothing() -> anyhow::Result<(
         let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &settings)?;
         // Kill it once it is landing events (it owns partitions and is mid-stream), not while
         // the group is still rebalancing.
-        eventually(LANDING_TIMEOUT, "the writer to land events", || async {
-            Ok((writer.metric("sightline_writer_inserted_total").unwrap_or(0.0) > 0.0).then_some(()))
-        })
-        .await?;
+        wait_for_inserted(&writer, 1.0, "the writer to land events").await?;
         tokio::time::sleep(Duration::from_millis(pause_ms)).await;
         writer.kill();
         visible_at_kills.push(event_counts(&clickhouse).await?.0);
@@ -126,10 +131,7 @@ async fn c_replay_from_zero_and_rebuild_change_nothing() -> anyhow::Result<()> {
     // A new group replays the whole topic from offset 0 into the same tables.
     let replay_iso = Isolation { group: format!("{}-replay", iso.group), ..iso.clone() };
     let replay = ServiceProcess::writer(&replay_iso, &clickhouse, &[], &[])?;
-    eventually(LANDING_TIMEOUT, "the replaying writer to consume the topic", || async {
-        Ok((replay.metric("sightline_writer_inserted_total").unwrap_or(0.0) >= 2_000.0).then_some(()))
-    })
-    .await?;
+    wait_for_inserted(&replay, 2_000.0, "the replaying writer to consume the topic").await?;
     let raw_rows: u64 = clickhouse.read_client().query("SELECT count() FROM events").fetch_one().await?;
     assert!(raw_rows >= 2_000, "replayed rows reached ClickHouse ({raw_rows} stored)");
     assert_exactly(&clickhouse, &produced).await?;
@@ -139,10 +141,7 @@ async fn c_replay_from_zero_and_rebuild_change_nothing() -> anyhow::Result<()> {
     // Rebuild: empty the warehouse, rewind the group, replay: same results.
     let rebuild = ServiceProcess::writer(&iso, &clickhouse, &["rebuild"], &[])?;
     // Its metrics endpoint opens after the reset; wait until it replayed the topic.
-    eventually(LANDING_TIMEOUT, "the rebuilding writer to replay the topic", || async {
-        Ok((rebuild.metric("sightline_writer_inserted_total").unwrap_or(0.0) >= 2_000.0).then_some(()))
-    })
-    .await?;
+    wait_for_inserted(&rebuild, 2_000.0, "the rebuilding writer to replay the topic").await?;
     assert_exactly(&clickhouse, &produced).await?;
     assert_eq!(fingerprint().await?, before, "rebuild from the log gives the same results");
     let stored: u64 = clickhouse.read_client().query("SELECT count() FROM events").fetch_one().await?;
