@@ -9,13 +9,16 @@ BIN := $(CARGO_TARGET_DIR)/debug
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release
 # Loads the stack's endpoints (SIGHTLINE_KAFKA_BROKERS, SIGHTLINE_CLICKHOUSE_URL, ...) into a recipe.
 WITH_STACK_ENV = set -a && eval "$$($(STACK) env)" && set +a &&
+# Exports the prepared models' directory (infra/models verifies the cached copy in well under a second).
+WITH_MODELS = export SIGHTLINE_MODELS_DIR="$$(infra/models)" &&
 
-.PHONY: help stack down status build test test-rust test-python demo bench-writer lint fmt clean-data
+.PHONY: help stack down status models build test test-rust test-python demo bench-writer lint fmt clean-data
 
 help:
 	@echo "make demo          bring the stack up, produce events, run the writer, show what landed"
 	@echo "make test          bring the stack up and run every test on the real servers"
 	@echo "make bench-writer  writer throughput against a bare consume/insert ceiling and a Python peer"
+	@echo "make models        fetch, convert, verify and cache the ONNX models and test images"
 	@echo "make lint          rustfmt and clippy, warnings as errors"
 	@echo "make stack|status|down  manage the local stack (infra/stack)"
 
@@ -28,15 +31,18 @@ status:
 down:
 	$(STACK) down
 
+models:
+	infra/models
+
 build:
 	$(STACK) deps
 	cargo build --workspace --bins --tests
 
-test: stack build
+test: stack models build
 	$(MAKE) --no-print-directory test-rust test-python
 
 test-rust:
-	$(WITH_STACK_ENV) cargo test --workspace --no-fail-fast -- --test-threads=2
+	$(WITH_STACK_ENV) $(WITH_MODELS) cargo test --workspace --no-fail-fast -- --test-threads=2
 
 test-python:
 	$(WITH_STACK_ENV) "$$SIGHTLINE_VENV/bin/python" -m pytest -q tests/python

@@ -1,4 +1,13 @@
 //! Ingest: video streams (RTSP, files, MJPEG, USB) to tracked face and body detections on Kafka.
 //!
-//! Not built yet: this crate is a placeholder until issue #3. The event contracts it will
-//! read and write are in `sightline-schemas`.
+//! Built so far (issue #3 is in progress):
+//! - [`frame`]: the RGB frames the detectors read;
+//! - [`detect`]: the face detector (RetinaFace-MobileNet0.25, five landmarks) and the person detector
+//!   (SSDLite-MobileNetV2), run with ONNX Runtime through `ort` (library loaded dynamically, models
+//!   prepared by `infra/models`).
+//!
+//! Still to come: GStreamer sources, tracking and best shots, the streams REST API and the Kafka
+//! producer.
+
+pub mod detect;
+pub mod frame;

@@ -1,0 +1,95 @@
+//! SSDLite-MobileNetV2 pedestrian detector (one class: person).
+//!
+//! Input `image_tensor:0` u8 [1,300,300,3] RGB, the frame letterboxed (scaled to fit, padded, never
+//! squashed); outputs `detection_boxes:0` [1,100,4] (ymin, xmin, ymax, xmax normalised to the input),
+//! `detection_scores:0` [1,100], `num_detections:0` [1]. Normalisation and NMS are inside the graph.
+
+use ndarray::Array4;
+use ort::session::Session;
+use ort::value::Tensor;
+use std::path::Path;
+
+use super::{DetectError, session};
+use crate::frame::{BoxF, RgbFrame};
+
+const INPUT: usize = 300;
+
+/// Person detector settings.
+#[derive(Debug, Clone)]
+pub struct PersonDetectorSettings {
+    /// Minimum person score in [0, 1].
+    pub min_score: f32,
+    /// ONNX Runtime intra-op threads.
+    pub threads: usize,
+}
+
+impl Default for PersonDetectorSettings {
+    fn default() -> Self {
+        Self { min_score: 0.5, threads: 2 }
+    }
+}
+
+/// One detected person, in pixels of the frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonDetection {
+    /// Body box.
+    pub bbox: BoxF,
+    /// Score in [0, 1].
+    pub score: f32,
+}
+
+/// Detects people with SSDLite.
+pub struct PersonDetector {
+    session: Session,
+    settings: PersonDetectorSettings,
+}
+
+impl PersonDetector {
+    /// Loads the model from `path` into `environment`.
+    pub fn new(
+        environment: &ort::environment::Environment,
+        path: &Path,
+        settings: PersonDetectorSettings,
+    ) -> Result<Self, DetectError> {
+        Ok(Self { session: session(environment, path, settings.threads)?, settings })
+    }
+
+    /// People in `frame`, best first.
+    pub fn detect(&mut self, frame: &RgbFrame) -> Result<Vec<PersonDetection>, DetectError> {
+        let error = |message: String| DetectError::Inference { model: "pedestrian-ssdlite", message };
+        let scale = INPUT as f32 / frame.width.max(frame.height) as f32;
+        let (width, height) =
+            ((frame.width as f32 * scale).round() as usize, (frame.height as f32 * scale).round() as usize);
+        let mut input = Array4::<u8>::zeros((1, INPUT, INPUT, 3));
+        for y in 0..height.min(INPUT) {
+            let source_y = (y as f32 + 0.5) / scale - 0.5;
+            for x in 0..width.min(INPUT) {
+                let source_x = (x as f32 + 0.5) / scale - 0.5;
+                for c in 0..3 {
+                    input[[0, y, x, c]] = frame.sample(source_x, source_y, c).round().clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
+        let tensor = Tensor::from_array(input).map_err(|e| error(e.to_string()))?;
+        let outputs = self.session.run(ort::inputs!["image_tensor:0" => tensor]).map_err(|e| error(e.to_string()))?;
+        let (_, boxes) = outputs["detection_boxes:0"].try_extract_tensor::<f32>().map_err(|e| error(e.to_string()))?;
+        let (_, scores) =
+            outputs["detection_scores:0"].try_extract_tensor::<f32>().map_err(|e| error(e.to_string()))?;
+        let (_, count) = outputs["num_detections:0"].try_extract_tensor::<f32>().map_err(|e| error(e.to_string()))?;
+        let count = count.first().copied().unwrap_or(0.0).max(0.0) as usize;
+        let to_frame = INPUT as f32 / scale;
+        let mut people: Vec<PersonDetection> = (0..count.min(scores.len()).min(boxes.len() / 4))
+            .filter(|&i| scores[i] >= self.settings.min_score)
+            .map(|i| {
+                let (ymin, xmin, ymax, xmax) = (boxes[i * 4], boxes[i * 4 + 1], boxes[i * 4 + 2], boxes[i * 4 + 3]);
+                let x = (xmin * to_frame).clamp(0.0, frame.width as f32);
+                let y = (ymin * to_frame).clamp(0.0, frame.height as f32);
+                let right = (xmax * to_frame).clamp(0.0, frame.width as f32);
+                let bottom = (ymax * to_frame).clamp(0.0, frame.height as f32);
+                PersonDetection { bbox: BoxF { x, y, width: right - x, height: bottom - y }, score: scores[i] }
+            })
+            .collect();
+        people.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(people)
+    }
+}
