@@ -2,12 +2,17 @@
 //!
 //! Built so far (issue #3 is in progress):
 //! - [`frame`]: the RGB frames the detectors read;
+//! - [`track`]: tracking per stream (IoU against a constant-velocity prediction), track lifecycle,
+//!   best shot by quality, faces linked to their bodies;
+//! - [`events`]: a track report as a `DetectionEvent` (the `sightline.detections.v1` contract), with
+//!   its best shot as JPEG and an id that is the same on every retry;
 //! - [`detect`]: the face detector (RetinaFace-MobileNet0.25, five landmarks) and the person detector
 //!   (SSDLite-MobileNetV2), run with ONNX Runtime through `ort` (library loaded dynamically, models
 //!   prepared by `infra/models`).
 //!
-//! Still to come: GStreamer sources, tracking and best shots, the streams REST API and the Kafka
-//! producer.
+//! Still to come: GStreamer sources, the Kafka producer loop, the streams REST API.
 
 pub mod detect;
+pub mod events;
 pub mod frame;
+pub mod track;

@@ -1,0 +1,112 @@
+//! Track reports as detection events (`sightline.detections.v1`).
+
+use sightline_schemas::v1::{BoundingBox, DetectionEvent, ObjectKind, Point, SCHEMA_VERSION};
+use uuid::Uuid;
+
+use crate::frame::RgbFrame;
+use crate::track::{Kind, TrackReport};
+
+/// Where the frames came from.
+#[derive(Debug, Clone)]
+pub struct StreamContext {
+    /// Stream id (also the Kafka key).
+    pub stream_id: String,
+    /// Site of the stream.
+    pub site: String,
+    /// Analysed frame size.
+    pub frame_width: u32,
+    /// Analysed frame size.
+    pub frame_height: u32,
+}
+
+/// JPEG quality of best-shot crops.
+const JPEG_QUALITY: u8 = 90;
+
+/// The event for `report`. Its id is derived from the track id and the report's sequence number, so
+/// a retried or re-sent report keeps its id (consumers deduplicate on it).
+pub fn detection_event(context: &StreamContext, report: &TrackReport, processing_time_ms: i64) -> DetectionEvent {
+    let event_id = Uuid::new_v5(&report.track_id, format!("report-{}", report.sequence).as_bytes());
+    let shot = &report.best_shot;
+    DetectionEvent {
+        schema_version: SCHEMA_VERSION,
+        event_id: event_id.to_string(),
+        stream_id: context.stream_id.clone(),
+        site: context.site.clone(),
+        capture_time_ms: shot.time_ms,
+        processing_time_ms,
+        track_id: report.track_id.to_string(),
+        kind: match report.kind {
+            Kind::Face => ObjectKind::Face,
+            Kind::Body => ObjectKind::Body,
+        } as i32,
+        bbox: Some(BoundingBox { x: shot.bbox.x, y: shot.bbox.y, width: shot.bbox.width, height: shot.bbox.height }),
+        landmarks: shot.landmarks.iter().map(|&(x, y)| Point { x, y }).collect(),
+        detection_score: shot.score,
+        quality: shot.quality,
+        best_shot_jpeg: encode_jpeg(&shot.crop),
+        first_seen_ms: report.first_seen_ms,
+        last_seen_ms: report.last_seen_ms,
+        frame_count: report.frame_count,
+        frame_width: context.frame_width,
+        frame_height: context.frame_height,
+        track_ended: report.ended,
+        parent_track_id: report.parent_track_id.map(|id| id.to_string()).unwrap_or_default(),
+    }
+}
+
+/// The frame as JPEG; `None` if it cannot be encoded (then the event carries no image).
+pub fn encode_jpeg(frame: &RgbFrame) -> Option<Vec<u8>> {
+    let (width, height) = (u16::try_from(frame.width).ok()?, u16::try_from(frame.height).ok()?);
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY)
+        .encode(&frame.data, width, height, jpeg_encoder::ColorType::Rgb)
+        .ok()?;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::BoxF;
+    use crate::track::BestShot;
+
+    fn report(sequence: u32, ended: bool) -> TrackReport {
+        let crop = RgbFrame { width: 30, height: 40, data: (0..30 * 40 * 3).map(|i| (i % 251) as u8).collect() };
+        TrackReport {
+            track_id: Uuid::from_u128(7),
+            kind: Kind::Face,
+            first_seen_ms: 1_000,
+            last_seen_ms: 3_000,
+            frame_count: 20,
+            best_shot: BestShot {
+                time_ms: 2_000,
+                bbox: BoxF { x: 10.0, y: 20.0, width: 24.0, height: 32.0 },
+                landmarks: vec![(1.0, 2.0); 5],
+                score: 0.97,
+                quality: 0.8,
+                crop,
+            },
+            parent_track_id: Some(Uuid::from_u128(9)),
+            ended,
+            sequence,
+        }
+    }
+
+    #[test]
+    fn a_report_becomes_a_complete_event_with_a_stable_id() {
+        let context =
+            StreamContext { stream_id: "cam-1".into(), site: "hq".into(), frame_width: 1280, frame_height: 720 };
+        let event = detection_event(&context, &report(0, true), 5_000);
+        assert_eq!(event, detection_event(&context, &report(0, true), 5_000));
+        assert_ne!(event.event_id, detection_event(&context, &report(1, true), 5_000).event_id);
+        assert_eq!(event.kind, ObjectKind::Face as i32);
+        assert_eq!((event.capture_time_ms, event.first_seen_ms, event.last_seen_ms), (2_000, 1_000, 3_000));
+        assert_eq!(event.landmarks.len(), 5);
+        assert_eq!(event.parent_track_id, Uuid::from_u128(9).to_string());
+        assert!(event.track_ended);
+        let jpeg = event.best_shot_jpeg.expect("best shot");
+        assert_eq!(&jpeg[..2], &[0xff, 0xd8]);
+        let decoded = image::load_from_memory(&jpeg).expect("valid jpeg");
+        assert_eq!((decoded.width(), decoded.height()), (30, 40));
+    }
+}

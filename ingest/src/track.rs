@@ -1,0 +1,519 @@
+//! Tracking per stream: detections associated across frames (IoU against a constant-velocity
+//! prediction, SORT-like, greedy best-IoU-first), track lifecycle, best shot per track, and faces
+//! linked to the body that contains them.
+//!
+//! Lifecycle: a track is *tentative* until it was seen `min_hits` times, then *confirmed*. A frame
+//! that does not match it makes it *lost*; lost for `lost_timeout_ms` it *ends*. Ended confirmed tracks
+//! are reported (tentative ones were noise). Confirmed tracks also report a periodic update every
+//! `update_interval_ms` when set.
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use crate::frame::{BoxF, RgbFrame};
+
+/// What a detection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A face (with landmarks).
+    Face,
+    /// A whole body.
+    Body,
+}
+
+/// One detection in one frame, as the tracker takes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// Face or body.
+    pub kind: Kind,
+    /// Box in frame pixels.
+    pub bbox: BoxF,
+    /// Detector score in [0, 1].
+    pub score: f32,
+    /// Five face landmarks (empty for bodies).
+    pub landmarks: Vec<(f32, f32)>,
+}
+
+/// Tracker settings.
+#[derive(Debug, Clone)]
+pub struct TrackerSettings {
+    /// Minimum IoU between a prediction and a detection to associate them.
+    pub iou_threshold: f32,
+    /// Sightings before a track is confirmed.
+    pub min_hits: u32,
+    /// A track unseen for this long ends.
+    pub lost_timeout_ms: i64,
+    /// Confirmed tracks report an update this often (0: only when they end).
+    pub update_interval_ms: i64,
+    /// Margin around the box in best-shot crops, as a fraction of the box size.
+    pub crop_margin: f32,
+}
+
+impl Default for TrackerSettings {
+    fn default() -> Self {
+        Self { iou_threshold: 0.3, min_hits: 3, lost_timeout_ms: 1_500, update_interval_ms: 0, crop_margin: 0.25 }
+    }
+}
+
+/// The best view of a track so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BestShot {
+    /// When (ms since the epoch).
+    pub time_ms: i64,
+    /// Box in frame pixels.
+    pub bbox: BoxF,
+    /// Landmarks in frame pixels.
+    pub landmarks: Vec<(f32, f32)>,
+    /// Detector score.
+    pub score: f32,
+    /// Quality in [0, 1] (see [`quality`]).
+    pub quality: f32,
+    /// RGB crop with margin.
+    pub crop: RgbFrame,
+}
+
+/// What the tracker reports about one track.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackReport {
+    /// Track id (unique within the stream).
+    pub track_id: Uuid,
+    /// Face or body.
+    pub kind: Kind,
+    /// First sighting (ms).
+    pub first_seen_ms: i64,
+    /// Last sighting (ms).
+    pub last_seen_ms: i64,
+    /// Frames it was detected in.
+    pub frame_count: u32,
+    /// Its best shot.
+    pub best_shot: BestShot,
+    /// For a face: the body track that contained it most often.
+    pub parent_track_id: Option<Uuid>,
+    /// True when the track ended; false for a periodic update.
+    pub ended: bool,
+    /// How many reports this track has produced before this one (0 for the first).
+    pub sequence: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Track {
+    id: Uuid,
+    kind: Kind,
+    bbox: BoxF,
+    /// Velocity of the box centre and size, pixels per ms.
+    velocity: [f32; 4],
+    last_update_ms: i64,
+    first_seen_ms: i64,
+    hits: u32,
+    best: BestShot,
+    parents: HashMap<Uuid, u32>,
+    last_report_ms: i64,
+    reports: u32,
+}
+
+impl Track {
+    fn predicted(&self, now_ms: i64) -> BoxF {
+        let dt = (now_ms - self.last_update_ms) as f32;
+        let [vx, vy, vw, vh] = self.velocity;
+        let width = (self.bbox.width + vw * dt).max(1.0);
+        let height = (self.bbox.height + vh * dt).max(1.0);
+        let cx = self.bbox.x + self.bbox.width / 2.0 + vx * dt;
+        let cy = self.bbox.y + self.bbox.height / 2.0 + vy * dt;
+        BoxF { x: cx - width / 2.0, y: cy - height / 2.0, width, height }
+    }
+
+    /// Alpha-beta update of position and velocity (a fixed-gain Kalman filter).
+    fn update(&mut self, bbox: BoxF, now_ms: i64) {
+        const ALPHA: f32 = 0.7;
+        const BETA: f32 = 0.3;
+        let dt = (now_ms - self.last_update_ms).max(1) as f32;
+        let predicted = self.predicted(now_ms);
+        let centre = |b: &BoxF| [b.x + b.width / 2.0, b.y + b.height / 2.0, b.width, b.height];
+        let (p, m) = (centre(&predicted), centre(&bbox));
+        let mut state = [0.0f32; 4];
+        for i in 0..4 {
+            let residual = m[i] - p[i];
+            state[i] = p[i] + ALPHA * residual;
+            self.velocity[i] += BETA * residual / dt;
+        }
+        self.bbox = BoxF {
+            x: state[0] - state[2] / 2.0,
+            y: state[1] - state[3] / 2.0,
+            width: state[2].max(1.0),
+            height: state[3].max(1.0),
+        };
+        self.last_update_ms = now_ms;
+        self.hits += 1;
+    }
+
+    fn report(&mut self, ended: bool) -> TrackReport {
+        let parent_track_id = self.parents.iter().max_by_key(|(id, n)| (**n, **id)).map(|(id, _)| *id);
+        let report = TrackReport {
+            track_id: self.id,
+            kind: self.kind,
+            first_seen_ms: self.first_seen_ms,
+            last_seen_ms: self.last_update_ms,
+            frame_count: self.hits,
+            best_shot: self.best.clone(),
+            parent_track_id,
+            ended,
+            sequence: self.reports,
+        };
+        self.reports += 1;
+        report
+    }
+}
+
+/// Tracks the objects of one stream.
+#[derive(Debug)]
+pub struct Tracker {
+    settings: TrackerSettings,
+    tracks: Vec<Track>,
+}
+
+impl Tracker {
+    /// An empty tracker.
+    pub fn new(settings: TrackerSettings) -> Self {
+        Self { settings, tracks: Vec::new() }
+    }
+
+    /// Tracks alive (tentative or confirmed).
+    pub fn live_tracks(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// Feeds the detections of the frame taken at `now_ms`; returns the reports due (ended tracks and
+    /// periodic updates).
+    pub fn update(&mut self, now_ms: i64, frame: &RgbFrame, detections: &[Detection]) -> Vec<TrackReport> {
+        // Greedy association, best IoU first, within each kind.
+        let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+        for (t, track) in self.tracks.iter().enumerate() {
+            let predicted = track.predicted(now_ms);
+            for (d, detection) in detections.iter().enumerate() {
+                if detection.kind == track.kind {
+                    let iou = predicted.iou(&detection.bbox);
+                    if iou >= self.settings.iou_threshold {
+                        pairs.push((iou, t, d));
+                    }
+                }
+            }
+        }
+        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut track_taken = vec![false; self.tracks.len()];
+        let mut detection_track: Vec<Option<usize>> = vec![None; detections.len()];
+        for (_, t, d) in pairs {
+            if !track_taken[t] && detection_track[d].is_none() {
+                track_taken[t] = true;
+                detection_track[d] = Some(t);
+            }
+        }
+        for (d, detection) in detections.iter().enumerate() {
+            let quality = quality(detection, frame);
+            match detection_track[d] {
+                Some(t) => {
+                    let track = &mut self.tracks[t];
+                    track.update(detection.bbox, now_ms);
+                    if quality > track.best.quality {
+                        track.best = best_shot(detection, frame, now_ms, quality, self.settings.crop_margin);
+                    }
+                }
+                None => {
+                    let track = Track {
+                        id: Uuid::new_v4(),
+                        kind: detection.kind,
+                        bbox: detection.bbox,
+                        velocity: [0.0; 4],
+                        last_update_ms: now_ms,
+                        first_seen_ms: now_ms,
+                        hits: 1,
+                        best: best_shot(detection, frame, now_ms, quality, self.settings.crop_margin),
+                        parents: HashMap::new(),
+                        last_report_ms: now_ms,
+                        reports: 0,
+                    };
+                    self.tracks.push(track);
+                    detection_track[d] = Some(self.tracks.len() - 1);
+                }
+            }
+        }
+        self.link_faces_to_bodies(now_ms);
+
+        let mut reports = Vec::new();
+        let settings = &self.settings;
+        self.tracks.retain_mut(|track| {
+            let confirmed = track.hits >= settings.min_hits;
+            if now_ms - track.last_update_ms > settings.lost_timeout_ms {
+                if confirmed {
+                    reports.push(track.report(true));
+                }
+                return false;
+            }
+            if confirmed
+                && settings.update_interval_ms > 0
+                && now_ms - track.last_report_ms >= settings.update_interval_ms
+            {
+                track.last_report_ms = now_ms;
+                reports.push(track.report(false));
+            }
+            true
+        });
+        reports
+    }
+
+    /// Ends every track (the stream stopped): reports the confirmed ones.
+    pub fn finish(&mut self) -> Vec<TrackReport> {
+        let min_hits = self.settings.min_hits;
+        self.tracks.drain(..).filter(|t| t.hits >= min_hits).map(|mut t| t.report(true)).collect()
+    }
+
+    /// Counts, for each face seen in this frame, the body seen in this frame whose upper part holds
+    /// the face's centre.
+    fn link_faces_to_bodies(&mut self, now_ms: i64) {
+        let bodies: Vec<(Uuid, BoxF)> = self
+            .tracks
+            .iter()
+            .filter(|t| t.kind == Kind::Body && t.last_update_ms == now_ms)
+            .map(|t| (t.id, t.bbox))
+            .collect();
+        for face in self.tracks.iter_mut().filter(|t| t.kind == Kind::Face && t.last_update_ms == now_ms) {
+            let (cx, cy) = (face.bbox.x + face.bbox.width / 2.0, face.bbox.y + face.bbox.height / 2.0);
+            let holder = bodies
+                .iter()
+                .filter(|(_, body)| body.contains(cx, cy) && cy <= body.y + body.height * 0.5)
+                .min_by(|a, b| a.1.area().total_cmp(&b.1.area()));
+            if let Some((id, _)) = holder {
+                *face.parents.entry(*id).or_insert(0) += 1;
+            }
+        }
+    }
+}
+
+/// Quality of a detection as a best shot, in [0, 1]: the product of the detector score, a size term
+/// (saturating at 112 px for faces, 200 px for bodies), frontalness (faces: how centred the nose is
+/// between the eyes) and sharpness (variance of the Laplacian of the grey crop, saturating).
+pub fn quality(detection: &Detection, frame: &RgbFrame) -> f32 {
+    let full_size = match detection.kind {
+        Kind::Face => 112.0,
+        Kind::Body => 200.0,
+    };
+    let size = (detection.bbox.width.min(detection.bbox.height) / full_size).clamp(0.0, 1.0);
+    let frontal = match (detection.kind, detection.landmarks.as_slice()) {
+        (Kind::Face, [left_eye, right_eye, nose, ..]) => {
+            let eye_span = (right_eye.0 - left_eye.0).abs().max(1.0);
+            let offset = (nose.0 - (left_eye.0 + right_eye.0) / 2.0).abs() / eye_span;
+            (1.0 - 2.0 * offset).clamp(0.0, 1.0)
+        }
+        (Kind::Face, _) => 0.5,
+        (Kind::Body, _) => 1.0,
+    };
+    let sharp = (laplacian_variance(frame, &detection.bbox) / 100.0).clamp(0.0, 1.0);
+    detection.score.clamp(0.0, 1.0) * (0.3 + 0.7 * size) * (0.4 + 0.6 * frontal) * (0.5 + 0.5 * sharp)
+}
+
+/// Variance of the 4-neighbour Laplacian of the grey image inside `bbox`, at pixel scale, sampled at
+/// 62x62 points spread over the box.
+fn laplacian_variance(frame: &RgbFrame, bbox: &BoxF) -> f32 {
+    let grey =
+        |x: f32, y: f32| 0.299 * frame.sample(x, y, 0) + 0.587 * frame.sample(x, y, 1) + 0.114 * frame.sample(x, y, 2);
+    let steps = 64usize;
+    let (dx, dy) = (bbox.width / steps as f32, bbox.height / steps as f32);
+    if dx <= 0.0 || dy <= 0.0 {
+        return 0.0;
+    }
+    let (mut sum, mut sum_sq, mut n) = (0.0f32, 0.0f32, 0.0f32);
+    for j in 1..steps - 1 {
+        for i in 1..steps - 1 {
+            let (x, y) = (bbox.x + i as f32 * dx, bbox.y + j as f32 * dy);
+            // Neighbours one pixel away: sharpness at the pixel scale, whatever the box size.
+            let value = grey(x - 1.0, y) + grey(x + 1.0, y) + grey(x, y - 1.0) + grey(x, y + 1.0) - 4.0 * grey(x, y);
+            sum += value;
+            sum_sq += value * value;
+            n += 1.0;
+        }
+    }
+    let mean = sum / n;
+    (sum_sq / n - mean * mean).max(0.0)
+}
+
+fn best_shot(detection: &Detection, frame: &RgbFrame, time_ms: i64, quality: f32, margin: f32) -> BestShot {
+    BestShot {
+        time_ms,
+        bbox: detection.bbox,
+        landmarks: detection.landmarks.clone(),
+        score: detection.score,
+        quality,
+        crop: crop(frame, &detection.bbox, margin),
+    }
+}
+
+/// The part of `frame` under `bbox` grown by `margin` of its size on every side, clipped to the frame.
+pub fn crop(frame: &RgbFrame, bbox: &BoxF, margin: f32) -> RgbFrame {
+    let left = (bbox.x - bbox.width * margin).floor().clamp(0.0, (frame.width - 1) as f32) as u32;
+    let top = (bbox.y - bbox.height * margin).floor().clamp(0.0, (frame.height - 1) as f32) as u32;
+    let right = (bbox.x + bbox.width * (1.0 + margin)).ceil().clamp(left as f32 + 1.0, frame.width as f32) as u32;
+    let bottom = (bbox.y + bbox.height * (1.0 + margin)).ceil().clamp(top as f32 + 1.0, frame.height as f32) as u32;
+    let (width, height) = (right - left, bottom - top);
+    let mut data = Vec::with_capacity((width * height * 3) as usize);
+    for y in top..bottom {
+        let start = ((y * frame.width + left) * 3) as usize;
+        data.extend_from_slice(&frame.data[start..start + (width * 3) as usize]);
+    }
+    RgbFrame { width, height, data }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn textured_frame(width: u32, height: u32) -> RgbFrame {
+        let data = (0..width * height)
+            .flat_map(|i| {
+                let v = if (i % width / 4 + i / width / 4) % 2 == 0 { 30 } else { 220 };
+                [v, v, v]
+            })
+            .collect();
+        RgbFrame { width, height, data }
+    }
+
+    fn face(x: f32, y: f32, size: f32, score: f32) -> Detection {
+        let landmarks = vec![
+            (x + size * 0.3, y + size * 0.4),
+            (x + size * 0.7, y + size * 0.4),
+            (x + size * 0.5, y + size * 0.6),
+            (x + size * 0.35, y + size * 0.8),
+            (x + size * 0.65, y + size * 0.8),
+        ];
+        Detection { kind: Kind::Face, bbox: BoxF { x, y, width: size, height: size }, score, landmarks }
+    }
+
+    fn body(x: f32, y: f32) -> Detection {
+        Detection { kind: Kind::Body, bbox: BoxF { x, y, width: 120.0, height: 300.0 }, score: 0.9, landmarks: vec![] }
+    }
+
+    #[test]
+    fn two_crossing_objects_keep_their_tracks_and_end_after_the_timeout() {
+        let frame = textured_frame(640, 480);
+        let mut tracker = Tracker::new(TrackerSettings::default());
+        let mut reports = Vec::new();
+        // Two faces moving towards each other, 10 px per 100 ms, for 2 s, then gone.
+        for step in 0..20 {
+            let t = step * 100;
+            let dx = step as f32 * 10.0;
+            let detections = [face(100.0 + dx, 100.0, 80.0, 0.9), face(500.0 - dx, 120.0, 80.0, 0.9)];
+            reports.extend(tracker.update(t, &frame, &detections));
+        }
+        assert!(reports.is_empty(), "nothing ends while both are visible");
+        assert_eq!(tracker.live_tracks(), 2);
+        for t in (2_000..4_000).step_by(100) {
+            reports.extend(tracker.update(t, &frame, &[]));
+        }
+        assert_eq!(reports.len(), 2, "both tracks ended");
+        assert_eq!(tracker.live_tracks(), 0);
+        for report in &reports {
+            assert!(report.ended);
+            assert_eq!(report.frame_count, 20);
+            assert_eq!((report.first_seen_ms, report.last_seen_ms), (0, 1_900));
+        }
+        assert_ne!(reports[0].track_id, reports[1].track_id);
+    }
+
+    #[test]
+    fn a_short_gap_does_not_split_a_track_and_noise_is_dropped() {
+        let frame = textured_frame(640, 480);
+        let mut tracker = Tracker::new(TrackerSettings::default());
+        let mut reports = Vec::new();
+        for step in 0..30 {
+            let t = step * 100;
+            // Missed for 5 frames (500 ms < 1500 ms timeout) in the middle; moves steadily.
+            let mut detections = Vec::new();
+            if !(10..15).contains(&step) {
+                detections.push(face(50.0 + step as f32 * 8.0, 200.0, 90.0, 0.95));
+            }
+            // A one-frame false positive.
+            if step == 3 {
+                detections.push(face(600.0, 10.0, 30.0, 0.7));
+            }
+            reports.extend(tracker.update(t, &frame, &detections));
+        }
+        reports.extend(tracker.finish());
+        assert_eq!(
+            reports.len(),
+            1,
+            "one track, the noise dropped: {:?}",
+            reports.iter().map(|r| r.frame_count).collect::<Vec<_>>()
+        );
+        assert_eq!(reports[0].frame_count, 25);
+    }
+
+    #[test]
+    fn the_best_shot_is_the_highest_quality_view() {
+        let frame = textured_frame(640, 480);
+        let mut tracker = Tracker::new(TrackerSettings::default());
+        // Approaching, closest and sharpest at 200 ms, then turning away (steps small enough to track).
+        for (step, (size, score)) in
+            [(80.0, 0.8), (90.0, 0.85), (110.0, 0.99), (100.0, 0.9), (95.0, 0.8)].iter().enumerate()
+        {
+            tracker.update(step as i64 * 100, &frame, &[face(200.0, 150.0, *size, *score)]);
+        }
+        let mut reports = tracker.finish();
+        assert_eq!(
+            reports.len(),
+            1,
+            "one track: {:?}",
+            reports.iter().map(|r| (r.frame_count, r.best_shot.time_ms, r.best_shot.quality)).collect::<Vec<_>>()
+        );
+        let report = reports.pop().expect("a confirmed track");
+        assert_eq!(report.best_shot.time_ms, 200, "quality {}", report.best_shot.quality);
+        assert_eq!(report.best_shot.bbox.width, 110.0);
+        // The crop has the margin: 110 * 1.5 = 165 px.
+        assert_eq!((report.best_shot.crop.width, report.best_shot.crop.height), (166, 166));
+    }
+
+    #[test]
+    fn quality_prefers_frontal_sharp_large_faces() {
+        let sharp = textured_frame(320, 240);
+        let flat = RgbFrame { width: 320, height: 240, data: vec![128; 320 * 240 * 3] };
+        let frontal = face(100.0, 50.0, 100.0, 0.9);
+        let mut turned = frontal.clone();
+        turned.landmarks[2].0 += 25.0;
+        assert!(quality(&frontal, &sharp) > quality(&turned, &sharp));
+        assert!(quality(&frontal, &sharp) > quality(&frontal, &flat));
+        assert!(quality(&frontal, &sharp) > quality(&face(100.0, 50.0, 40.0, 0.9), &sharp));
+        assert!(quality(&frontal, &sharp) <= 1.0);
+    }
+
+    #[test]
+    fn faces_are_linked_to_the_body_that_contains_them() {
+        let frame = textured_frame(640, 480);
+        let mut tracker = Tracker::new(TrackerSettings::default());
+        for step in 0..5 {
+            let dx = step as f32 * 5.0;
+            // Face in the upper part of body A; body B elsewhere.
+            tracker.update(
+                step * 100,
+                &frame,
+                &[body(100.0 + dx, 100.0), body(400.0, 100.0), face(130.0 + dx, 110.0, 60.0, 0.9)],
+            );
+        }
+        let reports = tracker.finish();
+        let face_report = reports.iter().find(|r| r.kind == Kind::Face).expect("face track");
+        let body_a = reports.iter().find(|r| r.kind == Kind::Body && r.best_shot.bbox.x < 300.0).expect("body A");
+        assert_eq!(face_report.parent_track_id, Some(body_a.track_id));
+        assert!(reports.iter().filter(|r| r.kind == Kind::Body).all(|r| r.parent_track_id.is_none()));
+    }
+
+    #[test]
+    fn long_tracks_report_periodic_updates() {
+        let frame = textured_frame(320, 240);
+        let settings = TrackerSettings { update_interval_ms: 1_000, ..Default::default() };
+        let mut tracker = Tracker::new(settings);
+        let mut reports = Vec::new();
+        for step in 0..35 {
+            reports.extend(tracker.update(step * 100, &frame, &[face(100.0, 50.0, 80.0, 0.9)]));
+        }
+        reports.extend(tracker.finish());
+        let sequences: Vec<(u32, bool)> = reports.iter().map(|r| (r.sequence, r.ended)).collect();
+        assert_eq!(sequences, vec![(0, false), (1, false), (2, false), (3, true)]);
+    }
+}
