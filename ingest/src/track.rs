@@ -369,7 +369,7 @@ mod tests {
     fn textured_frame(width: u32, height: u32) -> RgbFrame {
         let data = (0..width * height)
             .flat_map(|i| {
-                let v = if (i % width / 4 + i / width / 4) % 2 == 0 { 30 } else { 220 };
+                let v = if (i % width / 4 + i / width / 4).is_multiple_of(2) { 30 } else { 220 };
                 [v, v, v]
             })
             .collect();
