@@ -1,6 +1,8 @@
 //! Ingest: video streams (RTSP, files, MJPEG, USB) to tracked face and body detections on Kafka.
 //!
 //! Built so far (issue #3 is in progress):
+//! - [`source`]: GStreamer sources (RTSP, files, HTTP MJPEG, V4L2) to RGB frames at the analysis
+//!   rate, with reconnects, backoff and a visible state per stream;
 //! - [`frame`]: the RGB frames the detectors read;
 //! - [`track`]: tracking per stream (IoU against a constant-velocity prediction), track lifecycle,
 //!   best shot by quality, faces linked to their bodies;
@@ -10,9 +12,11 @@
 //!   (SSDLite-MobileNetV2), run with ONNX Runtime through `ort` (library loaded dynamically, models
 //!   prepared by `infra/models`).
 //!
-//! Still to come: GStreamer sources, the Kafka producer loop, the streams REST API.
+//! Still to come: the per-stream loop (source, detect, track, produce to Kafka), the streams REST API,
+//! the test video and RTSP server.
 
 pub mod detect;
 pub mod events;
 pub mod frame;
+pub mod source;
 pub mod track;
