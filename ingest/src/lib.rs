@@ -8,6 +8,8 @@
 //!   best shot by quality, faces linked to their bodies;
 //! - [`events`]: a track report as a `DetectionEvent` (the `sightline.detections.v1` contract), with
 //!   its best shot as JPEG and an id that is the same on every retry;
+//! - [`testmedia`]: test videos of people (cut from real photos) moving at known times, with ground
+//!   truth;
 //! - [`detect`]: the face detector (RetinaFace-MobileNet0.25, five landmarks) and the person detector
 //!   (SSDLite-MobileNetV2), run with ONNX Runtime through `ort` (library loaded dynamically, models
 //!   prepared by `infra/models`).
@@ -19,4 +21,5 @@ pub mod detect;
 pub mod events;
 pub mod frame;
 pub mod source;
+pub mod testmedia;
 pub mod track;

@@ -2,33 +2,14 @@
 //! `SIGHTLINE_MODELS_DIR`). Expected boxes come from looking at the images, and models.md records
 //! the astronaut face at x177 y58 w94 h119.
 
-use sightline_ingest::detect::{self, FaceDetector, FaceDetectorSettings, PersonDetector, PersonDetectorSettings};
-use sightline_ingest::frame::{BoxF, RgbFrame};
-use std::path::PathBuf;
+mod common;
 
-fn models_dir() -> PathBuf {
-    let dir = std::env::var("SIGHTLINE_MODELS_DIR")
-        .map(PathBuf::from)
-        .expect("SIGHTLINE_MODELS_DIR is not set: run `make models` (make test does) and export its output");
-    assert!(dir.join("retinaface_mnet025.onnx").exists(), "no models in {}", dir.display());
-    dir
-}
-
-fn load(name: &str) -> RgbFrame {
-    let path = models_dir().join("images").join(name);
-    let image = image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8();
-    RgbFrame::new(image.width(), image.height(), image.into_raw()).expect("rgb frame")
-}
+use common::{face_detector, load, person_detector};
+use sightline_ingest::detect::{FaceDetector, PersonDetector};
+use sightline_ingest::frame::BoxF;
 
 fn detectors() -> (FaceDetector, PersonDetector) {
-    let dir = models_dir();
-    let environment = detect::runtime(&dir.join("lib/libonnxruntime.so.1.32.0")).expect("onnx runtime loads");
-    let faces = FaceDetector::new(&environment, &dir.join("retinaface_mnet025.onnx"), FaceDetectorSettings::default())
-        .expect("face model loads");
-    let people =
-        PersonDetector::new(&environment, &dir.join("pedestrian_ssdlite.onnx"), PersonDetectorSettings::default())
-            .expect("person model loads");
-    (faces, people)
+    (face_detector(), person_detector())
 }
 
 #[test]

@@ -1,0 +1,136 @@
+//! The test video through the real source, detector and tracker: three people (heads cut from real
+//! photos) enter, move and leave at known times; each must come out as one face track whose best
+//! shot is a face at the right place.
+//!
+//! Tolerances, and why: the video is analysed at 5 fps, so first/last sightings can be off by one
+//! analysed frame (200 ms) plus the time a face needs to be fully inside the frame to be detected
+//! (200 ms more); boxes are compared by IoU >= 0.5 because RetinaFace's box is tighter or looser than
+//! the box found on the photo by a few pixels, and the analysed frame is half the video's size.
+
+mod common;
+
+use common::{face_detector, load};
+use sightline_ingest::detect::FaceDetector;
+use sightline_ingest::frame::BoxF;
+use sightline_ingest::source::{FrameSource, Phase, SourceSpec};
+use sightline_ingest::testmedia::{Actor, VideoSpec, cut_head, encode};
+use sightline_ingest::track::{Detection, Kind, TrackReport, Tracker, TrackerSettings};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn actors(detector: &mut FaceDetector) -> Vec<Actor> {
+    let head = |detector: &mut FaceDetector, name: &str, file: &str| {
+        cut_head(detector, name, &load(file), 0.4).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    vec![
+        Actor {
+            head: head(detector, "obama", "obama.jpg"),
+            enter_ms: 500,
+            leave_ms: 4_500,
+            from: (40.0, 60.0),
+            to: (700.0, 80.0),
+            size: 220.0,
+        },
+        Actor {
+            head: head(detector, "biden", "biden.jpg"),
+            enter_ms: 2_000,
+            leave_ms: 6_500,
+            from: (1000.0, 430.0),
+            to: (300.0, 420.0),
+            size: 230.0,
+        },
+        Actor {
+            head: head(detector, "astronaut", "astronaut.png"),
+            enter_ms: 4_000,
+            leave_ms: 7_500,
+            from: (900.0, 40.0),
+            to: (1000.0, 200.0),
+            size: 200.0,
+        },
+    ]
+}
+
+#[test]
+fn each_person_becomes_one_track_with_a_good_best_shot() {
+    let mut detector = face_detector();
+    let cast = actors(&mut detector);
+    let spec = VideoSpec { width: 1280, height: 720, fps: 15, duration_ms: 8_000 };
+    let dir = std::env::temp_dir().join(format!("sightline-tracks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let video = dir.join("people.mp4");
+    encode(&spec, &cast, &video).expect("test video encodes");
+
+    // Source at 5 analysed fps, 640 px wide: half the video's size.
+    let frames = Arc::new(Mutex::new(Vec::new()));
+    let source = FrameSource::start(
+        SourceSpec { analysis_fps: 5, width: 640, ..SourceSpec::new(video.display().to_string()) },
+        {
+            let frames = frames.clone();
+            move |f| frames.lock().expect("lock").push(f)
+        },
+    )
+    .expect("source");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while source.status().phase != Phase::Finished && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(source.status().phase, Phase::Finished);
+    let frames = std::mem::take(&mut *frames.lock().expect("lock"));
+    assert!(frames.len() >= 38, "{} analysed frames", frames.len());
+
+    let mut tracker = Tracker::new(TrackerSettings::default());
+    let mut reports: Vec<TrackReport> = Vec::new();
+    for frame in &frames {
+        let detections: Vec<Detection> = detector
+            .detect(&frame.frame)
+            .expect("detects")
+            .into_iter()
+            .map(|f| Detection { kind: Kind::Face, bbox: f.bbox, score: f.score, landmarks: f.landmarks.to_vec() })
+            .collect();
+        reports.extend(tracker.update(frame.pts_ms, &frame.frame, &detections));
+    }
+    reports.extend(tracker.finish());
+
+    let scale = 0.5; // analysed frame / video frame
+    let truth = |actor: &Actor, t: i64| {
+        actor.face_box(t).map(|b| BoxF {
+            x: b.x * scale,
+            y: b.y * scale,
+            width: b.width * scale,
+            height: b.height * scale,
+        })
+    };
+    assert_eq!(reports.len(), cast.len(), "one track per person: {:?}", summary(&reports));
+    for actor in &cast {
+        let matching: Vec<&TrackReport> = reports
+            .iter()
+            .filter(|r| truth(actor, r.best_shot.time_ms).is_some_and(|b| b.iou(&r.best_shot.bbox) >= 0.5))
+            .collect();
+        assert_eq!(matching.len(), 1, "{}: {:?}", actor.head.name, summary(&reports));
+        let track = matching[0];
+        assert!(
+            (track.first_seen_ms - actor.enter_ms).abs() <= 400,
+            "{} first seen at {}",
+            actor.head.name,
+            track.first_seen_ms
+        );
+        assert!(
+            (track.last_seen_ms - actor.leave_ms).abs() <= 400,
+            "{} last seen at {}",
+            actor.head.name,
+            track.last_seen_ms
+        );
+        // The best shot's crop shows a face (it is what enrich will align and describe).
+        let faces = detector.detect(&track.best_shot.crop).expect("re-detects");
+        assert!(
+            faces.first().is_some_and(|f| f.score > 0.8),
+            "{}: best shot is not a face: {faces:?}",
+            actor.head.name
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn summary(reports: &[TrackReport]) -> Vec<(i64, i64, u32, i64)> {
+    reports.iter().map(|r| (r.first_seen_ms, r.last_seen_ms, r.frame_count, r.best_shot.time_ms)).collect()
+}
