@@ -67,15 +67,21 @@ impl KafkaSettings {
         config
     }
 
-    /// An idempotent producer (`acks=all`): retries never duplicate or reorder within a partition.
-    pub fn idempotent_producer(&self) -> Result<FutureProducer, KafkaError> {
+    /// Settings of an idempotent producer (`acks=all`): retries never duplicate or reorder within a
+    /// partition.
+    pub fn idempotent_producer_config(&self) -> ClientConfig {
         let mut config = self.client_config();
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "60000");
-        config.create().map_err(client_error("creating producer"))
+        config
+    }
+
+    /// An idempotent async producer (see [`Self::idempotent_producer_config`]).
+    pub fn idempotent_producer(&self) -> Result<FutureProducer, KafkaError> {
+        self.idempotent_producer_config().create().map_err(client_error("creating producer"))
     }
 }
 

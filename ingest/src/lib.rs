@@ -8,14 +8,15 @@
 //!   best shot by quality, faces linked to their bodies;
 //! - [`events`]: a track report as a `DetectionEvent` (the `sightline.detections.v1` contract), with
 //!   its best shot as JPEG and an id that is the same on every retry;
+//! - [`worker`]: one stream's loop: source, detectors, tracker, events produced to Kafka;
 //! - [`testmedia`]: test videos of people (cut from real photos) moving at known times, with ground
 //!   truth;
 //! - [`detect`]: the face detector (RetinaFace-MobileNet0.25, five landmarks) and the person detector
 //!   (SSDLite-MobileNetV2), run with ONNX Runtime through `ort` (library loaded dynamically, models
 //!   prepared by `infra/models`).
 //!
-//! Still to come: the per-stream loop (source, detect, track, produce to Kafka), the streams REST API,
-//! the test video and RTSP server.
+//! Still to come: the service binary with the streams REST API (PostgreSQL), the RTSP server for the
+//! live test path, the benchmark.
 
 pub mod detect;
 pub mod events;
@@ -23,3 +24,4 @@ pub mod frame;
 pub mod source;
 pub mod testmedia;
 pub mod track;
+pub mod worker;

@@ -68,12 +68,14 @@ impl SourceSpec {
             format!("filesrc location={} ! decodebin", quoted(path))
         };
         // Rate control right after decoding, scale before converting: the cheap order (stack.md).
+        // A live source drops frames analysis cannot keep up with; a file waits for analysis.
         format!(
             "{head} ! videorate drop-only=true ! video/x-raw,framerate={fps}/1 ! videoscale ! \
              video/x-raw,width={width},pixel-aspect-ratio=1/1 ! videoconvert ! video/x-raw,format=RGB ! \
-             appsink name=sink sync=false max-buffers=2 drop=true",
+             appsink name=sink sync=false max-buffers=2 drop={drop}",
             fps = self.analysis_fps.max(1),
             width = self.width,
+            drop = self.is_live(),
         )
     }
 }
@@ -373,5 +375,7 @@ mod tests {
         let description = usb.pipeline_description();
         assert!(description.starts_with("v4l2src device=\"/dev/video0\""));
         assert!(description.contains("framerate=7/1") && description.contains("width=320"));
+        assert!(description.ends_with("drop=true"), "live sources drop what analysis cannot keep up with");
+        assert!(file.pipeline_description().ends_with("drop=false"), "files wait for analysis");
     }
 }

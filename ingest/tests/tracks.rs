@@ -9,56 +9,20 @@
 
 mod common;
 
-use common::{face_detector, load};
-use sightline_ingest::detect::FaceDetector;
+use common::{cast, encode_cast_video, face_detector};
 use sightline_ingest::frame::BoxF;
 use sightline_ingest::source::{FrameSource, Phase, SourceSpec};
-use sightline_ingest::testmedia::{Actor, VideoSpec, cut_head, encode};
+use sightline_ingest::testmedia::Actor;
 use sightline_ingest::track::{Detection, Kind, TrackReport, Tracker, TrackerSettings};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn actors(detector: &mut FaceDetector) -> Vec<Actor> {
-    let head = |detector: &mut FaceDetector, name: &str, file: &str| {
-        cut_head(detector, name, &load(file), 0.4).unwrap_or_else(|e| panic!("{name}: {e}"))
-    };
-    vec![
-        Actor {
-            head: head(detector, "obama", "obama.jpg"),
-            enter_ms: 500,
-            leave_ms: 4_500,
-            from: (40.0, 60.0),
-            to: (700.0, 80.0),
-            size: 220.0,
-        },
-        Actor {
-            head: head(detector, "biden", "biden.jpg"),
-            enter_ms: 2_000,
-            leave_ms: 6_500,
-            from: (1000.0, 430.0),
-            to: (300.0, 420.0),
-            size: 230.0,
-        },
-        Actor {
-            head: head(detector, "astronaut", "astronaut.png"),
-            enter_ms: 4_000,
-            leave_ms: 7_500,
-            from: (900.0, 40.0),
-            to: (1000.0, 200.0),
-            size: 200.0,
-        },
-    ]
-}
-
 #[test]
 fn each_person_becomes_one_track_with_a_good_best_shot() {
     let mut detector = face_detector();
-    let cast = actors(&mut detector);
-    let spec = VideoSpec { width: 1280, height: 720, fps: 15, duration_ms: 8_000 };
+    let cast = cast(&mut detector);
     let dir = std::env::temp_dir().join(format!("sightline-tracks-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let video = dir.join("people.mp4");
-    encode(&spec, &cast, &video).expect("test video encodes");
+    let video = encode_cast_video(&cast, &dir);
 
     // Source at 5 analysed fps, 640 px wide: half the video's size.
     let frames = Arc::new(Mutex::new(Vec::new()));

@@ -1,8 +1,11 @@
-//! Helpers shared by ingest's tests: the prepared models and images (`infra/models`).
+//! Helpers shared by ingest's tests: the prepared models and images (`infra/models`), the test video.
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
 
 use sightline_ingest::detect::{self, FaceDetector, FaceDetectorSettings, PersonDetector, PersonDetectorSettings};
 use sightline_ingest::frame::RgbFrame;
-use std::path::PathBuf;
+use sightline_ingest::testmedia::{Actor, VideoSpec, cut_head, encode};
+use std::path::{Path, PathBuf};
 
 /// The models directory from `SIGHTLINE_MODELS_DIR` (set by `make test`); panics when absent.
 pub fn models_dir() -> PathBuf {
@@ -29,10 +32,53 @@ pub fn face_detector() -> FaceDetector {
 }
 
 /// The person detector with default settings.
-#[allow(dead_code)] // Not every test binary uses it.
 pub fn person_detector() -> PersonDetector {
     let dir = models_dir();
     let environment = detect::runtime(&dir.join("lib/libonnxruntime.so.1.32.0")).expect("onnx runtime loads");
     PersonDetector::new(&environment, &dir.join("pedestrian_ssdlite.onnx"), PersonDetectorSettings::default())
         .expect("person model loads")
+}
+
+/// The test video's cast: three people (heads cut from real photos) who enter, move and leave at
+/// known times, on separate paths.
+pub fn cast(detector: &mut FaceDetector) -> Vec<Actor> {
+    let mut head =
+        |name: &str, file: &str| cut_head(detector, name, &load(file), 0.4).unwrap_or_else(|e| panic!("{name}: {e}"));
+    vec![
+        Actor {
+            head: head("obama", "obama.jpg"),
+            enter_ms: 500,
+            leave_ms: 4_500,
+            from: (40.0, 60.0),
+            to: (700.0, 80.0),
+            size: 220.0,
+        },
+        Actor {
+            head: head("biden", "biden.jpg"),
+            enter_ms: 2_000,
+            leave_ms: 6_500,
+            from: (1000.0, 430.0),
+            to: (300.0, 420.0),
+            size: 230.0,
+        },
+        Actor {
+            head: head("astronaut", "astronaut.png"),
+            enter_ms: 4_000,
+            leave_ms: 7_500,
+            from: (900.0, 40.0),
+            to: (1000.0, 200.0),
+            size: 200.0,
+        },
+    ]
+}
+
+/// The test video: 8 s, 1280x720 at 15 fps.
+pub const VIDEO: VideoSpec = VideoSpec { width: 1280, height: 720, fps: 15, duration_ms: 8_000 };
+
+/// Encodes the cast's video into `dir`; returns its path.
+pub fn encode_cast_video(cast: &[Actor], dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("dir");
+    let video = dir.join("people.mp4");
+    encode(&VIDEO, cast, &video).expect("test video encodes");
+    video
 }

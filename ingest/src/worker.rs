@@ -1,0 +1,183 @@
+//! One stream's work: frames from its source, faces and bodies detected, tracked, and every track
+//! report produced to `sightline.detections.v1` (key = stream id) by an idempotent producer.
+//!
+//! Detection runs on the source's thread: when analysis falls behind, the appsink drops frames
+//! (counted in the stream's `frames_dropped`) instead of queueing them.
+
+use prost::Message as _;
+use rdkafka::ClientContext;
+use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use sightline_common::kafka::KafkaSettings;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::detect::{FaceDetector, PersonDetector};
+use crate::events::{StreamContext, detection_event};
+use crate::source::{FrameSource, SourceSpec, StreamStatus};
+use crate::track::{Detection, Kind, Tracker, TrackerSettings};
+
+/// Delivery counters of a stream's producer.
+#[derive(Debug, Default)]
+pub struct DeliveryCounters {
+    /// Events the broker acknowledged.
+    pub delivered: AtomicU64,
+    /// Events that could not be delivered (after the producer's own retries).
+    pub failed: AtomicU64,
+}
+
+/// Counts deliveries and logs failures.
+pub struct DeliveryContext {
+    counters: Arc<DeliveryCounters>,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
+        match result {
+            Ok(_) => self.counters.delivered.fetch_add(1, Ordering::Relaxed),
+            Err((error, _)) => {
+                tracing::error!(%error, "detection event not delivered");
+                self.counters.failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+    }
+}
+
+/// The detectors a stream uses.
+pub struct Models {
+    /// Faces (required).
+    pub faces: FaceDetector,
+    /// Bodies (optional).
+    pub people: Option<PersonDetector>,
+}
+
+/// What a stream worker needs.
+pub struct WorkerSettings {
+    /// Stream identity and frame size.
+    pub context: StreamContext,
+    /// Source to read.
+    pub source: SourceSpec,
+    /// Tracker settings.
+    pub tracker: TrackerSettings,
+    /// Kafka connection.
+    pub kafka: KafkaSettings,
+    /// Topic of detection events.
+    pub topic: String,
+}
+
+/// A running stream; stops when dropped or with [`StreamWorker::stop`].
+pub struct StreamWorker {
+    source: FrameSource,
+    producer: ThreadedProducer<DeliveryContext>,
+    counters: Arc<DeliveryCounters>,
+    state: Arc<Mutex<(Tracker, StreamContext)>>,
+    topic: String,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl StreamWorker {
+    /// Starts the stream.
+    pub fn start(settings: WorkerSettings, mut models: Models) -> anyhow::Result<Self> {
+        let counters = Arc::new(DeliveryCounters::default());
+        let producer: ThreadedProducer<DeliveryContext> = settings
+            .kafka
+            .idempotent_producer_config()
+            .create_with_context(DeliveryContext { counters: counters.clone() })?;
+        // The tracker and the stream context (whose frame size the frames tell) are shared with
+        // `stop`, which ends the open tracks.
+        let state = Arc::new(Mutex::new((Tracker::new(settings.tracker.clone()), settings.context.clone())));
+        let frame_state = state.clone();
+        let stream_id = settings.context.stream_id.clone();
+        let topic = settings.topic.clone();
+        let emitter = producer.clone();
+        // Wall-clock time of pts 0 of the current connection.
+        let mut epoch_ms: Option<i64> = None;
+        let mut last_pts = i64::MIN;
+        let source = FrameSource::start(settings.source, move |frame| {
+            if frame.pts_ms < last_pts {
+                epoch_ms = None; // a new connection restarts its timestamps
+            }
+            last_pts = frame.pts_ms;
+            let capture_ms = *epoch_ms.get_or_insert_with(|| now_ms() - frame.pts_ms) + frame.pts_ms;
+            let mut detections: Vec<Detection> = match models.faces.detect(&frame.frame) {
+                Ok(faces) => faces
+                    .into_iter()
+                    .map(|f| Detection {
+                        kind: Kind::Face,
+                        bbox: f.bbox,
+                        score: f.score,
+                        landmarks: f.landmarks.to_vec(),
+                    })
+                    .collect(),
+                Err(error) => {
+                    tracing::error!(%error, stream = %stream_id, "face detection failed on a frame");
+                    Vec::new()
+                }
+            };
+            if let Some(people) = models.people.as_mut() {
+                match people.detect(&frame.frame) {
+                    Ok(bodies) => detections.extend(bodies.into_iter().map(|b| Detection {
+                        kind: Kind::Body,
+                        bbox: b.bbox,
+                        score: b.score,
+                        landmarks: Vec::new(),
+                    })),
+                    Err(error) => tracing::error!(%error, stream = %stream_id, "person detection failed on a frame"),
+                }
+            }
+            let Ok(mut guard) = frame_state.lock() else { return };
+            let (tracker, context) = &mut *guard;
+            (context.frame_width, context.frame_height) = (frame.frame.width, frame.frame.height);
+            for report in tracker.update(capture_ms, &frame.frame, &detections) {
+                emit(&emitter, &topic, context, &report);
+            }
+        })?;
+        Ok(Self { source, producer, counters, state, topic: settings.topic })
+    }
+
+    /// The stream's state.
+    pub fn status(&self) -> StreamStatus {
+        self.source.status()
+    }
+
+    /// Delivery counters (shared: they keep counting through [`Self::stop`]).
+    pub fn counters_handle(&self) -> Arc<DeliveryCounters> {
+        self.counters.clone()
+    }
+
+    /// Stops the source, ends the open tracks (emitting the confirmed ones) and flushes the producer
+    /// (at most `flush_timeout`).
+    pub fn stop(self, flush_timeout: Duration) {
+        self.source.stop();
+        if let Ok(mut guard) = self.state.lock() {
+            let (tracker, context) = &mut *guard;
+            for report in tracker.finish() {
+                emit(&self.producer, &self.topic, context, &report);
+            }
+        }
+        if let Err(error) = rdkafka::producer::Producer::flush(&self.producer, flush_timeout) {
+            tracing::error!(%error, "flushing detection events");
+        }
+    }
+}
+
+fn emit(
+    producer: &ThreadedProducer<DeliveryContext>,
+    topic: &str,
+    context: &StreamContext,
+    report: &crate::track::TrackReport,
+) {
+    let event = detection_event(context, report, now_ms());
+    let payload = event.encode_to_vec();
+    let record = BaseRecord::to(topic).key(context.stream_id.as_str()).payload(&payload);
+    if let Err((error, _)) = producer.send(record) {
+        tracing::error!(%error, stream = %context.stream_id, "queueing a detection event failed");
+    }
+}

@@ -1,0 +1,112 @@
+//! A stream worker on the test video against the real broker: one detection event per person on
+//! `sightline.detections.v1`-shaped topic, keyed by the stream, with a best shot that is a face.
+
+mod common;
+
+use common::{cast, encode_cast_video, face_detector, person_detector};
+use prost::Message as _;
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use sightline_common::kafka::{KafkaSettings, TopicSpec};
+use sightline_ingest::events::StreamContext;
+use sightline_ingest::frame::RgbFrame;
+use sightline_ingest::source::{Phase, SourceSpec};
+use sightline_ingest::track::TrackerSettings;
+use sightline_ingest::worker::{Models, StreamWorker, WorkerSettings};
+use sightline_schemas::v1::{DetectionEvent, ObjectKind};
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn kafka() -> KafkaSettings {
+    KafkaSettings {
+        brokers: std::env::var("SIGHTLINE_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
+        ..Default::default()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result<()> {
+    let mut detector = face_detector();
+    let people = cast(&mut detector);
+    let dir = std::env::temp_dir().join(format!("sightline-worker-{}", std::process::id()));
+    let video = encode_cast_video(&people, &dir);
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let topic = format!("test.ingest.{tag}.detections");
+    sightline_common::kafka::ensure_topics(
+        &kafka(),
+        &[TopicSpec { name: topic.clone(), partitions: 3, replication: 1, retention_ms: -1 }],
+    )
+    .await?;
+
+    let started_ms = now_ms();
+    let settings = WorkerSettings {
+        context: StreamContext {
+            stream_id: format!("cam-{tag}"),
+            site: "lobby".into(),
+            frame_width: 0,
+            frame_height: 0,
+        },
+        source: SourceSpec { analysis_fps: 5, width: 640, ..SourceSpec::new(video.display().to_string()) },
+        tracker: TrackerSettings::default(),
+        kafka: kafka(),
+        topic: topic.clone(),
+    };
+    let worker = StreamWorker::start(settings, Models { faces: face_detector(), people: Some(person_detector()) })?;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while worker.status().phase != Phase::Finished && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(worker.status().phase, Phase::Finished, "{:?}", worker.status());
+    let frames = worker.status().frames;
+    let counters = worker.counters_handle();
+    tokio::task::spawn_blocking(move || worker.stop(Duration::from_secs(30))).await?;
+    let (delivered, failed) = (counters.delivered.load(Ordering::Relaxed), counters.failed.load(Ordering::Relaxed));
+    assert_eq!(failed, 0, "no delivery failed");
+    assert!(delivered >= people.len() as u64, "{delivered} deliveries after {frames} frames");
+    let finished_ms = now_ms();
+
+    let mut config = kafka().client_config();
+    config.set("group.id", format!("test-ingest-{tag}")).set("auto.offset.reset", "earliest");
+    let consumer: StreamConsumer = config.create()?;
+    consumer.subscribe(&[&topic])?;
+    let mut events = Vec::new();
+    // Read until no more arrives for 3 s.
+    while let Ok(message) =
+        tokio::time::timeout(Duration::from_secs(if events.is_empty() { 30 } else { 3 }), consumer.recv()).await
+    {
+        let message = message?;
+        assert_eq!(message.key(), Some(format!("cam-{tag}").as_bytes()), "keyed by stream id");
+        events.push(DetectionEvent::decode(message.payload().unwrap_or_default())?);
+    }
+    assert_eq!(events.len() as u64, delivered, "every acknowledged event is on the topic");
+    let faces: Vec<&DetectionEvent> = events.iter().filter(|e| e.kind == ObjectKind::Face as i32).collect();
+    // The person detector may also see a person in a pasted head and shoulders: bodies have no landmarks.
+    assert!(events.iter().filter(|e| e.kind == ObjectKind::Body as i32).all(|e| e.landmarks.is_empty()));
+    assert_eq!(faces.len(), people.len(), "one face event per person");
+    let ids: BTreeSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids.len(), events.len(), "event ids are unique");
+    for event in &faces {
+        assert_eq!(event.schema_version, 1);
+        assert_eq!((event.site.as_str(), event.frame_width, event.frame_height), ("lobby", 640, 360));
+        assert!(event.track_ended);
+        assert_eq!(event.landmarks.len(), 5);
+        assert!(event.frame_count >= 10, "{} frames", event.frame_count);
+        assert!(event.first_seen_ms <= event.capture_time_ms && event.capture_time_ms <= event.last_seen_ms);
+        assert!(
+            started_ms <= event.first_seen_ms && event.last_seen_ms <= finished_ms + 1_000,
+            "capture times are wall-clock"
+        );
+        let jpeg = event.best_shot_jpeg.as_ref().expect("best shot");
+        let image = image::load_from_memory(jpeg)?.to_rgb8();
+        let crop = RgbFrame::new(image.width(), image.height(), image.into_raw()).expect("frame");
+        let found = detector.detect(&crop)?;
+        assert!(found.first().is_some_and(|f| f.score > 0.8), "the best shot is a face: {found:?}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
