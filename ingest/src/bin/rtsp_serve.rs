@@ -1,0 +1,50 @@
+//! `sightline-rtsp-serve`: an RTSP server (gst-rtsp-server) for tests and the demo.
+//!
+//! `sightline-rtsp-serve --port 8554 --mount /people --file people.mp4` serves an H.264 mp4, shared by
+//! all clients; without `--file` it serves a live moving test pattern (640x360 at 15 fps).
+
+use clap::Parser;
+use gstreamer as gst;
+use gstreamer_rtsp_server as rtsp;
+use gstreamer_rtsp_server::prelude::*;
+
+#[derive(Parser)]
+#[command(name = "sightline-rtsp-serve", about = "Serve a video or a test pattern over RTSP")]
+struct Cli {
+    /// Port to listen on (127.0.0.1).
+    #[arg(long, default_value_t = 8554)]
+    port: u16,
+    /// Mount point, e.g. `/people`.
+    #[arg(long, default_value = "/test")]
+    mount: String,
+    /// An H.264 mp4 to serve; a live test pattern when absent.
+    #[arg(long)]
+    file: Option<std::path::PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    gst::init()?;
+    let launch = match &cli.file {
+        Some(file) => format!(
+            "( filesrc location=\"{}\" ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )",
+            file.display()
+        ),
+        None => "( videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=15/1 ! \
+                 x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+            .to_owned(),
+    };
+    let server = rtsp::RTSPServer::new();
+    server.set_address("127.0.0.1");
+    server.set_service(&cli.port.to_string());
+    let mounts = server.mount_points().ok_or_else(|| anyhow::anyhow!("the server has no mount points"))?;
+    let factory = rtsp::RTSPMediaFactory::new();
+    factory.set_launch(&launch);
+    factory.set_shared(true);
+    mounts.add_factory(&cli.mount, factory);
+    let main_loop = gst::glib::MainLoop::new(None, false);
+    let _source = server.attach(None)?;
+    println!("serving rtsp://127.0.0.1:{}{}", cli.port, cli.mount);
+    main_loop.run();
+    Ok(())
+}
