@@ -8,6 +8,7 @@
 //!   best shot by quality, faces linked to their bodies;
 //! - [`events`]: a track report as a `DetectionEvent` (the `sightline.detections.v1` contract), with
 //!   its best shot as JPEG and an id that is the same on every retry;
+//! - [`api`]: the streams REST API (PostgreSQL, bearer tokens with roles, JSON errors);
 //! - [`worker`]: one stream's loop: source, detectors, tracker, events produced to Kafka;
 //! - [`testmedia`]: test videos of people (cut from real photos) moving at known times, with ground
 //!   truth;
@@ -18,6 +19,7 @@
 //! Still to come: the service binary with the streams REST API (PostgreSQL), the RTSP server for the
 //! live test path, the benchmark.
 
+pub mod api;
 pub mod detect;
 pub mod events;
 pub mod frame;

@@ -1,0 +1,345 @@
+//! The streams REST API of the ingest service: create, list, get, update and delete the streams kept
+//! in PostgreSQL (`schemas/postgres/0002_streams.sql`), with their live state.
+//!
+//! Every request needs `Authorization: Bearer <token>`, checked against `api_tokens` (SHA-256 of the
+//! token; not revoked). Reading needs any role; changing needs `admin` or `operator`. Errors are JSON
+//! `{"error": "..."}` with 400 (invalid input), 401 (no or unknown token), 403 (role), 404 (no such
+//! stream) or 500.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use uuid::Uuid;
+
+use crate::source::{Phase, StreamStatus};
+
+/// A stream as stored and returned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stream {
+    /// Id.
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Source URL (`rtsp://`, `http(s)://` MJPEG, `file://` or a path, `v4l2://`).
+    pub source_url: String,
+    /// Site.
+    pub site: String,
+    /// Analysed frames per second (1–30).
+    pub analysis_fps: i32,
+    /// Region of interest as fractions of the frame, or null for the whole frame.
+    pub roi: Option<sqlx::types::Json<Roi>>,
+    /// Minimum face score.
+    pub face_min_score: f32,
+    /// Minimum person score.
+    pub person_min_score: f32,
+    /// Whether it is analysed.
+    pub enabled: bool,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for Stream {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Self {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            source_url: row.try_get("source_url")?,
+            site: row.try_get("site")?,
+            analysis_fps: row.try_get("analysis_fps")?,
+            roi: row.try_get("roi")?,
+            face_min_score: row.try_get("face_min_score")?,
+            person_min_score: row.try_get("person_min_score")?,
+            enabled: row.try_get("enabled")?,
+        })
+    }
+}
+
+/// A region of interest, fractions of the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Roi {
+    /// Left.
+    pub x: f32,
+    /// Top.
+    pub y: f32,
+    /// Width.
+    pub width: f32,
+    /// Height.
+    pub height: f32,
+}
+
+/// The fields a client sends to create or replace a stream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamInput {
+    /// Display name.
+    pub name: String,
+    /// Source URL.
+    pub source_url: String,
+    /// Site.
+    #[serde(default)]
+    pub site: String,
+    /// Analysed frames per second.
+    #[serde(default = "default_fps")]
+    pub analysis_fps: i32,
+    /// Region of interest.
+    #[serde(default)]
+    pub roi: Option<Roi>,
+    /// Minimum face score.
+    #[serde(default = "default_face_score")]
+    pub face_min_score: f32,
+    /// Minimum person score.
+    #[serde(default = "default_person_score")]
+    pub person_min_score: f32,
+    /// Whether it is analysed.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+}
+
+fn default_fps() -> i32 {
+    5
+}
+fn default_face_score() -> f32 {
+    0.8
+}
+fn default_person_score() -> f32 {
+    0.5
+}
+fn default_enabled() -> bool {
+    true
+}
+
+impl StreamInput {
+    /// Checks the input; the error says which field is wrong and why.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
+            return Err("name must have 1 to 200 characters".into());
+        }
+        let url = self.source_url.trim();
+        let known = ["rtsp://", "rtsps://", "http://", "https://", "file://", "v4l2://"];
+        if !(known.iter().any(|p| url.starts_with(p) && url.len() > p.len()) || url.starts_with('/')) {
+            return Err(format!("source_url {url:?} must start with one of {known:?} or be an absolute path"));
+        }
+        if !(1..=30).contains(&self.analysis_fps) {
+            return Err(format!("analysis_fps {} must be between 1 and 30", self.analysis_fps));
+        }
+        for (field, score) in [("face_min_score", self.face_min_score), ("person_min_score", self.person_min_score)] {
+            if !(score > 0.0 && score <= 1.0) {
+                return Err(format!("{field} {score} must be in (0, 1]"));
+            }
+        }
+        if let Some(roi) = self.roi {
+            let inside = [roi.x, roi.y].iter().all(|v| (0.0..1.0).contains(v))
+                && roi.width > 0.0
+                && roi.height > 0.0
+                && roi.x + roi.width <= 1.0
+                && roi.y + roi.height <= 1.0;
+            if !inside {
+                return Err("roi must lie inside the frame: 0 <= x, y < 1, width and height > 0, x + width <= 1, y + height <= 1".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Live states of the running streams, by id (filled by the service's supervisor).
+pub type StatusBoard = Arc<RwLock<HashMap<Uuid, StreamStatus>>>;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The database.
+    pub pool: PgPool,
+    /// Live states.
+    pub statuses: StatusBoard,
+}
+
+/// The API's routes.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/streams", get(list).post(create))
+        .route("/v1/streams/{id}", get(fetch).put(replace).delete(remove))
+        .with_state(state)
+}
+
+/// An error answer: status and message, sent as `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        tracing::error!(%error, "database error");
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "database error".into())
+    }
+}
+
+#[derive(PartialEq)]
+enum Access {
+    Read,
+    Write,
+}
+
+async fn authorize(pool: &PgPool, headers: &HeaderMap, access: Access) -> Result<(), ApiError> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "missing bearer token".into()))?;
+    let digest = Sha256::digest(token.as_bytes()).to_vec();
+    let role: Option<String> =
+        sqlx::query_scalar("SELECT role FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL")
+            .bind(digest)
+            .fetch_optional(pool)
+            .await?;
+    match role.as_deref() {
+        None => Err(ApiError(StatusCode::UNAUTHORIZED, "unknown or revoked token".into())),
+        Some("admin" | "operator") => Ok(()),
+        Some(_) if access == Access::Read => Ok(()),
+        Some(role) => Err(ApiError(StatusCode::FORBIDDEN, format!("role {role} cannot change streams"))),
+    }
+}
+
+/// A stream with its live state.
+#[derive(Debug, Serialize)]
+struct StreamView {
+    #[serde(flatten)]
+    stream: Stream,
+    state: serde_json::Value,
+}
+
+fn view(stream: Stream, statuses: &StatusBoard) -> StreamView {
+    let status = statuses.read().ok().and_then(|s| s.get(&stream.id).cloned());
+    let state = match status {
+        None if stream.enabled => serde_json::json!({ "phase": "pending" }),
+        None => serde_json::json!({ "phase": "disabled" }),
+        Some(s) => {
+            let (phase, retry_in_ms) = match s.phase {
+                Phase::Starting => ("starting", None),
+                Phase::Running => ("running", None),
+                Phase::Reconnecting { retry_in, .. } => ("reconnecting", Some(retry_in.as_millis() as u64)),
+                Phase::Failed => ("failed", None),
+                Phase::Finished => ("finished", None),
+                Phase::Stopped => ("stopped", None),
+            };
+            serde_json::json!({
+                "phase": phase, "retry_in_ms": retry_in_ms, "last_error": s.last_error, "fps": s.fps,
+                "frames": s.frames, "frames_dropped": s.frames_dropped, "reconnects": s.reconnects,
+            })
+        }
+    };
+    StreamView { stream, state }
+}
+
+const COLUMNS: &str = "id, name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, enabled";
+
+fn parse_input(
+    body: Result<Json<StreamInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<StreamInput, ApiError> {
+    let Json(input) =
+        body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {}", e.body_text())))?;
+    input.validate().map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    Ok(input)
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError(StatusCode::BAD_REQUEST, format!("{id:?} is not a stream id")))
+}
+
+async fn list(State(state): State<ApiState>, headers: HeaderMap) -> Result<Json<Vec<StreamView>>, ApiError> {
+    authorize(&state.pool, &headers, Access::Read).await?;
+    let streams: Vec<Stream> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM streams ORDER BY name, id")).fetch_all(&state.pool).await?;
+    Ok(Json(streams.into_iter().map(|s| view(s, &state.statuses)).collect()))
+}
+
+async fn fetch(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<StreamView>, ApiError> {
+    authorize(&state.pool, &headers, Access::Read).await?;
+    let id = parse_id(&id)?;
+    let stream: Option<Stream> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM streams WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?;
+    let stream = stream.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no stream {id}")))?;
+    Ok(Json(view(stream, &state.statuses)))
+}
+
+async fn create(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<Json<StreamInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<StreamView>), ApiError> {
+    authorize(&state.pool, &headers, Access::Write).await?;
+    let input = parse_input(body)?;
+    let stream: Stream = sqlx::query_as(&format!(
+        "INSERT INTO streams (name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, enabled) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+    ))
+    .bind(input.name.trim())
+    .bind(input.source_url.trim())
+    .bind(&input.site)
+    .bind(input.analysis_fps)
+    .bind(input.roi.map(sqlx::types::Json))
+    .bind(input.face_min_score)
+    .bind(input.person_min_score)
+    .bind(input.enabled)
+    .fetch_one(&state.pool)
+    .await?;
+    Ok((StatusCode::CREATED, Json(view(stream, &state.statuses))))
+}
+
+async fn replace(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<StreamInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<StreamView>, ApiError> {
+    authorize(&state.pool, &headers, Access::Write).await?;
+    let id = parse_id(&id)?;
+    let input = parse_input(body)?;
+    let stream: Option<Stream> = sqlx::query_as(&format!(
+        "UPDATE streams SET name = $2, source_url = $3, site = $4, analysis_fps = $5, roi = $6, face_min_score = $7, \
+         person_min_score = $8, enabled = $9, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(input.name.trim())
+    .bind(input.source_url.trim())
+    .bind(&input.site)
+    .bind(input.analysis_fps)
+    .bind(input.roi.map(sqlx::types::Json))
+    .bind(input.face_min_score)
+    .bind(input.person_min_score)
+    .bind(input.enabled)
+    .fetch_optional(&state.pool)
+    .await?;
+    let stream = stream.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no stream {id}")))?;
+    Ok(Json(view(stream, &state.statuses)))
+}
+
+async fn remove(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    authorize(&state.pool, &headers, Access::Write).await?;
+    let id = parse_id(&id)?;
+    let deleted = sqlx::query("DELETE FROM streams WHERE id = $1").bind(id).execute(&state.pool).await?.rows_affected();
+    if deleted == 0 {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no stream {id}")));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
