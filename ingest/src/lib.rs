@@ -9,6 +9,7 @@
 //! - [`events`]: a track report as a `DetectionEvent` (the `sightline.detections.v1` contract), with
 //!   its best shot as JPEG and an id that is the same on every retry;
 //! - [`api`]: the streams REST API (PostgreSQL, bearer tokens with roles, JSON errors);
+//! - [`supervisor`]: one worker per enabled stream, restarted live on table changes;
 //! - [`worker`]: one stream's loop: source, detectors, tracker, events produced to Kafka;
 //! - [`testmedia`]: test videos of people (cut from real photos) moving at known times, with ground
 //!   truth;
@@ -16,14 +17,15 @@
 //!   (SSDLite-MobileNetV2), run with ONNX Runtime through `ort` (library loaded dynamically, models
 //!   prepared by `infra/models`).
 //!
-//! Still to come: the service binary with the streams REST API (PostgreSQL), the RTSP server for the
-//! live test path, the benchmark.
+//! The `sightline-ingest` binary puts them together; `sightline-rtsp-serve` serves test video over
+//! RTSP. Still to come: the region of interest applied to detection, the benchmark, the demo.
 
 pub mod api;
 pub mod detect;
 pub mod events;
 pub mod frame;
 pub mod source;
+pub mod supervisor;
 pub mod testmedia;
 pub mod track;
 pub mod worker;

@@ -1,54 +1,19 @@
 //! The streams REST API on real PostgreSQL and a real socket: auth and roles, validation with JSON
 //! 4xx errors, CRUD, live state, and change notifications for running services.
 
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+mod common;
+
+use common::{fresh_database, request};
+use serde_json::json;
 use sightline_ingest::api::{ApiState, StatusBoard, router};
+use sqlx::Executor;
 use sqlx::postgres::PgListener;
-use sqlx::{Connection, Executor, PgConnection};
-use std::io::{Read, Write};
 use std::time::Duration;
-
-fn postgres_url() -> String {
-    std::env::var("SIGHTLINE_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://sightline:sightline@localhost:5432/sightline".into())
-}
-
-/// One HTTP/1.1 request with `Connection: close`: (status, JSON body or Null).
-fn request(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let body = body.unwrap_or("");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
-    let payload = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(payload).unwrap_or(Value::Null))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_api_end_to_end() -> anyhow::Result<()> {
-    let admin_url = postgres_url();
-    let database = format!("test_streams_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let mut admin = PgConnection::connect(&admin_url).await?;
-    admin.execute(format!("CREATE DATABASE {database}").as_str()).await?;
-    let url = format!("{}/{database}", admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin_url));
-    let pool = sightline_common::relational::migrate(&url).await?;
-    for (token, role) in [("admin-secret", "admin"), ("viewer-secret", "viewer")] {
-        sqlx::query("INSERT INTO api_tokens (name, token_sha256, role) VALUES ($1, $2, $3)")
-            .bind(role)
-            .bind(Sha256::digest(token.as_bytes()).to_vec())
-            .bind(role)
-            .execute(&pool)
-            .await?;
-    }
+    let (mut admin, database, url, pool) =
+        fresh_database("test_streams", &[("admin-secret", "admin"), ("viewer-secret", "viewer")]).await?;
     let mut listener = PgListener::connect(&url).await?;
     listener.listen("sightline_streams").await?;
 

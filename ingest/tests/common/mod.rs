@@ -2,10 +2,13 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+use serde_json::Value;
 use sightline_ingest::detect::{self, FaceDetector, FaceDetectorSettings, PersonDetector, PersonDetectorSettings};
 use sightline_ingest::frame::RgbFrame;
 use sightline_ingest::testmedia::{Actor, VideoSpec, cut_head, encode};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The models directory from `SIGHTLINE_MODELS_DIR` (set by `make test`); panics when absent.
 pub fn models_dir() -> PathBuf {
@@ -81,4 +84,54 @@ pub fn encode_cast_video(cast: &[Actor], dir: &Path) -> PathBuf {
     let video = dir.join("people.mp4");
     encode(&VIDEO, cast, &video).expect("test video encodes");
     video
+}
+
+/// PostgreSQL URL of the local stack.
+pub fn postgres_url() -> String {
+    std::env::var("SIGHTLINE_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://sightline:sightline@localhost:5432/sightline".into())
+}
+
+/// A fresh, migrated database named `{prefix}_<random>` with the given (token, role) pairs in
+/// `api_tokens`: (admin connection, database name, its URL, a pool on it).
+pub async fn fresh_database(
+    prefix: &str,
+    tokens: &[(&str, &str)],
+) -> anyhow::Result<(sqlx::PgConnection, String, String, sqlx::PgPool)> {
+    use sha2::{Digest, Sha256};
+    use sqlx::{Connection, Executor};
+    let admin_url = postgres_url();
+    let database = format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+    admin.execute(format!("CREATE DATABASE {database}").as_str()).await?;
+    let url = format!("{}/{database}", admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin_url));
+    let pool = sightline_common::relational::migrate(&url).await?;
+    for (token, role) in tokens {
+        sqlx::query("INSERT INTO api_tokens (name, token_sha256, role) VALUES ($1, $2, $3)")
+            .bind(role)
+            .bind(Sha256::digest(token.as_bytes()).to_vec())
+            .bind(role)
+            .execute(&pool)
+            .await?;
+    }
+    Ok((admin, database, url, pool))
+}
+
+/// One HTTP/1.1 request with `Connection: close`: (status, JSON body or Null).
+pub fn request(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
+    let payload = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(payload).unwrap_or(Value::Null))
 }

@@ -1,0 +1,107 @@
+//! `sightline-ingest`: the ingest service. Analyses every enabled stream in PostgreSQL, produces
+//! detection events to Kafka, and serves the streams REST API with `/healthz` and `/readyz`.
+//!
+//! Settings: `--config FILE` (TOML, see `ingest/ingest.toml`) overlaid by `SIGHTLINE_INGEST__*`.
+
+use anyhow::Context;
+use axum::routing::get;
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use sightline_common::kafka::KafkaSettings;
+use sightline_common::shutdown::Shutdown;
+use sightline_ingest::api::{ApiState, StatusBoard, router};
+use sightline_ingest::supervisor::{self, SupervisorSettings};
+use sightline_ingest::track::TrackerSettings;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "sightline-ingest", about = "Video streams to tracked detections on Kafka")]
+struct Cli {
+    /// Settings file (TOML).
+    #[arg(long, env = "SIGHTLINE_INGEST_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct IngestSettings {
+    kafka: KafkaSettings,
+    /// PostgreSQL URL (streams, API tokens).
+    postgres_url: String,
+    /// Topic of detection events.
+    topic: String,
+    /// Directory prepared by `infra/models` (`make models` prints it).
+    models_dir: PathBuf,
+    /// Address of the REST API and health endpoints.
+    http_addr: String,
+    /// ONNX Runtime threads per detector.
+    threads: usize,
+    /// Width of analysed frames.
+    analysis_width: u32,
+    /// Detect bodies as well as faces.
+    detect_bodies: bool,
+    /// A track unseen this long ends.
+    lost_timeout_ms: i64,
+    /// Long tracks report every this often (0: only when they end).
+    update_interval_ms: i64,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            kafka: KafkaSettings::default(),
+            postgres_url: "postgres://sightline:sightline@localhost:5432/sightline".into(),
+            topic: sightline_schemas::topics::DETECTIONS_V1.into(),
+            models_dir: PathBuf::from("models"),
+            http_addr: "127.0.0.1:8081".into(),
+            threads: 2,
+            analysis_width: 640,
+            detect_bodies: true,
+            lost_timeout_ms: 1_500,
+            update_interval_ms: 0,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    sightline_common::telemetry::init();
+    let cli = Cli::parse();
+    let settings: IngestSettings = sightline_common::config::load("ingest", cli.config.as_deref())?;
+    anyhow::ensure!(
+        settings.models_dir.join("retinaface_mnet025.onnx").exists(),
+        "no models in {} (run `make models` and set models_dir)",
+        settings.models_dir.display()
+    );
+    let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
+    let shutdown = Shutdown::on_signals()?;
+    let statuses = StatusBoard::default();
+    let app = router(ApiState { pool: pool.clone(), statuses: statuses.clone() })
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ready\n" }));
+    let listener = tokio::net::TcpListener::bind(&settings.http_addr)
+        .await
+        .with_context(|| format!("binding {}", settings.http_addr))?;
+    tracing::info!(addr = %listener.local_addr()?, "streams API listening");
+    let mut api_shutdown = shutdown.clone();
+    let api = tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(async move { api_shutdown.requested().await }).await
+    });
+    let supervisor_settings = SupervisorSettings {
+        kafka: settings.kafka,
+        topic: settings.topic,
+        models_dir: settings.models_dir,
+        threads: settings.threads,
+        analysis_width: settings.analysis_width,
+        detect_bodies: settings.detect_bodies,
+        tracker: TrackerSettings {
+            lost_timeout_ms: settings.lost_timeout_ms,
+            update_interval_ms: settings.update_interval_ms,
+            ..Default::default()
+        },
+    };
+    supervisor::run(supervisor_settings, pool, statuses, shutdown).await?;
+    api.await??;
+    tracing::info!("ingest stopped");
+    Ok(())
+}

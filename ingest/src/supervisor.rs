@@ -1,0 +1,166 @@
+//! Runs one [`StreamWorker`] per enabled stream in PostgreSQL and keeps them in line with the table:
+//! a change announced on `sightline_streams` restarts (or stops) only that stream's worker, without
+//! restarting the service. Worker states are published to the API's [`StatusBoard`] every second.
+
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use uuid::Uuid;
+
+use crate::api::{StatusBoard, Stream};
+use crate::detect::{self, FaceDetector, FaceDetectorSettings, PersonDetector, PersonDetectorSettings};
+use crate::events::StreamContext;
+use crate::source::{Phase, SourceSpec, StreamStatus};
+use crate::track::TrackerSettings;
+use crate::worker::{Models, StreamWorker, WorkerSettings};
+use sightline_common::kafka::KafkaSettings;
+use sightline_common::shutdown::Shutdown;
+
+/// What every worker shares.
+#[derive(Debug, Clone)]
+pub struct SupervisorSettings {
+    /// Kafka connection.
+    pub kafka: KafkaSettings,
+    /// Topic of detection events.
+    pub topic: String,
+    /// Directory prepared by `infra/models`.
+    pub models_dir: PathBuf,
+    /// ONNX Runtime threads per detector.
+    pub threads: usize,
+    /// Width of analysed frames.
+    pub analysis_width: u32,
+    /// Whether bodies are detected too.
+    pub detect_bodies: bool,
+    /// Tracker settings.
+    pub tracker: TrackerSettings,
+}
+
+/// Starts the worker of `stream`.
+fn start_worker(settings: &SupervisorSettings, stream: &Stream) -> anyhow::Result<StreamWorker> {
+    let environment = detect::runtime(&settings.models_dir.join("lib/libonnxruntime.so.1.32.0"))?;
+    let faces = FaceDetector::new(
+        &environment,
+        &settings.models_dir.join("retinaface_mnet025.onnx"),
+        FaceDetectorSettings { min_score: stream.face_min_score, threads: settings.threads, ..Default::default() },
+    )?;
+    let people = if settings.detect_bodies {
+        Some(PersonDetector::new(
+            &environment,
+            &settings.models_dir.join("pedestrian_ssdlite.onnx"),
+            PersonDetectorSettings { min_score: stream.person_min_score, threads: settings.threads },
+        )?)
+    } else {
+        None
+    };
+    let worker_settings = WorkerSettings {
+        context: StreamContext {
+            stream_id: stream.id.to_string(),
+            site: stream.site.clone(),
+            frame_width: 0,
+            frame_height: 0,
+        },
+        source: SourceSpec {
+            analysis_fps: stream.analysis_fps.clamp(1, 30) as u32,
+            width: settings.analysis_width,
+            ..SourceSpec::new(stream.source_url.clone())
+        },
+        tracker: settings.tracker.clone(),
+        kafka: settings.kafka.clone(),
+        topic: settings.topic.clone(),
+    };
+    StreamWorker::start(worker_settings, Models { faces, people })
+}
+
+async fn load(pool: &PgPool, id: Option<Uuid>) -> Result<Vec<Stream>, sqlx::Error> {
+    let columns = "id, name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, enabled";
+    match id {
+        Some(id) => {
+            sqlx::query_as(&format!("SELECT {columns} FROM streams WHERE id = $1")).bind(id).fetch_all(pool).await
+        }
+        None => sqlx::query_as(&format!("SELECT {columns} FROM streams WHERE enabled")).fetch_all(pool).await,
+    }
+}
+
+async fn stop_worker(worker: StreamWorker) {
+    let _ = tokio::task::spawn_blocking(move || worker.stop(Duration::from_secs(30))).await;
+}
+
+/// Runs until `shutdown`, then stops every worker (flushing their events).
+pub async fn run(
+    settings: SupervisorSettings,
+    pool: PgPool,
+    statuses: StatusBoard,
+    mut shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let mut listener = PgListener::connect_with(&pool).await?;
+    listener.listen("sightline_streams").await?;
+    let mut workers: HashMap<Uuid, StreamWorker> = HashMap::new();
+    let mut retired: HashMap<Uuid, StreamStatus> = HashMap::new();
+    for stream in load(&pool, None).await? {
+        apply(&settings, &mut workers, stream.id, Some(stream)).await;
+    }
+    let mut publish = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.requested() => break,
+            _ = publish.tick() => {
+                // A stream that finished (a file) or gave up is retired: its open tracks are emitted
+                // and its final state stays visible until the stream changes.
+                let done: Vec<Uuid> = workers
+                    .iter()
+                    .filter(|(_, w)| matches!(w.status().phase, Phase::Finished | Phase::Failed))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in done {
+                    if let Some(worker) = workers.remove(&id) {
+                        retired.insert(id, worker.status());
+                        stop_worker(worker).await;
+                    }
+                }
+                if let Ok(mut board) = statuses.write() {
+                    board.clear();
+                    board.extend(retired.iter().map(|(id, s)| (*id, s.clone())));
+                    board.extend(workers.iter().map(|(id, w)| (*id, w.status())));
+                }
+            }
+            notification = listener.recv() => {
+                let notification = notification?;
+                let Ok(id) = Uuid::parse_str(notification.payload()) else { continue };
+                let stream = load(&pool, Some(id)).await?.into_iter().next();
+                retired.remove(&id);
+                apply(&settings, &mut workers, id, stream).await;
+                if let Ok(mut board) = statuses.write() {
+                    board.remove(&id);
+                    board.extend(workers.get(&id).map(|w| (id, w.status())));
+                }
+            }
+        }
+    }
+    for (_, worker) in workers.drain() {
+        stop_worker(worker).await;
+    }
+    Ok(())
+}
+
+/// Makes stream `id`'s worker match `stream` (None: deleted).
+async fn apply(
+    settings: &SupervisorSettings,
+    workers: &mut HashMap<Uuid, StreamWorker>,
+    id: Uuid,
+    stream: Option<Stream>,
+) {
+    if let Some(worker) = workers.remove(&id) {
+        tracing::info!(stream = %id, "stopping stream");
+        stop_worker(worker).await;
+    }
+    let Some(stream) = stream.filter(|s| s.enabled) else { return };
+    match start_worker(settings, &stream) {
+        Ok(worker) => {
+            tracing::info!(stream = %id, url = %stream.source_url, "stream started");
+            workers.insert(id, worker);
+        }
+        Err(error) => tracing::error!(stream = %id, %error, "stream could not start"),
+    }
+}
