@@ -69,6 +69,7 @@ fn start_worker(settings: &SupervisorSettings, stream: &Stream) -> anyhow::Resul
         tracker: settings.tracker.clone(),
         kafka: settings.kafka.clone(),
         topic: settings.topic.clone(),
+        roi: stream.roi.as_ref().map(|r| r.0),
     };
     StreamWorker::start(worker_settings, Models { faces, people })
 }

@@ -12,8 +12,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::api::Roi;
 use crate::detect::{FaceDetector, PersonDetector};
 use crate::events::{StreamContext, detection_event};
+use crate::frame::BoxF;
 use crate::source::{FrameSource, SourceSpec, StreamStatus};
 use crate::track::{Detection, Kind, Tracker, TrackerSettings};
 
@@ -67,6 +69,19 @@ pub struct WorkerSettings {
     pub kafka: KafkaSettings,
     /// Topic of detection events.
     pub topic: String,
+    /// Region of interest as fractions of the frame; detections centred outside it are ignored.
+    pub roi: Option<Roi>,
+}
+
+/// Keeps the detections whose centre lies inside `roi` (fractions of a `width` x `height` frame).
+pub fn inside_roi(detections: Vec<Detection>, roi: Option<Roi>, width: u32, height: u32) -> Vec<Detection> {
+    let Some(roi) = roi else { return detections };
+    let (w, h) = (width as f32, height as f32);
+    let area = BoxF { x: roi.x * w, y: roi.y * h, width: roi.width * w, height: roi.height * h };
+    detections
+        .into_iter()
+        .filter(|d| area.contains(d.bbox.x + d.bbox.width / 2.0, d.bbox.y + d.bbox.height / 2.0))
+        .collect()
 }
 
 /// A running stream; stops when dropped or with [`StreamWorker::stop`].
@@ -95,6 +110,7 @@ impl StreamWorker {
         let state = Arc::new(Mutex::new((Tracker::new(settings.tracker.clone()), settings.context.clone())));
         let frame_state = state.clone();
         let stream_id = settings.context.stream_id.clone();
+        let roi = settings.roi;
         let topic = settings.topic.clone();
         let emitter = producer.clone();
         // Wall-clock time of pts 0 of the current connection.
@@ -132,6 +148,7 @@ impl StreamWorker {
                     Err(error) => tracing::error!(%error, stream = %stream_id, "person detection failed on a frame"),
                 }
             }
+            let detections = inside_roi(detections, roi, frame.frame.width, frame.frame.height);
             let Ok(mut guard) = frame_state.lock() else { return };
             let (tracker, context) = &mut *guard;
             (context.frame_width, context.frame_height) = (frame.frame.width, frame.frame.height);
@@ -179,5 +196,23 @@ fn emit(
     let record = BaseRecord::to(topic).key(context.stream_id.as_str()).payload(&payload);
     if let Err((error, _)) = producer.send(record) {
         tracing::error!(%error, stream = %context.stream_id, "queueing a detection event failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(x: f32, y: f32) -> Detection {
+        Detection { kind: Kind::Face, bbox: BoxF { x, y, width: 20.0, height: 20.0 }, score: 0.9, landmarks: vec![] }
+    }
+
+    #[test]
+    fn detections_outside_the_region_of_interest_are_ignored() {
+        let detections = vec![at(10.0, 10.0), at(300.0, 200.0), at(620.0, 340.0)];
+        assert_eq!(inside_roi(detections.clone(), None, 640, 360).len(), 3);
+        let centre = Roi { x: 0.25, y: 0.25, width: 0.5, height: 0.5 };
+        let kept = inside_roi(detections, Some(centre), 640, 360);
+        assert_eq!(kept, vec![at(300.0, 200.0)]);
     }
 }

@@ -55,6 +55,7 @@ async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result
         tracker: TrackerSettings::default(),
         kafka: kafka(),
         topic: topic.clone(),
+        roi: None,
     };
     let worker = StreamWorker::start(settings, Models { faces: face_detector(), people: Some(person_detector()) })?;
     let deadline = Instant::now() + Duration::from_secs(90);
