@@ -241,7 +241,24 @@ fn view(stream: Stream, statuses: &StatusBoard) -> StreamView {
     StreamView { stream, state }
 }
 
-const COLUMNS: &str = "id, name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, enabled";
+/// The columns of a [`Stream`], in its field order.
+pub(crate) const COLUMNS: &str =
+    "id, name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, enabled";
+
+type StreamQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Stream, sqlx::postgres::PgArguments>;
+
+/// Binds the input's fields as parameters $1..$8, in the order INSERT and UPDATE name them.
+fn bind_input<'q>(query: StreamQuery<'q>, input: &'q StreamInput) -> StreamQuery<'q> {
+    query
+        .bind(input.name.trim())
+        .bind(input.source_url.trim())
+        .bind(&input.site)
+        .bind(input.analysis_fps)
+        .bind(input.roi.map(sqlx::types::Json))
+        .bind(input.face_min_score)
+        .bind(input.person_min_score)
+        .bind(input.enabled)
+}
 
 fn parse_input(
     body: Result<Json<StreamInput>, axum::extract::rejection::JsonRejection>,
@@ -285,20 +302,11 @@ async fn create(
 ) -> Result<(StatusCode, Json<StreamView>), ApiError> {
     authorize(&state.pool, &headers, Access::Write).await?;
     let input = parse_input(body)?;
-    let stream: Stream = sqlx::query_as(&format!(
+    let sql = format!(
         "INSERT INTO streams (name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, enabled) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
-    ))
-    .bind(input.name.trim())
-    .bind(input.source_url.trim())
-    .bind(&input.site)
-    .bind(input.analysis_fps)
-    .bind(input.roi.map(sqlx::types::Json))
-    .bind(input.face_min_score)
-    .bind(input.person_min_score)
-    .bind(input.enabled)
-    .fetch_one(&state.pool)
-    .await?;
+    );
+    let stream: Stream = bind_input(sqlx::query_as(&sql), &input).fetch_one(&state.pool).await?;
     Ok((StatusCode::CREATED, Json(view(stream, &state.statuses))))
 }
 
@@ -311,21 +319,11 @@ async fn replace(
     authorize(&state.pool, &headers, Access::Write).await?;
     let id = parse_id(&id)?;
     let input = parse_input(body)?;
-    let stream: Option<Stream> = sqlx::query_as(&format!(
-        "UPDATE streams SET name = $2, source_url = $3, site = $4, analysis_fps = $5, roi = $6, face_min_score = $7, \
-         person_min_score = $8, enabled = $9, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(input.name.trim())
-    .bind(input.source_url.trim())
-    .bind(&input.site)
-    .bind(input.analysis_fps)
-    .bind(input.roi.map(sqlx::types::Json))
-    .bind(input.face_min_score)
-    .bind(input.person_min_score)
-    .bind(input.enabled)
-    .fetch_optional(&state.pool)
-    .await?;
+    let sql = format!(
+        "UPDATE streams SET name = $1, source_url = $2, site = $3, analysis_fps = $4, roi = $5, face_min_score = $6, \
+         person_min_score = $7, enabled = $8, updated_at = now() WHERE id = $9 RETURNING {COLUMNS}"
+    );
+    let stream: Option<Stream> = bind_input(sqlx::query_as(&sql), &input).bind(id).fetch_optional(&state.pool).await?;
     let stream = stream.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no stream {id}")))?;
     Ok(Json(view(stream, &state.statuses)))
 }
