@@ -158,9 +158,7 @@ async fn bench_raw_insert(payloads: &[(i32, i64, Vec<u8>)], run: &str) -> anyhow
     let client = settings.read_client();
     let started = Instant::now();
     for batch in &batches {
-        sightline_writer::sink::insert_rows(&client, "best_shots", batch.best_shots()).await?;
-        sightline_writer::sink::insert_rows(&client, "matches", batch.matches()).await?;
-        sightline_writer::sink::insert_rows(&client, "events", batch.events()).await?;
+        sightline_writer::sink::insert_batch(&client, batch).await?;
     }
     Ok(payloads.len() as f64 / started.elapsed().as_secs_f64())
 }

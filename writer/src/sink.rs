@@ -36,13 +36,9 @@ impl ClickHouseSink {
         Self { client, retry_initial, retry_max, readiness, metrics }
     }
 
-    /// Inserts the batch once: all three tables, images first so an event never points at a
-    /// missing image.
+    /// Inserts the batch once ([`insert_batch`]).
     pub async fn insert_once(&self, batch: &Batch) -> Result<(), WarehouseError> {
-        insert_rows(&self.client, "best_shots", batch.best_shots()).await?;
-        insert_rows(&self.client, "matches", batch.matches()).await?;
-        insert_rows(&self.client, "events", batch.events()).await?;
-        Ok(())
+        insert_batch(&self.client, batch).await
     }
 
     /// Inserts the batch, retrying until it lands. Returns `false` if it had not landed `grace`
@@ -74,6 +70,15 @@ impl ClickHouseSink {
             delay = (delay * 2).min(self.retry_max);
         }
     }
+}
+
+/// Inserts a batch's rows: `best_shots`, then `matches`, then `events`, so an event never points at a
+/// missing image. Not retried (see [`ClickHouseSink::insert_with_retry`]).
+pub async fn insert_batch(client: &Client, batch: &Batch) -> Result<(), WarehouseError> {
+    insert_rows(client, "best_shots", batch.best_shots()).await?;
+    insert_rows(client, "matches", batch.matches()).await?;
+    insert_rows(client, "events", batch.events()).await?;
+    Ok(())
 }
 
 /// One `INSERT` of `rows` into `table` (RowBinary); no request when there are no rows.
