@@ -39,16 +39,17 @@ pub struct SupervisorSettings {
 
 /// Starts the worker of `stream`.
 fn start_worker(settings: &SupervisorSettings, stream: &Stream) -> anyhow::Result<StreamWorker> {
-    let environment = detect::runtime(&settings.models_dir.join("lib/libonnxruntime.so.1.32.0"))?;
+    let files = detect::ModelFiles { dir: settings.models_dir.clone() };
+    let environment = detect::runtime(&files.runtime_library())?;
     let faces = FaceDetector::new(
         &environment,
-        &settings.models_dir.join("retinaface_mnet025.onnx"),
+        &files.face_model(),
         FaceDetectorSettings { min_score: stream.face_min_score, threads: settings.threads, ..Default::default() },
     )?;
     let people = if settings.detect_bodies {
         Some(PersonDetector::new(
             &environment,
-            &settings.models_dir.join("pedestrian_ssdlite.onnx"),
+            &files.person_model(),
             PersonDetectorSettings { min_score: stream.person_min_score, threads: settings.threads },
         )?)
     } else {

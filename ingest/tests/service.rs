@@ -4,12 +4,12 @@
 
 mod common;
 
-use common::{cast, encode_cast_video, face_detector, fresh_database, models_dir, request};
+use common::{cast, encode_cast_video, face_detector, fresh_database, kafka, models_dir, request};
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use serde_json::{Value, json};
-use sightline_common::kafka::{KafkaSettings, TopicSpec};
+use sightline_common::kafka::TopicSpec;
 use sightline_schemas::v1::{DetectionEvent, ObjectKind};
 use sqlx::Executor;
 use std::process::{Command, Stdio};
@@ -22,10 +22,7 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
     let dir = std::env::temp_dir().join(format!("sightline-service-{}", std::process::id()));
     let video = encode_cast_video(&people, &dir);
     let (mut admin, database, url, pool) = fresh_database("test_service", &[("ops-secret", "operator")]).await?;
-    let kafka = KafkaSettings {
-        brokers: std::env::var("SIGHTLINE_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
-        ..Default::default()
-    };
+    let kafka = kafka();
     let topic = format!("test.{database}.detections");
     sightline_common::kafka::ensure_topics(
         &kafka,

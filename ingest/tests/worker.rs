@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::{cast, encode_cast_video, face_detector, person_detector};
+use common::{cast, encode_cast_video, face_detector, kafka, person_detector};
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use sightline_common::kafka::{KafkaSettings, TopicSpec};
+use sightline_common::kafka::TopicSpec;
 use sightline_ingest::events::StreamContext;
 use sightline_ingest::frame::RgbFrame;
 use sightline_ingest::source::{Phase, SourceSpec};
@@ -17,13 +17,6 @@ use sightline_schemas::v1::{DetectionEvent, ObjectKind};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-fn kafka() -> KafkaSettings {
-    KafkaSettings {
-        brokers: std::env::var("SIGHTLINE_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
-        ..Default::default()
-    }
-}
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as i64

@@ -69,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings: IngestSettings = sightline_common::config::load("ingest", cli.config.as_deref())?;
     anyhow::ensure!(
-        settings.models_dir.join("retinaface_mnet025.onnx").exists(),
+        sightline_ingest::detect::ModelFiles { dir: settings.models_dir.clone() }.face_model().exists(),
         "no models in {} (run `make models` and set models_dir)",
         settings.models_dir.display()
     );

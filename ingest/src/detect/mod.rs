@@ -13,7 +13,7 @@ pub use person::{PersonDetection, PersonDetector, PersonDetectorSettings};
 use crate::frame::BoxF;
 use ort::environment::Environment;
 use ort::session::Session;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Errors loading or running a model.
@@ -43,6 +43,30 @@ pub enum DetectError {
         /// What went wrong.
         message: String,
     },
+}
+
+/// The files `infra/models` prepares, under its output directory.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    /// The directory (`infra/models` prints it).
+    pub dir: PathBuf,
+}
+
+impl ModelFiles {
+    /// The ONNX Runtime library.
+    pub fn runtime_library(&self) -> PathBuf {
+        self.dir.join("lib/libonnxruntime.so.1.32.0")
+    }
+
+    /// RetinaFace-MobileNet0.25.
+    pub fn face_model(&self) -> PathBuf {
+        self.dir.join("retinaface_mnet025.onnx")
+    }
+
+    /// SSDLite-MobileNetV2 pedestrian detector.
+    pub fn person_model(&self) -> PathBuf {
+        self.dir.join("pedestrian_ssdlite.onnx")
+    }
 }
 
 static ENVIRONMENT: OnceLock<Mutex<Option<Arc<Environment>>>> = OnceLock::new();

@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use sightline_ingest::detect::{self, FaceDetector, FaceDetectorSettings, PersonDetector, PersonDetectorSettings};
+use sightline_ingest::detect::{
+    self, FaceDetector, FaceDetectorSettings, ModelFiles, PersonDetector, PersonDetectorSettings,
+};
 use sightline_ingest::frame::RgbFrame;
 use sightline_ingest::testmedia::{Actor, VideoSpec, cut_head, encode};
 use std::io::{Read, Write};
@@ -15,7 +17,7 @@ pub fn models_dir() -> PathBuf {
     let dir = std::env::var("SIGHTLINE_MODELS_DIR")
         .map(PathBuf::from)
         .expect("SIGHTLINE_MODELS_DIR is not set: run `make models` (make test does) and export its output");
-    assert!(dir.join("retinaface_mnet025.onnx").exists(), "no models in {}", dir.display());
+    assert!(ModelFiles { dir: dir.clone() }.face_model().exists(), "no models in {}", dir.display());
     dir
 }
 
@@ -28,17 +30,16 @@ pub fn load(name: &str) -> RgbFrame {
 
 /// The face detector with default settings.
 pub fn face_detector() -> FaceDetector {
-    let dir = models_dir();
-    let environment = detect::runtime(&dir.join("lib/libonnxruntime.so.1.32.0")).expect("onnx runtime loads");
-    FaceDetector::new(&environment, &dir.join("retinaface_mnet025.onnx"), FaceDetectorSettings::default())
-        .expect("face model loads")
+    let files = ModelFiles { dir: models_dir() };
+    let environment = detect::runtime(&files.runtime_library()).expect("onnx runtime loads");
+    FaceDetector::new(&environment, &files.face_model(), FaceDetectorSettings::default()).expect("face model loads")
 }
 
 /// The person detector with default settings.
 pub fn person_detector() -> PersonDetector {
-    let dir = models_dir();
-    let environment = detect::runtime(&dir.join("lib/libonnxruntime.so.1.32.0")).expect("onnx runtime loads");
-    PersonDetector::new(&environment, &dir.join("pedestrian_ssdlite.onnx"), PersonDetectorSettings::default())
+    let files = ModelFiles { dir: models_dir() };
+    let environment = detect::runtime(&files.runtime_library()).expect("onnx runtime loads");
+    PersonDetector::new(&environment, &files.person_model(), PersonDetectorSettings::default())
         .expect("person model loads")
 }
 
@@ -134,4 +135,12 @@ pub fn request(port: u16, method: &str, path: &str, token: Option<&str>, body: O
     let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
     let payload = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, serde_json::from_str(payload).unwrap_or(Value::Null))
+}
+
+/// Kafka settings of the local stack (`SIGHTLINE_KAFKA_BROKERS`).
+pub fn kafka() -> sightline_common::kafka::KafkaSettings {
+    sightline_common::kafka::KafkaSettings {
+        brokers: std::env::var("SIGHTLINE_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
+        ..Default::default()
+    }
 }
