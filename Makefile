@@ -12,12 +12,13 @@ WITH_STACK_ENV = set -a && eval "$$($(STACK) env)" && set +a &&
 # Exports the prepared models' directory (infra/models verifies the cached copy in well under a second).
 WITH_MODELS = export SIGHTLINE_MODELS_DIR="$$(infra/models)" &&
 
-.PHONY: help stack down status models build test test-rust test-python demo bench-writer lint fmt clean-data
+.PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest lint fmt clean-data
 
 help:
 	@echo "make demo          bring the stack up, produce events, run the writer, show what landed"
 	@echo "make test          bring the stack up and run every test on the real servers"
 	@echo "make bench-writer  writer throughput against a bare consume/insert ceiling and a Python peer"
+	@echo "make bench-ingest  ingest frames/s (decode, detect, track, emit) against raw ONNX Runtime"
 	@echo "make models        fetch, convert, verify and cache the ONNX models and test images"
 	@echo "make lint          rustfmt and clippy, warnings as errors"
 	@echo "make stack|status|down  manage the local stack (infra/stack)"
@@ -54,6 +55,9 @@ demo: stack
 bench-writer: stack
 	cargo build --release -p sightline-writer --benches
 	$(WITH_STACK_ENV) writer/bench/run.sh
+
+bench-ingest: stack models
+	$(WITH_STACK_ENV) $(WITH_MODELS) cargo bench -q -p sightline-ingest --bench ingest_throughput
 
 lint:
 	cargo fmt --all -- --check

@@ -4,8 +4,9 @@
 //! sets up logs, [`shutdown`] turns SIGTERM/SIGINT into a token, [`http`] serves `/metrics`,
 //! `/healthz` and `/readyz`, [`kafka`] builds clients, creates topics and dead-letters messages,
 //! [`warehouse`] talks to ClickHouse and applies its migrations, [`relational`] applies the
-//! PostgreSQL migrations.
+//! PostgreSQL migrations, [`auth`] maps API tokens to roles.
 
+pub mod auth;
 pub mod config;
 pub mod http;
 pub mod kafka;

@@ -2,7 +2,9 @@
 //!
 //! - `topics`: creates the configured topics (partitions, replication, retention) that are missing;
 //! - `migrate clickhouse`: applies the warehouse DDL migrations;
-//! - `migrate postgres`: applies the relational migrations.
+//! - `migrate postgres`: applies the relational migrations;
+//! - `token create --name NAME --role ROLE`: issues an API token and prints it (only its hash is stored);
+//! - `tail detections|events`: prints the newest events of a topic, decoded, one line each.
 //!
 //! Settings come from `--config` (default `infra/config/admin.toml`) overlaid by `SIGHTLINE_ADMIN__*`
 //! environment variables.
@@ -10,9 +12,13 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
+use sightline_common::auth::Role;
 use sightline_common::kafka::{KafkaSettings, TopicSpec};
 use sightline_common::warehouse::ClickHouseSettings;
 use std::path::PathBuf;
+
+mod tail;
+use tail::TailTopic;
 
 #[derive(Parser)]
 #[command(name = "sightline-admin", about = "Administration of a Sightline deployment")]
@@ -32,6 +38,39 @@ enum Command {
     Migrate {
         #[command(subcommand)]
         target: MigrateTarget,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Print the events of a topic, decoded, one line each.
+    Tail {
+        /// Which topic.
+        #[arg(value_enum)]
+        topic: TailTopic,
+        /// Stop after this many events.
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        /// Stop when no event arrives for this many seconds.
+        #[arg(long, default_value_t = 5)]
+        idle_seconds: u64,
+        /// Read from the start of the topic instead of waiting for new events.
+        #[arg(long)]
+        from_beginning: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Issue a new token and print it.
+    Create {
+        /// Who or what the token is for.
+        #[arg(long)]
+        name: String,
+        /// admin, operator, analyst or viewer.
+        #[arg(long)]
+        role: Role,
     },
 }
 
@@ -88,6 +127,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate { target: MigrateTarget::Postgres } => {
             sightline_common::relational::migrate(&settings.postgres_url).await.context("migrating postgres")?;
             println!("postgres: migrations up to date");
+        }
+        Command::Token { action: TokenAction::Create { name, role } } => {
+            let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
+            let token = sightline_common::auth::issue(&pool, &name, role).await.context("storing the token")?;
+            println!("{token}");
+        }
+        Command::Tail { topic, count, idle_seconds, from_beginning } => {
+            tail::run(&settings.kafka, topic, count, std::time::Duration::from_secs(idle_seconds), from_beginning)
+                .await?;
         }
     }
     Ok(())

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sightline_common::auth::{self, AuthError};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -191,23 +191,15 @@ enum Access {
 }
 
 async fn authorize(pool: &PgPool, headers: &HeaderMap, access: Access) -> Result<(), ApiError> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "missing bearer token".into()))?;
-    let digest = Sha256::digest(token.as_bytes()).to_vec();
-    let role: Option<String> =
-        sqlx::query_scalar("SELECT role FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL")
-            .bind(digest)
-            .fetch_optional(pool)
-            .await?;
-    match role.as_deref() {
-        None => Err(ApiError(StatusCode::UNAUTHORIZED, "unknown or revoked token".into())),
-        Some("admin" | "operator") => Ok(()),
-        Some(_) if access == Access::Read => Ok(()),
-        Some(role) => Err(ApiError(StatusCode::FORBIDDEN, format!("role {role} cannot change streams"))),
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let role = auth::bearer_role(pool, authorization).await.map_err(|error| match error {
+        AuthError::Database(error) => ApiError::from(error),
+        other => ApiError(StatusCode::UNAUTHORIZED, other.to_string()),
+    })?;
+    if access == Access::Write && !role.can_manage() {
+        return Err(ApiError(StatusCode::FORBIDDEN, format!("role {} cannot change streams", role.as_str())));
     }
+    Ok(())
 }
 
 /// A stream with its live state.

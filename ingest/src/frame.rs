@@ -21,6 +21,19 @@ impl RgbFrame {
         })
     }
 
+    /// Decodes a PNG or JPEG image.
+    pub fn decode(bytes: &[u8]) -> Result<Self, image::ImageError> {
+        let image = image::load_from_memory(bytes)?.to_rgb8();
+        let (width, height) = image.dimensions();
+        Ok(Self { width, height, data: image.into_raw() })
+    }
+
+    /// Reads and decodes a PNG or JPEG file.
+    pub fn open(path: &std::path::Path) -> Result<Self, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        Self::decode(&bytes).map_err(|e| format!("decoding {}: {e}", path.display()))
+    }
+
     /// Bilinear sample of channel `c` at (x, y) in pixel coordinates (clamped to the frame).
     pub fn sample(&self, x: f32, y: f32, c: usize) -> f32 {
         let max_x = (self.width - 1) as f32;
@@ -38,6 +51,58 @@ impl RgbFrame {
         let bottom = at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx;
         top * (1.0 - fy) + bottom * fy
     }
+}
+
+/// One output column's or row's bilinear taps: the two source indices and the weight of the second.
+#[derive(Debug, Clone, Copy)]
+struct Taps {
+    first: usize,
+    second: usize,
+    weight: f32,
+}
+
+/// The taps of `count` output positions at `scale` output pixels per source pixel, over a source
+/// axis of `length` pixels (clamped to it, as [`RgbFrame::sample`] does).
+fn taps(count: usize, scale: f32, length: u32) -> Vec<Taps> {
+    let max = (length - 1) as f32;
+    (0..count)
+        .map(|i| {
+            let source = ((i as f32 + 0.5) / scale - 0.5).clamp(0.0, max);
+            let first = source.floor();
+            Taps { first: first as usize, second: (first + 1.0).min(max) as usize, weight: source - first }
+        })
+        .collect()
+}
+
+impl RgbFrame {
+    /// Resamples the frame at `scale` output pixels per frame pixel into a `width` x `height` grid
+    /// anchored at the top-left corner, bilinearly (the same values as [`Self::sample`] at pixel
+    /// centres), calling `write(x, y, [r, g, b])` once per output pixel. The weights are computed once
+    /// per row and column, so this is the detectors' preprocessing hot path.
+    pub fn resample(&self, width: usize, height: usize, scale: f32, mut write: impl FnMut(usize, usize, [f32; 3])) {
+        let columns = taps(width, scale, self.width);
+        let rows = taps(height, scale, self.height);
+        let stride = self.width as usize * 3;
+        for (y, row) in rows.iter().enumerate() {
+            let (top, bottom) =
+                (&self.data[row.first * stride..][..stride], &self.data[row.second * stride..][..stride]);
+            for (x, column) in columns.iter().enumerate() {
+                let (a, b) = (column.first * 3, column.second * 3);
+                let mut pixel = [0.0f32; 3];
+                for (c, value) in pixel.iter_mut().enumerate() {
+                    let upper = lerp(top[a + c], top[b + c], column.weight);
+                    let lower = lerp(bottom[a + c], bottom[b + c], column.weight);
+                    *value = upper + (lower - upper) * row.weight;
+                }
+                write(x, y, pixel);
+            }
+        }
+    }
+}
+
+fn lerp(a: u8, b: u8, weight: f32) -> f32 {
+    let a = f32::from(a);
+    a + (f32::from(b) - a) * weight
 }
 
 /// An axis-aligned box in pixels of the frame.
@@ -96,5 +161,23 @@ mod tests {
         assert_eq!(frame.sample(1.0, 0.0, 1), 200.0);
         assert_eq!(frame.sample(-3.0, 0.0, 2), 0.0);
         assert!(RgbFrame::new(2, 2, vec![0; 5]).is_none());
+    }
+
+    #[test]
+    fn resampling_matches_per_pixel_sampling() {
+        let data: Vec<u8> = (0..7 * 5 * 3).map(|i| (i * 37 % 251) as u8).collect();
+        let frame = RgbFrame::new(7, 5, data).expect("valid");
+        for scale in [0.43f32, 1.0, 1.7] {
+            let (width, height) = ((7.0 * scale).round() as usize + 1, (5.0 * scale).round() as usize + 1);
+            let mut seen = 0;
+            frame.resample(width, height, scale, |x, y, pixel| {
+                let (sx, sy) = ((x as f32 + 0.5) / scale - 0.5, (y as f32 + 0.5) / scale - 0.5);
+                for (c, value) in pixel.iter().enumerate() {
+                    assert!((value - frame.sample(sx, sy, c)).abs() < 1e-3, "scale {scale} at {x},{y}");
+                }
+                seen += 1;
+            });
+            assert_eq!(seen, width * height);
+        }
     }
 }

@@ -90,6 +90,70 @@ impl Actor {
     }
 }
 
+/// The standard cast of the tests, the benchmark and the demo: three people (heads cut from the
+/// photos `infra/models` puts in `images_dir`) who enter, move and leave at known times on separate
+/// paths of a [`STANDARD_VIDEO`] frame.
+pub fn standard_cast(detector: &mut FaceDetector, images_dir: &Path) -> Result<Vec<Actor>, String> {
+    let mut head = |name: &str, file: &str| -> Result<Head, String> {
+        let photo = RgbFrame::open(&images_dir.join(file))?;
+        cut_head(detector, name, &photo, 0.4).map_err(|e| format!("{name}: {e}"))
+    };
+    Ok(vec![
+        Actor {
+            head: head("obama", "obama.jpg")?,
+            enter_ms: 500,
+            leave_ms: 4_500,
+            from: (40.0, 60.0),
+            to: (700.0, 80.0),
+            size: 220.0,
+        },
+        Actor {
+            head: head("biden", "biden.jpg")?,
+            enter_ms: 2_000,
+            leave_ms: 6_500,
+            from: (1000.0, 430.0),
+            to: (300.0, 420.0),
+            size: 230.0,
+        },
+        Actor {
+            head: head("astronaut", "astronaut.png")?,
+            enter_ms: 4_000,
+            leave_ms: 7_500,
+            from: (900.0, 40.0),
+            to: (1000.0, 200.0),
+            size: 200.0,
+        },
+    ])
+}
+
+/// The standard video: 8 s, 1280x720 at 15 fps.
+pub const STANDARD_VIDEO: VideoSpec = VideoSpec { width: 1280, height: 720, fps: 15, duration_ms: 8_000 };
+
+/// The ground truth of a video as JSON: for every frame, each visible person's face box (pixels).
+pub fn ground_truth(spec: &VideoSpec, actors: &[Actor]) -> serde_json::Value {
+    let frames: Vec<serde_json::Value> = (0..spec.duration_ms * i64::from(spec.fps) / 1000)
+        .map(|n| {
+            let t_ms = n * 1000 / i64::from(spec.fps);
+            let faces: Vec<serde_json::Value> = actors
+                .iter()
+                .filter_map(|a| {
+                    let b = a.face_box(t_ms)?;
+                    Some(serde_json::json!({"person": a.head.name, "x": b.x, "y": b.y, "width": b.width, "height": b.height}))
+                })
+                .collect();
+            serde_json::json!({"frame": n, "t_ms": t_ms, "faces": faces})
+        })
+        .collect();
+    let people: Vec<serde_json::Value> = actors
+        .iter()
+        .map(|a| serde_json::json!({"person": a.head.name, "enter_ms": a.enter_ms, "leave_ms": a.leave_ms}))
+        .collect();
+    serde_json::json!({
+        "width": spec.width, "height": spec.height, "fps": spec.fps, "duration_ms": spec.duration_ms,
+        "people": people, "frames": frames,
+    })
+}
+
 /// The video's shape.
 #[derive(Debug, Clone)]
 pub struct VideoSpec {

@@ -1,7 +1,9 @@
 //! `sightline-rtsp-serve`: an RTSP server (gst-rtsp-server) for tests and the demo.
 //!
-//! `sightline-rtsp-serve --port 8554 --mount /people --file people.mp4` serves an H.264 mp4, shared by
-//! all clients; without `--file` it serves a live moving test pattern (640x360 at 15 fps).
+//! `sightline-rtsp-serve --port 8554 --mount /people --file people.mp4` serves an H.264 mp4 in real
+//! time; every connection plays it from its start, so a client that reconnects after the end (as
+//! Sightline's live sources do) sees it again. Without `--file` it serves a live moving test pattern
+//! (640x360 at 15 fps) shared by all clients.
 
 use clap::Parser;
 use gstreamer as gst;
@@ -40,7 +42,7 @@ fn main() -> anyhow::Result<()> {
     let mounts = server.mount_points().ok_or_else(|| anyhow::anyhow!("the server has no mount points"))?;
     let factory = rtsp::RTSPMediaFactory::new();
     factory.set_launch(&launch);
-    factory.set_shared(true);
+    factory.set_shared(cli.file.is_none());
     mounts.add_factory(&cli.mount, factory);
     let main_loop = gst::glib::MainLoop::new(None, false);
     let _source = server.attach(None)?;

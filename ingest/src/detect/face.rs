@@ -63,23 +63,31 @@ impl FaceDetector {
         Ok(Self { session: session(environment, path, settings.threads)?, settings })
     }
 
-    /// Faces in `frame`, best first.
-    pub fn detect(&mut self, frame: &RgbFrame) -> Result<Vec<FaceDetection>, DetectError> {
-        let error = |message: String| DetectError::Inference { model: "retinaface", message };
+    /// The model's input for `frame`: scaled so its longer side is `input_long_side`, BGR minus the
+    /// channel means, NCHW. Returns the tensor and the scale applied.
+    pub fn input_tensor(&self, frame: &RgbFrame) -> (Array4<f32>, f32) {
         let scale = self.settings.input_long_side as f32 / frame.width.max(frame.height) as f32;
         let width = ((frame.width as f32 * scale).round() as usize).max(32);
         let height = ((frame.height as f32 * scale).round() as usize).max(32);
         let mut input = Array4::<f32>::zeros((1, 3, height, width));
-        for y in 0..height {
-            let source_y = (y as f32 + 0.5) / scale - 0.5;
-            for x in 0..width {
-                let source_x = (x as f32 + 0.5) / scale - 0.5;
+        let plane = width * height;
+        if let Some(planes) = input.as_slice_mut() {
+            frame.resample(width, height, scale, |x, y, [r, g, b]| {
+                let at = y * width + x;
                 // Model channels are BGR; frame channels are RGB.
-                for (channel, rgb) in [(0usize, 2usize), (1, 1), (2, 0)] {
-                    input[[0, channel, y, x]] = frame.sample(source_x, source_y, rgb) - MEAN_BGR[channel];
-                }
-            }
+                planes[at] = b - MEAN_BGR[0];
+                planes[plane + at] = g - MEAN_BGR[1];
+                planes[2 * plane + at] = r - MEAN_BGR[2];
+            });
         }
+        (input, scale)
+    }
+
+    /// Faces in `frame`, best first.
+    pub fn detect(&mut self, frame: &RgbFrame) -> Result<Vec<FaceDetection>, DetectError> {
+        let error = |message: String| DetectError::Inference { model: "retinaface", message };
+        let (input, scale) = self.input_tensor(frame);
+        let (height, width) = (input.shape()[2], input.shape()[3]);
         let tensor = Tensor::from_array(input).map_err(|e| error(e.to_string()))?;
         let outputs = self.session.run(ort::inputs!["input" => tensor]).map_err(|e| error(e.to_string()))?;
         let (_, loc) = outputs["loc"].try_extract_tensor::<f32>().map_err(|e| error(e.to_string()))?;

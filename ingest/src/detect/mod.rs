@@ -92,8 +92,9 @@ pub fn runtime(library: &Path) -> Result<Arc<Environment>, DetectError> {
     Ok(environment)
 }
 
-/// A session for the model at `path` with `threads` intra-op threads.
-pub(crate) fn session(environment: &Environment, path: &Path, threads: usize) -> Result<Session, DetectError> {
+/// A session for the model at `path` with `threads` intra-op threads and one inter-op thread, as the
+/// detectors build theirs (the ingest benchmark's raw peer uses it too).
+pub fn session(environment: &Environment, path: &Path, threads: usize) -> Result<Session, DetectError> {
     let model_error = |message: String| DetectError::Model { path: path.display().to_string(), message };
     Session::builder(environment)
         .map_err(|e| model_error(e.to_string()))?

@@ -54,22 +54,28 @@ impl PersonDetector {
         Ok(Self { session: session(environment, path, settings.threads)?, settings })
     }
 
+    /// The model's input for `frame`: letterboxed into 300x300 RGB (scaled to fit, padded with
+    /// black at the right or bottom), NHWC. Returns the tensor and the scale applied.
+    pub fn input_tensor(&self, frame: &RgbFrame) -> (Array4<u8>, f32) {
+        let scale = INPUT as f32 / frame.width.max(frame.height) as f32;
+        let width = ((frame.width as f32 * scale).round() as usize).min(INPUT);
+        let height = ((frame.height as f32 * scale).round() as usize).min(INPUT);
+        let mut input = Array4::<u8>::zeros((1, INPUT, INPUT, 3));
+        if let Some(pixels) = input.as_slice_mut() {
+            frame.resample(width, height, scale, |x, y, rgb| {
+                let at = (y * INPUT + x) * 3;
+                for (slot, value) in pixels[at..at + 3].iter_mut().zip(rgb) {
+                    *slot = value.round().clamp(0.0, 255.0) as u8;
+                }
+            });
+        }
+        (input, scale)
+    }
+
     /// People in `frame`, best first.
     pub fn detect(&mut self, frame: &RgbFrame) -> Result<Vec<PersonDetection>, DetectError> {
         let error = |message: String| DetectError::Inference { model: "pedestrian-ssdlite", message };
-        let scale = INPUT as f32 / frame.width.max(frame.height) as f32;
-        let (width, height) =
-            ((frame.width as f32 * scale).round() as usize, (frame.height as f32 * scale).round() as usize);
-        let mut input = Array4::<u8>::zeros((1, INPUT, INPUT, 3));
-        for y in 0..height.min(INPUT) {
-            let source_y = (y as f32 + 0.5) / scale - 0.5;
-            for x in 0..width.min(INPUT) {
-                let source_x = (x as f32 + 0.5) / scale - 0.5;
-                for c in 0..3 {
-                    input[[0, y, x, c]] = frame.sample(source_x, source_y, c).round().clamp(0.0, 255.0) as u8;
-                }
-            }
-        }
+        let (input, scale) = self.input_tensor(frame);
         let tensor = Tensor::from_array(input).map_err(|e| error(e.to_string()))?;
         let outputs = self.session.run(ort::inputs!["image_tensor:0" => tensor]).map_err(|e| error(e.to_string()))?;
         let (_, boxes) = outputs["detection_boxes:0"].try_extract_tensor::<f32>().map_err(|e| error(e.to_string()))?;

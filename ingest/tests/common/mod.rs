@@ -7,7 +7,7 @@ use sightline_ingest::detect::{
     self, FaceDetector, FaceDetectorSettings, ModelFiles, PersonDetector, PersonDetectorSettings,
 };
 use sightline_ingest::frame::RgbFrame;
-use sightline_ingest::testmedia::{Actor, VideoSpec, cut_head, encode};
+use sightline_ingest::testmedia::{Actor, STANDARD_VIDEO, VideoSpec, encode, standard_cast};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,9 +23,7 @@ pub fn models_dir() -> PathBuf {
 
 /// A test image from the models directory as an RGB frame.
 pub fn load(name: &str) -> RgbFrame {
-    let path = models_dir().join("images").join(name);
-    let image = image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8();
-    RgbFrame::new(image.width(), image.height(), image.into_raw()).expect("rgb frame")
+    RgbFrame::open(&models_dir().join("images").join(name)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The face detector with default settings.
@@ -43,41 +41,13 @@ pub fn person_detector() -> PersonDetector {
         .expect("person model loads")
 }
 
-/// The test video's cast: three people (heads cut from real photos) who enter, move and leave at
-/// known times, on separate paths.
+/// The test video's cast ([`standard_cast`]).
 pub fn cast(detector: &mut FaceDetector) -> Vec<Actor> {
-    let mut head =
-        |name: &str, file: &str| cut_head(detector, name, &load(file), 0.4).unwrap_or_else(|e| panic!("{name}: {e}"));
-    vec![
-        Actor {
-            head: head("obama", "obama.jpg"),
-            enter_ms: 500,
-            leave_ms: 4_500,
-            from: (40.0, 60.0),
-            to: (700.0, 80.0),
-            size: 220.0,
-        },
-        Actor {
-            head: head("biden", "biden.jpg"),
-            enter_ms: 2_000,
-            leave_ms: 6_500,
-            from: (1000.0, 430.0),
-            to: (300.0, 420.0),
-            size: 230.0,
-        },
-        Actor {
-            head: head("astronaut", "astronaut.png"),
-            enter_ms: 4_000,
-            leave_ms: 7_500,
-            from: (900.0, 40.0),
-            to: (1000.0, 200.0),
-            size: 200.0,
-        },
-    ]
+    standard_cast(detector, &models_dir().join("images")).expect("the standard cast")
 }
 
-/// The test video: 8 s, 1280x720 at 15 fps.
-pub const VIDEO: VideoSpec = VideoSpec { width: 1280, height: 720, fps: 15, duration_ms: 8_000 };
+/// The test video ([`STANDARD_VIDEO`]).
+pub const VIDEO: VideoSpec = STANDARD_VIDEO;
 
 /// Encodes the cast's video into `dir`; returns its path.
 pub fn encode_cast_video(cast: &[Actor], dir: &Path) -> PathBuf {
@@ -99,7 +69,7 @@ pub async fn fresh_database(
     prefix: &str,
     tokens: &[(&str, &str)],
 ) -> anyhow::Result<(sqlx::PgConnection, String, String, sqlx::PgPool)> {
-    use sha2::{Digest, Sha256};
+    use sightline_common::auth;
     use sqlx::{Connection, Executor};
     let admin_url = postgres_url();
     let database = format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -108,12 +78,7 @@ pub async fn fresh_database(
     let url = format!("{}/{database}", admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin_url));
     let pool = sightline_common::relational::migrate(&url).await?;
     for (token, role) in tokens {
-        sqlx::query("INSERT INTO api_tokens (name, token_sha256, role) VALUES ($1, $2, $3)")
-            .bind(role)
-            .bind(Sha256::digest(token.as_bytes()).to_vec())
-            .bind(role)
-            .execute(&pool)
-            .await?;
+        auth::register(&pool, role, token, role.parse().map_err(anyhow::Error::msg)?).await?;
     }
     Ok((admin, database, url, pool))
 }

@@ -1,0 +1,99 @@
+//! `sightline-admin tail`: reads a topic with a throw-away consumer group (it commits nothing) and prints
+//! each event decoded, one line each, so an operator can see what flows.
+
+use anyhow::Context;
+use prost::Message as _;
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use sightline_common::kafka::KafkaSettings;
+use sightline_schemas::v1::{DetectionEvent, EnrichedEvent, ObjectKind};
+use std::time::Duration;
+
+/// The topics `tail` can decode.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TailTopic {
+    /// `sightline.detections.v1`.
+    Detections,
+    /// `sightline.events.v1`.
+    Events,
+}
+
+/// One line about a detection.
+fn describe_detection(event: &DetectionEvent) -> String {
+    let kind = ObjectKind::try_from(event.kind).map(|k| k.as_str_name()).unwrap_or("UNKNOWN");
+    let bbox = event.bbox.map(|b| format!("{:.0},{:.0} {:.0}x{:.0}", b.x, b.y, b.width, b.height)).unwrap_or_default();
+    format!(
+        "{} stream={} site={} {kind} track={} frames={} seen={}..{}ms box={bbox} quality={:.2} best_shot={}B{}",
+        event.event_id,
+        event.stream_id,
+        event.site,
+        event.track_id,
+        event.frame_count,
+        event.first_seen_ms,
+        event.last_seen_ms,
+        event.quality,
+        event.best_shot_jpeg.as_ref().map_or(0, |j| j.len()),
+        if event.track_ended { " ended" } else { " update" },
+    )
+}
+
+fn describe(topic: TailTopic, payload: &[u8]) -> String {
+    match topic {
+        TailTopic::Detections => match DetectionEvent::decode(payload) {
+            Ok(event) => describe_detection(&event),
+            Err(error) => format!("undecodable detection ({} bytes): {error}", payload.len()),
+        },
+        TailTopic::Events => match EnrichedEvent::decode(payload) {
+            Ok(event) => {
+                let matches: Vec<String> = event
+                    .matches
+                    .iter()
+                    .map(|m| format!("{}:{}@{:.3}", m.list_name, m.person_display_name, m.similarity))
+                    .collect();
+                let detection = event.detection.as_ref().map(describe_detection).unwrap_or_default();
+                let descriptor = if event.descriptor.is_some() {
+                    "descriptor".to_owned()
+                } else {
+                    format!("no descriptor ({})", event.descriptor_skip_reason)
+                };
+                format!("{} {descriptor} matches=[{}] <- {detection}", event.event_id, matches.join(" "))
+            }
+            Err(error) => format!("undecodable enriched event ({} bytes): {error}", payload.len()),
+        },
+    }
+}
+
+/// Prints up to `count` events of `topic`, stopping after `idle` without one.
+pub async fn run(
+    kafka: &KafkaSettings,
+    topic: TailTopic,
+    count: usize,
+    idle: Duration,
+    from_beginning: bool,
+) -> anyhow::Result<()> {
+    let name = match topic {
+        TailTopic::Detections => sightline_schemas::topics::DETECTIONS_V1,
+        TailTopic::Events => sightline_schemas::topics::EVENTS_V1,
+    };
+    let consumer: StreamConsumer = kafka
+        .client_config()
+        .set("group.id", format!("sightline-admin-tail-{}", uuid::Uuid::new_v4().simple()))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", if from_beginning { "earliest" } else { "latest" })
+        .set("fetch.wait.max.ms", "50")
+        .create()
+        .context("creating the consumer")?;
+    consumer.subscribe(&[name]).with_context(|| format!("subscribing to {name}"))?;
+    let mut printed = 0;
+    while printed < count {
+        let message = match tokio::time::timeout(idle, consumer.recv()).await {
+            Err(_) => break,
+            Ok(message) => message.with_context(|| format!("reading {name}"))?,
+        };
+        let line = describe(topic, message.payload().unwrap_or_default());
+        println!("[{}/{}@{}] {line}", name, message.partition(), message.offset());
+        printed += 1;
+    }
+    eprintln!("{printed} event(s) from {name}");
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! `make bench-ingest`: analysed frames per second through the whole ingest path (GStreamer decode and
+//! scaling, face and person detection, tracking, JPEG best shots, idempotent produce to Kafka) against
+//! raw ONNX Runtime running the same two models, with the same thread counts, on the same decoded
+//! frames, in one run.
+//!
+//! The raw peer gets its input tensors prepared before its clock starts, so it measures the models
+//! alone: the ceiling. The ingest run starts from the encoded file, as a stream would.
+//!
+//! Prints `ingest_vs_raw_model=RATIO` (goal >= 0.9) and how many 720p streams at 5 analysed fps this
+//! machine sustains (the measured frames/s over 5). Environment: `SIGHTLINE_MODELS_DIR` (required),
+//! `SIGHTLINE_KAFKA_BROKERS`, `BENCH_THREADS` (ONNX Runtime intra-op threads per model, default 2),
+//! `BENCH_SECONDS` (video length, default 16).
+
+use anyhow::{Context, anyhow, ensure};
+use ort::session::Session;
+use ort::value::Tensor;
+use sightline_common::kafka::{KafkaSettings, TopicSpec};
+use sightline_ingest::detect::{
+    self, FaceDetector, FaceDetectorSettings, ModelFiles, PersonDetector, PersonDetectorSettings,
+};
+use sightline_ingest::events::StreamContext;
+use sightline_ingest::frame::RgbFrame;
+use sightline_ingest::source::{FrameSource, Phase, SourceSpec};
+use sightline_ingest::testmedia::{Actor, STANDARD_VIDEO, VideoSpec, encode, standard_cast};
+use sightline_ingest::track::TrackerSettings;
+use sightline_ingest::worker::{Models, StreamWorker, WorkerSettings};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Analysed frame width, as the service's default `analysis_width` (a 720p stream scaled by half).
+const ANALYSIS_WIDTH: u32 = 640;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn detectors(files: &ModelFiles, threads: usize) -> anyhow::Result<(FaceDetector, PersonDetector)> {
+    let environment = detect::runtime(&files.runtime_library())?;
+    let faces =
+        FaceDetector::new(&environment, &files.face_model(), FaceDetectorSettings { threads, ..Default::default() })?;
+    let people = PersonDetector::new(
+        &environment,
+        &files.person_model(),
+        PersonDetectorSettings { threads, ..Default::default() },
+    )?;
+    Ok((faces, people))
+}
+
+/// The standard cast, repeated every [`STANDARD_VIDEO`] length so faces are on screen throughout.
+fn long_cast(cast: &[Actor], duration_ms: i64) -> Vec<Actor> {
+    let rounds = (duration_ms + STANDARD_VIDEO.duration_ms - 1) / STANDARD_VIDEO.duration_ms;
+    (0..rounds)
+        .flat_map(|round| {
+            let shift = round * STANDARD_VIDEO.duration_ms;
+            cast.iter().map(move |a| Actor { enter_ms: a.enter_ms + shift, leave_ms: a.leave_ms + shift, ..a.clone() })
+        })
+        .collect()
+}
+
+/// Every frame of `video` as the service's source delivers it.
+fn decode_all(video: &Path, fps: u32) -> anyhow::Result<Vec<RgbFrame>> {
+    let frames = Arc::new(Mutex::new(Vec::new()));
+    let sink = frames.clone();
+    let spec = SourceSpec { analysis_fps: fps, width: ANALYSIS_WIDTH, ..SourceSpec::new(video.display().to_string()) };
+    let source = FrameSource::start(spec, move |f| {
+        if let Ok(mut frames) = sink.lock() {
+            frames.push(f.frame);
+        }
+    })?;
+    while !matches!(source.status().phase, Phase::Finished | Phase::Failed) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ensure!(source.status().phase == Phase::Finished, "decoding failed: {:?}", source.status());
+    source.stop();
+    let frames = std::mem::take(&mut *frames.lock().map_err(|_| anyhow!("lock poisoned"))?);
+    Ok(frames)
+}
+
+/// A bare session with the options the detectors use (same intra-op threads, one inter-op thread).
+fn raw_session(files: &ModelFiles, model: &Path, threads: usize) -> anyhow::Result<Session> {
+    let environment = detect::runtime(&files.runtime_library())?;
+    Ok(detect::session(&environment, model, threads)?)
+}
+
+/// Frames/s of the two models alone over `frames` (inputs prepared beforehand).
+fn raw_models_fps(files: &ModelFiles, threads: usize, frames: &[RgbFrame]) -> anyhow::Result<(f64, f64)> {
+    let (faces, people) = detectors(files, threads)?;
+    let mut face_session = raw_session(files, &files.face_model(), threads)?;
+    let mut person_session = raw_session(files, &files.person_model(), threads)?;
+    let started = Instant::now();
+    let inputs: Vec<_> = frames.iter().map(|f| (faces.input_tensor(f).0, people.input_tensor(f).0)).collect();
+    let preprocess_ms = started.elapsed().as_secs_f64() * 1000.0 / frames.len() as f64;
+    let mut run = |face_input: &ndarray::Array4<f32>, person_input: &ndarray::Array4<u8>| -> anyhow::Result<()> {
+        let face = Tensor::from_array(face_input.clone())?;
+        let outputs = face_session.run(ort::inputs!["input" => face])?;
+        std::hint::black_box(outputs["conf"].try_extract_tensor::<f32>()?.1.len());
+        let person = Tensor::from_array(person_input.clone())?;
+        let outputs = person_session.run(ort::inputs!["image_tensor:0" => person])?;
+        std::hint::black_box(outputs["detection_scores:0"].try_extract_tensor::<f32>()?.1.len());
+        Ok(())
+    };
+    let (face_input, person_input) = inputs.first().context("no frames")?;
+    run(face_input, person_input)?; // warm-up
+    let started = Instant::now();
+    for (face_input, person_input) in &inputs {
+        run(face_input, person_input)?;
+    }
+    Ok((frames.len() as f64 / started.elapsed().as_secs_f64(), preprocess_ms))
+}
+
+/// Frames/s of a stream worker over `video`, from the encoded file to acknowledged events.
+fn ingest_fps(
+    files: &ModelFiles,
+    threads: usize,
+    video: &Path,
+    fps: u32,
+    warm_up: &RgbFrame,
+) -> anyhow::Result<(f64, u64, u64)> {
+    let kafka = KafkaSettings {
+        brokers: std::env::var("SIGHTLINE_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
+        ..Default::default()
+    };
+    let topic = format!("bench.ingest.{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    tokio::runtime::Runtime::new()?.block_on(sightline_common::kafka::ensure_topics(
+        &kafka,
+        &[TopicSpec { name: topic.clone(), partitions: 1, replication: 1, retention_ms: 3_600_000 }],
+    ))?;
+    let (mut faces, mut people) = detectors(files, threads)?;
+    faces.detect(warm_up)?;
+    people.detect(warm_up)?;
+    let settings = WorkerSettings {
+        context: StreamContext { stream_id: "bench".into(), site: "bench".into(), frame_width: 0, frame_height: 0 },
+        source: SourceSpec { analysis_fps: fps, width: ANALYSIS_WIDTH, ..SourceSpec::new(video.display().to_string()) },
+        tracker: TrackerSettings::default(),
+        kafka,
+        topic,
+        roi: None,
+    };
+    let started = Instant::now();
+    let worker = StreamWorker::start(settings, Models { faces, people: Some(people) })?;
+    while !matches!(worker.status().phase, Phase::Finished | Phase::Failed) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = worker.status();
+    ensure!(status.phase == Phase::Finished, "the stream failed: {status:?}");
+    let counters = worker.counters_handle();
+    worker.stop(Duration::from_secs(30));
+    let elapsed = started.elapsed().as_secs_f64();
+    let delivered = counters.delivered.load(std::sync::atomic::Ordering::Relaxed);
+    Ok((status.frames as f64 / elapsed, status.frames, delivered))
+}
+
+fn main() -> anyhow::Result<()> {
+    let files = ModelFiles {
+        dir: std::env::var("SIGHTLINE_MODELS_DIR").context("SIGHTLINE_MODELS_DIR (run `make models`)")?.into(),
+    };
+    let threads: usize = env_or("BENCH_THREADS", 2);
+    let duration_ms: i64 = env_or::<i64>("BENCH_SECONDS", 16) * 1000;
+    let dir = std::env::temp_dir().join(format!("sightline-bench-ingest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let video_path = dir.join("people-720p.mp4");
+    let spec = VideoSpec { duration_ms, ..STANDARD_VIDEO };
+    {
+        let (mut faces, _) = detectors(&files, threads)?;
+        let cast = standard_cast(&mut faces, &files.dir.join("images")).map_err(|e| anyhow!(e))?;
+        encode(&spec, &long_cast(&cast, duration_ms), &video_path).map_err(|e| anyhow!(e))?;
+    }
+    let frames = decode_all(&video_path, spec.fps)?;
+    ensure!(!frames.is_empty(), "no frames decoded");
+    println!(
+        "video: {}x{} H.264, {} frames analysed at {}x{}; ONNX Runtime threads per model: {threads}",
+        spec.width,
+        spec.height,
+        frames.len(),
+        frames[0].width,
+        frames[0].height
+    );
+
+    let (raw_fps, preprocess_ms) = raw_models_fps(&files, threads, &frames)?;
+    let (ingest_fps, analysed, delivered) = ingest_fps(&files, threads, &video_path, spec.fps, &frames[0])?;
+    ensure!(analysed as usize == frames.len(), "ingest analysed {analysed} of {} frames", frames.len());
+    println!("preprocessing_ms_per_frame={preprocess_ms:.2} (both models' inputs, part of ingest)");
+    println!("raw_model_frames_per_s={raw_fps:.1}");
+    println!("ingest_frames_per_s={ingest_fps:.1} (events acknowledged: {delivered})");
+    println!("ingest_vs_raw_model={:.2}", ingest_fps / raw_fps);
+    println!("streams_720p_at_5fps={}", (ingest_fps / 5.0).floor() as u64);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
