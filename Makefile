@@ -15,7 +15,7 @@ WITH_MODELS = export SIGHTLINE_MODELS_DIR="$$(infra/models)" &&
 .PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest lint fmt clean-data
 
 help:
-	@echo "make demo          bring the stack up, produce events, run the writer, show what landed"
+	@echo "make demo          bring the stack up, ingest the test video over RTSP, land events in ClickHouse"
 	@echo "make test          bring the stack up and run every test on the real servers"
 	@echo "make bench-writer  writer throughput against a bare consume/insert ceiling and a Python peer"
 	@echo "make bench-ingest  ingest frames/s (decode, detect, track, emit) against raw ONNX Runtime"
@@ -48,9 +48,10 @@ test-rust:
 test-python:
 	$(WITH_STACK_ENV) "$$SIGHTLINE_VENV/bin/python" -m pytest -q tests/python
 
-demo: stack
+demo: stack models
+	$(STACK) deps
 	cargo build --bins
-	$(WITH_STACK_ENV) tests/demo.sh
+	$(WITH_STACK_ENV) $(WITH_MODELS) tests/demo.sh
 
 bench-writer: stack
 	cargo build --release -p sightline-writer --benches

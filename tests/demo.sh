@@ -1,16 +1,63 @@
 #!/usr/bin/env bash
-# `make demo`: events flow through Kafka into ClickHouse and the demo shows what landed.
-#   1. produces realistic enriched events (new ones each run) to sightline.events.v1;
-#   2. runs the writer until they have landed;
-#   3. re-produces the first 500 of them, as a replay would, and shows that nothing is counted twice;
-#   4. prints the per-stream summary analysts would see, and the writer's metrics.
-# Expects the stack to be up and its environment loaded (the Makefile does both).
+# `make demo`: video in, facts out, on the local stack.
+#   Ingest: writes the test video (people entering, moving and leaving), serves it over RTSP, issues
+#   an API token, registers the camera through ingest's REST API and shows the tracked detections
+#   (with best shots) that ingest produces to sightline.detections.v1, and the stream's live state.
+#   Warehouse: produces realistic enriched events to sightline.events.v1, runs the writer until they
+#   have landed in ClickHouse, replays some to show nothing is counted twice, and prints what landed.
+# Expects the stack to be up, its environment loaded and SIGHTLINE_MODELS_DIR set (the Makefile does it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${CARGO_TARGET_DIR:?}/debug"
 CH="${SIGHTLINE_CLICKHOUSE_URL:?}"
+DATA="${SIGHTLINE_DATA:?}"
+MODELS="${SIGHTLINE_MODELS_DIR:?}"
 COUNT=${DEMO_EVENTS:-3000}
 SEED=$(date +%s)
+RTSP_PORT=${DEMO_RTSP_PORT:-8554}
+INGEST_ADDR=${DEMO_INGEST_ADDR:-127.0.0.1:8081}
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+mkdir -p "$DATA/logs" "$DATA/demo"
+
+# JSON field of stdin: json_field '["id"]'
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+api() { curl -sf -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' "$@"; }
+
+echo "== ingest: the test video and its ground truth ($DATA/demo)"
+[ -s "$DATA/demo/people.mp4" ] || "$BIN/sightline-testmedia" --models-dir "$MODELS" --out "$DATA/demo"
+python3 -c "import json; t=json.load(open('$DATA/demo/people.truth.json')); print('  ', ', '.join(f\"{p['person']} {p['enter_ms']}-{p['leave_ms']} ms\" for p in t['people']))"
+
+echo "== ingest: serving it at rtsp://127.0.0.1:$RTSP_PORT/people (each connection plays it from the start)"
+"$BIN/sightline-rtsp-serve" --port "$RTSP_PORT" --mount /people --file "$DATA/demo/people.mp4" >"$DATA/logs/demo-rtsp.log" 2>&1 &
+pids+=($!)
+
+echo "== ingest: starting sightline-ingest (streams API on http://$INGEST_ADDR)"
+TOKEN=$("$BIN/sightline-admin" --config infra/config/admin.toml token create --name demo --role operator)
+SIGHTLINE_INGEST__MODELS_DIR="$MODELS" SIGHTLINE_INGEST__HTTP_ADDR="$INGEST_ADDR" \
+  "$BIN/sightline-ingest" --config ingest/ingest.toml >"$DATA/logs/demo-ingest.log" 2>&1 &
+ingest=$!
+pids+=($ingest)
+for _ in $(seq 1 100); do curl -sf "http://$INGEST_ADDR/healthz" >/dev/null && break; sleep 0.2; done
+# Streams persist in PostgreSQL: retire the previous demo's camera, then register this one.
+for old in $(api "http://$INGEST_ADDR/v1/streams" | python3 -c "import json,sys; print(' '.join(s['id'] for s in json.load(sys.stdin) if s['name']=='demo-people'))"); do
+  api -X DELETE "http://$INGEST_ADDR/v1/streams/$old" >/dev/null
+done
+STREAM=$(api -X POST "http://$INGEST_ADDR/v1/streams" \
+  -d "{\"name\":\"demo-people\",\"source_url\":\"rtsp://127.0.0.1:$RTSP_PORT/people\",\"site\":\"lobby\",\"analysis_fps\":5}" | json_field '["id"]')
+echo "   stream $STREAM registered"
+
+echo "== ingest: tracked detections of this stream on sightline.detections.v1 (one per ended track)"
+"$BIN/sightline-admin" --config infra/config/admin.toml tail detections --from-beginning --stream "$STREAM" \
+  --count 6 --idle-seconds 40 | tee "$DATA/demo/detections.txt"
+faces=$(grep -c ' face track=' "$DATA/demo/detections.txt" || true)
+echo "   $faces face track(s) so far; the video has 3 people"
+echo "== ingest: the stream's live state"
+api "http://$INGEST_ADDR/v1/streams/$STREAM" | python3 -m json.tool
+[ "$faces" -ge 1 ] || { echo "no face detections; see $DATA/logs/demo-ingest.log"; exit 1; }
+kill -TERM "$ingest"
+wait "$ingest" || true
+echo "   ingest stopped cleanly (SIGTERM ends the open tracks and flushes them)"
 
 query() { curl -sf "$CH/?database=sightline" --data-binary "$1 FORMAT PrettyCompactMonoBlock"; }
 visible() { curl -sf "$CH/?database=sightline" --data-binary "SELECT count() FROM events FINAL"; }
@@ -21,12 +68,12 @@ before=$(visible)
 target=$((before + COUNT))
 
 echo "== running sightline-writer (metrics on http://127.0.0.1:9464/metrics)"
-"$BIN/sightline-writer" --config writer/writer.toml >"${SIGHTLINE_DATA:?}/logs/demo-writer.log" 2>&1 &
+"$BIN/sightline-writer" --config writer/writer.toml >"$DATA/logs/demo-writer.log" 2>&1 &
 writer=$!
-trap 'kill $writer 2>/dev/null || true' EXIT
+pids+=($writer)
 for _ in $(seq 1 600); do
   [ "$(visible)" -ge "$target" ] && break
-  kill -0 $writer 2>/dev/null || { echo "the writer exited; see $SIGHTLINE_DATA/logs/demo-writer.log"; exit 1; }
+  kill -0 $writer 2>/dev/null || { echo "the writer exited; see $DATA/logs/demo-writer.log"; exit 1; }
   sleep 0.2
 done
 echo "visible events: $(visible) (were $before, produced $COUNT)"
@@ -46,5 +93,4 @@ curl -sf http://127.0.0.1:9464/metrics | grep -E '^sightline_writer_(consumed|in
 
 kill -TERM $writer
 wait $writer || true
-trap - EXIT
 echo "== writer stopped cleanly (SIGTERM flushes and commits)"

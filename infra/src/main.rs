@@ -58,6 +58,9 @@ enum Command {
         /// Read from the start of the topic instead of waiting for new events.
         #[arg(long)]
         from_beginning: bool,
+        /// Only the events of this stream id.
+        #[arg(long)]
+        stream: Option<String>,
     },
 }
 
@@ -133,9 +136,9 @@ async fn main() -> anyhow::Result<()> {
             let token = sightline_common::auth::issue(&pool, &name, role).await.context("storing the token")?;
             println!("{token}");
         }
-        Command::Tail { topic, count, idle_seconds, from_beginning } => {
-            tail::run(&settings.kafka, topic, count, std::time::Duration::from_secs(idle_seconds), from_beginning)
-                .await?;
+        Command::Tail { topic, count, idle_seconds, from_beginning, stream } => {
+            let idle = std::time::Duration::from_secs(idle_seconds);
+            tail::run(&settings.kafka, topic, tail::TailOptions { count, idle, from_beginning, stream }).await?;
         }
     }
     Ok(())

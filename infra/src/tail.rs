@@ -21,6 +21,7 @@ pub enum TailTopic {
 /// One line about a detection.
 fn describe_detection(event: &DetectionEvent) -> String {
     let kind = ObjectKind::try_from(event.kind).map(|k| k.as_str_name()).unwrap_or("UNKNOWN");
+    let kind = kind.trim_start_matches("OBJECT_KIND_").to_lowercase();
     let bbox = event.bbox.map(|b| format!("{:.0},{:.0} {:.0}x{:.0}", b.x, b.y, b.width, b.height)).unwrap_or_default();
     format!(
         "{} stream={} site={} {kind} track={} frames={} seen={}..{}ms box={bbox} quality={:.2} best_shot={}B{}",
@@ -63,14 +64,21 @@ fn describe(topic: TailTopic, payload: &[u8]) -> String {
     }
 }
 
-/// Prints up to `count` events of `topic`, stopping after `idle` without one.
-pub async fn run(
-    kafka: &KafkaSettings,
-    topic: TailTopic,
-    count: usize,
-    idle: Duration,
-    from_beginning: bool,
-) -> anyhow::Result<()> {
+/// Which events `tail` prints and when it stops.
+pub struct TailOptions {
+    /// Stop after this many events.
+    pub count: usize,
+    /// Stop after this long without a (matching) event.
+    pub idle: Duration,
+    /// Read from the start of the topic instead of only new events.
+    pub from_beginning: bool,
+    /// Only events of this stream (the message key).
+    pub stream: Option<String>,
+}
+
+/// Prints the events of `topic` that `options` select.
+pub async fn run(kafka: &KafkaSettings, topic: TailTopic, options: TailOptions) -> anyhow::Result<()> {
+    let TailOptions { count, idle, from_beginning, stream } = options;
     let name = match topic {
         TailTopic::Detections => sightline_schemas::topics::DETECTIONS_V1,
         TailTopic::Events => sightline_schemas::topics::EVENTS_V1,
@@ -90,6 +98,9 @@ pub async fn run(
             Err(_) => break,
             Ok(message) => message.with_context(|| format!("reading {name}"))?,
         };
+        if stream.as_deref().is_some_and(|s| message.key() != Some(s.as_bytes())) {
+            continue;
+        }
         let line = describe(topic, message.payload().unwrap_or_default());
         println!("[{}/{}@{}] {line}", name, message.partition(), message.offset());
         printed += 1;
