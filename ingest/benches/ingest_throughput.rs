@@ -20,7 +20,7 @@ use sightline_ingest::detect::{
 };
 use sightline_ingest::events::StreamContext;
 use sightline_ingest::frame::RgbFrame;
-use sightline_ingest::source::{FrameSource, Phase, SourceSpec};
+use sightline_ingest::source::{FrameSource, Phase, SourceFrame, SourceSpec};
 use sightline_ingest::testmedia::{Actor, STANDARD_VIDEO, VideoSpec, encode, standard_cast};
 use sightline_ingest::track::TrackerSettings;
 use sightline_ingest::worker::{Models, StreamWorker, WorkerSettings};
@@ -63,7 +63,7 @@ fn decode_all(video: &Path, fps: u32) -> anyhow::Result<Vec<RgbFrame>> {
     let frames = Arc::new(Mutex::new(Vec::new()));
     let sink = frames.clone();
     let spec = SourceSpec { analysis_fps: fps, width: ANALYSIS_WIDTH, ..SourceSpec::new(video.display().to_string()) };
-    let source = FrameSource::start(spec, move |f| {
+    let source = FrameSource::start(spec, move |f: SourceFrame| {
         if let Ok(mut frames) = sink.lock() {
             frames.push(f.frame);
         }
@@ -136,6 +136,7 @@ fn ingest_fps(
         kafka,
         topic,
         roi: None,
+        metrics: Default::default(),
     };
     let started = Instant::now();
     let worker = StreamWorker::start(settings, Models { faces, people: Some(people) })?;

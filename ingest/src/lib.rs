@@ -1,6 +1,6 @@
 //! Ingest: video streams (RTSP, files, MJPEG, USB) to tracked face and body detections on Kafka.
 //!
-//! Built so far (issue #3 is in progress):
+//! The modules, in the order data flows through them:
 //! - [`source`]: GStreamer sources (RTSP, files, HTTP MJPEG, V4L2) to RGB frames at the analysis
 //!   rate, with reconnects, backoff and a visible state per stream;
 //! - [`frame`]: the RGB frames the detectors read;
@@ -10,7 +10,9 @@
 //!   its best shot as JPEG and an id that is the same on every retry;
 //! - [`api`]: the streams REST API (PostgreSQL, bearer tokens with roles, JSON errors);
 //! - [`supervisor`]: one worker per enabled stream, restarted live on table changes;
-//! - [`worker`]: one stream's loop: source, detectors, tracker, events produced to Kafka;
+//! - [`worker`]: one stream's loop: source, detectors, region of interest, tracker, events produced
+//!   to Kafka; a live connection that drops ends its open tracks at once;
+//! - [`metrics`]: Prometheus metrics per stream;
 //! - [`testmedia`]: test videos of people (cut from real photos) moving at known times, with ground
 //!   truth;
 //! - [`detect`]: the face detector (RetinaFace-MobileNet0.25, five landmarks) and the person detector
@@ -18,12 +20,14 @@
 //!   prepared by `infra/models`).
 //!
 //! The `sightline-ingest` binary puts them together; `sightline-rtsp-serve` serves test video over
-//! RTSP. Still to come: the region of interest applied to detection, the benchmark, the demo.
+//! RTSP and `sightline-testmedia` writes the test video with its ground truth. `make bench-ingest`
+//! (`benches/ingest_throughput.rs`) measures the whole path against raw ONNX Runtime.
 
 pub mod api;
 pub mod detect;
 pub mod events;
 pub mod frame;
+pub mod metrics;
 pub mod source;
 pub mod supervisor;
 pub mod testmedia;

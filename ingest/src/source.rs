@@ -135,6 +135,23 @@ pub struct SourceFrame {
     pub frame: RgbFrame,
 }
 
+/// What a source calls as it runs (on its own thread). Any `FnMut(SourceFrame)` closure is a handler
+/// that ignores interruptions.
+pub trait FrameHandler: Send + 'static {
+    /// A decoded frame.
+    fn frame(&mut self, frame: SourceFrame);
+
+    /// The current connection ended (error, stall or end of stream) and no frame follows until a
+    /// reconnect, if any: whatever waits for the next frame should be concluded now.
+    fn interrupted(&mut self) {}
+}
+
+impl<F: FnMut(SourceFrame) + Send + 'static> FrameHandler for F {
+    fn frame(&mut self, frame: SourceFrame) {
+        self(frame)
+    }
+}
+
 /// One running stream; stops (and joins its thread) when dropped.
 pub struct FrameSource {
     status: Arc<Mutex<StreamStatus>>,
@@ -143,11 +160,9 @@ pub struct FrameSource {
 }
 
 impl FrameSource {
-    /// Starts reading `spec` on a new thread, calling `on_frame` for every frame.
-    pub fn start(
-        spec: SourceSpec,
-        on_frame: impl FnMut(SourceFrame) + Send + 'static,
-    ) -> Result<Self, gst::glib::Error> {
+    /// Starts reading `spec` on a new thread, handing every frame (and every interruption) to
+    /// `handler`.
+    pub fn start(spec: SourceSpec, handler: impl FrameHandler) -> Result<Self, gst::glib::Error> {
         gst::init()?;
         let status = Arc::new(Mutex::new(StreamStatus::default()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -155,7 +170,7 @@ impl FrameSource {
             .name(format!("source {}", spec.url))
             .spawn({
                 let (status, stop) = (status.clone(), stop.clone());
-                move || supervise(&spec, &status, &stop, on_frame)
+                move || supervise(&spec, &status, &stop, handler)
             })
             .map_err(|e| gst::glib::Error::new(gst::CoreError::Failed, &format!("spawning the source thread: {e}")))?;
         Ok(Self { status, stop, thread: Some(thread) })
@@ -198,20 +213,18 @@ enum Ended {
 }
 
 /// Runs connections until stopped, finished or out of attempts.
-fn supervise(
-    spec: &SourceSpec,
-    status: &Mutex<StreamStatus>,
-    stop: &AtomicBool,
-    mut on_frame: impl FnMut(SourceFrame),
-) {
+fn supervise(spec: &SourceSpec, status: &Mutex<StreamStatus>, stop: &AtomicBool, mut handler: impl FrameHandler) {
     let mut failures = 0u32;
     loop {
         update(status, |s| s.phase = Phase::Starting);
         let mut delivered = false;
         let outcome = connect_and_read(spec, status, stop, &mut |frame| {
             delivered = true;
-            on_frame(frame)
+            handler.frame(frame)
         });
+        if !matches!(outcome, Ok(Ended::StopRequested)) {
+            handler.interrupted();
+        }
         let error = match outcome {
             Ok(Ended::StopRequested) => {
                 update(status, |s| s.phase = Phase::Stopped);

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::api::{StatusBoard, Stream};
 use crate::detect::{self, FaceDetector, FaceDetectorSettings, PersonDetector, PersonDetectorSettings};
 use crate::events::StreamContext;
+use crate::metrics::IngestMetrics;
 use crate::source::{Phase, SourceSpec, StreamStatus};
 use crate::track::TrackerSettings;
 use crate::worker::{Models, StreamWorker, WorkerSettings};
@@ -35,6 +36,8 @@ pub struct SupervisorSettings {
     pub detect_bodies: bool,
     /// Tracker settings.
     pub tracker: TrackerSettings,
+    /// Where the workers' metrics go.
+    pub metrics: IngestMetrics,
 }
 
 /// Starts the worker of `stream`.
@@ -71,6 +74,7 @@ fn start_worker(settings: &SupervisorSettings, stream: &Stream) -> anyhow::Resul
         kafka: settings.kafka.clone(),
         topic: settings.topic.clone(),
         roi: stream.roi.as_ref().map(|r| r.0),
+        metrics: settings.metrics.stream(&stream.id.to_string()),
     };
     StreamWorker::start(worker_settings, Models { faces, people })
 }
@@ -125,6 +129,9 @@ pub async fn run(
                     board.clear();
                     board.extend(retired.iter().map(|(id, s)| (*id, s.clone())));
                     board.extend(workers.iter().map(|(id, w)| (*id, w.status())));
+                    for (id, status) in board.iter() {
+                        settings.metrics.observe_status(&id.to_string(), status);
+                    }
                 }
             }
             notification = listener.recv() => {
@@ -132,6 +139,9 @@ pub async fn run(
                 let Ok(id) = Uuid::parse_str(notification.payload()) else { continue };
                 let stream = load(&pool, Some(id)).await?.into_iter().next();
                 retired.remove(&id);
+                if stream.is_none() {
+                    settings.metrics.remove_stream(&id.to_string());
+                }
                 apply(&settings, &mut workers, id, stream).await;
                 if let Ok(mut board) = statuses.write() {
                     board.remove(&id);

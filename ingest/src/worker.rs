@@ -2,7 +2,8 @@
 //! report produced to `sightline.detections.v1` (key = stream id) by an idempotent producer.
 //!
 //! Detection runs on the source's thread: when analysis falls behind, the appsink drops frames
-//! (counted in the stream's `frames_dropped`) instead of queueing them.
+//! (counted in the stream's `frames_dropped`) instead of queueing them. When a live connection drops,
+//! the open tracks end at once (their events are emitted) instead of waiting for frames to resume.
 
 use prost::Message as _;
 use rdkafka::ClientContext;
@@ -10,13 +11,14 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedPro
 use sightline_common::kafka::KafkaSettings;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::api::Roi;
 use crate::detect::{FaceDetector, PersonDetector};
 use crate::events::{StreamContext, detection_event};
-use crate::frame::BoxF;
-use crate::source::{FrameSource, SourceSpec, StreamStatus};
+use crate::frame::{BoxF, RgbFrame};
+use crate::metrics::StreamMetrics;
+use crate::source::{FrameHandler, FrameSource, SourceFrame, SourceSpec, StreamStatus};
 use crate::track::{Detection, Kind, Tracker, TrackerSettings};
 
 /// Delivery counters of a stream's producer.
@@ -28,9 +30,10 @@ pub struct DeliveryCounters {
     pub failed: AtomicU64,
 }
 
-/// Counts deliveries and logs failures.
+/// Counts deliveries (in the counters and the metrics) and logs failures.
 pub struct DeliveryContext {
     counters: Arc<DeliveryCounters>,
+    metrics: StreamMetrics,
 }
 
 impl ClientContext for DeliveryContext {}
@@ -40,12 +43,16 @@ impl ProducerContext for DeliveryContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
         match result {
-            Ok(_) => self.counters.delivered.fetch_add(1, Ordering::Relaxed),
+            Ok(_) => {
+                self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                self.metrics.events_delivered.inc();
+            }
             Err((error, _)) => {
                 tracing::error!(%error, "detection event not delivered");
-                self.counters.failed.fetch_add(1, Ordering::Relaxed)
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                self.metrics.events_failed.inc();
             }
-        };
+        }
     }
 }
 
@@ -71,6 +78,8 @@ pub struct WorkerSettings {
     pub topic: String,
     /// Region of interest as fractions of the frame; detections centred outside it are ignored.
     pub roi: Option<Roi>,
+    /// The stream's metrics.
+    pub metrics: StreamMetrics,
 }
 
 /// Keeps the detections whose centre lies inside `roi` (fractions of a `width` x `height` frame).
@@ -89,74 +98,123 @@ pub struct StreamWorker {
     source: FrameSource,
     producer: ThreadedProducer<DeliveryContext>,
     counters: Arc<DeliveryCounters>,
-    state: Arc<Mutex<(Tracker, StreamContext)>>,
+    tracks: SharedTracks,
     topic: String,
 }
+
+/// The stream's tracker and context (whose frame size the frames tell), shared by the source's thread
+/// and [`StreamWorker::stop`], which ends the open tracks.
+type SharedTracks = Arc<Mutex<(Tracker, StreamContext)>>;
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// The analysis of one stream's frames, run on its source's thread.
+struct Analysis {
+    stream_id: String,
+    models: Models,
+    roi: Option<Roi>,
+    tracks: SharedTracks,
+    producer: ThreadedProducer<DeliveryContext>,
+    topic: String,
+    metrics: StreamMetrics,
+    /// Wall-clock time of pts 0 of the current connection.
+    epoch_ms: Option<i64>,
+    last_pts: i64,
+}
+
+impl Analysis {
+    fn detect(&mut self, frame: &RgbFrame) -> Vec<Detection> {
+        let stream_id = &self.stream_id;
+        let mut detections: Vec<Detection> = match self.models.faces.detect(frame) {
+            Ok(faces) => faces
+                .into_iter()
+                .map(|f| Detection { kind: Kind::Face, bbox: f.bbox, score: f.score, landmarks: f.landmarks.to_vec() })
+                .collect(),
+            Err(error) => {
+                tracing::error!(%error, stream = %stream_id, "face detection failed on a frame");
+                Vec::new()
+            }
+        };
+        if let Some(people) = self.models.people.as_mut() {
+            match people.detect(frame) {
+                Ok(bodies) => detections.extend(bodies.into_iter().map(|b| Detection {
+                    kind: Kind::Body,
+                    bbox: b.bbox,
+                    score: b.score,
+                    landmarks: Vec::new(),
+                })),
+                Err(error) => tracing::error!(%error, stream = %stream_id, "person detection failed on a frame"),
+            }
+        }
+        inside_roi(detections, self.roi, frame.width, frame.height)
+    }
+}
+
+impl FrameHandler for Analysis {
+    fn frame(&mut self, frame: SourceFrame) {
+        let started = Instant::now();
+        if frame.pts_ms < self.last_pts {
+            self.epoch_ms = None; // a new connection restarts its timestamps
+        }
+        self.last_pts = frame.pts_ms;
+        let capture_ms = *self.epoch_ms.get_or_insert_with(|| now_ms() - frame.pts_ms) + frame.pts_ms;
+        let detections = self.detect(&frame.frame);
+        self.metrics.frames.inc();
+        let faces = detections.iter().filter(|d| d.kind == Kind::Face).count() as u64;
+        self.metrics.faces.inc_by(faces);
+        self.metrics.bodies.inc_by(detections.len() as u64 - faces);
+        let Ok(mut guard) = self.tracks.lock() else { return };
+        let (tracker, context) = &mut *guard;
+        (context.frame_width, context.frame_height) = (frame.frame.width, frame.frame.height);
+        for report in tracker.update(capture_ms, &frame.frame, &detections) {
+            emit(&self.producer, &self.topic, context, &report);
+        }
+        self.metrics.analysis_seconds.observe(started.elapsed().as_secs_f64());
+    }
+
+    /// The connection dropped: its people are gone from view as far as anyone can tell, so their
+    /// tracks end now rather than when (if ever) frames resume.
+    fn interrupted(&mut self) {
+        self.epoch_ms = None;
+        self.last_pts = i64::MIN;
+        finish_tracks(&self.tracks, &self.producer, &self.topic);
+    }
+}
+
+/// Ends every open track of the stream, emitting the confirmed ones.
+fn finish_tracks(tracks: &SharedTracks, producer: &ThreadedProducer<DeliveryContext>, topic: &str) {
+    if let Ok(mut guard) = tracks.lock() {
+        let (tracker, context) = &mut *guard;
+        for report in tracker.finish() {
+            emit(producer, topic, context, &report);
+        }
+    }
+}
+
 impl StreamWorker {
     /// Starts the stream.
-    pub fn start(settings: WorkerSettings, mut models: Models) -> anyhow::Result<Self> {
+    pub fn start(settings: WorkerSettings, models: Models) -> anyhow::Result<Self> {
         let counters = Arc::new(DeliveryCounters::default());
         let producer: ThreadedProducer<DeliveryContext> = settings
             .kafka
             .idempotent_producer_config()
-            .create_with_context(DeliveryContext { counters: counters.clone() })?;
-        // The tracker and the stream context (whose frame size the frames tell) are shared with
-        // `stop`, which ends the open tracks.
-        let state = Arc::new(Mutex::new((Tracker::new(settings.tracker.clone()), settings.context.clone())));
-        let frame_state = state.clone();
-        let stream_id = settings.context.stream_id.clone();
-        let roi = settings.roi;
-        let topic = settings.topic.clone();
-        let emitter = producer.clone();
-        // Wall-clock time of pts 0 of the current connection.
-        let mut epoch_ms: Option<i64> = None;
-        let mut last_pts = i64::MIN;
-        let source = FrameSource::start(settings.source, move |frame| {
-            if frame.pts_ms < last_pts {
-                epoch_ms = None; // a new connection restarts its timestamps
-            }
-            last_pts = frame.pts_ms;
-            let capture_ms = *epoch_ms.get_or_insert_with(|| now_ms() - frame.pts_ms) + frame.pts_ms;
-            let mut detections: Vec<Detection> = match models.faces.detect(&frame.frame) {
-                Ok(faces) => faces
-                    .into_iter()
-                    .map(|f| Detection {
-                        kind: Kind::Face,
-                        bbox: f.bbox,
-                        score: f.score,
-                        landmarks: f.landmarks.to_vec(),
-                    })
-                    .collect(),
-                Err(error) => {
-                    tracing::error!(%error, stream = %stream_id, "face detection failed on a frame");
-                    Vec::new()
-                }
-            };
-            if let Some(people) = models.people.as_mut() {
-                match people.detect(&frame.frame) {
-                    Ok(bodies) => detections.extend(bodies.into_iter().map(|b| Detection {
-                        kind: Kind::Body,
-                        bbox: b.bbox,
-                        score: b.score,
-                        landmarks: Vec::new(),
-                    })),
-                    Err(error) => tracing::error!(%error, stream = %stream_id, "person detection failed on a frame"),
-                }
-            }
-            let detections = inside_roi(detections, roi, frame.frame.width, frame.frame.height);
-            let Ok(mut guard) = frame_state.lock() else { return };
-            let (tracker, context) = &mut *guard;
-            (context.frame_width, context.frame_height) = (frame.frame.width, frame.frame.height);
-            for report in tracker.update(capture_ms, &frame.frame, &detections) {
-                emit(&emitter, &topic, context, &report);
-            }
-        })?;
-        Ok(Self { source, producer, counters, state, topic: settings.topic })
+            .create_with_context(DeliveryContext { counters: counters.clone(), metrics: settings.metrics.clone() })?;
+        let tracks = Arc::new(Mutex::new((Tracker::new(settings.tracker.clone()), settings.context.clone())));
+        let analysis = Analysis {
+            stream_id: settings.context.stream_id.clone(),
+            models,
+            roi: settings.roi,
+            tracks: tracks.clone(),
+            producer: producer.clone(),
+            topic: settings.topic.clone(),
+            metrics: settings.metrics,
+            epoch_ms: None,
+            last_pts: i64::MIN,
+        };
+        let source = FrameSource::start(settings.source, analysis)?;
+        Ok(Self { source, producer, counters, tracks, topic: settings.topic })
     }
 
     /// The stream's state.
@@ -173,12 +231,7 @@ impl StreamWorker {
     /// (at most `flush_timeout`).
     pub fn stop(self, flush_timeout: Duration) {
         self.source.stop();
-        if let Ok(mut guard) = self.state.lock() {
-            let (tracker, context) = &mut *guard;
-            for report in tracker.finish() {
-                emit(&self.producer, &self.topic, context, &report);
-            }
-        }
+        finish_tracks(&self.tracks, &self.producer, &self.topic);
         if let Err(error) = rdkafka::producer::Producer::flush(&self.producer, flush_timeout) {
             tracing::error!(%error, "flushing detection events");
         }

@@ -1,24 +1,11 @@
 //! The live path: a stream from a real RTSP server (gst-rtsp-server in its own process) survives the
 //! server being killed and restarted: it goes to reconnecting with backoff, then resumes.
 
-use sightline_ingest::source::{FrameSource, Phase, SourceSpec};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-fn serve(port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_sightline-rtsp-serve"))
-        .args(["--port", &port.to_string(), "--mount", "/live"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("rtsp server starts");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the rtsp server did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
+use common::{free_port, serve_rtsp};
+use sightline_ingest::source::{FrameSource, Phase, SourceSpec};
+use std::time::{Duration, Instant};
 
 fn wait_until(
     source: &FrameSource,
@@ -39,8 +26,8 @@ fn wait_until(
 
 #[test]
 fn killing_and_restarting_the_server_reconnects_and_resumes() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let mut server = serve(port);
+    let port = free_port();
+    let mut server = serve_rtsp(port, None);
     let spec = SourceSpec {
         analysis_fps: 5,
         width: 320,
@@ -54,21 +41,19 @@ fn killing_and_restarting_the_server_reconnects_and_resumes() {
         s.phase == Phase::Running && s.frames >= 5
     });
 
-    server.kill().expect("kill");
-    server.wait().expect("reaped");
+    server.kill();
     wait_until(&source, Duration::from_secs(20), "reconnecting after the server died", |s| {
         matches!(s.phase, Phase::Reconnecting { .. })
     });
     let during_outage = source.status();
     assert!(during_outage.last_error.is_some(), "{during_outage:?}");
 
-    let mut server = serve(port);
+    let mut server = serve_rtsp(port, None);
     let before = source.status().frames;
     wait_until(&source, Duration::from_secs(40), "frames again after the restart", |s| {
         s.phase == Phase::Running && s.frames >= before + 5
     });
     assert!(source.status().reconnects >= 1);
     source.stop();
-    server.kill().expect("kill");
-    let _ = server.wait();
+    server.kill();
 }

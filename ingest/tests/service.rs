@@ -1,10 +1,11 @@
 //! The `sightline-ingest` service as a process, on real PostgreSQL and the real broker: a stream
-//! created over the API starts without a restart, its state is visible, its detections reach Kafka,
-//! and SIGTERM stops the service cleanly.
+//! created over the API starts without a restart, its state and metrics are visible, its detections
+//! reach Kafka; a region of interest set over the API applies at once and keeps only the detections
+//! centred inside it; SIGTERM stops the service cleanly.
 
 mod common;
 
-use common::{cast, encode_cast_video, face_detector, fresh_database, kafka, models_dir, request};
+use common::{cast, encode_cast_video, face_detector, free_port, fresh_database, kafka, models_dir, request};
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -29,13 +30,14 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
         &[TopicSpec { name: topic.clone(), partitions: 3, replication: 1, retention_ms: -1 }],
     )
     .await?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let (port, metrics_port) = (free_port(), free_port());
     let mut service = Command::new(env!("CARGO_BIN_EXE_sightline-ingest"))
         .env("SIGHTLINE_INGEST__POSTGRES_URL", &url)
         .env("SIGHTLINE_INGEST__TOPIC", &topic)
         .env("SIGHTLINE_INGEST__KAFKA__BROKERS", &kafka.brokers)
         .env("SIGHTLINE_INGEST__MODELS_DIR", models_dir())
         .env("SIGHTLINE_INGEST__HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("SIGHTLINE_INGEST__METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
@@ -52,7 +54,7 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
 
     let stream =
         json!({"name": "Entrance", "source_url": video.display().to_string(), "site": "hq", "analysis_fps": 5});
-    let (status, created) = call("POST", "/v1/streams".into(), Some(stream)).await?;
+    let (status, created) = call("POST", "/v1/streams".into(), Some(stream.clone())).await?;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().expect("id").to_owned();
 
@@ -78,30 +80,70 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
     config.set("group.id", format!("{database}-reader")).set("auto.offset.reset", "earliest");
     let consumer: StreamConsumer = config.create()?;
     consumer.subscribe(&[&topic])?;
-    let mut faces = 0;
-    while let Ok(message) =
-        tokio::time::timeout(Duration::from_secs(if faces == 0 { 30 } else { 3 }), consumer.recv()).await
-    {
-        let message = message?;
-        assert_eq!(message.key(), Some(id.as_bytes()), "keyed by the stream id");
-        let event = DetectionEvent::decode(message.payload().unwrap_or_default())?;
-        assert_eq!((event.stream_id.as_str(), event.site.as_str()), (id.as_str(), "hq"));
-        faces += usize::from(event.kind == ObjectKind::Face as i32);
-    }
-    assert_eq!(faces, people.len(), "one face event per person");
+    let faces = read_events(&consumer, &id).await?;
+    let face_count = faces.iter().filter(|e| e.kind == ObjectKind::Face as i32).count();
+    assert_eq!(face_count, people.len(), "one face event per person");
 
-    let _ = Command::new("kill").arg("-TERM").arg(service.id().to_string()).status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(status) = service.try_wait()? {
-            break status;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "the service did not stop on SIGTERM");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (status, metrics) =
+        tokio::task::spawn_blocking(move || request(metrics_port, "GET", "/metrics", None, None)).await?;
+    assert_eq!(status, 200);
+    let analysed = metric(
+        metrics.as_str().unwrap_or_default(),
+        &format!("sightline_ingest_frames_analysed_total{{stream=\"{id}\"}}"),
+    );
+    assert!(analysed.is_some_and(|n| n >= 35.0), "frames analysed in /metrics: {metrics}");
+
+    // The region of interest: the upper right of the frame, where only the astronaut walks (the other
+    // two stay in the left part or the lower half; see `standard_cast`). Updating the stream restarts
+    // it, and the file plays again.
+    let roi = json!({"x": 0.7, "y": 0.0, "width": 0.3, "height": 0.5});
+    let mut with_roi = stream.clone();
+    with_roi["roi"] = roi.clone();
+    let (status, updated) = call("PUT", format!("/v1/streams/{id}"), Some(with_roi)).await?;
+    assert_eq!(status, 200, "{updated}");
+    let events = read_events(&consumer, &id).await?;
+    let in_roi_faces: Vec<&DetectionEvent> = events.iter().filter(|e| e.kind == ObjectKind::Face as i32).collect();
+    assert_eq!(in_roi_faces.len(), 1, "only the astronaut's face is in the region: {in_roi_faces:?}");
+    for event in &events {
+        let bbox = event.bbox.expect("box");
+        let (cx, cy) = (
+            (bbox.x + bbox.width / 2.0) / event.frame_width as f32,
+            (bbox.y + bbox.height / 2.0) / event.frame_height as f32,
+        );
+        assert!((0.7..=1.0).contains(&cx) && (0.0..=0.5).contains(&cy), "{:?} centred at {cx},{cy}", event.kind);
+    }
+
+    let exit = tokio::task::spawn_blocking(move || {
+        let exit = sightline_testkit::stack::terminate(&mut service, Duration::from_secs(30));
+        let _ = service.kill();
+        exit
+    })
+    .await??;
+    let exit = exit.ok_or_else(|| anyhow::anyhow!("the service did not stop on SIGTERM"))?;
     assert!(exit.success(), "clean exit: {exit:?}");
     pool.close().await;
     admin.execute(format!("DROP DATABASE {database} WITH (FORCE)").as_str()).await?;
     let _ = std::fs::remove_dir_all(dir);
     Ok(())
+}
+
+/// The stream's events from `consumer` until none came for 3 s (at least one expected within 60 s).
+async fn read_events(consumer: &StreamConsumer, stream_id: &str) -> anyhow::Result<Vec<DetectionEvent>> {
+    let mut events = Vec::new();
+    while let Ok(message) =
+        tokio::time::timeout(Duration::from_secs(if events.is_empty() { 60 } else { 3 }), consumer.recv()).await
+    {
+        let message = message?;
+        assert_eq!(message.key(), Some(stream_id.as_bytes()), "keyed by the stream id");
+        let event = DetectionEvent::decode(message.payload().unwrap_or_default())?;
+        assert_eq!((event.stream_id.as_str(), event.site.as_str()), (stream_id, "hq"));
+        events.push(event);
+    }
+    anyhow::ensure!(!events.is_empty(), "no events for stream {stream_id}");
+    Ok(events)
+}
+
+/// The value of the sample `series` (name with labels) in a Prometheus text exposition.
+fn metric(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
 }

@@ -3,7 +3,7 @@
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use sightline_ingest::source::{FrameSource, Phase, SourceSpec};
+use sightline_ingest::source::{FrameSource, Phase, SourceFrame, SourceSpec};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,7 +53,9 @@ fn a_file_is_decoded_at_the_analysis_rate_and_finishes() {
     let spec = SourceSpec { analysis_fps: 5, width: 320, ..SourceSpec::new(video.display().to_string()) };
     let source = FrameSource::start(spec, {
         let frames = frames.clone();
-        move |f| frames.lock().expect("lock").push((f.pts_ms, f.frame.width, f.frame.height, f.frame.data.len()))
+        move |f: SourceFrame| {
+            frames.lock().expect("lock").push((f.pts_ms, f.frame.width, f.frame.height, f.frame.data.len()))
+        }
     })
     .expect("source starts");
     assert_eq!(wait_for(&source, Duration::from_secs(30), |p| *p == Phase::Finished), Phase::Finished);

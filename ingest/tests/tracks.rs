@@ -11,7 +11,7 @@ mod common;
 
 use common::{cast, encode_cast_video, face_detector};
 use sightline_ingest::frame::BoxF;
-use sightline_ingest::source::{FrameSource, Phase, SourceSpec};
+use sightline_ingest::source::{FrameSource, Phase, SourceFrame, SourceSpec};
 use sightline_ingest::testmedia::Actor;
 use sightline_ingest::track::{Detection, Kind, TrackReport, Tracker, TrackerSettings};
 use std::sync::{Arc, Mutex};
@@ -30,7 +30,7 @@ fn each_person_becomes_one_track_with_a_good_best_shot() {
         SourceSpec { analysis_fps: 5, width: 640, ..SourceSpec::new(video.display().to_string()) },
         {
             let frames = frames.clone();
-            move |f| frames.lock().expect("lock").push(f)
+            move |f: SourceFrame| frames.lock().expect("lock").push(f)
         },
     )
     .expect("source");

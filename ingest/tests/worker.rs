@@ -1,9 +1,10 @@
 //! A stream worker on the test video against the real broker: one detection event per person on
-//! `sightline.detections.v1`-shaped topic, keyed by the stream, with a best shot that is a face.
+//! `sightline.detections.v1`-shaped topic, keyed by the stream, with a best shot that is a face; and
+//! over RTSP, a dropped connection ends the tracks in view at once.
 
 mod common;
 
-use common::{cast, encode_cast_video, face_detector, kafka, person_detector};
+use common::{cast, encode_cast_video, face_detector, free_port, kafka, person_detector, serve_rtsp};
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -49,6 +50,7 @@ async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result
         kafka: kafka(),
         topic: topic.clone(),
         roi: None,
+        metrics: Default::default(),
     };
     let worker = StreamWorker::start(settings, Models { faces: face_detector(), people: Some(person_detector()) })?;
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -105,6 +107,84 @@ async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result
         let found = detector.detect(&crop)?;
         assert!(found.first().is_some_and(|f| f.score > 0.8), "the best shot is a face: {found:?}");
     }
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+/// A live stream whose server dies mid-video: the person in view is reported as soon as the
+/// connection drops, not when (if ever) frames resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_live_connection_ends_its_tracks_at_once() -> anyhow::Result<()> {
+    let mut detector = face_detector();
+    let people = cast(&mut detector);
+    let dir = std::env::temp_dir().join(format!("sightline-worker-live-{}", std::process::id()));
+    let video = encode_cast_video(&people, &dir);
+    let port = free_port();
+    let mut server = serve_rtsp(port, Some(&video));
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let topic = format!("test.ingest.{tag}.live");
+    sightline_common::kafka::ensure_topics(
+        &kafka(),
+        &[TopicSpec { name: topic.clone(), partitions: 1, replication: 1, retention_ms: -1 }],
+    )
+    .await?;
+    let settings = WorkerSettings {
+        context: StreamContext {
+            stream_id: format!("live-{tag}"),
+            site: "gate".into(),
+            frame_width: 0,
+            frame_height: 0,
+        },
+        source: SourceSpec {
+            analysis_fps: 5,
+            width: 640,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(2),
+            ..SourceSpec::new(format!("rtsp://127.0.0.1:{port}/live"))
+        },
+        tracker: TrackerSettings::default(),
+        kafka: kafka(),
+        topic: topic.clone(),
+        roi: None,
+        metrics: Default::default(),
+    };
+    let worker = StreamWorker::start(settings, Models { faces: face_detector(), people: None })?;
+    let counters = worker.counters_handle();
+
+    // The server plays the video in real time; Obama is in view from 0.5 s to 4.5 s. Cut at ~3 s.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while worker.status().frames < 15 {
+        anyhow::ensure!(Instant::now() < deadline, "no frames from the server: {:?}", worker.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(counters.delivered.load(Ordering::Relaxed), 0, "nothing has ended yet");
+    server.kill();
+    let killed_ms = now_ms();
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while counters.delivered.load(Ordering::Relaxed) == 0 {
+        anyhow::ensure!(Instant::now() < deadline, "no event after the connection dropped: {:?}", worker.status());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(worker.status().phase, Phase::Running, "the server is down");
+
+    let mut config = kafka().client_config();
+    config.set("group.id", format!("test-ingest-live-{tag}")).set("auto.offset.reset", "earliest");
+    let consumer: StreamConsumer = config.create()?;
+    consumer.subscribe(&[&topic])?;
+    let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await??;
+    let event = DetectionEvent::decode(message.payload().unwrap_or_default())?;
+    assert_eq!(event.kind, ObjectKind::Face as i32);
+    assert!(event.track_ended, "the track ended with the connection");
+    // Capture times come from the stream's timestamps anchored at its first frame's arrival, so they
+    // may run up to the first frame's delivery latency ahead of the wall clock: allow a second.
+    assert!(
+        event.frame_count >= 5 && event.last_seen_ms <= killed_ms + 1_000,
+        "{} frames, last seen {} ms, server killed at {killed_ms} ms",
+        event.frame_count,
+        event.last_seen_ms
+    );
+    tokio::task::spawn_blocking(move || worker.stop(Duration::from_secs(30))).await?;
     let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }

@@ -97,6 +97,25 @@ impl Isolation {
     }
 }
 
+/// Sends SIGTERM to `child` and waits up to `timeout` for it to exit: its exit status, or `None` if it
+/// is still running (the caller decides whether to kill it).
+pub fn terminate(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() > deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A running service process, killed when dropped.
 pub struct ServiceProcess {
     child: Child,
@@ -149,15 +168,7 @@ impl ServiceProcess {
 
     /// Sends SIGTERM and waits for a clean exit (at most `timeout`); returns whether it exited 0.
     pub fn terminate(mut self, timeout: Duration) -> bool {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        terminate(&mut self.child, timeout).is_ok_and(|status| status.is_some_and(|s| s.success()))
     }
 
     /// Whether it is still running.
@@ -278,15 +289,11 @@ impl PrivateClickHouse {
 
     /// Stops the server (SIGTERM, then waits for the process to exit).
     pub fn stop(&mut self) -> anyhow::Result<()> {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while child.try_wait()?.is_none() {
-                if Instant::now() > deadline {
-                    child.kill()?;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        if let Some(mut child) = self.child.take()
+            && terminate(&mut child, Duration::from_secs(30))?.is_none()
+        {
+            child.kill()?;
+            child.wait()?;
         }
         Ok(())
     }

@@ -7,9 +7,11 @@ use anyhow::Context;
 use axum::routing::get;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
+use sightline_common::http::Readiness;
 use sightline_common::kafka::KafkaSettings;
 use sightline_common::shutdown::Shutdown;
 use sightline_ingest::api::{ApiState, StatusBoard, router};
+use sightline_ingest::metrics::IngestMetrics;
 use sightline_ingest::supervisor::{self, SupervisorSettings};
 use sightline_ingest::track::TrackerSettings;
 use std::path::PathBuf;
@@ -34,6 +36,8 @@ struct IngestSettings {
     models_dir: PathBuf,
     /// Address of the REST API and health endpoints.
     http_addr: String,
+    /// Address of `/metrics`, `/healthz` and `/readyz`.
+    metrics_addr: std::net::SocketAddr,
     /// ONNX Runtime threads per detector.
     threads: usize,
     /// Width of analysed frames.
@@ -54,6 +58,7 @@ impl Default for IngestSettings {
             topic: sightline_schemas::topics::DETECTIONS_V1.into(),
             models_dir: PathBuf::from("models"),
             http_addr: "127.0.0.1:8081".into(),
+            metrics_addr: ([127, 0, 0, 1], 9465).into(),
             threads: 2,
             analysis_width: 640,
             detect_bodies: true,
@@ -75,6 +80,13 @@ async fn main() -> anyhow::Result<()> {
     );
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
     let shutdown = Shutdown::on_signals()?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = IngestMetrics::register(&mut registry);
+    let readiness = Readiness::new("starting");
+    let ops = sightline_common::http::serve(settings.metrics_addr, registry, readiness.clone(), shutdown.clone())
+        .await
+        .with_context(|| format!("binding {}", settings.metrics_addr))?;
+    tracing::info!(addr = %ops, "metrics listening");
     let statuses = StatusBoard::default();
     let app = router(ApiState { pool: pool.clone(), statuses: statuses.clone() })
         .route("/healthz", get(|| async { "ok\n" }))
@@ -99,7 +111,9 @@ async fn main() -> anyhow::Result<()> {
             update_interval_ms: settings.update_interval_ms,
             ..Default::default()
         },
+        metrics,
     };
+    readiness.set_ready();
     supervisor::run(supervisor_settings, pool, statuses, shutdown).await?;
     api.await??;
     tracing::info!("ingest stopped");

@@ -83,7 +83,8 @@ pub async fn fresh_database(
     Ok((admin, database, url, pool))
 }
 
-/// One HTTP/1.1 request with `Connection: close`: (status, JSON body or Null).
+/// One HTTP/1.1 request with `Connection: close`: (status, the body as JSON, or as a JSON string
+/// when it is not JSON, or Null when empty).
 pub fn request(port: u16, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
@@ -99,7 +100,12 @@ pub fn request(port: u16, method: &str, path: &str, token: Option<&str>, body: O
     stream.read_to_string(&mut response).expect("read");
     let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
     let payload = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(payload).unwrap_or(Value::Null))
+    let body = match serde_json::from_str(payload) {
+        Ok(json) => json,
+        Err(_) if payload.is_empty() => Value::Null,
+        Err(_) => Value::String(payload.to_owned()),
+    };
+    (status, body)
 }
 
 /// Kafka settings of the local stack (`SIGHTLINE_KAFKA_BROKERS`).
@@ -108,4 +114,49 @@ pub fn kafka() -> sightline_common::kafka::KafkaSettings {
         brokers: std::env::var("SIGHTLINE_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
         ..Default::default()
     }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+/// A running `sightline-rtsp-serve`, killed when dropped.
+pub struct RtspServer(std::process::Child);
+
+impl RtspServer {
+    /// Kills the server (SIGKILL, as a crash would) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts `sightline-rtsp-serve` on `port` at `/live`: `file` (an H.264 mp4), or a live test pattern;
+/// returns once it listens.
+pub fn serve_rtsp(port: u16, file: Option<&Path>) -> RtspServer {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sightline-rtsp-serve"));
+    command.args(["--port", &port.to_string(), "--mount", "/live"]);
+    if let Some(file) = file {
+        command.arg("--file").arg(file);
+    }
+    let server = RtspServer(
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("rtsp server starts"),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the rtsp server did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
 }
