@@ -44,6 +44,7 @@ pub fn detection_event(context: &StreamContext, report: &TrackReport, processing
         detection_score: shot.score,
         quality: shot.quality,
         best_shot_jpeg: encode_jpeg(&shot.crop),
+        best_shot_origin: Some(Point { x: shot.crop_origin.0 as f32, y: shot.crop_origin.1 as f32 }),
         first_seen_ms: report.first_seen_ms,
         last_seen_ms: report.last_seen_ms,
         frame_count: report.frame_count,
@@ -85,6 +86,7 @@ mod tests {
                 score: 0.97,
                 quality: 0.8,
                 crop,
+                crop_origin: (4, 12),
             },
             parent_track_id: Some(Uuid::from_u128(9)),
             ended,
@@ -103,6 +105,7 @@ mod tests {
         assert_eq!((event.capture_time_ms, event.first_seen_ms, event.last_seen_ms), (2_000, 1_000, 3_000));
         assert_eq!(event.landmarks.len(), 5);
         assert_eq!(event.parent_track_id, Uuid::from_u128(9).to_string());
+        assert_eq!(event.best_shot_origin, Some(Point { x: 4.0, y: 12.0 }));
         assert!(event.track_ended);
         let jpeg = event.best_shot_jpeg.expect("best shot");
         assert_eq!(&jpeg[..2], &[0xff, 0xd8]);

@@ -3,7 +3,6 @@
 //! The modules, in the order data flows through them:
 //! - [`source`]: GStreamer sources (RTSP, files, HTTP MJPEG, V4L2) to RGB frames at the analysis
 //!   rate, with reconnects, backoff and a visible state per stream;
-//! - [`frame`]: the RGB frames the detectors read;
 //! - [`track`]: tracking per stream (IoU against a constant-velocity prediction), track lifecycle,
 //!   best shot by quality, faces linked to their bodies;
 //! - [`events`]: a track report as a `DetectionEvent` (the `sightline.detections.v1` contract), with
@@ -15,21 +14,23 @@
 //! - [`metrics`]: Prometheus metrics per stream;
 //! - [`testmedia`]: test videos of people (cut from real photos) moving at known times, with ground
 //!   truth;
-//! - [`detect`]: the face detector (RetinaFace-MobileNet0.25, five landmarks) and the person detector
-//!   (SSDLite-MobileNetV2), run with ONNX Runtime through `ort` (library loaded dynamically, models
-//!   prepared by `infra/models`).
+//! - [`detect`] and [`frame`] (from `sightline-vision`, shared with enrich): the face detector
+//!   (RetinaFace-MobileNet0.25, five landmarks) and the person detector (SSDLite-MobileNetV2) run with
+//!   ONNX Runtime through `ort` (library loaded dynamically, models prepared by `infra/models`), and
+//!   the RGB frames they read.
 //!
 //! The `sightline-ingest` binary puts them together; `sightline-rtsp-serve` serves test video over
 //! RTSP and `sightline-testmedia` writes the test video with its ground truth. `make bench-ingest`
 //! (`benches/ingest_throughput.rs`) measures the whole path against raw ONNX Runtime.
 
 pub mod api;
-pub mod detect;
 pub mod events;
-pub mod frame;
 pub mod metrics;
 pub mod source;
 pub mod supervisor;
 pub mod testmedia;
 pub mod track;
 pub mod worker;
+
+// Frames and detectors are shared with enrich (crate `sightline-vision`).
+pub use sightline_vision::{detect, frame};

@@ -32,8 +32,8 @@ pub fn cut_head(detector: &mut FaceDetector, name: &str, photo: &RgbFrame, margi
     let square = BoxF { x: cx - side / 2.0, y: cy - side / 2.0, width: side, height: side };
     let image = crate::track::crop(photo, &square, 0.0);
     // The crop is clipped to the photo: express the face relative to what was really cut.
-    let left = square.x.floor().max(0.0);
-    let top = square.y.floor().max(0.0);
+    let (left, top, _, _) = crate::track::crop_bounds(photo, &square, 0.0);
+    let (left, top) = (left as f32, top as f32);
     let (w, h) = (image.width as f32, image.height as f32);
     let relative = BoxF {
         x: (face.bbox.x - left) / w,

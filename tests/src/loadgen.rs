@@ -109,6 +109,7 @@ impl EventGenerator {
             frame_height: 720,
             track_ended: true,
             parent_track_id: String::new(),
+            best_shot_origin: Some(Point { x: x.floor(), y: y.floor() }),
         };
         let (descriptor, skip_reason, matches) = if is_face {
             let mut values: Vec<f32> = (0..192).map(|_| rng.random_range(-1.0f32..1.0)).collect();

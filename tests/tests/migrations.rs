@@ -65,9 +65,47 @@ async fn postgres_migrations_apply_in_a_fresh_database() -> anyhow::Result<()> {
         .execute(&pool)
         .await;
     assert!(bad_role.is_err(), "an unknown role is rejected");
+    watchlist_changes_are_announced_with_their_list(&pool).await?;
     // Running again is a no-op.
     sightline_common::relational::migrator().run(&pool).await?;
     pool.close().await;
     admin.execute(format!("DROP DATABASE {database}").as_str()).await?;
+    Ok(())
+}
+
+/// Every change to a list, its people or their descriptors (including cascaded deletes) is announced
+/// on `sightline_watchlists` with the list's id, which is what running enrich instances reload.
+async fn watchlist_changes_are_announced_with_their_list(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.listen("sightline_watchlists").await?;
+    let list: uuid::Uuid =
+        sqlx::query_scalar("INSERT INTO watchlists (name, threshold) VALUES ('vip', 0.6) RETURNING id")
+            .fetch_one(pool)
+            .await?;
+    let person: uuid::Uuid =
+        sqlx::query_scalar("INSERT INTO watchlist_persons (list_id, display_name) VALUES ($1, 'Ann') RETURNING id")
+            .bind(list)
+            .fetch_one(pool)
+            .await?;
+    sqlx::query(
+        "INSERT INTO person_descriptors (person_id, list_id, model_name, model_version, descriptor) \
+         VALUES ($1, $2, 'm', 'v', $3)",
+    )
+    .bind(person)
+    .bind(list)
+    .bind(vec![0.6f32, 0.8])
+    .execute(pool)
+    .await?;
+    sqlx::query("DELETE FROM watchlist_persons WHERE id = $1").bind(person).execute(pool).await?;
+    let remaining: i64 = sqlx::query_scalar("SELECT count(*) FROM person_descriptors").fetch_one(pool).await?;
+    assert_eq!(remaining, 0, "a person's descriptors go with them");
+    // List, person and descriptor inserts, then the person's delete (PostgreSQL folds the cascaded
+    // descriptor delete's identical notification into it: same transaction, same payload).
+    for change in 0..4 {
+        let notification = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv()).await??;
+        assert_eq!(notification.payload(), list.to_string(), "change {change} names its list");
+    }
+    let bad_threshold = sqlx::query("INSERT INTO watchlists (name, threshold) VALUES ('x', 1.5)").execute(pool).await;
+    assert!(bad_threshold.is_err(), "a threshold above 1 is rejected");
     Ok(())
 }

@@ -67,6 +67,11 @@ impl ModelFiles {
     pub fn person_model(&self) -> PathBuf {
         self.dir.join("pedestrian_ssdlite.onnx")
     }
+
+    /// MobileFaceNet face descriptor.
+    pub fn descriptor_model(&self) -> PathBuf {
+        self.dir.join("mobilefacenet.onnx")
+    }
 }
 
 static ENVIRONMENT: OnceLock<Mutex<Option<Arc<Environment>>>> = OnceLock::new();

@@ -34,6 +34,11 @@ impl RgbFrame {
         Self::decode(&bytes).map_err(|e| format!("decoding {}: {e}", path.display()))
     }
 
+    /// Bilinear sample of the three channels at (x, y) in pixel coordinates (clamped to the frame).
+    pub fn sample_pixel(&self, x: f32, y: f32) -> [f32; 3] {
+        [self.sample(x, y, 0), self.sample(x, y, 1), self.sample(x, y, 2)]
+    }
+
     /// Bilinear sample of channel `c` at (x, y) in pixel coordinates (clamped to the frame).
     pub fn sample(&self, x: f32, y: f32, c: usize) -> f32 {
         let max_x = (self.width - 1) as f32;
