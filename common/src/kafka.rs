@@ -190,3 +190,77 @@ impl DeadLetterSink {
             .map_err(|(source, _)| KafkaError::Client { action: format!("dead-lettering to {}", self.topic), source })
     }
 }
+
+/// The partitions of one topic that this consumer-group member owns now, kept up to date by the
+/// consumer context's rebalance callback ([`Assignment::apply`]). Offsets are committed only for
+/// owned partitions: after a rebalance, another member may already be processing the others.
+#[derive(Debug, Clone, Default)]
+pub struct Assignment {
+    partitions: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<i32>>>,
+}
+
+impl Assignment {
+    /// Follows a rebalance of `topic`.
+    pub fn apply(&self, topic: &str, rebalance: &rdkafka::consumer::Rebalance<'_>) {
+        use rdkafka::consumer::Rebalance;
+        let Ok(mut owned) = self.partitions.lock() else { return };
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                owned.clear();
+                owned.extend(partitions.elements_for_topic(topic).iter().map(|e| e.partition()));
+                tracing::info!(partitions = ?*owned, "partitions assigned");
+            }
+            Rebalance::Revoke(partitions) => {
+                for element in partitions.elements_for_topic(topic) {
+                    owned.remove(&element.partition());
+                }
+                tracing::info!(remaining = ?*owned, "partitions revoked");
+            }
+            Rebalance::Error(error) => tracing::warn!(%error, "rebalance error"),
+        }
+    }
+
+    /// The commit list for `next_offsets` ((partition, next offset to read) pairs) restricted to the
+    /// partitions owned now.
+    pub fn owned_offsets(
+        &self,
+        topic: &str,
+        next_offsets: impl IntoIterator<Item = (i32, i64)>,
+    ) -> Result<rdkafka::TopicPartitionList, KafkaError> {
+        let owned = self.partitions.lock().map(|p| p.clone()).unwrap_or_default();
+        let mut list = rdkafka::TopicPartitionList::new();
+        for (partition, next) in next_offsets {
+            if owned.contains(&partition) {
+                list.add_partition_offset(topic, partition, rdkafka::Offset::Offset(next))
+                    .map_err(client_error("building the offsets to commit"))?;
+            }
+        }
+        Ok(list)
+    }
+}
+
+/// Dead-letters one message, retrying with backoff until the broker acknowledges it; `false` if
+/// shutdown came first (the message then stays uncommitted and is read again).
+pub async fn dead_letter_until_acknowledged(
+    sink: &DeadLetterSink,
+    source: SourcePosition<'_>,
+    key: Option<&[u8]>,
+    payload: Option<&[u8]>,
+    reason: &str,
+    detail: &str,
+    shutdown: &crate::shutdown::Shutdown,
+) -> bool {
+    tracing::warn!(reason, detail, partition = source.partition, offset = source.offset, "dead-lettering message");
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match sink.send(source.clone(), key, payload, reason, detail).await {
+            Ok(()) => return true,
+            Err(error) => tracing::error!(%error, "dead-lettering failed; retrying"),
+        }
+        if shutdown.is_requested() {
+            return false;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}

@@ -3,6 +3,7 @@
 //! - [`v1`]: the Protobuf messages on the Kafka topics (see `proto/sightline/v1/events.proto` for the
 //!   field-by-field documentation and the evolution rules);
 //! - [`topics`]: the versioned topic names;
+//! - [`validate`]: the checks every consumer applies to an event, with the reasons it dead-letters;
 //! - [`CLICKHOUSE_MIGRATIONS`] and [`POSTGRES_MIGRATIONS`]: the warehouse DDL and the relational
 //!   schema, embedded in version order;
 //! - [`queries`]: the warehouse queries the services run, kept here so the compatibility test runs
@@ -16,6 +17,8 @@ pub mod v1 {
     /// The `schema_version` this build writes, and the newest it can interpret.
     pub const SCHEMA_VERSION: u32 = 1;
 }
+
+pub mod validate;
 
 /// Encoded `FileDescriptorSet` of the v1 schema, for compatibility checks and reflection.
 pub const V1_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sightline_v1_descriptor.bin"));

@@ -132,31 +132,45 @@ impl ServiceProcess {
         args: &[&str],
         settings: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        let mut all: Vec<(&str, String)> = vec![
+            ("KAFKA__BROKERS", kafka().brokers),
+            ("CLICKHOUSE__URL", clickhouse.url.clone()),
+            ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
+            ("TOPIC", isolation.topic.clone()),
+            ("DLQ_TOPIC", isolation.dlq_topic.clone()),
+            ("GROUP_ID", isolation.group.clone()),
+        ];
+        all.extend(settings.iter().map(|(k, v)| (*k, v.to_string())));
+        Self::start("sightline-writer", "WRITER", "HTTP_ADDR", args, &all, &isolation.group)
+    }
+
+    /// Starts the workspace binary `name` with `SIGHTLINE_<prefix>__<key>` settings, its operational
+    /// endpoints on a free port given as setting `http_setting`, logging to
+    /// `.data/logs/test-services/<log_name>.log`.
+    pub fn start(
+        name: &str,
+        prefix: &str,
+        http_setting: &str,
+        args: &[&str],
+        settings: &[(&str, String)],
+        log_name: &str,
+    ) -> anyhow::Result<Self> {
         let http_port = free_port()?;
-        let mut command = Command::new(binary("sightline-writer")?);
+        let mut command = Command::new(binary(name)?);
         command
             .args(args)
-            .env("SIGHTLINE_WRITER__KAFKA__BROKERS", kafka().brokers)
-            .env("SIGHTLINE_WRITER__CLICKHOUSE__URL", &clickhouse.url)
-            .env("SIGHTLINE_WRITER__CLICKHOUSE__DATABASE", &clickhouse.database)
-            .env("SIGHTLINE_WRITER__TOPIC", &isolation.topic)
-            .env("SIGHTLINE_WRITER__DLQ_TOPIC", &isolation.dlq_topic)
-            .env("SIGHTLINE_WRITER__GROUP_ID", &isolation.group)
-            .env("SIGHTLINE_WRITER__HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+            .env(format!("SIGHTLINE_{prefix}__{http_setting}"), format!("127.0.0.1:{http_port}"))
             .env("RUST_LOG", env_or("RUST_LOG", "info,rdkafka=warn"))
             .stdin(Stdio::null());
         for (key, value) in settings {
-            command.env(format!("SIGHTLINE_WRITER__{key}"), value);
+            command.env(format!("SIGHTLINE_{prefix}__{key}"), value);
         }
-        // Each writer logs to its own file, so test output stays readable.
-        let logs = data_dir().join("logs/test-writers");
+        // Each service logs to its own file, so test output stays readable.
+        let logs = data_dir().join("logs/test-services");
         std::fs::create_dir_all(&logs)?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(logs.join(format!("{}.log", isolation.group)))?;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(logs.join(format!("{log_name}.log")))?;
         command.stdout(log.try_clone()?).stderr(log);
-        let child = command.spawn().context("starting sightline-writer")?;
+        let child = command.spawn().with_context(|| format!("starting {name}"))?;
         Ok(Self { child, http_port })
     }
 

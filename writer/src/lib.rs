@@ -24,12 +24,11 @@ pub mod sink;
 use anyhow::Context;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::statistics::Statistics;
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Message};
 use sightline_common::http::Readiness;
-use sightline_common::kafka::{DeadLetterSink, SourcePosition};
+use sightline_common::kafka::{Assignment, DeadLetterSink, SourcePosition, dead_letter_until_acknowledged};
 use sightline_common::shutdown::Shutdown;
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -42,7 +41,7 @@ use crate::sink::ClickHouseSink;
 /// publishes consumer lag from librdkafka's statistics.
 pub struct WriterContext {
     topic: String,
-    assigned: Arc<Mutex<BTreeSet<i32>>>,
+    assignment: Assignment,
     metrics: WriterMetrics,
 }
 
@@ -60,21 +59,7 @@ impl ClientContext for WriterContext {
 
 impl ConsumerContext for WriterContext {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Ok(mut assigned) = self.assigned.lock() else { return };
-        match rebalance {
-            Rebalance::Assign(partitions) => {
-                assigned.clear();
-                assigned.extend(partitions.elements_for_topic(&self.topic).iter().map(|e| e.partition()));
-                tracing::info!(partitions = ?*assigned, "partitions assigned");
-            }
-            Rebalance::Revoke(partitions) => {
-                for element in partitions.elements_for_topic(&self.topic) {
-                    assigned.remove(&element.partition());
-                }
-                tracing::info!(remaining = ?*assigned, "partitions revoked");
-            }
-            Rebalance::Error(error) => tracing::warn!(%error, "rebalance error"),
-        }
+        self.assignment.apply(&self.topic, rebalance);
     }
 }
 
@@ -101,8 +86,9 @@ pub async fn run(
             .await
             .with_context(|| format!("applying clickhouse migrations at {}", settings.clickhouse.url))?;
     }
-    let assigned = Arc::new(Mutex::new(BTreeSet::new()));
-    let context = WriterContext { topic: settings.topic.clone(), assigned: assigned.clone(), metrics: metrics.clone() };
+    let assignment = Assignment::default();
+    let context =
+        WriterContext { topic: settings.topic.clone(), assignment: assignment.clone(), metrics: metrics.clone() };
     let mut config = settings.kafka.client_config();
     config
         .set("group.id", &settings.group_id)
@@ -134,7 +120,7 @@ pub async fn run(
     tracing::info!(topic = %settings.topic, group = %settings.group_id, "writer running");
 
     let (batches, pending) = mpsc::channel::<Batch>(settings.batches_in_flight.max(1));
-    let committer = Committer { consumer: consumer.clone(), topic: settings.topic.clone(), assigned };
+    let committer = Committer { consumer: consumer.clone(), topic: settings.topic.clone(), assignment };
     let sink_task = tokio::spawn(sink_loop(
         pending,
         sink,
@@ -187,7 +173,9 @@ async fn consume_loop(
                     Ok(rows) => batch.push(rows, partition, offset, message.payload_len()),
                     Err(rejection) => {
                         let source = SourcePosition { topic: message.topic(), partition, offset };
-                        if !dead_letter(dead_letters, source, message.key(), message.payload(), &rejection, &shutdown).await {
+                        let (key, payload) = (message.key(), message.payload());
+                        let (reason, detail) = (rejection.reason, rejection.detail.as_str());
+                        if !dead_letter_until_acknowledged(dead_letters, source, key, payload, reason, detail, &shutdown).await {
                             break;
                         }
                         metrics.dead_lettered.get_or_create(&ReasonLabel { reason: rejection.reason.into() }).inc();
@@ -207,49 +195,16 @@ async fn consume_loop(
     consumed
 }
 
-/// Dead-letters one message, retrying until the broker acknowledges; `false` if shutdown came first
-/// (the message then stays uncommitted and is read again).
-async fn dead_letter(
-    sink: &DeadLetterSink,
-    source: SourcePosition<'_>,
-    key: Option<&[u8]>,
-    payload: Option<&[u8]>,
-    rejection: &rows::Rejection,
-    shutdown: &Shutdown,
-) -> bool {
-    tracing::warn!(reason = rejection.reason, detail = %rejection.detail, partition = source.partition, offset = source.offset, "dead-lettering message");
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match sink.send(source.clone(), key, payload, rejection.reason, &rejection.detail).await {
-            Ok(()) => return true,
-            Err(error) => tracing::error!(%error, "dead-lettering failed; retrying"),
-        }
-        if shutdown.is_requested() {
-            return false;
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
-    }
-}
-
 /// Commits landed offsets for the partitions this member still owns.
 struct Committer {
     consumer: Arc<WriterConsumer>,
     topic: String,
-    assigned: Arc<Mutex<BTreeSet<i32>>>,
+    assignment: Assignment,
 }
 
 impl Committer {
     async fn commit(&self, batch: &Batch) -> anyhow::Result<()> {
-        let mut offsets = TopicPartitionList::new();
-        {
-            let assigned = self.assigned.lock().map_err(|_| anyhow::anyhow!("assignment lock poisoned"))?;
-            for (partition, next) in batch.next_offsets() {
-                if assigned.contains(partition) {
-                    offsets.add_partition_offset(&self.topic, *partition, Offset::Offset(*next))?;
-                }
-            }
-        }
+        let offsets = self.assignment.owned_offsets(&self.topic, batch.next_offsets().iter().map(|(p, n)| (*p, *n)))?;
         if offsets.count() == 0 {
             return Ok(());
         }

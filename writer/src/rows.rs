@@ -2,7 +2,8 @@
 
 use prost::Message;
 use serde::Serialize;
-use sightline_schemas::v1::{EnrichedEvent, ObjectKind, SCHEMA_VERSION};
+use sightline_schemas::v1::{EnrichedEvent, ObjectKind};
+use sightline_schemas::validate::{self, Invalid};
 use uuid::Uuid;
 
 /// Why a message cannot land; it is dead-lettered with these.
@@ -17,6 +18,12 @@ pub struct Rejection {
 impl Rejection {
     fn invalid(detail: impl Into<String>) -> Self {
         Self { reason: "invalid", detail: detail.into() }
+    }
+}
+
+impl From<Invalid> for Rejection {
+    fn from(invalid: Invalid) -> Self {
+        Self { reason: invalid.reason, detail: invalid.detail }
     }
 }
 
@@ -116,41 +123,15 @@ pub fn event_rows(payload: Option<&[u8]>, partition: i32, offset: i64) -> Result
     let payload = payload.ok_or_else(|| Rejection { reason: "empty", detail: "message has no payload".into() })?;
     let event = EnrichedEvent::decode(payload)
         .map_err(|e| Rejection { reason: "decode", detail: format!("not an EnrichedEvent: {e}") })?;
-    if event.schema_version == 0 {
-        return Err(Rejection::invalid("schema_version is missing"));
-    }
-    if event.schema_version > SCHEMA_VERSION {
-        return Err(Rejection {
-            reason: "schema_version",
-            detail: format!(
-                "schema_version {} is newer than {SCHEMA_VERSION}, the newest this writer knows",
-                event.schema_version
-            ),
-        });
-    }
+    validate::schema_version(event.schema_version).map_err(Rejection::from)?;
     let event_id = parse_uuid("event_id", &event.event_id)?;
     let detection = event.detection.ok_or_else(|| Rejection::invalid("detection is missing"))?;
+    validate::detection(&detection, "detection.").map_err(Rejection::from)?;
     let detection_event_id = parse_uuid("detection.event_id", &detection.event_id)?;
-    if detection.stream_id.is_empty() {
-        return Err(Rejection::invalid("detection.stream_id is missing"));
-    }
-    if detection.capture_time_ms <= 0 {
-        return Err(Rejection::invalid(format!(
-            "detection.capture_time_ms {} is not a time",
-            detection.capture_time_ms
-        )));
-    }
     let capture_time = u32::try_from(detection.capture_time_ms / 1000).map_err(|_| {
         Rejection::invalid(format!("detection.capture_time_ms {} is out of range", detection.capture_time_ms))
     })?;
-    if detection.track_id.is_empty() {
-        return Err(Rejection::invalid("detection.track_id is missing"));
-    }
-    let kind = match ObjectKind::try_from(detection.kind) {
-        Ok(ObjectKind::Face) => 1,
-        Ok(ObjectKind::Body) => 2,
-        _ => return Err(Rejection::invalid(format!("detection.kind {} is not face or body", detection.kind))),
-    };
+    let kind = if detection.kind == ObjectKind::Face as i32 { 1 } else { 2 };
     let bbox = detection.bbox.ok_or_else(|| Rejection::invalid("detection.bbox is missing"))?;
 
     let (descriptor, descriptor_model, descriptor_model_version) = match event.descriptor {

@@ -1,0 +1,147 @@
+//! `sightline-enrich`: consumes `sightline.detections.v1` in a consumer group, adds face descriptors
+//! and watchlist matches, produces `sightline.events.v1`. Serves `/metrics`, `/healthz`, `/readyz`.
+//!
+//! Settings: `--config FILE` (TOML, see `enrich/enrich.toml`) overlaid by `SIGHTLINE_ENRICH__*`.
+
+use anyhow::Context;
+use clap::Parser;
+use prometheus_client::registry::Registry;
+use rdkafka::consumer::Consumer as _;
+use serde::{Deserialize, Serialize};
+use sightline_common::http::Readiness;
+use sightline_common::kafka::{Assignment, DeadLetterSink, KafkaSettings};
+use sightline_common::shutdown::Shutdown;
+use sightline_enrich::describe::FaceGate;
+use sightline_enrich::metrics::EnrichMetrics;
+use sightline_enrich::pipeline::{self, Pipeline};
+use sightline_enrich::watchlists::{self, IndexSpec};
+use sightline_vision::descriptor::{DESCRIPTOR_DIM, DescriptorSettings, FaceDescriptor, MODEL_NAME, MODEL_VERSION};
+use sightline_vision::detect::{self, ModelFiles};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "sightline-enrich", about = "Detections to enriched events: descriptors and watchlist matches")]
+struct Cli {
+    /// Settings file (TOML).
+    #[arg(long, env = "SIGHTLINE_ENRICH_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct EnrichSettings {
+    kafka: KafkaSettings,
+    /// Consumer group; instances of one group share the partitions.
+    group_id: String,
+    input_topic: String,
+    output_topic: String,
+    dlq_topic: String,
+    /// PostgreSQL URL (watchlists).
+    postgres_url: String,
+    /// Directory prepared by `infra/models`.
+    models_dir: PathBuf,
+    /// ONNX Runtime threads of the descriptor model; also threads per watchlist scan.
+    threads: usize,
+    /// Messages per batch at most (faces of a batch share one model run).
+    batch_max: usize,
+    /// How long a batch waits for more messages, ms.
+    batch_linger_ms: u64,
+    /// Model failures tolerated per batch before its faces are dead-lettered.
+    model_retries: u32,
+    /// Minimum distance between the eyes for a descriptor, pixels.
+    min_eye_distance_px: f32,
+    /// Minimum sharpness of the aligned face for a descriptor.
+    min_sharpness: f32,
+    /// Address of `/metrics`, `/healthz` and `/readyz`.
+    metrics_addr: std::net::SocketAddr,
+}
+
+impl Default for EnrichSettings {
+    fn default() -> Self {
+        let gate = FaceGate::default();
+        Self {
+            kafka: KafkaSettings::default(),
+            group_id: "sightline-enrich".into(),
+            input_topic: sightline_schemas::topics::DETECTIONS_V1.into(),
+            output_topic: sightline_schemas::topics::EVENTS_V1.into(),
+            dlq_topic: sightline_schemas::topics::DLQ_V1.into(),
+            postgres_url: "postgres://sightline:sightline@localhost:5432/sightline".into(),
+            models_dir: PathBuf::from("models"),
+            threads: 2,
+            batch_max: 32,
+            batch_linger_ms: 50,
+            model_retries: 3,
+            min_eye_distance_px: gate.min_eye_distance_px,
+            min_sharpness: gate.min_sharpness,
+            metrics_addr: ([127, 0, 0, 1], 9466).into(),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    sightline_common::telemetry::init();
+    let cli = Cli::parse();
+    let settings: EnrichSettings = sightline_common::config::load("enrich", cli.config.as_deref())?;
+    let files = ModelFiles { dir: settings.models_dir.clone() };
+    let environment = detect::runtime(&files.runtime_library())
+        .with_context(|| format!("no models in {} (run `make models`)", files.dir.display()))?;
+    let describer = FaceDescriptor::new(
+        &environment,
+        &files.descriptor_model(),
+        DescriptorSettings { threads: settings.threads, max_batch: settings.batch_max },
+    )?;
+    let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
+    let shutdown = Shutdown::on_signals()?;
+    let mut registry = Registry::default();
+    let metrics = EnrichMetrics::register(&mut registry);
+    let readiness = Readiness::new("loading watchlists");
+    let ops = sightline_common::http::serve(settings.metrics_addr, registry, readiness.clone(), shutdown.clone())
+        .await
+        .with_context(|| format!("binding {}", settings.metrics_addr))?;
+    tracing::info!(addr = %ops, "metrics listening");
+
+    let spec = IndexSpec {
+        model_name: MODEL_NAME.into(),
+        model_version: MODEL_VERSION.into(),
+        dim: DESCRIPTOR_DIM,
+        threads: settings.threads,
+    };
+    let index = Arc::new(RwLock::new(watchlists::load_all(&pool, &spec).await.context("loading watchlists")?));
+    let follower = tokio::spawn(watchlists::keep_current(pool.clone(), index.clone(), spec, shutdown.clone()));
+
+    let assignment = Assignment::default();
+    let consumer = pipeline::consumer(&settings.kafka, &settings.group_id, &settings.input_topic, assignment.clone())?;
+    let pipeline = Pipeline {
+        input_topic: settings.input_topic.clone(),
+        output_topic: settings.output_topic.clone(),
+        batch_max: settings.batch_max.max(1),
+        batch_linger: Duration::from_millis(settings.batch_linger_ms),
+        model_retries: settings.model_retries,
+        gate: FaceGate { min_eye_distance_px: settings.min_eye_distance_px, min_sharpness: settings.min_sharpness },
+        describer: Arc::new(Mutex::new(describer)),
+        index,
+        producer: settings.kafka.idempotent_producer()?,
+        dead_letters: DeadLetterSink::new(
+            settings.kafka.idempotent_producer()?,
+            settings.dlq_topic.clone(),
+            format!("sightline-enrich/{}", settings.group_id),
+        ),
+        metrics,
+    };
+    readiness.set_ready();
+    tracing::info!(input = %settings.input_topic, output = %settings.output_topic, group = %settings.group_id, "enrich running");
+    let result = pipeline.run(&consumer, &assignment, shutdown).await;
+    readiness.set_not_ready("stopped");
+    consumer.unsubscribe();
+    match follower.await {
+        Ok(Err(error)) => tracing::warn!(%error, "watchlist notifications stopped"),
+        Err(error) => tracing::warn!(%error, "watchlist task failed"),
+        Ok(Ok(())) => {}
+    }
+    result?;
+    tracing::info!("enrich stopped");
+    Ok(())
+}

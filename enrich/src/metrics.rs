@@ -1,0 +1,81 @@
+//! Enrich's Prometheus metrics (`sightline_enrich_*`).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Label naming a reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// The reason.
+    pub reason: String,
+}
+
+/// Counters the pipeline updates.
+#[derive(Clone, Debug)]
+pub struct EnrichMetrics {
+    /// Detections read.
+    pub consumed: Counter,
+    /// Enriched events the broker acknowledged.
+    pub produced: Counter,
+    /// Faces that got a descriptor.
+    pub described: Counter,
+    /// Detections without a descriptor, by reason.
+    pub skipped: Family<ReasonLabel, Counter>,
+    /// Matches reported.
+    pub matches: Counter,
+    /// Messages dead-lettered, by reason.
+    pub dead_lettered: Family<ReasonLabel, Counter>,
+    /// Failed descriptor model runs (retried).
+    pub model_retries: Counter,
+    /// Seconds per descriptor model run (one batch).
+    pub describe_seconds: Histogram,
+}
+
+impl EnrichMetrics {
+    /// Creates the metrics and registers them under `sightline_enrich_*`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::unregistered();
+        let r = registry.sub_registry_with_prefix("sightline_enrich");
+        r.register("consumed", "Detections read", metrics.consumed.clone());
+        r.register("produced", "Enriched events acknowledged by the broker", metrics.produced.clone());
+        r.register("described", "Faces that got a descriptor", metrics.described.clone());
+        r.register("skipped", "Detections without a descriptor, by reason", metrics.skipped.clone());
+        r.register("matches", "Watchlist matches reported", metrics.matches.clone());
+        r.register("dead_lettered", "Messages sent to the dead-letter topic", metrics.dead_lettered.clone());
+        r.register("model_retries", "Failed descriptor model runs", metrics.model_retries.clone());
+        r.register("describe_seconds", "Descriptor model run time per batch", metrics.describe_seconds.clone());
+        metrics
+    }
+
+    /// Metrics that count but are not exported.
+    pub fn unregistered() -> Self {
+        Self {
+            consumed: Counter::default(),
+            produced: Counter::default(),
+            described: Counter::default(),
+            skipped: Family::default(),
+            matches: Counter::default(),
+            dead_lettered: Family::default(),
+            model_retries: Counter::default(),
+            describe_seconds: Histogram::new(exponential_buckets(0.002, 2.0, 12)),
+        }
+    }
+
+    /// Records one enriched detection: its skip reason (empty when described) and match count.
+    pub fn observe(&self, skip_reason: &str, matches: usize) {
+        if skip_reason.is_empty() {
+            self.described.inc();
+        } else {
+            self.skipped.get_or_create(&ReasonLabel { reason: skip_reason.to_owned() }).inc();
+        }
+        self.matches.inc_by(matches as u64);
+    }
+
+    /// Records one dead letter.
+    pub fn dead_lettered(&self, reason: &str) {
+        self.dead_lettered.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
+    }
+}

@@ -1,0 +1,393 @@
+//! The enrich loop: detections in, enriched events out, in a consumer group that scales by partitions.
+//!
+//! Each batch of messages goes through: decode and validate (bad ones to the dead-letter topic with
+//! the reason) → align the faces worth describing ([`crate::describe`]) → descriptors in one model run
+//! (model errors retried with backoff, then dead-lettered) → watchlist matches ([`crate::index`]) →
+//! produce every enriched event with an idempotent producer and wait for the broker's
+//! acknowledgements → commit the batch's offsets (owned partitions only).
+//!
+//! The guarantee, without Kafka transactions (tansu 0.6 has none): offsets are committed only after
+//! the outputs are acknowledged, so a crash replays the uncommitted tail (at least once); each
+//! enriched event's id is derived from its detection's id ([`enriched_event_id`]), so a replayed
+//! detection yields the same id and the writer's ReplacingMergeTree keeps one row. Every detection
+//! therefore ends up as exactly one enriched event in the warehouse.
+
+use anyhow::Context;
+use prost::Message as _;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientContext, Message};
+use sightline_common::kafka::{Assignment, DeadLetterSink, SourcePosition, dead_letter_until_acknowledged};
+use sightline_common::shutdown::Shutdown;
+use sightline_schemas::v1::{Descriptor, DetectionEvent, EnrichedEvent, MatchResult, SCHEMA_VERSION};
+use sightline_schemas::validate;
+use sightline_vision::descriptor::{FaceDescriptor, MODEL_NAME, MODEL_VERSION};
+use sightline_vision::frame::RgbFrame;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use uuid::Uuid;
+
+use crate::describe::{FaceGate, aligned_face};
+use crate::index::Candidate;
+use crate::metrics::EnrichMetrics;
+use crate::watchlists::SharedIndex;
+
+/// Namespace of enriched event ids (UUID v5 of the detection's event id).
+const ENRICHED_NAMESPACE: Uuid = Uuid::from_u128(0x5e1f_0e4a_1c2b_4d7e_9a10_6b3c_8d2f_e001);
+
+/// The enriched event id of a detection: the same on every replay.
+pub fn enriched_event_id(detection_event_id: &str) -> Uuid {
+    Uuid::new_v5(&ENRICHED_NAMESPACE, detection_event_id.as_bytes())
+}
+
+/// What the loop needs.
+pub struct Pipeline {
+    /// Topic read.
+    pub input_topic: String,
+    /// Topic written.
+    pub output_topic: String,
+    /// Messages per batch at most.
+    pub batch_max: usize,
+    /// How long a batch waits for more messages after its first.
+    pub batch_linger: Duration,
+    /// Model failures tolerated per batch before its faces are dead-lettered.
+    pub model_retries: u32,
+    /// When a face is worth describing.
+    pub gate: FaceGate,
+    /// The descriptor model (run on a blocking thread).
+    pub describer: Arc<Mutex<FaceDescriptor>>,
+    /// The watchlists.
+    pub index: SharedIndex,
+    /// Idempotent producer of enriched events.
+    pub producer: FutureProducer,
+    /// Dead letters.
+    pub dead_letters: DeadLetterSink,
+    /// Metrics.
+    pub metrics: EnrichMetrics,
+}
+
+/// Consumer callbacks: follow the assignment.
+pub struct EnrichContext {
+    topic: String,
+    assignment: Assignment,
+}
+
+impl EnrichContext {
+    /// A context for `topic`, recording the assignment in `assignment`.
+    pub fn new(topic: String, assignment: Assignment) -> Self {
+        Self { topic, assignment }
+    }
+}
+
+impl ClientContext for EnrichContext {}
+
+impl ConsumerContext for EnrichContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.assignment.apply(&self.topic, rebalance);
+    }
+}
+
+/// The consumer type the loop reads from.
+pub type EnrichConsumer = StreamConsumer<EnrichContext>;
+
+/// One message of a batch, once looked at.
+enum Item {
+    /// A valid detection (with its aligned face, or why none).
+    Detection { event: Box<DetectionEvent>, face: Result<RgbFrame, &'static str> },
+    /// Already dead-lettered.
+    Done,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl Pipeline {
+    /// Runs until `shutdown`: the batch in hand is finished (or left uncommitted, to be replayed).
+    pub async fn run(
+        &self,
+        consumer: &EnrichConsumer,
+        assignment: &Assignment,
+        mut shutdown: Shutdown,
+    ) -> anyhow::Result<()> {
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.requested() => return Ok(()),
+                message = consumer.recv() => message,
+            };
+            let mut batch = match first {
+                Ok(message) => vec![message],
+                Err(error) => {
+                    tracing::warn!(%error, "kafka consumer error");
+                    continue;
+                }
+            };
+            let linger_until = Instant::now() + self.batch_linger;
+            while batch.len() < self.batch_max {
+                match tokio::time::timeout_at(linger_until.into(), consumer.recv()).await {
+                    Ok(Ok(message)) => batch.push(message),
+                    Ok(Err(error)) => tracing::warn!(%error, "kafka consumer error"),
+                    Err(_) => break,
+                }
+            }
+            if !self.process(&batch, &shutdown).await? {
+                return Ok(()); // shutdown mid-batch: nothing committed, the batch is read again
+            }
+            let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+            for message in &batch {
+                let entry = next.entry(message.partition()).or_insert(0);
+                *entry = (*entry).max(message.offset() + 1);
+            }
+            let offsets = assignment.owned_offsets(&self.input_topic, next)?;
+            if offsets.count() > 0
+                && let Err(error) = consumer.commit(&offsets, CommitMode::Sync)
+            {
+                tracing::warn!(%error, "offset commit failed; the batch will be replayed (same ids)");
+            }
+        }
+    }
+
+    /// Enriches one batch; `false` if shutdown interrupted it before every output was acknowledged.
+    async fn process(&self, batch: &[BorrowedMessage<'_>], shutdown: &Shutdown) -> anyhow::Result<bool> {
+        self.metrics.consumed.inc_by(batch.len() as u64);
+        let mut items = Vec::with_capacity(batch.len());
+        for message in batch {
+            items.push(match self.check(message) {
+                Ok(event) => {
+                    let face = aligned_face(&event, &self.gate).map_err(|reason| reason.as_str());
+                    Item::Detection { event: Box::new(event), face }
+                }
+                Err(invalid) => {
+                    if !self.dead_letter(message, invalid.reason, &invalid.detail, shutdown).await {
+                        return Ok(false);
+                    }
+                    Item::Done
+                }
+            });
+        }
+        let faces: Vec<RgbFrame> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Detection { face: Ok(face), .. } => Some(face.clone()),
+                _ => None,
+            })
+            .collect();
+        let descriptors = match self.describe(faces, shutdown).await {
+            Some(Ok(descriptors)) => Some(descriptors),
+            Some(Err(error)) => {
+                // The model keeps failing on this batch: its faces go to the dead-letter topic.
+                for (message, item) in batch.iter().zip(&items) {
+                    if matches!(item, Item::Detection { face: Ok(_), .. })
+                        && !self.dead_letter(message, "model_error", &error, shutdown).await
+                    {
+                        return Ok(false);
+                    }
+                }
+                None
+            }
+            None => return Ok(false),
+        };
+        let mut descriptors = descriptors.unwrap_or_default().into_iter();
+        let mut outputs = Vec::new();
+        for (message, item) in batch.iter().zip(items) {
+            let Item::Detection { event, face } = item else { continue };
+            let (descriptor, skip_reason) = match face {
+                Ok(_) => match descriptors.next() {
+                    Some(values) => (Some(values), String::new()),
+                    None => continue, // dead-lettered above
+                },
+                Err(reason) => (None, reason.to_owned()),
+            };
+            let matches = match &descriptor {
+                Some(values) => self.matches(&event.stream_id, values),
+                None => Vec::new(),
+            };
+            self.metrics.observe(skip_reason.as_str(), matches.len());
+            let enriched = EnrichedEvent {
+                schema_version: SCHEMA_VERSION,
+                event_id: enriched_event_id(&event.event_id).to_string(),
+                descriptor: descriptor.map(|values| Descriptor {
+                    values,
+                    model_name: MODEL_NAME.into(),
+                    model_version: MODEL_VERSION.into(),
+                }),
+                descriptor_skip_reason: skip_reason,
+                matches,
+                enriched_time_ms: now_ms(),
+                detection: Some(*event),
+            };
+            outputs.push((message.key().map(<[u8]>::to_vec), enriched.encode_to_vec()));
+        }
+        self.produce_all(outputs, shutdown).await
+    }
+
+    fn check(&self, message: &BorrowedMessage<'_>) -> Result<DetectionEvent, validate::Invalid> {
+        let payload = message
+            .payload()
+            .ok_or_else(|| validate::Invalid { reason: "empty", detail: "message has no payload".into() })?;
+        let event = DetectionEvent::decode(payload)
+            .map_err(|e| validate::Invalid { reason: "decode", detail: format!("not a DetectionEvent: {e}") })?;
+        validate::schema_version(event.schema_version)?;
+        validate::detection(&event, "")?;
+        Ok(event)
+    }
+
+    async fn dead_letter(
+        &self,
+        message: &BorrowedMessage<'_>,
+        reason: &str,
+        detail: &str,
+        shutdown: &Shutdown,
+    ) -> bool {
+        let source =
+            SourcePosition { topic: message.topic(), partition: message.partition(), offset: message.offset() };
+        let sent = dead_letter_until_acknowledged(
+            &self.dead_letters,
+            source,
+            message.key(),
+            message.payload(),
+            reason,
+            detail,
+            shutdown,
+        )
+        .await;
+        if sent {
+            self.metrics.dead_lettered(reason);
+        }
+        sent
+    }
+
+    /// Descriptors of `faces`: `Some(Ok)`, `Some(Err)` after the retries, `None` on shutdown.
+    async fn describe(&self, faces: Vec<RgbFrame>, shutdown: &Shutdown) -> Option<Result<Vec<Vec<f32>>, String>> {
+        if faces.is_empty() {
+            return Some(Ok(Vec::new()));
+        }
+        let faces = Arc::new(faces);
+        let mut delay = Duration::from_millis(100);
+        let mut attempt = 0;
+        loop {
+            let (describer, batch) = (self.describer.clone(), faces.clone());
+            let started = Instant::now();
+            let result = tokio::task::spawn_blocking(move || {
+                let refs: Vec<&RgbFrame> = batch.iter().collect();
+                describer
+                    .lock()
+                    .map_err(|_| "model lock poisoned".to_owned())?
+                    .describe(&refs)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("model task failed: {e}")));
+            match result {
+                Ok(descriptors) => {
+                    self.metrics.describe_seconds.observe(started.elapsed().as_secs_f64());
+                    return Some(Ok(descriptors));
+                }
+                Err(error) if attempt >= self.model_retries => return Some(Err(error)),
+                Err(error) => {
+                    self.metrics.model_retries.inc();
+                    tracing::warn!(%error, attempt, "descriptor model failed; retrying");
+                }
+            }
+            if shutdown.is_requested() {
+                return None;
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+            attempt += 1;
+        }
+    }
+
+    fn matches(&self, stream_id: &str, descriptor: &[f32]) -> Vec<MatchResult> {
+        let Ok(index) = self.index.read() else { return Vec::new() };
+        index.search(stream_id, descriptor).into_iter().map(match_result).collect()
+    }
+
+    /// Produces every output and waits for all acknowledgements, retrying failures until shutdown.
+    async fn produce_all(&self, outputs: Vec<(Option<Vec<u8>>, Vec<u8>)>, shutdown: &Shutdown) -> anyhow::Result<bool> {
+        let mut pending = outputs;
+        let mut delay = Duration::from_millis(200);
+        while !pending.is_empty() {
+            let sends = pending.iter().map(|(key, payload)| {
+                let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.output_topic).payload(payload);
+                if let Some(key) = key {
+                    record = record.key(key);
+                }
+                self.producer.send(record, Duration::from_secs(60))
+            });
+            let results = futures::future::join_all(sends).await;
+            let mut failed = Vec::new();
+            for (output, result) in pending.into_iter().zip(results) {
+                match result {
+                    Ok(_) => {
+                        self.metrics.produced.inc();
+                    }
+                    Err((error, _)) => {
+                        tracing::warn!(%error, "producing an enriched event failed; retrying");
+                        failed.push(output);
+                    }
+                }
+            }
+            pending = failed;
+            if !pending.is_empty() {
+                if shutdown.is_requested() {
+                    return Ok(false);
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// A candidate as the event contract carries it.
+pub fn match_result(candidate: Candidate) -> MatchResult {
+    MatchResult {
+        list_id: candidate.list.id.to_string(),
+        list_name: candidate.list.name,
+        person_id: candidate.person.id.to_string(),
+        person_external_id: candidate.person.external_id,
+        person_display_name: candidate.person.display_name,
+        similarity: candidate.similarity,
+        rank: candidate.rank,
+        threshold: candidate.list.threshold,
+    }
+}
+
+/// Creates the group consumer for `topic`.
+pub fn consumer(
+    kafka: &sightline_common::kafka::KafkaSettings,
+    group_id: &str,
+    topic: &str,
+    assignment: Assignment,
+) -> anyhow::Result<EnrichConsumer> {
+    let mut config = kafka.client_config();
+    config
+        .set("group.id", group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("fetch.wait.max.ms", "20");
+    let consumer: EnrichConsumer = config
+        .create_with_context(EnrichContext::new(topic.to_owned(), assignment))
+        .context("creating the kafka consumer")?;
+    consumer.subscribe(&[topic]).with_context(|| format!("subscribing to {topic}"))?;
+    Ok(consumer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enriched_ids_are_stable_and_distinct() {
+        let a = enriched_event_id("6f1c2a3b-0000-4000-8000-000000000001");
+        assert_eq!(a, enriched_event_id("6f1c2a3b-0000-4000-8000-000000000001"));
+        assert_ne!(a, enriched_event_id("6f1c2a3b-0000-4000-8000-000000000002"));
+        assert_ne!(a.to_string(), "6f1c2a3b-0000-4000-8000-000000000001");
+    }
+}
