@@ -4,8 +4,10 @@
 //! sets up logs, [`shutdown`] turns SIGTERM/SIGINT into a token, [`http`] serves `/metrics`,
 //! `/healthz` and `/readyz`, [`kafka`] builds clients, creates topics and dead-letters messages,
 //! [`warehouse`] talks to ClickHouse and applies its migrations, [`relational`] applies the
-//! PostgreSQL migrations, [`auth`] maps API tokens to roles.
+//! PostgreSQL migrations, [`auth`] maps API tokens to roles, [`api`] gives every REST API the same
+//! JSON errors and token checks.
 
+pub mod api;
 pub mod auth;
 pub mod config;
 pub mod http;

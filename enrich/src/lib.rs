@@ -7,11 +7,13 @@
 //!   change notifications;
 //! - [`pipeline`]: the consumer-group loop from `sightline.detections.v1` to `sightline.events.v1`,
 //!   with its delivery guarantee;
+//! - [`api`]: the watchlists REST API (enrolment from an uploaded photo);
 //! - [`metrics`]: Prometheus metrics.
 //!
 //! Face alignment and descriptors come from `sightline-vision` (shared with ingest); the watchlist
 //! tables are `schemas/postgres/0003_watchlists.sql`.
 
+pub mod api;
 pub mod describe;
 pub mod index;
 pub mod metrics;

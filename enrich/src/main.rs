@@ -1,5 +1,6 @@
 //! `sightline-enrich`: consumes `sightline.detections.v1` in a consumer group, adds face descriptors
-//! and watchlist matches, produces `sightline.events.v1`. Serves `/metrics`, `/healthz`, `/readyz`.
+//! and watchlist matches, produces `sightline.events.v1`. Serves the watchlists REST API
+//! (`http_addr`) and `/metrics`, `/healthz`, `/readyz` (`metrics_addr`).
 //!
 //! Settings: `--config FILE` (TOML, see `enrich/enrich.toml`) overlaid by `SIGHTLINE_ENRICH__*`.
 
@@ -11,12 +12,13 @@ use serde::{Deserialize, Serialize};
 use sightline_common::http::Readiness;
 use sightline_common::kafka::{Assignment, DeadLetterSink, KafkaSettings};
 use sightline_common::shutdown::Shutdown;
+use sightline_enrich::api::{ApiState, router};
 use sightline_enrich::describe::FaceGate;
 use sightline_enrich::metrics::EnrichMetrics;
 use sightline_enrich::pipeline::{self, Pipeline};
 use sightline_enrich::watchlists::{self, IndexSpec};
 use sightline_vision::descriptor::{DESCRIPTOR_DIM, DescriptorSettings, FaceDescriptor, MODEL_NAME, MODEL_VERSION};
-use sightline_vision::detect::{self, ModelFiles};
+use sightline_vision::detect::{self, FaceDetector, FaceDetectorSettings, ModelFiles};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -56,6 +58,8 @@ struct EnrichSettings {
     min_sharpness: f32,
     /// Address of `/metrics`, `/healthz` and `/readyz`.
     metrics_addr: std::net::SocketAddr,
+    /// Address of the watchlists REST API.
+    http_addr: String,
 }
 
 impl Default for EnrichSettings {
@@ -76,6 +80,7 @@ impl Default for EnrichSettings {
             min_eye_distance_px: gate.min_eye_distance_px,
             min_sharpness: gate.min_sharpness,
             metrics_addr: ([127, 0, 0, 1], 9466).into(),
+            http_addr: "127.0.0.1:8082".into(),
         }
     }
 }
@@ -88,10 +93,15 @@ async fn main() -> anyhow::Result<()> {
     let files = ModelFiles { dir: settings.models_dir.clone() };
     let environment = detect::runtime(&files.runtime_library())
         .with_context(|| format!("no models in {} (run `make models`)", files.dir.display()))?;
-    let describer = FaceDescriptor::new(
+    let describer = Arc::new(Mutex::new(FaceDescriptor::new(
         &environment,
         &files.descriptor_model(),
         DescriptorSettings { threads: settings.threads, max_batch: settings.batch_max },
+    )?));
+    let detector = FaceDetector::new(
+        &environment,
+        &files.face_model(),
+        FaceDetectorSettings { threads: settings.threads, ..Default::default() },
     )?;
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
     let shutdown = Shutdown::on_signals()?;
@@ -110,7 +120,25 @@ async fn main() -> anyhow::Result<()> {
         threads: settings.threads,
     };
     let index = Arc::new(RwLock::new(watchlists::load_all(&pool, &spec).await.context("loading watchlists")?));
-    let follower = tokio::spawn(watchlists::keep_current(pool.clone(), index.clone(), spec, shutdown.clone()));
+    let follower = tokio::spawn(watchlists::keep_current(pool.clone(), index.clone(), spec.clone(), shutdown.clone()));
+
+    let api_state = ApiState {
+        pool: pool.clone(),
+        detector: Arc::new(Mutex::new(detector)),
+        describer: describer.clone(),
+        spec,
+        min_eye_distance_px: settings.min_eye_distance_px,
+    };
+    let listener = tokio::net::TcpListener::bind(&settings.http_addr)
+        .await
+        .with_context(|| format!("binding {}", settings.http_addr))?;
+    tracing::info!(addr = %listener.local_addr()?, "watchlists API listening");
+    let mut api_shutdown = shutdown.clone();
+    let api = tokio::spawn(async move {
+        axum::serve(listener, router(api_state))
+            .with_graceful_shutdown(async move { api_shutdown.requested().await })
+            .await
+    });
 
     let assignment = Assignment::default();
     let consumer = pipeline::consumer(&settings.kafka, &settings.group_id, &settings.input_topic, assignment.clone())?;
@@ -121,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
         batch_linger: Duration::from_millis(settings.batch_linger_ms),
         model_retries: settings.model_retries,
         gate: FaceGate { min_eye_distance_px: settings.min_eye_distance_px, min_sharpness: settings.min_sharpness },
-        describer: Arc::new(Mutex::new(describer)),
+        describer,
         index,
         producer: settings.kafka.idempotent_producer()?,
         dead_letters: DeadLetterSink::new(
@@ -142,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
         Ok(Ok(())) => {}
     }
     result?;
+    api.await??;
     tracing::info!("enrich stopped");
     Ok(())
 }

@@ -8,11 +8,10 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sightline_common::auth::{self, AuthError};
+use sightline_common::api::{Access, ApiError, authorize};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -167,41 +166,6 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// An error answer: status and message, sent as `{"error": message}`.
-#[derive(Debug)]
-pub struct ApiError(StatusCode, String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        tracing::error!(%error, "database error");
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "database error".into())
-    }
-}
-
-#[derive(PartialEq)]
-enum Access {
-    Read,
-    Write,
-}
-
-async fn authorize(pool: &PgPool, headers: &HeaderMap, access: Access) -> Result<(), ApiError> {
-    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
-    let role = auth::bearer_role(pool, authorization).await.map_err(|error| match error {
-        AuthError::Database(error) => ApiError::from(error),
-        other => ApiError(StatusCode::UNAUTHORIZED, other.to_string()),
-    })?;
-    if access == Access::Write && !role.can_manage() {
-        return Err(ApiError(StatusCode::FORBIDDEN, format!("role {} cannot change streams", role.as_str())));
-    }
-    Ok(())
-}
-
 /// A stream with its live state.
 #[derive(Debug, Serialize)]
 struct StreamView {
@@ -266,7 +230,7 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
 }
 
 async fn list(State(state): State<ApiState>, headers: HeaderMap) -> Result<Json<Vec<StreamView>>, ApiError> {
-    authorize(&state.pool, &headers, Access::Read).await?;
+    authorize(&state.pool, &headers, Access::Read, "streams").await?;
     let streams: Vec<Stream> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM streams ORDER BY name, id")).fetch_all(&state.pool).await?;
     Ok(Json(streams.into_iter().map(|s| view(s, &state.statuses)).collect()))
@@ -277,7 +241,7 @@ async fn fetch(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<StreamView>, ApiError> {
-    authorize(&state.pool, &headers, Access::Read).await?;
+    authorize(&state.pool, &headers, Access::Read, "streams").await?;
     let id = parse_id(&id)?;
     let stream: Option<Stream> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM streams WHERE id = $1"))
         .bind(id)
@@ -292,7 +256,7 @@ async fn create(
     headers: HeaderMap,
     body: Result<Json<StreamInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<StreamView>), ApiError> {
-    authorize(&state.pool, &headers, Access::Write).await?;
+    authorize(&state.pool, &headers, Access::Manage, "streams").await?;
     let input = parse_input(body)?;
     let sql = format!(
         "INSERT INTO streams (name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, enabled) \
@@ -308,7 +272,7 @@ async fn replace(
     Path(id): Path<String>,
     body: Result<Json<StreamInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<StreamView>, ApiError> {
-    authorize(&state.pool, &headers, Access::Write).await?;
+    authorize(&state.pool, &headers, Access::Manage, "streams").await?;
     let id = parse_id(&id)?;
     let input = parse_input(body)?;
     let sql = format!(
@@ -325,7 +289,7 @@ async fn remove(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    authorize(&state.pool, &headers, Access::Write).await?;
+    authorize(&state.pool, &headers, Access::Manage, "streams").await?;
     let id = parse_id(&id)?;
     let deleted = sqlx::query("DELETE FROM streams WHERE id = $1").bind(id).execute(&state.pool).await?.rows_affected();
     if deleted == 0 {

@@ -1,23 +1,23 @@
 //! `sightline-enrich` as a process on the real broker and PostgreSQL, with the real models.
 //!
-//! People are enrolled from one photo each (obama.jpg, biden.jpg); detections are made from *other*
-//! photos (obama2.jpg, obama3.jpg) and of a stranger (astronaut.png), cropped and encoded the way
-//! ingest does. The right person must match above the threshold, the stranger no one; a body passes
-//! through with its reason; garbage goes to the dead-letter topic. Then the stranger is enrolled
-//! while enrich runs, and a second second later the same face matches.
+//! People are enrolled over the watchlists API from one photo each (obama.jpg, biden.jpg); photos with
+//! no face or two faces get a 422. Detections are made from *other* photos (obama2.jpg, obama3.jpg)
+//! and of a stranger (astronaut.png), cropped and encoded the way ingest does. The right person must
+//! match above the threshold, the stranger no one; a body passes through with its reason; garbage
+//! goes to the dead-letter topic. Then the stranger is enrolled over the API while enrich runs, and
+//! one second later the same face matches.
 
 use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use sightline_common::auth::Role;
 use sightline_common::kafka::TopicSpec;
 use sightline_enrich::pipeline::enriched_event_id;
-use sightline_enrich::watchlists::{self, IndexSpec, NewList, NewPerson};
 use sightline_schemas::v1::{BoundingBox, DetectionEvent, EnrichedEvent, ObjectKind, Point};
 use sightline_testkit::stack::{self, ServiceProcess};
-use sightline_vision::align::align_face;
-use sightline_vision::descriptor::{DESCRIPTOR_DIM, DescriptorSettings, FaceDescriptor, MODEL_NAME, MODEL_VERSION};
+use sightline_vision::descriptor::{DESCRIPTOR_DIM, MODEL_NAME};
 use sightline_vision::detect::{self, FaceDetection, FaceDetector, FaceDetectorSettings, ModelFiles};
 use sightline_vision::frame::RgbFrame;
 use sqlx::{Connection, Executor};
@@ -83,15 +83,23 @@ fn detection(detector: &mut FaceDetector, photo: &RgbFrame, stream: &str) -> Det
     }
 }
 
-/// The descriptor of the face in `photo`, as enrolment computes it.
-fn descriptor(detector: &mut FaceDetector, describer: &mut FaceDescriptor, photo: &RgbFrame) -> Vec<f32> {
-    let face = face_of(detector, photo);
-    let aligned = align_face(photo, &face.landmarks).expect("aligned");
-    describer.describe(&[&aligned]).expect("described").remove(0)
-}
-
-fn person(name: &str) -> NewPerson {
-    NewPerson { external_id: format!("ext-{name}"), display_name: name.into(), metadata: serde_json::json!({}) }
+/// The two photos side by side (as JPEG): a photo of two people.
+fn side_by_side(left: &RgbFrame, right: &RgbFrame) -> Vec<u8> {
+    let (width, height) = (left.width + right.width, left.height.max(right.height));
+    let mut data = vec![0u8; (width * height * 3) as usize];
+    for (image, x0) in [(left, 0), (right, left.width)] {
+        for y in 0..image.height {
+            let from = (y * image.width * 3) as usize;
+            let to = ((y * width + x0) * 3) as usize;
+            data[to..to + (image.width * 3) as usize]
+                .copy_from_slice(&image.data[from..from + (image.width * 3) as usize]);
+        }
+    }
+    let mut jpeg = Vec::new();
+    jpeg_encoder::Encoder::new(&mut jpeg, 90)
+        .encode(&data, width as u16, height as u16, jpeg_encoder::ColorType::Rgb)
+        .expect("jpeg");
+    jpeg
 }
 
 async fn produce(producer: &FutureProducer, topic: &str, key: &str, payload: &[u8]) -> anyhow::Result<()> {
@@ -136,24 +144,13 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
         [&input, &output, &dlq].map(|t| TopicSpec { name: t.clone(), partitions: 2, replication: 1, retention_ms: -1 });
     sightline_common::kafka::ensure_topics(&kafka, &topics).await?;
 
-    // Enrol Obama and Biden from one photo each.
     let files = files();
     let environment = detect::runtime(&files.runtime_library())?;
     let mut detector = FaceDetector::new(&environment, &files.face_model(), FaceDetectorSettings::default())?;
-    let mut describer = FaceDescriptor::new(&environment, &files.descriptor_model(), DescriptorSettings::default())?;
-    let spec = IndexSpec {
-        model_name: MODEL_NAME.into(),
-        model_version: MODEL_VERSION.into(),
-        dim: DESCRIPTOR_DIM,
-        threads: 1,
-    };
-    let list = NewList { name: "vip".into(), purpose: "guests".into(), threshold: 0.5, top_k: 3, stream_ids: vec![] };
-    let list_id = watchlists::create_list(&pool, &list).await?;
-    for (name, file) in [("Obama", "obama.jpg"), ("Biden", "biden.jpg")] {
-        let d = descriptor(&mut detector, &mut describer, &photo(file));
-        watchlists::enrol(&pool, list_id, &person(name), &[d], &spec).await?;
-    }
+    sightline_common::auth::register(&pool, "ops", "ops-secret", Role::Operator).await?;
+    sightline_common::auth::register(&pool, "viewer", "view-secret", Role::Viewer).await?;
 
+    let api_port = stack::free_port()?;
     let enrich = ServiceProcess::start(
         "sightline-enrich",
         "ENRICH",
@@ -167,9 +164,53 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
             ("GROUP_ID", format!("test-enrich-{tag}")),
             ("POSTGRES_URL", url.clone()),
             ("MODELS_DIR", files.dir.display().to_string()),
+            ("HTTP_ADDR", format!("127.0.0.1:{api_port}")),
         ],
         &format!("enrich-{tag}"),
     )?;
+    stack::eventually(Duration::from_secs(60), "the watchlists API", || async move {
+        Ok(std::net::TcpStream::connect(("127.0.0.1", api_port)).ok().map(|_| ()))
+    })
+    .await?;
+    let call = move |method: &'static str, path: String, token: &'static str, kind: &'static str, body: Vec<u8>| {
+        tokio::task::spawn_blocking(move || stack::http_request(api_port, method, &path, Some(token), kind, &body))
+    };
+
+    // Lists: a viewer may not create one, a bad threshold is refused, an operator creates it.
+    let list = br#"{"name": "vip", "purpose": "guests", "threshold": 0.5, "top_k": 3}"#.to_vec();
+    let (status, _) = call("POST", "/v1/watchlists".into(), "view-secret", "application/json", list.clone()).await??;
+    assert_eq!(status, 403);
+    let bad = br#"{"name": "x", "threshold": 3}"#.to_vec();
+    let (status, body) = call("POST", "/v1/watchlists".into(), "ops-secret", "application/json", bad).await??;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("threshold"), "{body}");
+    let (status, body) = call("POST", "/v1/watchlists".into(), "ops-secret", "application/json", list).await??;
+    assert_eq!(status, 201, "{body}");
+    let list_id = serde_json::from_str::<serde_json::Value>(&body)?["id"].as_str().expect("id").to_owned();
+
+    // Enrol Obama and Biden from one photo each; a photo without a face or with two is refused.
+    let persons = format!("/v1/watchlists/{list_id}/persons");
+    let bytes = |file: &str| std::fs::read(files.dir.join("images").join(file)).expect("photo");
+    for (name, file) in [("Obama", "obama.jpg"), ("Biden", "biden.jpg")] {
+        let path = format!("{persons}?display_name={name}&external_id=ext-{name}");
+        let (status, body) = call("POST", path, "ops-secret", "image/jpeg", bytes(file)).await??;
+        assert_eq!(status, 201, "{name}: {body}");
+        assert!(body.contains("\"descriptors\":1"), "{body}");
+    }
+    let cup = format!("{persons}?display_name=Cup");
+    let (status, body) = call("POST", cup, "ops-secret", "image/png", bytes("coffee.png")).await??;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("no face"), "{body}");
+    let pair = side_by_side(&photo("obama.jpg"), &photo("biden.jpg"));
+    let (status, body) =
+        call("POST", format!("{persons}?display_name=Pair"), "ops-secret", "image/jpeg", pair).await??;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("2 faces"), "{body}");
+    let (status, body) = call("GET", format!("{persons}?q=OBA"), "view-secret", "", vec![]).await??;
+    assert_eq!(status, 200);
+    let found: Vec<serde_json::Value> = serde_json::from_str(&body)?;
+    assert_eq!(found.len(), 1, "{body}");
+    assert_eq!(found[0]["display_name"], "Obama");
 
     // Detections from other photos of the same people, a stranger, a body, and garbage.
     let obama2 = detection(&mut detector, &photo("obama2.jpg"), "cam-1");
@@ -226,8 +267,9 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     assert_eq!(reason.as_deref(), Some("decode"), "the reason travels in the headers");
 
     // Enrol the stranger while enrich runs: within a second, the same face matches.
-    let d = descriptor(&mut detector, &mut describer, &photo("astronaut.png"));
-    watchlists::enrol(&pool, list_id, &person("Astronaut"), &[d], &spec).await?;
+    let path = format!("{persons}?display_name=Astronaut");
+    let (status, body) = call("POST", path, "ops-secret", "image/png", bytes("astronaut.png")).await??;
+    assert_eq!(status, 201, "{body}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let again = DetectionEvent { event_id: uuid::Uuid::new_v4().to_string(), ..stranger.clone() };
     produce(&producer, &input, &again.stream_id, &again.encode_to_vec()).await?;

@@ -1,0 +1,312 @@
+//! The watchlists REST API of the enrich service.
+//!
+//! - `GET /v1/watchlists`, `POST /v1/watchlists` (`{"name", "purpose", "threshold", "top_k",
+//!   "stream_ids"}`), `DELETE /v1/watchlists/{id}`;
+//! - `POST /v1/watchlists/{id}/persons?display_name=…&external_id=…` with a JPEG or PNG photo as the
+//!   body: the face is detected, aligned and described on the server (a photo with no face or with
+//!   several gets a 422 saying so);
+//! - `GET /v1/watchlists/{id}/persons?q=…` lists or searches (display name or external id) people;
+//!   `DELETE /v1/watchlists/{id}/persons/{person_id}`.
+//!
+//! Every request needs a bearer token (`api_tokens`); changes need admin or operator. Errors are JSON
+//! `{"error": "..."}`. Every change reaches the running matchers through `sightline_watchlists`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sightline_common::api::{Access, ApiError, authorize};
+use sightline_vision::align::{align_face, eye_distance};
+use sightline_vision::descriptor::FaceDescriptor;
+use sightline_vision::detect::FaceDetector;
+use sightline_vision::frame::RgbFrame;
+use sqlx::PgPool;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+use crate::watchlists::{self, IndexSpec, NewList, NewPerson};
+
+/// Largest photo accepted for enrolment.
+pub const MAX_PHOTO_BYTES: usize = 10 * 1024 * 1024;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The database.
+    pub pool: PgPool,
+    /// Finds the face in enrolment photos.
+    pub detector: Arc<Mutex<FaceDetector>>,
+    /// Describes it (shared with the pipeline).
+    pub describer: Arc<Mutex<FaceDescriptor>>,
+    /// The model whose descriptors are stored.
+    pub spec: IndexSpec,
+    /// Minimum distance between the eyes in an enrolment photo, pixels.
+    pub min_eye_distance_px: f32,
+}
+
+/// The API's routes.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/watchlists", get(lists).post(create_list))
+        .route("/v1/watchlists/{id}", delete(delete_list))
+        .route("/v1/watchlists/{id}/persons", get(persons).post(add_person))
+        .route("/v1/watchlists/{id}/persons/{person}", delete(delete_person))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_PHOTO_BYTES))
+        .with_state(state)
+}
+
+const WHAT: &str = "watchlists";
+
+/// A list as the API shows it.
+#[derive(Debug, Serialize)]
+struct ListView {
+    id: Uuid,
+    name: String,
+    purpose: String,
+    threshold: f32,
+    top_k: i32,
+    stream_ids: Vec<String>,
+    persons: i64,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for ListView {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Self {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            purpose: row.try_get("purpose")?,
+            threshold: row.try_get("threshold")?,
+            top_k: row.try_get("top_k")?,
+            stream_ids: row.try_get("stream_ids")?,
+            persons: row.try_get("persons")?,
+        })
+    }
+}
+
+/// A list to create.
+#[derive(Debug, Deserialize)]
+struct ListInput {
+    name: String,
+    #[serde(default)]
+    purpose: String,
+    #[serde(default = "default_threshold")]
+    threshold: f32,
+    #[serde(default = "default_top_k")]
+    top_k: i32,
+    #[serde(default)]
+    stream_ids: Vec<String>,
+}
+
+fn default_threshold() -> f32 {
+    0.5
+}
+
+fn default_top_k() -> i32 {
+    1
+}
+
+fn parse_id(id: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::bad_request(format!("{id:?} is not a {what} id")))
+}
+
+const LIST_VIEW: &str = "SELECT w.id, w.name, w.purpose, w.threshold, w.top_k, w.stream_ids, \
+     (SELECT count(*) FROM watchlist_persons p WHERE p.list_id = w.id) AS persons FROM watchlists w";
+
+async fn lists(State(state): State<ApiState>, headers: HeaderMap) -> Result<Json<Vec<ListView>>, ApiError> {
+    authorize(&state.pool, &headers, Access::Read, WHAT).await?;
+    let lists = sqlx::query_as(&format!("{LIST_VIEW} ORDER BY w.name")).fetch_all(&state.pool).await?;
+    Ok(Json(lists))
+}
+
+async fn create_list(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<Json<ListInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<ListView>), ApiError> {
+    authorize(&state.pool, &headers, Access::Manage, WHAT).await?;
+    let Json(input) = body.map_err(|e| ApiError::bad_request(format!("invalid JSON body: {}", e.body_text())))?;
+    if input.name.trim().is_empty() || input.name.len() > 200 {
+        return Err(ApiError::bad_request("name must be 1 to 200 characters"));
+    }
+    if !(input.threshold > -1.0 && input.threshold <= 1.0) {
+        return Err(ApiError::bad_request(format!("threshold {} is not in (-1, 1]", input.threshold)));
+    }
+    if !(1..=100).contains(&input.top_k) {
+        return Err(ApiError::bad_request(format!("top_k {} is not in 1..=100", input.top_k)));
+    }
+    let list = NewList {
+        name: input.name.trim().to_owned(),
+        purpose: input.purpose,
+        threshold: input.threshold,
+        top_k: input.top_k,
+        stream_ids: input.stream_ids,
+    };
+    let id = watchlists::create_list(&state.pool, &list).await.map_err(|error| match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            ApiError::conflict(format!("a list named {:?} exists", list.name))
+        }
+        _ => ApiError::from(error),
+    })?;
+    let view = sqlx::query_as(&format!("{LIST_VIEW} WHERE w.id = $1")).bind(id).fetch_one(&state.pool).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn delete_list(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    authorize(&state.pool, &headers, Access::Manage, WHAT).await?;
+    let id = parse_id(&id, "list")?;
+    let deleted = sqlx::query("DELETE FROM watchlists WHERE id = $1").bind(id).execute(&state.pool).await?;
+    if deleted.rows_affected() == 0 {
+        return Err(ApiError::not_found(format!("no list {id}")));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A listed person as the API shows them.
+#[derive(Debug, Serialize)]
+struct PersonView {
+    id: Uuid,
+    list_id: Uuid,
+    external_id: String,
+    display_name: String,
+    metadata: serde_json::Value,
+    descriptors: i64,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for PersonView {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Self {
+            id: row.try_get("id")?,
+            list_id: row.try_get("list_id")?,
+            external_id: row.try_get("external_id")?,
+            display_name: row.try_get("display_name")?,
+            metadata: row.try_get("metadata")?,
+            descriptors: row.try_get("descriptors")?,
+        })
+    }
+}
+
+const PERSON_VIEW: &str = "SELECT p.id, p.list_id, p.external_id, p.display_name, p.metadata, \
+     (SELECT count(*) FROM person_descriptors d WHERE d.person_id = p.id) AS descriptors FROM watchlist_persons p";
+
+#[derive(Debug, Deserialize)]
+struct PersonQuery {
+    /// Part of the display name or external id (case-insensitive).
+    q: Option<String>,
+}
+
+async fn persons(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<PersonQuery>,
+) -> Result<Json<Vec<PersonView>>, ApiError> {
+    authorize(&state.pool, &headers, Access::Read, WHAT).await?;
+    let list_id = existing_list(&state.pool, &id).await?;
+    let pattern =
+        format!("%{}%", query.q.unwrap_or_default().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let persons = sqlx::query_as(&format!(
+        "{PERSON_VIEW} WHERE p.list_id = $1 AND (p.display_name ILIKE $2 OR p.external_id ILIKE $2) \
+         ORDER BY p.display_name, p.id"
+    ))
+    .bind(list_id)
+    .bind(pattern)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(persons))
+}
+
+#[derive(Debug, Deserialize)]
+struct NewPersonQuery {
+    display_name: Option<String>,
+    #[serde(default)]
+    external_id: String,
+}
+
+async fn add_person(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<NewPersonQuery>,
+    photo: Bytes,
+) -> Result<(StatusCode, Json<PersonView>), ApiError> {
+    authorize(&state.pool, &headers, Access::Manage, WHAT).await?;
+    let list_id = existing_list(&state.pool, &id).await?;
+    let display_name = query.display_name.map(|n| n.trim().to_owned()).unwrap_or_default();
+    if display_name.is_empty() || display_name.len() > 200 {
+        return Err(ApiError::bad_request("display_name (query parameter) must be 1 to 200 characters"));
+    }
+    if photo.is_empty() {
+        return Err(ApiError::bad_request("the body must be the person's photo (JPEG or PNG)"));
+    }
+    let descriptor = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || describe_photo(&state, &photo))
+            .await
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("describing the photo: {e}")))??
+    };
+    let person = NewPerson { external_id: query.external_id, display_name, metadata: serde_json::json!({}) };
+    let person_id = watchlists::enrol(&state.pool, list_id, &person, &[descriptor], &state.spec).await?;
+    let view = sqlx::query_as(&format!("{PERSON_VIEW} WHERE p.id = $1")).bind(person_id).fetch_one(&state.pool).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// The descriptor of the one face in `photo`.
+fn describe_photo(state: &ApiState, photo: &[u8]) -> Result<Vec<f32>, ApiError> {
+    let internal = |e: String| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e);
+    let image =
+        RgbFrame::decode(photo).map_err(|e| ApiError::unprocessable(format!("not a JPEG or PNG image: {e}")))?;
+    let faces = state.detector.lock().map_err(|_| internal("detector lock poisoned".into()))?.detect(&image);
+    let faces = faces.map_err(|e| internal(e.to_string()))?;
+    let face = match faces.as_slice() {
+        [] => return Err(ApiError::unprocessable("no face found in the image")),
+        [face] => face,
+        several => {
+            return Err(ApiError::unprocessable(format!(
+                "{} faces found in the image; enrolment needs a photo of one person",
+                several.len()
+            )));
+        }
+    };
+    if eye_distance(&face.landmarks) < state.min_eye_distance_px {
+        return Err(ApiError::unprocessable("the face is too small to describe; use a larger photo"));
+    }
+    let aligned =
+        align_face(&image, &face.landmarks).ok_or_else(|| ApiError::unprocessable("the face cannot be aligned"))?;
+    let mut describer = state.describer.lock().map_err(|_| internal("descriptor lock poisoned".into()))?;
+    let mut descriptors = describer.describe(&[&aligned]).map_err(|e| internal(e.to_string()))?;
+    descriptors.pop().ok_or_else(|| internal("no descriptor".into()))
+}
+
+async fn delete_person(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path((id, person)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    authorize(&state.pool, &headers, Access::Manage, WHAT).await?;
+    let list_id = existing_list(&state.pool, &id).await?;
+    let person = parse_id(&person, "person")?;
+    let deleted = sqlx::query("DELETE FROM watchlist_persons WHERE id = $1 AND list_id = $2")
+        .bind(person)
+        .bind(list_id)
+        .execute(&state.pool)
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(ApiError::not_found(format!("no person {person} in list {list_id}")));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn existing_list(pool: &PgPool, id: &str) -> Result<Uuid, ApiError> {
+    let id = parse_id(id, "list")?;
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM watchlists WHERE id = $1").bind(id).fetch_optional(pool).await?;
+    found.ok_or_else(|| ApiError::not_found(format!("no list {id}")))
+}
