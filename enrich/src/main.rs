@@ -60,6 +60,8 @@ struct EnrichSettings {
     metrics_addr: std::net::SocketAddr,
     /// Address of the watchlists REST API.
     http_addr: String,
+    /// A member silent this long leaves the group and its partitions move on, ms.
+    session_timeout_ms: u32,
 }
 
 impl Default for EnrichSettings {
@@ -81,6 +83,7 @@ impl Default for EnrichSettings {
             min_sharpness: gate.min_sharpness,
             metrics_addr: ([127, 0, 0, 1], 9466).into(),
             http_addr: "127.0.0.1:8082".into(),
+            session_timeout_ms: 10_000,
         }
     }
 }
@@ -141,7 +144,13 @@ async fn main() -> anyhow::Result<()> {
     });
 
     let assignment = Assignment::default();
-    let consumer = pipeline::consumer(&settings.kafka, &settings.group_id, &settings.input_topic, assignment.clone())?;
+    let consumer = pipeline::consumer(
+        &settings.kafka,
+        &settings.group_id,
+        &settings.input_topic,
+        settings.session_timeout_ms,
+        assignment.clone(),
+    )?;
     let pipeline = Pipeline {
         input_topic: settings.input_topic.clone(),
         output_topic: settings.output_topic.clone(),

@@ -362,6 +362,7 @@ pub fn consumer(
     kafka: &sightline_common::kafka::KafkaSettings,
     group_id: &str,
     topic: &str,
+    session_timeout_ms: u32,
     assignment: Assignment,
 ) -> anyhow::Result<EnrichConsumer> {
     let mut config = kafka.client_config();
@@ -370,7 +371,8 @@ pub fn consumer(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "10000")
+        .set("session.timeout.ms", session_timeout_ms.to_string())
+        .set("max.poll.interval.ms", "600000")
         .set("fetch.wait.max.ms", "20");
     let consumer: EnrichConsumer = config
         .create_with_context(EnrichContext::new(topic.to_owned(), assignment))

@@ -16,7 +16,8 @@ use sightline_common::auth::Role;
 use sightline_common::kafka::TopicSpec;
 use sightline_enrich::pipeline::enriched_event_id;
 use sightline_schemas::v1::{BoundingBox, DetectionEvent, EnrichedEvent, ObjectKind, Point};
-use sightline_testkit::stack::{self, ServiceProcess};
+use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce_raw};
+use sightline_testkit::stack::{self, Isolation, ServiceProcess, event_counts, event_ids, eventually};
 use sightline_vision::descriptor::{DESCRIPTOR_DIM, MODEL_NAME};
 use sightline_vision::detect::{self, FaceDetection, FaceDetector, FaceDetectorSettings, ModelFiles};
 use sightline_vision::frame::RgbFrame;
@@ -102,6 +103,46 @@ fn side_by_side(left: &RgbFrame, right: &RgbFrame) -> Vec<u8> {
     jpeg
 }
 
+/// A fresh, migrated database `name`: (admin connection, name, URL, pool).
+async fn fresh_postgres(name: &str) -> anyhow::Result<(sqlx::PgConnection, String, String, sqlx::PgPool)> {
+    let admin_url = stack::postgres_url();
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+    admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base));
+    let pool = sightline_common::relational::migrate(&url).await?;
+    Ok((admin, name.to_owned(), url, pool))
+}
+
+/// Starts `sightline-enrich` reading `input`, writing `output`, in group `group`.
+fn start_enrich(
+    input: &str,
+    output: &str,
+    dlq: &str,
+    group: &str,
+    postgres_url: &str,
+    api_port: u16,
+) -> anyhow::Result<ServiceProcess> {
+    ServiceProcess::start(
+        "sightline-enrich",
+        "ENRICH",
+        "METRICS_ADDR",
+        &[],
+        &[
+            ("KAFKA__BROKERS", stack::kafka().brokers),
+            ("INPUT_TOPIC", input.to_owned()),
+            ("OUTPUT_TOPIC", output.to_owned()),
+            ("DLQ_TOPIC", dlq.to_owned()),
+            ("GROUP_ID", group.to_owned()),
+            ("POSTGRES_URL", postgres_url.to_owned()),
+            ("MODELS_DIR", files().dir.display().to_string()),
+            ("HTTP_ADDR", format!("127.0.0.1:{api_port}")),
+            // A short session lets the broker evict each killed member quickly.
+            ("SESSION_TIMEOUT_MS", "6000".into()),
+        ],
+        group,
+    )
+}
+
 async fn produce(producer: &FutureProducer, topic: &str, key: &str, payload: &[u8]) -> anyhow::Result<()> {
     producer
         .send(FutureRecord::to(topic).key(key).payload(payload), Duration::from_secs(30))
@@ -128,12 +169,7 @@ async fn read(consumer: &StreamConsumer, count: usize) -> anyhow::Result<HashMap
 async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyhow::Result<()> {
     // A fresh database and topics of our own.
     let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
-    let database = format!("test_enrich_{tag}");
-    let admin_url = stack::postgres_url();
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-    admin.execute(format!("CREATE DATABASE {database}").as_str()).await?;
-    let url = format!("{}/{database}", admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base));
-    let pool = sightline_common::relational::migrate(&url).await?;
+    let (mut admin, database, url, pool) = fresh_postgres(&format!("test_enrich_{tag}")).await?;
     let kafka = stack::kafka();
     let (input, output, dlq) = (
         format!("test.enrich.{tag}.detections"),
@@ -151,23 +187,7 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     sightline_common::auth::register(&pool, "viewer", "view-secret", Role::Viewer).await?;
 
     let api_port = stack::free_port()?;
-    let enrich = ServiceProcess::start(
-        "sightline-enrich",
-        "ENRICH",
-        "METRICS_ADDR",
-        &[],
-        &[
-            ("KAFKA__BROKERS", kafka.brokers.clone()),
-            ("INPUT_TOPIC", input.clone()),
-            ("OUTPUT_TOPIC", output.clone()),
-            ("DLQ_TOPIC", dlq.clone()),
-            ("GROUP_ID", format!("test-enrich-{tag}")),
-            ("POSTGRES_URL", url.clone()),
-            ("MODELS_DIR", files.dir.display().to_string()),
-            ("HTTP_ADDR", format!("127.0.0.1:{api_port}")),
-        ],
-        &format!("enrich-{tag}"),
-    )?;
+    let enrich = start_enrich(&input, &output, &dlq, &format!("test-enrich-{tag}"), &url, api_port)?;
     stack::eventually(Duration::from_secs(60), "the watchlists API", || async move {
         Ok(std::net::TcpStream::connect(("127.0.0.1", api_port)).ok().map(|_| ()))
     })
@@ -280,6 +300,58 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     assert!(best.similarity > 0.9, "same photo: {best:?}");
 
     assert!(enrich.terminate(Duration::from_secs(30)), "SIGTERM stops enrich cleanly");
+    pool.close().await;
+    admin.execute(format!("DROP DATABASE {database} WITH (FORCE)").as_str()).await?;
+    Ok(())
+}
+
+/// Enrich SIGKILLed three times while it works through 400 detections, then the writer lands its
+/// output: exactly one enriched event per detection is visible in ClickHouse, with the ids derived
+/// from the detections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrich_killed_mid_stream_still_yields_one_enriched_event_per_detection() -> anyhow::Result<()> {
+    const DETECTIONS: u64 = 400;
+    let iso = Isolation::new("enrichkill", 3).await?;
+    let input = format!("{}.detections", iso.topic);
+    let spec = TopicSpec { name: input.clone(), partitions: 3, replication: 1, retention_ms: -1 };
+    sightline_common::kafka::ensure_topics(&stack::kafka(), &[spec]).await?;
+    let (mut admin, database, url, pool) =
+        fresh_postgres(&format!("test_enrichkill_{}", &iso.group[iso.group.len() - 8..])).await?;
+
+    // Realistic detections (faces with landmarks and best shots, and bodies) from the load generator.
+    let generator = EventGenerator::new(LoadProfile { seed: 21, ..Default::default() });
+    let detections: Vec<DetectionEvent> = (0..DETECTIONS).filter_map(|i| generator.event(i).detection).collect();
+    let messages: Vec<(String, Vec<u8>)> =
+        detections.iter().map(|d| (d.stream_id.clone(), d.encode_to_vec())).collect();
+    produce_raw(&stack::kafka(), &input, &messages).await?;
+    let mut expected: Vec<String> = detections.iter().map(|d| enriched_event_id(&d.event_id).to_string()).collect();
+    expected.sort();
+
+    let group = format!("{}-enrich", iso.group);
+    for (round, pause_ms) in [(1, 700u64), (2, 300), (3, 1_100)] {
+        let enrich = start_enrich(&input, &iso.topic, &iso.dlq_topic, &group, &url, stack::free_port()?)?;
+        // Kill it once it is producing (it owns partitions and is mid-stream), not while the group is
+        // still rebalancing; then a little later, so kills land at different points of a batch.
+        eventually(Duration::from_secs(120), &format!("enrich round {round} producing"), || async {
+            Ok((enrich.metric("sightline_enrich_produced_total").unwrap_or(0.0) >= 1.0).then_some(()))
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        enrich.kill();
+    }
+    let enrich = start_enrich(&input, &iso.topic, &iso.dlq_topic, &group, &url, stack::free_port()?)?;
+    let clickhouse = stack::clickhouse(&iso.database);
+    let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
+    eventually(Duration::from_secs(180), &format!("{DETECTIONS} enriched events landed"), || async {
+        let (visible, _) = event_counts(&clickhouse).await?;
+        anyhow::ensure!(visible <= DETECTIONS, "{visible} visible, more than {DETECTIONS} detections");
+        Ok((visible == DETECTIONS).then_some(()))
+    })
+    .await?;
+    assert_eq!(event_counts(&clickhouse).await?, (DETECTIONS, DETECTIONS));
+    assert_eq!(event_ids(&clickhouse).await?, expected, "one enriched event per detection, ids from the detections");
+    assert!(enrich.terminate(Duration::from_secs(30)));
+    assert!(writer.terminate(Duration::from_secs(30)));
     pool.close().await;
     admin.execute(format!("DROP DATABASE {database} WITH (FORCE)").as_str()).await?;
     Ok(())
