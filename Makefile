@@ -12,13 +12,14 @@ WITH_STACK_ENV = set -a && eval "$$($(STACK) env)" && set +a &&
 # Exports the prepared models' directory (infra/models verifies the cached copy in well under a second).
 WITH_MODELS = export SIGHTLINE_MODELS_DIR="$$(infra/models)" &&
 
-.PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest lint fmt clean-data
+.PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest bench-match lint fmt clean-data
 
 help:
 	@echo "make demo          bring the stack up, ingest the test video over RTSP, land events in ClickHouse"
 	@echo "make test          bring the stack up and run every test on the real servers"
 	@echo "make bench-writer  writer throughput against a bare consume/insert ceiling and a Python peer"
 	@echo "make bench-ingest  ingest frames/s (decode, detect, track, emit) against raw ONNX Runtime"
+	@echo "make bench-match   watchlist search against FAISS, descriptor extraction against raw ONNX Runtime"
 	@echo "make models        fetch, convert, verify and cache the ONNX models and test images"
 	@echo "make lint          rustfmt and clippy, warnings as errors"
 	@echo "make stack|status|down  manage the local stack (infra/stack)"
@@ -59,6 +60,9 @@ bench-writer: stack
 
 bench-ingest: stack models
 	$(WITH_STACK_ENV) $(WITH_MODELS) cargo bench -q -p sightline-ingest --bench ingest_throughput
+
+bench-match: stack models
+	$(WITH_STACK_ENV) $(WITH_MODELS) cargo bench -q -p sightline-enrich --bench match_throughput
 
 lint:
 	cargo fmt --all -- --check

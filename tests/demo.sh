@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # `make demo`: video in, facts out, on the local stack.
+#   Enrich: starts sightline-enrich and enrols the video's three people into a watchlist through its
+#   REST API (one photo each).
 #   Ingest: writes the test video (people entering, moving and leaving), serves it over RTSP, issues
 #   an API token, registers the camera through ingest's REST API and shows the tracked detections
-#   (with best shots) that ingest produces to sightline.detections.v1, and the stream's live state.
+#   (with best shots) that ingest produces to sightline.detections.v1, the stream's live state, and
+#   the enriched events (descriptors, watchlist matches) that enrich makes of them.
 #   Warehouse: produces realistic enriched events to sightline.events.v1, runs the writer until they
 #   have landed in ClickHouse, replays some to show nothing is counted twice, and prints what landed.
 # Expects the stack to be up, its environment loaded and SIGHTLINE_MODELS_DIR set (the Makefile does it).
@@ -12,10 +15,11 @@ BIN="${CARGO_TARGET_DIR:?}/debug"
 CH="${SIGHTLINE_CLICKHOUSE_URL:?}"
 DATA="${SIGHTLINE_DATA:?}"
 MODELS="${SIGHTLINE_MODELS_DIR:?}"
-COUNT=${DEMO_EVENTS:-3000}
+COUNT=${DEMO_EVENTS:-2000}
 SEED=$(date +%s)
 RTSP_PORT=${DEMO_RTSP_PORT:-8554}
 INGEST_ADDR=${DEMO_INGEST_ADDR:-127.0.0.1:8081}
+ENRICH_ADDR=${DEMO_ENRICH_ADDR:-127.0.0.1:8082}
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 mkdir -p "$DATA/logs" "$DATA/demo"
@@ -32,8 +36,25 @@ echo "== ingest: serving it at rtsp://127.0.0.1:$RTSP_PORT/people (each connecti
 "$BIN/sightline-rtsp-serve" --port "$RTSP_PORT" --mount /people --file "$DATA/demo/people.mp4" >"$DATA/logs/demo-rtsp.log" 2>&1 &
 pids+=($!)
 
-echo "== ingest: starting sightline-ingest (streams API on http://$INGEST_ADDR)"
 TOKEN=$("$BIN/sightline-admin" --config infra/config/admin.toml token create --name demo --role operator)
+echo "== enrich: starting sightline-enrich (watchlists API on http://$ENRICH_ADDR)"
+SIGHTLINE_ENRICH__MODELS_DIR="$MODELS" SIGHTLINE_ENRICH__HTTP_ADDR="$ENRICH_ADDR" \
+  "$BIN/sightline-enrich" --config enrich/enrich.toml >"$DATA/logs/demo-enrich.log" 2>&1 &
+enrich=$!
+pids+=($enrich)
+for _ in $(seq 1 150); do curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" "http://$ENRICH_ADDR/v1/watchlists" && break; sleep 0.2; done
+LIST=$(api "http://$ENRICH_ADDR/v1/watchlists" | python3 -c "import json,sys; print(next((l['id'] for l in json.load(sys.stdin) if l['name']=='demo-people'), ''))")
+if [ -z "$LIST" ]; then
+  LIST=$(api -X POST "http://$ENRICH_ADDR/v1/watchlists" \
+    -d '{"name":"demo-people","purpose":"the people of the demo video","threshold":0.45,"top_k":1}' | json_field '["id"]')
+  for person in obama:obama2.jpg biden:biden.jpg astronaut:astronaut.png; do
+    curl -sf -H "Authorization: Bearer $TOKEN" -H 'content-type: image/jpeg' --data-binary "@$MODELS/images/${person#*:}" \
+      "http://$ENRICH_ADDR/v1/watchlists/$LIST/persons?display_name=${person%%:*}&external_id=demo-${person%%:*}" >/dev/null
+  done
+fi
+api "http://$ENRICH_ADDR/v1/watchlists" | python3 -c "import json,sys; [print(f\"   watchlist {l['name']}: {l['persons']} people, threshold {l['threshold']}\") for l in json.load(sys.stdin)]"
+
+echo "== ingest: starting sightline-ingest (streams API on http://$INGEST_ADDR)"
 SIGHTLINE_INGEST__MODELS_DIR="$MODELS" SIGHTLINE_INGEST__HTTP_ADDR="$INGEST_ADDR" \
   "$BIN/sightline-ingest" --config ingest/ingest.toml >"$DATA/logs/demo-ingest.log" 2>&1 &
 ingest=$!
@@ -49,7 +70,7 @@ echo "   stream $STREAM registered"
 
 echo "== ingest: tracked detections of this stream on sightline.detections.v1 (one per ended track)"
 "$BIN/sightline-admin" --config infra/config/admin.toml tail detections --from-beginning --stream "$STREAM" \
-  --count 6 --idle-seconds 40 | tee "$DATA/demo/detections.txt"
+  --count 6 --idle-seconds 40 2>/dev/null | tee "$DATA/demo/detections.txt"
 faces=$(grep -c ' face track=' "$DATA/demo/detections.txt" || true)
 echo "   $faces face track(s) so far; the video has 3 people"
 echo "== ingest: the stream's live state"
@@ -58,6 +79,10 @@ api "http://$INGEST_ADDR/v1/streams/$STREAM" | python3 -m json.tool
 kill -TERM "$ingest"
 wait "$ingest" || true
 echo "   ingest stopped cleanly (SIGTERM ends the open tracks and flushes them)"
+echo "== enrich: the enriched events of this stream on sightline.events.v1 (descriptor, watchlist matches)"
+"$BIN/sightline-admin" --config infra/config/admin.toml tail events --from-beginning --stream "$STREAM" \
+  --count "$(wc -l <"$DATA/demo/detections.txt")" --idle-seconds 30 2>/dev/null | cut -c1-200 | tee "$DATA/demo/enriched.txt"
+echo "   $(grep -c 'matches=\[demo-people' "$DATA/demo/enriched.txt" || true) face(s) matched a listed person"
 
 query() { curl -sf "$CH/?database=sightline" --data-binary "$1 FORMAT PrettyCompactMonoBlock"; }
 visible() { curl -sf "$CH/?database=sightline" --data-binary "SELECT count() FROM events FINAL"; }
@@ -76,16 +101,20 @@ for _ in $(seq 1 600); do
   kill -0 $writer 2>/dev/null || { echo "the writer exited; see $DATA/logs/demo-writer.log"; exit 1; }
   sleep 0.2
 done
-echo "visible events: $(visible) (were $before, produced $COUNT)"
+sleep 2 # the demo video's enriched events land alongside
+landed=$(visible)
+echo "visible events: $landed (were $before; produced $COUNT plus the demo video's)"
 
 echo "== replaying the first 500 events of this run: they must not be counted twice"
 "$BIN/sightline-loadgen" --count 500 --seed "$SEED"
 sleep 3
 echo "visible events after the replay: $(visible)"
-[ "$(visible)" -eq "$target" ] || { echo "unexpected count after replay"; exit 1; }
+[ "$(visible)" -eq "$landed" ] || { echo "unexpected count after replay"; exit 1; }
 
 echo "== what landed, per site and stream (schemas/clickhouse/queries/landed_summary.sql)"
 query "$(cat schemas/clickhouse/queries/landed_summary.sql)"
+echo "== the demo video's matches in ClickHouse (matches table)"
+query "SELECT person_display_name, count() AS sightings, round(max(similarity), 3) AS best FROM matches FINAL WHERE stream_id = '$STREAM' GROUP BY person_display_name ORDER BY person_display_name"
 echo "== top matched persons (matches table)"
 query "SELECT list_name, person_display_name, count() AS sightings, round(max(similarity), 3) AS best FROM matches FINAL GROUP BY list_name, person_display_name ORDER BY sightings DESC LIMIT 5"
 echo "== writer metrics"
@@ -94,3 +123,6 @@ curl -sf http://127.0.0.1:9464/metrics | grep -E '^sightline_writer_(consumed|in
 kill -TERM $writer
 wait $writer || true
 echo "== writer stopped cleanly (SIGTERM flushes and commits)"
+kill -TERM "$enrich"
+wait "$enrich" || true
+echo "== enrich stopped cleanly"
