@@ -224,11 +224,8 @@ impl Pipeline {
     }
 
     fn check(&self, message: &BorrowedMessage<'_>) -> Result<DetectionEvent, validate::Invalid> {
-        let payload = message
-            .payload()
-            .ok_or_else(|| validate::Invalid { reason: "empty", detail: "message has no payload".into() })?;
-        let event = DetectionEvent::decode(payload)
-            .map_err(|e| validate::Invalid { reason: "decode", detail: format!("not a DetectionEvent: {e}") })?;
+        let payload = message.payload().ok_or_else(validate::Invalid::empty)?;
+        let event = DetectionEvent::decode(payload).map_err(|e| validate::Invalid::decode("DetectionEvent", e))?;
         validate::schema_version(event.schema_version)?;
         validate::detection(&event, "")?;
         Ok(event)

@@ -6,16 +6,27 @@ use crate::v1::{DetectionEvent, ObjectKind, SCHEMA_VERSION};
 /// Why an event is refused: a short reason class and a detail naming the field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
-    /// `schema_version` (newer than this build understands) or `invalid` (a required field is
-    /// missing or malformed).
+    /// `empty` (no payload), `decode` (not the expected message), `schema_version` (newer than this
+    /// build understands) or `invalid` (a required field is missing or malformed).
     pub reason: &'static str,
     /// What is wrong, naming the field.
     pub detail: String,
 }
 
 impl Invalid {
-    fn field(detail: impl Into<String>) -> Self {
+    /// A required field is missing or malformed.
+    pub fn field(detail: impl Into<String>) -> Self {
         Self { reason: "invalid", detail: detail.into() }
+    }
+
+    /// The message has no payload.
+    pub fn empty() -> Self {
+        Self { reason: "empty", detail: "message has no payload".into() }
+    }
+
+    /// The payload is not a `message` (the decoder's `error`).
+    pub fn decode(message: &str, error: impl std::fmt::Display) -> Self {
+        Self { reason: "decode", detail: format!("not a valid {message}: {error}") }
     }
 }
 

@@ -299,6 +299,20 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     assert_eq!(best.person_display_name, "Astronaut");
     assert!(best.similarity > 0.9, "same photo: {best:?}");
 
+    // What happened is visible in /metrics: 4 faces described (obama2, obama3, the stranger twice),
+    // one body skipped, one dead letter, and 3 matches.
+    let metric = |name: &str| enrich.metric(name).unwrap_or(f64::NAN);
+    eventually(Duration::from_secs(10), "5 acknowledged outputs in /metrics", || async {
+        Ok((metric("sightline_enrich_produced_total") == 5.0).then_some(()))
+    })
+    .await?;
+    assert_eq!(metric("sightline_enrich_described_total"), 4.0);
+    assert_eq!(metric("sightline_enrich_skipped_total"), 1.0);
+    assert_eq!(metric("sightline_enrich_dead_lettered_total"), 1.0);
+    assert_eq!(metric("sightline_enrich_matches_total"), 3.0);
+    let (status, ready) = enrich.get("/readyz")?;
+    assert_eq!((status, ready.trim()), (200, "ready"));
+
     assert!(enrich.terminate(Duration::from_secs(30)), "SIGTERM stops enrich cleanly");
     pool.close().await;
     admin.execute(format!("DROP DATABASE {database} WITH (FORCE)").as_str()).await?;

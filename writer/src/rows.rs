@@ -3,29 +3,12 @@
 use prost::Message;
 use serde::Serialize;
 use sightline_schemas::v1::{EnrichedEvent, ObjectKind};
-use sightline_schemas::validate::{self, Invalid};
+use sightline_schemas::validate;
 use uuid::Uuid;
 
-/// Why a message cannot land; it is dead-lettered with these.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// Machine-readable class: `empty`, `decode`, `schema_version` or `invalid`.
-    pub reason: &'static str,
-    /// What exactly was wrong.
-    pub detail: String,
-}
-
-impl Rejection {
-    fn invalid(detail: impl Into<String>) -> Self {
-        Self { reason: "invalid", detail: detail.into() }
-    }
-}
-
-impl From<Invalid> for Rejection {
-    fn from(invalid: Invalid) -> Self {
-        Self { reason: invalid.reason, detail: invalid.detail }
-    }
-}
+/// Why a message cannot land; it is dead-lettered with its reason and detail (the rules every
+/// consumer shares, [`sightline_schemas::validate`]).
+pub use sightline_schemas::validate::Invalid as Rejection;
 
 /// A row of `events` (see `schemas/clickhouse/0001_events.sql`; field order is column order).
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
@@ -113,26 +96,25 @@ pub struct EventRows {
 
 fn parse_uuid(field: &str, value: &str) -> Result<Uuid, Rejection> {
     if value.is_empty() {
-        return Err(Rejection::invalid(format!("{field} is missing")));
+        return Err(Rejection::field(format!("{field} is missing")));
     }
-    Uuid::parse_str(value).map_err(|e| Rejection::invalid(format!("{field} {value:?} is not a UUID: {e}")))
+    Uuid::parse_str(value).map_err(|e| Rejection::field(format!("{field} {value:?} is not a UUID: {e}")))
 }
 
 /// Decodes and validates an `EnrichedEvent` from `payload`, read at `partition`/`offset`.
 pub fn event_rows(payload: Option<&[u8]>, partition: i32, offset: i64) -> Result<EventRows, Rejection> {
-    let payload = payload.ok_or_else(|| Rejection { reason: "empty", detail: "message has no payload".into() })?;
-    let event = EnrichedEvent::decode(payload)
-        .map_err(|e| Rejection { reason: "decode", detail: format!("not an EnrichedEvent: {e}") })?;
-    validate::schema_version(event.schema_version).map_err(Rejection::from)?;
+    let payload = payload.ok_or_else(Rejection::empty)?;
+    let event = EnrichedEvent::decode(payload).map_err(|e| Rejection::decode("EnrichedEvent", e))?;
+    validate::schema_version(event.schema_version)?;
     let event_id = parse_uuid("event_id", &event.event_id)?;
-    let detection = event.detection.ok_or_else(|| Rejection::invalid("detection is missing"))?;
-    validate::detection(&detection, "detection.").map_err(Rejection::from)?;
+    let detection = event.detection.ok_or_else(|| Rejection::field("detection is missing"))?;
+    validate::detection(&detection, "detection.")?;
     let detection_event_id = parse_uuid("detection.event_id", &detection.event_id)?;
     let capture_time = u32::try_from(detection.capture_time_ms / 1000).map_err(|_| {
-        Rejection::invalid(format!("detection.capture_time_ms {} is out of range", detection.capture_time_ms))
+        Rejection::field(format!("detection.capture_time_ms {} is out of range", detection.capture_time_ms))
     })?;
     let kind = if detection.kind == ObjectKind::Face as i32 { 1 } else { 2 };
-    let bbox = detection.bbox.ok_or_else(|| Rejection::invalid("detection.bbox is missing"))?;
+    let bbox = detection.bbox.ok_or_else(|| Rejection::field("detection.bbox is missing"))?;
 
     let (descriptor, descriptor_model, descriptor_model_version) = match event.descriptor {
         Some(d) => (d.values, d.model_name, d.model_version),
