@@ -22,6 +22,22 @@ pub trait VectorIndex: Send + Sync {
 
     /// The similarity of `query` to every vector, in row order, into `scores` (resized to fit).
     fn scores(&self, query: &[f32], scores: &mut Vec<f32>);
+
+    /// The similarities of several queries (concatenated, `dim` values each) to every vector,
+    /// row-major: `scores[row * queries + query]`. The default asks [`Self::scores`] query by query.
+    fn scores_many(&self, queries: &[f32], dim: usize, scores: &mut Vec<f32>) {
+        let count = queries.len().checked_div(dim).unwrap_or(0);
+        let rows = self.len();
+        scores.clear();
+        scores.resize(rows * count, 0.0);
+        let mut one = Vec::new();
+        for (q, query) in queries.chunks_exact(dim.max(1)).enumerate() {
+            self.scores(query, &mut one);
+            for (row, score) in one.iter().enumerate() {
+                scores[row * count + q] = *score;
+            }
+        }
+    }
 }
 
 /// Exact search over vectors stored row after row.
@@ -95,6 +111,44 @@ impl VectorIndex for FlatIndex {
                 scope.spawn(move || scan(values, out));
             }
         });
+    }
+
+    fn scores_many(&self, queries: &[f32], dim: usize, scores: &mut Vec<f32>) {
+        let rows = self.len();
+        let count = if dim == self.dim { queries.len() / dim } else { 0 };
+        scores.clear();
+        scores.resize(rows * count, 0.0);
+        if rows == 0 || count == 0 {
+            return;
+        }
+        let queries = &queries[..count * dim];
+        let threads = self.threads.min(rows.div_ceil(MIN_ROWS_PER_THREAD)).max(1);
+        let rows_per_thread = rows.div_ceil(threads);
+        std::thread::scope(|scope| {
+            for (values, out) in
+                self.values.chunks(rows_per_thread * self.dim).zip(scores.chunks_mut(rows_per_thread * count))
+            {
+                scope.spawn(move || self.scan_many(values, queries, out));
+            }
+        });
+    }
+}
+
+/// Rows scanned together by [`FlatIndex::scores_many`]: 256 rows of 192 floats (192 KB) stay in the
+/// L2 cache while every query is compared with them, so memory is read once per batch, not per query.
+const ROWS_PER_BLOCK: usize = 256;
+
+impl FlatIndex {
+    fn scan_many(&self, values: &[f32], queries: &[f32], out: &mut [f32]) {
+        let count = queries.len() / self.dim;
+        let block_len = ROWS_PER_BLOCK * self.dim;
+        for (block, block_out) in values.chunks(block_len).zip(out.chunks_mut(ROWS_PER_BLOCK * count)) {
+            for (q, query) in queries.chunks_exact(self.dim).enumerate() {
+                for (r, row) in block.chunks_exact(self.dim).enumerate() {
+                    block_out[r * count + q] = dot(query, row);
+                }
+            }
+        }
     }
 }
 
@@ -363,6 +417,27 @@ mod tests {
         assert_eq!(a, b);
         single.shrink_to_fit();
         assert_eq!(single.memory_bytes(), rows * dim * 4);
+    }
+
+    #[test]
+    fn batched_scores_equal_one_query_at_a_time() {
+        let dim = 12;
+        let rows = MIN_ROWS_PER_THREAD + ROWS_PER_BLOCK + 7;
+        let mut index = FlatIndex::new(dim, 2);
+        for r in 0..rows {
+            index.push(&(0..dim).map(|i| ((r * 13 + i * 5) % 17) as f32 / 17.0).collect::<Vec<f32>>());
+        }
+        let queries: Vec<f32> = (0..3 * dim).map(|i| ((i * 7) % 11) as f32 / 11.0 - 0.5).collect();
+        let mut many = Vec::new();
+        index.scores_many(&queries, dim, &mut many);
+        assert_eq!(many.len(), rows * 3);
+        let mut one = Vec::new();
+        for (q, query) in queries.chunks_exact(dim).enumerate() {
+            index.scores(query, &mut one);
+            for row in 0..rows {
+                assert_eq!(many[row * 3 + q], one[row], "query {q}, row {row}");
+            }
+        }
     }
 
     #[test]
