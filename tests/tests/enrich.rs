@@ -370,3 +370,90 @@ async fn enrich_killed_mid_stream_still_yields_one_enriched_event_per_detection(
     admin.execute(format!("DROP DATABASE {database} WITH (FORCE)").as_str()).await?;
     Ok(())
 }
+
+/// A descriptor model that fails on every run (here: another model's file in its place) is retried,
+/// then its faces go to the dead-letter topic with reason `model_error`; bodies still pass through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faces_the_model_keeps_failing_on_are_dead_lettered() -> anyhow::Result<()> {
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let (mut admin, database, url, pool) = fresh_postgres(&format!("test_enrichfail_{tag}")).await?;
+    let (input, output, dlq) = (
+        format!("test.enrichfail.{tag}.detections"),
+        format!("test.enrichfail.{tag}.events"),
+        format!("test.enrichfail.{tag}.dlq"),
+    );
+    let topics =
+        [&input, &output, &dlq].map(|t| TopicSpec { name: t.clone(), partitions: 1, replication: 1, retention_ms: -1 });
+    sightline_common::kafka::ensure_topics(&stack::kafka(), &topics).await?;
+
+    // The models directory, with RetinaFace where MobileFaceNet should be: it loads, but has no
+    // `embeddings` output, so every descriptor run fails.
+    let real = files();
+    let broken = std::env::temp_dir().join(format!("sightline-broken-models-{tag}"));
+    std::fs::create_dir_all(&broken)?;
+    for entry in ["lib", "images", "retinaface_mnet025.onnx", "pedestrian_ssdlite.onnx"] {
+        std::os::unix::fs::symlink(real.dir.join(entry), broken.join(entry))?;
+    }
+    std::os::unix::fs::symlink(real.face_model(), broken.join("mobilefacenet.onnx"))?;
+
+    let enrich = ServiceProcess::start(
+        "sightline-enrich",
+        "ENRICH",
+        "METRICS_ADDR",
+        &[],
+        &[
+            ("KAFKA__BROKERS", stack::kafka().brokers),
+            ("INPUT_TOPIC", input.clone()),
+            ("OUTPUT_TOPIC", output.clone()),
+            ("DLQ_TOPIC", dlq.clone()),
+            ("GROUP_ID", format!("test-enrichfail-{tag}")),
+            ("POSTGRES_URL", url.clone()),
+            ("MODELS_DIR", broken.display().to_string()),
+            ("HTTP_ADDR", format!("127.0.0.1:{}", stack::free_port()?)),
+            ("MODEL_RETRIES", "2".into()),
+        ],
+        &format!("enrichfail-{tag}"),
+    )?;
+    let environment = detect::runtime(&real.runtime_library())?;
+    let mut detector = FaceDetector::new(&environment, &real.face_model(), FaceDetectorSettings::default())?;
+    let face = detection(&mut detector, &photo("obama2.jpg"), "cam-1");
+    let body = DetectionEvent {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        kind: ObjectKind::Body as i32,
+        landmarks: vec![],
+        ..face.clone()
+    };
+    let producer = stack::kafka().idempotent_producer()?;
+    produce(&producer, &input, "cam-1", &face.encode_to_vec()).await?;
+    produce(&producer, &input, "cam-1", &body.encode_to_vec()).await?;
+
+    let mut config = stack::kafka().client_config();
+    config.set("group.id", format!("test-enrichfail-dlq-{tag}")).set("auto.offset.reset", "earliest");
+    let dead: StreamConsumer = config.create()?;
+    dead.subscribe(&[&dlq])?;
+    let letter = tokio::time::timeout(Duration::from_secs(60), dead.recv()).await??;
+    let header = |name: &str| {
+        letter
+            .headers()
+            .and_then(|headers| headers.iter().find(|h| h.key == name).and_then(|h| h.value))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("dlq.reason"), "model_error");
+    assert!(header("dlq.detail").contains("embeddings"), "{}", header("dlq.detail"));
+    assert_eq!(letter.payload(), Some(face.encode_to_vec().as_slice()), "the original detection, unchanged");
+
+    let mut config = stack::kafka().client_config();
+    config.set("group.id", format!("test-enrichfail-reader-{tag}")).set("auto.offset.reset", "earliest");
+    let consumer: StreamConsumer = config.create()?;
+    consumer.subscribe(&[&output])?;
+    let events = read(&consumer, 1).await?;
+    assert_eq!(events[&body.event_id].descriptor_skip_reason, "body", "bodies still pass through");
+    assert_eq!(enrich.metric("sightline_enrich_model_retries_total")?, 2.0, "retried before giving up");
+
+    assert!(enrich.terminate(Duration::from_secs(30)));
+    let _ = std::fs::remove_dir_all(&broken);
+    pool.close().await;
+    admin.execute(format!("DROP DATABASE {database} WITH (FORCE)").as_str()).await?;
+    Ok(())
+}

@@ -11,7 +11,7 @@ use ort::value::Tensor;
 use std::path::Path;
 
 use crate::align::ALIGNED_SIZE;
-use crate::detect::{DetectError, session};
+use crate::detect::{DetectError, output_values, session};
 use crate::frame::RgbFrame;
 
 /// Values in a descriptor.
@@ -79,7 +79,7 @@ impl FaceDescriptor {
         for batch in faces.chunks(self.settings.max_batch.max(1)) {
             let tensor = Tensor::from_array(Self::input_tensor(batch)).map_err(|e| error(e.to_string()))?;
             let outputs = self.session.run(ort::inputs!["input" => tensor]).map_err(|e| error(e.to_string()))?;
-            let (_, values) = outputs["embeddings"].try_extract_tensor::<f32>().map_err(|e| error(e.to_string()))?;
+            let values = output_values(&outputs, MODEL_NAME, "embeddings")?;
             if values.len() != batch.len() * DESCRIPTOR_DIM {
                 return Err(error(format!("{} values for {} faces", values.len(), batch.len())));
             }

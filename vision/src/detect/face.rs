@@ -10,7 +10,7 @@ use ort::session::Session;
 use ort::value::Tensor;
 use std::path::Path;
 
-use super::{DetectError, non_maximum_suppression, session};
+use super::{DetectError, non_maximum_suppression, output_values, session};
 use crate::frame::{BoxF, RgbFrame};
 
 const MEAN_BGR: [f32; 3] = [104.0, 117.0, 123.0];
@@ -90,9 +90,9 @@ impl FaceDetector {
         let (height, width) = (input.shape()[2], input.shape()[3]);
         let tensor = Tensor::from_array(input).map_err(|e| error(e.to_string()))?;
         let outputs = self.session.run(ort::inputs!["input" => tensor]).map_err(|e| error(e.to_string()))?;
-        let (_, loc) = outputs["loc"].try_extract_tensor::<f32>().map_err(|e| error(e.to_string()))?;
-        let (_, conf) = outputs["conf"].try_extract_tensor::<f32>().map_err(|e| error(e.to_string()))?;
-        let (_, marks) = outputs["landmarks"].try_extract_tensor::<f32>().map_err(|e| error(e.to_string()))?;
+        let loc = output_values(&outputs, "retinaface", "loc")?;
+        let conf = output_values(&outputs, "retinaface", "conf")?;
+        let marks = output_values(&outputs, "retinaface", "landmarks")?;
 
         let priors = prior_boxes(width, height);
         if loc.len() != priors.len() * 4 || conf.len() != priors.len() * 2 || marks.len() != priors.len() * 10 {

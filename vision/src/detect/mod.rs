@@ -111,6 +111,22 @@ pub fn session(environment: &Environment, path: &Path, threads: usize) -> Result
         .map_err(|e| model_error(e.to_string()))
 }
 
+/// The f32 values of output `name` of `model`; an inference error (never a panic) when the model has
+/// no such output or it is not f32, as happens when a file holds a different model.
+pub(crate) fn output_values<'a>(
+    outputs: &'a ort::session::SessionOutputs<'_>,
+    model: &'static str,
+    name: &str,
+) -> Result<&'a [f32], DetectError> {
+    let value = outputs
+        .get(name)
+        .ok_or_else(|| DetectError::Inference { model, message: format!("the model has no output {name:?}") })?;
+    let (_, values) = value
+        .try_extract_tensor::<f32>()
+        .map_err(|e| DetectError::Inference { model, message: format!("output {name:?}: {e}") })?;
+    Ok(values)
+}
+
 /// Greedy non-maximum suppression: keeps the highest-scoring of any boxes overlapping more than
 /// `iou_threshold`. Returns the kept indices, best first.
 pub fn non_maximum_suppression(boxes: &[BoxF], scores: &[f32], iou_threshold: f32) -> Vec<usize> {

@@ -9,7 +9,7 @@ use ort::session::Session;
 use ort::value::Tensor;
 use std::path::Path;
 
-use super::{DetectError, session};
+use super::{DetectError, output_values, session};
 use crate::frame::{BoxF, RgbFrame};
 
 const INPUT: usize = 300;
@@ -78,10 +78,9 @@ impl PersonDetector {
         let (input, scale) = self.input_tensor(frame);
         let tensor = Tensor::from_array(input).map_err(|e| error(e.to_string()))?;
         let outputs = self.session.run(ort::inputs!["image_tensor:0" => tensor]).map_err(|e| error(e.to_string()))?;
-        let (_, boxes) = outputs["detection_boxes:0"].try_extract_tensor::<f32>().map_err(|e| error(e.to_string()))?;
-        let (_, scores) =
-            outputs["detection_scores:0"].try_extract_tensor::<f32>().map_err(|e| error(e.to_string()))?;
-        let (_, count) = outputs["num_detections:0"].try_extract_tensor::<f32>().map_err(|e| error(e.to_string()))?;
+        let boxes = output_values(&outputs, "pedestrian-ssdlite", "detection_boxes:0")?;
+        let scores = output_values(&outputs, "pedestrian-ssdlite", "detection_scores:0")?;
+        let count = output_values(&outputs, "pedestrian-ssdlite", "num_detections:0")?;
         let count = count.first().copied().unwrap_or(0.0).max(0.0) as usize;
         let to_frame = INPUT as f32 / scale;
         let mut people: Vec<PersonDetection> = (0..count.min(scores.len()).min(boxes.len() / 4))
