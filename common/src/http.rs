@@ -57,7 +57,7 @@ pub async fn serve(
     addr: SocketAddr,
     registry: Registry,
     readiness: Readiness,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> std::io::Result<SocketAddr> {
     let state = AppState { registry: Arc::new(registry), readiness };
     let app = Router::new()
@@ -65,15 +65,28 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
+    let (bound, server) = serve_router(addr, app, shutdown).await?;
     tokio::spawn(async move {
-        let result = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.requested().await }).await;
-        if let Err(error) = result {
+        if let Ok(Err(error)) = server.await {
             tracing::error!(%error, "operational HTTP server stopped");
         }
     });
     Ok(bound)
+}
+
+/// Serves `app` on `addr` until `shutdown`, letting requests in flight finish; returns the bound
+/// address and the server's task, which ends once it has drained.
+pub async fn serve_router(
+    addr: impl tokio::net::ToSocketAddrs,
+    app: Router,
+    mut shutdown: Shutdown,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.requested().await }).await
+    });
+    Ok((bound, server))
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

@@ -122,8 +122,12 @@ async fn main() -> anyhow::Result<()> {
         dim: DESCRIPTOR_DIM,
         threads: settings.threads,
     };
-    let index = Arc::new(RwLock::new(watchlists::load_all(&pool, &spec).await.context("loading watchlists")?));
-    let follower = tokio::spawn(watchlists::keep_current(pool.clone(), index.clone(), spec.clone(), shutdown.clone()));
+    let changes = watchlists::listen(&pool).await.context("listening for watchlist changes")?;
+    let index = watchlists::load_all(&pool, &spec).await.context("loading watchlists")?;
+    tracing::info!(lists = index.list_count(), descriptors = index.descriptor_count(), "watchlists loaded");
+    let index = Arc::new(RwLock::new(index));
+    let follower =
+        tokio::spawn(watchlists::keep_current(changes, pool.clone(), index.clone(), spec.clone(), shutdown.clone()));
 
     let api_state = ApiState {
         pool: pool.clone(),
@@ -132,16 +136,11 @@ async fn main() -> anyhow::Result<()> {
         spec,
         min_eye_distance_px: settings.min_eye_distance_px,
     };
-    let listener = tokio::net::TcpListener::bind(&settings.http_addr)
-        .await
-        .with_context(|| format!("binding {}", settings.http_addr))?;
-    tracing::info!(addr = %listener.local_addr()?, "watchlists API listening");
-    let mut api_shutdown = shutdown.clone();
-    let api = tokio::spawn(async move {
-        axum::serve(listener, router(api_state))
-            .with_graceful_shutdown(async move { api_shutdown.requested().await })
+    let (api_addr, api) =
+        sightline_common::http::serve_router(settings.http_addr.as_str(), router(api_state), shutdown.clone())
             .await
-    });
+            .with_context(|| format!("binding {}", settings.http_addr))?;
+    tracing::info!(addr = %api_addr, "watchlists API listening");
 
     let assignment = Assignment::default();
     let consumer = pipeline::consumer(

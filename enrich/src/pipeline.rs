@@ -94,8 +94,9 @@ pub type EnrichConsumer = StreamConsumer<EnrichContext>;
 
 /// One message of a batch, once looked at.
 enum Item {
-    /// A valid detection (with its aligned face, or why none).
-    Detection { event: Box<DetectionEvent>, face: Result<RgbFrame, &'static str> },
+    /// A valid detection: `Ok` when its aligned face went into the batch's faces (in order), or why
+    /// it has none.
+    Detection { event: Box<DetectionEvent>, face: Result<(), &'static str> },
     /// Already dead-lettered.
     Done,
 }
@@ -153,10 +154,11 @@ impl Pipeline {
     async fn process(&self, batch: &[BorrowedMessage<'_>], shutdown: &Shutdown) -> anyhow::Result<bool> {
         self.metrics.consumed.inc_by(batch.len() as u64);
         let mut items = Vec::with_capacity(batch.len());
+        let mut faces = Vec::new();
         for message in batch {
             items.push(match self.check(message) {
                 Ok(event) => {
-                    let face = aligned_face(&event, &self.gate).map_err(|reason| reason.as_str());
+                    let face = aligned_face(&event, &self.gate).map(|face| faces.push(face)).map_err(|r| r.as_str());
                     Item::Detection { event: Box::new(event), face }
                 }
                 Err(invalid) => {
@@ -167,13 +169,6 @@ impl Pipeline {
                 }
             });
         }
-        let faces: Vec<RgbFrame> = items
-            .iter()
-            .filter_map(|i| match i {
-                Item::Detection { face: Ok(face), .. } => Some(face.clone()),
-                _ => None,
-            })
-            .collect();
         let descriptors = match self.describe(faces, shutdown).await {
             Some(Ok(descriptors)) => Some(descriptors),
             Some(Err(error)) => {

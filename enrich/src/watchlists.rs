@@ -148,17 +148,23 @@ pub async fn load_all(pool: &PgPool, spec: &IndexSpec) -> Result<WatchlistIndex,
 /// The shared index the matcher reads.
 pub type SharedIndex = Arc<RwLock<WatchlistIndex>>;
 
-/// Loads every list into `index`, then reloads each list announced on [`CHANNEL`] until `shutdown`.
-/// A lost notification connection reloads everything once it is back, so no change is missed.
+/// A connection listening on [`CHANNEL`]. Open it before loading the index ([`load_all`]), so that no
+/// change made during the load is missed; then hand it to [`keep_current`].
+pub async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Reloads each list announced on `listener` into `index` until `shutdown`. A lost notification
+/// connection reloads everything once it is back, so no change is missed.
 pub async fn keep_current(
+    mut listener: PgListener,
     pool: PgPool,
     index: SharedIndex,
     spec: IndexSpec,
     mut shutdown: Shutdown,
 ) -> Result<(), sqlx::Error> {
-    let mut listener = PgListener::connect_with(&pool).await?;
-    listener.listen(CHANNEL).await?;
-    replace_all(&pool, &index, &spec).await?;
     loop {
         let notification = tokio::select! {
             _ = shutdown.requested() => return Ok(()),

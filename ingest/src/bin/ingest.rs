@@ -91,14 +91,10 @@ async fn main() -> anyhow::Result<()> {
     let app = router(ApiState { pool: pool.clone(), statuses: statuses.clone() })
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ready\n" }));
-    let listener = tokio::net::TcpListener::bind(&settings.http_addr)
+    let (api_addr, api) = sightline_common::http::serve_router(settings.http_addr.as_str(), app, shutdown.clone())
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;
-    tracing::info!(addr = %listener.local_addr()?, "streams API listening");
-    let mut api_shutdown = shutdown.clone();
-    let api = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async move { api_shutdown.requested().await }).await
-    });
+    tracing::info!(addr = %api_addr, "streams API listening");
     let supervisor_settings = SupervisorSettings {
         kafka: settings.kafka,
         topic: settings.topic,
