@@ -14,7 +14,7 @@
 use anyhow::{Context, anyhow, ensure};
 use ort::session::Session;
 use ort::value::Tensor;
-use sightline_common::kafka::{KafkaSettings, TopicSpec};
+use sightline_common::kafka::TopicSpec;
 use sightline_ingest::detect::{
     self, FaceDetector, FaceDetectorSettings, ModelFiles, PersonDetector, PersonDetectorSettings,
 };
@@ -117,10 +117,7 @@ fn ingest_fps(
     fps: u32,
     warm_up: &RgbFrame,
 ) -> anyhow::Result<(f64, u64, u64)> {
-    let kafka = KafkaSettings {
-        brokers: std::env::var("SIGHTLINE_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
-        ..Default::default()
-    };
+    let kafka = sightline_testkit::stack::kafka();
     let topic = format!("bench.ingest.{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     tokio::runtime::Runtime::new()?.block_on(sightline_common::kafka::ensure_topics(
         &kafka,

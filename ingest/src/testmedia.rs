@@ -30,9 +30,8 @@ pub fn cut_head(detector: &mut FaceDetector, name: &str, photo: &RgbFrame, margi
     let side = face.bbox.width.max(face.bbox.height) * (1.0 + 2.0 * margin);
     let (cx, cy) = (face.bbox.x + face.bbox.width / 2.0, face.bbox.y + face.bbox.height / 2.0);
     let square = BoxF { x: cx - side / 2.0, y: cy - side / 2.0, width: side, height: side };
-    let image = crate::track::crop(photo, &square, 0.0);
     // The crop is clipped to the photo: express the face relative to what was really cut.
-    let (left, top, _, _) = crate::track::crop_bounds(photo, &square, 0.0);
+    let (image, (left, top)) = photo.crop_around(&square, 0.0);
     let (left, top) = (left as f32, top as f32);
     let (w, h) = (image.width as f32, image.height as f32);
     let relative = BoxF {

@@ -339,38 +339,16 @@ fn laplacian_variance(frame: &RgbFrame, bbox: &BoxF) -> f32 {
 }
 
 fn best_shot(detection: &Detection, frame: &RgbFrame, time_ms: i64, quality: f32, margin: f32) -> BestShot {
-    let (left, top, _, _) = crop_bounds(frame, &detection.bbox, margin);
+    let (crop, crop_origin) = frame.crop_around(&detection.bbox, margin);
     BestShot {
         time_ms,
         bbox: detection.bbox,
         landmarks: detection.landmarks.clone(),
         score: detection.score,
         quality,
-        crop: crop(frame, &detection.bbox, margin),
-        crop_origin: (left, top),
+        crop,
+        crop_origin,
     }
-}
-
-/// The pixel bounds (left, top, right, bottom; right and bottom exclusive) of `bbox` grown by
-/// `margin` of its size on every side, clipped to the frame and at least one pixel wide and high.
-pub fn crop_bounds(frame: &RgbFrame, bbox: &BoxF, margin: f32) -> (u32, u32, u32, u32) {
-    let left = (bbox.x - bbox.width * margin).floor().clamp(0.0, (frame.width - 1) as f32) as u32;
-    let top = (bbox.y - bbox.height * margin).floor().clamp(0.0, (frame.height - 1) as f32) as u32;
-    let right = (bbox.x + bbox.width * (1.0 + margin)).ceil().clamp(left as f32 + 1.0, frame.width as f32) as u32;
-    let bottom = (bbox.y + bbox.height * (1.0 + margin)).ceil().clamp(top as f32 + 1.0, frame.height as f32) as u32;
-    (left, top, right, bottom)
-}
-
-/// The part of `frame` within [`crop_bounds`].
-pub fn crop(frame: &RgbFrame, bbox: &BoxF, margin: f32) -> RgbFrame {
-    let (left, top, right, bottom) = crop_bounds(frame, bbox, margin);
-    let (width, height) = (right - left, bottom - top);
-    let mut data = Vec::with_capacity((width * height * 3) as usize);
-    for y in top..bottom {
-        let start = ((y * frame.width + left) * 3) as usize;
-        data.extend_from_slice(&frame.data[start..start + (width * 3) as usize]);
-    }
-    RgbFrame { width, height, data }
 }
 
 #[cfg(test)]

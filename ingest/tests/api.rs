@@ -6,18 +6,16 @@ mod common;
 use common::{fresh_database, request};
 use serde_json::json;
 use sightline_ingest::api::{ApiState, StatusBoard, router};
-use sqlx::Executor;
 use sqlx::postgres::PgListener;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_api_end_to_end() -> anyhow::Result<()> {
-    let (mut admin, database, url, pool) =
-        fresh_database("test_streams", &[("admin-secret", "admin"), ("viewer-secret", "viewer")]).await?;
-    let mut listener = PgListener::connect(&url).await?;
+    let database = fresh_database("test_streams", &[("admin-secret", "admin"), ("viewer-secret", "viewer")]).await?;
+    let mut listener = PgListener::connect(&database.url).await?;
     listener.listen("sightline_streams").await?;
 
-    let state = ApiState { pool: pool.clone(), statuses: StatusBoard::default() };
+    let state = ApiState { pool: database.pool.clone(), statuses: StatusBoard::default() };
     let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = server.local_addr()?.port();
     tokio::spawn(async move { axum::serve(server, router(state)).await });
@@ -83,7 +81,6 @@ async fn streams_api_end_to_end() -> anyhow::Result<()> {
     assert_eq!(call("DELETE", format!("/v1/streams/{id}"), admin_token, None).await?.0, 404);
 
     drop(listener);
-    pool.close().await;
-    admin.execute(format!("DROP DATABASE {database} WITH (FORCE)").as_str()).await?;
+    database.remove().await?;
     Ok(())
 }

@@ -5,14 +5,14 @@
 
 mod common;
 
-use common::{cast, encode_cast_video, face_detector, free_port, fresh_database, kafka, models_dir, request};
+use common::{cast, encode_cast_video, face_detector, free_port, fresh_database, models_dir, request};
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use serde_json::{Value, json};
 use sightline_common::kafka::TopicSpec;
 use sightline_schemas::v1::{DetectionEvent, ObjectKind};
-use sqlx::Executor;
+use sightline_testkit::stack::kafka;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,9 +22,9 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
     let people = cast(&mut detector);
     let dir = std::env::temp_dir().join(format!("sightline-service-{}", std::process::id()));
     let video = encode_cast_video(&people, &dir);
-    let (mut admin, database, url, pool) = fresh_database("test_service", &[("ops-secret", "operator")]).await?;
+    let database = fresh_database("test_service", &[("ops-secret", "operator")]).await?;
     let kafka = kafka();
-    let topic = format!("test.{database}.detections");
+    let topic = format!("test.{}.detections", database.name);
     sightline_common::kafka::ensure_topics(
         &kafka,
         &[TopicSpec { name: topic.clone(), partitions: 3, replication: 1, retention_ms: -1 }],
@@ -32,7 +32,7 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
     .await?;
     let (port, metrics_port) = (free_port(), free_port());
     let mut service = Command::new(env!("CARGO_BIN_EXE_sightline-ingest"))
-        .env("SIGHTLINE_INGEST__POSTGRES_URL", &url)
+        .env("SIGHTLINE_INGEST__POSTGRES_URL", &database.url)
         .env("SIGHTLINE_INGEST__TOPIC", &topic)
         .env("SIGHTLINE_INGEST__KAFKA__BROKERS", &kafka.brokers)
         .env("SIGHTLINE_INGEST__MODELS_DIR", models_dir())
@@ -77,7 +77,7 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
     assert!(phases.iter().any(|p| p == "running" || p == "starting"), "{phases:?}");
 
     let mut config = kafka.client_config();
-    config.set("group.id", format!("{database}-reader")).set("auto.offset.reset", "earliest");
+    config.set("group.id", format!("{}-reader", database.name)).set("auto.offset.reset", "earliest");
     let consumer: StreamConsumer = config.create()?;
     consumer.subscribe(&[&topic])?;
     let faces = read_events(&consumer, &id).await?;
@@ -121,8 +121,7 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
     .await??;
     let exit = exit.ok_or_else(|| anyhow::anyhow!("the service did not stop on SIGTERM"))?;
     assert!(exit.success(), "clean exit: {exit:?}");
-    pool.close().await;
-    admin.execute(format!("DROP DATABASE {database} WITH (FORCE)").as_str()).await?;
+    database.remove().await?;
     let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }

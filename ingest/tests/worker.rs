@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{cast, encode_cast_video, face_detector, free_port, kafka, person_detector, serve_rtsp};
+use common::{cast, encode_cast_video, face_detector, free_port, person_detector, serve_rtsp};
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -15,6 +15,7 @@ use sightline_ingest::source::{Phase, SourceSpec};
 use sightline_ingest::track::TrackerSettings;
 use sightline_ingest::worker::{Models, StreamWorker, WorkerSettings};
 use sightline_schemas::v1::{DetectionEvent, ObjectKind};
+use sightline_testkit::stack::kafka;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -63,6 +63,51 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// A fresh, migrated PostgreSQL database of the local stack for one test, named
+/// `{prefix}_<random tag>`; [`TestDatabase::remove`] drops it.
+pub struct TestDatabase {
+    /// Database name.
+    pub name: String,
+    /// Its connection URL.
+    pub url: String,
+    /// A pool on it.
+    pub pool: sqlx::PgPool,
+}
+
+impl TestDatabase {
+    /// Creates and migrates the database.
+    pub async fn create(prefix: &str) -> anyhow::Result<Self> {
+        use sqlx::{Connection, Executor};
+        let admin_url = postgres_url();
+        let name = format!("{prefix}_{}", random_tag());
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+        admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+        let (base, _) = admin_url.rsplit_once('/').with_context(|| format!("unexpected postgres url {admin_url}"))?;
+        let url = format!("{base}/{name}");
+        let pool = sightline_common::relational::migrate(&url).await?;
+        Ok(Self { name, url, pool })
+    }
+
+    /// Closes the pool and drops the database (disconnecting whoever is still on it).
+    pub async fn remove(self) -> anyhow::Result<()> {
+        use sqlx::{Connection, Executor};
+        self.pool.close().await;
+        let mut admin = sqlx::PgConnection::connect(&postgres_url()).await?;
+        admin.execute(format!("DROP DATABASE {} WITH (FORCE)", self.name).as_str()).await?;
+        Ok(())
+    }
+}
+
+/// The value of header `name` of a message (a dead letter's `dlq.reason`, ...), empty when absent.
+pub fn header(message: &impl rdkafka::Message, name: &str) -> String {
+    use rdkafka::message::Headers;
+    message
+        .headers()
+        .and_then(|headers| headers.iter().find(|h| h.key == name).and_then(|h| h.value))
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+        .unwrap_or_default()
+}
+
 /// Names for one test's own topics, group and database.
 #[derive(Debug, Clone)]
 pub struct Isolation {

@@ -10,18 +10,16 @@
 use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Headers as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sightline_common::auth::Role;
 use sightline_common::kafka::TopicSpec;
 use sightline_enrich::pipeline::enriched_event_id;
 use sightline_schemas::v1::{BoundingBox, DetectionEvent, EnrichedEvent, ObjectKind, Point};
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce_raw};
-use sightline_testkit::stack::{self, Isolation, ServiceProcess, event_counts, event_ids, eventually};
+use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, event_counts, event_ids, eventually};
 use sightline_vision::descriptor::{DESCRIPTOR_DIM, MODEL_NAME};
 use sightline_vision::detect::{self, FaceDetection, FaceDetector, FaceDetectorSettings, ModelFiles};
 use sightline_vision::frame::RgbFrame;
-use sqlx::{Connection, Executor};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -45,19 +43,10 @@ fn face_of(detector: &mut FaceDetector, photo: &RgbFrame) -> FaceDetection {
 fn detection(detector: &mut FaceDetector, photo: &RgbFrame, stream: &str) -> DetectionEvent {
     let face = face_of(detector, photo);
     let b = face.bbox;
-    let left = (b.x - b.width * 0.25).floor().max(0.0) as u32;
-    let top = (b.y - b.height * 0.25).floor().max(0.0) as u32;
-    let right = ((b.x + b.width * 1.25).ceil() as u32).min(photo.width);
-    let bottom = ((b.y + b.height * 1.25).ceil() as u32).min(photo.height);
-    let (w, h) = (right - left, bottom - top);
-    let mut crop = Vec::with_capacity((w * h * 3) as usize);
-    for y in top..bottom {
-        let start = ((y * photo.width + left) * 3) as usize;
-        crop.extend_from_slice(&photo.data[start..start + (w * 3) as usize]);
-    }
+    let (crop, (left, top)) = photo.crop_around(&b, 0.25);
     let mut jpeg = Vec::new();
     jpeg_encoder::Encoder::new(&mut jpeg, 90)
-        .encode(&crop, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
+        .encode(&crop.data, crop.width as u16, crop.height as u16, jpeg_encoder::ColorType::Rgb)
         .expect("jpeg");
     DetectionEvent {
         schema_version: 1,
@@ -103,44 +92,53 @@ fn side_by_side(left: &RgbFrame, right: &RgbFrame) -> Vec<u8> {
     jpeg
 }
 
-/// A fresh, migrated database `name`: (admin connection, name, URL, pool).
-async fn fresh_postgres(name: &str) -> anyhow::Result<(sqlx::PgConnection, String, String, sqlx::PgPool)> {
-    let admin_url = stack::postgres_url();
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-    admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base));
-    let pool = sightline_common::relational::migrate(&url).await?;
-    Ok((admin, name.to_owned(), url, pool))
+/// One test's own topics (detections in; enriched events and dead letters out), consumer groups
+/// and PostgreSQL database.
+struct EnrichTest {
+    iso: Isolation,
+    /// Detections topic.
+    input: String,
+    db: TestDatabase,
 }
 
-/// Starts `sightline-enrich` reading `input`, writing `output`, in group `group`.
-fn start_enrich(
-    input: &str,
-    output: &str,
-    dlq: &str,
-    group: &str,
-    postgres_url: &str,
-    api_port: u16,
-) -> anyhow::Result<ServiceProcess> {
-    ServiceProcess::start(
-        "sightline-enrich",
-        "ENRICH",
-        "METRICS_ADDR",
-        &[],
-        &[
+impl EnrichTest {
+    async fn new(name: &str, partitions: i32) -> anyhow::Result<Self> {
+        let iso = Isolation::new(name, partitions).await?;
+        let input = format!("{}.detections", iso.topic);
+        let spec = TopicSpec { name: input.clone(), partitions, replication: 1, retention_ms: -1 };
+        sightline_common::kafka::ensure_topics(&stack::kafka(), &[spec]).await?;
+        let db = TestDatabase::create(&format!("test_{name}")).await?;
+        Ok(Self { iso, input, db })
+    }
+
+    /// Starts `sightline-enrich` on these topics, its API on `api_port`, with `settings` (as
+    /// `SIGHTLINE_ENRICH__<KEY>`) over the test defaults.
+    fn start(&self, api_port: u16, settings: &[(&str, String)]) -> anyhow::Result<ServiceProcess> {
+        let group = format!("{}-enrich", self.iso.group);
+        let mut all = vec![
             ("KAFKA__BROKERS", stack::kafka().brokers),
-            ("INPUT_TOPIC", input.to_owned()),
-            ("OUTPUT_TOPIC", output.to_owned()),
-            ("DLQ_TOPIC", dlq.to_owned()),
-            ("GROUP_ID", group.to_owned()),
-            ("POSTGRES_URL", postgres_url.to_owned()),
+            ("INPUT_TOPIC", self.input.clone()),
+            ("OUTPUT_TOPIC", self.iso.topic.clone()),
+            ("DLQ_TOPIC", self.iso.dlq_topic.clone()),
+            ("GROUP_ID", group.clone()),
+            ("POSTGRES_URL", self.db.url.clone()),
             ("MODELS_DIR", files().dir.display().to_string()),
             ("HTTP_ADDR", format!("127.0.0.1:{api_port}")),
             // A short session lets the broker evict each killed member quickly.
             ("SESSION_TIMEOUT_MS", "6000".into()),
-        ],
-        group,
-    )
+        ];
+        all.extend(settings.iter().cloned());
+        ServiceProcess::start("sightline-enrich", "ENRICH", "METRICS_ADDR", &[], &all, &group)
+    }
+
+    /// A consumer reading `topic` from its start in a group of its own (`role` names it).
+    fn reader(&self, topic: &str, role: &str) -> anyhow::Result<StreamConsumer> {
+        let mut config = stack::kafka().client_config();
+        config.set("group.id", format!("{}-{role}", self.iso.group)).set("auto.offset.reset", "earliest");
+        let consumer: StreamConsumer = config.create()?;
+        consumer.subscribe(&[topic])?;
+        Ok(consumer)
+    }
 }
 
 async fn produce(producer: &FutureProducer, topic: &str, key: &str, payload: &[u8]) -> anyhow::Result<()> {
@@ -167,27 +165,19 @@ async fn read(consumer: &StreamConsumer, count: usize) -> anyhow::Result<HashMap
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyhow::Result<()> {
-    // A fresh database and topics of our own.
-    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
-    let (mut admin, database, url, pool) = fresh_postgres(&format!("test_enrich_{tag}")).await?;
+    // Topics and a database of our own.
+    let test = EnrichTest::new("enrich", 2).await?;
+    let (input, output, dlq, pool) = (&test.input, &test.iso.topic, &test.iso.dlq_topic, &test.db.pool);
     let kafka = stack::kafka();
-    let (input, output, dlq) = (
-        format!("test.enrich.{tag}.detections"),
-        format!("test.enrich.{tag}.events"),
-        format!("test.enrich.{tag}.dlq"),
-    );
-    let topics =
-        [&input, &output, &dlq].map(|t| TopicSpec { name: t.clone(), partitions: 2, replication: 1, retention_ms: -1 });
-    sightline_common::kafka::ensure_topics(&kafka, &topics).await?;
 
     let files = files();
     let environment = detect::runtime(&files.runtime_library())?;
     let mut detector = FaceDetector::new(&environment, &files.face_model(), FaceDetectorSettings::default())?;
-    sightline_common::auth::register(&pool, "ops", "ops-secret", Role::Operator).await?;
-    sightline_common::auth::register(&pool, "viewer", "view-secret", Role::Viewer).await?;
+    sightline_common::auth::register(pool, "ops", "ops-secret", Role::Operator).await?;
+    sightline_common::auth::register(pool, "viewer", "view-secret", Role::Viewer).await?;
 
     let api_port = stack::free_port()?;
-    let enrich = start_enrich(&input, &output, &dlq, &format!("test-enrich-{tag}"), &url, api_port)?;
+    let enrich = test.start(api_port, &[])?;
     stack::eventually(Duration::from_secs(60), "the watchlists API", || async move {
         Ok(std::net::TcpStream::connect(("127.0.0.1", api_port)).ok().map(|_| ()))
     })
@@ -244,14 +234,11 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     };
     let producer = kafka.idempotent_producer()?;
     for event in [&obama2, &obama3, &stranger, &body] {
-        produce(&producer, &input, &event.stream_id, &event.encode_to_vec()).await?;
+        produce(&producer, input, &event.stream_id, &event.encode_to_vec()).await?;
     }
-    produce(&producer, &input, "cam-1", b"not a detection").await?;
+    produce(&producer, input, "cam-1", b"not a detection").await?;
 
-    let mut config = kafka.client_config();
-    config.set("group.id", format!("test-enrich-reader-{tag}")).set("auto.offset.reset", "earliest");
-    let consumer: StreamConsumer = config.create()?;
-    consumer.subscribe(&[&output])?;
+    let consumer = test.reader(output, "reader")?;
     let events = read(&consumer, 4).await?;
 
     for (detection, who) in [(&obama2, "obama2.jpg"), (&obama3, "obama3.jpg")] {
@@ -274,17 +261,10 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     let passed = &events[&body.event_id];
     assert_eq!((passed.descriptor_skip_reason.as_str(), passed.descriptor.is_none()), ("body", true));
 
-    let mut config = kafka.client_config();
-    config.set("group.id", format!("test-enrich-dlq-{tag}")).set("auto.offset.reset", "earliest");
-    let dead: StreamConsumer = config.create()?;
-    dead.subscribe(&[&dlq])?;
+    let dead = test.reader(dlq, "dlq")?;
     let letter = tokio::time::timeout(Duration::from_secs(30), dead.recv()).await??;
     assert_eq!(letter.payload(), Some(&b"not a detection"[..]));
-    let reason = letter
-        .headers()
-        .and_then(|headers| headers.iter().find(|h| h.key == "dlq.reason").and_then(|h| h.value))
-        .map(|v| String::from_utf8_lossy(v).into_owned());
-    assert_eq!(reason.as_deref(), Some("decode"), "the reason travels in the headers");
+    assert_eq!(stack::header(&letter, "dlq.reason"), "decode", "the reason travels in the headers");
 
     // Enrol the stranger while enrich runs: within a second, the same face matches.
     let path = format!("{persons}?display_name=Astronaut");
@@ -292,7 +272,7 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     assert_eq!(status, 201, "{body}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let again = DetectionEvent { event_id: uuid::Uuid::new_v4().to_string(), ..stranger.clone() };
-    produce(&producer, &input, &again.stream_id, &again.encode_to_vec()).await?;
+    produce(&producer, input, &again.stream_id, &again.encode_to_vec()).await?;
     let events = read(&consumer, 1).await?;
     let event = events.get(&again.event_id).expect("the new detection's event");
     let best = event.matches.first().expect("the newly listed person matches");
@@ -314,8 +294,7 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     assert_eq!((status, ready.trim()), (200, "ready"));
 
     assert!(enrich.terminate(Duration::from_secs(30)), "SIGTERM stops enrich cleanly");
-    pool.close().await;
-    admin.execute(format!("DROP DATABASE {database} WITH (FORCE)").as_str()).await?;
+    test.db.remove().await?;
     Ok(())
 }
 
@@ -325,25 +304,20 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrich_killed_mid_stream_still_yields_one_enriched_event_per_detection() -> anyhow::Result<()> {
     const DETECTIONS: u64 = 400;
-    let iso = Isolation::new("enrichkill", 3).await?;
-    let input = format!("{}.detections", iso.topic);
-    let spec = TopicSpec { name: input.clone(), partitions: 3, replication: 1, retention_ms: -1 };
-    sightline_common::kafka::ensure_topics(&stack::kafka(), &[spec]).await?;
-    let (mut admin, database, url, pool) =
-        fresh_postgres(&format!("test_enrichkill_{}", &iso.group[iso.group.len() - 8..])).await?;
+    let test = EnrichTest::new("enrichkill", 3).await?;
+    let (input, iso) = (&test.input, &test.iso);
 
     // Realistic detections (faces with landmarks and best shots, and bodies) from the load generator.
     let generator = EventGenerator::new(LoadProfile { seed: 21, ..Default::default() });
     let detections: Vec<DetectionEvent> = (0..DETECTIONS).filter_map(|i| generator.event(i).detection).collect();
     let messages: Vec<(String, Vec<u8>)> =
         detections.iter().map(|d| (d.stream_id.clone(), d.encode_to_vec())).collect();
-    produce_raw(&stack::kafka(), &input, &messages).await?;
+    produce_raw(&stack::kafka(), input, &messages).await?;
     let mut expected: Vec<String> = detections.iter().map(|d| enriched_event_id(&d.event_id).to_string()).collect();
     expected.sort();
 
-    let group = format!("{}-enrich", iso.group);
     for (round, pause_ms) in [(1, 700u64), (2, 300), (3, 1_100)] {
-        let enrich = start_enrich(&input, &iso.topic, &iso.dlq_topic, &group, &url, stack::free_port()?)?;
+        let enrich = test.start(stack::free_port()?, &[])?;
         // Kill it once it is producing (it owns partitions and is mid-stream), not while the group is
         // still rebalancing; then a little later, so kills land at different points of a batch.
         eventually(Duration::from_secs(120), &format!("enrich round {round} producing"), || async {
@@ -353,9 +327,9 @@ async fn enrich_killed_mid_stream_still_yields_one_enriched_event_per_detection(
         tokio::time::sleep(Duration::from_millis(pause_ms)).await;
         enrich.kill();
     }
-    let enrich = start_enrich(&input, &iso.topic, &iso.dlq_topic, &group, &url, stack::free_port()?)?;
+    let enrich = test.start(stack::free_port()?, &[])?;
     let clickhouse = stack::clickhouse(&iso.database);
-    let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
+    let writer = ServiceProcess::writer(iso, &clickhouse, &[], &[])?;
     eventually(Duration::from_secs(180), &format!("{DETECTIONS} enriched events landed"), || async {
         let (visible, _) = event_counts(&clickhouse).await?;
         anyhow::ensure!(visible <= DETECTIONS, "{visible} visible, more than {DETECTIONS} detections");
@@ -366,8 +340,7 @@ async fn enrich_killed_mid_stream_still_yields_one_enriched_event_per_detection(
     assert_eq!(event_ids(&clickhouse).await?, expected, "one enriched event per detection, ids from the detections");
     assert!(enrich.terminate(Duration::from_secs(30)));
     assert!(writer.terminate(Duration::from_secs(30)));
-    pool.close().await;
-    admin.execute(format!("DROP DATABASE {database} WITH (FORCE)").as_str()).await?;
+    test.db.remove().await?;
     Ok(())
 }
 
@@ -375,45 +348,20 @@ async fn enrich_killed_mid_stream_still_yields_one_enriched_event_per_detection(
 /// then its faces go to the dead-letter topic with reason `model_error`; bodies still pass through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faces_the_model_keeps_failing_on_are_dead_lettered() -> anyhow::Result<()> {
-    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
-    let (mut admin, database, url, pool) = fresh_postgres(&format!("test_enrichfail_{tag}")).await?;
-    let (input, output, dlq) = (
-        format!("test.enrichfail.{tag}.detections"),
-        format!("test.enrichfail.{tag}.events"),
-        format!("test.enrichfail.{tag}.dlq"),
-    );
-    let topics =
-        [&input, &output, &dlq].map(|t| TopicSpec { name: t.clone(), partitions: 1, replication: 1, retention_ms: -1 });
-    sightline_common::kafka::ensure_topics(&stack::kafka(), &topics).await?;
+    let test = EnrichTest::new("enrichfail", 1).await?;
 
     // The models directory, with RetinaFace where MobileFaceNet should be: it loads, but has no
     // `embeddings` output, so every descriptor run fails.
     let real = files();
-    let broken = std::env::temp_dir().join(format!("sightline-broken-models-{tag}"));
+    let broken = std::env::temp_dir().join(format!("sightline-broken-models-{}", test.iso.group));
     std::fs::create_dir_all(&broken)?;
     for entry in ["lib", "images", "retinaface_mnet025.onnx", "pedestrian_ssdlite.onnx"] {
         std::os::unix::fs::symlink(real.dir.join(entry), broken.join(entry))?;
     }
     std::os::unix::fs::symlink(real.face_model(), broken.join("mobilefacenet.onnx"))?;
 
-    let enrich = ServiceProcess::start(
-        "sightline-enrich",
-        "ENRICH",
-        "METRICS_ADDR",
-        &[],
-        &[
-            ("KAFKA__BROKERS", stack::kafka().brokers),
-            ("INPUT_TOPIC", input.clone()),
-            ("OUTPUT_TOPIC", output.clone()),
-            ("DLQ_TOPIC", dlq.clone()),
-            ("GROUP_ID", format!("test-enrichfail-{tag}")),
-            ("POSTGRES_URL", url.clone()),
-            ("MODELS_DIR", broken.display().to_string()),
-            ("HTTP_ADDR", format!("127.0.0.1:{}", stack::free_port()?)),
-            ("MODEL_RETRIES", "2".into()),
-        ],
-        &format!("enrichfail-{tag}"),
-    )?;
+    let settings = [("MODELS_DIR", broken.display().to_string()), ("MODEL_RETRIES", "2".into())];
+    let enrich = test.start(stack::free_port()?, &settings)?;
     let environment = detect::runtime(&real.runtime_library())?;
     let mut detector = FaceDetector::new(&environment, &real.face_model(), FaceDetectorSettings::default())?;
     let face = detection(&mut detector, &photo("obama2.jpg"), "cam-1");
@@ -424,36 +372,23 @@ async fn faces_the_model_keeps_failing_on_are_dead_lettered() -> anyhow::Result<
         ..face.clone()
     };
     let producer = stack::kafka().idempotent_producer()?;
-    produce(&producer, &input, "cam-1", &face.encode_to_vec()).await?;
-    produce(&producer, &input, "cam-1", &body.encode_to_vec()).await?;
+    produce(&producer, &test.input, "cam-1", &face.encode_to_vec()).await?;
+    produce(&producer, &test.input, "cam-1", &body.encode_to_vec()).await?;
 
-    let mut config = stack::kafka().client_config();
-    config.set("group.id", format!("test-enrichfail-dlq-{tag}")).set("auto.offset.reset", "earliest");
-    let dead: StreamConsumer = config.create()?;
-    dead.subscribe(&[&dlq])?;
+    let dead = test.reader(&test.iso.dlq_topic, "dlq")?;
     let letter = tokio::time::timeout(Duration::from_secs(60), dead.recv()).await??;
-    let header = |name: &str| {
-        letter
-            .headers()
-            .and_then(|headers| headers.iter().find(|h| h.key == name).and_then(|h| h.value))
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default()
-    };
+    let header = |name: &str| stack::header(&letter, name);
     assert_eq!(header("dlq.reason"), "model_error");
     assert!(header("dlq.detail").contains("embeddings"), "{}", header("dlq.detail"));
     assert_eq!(letter.payload(), Some(face.encode_to_vec().as_slice()), "the original detection, unchanged");
 
-    let mut config = stack::kafka().client_config();
-    config.set("group.id", format!("test-enrichfail-reader-{tag}")).set("auto.offset.reset", "earliest");
-    let consumer: StreamConsumer = config.create()?;
-    consumer.subscribe(&[&output])?;
+    let consumer = test.reader(&test.iso.topic, "reader")?;
     let events = read(&consumer, 1).await?;
     assert_eq!(events[&body.event_id].descriptor_skip_reason, "body", "bodies still pass through");
     assert_eq!(enrich.metric("sightline_enrich_model_retries_total")?, 2.0, "retried before giving up");
 
     assert!(enrich.terminate(Duration::from_secs(30)));
     let _ = std::fs::remove_dir_all(&broken);
-    pool.close().await;
-    admin.execute(format!("DROP DATABASE {database} WITH (FORCE)").as_str()).await?;
+    test.db.remove().await?;
     Ok(())
 }

@@ -3,7 +3,6 @@
 use sightline_common::warehouse::{WarehouseError, apply_migrations, migrate};
 use sightline_schemas::{CLICKHOUSE_MIGRATIONS, Migration, POSTGRES_MIGRATIONS};
 use sightline_testkit::stack;
-use sqlx::{Connection, Executor, PgConnection};
 
 fn fresh_name(prefix: &str) -> String {
     format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
@@ -43,16 +42,8 @@ async fn clickhouse_migrations_apply_once_and_refuse_edits() -> anyhow::Result<(
 
 #[tokio::test]
 async fn postgres_migrations_apply_in_a_fresh_database() -> anyhow::Result<()> {
-    let admin_url = stack::postgres_url();
-    let database = fresh_name("test_migrate");
-    let mut admin = PgConnection::connect(&admin_url).await?;
-    admin.execute(format!("CREATE DATABASE {database}").as_str()).await?;
-    let url = match admin_url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{database}"),
-        None => anyhow::bail!("unexpected postgres url {admin_url}"),
-    };
-
-    let pool = sightline_common::relational::migrate(&url).await?;
+    let database = stack::TestDatabase::create("test_migrate").await?;
+    let pool = database.pool.clone();
     let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
         .fetch_all(&pool)
         .await?;
@@ -68,8 +59,7 @@ async fn postgres_migrations_apply_in_a_fresh_database() -> anyhow::Result<()> {
     watchlist_changes_are_announced_with_their_list(&pool).await?;
     // Running again is a no-op.
     sightline_common::relational::migrator().run(&pool).await?;
-    pool.close().await;
-    admin.execute(format!("DROP DATABASE {database}").as_str()).await?;
+    database.remove().await?;
     Ok(())
 }
 

@@ -7,7 +7,6 @@
 use anyhow::Context;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Headers;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_schemas::v1::{EnrichedEvent, SCHEMA_VERSION};
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce, produce_raw};
@@ -192,15 +191,8 @@ async fn d_poison_messages_go_to_the_dlq_with_reasons() -> anyhow::Result<()> {
         let message = tokio::time::timeout(Duration::from_secs(30), reader.recv())
             .await
             .context("waiting for dead letters")??;
-        let headers = message.headers().context("dead letter has headers")?;
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|h| h.key == name)
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_default()
-        };
+        message.headers().context("dead letter has headers")?;
+        let header = |name: &str| stack::header(&message, name);
         assert_eq!(header("dlq.source.topic"), iso.topic);
         let position = (header("dlq.source.partition").parse()?, header("dlq.source.offset").parse()?);
         letters.insert(

@@ -34,6 +34,22 @@ impl RgbFrame {
         Self::decode(&bytes).map_err(|e| format!("decoding {}: {e}", path.display()))
     }
 
+    /// The part of the frame under `bbox` grown by `margin` of its size on every side, clipped to the
+    /// frame (at least one pixel), and its top-left corner in frame pixels.
+    pub fn crop_around(&self, bbox: &BoxF, margin: f32) -> (RgbFrame, (u32, u32)) {
+        let left = (bbox.x - bbox.width * margin).floor().clamp(0.0, (self.width - 1) as f32) as u32;
+        let top = (bbox.y - bbox.height * margin).floor().clamp(0.0, (self.height - 1) as f32) as u32;
+        let right = (bbox.x + bbox.width * (1.0 + margin)).ceil().clamp(left as f32 + 1.0, self.width as f32) as u32;
+        let bottom = (bbox.y + bbox.height * (1.0 + margin)).ceil().clamp(top as f32 + 1.0, self.height as f32) as u32;
+        let (width, height) = (right - left, bottom - top);
+        let mut data = Vec::with_capacity((width * height * 3) as usize);
+        for y in top..bottom {
+            let start = ((y * self.width + left) * 3) as usize;
+            data.extend_from_slice(&self.data[start..start + (width * 3) as usize]);
+        }
+        (RgbFrame { width, height, data }, (left, top))
+    }
+
     /// Bilinear sample of the three channels at (x, y) in pixel coordinates (clamped to the frame).
     pub fn sample_pixel(&self, x: f32, y: f32) -> [f32; 3] {
         [self.sample(x, y, 0), self.sample(x, y, 1), self.sample(x, y, 2)]

@@ -8,6 +8,7 @@ use sightline_ingest::detect::{
 };
 use sightline_ingest::frame::RgbFrame;
 use sightline_ingest::testmedia::{Actor, STANDARD_VIDEO, VideoSpec, encode, standard_cast};
+use sightline_testkit::stack::TestDatabase;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -57,30 +58,15 @@ pub fn encode_cast_video(cast: &[Actor], dir: &Path) -> PathBuf {
     video
 }
 
-/// PostgreSQL URL of the local stack.
-pub fn postgres_url() -> String {
-    std::env::var("SIGHTLINE_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://sightline:sightline@localhost:5432/sightline".into())
-}
-
-/// A fresh, migrated database named `{prefix}_<random>` with the given (token, role) pairs in
-/// `api_tokens`: (admin connection, database name, its URL, a pool on it).
-pub async fn fresh_database(
-    prefix: &str,
-    tokens: &[(&str, &str)],
-) -> anyhow::Result<(sqlx::PgConnection, String, String, sqlx::PgPool)> {
-    use sightline_common::auth;
-    use sqlx::{Connection, Executor};
-    let admin_url = postgres_url();
-    let database = format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
-    admin.execute(format!("CREATE DATABASE {database}").as_str()).await?;
-    let url = format!("{}/{database}", admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin_url));
-    let pool = sightline_common::relational::migrate(&url).await?;
+/// A fresh, migrated database (`sightline_testkit::stack::TestDatabase`) with the given
+/// (token, role) pairs in `api_tokens`.
+pub async fn fresh_database(prefix: &str, tokens: &[(&str, &str)]) -> anyhow::Result<TestDatabase> {
+    let database = TestDatabase::create(prefix).await?;
     for (token, role) in tokens {
-        auth::register(&pool, role, token, role.parse().map_err(anyhow::Error::msg)?).await?;
+        sightline_common::auth::register(&database.pool, role, token, role.parse().map_err(anyhow::Error::msg)?)
+            .await?;
     }
-    Ok((admin, database, url, pool))
+    Ok(database)
 }
 
 /// One HTTP/1.1 request with `Connection: close`: (status, the body as JSON, or as a JSON string
@@ -108,17 +94,9 @@ pub fn request(port: u16, method: &str, path: &str, token: Option<&str>, body: O
     (status, body)
 }
 
-/// Kafka settings of the local stack (`SIGHTLINE_KAFKA_BROKERS`).
-pub fn kafka() -> sightline_common::kafka::KafkaSettings {
-    sightline_common::kafka::KafkaSettings {
-        brokers: std::env::var("SIGHTLINE_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
-        ..Default::default()
-    }
-}
-
-/// A free TCP port on loopback.
+/// A free TCP port on loopback (`sightline_testkit::stack::free_port`, for tests that panic).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+    sightline_testkit::stack::free_port().expect("a free port")
 }
 
 /// A running `sightline-rtsp-serve`, killed when dropped.
