@@ -110,10 +110,17 @@ impl RgbFrame {
             for (x, column) in columns.iter().enumerate() {
                 let (a, b) = (column.first * 3, column.second * 3);
                 let mut pixel = [0.0f32; 3];
-                for (c, value) in pixel.iter_mut().enumerate() {
-                    let upper = lerp(top[a + c], top[b + c], column.weight);
-                    let lower = lerp(bottom[a + c], bottom[b + c], column.weight);
-                    *value = upper + (lower - upper) * row.weight;
+                if row.weight == 0.0 && column.weight == 0.0 {
+                    // On a source pixel (always, at scale 1): no interpolation to do.
+                    for (value, &source) in pixel.iter_mut().zip(&top[a..a + 3]) {
+                        *value = f32::from(source);
+                    }
+                } else {
+                    for (c, value) in pixel.iter_mut().enumerate() {
+                        let upper = lerp(top[a + c], top[b + c], column.weight);
+                        let lower = lerp(bottom[a + c], bottom[b + c], column.weight);
+                        *value = upper + (lower - upper) * row.weight;
+                    }
                 }
                 write(x, y, pixel);
             }
