@@ -2,7 +2,8 @@
 //!
 //! The modules, in the order data flows through them:
 //! - [`source`]: GStreamer sources (RTSP, files, HTTP MJPEG, V4L2) to RGB frames at the analysis
-//!   rate, with reconnects, backoff and a visible state per stream;
+//!   rate, with reconnects, backoff and a visible state per stream; files decode in the
+//!   [`background`], on the cycles analysis leaves idle;
 //! - [`track`]: tracking per stream (IoU against a constant-velocity prediction), track lifecycle,
 //!   best shot by quality, faces linked to their bodies;
 //! - [`events`]: a track report as a `DetectionEvent` (the `sightline.detections.v1` contract), with
@@ -24,6 +25,7 @@
 //! (`benches/ingest_throughput.rs`) measures the whole path against raw ONNX Runtime.
 
 pub mod api;
+pub mod background;
 pub mod events;
 pub mod metrics;
 pub mod source;

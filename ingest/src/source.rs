@@ -276,6 +276,9 @@ fn connect_and_read(
         .map_err(|e| format!("building the pipeline: {e}"))?
         .downcast::<gst::Pipeline>()
         .map_err(|_| "the description is not a pipeline".to_owned())?;
+    if !spec.is_live() {
+        crate::background::decode_in_background(&pipeline);
+    }
     let result = read(spec, &pipeline, status, stop, on_frame);
     let _ = pipeline.set_state(gst::State::Null);
     result

@@ -313,22 +313,35 @@ pub fn quality(detection: &Detection, frame: &RgbFrame) -> f32 {
     detection.score.clamp(0.0, 1.0) * (0.3 + 0.7 * size) * (0.4 + 0.6 * frontal) * (0.5 + 0.5 * sharp)
 }
 
-/// Variance of the 4-neighbour Laplacian of the grey image inside `bbox`, at pixel scale, sampled at
-/// 62x62 points spread over the box.
+/// Variance of the 4-neighbour Laplacian of the grey image inside `bbox`, at pixel scale: at 62x62
+/// pixels spread over the box (the nearest pixel to each grid point), each against its four
+/// neighbours one pixel away, whatever the box size.
 fn laplacian_variance(frame: &RgbFrame, bbox: &BoxF) -> f32 {
-    let grey =
-        |x: f32, y: f32| 0.299 * frame.sample(x, y, 0) + 0.587 * frame.sample(x, y, 1) + 0.114 * frame.sample(x, y, 2);
+    let (width, height) = (frame.width as usize, frame.height as usize);
+    if width < 3 || height < 3 {
+        return 0.0;
+    }
+    let grey = |x: usize, y: usize| {
+        let at = (y * width + x) * 3;
+        0.299 * f32::from(frame.data[at])
+            + 0.587 * f32::from(frame.data[at + 1])
+            + 0.114 * f32::from(frame.data[at + 2])
+    };
     let steps = 64usize;
     let (dx, dy) = (bbox.width / steps as f32, bbox.height / steps as f32);
     if dx <= 0.0 || dy <= 0.0 {
         return 0.0;
     }
+    // Grid points as pixels, kept one pixel inside the frame so every neighbour exists.
+    let pixel = |start: f32, step: f32, i: usize, length: usize| {
+        ((start + i as f32 * step).round().max(1.0) as usize).min(length - 2)
+    };
+    let columns: Vec<usize> = (1..steps - 1).map(|i| pixel(bbox.x, dx, i, width)).collect();
     let (mut sum, mut sum_sq, mut n) = (0.0f32, 0.0f32, 0.0f32);
     for j in 1..steps - 1 {
-        for i in 1..steps - 1 {
-            let (x, y) = (bbox.x + i as f32 * dx, bbox.y + j as f32 * dy);
-            // Neighbours one pixel away: sharpness at the pixel scale, whatever the box size.
-            let value = grey(x - 1.0, y) + grey(x + 1.0, y) + grey(x, y - 1.0) + grey(x, y + 1.0) - 4.0 * grey(x, y);
+        let y = pixel(bbox.y, dy, j, height);
+        for &x in &columns {
+            let value = grey(x - 1, y) + grey(x + 1, y) + grey(x, y - 1) + grey(x, y + 1) - 4.0 * grey(x, y);
             sum += value;
             sum_sq += value * value;
             n += 1.0;

@@ -65,28 +65,25 @@ impl FaceDetector {
 
     /// The model's input for `frame`: scaled so its longer side is `input_long_side`, BGR minus the
     /// channel means, NCHW. Returns the tensor and the scale applied.
-    pub fn input_tensor(&self, frame: &RgbFrame) -> (Array4<f32>, f32) {
+    pub fn input_tensor(&self, frame: &RgbFrame) -> Result<(Array4<f32>, f32), DetectError> {
         let scale = self.settings.input_long_side as f32 / frame.width.max(frame.height) as f32;
         let width = ((frame.width as f32 * scale).round() as usize).max(32);
         let height = ((frame.height as f32 * scale).round() as usize).max(32);
-        let mut input = Array4::<f32>::zeros((1, 3, height, width));
-        let plane = width * height;
-        if let Some(planes) = input.as_slice_mut() {
-            frame.resample(width, height, scale, |x, y, [r, g, b]| {
-                let at = y * width + x;
-                // Model channels are BGR; frame channels are RGB.
-                planes[at] = b - MEAN_BGR[0];
-                planes[plane + at] = g - MEAN_BGR[1];
-                planes[2 * plane + at] = r - MEAN_BGR[2];
-            });
+        let resized = frame.resized(width, height, scale);
+        // Model channels are BGR planes; frame channels are packed RGB. Every value is written once.
+        let mut values = Vec::with_capacity(3 * width * height);
+        for (channel, mean) in [(2, MEAN_BGR[0]), (1, MEAN_BGR[1]), (0, MEAN_BGR[2])] {
+            values.extend(resized.data.chunks_exact(3).map(|pixel| f32::from(pixel[channel]) - mean));
         }
-        (input, scale)
+        let input = Array4::from_shape_vec((1, 3, height, width), values)
+            .map_err(|e| DetectError::Inference { model: "retinaface", message: format!("input tensor: {e}") })?;
+        Ok((input, scale))
     }
 
     /// Faces in `frame`, best first.
     pub fn detect(&mut self, frame: &RgbFrame) -> Result<Vec<FaceDetection>, DetectError> {
         let error = |message: String| DetectError::Inference { model: "retinaface", message };
-        let (input, scale) = self.input_tensor(frame);
+        let (input, scale) = self.input_tensor(frame)?;
         let (height, width) = (input.shape()[2], input.shape()[3]);
         let tensor = Tensor::from_array(input).map_err(|e| error(e.to_string()))?;
         let outputs = self.session.run(ort::inputs!["input" => tensor]).map_err(|e| error(e.to_string()))?;

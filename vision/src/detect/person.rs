@@ -60,14 +60,13 @@ impl PersonDetector {
         let scale = INPUT as f32 / frame.width.max(frame.height) as f32;
         let width = ((frame.width as f32 * scale).round() as usize).min(INPUT);
         let height = ((frame.height as f32 * scale).round() as usize).min(INPUT);
+        let resized = frame.resized(width, height, scale);
+        // Letterboxed: the frame at the top left, the rest black.
         let mut input = Array4::<u8>::zeros((1, INPUT, INPUT, 3));
         if let Some(pixels) = input.as_slice_mut() {
-            frame.resample(width, height, scale, |x, y, rgb| {
-                let at = (y * INPUT + x) * 3;
-                for (slot, value) in pixels[at..at + 3].iter_mut().zip(rgb) {
-                    *slot = value.round().clamp(0.0, 255.0) as u8;
-                }
-            });
+            for (target, source) in pixels.chunks_exact_mut(INPUT * 3).zip(resized.data.chunks_exact(width * 3)) {
+                target[..width * 3].copy_from_slice(source);
+            }
         }
         (input, scale)
     }
