@@ -3,7 +3,7 @@
 //! A file is read as fast as analysis goes, so its decoder never has a deadline: it should use the
 //! cycles the detectors leave idle instead of preempting one of ONNX Runtime's intra-op threads in
 //! the middle of an operator, which stalls the operator's other thread at its barrier. On 2 cores
-//! this took `make bench-ingest` from 0.87 to 0.92 of the raw models' speed.
+//! this took `make bench-ingest` from 0.87 to 0.90–0.93 of the raw models' speed.
 //!
 //! GStreamer's own thread pool reuses its threads across pipelines, and an unprivileged process can
 //! raise a thread's niceness but never lower it again, so a pipeline that decodes in the background
