@@ -54,18 +54,26 @@ pub enum Access {
     Read,
     /// Changes configuration: admin or operator ([`Role::can_manage`]).
     Manage,
+    /// Reads what identifies people (events, faces, matches): any role but viewer
+    /// ([`Role::can_see_people`]).
+    People,
 }
 
 /// The caller's role if its bearer token allows `access`; 401 without a valid token, 403 when the
-/// role may not, naming `what` it tried to change.
+/// role may not, naming `what` it tried to change or see.
 pub async fn authorize(pool: &PgPool, headers: &HeaderMap, access: Access, what: &str) -> Result<Role, ApiError> {
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
     let role = auth::bearer_role(pool, authorization).await.map_err(|error| match error {
         AuthError::Database(error) => ApiError::from(error),
         other => ApiError(StatusCode::UNAUTHORIZED, other.to_string()),
     })?;
-    if access == Access::Manage && !role.can_manage() {
-        return Err(ApiError(StatusCode::FORBIDDEN, format!("role {} cannot change {what}", role.as_str())));
+    match access {
+        Access::Manage if !role.can_manage() => {
+            Err(ApiError(StatusCode::FORBIDDEN, format!("role {} cannot change {what}", role.as_str())))
+        }
+        Access::People if !role.can_see_people() => {
+            Err(ApiError(StatusCode::FORBIDDEN, format!("role {} cannot see {what}", role.as_str())))
+        }
+        _ => Ok(role),
     }
-    Ok(role)
 }

@@ -32,6 +32,12 @@ impl Role {
     pub fn can_manage(self) -> bool {
         matches!(self, Role::Admin | Role::Operator)
     }
+
+    /// Whether the role may see what identifies people: single events with their best-shot faces
+    /// and watchlist matches (viewers see aggregates only).
+    pub fn can_see_people(self) -> bool {
+        !matches!(self, Role::Viewer)
+    }
 }
 
 impl std::str::FromStr for Role {

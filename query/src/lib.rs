@@ -1,4 +1,13 @@
-//! Query: REST API and dashboard over the ClickHouse warehouse, with token auth and roles.
+//! Query: the REST API and dashboard analysts use to explore what the pipeline saw, read from the
+//! ClickHouse warehouse the writer fills.
 //!
-//! Not built yet: this crate is a placeholder until its issue is taken up. The event contracts it will
-//! read and write are in `sightline-schemas`.
+//! - [`params`]: request parameters (time ranges, filters, pages) validated into clear 400s;
+//! - [`store`]: the warehouse reads, the SQL of `schemas/clickhouse/queries` (checked on ClickHouse
+//!   18.16 and current ClickHouse alike);
+//! - [`api`]: the axum routes, token roles, and the dashboard page (`dashboard.html`).
+//!
+//! The `sightline-query` binary serves them; see `query/query.toml` for its settings.
+
+pub mod api;
+pub mod params;
+pub mod store;

@@ -109,8 +109,20 @@ pub mod queries {
     pub const MIGRATION_HISTORY_DDL: &str = include_str!("../clickhouse/queries/migration_history_ddl.sql");
     /// The applied migrations: (version, name, checksum).
     pub const MIGRATION_HISTORY: &str = include_str!("../clickhouse/queries/migration_history.sql");
-    /// Top matched persons per list in a time range (dashboard-style read on the matches table).
+    /// The most sighted watchlist persons in a time range, optionally of one list.
     pub const TOP_MATCHED_PERSONS: &str = include_str!("../clickhouse/queries/top_matched_persons.sql");
+    /// One page of events, newest first, filtered (the query API's event list).
+    pub const EVENTS_PAGE: &str = include_str!("../clickhouse/queries/events_page.sql");
+    /// One event by id, with the columns of [`EVENTS_PAGE`].
+    pub const EVENT_BY_ID: &str = include_str!("../clickhouse/queries/event_by_id.sql");
+    /// The watchlist matches of a set of events.
+    pub const EVENT_MATCHES: &str = include_str!("../clickhouse/queries/event_matches.sql");
+    /// The best-shot JPEG of one event.
+    pub const BEST_SHOT: &str = include_str!("../clickhouse/queries/best_shot.sql");
+    /// Events per time bucket and kind.
+    pub const TIMELINE: &str = include_str!("../clickhouse/queries/timeline.sql");
+    /// Per site and stream: faces, bodies, matched events, last capture.
+    pub const STREAM_SUMMARY: &str = include_str!("../clickhouse/queries/stream_summary.sql");
 }
 
 #[cfg(test)]

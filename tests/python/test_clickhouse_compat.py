@@ -106,17 +106,17 @@ def insert_sample(engine):
             "INSERT INTO events (event_id, detection_event_id, schema_version, stream_id, site, capture_time, "
             "capture_ms, track_id, kind, descriptor, matched_list_ids, matched_person_ids, top_similarity) SELECT "
             f"toUUID('{SAMPLE_EVENT_ID}'), toUUID('{SAMPLE_EVENT_ID}'), 1, 'cam-01', 'site-a', "
-            "toDateTime('2026-11-20 10:00:00'), 1763632800000, 't1', 'face', [0.6, 0.8], ['list-1'], ['person-1'], 0.9"
+            "toDateTime(1795168800), 1795168800000, 't1', 'face', [0.6, 0.8], ['list-1'], ['person-1'], 0.9"
         )
         engine.execute(
             "INSERT INTO matches (event_id, capture_time, capture_ms, stream_id, site, list_id, list_name, person_id, "
             "person_external_id, person_display_name, similarity, rank, threshold) SELECT "
-            f"toUUID('{SAMPLE_EVENT_ID}'), toDateTime('2026-11-20 10:00:00'), 1763632800000, 'cam-01', 'site-a', "
+            f"toUUID('{SAMPLE_EVENT_ID}'), toDateTime(1795168800), 1795168800000, 'cam-01', 'site-a', "
             "'list-1', 'VIP', 'person-1', 'EXT-1', 'Person One', 0.9, 1, 0.5"
         )
         engine.execute(
             "INSERT INTO best_shots (event_id, capture_time, stream_id, jpeg) SELECT "
-            f"toUUID('{SAMPLE_EVENT_ID}'), toDateTime('2026-11-20 10:00:00'), 'cam-01', 'jpegbytes'"
+            f"toUUID('{SAMPLE_EVENT_ID}'), toDateTime(1795168800), 'cam-01', 'jpegbytes'"
         )
 
 
@@ -147,14 +147,35 @@ def test_replayed_rows_are_visible_once(engine):
 def test_every_query_runs(engine, query):
     apply_all(engine)
     insert_sample(engine)
-    sql = query.read_text()
-    # Bound parameters (`?`) of the range queries: the sample's day.
-    for value in ("'2026-11-20 00:00:00'", "'2026-11-21 00:00:00'"):
-        sql = sql.replace("?", value, 1)
+    sql = bind_example_params(query.read_text())
     rows = engine.execute(sql)
-    if query.stem == "top_matched_persons":
-        assert rows[0][:4] == ["list-1", "person-1", "Person One", "1"]
-    if query.stem == "landed_summary":
-        assert rows[0][:5] == ["site-a", "cam-01", "face", "1", "1"]
+    expected_first_rows = {
+        "top_matched_persons": ["list-1", "VIP", "person-1", "EXT-1", "Person One", "1"],
+        "landed_summary": ["site-a", "cam-01", "face", "1", "1"],
+        "events_page": [SAMPLE_EVENT_ID, "cam-01", "site-a", "face", "1795168800000"],
+        "event_by_id": [SAMPLE_EVENT_ID, "cam-01", "site-a", "face", "1795168800000"],
+        "event_matches": [SAMPLE_EVENT_ID, "list-1", "VIP", "person-1", "EXT-1", "Person One"],
+        "best_shot": ["jpegbytes"],
+        "timeline": ["1795168800000", "face", "1", "1"],
+        "stream_summary": ["site-a", "cam-01", "1", "0", "1", "1795168800000"],
+    }
+    if query.stem in expected_first_rows:
+        expected = expected_first_rows[query.stem]
+        assert rows and rows[0][: len(expected)] == expected, rows
     if query.stem == "content_fingerprint":
         assert [rows[0][0], rows[0][2], rows[0][4]] == ["1", "1", "1"]
+
+
+def bind_example_params(sql):
+    """Binds a query's `?` parameters, in order, to the example values of its `-- params:` line (the
+    sample event's day, ids and filters), as the services bind theirs."""
+    header = next((line for line in sql.splitlines() if line.startswith("-- params:")), None)
+    if header is None:
+        assert "?" not in sql, "a query with parameters needs a `-- params:` line"
+        return sql
+    values = [value.strip() for value in header.removeprefix("-- params:").split(";")]
+    body = "\n".join(line for line in sql.splitlines() if not line.startswith("--"))
+    assert body.count("?") == len(values), f"{body.count('?')} parameters, {len(values)} example values"
+    for value in values:
+        body = body.replace("?", value, 1)
+    return body

@@ -274,6 +274,41 @@ pub fn http_request(
     content_type: &str,
     body: &[u8],
 ) -> anyhow::Result<(u16, String)> {
+    let response = http_exchange(port, method, path, token, content_type, body)?;
+    Ok((response.status, String::from_utf8_lossy(&response.body).into_owned()))
+}
+
+/// An HTTP response as [`http_exchange`] reads it.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// The header block, as sent.
+    pub headers: String,
+    /// The body's bytes.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The value of header `name` (case-insensitive), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// One HTTP/1.1 request on loopback with `Connection: close` and an optional bearer token, reading
+/// the whole response (bodies are sent with a length, as the services' APIs do).
+pub fn http_exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> anyhow::Result<HttpResponse> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -287,10 +322,10 @@ pub fn http_request(
     stream.write_all(body)?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
-    let response = String::from_utf8_lossy(&response);
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).context("no HTTP status")?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").context("no end of HTTP headers")?;
+    let headers = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = headers.split(' ').nth(1).and_then(|s| s.parse().ok()).context("no HTTP status")?;
+    Ok(HttpResponse { status, headers, body: response[split + 4..].to_vec() })
 }
 
 /// Polls `check` every 200 ms until it returns `Some`, or fails after `timeout` with `what`.

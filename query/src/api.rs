@@ -1,0 +1,287 @@
+//! The query REST API and the dashboard page.
+//!
+//! - `GET /v1/events?from&to&site&stream&kind&list&person&matched&limit&cursor`: events newest
+//!   first, each with its watchlist matches and a best-shot link; `next_cursor` fetches the next page;
+//! - `GET /v1/events/{id}`: one event; `GET /v1/events/{id}/best-shot`: its JPEG;
+//! - `GET /v1/stats/timeline?from&to&site&stream&bucket`: events per bucket (minute, hour, day) and
+//!   kind; `GET /v1/stats/streams?from&to`: per stream; `GET /v1/stats/persons?from&to&list&limit`:
+//!   the most sighted watchlist persons;
+//! - `GET /` (and `/dashboard`): the analysts' dashboard, a page that calls the above.
+//!
+//! Times are ms since the epoch or RFC 3339; the range defaults to the last 24 hours. Every `/v1`
+//! request needs a bearer token: aggregates (timeline, streams) any role, anything that identifies
+//! people (events, best shots, persons) any role but viewer. Errors are JSON `{"error": "..."}`: 400
+//! for a bad parameter (named), 401/403, 404, and 503 when the warehouse does not answer.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use sightline_common::api::{Access, ApiError, authorize};
+use sightline_common::warehouse::WarehouseError;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use uuid::Uuid;
+
+use crate::params::{EventsQuery, InvalidParam, PersonsQuery, RangeQuery, TimelineQuery, format_time};
+use crate::store::{EventRow, MatchRow, Warehouse};
+
+/// The dashboard page.
+pub const DASHBOARD_HTML: &str = include_str!("dashboard.html");
+
+/// Labels of the request metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct EndpointLabels {
+    /// Route, e.g. `events`.
+    pub endpoint: String,
+    /// HTTP status class, e.g. `2xx`.
+    pub status: String,
+}
+
+/// The API's metrics.
+#[derive(Clone)]
+pub struct QueryMetrics {
+    /// Requests by endpoint and status class.
+    pub requests: Family<EndpointLabels, Counter>,
+    /// Warehouse query time, seconds.
+    pub warehouse_seconds: Histogram,
+}
+
+impl QueryMetrics {
+    /// Registers the metrics in `registry` (prefix `sightline_query`).
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            requests: Family::default(),
+            warehouse_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+        };
+        let registry = registry.sub_registry_with_prefix("sightline_query");
+        registry.register("requests", "API requests by endpoint and status class", metrics.requests.clone());
+        registry.register("warehouse_seconds", "Time of warehouse queries", metrics.warehouse_seconds.clone());
+        metrics
+    }
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// API tokens.
+    pub pool: PgPool,
+    /// The events.
+    pub warehouse: Warehouse,
+    /// Request metrics.
+    pub metrics: QueryMetrics,
+}
+
+/// The API's routes and the dashboard.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/dashboard", get(dashboard))
+        .route("/v1/events", get(events))
+        .route("/v1/events/{id}", get(event))
+        .route("/v1/events/{id}/best-shot", get(best_shot))
+        .route("/v1/stats/timeline", get(timeline))
+        .route("/v1/stats/streams", get(streams))
+        .route("/v1/stats/persons", get(persons))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(state)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A parsed query string, or a 400 naming what is wrong (unknown or malformed parameters).
+fn query_string<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query.map(|Query(q)| q).map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+}
+
+fn bad_param(error: InvalidParam) -> ApiError {
+    ApiError::bad_request(error.to_string())
+}
+
+fn unavailable(error: WarehouseError) -> ApiError {
+    tracing::error!(%error, "warehouse query failed");
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, "the warehouse is not answering; try again".into())
+}
+
+fn event_id(id: &str) -> Result<Uuid, ApiError> {
+    id.parse().map_err(|_| ApiError::bad_request(format!("{id:?} is not an event id (a UUID)")))
+}
+
+impl ApiState {
+    /// Counts the answer of `endpoint` and passes it on.
+    fn answer(&self, endpoint: &str, result: Result<Response, ApiError>) -> Response {
+        let response = result.unwrap_or_else(IntoResponse::into_response);
+        let status = format!("{}xx", response.status().as_u16() / 100);
+        self.metrics.requests.get_or_create(&EndpointLabels { endpoint: endpoint.into(), status }).inc();
+        response
+    }
+
+    /// Runs a warehouse read, timing it.
+    async fn read<T>(&self, read: impl Future<Output = Result<T, WarehouseError>>) -> Result<T, ApiError> {
+        let started = Instant::now();
+        let result = read.await;
+        self.metrics.warehouse_seconds.observe(started.elapsed().as_secs_f64());
+        result.map_err(unavailable)
+    }
+
+    /// Events with their matches, as the API shows them.
+    async fn with_matches(&self, rows: Vec<EventRow>) -> Result<Vec<EventView>, ApiError> {
+        let mut matches: HashMap<String, Vec<MatchRow>> = HashMap::new();
+        for row in self.read(self.warehouse.matches_of(&rows)).await? {
+            matches.entry(row.id.clone()).or_default().push(row);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|event| {
+                let matches = matches.remove(&event.id).unwrap_or_default();
+                EventView::new(event, matches)
+            })
+            .collect())
+    }
+}
+
+/// An event as the API shows it: its columns, its capture time in RFC 3339, its best-shot link and
+/// its matches.
+#[derive(Debug, Serialize)]
+pub struct EventView {
+    #[serde(flatten)]
+    event: EventRow,
+    capture_time: String,
+    best_shot_url: Option<String>,
+    matches: Vec<MatchRow>,
+}
+
+impl EventView {
+    fn new(event: EventRow, matches: Vec<MatchRow>) -> Self {
+        Self {
+            capture_time: format_time(event.capture_ms),
+            best_shot_url: (event.has_best_shot != 0).then(|| format!("/v1/events/{}/best-shot", event.id)),
+            matches,
+            event,
+        }
+    }
+}
+
+/// One page of events.
+#[derive(Debug, Serialize)]
+struct EventsPage {
+    events: Vec<EventView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+async fn dashboard() -> Html<&'static str> {
+    Html(DASHBOARD_HTML)
+}
+
+async fn events(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        authorize(&state.pool, &headers, Access::People, "events").await?;
+        let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
+        let rows = state.read(state.warehouse.events(&request)).await?;
+        let next_cursor = (rows.len() == request.limit as usize)
+            .then(|| rows.last())
+            .flatten()
+            .and_then(|last| {
+                Some(crate::params::Cursor { capture_ms: last.capture_ms, event_id: last.id.parse().ok()? })
+            })
+            .map(|cursor| cursor.encode());
+        let events = state.with_matches(rows).await?;
+        Ok(Json(EventsPage { events, next_cursor }).into_response())
+    };
+    state.answer("events", result.await)
+}
+
+async fn event(State(state): State<ApiState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let result = async {
+        authorize(&state.pool, &headers, Access::People, "events").await?;
+        let id = event_id(&id)?;
+        let row = state.read(state.warehouse.event(id)).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
+        let mut views = state.with_matches(vec![row]).await?;
+        Ok(Json(views.remove(0)).into_response())
+    };
+    state.answer("event", result.await)
+}
+
+async fn best_shot(State(state): State<ApiState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let result = async {
+        authorize(&state.pool, &headers, Access::People, "best shots").await?;
+        let id = event_id(&id)?;
+        let jpeg = state
+            .read(state.warehouse.best_shot(id))
+            .await?
+            .ok_or_else(|| ApiError::not_found("no best shot for this event"))?;
+        Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, max-age=86400")], jpeg)
+            .into_response())
+    };
+    state.answer("best_shot", result.await)
+}
+
+async fn timeline(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    query: Result<Query<TimelineQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        authorize(&state.pool, &headers, Access::Read, "the timeline").await?;
+        let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
+        let buckets = state.read(state.warehouse.timeline(&request)).await?;
+        Ok(Json(serde_json::json!({
+            "from_ms": request.range.from_ms,
+            "to_ms": request.range.to_ms,
+            "bucket_ms": request.bucket_ms,
+            "buckets": buckets,
+        }))
+        .into_response())
+    };
+    state.answer("timeline", result.await)
+}
+
+async fn streams(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    query: Result<Query<RangeQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        authorize(&state.pool, &headers, Access::Read, "stream statistics").await?;
+        let range = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
+        let streams = state.read(state.warehouse.streams(&range)).await?;
+        Ok(Json(serde_json::json!({ "from_ms": range.from_ms, "to_ms": range.to_ms, "streams": streams }))
+            .into_response())
+    };
+    state.answer("streams", result.await)
+}
+
+async fn persons(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    query: Result<Query<PersonsQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        authorize(&state.pool, &headers, Access::People, "watchlist persons").await?;
+        let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
+        let persons = state.read(state.warehouse.persons(&request)).await?;
+        Ok(Json(serde_json::json!({
+            "from_ms": request.range.from_ms,
+            "to_ms": request.range.to_ms,
+            "persons": persons,
+        }))
+        .into_response())
+    };
+    state.answer("persons", result.await)
+}

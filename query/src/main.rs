@@ -1,0 +1,89 @@
+//! `sightline-query`: the query REST API and the analysts' dashboard (`http_addr`), plus `/metrics`,
+//! `/healthz` and `/readyz` (`metrics_addr`; ready while the warehouse answers).
+//!
+//! Settings: `--config FILE` (TOML, see `query/query.toml`) overlaid by `SIGHTLINE_QUERY__*`.
+
+use anyhow::Context;
+use clap::Parser;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use sightline_common::http::Readiness;
+use sightline_common::shutdown::Shutdown;
+use sightline_common::warehouse::ClickHouseSettings;
+use sightline_query::api::{ApiState, QueryMetrics, router};
+use sightline_query::store::Warehouse;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "sightline-query", about = "REST API and dashboard over the event warehouse")]
+struct Cli {
+    /// Settings file (TOML).
+    #[arg(long, env = "SIGHTLINE_QUERY_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct QuerySettings {
+    /// The warehouse.
+    clickhouse: ClickHouseSettings,
+    /// PostgreSQL URL (API tokens).
+    postgres_url: String,
+    /// Address of the REST API and the dashboard.
+    http_addr: String,
+    /// Address of `/metrics`, `/healthz` and `/readyz`.
+    metrics_addr: std::net::SocketAddr,
+}
+
+impl Default for QuerySettings {
+    fn default() -> Self {
+        Self {
+            clickhouse: ClickHouseSettings::default(),
+            postgres_url: "postgres://sightline:sightline@localhost:5432/sightline".into(),
+            http_addr: "127.0.0.1:8083".into(),
+            metrics_addr: ([127, 0, 0, 1], 9467).into(),
+        }
+    }
+}
+
+/// Keeps readiness in step with the warehouse: ready while it answers.
+async fn watch_warehouse(warehouse: Warehouse, readiness: Readiness, mut shutdown: Shutdown) {
+    loop {
+        match warehouse.ping().await {
+            Ok(()) => readiness.set_ready(),
+            Err(error) => readiness.set_not_ready(format!("warehouse: {error}")),
+        }
+        tokio::select! {
+            _ = shutdown.requested() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    sightline_common::telemetry::init();
+    let cli = Cli::parse();
+    let settings: QuerySettings = sightline_common::config::load("query", cli.config.as_deref())?;
+    let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
+    let shutdown = Shutdown::on_signals()?;
+    let mut registry = Registry::default();
+    let metrics = QueryMetrics::register(&mut registry);
+    let readiness = Readiness::new("reaching the warehouse");
+    let ops = sightline_common::http::serve(settings.metrics_addr, registry, readiness.clone(), shutdown.clone())
+        .await
+        .with_context(|| format!("binding {}", settings.metrics_addr))?;
+    tracing::info!(addr = %ops, "metrics listening");
+
+    let warehouse = Warehouse::new(&settings.clickhouse);
+    tokio::spawn(watch_warehouse(warehouse.clone(), readiness, shutdown.clone()));
+    let state = ApiState { pool, warehouse, metrics };
+    let (addr, server) = sightline_common::http::serve_router(settings.http_addr.as_str(), router(state), shutdown)
+        .await
+        .with_context(|| format!("binding {}", settings.http_addr))?;
+    tracing::info!(%addr, "query API and dashboard listening");
+    server.await.context("the API server task")?.context("serving the API")?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! The query API's request parameters, validated: a bad one is an [`InvalidParam`] naming it, which the
+//! API answers with a 400.
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+/// Time range used when a request names none: the last 24 hours.
+pub const DEFAULT_RANGE_MS: i64 = 24 * 3_600_000;
+/// Longest time range one request may scan.
+pub const MAX_RANGE_MS: i64 = 366 * 24 * 3_600_000;
+/// Events per page unless `limit` says otherwise.
+pub const DEFAULT_PAGE: u32 = 100;
+/// Most events per page.
+pub const MAX_PAGE: u32 = 1_000;
+/// Most buckets a timeline may have.
+pub const MAX_BUCKETS: i64 = 2_000;
+
+/// A parameter that is not valid, and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{name}: {reason}")]
+pub struct InvalidParam {
+    /// The parameter.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> InvalidParam {
+    InvalidParam { name, reason: reason.into() }
+}
+
+/// A half-open time range `[from_ms, to_ms)`, in ms since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Start, inclusive.
+    pub from_ms: i64,
+    /// End, exclusive.
+    pub to_ms: i64,
+}
+
+impl TimeRange {
+    /// The range from the `from` and `to` parameters (each epoch ms or RFC 3339); `to` defaults to
+    /// `now_ms` and `from` to [`DEFAULT_RANGE_MS`] before `to`.
+    pub fn parse(from: Option<&str>, to: Option<&str>, now_ms: i64) -> Result<Self, InvalidParam> {
+        let to_ms = to.map(|v| parse_time("to", v)).transpose()?.unwrap_or(now_ms);
+        let from_ms = from.map(|v| parse_time("from", v)).transpose()?.unwrap_or(to_ms - DEFAULT_RANGE_MS);
+        if from_ms >= to_ms {
+            return Err(invalid("from", "must be before to"));
+        }
+        if to_ms - from_ms > MAX_RANGE_MS {
+            return Err(invalid("from", format!("the range may span at most {} days", MAX_RANGE_MS / 86_400_000)));
+        }
+        Ok(Self { from_ms: from_ms.max(0), to_ms })
+    }
+
+    /// The range in whole seconds covering it, `[from, to)`, for the `DateTime` columns (partition
+    /// pruning); rows are then filtered on the exact milliseconds.
+    pub fn seconds(&self) -> (u32, u32) {
+        let clamp = |s: i64| s.clamp(0, i64::from(u32::MAX)) as u32;
+        (clamp(self.from_ms.div_euclid(1000)), clamp(self.to_ms.div_euclid(1000) + 1))
+    }
+}
+
+/// A time parameter: ms since the Unix epoch, or an RFC 3339 timestamp (`2026-11-22T10:00:00Z`).
+pub fn parse_time(name: &'static str, value: &str) -> Result<i64, InvalidParam> {
+    if let Ok(ms) = value.parse::<i64>() {
+        return Ok(ms);
+    }
+    let at = OffsetDateTime::parse(value, &Rfc3339)
+        .map_err(|e| invalid(name, format!("{value:?} is neither ms since the epoch nor RFC 3339 ({e})")))?;
+    Ok((at.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// `ms` since the epoch as RFC 3339 in UTC, with milliseconds.
+pub fn format_time(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|at| at.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// Object kinds, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Faces.
+    Face,
+    /// Bodies.
+    Body,
+}
+
+impl Kind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Face => "face",
+            Kind::Body => "body",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, InvalidParam> {
+        match value {
+            "face" => Ok(Kind::Face),
+            "body" => Ok(Kind::Body),
+            other => Err(invalid("kind", format!("{other:?} is not face or body"))),
+        }
+    }
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    /// Only this site.
+    pub site: Option<String>,
+    /// Only this stream.
+    pub stream: Option<String>,
+    /// Only this kind.
+    pub kind: Option<Kind>,
+    /// Only events matched to this watchlist.
+    pub list: Option<String>,
+    /// Only events matched to this person.
+    pub person: Option<String>,
+    /// Only events with a watchlist match.
+    pub matched_only: bool,
+}
+
+/// Where a page starts: after the event at (`capture_ms`, `event_id`) in newest-first order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// Capture time of the last event of the previous page.
+    pub capture_ms: i64,
+    /// Its id.
+    pub event_id: Uuid,
+}
+
+impl Cursor {
+    /// The opaque form handed to clients as `next_cursor`.
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.capture_ms, self.event_id)
+    }
+
+    fn decode(value: &str) -> Result<Self, InvalidParam> {
+        let bad = || invalid("cursor", "not a cursor this API returned");
+        let (ms, id) = value.split_once('_').ok_or_else(bad)?;
+        Ok(Self { capture_ms: ms.parse().map_err(|_| bad())?, event_id: id.parse().map_err(|_| bad())? })
+    }
+}
+
+/// The query string of `GET /v1/events`, as sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    from: Option<String>,
+    to: Option<String>,
+    site: Option<String>,
+    stream: Option<String>,
+    kind: Option<String>,
+    list: Option<String>,
+    person: Option<String>,
+    matched: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// A validated `GET /v1/events` request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventsRequest {
+    /// Capture-time range.
+    pub range: TimeRange,
+    /// Filters.
+    pub filter: EventFilter,
+    /// Page size.
+    pub limit: u32,
+    /// Where the page starts (`None`: the newest event).
+    pub cursor: Option<Cursor>,
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn parse_bool(name: &'static str, value: Option<&str>) -> Result<bool, InvalidParam> {
+    match value {
+        None | Some("" | "false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(other) => Err(invalid(name, format!("{other:?} is not true or false"))),
+    }
+}
+
+/// A positive count parameter, at most `max`.
+fn parse_count(name: &'static str, value: Option<&str>, default: u32, max: u32) -> Result<u32, InvalidParam> {
+    let Some(value) = value else { return Ok(default) };
+    match value.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(invalid(name, format!("{value:?} is not a whole number from 1 to {max}"))),
+    }
+}
+
+impl EventsQuery {
+    /// Validates the request (`now_ms` is the default end of the range).
+    pub fn validate(self, now_ms: i64) -> Result<EventsRequest, InvalidParam> {
+        Ok(EventsRequest {
+            range: TimeRange::parse(self.from.as_deref(), self.to.as_deref(), now_ms)?,
+            filter: EventFilter {
+                site: non_empty(self.site),
+                stream: non_empty(self.stream),
+                kind: non_empty(self.kind).as_deref().map(Kind::parse).transpose()?,
+                list: non_empty(self.list),
+                person: non_empty(self.person),
+                matched_only: parse_bool("matched", self.matched.as_deref())?,
+            },
+            limit: parse_count("limit", self.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?,
+            cursor: non_empty(self.cursor).as_deref().map(Cursor::decode).transpose()?,
+        })
+    }
+}
+
+/// The query string of `GET /v1/stats/timeline`, as sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineQuery {
+    from: Option<String>,
+    to: Option<String>,
+    site: Option<String>,
+    stream: Option<String>,
+    bucket: Option<String>,
+}
+
+/// A validated timeline request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineRequest {
+    /// Capture-time range.
+    pub range: TimeRange,
+    /// Only this site.
+    pub site: Option<String>,
+    /// Only this stream.
+    pub stream: Option<String>,
+    /// Bucket width, ms.
+    pub bucket_ms: i64,
+}
+
+impl TimelineQuery {
+    /// Validates the request. `bucket` is `minute`, `hour` or `day`; without it, the finest of those
+    /// that gives at most 200 buckets.
+    pub fn validate(self, now_ms: i64) -> Result<TimelineRequest, InvalidParam> {
+        let range = TimeRange::parse(self.from.as_deref(), self.to.as_deref(), now_ms)?;
+        let span = range.to_ms - range.from_ms;
+        let bucket_ms = match non_empty(self.bucket).as_deref() {
+            None => [60_000, 3_600_000, 86_400_000].into_iter().find(|b| span / b <= 200).unwrap_or(86_400_000),
+            Some("minute") => 60_000,
+            Some("hour") => 3_600_000,
+            Some("day") => 86_400_000,
+            Some(other) => return Err(invalid("bucket", format!("{other:?} is not minute, hour or day"))),
+        };
+        if span / bucket_ms > MAX_BUCKETS {
+            return Err(invalid("bucket", format!("more than {MAX_BUCKETS} buckets; use a wider bucket")));
+        }
+        Ok(TimelineRequest { range, site: non_empty(self.site), stream: non_empty(self.stream), bucket_ms })
+    }
+}
+
+/// The query string of `GET /v1/stats/streams`, as sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+impl RangeQuery {
+    /// Validates the range.
+    pub fn validate(self, now_ms: i64) -> Result<TimeRange, InvalidParam> {
+        TimeRange::parse(self.from.as_deref(), self.to.as_deref(), now_ms)
+    }
+}
+
+/// The query string of `GET /v1/stats/persons`, as sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonsQuery {
+    from: Option<String>,
+    to: Option<String>,
+    list: Option<String>,
+    limit: Option<String>,
+}
+
+/// A validated top-persons request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonsRequest {
+    /// Capture-time range.
+    pub range: TimeRange,
+    /// Only this watchlist.
+    pub list: Option<String>,
+    /// How many persons.
+    pub limit: u32,
+}
+
+impl PersonsQuery {
+    /// Validates the request.
+    pub fn validate(self, now_ms: i64) -> Result<PersonsRequest, InvalidParam> {
+        Ok(PersonsRequest {
+            range: TimeRange::parse(self.from.as_deref(), self.to.as_deref(), now_ms)?,
+            list: non_empty(self.list),
+            limit: parse_count("limit", self.limit.as_deref(), 20, 1_000)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_795_168_800_000; // 2026-11-20T10:00:00Z
+
+    fn events(query: &str) -> Result<EventsRequest, InvalidParam> {
+        let query: EventsQuery = serde_urlencoded_from(query);
+        query.validate(NOW)
+    }
+
+    fn serde_urlencoded_from<T: serde::de::DeserializeOwned + Default>(query: &str) -> T {
+        axum::extract::Query::<T>::try_from_uri(&format!("/x?{query}").parse().expect("uri")).expect("query").0
+    }
+
+    #[test]
+    fn times_are_epoch_ms_or_rfc3339() {
+        assert_eq!(parse_time("from", "1795168800000"), Ok(NOW));
+        assert_eq!(parse_time("from", "2026-11-20T10:00:00Z"), Ok(NOW));
+        assert_eq!(parse_time("from", "2026-11-20T11:00:00.250+01:00"), Ok(NOW + 250));
+        assert_eq!(parse_time("from", "yesterday").map_err(|e| e.name), Err("from"));
+        assert_eq!(format_time(NOW + 250), "2026-11-20T10:00:00.25Z");
+    }
+
+    #[test]
+    fn ranges_default_to_the_last_day_and_are_bounded() {
+        let range = TimeRange::parse(None, None, NOW).expect("default");
+        assert_eq!((range.from_ms, range.to_ms), (NOW - DEFAULT_RANGE_MS, NOW));
+        assert_eq!(range.seconds(), (1_795_082_400, 1_795_168_801));
+        assert!(TimeRange::parse(Some("2026-11-21T00:00:00Z"), Some("2026-11-20T00:00:00Z"), NOW).is_err());
+        assert!(TimeRange::parse(Some("0"), Some("1795168800000"), NOW).is_err(), "more than a year");
+    }
+
+    #[test]
+    fn an_events_request_is_validated_field_by_field() {
+        let request = events("site=site-a&kind=face&matched=true&limit=50&from=2026-11-20T00:00:00Z").expect("valid");
+        assert_eq!(request.filter.site.as_deref(), Some("site-a"));
+        assert_eq!(request.filter.kind, Some(Kind::Face));
+        assert!(request.filter.matched_only);
+        assert_eq!((request.limit, request.range.to_ms), (50, NOW));
+        assert_eq!(events("").expect("defaults").limit, DEFAULT_PAGE);
+        assert_eq!(events("kind=car").map_err(|e| e.name), Err("kind"));
+        assert_eq!(events("limit=0").map_err(|e| e.name), Err("limit"));
+        assert_eq!(events("limit=5000").map_err(|e| e.name), Err("limit"));
+        assert_eq!(events("matched=maybe").map_err(|e| e.name), Err("matched"));
+        assert_eq!(events("cursor=abc").map_err(|e| e.name), Err("cursor"));
+        let cursor = Cursor { capture_ms: NOW, event_id: Uuid::from_u128(7) };
+        assert_eq!(events(&format!("cursor={}", cursor.encode())).expect("cursor").cursor, Some(cursor));
+    }
+
+    #[test]
+    fn timeline_buckets_follow_the_range() {
+        let timeline = |query: &str| serde_urlencoded_from::<TimelineQuery>(query).validate(NOW);
+        assert_eq!(timeline("").expect("a day").bucket_ms, 3_600_000);
+        assert_eq!(timeline("from=2026-11-20T09:00:00Z").expect("an hour").bucket_ms, 60_000);
+        assert_eq!(timeline("bucket=day").expect("day").bucket_ms, 86_400_000);
+        assert_eq!(timeline("bucket=week").map_err(|e| e.name), Err("bucket"));
+        assert_eq!(timeline("bucket=minute&from=2026-10-01T00:00:00Z").map_err(|e| e.name), Err("bucket"));
+    }
+}

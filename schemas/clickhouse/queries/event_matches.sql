@@ -1,0 +1,10 @@
+-- The watchlist matches of a set of events (a page), best rank first. Bound: the page's time range
+-- in seconds (partition pruning) and the event ids.
+-- params: 1795132800; 1795219201; ['5b1e4c1e-2f0a-4a4e-9a3b-0c8f2d7e6a11']
+SELECT
+    toString(event_id) AS id, list_id, list_name, person_id, person_external_id, person_display_name,
+    similarity, rank
+FROM matches FINAL
+WHERE capture_time >= toDateTime(?) AND capture_time < toDateTime(?)
+    AND has(?, toString(event_id))
+ORDER BY id, rank

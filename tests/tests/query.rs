@@ -1,0 +1,230 @@
+//! End-to-end test of the query API on the real stack: generated events go through Kafka and the
+//! writer into ClickHouse (18.16), then `sightline-query` (a real process) must answer every read
+//! exactly as the generator's own copy of the events says, enforce token roles, and reject bad
+//! requests with JSON errors.
+
+use serde_json::Value;
+use sightline_common::auth::Role;
+use sightline_schemas::v1::EnrichedEvent;
+use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce};
+use sightline_testkit::stack::{
+    self, Isolation, ServiceProcess, TestDatabase, event_counts, eventually, http_exchange, http_request,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+const EVENTS: u64 = 300;
+const ANALYST: &str = "analyst-secret";
+const VIEWER: &str = "viewer-secret";
+
+/// GETs `path` with `token`: (status, JSON body).
+fn get(port: u16, path: &str, token: Option<&str>) -> anyhow::Result<(u16, Value)> {
+    let (status, body) = http_request(port, "GET", path, token, "", b"")?;
+    let json = serde_json::from_str(&body).map_err(|e| anyhow::anyhow!("{path}: {e}: {body}"))?;
+    Ok((status, json))
+}
+
+/// Every event of `GET /v1/events?{query}`, following `next_cursor` with pages of `page` events;
+/// returns the ids in the order served and the number of pages.
+fn all_events(port: u16, query: &str, page: u32) -> anyhow::Result<(Vec<Value>, usize)> {
+    let (mut events, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
+    loop {
+        let after = cursor.map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let (status, body) = get(port, &format!("/v1/events?{query}&limit={page}{after}"), Some(ANALYST))?;
+        anyhow::ensure!(status == 200, "events page: {status} {body}");
+        pages += 1;
+        events.extend(body["events"].as_array().cloned().unwrap_or_default());
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return Ok((events, pages)),
+        }
+        anyhow::ensure!(pages < 100, "pagination does not end");
+    }
+}
+
+fn ids(events: &[Value]) -> BTreeSet<String> {
+    events.iter().filter_map(|e| e["id"].as_str().map(str::to_owned)).collect()
+}
+
+fn expected_ids(events: &[EnrichedEvent], keep: impl Fn(&EnrichedEvent) -> bool) -> BTreeSet<String> {
+    events.iter().filter(|e| keep(e)).map(|e| e.event_id.clone()).collect()
+}
+
+fn detection(event: &EnrichedEvent) -> &sightline_schemas::v1::DetectionEvent {
+    event.detection.as_ref().expect("generated events carry their detection")
+}
+
+#[tokio::test]
+async fn the_query_api_answers_from_the_warehouse() -> anyhow::Result<()> {
+    // Events land through the real pipeline tail: Kafka, the writer, ClickHouse.
+    let iso = Isolation::new("query", 2).await?;
+    let clickhouse = stack::clickhouse(&iso.database);
+    let generator = EventGenerator::new(LoadProfile { seed: 21, ..Default::default() });
+    let events: Vec<EnrichedEvent> = (0..EVENTS).map(|i| generator.event(i)).collect();
+    produce(&stack::kafka(), &iso.topic, &generator, 0, EVENTS, None).await?;
+    let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
+    eventually(Duration::from_secs(120), "the events to land", || async {
+        Ok((event_counts(&clickhouse).await?.0 == EVENTS).then_some(()))
+    })
+    .await?;
+    drop(writer);
+
+    let db = TestDatabase::create("test_query").await?;
+    sightline_common::auth::register(&db.pool, "analyst", ANALYST, Role::Analyst).await?;
+    sightline_common::auth::register(&db.pool, "viewer", VIEWER, Role::Viewer).await?;
+    let port = stack::free_port()?;
+    let settings = [
+        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("POSTGRES_URL", db.url.clone()),
+        ("CLICKHOUSE__URL", clickhouse.url.clone()),
+        ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
+    ];
+    let query = ServiceProcess::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &settings, &iso.group)?;
+    eventually(Duration::from_secs(30), "the query service to be ready", || async {
+        Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
+    })
+    .await?;
+
+    let first_ms = events.iter().map(|e| detection(e).capture_time_ms).min().unwrap_or(0);
+    let last_ms = events.iter().map(|e| detection(e).capture_time_ms).max().unwrap_or(0);
+    let range = format!("from={first_ms}&to={}", last_ms + 1);
+
+    // Every event, once, newest first, across pages.
+    let (served, pages) = all_events(port, &range, 70)?;
+    assert_eq!(pages, 5, "300 events in pages of 70");
+    assert_eq!(served.len() as u64, EVENTS, "no event twice");
+    assert_eq!(ids(&served), expected_ids(&events, |_| true));
+    let times: Vec<i64> = served.iter().filter_map(|e| e["capture_ms"].as_i64()).collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+    // Filters, each against the generator's own copy.
+    let (faces_b, _) = all_events(port, &format!("{range}&site=site-b&kind=face"), 1000)?;
+    assert_eq!(ids(&faces_b), expected_ids(&events, |e| detection(e).site == "site-b" && detection(e).kind == 1));
+    let matched = expected_ids(&events, |e| !e.matches.is_empty());
+    assert!(!matched.is_empty(), "the generator matches some faces");
+    assert_eq!(ids(&all_events(port, &format!("{range}&matched=true"), 1000)?.0), matched);
+    let some_match = events.iter().flat_map(|e| &e.matches).next().expect("a match").clone();
+    let in_list = expected_ids(&events, |e| e.matches.iter().any(|m| m.list_id == some_match.list_id));
+    assert_eq!(ids(&all_events(port, &format!("{range}&list={}", some_match.list_id), 1000)?.0), in_list);
+    let of_person = expected_ids(&events, |e| e.matches.iter().any(|m| m.person_id == some_match.person_id));
+    assert_eq!(ids(&all_events(port, &format!("{range}&person={}", some_match.person_id), 1000)?.0), of_person);
+
+    // One event, with its matches and best shot.
+    let sample = events.iter().find(|e| e.matches.len() > 1).expect("an event with several matches");
+    let (status, one) = get(port, &format!("/v1/events/{}", sample.event_id), Some(ANALYST))?;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["stream_id"], detection(sample).stream_id.as_str());
+    assert_eq!(one["capture_ms"], detection(sample).capture_time_ms);
+    assert!(one["capture_time"].as_str().is_some_and(|t| t.ends_with('Z')), "RFC 3339: {}", one["capture_time"]);
+    let served_matches: Vec<(String, u64)> = one["matches"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| (m["person_id"].as_str().unwrap_or("").to_owned(), m["rank"].as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut want: Vec<(String, u64)> =
+        sample.matches.iter().map(|m| (m.person_id.clone(), u64::from(m.rank))).collect();
+    want.sort_by_key(|(_, rank)| *rank);
+    assert_eq!(served_matches, want);
+    let shot_url = one["best_shot_url"].as_str().expect("a best-shot link").to_owned();
+    let shot = http_exchange(port, "GET", &shot_url, Some(ANALYST), "", b"")?;
+    assert_eq!((shot.status, shot.header("content-type")), (200, Some("image/jpeg")));
+    assert_eq!(Some(&shot.body), detection(sample).best_shot_jpeg.as_ref(), "the stored JPEG, byte for byte");
+
+    // Aggregates.
+    let (status, timeline) = get(port, &format!("/v1/stats/timeline?{range}&bucket=minute"), Some(VIEWER))?;
+    assert_eq!(status, 200, "{timeline}");
+    let mut per_kind: BTreeMap<String, u64> = BTreeMap::new();
+    for bucket in timeline["buckets"].as_array().cloned().unwrap_or_default() {
+        assert_eq!(bucket["bucket_ms"].as_i64().unwrap_or(-1) % 60_000, 0, "minute buckets");
+        *per_kind.entry(bucket["kind"].as_str().unwrap_or("").to_owned()).or_default() +=
+            bucket["events"].as_u64().unwrap_or(0);
+    }
+    let faces = events.iter().filter(|e| detection(e).kind == 1).count() as u64;
+    assert_eq!(per_kind, BTreeMap::from([("body".to_owned(), EVENTS - faces), ("face".to_owned(), faces)]));
+
+    let (status, streams) = get(port, &format!("/v1/stats/streams?{range}"), Some(VIEWER))?;
+    assert_eq!(status, 200, "{streams}");
+    let served_streams: BTreeMap<String, (u64, u64)> = streams["streams"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|s| {
+                    (
+                        s["stream_id"].as_str().unwrap_or("").to_owned(),
+                        (s["faces"].as_u64().unwrap_or(0), s["bodies"].as_u64().unwrap_or(0)),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut want_streams: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for event in &events {
+        let entry = want_streams.entry(detection(event).stream_id.clone()).or_default();
+        if detection(event).kind == 1 { entry.0 += 1 } else { entry.1 += 1 }
+    }
+    assert_eq!(served_streams, want_streams);
+
+    let (status, persons) = get(port, &format!("/v1/stats/persons?{range}&limit=1000"), Some(ANALYST))?;
+    assert_eq!(status, 200, "{persons}");
+    let served_persons: BTreeMap<(String, String), u64> = persons["persons"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|p| {
+                    let key = (
+                        p["list_id"].as_str().unwrap_or("").to_owned(),
+                        p["person_id"].as_str().unwrap_or("").to_owned(),
+                    );
+                    (key, p["sightings"].as_u64().unwrap_or(0))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut want_persons: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for m in events.iter().flat_map(|e| &e.matches) {
+        *want_persons.entry((m.list_id.clone(), m.person_id.clone())).or_default() += 1;
+    }
+    assert_eq!(served_persons, want_persons);
+
+    // Roles: viewers see aggregates only; no token, no answer.
+    let (status, body) = get(port, &format!("/v1/events?{range}"), Some(VIEWER))?;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(http_exchange(port, "GET", &shot_url, Some(VIEWER), "", b"")?.status, 403);
+    let (status, body) = get(port, &format!("/v1/stats/streams?{range}"), None)?;
+    assert_eq!(status, 401, "{body}");
+    assert!(body["error"].is_string());
+    let (status, _) = get(port, "/v1/stats/streams", Some("not-a-token"))?;
+    assert_eq!(status, 401);
+
+    // Bad requests: a 400 naming the parameter; unknown things: 404. All JSON.
+    for (path, names) in [
+        ("/v1/events?kind=car", "kind"),
+        ("/v1/events?limit=0", "limit"),
+        ("/v1/events?from=yesterday", "from"),
+        ("/v1/events?cursor=garbage", "cursor"),
+        ("/v1/events?colour=red", "colour"),
+        ("/v1/stats/timeline?bucket=week", "bucket"),
+        ("/v1/events/not-a-uuid", "not-a-uuid"),
+    ] {
+        let (status, body) = get(port, path, Some(ANALYST))?;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body["error"].as_str().is_some_and(|e| e.contains(names)), "{path}: {body}");
+    }
+    let unknown = uuid::Uuid::new_v4();
+    assert_eq!(get(port, &format!("/v1/events/{unknown}"), Some(ANALYST))?.0, 404);
+    assert_eq!(get(port, &format!("/v1/events/{unknown}/best-shot"), Some(ANALYST))?.0, 404);
+    assert_eq!(get(port, "/v1/nothing", Some(ANALYST))?.0, 404);
+
+    // The dashboard page, and the metrics of all the above.
+    let (status, page) = http_request(port, "GET", "/", None, "", b"")?;
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>Sightline</title>") && page.contains("/v1/events"), "the dashboard calls the API");
+    assert!(query.metric("sightline_query_requests_total")? >= 20.0);
+
+    assert!(query.terminate(Duration::from_secs(10)), "SIGTERM gives a clean exit");
+    db.remove().await?;
+    Ok(())
+}
