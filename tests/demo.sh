@@ -8,6 +8,8 @@
 #   the enriched events (descriptors, watchlist matches) that enrich makes of them.
 #   Warehouse: produces realistic enriched events to sightline.events.v1, runs the writer until they
 #   have landed in ClickHouse, replays some to show nothing is counted twice, and prints what landed.
+#   Query: starts sightline-query and reads the streams, the demo camera's matched events and the most
+#   sighted persons back through its REST API (the dashboard is served on the same address).
 # Expects the stack to be up, its environment loaded and SIGHTLINE_MODELS_DIR set (the Makefile does it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,7 @@ SEED=$(date +%s)
 RTSP_PORT=${DEMO_RTSP_PORT:-8554}
 INGEST_ADDR=${DEMO_INGEST_ADDR:-127.0.0.1:8081}
 ENRICH_ADDR=${DEMO_ENRICH_ADDR:-127.0.0.1:8082}
+QUERY_ADDR=${DEMO_QUERY_ADDR:-127.0.0.1:8083}
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 mkdir -p "$DATA/logs" "$DATA/demo"
@@ -117,6 +120,29 @@ echo "== the demo video's matches in ClickHouse (matches table)"
 query "SELECT person_display_name, count() AS sightings, round(max(similarity), 3) AS best FROM matches FINAL WHERE stream_id = '$STREAM' GROUP BY person_display_name ORDER BY person_display_name"
 echo "== top matched persons (matches table)"
 query "SELECT list_name, person_display_name, count() AS sightings, round(max(similarity), 3) AS best FROM matches FINAL GROUP BY list_name, person_display_name ORDER BY sightings DESC LIMIT 5"
+
+echo "== query: starting sightline-query (REST API and dashboard on http://$QUERY_ADDR/)"
+SIGHTLINE_QUERY__HTTP_ADDR="$QUERY_ADDR" "$BIN/sightline-query" --config query/query.toml >"$DATA/logs/demo-query.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do curl -sf http://127.0.0.1:9467/readyz >/dev/null && break; sleep 0.2; done
+echo "-- GET /v1/stats/streams (last 24 hours)"
+api "http://$QUERY_ADDR/v1/stats/streams" | python3 -c "
+import json, sys
+for s in json.load(sys.stdin)['streams']:
+    print(f\"{s['site']}/{s['stream_id']}: {s['faces']} faces, {s['bodies']} bodies, {s['matched']} matched\")"
+echo "-- GET /v1/events?stream=$STREAM&matched=true&limit=5"
+api "http://$QUERY_ADDR/v1/events?stream=$STREAM&matched=true&limit=5" | python3 -c "
+import json, sys
+for e in json.load(sys.stdin)['events']:
+    names = ', '.join(f\"{m['person_display_name']} {m['similarity']:.2f}\" for m in e['matches'])
+    print(f\"{e['capture_time']} {e['kind']} quality {e['quality']:.2f}, best shot {e['best_shot_url']}: {names}\")"
+echo "-- GET /v1/stats/persons"
+api "http://$QUERY_ADDR/v1/stats/persons" | python3 -c "
+import json, sys
+for p in json.load(sys.stdin)['persons']:
+    print(f\"{p['display_name']} ({p['list_name']}): {p['sightings']} sightings, best {p['best_similarity']:.2f}\")"
+echo "(the dashboard is at http://$QUERY_ADDR/ while the demo runs; paste the token $TOKEN)"
+
 echo "== writer metrics"
 curl -sf http://127.0.0.1:9464/metrics | grep -E '^sightline_writer_(consumed|inserted|dead_lettered|insert_retries)_total' || true
 
