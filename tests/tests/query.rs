@@ -1,14 +1,16 @@
 //! End-to-end test of the query API on the real stack: generated events go through Kafka and the
 //! writer into ClickHouse (18.16), then `sightline-query` (a real process) must answer every read
 //! exactly as the generator's own copy of the events says, enforce token roles, and reject bad
-//! requests with JSON errors.
+//! requests with JSON errors; while its warehouse is down it answers 503 and is not ready.
 
 use serde_json::Value;
 use sightline_common::auth::Role;
+use sightline_common::warehouse::ClickHouseSettings;
 use sightline_schemas::v1::EnrichedEvent;
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce};
 use sightline_testkit::stack::{
-    self, Isolation, ServiceProcess, TestDatabase, event_counts, eventually, http_exchange, http_request,
+    self, Isolation, PrivateClickHouse, ServiceProcess, TestDatabase, event_counts, eventually, http_exchange,
+    http_request,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -54,6 +56,28 @@ fn detection(event: &EnrichedEvent) -> &sightline_schemas::v1::DetectionEvent {
     event.detection.as_ref().expect("generated events carry their detection")
 }
 
+/// Starts `sightline-query` on `db` (tokens) and `clickhouse`, waits until it is ready; returns it
+/// and its API port.
+async fn start_query(
+    db: &TestDatabase,
+    clickhouse: &ClickHouseSettings,
+    log_name: &str,
+) -> anyhow::Result<(ServiceProcess, u16)> {
+    let port = stack::free_port()?;
+    let settings = [
+        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("POSTGRES_URL", db.url.clone()),
+        ("CLICKHOUSE__URL", clickhouse.url.clone()),
+        ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
+    ];
+    let query = ServiceProcess::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &settings, log_name)?;
+    eventually(Duration::from_secs(30), "the query service to be ready", || async {
+        Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
+    })
+    .await?;
+    Ok((query, port))
+}
+
 #[tokio::test]
 async fn the_query_api_answers_from_the_warehouse() -> anyhow::Result<()> {
     // Events land through the real pipeline tail: Kafka, the writer, ClickHouse.
@@ -72,18 +96,7 @@ async fn the_query_api_answers_from_the_warehouse() -> anyhow::Result<()> {
     let db = TestDatabase::create("test_query").await?;
     sightline_common::auth::register(&db.pool, "analyst", ANALYST, Role::Analyst).await?;
     sightline_common::auth::register(&db.pool, "viewer", VIEWER, Role::Viewer).await?;
-    let port = stack::free_port()?;
-    let settings = [
-        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
-        ("POSTGRES_URL", db.url.clone()),
-        ("CLICKHOUSE__URL", clickhouse.url.clone()),
-        ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
-    ];
-    let query = ServiceProcess::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &settings, &iso.group)?;
-    eventually(Duration::from_secs(30), "the query service to be ready", || async {
-        Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
-    })
-    .await?;
+    let (query, port) = start_query(&db, &clickhouse, &iso.group).await?;
 
     let first_ms = events.iter().map(|e| detection(e).capture_time_ms).min().unwrap_or(0);
     let last_ms = events.iter().map(|e| detection(e).capture_time_ms).max().unwrap_or(0);
@@ -225,6 +238,38 @@ async fn the_query_api_answers_from_the_warehouse() -> anyhow::Result<()> {
     assert!(query.metric("sightline_query_requests_total")? >= 20.0);
 
     assert!(query.terminate(Duration::from_secs(10)), "SIGTERM gives a clean exit");
+    db.remove().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_warehouse_outage_is_a_503_and_not_ready_until_it_returns() -> anyhow::Result<()> {
+    let mut server = PrivateClickHouse::start().await?;
+    let clickhouse = server.settings("query_outage");
+    sightline_common::warehouse::migrate(&clickhouse).await?;
+    let db = TestDatabase::create("test_query_outage").await?;
+    sightline_common::auth::register(&db.pool, "analyst", ANALYST, Role::Analyst).await?;
+    let (query, port) = start_query(&db, &clickhouse, "query-outage").await?;
+    assert_eq!(get(port, "/v1/stats/streams", Some(ANALYST))?.0, 200);
+
+    server.stop()?;
+    let (status, body) = get(port, "/v1/events", Some(ANALYST))?;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("warehouse")), "{body}");
+    eventually(Duration::from_secs(20), "/readyz to report the outage", || async {
+        Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 503).map(|_| ()))
+    })
+    .await?;
+
+    server.resume().await?;
+    eventually(Duration::from_secs(30), "answers once the warehouse is back", || async {
+        Ok((get(port, "/v1/events", Some(ANALYST))?.0 == 200).then_some(()))
+    })
+    .await?;
+    eventually(Duration::from_secs(20), "/readyz to recover", || async {
+        Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
+    })
+    .await?;
     db.remove().await?;
     Ok(())
 }
