@@ -6,6 +6,9 @@
 //! - `GET /v1/stats/timeline?from&to&site&stream&bucket`: events per bucket (minute, hour, day) and
 //!   kind; `GET /v1/stats/streams?from&to`: per stream; `GET /v1/stats/persons?from&to&list&limit`:
 //!   the most sighted watchlist persons;
+//! - `GET /v1/reports/events.csv?<the filters of /v1/events>&limit`: every selected event as CSV
+//!   (up to 100,000); `GET /v1/reports/summary.pdf?<the same>&limit`: a PDF for people: totals,
+//!   streams, the most sighted persons and the latest `limit` events (default 50) with best shots;
 //! - `GET /` (and `/dashboard`): the analysts' dashboard, a page that calls the above.
 //!
 //! Times are ms since the epoch or RFC 3339; the range defaults to the last 24 hours. Every `/v1`
@@ -28,11 +31,13 @@ use serde::Serialize;
 use sightline_common::api::{Access, ApiError, authorize};
 use sightline_common::warehouse::WarehouseError;
 use sqlx::PgPool;
-use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
-use crate::params::{EventsQuery, InvalidParam, PersonsQuery, RangeQuery, TimelineQuery, format_time};
+use crate::params::{
+    DEFAULT_REPORT_EVENTS, EventsQuery, InvalidParam, MAX_EXPORT, MAX_REPORT_EVENTS, PersonsQuery, RangeQuery,
+    TimelineQuery, format_time,
+};
 use crate::store::{EventRow, MatchRow, Warehouse};
 
 /// The dashboard page.
@@ -92,6 +97,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/stats/timeline", get(timeline))
         .route("/v1/stats/streams", get(streams))
         .route("/v1/stats/persons", get(persons))
+        .route("/v1/reports/events.csv", get(events_csv))
+        .route("/v1/reports/summary.pdf", get(summary_pdf))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
 }
@@ -137,10 +144,7 @@ impl ApiState {
 
     /// Events with their matches, as the API shows them.
     async fn with_matches(&self, rows: Vec<EventRow>) -> Result<Vec<EventView>, ApiError> {
-        let mut matches: HashMap<String, Vec<MatchRow>> = HashMap::new();
-        for row in self.read(self.warehouse.matches_of(&rows)).await? {
-            matches.entry(row.id.clone()).or_default().push(row);
-        }
+        let mut matches = self.read(self.warehouse.matches_by_event(&rows)).await?;
         Ok(rows
             .into_iter()
             .map(|event| {
@@ -284,4 +288,50 @@ async fn persons(
         .into_response())
     };
     state.answer("persons", result.await)
+}
+
+/// A download: `bytes` of `content_type`, saved as `filename`.
+fn attachment(content_type: &'static str, filename: &str, bytes: Vec<u8>) -> Response {
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    ([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes)
+        .into_response()
+}
+
+async fn events_csv(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        authorize(&state.pool, &headers, Access::People, "events").await?;
+        let request = query_string(query)?.validate_limited(now_ms(), MAX_EXPORT, MAX_EXPORT).map_err(bad_param)?;
+        let events = state.read(crate::reports::collect_events(&state.warehouse, &request, false)).await?;
+        let csv = sightline_exporter::events_csv(&events).map_err(|error| {
+            tracing::error!(%error, "rendering CSV");
+            ApiError(StatusCode::INTERNAL_SERVER_ERROR, "rendering the CSV failed".into())
+        })?;
+        Ok(attachment("text/csv; charset=utf-8", "sightline-events.csv", csv))
+    };
+    state.answer("events_csv", result.await)
+}
+
+async fn summary_pdf(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Response {
+    let result = async {
+        authorize(&state.pool, &headers, Access::People, "reports").await?;
+        let now = now_ms();
+        let request =
+            query_string(query)?.validate_limited(now, DEFAULT_REPORT_EVENTS, MAX_REPORT_EVENTS).map_err(bad_param)?;
+        let report = state.read(crate::reports::summary(&state.warehouse, &request, "Sightline report", now)).await?;
+        let pdf =
+            tokio::task::spawn_blocking(move || sightline_exporter::report_pdf(&report)).await.map_err(|error| {
+                tracing::error!(%error, "rendering PDF");
+                ApiError(StatusCode::INTERNAL_SERVER_ERROR, "rendering the PDF failed".into())
+            })?;
+        Ok(attachment("application/pdf", "sightline-report.pdf", pdf))
+    };
+    state.answer("summary_pdf", result.await)
 }

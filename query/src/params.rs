@@ -14,6 +14,12 @@ pub const MAX_RANGE_MS: i64 = 366 * 24 * 3_600_000;
 pub const DEFAULT_PAGE: u32 = 100;
 /// Most events per page.
 pub const MAX_PAGE: u32 = 1_000;
+/// Most events one CSV export may hold (its default too).
+pub const MAX_EXPORT: u32 = 100_000;
+/// Events shown in a PDF report unless `limit` says otherwise.
+pub const DEFAULT_REPORT_EVENTS: u32 = 50;
+/// Most events a PDF report shows (each with its best shot).
+pub const MAX_REPORT_EVENTS: u32 = 500;
 /// Most buckets a timeline may have.
 pub const MAX_BUCKETS: i64 = 2_000;
 
@@ -200,6 +206,17 @@ fn parse_count(name: &'static str, value: Option<&str>, default: u32, max: u32) 
 impl EventsQuery {
     /// Validates the request (`now_ms` is the default end of the range).
     pub fn validate(self, now_ms: i64) -> Result<EventsRequest, InvalidParam> {
+        self.validate_limited(now_ms, DEFAULT_PAGE, MAX_PAGE)
+    }
+
+    /// Validates the request with `limit` defaulting to `default_limit` and at most `max_limit`
+    /// (exports take more events than a page).
+    pub fn validate_limited(
+        self,
+        now_ms: i64,
+        default_limit: u32,
+        max_limit: u32,
+    ) -> Result<EventsRequest, InvalidParam> {
         Ok(EventsRequest {
             range: TimeRange::parse(self.from.as_deref(), self.to.as_deref(), now_ms)?,
             filter: EventFilter {
@@ -210,7 +227,7 @@ impl EventsQuery {
                 person: non_empty(self.person),
                 matched_only: parse_bool("matched", self.matched.as_deref())?,
             },
-            limit: parse_count("limit", self.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?,
+            limit: parse_count("limit", self.limit.as_deref(), default_limit, max_limit)?,
             cursor: non_empty(self.cursor).as_deref().map(Cursor::decode).transpose()?,
         })
     }

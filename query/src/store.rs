@@ -6,6 +6,7 @@ use clickhouse::Client;
 use serde::{Deserialize, Serialize};
 use sightline_common::warehouse::{ClickHouseSettings, WarehouseError, query_error};
 use sightline_schemas::queries;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::params::{EventsRequest, PersonsRequest, TimeRange, TimelineRequest};
@@ -194,8 +195,20 @@ impl Warehouse {
             .map_err(query_error("reading events"))
     }
 
-    /// The watchlist matches of `events`, grouped by nothing: each row names its event.
-    pub async fn matches_of(&self, events: &[EventRow]) -> Result<Vec<MatchRow>, WarehouseError> {
+    /// The watchlist matches of `events`, by event id, best rank first.
+    pub async fn matches_by_event(
+        &self,
+        events: &[EventRow],
+    ) -> Result<HashMap<String, Vec<MatchRow>>, WarehouseError> {
+        let mut by_event: HashMap<String, Vec<MatchRow>> = HashMap::new();
+        for row in self.matches_of(events).await? {
+            by_event.entry(row.id.clone()).or_default().push(row);
+        }
+        Ok(by_event)
+    }
+
+    /// The watchlist matches of `events`; each row names its event.
+    async fn matches_of(&self, events: &[EventRow]) -> Result<Vec<MatchRow>, WarehouseError> {
         let (Some(first), Some(last)) =
             (events.iter().map(|e| e.capture_ms).min(), events.iter().map(|e| e.capture_ms).max())
         else {

@@ -202,6 +202,45 @@ async fn the_query_api_answers_from_the_warehouse() -> anyhow::Result<()> {
     }
     assert_eq!(served_persons, want_persons);
 
+    // Reports: every selected event as CSV; a PDF for people with the latest events' best shots.
+    let csv = http_exchange(
+        port,
+        "GET",
+        &format!("/v1/reports/events.csv?{range}&site=site-b&kind=face"),
+        Some(ANALYST),
+        "",
+        b"",
+    )?;
+    assert_eq!((csv.status, csv.header("content-type")), (200, Some("text/csv; charset=utf-8")));
+    let csv = String::from_utf8(csv.body)?;
+    let mut lines = csv.lines();
+    assert!(lines.next().is_some_and(|header| header.starts_with("event_id,capture_time,")), "{csv}");
+    let csv_ids: BTreeSet<String> = lines.filter_map(|l| l.split(',').next().map(str::to_owned)).collect();
+    assert_eq!(csv_ids, ids(&faces_b), "the CSV holds exactly the selected events");
+    let pdf = http_exchange(
+        port,
+        "GET",
+        &format!("/v1/reports/summary.pdf?{range}&matched=true&limit=10"),
+        Some(ANALYST),
+        "",
+        b"",
+    )?;
+    assert_eq!((pdf.status, pdf.header("content-type")), (200, Some("application/pdf")));
+    let contents = sightline_exporter::read_pdf(&pdf.body).map_err(anyhow::Error::msg)?;
+    assert_eq!(contents.images, 10, "the ten latest matched events, each with its best shot");
+    let newest_matched =
+        events.iter().filter(|e| !e.matches.is_empty()).max_by_key(|e| detection(e).capture_time_ms).expect("a match");
+    for needle in [
+        format!("Seen on these streams: {faces} faces, {} bodies", EVENTS - faces),
+        "Filters: matched = true".to_owned(),
+        newest_matched.matches[0].person_display_name.clone(),
+        detection(newest_matched).stream_id.clone(),
+    ] {
+        assert!(contents.text.contains(&needle), "{needle:?} missing from the PDF: {}", contents.text);
+    }
+    let (status, _) = get(port, &format!("/v1/reports/summary.pdf?{range}"), Some(VIEWER))?;
+    assert_eq!(status, 403, "viewers get no faces in reports either");
+
     // Roles: viewers see aggregates only; no token, no answer.
     let (status, body) = get(port, &format!("/v1/events?{range}"), Some(VIEWER))?;
     assert_eq!(status, 403, "{body}");
