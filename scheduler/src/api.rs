@@ -1,0 +1,99 @@
+//! The schedules REST API of the scheduler service.
+//!
+//! - `GET /v1/schedules`, `POST /v1/schedules` (`{"name", "cron", "format": "pdf"|"csv",
+//!   "range_hours", "filters": {"site", "stream", "kind", "list", "person", "matched"},
+//!   "recipients": [..], "enabled"}`);
+//! - `GET /v1/schedules/{id}`, `DELETE /v1/schedules/{id}`;
+//! - `POST /v1/schedules/{id}/run`: send it now; `GET /v1/schedules/{id}/deliveries`: the latest
+//!   attempts (when, whether the relay accepted it, how many events, why not).
+//!
+//! Reads need any token; changes need admin or operator. Errors are JSON `{"error": "..."}`.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sightline_common::api::{Access, ApiError, authorize};
+use sqlx::PgPool;
+use std::time::{SystemTime, UNIX_EPOCH};
+use uuid::Uuid;
+
+use crate::schedule::NewSchedule;
+use crate::store;
+
+const WHAT: &str = "report schedules";
+
+/// The API's routes.
+pub fn router(pool: PgPool) -> Router {
+    Router::new()
+        .route("/v1/schedules", get(list).post(create))
+        .route("/v1/schedules/{id}", get(one).delete(remove))
+        .route("/v1/schedules/{id}/run", post(run_now))
+        .route("/v1/schedules/{id}/deliveries", get(deliveries))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(pool)
+}
+
+fn schedule_id(id: &str) -> Result<Uuid, ApiError> {
+    id.parse().map_err(|_| ApiError::bad_request(format!("{id:?} is not a schedule id (a UUID)")))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+async fn list(State(pool): State<PgPool>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&pool, &headers, Access::Read, WHAT).await?;
+    Ok(Json(serde_json::json!({ "schedules": store::list(&pool).await? })).into_response())
+}
+
+async fn create(
+    State(pool): State<PgPool>,
+    headers: HeaderMap,
+    body: Result<Json<NewSchedule>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&pool, &headers, Access::Manage, WHAT).await?;
+    let Json(schedule) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let cron = schedule.validate().map_err(ApiError::bad_request)?;
+    let first = cron.next_after(now_ms()).ok_or_else(|| ApiError::bad_request("cron: it never runs again"))?;
+    let created = store::create(&pool, &schedule, first)
+        .await?
+        .ok_or_else(|| ApiError::conflict(format!("a schedule named {:?} exists", schedule.name.trim())))?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn one(State(pool): State<PgPool>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    authorize(&pool, &headers, Access::Read, WHAT).await?;
+    let schedule =
+        store::get(&pool, schedule_id(&id)?).await?.ok_or_else(|| ApiError::not_found("no such schedule"))?;
+    Ok(Json(schedule).into_response())
+}
+
+async fn remove(State(pool): State<PgPool>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    authorize(&pool, &headers, Access::Manage, WHAT).await?;
+    if !store::delete(&pool, schedule_id(&id)?).await? {
+        return Err(ApiError::not_found("no such schedule"));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn run_now(State(pool): State<PgPool>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    authorize(&pool, &headers, Access::Manage, WHAT).await?;
+    if !store::run_now(&pool, schedule_id(&id)?).await? {
+        return Err(ApiError::not_found("no such schedule"));
+    }
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "status": "due now" }))).into_response())
+}
+
+async fn deliveries(
+    State(pool): State<PgPool>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&pool, &headers, Access::Read, WHAT).await?;
+    let id = schedule_id(&id)?;
+    store::get(&pool, id).await?.ok_or_else(|| ApiError::not_found("no such schedule"))?;
+    Ok(Json(serde_json::json!({ "deliveries": store::deliveries(&pool, id, 100).await? })).into_response())
+}

@@ -1,0 +1,97 @@
+//! `sightline-scheduler`: mails scheduled reports; serves the schedules REST API (`http_addr`) and
+//! `/metrics`, `/healthz`, `/readyz` (`metrics_addr`).
+//!
+//! Settings: `--config FILE` (TOML, see `scheduler/scheduler.toml`) overlaid by
+//! `SIGHTLINE_SCHEDULER__*`.
+
+use anyhow::Context;
+use clap::Parser;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use sightline_common::http::Readiness;
+use sightline_common::shutdown::Shutdown;
+use sightline_common::warehouse::ClickHouseSettings;
+use sightline_query::store::Warehouse;
+use sightline_scheduler::mailer::{Mailer, SmtpSettings};
+use sightline_scheduler::runner::Runner;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "sightline-scheduler", about = "Mails scheduled reports of the event warehouse")]
+struct Cli {
+    /// Settings file (TOML).
+    #[arg(long, env = "SIGHTLINE_SCHEDULER_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct SchedulerSettings {
+    /// The warehouse.
+    clickhouse: ClickHouseSettings,
+    /// PostgreSQL URL (schedules, deliveries, API tokens).
+    postgres_url: String,
+    /// The mail relay.
+    smtp: SmtpSettings,
+    /// How often to look for due schedules, ms.
+    poll_ms: u64,
+    /// First retry delay after a failed send, ms (doubles per failure).
+    retry_base_ms: u64,
+    /// Address of the schedules REST API.
+    http_addr: String,
+    /// Address of `/metrics`, `/healthz` and `/readyz`.
+    metrics_addr: std::net::SocketAddr,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        Self {
+            clickhouse: ClickHouseSettings::default(),
+            postgres_url: "postgres://sightline:sightline@localhost:5432/sightline".into(),
+            smtp: SmtpSettings::default(),
+            poll_ms: 1_000,
+            retry_base_ms: 30_000,
+            http_addr: "127.0.0.1:8084".into(),
+            metrics_addr: ([127, 0, 0, 1], 9468).into(),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    sightline_common::telemetry::init();
+    let cli = Cli::parse();
+    let settings: SchedulerSettings = sightline_common::config::load("scheduler", cli.config.as_deref())?;
+    let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
+    let mailer = Mailer::new(&settings.smtp).context("mail settings")?;
+    let shutdown = Shutdown::on_signals()?;
+    let readiness = Readiness::new("starting");
+    let ops =
+        sightline_common::http::serve(settings.metrics_addr, Registry::default(), readiness.clone(), shutdown.clone())
+            .await
+            .with_context(|| format!("binding {}", settings.metrics_addr))?;
+    tracing::info!(addr = %ops, "metrics listening");
+
+    let runner = Runner {
+        pool: pool.clone(),
+        warehouse: Warehouse::new(&settings.clickhouse),
+        mailer,
+        poll: Duration::from_millis(settings.poll_ms.max(100)),
+        retry_base: Duration::from_millis(settings.retry_base_ms.max(100)),
+    };
+    let loop_task = tokio::spawn(runner.run(shutdown.clone()));
+    let (addr, server) = sightline_common::http::serve_router(
+        settings.http_addr.as_str(),
+        sightline_scheduler::api::router(pool),
+        shutdown,
+    )
+    .await
+    .with_context(|| format!("binding {}", settings.http_addr))?;
+    readiness.set_ready();
+    tracing::info!(%addr, "schedules API listening");
+    server.await.context("the API server task")?.context("serving the API")?;
+    loop_task.await.context("the run loop")?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! The run loop: claim a due schedule, build its report from the warehouse, mail it, record the
+//! delivery and move the schedule on. Failures are retried with backoff, then the run is given up
+//! (and recorded); every instance may run the loop (claims are row locks).
+
+use sightline_common::shutdown::Shutdown;
+use sightline_exporter::{events_csv, report_pdf};
+use sightline_query::params::{EventsRequest, MAX_EXPORT, MAX_REPORT_EVENTS, TimeRange};
+use sightline_query::reports;
+use sightline_query::store::Warehouse;
+use sqlx::PgPool;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::mailer::{Mail, Mailer};
+use crate::schedule::{Cron, Format};
+use crate::store::{self, Outcome, Schedule};
+
+/// Attempts of one run before it is given up.
+pub const MAX_ATTEMPTS: i32 = 5;
+/// Events in a PDF report.
+pub const PDF_EVENTS: u32 = 50;
+
+/// What the loop needs.
+#[derive(Clone)]
+pub struct Runner {
+    /// Schedules and deliveries.
+    pub pool: PgPool,
+    /// The events.
+    pub warehouse: Warehouse,
+    /// The relay.
+    pub mailer: Mailer,
+    /// How often to look for due schedules.
+    pub poll: Duration,
+    /// First retry delay (doubles per failure).
+    pub retry_base: Duration,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A built report: attachment, its name and type, and how many events it holds.
+struct Built {
+    bytes: Vec<u8>,
+    filename: String,
+    content_type: &'static str,
+    events: usize,
+}
+
+impl Runner {
+    /// Runs until `shutdown`.
+    pub async fn run(self, mut shutdown: Shutdown) {
+        loop {
+            match self.run_due().await {
+                Ok(0) => {}
+                Ok(sent) => tracing::debug!(sent, "due schedules handled"),
+                Err(error) => tracing::error!(%error, "looking for due schedules"),
+            }
+            tokio::select! {
+                _ = shutdown.requested() => return,
+                _ = tokio::time::sleep(self.poll) => {}
+            }
+        }
+    }
+
+    /// Handles every schedule due now; returns how many.
+    pub async fn run_due(&self) -> Result<usize, sqlx::Error> {
+        let mut handled = 0;
+        while let Some(claim) = store::claim_due(&self.pool).await? {
+            let schedule = claim.schedule.clone();
+            let span = tracing::info_span!("report", schedule = %schedule.name, attempt = claim.attempts + 1);
+            let _entered = span.enter();
+            let started = now_ms();
+            let result = self.deliver(&schedule, started).await;
+            let cron = Cron::parse(&schedule.cron);
+            let next_cron = cron.as_ref().ok().and_then(|c| c.next_after(started));
+            let outcome = match (result, next_cron) {
+                (Ok((events, bytes)), Some(next)) => {
+                    tracing::info!(events, bytes, "report sent");
+                    Outcome { ok: true, events, bytes, error: String::new(), next_run_ms: next, retry: false }
+                }
+                (Err(error), next) => {
+                    let retry = claim.attempts + 1 < MAX_ATTEMPTS || next.is_none();
+                    let backoff = self.retry_base.as_millis() as i64 * (1 << claim.attempts.min(10));
+                    tracing::warn!(%error, retry, "report not sent");
+                    let next_run_ms = if retry { started + backoff } else { next.unwrap_or(started + backoff) };
+                    Outcome { ok: false, events: 0, bytes: 0, error, next_run_ms, retry }
+                }
+                (Ok((events, bytes)), None) => {
+                    // The expression has no further run: park the schedule far ahead.
+                    let next_run_ms = i64::from(i32::MAX) * 1000;
+                    Outcome { ok: true, events, bytes, error: String::new(), next_run_ms, retry: false }
+                }
+            };
+            claim.finish(outcome).await?;
+            handled += 1;
+        }
+        Ok(handled)
+    }
+
+    /// Builds and mails `schedule`'s report for the range ending at `now_ms`; the number of events and
+    /// the attachment's size.
+    async fn deliver(&self, schedule: &Schedule, now_ms: i64) -> Result<(i32, i32), String> {
+        let built = self.build(schedule, now_ms).await?;
+        let counts = (built.events as i32, built.bytes.len() as i32);
+        let mail = Mail {
+            subject: &schedule.name,
+            body: format!(
+                "Sightline report \"{}\": {} events from {} to {}.\n",
+                schedule.name,
+                built.events,
+                sightline_exporter::format_time(now_ms - i64::from(schedule.range_hours) * 3_600_000),
+                sightline_exporter::format_time(now_ms),
+            ),
+            to: &schedule.recipients,
+            filename: &built.filename,
+            content_type: built.content_type,
+            attachment: built.bytes,
+            message_id: format!("{}.{}@sightline", schedule.id, schedule.next_run_ms),
+        };
+        self.mailer.send(mail).await.map_err(|e| e.to_string())?;
+        Ok(counts)
+    }
+
+    async fn build(&self, schedule: &Schedule, now_ms: i64) -> Result<Built, String> {
+        let filter = schedule.filters.to_event_filter()?;
+        let range = TimeRange { from_ms: now_ms - i64::from(schedule.range_hours) * 3_600_000, to_ms: now_ms };
+        let slug: String = schedule
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .collect();
+        match schedule.format {
+            Format::Csv => {
+                let request = EventsRequest { range, filter, limit: MAX_EXPORT, cursor: None };
+                let events =
+                    reports::collect_events(&self.warehouse, &request, false).await.map_err(|e| e.to_string())?;
+                let bytes = events_csv(&events).map_err(|e| e.to_string())?;
+                Ok(Built {
+                    bytes,
+                    filename: format!("{slug}.csv"),
+                    content_type: "text/csv; charset=utf-8",
+                    events: events.len(),
+                })
+            }
+            Format::Pdf => {
+                let request = EventsRequest { range, filter, limit: PDF_EVENTS.min(MAX_REPORT_EVENTS), cursor: None };
+                let report = reports::summary(&self.warehouse, &request, &schedule.name, now_ms)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let events = report.events.len();
+                let bytes =
+                    tokio::task::spawn_blocking(move || report_pdf(&report)).await.map_err(|e| e.to_string())?;
+                Ok(Built { bytes, filename: format!("{slug}.pdf"), content_type: "application/pdf", events })
+            }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! A report schedule: when (cron, UTC), what (PDF or CSV, a time range and the query API's event
+//! filters) and to whom; validated into clear errors before it is stored.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use sightline_query::params::{EventFilter, Kind};
+use std::str::FromStr;
+
+/// What a schedule mails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// The summary PDF (totals, streams, persons, latest events with best shots).
+    Pdf,
+    /// Every selected event as CSV.
+    Csv,
+}
+
+impl Format {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Pdf => "pdf",
+            Format::Csv => "csv",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "pdf" => Some(Format::Pdf),
+            "csv" => Some(Format::Csv),
+            _ => None,
+        }
+    }
+}
+
+/// The event filters of a schedule, as stored (JSON) and sent over the API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filters {
+    /// Only this site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// Only this stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// Only `face` or `body`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Only events matched to this watchlist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<String>,
+    /// Only events matched to this person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+    /// Only events with a watchlist match.
+    #[serde(default)]
+    pub matched: bool,
+}
+
+impl Filters {
+    /// The query service's filter; an error names a bad `kind`.
+    pub fn to_event_filter(&self) -> Result<EventFilter, String> {
+        let kind = match self.kind.as_deref() {
+            None | Some("") => None,
+            Some("face") => Some(Kind::Face),
+            Some("body") => Some(Kind::Body),
+            Some(other) => return Err(format!("filters.kind: {other:?} is not face or body")),
+        };
+        let text = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        Ok(EventFilter {
+            site: text(&self.site),
+            stream: text(&self.stream),
+            kind,
+            list: text(&self.list),
+            person: text(&self.person),
+            matched_only: self.matched,
+        })
+    }
+}
+
+/// A schedule as created over the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSchedule {
+    /// Unique name (also the mail's subject).
+    pub name: String,
+    /// Cron expression, seconds first, in UTC: `0 0 7 * * Mon-Fri` is 07:00 on weekdays.
+    pub cron: String,
+    /// `pdf` or `csv`.
+    pub format: Format,
+    /// Hours before each run the report covers (default 24).
+    #[serde(default = "default_range_hours")]
+    pub range_hours: i32,
+    /// Event filters.
+    #[serde(default)]
+    pub filters: Filters,
+    /// Mail addresses.
+    pub recipients: Vec<String>,
+    /// Whether it runs (default true).
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+}
+
+fn default_range_hours() -> i32 {
+    24
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+/// A parsed cron expression.
+#[derive(Debug, Clone)]
+pub struct Cron(cron::Schedule);
+
+impl Cron {
+    /// Parses `expression` (seconds first).
+    pub fn parse(expression: &str) -> Result<Self, String> {
+        cron::Schedule::from_str(expression)
+            .map(Cron)
+            .map_err(|e| format!("cron: {expression:?} is not a cron expression with seconds first ({e})"))
+    }
+
+    /// The first run strictly after `after_ms` (ms since the epoch), if any.
+    pub fn next_after(&self, after_ms: i64) -> Option<i64> {
+        let after: DateTime<Utc> = Utc.timestamp_millis_opt(after_ms).single()?;
+        self.0.after(&after).next().map(|at| at.timestamp_millis())
+    }
+}
+
+impl NewSchedule {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<Cron, String> {
+        if self.name.trim().is_empty() || self.name.len() > 200 {
+            return Err("name: 1 to 200 characters".into());
+        }
+        if !(1..=8784).contains(&self.range_hours) {
+            return Err("range_hours: from 1 to 8784 (a year)".into());
+        }
+        if self.recipients.is_empty() || self.recipients.len() > 100 {
+            return Err("recipients: 1 to 100 addresses".into());
+        }
+        for address in &self.recipients {
+            address
+                .parse::<lettre::Address>()
+                .map_err(|e| format!("recipients: {address:?} is not a mail address ({e})"))?;
+        }
+        self.filters.to_event_filter()?;
+        let cron = Cron::parse(&self.cron)?;
+        cron.next_after(0).ok_or_else(|| format!("cron: {:?} never runs", self.cron))?;
+        Ok(cron)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule() -> NewSchedule {
+        serde_json::from_value(serde_json::json!({
+            "name": "daily", "cron": "0 0 7 * * *", "format": "pdf", "recipients": ["ops@example.com"]
+        }))
+        .expect("valid")
+    }
+
+    #[test]
+    fn a_schedule_is_validated_field_by_field() {
+        assert!(schedule().validate().is_ok());
+        assert_eq!((schedule().range_hours, schedule().enabled), (24, true));
+        let bad = |change: fn(&mut NewSchedule)| {
+            let mut s = schedule();
+            change(&mut s);
+            s.validate().expect_err("invalid").split(':').next().unwrap_or_default().to_owned()
+        };
+        assert_eq!(bad(|s| s.cron = "every day".into()), "cron");
+        assert_eq!(bad(|s| s.recipients = vec!["not an address".into()]), "recipients");
+        assert_eq!(bad(|s| s.recipients.clear()), "recipients");
+        assert_eq!(bad(|s| s.range_hours = 0), "range_hours");
+        assert_eq!(bad(|s| s.filters.kind = Some("car".into())), "filters.kind");
+        assert!(
+            serde_json::from_value::<NewSchedule>(serde_json::json!({"name": "x", "cron": "* * * * * *",
+            "format": "doc", "recipients": ["a@b.c"]}))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn cron_runs_follow_the_expression_in_utc() {
+        let cron = Cron::parse("0 0 7 * * *").expect("cron");
+        let noon = 1_795_168_800_000 + 2 * 3_600_000; // 2026-11-20T12:00:00Z
+        assert_eq!(cron.next_after(noon), Some(1_795_168_800_000 - 3 * 3_600_000 + 86_400_000));
+        let every_second = Cron::parse("* * * * * *").expect("cron");
+        assert_eq!(every_second.next_after(1_000), Some(2_000));
+    }
+}

@@ -1,0 +1,253 @@
+//! End-to-end test of scheduled reports on the real stack: events land through Kafka and the writer
+//! in ClickHouse; schedules are created over `sightline-scheduler`'s API; the reports arrive as mail
+//! at the stack's SMTP server (aiosmtpd, a Maildir), and their attachments must hold exactly what the
+//! schedule selects. Two scheduler instances share the work without sending any run twice; a relay
+//! that is down is recorded and retried.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use sightline_common::auth::Role;
+use sightline_schemas::v1::EnrichedEvent;
+use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce};
+use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, event_counts, eventually, http_request};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const OPERATOR: &str = "operator-secret";
+const VIEWER: &str = "viewer-secret";
+const EVENTS: u64 = 120;
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A mail as the test reads it back: its headers and its attachment.
+#[derive(Debug)]
+struct Received {
+    headers: String,
+    attachment_name: String,
+    attachment: Vec<u8>,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_owned())
+        })
+    }
+}
+
+/// Parses a MIME message as lettre writes it: the first part with a file name is the attachment
+/// (base64; the name may be in RFC 2231 form, `filename*0="..."`).
+fn parse_mail(raw: &str) -> anyhow::Result<Received> {
+    let raw = raw.replace("\r\n", "\n");
+    let (headers, body) = raw.split_once("\n\n").ok_or_else(|| anyhow::anyhow!("no header end"))?;
+    let part = body
+        .split("\n--")
+        .find(|part| part.contains("filename"))
+        .ok_or_else(|| anyhow::anyhow!("no attachment in {raw}"))?;
+    let (part_headers, part_body) = part.split_once("\n\n").ok_or_else(|| anyhow::anyhow!("no part body"))?;
+    let name = part_headers
+        .split("filename")
+        .nth(1)
+        .and_then(|rest| rest.split_once('='))
+        .and_then(|(_, value)| value.split(['\n', ';']).next())
+        .map(|n| n.trim_matches(|c: char| c == '"' || c.is_whitespace()).to_owned())
+        .unwrap_or_default();
+    let attachment = if part_headers.to_ascii_lowercase().contains("quoted-printable") {
+        quoted_printable(part_body.trim_end_matches('-'))?
+    } else {
+        let encoded: String = part_body.lines().map(str::trim).collect();
+        base64::engine::general_purpose::STANDARD.decode(encoded.trim_end_matches('-'))?
+    };
+    Ok(Received { headers: headers.to_owned(), attachment_name: name, attachment })
+}
+
+/// Decodes quoted-printable text (RFC 2045): `=XX` bytes, `=` at a line end joins lines.
+fn quoted_printable(text: &str) -> anyhow::Result<Vec<u8>> {
+    let joined = text.trim_end_matches('\n').replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let (mut out, mut i) = (Vec::with_capacity(bytes.len()), 0);
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 3 <= bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3])?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|e| anyhow::anyhow!("quoted-printable {hex:?}: {e}"))?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Every mail in the stack's Maildir addressed to `recipient`.
+fn mails_to(recipient: &str) -> anyhow::Result<Vec<Received>> {
+    let maildir = PathBuf::from(std::env::var("SIGHTLINE_MAILDIR")?).join("new");
+    let mut mails = Vec::new();
+    for entry in std::fs::read_dir(&maildir)? {
+        let raw = std::fs::read_to_string(entry?.path())?;
+        if raw.lines().take_while(|l| !l.is_empty()).any(|l| l.starts_with("To:") && l.contains(recipient)) {
+            mails.push(parse_mail(&raw)?);
+        }
+    }
+    Ok(mails)
+}
+
+fn start_scheduler(
+    db: &TestDatabase,
+    database: &str,
+    smtp_port: &str,
+    name: &str,
+) -> anyhow::Result<(ServiceProcess, u16)> {
+    let port = stack::free_port()?;
+    let clickhouse = stack::clickhouse(database);
+    let settings = [
+        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("POSTGRES_URL", db.url.clone()),
+        ("CLICKHOUSE__URL", clickhouse.url.clone()),
+        ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
+        ("SMTP__PORT", smtp_port.to_owned()),
+        ("POLL_MS", "200".to_owned()),
+        ("RETRY_BASE_MS", "500".to_owned()),
+    ];
+    Ok((ServiceProcess::start("sightline-scheduler", "SCHEDULER", "METRICS_ADDR", &[], &settings, name)?, port))
+}
+
+fn call(port: u16, method: &str, path: &str, token: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+    let (status, text) = http_request(port, method, path, Some(token), "application/json", bytes.as_bytes())?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+}
+
+#[tokio::test]
+async fn scheduled_reports_arrive_by_mail_once_each() -> anyhow::Result<()> {
+    // Events of the last hour, landed by the writer.
+    let iso = Isolation::new("scheduler", 2).await?;
+    let clickhouse = stack::clickhouse(&iso.database);
+    let profile = LoadProfile { seed: 31, start_ms: now_ms() - 3_600_000, ..Default::default() };
+    let generator = EventGenerator::new(profile);
+    let events: Vec<EnrichedEvent> = (0..EVENTS).map(|i| generator.event(i)).collect();
+    produce(&stack::kafka(), &iso.topic, &generator, 0, EVENTS, None).await?;
+    let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
+    eventually(Duration::from_secs(120), "the events to land", || async {
+        Ok((event_counts(&clickhouse).await?.0 == EVENTS).then_some(()))
+    })
+    .await?;
+    drop(writer);
+
+    let db = TestDatabase::create("test_scheduler").await?;
+    sightline_common::auth::register(&db.pool, "operator", OPERATOR, Role::Operator).await?;
+    sightline_common::auth::register(&db.pool, "viewer", VIEWER, Role::Viewer).await?;
+    let smtp_port = std::env::var("SIGHTLINE_SMTP")?.rsplit(':').next().unwrap_or("2525").to_owned();
+    let (first, port) = start_scheduler(&db, &iso.database, &smtp_port, &format!("{}-a", iso.group))?;
+    let (_second, _) = start_scheduler(&db, &iso.database, &smtp_port, &format!("{}-b", iso.group))?;
+    eventually(Duration::from_secs(30), "the scheduler API", || async {
+        Ok(call(port, "GET", "/v1/schedules", VIEWER, None).ok().filter(|(s, _)| *s == 200).map(|_| ()))
+    })
+    .await?;
+    let tag = &iso.group;
+
+    // Validation and roles.
+    let bad = json!({"name": "bad", "cron": "daily", "format": "pdf", "recipients": ["a@example.com"]});
+    let (status, body) = call(port, "POST", "/v1/schedules", OPERATOR, Some(bad))?;
+    assert!(status == 400 && body["error"].as_str().is_some_and(|e| e.starts_with("cron")), "{status} {body}");
+    let pdf_to = format!("pdf-{tag}@example.com");
+    let pdf_schedule = json!({
+        "name": format!("Matched faces {tag}"), "cron": "0 0 0 1 1 *", "format": "pdf",
+        "filters": {"matched": true}, "recipients": [pdf_to]
+    });
+    let (status, _) = call(port, "POST", "/v1/schedules", VIEWER, Some(pdf_schedule.clone()))?;
+    assert_eq!(status, 403, "viewers cannot schedule");
+    let (status, created) = call(port, "POST", "/v1/schedules", OPERATOR, Some(pdf_schedule.clone()))?;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(call(port, "POST", "/v1/schedules", OPERATOR, Some(pdf_schedule))?.0, 409, "names are unique");
+    let pdf_id = created["id"].as_str().unwrap_or_default().to_owned();
+
+    // A yearly PDF, sent now on demand.
+    assert_eq!(call(port, "POST", &format!("/v1/schedules/{pdf_id}/run"), OPERATOR, None)?.0, 202);
+    let pdf_mail = eventually(Duration::from_secs(30), "the PDF report by mail", || async {
+        Ok(mails_to(&pdf_to)?.into_iter().next())
+    })
+    .await?;
+    assert!(pdf_mail.attachment_name.ends_with(".pdf"), "{pdf_mail:?}");
+    assert_eq!(pdf_mail.header("Subject").as_deref(), Some(format!("Matched faces {tag}").as_str()));
+    let contents = sightline_exporter::read_pdf(&pdf_mail.attachment).map_err(anyhow::Error::msg)?;
+    let faces = events.iter().filter(|e| e.detection.as_ref().is_some_and(|d| d.kind == 1)).count();
+    for needle in [format!("Matched faces {tag}"), format!("{faces} faces"), "Filters: matched = true".to_owned()] {
+        assert!(contents.text.contains(&needle), "{needle:?} missing from the mailed PDF: {}", contents.text);
+    }
+
+    // A CSV every two seconds, with filters: each mail holds exactly the selected events, and the
+    // two instances never send one run twice.
+    let csv_to = format!("csv-{tag}@example.com");
+    let csv_schedule = json!({
+        "name": format!("Site b faces {tag}"), "cron": "*/2 * * * * *", "format": "csv", "range_hours": 2,
+        "filters": {"site": "site-b", "kind": "face"}, "recipients": [csv_to]
+    });
+    let (status, created) = call(port, "POST", "/v1/schedules", OPERATOR, Some(csv_schedule))?;
+    assert_eq!(status, 201, "{created}");
+    let csv_id = created["id"].as_str().unwrap_or_default().to_owned();
+    let mails = eventually(Duration::from_secs(60), "three CSV reports", || async {
+        let mails = mails_to(&csv_to)?;
+        Ok((mails.len() >= 3).then_some(mails))
+    })
+    .await?;
+    let want: BTreeSet<String> = events
+        .iter()
+        .filter(|e| e.detection.as_ref().is_some_and(|d| d.site == "site-b" && d.kind == 1))
+        .map(|e| e.event_id.clone())
+        .collect();
+    for mail in &mails {
+        let text = String::from_utf8(mail.attachment.clone())?;
+        let got: BTreeSet<String> =
+            text.lines().skip(1).filter_map(|l| l.split(',').next().map(str::to_owned)).collect();
+        assert_eq!(got, want, "a CSV report holds exactly the selected events");
+    }
+    assert_eq!(call(port, "DELETE", &format!("/v1/schedules/{csv_id}"), OPERATOR, None)?.0, 204);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mails = mails_to(&csv_to)?;
+    let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
+    for mail in &mails {
+        *by_id.entry(mail.header("Message-ID").unwrap_or_default()).or_default() += 1;
+    }
+    assert!(by_id.values().all(|&n| n == 1), "a run was mailed twice: {by_id:?}");
+
+    // The deliveries of the PDF schedule are visible.
+    let (status, deliveries) = call(port, "GET", &format!("/v1/schedules/{pdf_id}/deliveries"), VIEWER, None)?;
+    assert_eq!(status, 200);
+    let first_delivery = &deliveries["deliveries"][0];
+    assert_eq!(first_delivery["ok"], true, "{deliveries}");
+    assert!(first_delivery["bytes"].as_i64().unwrap_or(0) > 1000, "{deliveries}");
+
+    // A relay that is down: the attempt is recorded with its error and retried.
+    drop(first);
+    let dead_port = stack::free_port()?.to_string();
+    let (_failing, failing_port) = start_scheduler(&db, &iso.database, &dead_port, &format!("{}-c", iso.group))?;
+    eventually(Duration::from_secs(30), "the second scheduler API", || async {
+        Ok(call(failing_port, "GET", "/v1/schedules", VIEWER, None).ok().filter(|(s, _)| *s == 200).map(|_| ()))
+    })
+    .await?;
+    drop(_second);
+    assert_eq!(call(failing_port, "POST", &format!("/v1/schedules/{pdf_id}/run"), OPERATOR, None)?.0, 202);
+    let failures = eventually(Duration::from_secs(30), "two failed attempts", || async {
+        let (_, body) = call(failing_port, "GET", &format!("/v1/schedules/{pdf_id}/deliveries"), VIEWER, None)?;
+        let failed: Vec<Value> = body["deliveries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| d["ok"] == false)
+            .collect();
+        Ok((failed.len() >= 2).then_some(failed))
+    })
+    .await?;
+    assert!(failures.iter().all(|d| d["error"].as_str().is_some_and(|e| e.contains("relay"))), "{failures:?}");
+    let attempts: BTreeSet<i64> = failures.iter().filter_map(|d| d["attempt"].as_i64()).collect();
+    assert!(attempts.contains(&1) && attempts.contains(&2), "retried: {failures:?}");
+
+    db.remove().await?;
+    Ok(())
+}
