@@ -10,6 +10,8 @@
 #   have landed in ClickHouse, replays some to show nothing is counted twice, and prints what landed.
 #   Query: starts sightline-query and reads the streams, the demo camera's matched events and the most
 #   sighted persons back through its REST API (the dashboard is served on the same address).
+#   Scheduler: starts sightline-scheduler, schedules a daily PDF report of the matches, sends it now
+#   and shows the mail the stack's SMTP server received.
 # Expects the stack to be up, its environment loaded and SIGHTLINE_MODELS_DIR set (the Makefile does it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +25,7 @@ RTSP_PORT=${DEMO_RTSP_PORT:-8554}
 INGEST_ADDR=${DEMO_INGEST_ADDR:-127.0.0.1:8081}
 ENRICH_ADDR=${DEMO_ENRICH_ADDR:-127.0.0.1:8082}
 QUERY_ADDR=${DEMO_QUERY_ADDR:-127.0.0.1:8083}
+SCHEDULER_ADDR=${DEMO_SCHEDULER_ADDR:-127.0.0.1:8084}
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 mkdir -p "$DATA/logs" "$DATA/demo"
@@ -142,6 +145,27 @@ import json, sys
 for p in json.load(sys.stdin)['persons']:
     print(f\"{p['display_name']} ({p['list_name']}): {p['sightings']} sightings, best {p['best_similarity']:.2f}\")"
 echo "(the dashboard is at http://$QUERY_ADDR/ while the demo runs; paste the token $TOKEN)"
+
+echo "== scheduler: starting sightline-scheduler (schedules API on http://$SCHEDULER_ADDR)"
+SIGHTLINE_SCHEDULER__HTTP_ADDR="$SCHEDULER_ADDR" "$BIN/sightline-scheduler" --config scheduler/scheduler.toml \
+  >"$DATA/logs/demo-scheduler.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do curl -sf http://127.0.0.1:9468/readyz >/dev/null && break; sleep 0.2; done
+REPORT_TO="analysts-$SEED@example.com"
+SCHEDULE=$(api -X POST "http://$SCHEDULER_ADDR/v1/schedules" -d "{\"name\": \"Daily matches $SEED\",
+  \"cron\": \"0 0 7 * * *\", \"format\": \"pdf\", \"filters\": {\"matched\": true},
+  \"recipients\": [\"$REPORT_TO\"]}" | json_field '["id"]')
+echo "scheduled a daily PDF of the matches at 07:00 UTC for $REPORT_TO; sending it now"
+api -X POST "http://$SCHEDULER_ADDR/v1/schedules/$SCHEDULE/run" >/dev/null
+for _ in $(seq 1 100); do grep -lq "$REPORT_TO" "$SIGHTLINE_MAILDIR"/new/* 2>/dev/null && break; sleep 0.2; done
+MAIL=$(grep -l "$REPORT_TO" "$SIGHTLINE_MAILDIR"/new/* 2>/dev/null | head -1)
+[ -n "$MAIL" ] || { echo "no mail arrived; see $DATA/logs/demo-scheduler.log"; exit 1; }
+echo "-- mail received by the SMTP server ($MAIL):"
+grep -E '^(Subject|To|Message-ID):|filename' "$MAIL"
+api "http://$SCHEDULER_ADDR/v1/schedules/$SCHEDULE/deliveries" | python3 -c "
+import json, sys
+for d in json.load(sys.stdin)['deliveries']:
+    print(f\"delivery: ok={d['ok']} events={d['events']} bytes={d['bytes']} {d['error']}\")"
 
 echo "== writer metrics"
 curl -sf http://127.0.0.1:9464/metrics | grep -E '^sightline_writer_(consumed|inserted|dead_lettered|insert_retries)_total' || true
