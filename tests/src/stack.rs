@@ -438,3 +438,22 @@ impl Drop for PrivateClickHouse {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Events `0..count` of `generator`, landed in ClickHouse through the real pipeline tail: produced to
+/// a fresh topic of test `name`, consumed by a writer process, visible in the isolation's database.
+/// Returns the isolation and the events as produced.
+pub async fn landed_events(
+    name: &str,
+    generator: &crate::loadgen::EventGenerator,
+    count: u64,
+) -> anyhow::Result<(Isolation, Vec<sightline_schemas::v1::EnrichedEvent>)> {
+    let isolation = Isolation::new(name, 2).await?;
+    let clickhouse = clickhouse(&isolation.database);
+    crate::loadgen::produce(&kafka(), &isolation.topic, generator, 0, count, None).await?;
+    let _writer = ServiceProcess::writer(&isolation, &clickhouse, &[], &[])?;
+    eventually(Duration::from_secs(120), "the events to land", || async {
+        Ok((event_counts(&clickhouse).await?.0 == count).then_some(()))
+    })
+    .await?;
+    Ok((isolation, (0..count).map(|i| generator.event(i)).collect()))
+}

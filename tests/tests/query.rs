@@ -7,10 +7,9 @@ use serde_json::Value;
 use sightline_common::auth::Role;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_schemas::v1::EnrichedEvent;
-use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce};
+use sightline_testkit::loadgen::{EventGenerator, LoadProfile};
 use sightline_testkit::stack::{
-    self, Isolation, PrivateClickHouse, ServiceProcess, TestDatabase, event_counts, eventually, http_exchange,
-    http_request,
+    self, PrivateClickHouse, ServiceProcess, TestDatabase, eventually, http_exchange, http_request,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -81,17 +80,9 @@ async fn start_query(
 #[tokio::test]
 async fn the_query_api_answers_from_the_warehouse() -> anyhow::Result<()> {
     // Events land through the real pipeline tail: Kafka, the writer, ClickHouse.
-    let iso = Isolation::new("query", 2).await?;
-    let clickhouse = stack::clickhouse(&iso.database);
     let generator = EventGenerator::new(LoadProfile { seed: 21, ..Default::default() });
-    let events: Vec<EnrichedEvent> = (0..EVENTS).map(|i| generator.event(i)).collect();
-    produce(&stack::kafka(), &iso.topic, &generator, 0, EVENTS, None).await?;
-    let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
-    eventually(Duration::from_secs(120), "the events to land", || async {
-        Ok((event_counts(&clickhouse).await?.0 == EVENTS).then_some(()))
-    })
-    .await?;
-    drop(writer);
+    let (iso, events) = stack::landed_events("query", &generator, EVENTS).await?;
+    let clickhouse = stack::clickhouse(&iso.database);
 
     let db = TestDatabase::create("test_query").await?;
     sightline_common::auth::register(&db.pool, "analyst", ANALYST, Role::Analyst).await?;

@@ -7,9 +7,8 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sightline_common::auth::Role;
-use sightline_schemas::v1::EnrichedEvent;
-use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce};
-use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, event_counts, eventually, http_request};
+use sightline_testkit::loadgen::{EventGenerator, LoadProfile};
+use sightline_testkit::stack::{self, ServiceProcess, TestDatabase, eventually, http_request};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -125,18 +124,8 @@ fn call(port: u16, method: &str, path: &str, token: &str, body: Option<Value>) -
 #[tokio::test]
 async fn scheduled_reports_arrive_by_mail_once_each() -> anyhow::Result<()> {
     // Events of the last hour, landed by the writer.
-    let iso = Isolation::new("scheduler", 2).await?;
-    let clickhouse = stack::clickhouse(&iso.database);
     let profile = LoadProfile { seed: 31, start_ms: now_ms() - 3_600_000, ..Default::default() };
-    let generator = EventGenerator::new(profile);
-    let events: Vec<EnrichedEvent> = (0..EVENTS).map(|i| generator.event(i)).collect();
-    produce(&stack::kafka(), &iso.topic, &generator, 0, EVENTS, None).await?;
-    let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
-    eventually(Duration::from_secs(120), "the events to land", || async {
-        Ok((event_counts(&clickhouse).await?.0 == EVENTS).then_some(()))
-    })
-    .await?;
-    drop(writer);
+    let (iso, events) = stack::landed_events("scheduler", &EventGenerator::new(profile), EVENTS).await?;
 
     let db = TestDatabase::create("test_scheduler").await?;
     sightline_common::auth::register(&db.pool, "operator", OPERATOR, Role::Operator).await?;
