@@ -13,7 +13,7 @@ use sightline_common::shutdown::Shutdown;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_query::store::Warehouse;
 use sightline_scheduler::mailer::{Mailer, SmtpSettings};
-use sightline_scheduler::runner::Runner;
+use sightline_scheduler::runner::{Runner, SchedulerMetrics};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -67,10 +67,11 @@ async fn main() -> anyhow::Result<()> {
     let mailer = Mailer::new(&settings.smtp).context("mail settings")?;
     let shutdown = Shutdown::on_signals()?;
     let readiness = Readiness::new("starting");
-    let ops =
-        sightline_common::http::serve(settings.metrics_addr, Registry::default(), readiness.clone(), shutdown.clone())
-            .await
-            .with_context(|| format!("binding {}", settings.metrics_addr))?;
+    let mut registry = Registry::default();
+    let metrics = SchedulerMetrics::register(&mut registry);
+    let ops = sightline_common::http::serve(settings.metrics_addr, registry, readiness.clone(), shutdown.clone())
+        .await
+        .with_context(|| format!("binding {}", settings.metrics_addr))?;
     tracing::info!(addr = %ops, "metrics listening");
 
     let runner = Runner {
@@ -79,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
         mailer,
         poll: Duration::from_millis(settings.poll_ms.max(100)),
         retry_base: Duration::from_millis(settings.retry_base_ms.max(100)),
+        metrics,
     };
     let loop_task = tokio::spawn(runner.run(shutdown.clone()));
     let (addr, server) = sightline_common::http::serve_router(

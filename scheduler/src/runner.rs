@@ -2,6 +2,8 @@
 //! delivery and move the schedule on. Failures are retried with backoff, then the run is given up
 //! (and recorded); every instance may run the loop (claims are row locks).
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 use sightline_common::shutdown::Shutdown;
 use sightline_exporter::{events_csv, report_pdf};
 use sightline_query::params::{EventsRequest, MAX_EXPORT, MAX_REPORT_EVENTS, TimeRange};
@@ -9,6 +11,7 @@ use sightline_query::reports;
 use sightline_query::store::Warehouse;
 use sqlx::PgPool;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing::Instrument;
 
 use crate::mailer::{Mail, Mailer};
 use crate::schedule::{Cron, Format};
@@ -18,6 +21,26 @@ use crate::store::{self, Outcome, Schedule};
 pub const MAX_ATTEMPTS: i32 = 5;
 /// Events in a PDF report.
 pub const PDF_EVENTS: u32 = 50;
+
+/// The loop's metrics (prefix `sightline_scheduler`).
+#[derive(Clone, Default)]
+pub struct SchedulerMetrics {
+    /// Reports the relay accepted.
+    pub sent: Counter,
+    /// Attempts that failed (building or sending).
+    pub failed: Counter,
+}
+
+impl SchedulerMetrics {
+    /// Registers the metrics in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        let registry = registry.sub_registry_with_prefix("sightline_scheduler");
+        registry.register("reports_sent", "Scheduled reports the relay accepted", metrics.sent.clone());
+        registry.register("report_failures", "Failed attempts to build or send a report", metrics.failed.clone());
+        metrics
+    }
+}
 
 /// What the loop needs.
 #[derive(Clone)]
@@ -32,6 +55,8 @@ pub struct Runner {
     pub poll: Duration,
     /// First retry delay (doubles per failure).
     pub retry_base: Duration,
+    /// Counters.
+    pub metrics: SchedulerMetrics,
 }
 
 fn now_ms() -> i64 {
@@ -68,30 +93,32 @@ impl Runner {
         while let Some(claim) = store::claim_due(&self.pool).await? {
             let schedule = claim.schedule.clone();
             let span = tracing::info_span!("report", schedule = %schedule.name, attempt = claim.attempts + 1);
-            let _entered = span.enter();
             let started = now_ms();
-            let result = self.deliver(&schedule, started).await;
+            let result = self.deliver(&schedule, started).instrument(span.clone()).await;
             let cron = Cron::parse(&schedule.cron);
             let next_cron = cron.as_ref().ok().and_then(|c| c.next_after(started));
-            let outcome = match (result, next_cron) {
+            let outcome = span.in_scope(|| match (result, next_cron) {
                 (Ok((events, bytes)), Some(next)) => {
                     tracing::info!(events, bytes, "report sent");
+                    self.metrics.sent.inc();
                     Outcome { ok: true, events, bytes, error: String::new(), next_run_ms: next, retry: false }
                 }
                 (Err(error), next) => {
                     let retry = claim.attempts + 1 < MAX_ATTEMPTS || next.is_none();
                     let backoff = self.retry_base.as_millis() as i64 * (1 << claim.attempts.min(10));
                     tracing::warn!(%error, retry, "report not sent");
+                    self.metrics.failed.inc();
                     let next_run_ms = if retry { started + backoff } else { next.unwrap_or(started + backoff) };
                     Outcome { ok: false, events: 0, bytes: 0, error, next_run_ms, retry }
                 }
                 (Ok((events, bytes)), None) => {
                     // The expression has no further run: park the schedule far ahead.
+                    self.metrics.sent.inc();
                     let next_run_ms = i64::from(i32::MAX) * 1000;
                     Outcome { ok: true, events, bytes, error: String::new(), next_run_ms, retry: false }
                 }
-            };
-            claim.finish(outcome).await?;
+            });
+            claim.finish(outcome).instrument(span).await?;
             handled += 1;
         }
         Ok(handled)

@@ -132,7 +132,7 @@ async fn scheduled_reports_arrive_by_mail_once_each() -> anyhow::Result<()> {
     sightline_common::auth::register(&db.pool, "viewer", VIEWER, Role::Viewer).await?;
     let smtp_port = std::env::var("SIGHTLINE_SMTP")?.rsplit(':').next().unwrap_or("2525").to_owned();
     let (first, port) = start_scheduler(&db, &iso.database, &smtp_port, &format!("{}-a", iso.group))?;
-    let (_second, _) = start_scheduler(&db, &iso.database, &smtp_port, &format!("{}-b", iso.group))?;
+    let (second, _) = start_scheduler(&db, &iso.database, &smtp_port, &format!("{}-b", iso.group))?;
     eventually(Duration::from_secs(30), "the scheduler API", || async {
         Ok(call(port, "GET", "/v1/schedules", VIEWER, None).ok().filter(|(s, _)| *s == 200).map(|_| ()))
     })
@@ -204,7 +204,12 @@ async fn scheduled_reports_arrive_by_mail_once_each() -> anyhow::Result<()> {
     }
     assert!(by_id.values().all(|&n| n == 1), "a run was mailed twice: {by_id:?}");
 
-    // The deliveries of the PDF schedule are visible.
+    // The deliveries of the PDF schedule are visible, and counted.
+    assert!(
+        first.metric("sightline_scheduler_reports_sent_total")?
+            + second.metric("sightline_scheduler_reports_sent_total")?
+            >= 4.0
+    );
     let (status, deliveries) = call(port, "GET", &format!("/v1/schedules/{pdf_id}/deliveries"), VIEWER, None)?;
     assert_eq!(status, 200);
     let first_delivery = &deliveries["deliveries"][0];
@@ -219,7 +224,7 @@ async fn scheduled_reports_arrive_by_mail_once_each() -> anyhow::Result<()> {
         Ok(call(failing_port, "GET", "/v1/schedules", VIEWER, None).ok().filter(|(s, _)| *s == 200).map(|_| ()))
     })
     .await?;
-    drop(_second);
+    drop(second);
     assert_eq!(call(failing_port, "POST", &format!("/v1/schedules/{pdf_id}/run"), OPERATOR, None)?.0, 202);
     let failures = eventually(Duration::from_secs(30), "two failed attempts", || async {
         let (_, body) = call(failing_port, "GET", &format!("/v1/schedules/{pdf_id}/deliveries"), VIEWER, None)?;
