@@ -5,10 +5,11 @@
 //! `/healthz` and `/readyz`, [`kafka`] builds clients, creates topics and dead-letters messages,
 //! [`warehouse`] talks to ClickHouse and applies its migrations, [`relational`] applies the
 //! PostgreSQL migrations, [`auth`] maps API tokens to roles, [`api`] gives every REST API the same
-//! JSON errors and token checks.
+//! JSON errors and token checks, [`clock`] tells the time in ms.
 
 pub mod api;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod kafka;

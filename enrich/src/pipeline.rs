@@ -18,6 +18,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, Message};
+use sightline_common::clock::now_ms;
 use sightline_common::kafka::{Assignment, DeadLetterSink, SourcePosition, dead_letter_until_acknowledged};
 use sightline_common::shutdown::Shutdown;
 use sightline_schemas::v1::{Descriptor, DetectionEvent, EnrichedEvent, MatchResult, SCHEMA_VERSION};
@@ -26,7 +27,7 @@ use sightline_vision::descriptor::{FaceDescriptor, MODEL_NAME, MODEL_VERSION};
 use sightline_vision::frame::RgbFrame;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::describe::{FaceGate, aligned_face};
@@ -99,10 +100,6 @@ enum Item {
     Detection { event: Box<DetectionEvent>, face: Result<(), &'static str> },
     /// Already dead-lettered.
     Done,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl Pipeline {

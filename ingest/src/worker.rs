@@ -8,10 +8,11 @@
 use prost::Message as _;
 use rdkafka::ClientContext;
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use sightline_common::clock::now_ms;
 use sightline_common::kafka::KafkaSettings;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::api::Roi;
 use crate::detect::{FaceDetector, PersonDetector};
@@ -105,10 +106,6 @@ pub struct StreamWorker {
 /// The stream's tracker and context (whose frame size the frames tell), shared by the source's thread
 /// and [`StreamWorker::stop`], which ends the open tracks.
 type SharedTracks = Arc<Mutex<(Tracker, StreamContext)>>;
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 /// The analysis of one stream's frames, run on its source's thread.
 struct Analysis {

@@ -8,6 +8,7 @@ use common::{cast, encode_cast_video, face_detector, free_port, person_detector,
 use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use sightline_common::clock::now_ms;
 use sightline_common::kafka::TopicSpec;
 use sightline_ingest::events::StreamContext;
 use sightline_ingest::frame::RgbFrame;
@@ -18,11 +19,7 @@ use sightline_schemas::v1::{DetectionEvent, ObjectKind};
 use sightline_testkit::stack::kafka;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as i64
-}
+use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result<()> {

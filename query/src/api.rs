@@ -29,9 +29,10 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use sightline_common::api::{Access, ApiError, authorize};
+use sightline_common::clock::now_ms;
 use sightline_common::warehouse::WarehouseError;
 use sqlx::PgPool;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use uuid::Uuid;
 
 use crate::params::{
@@ -101,10 +102,6 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/reports/summary.pdf", get(summary_pdf))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// A parsed query string, or a 400 naming what is wrong (unknown or malformed parameters).

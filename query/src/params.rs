@@ -79,13 +79,8 @@ pub fn parse_time(name: &'static str, value: &str) -> Result<i64, InvalidParam> 
     Ok((at.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
-/// `ms` since the epoch as RFC 3339 in UTC, with milliseconds.
-pub fn format_time(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|at| at.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
+/// `ms` since the epoch as RFC 3339 in UTC (the exporter's format, so reports and the API agree).
+pub use sightline_exporter::format_time;
 
 /// Object kinds, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

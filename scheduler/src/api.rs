@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sightline_common::api::{Access, ApiError, authorize};
+use sightline_common::clock::now_ms;
 use sqlx::PgPool;
-use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
 use crate::schedule::NewSchedule;
@@ -38,10 +38,6 @@ pub fn router(pool: PgPool) -> Router {
 
 fn schedule_id(id: &str) -> Result<Uuid, ApiError> {
     id.parse().map_err(|_| ApiError::bad_request(format!("{id:?} is not a schedule id (a UUID)")))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 async fn list(State(pool): State<PgPool>, headers: HeaderMap) -> Result<Response, ApiError> {

@@ -4,13 +4,14 @@
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
+use sightline_common::clock::now_ms;
 use sightline_common::shutdown::Shutdown;
 use sightline_exporter::{events_csv, report_pdf};
 use sightline_query::params::{EventsRequest, MAX_EXPORT, MAX_REPORT_EVENTS, TimeRange};
 use sightline_query::reports;
 use sightline_query::store::Warehouse;
 use sqlx::PgPool;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tracing::Instrument;
 
 use crate::mailer::{Mail, Mailer};
@@ -57,10 +58,6 @@ pub struct Runner {
     pub retry_base: Duration,
     /// Counters.
     pub metrics: SchedulerMetrics,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// A built report: attachment, its name and type, and how many events it holds.

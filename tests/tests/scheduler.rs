@@ -7,19 +7,16 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sightline_common::auth::Role;
+use sightline_common::clock::now_ms;
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile};
 use sightline_testkit::stack::{self, ServiceProcess, TestDatabase, eventually, http_request};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 const OPERATOR: &str = "operator-secret";
 const VIEWER: &str = "viewer-secret";
 const EVENTS: u64 = 120;
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 /// A mail as the test reads it back: its headers and its attachment.
 #[derive(Debug)]
