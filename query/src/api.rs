@@ -17,8 +17,9 @@
 //! for a bad parameter (named), 401/403, 404, and 503 when the warehouse does not answer.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -39,7 +40,7 @@ use crate::params::{
     DEFAULT_REPORT_EVENTS, EventsQuery, InvalidParam, MAX_EXPORT, MAX_REPORT_EVENTS, PersonsQuery, RangeQuery,
     TimelineQuery, format_time,
 };
-use crate::store::{EventRow, MatchRow, Warehouse};
+use crate::store::{EventRow, MatchRow, Warehouse, next_cursor};
 
 /// The dashboard page.
 pub const DASHBOARD_HTML: &str = include_str!("dashboard.html");
@@ -47,7 +48,7 @@ pub const DASHBOARD_HTML: &str = include_str!("dashboard.html");
 /// Labels of the request metrics.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct EndpointLabels {
-    /// Route, e.g. `events`.
+    /// Route template, e.g. `/v1/events/{id}`.
     pub endpoint: String,
     /// HTTP status class, e.g. `2xx`.
     pub status: String,
@@ -100,8 +101,18 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/stats/persons", get(persons))
         .route("/v1/reports/events.csv", get(events_csv))
         .route("/v1/reports/summary.pdf", get(summary_pdf))
+        .route_layer(middleware::from_fn_with_state(state.metrics.clone(), count_requests))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
+}
+
+/// Counts every answer of a route by its path template (`/v1/events/{id}`) and status class.
+async fn count_requests(State(metrics): State<QueryMetrics>, request: Request, next: Next) -> Response {
+    let endpoint = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned()).unwrap_or_default();
+    let response = next.run(request).await;
+    let status = format!("{}xx", response.status().as_u16() / 100);
+    metrics.requests.get_or_create(&EndpointLabels { endpoint, status }).inc();
+    response
 }
 
 /// A parsed query string, or a 400 naming what is wrong (unknown or malformed parameters).
@@ -123,14 +134,6 @@ fn event_id(id: &str) -> Result<Uuid, ApiError> {
 }
 
 impl ApiState {
-    /// Counts the answer of `endpoint` and passes it on.
-    fn answer(&self, endpoint: &str, result: Result<Response, ApiError>) -> Response {
-        let response = result.unwrap_or_else(IntoResponse::into_response);
-        let status = format!("{}xx", response.status().as_u16() / 100);
-        self.metrics.requests.get_or_create(&EndpointLabels { endpoint: endpoint.into(), status }).inc();
-        response
-    }
-
     /// Runs a warehouse read, timing it.
     async fn read<T>(&self, read: impl Future<Output = Result<T, WarehouseError>>) -> Result<T, ApiError> {
         let started = Instant::now();
@@ -190,101 +193,84 @@ async fn events(
     State(state): State<ApiState>,
     headers: HeaderMap,
     query: Result<Query<EventsQuery>, QueryRejection>,
-) -> Response {
-    let result = async {
-        authorize(&state.pool, &headers, Access::People, "events").await?;
-        let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
-        let rows = state.read(state.warehouse.events(&request)).await?;
-        let next_cursor = (rows.len() == request.limit as usize)
-            .then(|| rows.last())
-            .flatten()
-            .and_then(|last| {
-                Some(crate::params::Cursor { capture_ms: last.capture_ms, event_id: last.id.parse().ok()? })
-            })
-            .map(|cursor| cursor.encode());
-        let events = state.with_matches(rows).await?;
-        Ok(Json(EventsPage { events, next_cursor }).into_response())
-    };
-    state.answer("events", result.await)
+) -> Result<Response, ApiError> {
+    authorize(&state.pool, &headers, Access::People, "events").await?;
+    let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
+    let rows = state.read(state.warehouse.events(&request)).await?;
+    let next_cursor = next_cursor(&rows, request.limit).map(|cursor| cursor.encode());
+    let events = state.with_matches(rows).await?;
+    Ok(Json(EventsPage { events, next_cursor }).into_response())
 }
 
-async fn event(State(state): State<ApiState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let result = async {
-        authorize(&state.pool, &headers, Access::People, "events").await?;
-        let id = event_id(&id)?;
-        let row = state.read(state.warehouse.event(id)).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
-        let mut views = state.with_matches(vec![row]).await?;
-        Ok(Json(views.remove(0)).into_response())
-    };
-    state.answer("event", result.await)
+async fn event(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&state.pool, &headers, Access::People, "events").await?;
+    let id = event_id(&id)?;
+    let row = state.read(state.warehouse.event(id)).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
+    let mut views = state.with_matches(vec![row]).await?;
+    Ok(Json(views.remove(0)).into_response())
 }
 
-async fn best_shot(State(state): State<ApiState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let result = async {
-        authorize(&state.pool, &headers, Access::People, "best shots").await?;
-        let id = event_id(&id)?;
-        let jpeg = state
-            .read(state.warehouse.best_shot(id))
-            .await?
-            .ok_or_else(|| ApiError::not_found("no best shot for this event"))?;
-        Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, max-age=86400")], jpeg)
-            .into_response())
-    };
-    state.answer("best_shot", result.await)
+async fn best_shot(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&state.pool, &headers, Access::People, "best shots").await?;
+    let id = event_id(&id)?;
+    let jpeg = state
+        .read(state.warehouse.best_shot(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no best shot for this event"))?;
+    Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, max-age=86400")], jpeg)
+        .into_response())
 }
 
 async fn timeline(
     State(state): State<ApiState>,
     headers: HeaderMap,
     query: Result<Query<TimelineQuery>, QueryRejection>,
-) -> Response {
-    let result = async {
-        authorize(&state.pool, &headers, Access::Read, "the timeline").await?;
-        let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
-        let buckets = state.read(state.warehouse.timeline(&request)).await?;
-        Ok(Json(serde_json::json!({
-            "from_ms": request.range.from_ms,
-            "to_ms": request.range.to_ms,
-            "bucket_ms": request.bucket_ms,
-            "buckets": buckets,
-        }))
-        .into_response())
-    };
-    state.answer("timeline", result.await)
+) -> Result<Response, ApiError> {
+    authorize(&state.pool, &headers, Access::Read, "the timeline").await?;
+    let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
+    let buckets = state.read(state.warehouse.timeline(&request)).await?;
+    Ok(Json(serde_json::json!({
+        "from_ms": request.range.from_ms,
+        "to_ms": request.range.to_ms,
+        "bucket_ms": request.bucket_ms,
+        "buckets": buckets,
+    }))
+    .into_response())
 }
 
 async fn streams(
     State(state): State<ApiState>,
     headers: HeaderMap,
     query: Result<Query<RangeQuery>, QueryRejection>,
-) -> Response {
-    let result = async {
-        authorize(&state.pool, &headers, Access::Read, "stream statistics").await?;
-        let range = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
-        let streams = state.read(state.warehouse.streams(&range)).await?;
-        Ok(Json(serde_json::json!({ "from_ms": range.from_ms, "to_ms": range.to_ms, "streams": streams }))
-            .into_response())
-    };
-    state.answer("streams", result.await)
+) -> Result<Response, ApiError> {
+    authorize(&state.pool, &headers, Access::Read, "stream statistics").await?;
+    let range = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
+    let streams = state.read(state.warehouse.streams(&range)).await?;
+    Ok(Json(serde_json::json!({ "from_ms": range.from_ms, "to_ms": range.to_ms, "streams": streams })).into_response())
 }
 
 async fn persons(
     State(state): State<ApiState>,
     headers: HeaderMap,
     query: Result<Query<PersonsQuery>, QueryRejection>,
-) -> Response {
-    let result = async {
-        authorize(&state.pool, &headers, Access::People, "watchlist persons").await?;
-        let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
-        let persons = state.read(state.warehouse.persons(&request)).await?;
-        Ok(Json(serde_json::json!({
-            "from_ms": request.range.from_ms,
-            "to_ms": request.range.to_ms,
-            "persons": persons,
-        }))
-        .into_response())
-    };
-    state.answer("persons", result.await)
+) -> Result<Response, ApiError> {
+    authorize(&state.pool, &headers, Access::People, "watchlist persons").await?;
+    let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
+    let persons = state.read(state.warehouse.persons(&request)).await?;
+    Ok(Json(serde_json::json!({
+        "from_ms": request.range.from_ms,
+        "to_ms": request.range.to_ms,
+        "persons": persons,
+    }))
+    .into_response())
 }
 
 /// A download: `bytes` of `content_type`, saved as `filename`.
@@ -298,37 +284,30 @@ async fn events_csv(
     State(state): State<ApiState>,
     headers: HeaderMap,
     query: Result<Query<EventsQuery>, QueryRejection>,
-) -> Response {
-    let result = async {
-        authorize(&state.pool, &headers, Access::People, "events").await?;
-        let request = query_string(query)?.validate_limited(now_ms(), MAX_EXPORT, MAX_EXPORT).map_err(bad_param)?;
-        let events = state.read(crate::reports::collect_events(&state.warehouse, &request, false)).await?;
-        let csv = sightline_exporter::events_csv(&events).map_err(|error| {
-            tracing::error!(%error, "rendering CSV");
-            ApiError(StatusCode::INTERNAL_SERVER_ERROR, "rendering the CSV failed".into())
-        })?;
-        Ok(attachment("text/csv; charset=utf-8", "sightline-events.csv", csv))
-    };
-    state.answer("events_csv", result.await)
+) -> Result<Response, ApiError> {
+    authorize(&state.pool, &headers, Access::People, "events").await?;
+    let request = query_string(query)?.validate_limited(now_ms(), MAX_EXPORT, MAX_EXPORT).map_err(bad_param)?;
+    let events = state.read(crate::reports::collect_events(&state.warehouse, &request, false)).await?;
+    let csv = sightline_exporter::events_csv(&events).map_err(|error| {
+        tracing::error!(%error, "rendering CSV");
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "rendering the CSV failed".into())
+    })?;
+    Ok(attachment("text/csv; charset=utf-8", "sightline-events.csv", csv))
 }
 
 async fn summary_pdf(
     State(state): State<ApiState>,
     headers: HeaderMap,
     query: Result<Query<EventsQuery>, QueryRejection>,
-) -> Response {
-    let result = async {
-        authorize(&state.pool, &headers, Access::People, "reports").await?;
-        let now = now_ms();
-        let request =
-            query_string(query)?.validate_limited(now, DEFAULT_REPORT_EVENTS, MAX_REPORT_EVENTS).map_err(bad_param)?;
-        let report = state.read(crate::reports::summary(&state.warehouse, &request, "Sightline report", now)).await?;
-        let pdf =
-            tokio::task::spawn_blocking(move || sightline_exporter::report_pdf(&report)).await.map_err(|error| {
-                tracing::error!(%error, "rendering PDF");
-                ApiError(StatusCode::INTERNAL_SERVER_ERROR, "rendering the PDF failed".into())
-            })?;
-        Ok(attachment("application/pdf", "sightline-report.pdf", pdf))
-    };
-    state.answer("summary_pdf", result.await)
+) -> Result<Response, ApiError> {
+    authorize(&state.pool, &headers, Access::People, "reports").await?;
+    let now = now_ms();
+    let request =
+        query_string(query)?.validate_limited(now, DEFAULT_REPORT_EVENTS, MAX_REPORT_EVENTS).map_err(bad_param)?;
+    let report = state.read(crate::reports::summary(&state.warehouse, &request, "Sightline report", now)).await?;
+    let pdf = tokio::task::spawn_blocking(move || sightline_exporter::report_pdf(&report)).await.map_err(|error| {
+        tracing::error!(%error, "rendering PDF");
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "rendering the PDF failed".into())
+    })?;
+    Ok(attachment("application/pdf", "sightline-report.pdf", pdf))
 }

@@ -5,8 +5,8 @@
 use sightline_common::warehouse::WarehouseError;
 use sightline_exporter::{EventRecord, MatchRecord, PersonTotals, Report, StreamTotals};
 
-use crate::params::{Cursor, EventsRequest, PersonsRequest};
-use crate::store::{EventRow, MatchRow, Warehouse};
+use crate::params::{EventsRequest, PersonsRequest};
+use crate::store::{EventRow, MatchRow, Warehouse, next_cursor};
 
 /// Events fetched per warehouse query while collecting a report.
 const FETCH_PAGE: u32 = 1_000;
@@ -22,9 +22,7 @@ pub async fn collect_events(
     let mut page = EventsRequest { limit: request.limit.min(FETCH_PAGE), ..request.clone() };
     loop {
         let rows = warehouse.events(&page).await?;
-        let full = rows.len() == page.limit as usize;
-        let next =
-            rows.last().and_then(|last| Some(Cursor { capture_ms: last.capture_ms, event_id: last.id.parse().ok()? }));
+        let next = next_cursor(&rows, page.limit);
         let mut matches = warehouse.matches_by_event(&rows).await?;
         for row in rows {
             let best_shot = match (with_best_shots, row.has_best_shot != 0, row.id.parse()) {
@@ -35,7 +33,7 @@ pub async fn collect_events(
             records.push(event_record(row, event_matches, best_shot));
         }
         let remaining = request.limit as usize - records.len();
-        if !full || remaining == 0 || next.is_none() {
+        if remaining == 0 || next.is_none() {
             return Ok(records);
         }
         page.cursor = next;

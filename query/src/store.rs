@@ -9,7 +9,7 @@ use sightline_schemas::queries;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use crate::params::{EventsRequest, PersonsRequest, TimeRange, TimelineRequest};
+use crate::params::{Cursor, EventsRequest, PersonsRequest, TimeRange, TimelineRequest};
 
 /// One event as the API lists it (the columns of `events_page.sql`).
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
@@ -62,6 +62,13 @@ pub struct EventRow {
     pub descriptor_skip_reason: String,
     /// Best watchlist similarity (0 without a match).
     pub top_similarity: f32,
+}
+
+/// Where the page after `rows` starts, when `rows` is a full page of `limit` events; `None` after
+/// the last page.
+pub fn next_cursor(rows: &[EventRow], limit: u32) -> Option<Cursor> {
+    let last = rows.last().filter(|_| rows.len() == limit as usize)?;
+    Some(Cursor { capture_ms: last.capture_ms, event_id: last.id.parse().ok()? })
 }
 
 /// One watchlist match of an event (the columns of `event_matches.sql`).
