@@ -1,5 +1,6 @@
-//! What every service's REST API shares: JSON errors (`{"error": "..."}` with the status) and bearer
-//! token authorization against `api_tokens` ([`crate::auth`]).
+//! What every service's REST API shares: JSON errors (`{"error": "..."}` with the status), bearer
+//! token authorization against `api_tokens` ([`crate::auth`]) through one extractor, [`Caller`],
+//! whose type parameter says what a route needs, and masking of credentials in URLs.
 
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
@@ -59,6 +60,102 @@ pub enum Access {
     People,
 }
 
+/// What a route needs, as a type for [`Caller`].
+pub trait Requirement: Send + Sync + 'static {
+    /// The access checked.
+    const ACCESS: Access;
+    /// What the route shows or changes, for the 403's message.
+    const WHAT: &'static str;
+}
+
+/// Any valid token: aggregates only (counts, timelines, stream states without URLs or errors).
+pub struct AnyRole;
+impl Requirement for AnyRole {
+    const ACCESS: Access = Access::Read;
+    const WHAT: &'static str = "aggregates";
+}
+
+/// Analyst, operator or admin: what identifies people (events, faces, names, watchlists, schedule
+/// recipients).
+pub struct SeesPeople;
+impl Requirement for SeesPeople {
+    const ACCESS: Access = Access::People;
+    const WHAT: &'static str = "faces, names, watchlists or recipients";
+}
+
+/// Operator or admin: changes to configuration (streams, watchlists, schedules).
+pub struct Manages;
+impl Requirement for Manages {
+    const ACCESS: Access = Access::Manage;
+    const WHAT: &'static str = "configuration";
+}
+
+/// The authenticated caller of a route that needs `R`: extracting it answers 401 without a valid
+/// token and 403 when the role falls short, before the handler runs. The service's state must
+/// give the token store (`PgPool: FromRef<State>`).
+pub struct Caller<R: Requirement> {
+    /// The caller's role (handlers use it for field-level rules, e.g. [`mask_url`]).
+    pub role: Role,
+    requirement: std::marker::PhantomData<R>,
+}
+
+impl<S, R> axum::extract::FromRequestParts<S> for Caller<R>
+where
+    PgPool: axum::extract::FromRef<S>,
+    S: Send + Sync,
+    R: Requirement,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        let pool = <PgPool as axum::extract::FromRef<S>>::from_ref(state);
+        let role = authorize(&pool, &parts.headers, R::ACCESS, R::WHAT).await?;
+        Ok(Self { role, requirement: std::marker::PhantomData })
+    }
+}
+
+/// `url` with its credentials hidden (`rtsp://***@host/path`; `password`, `token` and similar query
+/// values as `***`), for every role but admin and for logs and thread names.
+pub fn mask_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let masked: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if is_secret_key(key) => format!("{key}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", masked.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{host}{tail}"),
+        None => format!("{host}{tail}"),
+    }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["pass", "pwd", "token", "secret", "key", "auth", "sig", "credential"].iter().any(|s| key.contains(s))
+}
+
+/// `text` (an error message that may quote `url`) with `url` replaced by [`mask_url`]'s form.
+pub fn mask_url_in(text: &str, url: &str) -> String {
+    if url.is_empty() { text.to_owned() } else { text.replace(url, &mask_url(url)) }
+}
+
 /// The caller's role if its bearer token allows `access`; 401 without a valid token, 403 when the
 /// role may not, naming `what` it tried to change or see.
 pub async fn authorize(pool: &PgPool, headers: &HeaderMap, access: Access, what: &str) -> Result<Role, ApiError> {
@@ -75,5 +172,24 @@ pub async fn authorize(pool: &PgPool, headers: &HeaderMap, access: Access, what:
             Err(ApiError(StatusCode::FORBIDDEN, format!("role {} cannot see {what}", role.as_str())))
         }
         _ => Ok(role),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_masked_in_urls_and_texts() {
+        assert_eq!(mask_url("rtsp://admin:hunter2@10.0.0.5:554/stream1"), "rtsp://***@10.0.0.5:554/stream1");
+        assert_eq!(mask_url("rtsp://cam.local/live"), "rtsp://cam.local/live");
+        assert_eq!(
+            mask_url("https://cam/video.mjpg?user=a&password=b&fps=5"),
+            "https://cam/video.mjpg?user=a&password=***&fps=5"
+        );
+        assert_eq!(mask_url("https://u:p@cam?token=x"), "https://***@cam?token=***");
+        assert_eq!(mask_url("/var/video.mp4"), "/var/video.mp4");
+        let text = "could not open rtsp://admin:hunter2@10.0.0.5/s: 401";
+        assert_eq!(mask_url_in(text, "rtsp://admin:hunter2@10.0.0.5/s"), "could not open rtsp://***@10.0.0.5/s: 401");
     }
 }

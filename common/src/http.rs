@@ -7,41 +7,87 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use crate::shutdown::Shutdown;
 
-/// Shared readiness: `None` when ready, otherwise why not.
+/// Shared readiness: ready when no condition holds the service back. Each part of a service that can
+/// stop making progress (the warehouse, the dead-letter topic, the partition assignment, the
+/// watchlist index, ...) blocks its own named condition and clears it when it recovers, so one part's
+/// recovery never hides another's failure. Every condition is also a metric,
+/// `sightline_not_ready{condition}` (1 while it blocks), registered by [`serve`].
 #[derive(Clone, Debug)]
 pub struct Readiness {
-    not_ready_because: Arc<Mutex<Option<String>>>,
+    blocked: Arc<Mutex<BTreeMap<&'static str, String>>>,
+    gauges: Family<ConditionLabel, Gauge>,
 }
 
+/// The condition a `sightline_not_ready` series is about.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConditionLabel {
+    condition: String,
+}
+
+/// The condition of [`Readiness::set_ready`] and [`Readiness::set_not_ready`]: the service's own
+/// lifecycle (starting, running, stopped).
+pub const LIFECYCLE: &str = "lifecycle";
+
 impl Readiness {
-    /// Starts not ready, with the given reason.
+    /// Starts not ready, with the given reason (condition [`LIFECYCLE`]).
     pub fn new(initial_reason: &str) -> Self {
-        Self { not_ready_because: Arc::new(Mutex::new(Some(initial_reason.to_owned()))) }
+        let readiness = Self { blocked: Arc::default(), gauges: Family::default() };
+        readiness.block(LIFECYCLE, initial_reason);
+        readiness
     }
 
-    /// Marks the service ready.
+    /// Clears [`LIFECYCLE`]: the service has started.
     pub fn set_ready(&self) {
-        if let Ok(mut state) = self.not_ready_because.lock() {
-            *state = None;
-        }
+        self.clear(LIFECYCLE);
     }
 
-    /// Marks the service not ready, saying why.
+    /// Blocks [`LIFECYCLE`], saying why.
     pub fn set_not_ready(&self, reason: impl Into<String>) {
-        if let Ok(mut state) = self.not_ready_because.lock() {
-            *state = Some(reason.into());
-        }
+        self.block(LIFECYCLE, reason);
     }
 
-    /// `None` when ready, else the reason.
+    /// `condition` keeps the service from being ready, for `reason`.
+    pub fn block(&self, condition: &'static str, reason: impl Into<String>) {
+        if let Ok(mut blocked) = self.blocked.lock() {
+            blocked.insert(condition, reason.into());
+        }
+        self.gauges.get_or_create(&ConditionLabel { condition: condition.into() }).set(1);
+    }
+
+    /// `condition` no longer keeps the service from being ready.
+    pub fn clear(&self, condition: &'static str) {
+        if let Ok(mut blocked) = self.blocked.lock() {
+            blocked.remove(condition);
+        }
+        self.gauges.get_or_create(&ConditionLabel { condition: condition.into() }).set(0);
+    }
+
+    /// `None` when ready, else every blocking condition with its reason.
     pub fn reason(&self) -> Option<String> {
-        self.not_ready_because.lock().map(|s| s.clone()).unwrap_or_else(|_| Some("state poisoned".into()))
+        let Ok(blocked) = self.blocked.lock() else { return Some("state poisoned".into()) };
+        if blocked.is_empty() {
+            return None;
+        }
+        Some(blocked.iter().map(|(condition, reason)| format!("{condition}: {reason}")).collect::<Vec<_>>().join("; "))
+    }
+
+    /// Registers `sightline_not_ready{condition}` in `registry`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "sightline_not_ready",
+            "1 while the named condition keeps the service from being ready (see /readyz for why)",
+            self.gauges.clone(),
+        );
     }
 }
 
@@ -55,10 +101,11 @@ struct AppState {
 /// picks a free one).
 pub async fn serve(
     addr: SocketAddr,
-    registry: Registry,
+    mut registry: Registry,
     readiness: Readiness,
     shutdown: Shutdown,
 ) -> std::io::Result<SocketAddr> {
+    readiness.register(&mut registry);
     let state = AppState { registry: Arc::new(registry), readiness };
     let app = Router::new()
         .route("/metrics", get(metrics))

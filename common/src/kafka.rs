@@ -33,6 +33,22 @@ pub enum KafkaError {
         /// The broker's answer.
         code: RDKafkaErrorCode,
     },
+    /// The broker refused to delete a topic.
+    #[error("deleting topic {topic}: {code}")]
+    DeleteTopic {
+        /// The topic.
+        topic: String,
+        /// The broker's answer.
+        code: RDKafkaErrorCode,
+    },
+    /// Deleting a topic was refused before asking the broker (see [`TopicDeletion`]).
+    #[error("refusing to delete topic {topic}: {why}")]
+    DeletionRefused {
+        /// The topic.
+        topic: String,
+        /// Why.
+        why: String,
+    },
 }
 
 fn client_error(action: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaError {
@@ -48,11 +64,24 @@ pub struct KafkaSettings {
     pub brokers: String,
     /// Extra librdkafka properties applied to every client (e.g. security settings in production).
     pub properties: BTreeMap<String, String>,
+    /// The largest message (payload, key and headers) any Sightline producer writes, bytes. It must
+    /// stay below what the broker accepts and serves in one fetch (tansu 0.6 accepts more than it
+    /// ever serves: 5 MiB) and what every consumer fetches (`message.max.bytes` is set from it).
+    /// Producers refuse a larger message locally; dead letters are cut to fit.
+    pub max_message_bytes: usize,
 }
+
+/// Default of [`KafkaSettings::max_message_bytes`]: 4 MiB, under tansu's 5 MiB fetch cap and Apache
+/// Kafka's default 1 MiB + headroom set per topic (`max.message.bytes`, see `infra/deploy`).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 impl Default for KafkaSettings {
     fn default() -> Self {
-        Self { brokers: "127.0.0.1:9092".into(), properties: BTreeMap::new() }
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            properties: BTreeMap::new(),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
     }
 }
 
@@ -60,7 +89,7 @@ impl KafkaSettings {
     /// A client config with the bootstrap servers and the extra properties.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.brokers);
+        config.set("bootstrap.servers", &self.brokers).set("message.max.bytes", self.max_message_bytes.to_string());
         for (key, value) in &self.properties {
             config.set(key, value);
         }
@@ -132,6 +161,64 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[TopicSpec]) -> Re
     Ok(())
 }
 
+/// The cluster id tansu answers unless told otherwise. tansu 0.6.0 as published deletes every topic of
+/// the cluster when one topic is deleted (`infra/tansu/README.md`); a broker answering this id is
+/// assumed to be that build.
+pub const TANSU_DEFAULT_CLUSTER_ID: &str = "tansu_cluster";
+
+/// Whether topics may be deleted on the configured broker.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TopicDeletion {
+    /// Refused on a broker that answers tansu's default cluster id ([`TANSU_DEFAULT_CLUSTER_ID`]),
+    /// whose published build wipes every topic; allowed elsewhere (Apache Kafka, Redpanda).
+    #[default]
+    Auto,
+    /// Allowed: the broker is known to delete only the named topic (the local stack's patched tansu).
+    Allow,
+    /// Always refused.
+    Refuse,
+}
+
+/// Deletes one topic with its records, if `policy` allows it on this broker.
+pub async fn delete_topic(settings: &KafkaSettings, topic: &str, policy: TopicDeletion) -> Result<(), KafkaError> {
+    let admin: std::sync::Arc<AdminClient<DefaultClientContext>> =
+        std::sync::Arc::new(settings.client_config().create().map_err(client_error("creating admin client"))?);
+    let refused = |why: String| KafkaError::DeletionRefused { topic: topic.to_owned(), why };
+    match policy {
+        TopicDeletion::Allow => {}
+        TopicDeletion::Refuse => return Err(refused("topic_deletion is \"refuse\"".into())),
+        TopicDeletion::Auto => {
+            let asking = admin.clone();
+            let cluster_id =
+                tokio::task::spawn_blocking(move || asking.inner().fetch_cluster_id(Duration::from_secs(10)))
+                    .await
+                    .ok()
+                    .flatten();
+            match cluster_id.as_deref() {
+                None => return Err(refused("the broker did not tell its cluster id".into())),
+                Some(TANSU_DEFAULT_CLUSTER_ID) => {
+                    return Err(refused(format!(
+                        "the broker answers tansu's default cluster id {TANSU_DEFAULT_CLUSTER_ID:?}; tansu 0.6.0 as \
+                         published deletes every topic when one is deleted (set topic_deletion = \"allow\" only for \
+                         a broker built with the fix in infra/tansu)"
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin.delete_topics(&[topic], &options).await.map_err(client_error("deleting topics"))?;
+    for result in results {
+        if let Err((topic, code)) = result {
+            return Err(KafkaError::DeleteTopic { topic, code });
+        }
+    }
+    tracing::info!(topic, "topic deleted");
+    Ok(())
+}
+
 /// Where a message came from, for dead-letter headers.
 #[derive(Debug, Clone)]
 pub struct SourcePosition<'a> {
@@ -143,22 +230,64 @@ pub struct SourcePosition<'a> {
     pub offset: i64,
 }
 
-/// Sends messages a consumer cannot process to the dead-letter topic, unchanged, with headers naming
-/// the reason and the source position (see [`sightline_schemas::dlq_headers`]).
+/// Header on a dead letter whose payload was cut to fit [`KafkaSettings::max_message_bytes`]: the
+/// original payload's length in bytes (the original stays on its source topic, at the source position).
+pub const DLQ_TRUNCATED_HEADER: &str = "dlq.truncated.original_bytes";
+
+/// Room kept for the record's key, headers and framing when a dead letter's payload is cut to fit.
+const DLQ_ENVELOPE_BYTES: usize = 16 * 1024;
+
+/// Longest `dlq.detail` header, bytes (details quote untrusted input).
+const DLQ_DETAIL_MAX_BYTES: usize = 2048;
+
+/// Sends messages a consumer cannot process to the dead-letter topic with headers naming the reason
+/// and the source position (see [`sightline_schemas::dlq_headers`]). The payload goes unchanged when
+/// it fits in `max_message_bytes`; otherwise it is cut to fit and [`DLQ_TRUNCATED_HEADER`] says how
+/// long it was, so one message can never be impossible to dead-letter.
 #[derive(Clone)]
 pub struct DeadLetterSink {
     producer: FutureProducer,
     topic: String,
     consumer_name: String,
+    max_message_bytes: usize,
+    readiness: Option<crate::http::Readiness>,
+}
+
+/// Whether a produce error means the message is too large for the producer or the broker: retrying
+/// the same message can never succeed.
+pub fn is_too_large(error: &rdkafka::error::KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge)
+    )
 }
 
 impl DeadLetterSink {
-    /// A sink producing to `topic`, naming `consumer_name` (service and group) in every letter.
-    pub fn new(producer: FutureProducer, topic: impl Into<String>, consumer_name: impl Into<String>) -> Self {
-        Self { producer, topic: topic.into(), consumer_name: consumer_name.into() }
+    /// A sink with its own idempotent producer on `settings`, producing to `topic`, naming
+    /// `consumer_name` (service and group) in every letter.
+    pub fn new(
+        settings: &KafkaSettings,
+        topic: impl Into<String>,
+        consumer_name: impl Into<String>,
+    ) -> Result<Self, KafkaError> {
+        Ok(Self {
+            producer: settings.idempotent_producer()?,
+            topic: topic.into(),
+            consumer_name: consumer_name.into(),
+            max_message_bytes: settings.max_message_bytes,
+            readiness: None,
+        })
     }
 
-    /// Sends one dead letter and waits until the broker acknowledged it.
+    /// Reports on `readiness` (condition `dead_letters`) while dead letters cannot be delivered: the
+    /// consumer is then stuck on the message it cannot pass.
+    pub fn with_readiness(mut self, readiness: crate::http::Readiness) -> Self {
+        self.readiness = Some(readiness);
+        self
+    }
+
+    /// Sends one dead letter and waits until the broker acknowledged it. A payload too large for the
+    /// producer or the broker is cut (to the room left, then by halves) until it is accepted.
     pub async fn send(
         &self,
         source: SourcePosition<'_>,
@@ -167,15 +296,44 @@ impl DeadLetterSink {
         reason: &str,
         detail: &str,
     ) -> Result<(), KafkaError> {
+        let key = key.map(|k| &k[..k.len().min(1024)]);
+        let room = self.max_message_bytes.saturating_sub(DLQ_ENVELOPE_BYTES);
+        let mut keep = payload.map_or(0, |p| p.len().min(room));
+        loop {
+            let cut = payload.map(|p| &p[..keep.min(p.len())]);
+            match self.send_once(&source, key, cut, payload.map_or(0, <[u8]>::len), reason, detail).await {
+                Err(KafkaError::Client { source, .. }) if is_too_large(&source) && keep > 0 => {
+                    tracing::warn!(keep, "dead letter too large for the broker; cutting its payload further");
+                    keep /= 2;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        source: &SourcePosition<'_>,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        original_len: usize,
+        reason: &str,
+        detail: &str,
+    ) -> Result<(), KafkaError> {
         let partition = source.partition.to_string();
         let offset = source.offset.to_string();
-        let headers = OwnedHeaders::new()
+        let detail = truncate_utf8(detail, DLQ_DETAIL_MAX_BYTES);
+        let mut headers = OwnedHeaders::new()
             .insert(Header { key: dlq_headers::REASON, value: Some(reason) })
             .insert(Header { key: dlq_headers::DETAIL, value: Some(detail) })
             .insert(Header { key: dlq_headers::SOURCE_TOPIC, value: Some(source.topic) })
             .insert(Header { key: dlq_headers::SOURCE_PARTITION, value: Some(partition.as_str()) })
             .insert(Header { key: dlq_headers::SOURCE_OFFSET, value: Some(offset.as_str()) })
             .insert(Header { key: dlq_headers::CONSUMER, value: Some(self.consumer_name.as_str()) });
+        let original = original_len.to_string();
+        if payload.map_or(0, <[u8]>::len) < original_len {
+            headers = headers.insert(Header { key: DLQ_TRUNCATED_HEADER, value: Some(original.as_str()) });
+        }
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(headers);
         if let Some(key) = key {
             record = record.key(key);
@@ -189,6 +347,15 @@ impl DeadLetterSink {
             .map(|_| ())
             .map_err(|(source, _)| KafkaError::Client { action: format!("dead-lettering to {}", self.topic), source })
     }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn truncate_utf8(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// The partitions of one topic that this consumer-group member owns now, kept up to date by the
@@ -218,6 +385,11 @@ impl Assignment {
             }
             Rebalance::Error(error) => tracing::warn!(%error, "rebalance error"),
         }
+    }
+
+    /// How many partitions this member owns now.
+    pub fn owned_count(&self) -> usize {
+        self.partitions.lock().map(|p| p.len()).unwrap_or(0)
     }
 
     /// The commit list for `next_offsets` ((partition, next offset to read) pairs) restricted to the
@@ -254,8 +426,24 @@ pub async fn dead_letter_until_acknowledged(
     let mut delay = Duration::from_millis(200);
     loop {
         match sink.send(source.clone(), key, payload, reason, detail).await {
-            Ok(()) => return true,
-            Err(error) => tracing::error!(%error, "dead-lettering failed; retrying"),
+            Ok(()) => {
+                if let Some(readiness) = &sink.readiness {
+                    readiness.clear("dead_letters");
+                }
+                return true;
+            }
+            Err(error) => {
+                tracing::error!(%error, "dead-lettering failed; retrying");
+                if let Some(readiness) = &sink.readiness {
+                    readiness.block(
+                        "dead_letters",
+                        format!(
+                            "cannot dead-letter {}[{}]@{} to {}: {error}",
+                            source.topic, source.partition, source.offset, sink.topic
+                        ),
+                    );
+                }
+            }
         }
         if shutdown.is_requested() {
             return false;

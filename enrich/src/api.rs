@@ -13,11 +13,11 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sightline_common::api::{Access, ApiError, authorize};
+use sightline_common::api::{ApiError, Caller, Manages, SeesPeople};
 use sightline_vision::align::{align_face, eye_distance};
 use sightline_vision::descriptor::FaceDescriptor;
 use sightline_vision::detect::FaceDetector;
@@ -46,6 +46,12 @@ pub struct ApiState {
     pub min_eye_distance_px: f32,
 }
 
+impl axum::extract::FromRef<ApiState> for PgPool {
+    fn from_ref(state: &ApiState) -> PgPool {
+        state.pool.clone()
+    }
+}
+
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
     Router::new()
@@ -56,8 +62,6 @@ pub fn router(state: ApiState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_PHOTO_BYTES))
         .with_state(state)
 }
-
-const WHAT: &str = "watchlists";
 
 /// A list as the API shows it.
 #[derive(Debug, Serialize)]
@@ -115,18 +119,16 @@ fn parse_id(id: &str, what: &str) -> Result<Uuid, ApiError> {
 const LIST_VIEW: &str = "SELECT w.id, w.name, w.purpose, w.threshold, w.top_k, w.stream_ids, \
      (SELECT count(*) FROM watchlist_persons p WHERE p.list_id = w.id) AS persons FROM watchlists w";
 
-async fn lists(State(state): State<ApiState>, headers: HeaderMap) -> Result<Json<Vec<ListView>>, ApiError> {
-    authorize(&state.pool, &headers, Access::Read, WHAT).await?;
+async fn lists(State(state): State<ApiState>, _caller: Caller<SeesPeople>) -> Result<Json<Vec<ListView>>, ApiError> {
     let lists = sqlx::query_as(&format!("{LIST_VIEW} ORDER BY w.name")).fetch_all(&state.pool).await?;
     Ok(Json(lists))
 }
 
 async fn create_list(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _caller: Caller<Manages>,
     body: Result<Json<ListInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<ListView>), ApiError> {
-    authorize(&state.pool, &headers, Access::Manage, WHAT).await?;
     let Json(input) = body.map_err(|e| ApiError::bad_request(format!("invalid JSON body: {}", e.body_text())))?;
     if input.name.trim().is_empty() || input.name.len() > 200 {
         return Err(ApiError::bad_request("name must be 1 to 200 characters"));
@@ -156,10 +158,9 @@ async fn create_list(
 
 async fn delete_list(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _caller: Caller<Manages>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    authorize(&state.pool, &headers, Access::Manage, WHAT).await?;
     let id = parse_id(&id, "list")?;
     let deleted = sqlx::query("DELETE FROM watchlists WHERE id = $1").bind(id).execute(&state.pool).await?;
     if deleted.rows_affected() == 0 {
@@ -204,11 +205,10 @@ struct PersonQuery {
 
 async fn persons(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _caller: Caller<SeesPeople>,
     Path(id): Path<String>,
     Query(query): Query<PersonQuery>,
 ) -> Result<Json<Vec<PersonView>>, ApiError> {
-    authorize(&state.pool, &headers, Access::Read, WHAT).await?;
     let list_id = existing_list(&state.pool, &id).await?;
     let pattern =
         format!("%{}%", query.q.unwrap_or_default().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
@@ -232,12 +232,11 @@ struct NewPersonQuery {
 
 async fn add_person(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _caller: Caller<Manages>,
     Path(id): Path<String>,
     Query(query): Query<NewPersonQuery>,
     photo: Bytes,
 ) -> Result<(StatusCode, Json<PersonView>), ApiError> {
-    authorize(&state.pool, &headers, Access::Manage, WHAT).await?;
     let list_id = existing_list(&state.pool, &id).await?;
     let display_name = query.display_name.map(|n| n.trim().to_owned()).unwrap_or_default();
     if display_name.is_empty() || display_name.len() > 200 {
@@ -287,10 +286,9 @@ fn describe_photo(state: &ApiState, photo: &[u8]) -> Result<Vec<f32>, ApiError> 
 
 async fn delete_person(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _caller: Caller<Manages>,
     Path((id, person)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    authorize(&state.pool, &headers, Access::Manage, WHAT).await?;
     let list_id = existing_list(&state.pool, &id).await?;
     let person = parse_id(&person, "person")?;
     let deleted = sqlx::query("DELETE FROM watchlist_persons WHERE id = $1 AND list_id = $2")

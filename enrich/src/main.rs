@@ -9,6 +9,7 @@ use clap::Parser;
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::Consumer as _;
 use serde::{Deserialize, Serialize};
+use sightline_common::group::GroupWatch;
 use sightline_common::http::Readiness;
 use sightline_common::kafka::{Assignment, DeadLetterSink, KafkaSettings};
 use sightline_common::shutdown::Shutdown;
@@ -60,8 +61,14 @@ struct EnrichSettings {
     metrics_addr: std::net::SocketAddr,
     /// Address of the watchlists REST API.
     http_addr: String,
-    /// A member silent this long leaves the group and its partitions move on, ms.
+    /// A member silent this long leaves the group and its partitions move on, ms (6 s: see the
+    /// writer's `session_timeout_ms`).
     session_timeout_ms: u32,
+    /// The group is stalled when it has lag and no committed offset moved for this long, ms: enrich
+    /// is then not ready, and rejoins the group if it owns no partition.
+    stall_after_ms: u64,
+    /// Bounds on the fields of a detection; a detection beyond them is dead-lettered.
+    limits: sightline_schemas::validate::Limits,
 }
 
 impl Default for EnrichSettings {
@@ -83,7 +90,9 @@ impl Default for EnrichSettings {
             min_sharpness: gate.min_sharpness,
             metrics_addr: ([127, 0, 0, 1], 9466).into(),
             http_addr: "127.0.0.1:8082".into(),
-            session_timeout_ms: 10_000,
+            session_timeout_ms: 6_000,
+            stall_after_ms: 30_000,
+            limits: Default::default(),
         }
     }
 }
@@ -126,8 +135,15 @@ async fn main() -> anyhow::Result<()> {
     let index = watchlists::load_all(&pool, &spec).await.context("loading watchlists")?;
     tracing::info!(lists = index.list_count(), descriptors = index.descriptor_count(), "watchlists loaded");
     let index = Arc::new(RwLock::new(index));
-    let follower =
-        tokio::spawn(watchlists::keep_current(changes, pool.clone(), index.clone(), spec.clone(), shutdown.clone()));
+    let report = watchlists::FollowerReport { readiness: readiness.clone(), metrics: metrics.clone() };
+    let follower = tokio::spawn(watchlists::keep_current(
+        changes,
+        pool.clone(),
+        index.clone(),
+        spec.clone(),
+        report,
+        shutdown.clone(),
+    ));
 
     let api_state = ApiState {
         pool: pool.clone(),
@@ -143,13 +159,34 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(addr = %api_addr, "watchlists API listening");
 
     let assignment = Assignment::default();
-    let consumer = pipeline::consumer(
+    let consumer = Arc::new(pipeline::consumer(
         &settings.kafka,
         &settings.group_id,
         &settings.input_topic,
         settings.session_timeout_ms,
         assignment.clone(),
-    )?;
+    )?);
+    let watch = GroupWatch {
+        kafka: settings.kafka.clone(),
+        topic: settings.input_topic.clone(),
+        group: settings.group_id.clone(),
+        assignment: assignment.clone(),
+        readiness: readiness.clone(),
+        metrics: metrics.group.clone(),
+        stall_after: Duration::from_millis(settings.stall_after_ms),
+        interval: Duration::from_secs(5),
+    };
+    let rejoining = (consumer.clone(), settings.input_topic.clone());
+    tokio::spawn(watch.run(
+        move || {
+            let (consumer, topic) = &rejoining;
+            consumer.unsubscribe();
+            if let Err(error) = consumer.subscribe(&[topic]) {
+                tracing::error!(%error, "rejoining the group failed");
+            }
+        },
+        shutdown.clone(),
+    ));
     let pipeline = Pipeline {
         input_topic: settings.input_topic.clone(),
         output_topic: settings.output_topic.clone(),
@@ -161,21 +198,22 @@ async fn main() -> anyhow::Result<()> {
         index,
         producer: settings.kafka.idempotent_producer()?,
         dead_letters: DeadLetterSink::new(
-            settings.kafka.idempotent_producer()?,
+            &settings.kafka,
             settings.dlq_topic.clone(),
             format!("sightline-enrich/{}", settings.group_id),
-        ),
+        )?
+        .with_readiness(readiness.clone()),
         metrics,
+        limits: settings.limits,
+        max_message_bytes: settings.kafka.max_message_bytes,
     };
     readiness.set_ready();
     tracing::info!(input = %settings.input_topic, output = %settings.output_topic, group = %settings.group_id, "enrich running");
     let result = pipeline.run(&consumer, &assignment, shutdown).await;
     readiness.set_not_ready("stopped");
     consumer.unsubscribe();
-    match follower.await {
-        Ok(Err(error)) => tracing::warn!(%error, "watchlist notifications stopped"),
-        Err(error) => tracing::warn!(%error, "watchlist task failed"),
-        Ok(Ok(())) => {}
+    if let Err(error) = follower.await {
+        tracing::warn!(%error, "watchlist task failed");
     }
     result?;
     api.await??;

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -32,6 +33,19 @@ pub struct EnrichMetrics {
     pub model_retries: Counter,
     /// Seconds per descriptor model run (one batch).
     pub describe_seconds: Histogram,
+    /// Watchlist reloads into the index (one list or all), by outcome.
+    pub watchlist_reloads: Family<OutcomeLabel, Counter>,
+    /// Seconds since the index last matched the database (0 right after a successful reload).
+    pub watchlist_index_age_seconds: Gauge,
+    /// This member's partitions and the group's lag ([`sightline_common::group`]).
+    pub group: sightline_common::group::GroupMetrics,
+}
+
+/// Label naming how an operation ended (`ok` or `error`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// `ok` or `error`.
+    pub outcome: String,
 }
 
 impl EnrichMetrics {
@@ -47,7 +61,23 @@ impl EnrichMetrics {
         r.register("dead_lettered", "Messages sent to the dead-letter topic", metrics.dead_lettered.clone());
         r.register("model_retries", "Failed descriptor model runs", metrics.model_retries.clone());
         r.register("describe_seconds", "Descriptor model run time per batch", metrics.describe_seconds.clone());
-        metrics
+        r.register(
+            "watchlist_reloads",
+            "Watchlist reloads into the index, by outcome",
+            metrics.watchlist_reloads.clone(),
+        );
+        r.register(
+            "watchlist_index_age_seconds",
+            "Seconds since the watchlist index last matched the database",
+            metrics.watchlist_index_age_seconds.clone(),
+        );
+        Self { group: sightline_common::group::GroupMetrics::register(registry), ..metrics }
+    }
+
+    /// Records one watchlist reload's outcome.
+    pub fn watchlist_reload(&self, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.watchlist_reloads.get_or_create(&OutcomeLabel { outcome: outcome.into() }).inc();
     }
 
     /// Metrics that count but are not exported.
@@ -61,6 +91,9 @@ impl EnrichMetrics {
             dead_lettered: Family::default(),
             model_retries: Counter::default(),
             describe_seconds: Histogram::new(exponential_buckets(0.002, 2.0, 12)),
+            watchlist_reloads: Family::default(),
+            watchlist_index_age_seconds: Gauge::default(),
+            group: Default::default(),
         }
     }
 

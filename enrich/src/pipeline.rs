@@ -19,7 +19,9 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, Message};
 use sightline_common::clock::now_ms;
-use sightline_common::kafka::{Assignment, DeadLetterSink, SourcePosition, dead_letter_until_acknowledged};
+use sightline_common::kafka::{
+    Assignment, DeadLetterSink, SourcePosition, dead_letter_until_acknowledged, is_too_large,
+};
 use sightline_common::shutdown::Shutdown;
 use sightline_schemas::v1::{Descriptor, DetectionEvent, EnrichedEvent, MatchResult, SCHEMA_VERSION};
 use sightline_schemas::validate;
@@ -67,6 +69,11 @@ pub struct Pipeline {
     pub dead_letters: DeadLetterSink,
     /// Metrics.
     pub metrics: EnrichMetrics,
+    /// Bounds on the fields of a detection; a detection beyond them is dead-lettered.
+    pub limits: validate::Limits,
+    /// The largest message the producer may write ([`sightline_common::kafka::KafkaSettings`]); a
+    /// detection whose enriched event would be larger is dead-lettered as `too_large`.
+    pub max_message_bytes: usize,
 }
 
 /// Consumer callbacks: follow the assignment.
@@ -183,7 +190,7 @@ impl Pipeline {
         };
         let mut descriptors = descriptors.unwrap_or_default().into_iter();
         let mut outputs = Vec::new();
-        for (message, item) in batch.iter().zip(items) {
+        for (index, (message, item)) in batch.iter().zip(items).enumerate() {
             let Item::Detection { event, face } = item else { continue };
             let (descriptor, skip_reason) = match face {
                 Ok(_) => match descriptors.next() {
@@ -210,16 +217,28 @@ impl Pipeline {
                 enriched_time_ms: now_ms(),
                 detection: Some(*event),
             };
-            outputs.push((message.key().map(<[u8]>::to_vec), enriched.encode_to_vec()));
+            let payload = enriched.encode_to_vec();
+            let size = payload.len() + message.key().map_or(0, <[u8]>::len);
+            if size > self.max_message_bytes {
+                let detail = format!(
+                    "the enriched event would be {size} bytes, more than max_message_bytes {}",
+                    self.max_message_bytes
+                );
+                if !self.dead_letter(message, "too_large", &detail, shutdown).await {
+                    return Ok(false);
+                }
+                continue;
+            }
+            outputs.push(Output { index, key: message.key().map(<[u8]>::to_vec), payload });
         }
-        self.produce_all(outputs, shutdown).await
+        self.produce_all(batch, outputs, shutdown).await
     }
 
     fn check(&self, message: &BorrowedMessage<'_>) -> Result<DetectionEvent, validate::Invalid> {
         let payload = message.payload().ok_or_else(validate::Invalid::empty)?;
         let event = DetectionEvent::decode(payload).map_err(|e| validate::Invalid::decode("DetectionEvent", e))?;
         validate::schema_version(event.schema_version)?;
-        validate::detection(&event, "")?;
+        validate::detection(&event, "", &self.limits)?;
         Ok(event)
     }
 
@@ -295,13 +314,21 @@ impl Pipeline {
     }
 
     /// Produces every output and waits for all acknowledgements, retrying failures until shutdown.
-    async fn produce_all(&self, outputs: Vec<(Option<Vec<u8>>, Vec<u8>)>, shutdown: &Shutdown) -> anyhow::Result<bool> {
+    /// An output the producer or the broker refuses for its size can never be produced: its input
+    /// is dead-lettered as `too_large` instead of being retried.
+    async fn produce_all(
+        &self,
+        batch: &[BorrowedMessage<'_>],
+        outputs: Vec<Output>,
+        shutdown: &Shutdown,
+    ) -> anyhow::Result<bool> {
         let mut pending = outputs;
         let mut delay = Duration::from_millis(200);
         while !pending.is_empty() {
-            let sends = pending.iter().map(|(key, payload)| {
-                let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.output_topic).payload(payload);
-                if let Some(key) = key {
+            let sends = pending.iter().map(|output| {
+                let mut record: FutureRecord<'_, [u8], [u8]> =
+                    FutureRecord::to(&self.output_topic).payload(&output.payload);
+                if let Some(key) = &output.key {
                     record = record.key(key);
                 }
                 self.producer.send(record, Duration::from_secs(60))
@@ -312,6 +339,12 @@ impl Pipeline {
                 match result {
                     Ok(_) => {
                         self.metrics.produced.inc();
+                    }
+                    Err((error, _)) if is_too_large(&error) => {
+                        let detail = format!("the broker refused the enriched event: {error}");
+                        if !self.dead_letter(&batch[output.index], "too_large", &detail, shutdown).await {
+                            return Ok(false);
+                        }
                     }
                     Err((error, _)) => {
                         tracing::warn!(%error, "producing an enriched event failed; retrying");
@@ -330,6 +363,13 @@ impl Pipeline {
         }
         Ok(true)
     }
+}
+
+/// An enriched event to produce, with the position of its input in the batch.
+struct Output {
+    index: usize,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
 }
 
 /// A candidate as the event contract carries it.

@@ -8,7 +8,11 @@ use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
 use crate::index::{ListIndex, ListInfo, PersonInfo, WatchlistIndex};
+use crate::metrics::EnrichMetrics;
+use sightline_common::http::Readiness;
+use sightline_common::retry::Backoff;
 use sightline_common::shutdown::Shutdown;
+use std::time::{Duration, Instant};
 
 /// The change channel.
 pub const CHANNEL: &str = "sightline_watchlists";
@@ -156,40 +160,172 @@ pub async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     Ok(listener)
 }
 
-/// Reloads each list announced on `listener` into `index` until `shutdown`. A lost notification
-/// connection reloads everything once it is back, so no change is missed.
+/// What the follower reports its state to.
+#[derive(Clone)]
+pub struct FollowerReport {
+    /// Blocked (condition `watchlists`) while the index may be stale.
+    pub readiness: Readiness,
+    /// Reload outcomes and the index's age.
+    pub metrics: EnrichMetrics,
+}
+
+/// First delay after a failed reload or listen; doubles up to [`RETRY_MAX`].
+const RETRY_INITIAL: Duration = Duration::from_millis(200);
+/// Longest delay between attempts.
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// Keeps `index` current until `shutdown`: each list announced on the listener is reloaded. It never
+/// gives up: when the listener or a reload fails, the index may be stale (a change may have been
+/// missed), so it reconnects with capped backoff and reloads every list once it can. While the
+/// index may be stale, `report.readiness` is blocked with its age, and `report.metrics` counts
+/// every reload by outcome and exports the age.
 pub async fn keep_current(
-    mut listener: PgListener,
+    listener: PgListener,
     pool: PgPool,
     index: SharedIndex,
     spec: IndexSpec,
+    report: FollowerReport,
     mut shutdown: Shutdown,
-) -> Result<(), sqlx::Error> {
+) {
+    let mut listener = Some(listener);
+    let mut stale = Staleness::default();
+    let mut backoff = Backoff::new(RETRY_INITIAL, RETRY_MAX);
+    let mut reload_all = false;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
+        if listener.is_none() {
+            match listen(&pool).await {
+                Ok(fresh) => listener = Some(fresh),
+                Err(error) => {
+                    stale.failed(&report, &format!("listening for watchlist changes: {error}"));
+                    if !stale.wait(&mut backoff, &report, &mut shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        if reload_all {
+            match replace_all(&pool, &index, &spec).await {
+                Ok(()) => {
+                    report.metrics.watchlist_reload(true);
+                    reload_all = false;
+                    backoff.reset();
+                    stale.current(&report);
+                }
+                Err(error) => {
+                    report.metrics.watchlist_reload(false);
+                    stale.failed(&report, &format!("reloading watchlists: {error}"));
+                    if !stale.wait(&mut backoff, &report, &mut shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(active) = listener.as_mut() else { continue };
         let notification = tokio::select! {
-            _ = shutdown.requested() => return Ok(()),
-            notification = listener.try_recv() => notification?,
+            _ = shutdown.requested() => return,
+            _ = ticker.tick() => {
+                stale.report_age(&report);
+                continue;
+            }
+            notification = active.try_recv() => notification,
         };
         match notification {
-            // The connection dropped and was re-established: changes may have been missed.
-            None => replace_all(&pool, &index, &spec).await?,
-            Some(notification) => {
+            Err(error) => {
+                // The connection is gone and could not be re-established: start over.
+                listener = None;
+                reload_all = true;
+                stale.failed(&report, &format!("watchlist notifications: {error}"));
+            }
+            // The connection dropped: changes may have been missed. Listen again on a fresh
+            // connection before reloading everything, so no change falls between the two.
+            Ok(None) => {
+                listener = None;
+                reload_all = true;
+            }
+            Ok(Some(notification)) => {
                 let Ok(list_id) = Uuid::parse_str(notification.payload()) else { continue };
-                let list = load_list(&pool, list_id, &spec).await?;
-                let Ok(mut index) = index.write() else { continue };
-                match list {
-                    Some(list) => {
-                        tracing::info!(list = %list_id, descriptors = list.len(), "watchlist reloaded");
-                        index.insert(list);
-                    }
-                    None => {
-                        tracing::info!(list = %list_id, "watchlist removed");
-                        index.remove(&list_id);
+                match reload_list(&pool, &index, &spec, list_id).await {
+                    Ok(()) => report.metrics.watchlist_reload(true),
+                    Err(error) => {
+                        report.metrics.watchlist_reload(false);
+                        stale.failed(&report, &format!("reloading watchlist {list_id}: {error}"));
+                        reload_all = true;
                     }
                 }
             }
         }
     }
+}
+
+/// Since when the index may be stale, and why.
+#[derive(Default)]
+struct Staleness {
+    since: Option<(Instant, String)>,
+}
+
+impl Staleness {
+    fn failed(&mut self, report: &FollowerReport, why: &str) {
+        tracing::warn!(error = why, "watchlist index may be stale; retrying");
+        let since = self.since.get_or_insert_with(|| (Instant::now(), String::new()));
+        since.1 = why.to_owned();
+        self.report_age(report);
+    }
+
+    fn current(&mut self, report: &FollowerReport) {
+        if self.since.take().is_some() {
+            tracing::info!("watchlist index current again");
+        }
+        self.report_age(report);
+    }
+
+    /// Waits the backoff's next delay, reporting the age every second; `false` on shutdown.
+    async fn wait(&self, backoff: &mut Backoff, report: &FollowerReport, shutdown: &mut Shutdown) -> bool {
+        let until = Instant::now() + backoff.next_delay();
+        loop {
+            self.report_age(report);
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            tokio::select! {
+                _ = shutdown.requested() => return false,
+                _ = tokio::time::sleep((until - now).min(Duration::from_secs(1))) => {}
+            }
+        }
+    }
+
+    fn report_age(&self, report: &FollowerReport) {
+        match &self.since {
+            None => {
+                report.metrics.watchlist_index_age_seconds.set(0);
+                report.readiness.clear("watchlists");
+            }
+            Some((since, why)) => {
+                let age = since.elapsed().as_secs();
+                report.metrics.watchlist_index_age_seconds.set(age as i64);
+                report.readiness.block("watchlists", format!("the watchlist index may be {age} s stale ({why})"));
+            }
+        }
+    }
+}
+
+async fn reload_list(pool: &PgPool, index: &SharedIndex, spec: &IndexSpec, list_id: Uuid) -> Result<(), sqlx::Error> {
+    let list = load_list(pool, list_id, spec).await?;
+    let Ok(mut index) = index.write() else { return Ok(()) };
+    match list {
+        Some(list) => {
+            tracing::info!(list = %list_id, descriptors = list.len(), "watchlist reloaded");
+            index.insert(list);
+        }
+        None => {
+            tracing::info!(list = %list_id, "watchlist removed");
+            index.remove(&list_id);
+        }
+    }
+    Ok(())
 }
 
 async fn replace_all(pool: &PgPool, index: &SharedIndex, spec: &IndexSpec) -> Result<(), sqlx::Error> {

@@ -1,6 +1,8 @@
 //! `sightline-admin`: one-off administration of a Sightline deployment.
 //!
 //! - `topics`: creates the configured topics (partitions, replication, retention) that are missing;
+//! - `topics delete NAME`: deletes one topic, unless the broker is one that would delete them all
+//!   (`topic_deletion`, see `infra/tansu/README.md`);
 //! - `migrate clickhouse`: applies the warehouse DDL migrations;
 //! - `migrate postgres`: applies the relational migrations;
 //! - `token create --name NAME --role ROLE`: issues an API token and prints it (only its hash is stored);
@@ -13,7 +15,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use sightline_common::auth::Role;
-use sightline_common::kafka::{KafkaSettings, TopicSpec};
+use sightline_common::kafka::{KafkaSettings, TopicDeletion, TopicSpec};
 use sightline_common::warehouse::ClickHouseSettings;
 use std::path::PathBuf;
 
@@ -32,8 +34,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the configured topics that are missing.
-    Topics,
+    /// Create the configured topics that are missing, or delete one.
+    Topics {
+        #[command(subcommand)]
+        action: Option<TopicsAction>,
+    },
     /// Apply pending migrations.
     Migrate {
         #[command(subcommand)]
@@ -61,6 +66,18 @@ enum Command {
         /// Only the events of this stream id.
         #[arg(long)]
         stream: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicsAction {
+    /// Create the configured topics that are missing (the default).
+    Create,
+    /// Delete one topic with all its records (refused where the broker would delete more; see
+    /// `topic_deletion`).
+    Delete {
+        /// The topic.
+        name: String,
     },
 }
 
@@ -93,6 +110,8 @@ struct AdminSettings {
     /// PostgreSQL connection URL.
     postgres_url: String,
     topics: Vec<TopicSpec>,
+    /// Whether `topics delete` may run on this broker (`auto`: refused on tansu's published build).
+    topic_deletion: TopicDeletion,
 }
 
 impl Default for AdminSettings {
@@ -102,6 +121,7 @@ impl Default for AdminSettings {
             clickhouse: ClickHouseSettings::default(),
             postgres_url: "postgres://sightline:sightline@localhost:5432/sightline".into(),
             topics: Vec::new(),
+            topic_deletion: TopicDeletion::Auto,
         }
     }
 }
@@ -112,7 +132,13 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings: AdminSettings = sightline_common::config::load("admin", cli.config.as_deref())?;
     match cli.command {
-        Command::Topics => {
+        Command::Topics { action: Some(TopicsAction::Delete { name }) } => {
+            sightline_common::kafka::delete_topic(&settings.kafka, &name, settings.topic_deletion)
+                .await
+                .with_context(|| format!("deleting topic {name} on {}", settings.kafka.brokers))?;
+            println!("topic {name} deleted");
+        }
+        Command::Topics { action: None | Some(TopicsAction::Create) } => {
             anyhow::ensure!(!settings.topics.is_empty(), "no [[topics]] configured");
             sightline_common::kafka::ensure_topics(&settings.kafka, &settings.topics)
                 .await

@@ -7,11 +7,12 @@
 //! stream) or 500.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sightline_common::api::{Access, ApiError, authorize};
+use sightline_common::api::{AnyRole, ApiError, Caller, Manages, mask_url};
+use sightline_common::auth::Role;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -114,16 +115,12 @@ fn default_enabled() -> bool {
 }
 
 impl StreamInput {
-    /// Checks the input; the error says which field is wrong and why.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the input against `sources`; the error says which field is wrong and why.
+    pub fn validate(&self, sources: &SourcePolicy) -> Result<(), String> {
         if self.name.trim().is_empty() || self.name.chars().count() > 200 {
             return Err("name must have 1 to 200 characters".into());
         }
-        let url = self.source_url.trim();
-        let known = ["rtsp://", "rtsps://", "http://", "https://", "file://", "v4l2://"];
-        if !(known.iter().any(|p| url.starts_with(p) && url.len() > p.len()) || url.starts_with('/')) {
-            return Err(format!("source_url {url:?} must start with one of {known:?} or be an absolute path"));
-        }
+        sources.check(self.source_url.trim())?;
         if !(1..=30).contains(&self.analysis_fps) {
             return Err(format!("analysis_fps {} must be between 1 and 30", self.analysis_fps));
         }
@@ -146,6 +143,82 @@ impl StreamInput {
     }
 }
 
+/// Which source URLs a stream may have. A stream URL makes the service connect where it says or
+/// read what it names, so it is an allowlist: network schemes and, optionally, hosts; local files
+/// and devices only where an operator enabled them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourcePolicy {
+    /// Network schemes allowed (of `rtsp`, `rtsps`, `http`, `https`).
+    pub schemes: Vec<String>,
+    /// Hosts allowed: exact names or addresses, or `.example.com` for a domain and its subdomains;
+    /// empty allows every host.
+    pub hosts: Vec<String>,
+    /// Whether `file://` URLs and absolute paths are allowed (off: a stream could read any file the
+    /// service can).
+    pub allow_local_files: bool,
+    /// Whether `v4l2://` devices are allowed.
+    pub allow_devices: bool,
+}
+
+impl Default for SourcePolicy {
+    fn default() -> Self {
+        Self {
+            schemes: ["rtsp", "rtsps", "http", "https"].map(String::from).to_vec(),
+            hosts: Vec::new(),
+            allow_local_files: false,
+            allow_devices: false,
+        }
+    }
+}
+
+impl SourcePolicy {
+    /// Whether `url` is allowed; the error says why not, naming the setting that would allow it.
+    pub fn check(&self, url: &str) -> Result<(), String> {
+        if url.starts_with('/') || url.starts_with("file://") {
+            if !self.allow_local_files {
+                return Err("source_url: local files are not allowed here (sources.allow_local_files)".into());
+            }
+            return if url == "file://" { Err("source_url: file:// needs a path".into()) } else { Ok(()) };
+        }
+        if let Some(device) = url.strip_prefix("v4l2://") {
+            if !self.allow_devices {
+                return Err("source_url: devices are not allowed here (sources.allow_devices)".into());
+            }
+            return if device.is_empty() { Err("source_url: v4l2:// needs a device".into()) } else { Ok(()) };
+        }
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(format!("source_url must be a URL with one of the schemes {:?}", self.schemes));
+        };
+        if !self.schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme)) {
+            return Err(format!("source_url scheme {scheme:?} is not allowed (allowed: {:?})", self.schemes));
+        }
+        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        let host = if let Some(bracketed) = host_port.strip_prefix('[') {
+            bracketed.split(']').next().unwrap_or_default()
+        } else {
+            host_port.split(':').next().unwrap_or_default()
+        };
+        if host.is_empty() {
+            return Err("source_url has no host".into());
+        }
+        let host = host.to_ascii_lowercase();
+        let allowed = self.hosts.is_empty()
+            || self.hosts.iter().any(|entry| {
+                let entry = entry.to_ascii_lowercase();
+                match entry.strip_prefix('.') {
+                    Some(domain) => host == domain || host.ends_with(&entry),
+                    None => host == entry,
+                }
+            });
+        if !allowed {
+            return Err(format!("source_url host {host:?} is not allowed (sources.hosts)"));
+        }
+        Ok(())
+    }
+}
+
 /// Live states of the running streams, by id (filled by the service's supervisor).
 pub type StatusBoard = Arc<RwLock<HashMap<Uuid, StreamStatus>>>;
 
@@ -156,6 +229,14 @@ pub struct ApiState {
     pub pool: PgPool,
     /// Live states.
     pub statuses: StatusBoard,
+    /// Which source URLs streams may have.
+    pub sources: SourcePolicy,
+}
+
+impl axum::extract::FromRef<ApiState> for PgPool {
+    fn from_ref(state: &ApiState) -> PgPool {
+        state.pool.clone()
+    }
 }
 
 /// The API's routes.
@@ -166,7 +247,7 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// A stream with its live state.
+/// A stream with its live state (`source_url` is empty for viewers).
 #[derive(Debug, Serialize)]
 struct StreamView {
     #[serde(flatten)]
@@ -174,8 +255,22 @@ struct StreamView {
     state: serde_json::Value,
 }
 
-fn view(stream: Stream, statuses: &StatusBoard) -> StreamView {
+/// The stream as `role` may see it: admins get the source URL and the failure's text as they are;
+/// operators and analysts the URL with its credentials masked ([`mask_url`]); viewers no URL. The
+/// failure's text (which may tell whether a host, port or file exists) is for admins only.
+fn view(mut stream: Stream, statuses: &StatusBoard, role: Role) -> StreamView {
     let status = statuses.read().ok().and_then(|s| s.get(&stream.id).cloned());
+    let url = stream.source_url.clone();
+    // The failure's text tells whether a host, port or file exists: admins only.
+    let last_error = |error: Option<String>| match role {
+        Role::Admin => error,
+        _ => error.map(|_| "the source could not be opened or read (an admin can see why)".to_owned()),
+    };
+    stream.source_url = match role {
+        Role::Admin => url.clone(),
+        Role::Operator | Role::Analyst => mask_url(&url),
+        Role::Viewer => String::new(),
+    };
     let state = match status {
         None if stream.enabled => serde_json::json!({ "phase": "pending" }),
         None => serde_json::json!({ "phase": "disabled" }),
@@ -189,7 +284,7 @@ fn view(stream: Stream, statuses: &StatusBoard) -> StreamView {
                 Phase::Stopped => ("stopped", None),
             };
             serde_json::json!({
-                "phase": phase, "retry_in_ms": retry_in_ms, "last_error": s.last_error, "fps": s.fps,
+                "phase": phase, "retry_in_ms": retry_in_ms, "last_error": last_error(s.last_error), "fps": s.fps,
                 "frames": s.frames, "frames_dropped": s.frames_dropped, "reconnects": s.reconnects,
             })
         }
@@ -218,10 +313,11 @@ fn bind_input<'q>(query: StreamQuery<'q>, input: &'q StreamInput) -> StreamQuery
 
 fn parse_input(
     body: Result<Json<StreamInput>, axum::extract::rejection::JsonRejection>,
+    sources: &SourcePolicy,
 ) -> Result<StreamInput, ApiError> {
     let Json(input) =
         body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {}", e.body_text())))?;
-    input.validate().map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    input.validate(sources).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
     Ok(input)
 }
 
@@ -229,67 +325,63 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError(StatusCode::BAD_REQUEST, format!("{id:?} is not a stream id")))
 }
 
-async fn list(State(state): State<ApiState>, headers: HeaderMap) -> Result<Json<Vec<StreamView>>, ApiError> {
-    authorize(&state.pool, &headers, Access::Read, "streams").await?;
+async fn list(State(state): State<ApiState>, caller: Caller<AnyRole>) -> Result<Json<Vec<StreamView>>, ApiError> {
+    let role = caller.role;
     let streams: Vec<Stream> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM streams ORDER BY name, id")).fetch_all(&state.pool).await?;
-    Ok(Json(streams.into_iter().map(|s| view(s, &state.statuses)).collect()))
+    Ok(Json(streams.into_iter().map(|s| view(s, &state.statuses, role)).collect()))
 }
 
 async fn fetch(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    caller: Caller<AnyRole>,
     Path(id): Path<String>,
 ) -> Result<Json<StreamView>, ApiError> {
-    authorize(&state.pool, &headers, Access::Read, "streams").await?;
     let id = parse_id(&id)?;
     let stream: Option<Stream> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM streams WHERE id = $1"))
         .bind(id)
         .fetch_optional(&state.pool)
         .await?;
     let stream = stream.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no stream {id}")))?;
-    Ok(Json(view(stream, &state.statuses)))
+    Ok(Json(view(stream, &state.statuses, caller.role)))
 }
 
 async fn create(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    caller: Caller<Manages>,
     body: Result<Json<StreamInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<StreamView>), ApiError> {
-    authorize(&state.pool, &headers, Access::Manage, "streams").await?;
-    let input = parse_input(body)?;
+    let input = parse_input(body, &state.sources)?;
     let sql = format!(
         "INSERT INTO streams (name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, enabled) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
     );
     let stream: Stream = bind_input(sqlx::query_as(&sql), &input).fetch_one(&state.pool).await?;
-    Ok((StatusCode::CREATED, Json(view(stream, &state.statuses))))
+    Ok((StatusCode::CREATED, Json(view(stream, &state.statuses, caller.role))))
 }
 
 async fn replace(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    caller: Caller<Manages>,
     Path(id): Path<String>,
     body: Result<Json<StreamInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<StreamView>, ApiError> {
-    authorize(&state.pool, &headers, Access::Manage, "streams").await?;
     let id = parse_id(&id)?;
-    let input = parse_input(body)?;
+    let input = parse_input(body, &state.sources)?;
     let sql = format!(
         "UPDATE streams SET name = $1, source_url = $2, site = $3, analysis_fps = $4, roi = $5, face_min_score = $6, \
          person_min_score = $7, enabled = $8, updated_at = now() WHERE id = $9 RETURNING {COLUMNS}"
     );
     let stream: Option<Stream> = bind_input(sqlx::query_as(&sql), &input).bind(id).fetch_optional(&state.pool).await?;
     let stream = stream.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no stream {id}")))?;
-    Ok(Json(view(stream, &state.statuses)))
+    Ok(Json(view(stream, &state.statuses, caller.role)))
 }
 
 async fn remove(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _caller: Caller<Manages>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    authorize(&state.pool, &headers, Access::Manage, "streams").await?;
     let id = parse_id(&id)?;
     let deleted = sqlx::query("DELETE FROM streams WHERE id = $1").bind(id).execute(&state.pool).await?.rows_affected();
     if deleted == 0 {

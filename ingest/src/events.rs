@@ -39,7 +39,7 @@ pub fn detection_event(context: &StreamContext, report: &TrackReport, processing
             Kind::Face => ObjectKind::Face,
             Kind::Body => ObjectKind::Body,
         } as i32,
-        bbox: Some(BoundingBox { x: shot.bbox.x, y: shot.bbox.y, width: shot.bbox.width, height: shot.bbox.height }),
+        bbox: Some(inside_frame(&shot.bbox, context.frame_width, context.frame_height)),
         landmarks: shot.landmarks.iter().map(|&(x, y)| Point { x, y }).collect(),
         detection_score: shot.score,
         quality: shot.quality,
@@ -53,6 +53,14 @@ pub fn detection_event(context: &StreamContext, report: &TrackReport, processing
         track_ended: report.ended,
         parent_track_id: report.parent_track_id.map(|id| id.to_string()).unwrap_or_default(),
     }
+}
+
+/// The part of `bbox` inside a `width` x `height` frame: the contract wants boxes in the frame, and a
+/// face detector's box may reach past an edge for a face that is cut off.
+fn inside_frame(bbox: &crate::frame::BoxF, width: u32, height: u32) -> BoundingBox {
+    let (right, bottom) = ((bbox.x + bbox.width).min(width as f32), (bbox.y + bbox.height).min(height as f32));
+    let (x, y) = (bbox.x.clamp(0.0, width as f32), bbox.y.clamp(0.0, height as f32));
+    BoundingBox { x, y, width: (right - x).max(0.0), height: (bottom - y).max(0.0) }
 }
 
 /// The frame as JPEG; `None` if it cannot be encoded (then the event carries no image).
@@ -111,5 +119,17 @@ mod tests {
         assert_eq!(&jpeg[..2], &[0xff, 0xd8]);
         let decoded = image::load_from_memory(&jpeg).expect("valid jpeg");
         assert_eq!((decoded.width(), decoded.height()), (30, 40));
+    }
+
+    #[test]
+    fn a_box_past_the_frame_edge_is_cut_to_the_frame() {
+        let context =
+            StreamContext { stream_id: "cam-1".into(), site: "hq".into(), frame_width: 640, frame_height: 360 };
+        let mut edge = report(0, true);
+        edge.best_shot.bbox = BoxF { x: -6.0, y: 340.0, width: 30.0, height: 40.0 };
+        let event = detection_event(&context, &edge, 5_000);
+        assert_eq!(event.bbox, Some(BoundingBox { x: 0.0, y: 340.0, width: 24.0, height: 20.0 }));
+        let limits = sightline_schemas::validate::Limits::default();
+        assert_eq!(sightline_schemas::validate::detection(&event, "", &limits), Ok(()));
     }
 }

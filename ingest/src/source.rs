@@ -167,7 +167,7 @@ impl FrameSource {
         let status = Arc::new(Mutex::new(StreamStatus::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
-            .name(format!("source {}", spec.url))
+            .name(format!("source {}", sightline_common::api::mask_url(&spec.url)))
             .spawn({
                 let (status, stop) = (status.clone(), stop.clone());
                 move || supervise(&spec, &status, &stop, handler)
@@ -237,7 +237,7 @@ fn supervise(spec: &SourceSpec, status: &Mutex<StreamStatus>, stop: &AtomicBool,
             Ok(Ended::EndOfStream) => "end of stream".to_owned(),
             Err(error) => error,
         };
-        tracing::warn!(url = %spec.url, %error, "stream interrupted");
+        tracing::warn!(url = %sightline_common::api::mask_url(&spec.url), error = %sightline_common::api::mask_url_in(&error, &spec.url), "stream interrupted");
         update(status, |s| s.last_error = Some(error.clone()));
         if !spec.is_live() {
             update(status, |s| s.phase = Phase::Failed);

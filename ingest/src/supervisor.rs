@@ -170,9 +170,12 @@ async fn apply(
     let Some(stream) = stream.filter(|s| s.enabled) else { return };
     match start_worker(settings, &stream) {
         Ok(worker) => {
-            tracing::info!(stream = %id, url = %stream.source_url, "stream started");
+            tracing::info!(stream = %id, url = %sightline_common::api::mask_url(&stream.source_url), "stream started");
             workers.insert(id, worker);
         }
-        Err(error) => tracing::error!(stream = %id, %error, "stream could not start"),
+        Err(error) => {
+            let error = sightline_common::api::mask_url_in(&format!("{error:#}"), &stream.source_url);
+            tracing::error!(stream = %id, %error, "stream could not start");
+        }
     }
 }

@@ -1,13 +1,40 @@
 //! The streams REST API on real PostgreSQL and a real socket: auth and roles, validation with JSON
 //! 4xx errors, CRUD, live state, and change notifications for running services.
 
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod common;
 
 use common::{fresh_database, request};
 use serde_json::json;
-use sightline_ingest::api::{ApiState, StatusBoard, router};
+use sightline_ingest::api::{ApiState, SourcePolicy, StatusBoard, router};
 use sqlx::postgres::PgListener;
 use std::time::Duration;
+
+#[test]
+fn source_urls_follow_the_policy() {
+    let policy = SourcePolicy { hosts: vec!["10.0.0.5".into(), ".cams.example".into()], ..Default::default() };
+    for allowed in
+        ["rtsp://10.0.0.5/s", "rtsp://u:p@10.0.0.5:554/s", "https://door.cams.example/v.mjpg", "rtsp://cams.example/x"]
+    {
+        assert_eq!(policy.check(allowed), Ok(()), "{allowed}");
+    }
+    for (refused, why) in [
+        ("rtsp://10.0.0.6/s", "host"),
+        ("rtsp://evil.example/s", "host"),
+        ("rtsp://xcams.example/s", "host"),
+        ("http://127.0.0.1:5432/", "host"),
+        ("gopher://10.0.0.5/", "scheme"),
+        ("/etc/passwd", "allow_local_files"),
+        ("rtsp:///nohost", "no host"),
+    ] {
+        let error = policy.check(refused).expect_err(refused);
+        assert!(error.contains(why), "{refused}: {error}");
+    }
+    let files = SourcePolicy { allow_local_files: true, ..Default::default() };
+    assert_eq!(files.check("file:///videos/door.mp4"), Ok(()));
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_api_end_to_end() -> anyhow::Result<()> {
@@ -15,7 +42,7 @@ async fn streams_api_end_to_end() -> anyhow::Result<()> {
     let mut listener = PgListener::connect(&database.url).await?;
     listener.listen("sightline_streams").await?;
 
-    let state = ApiState { pool: database.pool.clone(), statuses: StatusBoard::default() };
+    let state = ApiState { pool: database.pool.clone(), statuses: StatusBoard::default(), sources: Default::default() };
     let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = server.local_addr()?.port();
     tokio::spawn(async move { axum::serve(server, router(state)).await });
@@ -36,6 +63,10 @@ async fn streams_api_end_to_end() -> anyhow::Result<()> {
     for (bad, expected) in [
         (json!({"name": "x", "source_url": "rtsp://a/b", "analysis_fps": 0}), "analysis_fps"),
         (json!({"name": "x", "source_url": "ftp://a/b"}), "source_url"),
+        // Local files and devices are off unless an operator enables them.
+        (json!({"name": "x", "source_url": "file:///etc/passwd"}), "allow_local_files"),
+        (json!({"name": "x", "source_url": "/var/video.mp4"}), "allow_local_files"),
+        (json!({"name": "x", "source_url": "v4l2:///dev/video0"}), "allow_devices"),
         (json!({"name": "", "source_url": "rtsp://a/b"}), "name"),
         (
             json!({"name": "x", "source_url": "rtsp://a/b", "roi": {"x": 0.5, "y": 0.1, "width": 0.8, "height": 0.2}}),

@@ -2,6 +2,9 @@
 //! `SIGHTLINE_MODELS_DIR`). Expected boxes come from looking at the images, and models.md records
 //! the astronaut face at x177 y58 w94 h119.
 
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod common;
 
 use common::{face_detector, load, person_detector};

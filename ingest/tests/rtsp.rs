@@ -1,6 +1,9 @@
 //! The live path: a stream from a real RTSP server (gst-rtsp-server in its own process) survives the
 //! server being killed and restarted: it goes to reconnecting with backoff, then resumes.
 
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod common;
 
 use common::{free_port, serve_rtsp};

@@ -3,6 +3,9 @@
 //! reach Kafka; a region of interest set over the API applies at once and keeps only the detections
 //! centred inside it; SIGTERM stops the service cleanly.
 
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod common;
 
 use common::{cast, encode_cast_video, face_detector, free_port, fresh_database, models_dir, request};
@@ -38,6 +41,8 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
         .env("SIGHTLINE_INGEST__MODELS_DIR", models_dir())
         .env("SIGHTLINE_INGEST__HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("SIGHTLINE_INGEST__METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
+        // The stream is a local file: an operator's choice, off by default.
+        .env("SIGHTLINE_INGEST__SOURCES__ALLOW_LOCAL_FILES", "true")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;

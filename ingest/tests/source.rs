@@ -1,6 +1,9 @@
 //! GStreamer sources on real media: an H.264 mp4 encoded here by GStreamer, a corrupt file, and an
 //! RTSP URL nobody serves.
 
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use sightline_ingest::source::{FrameSource, Phase, SourceFrame, SourceSpec};

@@ -7,6 +7,9 @@
 //! (200 ms more); boxes are compared by IoU >= 0.5 because RetinaFace's box is tighter or looser than
 //! the box found on the photo by a few pixels, and the analysed frame is half the video's size.
 
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod common;
 
 use common::{cast, encode_cast_video, face_detector};

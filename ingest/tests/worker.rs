@@ -2,6 +2,9 @@
 //! `sightline.detections.v1`-shaped topic, keyed by the stream, with a best shot that is a face; and
 //! over RTSP, a dropped connection ends the tracks in view at once.
 
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod common;
 
 use common::{cast, encode_cast_video, face_detector, free_port, person_detector, serve_rtsp};

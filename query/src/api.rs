@@ -18,7 +18,7 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{MatchedPath, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -29,7 +29,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
-use sightline_common::api::{Access, ApiError, authorize};
+use sightline_common::api::{AnyRole, ApiError, Caller, SeesPeople};
 use sightline_common::clock::now_ms;
 use sightline_common::warehouse::WarehouseError;
 use sqlx::PgPool;
@@ -86,6 +86,12 @@ pub struct ApiState {
     pub warehouse: Warehouse,
     /// Request metrics.
     pub metrics: QueryMetrics,
+}
+
+impl axum::extract::FromRef<ApiState> for PgPool {
+    fn from_ref(state: &ApiState) -> PgPool {
+        state.pool.clone()
+    }
 }
 
 /// The API's routes and the dashboard.
@@ -191,10 +197,9 @@ async fn dashboard() -> Html<&'static str> {
 
 async fn events(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _caller: Caller<SeesPeople>,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&state.pool, &headers, Access::People, "events").await?;
     let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     let rows = state.read(state.warehouse.events(&request)).await?;
     let next_cursor = next_cursor(&rows, request.limit).map(|cursor| cursor.encode());
@@ -204,10 +209,9 @@ async fn events(
 
 async fn event(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _caller: Caller<SeesPeople>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize(&state.pool, &headers, Access::People, "events").await?;
     let id = event_id(&id)?;
     let row = state.read(state.warehouse.event(id)).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
     let mut views = state.with_matches(vec![row]).await?;
@@ -216,10 +220,9 @@ async fn event(
 
 async fn best_shot(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _caller: Caller<SeesPeople>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize(&state.pool, &headers, Access::People, "best shots").await?;
     let id = event_id(&id)?;
     let jpeg = state
         .read(state.warehouse.best_shot(id))
@@ -231,10 +234,9 @@ async fn best_shot(
 
 async fn timeline(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _caller: Caller<AnyRole>,
     query: Result<Query<TimelineQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&state.pool, &headers, Access::Read, "the timeline").await?;
     let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     let buckets = state.read(state.warehouse.timeline(&request)).await?;
     Ok(Json(serde_json::json!({
@@ -248,10 +250,9 @@ async fn timeline(
 
 async fn streams(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _caller: Caller<AnyRole>,
     query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&state.pool, &headers, Access::Read, "stream statistics").await?;
     let range = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     let streams = state.read(state.warehouse.streams(&range)).await?;
     Ok(Json(serde_json::json!({ "from_ms": range.from_ms, "to_ms": range.to_ms, "streams": streams })).into_response())
@@ -259,10 +260,9 @@ async fn streams(
 
 async fn persons(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _caller: Caller<SeesPeople>,
     query: Result<Query<PersonsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&state.pool, &headers, Access::People, "watchlist persons").await?;
     let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     let persons = state.read(state.warehouse.persons(&request)).await?;
     Ok(Json(serde_json::json!({
@@ -282,10 +282,9 @@ fn attachment(content_type: &'static str, filename: &str, bytes: Vec<u8>) -> Res
 
 async fn events_csv(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _caller: Caller<SeesPeople>,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&state.pool, &headers, Access::People, "events").await?;
     let request = query_string(query)?.validate_limited(now_ms(), MAX_EXPORT, MAX_EXPORT).map_err(bad_param)?;
     let events = state.read(crate::reports::collect_events(&state.warehouse, &request, false)).await?;
     let csv = sightline_exporter::events_csv(&events).map_err(|error| {
@@ -297,10 +296,9 @@ async fn events_csv(
 
 async fn summary_pdf(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _caller: Caller<SeesPeople>,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&state.pool, &headers, Access::People, "reports").await?;
     let now = now_ms();
     let request =
         query_string(query)?.validate_limited(now, DEFAULT_REPORT_EVENTS, MAX_REPORT_EVENTS).map_err(bad_param)?;

@@ -11,19 +11,17 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use sightline_common::api::{Access, ApiError, authorize};
+use sightline_common::api::{ApiError, Caller, Manages, SeesPeople};
 use sightline_common::clock::now_ms;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::schedule::NewSchedule;
 use crate::store;
-
-const WHAT: &str = "report schedules";
 
 /// The API's routes.
 pub fn router(pool: PgPool) -> Router {
@@ -40,17 +38,15 @@ fn schedule_id(id: &str) -> Result<Uuid, ApiError> {
     id.parse().map_err(|_| ApiError::bad_request(format!("{id:?} is not a schedule id (a UUID)")))
 }
 
-async fn list(State(pool): State<PgPool>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authorize(&pool, &headers, Access::Read, WHAT).await?;
+async fn list(State(pool): State<PgPool>, _caller: Caller<SeesPeople>) -> Result<Response, ApiError> {
     Ok(Json(serde_json::json!({ "schedules": store::list(&pool).await? })).into_response())
 }
 
 async fn create(
     State(pool): State<PgPool>,
-    headers: HeaderMap,
+    _caller: Caller<Manages>,
     body: Result<Json<NewSchedule>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&pool, &headers, Access::Manage, WHAT).await?;
     let Json(schedule) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let cron = schedule.validate().map_err(ApiError::bad_request)?;
     let first = cron.next_after(now_ms()).ok_or_else(|| ApiError::bad_request("cron: it never runs again"))?;
@@ -60,23 +56,32 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn one(State(pool): State<PgPool>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
-    authorize(&pool, &headers, Access::Read, WHAT).await?;
+async fn one(
+    State(pool): State<PgPool>,
+    _caller: Caller<SeesPeople>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let schedule =
         store::get(&pool, schedule_id(&id)?).await?.ok_or_else(|| ApiError::not_found("no such schedule"))?;
     Ok(Json(schedule).into_response())
 }
 
-async fn remove(State(pool): State<PgPool>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
-    authorize(&pool, &headers, Access::Manage, WHAT).await?;
+async fn remove(
+    State(pool): State<PgPool>,
+    _caller: Caller<Manages>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     if !store::delete(&pool, schedule_id(&id)?).await? {
         return Err(ApiError::not_found("no such schedule"));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn run_now(State(pool): State<PgPool>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
-    authorize(&pool, &headers, Access::Manage, WHAT).await?;
+async fn run_now(
+    State(pool): State<PgPool>,
+    _caller: Caller<Manages>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     if !store::run_now(&pool, schedule_id(&id)?).await? {
         return Err(ApiError::not_found("no such schedule"));
     }
@@ -85,10 +90,9 @@ async fn run_now(State(pool): State<PgPool>, headers: HeaderMap, Path(id): Path<
 
 async fn deliveries(
     State(pool): State<PgPool>,
-    headers: HeaderMap,
+    _caller: Caller<SeesPeople>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize(&pool, &headers, Access::Read, WHAT).await?;
     let id = schedule_id(&id)?;
     store::get(&pool, id).await?.ok_or_else(|| ApiError::not_found("no such schedule"))?;
     Ok(Json(serde_json::json!({ "deliveries": store::deliveries(&pool, id, 100).await? })).into_response())

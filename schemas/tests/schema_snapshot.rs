@@ -5,6 +5,9 @@
 //! enum value's number) must still hold. A field the snapshot does not know fails the test until it
 //! is recorded with `UPDATE_SCHEMA_SNAPSHOT=1 cargo test -p sightline-schemas`, which only appends.
 
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use prost::Message;
 use prost_types::FileDescriptorSet;
 use prost_types::field_descriptor_proto::{Label, Type};

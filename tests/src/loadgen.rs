@@ -79,7 +79,8 @@ impl EventGenerator {
             if is_face { (rng.random_range(60.0..180.0), 0.0) } else { (rng.random_range(80.0..240.0), 0.0) };
         let height = if is_face { width * 1.25 } else { height + width * 2.4 };
         let x: f32 = rng.random_range(0.0..1000.0);
-        let y: f32 = rng.random_range(0.0..400.0);
+        // Inside the 1280x720 frame, as the contract requires (schemas::validate).
+        let y: f32 = rng.random_range(0.0..1.0) * (720.0 - height);
         let landmarks = if is_face {
             [(0.3, 0.4), (0.7, 0.4), (0.5, 0.6), (0.35, 0.8), (0.65, 0.8)]
                 .iter()

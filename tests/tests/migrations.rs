@@ -1,5 +1,8 @@
 //! The migration runners on the real servers: ClickHouse 18.16 and PostgreSQL 15.
 
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use sightline_common::warehouse::{WarehouseError, apply_migrations, migrate};
 use sightline_schemas::{CLICKHOUSE_MIGRATIONS, Migration, POSTGRES_MIGRATIONS};
 use sightline_testkit::stack;

@@ -3,6 +3,9 @@
 //! exactly as the generator's own copy of the events says, enforce token roles, and reject bad
 //! requests with JSON errors; while its warehouse is down it answers 503 and is not ready.
 
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use serde_json::Value;
 use sightline_common::auth::Role;
 use sightline_common::warehouse::ClickHouseSettings;

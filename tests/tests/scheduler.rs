@@ -4,6 +4,9 @@
 //! schedule selects. Two scheduler instances share the work without sending any run twice; a relay
 //! that is down is recorded and retried.
 
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use base64::Engine as _;
 use serde_json::{Value, json};
 use sightline_common::auth::Role;
@@ -131,9 +134,11 @@ async fn scheduled_reports_arrive_by_mail_once_each() -> anyhow::Result<()> {
     let (first, port) = start_scheduler(&db, &iso.database, &smtp_port, &format!("{}-a", iso.group))?;
     let (second, _) = start_scheduler(&db, &iso.database, &smtp_port, &format!("{}-b", iso.group))?;
     eventually(Duration::from_secs(30), "the scheduler API", || async {
-        Ok(call(port, "GET", "/v1/schedules", VIEWER, None).ok().filter(|(s, _)| *s == 200).map(|_| ()))
+        Ok(call(port, "GET", "/v1/schedules", OPERATOR, None).ok().filter(|(s, _)| *s == 200).map(|_| ()))
     })
     .await?;
+    // Schedules name their recipients: viewers see none of them.
+    assert_eq!(call(port, "GET", "/v1/schedules", VIEWER, None)?.0, 403, "viewers may not read schedules");
     let tag = &iso.group;
 
     // Validation and roles.
@@ -207,7 +212,8 @@ async fn scheduled_reports_arrive_by_mail_once_each() -> anyhow::Result<()> {
             + second.metric("sightline_scheduler_reports_sent_total")?
             >= 4.0
     );
-    let (status, deliveries) = call(port, "GET", &format!("/v1/schedules/{pdf_id}/deliveries"), VIEWER, None)?;
+    assert_eq!(call(port, "GET", &format!("/v1/schedules/{pdf_id}/deliveries"), VIEWER, None)?.0, 403);
+    let (status, deliveries) = call(port, "GET", &format!("/v1/schedules/{pdf_id}/deliveries"), OPERATOR, None)?;
     assert_eq!(status, 200);
     let first_delivery = &deliveries["deliveries"][0];
     assert_eq!(first_delivery["ok"], true, "{deliveries}");
@@ -218,13 +224,13 @@ async fn scheduled_reports_arrive_by_mail_once_each() -> anyhow::Result<()> {
     let dead_port = stack::free_port()?.to_string();
     let (_failing, failing_port) = start_scheduler(&db, &iso.database, &dead_port, &format!("{}-c", iso.group))?;
     eventually(Duration::from_secs(30), "the second scheduler API", || async {
-        Ok(call(failing_port, "GET", "/v1/schedules", VIEWER, None).ok().filter(|(s, _)| *s == 200).map(|_| ()))
+        Ok(call(failing_port, "GET", "/v1/schedules", OPERATOR, None).ok().filter(|(s, _)| *s == 200).map(|_| ()))
     })
     .await?;
     drop(second);
     assert_eq!(call(failing_port, "POST", &format!("/v1/schedules/{pdf_id}/run"), OPERATOR, None)?.0, 202);
     let failures = eventually(Duration::from_secs(30), "two failed attempts", || async {
-        let (_, body) = call(failing_port, "GET", &format!("/v1/schedules/{pdf_id}/deliveries"), VIEWER, None)?;
+        let (_, body) = call(failing_port, "GET", &format!("/v1/schedules/{pdf_id}/deliveries"), OPERATOR, None)?;
         let failed: Vec<Value> = body["deliveries"]
             .as_array()
             .cloned()

@@ -4,6 +4,9 @@
 //! Each test has its own topics, consumer group and database (see `Isolation`), and runs the real
 //! `sightline-writer` binary as a process, so SIGKILL and SIGTERM are real.
 
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use anyhow::Context;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -86,8 +89,8 @@ async fn b_sigkill_mid_stream_loses_and_duplicates_nothing() -> anyhow::Result<(
         tokio::spawn(async move { produce(&stack::kafka(), &topic, &generator(22), 0, total, Some(200.0)).await })
     };
     // Small, frequent batches so every kill lands between an insert and its offset commit or in
-    // the middle of a batch. A short session lets the broker evict each killed member quickly.
-    let settings = [("BATCH_MAX_EVENTS", "100"), ("BATCH_MAX_WAIT_MS", "100"), ("SESSION_TIMEOUT_MS", "6000")];
+    // the middle of a batch. The shipped session timeout and group watch must replace each one.
+    let settings = [("BATCH_MAX_EVENTS", "100"), ("BATCH_MAX_WAIT_MS", "100")];
     let mut visible_at_kills = Vec::new();
     for pause_ms in [700u64, 300, 1_100, 500] {
         let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &settings)?;
@@ -167,12 +170,43 @@ async fn d_poison_messages_go_to_the_dlq_with_reasons() -> anyhow::Result<()> {
     let mut no_id = events.event(10_002);
     no_id.event_id.clear();
     let no_detection = EnrichedEvent { detection: None, ..events.event(10_003) };
+    // A valid event but for its 1.2 MB best shot (over `limits.best_shot_max_bytes`), and 2 MB of
+    // garbage: more than librdkafka's default 1,000,000-byte message, which once wedged the writer
+    // on a dead letter it could not produce.
+    let mut huge_shot = events.event(10_004);
+    if let Some(d) = huge_shot.detection.as_mut() {
+        d.best_shot_jpeg = Some(vec![0xab; 1_200_000]);
+    }
+    let mut garbage = vec![0xff_u8; 2_000_000];
+    garbage[..3].copy_from_slice(b"\x08\x96\x01");
+    // What the contract forbids: a NaN similarity, a box past the frame's edge, a rank the
+    // warehouse cannot hold, an id in upper case.
+    let with_match = |index: u64, change: &dyn Fn(&mut sightline_schemas::v1::MatchResult)| {
+        let mut event = (index..).map(|i| events.event(i)).find(|e| !e.matches.is_empty()).expect("a matched event");
+        event.event_id = uuid::Uuid::new_v4().to_string();
+        change(&mut event.matches[0]);
+        event
+    };
+    let nan_similarity = with_match(10_010, &|m| m.similarity = f32::NAN);
+    let huge_rank = with_match(10_100, &|m| m.rank = 70_000);
+    let mut outside = events.event(10_005);
+    if let Some(b) = outside.detection.as_mut().and_then(|d| d.bbox.as_mut()) {
+        b.x = 1_270.0;
+    }
+    let mut upper_id = events.event(10_006);
+    upper_id.event_id = upper_id.event_id.to_uppercase();
     let poison: Vec<(&str, Vec<u8>)> = vec![
         ("decode", b"\x08\x96\x01\xff\xff\xff\xff garbage".to_vec()),
         ("schema_version", newer.encode_to_vec()),
         ("invalid", no_stream.encode_to_vec()),
         ("invalid", no_id.encode_to_vec()),
         ("invalid", no_detection.encode_to_vec()),
+        ("too_large", huge_shot.encode_to_vec()),
+        ("decode", garbage),
+        ("invalid", nan_similarity.encode_to_vec()),
+        ("invalid", huge_rank.encode_to_vec()),
+        ("invalid", outside.encode_to_vec()),
+        ("invalid", upper_id.encode_to_vec()),
     ];
     let keyed: Vec<(String, Vec<u8>)> = poison.iter().map(|(_, p)| ("cam-00".to_owned(), p.clone())).collect();
     let positions = produce_raw(&kafka, &iso.topic, &keyed).await?;

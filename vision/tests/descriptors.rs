@@ -6,6 +6,9 @@
 //! crops' resampling without letting a broken alignment (which drops same-person similarity towards
 //! the different-people range) pass.
 
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use sightline_vision::align::{align_face, eye_distance};
 use sightline_vision::descriptor::{DESCRIPTOR_DIM, DescriptorSettings, FaceDescriptor, similarity};
 use sightline_vision::detect::{self, FaceDetector, FaceDetectorSettings, ModelFiles};

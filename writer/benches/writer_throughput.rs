@@ -149,7 +149,7 @@ async fn bench_raw_insert(payloads: &[(i32, i64, Vec<u8>)], run: &str) -> anyhow
     for chunk in payloads.chunks(batch_size) {
         let mut batch = sightline_writer::batch::Batch::default();
         for (partition, offset, payload) in chunk {
-            let rows = sightline_writer::rows::event_rows(Some(payload), *partition, *offset)
+            let rows = sightline_writer::rows::event_rows(Some(payload), *partition, *offset, &Default::default())
                 .map_err(|r| anyhow::anyhow!("{}: {}", r.reason, r.detail))?;
             batch.push(rows, *partition, *offset, payload.len());
         }

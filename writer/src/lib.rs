@@ -25,6 +25,7 @@ use anyhow::Context;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Message};
+use sightline_common::group::GroupWatch;
 use sightline_common::http::Readiness;
 use sightline_common::kafka::{Assignment, DeadLetterSink, SourcePosition, dead_letter_until_acknowledged};
 use sightline_common::shutdown::Shutdown;
@@ -36,6 +37,9 @@ use crate::batch::Batch;
 use crate::metrics::{PartitionLabel, ReasonLabel, WriterMetrics};
 use crate::settings::WriterSettings;
 use crate::sink::ClickHouseSink;
+
+/// How often the group's progress and this member's share are checked.
+const GROUP_WATCH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Consumer callbacks: tracks the current assignment (commits go only to owned partitions) and
 /// publishes consumer lag from librdkafka's statistics.
@@ -104,10 +108,11 @@ pub async fn run(
         Arc::new(config.create_with_context(context).context("creating the kafka consumer")?);
     consumer.subscribe(&[&settings.topic]).with_context(|| format!("subscribing to {}", settings.topic))?;
     let dead_letters = DeadLetterSink::new(
-        settings.kafka.idempotent_producer()?,
+        &settings.kafka,
         settings.dlq_topic.clone(),
         format!("sightline-writer/{}", settings.group_id),
-    );
+    )?
+    .with_readiness(readiness.clone());
     let sink = ClickHouseSink::new(
         &settings.clickhouse,
         settings.insert_lz4,
@@ -116,6 +121,27 @@ pub async fn run(
         readiness.clone(),
         metrics.clone(),
     );
+    let watch = GroupWatch {
+        kafka: settings.kafka.clone(),
+        topic: settings.topic.clone(),
+        group: settings.group_id.clone(),
+        assignment: assignment.clone(),
+        readiness: readiness.clone(),
+        metrics: metrics.group.clone(),
+        stall_after: Duration::from_millis(settings.stall_after_ms),
+        interval: GROUP_WATCH_INTERVAL,
+    };
+    let rejoining = (consumer.clone(), settings.topic.clone());
+    tokio::spawn(watch.run(
+        move || {
+            let (consumer, topic) = &rejoining;
+            consumer.unsubscribe();
+            if let Err(error) = consumer.subscribe(&[topic]) {
+                tracing::error!(%error, "rejoining the group failed");
+            }
+        },
+        shutdown.clone(),
+    ));
     readiness.set_ready();
     tracing::info!(topic = %settings.topic, group = %settings.group_id, "writer running");
 
@@ -169,7 +195,7 @@ async fn consume_loop(
                 last_message = Instant::now();
                 metrics.consumed.inc();
                 let (partition, offset) = (message.partition(), message.offset());
-                match rows::event_rows(message.payload(), partition, offset) {
+                match rows::event_rows(message.payload(), partition, offset, &settings.limits) {
                     Ok(rows) => batch.push(rows, partition, offset, message.payload_len()),
                     Err(rejection) => {
                         let source = SourcePosition { topic: message.topic(), partition, offset };

@@ -40,6 +40,8 @@ pub struct WriterMetrics {
     pub insert_duration: Histogram,
     /// Offset commits that failed (the batch is landed; the range is replayed and deduplicated).
     pub commit_failures: Counter,
+    /// This member's partitions and the group's lag ([`sightline_common::group`]).
+    pub group: sightline_common::group::GroupMetrics,
 }
 
 impl WriterMetrics {
@@ -54,6 +56,7 @@ impl WriterMetrics {
             batch_latency: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             insert_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             commit_failures: Counter::default(),
+            group: sightline_common::group::GroupMetrics::register(registry),
         };
         let r = registry.sub_registry_with_prefix("sightline_writer");
         r.register("consumed", "Messages read from Kafka", metrics.consumed.clone());

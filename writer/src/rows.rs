@@ -12,6 +12,7 @@ pub use sightline_schemas::validate::Invalid as Rejection;
 
 /// A row of `events` (see `schemas/clickhouse/0001_events.sql`; field order is column order).
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
+#[allow(missing_docs)] // the fields are the table's columns, documented in its DDL
 pub struct EventRow {
     #[serde(with = "clickhouse::serde::uuid")]
     pub event_id: Uuid,
@@ -55,6 +56,7 @@ pub struct EventRow {
 
 /// A row of `matches`.
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
+#[allow(missing_docs)] // the fields are the table's columns, documented in its DDL
 pub struct MatchRow {
     #[serde(with = "clickhouse::serde::uuid")]
     pub event_id: Uuid,
@@ -74,6 +76,7 @@ pub struct MatchRow {
 
 /// A row of `best_shots`.
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
+#[allow(missing_docs)] // the fields are the table's columns, documented in its DDL
 pub struct BestShotRow {
     #[serde(with = "clickhouse::serde::uuid")]
     pub event_id: Uuid,
@@ -95,20 +98,24 @@ pub struct EventRows {
 }
 
 fn parse_uuid(field: &str, value: &str) -> Result<Uuid, Rejection> {
-    if value.is_empty() {
-        return Err(Rejection::field(format!("{field} is missing")));
-    }
+    validate::uuid_field(field, value)?;
     Uuid::parse_str(value).map_err(|e| Rejection::field(format!("{field} {value:?} is not a UUID: {e}")))
 }
 
-/// Decodes and validates an `EnrichedEvent` from `payload`, read at `partition`/`offset`.
-pub fn event_rows(payload: Option<&[u8]>, partition: i32, offset: i64) -> Result<EventRows, Rejection> {
+/// Decodes and validates an `EnrichedEvent` from `payload`, read at `partition`/`offset`; every
+/// field within `limits` ([`validate::enriched`]).
+pub fn event_rows(
+    payload: Option<&[u8]>,
+    partition: i32,
+    offset: i64,
+    limits: &validate::Limits,
+) -> Result<EventRows, Rejection> {
     let payload = payload.ok_or_else(Rejection::empty)?;
     let event = EnrichedEvent::decode(payload).map_err(|e| Rejection::decode("EnrichedEvent", e))?;
     validate::schema_version(event.schema_version)?;
+    validate::enriched(&event, limits)?;
     let event_id = parse_uuid("event_id", &event.event_id)?;
     let detection = event.detection.ok_or_else(|| Rejection::field("detection is missing"))?;
-    validate::detection(&detection, "detection.")?;
     let detection_event_id = parse_uuid("detection.event_id", &detection.event_id)?;
     let capture_time = u32::try_from(detection.capture_time_ms / 1000).map_err(|_| {
         Rejection::field(format!("detection.capture_time_ms {} is out of range", detection.capture_time_ms))
@@ -135,7 +142,7 @@ pub fn event_rows(payload: Option<&[u8]>, partition: i32, offset: i64) -> Result
             person_external_id: m.person_external_id.clone(),
             person_display_name: m.person_display_name.clone(),
             similarity: m.similarity,
-            rank: u16::try_from(m.rank).unwrap_or(u16::MAX),
+            rank: u16::try_from(m.rank).unwrap_or(u16::MAX), // bounded by validate::enriched
             threshold: m.threshold,
         })
         .collect();
@@ -208,8 +215,8 @@ mod tests {
                 ..Default::default()
             }),
             matches: vec![MatchResult {
-                list_id: "l".into(),
-                person_id: "p".into(),
+                list_id: Uuid::new_v4().to_string(),
+                person_id: Uuid::new_v4().to_string(),
                 similarity: 0.8,
                 rank: 1,
                 ..Default::default()
@@ -221,10 +228,10 @@ mod tests {
     #[test]
     fn a_valid_event_becomes_rows() {
         let bytes = valid_event().encode_to_vec();
-        let rows = event_rows(Some(&bytes), 2, 42).expect("valid");
+        let rows = event_rows(Some(&bytes), 2, 42, &validate::Limits::default()).expect("valid");
         assert_eq!(rows.event.capture_time, 1_700_000_000);
         assert_eq!(rows.event.kind, 1);
-        assert_eq!(rows.event.matched_person_ids, vec!["p".to_owned()]);
+        assert_eq!(rows.event.matched_person_ids.len(), 1);
         assert_eq!((rows.event.source_partition, rows.event.source_offset), (2, 42));
         assert_eq!(rows.matches.len(), 1);
         assert_eq!(rows.best_shot.map(|b| b.jpeg), Some(vec![0xff, 0xd8]));
@@ -232,20 +239,21 @@ mod tests {
 
     #[test]
     fn bad_messages_are_rejected_with_their_reason() {
-        assert_eq!(event_rows(None, 0, 0).unwrap_err().reason, "empty");
-        assert_eq!(event_rows(Some(b"\xff\xff\xff garbage"), 0, 0).unwrap_err().reason, "decode");
+        let limits = validate::Limits::default();
+        assert_eq!(event_rows(None, 0, 0, &limits).unwrap_err().reason, "empty");
+        assert_eq!(event_rows(Some(b"\xff\xff\xff garbage"), 0, 0, &limits).unwrap_err().reason, "decode");
         let mut newer = valid_event();
         newer.schema_version = 99;
-        assert_eq!(event_rows(Some(&newer.encode_to_vec()), 0, 0).unwrap_err().reason, "schema_version");
+        assert_eq!(event_rows(Some(&newer.encode_to_vec()), 0, 0, &limits).unwrap_err().reason, "schema_version");
         let mut no_stream = valid_event();
         if let Some(d) = no_stream.detection.as_mut() {
             d.stream_id.clear();
         }
-        let rejection = event_rows(Some(&no_stream.encode_to_vec()), 0, 0).unwrap_err();
+        let rejection = event_rows(Some(&no_stream.encode_to_vec()), 0, 0, &limits).unwrap_err();
         assert_eq!(rejection.reason, "invalid");
         assert!(rejection.detail.contains("stream_id"), "{}", rejection.detail);
         let mut bad_id = valid_event();
         bad_id.event_id = "not-a-uuid".into();
-        assert_eq!(event_rows(Some(&bad_id.encode_to_vec()), 0, 0).unwrap_err().reason, "invalid");
+        assert_eq!(event_rows(Some(&bad_id.encode_to_vec()), 0, 0, &limits).unwrap_err().reason, "invalid");
     }
 }

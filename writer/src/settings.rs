@@ -28,8 +28,12 @@ pub struct WriterSettings {
     /// ...or no message arrived for this long (the consumer caught up: land what it has).
     pub batch_idle_ms: u64,
     /// Consumer group session timeout: a writer silent this long is evicted and its partitions
-    /// reassigned.
+    /// reassigned. 6 s: on tansu 0.6 a member killed with a 10 s session left its replacements with
+    /// no partitions; Apache Kafka's brokers accept 6-1800 s by default.
     pub session_timeout_ms: u32,
+    /// The group is stalled when it has lag and no committed offset moved for this long: the writer
+    /// is then not ready, and rejoins the group if it owns no partition ([`sightline_common::group`]).
+    pub stall_after_ms: u64,
     /// Batches consumed but not yet inserted, at most (bounds memory with `batch_max_bytes`).
     pub batches_in_flight: usize,
     /// Longest time the broker may hold a fetch waiting for data (`fetch.wait.max.ms`). Low values
@@ -50,6 +54,8 @@ pub struct WriterSettings {
     pub migrate_on_start: bool,
     /// Compress inserts with LZ4 (worth it across a network; on loopback `false` is faster).
     pub insert_lz4: bool,
+    /// Bounds on the fields of an event; an event beyond them is dead-lettered.
+    pub limits: sightline_schemas::validate::Limits,
 }
 
 impl Default for WriterSettings {
@@ -64,7 +70,8 @@ impl Default for WriterSettings {
             batch_max_bytes: 16 * 1024 * 1024,
             batch_max_wait_ms: 1_000,
             batch_idle_ms: 100,
-            session_timeout_ms: 10_000,
+            session_timeout_ms: 6_000,
+            stall_after_ms: 30_000,
             batches_in_flight: 2,
             fetch_wait_max_ms: 20,
             prefetch_max_kbytes: 32 * 1024,
@@ -74,6 +81,7 @@ impl Default for WriterSettings {
             http_addr: "127.0.0.1:9464".into(),
             migrate_on_start: true,
             insert_lz4: false,
+            limits: Default::default(),
         }
     }
 }

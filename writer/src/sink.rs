@@ -51,12 +51,12 @@ impl ClickHouseSink {
             match self.insert_once(batch).await {
                 Ok(()) => {
                     self.metrics.insert_duration.observe(started.elapsed().as_secs_f64());
-                    self.readiness.set_ready();
+                    self.readiness.clear("warehouse");
                     return true;
                 }
                 Err(error) => {
                     self.metrics.insert_retries.inc();
-                    self.readiness.set_not_ready(format!("clickhouse insert failing: {error}"));
+                    self.readiness.block("warehouse", format!("clickhouse insert failing: {error}"));
                     tracing::warn!(%error, events = batch.event_count(), retry_in_ms = delay.as_millis() as u64, "insert failed; retrying");
                 }
             }

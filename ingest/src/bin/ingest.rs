@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sightline_common::http::Readiness;
 use sightline_common::kafka::KafkaSettings;
 use sightline_common::shutdown::Shutdown;
-use sightline_ingest::api::{ApiState, StatusBoard, router};
+use sightline_ingest::api::{ApiState, SourcePolicy, StatusBoard, router};
 use sightline_ingest::metrics::IngestMetrics;
 use sightline_ingest::supervisor::{self, SupervisorSettings};
 use sightline_ingest::track::TrackerSettings;
@@ -48,6 +48,8 @@ struct IngestSettings {
     lost_timeout_ms: i64,
     /// Long tracks report every this often (0: only when they end).
     update_interval_ms: i64,
+    /// Which source URLs streams may have (`[sources]`: schemes, hosts, local files, devices).
+    sources: SourcePolicy,
 }
 
 impl Default for IngestSettings {
@@ -64,6 +66,7 @@ impl Default for IngestSettings {
             detect_bodies: true,
             lost_timeout_ms: 1_500,
             update_interval_ms: 0,
+            sources: SourcePolicy::default(),
         }
     }
 }
@@ -88,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.metrics_addr))?;
     tracing::info!(addr = %ops, "metrics listening");
     let statuses = StatusBoard::default();
-    let app = router(ApiState { pool: pool.clone(), statuses: statuses.clone() })
+    let app = router(ApiState { pool: pool.clone(), statuses: statuses.clone(), sources: settings.sources.clone() })
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ready\n" }));
     let (api_addr, api) = sightline_common::http::serve_router(settings.http_addr.as_str(), app, shutdown.clone())

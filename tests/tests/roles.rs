@@ -1,0 +1,289 @@
+//! Who sees what: every route of every REST API (ingest, enrich, query, scheduler), called without a
+//! token and with each role's token. No token is a 401; a role below the route's need is a 403;
+//! above it, the route answers (whatever its answer). Then the field-level rules: a stream's source
+//! URL is whole for admins only, with its credentials masked for operators and analysts, and absent
+//! for viewers, and no role but admin ever reads the password, in the URL or in an error that echoes it.
+
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use serde_json::Value;
+use sightline_common::auth::Role;
+use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, eventually, http_request};
+use std::time::Duration;
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Need {
+    /// Any valid token (aggregates).
+    Any,
+    /// Analyst and above (faces, names, watchlists, recipients).
+    People,
+    /// Operator and above (changes).
+    Manage,
+}
+
+fn allowed(role: Role, need: Need) -> bool {
+    match need {
+        Need::Any => true,
+        Need::People => role.can_see_people(),
+        Need::Manage => role.can_manage(),
+    }
+}
+
+const ROLES: [(Role, &str); 4] = [
+    (Role::Viewer, "viewer-token"),
+    (Role::Analyst, "analyst-token"),
+    (Role::Operator, "operator-token"),
+    (Role::Admin, "admin-token"),
+];
+
+/// The stream's source URL, with credentials that only admins may read.
+const SECRET_URL: &str = "rtsp://cam-user:s3cret-pass@127.0.0.1:9/live";
+
+struct Route {
+    port: u16,
+    method: &'static str,
+    path: String,
+    content_type: &'static str,
+    body: Vec<u8>,
+    need: Need,
+}
+
+fn route(port: u16, method: &'static str, path: impl Into<String>, need: Need) -> Route {
+    Route { port, method, path: path.into(), content_type: "", body: Vec::new(), need }
+}
+
+fn with_json(mut route: Route, body: Value) -> Route {
+    route.content_type = "application/json";
+    route.body = body.to_string().into_bytes();
+    route
+}
+
+fn call(port: u16, method: &str, path: &str, token: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+    let (status, text) = http_request(port, method, path, Some(token), "application/json", bytes.as_bytes())?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+}
+
+async fn wait_for_port(port: u16, what: &str) -> anyhow::Result<()> {
+    eventually(Duration::from_secs(60), what, || async move {
+        Ok(std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_with_every_role() -> anyhow::Result<()> {
+    let iso = Isolation::new("roles", 1).await?;
+    let db = TestDatabase::create("test_roles").await?;
+    for (role, token) in ROLES {
+        sightline_common::auth::register(&db.pool, role.as_str(), token, role).await?;
+    }
+    let clickhouse = stack::clickhouse(&iso.database);
+    sightline_common::warehouse::migrate(&clickhouse).await?;
+    let models = std::env::var("SIGHTLINE_MODELS_DIR").expect("SIGHTLINE_MODELS_DIR (run `make models`)");
+    let kafka = stack::kafka().brokers;
+    let log = |service: &str| format!("{}-{service}", iso.group);
+
+    let ingest_port = stack::free_port()?;
+    let _ingest = ServiceProcess::start(
+        "sightline-ingest",
+        "INGEST",
+        "METRICS_ADDR",
+        &[],
+        &[
+            ("HTTP_ADDR", format!("127.0.0.1:{ingest_port}")),
+            ("POSTGRES_URL", db.url.clone()),
+            ("KAFKA__BROKERS", kafka.clone()),
+            ("TOPIC", iso.topic.clone()),
+            ("MODELS_DIR", models.clone()),
+        ],
+        &log("ingest"),
+    )?;
+    let enrich_port = stack::free_port()?;
+    let _enrich = ServiceProcess::start(
+        "sightline-enrich",
+        "ENRICH",
+        "METRICS_ADDR",
+        &[],
+        &[
+            ("HTTP_ADDR", format!("127.0.0.1:{enrich_port}")),
+            ("POSTGRES_URL", db.url.clone()),
+            ("KAFKA__BROKERS", kafka.clone()),
+            ("INPUT_TOPIC", format!("{}.detections", iso.topic)),
+            ("OUTPUT_TOPIC", iso.topic.clone()),
+            ("DLQ_TOPIC", iso.dlq_topic.clone()),
+            ("GROUP_ID", iso.group.clone()),
+            ("MODELS_DIR", models.clone()),
+        ],
+        &log("enrich"),
+    )?;
+    let query_port = stack::free_port()?;
+    let _query = ServiceProcess::start(
+        "sightline-query",
+        "QUERY",
+        "METRICS_ADDR",
+        &[],
+        &[
+            ("HTTP_ADDR", format!("127.0.0.1:{query_port}")),
+            ("POSTGRES_URL", db.url.clone()),
+            ("CLICKHOUSE__URL", clickhouse.url.clone()),
+            ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
+        ],
+        &log("query"),
+    )?;
+    let scheduler_port = stack::free_port()?;
+    let _scheduler = ServiceProcess::start(
+        "sightline-scheduler",
+        "SCHEDULER",
+        "METRICS_ADDR",
+        &[],
+        &[
+            ("HTTP_ADDR", format!("127.0.0.1:{scheduler_port}")),
+            ("POSTGRES_URL", db.url.clone()),
+            ("CLICKHOUSE__URL", clickhouse.url.clone()),
+            ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
+        ],
+        &log("scheduler"),
+    )?;
+    for (port, what) in [
+        (ingest_port, "the streams API"),
+        (enrich_port, "the watchlists API"),
+        (query_port, "the query API"),
+        (scheduler_port, "the schedules API"),
+    ] {
+        wait_for_port(port, what).await?;
+    }
+
+    // What the routes read: a stream whose URL carries credentials (it fails: nothing listens on
+    // port 9), a watchlist with one person, a schedule with a recipient.
+    let admin = "admin-token";
+    let stream = serde_json::json!({"name": "door", "source_url": SECRET_URL, "site": "hq"});
+    let (status, created) = call(ingest_port, "POST", "/v1/streams", admin, Some(stream.clone()))?;
+    assert_eq!(status, 201, "{created}");
+    let stream_id = created["id"].as_str().expect("stream id").to_owned();
+    let (status, spare) = call(
+        ingest_port,
+        "POST",
+        "/v1/streams",
+        admin,
+        Some(serde_json::json!({"name": "spare", "source_url": "rtsp://127.0.0.1:9/x"})),
+    )?;
+    assert_eq!(status, 201, "{spare}");
+    let spare_id = spare["id"].as_str().expect("stream id").to_owned();
+    let (status, list) = call(enrich_port, "POST", "/v1/watchlists", admin, Some(serde_json::json!({"name": "vip"})))?;
+    assert_eq!(status, 201, "{list}");
+    let list_id = list["id"].as_str().expect("list id").to_owned();
+    let photo = std::fs::read(std::path::Path::new(&models).join("images/obama.jpg"))?;
+    let (status, person) = http_request(
+        enrich_port,
+        "POST",
+        &format!("/v1/watchlists/{list_id}/persons?display_name=Obama"),
+        Some(admin),
+        "image/jpeg",
+        &photo,
+    )?;
+    assert_eq!(status, 201, "{person}");
+    let schedule = serde_json::json!({
+        "name": "daily", "cron": "0 0 7 * * *", "format": "csv", "range_hours": 24,
+        "recipients": ["security@example.com"],
+    });
+    let (status, created) = call(scheduler_port, "POST", "/v1/schedules", admin, Some(schedule))?;
+    assert_eq!(status, 201, "{created}");
+    let schedule_id = created["id"].as_str().expect("schedule id").to_owned();
+    let nobody = uuid::Uuid::new_v4();
+
+    let routes = vec![
+        route(ingest_port, "GET", "/v1/streams", Need::Any),
+        route(ingest_port, "GET", format!("/v1/streams/{stream_id}"), Need::Any),
+        with_json(
+            route(ingest_port, "POST", "/v1/streams", Need::Manage),
+            serde_json::json!({"name": "x", "source_url": "rtsp://127.0.0.1:9/y", "enabled": false}),
+        ),
+        with_json(
+            route(ingest_port, "PUT", format!("/v1/streams/{spare_id}"), Need::Manage),
+            serde_json::json!({"name": "spare", "source_url": "rtsp://127.0.0.1:9/x", "enabled": false}),
+        ),
+        route(ingest_port, "DELETE", format!("/v1/streams/{nobody}"), Need::Manage),
+        route(enrich_port, "GET", "/v1/watchlists", Need::People),
+        with_json(route(enrich_port, "POST", "/v1/watchlists", Need::Manage), serde_json::json!({"name": "vip"})),
+        route(enrich_port, "DELETE", format!("/v1/watchlists/{nobody}"), Need::Manage),
+        route(enrich_port, "GET", format!("/v1/watchlists/{list_id}/persons"), Need::People),
+        route(enrich_port, "POST", format!("/v1/watchlists/{list_id}/persons?display_name=X"), Need::Manage),
+        route(enrich_port, "DELETE", format!("/v1/watchlists/{list_id}/persons/{nobody}"), Need::Manage),
+        route(query_port, "GET", "/v1/events", Need::People),
+        route(query_port, "GET", format!("/v1/events/{nobody}"), Need::People),
+        route(query_port, "GET", format!("/v1/events/{nobody}/best-shot"), Need::People),
+        route(query_port, "GET", "/v1/stats/timeline", Need::Any),
+        route(query_port, "GET", "/v1/stats/streams", Need::Any),
+        route(query_port, "GET", "/v1/stats/persons", Need::People),
+        route(query_port, "GET", "/v1/reports/events.csv", Need::People),
+        route(query_port, "GET", "/v1/reports/summary.pdf", Need::People),
+        route(scheduler_port, "GET", "/v1/schedules", Need::People),
+        with_json(
+            route(scheduler_port, "POST", "/v1/schedules", Need::Manage),
+            serde_json::json!({"name": "daily", "cron": "0 0 7 * * *", "format": "csv", "recipients": ["a@example.com"]}),
+        ),
+        route(scheduler_port, "GET", format!("/v1/schedules/{schedule_id}"), Need::People),
+        route(scheduler_port, "DELETE", format!("/v1/schedules/{nobody}"), Need::Manage),
+        route(scheduler_port, "POST", format!("/v1/schedules/{schedule_id}/run"), Need::Manage),
+        route(scheduler_port, "GET", format!("/v1/schedules/{schedule_id}/deliveries"), Need::People),
+    ];
+    let mut checked = 0;
+    for route in &routes {
+        let what = format!("{} {} on :{}", route.method, route.path, route.port);
+        let (status, body) =
+            http_request(route.port, route.method, &route.path, None, route.content_type, &route.body)?;
+        assert_eq!(status, 401, "{what} without a token: {body}");
+        for (role, token) in ROLES {
+            let (status, body) =
+                http_request(route.port, route.method, &route.path, Some(token), route.content_type, &route.body)?;
+            if allowed(role, route.need) {
+                assert!(![401, 403].contains(&status), "{what} as {}: {status} {body}", role.as_str());
+            } else {
+                assert_eq!(status, 403, "{what} as {}: {body}", role.as_str());
+            }
+            if role != Role::Admin {
+                assert!(!body.contains("s3cret-pass"), "{what} as {} reveals the password: {body}", role.as_str());
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, routes.len() * ROLES.len());
+
+    // Field-level rules on the stream, once its failure is known (it may echo the URL).
+    let path = format!("/v1/streams/{stream_id}");
+    eventually(Duration::from_secs(30), "the stream's failure to be reported", || async {
+        let (_, view) = call(ingest_port, "GET", &path, admin, None)?;
+        Ok(view["state"]["last_error"].as_str().map(|_| ()))
+    })
+    .await?;
+    for (role, token) in ROLES {
+        let (status, view) = call(ingest_port, "GET", &path, token, None)?;
+        assert_eq!(status, 200, "{view}");
+        let url = view["source_url"].as_str().expect("source_url");
+        let error = view["state"]["last_error"].as_str().unwrap_or_default();
+        match role {
+            Role::Admin => assert_eq!(url, SECRET_URL),
+            Role::Operator | Role::Analyst => {
+                assert_eq!(url, "rtsp://***@127.0.0.1:9/live", "{}", role.as_str());
+                assert!(!error.contains("s3cret") && !error.contains("cam-user"), "{error}");
+            }
+            Role::Viewer => {
+                assert_eq!(url, "", "viewers get no URL");
+                assert!(
+                    !error.contains("rtsp") && !error.contains("127.0.0.1"),
+                    "viewers get no error details: {error}"
+                );
+            }
+        }
+    }
+    // The password is in no log line or thread name of ingest.
+    let ingest_log =
+        std::fs::read_to_string(stack::data_dir().join(format!("logs/test-services/{}.log", log("ingest"))))?;
+    assert!(ingest_log.contains("rtsp://***@127.0.0.1:9/live"), "the stream's start is logged, masked");
+    assert!(!ingest_log.contains("s3cret-pass"), "ingest's log reveals the password");
+    db.remove().await?;
+    Ok(())
+}
