@@ -283,3 +283,42 @@ async fn e_clickhouse_outage_is_retried_without_loss() -> anyhow::Result<()> {
     assert_eq!(writer.get("/readyz")?.0, 200);
     Ok(())
 }
+
+/// A group that cannot make progress says so on every member. Two writers share a one-partition
+/// topic with lag while their warehouse is unreachable: the member that owns the partition is not
+/// ready because nothing lands, the member that owns nothing is not ready because it has no share of
+/// a stuck group, and it rejoins the group; both export the group's lag.
+#[tokio::test]
+async fn f_a_stuck_group_is_not_ready_on_every_member() -> anyhow::Result<()> {
+    let iso = Isolation::new("stuck", 1).await?;
+    produce(&stack::kafka(), &iso.topic, &generator(66), 0, 50, None).await?;
+    let unreachable = ClickHouseSettings {
+        url: format!("http://127.0.0.1:{}", stack::free_port()?),
+        database: iso.database.clone(),
+        ..Default::default()
+    };
+    let settings = [("MIGRATE_ON_START", "false")];
+    let first = ServiceProcess::writer(&iso, &unreachable, &[], &settings)?;
+    eventually(Duration::from_secs(60), "the first writer to own the partition", || async {
+        Ok((first.metric("sightline_consumer_owned_partitions").unwrap_or(0.0) == 1.0).then_some(()))
+    })
+    .await?;
+    let second = ServiceProcess::writer(&iso, &unreachable, &[], &settings)?;
+    let reasons = eventually(Duration::from_secs(90), "both members to report the stuck group", || async {
+        let (first_status, first_reason) = first.get("/readyz")?;
+        let (second_status, second_reason) = second.get("/readyz")?;
+        let rejoins =
+            first.metric("sightline_consumer_rejoins_total")? + second.metric("sightline_consumer_rejoins_total")?;
+        let reported = first_status == 503
+            && second_status == 503
+            && [&first_reason, &second_reason].iter().any(|r| r.contains("owns no partition"))
+            && [&first_reason, &second_reason].iter().any(|r| r.contains("committed nothing"))
+            && rejoins >= 1.0;
+        Ok(reported.then_some((first_reason, second_reason)))
+    })
+    .await?;
+    for writer in [&first, &second] {
+        assert_eq!(writer.metric("sightline_consumer_group_lag")?, 50.0, "{reasons:?}");
+    }
+    Ok(())
+}
