@@ -60,6 +60,19 @@ pub enum Access {
     People,
 }
 
+/// Checks one text field of a request: at most `max_bytes` of UTF-8 and no control characters (NUL,
+/// which PostgreSQL refuses, and line breaks or escapes that would forge log lines or mail headers).
+/// The error names the field, for a 400.
+pub fn check_text(field: &str, value: &str, max_bytes: usize) -> Result<(), String> {
+    if value.len() > max_bytes {
+        return Err(format!("{field} is {} bytes, more than the {max_bytes} allowed", value.len()));
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(format!("{field} contains the control character U+{:04X}", u32::from(c)));
+    }
+    Ok(())
+}
+
 /// What a route needs, as a type for [`Caller`].
 pub trait Requirement: Send + Sync + 'static {
     /// The access checked.
@@ -178,6 +191,14 @@ pub async fn authorize(pool: &PgPool, headers: &HeaderMap, access: Access, what:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_fields_are_bounded_and_free_of_control_characters() {
+        assert_eq!(check_text("name", "Ann Żółć 李", 200), Ok(()));
+        assert!(check_text("name", "a\u{0}b", 200).is_err_and(|e| e.contains("name") && e.contains("U+0000")));
+        assert!(check_text("name", "a\r\nBcc: x", 200).is_err());
+        assert!(check_text("name", &"x".repeat(201), 200).is_err_and(|e| e.contains("201 bytes")));
+    }
 
     #[test]
     fn credentials_are_masked_in_urls_and_texts() {

@@ -121,13 +121,59 @@ pub async fn serve(
     Ok(bound)
 }
 
-/// Serves `app` on `addr` until `shutdown`, letting requests in flight finish; returns the bound
-/// address and the server's task, which ends once it has drained.
+/// Limits every HTTP server applies before a request reaches its routes (and so before any token is
+/// looked up).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// A request whose `Content-Length` exceeds this is answered 413 at once, bytes. (Bodies without
+    /// a length are bounded where they are read, by axum's `DefaultBodyLimit`.)
+    pub max_body_bytes: u64,
+    /// Requests handled at once; more are answered 503 (retry later) instead of queueing without
+    /// bound.
+    pub max_in_flight: usize,
+}
+
+impl Default for HttpLimits {
+    /// 16 MiB (an enrolment photo is at most 10 MiB) and 256 requests in flight.
+    fn default() -> Self {
+        Self { max_body_bytes: 16 * 1024 * 1024, max_in_flight: 256 }
+    }
+}
+
+/// `app` behind [`HttpLimits`]: oversized bodies refused by their declared length, concurrency capped.
+pub fn limited(app: Router, limits: HttpLimits) -> Router {
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight));
+    app.layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
+        let permits = permits.clone();
+        async move {
+            let declared = request
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|length| length > limits.max_body_bytes) {
+                let message = format!("the request body is larger than {} bytes", limits.max_body_bytes);
+                return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(serde_json::json!({ "error": message })))
+                    .into_response();
+            }
+            let Ok(_permit) = permits.try_acquire_owned() else {
+                let message = "too many requests in flight; retry later";
+                return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({ "error": message })))
+                    .into_response();
+            };
+            next.run(request).await
+        }
+    }))
+}
+
+/// Serves `app` on `addr` until `shutdown`, behind the default [`HttpLimits`], letting requests in
+/// flight finish; returns the bound address and the server's task, which ends once it has drained.
 pub async fn serve_router(
     addr: impl tokio::net::ToSocketAddrs,
     app: Router,
     mut shutdown: Shutdown,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let app = limited(app, HttpLimits::default());
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let server = tokio::spawn(async move {
@@ -148,5 +194,43 @@ async fn ready(State(state): State<AppState>) -> Response {
     match state.readiness.reason() {
         None => (StatusCode::OK, "ready\n".to_owned()).into_response(),
         Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Sends `head` (a request without its body) and returns the status line.
+    async fn status_of(addr: SocketAddr, head: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+        stream.write_all(head.as_bytes()).await.expect("writes");
+        let mut answer = vec![0u8; 512];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+            .await
+            .expect("answered before the body was sent")
+            .expect("reads");
+        String::from_utf8_lossy(&answer[..read]).lines().next().unwrap_or_default().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_declared_oversized_body_is_refused_before_the_route_runs() {
+        let (_trigger, shutdown) = crate::shutdown::channel();
+        let reached = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = reached.clone();
+        let app = Router::new().route(
+            "/upload",
+            axum::routing::post(move || {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                async { "ok" }
+            }),
+        );
+        let (addr, _server) = serve_router("127.0.0.1:0", app, shutdown).await.expect("serves");
+        let huge = "POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 999999999\r\n\r\n";
+        assert!(status_of(addr, huge).await.contains("413"));
+        assert!(!reached.load(std::sync::atomic::Ordering::SeqCst), "the route never ran");
+        let small = "POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n";
+        assert!(status_of(addr, small).await.contains("200"));
     }
 }

@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sightline_common::api::{ApiError, Caller, Manages, SeesPeople};
+use sightline_common::api::{ApiError, Caller, Manages, SeesPeople, check_text};
 use sightline_vision::align::{align_face, eye_distance};
 use sightline_vision::descriptor::FaceDescriptor;
 use sightline_vision::detect::FaceDetector;
@@ -44,6 +44,8 @@ pub struct ApiState {
     pub spec: IndexSpec,
     /// Minimum distance between the eyes in an enrolment photo, pixels.
     pub min_eye_distance_px: f32,
+    /// Largest photo accepted for enrolment, pixels (checked before decoding).
+    pub max_image_pixels: u64,
 }
 
 impl axum::extract::FromRef<ApiState> for PgPool {
@@ -132,6 +134,14 @@ async fn create_list(
     let Json(input) = body.map_err(|e| ApiError::bad_request(format!("invalid JSON body: {}", e.body_text())))?;
     if input.name.trim().is_empty() || input.name.len() > 200 {
         return Err(ApiError::bad_request("name must be 1 to 200 characters"));
+    }
+    check_text("name", &input.name, 200).map_err(ApiError::bad_request)?;
+    check_text("purpose", &input.purpose, 1000).map_err(ApiError::bad_request)?;
+    if input.stream_ids.len() > 1000 {
+        return Err(ApiError::bad_request("stream_ids: at most 1000 streams"));
+    }
+    for stream in &input.stream_ids {
+        check_text("stream_ids", stream, 256).map_err(ApiError::bad_request)?;
     }
     if !(input.threshold > -1.0 && input.threshold <= 1.0) {
         return Err(ApiError::bad_request(format!("threshold {} is not in (-1, 1]", input.threshold)));
@@ -242,6 +252,8 @@ async fn add_person(
     if display_name.is_empty() || display_name.len() > 200 {
         return Err(ApiError::bad_request("display_name (query parameter) must be 1 to 200 characters"));
     }
+    check_text("display_name", &display_name, 200).map_err(ApiError::bad_request)?;
+    check_text("external_id", &query.external_id, 200).map_err(ApiError::bad_request)?;
     if photo.is_empty() {
         return Err(ApiError::bad_request("the body must be the person's photo (JPEG or PNG)"));
     }
@@ -260,8 +272,7 @@ async fn add_person(
 /// The descriptor of the one face in `photo`.
 fn describe_photo(state: &ApiState, photo: &[u8]) -> Result<Vec<f32>, ApiError> {
     let internal = |e: String| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e);
-    let image =
-        RgbFrame::decode(photo).map_err(|e| ApiError::unprocessable(format!("not a JPEG or PNG image: {e}")))?;
+    let image = RgbFrame::decode_bounded(photo, state.max_image_pixels).map_err(ApiError::unprocessable)?;
     let faces = state.detector.lock().map_err(|_| internal("detector lock poisoned".into()))?.detect(&image);
     let faces = faces.map_err(|e| internal(e.to_string()))?;
     let face = match faces.as_slice() {

@@ -62,6 +62,10 @@ impl Default for FaceGate {
     }
 }
 
+/// Largest best shot decoded, pixels (ingest's crops are a few hundred pixels wide); a larger one is
+/// treated as undecodable rather than allocated.
+pub const MAX_BEST_SHOT_PIXELS: u64 = 4096 * 4096;
+
 /// The aligned 112x112 face of `event`, or why there is none.
 pub fn aligned_face(event: &DetectionEvent, gate: &FaceGate) -> Result<RgbFrame, SkipReason> {
     if event.kind != ObjectKind::Face as i32 {
@@ -79,7 +83,7 @@ pub fn aligned_face(event: &DetectionEvent, gate: &FaceGate) -> Result<RgbFrame,
     if eye_distance(&landmarks) < gate.min_eye_distance_px {
         return Err(SkipReason::FaceTooSmall);
     }
-    let crop = RgbFrame::decode(jpeg).map_err(|_| SkipReason::UndecodableBestShot)?;
+    let crop = RgbFrame::decode_bounded(jpeg, MAX_BEST_SHOT_PIXELS).map_err(|_| SkipReason::UndecodableBestShot)?;
     let aligned = align_face(&crop, &landmarks).ok_or(SkipReason::DegenerateLandmarks)?;
     if sharpness(&aligned) < gate.min_sharpness {
         return Err(SkipReason::FaceBlurred);

@@ -69,6 +69,8 @@ struct EnrichSettings {
     stall_after_ms: u64,
     /// Bounds on the fields of a detection; a detection beyond them is dead-lettered.
     limits: sightline_schemas::validate::Limits,
+    /// Largest photo accepted for enrolment, pixels (checked from its header before decoding).
+    max_image_pixels: u64,
 }
 
 impl Default for EnrichSettings {
@@ -93,6 +95,7 @@ impl Default for EnrichSettings {
             session_timeout_ms: 6_000,
             stall_after_ms: 30_000,
             limits: Default::default(),
+            max_image_pixels: 40_000_000,
         }
     }
 }
@@ -151,6 +154,7 @@ async fn main() -> anyhow::Result<()> {
         describer: describer.clone(),
         spec,
         min_eye_distance_px: settings.min_eye_distance_px,
+        max_image_pixels: settings.max_image_pixels,
     };
     let (api_addr, api) =
         sightline_common::http::serve_router(settings.http_addr.as_str(), router(api_state), shutdown.clone())

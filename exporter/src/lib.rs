@@ -151,24 +151,32 @@ pub fn events_csv(events: &[EventRecord]) -> Result<Vec<u8>, ExportError> {
             .map(|m| format!("{} ({}) [{}] {:.3}", m.display_name, m.external_id, m.list_name, m.similarity))
             .collect();
         let top = event.matches.first();
+        let text = |value: &str| spreadsheet_safe(value);
         writer.write_record([
-            event.id.clone(),
+            text(&event.id),
             format_time(event.capture_ms),
             event.capture_ms.to_string(),
-            event.site.clone(),
-            event.stream_id.clone(),
-            event.kind.clone(),
-            event.track_id.clone(),
+            text(&event.site),
+            text(&event.stream_id),
+            text(&event.kind),
+            text(&event.track_id),
             format!("{:.3}", event.detection_score),
             format!("{:.3}", event.quality),
             event.frame_count.to_string(),
-            matches.join("; "),
-            top.map(|m| m.display_name.clone()).unwrap_or_default(),
-            top.map(|m| m.list_name.clone()).unwrap_or_default(),
+            text(&matches.join("; ")),
+            top.map(|m| text(&m.display_name)).unwrap_or_default(),
+            top.map(|m| text(&m.list_name)).unwrap_or_default(),
             top.map(|m| format!("{:.3}", m.similarity)).unwrap_or_default(),
         ])?;
     }
     writer.into_inner().map_err(|e| ExportError::CsvBuffer(e.to_string()))
+}
+
+/// `value` as a spreadsheet shows it rather than runs it: a cell starting with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return is a formula to Excel, LibreOffice and Google Sheets, so such a text (a
+/// name an operator typed, a stream label) gets a leading `'`.
+pub fn spreadsheet_safe(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() }
 }
 
 const PAGE_WIDTH: f32 = 210.0;
@@ -413,6 +421,24 @@ mod tests {
         assert_eq!(&rows[0][10], "Ann, \"the\" boss (E1) [VIP] 0.910");
         assert_eq!((&rows[0][11], &rows[0][13]), ("Ann, \"the\" boss", "0.910"));
         assert_eq!(&rows[1][11], "");
+    }
+
+    #[test]
+    fn csv_cells_a_spreadsheet_would_run_are_neutralised() {
+        let formula = MatchRecord { display_name: "=HYPERLINK(\"http://x\")".into(), ..ann() };
+        let mut row = event("c", vec![formula]);
+        row.site = "+1 lobby".into();
+        row.stream_id = "@cam".into();
+        let bytes = events_csv(&[row]).expect("csv");
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().expect("rows");
+        assert_eq!((&rows[0][3], &rows[0][4]), ("'+1 lobby", "'@cam"));
+        assert_eq!(&rows[0][11], "'=HYPERLINK(\"http://x\")");
+        assert!(rows[0][10].starts_with("'="), "{}", &rows[0][10]);
+        for value in ["-2", "\tx", "\rx"] {
+            assert!(spreadsheet_safe(value).starts_with('\''), "{value:?}");
+        }
+        assert_eq!(spreadsheet_safe("Ann"), "Ann");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sightline_common::api::{AnyRole, ApiError, Caller, Manages, mask_url};
+use sightline_common::api::{AnyRole, ApiError, Caller, Manages, check_text, mask_url};
 use sightline_common::auth::Role;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -120,6 +120,9 @@ impl StreamInput {
         if self.name.trim().is_empty() || self.name.chars().count() > 200 {
             return Err("name must have 1 to 200 characters".into());
         }
+        check_text("name", &self.name, 800)?;
+        check_text("site", &self.site, 256)?;
+        check_text("source_url", &self.source_url, 2048)?;
         sources.check(self.source_url.trim())?;
         if !(1..=30).contains(&self.analysis_fps) {
             return Err(format!("analysis_fps {} must be between 1 and 30", self.analysis_fps));

@@ -67,6 +67,9 @@ async fn streams_api_end_to_end() -> anyhow::Result<()> {
         (json!({"name": "x", "source_url": "file:///etc/passwd"}), "allow_local_files"),
         (json!({"name": "x", "source_url": "/var/video.mp4"}), "allow_local_files"),
         (json!({"name": "x", "source_url": "v4l2:///dev/video0"}), "allow_devices"),
+        // NUL (which PostgreSQL refuses) and other control characters are a 400, not a 500.
+        (json!({"name": "a\u{0}b", "source_url": "rtsp://a/b"}), "U+0000"),
+        (json!({"name": "x", "site": "hq\r\nforged", "source_url": "rtsp://a/b"}), "site"),
         (json!({"name": "", "source_url": "rtsp://a/b"}), "name"),
         (
             json!({"name": "x", "source_url": "rtsp://a/b", "roi": {"x": 0.5, "y": 0.1, "width": 0.8, "height": 0.2}}),

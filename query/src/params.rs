@@ -51,7 +51,8 @@ impl TimeRange {
     /// `now_ms` and `from` to [`DEFAULT_RANGE_MS`] before `to`.
     pub fn parse(from: Option<&str>, to: Option<&str>, now_ms: i64) -> Result<Self, InvalidParam> {
         let to_ms = to.map(|v| parse_time("to", v)).transpose()?.unwrap_or(now_ms);
-        let from_ms = from.map(|v| parse_time("from", v)).transpose()?.unwrap_or(to_ms - DEFAULT_RANGE_MS);
+        let from_ms =
+            from.map(|v| parse_time("from", v)).transpose()?.unwrap_or(to_ms.saturating_sub(DEFAULT_RANGE_MS));
         if from_ms >= to_ms {
             return Err(invalid("from", "must be before to"));
         }
@@ -69,14 +70,25 @@ impl TimeRange {
     }
 }
 
-/// A time parameter: ms since the Unix epoch, or an RFC 3339 timestamp (`2026-11-22T10:00:00Z`).
+/// The latest time a parameter may name: the end of year 9999, ms since the epoch. Bounding times
+/// to `0..=MAX_TIME_MS` keeps every range computation far from overflowing.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
+/// A time parameter: ms since the Unix epoch, or an RFC 3339 timestamp (`2026-11-22T10:00:00Z`),
+/// from 1970 to the end of year 9999.
 pub fn parse_time(name: &'static str, value: &str) -> Result<i64, InvalidParam> {
-    if let Ok(ms) = value.parse::<i64>() {
-        return Ok(ms);
+    let ms = match value.parse::<i64>() {
+        Ok(ms) => ms,
+        Err(_) => {
+            let at = OffsetDateTime::parse(value, &Rfc3339)
+                .map_err(|e| invalid(name, format!("{value:?} is neither ms since the epoch nor RFC 3339 ({e})")))?;
+            i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MIN)
+        }
+    };
+    if !(0..=MAX_TIME_MS).contains(&ms) {
+        return Err(invalid(name, format!("{value:?} is outside 1970 to 9999")));
     }
-    let at = OffsetDateTime::parse(value, &Rfc3339)
-        .map_err(|e| invalid(name, format!("{value:?} is neither ms since the epoch nor RFC 3339 ({e})")))?;
-    Ok((at.unix_timestamp_nanos() / 1_000_000) as i64)
+    Ok(ms)
 }
 
 /// `ms` since the epoch as RFC 3339 in UTC (the exporter's format, so reports and the API agree).
@@ -350,6 +362,14 @@ mod tests {
         assert_eq!(range.seconds(), (1_795_082_400, 1_795_168_801));
         assert!(TimeRange::parse(Some("2026-11-21T00:00:00Z"), Some("2026-11-20T00:00:00Z"), NOW).is_err());
         assert!(TimeRange::parse(Some("0"), Some("1795168800000"), NOW).is_err(), "more than a year");
+        // Values that would overflow the range arithmetic are a 400 naming the parameter.
+        for (from, to) in
+            [(None, Some("-9223372036854775808")), (Some("-9223372036854775808"), Some("9223372036854775807"))]
+        {
+            let error = TimeRange::parse(from, to, NOW).expect_err("out of range");
+            assert!(error.reason.contains("outside 1970 to 9999"), "{error:?}");
+        }
+        assert!(TimeRange::parse(Some("0001-01-01T00:00:00Z"), None, NOW).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
+use sightline_common::api::check_text;
 use sightline_query::params::{EventFilter, Kind};
 use std::str::FromStr;
 
@@ -136,6 +137,20 @@ impl NewSchedule {
         if self.name.trim().is_empty() || self.name.len() > 200 {
             return Err("name: 1 to 200 characters".into());
         }
+        check_text("name", &self.name, 200)?;
+        check_text("cron", &self.cron, 200)?;
+        let filters = &self.filters;
+        for (field, value) in [
+            ("site", &filters.site),
+            ("stream", &filters.stream),
+            ("kind", &filters.kind),
+            ("list", &filters.list),
+            ("person", &filters.person),
+        ] {
+            if let Some(value) = value {
+                check_text(&format!("filters.{field}"), value, 256)?;
+            }
+        }
         if !(1..=8784).contains(&self.range_hours) {
             return Err("range_hours: from 1 to 8784 (a year)".into());
         }
@@ -143,6 +158,7 @@ impl NewSchedule {
             return Err("recipients: 1 to 100 addresses".into());
         }
         for address in &self.recipients {
+            check_text("recipients", address, 320)?;
             address
                 .parse::<lettre::Address>()
                 .map_err(|e| format!("recipients: {address:?} is not a mail address ({e})"))?;

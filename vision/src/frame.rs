@@ -30,6 +30,19 @@ impl RgbFrame {
         Ok(Self { width, height, data: image.into_raw() })
     }
 
+    /// Decodes a PNG or JPEG image of at most `max_pixels`, read from its header before anything is
+    /// decoded (a small file can declare an image of gigabytes).
+    pub fn decode_bounded(bytes: &[u8], max_pixels: u64) -> Result<Self, String> {
+        let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| format!("reading the image: {e}"))?;
+        let (width, height) = reader.into_dimensions().map_err(|e| format!("not a JPEG or PNG image: {e}"))?;
+        if u64::from(width) * u64::from(height) > max_pixels {
+            return Err(format!("the image is {width}x{height} pixels, more than the {max_pixels} allowed"));
+        }
+        Self::decode(bytes).map_err(|e| format!("not a JPEG or PNG image: {e}"))
+    }
+
     /// Reads and decodes a PNG or JPEG file.
     pub fn open(path: &std::path::Path) -> Result<Self, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
