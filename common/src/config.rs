@@ -21,6 +21,48 @@ pub enum ConfigError {
     Invalid(#[from] Box<figment::Error>),
 }
 
+/// Where a service runs: development (the local stack's defaults are fine) or production (they are
+/// refused, see [`refuse_development_credentials`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deployment {
+    /// The local stack: default credentials allowed.
+    #[default]
+    Development,
+    /// Production: the service refuses to start with a development credential.
+    Production,
+}
+
+/// The PostgreSQL credentials of the local stack (`sightline:sightline`), in every default URL.
+pub const DEVELOPMENT_POSTGRES_CREDENTIALS: &str = "sightline:sightline@";
+
+/// In production, refuses a PostgreSQL URL with the local stack's credentials and a ClickHouse
+/// password that is empty; `postgres_url` and `clickhouse_password` are `None` where the service
+/// uses neither. The error names the setting, so a forgotten environment file fails the start
+/// instead of connecting with the development account.
+pub fn refuse_development_credentials(
+    deployment: Deployment,
+    service: &str,
+    postgres_url: Option<&str>,
+    clickhouse_password: Option<&str>,
+) -> Result<(), String> {
+    if deployment != Deployment::Production {
+        return Ok(());
+    }
+    let prefix = format!("SIGHTLINE_{}__", service.to_uppercase());
+    if postgres_url.is_some_and(|url| url.contains(DEVELOPMENT_POSTGRES_CREDENTIALS) || !url.contains('@')) {
+        return Err(format!(
+            "deployment = \"production\" but postgres_url has the development credentials or none; set {prefix}POSTGRES_URL"
+        ));
+    }
+    if clickhouse_password.is_some_and(str::is_empty) {
+        return Err(format!(
+            "deployment = \"production\" but clickhouse.password is empty; set {prefix}CLICKHOUSE__PASSWORD"
+        ));
+    }
+    Ok(())
+}
+
 /// Loads `T`: its `Default`, overlaid by `file` (when given), overlaid by environment variables
 /// starting with `SIGHTLINE_{service}__`.
 pub fn load<T>(service: &str, file: Option<&Path>) -> Result<T, ConfigError>
@@ -67,6 +109,19 @@ mod tests {
             assert_eq!(loaded.inner, Inner { brokers: "b:2".into(), partitions: 3 });
             Ok(())
         });
+    }
+
+    #[test]
+    fn production_refuses_development_credentials() {
+        let local = "postgres://sightline:sightline@localhost:5432/sightline";
+        let real = "postgres://svc:Long-Secret@db.internal:5432/sightline";
+        assert_eq!(refuse_development_credentials(Deployment::Development, "query", Some(local), Some("")), Ok(()));
+        let refused = refuse_development_credentials(Deployment::Production, "query", Some(local), Some("pw"));
+        assert!(refused.is_err_and(|e| e.contains("SIGHTLINE_QUERY__POSTGRES_URL")));
+        let refused = refuse_development_credentials(Deployment::Production, "query", Some(real), Some(""));
+        assert!(refused.is_err_and(|e| e.contains("SIGHTLINE_QUERY__CLICKHOUSE__PASSWORD")));
+        assert_eq!(refuse_development_credentials(Deployment::Production, "query", Some(real), Some("pw")), Ok(()));
+        assert_eq!(refuse_development_credentials(Deployment::Production, "writer", None, Some("pw")), Ok(()));
     }
 
     #[test]

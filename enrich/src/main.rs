@@ -71,6 +71,8 @@ struct EnrichSettings {
     limits: sightline_schemas::validate::Limits,
     /// Largest photo accepted for enrolment, pixels (checked from its header before decoding).
     max_image_pixels: u64,
+    /// `production` refuses the local stack's credentials at start.
+    deployment: sightline_common::config::Deployment,
 }
 
 impl Default for EnrichSettings {
@@ -96,6 +98,7 @@ impl Default for EnrichSettings {
             stall_after_ms: 30_000,
             limits: Default::default(),
             max_image_pixels: 40_000_000,
+            deployment: Default::default(),
         }
     }
 }
@@ -105,6 +108,13 @@ async fn main() -> anyhow::Result<()> {
     sightline_common::telemetry::init();
     let cli = Cli::parse();
     let settings: EnrichSettings = sightline_common::config::load("enrich", cli.config.as_deref())?;
+    sightline_common::config::refuse_development_credentials(
+        settings.deployment,
+        "enrich",
+        Some(&settings.postgres_url),
+        None,
+    )
+    .map_err(anyhow::Error::msg)?;
     let files = ModelFiles { dir: settings.models_dir.clone() };
     let environment = detect::runtime(&files.runtime_library())
         .with_context(|| format!("no models in {} (run `make models`)", files.dir.display()))?;

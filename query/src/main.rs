@@ -34,6 +34,8 @@ struct QuerySettings {
     http_addr: String,
     /// Address of `/metrics`, `/healthz` and `/readyz`.
     metrics_addr: std::net::SocketAddr,
+    /// `production` refuses the local stack's credentials at start.
+    deployment: sightline_common::config::Deployment,
 }
 
 impl Default for QuerySettings {
@@ -43,6 +45,7 @@ impl Default for QuerySettings {
             postgres_url: "postgres://sightline:sightline@localhost:5432/sightline".into(),
             http_addr: "127.0.0.1:8083".into(),
             metrics_addr: ([127, 0, 0, 1], 9467).into(),
+            deployment: Default::default(),
         }
     }
 }
@@ -66,6 +69,13 @@ async fn main() -> anyhow::Result<()> {
     sightline_common::telemetry::init();
     let cli = Cli::parse();
     let settings: QuerySettings = sightline_common::config::load("query", cli.config.as_deref())?;
+    sightline_common::config::refuse_development_credentials(
+        settings.deployment,
+        "query",
+        Some(&settings.postgres_url),
+        Some(&settings.clickhouse.password),
+    )
+    .map_err(anyhow::Error::msg)?;
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
     let shutdown = Shutdown::on_signals()?;
     let mut registry = Registry::default();

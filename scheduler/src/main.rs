@@ -42,6 +42,8 @@ struct SchedulerSettings {
     http_addr: String,
     /// Address of `/metrics`, `/healthz` and `/readyz`.
     metrics_addr: std::net::SocketAddr,
+    /// `production` refuses the local stack's credentials at start.
+    deployment: sightline_common::config::Deployment,
 }
 
 impl Default for SchedulerSettings {
@@ -54,6 +56,7 @@ impl Default for SchedulerSettings {
             retry_base_ms: 30_000,
             http_addr: "127.0.0.1:8084".into(),
             metrics_addr: ([127, 0, 0, 1], 9468).into(),
+            deployment: Default::default(),
         }
     }
 }
@@ -63,6 +66,13 @@ async fn main() -> anyhow::Result<()> {
     sightline_common::telemetry::init();
     let cli = Cli::parse();
     let settings: SchedulerSettings = sightline_common::config::load("scheduler", cli.config.as_deref())?;
+    sightline_common::config::refuse_development_credentials(
+        settings.deployment,
+        "scheduler",
+        Some(&settings.postgres_url),
+        Some(&settings.clickhouse.password),
+    )
+    .map_err(anyhow::Error::msg)?;
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
     let mailer = Mailer::new(&settings.smtp).context("mail settings")?;
     let shutdown = Shutdown::on_signals()?;

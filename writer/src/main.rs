@@ -48,6 +48,13 @@ async fn main() -> anyhow::Result<()> {
     sightline_common::telemetry::init();
     let cli = Cli::parse();
     let settings: WriterSettings = sightline_common::config::load("writer", cli.config.as_deref())?;
+    sightline_common::config::refuse_development_credentials(
+        settings.deployment,
+        "writer",
+        None,
+        Some(&settings.clickhouse.password),
+    )
+    .map_err(anyhow::Error::msg)?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Migrate => {
             let applied = sightline_common::warehouse::migrate(&settings.clickhouse).await?;

@@ -56,6 +56,8 @@ pub struct WriterSettings {
     pub insert_lz4: bool,
     /// Bounds on the fields of an event; an event beyond them is dead-lettered.
     pub limits: sightline_schemas::validate::Limits,
+    /// `production` refuses an empty ClickHouse password at start.
+    pub deployment: sightline_common::config::Deployment,
 }
 
 impl Default for WriterSettings {
@@ -82,6 +84,7 @@ impl Default for WriterSettings {
             migrate_on_start: true,
             insert_lz4: false,
             limits: Default::default(),
+            deployment: Default::default(),
         }
     }
 }
@@ -112,6 +115,7 @@ mod tests {
         let production = load("../infra/deploy/writer.production.toml");
         assert_eq!(production.kafka.properties.get("security.protocol").map(String::as_str), Some("SASL_SSL"));
         assert!(production.insert_lz4);
+        assert_eq!(production.deployment, sightline_common::config::Deployment::Production);
     }
 
     #[test]

@@ -50,6 +50,8 @@ struct IngestSettings {
     update_interval_ms: i64,
     /// Which source URLs streams may have (`[sources]`: schemes, hosts, local files, devices).
     sources: SourcePolicy,
+    /// `production` refuses the local stack's credentials at start.
+    deployment: sightline_common::config::Deployment,
 }
 
 impl Default for IngestSettings {
@@ -67,6 +69,7 @@ impl Default for IngestSettings {
             lost_timeout_ms: 1_500,
             update_interval_ms: 0,
             sources: SourcePolicy::default(),
+            deployment: Default::default(),
         }
     }
 }
@@ -76,6 +79,13 @@ async fn main() -> anyhow::Result<()> {
     sightline_common::telemetry::init();
     let cli = Cli::parse();
     let settings: IngestSettings = sightline_common::config::load("ingest", cli.config.as_deref())?;
+    sightline_common::config::refuse_development_credentials(
+        settings.deployment,
+        "ingest",
+        Some(&settings.postgres_url),
+        None,
+    )
+    .map_err(anyhow::Error::msg)?;
     anyhow::ensure!(
         sightline_ingest::detect::ModelFiles { dir: settings.models_dir.clone() }.face_model().exists(),
         "no models in {} (run `make models` and set models_dir)",
