@@ -77,6 +77,9 @@ pub struct GroupWatch {
     pub interval: Duration,
 }
 
+/// How often a member's group is looked at.
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(5);
+
 /// What one look at the group found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Observation {
@@ -87,6 +90,22 @@ struct Observation {
 }
 
 impl GroupWatch {
+    /// Runs the watch in the background for `consumer`, which rejoins by unsubscribing and
+    /// subscribing to the topic again.
+    pub fn spawn_for<C>(self, consumer: std::sync::Arc<rdkafka::consumer::StreamConsumer<C>>, shutdown: Shutdown)
+    where
+        C: rdkafka::consumer::ConsumerContext + 'static,
+    {
+        let topic = self.topic.clone();
+        let rejoin = move || {
+            consumer.unsubscribe();
+            if let Err(error) = consumer.subscribe(&[&topic]) {
+                tracing::error!(%error, "rejoining the group failed");
+            }
+        };
+        tokio::spawn(self.run(rejoin, shutdown));
+    }
+
     /// Looks every `interval` until `shutdown`; `rejoin` is called when this member owns no
     /// partition while the group is stalled (it should unsubscribe and subscribe again).
     pub async fn run(self, rejoin: impl Fn() + Send + Sync + 'static, mut shutdown: Shutdown) {

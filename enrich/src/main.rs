@@ -188,19 +188,9 @@ async fn main() -> anyhow::Result<()> {
         readiness: readiness.clone(),
         metrics: metrics.group.clone(),
         stall_after: Duration::from_millis(settings.stall_after_ms),
-        interval: Duration::from_secs(5),
+        interval: sightline_common::group::WATCH_INTERVAL,
     };
-    let rejoining = (consumer.clone(), settings.input_topic.clone());
-    tokio::spawn(watch.run(
-        move || {
-            let (consumer, topic) = &rejoining;
-            consumer.unsubscribe();
-            if let Err(error) = consumer.subscribe(&[topic]) {
-                tracing::error!(%error, "rejoining the group failed");
-            }
-        },
-        shutdown.clone(),
-    ));
+    watch.spawn_for(consumer.clone(), shutdown.clone());
     let pipeline = Pipeline {
         input_topic: settings.input_topic.clone(),
         output_topic: settings.output_topic.clone(),

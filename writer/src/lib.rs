@@ -38,9 +38,6 @@ use crate::metrics::{PartitionLabel, ReasonLabel, WriterMetrics};
 use crate::settings::WriterSettings;
 use crate::sink::ClickHouseSink;
 
-/// How often the group's progress and this member's share are checked.
-const GROUP_WATCH_INTERVAL: Duration = Duration::from_secs(5);
-
 /// Consumer callbacks: tracks the current assignment (commits go only to owned partitions) and
 /// publishes consumer lag from librdkafka's statistics.
 pub struct WriterContext {
@@ -129,19 +126,9 @@ pub async fn run(
         readiness: readiness.clone(),
         metrics: metrics.group.clone(),
         stall_after: Duration::from_millis(settings.stall_after_ms),
-        interval: GROUP_WATCH_INTERVAL,
+        interval: sightline_common::group::WATCH_INTERVAL,
     };
-    let rejoining = (consumer.clone(), settings.topic.clone());
-    tokio::spawn(watch.run(
-        move || {
-            let (consumer, topic) = &rejoining;
-            consumer.unsubscribe();
-            if let Err(error) = consumer.subscribe(&[topic]) {
-                tracing::error!(%error, "rejoining the group failed");
-            }
-        },
-        shutdown.clone(),
-    ));
+    watch.spawn_for(consumer.clone(), shutdown.clone());
     readiness.set_ready();
     tracing::info!(topic = %settings.topic, group = %settings.group_id, "writer running");
 
