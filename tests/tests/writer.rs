@@ -322,3 +322,53 @@ async fn f_a_stuck_group_is_not_ready_on_every_member() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A message the writer can read but whose dead letter cannot be produced whole (another producer
+/// wrote 4.5 MiB of garbage; Sightline's producers write at most `kafka.max_message_bytes`, 4 MiB):
+/// the letter carries the first bytes with `dlq.truncated.original_bytes`, the original stays whole
+/// on its topic, and the events after it land.
+#[tokio::test]
+async fn g_a_dead_letter_too_large_to_produce_whole_is_cut() -> anyhow::Result<()> {
+    use rdkafka::consumer::BaseConsumer;
+    let iso = Isolation::new("cut", 1).await?;
+    let kafka = stack::kafka();
+    let foreign = sightline_common::kafka::KafkaSettings { max_message_bytes: 6 * 1024 * 1024, ..kafka.clone() };
+    let original = vec![0xff_u8; 4_718_592];
+    let positions = produce_raw(&foreign, &iso.topic, &[("cam-00".to_owned(), original.clone())]).await?;
+    let mut produced = produce(&kafka, &iso.topic, &generator(77), 0, 100, None).await?;
+    produced.sort();
+    let clickhouse = stack::clickhouse(&iso.database);
+    let _writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
+    assert_exactly(&clickhouse, &produced).await?;
+
+    let mut config = kafka.client_config();
+    config.set("group.id", format!("{}-dlq-reader", iso.group)).set("auto.offset.reset", "earliest");
+    let reader: StreamConsumer = config.create()?;
+    reader.subscribe(&[&iso.dlq_topic])?;
+    let letter = tokio::time::timeout(Duration::from_secs(60), reader.recv()).await.context("no dead letter")??;
+    let header = |name: &str| stack::header(&letter, name);
+    assert_eq!(header("dlq.reason"), "decode");
+    assert_eq!(header(sightline_common::kafka::DLQ_TRUNCATED_HEADER), original.len().to_string());
+    assert_eq!(
+        (header("dlq.source.partition").parse::<i32>()?, header("dlq.source.offset").parse::<i64>()?),
+        positions[0]
+    );
+    let cut = letter.payload().unwrap_or_default();
+    assert!(cut.len() < kafka.max_message_bytes && cut.len() > 1_000_000, "{} bytes", cut.len());
+    assert_eq!(cut, &original[..cut.len()], "the letter starts with the original bytes");
+
+    // The original is still on its topic, whole.
+    let source: BaseConsumer = kafka.client_config().set("group.id", format!("{}-source", iso.group)).create()?;
+    let mut at = rdkafka::TopicPartitionList::new();
+    at.add_partition_offset(&iso.topic, positions[0].0, rdkafka::Offset::Offset(positions[0].1))?;
+    source.assign(&at)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let whole = loop {
+        if let Some(message) = source.poll(Duration::from_millis(500)) {
+            break message?.payload().map(<[u8]>::to_vec).unwrap_or_default();
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the original could not be read back");
+    };
+    assert_eq!(whole.len(), original.len(), "the original stays whole on {}", iso.topic);
+    Ok(())
+}
