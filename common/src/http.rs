@@ -166,8 +166,13 @@ pub fn limited(app: Router, limits: HttpLimits) -> Router {
     }))
 }
 
-/// Serves `app` on `addr` until `shutdown`, behind the default [`HttpLimits`], letting requests in
-/// flight finish; returns the bound address and the server's task, which ends once it has drained.
+/// How long a client may take to send a request's headers; a slower one is disconnected, so idle
+/// or trickling connections cannot pin the server's connections (slowloris).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves `app` on `addr` until `shutdown`, behind the default [`HttpLimits`] and
+/// [`HEADER_READ_TIMEOUT`], letting requests in flight finish; returns the bound address and the
+/// server's task, which ends once it has drained.
 pub async fn serve_router(
     addr: impl tokio::net::ToSocketAddrs,
     app: Router,
@@ -177,7 +182,33 @@ pub async fn serve_router(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let server = tokio::spawn(async move {
-        axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.requested().await }).await
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+        loop {
+            let stream = tokio::select! {
+                _ = shutdown.requested() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        // Out of file descriptors and the like: wait a little instead of spinning.
+                        tracing::warn!(%error, "accepting a connection failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+            });
+        }
+        graceful.shutdown().await;
+        Ok(())
     });
     Ok((bound, server))
 }
@@ -212,6 +243,20 @@ mod tests {
             .expect("answered before the body was sent")
             .expect("reads");
         String::from_utf8_lossy(&answer[..read]).lines().next().unwrap_or_default().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+        let (_trigger, shutdown) = crate::shutdown::channel();
+        let app = Router::new().route("/", get(|| async { "ok" }));
+        let (addr, _server) = serve_router("127.0.0.1:0", app, shutdown).await.expect("serves");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+        stream.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n").await.expect("writes");
+        let started = std::time::Instant::now();
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(HEADER_READ_TIMEOUT * 2, stream.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "still connected after {:?}", started.elapsed());
+        assert!(started.elapsed() >= HEADER_READ_TIMEOUT / 2, "closed early: {:?}", started.elapsed());
     }
 
     #[tokio::test]
