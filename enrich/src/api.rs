@@ -8,7 +8,8 @@
 //! - `GET /v1/watchlists/{id}/persons?q=…` lists or searches (display name or external id) people;
 //!   `DELETE /v1/watchlists/{id}/persons/{person_id}`.
 //!
-//! Every request needs a bearer token (`api_tokens`); changes need admin or operator. Errors are JSON
+//! Every request needs a bearer token (`api_tokens`): reads analyst or above (names and faces), changes
+//! admin or operator. Errors are JSON
 //! `{"error": "..."}`. Every change reaches the running matchers through `sightline_watchlists`.
 
 use axum::body::Bytes;

@@ -2,7 +2,8 @@
 //! in PostgreSQL (`schemas/postgres/0002_streams.sql`), with their live state.
 //!
 //! Every request needs `Authorization: Bearer <token>`, checked against `api_tokens` (SHA-256 of the
-//! token; not revoked). Reading needs any role; changing needs `admin` or `operator`. Errors are JSON
+//! token; not revoked). Reading needs any role (viewers get no source URL; only admins get it whole,
+//! and the failure text); changing needs `admin` or `operator`. Errors are JSON
 //! `{"error": "..."}` with 400 (invalid input), 401 (no or unknown token), 403 (role), 404 (no such
 //! stream) or 500.
 

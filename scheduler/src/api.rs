@@ -7,7 +7,8 @@
 //! - `POST /v1/schedules/{id}/run`: send it now; `GET /v1/schedules/{id}/deliveries`: the latest
 //!   attempts (when, whether the relay accepted it, how many events, why not).
 //!
-//! Reads need any token; changes need admin or operator. Errors are JSON `{"error": "..."}`.
+//! Reads need analyst or above (schedules name their recipients); changes need admin or operator.
+//! Errors are JSON `{"error": "..."}`.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
