@@ -140,6 +140,55 @@ impl Default for HttpLimits {
     }
 }
 
+/// Longest wait for the next piece of a request body; a client that stops sending mid-body gets an
+/// error instead of holding a connection and a request slot (a slow upload that keeps sending is fine).
+pub const BODY_READ_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A request body that fails when no data arrives for `idle`.
+struct IdleTimeoutBody {
+    inner: axum::body::Body,
+    idle: std::time::Duration,
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl hyper::body::Body for IdleTimeoutBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                self.timer = None;
+                Poll::Ready(frame)
+            }
+            Poll::Pending => {
+                let idle = self.idle;
+                let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(axum::Error::new(format!(
+                        "no request body data for {} s",
+                        idle.as_secs()
+                    ))))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// `app` behind [`HttpLimits`]: oversized bodies refused by their declared length, concurrency capped.
 pub fn limited(app: Router, limits: HttpLimits) -> Router {
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight));
@@ -161,7 +210,10 @@ pub fn limited(app: Router, limits: HttpLimits) -> Router {
                 return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({ "error": message })))
                     .into_response();
             };
-            next.run(request).await
+            let (parts, body) = request.into_parts();
+            let body =
+                axum::body::Body::new(IdleTimeoutBody { inner: body, idle: BODY_READ_IDLE_TIMEOUT, timer: None });
+            next.run(axum::extract::Request::from_parts(parts, body)).await
         }
     }))
 }
@@ -257,6 +309,28 @@ mod tests {
         let closed = tokio::time::timeout(HEADER_READ_TIMEOUT * 2, stream.read_to_end(&mut rest)).await;
         assert!(closed.is_ok(), "still connected after {:?}", started.elapsed());
         assert!(started.elapsed() >= HEADER_READ_TIMEOUT / 2, "closed early: {:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_sending_its_body_gets_an_answer_instead_of_a_hung_request() {
+        let (_trigger, shutdown) = crate::shutdown::channel();
+        let app = Router::new()
+            .route("/upload", axum::routing::post(|body: axum::body::Bytes| async move { body.len().to_string() }));
+        let (addr, _server) = serve_router("127.0.0.1:0", app, shutdown).await.expect("serves");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+        stream
+            .write_all(b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789")
+            .await
+            .expect("writes");
+        let started = std::time::Instant::now();
+        let mut answer = vec![0u8; 512];
+        let read = tokio::time::timeout(BODY_READ_IDLE_TIMEOUT * 2, stream.read(&mut answer))
+            .await
+            .expect("answered before twice the idle timeout")
+            .expect("reads");
+        let status = String::from_utf8_lossy(&answer[..read]).lines().next().unwrap_or_default().to_owned();
+        assert!(status.contains(" 4"), "a client error: {status}");
+        assert!(started.elapsed() >= BODY_READ_IDLE_TIMEOUT / 2, "answered early: {:?}", started.elapsed());
     }
 
     #[tokio::test]
