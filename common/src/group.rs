@@ -20,7 +20,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::time::{Duration, Instant};
 
 use crate::http::Readiness;
-use crate::kafka::{Assignment, KafkaSettings};
+use crate::kafka::{Assignment, KafkaSettings, topic_partitions};
 use crate::shutdown::Shutdown;
 
 /// The member's share of the work and the group's backlog, as metrics.
@@ -81,7 +81,7 @@ pub struct GroupWatch {
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What one look at the group found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 struct Observation {
     /// Messages not committed, over all partitions.
     lag: i64,
@@ -119,7 +119,7 @@ impl GroupWatch {
             }
         };
         let client = std::sync::Arc::new(client);
-        let mut last: Option<Observation> = None;
+        let mut last_committed: Option<i64> = None;
         let mut progress_at = Instant::now();
         loop {
             tokio::select! {
@@ -142,10 +142,10 @@ impl GroupWatch {
                 }
             };
             self.metrics.group_lag.set(observation.lag);
-            if last.is_none_or(|l| l.committed_sum != observation.committed_sum) || observation.lag == 0 {
+            if last_committed != Some(observation.committed_sum) || observation.lag == 0 {
                 progress_at = Instant::now();
             }
-            last = Some(observation);
+            last_committed = Some(observation.committed_sum);
             let stalled_for = progress_at.elapsed();
             if stalled_for < self.stall_after {
                 self.readiness.clear("assignment");
@@ -185,13 +185,7 @@ impl GroupWatch {
 /// The group's committed offsets and the topic's high watermarks (blocking requests).
 fn observe(client: &BaseConsumer, topic: &str) -> Result<Observation, rdkafka::error::KafkaError> {
     let timeout = Duration::from_secs(10);
-    let metadata = client.fetch_metadata(Some(topic), timeout)?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic)
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
+    let partitions = topic_partitions(client, topic, timeout)?;
     let mut list = TopicPartitionList::new();
     for partition in &partitions {
         list.add_partition(topic, *partition);

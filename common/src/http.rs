@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::api::ApiError;
 use crate::shutdown::Shutdown;
 
 /// Shared readiness: ready when no condition holds the service back. Each part of a service that can
@@ -202,13 +203,11 @@ pub fn limited(app: Router, limits: HttpLimits) -> Router {
                 .and_then(|v| v.parse::<u64>().ok());
             if declared.is_some_and(|length| length > limits.max_body_bytes) {
                 let message = format!("the request body is larger than {} bytes", limits.max_body_bytes);
-                return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(serde_json::json!({ "error": message })))
-                    .into_response();
+                return ApiError(StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
             }
             let Ok(_permit) = permits.try_acquire_owned() else {
-                let message = "too many requests in flight; retry later";
-                return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({ "error": message })))
-                    .into_response();
+                let message = "too many requests in flight; retry later".to_owned();
+                return ApiError(StatusCode::SERVICE_UNAVAILABLE, message).into_response();
             };
             let (parts, body) = request.into_parts();
             let body =

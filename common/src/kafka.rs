@@ -219,6 +219,22 @@ pub async fn delete_topic(settings: &KafkaSettings, topic: &str, policy: TopicDe
     Ok(())
 }
 
+/// The partitions of `topic` as the broker's metadata lists them (a blocking request).
+pub fn topic_partitions<C: rdkafka::consumer::ConsumerContext>(
+    client: &rdkafka::consumer::BaseConsumer<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i32>, rdkafka::error::KafkaError> {
+    use rdkafka::consumer::Consumer as _;
+    let metadata = client.fetch_metadata(Some(topic), timeout)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect())
+}
+
 /// Where a message came from, for dead-letter headers.
 #[derive(Debug, Clone)]
 pub struct SourcePosition<'a> {
@@ -250,7 +266,7 @@ pub struct DeadLetterSink {
     topic: String,
     consumer_name: String,
     max_message_bytes: usize,
-    readiness: Option<crate::http::Readiness>,
+    readiness: crate::http::Readiness,
 }
 
 /// Whether a produce error means the message is too large for the producer or the broker: retrying
@@ -264,26 +280,21 @@ pub fn is_too_large(error: &rdkafka::error::KafkaError) -> bool {
 
 impl DeadLetterSink {
     /// A sink with its own idempotent producer on `settings`, producing to `topic`, naming
-    /// `consumer_name` (service and group) in every letter.
+    /// `consumer_name` (service and group) in every letter. While dead letters cannot be delivered,
+    /// `readiness` is blocked (condition `dead_letters`): the consumer is stuck on that message.
     pub fn new(
         settings: &KafkaSettings,
         topic: impl Into<String>,
         consumer_name: impl Into<String>,
+        readiness: crate::http::Readiness,
     ) -> Result<Self, KafkaError> {
         Ok(Self {
             producer: settings.idempotent_producer()?,
             topic: topic.into(),
             consumer_name: consumer_name.into(),
             max_message_bytes: settings.max_message_bytes,
-            readiness: None,
+            readiness,
         })
-    }
-
-    /// Reports on `readiness` (condition `dead_letters`) while dead letters cannot be delivered: the
-    /// consumer is then stuck on the message it cannot pass.
-    pub fn with_readiness(mut self, readiness: crate::http::Readiness) -> Self {
-        self.readiness = Some(readiness);
-        self
     }
 
     /// Sends one dead letter and waits until the broker acknowledged it. A payload too large for the
@@ -322,7 +333,7 @@ impl DeadLetterSink {
     ) -> Result<(), KafkaError> {
         let partition = source.partition.to_string();
         let offset = source.offset.to_string();
-        let detail = truncate_utf8(detail, DLQ_DETAIL_MAX_BYTES);
+        let detail = &detail[..detail.floor_char_boundary(DLQ_DETAIL_MAX_BYTES)];
         let mut headers = OwnedHeaders::new()
             .insert(Header { key: dlq_headers::REASON, value: Some(reason) })
             .insert(Header { key: dlq_headers::DETAIL, value: Some(detail) })
@@ -347,15 +358,6 @@ impl DeadLetterSink {
             .map(|_| ())
             .map_err(|(source, _)| KafkaError::Client { action: format!("dead-lettering to {}", self.topic), source })
     }
-}
-
-/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
-fn truncate_utf8(text: &str, max: usize) -> &str {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// The partitions of one topic that this consumer-group member owns now, kept up to date by the
@@ -427,22 +429,18 @@ pub async fn dead_letter_until_acknowledged(
     loop {
         match sink.send(source.clone(), key, payload, reason, detail).await {
             Ok(()) => {
-                if let Some(readiness) = &sink.readiness {
-                    readiness.clear("dead_letters");
-                }
+                sink.readiness.clear("dead_letters");
                 return true;
             }
             Err(error) => {
                 tracing::error!(%error, "dead-lettering failed; retrying");
-                if let Some(readiness) = &sink.readiness {
-                    readiness.block(
-                        "dead_letters",
-                        format!(
-                            "cannot dead-letter {}[{}]@{} to {}: {error}",
-                            source.topic, source.partition, source.offset, sink.topic
-                        ),
-                    );
-                }
+                sink.readiness.block(
+                    "dead_letters",
+                    format!(
+                        "cannot dead-letter {}[{}]@{} to {}: {error}",
+                        source.topic, source.partition, source.offset, sink.topic
+                    ),
+                );
             }
         }
         if shutdown.is_requested() {

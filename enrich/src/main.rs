@@ -205,11 +205,10 @@ async fn main() -> anyhow::Result<()> {
             &settings.kafka,
             settings.dlq_topic.clone(),
             format!("sightline-enrich/{}", settings.group_id),
-        )?
-        .with_readiness(readiness.clone()),
+            readiness.clone(),
+        )?,
         metrics,
         limits: settings.limits,
-        max_message_bytes: settings.kafka.max_message_bytes,
     };
     readiness.set_ready();
     tracing::info!(input = %settings.input_topic, output = %settings.output_topic, group = %settings.group_id, "enrich running");

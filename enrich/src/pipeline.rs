@@ -71,9 +71,6 @@ pub struct Pipeline {
     pub metrics: EnrichMetrics,
     /// Bounds on the fields of a detection; a detection beyond them is dead-lettered.
     pub limits: validate::Limits,
-    /// The largest message the producer may write ([`sightline_common::kafka::KafkaSettings`]); a
-    /// detection whose enriched event would be larger is dead-lettered as `too_large`.
-    pub max_message_bytes: usize,
 }
 
 /// Consumer callbacks: follow the assignment.
@@ -217,19 +214,7 @@ impl Pipeline {
                 enriched_time_ms: now_ms(),
                 detection: Some(*event),
             };
-            let payload = enriched.encode_to_vec();
-            let size = payload.len() + message.key().map_or(0, <[u8]>::len);
-            if size > self.max_message_bytes {
-                let detail = format!(
-                    "the enriched event would be {size} bytes, more than max_message_bytes {}",
-                    self.max_message_bytes
-                );
-                if !self.dead_letter(message, "too_large", &detail, shutdown).await {
-                    return Ok(false);
-                }
-                continue;
-            }
-            outputs.push(Output { index, key: message.key().map(<[u8]>::to_vec), payload });
+            outputs.push(Output { index, key: message.key().map(<[u8]>::to_vec), payload: enriched.encode_to_vec() });
         }
         self.produce_all(batch, outputs, shutdown).await
     }
@@ -314,8 +299,9 @@ impl Pipeline {
     }
 
     /// Produces every output and waits for all acknowledgements, retrying failures until shutdown.
-    /// An output the producer or the broker refuses for its size can never be produced: its input
-    /// is dead-lettered as `too_large` instead of being retried.
+    /// An output over `kafka.max_message_bytes` (refused by the producer itself) or refused by the
+    /// broker for its size can never be produced: its input is dead-lettered as `too_large` instead
+    /// of being retried.
     async fn produce_all(
         &self,
         batch: &[BorrowedMessage<'_>],
@@ -341,7 +327,7 @@ impl Pipeline {
                         self.metrics.produced.inc();
                     }
                     Err((error, _)) if is_too_large(&error) => {
-                        let detail = format!("the broker refused the enriched event: {error}");
+                        let detail = format!("the enriched event is too large to produce: {error}");
                         if !self.dead_letter(&batch[output.index], "too_large", &detail, shutdown).await {
                             return Ok(false);
                         }

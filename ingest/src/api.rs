@@ -264,17 +264,15 @@ struct StreamView {
 /// failure's text (which may tell whether a host, port or file exists) is for admins only.
 fn view(mut stream: Stream, statuses: &StatusBoard, role: Role) -> StreamView {
     let status = statuses.read().ok().and_then(|s| s.get(&stream.id).cloned());
-    let url = stream.source_url.clone();
-    // The failure's text tells whether a host, port or file exists: admins only.
     let last_error = |error: Option<String>| match role {
         Role::Admin => error,
         _ => error.map(|_| "the source could not be opened or read (an admin can see why)".to_owned()),
     };
-    stream.source_url = match role {
-        Role::Admin => url.clone(),
-        Role::Operator | Role::Analyst => mask_url(&url),
-        Role::Viewer => String::new(),
-    };
+    match role {
+        Role::Admin => {}
+        Role::Operator | Role::Analyst => stream.source_url = mask_url(&stream.source_url),
+        Role::Viewer => stream.source_url.clear(),
+    }
     let state = match status {
         None if stream.enabled => serde_json::json!({ "phase": "pending" }),
         None => serde_json::json!({ "phase": "disabled" }),

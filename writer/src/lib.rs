@@ -108,8 +108,8 @@ pub async fn run(
         &settings.kafka,
         settings.dlq_topic.clone(),
         format!("sightline-writer/{}", settings.group_id),
-    )?
-    .with_readiness(readiness.clone());
+        readiness.clone(),
+    )?;
     let sink = ClickHouseSink::new(
         &settings.clickhouse,
         settings.insert_lz4,

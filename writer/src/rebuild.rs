@@ -57,15 +57,8 @@ pub async fn reset(settings: &WriterSettings) -> anyhow::Result<()> {
     }
 
     let rewound = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
-        let metadata = consumer
-            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+        let partitions = sightline_common::kafka::topic_partitions(&consumer, &topic, Duration::from_secs(10))
             .with_context(|| format!("reading metadata of {topic}"))?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic)
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
         anyhow::ensure!(!partitions.is_empty(), "topic {topic} has no partitions");
         let mut offsets = TopicPartitionList::new();
         for partition in &partitions {
