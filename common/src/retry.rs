@@ -23,7 +23,14 @@ impl Backoff {
     pub fn next_delay(&mut self) -> Duration {
         let nominal = self.next;
         self.next = (self.next * 2).min(self.max);
-        nominal.mul_f64(1.0 - 0.5 * jitter_fraction())
+        with_jitter(nominal)
+    }
+
+    /// The delay before the retry that follows `failures` failed attempts in a row (the first retry
+    /// follows one failure), for callers that keep the count elsewhere (a database row, a header).
+    pub fn delay_after(initial: Duration, max: Duration, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(30);
+        with_jitter(initial.saturating_mul(1 << doublings).min(max))
     }
 
     /// Back to the initial delay (after a success).
@@ -39,6 +46,11 @@ impl Backoff {
             _ = tokio::time::sleep(delay) => true,
         }
     }
+}
+
+/// Between half of and all of `nominal`.
+fn with_jitter(nominal: Duration) -> Duration {
+    nominal.mul_f64(1.0 - 0.5 * jitter_fraction())
 }
 
 /// A number in [0, 1) that differs between calls and processes (not for cryptography).
@@ -68,5 +80,10 @@ mod tests {
         let spread: std::collections::BTreeSet<Duration> =
             (0..20).map(|_| Backoff::new(Duration::from_secs(1), Duration::from_secs(1)).next_delay()).collect();
         assert!(spread.len() > 10, "jitter varies: {spread:?}");
+        for (failures, nominal) in [(1, 100), (2, 200), (3, 400), (9, 400), (u32::MAX, 400)] {
+            let delay = Backoff::delay_after(Duration::from_millis(100), Duration::from_millis(400), failures);
+            let nominal = Duration::from_millis(nominal);
+            assert!(delay <= nominal && delay >= nominal / 2, "{delay:?} after {failures} failures");
+        }
     }
 }

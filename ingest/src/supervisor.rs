@@ -1,6 +1,8 @@
 //! Runs one [`StreamWorker`] per enabled stream in PostgreSQL and keeps them in line with the table:
 //! a change announced on `sightline_streams` restarts (or stops) only that stream's worker, without
 //! restarting the service. Worker states are published to the API's [`StatusBoard`] every second.
+//! A stream whose URL the service's [`SourcePolicy`] does not allow (stored before the policy was
+//! tightened, or written to the table directly) is not started: its state is `failed` with the reason.
 
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -9,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
 
-use crate::api::{StatusBoard, Stream};
+use crate::api::{SourcePolicy, StatusBoard, Stream};
 use crate::detect::{self, FaceDetector, FaceDetectorSettings, PersonDetector, PersonDetectorSettings};
 use crate::events::StreamContext;
 use crate::metrics::IngestMetrics;
@@ -36,6 +38,8 @@ pub struct SupervisorSettings {
     pub detect_bodies: bool,
     /// Tracker settings.
     pub tracker: TrackerSettings,
+    /// Which source URLs may be opened (checked again here, not only by the API).
+    pub sources: SourcePolicy,
     /// Where the workers' metrics go.
     pub metrics: IngestMetrics,
 }
@@ -105,7 +109,10 @@ pub async fn run(
     let mut workers: HashMap<Uuid, StreamWorker> = HashMap::new();
     let mut retired: HashMap<Uuid, StreamStatus> = HashMap::new();
     for stream in load(&pool, None).await? {
-        apply(&settings, &mut workers, stream.id, Some(stream)).await;
+        let id = stream.id;
+        if let Some(failed) = apply(&settings, &mut workers, id, Some(stream)).await {
+            retired.insert(id, failed);
+        }
     }
     let mut publish = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -142,9 +149,12 @@ pub async fn run(
                 if stream.is_none() {
                     settings.metrics.remove_stream(&id.to_string());
                 }
-                apply(&settings, &mut workers, id, stream).await;
+                if let Some(failed) = apply(&settings, &mut workers, id, stream).await {
+                    retired.insert(id, failed);
+                }
                 if let Ok(mut board) = statuses.write() {
                     board.remove(&id);
+                    board.extend(retired.get(&id).map(|s| (id, s.clone())));
                     board.extend(workers.get(&id).map(|w| (id, w.status())));
                 }
             }
@@ -156,26 +166,38 @@ pub async fn run(
     Ok(())
 }
 
-/// Makes stream `id`'s worker match `stream` (None: deleted).
+/// Makes stream `id`'s worker match `stream` (None: deleted); the state of a stream that may not or
+/// could not start.
 async fn apply(
     settings: &SupervisorSettings,
     workers: &mut HashMap<Uuid, StreamWorker>,
     id: Uuid,
     stream: Option<Stream>,
-) {
+) -> Option<StreamStatus> {
     if let Some(worker) = workers.remove(&id) {
         tracing::info!(stream = %id, "stopping stream");
         stop_worker(worker).await;
     }
-    let Some(stream) = stream.filter(|s| s.enabled) else { return };
+    let stream = stream.filter(|s| s.enabled)?;
+    if let Err(reason) = settings.sources.check(stream.source_url.trim()) {
+        tracing::error!(stream = %id, %reason, "stream refused by the source policy");
+        return Some(failed(format!("not started: {reason}")));
+    }
     match start_worker(settings, &stream) {
         Ok(worker) => {
             tracing::info!(stream = %id, url = %sightline_common::api::mask_url(&stream.source_url), "stream started");
             workers.insert(id, worker);
+            None
         }
         Err(error) => {
             let error = sightline_common::api::mask_url_in(&format!("{error:#}"), &stream.source_url);
             tracing::error!(stream = %id, %error, "stream could not start");
+            Some(failed(format!("could not start: {error}")))
         }
     }
+}
+
+/// The state of a stream that was not started.
+fn failed(reason: String) -> StreamStatus {
+    StreamStatus { phase: Phase::Failed, last_error: Some(reason), ..StreamStatus::default() }
 }

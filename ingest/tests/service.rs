@@ -1,7 +1,8 @@
 //! The `sightline-ingest` service as a process, on real PostgreSQL and the real broker: a stream
 //! created over the API starts without a restart, its state and metrics are visible, its detections
 //! reach Kafka; a region of interest set over the API applies at once and keeps only the detections
-//! centred inside it; SIGTERM stops the service cleanly.
+//! centred inside it; a stream whose URL the source policy refuses, written to the table behind the
+//! API's back, is not opened and shows why; SIGTERM stops the service cleanly.
 
 // Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -25,7 +26,7 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
     let people = cast(&mut detector);
     let dir = std::env::temp_dir().join(format!("sightline-service-{}", std::process::id()));
     let video = encode_cast_video(&people, &dir);
-    let database = fresh_database("test_service", &[("ops-secret", "operator")]).await?;
+    let database = fresh_database("test_service", &[("ops-secret", "operator"), ("admin-secret", "admin")]).await?;
     let kafka = kafka();
     let topic = format!("test.{}.detections", database.name);
     sightline_common::kafka::ensure_topics(
@@ -117,6 +118,29 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
         );
         assert!((0.7..=1.0).contains(&cx) && (0.0..=0.5).contains(&cy), "{:?} centred at {cx},{cy}", event.kind);
     }
+
+    // A stream the API would refuse (devices are off by default), written to the table directly:
+    // the supervisor does not open it either, and says why.
+    let (device_id,): (uuid::Uuid,) = sqlx::query_as(
+        "INSERT INTO streams (name, source_url, site) VALUES ('Desk camera', 'v4l2:///dev/video0', 'hq') RETURNING id",
+    )
+    .fetch_one(&database.pool)
+    .await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let refused = loop {
+        let (_, view) = tokio::task::spawn_blocking(move || {
+            request(port, "GET", &format!("/v1/streams/{device_id}"), Some("admin-secret"), None)
+        })
+        .await?;
+        if view["state"]["phase"] == "failed" {
+            break view;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the refused stream never showed as failed: {view}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let reason = refused["state"]["last_error"].as_str().unwrap_or_default();
+    assert!(reason.contains("devices are not allowed here (sources.allow_devices)"), "{refused}");
+    assert_eq!(refused["state"]["frames"], 0, "{refused}");
 
     let exit = tokio::task::spawn_blocking(move || {
         let exit = sightline_testkit::stack::terminate(&mut service, Duration::from_secs(30));

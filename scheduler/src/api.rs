@@ -8,10 +8,12 @@
 //!   attempts (when, whether the relay accepted it, how many events, why not).
 //!
 //! Reads need analyst or above (schedules name their recipients); changes need admin or operator.
+//! A schedule whose expression would run more often than the service's `min_interval_secs` is
+//! refused (400); a run on demand is one mail per request and is not limited by it.
 //! Errors are JSON `{"error": "..."}`.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,20 +21,36 @@ use axum::{Json, Router};
 use sightline_common::api::{ApiError, Caller, Manages, SeesPeople};
 use sightline_common::clock::now_ms;
 use sqlx::PgPool;
+use std::time::Duration;
 use uuid::Uuid;
 
 use crate::schedule::NewSchedule;
 use crate::store;
 
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// Schedules and deliveries.
+    pub pool: PgPool,
+    /// The shortest time allowed between two runs of a schedule.
+    pub min_interval: Duration,
+}
+
+impl FromRef<ApiState> for PgPool {
+    fn from_ref(state: &ApiState) -> Self {
+        state.pool.clone()
+    }
+}
+
 /// The API's routes.
-pub fn router(pool: PgPool) -> Router {
+pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/v1/schedules", get(list).post(create))
         .route("/v1/schedules/{id}", get(one).delete(remove))
         .route("/v1/schedules/{id}/run", post(run_now))
         .route("/v1/schedules/{id}/deliveries", get(deliveries))
         .fallback(|| async { ApiError::not_found("no such route") })
-        .with_state(pool)
+        .with_state(state)
 }
 
 fn schedule_id(id: &str) -> Result<Uuid, ApiError> {
@@ -44,14 +62,16 @@ async fn list(State(pool): State<PgPool>, _caller: Caller<SeesPeople>) -> Result
 }
 
 async fn create(
-    State(pool): State<PgPool>,
+    State(state): State<ApiState>,
     _caller: Caller<Manages>,
     body: Result<Json<NewSchedule>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(schedule) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
-    let cron = schedule.validate().map_err(ApiError::bad_request)?;
-    let first = cron.next_after(now_ms()).ok_or_else(|| ApiError::bad_request("cron: it never runs again"))?;
-    let created = store::create(&pool, &schedule, first)
+    let now = now_ms();
+    let min_interval_ms = i64::try_from(state.min_interval.as_millis()).unwrap_or(i64::MAX);
+    let cron = schedule.validate(now, min_interval_ms).map_err(ApiError::bad_request)?;
+    let first = cron.next_after(now).ok_or_else(|| ApiError::bad_request("cron: it never runs again"))?;
+    let created = store::create(&state.pool, &schedule, first)
         .await?
         .ok_or_else(|| ApiError::conflict(format!("a schedule named {:?} exists", schedule.name.trim())))?;
     Ok((StatusCode::CREATED, Json(created)).into_response())

@@ -12,6 +12,7 @@ use sightline_common::http::Readiness;
 use sightline_common::shutdown::Shutdown;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_query::store::Warehouse;
+use sightline_scheduler::api::ApiState;
 use sightline_scheduler::mailer::{Mailer, SmtpSettings};
 use sightline_scheduler::runner::{Runner, SchedulerMetrics};
 use std::path::PathBuf;
@@ -36,8 +37,13 @@ struct SchedulerSettings {
     smtp: SmtpSettings,
     /// How often to look for due schedules, ms.
     poll_ms: u64,
-    /// First retry delay after a failed send, ms (doubles per failure).
+    /// First retry delay after a failed send, ms (doubles per failure, with jitter).
     retry_base_ms: u64,
+    /// Longest retry delay, ms.
+    retry_max_ms: u64,
+    /// The shortest time between two runs of a schedule, s: the API refuses expressions that would
+    /// run more often, and the run loop never starts a run sooner.
+    min_interval_secs: u64,
     /// Address of the schedules REST API.
     http_addr: String,
     /// Address of `/metrics`, `/healthz` and `/readyz`.
@@ -53,7 +59,9 @@ impl Default for SchedulerSettings {
             postgres_url: "postgres://sightline:sightline@localhost:5432/sightline".into(),
             smtp: SmtpSettings::default(),
             poll_ms: 1_000,
-            retry_base_ms: 30_000,
+            retry_base_ms: 5_000,
+            retry_max_ms: 300_000,
+            min_interval_secs: 60,
             http_addr: "127.0.0.1:8084".into(),
             metrics_addr: ([127, 0, 0, 1], 9468).into(),
             deployment: Default::default(),
@@ -84,18 +92,21 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.metrics_addr))?;
     tracing::info!(addr = %ops, "metrics listening");
 
+    let min_interval = Duration::from_secs(settings.min_interval_secs.max(1));
     let runner = Runner {
         pool: pool.clone(),
         warehouse: Warehouse::new(&settings.clickhouse),
         mailer,
         poll: Duration::from_millis(settings.poll_ms.max(100)),
         retry_base: Duration::from_millis(settings.retry_base_ms.max(100)),
+        retry_max: Duration::from_millis(settings.retry_max_ms.max(settings.retry_base_ms)),
+        min_interval,
         metrics,
     };
     let loop_task = tokio::spawn(runner.run(shutdown.clone()));
     let (addr, server) = sightline_common::http::serve_router(
         settings.http_addr.as_str(),
-        sightline_scheduler::api::router(pool),
+        sightline_scheduler::api::router(ApiState { pool, min_interval }),
         shutdown,
     )
     .await

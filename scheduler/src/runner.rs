@@ -1,10 +1,12 @@
 //! The run loop: claim a due schedule, build its report from the warehouse, mail it, record the
-//! delivery and move the schedule on. Failures are retried with backoff, then the run is given up
-//! (and recorded); every instance may run the loop (claims are row locks).
+//! delivery and move the schedule on, never sooner than the minimum interval after the run. Failures
+//! are retried with backoff and jitter, then the run is given up (and recorded); every instance may
+//! run the loop (claims are row locks).
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use sightline_common::clock::now_ms;
+use sightline_common::retry::Backoff;
 use sightline_common::shutdown::Shutdown;
 use sightline_exporter::{events_csv, report_pdf};
 use sightline_query::params::{EventsRequest, MAX_EXPORT, MAX_REPORT_EVENTS, TimeRange};
@@ -18,8 +20,9 @@ use crate::mailer::{Mail, Mailer};
 use crate::schedule::{Cron, Format};
 use crate::store::{self, Outcome, Schedule};
 
-/// Attempts of one run before it is given up.
-pub const MAX_ATTEMPTS: i32 = 5;
+/// Attempts of one run before it is given up (with the default delays, about ten minutes of
+/// retries).
+pub const MAX_ATTEMPTS: i32 = 8;
 /// Events in a PDF report.
 pub const PDF_EVENTS: u32 = 50;
 
@@ -54,8 +57,12 @@ pub struct Runner {
     pub mailer: Mailer,
     /// How often to look for due schedules.
     pub poll: Duration,
-    /// First retry delay (doubles per failure).
+    /// First retry delay (doubles per failure, with jitter).
     pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// The shortest time between two runs of a schedule.
+    pub min_interval: Duration,
     /// Counters.
     pub metrics: SchedulerMetrics,
 }
@@ -93,7 +100,9 @@ impl Runner {
             let started = now_ms();
             let result = self.deliver(&schedule, started).instrument(span.clone()).await;
             let cron = Cron::parse(&schedule.cron);
-            let next_cron = cron.as_ref().ok().and_then(|c| c.next_after(started));
+            let min_interval_ms = i64::try_from(self.min_interval.as_millis()).unwrap_or(i64::MAX);
+            let due = schedule.next_run_ms.min(started);
+            let next_cron = cron.as_ref().ok().and_then(|c| c.next_run(due, min_interval_ms));
             let outcome = span.in_scope(|| match (result, next_cron) {
                 (Ok((events, bytes)), Some(next)) => {
                     tracing::info!(events, bytes, "report sent");
@@ -102,7 +111,9 @@ impl Runner {
                 }
                 (Err(error), next) => {
                     let retry = claim.attempts + 1 < MAX_ATTEMPTS || next.is_none();
-                    let backoff = self.retry_base.as_millis() as i64 * (1 << claim.attempts.min(10));
+                    let failures = u32::try_from(claim.attempts + 1).unwrap_or(1);
+                    let delay = Backoff::delay_after(self.retry_base, self.retry_max, failures);
+                    let backoff = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
                     tracing::warn!(%error, retry, "report not sent");
                     self.metrics.failed.inc();
                     let next_run_ms = if retry { started + backoff } else { next.unwrap_or(started + backoff) };

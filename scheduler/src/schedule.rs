@@ -129,11 +129,32 @@ impl Cron {
         let after: DateTime<Utc> = Utc.timestamp_millis_opt(after_ms).single()?;
         self.0.after(&after).next().map(|at| at.timestamp_millis())
     }
+
+    /// The run that follows one due at `due_ms`, at least `min_interval_ms` after it: the runner's
+    /// guard, so no schedule fires more often than allowed, however its expression reads or came to
+    /// be stored.
+    pub fn next_run(&self, due_ms: i64, min_interval_ms: i64) -> Option<i64> {
+        self.next_after(due_ms.saturating_add(min_interval_ms.max(1)) - 1)
+    }
+
+    /// The shortest time between two of the first `runs` runs after `after_ms`, ms (`None` with fewer
+    /// than two runs).
+    pub fn shortest_gap(&self, after_ms: i64, runs: usize) -> Option<i64> {
+        let after: DateTime<Utc> = Utc.timestamp_millis_opt(after_ms).single()?;
+        let times: Vec<i64> = self.0.after(&after).take(runs).map(|at| at.timestamp_millis()).collect();
+        times.windows(2).map(|pair| pair[1] - pair[0]).min()
+    }
 }
 
+/// Runs of a new expression checked against the minimum interval. Two runs closer than allowed
+/// recur within a day or a month in any expression a person writes; the runner's
+/// [`Cron::next_run`] enforces the interval whatever this check could not see.
+const RUNS_CHECKED: usize = 1_000;
+
 impl NewSchedule {
-    /// Checks every field; the error names the first bad one.
-    pub fn validate(&self) -> Result<Cron, String> {
+    /// Checks every field; the error names the first bad one. The expression must run again after
+    /// `now_ms`, never more often than every `min_interval_ms`.
+    pub fn validate(&self, now_ms: i64, min_interval_ms: i64) -> Result<Cron, String> {
         if self.name.trim().is_empty() || self.name.len() > 200 {
             return Err("name: 1 to 200 characters".into());
         }
@@ -165,7 +186,15 @@ impl NewSchedule {
         }
         self.filters.to_event_filter()?;
         let cron = Cron::parse(&self.cron)?;
-        cron.next_after(0).ok_or_else(|| format!("cron: {:?} never runs", self.cron))?;
+        cron.next_after(now_ms).ok_or_else(|| format!("cron: {:?} never runs again", self.cron))?;
+        if let Some(gap) = cron.shortest_gap(now_ms, RUNS_CHECKED).filter(|gap| *gap < min_interval_ms) {
+            return Err(format!(
+                "cron: {:?} runs {} s apart; a schedule may run at most once every {} s",
+                self.cron,
+                gap / 1000,
+                min_interval_ms / 1000
+            ));
+        }
         Ok(cron)
     }
 }
@@ -181,20 +210,24 @@ mod tests {
         .expect("valid")
     }
 
+    const NOW: i64 = 1_795_168_800_000; // 2026-11-20T10:00:00Z
+    const MINUTE: i64 = 60_000;
+
     #[test]
     fn a_schedule_is_validated_field_by_field() {
-        assert!(schedule().validate().is_ok());
+        assert!(schedule().validate(NOW, MINUTE).is_ok());
         assert_eq!((schedule().range_hours, schedule().enabled), (24, true));
         let bad = |change: fn(&mut NewSchedule)| {
             let mut s = schedule();
             change(&mut s);
-            s.validate().expect_err("invalid").split(':').next().unwrap_or_default().to_owned()
+            s.validate(NOW, MINUTE).expect_err("invalid").split(':').next().unwrap_or_default().to_owned()
         };
         assert_eq!(bad(|s| s.cron = "every day".into()), "cron");
         assert_eq!(bad(|s| s.recipients = vec!["not an address".into()]), "recipients");
         assert_eq!(bad(|s| s.recipients.clear()), "recipients");
         assert_eq!(bad(|s| s.range_hours = 0), "range_hours");
         assert_eq!(bad(|s| s.filters.kind = Some("car".into())), "filters.kind");
+        assert_eq!(bad(|s| s.cron = "0 0 0 1 1 * 2020".into()), "cron");
         assert!(
             serde_json::from_value::<NewSchedule>(serde_json::json!({"name": "x", "cron": "* * * * * *",
             "format": "doc", "recipients": ["a@b.c"]}))
@@ -209,5 +242,27 @@ mod tests {
         assert_eq!(cron.next_after(noon), Some(1_795_168_800_000 - 3 * 3_600_000 + 86_400_000));
         let every_second = Cron::parse("* * * * * *").expect("cron");
         assert_eq!(every_second.next_after(1_000), Some(2_000));
+    }
+
+    #[test]
+    fn schedules_run_at_most_once_per_minimum_interval() {
+        let with_cron = |cron: &str| NewSchedule { cron: cron.into(), ..schedule() };
+        for fine in ["0 * * * * *", "0 0 7 * * Mon-Fri", "0 0 0 1 1 *", "0 0,30 * * * *"] {
+            assert!(with_cron(fine).validate(NOW, MINUTE).is_ok(), "{fine}");
+        }
+        for (too_often, gap) in [("*/2 * * * * *", 2), ("* * * * * *", 1), ("0,30 0 12 * * *", 30)] {
+            let error = with_cron(too_often).validate(NOW, MINUTE).expect_err(too_often);
+            assert!(error.starts_with("cron:") && error.contains(&format!("runs {gap} s apart")), "{error}");
+        }
+        // A pair of close runs once a month is found too.
+        assert!(with_cron("0,10 0 0 1 * *").validate(NOW, MINUTE).is_err());
+
+        // The runner's guard: the next run is the first at least the minimum interval after the due one.
+        let every_second = Cron::parse("* * * * * *").expect("cron");
+        assert_eq!(every_second.next_run(NOW, MINUTE), Some(NOW + MINUTE));
+        let every_minute = Cron::parse("0 * * * * *").expect("cron");
+        assert_eq!(every_minute.next_run(NOW, MINUTE), Some(NOW + MINUTE), "a run that is due is not skipped");
+        let daily = Cron::parse("0 0 7 * * *").expect("cron");
+        assert_eq!(daily.next_run(NOW, MINUTE), daily.next_after(NOW));
     }
 }

@@ -120,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
             update_interval_ms: settings.update_interval_ms,
             ..Default::default()
         },
+        sources: settings.sources,
         metrics,
     };
     readiness.set_ready();
