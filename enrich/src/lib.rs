@@ -5,6 +5,8 @@
 //!   can implement), lists scoped to streams, top-k per list above its threshold;
 //! - [`watchlists`]: lists, people and descriptors in PostgreSQL, and the index kept current through
 //!   change notifications;
+//! - [`tracks`]: what is remembered of the face tracks being enriched (descriptors of their best
+//!   shots, their best matches);
 //! - [`pipeline`]: the consumer-group loop from `sightline.detections.v1` to `sightline.events.v1`,
 //!   with its delivery guarantee;
 //! - [`api`]: the watchlists REST API (enrolment from an uploaded photo);
@@ -18,4 +20,5 @@ pub mod describe;
 pub mod index;
 pub mod metrics;
 pub mod pipeline;
+pub mod tracks;
 pub mod watchlists;

@@ -69,6 +69,9 @@ struct EnrichSettings {
     stall_after_ms: u64,
     /// Bounds on the fields of a detection; a detection beyond them is dead-lettered.
     limits: sightline_schemas::validate::Limits,
+    /// Face tracks remembered (descriptor of the best shot, best match; about 2 KB each), so a
+    /// track's later reports with the same best shot are not described again.
+    track_memory_max: usize,
     /// Largest photo accepted for enrolment, pixels (checked from its header before decoding).
     max_image_pixels: u64,
     /// `production` refuses the local stack's credentials at start.
@@ -97,6 +100,7 @@ impl Default for EnrichSettings {
             session_timeout_ms: 6_000,
             stall_after_ms: 30_000,
             limits: Default::default(),
+            track_memory_max: 10_000,
             max_image_pixels: 40_000_000,
             deployment: Default::default(),
         }
@@ -209,6 +213,7 @@ async fn main() -> anyhow::Result<()> {
         )?,
         metrics,
         limits: settings.limits,
+        tracks: std::sync::Mutex::new(sightline_enrich::tracks::TrackMemory::new(settings.track_memory_max)),
     };
     readiness.set_ready();
     tracing::info!(input = %settings.input_topic, output = %settings.output_topic, group = %settings.group_id, "enrich running");

@@ -21,8 +21,10 @@ pub struct EnrichMetrics {
     pub consumed: Counter,
     /// Enriched events the broker acknowledged.
     pub produced: Counter,
-    /// Faces that got a descriptor.
+    /// Faces the descriptor model described.
     pub described: Counter,
+    /// Face reports whose best shot the track's earlier report already had described.
+    pub descriptors_reused: Counter,
     /// Detections without a descriptor, by reason.
     pub skipped: Family<ReasonLabel, Counter>,
     /// Matches reported.
@@ -55,7 +57,12 @@ impl EnrichMetrics {
         let r = registry.sub_registry_with_prefix("sightline_enrich");
         r.register("consumed", "Detections read", metrics.consumed.clone());
         r.register("produced", "Enriched events acknowledged by the broker", metrics.produced.clone());
-        r.register("described", "Faces that got a descriptor", metrics.described.clone());
+        r.register("described", "Faces the descriptor model described", metrics.described.clone());
+        r.register(
+            "descriptors_reused",
+            "Face reports whose best shot was already described for the track's earlier report",
+            metrics.descriptors_reused.clone(),
+        );
         r.register("skipped", "Detections without a descriptor, by reason", metrics.skipped.clone());
         r.register("matches", "Watchlist matches reported", metrics.matches.clone());
         r.register("dead_lettered", "Messages sent to the dead-letter topic", metrics.dead_lettered.clone());
@@ -86,6 +93,7 @@ impl EnrichMetrics {
             consumed: Counter::default(),
             produced: Counter::default(),
             described: Counter::default(),
+            descriptors_reused: Counter::default(),
             skipped: Family::default(),
             matches: Counter::default(),
             dead_lettered: Family::default(),
@@ -97,11 +105,10 @@ impl EnrichMetrics {
         }
     }
 
-    /// Records one enriched detection: its skip reason (empty when described) and match count.
+    /// Records one enriched detection: its skip reason (empty when it has a descriptor) and match
+    /// count.
     pub fn observe(&self, skip_reason: &str, matches: usize) {
-        if skip_reason.is_empty() {
-            self.described.inc();
-        } else {
+        if !skip_reason.is_empty() {
             self.skipped.get_or_create(&ReasonLabel { reason: skip_reason.to_owned() }).inc();
         }
         self.matches.inc_by(matches as u64);

@@ -1,8 +1,10 @@
 //! The enrich loop: detections in, enriched events out, in a consumer group that scales by partitions.
 //!
 //! Each batch of messages goes through: decode and validate (bad ones to the dead-letter topic with
-//! the reason) → align the faces worth describing ([`crate::describe`]) → descriptors in one model run
-//! (model errors retried with backoff, then dead-lettered) → watchlist matches ([`crate::index`]) →
+//! the reason) → align the faces worth describing ([`crate::describe`]), unless the report's best shot
+//! was described before ([`crate::tracks`]) → descriptors in one model run (model errors retried
+//! with backoff, then dead-lettered) → watchlist matches ([`crate::index`]) and the track's best
+//! match so far →
 //! produce every enriched event with an idempotent producer and wait for the broker's
 //! acknowledgements → commit the batch's offsets (owned partitions only).
 //!
@@ -23,11 +25,11 @@ use sightline_common::kafka::{
     Assignment, DeadLetterSink, SourcePosition, dead_letter_until_acknowledged, is_too_large,
 };
 use sightline_common::shutdown::Shutdown;
-use sightline_schemas::v1::{Descriptor, DetectionEvent, EnrichedEvent, MatchResult, SCHEMA_VERSION};
+use sightline_schemas::v1::{Descriptor, DetectionEvent, EnrichedEvent, MatchResult, ObjectKind, SCHEMA_VERSION};
 use sightline_schemas::validate;
 use sightline_vision::descriptor::{FaceDescriptor, MODEL_NAME, MODEL_VERSION};
 use sightline_vision::frame::RgbFrame;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -35,6 +37,7 @@ use uuid::Uuid;
 use crate::describe::{FaceGate, aligned_face};
 use crate::index::Candidate;
 use crate::metrics::EnrichMetrics;
+use crate::tracks::{TrackKey, TrackMemory};
 use crate::watchlists::SharedIndex;
 
 /// Namespace of enriched event ids (UUID v5 of the detection's event id).
@@ -71,6 +74,8 @@ pub struct Pipeline {
     pub metrics: EnrichMetrics,
     /// Bounds on the fields of a detection; a detection beyond them is dead-lettered.
     pub limits: validate::Limits,
+    /// The face tracks seen: descriptors of their best shots and their best matches.
+    pub tracks: Mutex<TrackMemory>,
 }
 
 /// Consumer callbacks: follow the assignment.
@@ -99,11 +104,25 @@ pub type EnrichConsumer = StreamConsumer<EnrichContext>;
 
 /// One message of a batch, once looked at.
 enum Item {
-    /// A valid detection: `Ok` when its aligned face went into the batch's faces (in order), or why
-    /// it has none.
-    Detection { event: Box<DetectionEvent>, face: Result<(), &'static str> },
+    /// A valid detection and where its descriptor comes from.
+    Detection { event: Box<DetectionEvent>, face: Face },
     /// Already dead-lettered.
     Done,
+}
+
+/// Where a detection's descriptor comes from.
+enum Face {
+    /// The batch's aligned face at this position (shared by reports of one best shot).
+    Describe(usize),
+    /// The track's earlier report with the same best shot was described: this descriptor.
+    Known(Vec<f32>),
+    /// None, for this reason.
+    Skip(&'static str),
+}
+
+/// The most similar of `matches`.
+fn best_match<'a>(matches: impl IntoIterator<Item = &'a MatchResult>) -> Option<&'a MatchResult> {
+    matches.into_iter().max_by(|a, b| a.similarity.total_cmp(&b.similarity))
 }
 
 impl Pipeline {
@@ -156,10 +175,11 @@ impl Pipeline {
         self.metrics.consumed.inc_by(batch.len() as u64);
         let mut items = Vec::with_capacity(batch.len());
         let mut faces = Vec::new();
+        let mut shots: HashMap<(TrackKey, i64), usize> = HashMap::new();
         for message in batch {
             items.push(match self.check(message) {
                 Ok(event) => {
-                    let face = aligned_face(&event, &self.gate).map(|face| faces.push(face)).map_err(|r| r.as_str());
+                    let face = self.face_of(&event, &mut faces, &mut shots);
                     Item::Detection { event: Box::new(event), face }
                 }
                 Err(invalid) => {
@@ -175,7 +195,7 @@ impl Pipeline {
             Some(Err(error)) => {
                 // The model keeps failing on this batch: its faces go to the dead-letter topic.
                 for (message, item) in batch.iter().zip(&items) {
-                    if matches!(item, Item::Detection { face: Ok(_), .. })
+                    if matches!(item, Item::Detection { face: Face::Describe(_), .. })
                         && !self.dead_letter(message, "model_error", &error, shutdown).await
                     {
                         return Ok(false);
@@ -185,20 +205,24 @@ impl Pipeline {
             }
             None => return Ok(false),
         };
-        let mut descriptors = descriptors.unwrap_or_default().into_iter();
+        let descriptors = descriptors.unwrap_or_default();
         let mut outputs = Vec::new();
         for (index, (message, item)) in batch.iter().zip(items).enumerate() {
             let Item::Detection { event, face } = item else { continue };
             let (descriptor, skip_reason) = match face {
-                Ok(_) => match descriptors.next() {
-                    Some(values) => (Some(values), String::new()),
+                Face::Describe(at) => match descriptors.get(at) {
+                    Some(values) => (Some(values.clone()), String::new()),
                     None => continue, // dead-lettered above
                 },
-                Err(reason) => (None, reason.to_owned()),
+                Face::Known(values) => {
+                    self.metrics.descriptors_reused.inc();
+                    (Some(values), String::new())
+                }
+                Face::Skip(reason) => (None, reason.to_owned()),
             };
-            let matches = match &descriptor {
-                Some(values) => self.matches(&event.stream_id, values),
-                None => Vec::new(),
+            let (matches, track_best_match) = match &descriptor {
+                Some(values) => self.match_track(&event, values),
+                None => (Vec::new(), None),
             };
             self.metrics.observe(skip_reason.as_str(), matches.len());
             let enriched = EnrichedEvent {
@@ -210,6 +234,7 @@ impl Pipeline {
                     model_version: MODEL_VERSION.into(),
                 }),
                 descriptor_skip_reason: skip_reason,
+                track_best_match,
                 matches,
                 enriched_time_ms: now_ms(),
                 detection: Some(*event),
@@ -217,6 +242,58 @@ impl Pipeline {
             outputs.push(Output { index, key: message.key().map(<[u8]>::to_vec), payload: enriched.encode_to_vec() });
         }
         self.produce_all(batch, outputs, shutdown).await
+    }
+
+    /// Where `event`'s descriptor comes from: the track's memory, a face of this batch with the same
+    /// best shot, or a new aligned face pushed to `faces` (`shots` maps best shots to their place).
+    fn face_of(
+        &self,
+        event: &DetectionEvent,
+        faces: &mut Vec<RgbFrame>,
+        shots: &mut HashMap<(TrackKey, i64), usize>,
+    ) -> Face {
+        let shot = ((event.stream_id.clone(), event.track_id.clone()), event.capture_time_ms);
+        if event.kind == ObjectKind::Face as i32 {
+            if let Some(known) =
+                self.tracks.lock().ok().and_then(|m| m.descriptor(&shot.0, shot.1).map(<[f32]>::to_vec))
+            {
+                return Face::Known(known);
+            }
+            if let Some(&at) = shots.get(&shot) {
+                return Face::Describe(at);
+            }
+        }
+        match aligned_face(event, &self.gate) {
+            Ok(face) => {
+                faces.push(face);
+                shots.insert(shot, faces.len() - 1);
+                Face::Describe(faces.len() - 1)
+            }
+            Err(reason) => Face::Skip(reason.as_str()),
+        }
+    }
+
+    /// The matches of `event`'s `descriptor`, and the track's best match so far: the best of these and
+    /// of the track's best-matching earlier shot, searched again in the watchlists as they are now.
+    fn match_track(&self, event: &DetectionEvent, descriptor: &[f32]) -> (Vec<MatchResult>, Option<MatchResult>) {
+        let matches = self.matches(&event.stream_id, descriptor);
+        let Ok(mut memory) = self.tracks.lock() else {
+            let best = best_match(&matches).cloned();
+            return (matches, best);
+        };
+        let track = (event.stream_id.clone(), event.track_id.clone());
+        let earlier = memory
+            .best_descriptor(&track, descriptor)
+            .map(|values| self.matches(&event.stream_id, values))
+            .unwrap_or_default();
+        let best = best_match(matches.iter().chain(&earlier)).cloned();
+        if event.track_ended {
+            memory.forget(&track);
+        } else {
+            let similarity = best_match(&matches).map(|m| m.similarity);
+            memory.remember(&track, event.capture_time_ms, descriptor, similarity);
+        }
+        (matches, best)
     }
 
     fn check(&self, message: &BorrowedMessage<'_>) -> Result<DetectionEvent, validate::Invalid> {
@@ -276,6 +353,7 @@ impl Pipeline {
             match result {
                 Ok(descriptors) => {
                     self.metrics.describe_seconds.observe(started.elapsed().as_secs_f64());
+                    self.metrics.described.inc_by(descriptors.len() as u64);
                     return Some(Ok(descriptors));
                 }
                 Err(error) if attempt >= self.model_retries => return Some(Err(error)),

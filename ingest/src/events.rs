@@ -1,10 +1,10 @@
 //! Track reports as detection events (`sightline.detections.v1`).
 
-use sightline_schemas::v1::{BoundingBox, DetectionEvent, ObjectKind, Point, SCHEMA_VERSION};
+use sightline_schemas::v1::{BoundingBox, DetectionEvent, ObjectKind, Point, SCHEMA_VERSION, TrackReportKind};
 use uuid::Uuid;
 
 use crate::frame::RgbFrame;
-use crate::track::{Kind, TrackReport};
+use crate::track::{Kind, ReportReason, TrackReport};
 
 /// Where the frames came from.
 #[derive(Debug, Clone)]
@@ -50,8 +50,15 @@ pub fn detection_event(context: &StreamContext, report: &TrackReport, processing
         frame_count: report.frame_count,
         frame_width: context.frame_width,
         frame_height: context.frame_height,
-        track_ended: report.ended,
+        track_ended: report.ended(),
         parent_track_id: report.parent_track_id.map(|id| id.to_string()).unwrap_or_default(),
+        report_kind: match report.reason {
+            ReportReason::First => TrackReportKind::First,
+            ReportReason::Improved => TrackReportKind::Improved,
+            ReportReason::Update => TrackReportKind::Update,
+            ReportReason::Ended => TrackReportKind::Ended,
+        } as i32,
+        report_sequence: report.sequence,
     }
 }
 
@@ -79,7 +86,7 @@ mod tests {
     use crate::frame::BoxF;
     use crate::track::BestShot;
 
-    fn report(sequence: u32, ended: bool) -> TrackReport {
+    fn report(sequence: u32, reason: ReportReason) -> TrackReport {
         let crop = RgbFrame { width: 30, height: 40, data: (0..30 * 40 * 3).map(|i| (i % 251) as u8).collect() };
         TrackReport {
             track_id: Uuid::from_u128(7),
@@ -97,7 +104,7 @@ mod tests {
                 crop_origin: (4, 12),
             },
             parent_track_id: Some(Uuid::from_u128(9)),
-            ended,
+            reason,
             sequence,
         }
     }
@@ -106,15 +113,19 @@ mod tests {
     fn a_report_becomes_a_complete_event_with_a_stable_id() {
         let context =
             StreamContext { stream_id: "cam-1".into(), site: "hq".into(), frame_width: 1280, frame_height: 720 };
-        let event = detection_event(&context, &report(0, true), 5_000);
-        assert_eq!(event, detection_event(&context, &report(0, true), 5_000));
-        assert_ne!(event.event_id, detection_event(&context, &report(1, true), 5_000).event_id);
+        let event = detection_event(&context, &report(0, ReportReason::Ended), 5_000);
+        assert_eq!(event, detection_event(&context, &report(0, ReportReason::Ended), 5_000));
+        assert_ne!(event.event_id, detection_event(&context, &report(1, ReportReason::Ended), 5_000).event_id);
         assert_eq!(event.kind, ObjectKind::Face as i32);
         assert_eq!((event.capture_time_ms, event.first_seen_ms, event.last_seen_ms), (2_000, 1_000, 3_000));
         assert_eq!(event.landmarks.len(), 5);
         assert_eq!(event.parent_track_id, Uuid::from_u128(9).to_string());
         assert_eq!(event.best_shot_origin, Some(Point { x: 4.0, y: 12.0 }));
         assert!(event.track_ended);
+        assert_eq!((event.report_kind, event.report_sequence), (TrackReportKind::Ended as i32, 0));
+        let first = detection_event(&context, &report(0, ReportReason::First), 5_000);
+        assert!(!first.track_ended);
+        assert_eq!((first.report_kind, first.report_sequence), (TrackReportKind::First as i32, 0));
         let jpeg = event.best_shot_jpeg.expect("best shot");
         assert_eq!(&jpeg[..2], &[0xff, 0xd8]);
         let decoded = image::load_from_memory(&jpeg).expect("valid jpeg");
@@ -125,7 +136,7 @@ mod tests {
     fn a_box_past_the_frame_edge_is_cut_to_the_frame() {
         let context =
             StreamContext { stream_id: "cam-1".into(), site: "hq".into(), frame_width: 640, frame_height: 360 };
-        let mut edge = report(0, true);
+        let mut edge = report(0, ReportReason::Ended);
         edge.best_shot.bbox = BoxF { x: -6.0, y: 340.0, width: 30.0, height: 40.0 };
         let event = detection_event(&context, &edge, 5_000);
         assert_eq!(event.bbox, Some(BoundingBox { x: 0.0, y: 340.0, width: 24.0, height: 20.0 }));

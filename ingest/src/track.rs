@@ -4,8 +4,14 @@
 //!
 //! Lifecycle: a track is *tentative* until it was seen `min_hits` times, then *confirmed*. A frame
 //! that does not match it makes it *lost*; lost for `lost_timeout_ms` it *ends*. Ended confirmed tracks
-//! are reported (tentative ones were noise). Confirmed tracks also report a periodic update every
-//! `update_interval_ms` when set.
+//! are reported (tentative ones were noise). With `live_reports`, a confirmed track is also reported
+//! while it lasts: *first* as soon as its best shot reaches `recognisable_quality`, then *improved*
+//! whenever its best shot became materially better (by `improvement`, at most every
+//! `improvement_interval_ms`). Confirmed tracks also report a periodic *update* every
+//! `update_interval_ms` when set. Every report carries the track's state so far and its sequence.
+//!
+//! Track ids are derived from the stream, the kind, the first sighting's time and the detection's
+//! place in that frame, so the same frames give the same ids.
 
 use std::collections::HashMap;
 
@@ -35,6 +41,19 @@ pub struct Detection {
     pub landmarks: Vec<(f32, f32)>,
 }
 
+/// Why a track is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportReason {
+    /// The first report of a live track whose best shot is good enough to recognise.
+    First,
+    /// The live track's best shot improved materially since its last report.
+    Improved,
+    /// A periodic update of a live track.
+    Update,
+    /// The track ended.
+    Ended,
+}
+
 /// Tracker settings.
 #[derive(Debug, Clone)]
 pub struct TrackerSettings {
@@ -48,11 +67,29 @@ pub struct TrackerSettings {
     pub update_interval_ms: i64,
     /// Margin around the box in best-shot crops, as a fraction of the box size.
     pub crop_margin: f32,
+    /// Report confirmed tracks while they last (first and improved reports), not only when they end.
+    pub live_reports: bool,
+    /// Best-shot [`quality`] at which a live track is first reported.
+    pub recognisable_quality: f32,
+    /// Relative gain in best-shot quality that makes an improved report (0.15: 15 % better).
+    pub improvement: f32,
+    /// Shortest time between a track's first or improved reports, ms.
+    pub improvement_interval_ms: i64,
 }
 
 impl Default for TrackerSettings {
     fn default() -> Self {
-        Self { iou_threshold: 0.3, min_hits: 3, lost_timeout_ms: 1_500, update_interval_ms: 0, crop_margin: 0.25 }
+        Self {
+            iou_threshold: 0.3,
+            min_hits: 3,
+            lost_timeout_ms: 1_500,
+            update_interval_ms: 0,
+            crop_margin: 0.25,
+            live_reports: false,
+            recognisable_quality: 0.35,
+            improvement: 0.15,
+            improvement_interval_ms: 1_000,
+        }
     }
 }
 
@@ -92,10 +129,17 @@ pub struct TrackReport {
     pub best_shot: BestShot,
     /// For a face: the body track that contained it most often.
     pub parent_track_id: Option<Uuid>,
-    /// True when the track ended; false for a periodic update.
-    pub ended: bool,
+    /// Why it is reported.
+    pub reason: ReportReason,
     /// How many reports this track has produced before this one (0 for the first).
     pub sequence: u32,
+}
+
+impl TrackReport {
+    /// Whether this is the track's final report.
+    pub fn ended(&self) -> bool {
+        self.reason == ReportReason::Ended
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +156,8 @@ struct Track {
     parents: HashMap<Uuid, u32>,
     last_report_ms: i64,
     reports: u32,
+    /// Quality of the best shot in the last first or improved report.
+    reported_quality: Option<f32>,
 }
 
 impl Track {
@@ -149,7 +195,26 @@ impl Track {
         self.hits += 1;
     }
 
-    fn report(&mut self, ended: bool) -> TrackReport {
+    /// The report due at `now_ms` for a confirmed live track, if any.
+    fn live_report_due(&self, settings: &TrackerSettings, now_ms: i64) -> Option<ReportReason> {
+        let quality = self.best.quality;
+        if settings.live_reports {
+            match self.reported_quality {
+                None if quality >= settings.recognisable_quality => return Some(ReportReason::First),
+                Some(reported)
+                    if quality >= reported * (1.0 + settings.improvement)
+                        && now_ms - self.last_report_ms >= settings.improvement_interval_ms =>
+                {
+                    return Some(ReportReason::Improved);
+                }
+                _ => {}
+            }
+        }
+        (settings.update_interval_ms > 0 && now_ms - self.last_report_ms >= settings.update_interval_ms)
+            .then_some(ReportReason::Update)
+    }
+
+    fn report(&mut self, reason: ReportReason, now_ms: i64) -> TrackReport {
         let parent_track_id = self.parents.iter().max_by_key(|(id, n)| (**n, **id)).map(|(id, _)| *id);
         let report = TrackReport {
             track_id: self.id,
@@ -159,10 +224,14 @@ impl Track {
             frame_count: self.hits,
             best_shot: self.best.clone(),
             parent_track_id,
-            ended,
+            reason,
             sequence: self.reports,
         };
         self.reports += 1;
+        self.last_report_ms = now_ms;
+        if matches!(reason, ReportReason::First | ReportReason::Improved) {
+            self.reported_quality = Some(self.best.quality);
+        }
         report
     }
 }
@@ -172,12 +241,15 @@ impl Track {
 pub struct Tracker {
     settings: TrackerSettings,
     tracks: Vec<Track>,
+    /// Namespace of the stream's track ids.
+    namespace: Uuid,
 }
 
 impl Tracker {
-    /// An empty tracker.
-    pub fn new(settings: TrackerSettings) -> Self {
-        Self { settings, tracks: Vec::new() }
+    /// An empty tracker for the stream `stream_id`.
+    pub fn new(settings: TrackerSettings, stream_id: &str) -> Self {
+        let namespace = Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("sightline-stream/{stream_id}").as_bytes());
+        Self { settings, tracks: Vec::new(), namespace }
     }
 
     /// Tracks alive (tentative or confirmed).
@@ -221,8 +293,9 @@ impl Tracker {
                     }
                 }
                 None => {
+                    let name = format!("{:?}/{now_ms}/{d}", detection.kind);
                     let track = Track {
-                        id: Uuid::new_v4(),
+                        id: Uuid::new_v5(&self.namespace, name.as_bytes()),
                         kind: detection.kind,
                         bbox: detection.bbox,
                         velocity: [0.0; 4],
@@ -233,6 +306,7 @@ impl Tracker {
                         parents: HashMap::new(),
                         last_report_ms: now_ms,
                         reports: 0,
+                        reported_quality: None,
                     };
                     self.tracks.push(track);
                     detection_track[d] = Some(self.tracks.len() - 1);
@@ -247,16 +321,12 @@ impl Tracker {
             let confirmed = track.hits >= settings.min_hits;
             if now_ms - track.last_update_ms > settings.lost_timeout_ms {
                 if confirmed {
-                    reports.push(track.report(true));
+                    reports.push(track.report(ReportReason::Ended, now_ms));
                 }
                 return false;
             }
-            if confirmed
-                && settings.update_interval_ms > 0
-                && now_ms - track.last_report_ms >= settings.update_interval_ms
-            {
-                track.last_report_ms = now_ms;
-                reports.push(track.report(false));
+            if confirmed && let Some(reason) = track.live_report_due(settings, now_ms) {
+                reports.push(track.report(reason, now_ms));
             }
             true
         });
@@ -266,7 +336,14 @@ impl Tracker {
     /// Ends every track (the stream stopped): reports the confirmed ones.
     pub fn finish(&mut self) -> Vec<TrackReport> {
         let min_hits = self.settings.min_hits;
-        self.tracks.drain(..).filter(|t| t.hits >= min_hits).map(|mut t| t.report(true)).collect()
+        self.tracks
+            .drain(..)
+            .filter(|t| t.hits >= min_hits)
+            .map(|mut t| {
+                let last_seen = t.last_update_ms;
+                t.report(ReportReason::Ended, last_seen)
+            })
+            .collect()
     }
 
     /// Counts, for each face seen in this frame, the body seen in this frame whose upper part holds
@@ -396,7 +473,7 @@ mod tests {
     #[test]
     fn two_crossing_objects_keep_their_tracks_and_end_after_the_timeout() {
         let frame = textured_frame(640, 480);
-        let mut tracker = Tracker::new(TrackerSettings::default());
+        let mut tracker = Tracker::new(TrackerSettings::default(), "cam");
         let mut reports = Vec::new();
         // Two faces moving towards each other, 10 px per 100 ms, for 2 s, then gone.
         for step in 0..20 {
@@ -413,7 +490,7 @@ mod tests {
         assert_eq!(reports.len(), 2, "both tracks ended");
         assert_eq!(tracker.live_tracks(), 0);
         for report in &reports {
-            assert!(report.ended);
+            assert!(report.ended());
             assert_eq!(report.frame_count, 20);
             assert_eq!((report.first_seen_ms, report.last_seen_ms), (0, 1_900));
         }
@@ -423,7 +500,7 @@ mod tests {
     #[test]
     fn a_short_gap_does_not_split_a_track_and_noise_is_dropped() {
         let frame = textured_frame(640, 480);
-        let mut tracker = Tracker::new(TrackerSettings::default());
+        let mut tracker = Tracker::new(TrackerSettings::default(), "cam");
         let mut reports = Vec::new();
         for step in 0..30 {
             let t = step * 100;
@@ -451,7 +528,7 @@ mod tests {
     #[test]
     fn the_best_shot_is_the_highest_quality_view() {
         let frame = textured_frame(640, 480);
-        let mut tracker = Tracker::new(TrackerSettings::default());
+        let mut tracker = Tracker::new(TrackerSettings::default(), "cam");
         // Approaching, closest and sharpest at 200 ms, then turning away (steps small enough to track).
         for (step, (size, score)) in
             [(80.0, 0.8), (90.0, 0.85), (110.0, 0.99), (100.0, 0.9), (95.0, 0.8)].iter().enumerate()
@@ -488,7 +565,7 @@ mod tests {
     #[test]
     fn faces_are_linked_to_the_body_that_contains_them() {
         let frame = textured_frame(640, 480);
-        let mut tracker = Tracker::new(TrackerSettings::default());
+        let mut tracker = Tracker::new(TrackerSettings::default(), "cam");
         for step in 0..5 {
             let dx = step as f32 * 5.0;
             // Face in the upper part of body A; body B elsewhere.
@@ -509,13 +586,77 @@ mod tests {
     fn long_tracks_report_periodic_updates() {
         let frame = textured_frame(320, 240);
         let settings = TrackerSettings { update_interval_ms: 1_000, ..Default::default() };
-        let mut tracker = Tracker::new(settings);
+        let mut tracker = Tracker::new(settings, "cam");
         let mut reports = Vec::new();
         for step in 0..35 {
             reports.extend(tracker.update(step * 100, &frame, &[face(100.0, 50.0, 80.0, 0.9)]));
         }
         reports.extend(tracker.finish());
-        let sequences: Vec<(u32, bool)> = reports.iter().map(|r| (r.sequence, r.ended)).collect();
-        assert_eq!(sequences, vec![(0, false), (1, false), (2, false), (3, true)]);
+        let sequences: Vec<(u32, ReportReason)> = reports.iter().map(|r| (r.sequence, r.reason)).collect();
+        use ReportReason::{Ended, Update};
+        assert_eq!(sequences, vec![(0, Update), (1, Update), (2, Update), (3, Ended)]);
+    }
+
+    #[test]
+    fn live_tracks_are_reported_first_when_recognisable_then_when_better_then_at_the_end() {
+        let frame = textured_frame(640, 480);
+        let settings = TrackerSettings { live_reports: true, ..Default::default() };
+        let mut tracker = Tracker::new(settings.clone(), "cam");
+        // Far and small at first (not recognisable), approaching: 30 px growing 6 px per 100 ms to
+        // 120 px, then staying.
+        let size = |step: i64| (30.0 + 6.0 * step as f32).min(120.0);
+        let mut reports = Vec::new();
+        for step in 0..40 {
+            let t = step * 100;
+            for report in tracker.update(t, &frame, &[face(100.0, 50.0, size(step), 0.9)]) {
+                reports.push((t, report));
+            }
+        }
+        for t in (4_000..6_000).step_by(100) {
+            reports.extend(tracker.update(t, &frame, &[]).into_iter().map(|r| (t, r)));
+        }
+        let reasons: Vec<ReportReason> = reports.iter().map(|(_, r)| r.reason).collect();
+        assert_eq!(reasons.first(), Some(&ReportReason::First), "{reasons:?}");
+        assert_eq!(reasons.last(), Some(&ReportReason::Ended), "{reasons:?}");
+        assert!(reasons.contains(&ReportReason::Improved), "{reasons:?}");
+        assert_eq!(reasons.iter().filter(|r| **r == ReportReason::Ended).count(), 1);
+        let (first_at, first) = &reports[0];
+        assert!(first.best_shot.quality >= settings.recognisable_quality);
+        assert!(*first_at <= 500, "first report at {first_at} ms: within 0.5 s of the face appearing");
+        // Each report: same track, sequence one higher, best shot no worse; improved ones 15 %
+        // better than the last and at least a second apart.
+        let track = first.track_id;
+        let mut previous: Option<(i64, f32)> = None;
+        for (i, (t, report)) in reports.iter().enumerate() {
+            assert_eq!((report.track_id, report.sequence), (track, i as u32));
+            if report.reason == ReportReason::Improved {
+                let (last_t, last_quality) = previous.expect("an earlier report");
+                assert!(t - last_t >= settings.improvement_interval_ms, "{t} after {last_t}");
+                assert!(report.best_shot.quality >= last_quality * 1.15);
+            }
+            previous = Some((*t, report.best_shot.quality));
+        }
+        assert!(reports.len() <= 6, "rate-limited: {} reports", reports.len());
+        // The same frames give the same ids.
+        let mut again = Tracker::new(settings, "cam");
+        let first_again = (0..10)
+            .flat_map(|step| again.update(step * 100, &frame, &[face(100.0, 50.0, size(step), 0.9)]))
+            .next()
+            .expect("a first report");
+        assert_eq!(first_again.track_id, track);
+    }
+
+    #[test]
+    fn a_track_never_recognisable_is_reported_only_at_its_end() {
+        let frame = textured_frame(640, 480);
+        let settings = TrackerSettings { live_reports: true, ..Default::default() };
+        let mut tracker = Tracker::new(settings, "cam");
+        let mut reports = Vec::new();
+        for step in 0..20 {
+            reports.extend(tracker.update(step * 100, &frame, &[face(100.0, 50.0, 12.0, 0.6)]));
+        }
+        assert!(reports.is_empty(), "a tiny, low-score face is not reported while live");
+        reports.extend(tracker.finish());
+        assert_eq!(reports.iter().map(|r| (r.sequence, r.reason)).collect::<Vec<_>>(), vec![(0, ReportReason::Ended)]);
     }
 }

@@ -198,7 +198,10 @@ impl StreamWorker {
             .kafka
             .idempotent_producer_config()
             .create_with_context(DeliveryContext { counters: counters.clone(), metrics: settings.metrics.clone() })?;
-        let tracks = Arc::new(Mutex::new((Tracker::new(settings.tracker.clone()), settings.context.clone())));
+        let tracks = Arc::new(Mutex::new((
+            Tracker::new(settings.tracker.clone(), &settings.context.stream_id),
+            settings.context.clone(),
+        )));
         let analysis = Analysis {
             stream_id: settings.context.stream_id.clone(),
             models,

@@ -16,7 +16,7 @@ use common::{cast, encode_cast_video, face_detector};
 use sightline_ingest::frame::BoxF;
 use sightline_ingest::source::{FrameSource, Phase, SourceFrame, SourceSpec};
 use sightline_ingest::testmedia::Actor;
-use sightline_ingest::track::{Detection, Kind, TrackReport, Tracker, TrackerSettings};
+use sightline_ingest::track::{Detection, Kind, ReportReason, TrackReport, Tracker, TrackerSettings};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -45,18 +45,31 @@ fn each_person_becomes_one_track_with_a_good_best_shot() {
     let frames = std::mem::take(&mut *frames.lock().expect("lock"));
     assert!(frames.len() >= 38, "{} analysed frames", frames.len());
 
-    let mut tracker = Tracker::new(TrackerSettings::default());
-    let mut reports: Vec<TrackReport> = Vec::new();
-    for frame in &frames {
-        let detections: Vec<Detection> = detector
-            .detect(&frame.frame)
-            .expect("detects")
-            .into_iter()
-            .map(|f| Detection { kind: Kind::Face, bbox: f.bbox, score: f.score, landmarks: f.landmarks.to_vec() })
-            .collect();
-        reports.extend(tracker.update(frame.pts_ms, &frame.frame, &detections));
-    }
-    reports.extend(tracker.finish());
+    let detections: Vec<Vec<Detection>> = frames
+        .iter()
+        .map(|frame| {
+            detector
+                .detect(&frame.frame)
+                .expect("detects")
+                .into_iter()
+                .map(|f| Detection { kind: Kind::Face, bbox: f.bbox, score: f.score, landmarks: f.landmarks.to_vec() })
+                .collect()
+        })
+        .collect();
+    // Each report with the capture time of the frame that produced it.
+    let track = |settings: TrackerSettings| {
+        let mut tracker = Tracker::new(settings, "cast");
+        let mut reports: Vec<(i64, TrackReport)> = Vec::new();
+        for (frame, detections) in frames.iter().zip(&detections) {
+            let due = tracker.update(frame.pts_ms, &frame.frame, detections);
+            reports.extend(due.into_iter().map(|r| (frame.pts_ms, r)));
+        }
+        let end = frames.last().map_or(0, |f| f.pts_ms);
+        reports.extend(tracker.finish().into_iter().map(|r| (end, r)));
+        reports
+    };
+    let reports: Vec<TrackReport> = track(TrackerSettings::default()).into_iter().map(|(_, r)| r).collect();
+    assert!(reports.iter().all(|r| r.reason == ReportReason::Ended && r.sequence == 0));
 
     let scale = 0.5; // analysed frame / video frame
     let truth = |actor: &Actor, t: i64| {
@@ -95,6 +108,29 @@ fn each_person_becomes_one_track_with_a_good_best_shot() {
             actor.head.name
         );
     }
+
+    // Live reports: each person's track is reported while in view, within 0.5 s of the face's first
+    // detection, and ends once; the same frames give the same track ids.
+    let live = track(TrackerSettings { live_reports: true, ..Default::default() });
+    for ended in &reports {
+        let of_track: Vec<&(i64, TrackReport)> = live.iter().filter(|(_, r)| r.track_id == ended.track_id).collect();
+        let reasons: Vec<ReportReason> = of_track.iter().map(|(_, r)| r.reason).collect();
+        assert_eq!(reasons.first(), Some(&ReportReason::First), "{reasons:?}");
+        assert_eq!(reasons.iter().filter(|r| **r == ReportReason::Ended).count(), 1, "{reasons:?}");
+        let (reported_at, first) = of_track[0];
+        assert!(
+            reported_at - first.first_seen_ms <= 500,
+            "first report {} ms after the first detection",
+            reported_at - first.first_seen_ms
+        );
+        assert!(*reported_at < ended.last_seen_ms, "reported while still in view");
+        let (_, last) = of_track[of_track.len() - 1];
+        assert_eq!(
+            (last.first_seen_ms, last.last_seen_ms, last.frame_count),
+            (ended.first_seen_ms, ended.last_seen_ms, ended.frame_count)
+        );
+    }
+    assert_eq!(live.iter().filter(|(_, r)| r.ended()).count(), reports.len());
     let _ = std::fs::remove_dir_all(dir);
 }
 

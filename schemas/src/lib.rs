@@ -14,8 +14,9 @@ pub mod v1 {
     #![allow(missing_docs, clippy::doc_lazy_continuation)]
     include!(concat!(env!("OUT_DIR"), "/sightline.v1.rs"));
 
-    /// The `schema_version` this build writes, and the newest it can interpret.
-    pub const SCHEMA_VERSION: u32 = 1;
+    /// The `schema_version` (minor version of the v1 schema) this build writes. Consumers read
+    /// every minor version, newer ones included (see the evolution rules in `events.proto`).
+    pub const SCHEMA_VERSION: u32 = 2;
 }
 
 pub mod validate;

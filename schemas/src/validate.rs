@@ -1,14 +1,13 @@
 //! The rules every consumer applies before trusting an event, so that all of them reject the same
 //! messages with the same reasons (which go into dead-letter headers).
 
-use crate::v1::{DetectionEvent, EnrichedEvent, ObjectKind, SCHEMA_VERSION};
+use crate::v1::{DetectionEvent, EnrichedEvent, ObjectKind};
 
 /// Why an event is refused: a short reason class and a detail naming the field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
-    /// `empty` (no payload), `decode` (not the expected message), `schema_version` (newer than this
-    /// build understands), `invalid` (a required field is missing or malformed) or `too_large` (a
-    /// field or the whole message exceeds its limit).
+    /// `empty` (no payload), `decode` (not the expected message), `invalid` (a required field is
+    /// missing or malformed) or `too_large` (a field or the whole message exceeds its limit).
     pub reason: &'static str,
     /// What is wrong, naming the field.
     pub detail: String,
@@ -67,14 +66,12 @@ pub const RANK_MAX: u32 = u16::MAX as u32;
 /// Slack allowed when a box is compared with its frame's edges, pixels (float rounding).
 const FRAME_EDGE_TOLERANCE: f32 = 0.5;
 
-/// A `schema_version` this build can interpret: present and not newer than [`SCHEMA_VERSION`].
+/// A `schema_version` is present. Every minor version is readable, newer ones included: changes
+/// within v1 only add fields, which a consumer that does not know them ignores; an incompatible
+/// change gets new topics instead (see `events.proto`).
 pub fn schema_version(version: u32) -> Result<(), Invalid> {
     match version {
         0 => Err(Invalid::field("schema_version is missing")),
-        v if v > SCHEMA_VERSION => Err(Invalid {
-            reason: "schema_version",
-            detail: format!("schema_version {v} is newer than {SCHEMA_VERSION}, the newest this consumer knows"),
-        }),
         _ => Ok(()),
     }
 }
@@ -247,7 +244,7 @@ pub fn enriched(event: &EnrichedEvent, limits: &Limits) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::v1::{BoundingBox, Descriptor, MatchResult, Point};
+    use crate::v1::{BoundingBox, Descriptor, MatchResult, Point, SCHEMA_VERSION};
 
     fn valid_detection() -> DetectionEvent {
         DetectionEvent {
@@ -318,9 +315,9 @@ mod tests {
         }
         let huge_shot = DetectionEvent { best_shot_jpeg: Some(vec![0xff; 1024 * 1024 + 1]), ..valid.clone() };
         assert_eq!(detection(&huge_shot, "", &limits).map_err(|e| e.reason), Err("too_large"));
-        assert_eq!(schema_version(2).map_err(|e| e.reason), Err("schema_version"));
         assert_eq!(schema_version(0).map_err(|e| e.reason), Err("invalid"));
         assert!(schema_version(1).is_ok());
+        assert!(schema_version(SCHEMA_VERSION + 1).is_ok(), "newer minor versions are read");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use sightline_common::kafka::KafkaSettings;
 use sightline_schemas::v1::{
     BoundingBox, Descriptor, DetectionEvent, EnrichedEvent, MatchResult, ObjectKind, Point, SCHEMA_VERSION,
+    TrackReportKind,
 };
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -111,6 +112,8 @@ impl EventGenerator {
             track_ended: true,
             parent_track_id: String::new(),
             best_shot_origin: Some(Point { x: x.floor(), y: y.floor() }),
+            report_kind: TrackReportKind::Ended as i32,
+            report_sequence: 0,
         };
         let (descriptor, skip_reason, matches) = if is_face {
             let mut values: Vec<f32> = (0..192).map(|_| rng.random_range(-1.0f32..1.0)).collect();
@@ -147,6 +150,7 @@ impl EventGenerator {
             detection: Some(detection),
             descriptor,
             descriptor_skip_reason: skip_reason,
+            track_best_match: matches.first().cloned(),
             matches,
             enriched_time_ms: capture_ms + 500,
         }

@@ -17,7 +17,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use sightline_common::auth::Role;
 use sightline_common::kafka::TopicSpec;
 use sightline_enrich::pipeline::enriched_event_id;
-use sightline_schemas::v1::{BoundingBox, DetectionEvent, EnrichedEvent, ObjectKind, Point};
+use sightline_schemas::v1::{BoundingBox, DetectionEvent, EnrichedEvent, ObjectKind, Point, TrackReportKind};
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce_raw};
 use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, event_counts, event_ids, eventually};
 use sightline_vision::descriptor::{DESCRIPTOR_DIM, MODEL_NAME};
@@ -73,6 +73,8 @@ fn detection(detector: &mut FaceDetector, photo: &RgbFrame, stream: &str) -> Det
         frame_height: photo.height,
         track_ended: true,
         parent_track_id: String::new(),
+        // As a producer of minor version 1 wrote it: no report kind or sequence.
+        ..Default::default()
     }
 }
 
@@ -227,16 +229,34 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
 
     // Detections from other photos of the same people, a stranger, a body, and garbage.
     let obama2 = detection(&mut detector, &photo("obama2.jpg"), "cam-1");
-    let obama3 = detection(&mut detector, &photo("obama3.jpg"), "cam-2");
-    let stranger = detection(&mut detector, &photo("astronaut.png"), "cam-1");
+    // The first reports of two live tracks (more reports of them follow).
+    let first_report = |event: DetectionEvent| DetectionEvent {
+        schema_version: 2,
+        track_ended: false,
+        report_kind: TrackReportKind::First as i32,
+        ..event
+    };
+    let obama3 = first_report(detection(&mut detector, &photo("obama3.jpg"), "cam-2"));
+    let stranger = first_report(detection(&mut detector, &photo("astronaut.png"), "cam-1"));
     let body = DetectionEvent {
         event_id: uuid::Uuid::new_v4().to_string(),
         kind: ObjectKind::Body as i32,
         landmarks: vec![],
         ..stranger.clone()
     };
+    // A later report of obama3's track whose best shot changed to a face that matches no one: the
+    // report matches no one, but carries the track's best match so far.
+    let obama3_later = DetectionEvent {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        capture_time_ms: obama3.capture_time_ms + 1_000,
+        track_id: obama3.track_id.clone(),
+        stream_id: obama3.stream_id.clone(),
+        report_kind: TrackReportKind::Improved as i32,
+        report_sequence: 1,
+        ..stranger.clone()
+    };
     let producer = kafka.idempotent_producer()?;
-    for event in [&obama2, &obama3, &stranger, &body] {
+    for event in [&obama2, &obama3, &stranger, &body, &obama3_later] {
         produce(&producer, input, &event.stream_id, &event.encode_to_vec()).await?;
     }
     produce(&producer, input, "cam-1", b"not a detection").await?;
@@ -253,7 +273,7 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     produce(&producer, input, "cam-1", &garbage).await?;
 
     let consumer = test.reader(output, "reader")?;
-    let events = read(&consumer, 4).await?;
+    let events = read(&consumer, 5).await?;
 
     for (detection, who) in [(&obama2, "obama2.jpg"), (&obama3, "obama3.jpg")] {
         let event = &events[&detection.event_id];
@@ -268,9 +288,15 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
         );
         assert!(best.similarity >= 0.5 && best.threshold == 0.5, "{who}: {best:?}");
         assert!(event.matches.iter().all(|m| m.person_display_name != "Biden"), "{who}: {:?}", event.matches);
+        assert_eq!(event.track_best_match.as_ref(), Some(best), "{who}: the track's best match so far");
     }
+    let later = &events[&obama3_later.event_id];
+    assert!(later.descriptor.is_some() && later.matches.is_empty(), "{later:?}");
+    let kept = later.track_best_match.as_ref().expect("the track's earlier match is kept");
+    assert_eq!(Some(kept), events[&obama3.event_id].matches.first(), "the same match, searched again");
     let unknown = &events[&stranger.event_id];
     assert!(unknown.descriptor.is_some());
+    let events_descriptor_of_stranger = unknown.descriptor.clone();
     assert!(unknown.matches.is_empty(), "the stranger matches no one: {:?}", unknown.matches);
     let passed = &events[&body.event_id];
     assert_eq!((passed.descriptor_skip_reason.as_str(), passed.descriptor.is_none()), ("body", true));
@@ -287,27 +313,38 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     assert_eq!(reason_of(&garbage), Some("decode"), "2 MB of garbage is dead-lettered whole");
     assert_eq!(reason_of(&huge_shot.encode_to_vec()), Some("too_large"), "a 1.2 MB best shot is over the limit");
 
-    // Enrol the stranger while enrich runs: within a second, the same face matches.
+    // Enrol the stranger while enrich runs: within a second, the same face matches. The stranger's
+    // track reports again with the same best shot (its end): described once, matched anew.
     let path = format!("{persons}?display_name=Astronaut");
     let (status, body) = call("POST", path, "ops-secret", "image/png", bytes("astronaut.png")).await??;
     assert_eq!(status, 201, "{body}");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let again = DetectionEvent { event_id: uuid::Uuid::new_v4().to_string(), ..stranger.clone() };
+    let again = DetectionEvent {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        report_kind: TrackReportKind::Ended as i32,
+        report_sequence: 1,
+        track_ended: true,
+        ..stranger.clone()
+    };
     produce(&producer, input, &again.stream_id, &again.encode_to_vec()).await?;
     let events = read(&consumer, 1).await?;
     let event = events.get(&again.event_id).expect("the new detection's event");
     let best = event.matches.first().expect("the newly listed person matches");
     assert_eq!(best.person_display_name, "Astronaut");
     assert!(best.similarity > 0.9, "same photo: {best:?}");
+    assert_eq!(event.track_best_match.as_ref(), Some(best));
+    assert_eq!(event.descriptor, events_descriptor_of_stranger, "the same descriptor, not extracted again");
 
-    // What happened is visible in /metrics: 4 faces described (obama2, obama3, the stranger twice),
-    // one body skipped, three dead letters, and 3 matches.
+    // What happened is visible in /metrics: 4 faces described (obama2, obama3, the stranger, obama3's
+    // later shot), one reused (the stranger's second report), one body skipped, three dead letters,
+    // and 3 matches.
     let metric = |name: &str| enrich.metric(name).unwrap_or(f64::NAN);
-    eventually(Duration::from_secs(10), "5 acknowledged outputs in /metrics", || async {
-        Ok((metric("sightline_enrich_produced_total") == 5.0).then_some(()))
+    eventually(Duration::from_secs(10), "6 acknowledged outputs in /metrics", || async {
+        Ok((metric("sightline_enrich_produced_total") == 6.0).then_some(()))
     })
     .await?;
     assert_eq!(metric("sightline_enrich_described_total"), 4.0);
+    assert_eq!(metric("sightline_enrich_descriptors_reused_total"), 1.0);
     assert_eq!(metric("sightline_enrich_skipped_total"), 1.0);
     assert_eq!(metric("sightline_enrich_dead_lettered_total"), 3.0);
     assert_eq!(metric("sightline_enrich_matches_total"), 3.0);

@@ -161,8 +161,12 @@ async fn d_poison_messages_go_to_the_dlq_with_reasons() -> anyhow::Result<()> {
     let mut produced = produce(&kafka, &iso.topic, &events, 0, 300, None).await?;
 
     use prost::Message as _;
+    // A later minor version with a field this build does not know (number 99, bytes "new"): read,
+    // not dead-lettered, so producers may upgrade before consumers.
     let mut newer = events.event(10_000);
     newer.schema_version = SCHEMA_VERSION + 1;
+    let mut newer_bytes = newer.encode_to_vec();
+    newer_bytes.extend_from_slice(&[0x9a, 0x06, 3, b'n', b'e', b'w']);
     let mut no_stream = events.event(10_001);
     if let Some(d) = no_stream.detection.as_mut() {
         d.stream_id.clear();
@@ -197,7 +201,6 @@ async fn d_poison_messages_go_to_the_dlq_with_reasons() -> anyhow::Result<()> {
     upper_id.event_id = upper_id.event_id.to_uppercase();
     let poison: Vec<(&str, Vec<u8>)> = vec![
         ("decode", b"\x08\x96\x01\xff\xff\xff\xff garbage".to_vec()),
-        ("schema_version", newer.encode_to_vec()),
         ("invalid", no_stream.encode_to_vec()),
         ("invalid", no_id.encode_to_vec()),
         ("invalid", no_detection.encode_to_vec()),
@@ -210,10 +213,19 @@ async fn d_poison_messages_go_to_the_dlq_with_reasons() -> anyhow::Result<()> {
     ];
     let keyed: Vec<(String, Vec<u8>)> = poison.iter().map(|(_, p)| ("cam-00".to_owned(), p.clone())).collect();
     let positions = produce_raw(&kafka, &iso.topic, &keyed).await?;
+    produce_raw(&kafka, &iso.topic, &[("cam-00".to_owned(), newer_bytes)]).await?;
+    produced.push(newer.event_id.clone());
     produced.extend(produce(&kafka, &iso.topic, &events, 300, 300, None).await?);
 
     let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
     assert_exactly(&clickhouse, &produced).await?;
+    let version: u16 = clickhouse
+        .read_client()
+        .query("SELECT schema_version FROM events WHERE event_id = toUUID(?)")
+        .bind(newer.event_id.as_str())
+        .fetch_one()
+        .await?;
+    assert_eq!(u32::from(version), SCHEMA_VERSION + 1, "the newer event landed with its version");
 
     // Read the DLQ back: one letter per poison message, with its reason and source position.
     let mut config = kafka.client_config();

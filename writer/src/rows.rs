@@ -244,7 +244,11 @@ mod tests {
         assert_eq!(event_rows(Some(b"\xff\xff\xff garbage"), 0, 0, &limits).unwrap_err().reason, "decode");
         let mut newer = valid_event();
         newer.schema_version = 99;
-        assert_eq!(event_rows(Some(&newer.encode_to_vec()), 0, 0, &limits).unwrap_err().reason, "schema_version");
+        let read = event_rows(Some(&newer.encode_to_vec()), 0, 0, &limits).expect("newer minor versions are read");
+        assert_eq!(read.event.schema_version, 99);
+        let mut unversioned = valid_event();
+        unversioned.schema_version = 0;
+        assert_eq!(event_rows(Some(&unversioned.encode_to_vec()), 0, 0, &limits).unwrap_err().reason, "invalid");
         let mut no_stream = valid_event();
         if let Some(d) = no_stream.detection.as_mut() {
             d.stream_id.clear();

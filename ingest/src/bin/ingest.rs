@@ -48,6 +48,16 @@ struct IngestSettings {
     lost_timeout_ms: i64,
     /// Long tracks report every this often (0: only when they end).
     update_interval_ms: i64,
+    /// Report confirmed tracks while they last: first as soon as the best shot is recognisable, again
+    /// when it improves, and when they end (off: only when they end). Off until the warehouse counts
+    /// tracks rather than reports.
+    live_reports: bool,
+    /// Best-shot quality (0-1) at which a live track is first reported.
+    recognisable_quality: f32,
+    /// Relative best-shot quality gain that makes an improved report (0.15: 15 % better).
+    improvement: f32,
+    /// Shortest time between a track's first and improved reports, ms.
+    improvement_interval_ms: i64,
     /// Which source URLs streams may have (`[sources]`: schemes, hosts, local files, devices).
     sources: SourcePolicy,
     /// `production` refuses the local stack's credentials at start.
@@ -56,6 +66,7 @@ struct IngestSettings {
 
 impl Default for IngestSettings {
     fn default() -> Self {
+        let tracker = TrackerSettings::default();
         Self {
             kafka: KafkaSettings::default(),
             postgres_url: "postgres://sightline:sightline@localhost:5432/sightline".into(),
@@ -68,6 +79,10 @@ impl Default for IngestSettings {
             detect_bodies: true,
             lost_timeout_ms: 1_500,
             update_interval_ms: 0,
+            live_reports: tracker.live_reports,
+            recognisable_quality: tracker.recognisable_quality,
+            improvement: tracker.improvement,
+            improvement_interval_ms: tracker.improvement_interval_ms,
             sources: SourcePolicy::default(),
             deployment: Default::default(),
         }
@@ -118,6 +133,10 @@ async fn main() -> anyhow::Result<()> {
         tracker: TrackerSettings {
             lost_timeout_ms: settings.lost_timeout_ms,
             update_interval_ms: settings.update_interval_ms,
+            live_reports: settings.live_reports,
+            recognisable_quality: settings.recognisable_quality,
+            improvement: settings.improvement,
+            improvement_interval_ms: settings.improvement_interval_ms,
             ..Default::default()
         },
         sources: settings.sources,
