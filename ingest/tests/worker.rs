@@ -18,7 +18,7 @@ use sightline_ingest::frame::RgbFrame;
 use sightline_ingest::source::{Phase, SourceSpec};
 use sightline_ingest::track::TrackerSettings;
 use sightline_ingest::worker::{Models, StreamWorker, WorkerSettings};
-use sightline_schemas::v1::{DetectionEvent, ObjectKind};
+use sightline_schemas::v1::{DetectionEvent, ObjectKind, TrackReportKind};
 use sightline_testkit::stack::kafka;
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -88,9 +88,10 @@ async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result
     let ids: BTreeSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     assert_eq!(ids.len(), events.len(), "event ids are unique");
     for event in &faces {
-        assert_eq!(event.schema_version, 1);
+        assert_eq!(event.schema_version, sightline_schemas::v1::SCHEMA_VERSION);
         assert_eq!((event.site.as_str(), event.frame_width, event.frame_height), ("lobby", 640, 360));
         assert!(event.track_ended);
+        assert_eq!((event.report_kind, event.report_sequence), (TrackReportKind::Ended as i32, 0));
         assert_eq!(event.landmarks.len(), 5);
         assert!(event.frame_count >= 10, "{} frames", event.frame_count);
         assert!(event.first_seen_ms <= event.capture_time_ms && event.capture_time_ms <= event.last_seen_ms);
