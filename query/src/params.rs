@@ -136,6 +136,8 @@ pub struct EventFilter {
     pub person: Option<String>,
     /// Only events with a watchlist match.
     pub matched_only: bool,
+    /// Every report of a track, not one row per track (its latest report).
+    pub every_report: bool,
 }
 
 /// Where a page starts: after the event at (`capture_ms`, `event_id`) in newest-first order.
@@ -172,6 +174,7 @@ pub struct EventsQuery {
     list: Option<String>,
     person: Option<String>,
     matched: Option<String>,
+    every_report: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -233,6 +236,7 @@ impl EventsQuery {
                 list: non_empty(self.list),
                 person: non_empty(self.person),
                 matched_only: parse_bool("matched", self.matched.as_deref())?,
+                every_report: parse_bool("every_report", self.every_report.as_deref())?,
             },
             limit: parse_count("limit", self.limit.as_deref(), default_limit, max_limit)?,
             cursor: non_empty(self.cursor).as_deref().map(Cursor::decode).transpose()?,

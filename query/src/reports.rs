@@ -76,6 +76,7 @@ fn filters(request: &EventsRequest) -> Vec<(String, String)> {
         ("list", filter.list.clone()),
         ("person", filter.person.clone()),
         ("matched", filter.matched_only.then(|| "true".to_owned())),
+        ("every_report", filter.every_report.then(|| "true".to_owned())),
     ]
     .into_iter()
     .filter_map(|(name, value)| Some((name.to_owned(), value?)))

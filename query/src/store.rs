@@ -93,16 +93,16 @@ pub struct MatchRow {
     pub rank: u16,
 }
 
-/// Events of one kind in one time bucket.
+/// Tracks (people or bodies) of one kind in one time bucket: those first seen in it.
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
 pub struct TimelineRow {
     /// Bucket start, ms since the epoch.
     pub bucket_ms: i64,
     /// `face` or `body`.
     pub kind: String,
-    /// Events.
-    pub events: u64,
-    /// Events with a watchlist match.
+    /// Tracks.
+    pub tracks: u64,
+    /// Tracks identified by a watchlist match.
     pub matched: u64,
 }
 
@@ -113,13 +113,13 @@ pub struct StreamSummaryRow {
     pub site: String,
     /// Stream.
     pub stream_id: String,
-    /// Face events.
+    /// Face tracks.
     pub faces: u64,
-    /// Body events.
+    /// Body tracks.
     pub bodies: u64,
-    /// Events with a watchlist match.
+    /// Tracks identified by a watchlist match.
     pub matched: u64,
-    /// Latest capture, ms since the epoch.
+    /// Latest sighting, ms since the epoch.
     pub last_capture_ms: i64,
 }
 
@@ -136,7 +136,7 @@ pub struct PersonSightingsRow {
     pub external_id: String,
     /// Display name.
     pub display_name: String,
-    /// Matched events.
+    /// Tracks whose best match is the person.
     pub sightings: u64,
     /// Best similarity.
     pub best_similarity: f32,
@@ -173,6 +173,13 @@ impl Warehouse {
         self.client.query(sql).bind(from_s).bind(to_s).bind(range.from_ms).bind(range.to_ms)
     }
 
+    /// `sql` over the tracks present in `range`, bound as its end in seconds, then its start and
+    /// end in ms.
+    fn tracks_in(&self, sql: &str, range: &TimeRange) -> clickhouse::query::Query {
+        let (_, to_s) = range.seconds();
+        self.client.query(sql).bind(to_s).bind(range.from_ms).bind(range.to_ms)
+    }
+
     /// One page of events, newest first.
     pub async fn events(&self, request: &EventsRequest) -> Result<Vec<EventRow>, WarehouseError> {
         let filter = &request.filter;
@@ -181,6 +188,8 @@ impl Warehouse {
             Some(cursor) => (cursor.capture_ms, cursor.event_id.to_string()),
             None => (i64::MAX, String::new()),
         };
+        let (_, to_s) = request.range.seconds();
+        let every_report = u8::from(filter.every_report);
         self.ranged(queries::EVENTS_PAGE, &request.range)
             .bind(optional(&filter.site))
             .bind(optional(&filter.site))
@@ -188,6 +197,14 @@ impl Warehouse {
             .bind(optional(&filter.stream))
             .bind(kind)
             .bind(kind)
+            .bind(every_report)
+            .bind(optional(&filter.list))
+            .bind(optional(&filter.list))
+            .bind(optional(&filter.person))
+            .bind(optional(&filter.person))
+            .bind(u8::from(filter.matched_only))
+            .bind(every_report)
+            .bind(to_s)
             .bind(optional(&filter.list))
             .bind(optional(&filter.list))
             .bind(optional(&filter.person))
@@ -258,12 +275,12 @@ impl Warehouse {
 
     /// Events per bucket and kind.
     pub async fn timeline(&self, request: &TimelineRequest) -> Result<Vec<TimelineRow>, WarehouseError> {
-        let (from_s, to_s) = request.range.seconds();
+        let (_, to_s) = request.range.seconds();
         self.client
             .query(queries::TIMELINE)
+            .bind(request.range.from_ms)
             .bind(request.bucket_ms)
             .bind(request.bucket_ms)
-            .bind(from_s)
             .bind(to_s)
             .bind(request.range.from_ms)
             .bind(request.range.to_ms)
@@ -278,12 +295,15 @@ impl Warehouse {
 
     /// What each stream saw.
     pub async fn streams(&self, range: &TimeRange) -> Result<Vec<StreamSummaryRow>, WarehouseError> {
-        self.ranged(queries::STREAM_SUMMARY, range).fetch_all().await.map_err(query_error("reading stream summaries"))
+        self.tracks_in(queries::STREAM_SUMMARY, range)
+            .fetch_all()
+            .await
+            .map_err(query_error("reading stream summaries"))
     }
 
     /// The most sighted watchlist persons.
     pub async fn persons(&self, request: &PersonsRequest) -> Result<Vec<PersonSightingsRow>, WarehouseError> {
-        self.ranged(queries::TOP_MATCHED_PERSONS, &request.range)
+        self.tracks_in(queries::TOP_MATCHED_PERSONS, &request.range)
             .bind(optional(&request.list))
             .bind(optional(&request.list))
             .bind(request.limit)

@@ -77,6 +77,7 @@ impl Filters {
             list: text(&self.list),
             person: text(&self.person),
             matched_only: self.matched,
+            every_report: false,
         })
     }
 }

@@ -102,6 +102,8 @@ include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 pub mod queries {
     /// Exactly-once view of the events: total rows as analysts see them, and distinct ids.
     pub const EVENT_COUNTS: &str = include_str!("../clickhouse/queries/event_counts.sql");
+    /// Exactly-once view of the tracks: rows as analysts see them, distinct tracks, reports.
+    pub const TRACK_COUNTS: &str = include_str!("../clickhouse/queries/track_counts.sql");
     /// Per-stream summary of what landed (the demo prints it).
     pub const LANDED_SUMMARY: &str = include_str!("../clickhouse/queries/landed_summary.sql");
     /// Order-independent fingerprint of the visible events and matches (rebuild equivalence).
@@ -120,9 +122,9 @@ pub mod queries {
     pub const EVENT_MATCHES: &str = include_str!("../clickhouse/queries/event_matches.sql");
     /// The best-shot JPEG of one event.
     pub const BEST_SHOT: &str = include_str!("../clickhouse/queries/best_shot.sql");
-    /// Events per time bucket and kind.
+    /// Tracks per time bucket (of their first sighting) and kind.
     pub const TIMELINE: &str = include_str!("../clickhouse/queries/timeline.sql");
-    /// Per site and stream: faces, bodies, matched events, last capture.
+    /// Per site and stream: face and body tracks, identified tracks, last sighting.
     pub const STREAM_SUMMARY: &str = include_str!("../clickhouse/queries/stream_summary.sql");
 }
 

@@ -1,7 +1,7 @@
 //! The rules every consumer applies before trusting an event, so that all of them reject the same
 //! messages with the same reasons (which go into dead-letter headers).
 
-use crate::v1::{DetectionEvent, EnrichedEvent, ObjectKind};
+use crate::v1::{DetectionEvent, EnrichedEvent, MatchResult, ObjectKind};
 
 /// Why an event is refused: a short reason class and a detail naming the field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,25 +218,34 @@ pub fn enriched(event: &EnrichedEvent, limits: &Limits) -> Result<(), Invalid> {
         )));
     }
     for (i, m) in event.matches.iter().enumerate() {
-        let field = |name: &str| format!("matches[{i}].{name}");
-        uuid_field(&field("list_id"), &m.list_id)?;
-        uuid_field(&field("person_id"), &m.person_id)?;
-        for (name, value) in [
-            ("list_name", &m.list_name),
-            ("person_external_id", &m.person_external_id),
-            ("person_display_name", &m.person_display_name),
-        ] {
-            text(&field(name), value, limits)?;
+        match_result(&format!("matches[{i}]"), m, limits)?;
+    }
+    if let Some(best) = &event.track_best_match {
+        match_result("track_best_match", best, limits)?;
+    }
+    Ok(())
+}
+
+/// One watchlist match, named `prefix` in errors.
+fn match_result(prefix: &str, m: &MatchResult, limits: &Limits) -> Result<(), Invalid> {
+    let field = |name: &str| format!("{prefix}.{name}");
+    uuid_field(&field("list_id"), &m.list_id)?;
+    uuid_field(&field("person_id"), &m.person_id)?;
+    for (name, value) in [
+        ("list_name", &m.list_name),
+        ("person_external_id", &m.person_external_id),
+        ("person_display_name", &m.person_display_name),
+    ] {
+        text(&field(name), value, limits)?;
+    }
+    for (name, value) in [("similarity", m.similarity), ("threshold", m.threshold)] {
+        finite(&field(name), value)?;
+        if !(-1.0..=1.0).contains(&value) {
+            return Err(Invalid::field(format!("{} {value} is outside -1..1", field(name))));
         }
-        for (name, value) in [("similarity", m.similarity), ("threshold", m.threshold)] {
-            finite(&field(name), value)?;
-            if !(-1.0..=1.0).contains(&value) {
-                return Err(Invalid::field(format!("{} {value} is outside -1..1", field(name))));
-            }
-        }
-        if m.rank > RANK_MAX {
-            return Err(Invalid::field(format!("{} {} is more than {RANK_MAX}", field("rank"), m.rank)));
-        }
+    }
+    if m.rank > RANK_MAX {
+        return Err(Invalid::field(format!("{} {} is more than {RANK_MAX}", field("rank"), m.rank)));
     }
     Ok(())
 }
@@ -335,7 +344,13 @@ mod tests {
         long_descriptor.descriptor = Some(Descriptor { values: vec![0.0; 2049], ..Default::default() });
         let mut nan_descriptor = valid_enriched();
         nan_descriptor.descriptor = Some(Descriptor { values: vec![f32::NAN; 192], ..Default::default() });
+        let mut bad_best = valid_enriched();
+        bad_best.track_best_match = Some(MatchResult { similarity: f32::NAN, ..bad_best.matches[0].clone() });
+        let mut good_best = valid_enriched();
+        good_best.track_best_match = good_best.matches.first().cloned();
+        assert_eq!(enriched(&good_best, &limits), Ok(()));
         let bad = [
+            bad_best,
             with_match(&|m| m.similarity = f32::NAN),
             with_match(&|m| m.similarity = f32::INFINITY),
             with_match(&|m| m.threshold = 2.0),

@@ -97,7 +97,7 @@ SAMPLE_EVENT_ID = "5b1e4c1e-2f0a-4a4e-9a3b-0c8f2d7e6a11"
 
 
 def insert_sample(engine):
-    """One event with one match and one best shot, inserted twice (as a replay would).
+    """One event with one match, one best shot and its track, inserted twice (as a replay would).
 
     `INSERT ... SELECT` rather than `VALUES`: clickhouse-driver sends VALUES data itself.
     """
@@ -117,6 +117,15 @@ def insert_sample(engine):
         engine.execute(
             "INSERT INTO best_shots (event_id, capture_time, stream_id, jpeg) SELECT "
             f"toUUID('{SAMPLE_EVENT_ID}'), toDateTime(1795168800), 'cam-01', 'jpegbytes'"
+        )
+        engine.execute(
+            "INSERT INTO tracks (track_id, stream_id, site, kind, first_seen, first_seen_ms, last_seen_ms, "
+            "report_count, event_id, best_shot_ms, best_list_id, best_list_name, best_person_id, "
+            "best_person_external_id, best_person_display_name, best_similarity, matched_list_ids, "
+            "matched_person_ids, version) SELECT "
+            "'t1', 'cam-01', 'site-a', 'face', toDateTime(1795168800), 1795168800000, 1795168800000, 1, "
+            f"toUUID('{SAMPLE_EVENT_ID}'), 1795168800000, 'list-1', 'VIP', 'person-1', 'EXT-1', 'Person One', "
+            "0.9, ['list-1'], ['person-1'], 1"
         )
 
 
@@ -163,7 +172,9 @@ def test_every_query_runs(engine, query):
         expected = expected_first_rows[query.stem]
         assert rows and rows[0][: len(expected)] == expected, rows
     if query.stem == "content_fingerprint":
-        assert [rows[0][0], rows[0][2], rows[0][4]] == ["1", "1", "1"]
+        assert [rows[0][0], rows[0][2], rows[0][4], rows[0][6]] == ["1", "1", "1", "1"]
+    if query.stem == "track_counts":
+        assert rows == [["1", "1", "1"]]
 
 
 def bind_example_params(sql):

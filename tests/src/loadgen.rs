@@ -33,6 +33,9 @@ pub struct LoadProfile {
     pub face_share: f64,
     /// Share of faces that match a watchlist person.
     pub match_share: f64,
+    /// Reports per track (consecutive events): the first, improved ones, and the one that ends it.
+    /// Every report of a track has its stream, kind, first sighting and matches.
+    pub reports_per_track: u32,
 }
 
 impl Default for LoadProfile {
@@ -45,6 +48,7 @@ impl Default for LoadProfile {
             step_ms: 250,
             face_share: 0.7,
             match_share: 0.3,
+            reports_per_track: 1,
         }
     }
 }
@@ -67,15 +71,27 @@ impl EventGenerator {
         Self { profile, jpegs, lists }
     }
 
+    /// The track of event number `index` and the event's report sequence in it.
+    pub fn track_of(&self, index: u64) -> (u64, u32) {
+        let per_track = u64::from(self.profile.reports_per_track.max(1));
+        (index / per_track, (index % per_track) as u32)
+    }
+
     /// The enriched event number `index` (deterministic).
     pub fn event(&self, index: u64) -> EnrichedEvent {
+        let (track, sequence) = self.track_of(index);
+        let last_report = sequence + 1 == self.profile.reports_per_track.max(1);
         let mut rng = SmallRng::seed_from_u64(self.profile.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let stream = (index as usize) % self.profile.streams.max(1);
+        let mut track_rng =
+            SmallRng::seed_from_u64(self.profile.seed ^ track.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x0074_7261_636b);
+        let stream = (track as usize) % self.profile.streams.max(1);
         let site = stream % self.profile.sites.max(1);
         let detection_id = Uuid::new_v5(&ID_NAMESPACE, format!("{}-detection-{index}", self.profile.seed).as_bytes());
-        let track_id = Uuid::new_v5(&ID_NAMESPACE, format!("{}-track-{}", self.profile.seed, index / 2).as_bytes());
+        let track_id = Uuid::new_v5(&ID_NAMESPACE, format!("{}-track-{track}", self.profile.seed).as_bytes());
         let capture_ms = self.profile.start_ms + index as i64 * self.profile.step_ms;
-        let is_face = rng.random_bool(self.profile.face_share);
+        let track_start_ms = capture_ms - i64::from(sequence) * self.profile.step_ms;
+        let first_seen_ms = track_start_ms - track_rng.random_range(500..8000);
+        let is_face = track_rng.random_bool(self.profile.face_share);
         let (width, height) =
             if is_face { (rng.random_range(60.0..180.0), 0.0) } else { (rng.random_range(80.0..240.0), 0.0) };
         let height = if is_face { width * 1.25 } else { height + width * 2.4 };
@@ -104,26 +120,32 @@ impl EventGenerator {
             detection_score: rng.random_range(0.6..1.0),
             quality: rng.random_range(0.2..1.0),
             best_shot_jpeg: Some(self.jpegs[(index as usize) % self.jpegs.len()].clone()),
-            first_seen_ms: capture_ms - rng.random_range(500..8000),
+            first_seen_ms,
             last_seen_ms: capture_ms + rng.random_range(100..4000),
             frame_count: rng.random_range(5..200),
             frame_width: 1280,
             frame_height: 720,
-            track_ended: true,
+            track_ended: last_report,
             parent_track_id: String::new(),
             best_shot_origin: Some(Point { x: x.floor(), y: y.floor() }),
-            report_kind: TrackReportKind::Ended as i32,
-            report_sequence: 0,
+            report_kind: if last_report {
+                TrackReportKind::Ended
+            } else if sequence == 0 {
+                TrackReportKind::First
+            } else {
+                TrackReportKind::Improved
+            } as i32,
+            report_sequence: sequence,
         };
         let (descriptor, skip_reason, matches) = if is_face {
             let mut values: Vec<f32> = (0..192).map(|_| rng.random_range(-1.0f32..1.0)).collect();
             let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt().max(f32::EPSILON);
             values.iter_mut().for_each(|v| *v /= norm);
-            let matches = if rng.random_bool(self.profile.match_share) {
-                let (list_id, list_name) = &self.lists[rng.random_range(0..self.lists.len())];
-                (1..=rng.random_range(1..=3u32))
+            let matches = if track_rng.random_bool(self.profile.match_share) {
+                let (list_id, list_name) = &self.lists[track_rng.random_range(0..self.lists.len())];
+                (1..=track_rng.random_range(1..=3u32))
                     .map(|rank| {
-                        let person = rng.random_range(0..50u32);
+                        let person = track_rng.random_range(0..50u32);
                         MatchResult {
                             list_id: list_id.clone(),
                             list_name: list_name.clone(),

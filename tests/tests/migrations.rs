@@ -14,16 +14,31 @@ fn fresh_name(prefix: &str) -> String {
 #[tokio::test]
 async fn clickhouse_migrations_apply_once_and_refuse_edits() -> anyhow::Result<()> {
     let settings = stack::clickhouse(&fresh_name("test_migrate"));
-    let applied = migrate(&settings).await?;
-    assert_eq!(applied, CLICKHOUSE_MIGRATIONS.iter().map(|m| m.version).collect::<Vec<_>>());
-    assert!(migrate(&settings).await?.is_empty(), "a second run applies nothing");
-
+    // The first release's tables, with an event landed in them.
+    assert_eq!(apply_migrations(&settings, &CLICKHOUSE_MIGRATIONS[..1]).await?, vec![1]);
     let client = settings.read_client();
+    client
+        .query(
+            "INSERT INTO events (event_id, detection_event_id, schema_version, stream_id, site, capture_time, \
+             capture_ms, track_id, kind, first_seen_ms, last_seen_ms, matched_list_ids, matched_person_ids, \
+             enriched_ms) SELECT toUUID('5b1e4c1e-2f0a-4a4e-9a3b-0c8f2d7e6a11'), toUUID('5b1e4c1e-2f0a-4a4e-9a3b-0c8f2d7e6a12'), 1, 'cam-1', 'hq', toDateTime(1795168800), \
+             1795168800000, 'track-1', 'face', 1795168799000, 1795168801000, ['list-1'], ['person-1'], 1795168802000",
+        )
+        .execute()
+        .await?;
+    let applied = migrate(&settings).await?;
+    assert_eq!(applied, CLICKHOUSE_MIGRATIONS[1..].iter().map(|m| m.version).collect::<Vec<_>>());
+    assert!(migrate(&settings).await?.is_empty(), "a second run applies nothing");
+    // The tracks migration filled `tracks` from the events already landed.
+    let track: (String, i64, String) =
+        client.query("SELECT track_id, dwell_ms, best_person_id FROM tracks FINAL").fetch_one().await?;
+    assert_eq!(track, ("track-1".to_owned(), 2_000, "person-1".to_owned()));
+
     let tables: Vec<String> = client
         .query("SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name")
         .fetch_all()
         .await?;
-    assert_eq!(tables, ["best_shots", "events", "matches", "schema_migrations"]);
+    assert_eq!(tables, ["best_shots", "events", "matches", "schema_migrations", "tracks"]);
     let recorded: u64 = client.query("SELECT uniqExact(version) FROM schema_migrations").fetch_one().await?;
     assert_eq!(recorded, CLICKHOUSE_MIGRATIONS.len() as u64);
 

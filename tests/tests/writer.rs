@@ -124,7 +124,7 @@ async fn c_replay_from_zero_and_rebuild_change_nothing() -> anyhow::Result<()> {
         clickhouse
             .read_client()
             .query(sightline_schemas::queries::CONTENT_FINGERPRINT)
-            .fetch_one::<(u64, u64, u64, u64, u64, u64)>()
+            .fetch_one::<(u64, u64, u64, u64, u64, u64, u64, u64)>()
             .await
             .context("fingerprint")
     };
@@ -382,5 +382,78 @@ async fn g_a_dead_letter_too_large_to_produce_whole_is_cut() -> anyhow::Result<(
         anyhow::ensure!(std::time::Instant::now() < deadline, "the original could not be read back");
     };
     assert_eq!(whole.len(), original.len(), "the original stays whole on {}", iso.topic);
+    Ok(())
+}
+
+/// Tracks: every report lands in `events` (the history) and the track's row in `tracks` converges
+/// to its latest report, whatever order the reports arrive in and however often they are replayed;
+/// a re-enriched report replaces the track's matches as a whole; counts are of tracks.
+#[tokio::test]
+async fn h_tracks_converge_to_their_latest_report() -> anyhow::Result<()> {
+    use prost::Message as _;
+    const TRACKS: u64 = 120;
+    let iso = Isolation::new("tracks", 2).await?;
+    let clickhouse = stack::clickhouse(&iso.database);
+    let kafka = stack::kafka();
+    let events = EventGenerator::new(LoadProfile { seed: 88, reports_per_track: 3, ..Default::default() });
+    // Out of order: every track's last report first, then its earlier ones, then half the tracks'
+    // first reports again (a replay).
+    let mut order: Vec<u64> = (0..TRACKS).map(|t| t * 3 + 2).collect();
+    order.extend((0..TRACKS).flat_map(|t| [t * 3, t * 3 + 1]));
+    order.extend((0..TRACKS / 2).map(|t| t * 3));
+    let mut messages: Vec<(String, Vec<u8>)> = Vec::new();
+    for index in &order {
+        let event = events.event(*index);
+        let key = event.detection.as_ref().map(|d| d.stream_id.clone()).unwrap_or_default();
+        messages.push((key, event.encode_to_vec()));
+    }
+    // A matched track's last report, enriched again later with no match (its person was removed
+    // from the list): the track is no longer anyone's.
+    let (rematched_track, mut unmatched) = (0..TRACKS)
+        .map(|t| (t, events.event(t * 3 + 2)))
+        .find(|(_, e)| !e.matches.is_empty())
+        .expect("a matched track");
+    unmatched.matches.clear();
+    unmatched.track_best_match = None;
+    unmatched.enriched_time_ms += 60_000;
+    messages.push(("cam-00".to_owned(), unmatched.encode_to_vec()));
+    produce_raw(&kafka, &iso.topic, &messages).await?;
+
+    let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
+    let reports: Vec<String> = (0..TRACKS * 3).map(|i| events.event(i).event_id).collect();
+    assert_exactly(&clickhouse, &reports).await?;
+    let (rows, distinct, landed_reports): (u64, u64, u64) =
+        clickhouse.read_client().query(sightline_schemas::queries::TRACK_COUNTS).fetch_one().await?;
+    assert_eq!((rows, distinct, landed_reports), (TRACKS, TRACKS, TRACKS * 3), "one row per track");
+    let states: Vec<(String, String, u32, u8, String)> = clickhouse
+        .read_client()
+        .query("SELECT track_id, toString(event_id), report_count, ended, best_person_id FROM tracks FINAL")
+        .fetch_all()
+        .await?;
+    let states: BTreeMap<String, (String, u32, u8, String)> =
+        states.into_iter().map(|(track, event, count, ended, person)| (track, (event, count, ended, person))).collect();
+    for track in 0..TRACKS {
+        let last = events.event(track * 3 + 2);
+        let detection = last.detection.as_ref().expect("detection");
+        let (event_id, report_count, ended, person) = &states[&detection.track_id];
+        assert_eq!((event_id, *report_count, *ended), (&last.event_id, 3, 1), "track {track}: its last report");
+        let want_person = if track == rematched_track {
+            String::new()
+        } else {
+            last.track_best_match.as_ref().map(|m| m.person_id.clone()).unwrap_or_default()
+        };
+        assert_eq!(person, &want_person, "track {track}: the latest enrichment's best match");
+    }
+    // The people counts: every track once, in the per-stream summary over all time.
+    let summary: Vec<(String, String, u64, u64, u64, i64)> = clickhouse
+        .read_client()
+        .query(sightline_schemas::queries::STREAM_SUMMARY)
+        .bind(u32::MAX)
+        .bind(0i64)
+        .bind(i64::MAX)
+        .fetch_all()
+        .await?;
+    assert_eq!(summary.iter().map(|(_, _, faces, bodies, _, _)| faces + bodies).sum::<u64>(), TRACKS);
+    assert!(writer.terminate(Duration::from_secs(30)));
     Ok(())
 }

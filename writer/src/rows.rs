@@ -86,6 +86,49 @@ pub struct BestShotRow {
     pub jpeg: Vec<u8>,
 }
 
+/// A row of `tracks` (see `schemas/clickhouse/0002_tracks.sql`): the track's state as of one
+/// report; the row with the highest `version` is the track's latest state.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
+#[allow(missing_docs)] // the fields are the table's columns, documented in its DDL
+pub struct TrackRow {
+    pub track_id: String,
+    pub stream_id: String,
+    pub site: String,
+    pub kind: i8,
+    pub first_seen: u32,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub dwell_ms: i64,
+    pub frame_count: u32,
+    pub report_count: u32,
+    pub ended: u8,
+    pub parent_track_id: String,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub event_id: Uuid,
+    pub best_shot_ms: i64,
+    pub has_best_shot: u8,
+    pub quality: f32,
+    pub best_list_id: String,
+    pub best_list_name: String,
+    pub best_person_id: String,
+    pub best_person_external_id: String,
+    pub best_person_display_name: String,
+    pub best_similarity: f32,
+    pub matched_list_ids: Vec<String>,
+    pub matched_person_ids: Vec<String>,
+    pub version: u64,
+}
+
+/// Bits of [`track_version`] below the report sequence: enrichment times in ms up to the year 2109.
+const ENRICHED_MS_BITS: u32 = 42;
+
+/// The version of a track's state in one report: its report sequence first, then when it was
+/// enriched, so a later report always wins and, among copies of one report, the latest enrichment.
+pub fn track_version(report_sequence: u32, enriched_ms: i64) -> u64 {
+    let enriched = u64::try_from(enriched_ms).unwrap_or(0) & ((1 << ENRICHED_MS_BITS) - 1);
+    (u64::from(report_sequence) << ENRICHED_MS_BITS) | enriched
+}
+
 /// The rows one event lands as.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRows {
@@ -95,6 +138,8 @@ pub struct EventRows {
     pub matches: Vec<MatchRow>,
     /// Its best-shot image, if it carried one.
     pub best_shot: Option<BestShotRow>,
+    /// Its track's state as of this report.
+    pub track: TrackRow,
 }
 
 /// `value` as a UUID (its canonical form was checked by [`validate::enriched`]).
@@ -146,6 +191,47 @@ pub fn event_rows(
             threshold: m.threshold,
         })
         .collect();
+    let first_seen = u32::try_from(detection.first_seen_ms.max(0) / 1000).unwrap_or(u32::MAX);
+    // The track's best match: the one enrich carried over the track's reports, else this report's.
+    let best = event
+        .track_best_match
+        .as_ref()
+        .or_else(|| event.matches.iter().max_by(|a, b| a.similarity.total_cmp(&b.similarity)));
+    let mut matched_list_ids: Vec<String> = event.matches.iter().map(|m| m.list_id.clone()).collect();
+    let mut matched_person_ids: Vec<String> = event.matches.iter().map(|m| m.person_id.clone()).collect();
+    if let Some(best) = best
+        && !matched_person_ids.contains(&best.person_id)
+    {
+        matched_list_ids.push(best.list_id.clone());
+        matched_person_ids.push(best.person_id.clone());
+    }
+    let track = TrackRow {
+        track_id: detection.track_id.clone(),
+        stream_id: detection.stream_id.clone(),
+        site: detection.site.clone(),
+        kind,
+        first_seen,
+        first_seen_ms: detection.first_seen_ms,
+        last_seen_ms: detection.last_seen_ms,
+        dwell_ms: (detection.last_seen_ms - detection.first_seen_ms).max(0),
+        frame_count: detection.frame_count,
+        report_count: detection.report_sequence.saturating_add(1),
+        ended: u8::from(detection.track_ended),
+        parent_track_id: detection.parent_track_id.clone(),
+        event_id,
+        best_shot_ms: detection.capture_time_ms,
+        has_best_shot: u8::from(detection.best_shot_jpeg.is_some()),
+        quality: detection.quality,
+        best_list_id: best.map(|m| m.list_id.clone()).unwrap_or_default(),
+        best_list_name: best.map(|m| m.list_name.clone()).unwrap_or_default(),
+        best_person_id: best.map(|m| m.person_id.clone()).unwrap_or_default(),
+        best_person_external_id: best.map(|m| m.person_external_id.clone()).unwrap_or_default(),
+        best_person_display_name: best.map(|m| m.person_display_name.clone()).unwrap_or_default(),
+        best_similarity: best.map_or(0.0, |m| m.similarity),
+        matched_list_ids,
+        matched_person_ids,
+        version: track_version(detection.report_sequence, event.enriched_time_ms),
+    };
     let best_shot = detection.best_shot_jpeg.map(|jpeg| BestShotRow {
         event_id,
         capture_time,
@@ -190,7 +276,7 @@ pub fn event_rows(
         source_partition: partition,
         source_offset: offset,
     };
-    Ok(EventRows { event: row, matches, best_shot })
+    Ok(EventRows { event: row, matches, best_shot, track })
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The ClickHouse sink: lands a batch's rows in `best_shots`, `matches` and `events`.
+//! The ClickHouse sink: lands a batch's rows in `best_shots`, `matches`, `events` and `tracks`.
 //!
 //! Every insert is idempotent (ReplacingMergeTree keyed by the event id, read with FINAL), so a batch
 //! is simply retried, with exponential backoff, until ClickHouse acknowledges all three inserts.
@@ -72,12 +72,14 @@ impl ClickHouseSink {
     }
 }
 
-/// Inserts a batch's rows: `best_shots`, then `matches`, then `events`, so an event never points at a
-/// missing image. Not retried (see [`ClickHouseSink::insert_with_retry`]).
+/// Inserts a batch's rows: `best_shots`, then `matches`, then `events`, then `tracks`, so an event
+/// never points at a missing image and a track never at a missing event. Not retried (see
+/// [`ClickHouseSink::insert_with_retry`]).
 pub async fn insert_batch(client: &Client, batch: &Batch) -> Result<(), WarehouseError> {
     insert_rows(client, "best_shots", batch.best_shots()).await?;
     insert_rows(client, "matches", batch.matches()).await?;
     insert_rows(client, "events", batch.events()).await?;
+    insert_rows(client, "tracks", batch.tracks()).await?;
     Ok(())
 }
 

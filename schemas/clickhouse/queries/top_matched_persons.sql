@@ -1,14 +1,16 @@
--- The most sighted watchlist persons in a time range, optionally of one list. Bound: the time range
--- in seconds and in ms, the list filter (twice; '' matches every list) and how many.
--- params: 1795132800; 1795219201; 1795132800000; 1795219200000; ''; ''; 100
+-- The most sighted watchlist persons in a time range, optionally of one list: the tracks present in
+-- the range whose best match is the person. Bound: the range's end in seconds (partition pruning),
+-- its start and end in ms, the list filter (twice; '' matches every list) and how many.
+-- params: 1795219201; 1795132800000; 1795219200000; ''; ''; 100
 SELECT
-    list_id, any(list_name) AS list_name, person_id, any(person_external_id) AS external_id,
-    any(person_display_name) AS display_name, count() AS sightings, max(similarity) AS best_similarity,
-    max(capture_ms) AS last_capture_ms
-FROM matches FINAL
-WHERE capture_time >= toDateTime(?) AND capture_time < toDateTime(?)
-    AND capture_ms >= ? AND capture_ms < ?
-    AND (? = '' OR list_id = ?)
-GROUP BY list_id, person_id
+    best_list_id AS list_id, any(best_list_name) AS list_name, best_person_id AS person_id,
+    any(best_person_external_id) AS external_id, any(best_person_display_name) AS display_name,
+    count() AS sightings, max(best_similarity) AS best_similarity, max(last_seen_ms) AS last_capture_ms
+FROM tracks FINAL
+WHERE first_seen < toDateTime(?)
+    AND last_seen_ms >= ? AND first_seen_ms < ?
+    AND best_person_id != ''
+    AND (? = '' OR best_list_id = ?)
+GROUP BY best_list_id, best_person_id
 ORDER BY sightings DESC, list_id, person_id
 LIMIT ?
