@@ -27,7 +27,7 @@ use sightline_ingest::frame::RgbFrame;
 use sightline_ingest::source::{FrameSource, Phase, SourceFrame, SourceSpec};
 use sightline_ingest::testmedia::{Actor, STANDARD_VIDEO, VideoSpec, encode, standard_cast};
 use sightline_ingest::track::TrackerSettings;
-use sightline_ingest::worker::{Models, StreamWorker, WorkerSettings};
+use sightline_ingest::worker::{MediaClock, Models, StreamWorker, WorkerSettings};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -167,6 +167,7 @@ fn ingest_run(
         topic,
         roi: None,
         metrics: Default::default(),
+        clock: MediaClock::for_source(&video.display().to_string(), None),
     };
     let started = Instant::now();
     let worker = StreamWorker::start(settings, Models { faces, people: Some(people) })?;

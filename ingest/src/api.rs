@@ -5,11 +5,13 @@
 //! token; not revoked). Reading needs any role (viewers get no source URL; only admins get it whole,
 //! and the failure text); changing needs `admin` or `operator`. Errors are JSON
 //! `{"error": "..."}` with 400 (invalid input), 401 (no or unknown token), 403 (role), 404 (no such
-//! stream) or 500.
+//! stream) or 500. `POST /v1/streams/{id}/restart` analyses a stream again from its start (a video
+//! file analysed to its end is otherwise not analysed again, on restart either; a change through
+//! `PUT` also starts it again).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sightline_common::api::{AnyRole, ApiError, Caller, Manages, check_text, mask_url};
@@ -42,6 +44,12 @@ pub struct Stream {
     pub person_min_score: f32,
     /// Whether it is analysed.
     pub enabled: bool,
+    /// For a video file: when its first frame was taken, ms since the epoch (capture times are this
+    /// plus the frame's position in the file); null: the file's last modification minus its length.
+    pub media_start_ms: Option<i64>,
+    /// For a video file: when it was analysed to its end, ms since the epoch (it is not analysed
+    /// again, on restart either, until `POST /v1/streams/{id}/restart` or a change).
+    pub finished_ms: Option<i64>,
 }
 
 impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for Stream {
@@ -57,6 +65,8 @@ impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for Stream {
             face_min_score: row.try_get("face_min_score")?,
             person_min_score: row.try_get("person_min_score")?,
             enabled: row.try_get("enabled")?,
+            media_start_ms: row.try_get("media_start_ms")?,
+            finished_ms: row.try_get("finished_ms")?,
         })
     }
 }
@@ -100,6 +110,9 @@ pub struct StreamInput {
     /// Whether it is analysed.
     #[serde(default = "default_enabled")]
     pub enabled: bool,
+    /// For a video file: when its first frame was taken, ms since the epoch.
+    #[serde(default)]
+    pub media_start_ms: Option<i64>,
 }
 
 fn default_fps() -> i32 {
@@ -125,6 +138,12 @@ impl StreamInput {
         check_text("site", &self.site, 256)?;
         check_text("source_url", &self.source_url, 2048)?;
         sources.check(self.source_url.trim())?;
+        // 1970 to the end of year 9999, as the query API's times.
+        if let Some(start) = self.media_start_ms
+            && !(0..=253_402_300_799_999).contains(&start)
+        {
+            return Err(format!("media_start_ms {start} must be ms since 1970, before year 10000"));
+        }
         if !(1..=30).contains(&self.analysis_fps) {
             return Err(format!("analysis_fps {} must be between 1 and 30", self.analysis_fps));
         }
@@ -248,6 +267,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/v1/streams", get(list).post(create))
         .route("/v1/streams/{id}", get(fetch).put(replace).delete(remove))
+        .route("/v1/streams/{id}/restart", post(restart))
         .with_state(state)
 }
 
@@ -295,12 +315,12 @@ fn view(mut stream: Stream, statuses: &StatusBoard, role: Role) -> StreamView {
 }
 
 /// The columns of a [`Stream`], in its field order.
-pub(crate) const COLUMNS: &str =
-    "id, name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, enabled";
+pub(crate) const COLUMNS: &str = "id, name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, \
+     enabled, media_start_ms, (extract(epoch from finished_at) * 1000)::bigint AS finished_ms";
 
 type StreamQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Stream, sqlx::postgres::PgArguments>;
 
-/// Binds the input's fields as parameters $1..$8, in the order INSERT and UPDATE name them.
+/// Binds the input's fields as parameters $1..$9, in the order INSERT and UPDATE name them.
 fn bind_input<'q>(query: StreamQuery<'q>, input: &'q StreamInput) -> StreamQuery<'q> {
     query
         .bind(input.name.trim())
@@ -311,6 +331,7 @@ fn bind_input<'q>(query: StreamQuery<'q>, input: &'q StreamInput) -> StreamQuery
         .bind(input.face_min_score)
         .bind(input.person_min_score)
         .bind(input.enabled)
+        .bind(input.media_start_ms)
 }
 
 fn parse_input(
@@ -355,8 +376,8 @@ async fn create(
 ) -> Result<(StatusCode, Json<StreamView>), ApiError> {
     let input = parse_input(body, &state.sources)?;
     let sql = format!(
-        "INSERT INTO streams (name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, enabled) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+        "INSERT INTO streams (name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, enabled, \
+         media_start_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
     );
     let stream: Stream = bind_input(sqlx::query_as(&sql), &input).fetch_one(&state.pool).await?;
     Ok((StatusCode::CREATED, Json(view(stream, &state.statuses, caller.role))))
@@ -372,11 +393,25 @@ async fn replace(
     let input = parse_input(body, &state.sources)?;
     let sql = format!(
         "UPDATE streams SET name = $1, source_url = $2, site = $3, analysis_fps = $4, roi = $5, face_min_score = $6, \
-         person_min_score = $7, enabled = $8, updated_at = now() WHERE id = $9 RETURNING {COLUMNS}"
+         person_min_score = $7, enabled = $8, media_start_ms = $9, finished_at = NULL, updated_at = now() \
+         WHERE id = $10 RETURNING {COLUMNS}"
     );
     let stream: Option<Stream> = bind_input(sqlx::query_as(&sql), &input).bind(id).fetch_optional(&state.pool).await?;
     let stream = stream.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no stream {id}")))?;
     Ok(Json(view(stream, &state.statuses, caller.role)))
+}
+
+/// Analyses the stream again from its start: a finished file plays again, a live stream reconnects.
+async fn restart(
+    State(state): State<ApiState>,
+    caller: Caller<Manages>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<StreamView>), ApiError> {
+    let id = parse_id(&id)?;
+    let sql = format!("UPDATE streams SET finished_at = NULL, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}");
+    let stream: Option<Stream> = sqlx::query_as(&sql).bind(id).fetch_optional(&state.pool).await?;
+    let stream = stream.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no stream {id}")))?;
+    Ok((StatusCode::ACCEPTED, Json(view(stream, &state.statuses, caller.role))))
 }
 
 async fn remove(

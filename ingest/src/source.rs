@@ -133,6 +133,8 @@ pub struct SourceFrame {
     pub pts_ms: i64,
     /// The pixels.
     pub frame: RgbFrame,
+    /// Length of the media, ms, when it has one (a file whose container says).
+    pub duration_ms: Option<i64>,
 }
 
 /// What a source calls as it runs (on its own thread). Any `FnMut(SourceFrame)` closure is a handler
@@ -299,6 +301,7 @@ fn read(
     pipeline.set_state(gst::State::Playing).map_err(|e| format!("starting the pipeline: {e}"))?;
 
     let frame_interval_ms = 1000.0 / spec.analysis_fps.max(1) as f64;
+    let mut duration_ms: Option<Option<i64>> = None;
     let mut last_frame_at = Instant::now();
     let mut last_pts: Option<i64> = None;
     let mut window = (Instant::now(), 0u32);
@@ -325,7 +328,11 @@ fn read(
             }
             continue;
         };
-        let frame = to_frame(&sample)?;
+        let mut frame = to_frame(&sample)?;
+        frame.duration_ms = *duration_ms.get_or_insert_with(|| {
+            let duration = (!spec.is_live()).then(|| pipeline.query_duration::<gst::ClockTime>()).flatten();
+            duration.and_then(|d| i64::try_from(d.mseconds()).ok())
+        });
         last_frame_at = Instant::now();
         let dropped = match (last_pts, frame.pts_ms) {
             (Some(previous), now) if now > previous => {
@@ -370,7 +377,7 @@ fn to_frame(sample: &gst::Sample) -> Result<SourceFrame, String> {
     }
     let pts_ms = buffer.pts().map(|t| t.mseconds() as i64).unwrap_or(0);
     let frame = RgbFrame::new(width as u32, height as u32, data).ok_or("frame size mismatch")?;
-    Ok(SourceFrame { pts_ms, frame })
+    Ok(SourceFrame { pts_ms, frame, duration_ms: None })
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! restarting the service. Worker states are published to the API's [`StatusBoard`] every second.
 //! A stream whose URL the service's [`SourcePolicy`] does not allow (stored before the policy was
 //! tightened, or written to the table directly) is not started: its state is `failed` with the reason.
+//! A video file analysed to its end is recorded (`streams.finished_at`) and not analysed again, also
+//! after a restart, until an operator restarts it or changes the stream.
 
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -11,13 +13,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
 
-use crate::api::{SourcePolicy, StatusBoard, Stream};
+use crate::api::{COLUMNS, SourcePolicy, StatusBoard, Stream};
 use crate::detect::{self, FaceDetector, FaceDetectorSettings, PersonDetector, PersonDetectorSettings};
 use crate::events::StreamContext;
 use crate::metrics::IngestMetrics;
 use crate::source::{Phase, SourceSpec, StreamStatus};
 use crate::track::TrackerSettings;
-use crate::worker::{Models, StreamWorker, WorkerSettings};
+use crate::worker::{MediaClock, Models, StreamWorker, WorkerSettings};
 use sightline_common::kafka::KafkaSettings;
 use sightline_common::shutdown::Shutdown;
 
@@ -79,17 +81,28 @@ fn start_worker(settings: &SupervisorSettings, stream: &Stream) -> anyhow::Resul
         topic: settings.topic.clone(),
         roi: stream.roi.as_ref().map(|r| r.0),
         metrics: settings.metrics.stream(&stream.id.to_string()),
+        clock: MediaClock::for_source(&stream.source_url, stream.media_start_ms),
     };
     StreamWorker::start(worker_settings, Models { faces, people })
 }
 
 async fn load(pool: &PgPool, id: Option<Uuid>) -> Result<Vec<Stream>, sqlx::Error> {
-    let columns = "id, name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, enabled";
     match id {
         Some(id) => {
-            sqlx::query_as(&format!("SELECT {columns} FROM streams WHERE id = $1")).bind(id).fetch_all(pool).await
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM streams WHERE id = $1")).bind(id).fetch_all(pool).await
         }
-        None => sqlx::query_as(&format!("SELECT {columns} FROM streams WHERE enabled")).fetch_all(pool).await,
+        None => sqlx::query_as(&format!("SELECT {COLUMNS} FROM streams WHERE enabled")).fetch_all(pool).await,
+    }
+}
+
+/// Records that the file of stream `id` was analysed to its end.
+async fn record_finished(pool: &PgPool, id: Uuid) {
+    let recorded = sqlx::query("UPDATE streams SET finished_at = now() WHERE id = $1 AND finished_at IS NULL")
+        .bind(id)
+        .execute(pool)
+        .await;
+    if let Err(error) = recorded {
+        tracing::warn!(stream = %id, %error, "recording that a file finished failed; it plays again on restart");
     }
 }
 
@@ -128,8 +141,12 @@ pub async fn run(
                     .collect();
                 for id in done {
                     if let Some(worker) = workers.remove(&id) {
-                        retired.insert(id, worker.status());
+                        let status = worker.status();
                         stop_worker(worker).await;
+                        if status.phase == Phase::Finished {
+                            record_finished(&pool, id).await;
+                        }
+                        retired.insert(id, status);
                     }
                 }
                 if let Ok(mut board) = statuses.write() {
@@ -145,12 +162,14 @@ pub async fn run(
                 let notification = notification?;
                 let Ok(id) = Uuid::parse_str(notification.payload()) else { continue };
                 let stream = load(&pool, Some(id)).await?.into_iter().next();
-                retired.remove(&id);
+                let previous = retired.remove(&id);
                 if stream.is_none() {
                     settings.metrics.remove_stream(&id.to_string());
                 }
-                if let Some(failed) = apply(&settings, &mut workers, id, stream).await {
-                    retired.insert(id, failed);
+                if let Some(state) = apply(&settings, &mut workers, id, stream).await {
+                    // Recording a finished file notifies too: keep the state it finished with.
+                    let kept = previous.filter(|p| p.phase == Phase::Finished && state.phase == Phase::Finished);
+                    retired.insert(id, kept.unwrap_or(state));
                 }
                 if let Ok(mut board) = statuses.write() {
                     board.remove(&id);
@@ -166,8 +185,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Makes stream `id`'s worker match `stream` (None: deleted); the state of a stream that may not or
-/// could not start.
+/// Makes stream `id`'s worker match `stream` (None: deleted); the state of a stream that is not
+/// started: a file that finished before, or one that may not or could not start.
 async fn apply(
     settings: &SupervisorSettings,
     workers: &mut HashMap<Uuid, StreamWorker>,
@@ -179,6 +198,10 @@ async fn apply(
         stop_worker(worker).await;
     }
     let stream = stream.filter(|s| s.enabled)?;
+    if stream.finished_ms.is_some() && !SourceSpec::new(stream.source_url.clone()).is_live() {
+        tracing::info!(stream = %id, "file analysed to its end before; not analysed again until restarted");
+        return Some(StreamStatus { phase: Phase::Finished, ..StreamStatus::default() });
+    }
     if let Err(reason) = settings.sources.check(stream.source_url.trim()) {
         tracing::error!(stream = %id, %reason, "stream refused by the source policy");
         return Some(failed(format!("not started: {reason}")));

@@ -1,6 +1,9 @@
 //! One stream's work: frames from its source, faces and bodies detected, tracked, and every track
 //! report produced to `sightline.detections.v1` (key = stream id) by an idempotent producer.
 //!
+//! Capture times: a live source's frames are stamped with the wall clock; a file's with its own
+//! timeline ([`MediaClock`]), so a file analysed faster than real time is not stamped in the future.
+//!
 //! Detection runs on the source's thread: when analysis falls behind, the appsink drops frames
 //! (counted in the stream's `frames_dropped`) instead of queueing them. When a live connection drops,
 //! the open tracks end at once (their events are emitted) instead of waiting for frames to resume.
@@ -65,6 +68,52 @@ pub struct Models {
     pub people: Option<PersonDetector>,
 }
 
+/// Where a stream's capture times come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaClock {
+    /// A live source: the wall clock when its frames arrive (each connection's timestamps are
+    /// mapped onto it at its first frame).
+    Live,
+    /// A file: its own timeline, from `start_ms`, so analysing it faster or slower than real time
+    /// changes no capture time.
+    File {
+        /// When the file's first frame was taken, ms since the epoch: the start the stream declares,
+        /// else the file's last modification minus its length (a recording was last written when
+        /// it ended), else when its analysis started minus its length.
+        start_ms: Option<i64>,
+        /// The file's last modification, ms since the epoch, if known.
+        modified_ms: Option<i64>,
+    },
+}
+
+impl MediaClock {
+    /// The clock of the source `url` (live or a local file), with the start its stream declares.
+    pub fn for_source(url: &str, declared_start_ms: Option<i64>) -> Self {
+        if SourceSpec::new(url).is_live() {
+            return MediaClock::Live;
+        }
+        let path = url.strip_prefix("file://").unwrap_or(url);
+        let modified_ms = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_millis()).ok());
+        MediaClock::File { start_ms: declared_start_ms, modified_ms }
+    }
+
+    /// Capture time of pts 0 for a connection whose first frame (at `pts_ms`, in media of
+    /// `duration_ms`) arrives at `now_ms`.
+    pub fn epoch_ms(&self, pts_ms: i64, duration_ms: Option<i64>, now_ms: i64) -> i64 {
+        match *self {
+            MediaClock::Live => now_ms - pts_ms,
+            MediaClock::File { start_ms: Some(start), .. } => start,
+            MediaClock::File { start_ms: None, modified_ms } => {
+                modified_ms.unwrap_or(now_ms).min(now_ms) - duration_ms.unwrap_or(0).max(0)
+            }
+        }
+    }
+}
+
 /// What a stream worker needs.
 pub struct WorkerSettings {
     /// Stream identity and frame size.
@@ -81,6 +130,8 @@ pub struct WorkerSettings {
     pub roi: Option<Roi>,
     /// The stream's metrics.
     pub metrics: StreamMetrics,
+    /// Where capture times come from.
+    pub clock: MediaClock,
 }
 
 /// Keeps the detections whose centre lies inside `roi` (fractions of a `width` x `height` frame).
@@ -116,7 +167,8 @@ struct Analysis {
     producer: ThreadedProducer<DeliveryContext>,
     topic: String,
     metrics: StreamMetrics,
-    /// Wall-clock time of pts 0 of the current connection.
+    clock: MediaClock,
+    /// Capture time of pts 0 of the current connection.
     epoch_ms: Option<i64>,
     last_pts: i64,
 }
@@ -156,7 +208,9 @@ impl FrameHandler for Analysis {
             self.epoch_ms = None; // a new connection restarts its timestamps
         }
         self.last_pts = frame.pts_ms;
-        let capture_ms = *self.epoch_ms.get_or_insert_with(|| now_ms() - frame.pts_ms) + frame.pts_ms;
+        let clock = self.clock;
+        let epoch = *self.epoch_ms.get_or_insert_with(|| clock.epoch_ms(frame.pts_ms, frame.duration_ms, now_ms()));
+        let capture_ms = epoch + frame.pts_ms;
         let detections = self.detect(&frame.frame);
         self.metrics.frames.inc();
         let faces = detections.iter().filter(|d| d.kind == Kind::Face).count() as u64;
@@ -210,6 +264,7 @@ impl StreamWorker {
             producer: producer.clone(),
             topic: settings.topic.clone(),
             metrics: settings.metrics,
+            clock: settings.clock,
             epoch_ms: None,
             last_pts: i64::MIN,
         };
@@ -258,6 +313,24 @@ mod tests {
 
     fn at(x: f32, y: f32) -> Detection {
         Detection { kind: Kind::Face, bbox: BoxF { x, y, width: 20.0, height: 20.0 }, score: 0.9, landmarks: vec![] }
+    }
+
+    #[test]
+    fn files_are_stamped_on_their_own_timeline() {
+        let now = 1_800_000_000_000;
+        assert_eq!(MediaClock::Live.epoch_ms(2_000, None, now), now - 2_000);
+        let declared = MediaClock::File { start_ms: Some(1_700_000_000_000), modified_ms: Some(now) };
+        assert_eq!(declared.epoch_ms(0, Some(60_000), now), 1_700_000_000_000);
+        // A 60 s recording last written at `modified` started 60 s before; never in the future.
+        let recorded = MediaClock::File { start_ms: None, modified_ms: Some(now - 3_600_000) };
+        assert_eq!(recorded.epoch_ms(0, Some(60_000), now), now - 3_600_000 - 60_000);
+        let touched_later = MediaClock::File { start_ms: None, modified_ms: Some(now + 5_000) };
+        assert_eq!(touched_later.epoch_ms(0, Some(60_000), now), now - 60_000);
+        assert_eq!(MediaClock::for_source("rtsp://cam/1", Some(1)), MediaClock::Live);
+        assert_eq!(
+            MediaClock::for_source("/no/such/file.mp4", Some(5)),
+            MediaClock::File { start_ms: Some(5), modified_ms: None }
+        );
     }
 
     #[test]

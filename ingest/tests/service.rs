@@ -1,8 +1,10 @@
 //! The `sightline-ingest` service as a process, on real PostgreSQL and the real broker: a stream
 //! created over the API starts without a restart, its state and metrics are visible, its detections
 //! reach Kafka; a region of interest set over the API applies at once and keeps only the detections
-//! centred inside it; a stream whose URL the source policy refuses, written to the table behind the
-//! API's back, is not opened and shows why; SIGTERM stops the service cleanly.
+//! centred inside it; a file is stamped on its own timeline from the start the stream declares, and
+//! once analysed to its end it is not analysed again by a restarted service until an operator asks;
+//! a stream whose URL the source policy refuses, written to the table behind the API's back, is not
+//! opened and shows why; SIGTERM stops the service cleanly.
 
 // Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -35,31 +37,40 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
     )
     .await?;
     let (port, metrics_port) = (free_port(), free_port());
-    let mut service = Command::new(env!("CARGO_BIN_EXE_sightline-ingest"))
-        .env("SIGHTLINE_INGEST__POSTGRES_URL", &database.url)
-        .env("SIGHTLINE_INGEST__TOPIC", &topic)
-        .env("SIGHTLINE_INGEST__KAFKA__BROKERS", &kafka.brokers)
-        .env("SIGHTLINE_INGEST__MODELS_DIR", models_dir())
-        .env("SIGHTLINE_INGEST__HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("SIGHTLINE_INGEST__METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
-        // The stream is a local file: an operator's choice, off by default.
-        .env("SIGHTLINE_INGEST__SOURCES__ALLOW_LOCAL_FILES", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let start_service = || {
+        Command::new(env!("CARGO_BIN_EXE_sightline-ingest"))
+            .env("SIGHTLINE_INGEST__POSTGRES_URL", &database.url)
+            .env("SIGHTLINE_INGEST__TOPIC", &topic)
+            .env("SIGHTLINE_INGEST__KAFKA__BROKERS", &kafka.brokers)
+            .env("SIGHTLINE_INGEST__MODELS_DIR", models_dir())
+            .env("SIGHTLINE_INGEST__HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("SIGHTLINE_INGEST__METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
+            // The stream is a local file: an operator's choice, off by default.
+            .env("SIGHTLINE_INGEST__SOURCES__ALLOW_LOCAL_FILES", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+    };
+    let service = start_service()?;
     let call = move |method: &'static str, path: String, body: Option<Value>| {
         tokio::task::spawn_blocking(move || {
             request(port, method, &path, Some("ops-secret"), body.map(|b| b.to_string()).as_deref())
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(Instant::now() < deadline, "the service did not listen");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let listening = || async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "the service did not listen");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    };
+    listening().await?;
 
-    let stream =
-        json!({"name": "Entrance", "source_url": video.display().to_string(), "site": "hq", "analysis_fps": 5});
+    // A recording whose first frame was taken at a declared time: capture times follow the file.
+    let media_start_ms: i64 = 1_790_000_000_000;
+    let stream = json!({"name": "Entrance", "source_url": video.display().to_string(), "site": "hq",
+        "analysis_fps": 5, "media_start_ms": media_start_ms});
     let (status, created) = call("POST", "/v1/streams".into(), Some(stream.clone())).await?;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().expect("id").to_owned();
@@ -89,6 +100,15 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
     let faces = read_events(&consumer, &id).await?;
     let face_count = faces.iter().filter(|e| e.kind == ObjectKind::Face as i32).count();
     assert_eq!(face_count, people.len(), "one face event per person");
+    let timeline = media_start_ms..=media_start_ms + common::VIDEO.duration_ms;
+    for event in &faces {
+        assert!(
+            timeline.contains(&event.first_seen_ms) && timeline.contains(&event.last_seen_ms),
+            "{}..{} on the file's timeline from {media_start_ms}",
+            event.first_seen_ms,
+            event.last_seen_ms
+        );
+    }
 
     let (status, metrics) =
         tokio::task::spawn_blocking(move || request(metrics_port, "GET", "/metrics", None, None)).await?;
@@ -142,13 +162,36 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
     assert!(reason.contains("devices are not allowed here (sources.allow_devices)"), "{refused}");
     assert_eq!(refused["state"]["frames"], 0, "{refused}");
 
-    let exit = tokio::task::spawn_blocking(move || {
-        let exit = sightline_testkit::stack::terminate(&mut service, Duration::from_secs(30));
-        let _ = service.kill();
-        exit
-    })
-    .await??;
-    let exit = exit.ok_or_else(|| anyhow::anyhow!("the service did not stop on SIGTERM"))?;
+    // The file was analysed to its end (after the change): a restarted service does not analyse it
+    // again, until an operator asks.
+    let finished = |view: &Value| view["state"]["phase"] == "finished" && view["finished_ms"].as_i64().is_some();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !finished(&call("GET", format!("/v1/streams/{id}"), None).await?.1) {
+        anyhow::ensure!(Instant::now() < deadline, "the file's end was not recorded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    while tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await.is_ok() {} // the last run's tail
+    let stop = |mut service: std::process::Child| {
+        tokio::task::spawn_blocking(move || {
+            let exit = sightline_testkit::stack::terminate(&mut service, Duration::from_secs(30));
+            let _ = service.kill();
+            exit
+        })
+    };
+    let exit = stop(service).await??.ok_or_else(|| anyhow::anyhow!("the service did not stop on SIGTERM"))?;
+    assert!(exit.success(), "clean exit: {exit:?}");
+    let service = start_service()?;
+    listening().await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, view) = call("GET", format!("/v1/streams/{id}"), None).await?;
+    assert!(finished(&view), "a finished file stays finished after a restart: {view}");
+    let replayed = tokio::time::timeout(Duration::from_secs(5), consumer.recv()).await;
+    assert!(replayed.is_err(), "no new events from a finished file");
+    let (status, restarted) = call("POST", format!("/v1/streams/{id}/restart"), None).await?;
+    assert_eq!(status, 202, "{restarted}");
+    let again = read_events(&consumer, &id).await?;
+    assert!(!again.is_empty(), "restarted on request, the file is analysed again");
+    let exit = stop(service).await??.ok_or_else(|| anyhow::anyhow!("the service did not stop on SIGTERM"))?;
     assert!(exit.success(), "clean exit: {exit:?}");
     database.remove().await?;
     let _ = std::fs::remove_dir_all(dir);

@@ -17,7 +17,7 @@ use sightline_ingest::events::StreamContext;
 use sightline_ingest::frame::RgbFrame;
 use sightline_ingest::source::{Phase, SourceSpec};
 use sightline_ingest::track::TrackerSettings;
-use sightline_ingest::worker::{Models, StreamWorker, WorkerSettings};
+use sightline_ingest::worker::{MediaClock, Models, StreamWorker, WorkerSettings};
 use sightline_schemas::v1::{DetectionEvent, ObjectKind, TrackReportKind};
 use sightline_testkit::stack::kafka;
 use std::collections::BTreeSet;
@@ -38,7 +38,7 @@ async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result
     )
     .await?;
 
-    let started_ms = now_ms();
+    let modified_ms = std::fs::metadata(&video)?.modified()?.duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let settings = WorkerSettings {
         context: StreamContext {
             stream_id: format!("cam-{tag}"),
@@ -52,6 +52,7 @@ async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result
         topic: topic.clone(),
         roi: None,
         metrics: Default::default(),
+        clock: MediaClock::for_source(&video.display().to_string(), None),
     };
     let worker = StreamWorker::start(settings, Models { faces: face_detector(), people: Some(person_detector()) })?;
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -95,12 +96,13 @@ async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result
         assert_eq!(event.landmarks.len(), 5);
         assert!(event.frame_count >= 10, "{} frames", event.frame_count);
         assert!(event.first_seen_ms <= event.capture_time_ms && event.capture_time_ms <= event.last_seen_ms);
-        // A file maps its timestamps onto the wall clock from its first frame; analysis may run
-        // faster than real time, so the video's length bounds the capture times, not the run's end.
-        let latest_ms = finished_ms.max(started_ms + common::VIDEO.duration_ms) + 5_000;
+        // A file is stamped on its own timeline: it was recorded (last written) at `modified_ms`,
+        // so its frames were taken in the video's length before that, never after, however fast
+        // the analysis ran (it finished at `finished_ms`).
+        let (earliest_ms, latest_ms) = (modified_ms - common::VIDEO.duration_ms - 500, modified_ms + 500);
         assert!(
-            started_ms <= event.first_seen_ms && event.last_seen_ms <= latest_ms,
-            "capture times are wall-clock: {}..{} not in {started_ms}..{latest_ms}",
+            earliest_ms <= event.first_seen_ms && event.last_seen_ms <= latest_ms && latest_ms <= finished_ms,
+            "capture times on the file's timeline: {}..{} not in {earliest_ms}..{latest_ms}",
             event.first_seen_ms,
             event.last_seen_ms
         );
@@ -149,6 +151,7 @@ async fn a_dropped_live_connection_ends_its_tracks_at_once() -> anyhow::Result<(
         topic: topic.clone(),
         roi: None,
         metrics: Default::default(),
+        clock: MediaClock::Live,
     };
     let worker = StreamWorker::start(settings, Models { faces: face_detector(), people: None })?;
     let counters = worker.counters_handle();

@@ -205,6 +205,7 @@ async fn every_route_with_every_role() -> anyhow::Result<()> {
             route(ingest_port, "PUT", format!("/v1/streams/{spare_id}"), Need::Manage),
             serde_json::json!({"name": "spare", "source_url": "rtsp://127.0.0.1:9/x", "enabled": false}),
         ),
+        route(ingest_port, "POST", format!("/v1/streams/{spare_id}/restart"), Need::Manage),
         route(ingest_port, "DELETE", format!("/v1/streams/{nobody}"), Need::Manage),
         route(enrich_port, "GET", "/v1/watchlists", Need::People),
         with_json(route(enrich_port, "POST", "/v1/watchlists", Need::Manage), serde_json::json!({"name": "vip"})),
