@@ -66,6 +66,10 @@ enum Command {
         /// Only the events of this stream id.
         #[arg(long)]
         stream: Option<String>,
+        /// Stop after this many reports that end a track (a track is reported while it lasts, then
+        /// once when it ends).
+        #[arg(long)]
+        until_ended: Option<usize>,
     },
 }
 
@@ -162,9 +166,10 @@ async fn main() -> anyhow::Result<()> {
             let token = sightline_common::auth::issue(&pool, &name, role).await.context("storing the token")?;
             println!("{token}");
         }
-        Command::Tail { topic, count, idle_seconds, from_beginning, stream } => {
+        Command::Tail { topic, count, idle_seconds, from_beginning, stream, until_ended } => {
             let idle = std::time::Duration::from_secs(idle_seconds);
-            tail::run(&settings.kafka, topic, tail::TailOptions { count, idle, from_beginning, stream }).await?;
+            let options = tail::TailOptions { count, idle, from_beginning, stream, until_ended };
+            tail::run(&settings.kafka, topic, options).await?;
         }
     }
     Ok(())

@@ -6,7 +6,7 @@ use prost::Message as _;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use sightline_common::kafka::KafkaSettings;
-use sightline_schemas::v1::{DetectionEvent, EnrichedEvent, ObjectKind};
+use sightline_schemas::v1::{DetectionEvent, EnrichedEvent, ObjectKind, TrackReportKind};
 use std::time::Duration;
 
 /// The topics `tail` can decode.
@@ -22,19 +22,24 @@ pub enum TailTopic {
 fn describe_detection(event: &DetectionEvent) -> String {
     let kind = ObjectKind::try_from(event.kind).map(|k| k.as_str_name()).unwrap_or("UNKNOWN");
     let kind = kind.trim_start_matches("OBJECT_KIND_").to_lowercase();
+    let report = match TrackReportKind::try_from(event.report_kind) {
+        Ok(TrackReportKind::Unspecified) | Err(_) if event.track_ended => "ended".to_owned(),
+        Ok(TrackReportKind::Unspecified) | Err(_) => "update".to_owned(),
+        Ok(kind) => kind.as_str_name().trim_start_matches("TRACK_REPORT_KIND_").to_lowercase(),
+    };
     let bbox = event.bbox.map(|b| format!("{:.0},{:.0} {:.0}x{:.0}", b.x, b.y, b.width, b.height)).unwrap_or_default();
     format!(
-        "{} stream={} site={} {kind} track={} frames={} seen={}..{}ms box={bbox} quality={:.2} best_shot={}B{}",
+        "{} stream={} site={} {kind} track={} report={report}#{} frames={} seen={}..{}ms box={bbox} quality={:.2} best_shot={}B",
         event.event_id,
         event.stream_id,
         event.site,
         event.track_id,
+        event.report_sequence,
         event.frame_count,
         event.first_seen_ms,
         event.last_seen_ms,
         event.quality,
         event.best_shot_jpeg.as_ref().map_or(0, |j| j.len()),
-        if event.track_ended { " ended" } else { " update" },
     )
 }
 
@@ -74,11 +79,21 @@ pub struct TailOptions {
     pub from_beginning: bool,
     /// Only events of this stream (the message key).
     pub stream: Option<String>,
+    /// Stop after this many reports that end a track.
+    pub until_ended: Option<usize>,
+}
+
+/// Whether `payload` is a report that ends its track.
+fn ends_track(topic: TailTopic, payload: &[u8]) -> bool {
+    match topic {
+        TailTopic::Detections => DetectionEvent::decode(payload).is_ok_and(|e| e.track_ended),
+        TailTopic::Events => EnrichedEvent::decode(payload).is_ok_and(|e| e.detection.is_some_and(|d| d.track_ended)),
+    }
 }
 
 /// Prints the events of `topic` that `options` select.
 pub async fn run(kafka: &KafkaSettings, topic: TailTopic, options: TailOptions) -> anyhow::Result<()> {
-    let TailOptions { count, idle, from_beginning, stream } = options;
+    let TailOptions { count, idle, from_beginning, stream, until_ended } = options;
     let name = match topic {
         TailTopic::Detections => sightline_schemas::topics::DETECTIONS_V1,
         TailTopic::Events => sightline_schemas::topics::EVENTS_V1,
@@ -92,8 +107,8 @@ pub async fn run(kafka: &KafkaSettings, topic: TailTopic, options: TailOptions) 
         .create()
         .context("creating the consumer")?;
     consumer.subscribe(&[name]).with_context(|| format!("subscribing to {name}"))?;
-    let mut printed = 0;
-    while printed < count {
+    let (mut printed, mut ended) = (0, 0);
+    while printed < count && until_ended.is_none_or(|n| ended < n) {
         let message = match tokio::time::timeout(idle, consumer.recv()).await {
             Err(_) => break,
             Ok(message) => message.with_context(|| format!("reading {name}"))?,
@@ -101,9 +116,10 @@ pub async fn run(kafka: &KafkaSettings, topic: TailTopic, options: TailOptions) 
         if stream.as_deref().is_some_and(|s| message.key() != Some(s.as_bytes())) {
             continue;
         }
-        let line = describe(topic, message.payload().unwrap_or_default());
-        println!("[{}/{}@{}] {line}", name, message.partition(), message.offset());
+        let payload = message.payload().unwrap_or_default();
+        println!("[{}/{}@{}] {}", name, message.partition(), message.offset(), describe(topic, payload));
         printed += 1;
+        ended += usize::from(ends_track(topic, payload));
     }
     eprintln!("{printed} event(s) from {name}");
     Ok(())

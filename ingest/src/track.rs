@@ -85,7 +85,7 @@ impl Default for TrackerSettings {
             lost_timeout_ms: 1_500,
             update_interval_ms: 0,
             crop_margin: 0.25,
-            live_reports: false,
+            live_reports: true,
             recognisable_quality: 0.35,
             improvement: 0.15,
             improvement_interval_ms: 1_000,
@@ -445,6 +445,11 @@ fn best_shot(detection: &Detection, frame: &RgbFrame, time_ms: i64, quality: f32
 mod tests {
     use super::*;
 
+    /// Tracks reported only when they end.
+    fn end_only() -> TrackerSettings {
+        TrackerSettings { live_reports: false, ..Default::default() }
+    }
+
     fn textured_frame(width: u32, height: u32) -> RgbFrame {
         let data = (0..width * height)
             .flat_map(|i| {
@@ -473,7 +478,7 @@ mod tests {
     #[test]
     fn two_crossing_objects_keep_their_tracks_and_end_after_the_timeout() {
         let frame = textured_frame(640, 480);
-        let mut tracker = Tracker::new(TrackerSettings::default(), "cam");
+        let mut tracker = Tracker::new(end_only(), "cam");
         let mut reports = Vec::new();
         // Two faces moving towards each other, 10 px per 100 ms, for 2 s, then gone.
         for step in 0..20 {
@@ -500,7 +505,7 @@ mod tests {
     #[test]
     fn a_short_gap_does_not_split_a_track_and_noise_is_dropped() {
         let frame = textured_frame(640, 480);
-        let mut tracker = Tracker::new(TrackerSettings::default(), "cam");
+        let mut tracker = Tracker::new(end_only(), "cam");
         let mut reports = Vec::new();
         for step in 0..30 {
             let t = step * 100;
@@ -585,7 +590,7 @@ mod tests {
     #[test]
     fn long_tracks_report_periodic_updates() {
         let frame = textured_frame(320, 240);
-        let settings = TrackerSettings { update_interval_ms: 1_000, ..Default::default() };
+        let settings = TrackerSettings { update_interval_ms: 1_000, ..end_only() };
         let mut tracker = Tracker::new(settings, "cam");
         let mut reports = Vec::new();
         for step in 0..35 {
@@ -600,7 +605,7 @@ mod tests {
     #[test]
     fn live_tracks_are_reported_first_when_recognisable_then_when_better_then_at_the_end() {
         let frame = textured_frame(640, 480);
-        let settings = TrackerSettings { live_reports: true, ..Default::default() };
+        let settings = TrackerSettings::default();
         let mut tracker = Tracker::new(settings.clone(), "cam");
         // Far and small at first (not recognisable), approaching: 30 px growing 6 px per 100 ms to
         // 120 px, then staying.
@@ -649,7 +654,7 @@ mod tests {
     #[test]
     fn a_track_never_recognisable_is_reported_only_at_its_end() {
         let frame = textured_frame(640, 480);
-        let settings = TrackerSettings { live_reports: true, ..Default::default() };
+        let settings = TrackerSettings::default();
         let mut tracker = Tracker::new(settings, "cam");
         let mut reports = Vec::new();
         for step in 0..20 {

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use sightline_common::kafka::TopicSpec;
 use sightline_schemas::v1::{DetectionEvent, ObjectKind};
 use sightline_testkit::stack::kafka;
+use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -98,8 +99,11 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
     let consumer: StreamConsumer = config.create()?;
     consumer.subscribe(&[&topic])?;
     let faces = read_events(&consumer, &id).await?;
-    let face_count = faces.iter().filter(|e| e.kind == ObjectKind::Face as i32).count();
-    assert_eq!(face_count, people.len(), "one face event per person");
+    let face_tracks: BTreeSet<&str> =
+        faces.iter().filter(|e| e.kind == ObjectKind::Face as i32).map(|e| e.track_id.as_str()).collect();
+    assert_eq!(face_tracks.len(), people.len(), "one face track per person");
+    let ended = faces.iter().filter(|e| e.kind == ObjectKind::Face as i32 && e.track_ended).count();
+    assert_eq!(ended, people.len(), "each face track ends once");
     let timeline = media_start_ms..=media_start_ms + common::VIDEO.duration_ms;
     for event in &faces {
         assert!(
@@ -128,7 +132,8 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
     let (status, updated) = call("PUT", format!("/v1/streams/{id}"), Some(with_roi)).await?;
     assert_eq!(status, 200, "{updated}");
     let events = read_events(&consumer, &id).await?;
-    let in_roi_faces: Vec<&DetectionEvent> = events.iter().filter(|e| e.kind == ObjectKind::Face as i32).collect();
+    let in_roi_faces: BTreeSet<&str> =
+        events.iter().filter(|e| e.kind == ObjectKind::Face as i32).map(|e| e.track_id.as_str()).collect();
     assert_eq!(in_roi_faces.len(), 1, "only the astronaut's face is in the region: {in_roi_faces:?}");
     for event in &events {
         let bbox = event.bbox.expect("box");
@@ -198,11 +203,11 @@ async fn a_stream_added_over_the_api_is_analysed_without_restart() -> anyhow::Re
     Ok(())
 }
 
-/// The stream's events from `consumer` until none came for 3 s (at least one expected within 60 s).
+/// The stream's events from `consumer` until none came for 6 s (at least one expected within 60 s).
 async fn read_events(consumer: &StreamConsumer, stream_id: &str) -> anyhow::Result<Vec<DetectionEvent>> {
     let mut events = Vec::new();
     while let Ok(message) =
-        tokio::time::timeout(Duration::from_secs(if events.is_empty() { 60 } else { 3 }), consumer.recv()).await
+        tokio::time::timeout(Duration::from_secs(if events.is_empty() { 60 } else { 6 }), consumer.recv()).await
     {
         let message = message?;
         assert_eq!(message.key(), Some(stream_id.as_bytes()), "keyed by the stream id");

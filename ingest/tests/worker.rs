@@ -82,17 +82,28 @@ async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result
         events.push(DetectionEvent::decode(message.payload().unwrap_or_default())?);
     }
     assert_eq!(events.len() as u64, delivered, "every acknowledged event is on the topic");
-    let faces: Vec<&DetectionEvent> = events.iter().filter(|e| e.kind == ObjectKind::Face as i32).collect();
     // The person detector may also see a person in a pasted head and shoulders: bodies have no landmarks.
     assert!(events.iter().filter(|e| e.kind == ObjectKind::Body as i32).all(|e| e.landmarks.is_empty()));
-    assert_eq!(faces.len(), people.len(), "one face event per person");
+    // One face track per person, reported while in view and once at its end, in sequence.
+    let mut face_tracks: std::collections::BTreeMap<&str, Vec<&DetectionEvent>> = Default::default();
+    for event in events.iter().filter(|e| e.kind == ObjectKind::Face as i32) {
+        face_tracks.entry(event.track_id.as_str()).or_default().push(event);
+    }
+    assert_eq!(face_tracks.len(), people.len(), "one face track per person");
+    for reports in face_tracks.values() {
+        let sequences: Vec<u32> = reports.iter().map(|r| r.report_sequence).collect();
+        assert_eq!(sequences, (0..reports.len() as u32).collect::<Vec<_>>(), "reports in sequence");
+        assert_eq!(reports[0].report_kind, TrackReportKind::First as i32, "reported first while in view");
+        assert_eq!(reports.iter().filter(|r| r.track_ended).count(), 1, "ended once");
+    }
+    let faces: Vec<&DetectionEvent> = face_tracks.values().filter_map(|reports| reports.last().copied()).collect();
     let ids: BTreeSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     assert_eq!(ids.len(), events.len(), "event ids are unique");
     for event in &faces {
         assert_eq!(event.schema_version, sightline_schemas::v1::SCHEMA_VERSION);
         assert_eq!((event.site.as_str(), event.frame_width, event.frame_height), ("lobby", 640, 360));
         assert!(event.track_ended);
-        assert_eq!((event.report_kind, event.report_sequence), (TrackReportKind::Ended as i32, 0));
+        assert_eq!(event.report_kind, TrackReportKind::Ended as i32);
         assert_eq!(event.landmarks.len(), 5);
         assert!(event.frame_count >= 10, "{} frames", event.frame_count);
         assert!(event.first_seen_ms <= event.capture_time_ms && event.capture_time_ms <= event.last_seen_ms);
@@ -156,31 +167,38 @@ async fn a_dropped_live_connection_ends_its_tracks_at_once() -> anyhow::Result<(
     let worker = StreamWorker::start(settings, Models { faces: face_detector(), people: None })?;
     let counters = worker.counters_handle();
 
-    // The server plays the video in real time; Obama is in view from 0.5 s to 4.5 s. Cut at ~3 s.
+    // The server plays the video in real time; Obama is in view from 0.5 s to 4.5 s. He is
+    // reported while in view; cut at ~3 s.
     let deadline = Instant::now() + Duration::from_secs(60);
     while worker.status().frames < 15 {
         anyhow::ensure!(Instant::now() < deadline, "no frames from the server: {:?}", worker.status());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(counters.delivered.load(Ordering::Relaxed), 0, "nothing has ended yet");
-    server.kill();
-    let killed_ms = now_ms();
-
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while counters.delivered.load(Ordering::Relaxed) == 0 {
-        anyhow::ensure!(Instant::now() < deadline, "no event after the connection dropped: {:?}", worker.status());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_ne!(worker.status().phase, Phase::Running, "the server is down");
-
     let mut config = kafka().client_config();
     config.set("group.id", format!("test-ingest-live-{tag}")).set("auto.offset.reset", "earliest");
     let consumer: StreamConsumer = config.create()?;
     consumer.subscribe(&[&topic])?;
-    let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await??;
-    let event = DetectionEvent::decode(message.payload().unwrap_or_default())?;
-    assert_eq!(event.kind, ObjectKind::Face as i32);
-    assert!(event.track_ended, "the track ended with the connection");
+    let next = || async {
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await??;
+        anyhow::Ok(DetectionEvent::decode(message.payload().unwrap_or_default())?)
+    };
+    let first = next().await?;
+    assert_eq!((first.kind, first.report_kind), (ObjectKind::Face as i32, TrackReportKind::First as i32));
+    assert!(!first.track_ended, "reported while still in view");
+    server.kill();
+    let killed_ms = now_ms();
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let event = loop {
+        let event = next().await?;
+        if event.track_ended {
+            break event;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no end after the connection dropped: {:?}", worker.status());
+    };
+    assert_ne!(worker.status().phase, Phase::Running, "the server is down");
+    assert_eq!(event.track_id, first.track_id);
+    assert!(counters.delivered.load(Ordering::Relaxed) >= 2);
     // Capture times come from the stream's timestamps anchored at its first frame's arrival, so they
     // may run up to the first frame's delivery latency ahead of the wall clock: allow a second.
     assert!(

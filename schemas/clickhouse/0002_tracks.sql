@@ -38,14 +38,30 @@ PARTITION BY toDate(first_seen)
 ORDER BY (site, stream_id, kind, first_seen, track_id);
 
 -- The tracks of events landed before this table existed: each event is its track's state (the latest
--- enrichment wins), its best match the first of its matches. `sightline-writer rebuild` replays the
--- topic for the full state (names of the best match included).
+-- enrichment wins), its best match its most similar match. `sightline-writer rebuild` replays the
+-- topic instead, for the full state.
 INSERT INTO tracks
 SELECT
     track_id, stream_id, site, kind, toDateTime(intDiv(first_seen_ms, 1000)), first_seen_ms, last_seen_ms,
     greatest(last_seen_ms - first_seen_ms, 0), frame_count, toUInt32(1), track_ended, parent_track_id,
     event_id, capture_ms, has_best_shot, quality,
-    if(empty(matched_list_ids), '', matched_list_ids[1]), '',
-    if(empty(matched_person_ids), '', matched_person_ids[1]), '', '',
+    best_list_id, best_list_name, best_person_id, best_person_external_id, best_person_display_name,
     top_similarity, matched_list_ids, matched_person_ids, toUInt64(greatest(enriched_ms, 0))
-FROM events FINAL;
+FROM
+(
+    SELECT
+        event_id, track_id, stream_id, site, kind, first_seen_ms, last_seen_ms, frame_count, track_ended,
+        parent_track_id, capture_ms, has_best_shot, quality, top_similarity, matched_list_ids,
+        matched_person_ids, enriched_ms
+    FROM events FINAL
+) AS landed
+ANY LEFT JOIN
+(
+    SELECT
+        event_id, argMax(list_id, similarity) AS best_list_id, argMax(list_name, similarity) AS best_list_name,
+        argMax(person_id, similarity) AS best_person_id,
+        argMax(person_external_id, similarity) AS best_person_external_id,
+        argMax(person_display_name, similarity) AS best_person_display_name
+    FROM matches FINAL
+    GROUP BY event_id
+) AS best USING event_id;

@@ -26,13 +26,24 @@ async fn clickhouse_migrations_apply_once_and_refuse_edits() -> anyhow::Result<(
         )
         .execute()
         .await?;
+    client
+        .query(
+            "INSERT INTO matches (event_id, capture_time, capture_ms, stream_id, site, list_id, list_name, person_id, \
+             person_external_id, person_display_name, similarity, rank, threshold) SELECT \
+             toUUID('5b1e4c1e-2f0a-4a4e-9a3b-0c8f2d7e6a11'), toDateTime(1795168800), 1795168800000, 'cam-1', 'hq', \
+             'list-1', 'VIP', 'person-1', 'EXT-1', 'Person One', 0.9, 1, 0.5",
+        )
+        .execute()
+        .await?;
     let applied = migrate(&settings).await?;
     assert_eq!(applied, CLICKHOUSE_MIGRATIONS[1..].iter().map(|m| m.version).collect::<Vec<_>>());
     assert!(migrate(&settings).await?.is_empty(), "a second run applies nothing");
     // The tracks migration filled `tracks` from the events already landed.
-    let track: (String, i64, String) =
-        client.query("SELECT track_id, dwell_ms, best_person_id FROM tracks FINAL").fetch_one().await?;
-    assert_eq!(track, ("track-1".to_owned(), 2_000, "person-1".to_owned()));
+    let track: (String, i64, String, String) = client
+        .query("SELECT track_id, dwell_ms, best_person_id, best_person_display_name FROM tracks FINAL")
+        .fetch_one()
+        .await?;
+    assert_eq!(track, ("track-1".to_owned(), 2_000, "person-1".to_owned(), "Person One".to_owned()));
 
     let tables: Vec<String> = client
         .query("SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name")

@@ -49,8 +49,7 @@ struct IngestSettings {
     /// Long tracks report every this often (0: only when they end).
     update_interval_ms: i64,
     /// Report confirmed tracks while they last: first as soon as the best shot is recognisable, again
-    /// when it improves, and when they end (off: only when they end). Off until the warehouse counts
-    /// tracks rather than reports.
+    /// when it improves, and when they end (off: only when they end).
     live_reports: bool,
     /// Best-shot quality (0-1) at which a live track is first reported.
     recognisable_quality: f32,
