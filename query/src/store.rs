@@ -245,6 +245,9 @@ impl Warehouse {
             .query(queries::EVENT_MATCHES)
             .bind(from_s)
             .bind(to_s)
+            .bind(ids.clone())
+            .bind(from_s)
+            .bind(to_s)
             .bind(ids)
             .fetch_all()
             .await

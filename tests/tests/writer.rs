@@ -444,6 +444,21 @@ async fn h_tracks_converge_to_their_latest_report() -> anyhow::Result<()> {
         };
         assert_eq!(person, &want_person, "track {track}: the latest enrichment's best match");
     }
+    // The re-enriched report's own matches are replaced as a whole too: none left.
+    let rematched = events.event(rematched_track * 3 + 2);
+    let capture_s = rematched.detection.as_ref().map_or(0, |d| d.capture_time_ms / 1000) as u32;
+    let left: Vec<(String, String)> = clickhouse
+        .read_client()
+        .query(&format!("SELECT id, person_id FROM ({})", sightline_schemas::queries::EVENT_MATCHES))
+        .bind(capture_s)
+        .bind(capture_s + 1)
+        .bind(vec![rematched.event_id.as_str()])
+        .bind(capture_s)
+        .bind(capture_s + 1)
+        .bind(vec![rematched.event_id.as_str()])
+        .fetch_all()
+        .await?;
+    assert!(left.is_empty(), "the old enrichment's matches are gone: {left:?}");
     // The people counts: every track once, in the per-stream summary over all time.
     let summary: Vec<(String, String, u64, u64, u64, i64)> = clickhouse
         .read_client()
