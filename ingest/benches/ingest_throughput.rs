@@ -28,6 +28,7 @@ use sightline_ingest::source::{FrameSource, Phase, SourceFrame, SourceSpec};
 use sightline_ingest::testmedia::{Actor, STANDARD_VIDEO, VideoSpec, encode, standard_cast};
 use sightline_ingest::track::TrackerSettings;
 use sightline_ingest::worker::{MediaClock, Models, StreamWorker, WorkerSettings};
+use sightline_testkit::rounds::{median, summary};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -190,11 +191,6 @@ fn ingest_run(
     })
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn main() -> anyhow::Result<()> {
     let files = ModelFiles {
         dir: std::env::var("SIGHTLINE_MODELS_DIR").context("SIGHTLINE_MODELS_DIR (run `make models`)")?.into(),
@@ -241,8 +237,9 @@ fn main() -> anyhow::Result<()> {
         ratios.push(ratio);
         ingest_rates.push(run.frames_per_second);
     }
-    println!("ingest_vs_raw_model={:.2}", median(ratios));
-    println!("streams_720p_at_5fps={}", (median(ingest_rates) / 5.0).floor() as u64);
+    println!("ingest_vs_raw_model={:.2}", median(&ratios));
+    println!("spread: ingest_vs_raw_model {}", summary(&ratios));
+    println!("streams_720p_at_5fps={}", (median(&ingest_rates) / 5.0).floor() as u64);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -6,4 +6,5 @@
 //!   per test, the service binaries, and a private ClickHouse server a test may stop and restart.
 
 pub mod loadgen;
+pub mod rounds;
 pub mod stack;

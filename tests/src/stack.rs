@@ -58,9 +58,20 @@ fn random_tag() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
 }
 
-/// A free loopback TCP port.
+/// A free loopback TCP port, never one this process handed out before: a port is only taken when
+/// the service it is for binds it, so two services started one after the other could otherwise be
+/// handed the same port.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    for _ in 0..100 {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut handed_out = HANDED_OUT.lock().map_err(|_| anyhow::anyhow!("port registry poisoned"))?;
+        if handed_out.insert(port) {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port that was not handed out already")
 }
 
 /// A fresh, migrated PostgreSQL database of the local stack for one test, named

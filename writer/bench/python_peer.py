@@ -1,5 +1,5 @@
 """What a team would otherwise write: a Python consumer (confluent-kafka) that decodes the enriched
-events (protobuf), batches them and inserts events, matches and best shots into ClickHouse
+events (protobuf), batches them and inserts events, matches, best shots and track states into ClickHouse
 (clickhouse-driver, native protocol: clickhouse-connect cannot talk to 18.16), committing offsets
 after each batch's inserts. Peer of sightline-writer in `make bench-writer`.
 
@@ -40,6 +40,12 @@ EVENT_COLUMNS = (
     "has_best_shot, descriptor, descriptor_model, descriptor_model_version, descriptor_skip_reason, "
     "matched_list_ids, matched_person_ids, top_similarity, source_partition, source_offset"
 )
+TRACK_COLUMNS = (
+    "track_id, stream_id, site, kind, first_seen, first_seen_ms, last_seen_ms, dwell_ms, frame_count, "
+    "report_count, ended, parent_track_id, event_id, best_shot_ms, has_best_shot, quality, best_list_id, "
+    "best_list_name, best_person_id, best_person_external_id, best_person_display_name, best_similarity, "
+    "matched_list_ids, matched_person_ids, version"
+)
 MATCH_COLUMNS = (
     "event_id, capture_time, capture_ms, stream_id, site, list_id, list_name, person_id, person_external_id, "
     "person_display_name, similarity, rank, threshold"
@@ -73,7 +79,7 @@ def main():
     kinds = {1: "face", 2: "body"}
     seen = 0
     started = None
-    events, matches, shots = [], [], []
+    events, matches, shots, tracks = [], [], [], []
 
     def flush():
         if not events:
@@ -82,10 +88,12 @@ def main():
         if matches:
             ch.execute(f"INSERT INTO matches ({MATCH_COLUMNS}) VALUES", matches)
         ch.execute(f"INSERT INTO events ({EVENT_COLUMNS}) VALUES", events)
+        ch.execute(f"INSERT INTO tracks ({TRACK_COLUMNS}) VALUES", tracks)
         consumer.commit(asynchronous=False)
         events.clear()
         matches.clear()
         shots.clear()
+        tracks.clear()
 
     # The writer's batch rules: cut at `--batch` events, at 1 s of age, or when a poll comes back empty
     # after 100 ms (caught up). It is not told when the stream ends: it stops once all have landed.
@@ -112,6 +120,22 @@ def main():
                 )
             if d.HasField("best_shot_jpeg"):
                 shots.append((event_id, capture_time, d.stream_id, d.best_shot_jpeg))
+            # The track's state as of this report, as the writer lands it (see writer/src/rows.rs).
+            best = event.track_best_match if event.HasField("track_best_match") else max(
+                event.matches, key=lambda m: m.similarity, default=None)
+            listed, persons = [m.list_id for m in event.matches], [m.person_id for m in event.matches]
+            if best is not None and best.person_id not in persons:
+                listed, persons = listed + [best.list_id], persons + [best.person_id]
+            tracks.append(
+                (d.track_id, d.stream_id, d.site, kinds[d.kind], d.first_seen_ms // 1000, d.first_seen_ms,
+                 d.last_seen_ms, max(d.last_seen_ms - d.first_seen_ms, 0), d.frame_count, d.report_sequence + 1,
+                 int(d.track_ended), d.parent_track_id, event_id, d.capture_time_ms,
+                 int(d.HasField("best_shot_jpeg")), d.quality, best.list_id if best else "",
+                 best.list_name if best else "", best.person_id if best else "",
+                 best.person_external_id if best else "", best.person_display_name if best else "",
+                 best.similarity if best else 0.0, listed, persons,
+                 (d.report_sequence << 42) | (max(event.enriched_time_ms, 0) & ((1 << 42) - 1)))
+            )
             events.append(
                 (event_id, uuid.UUID(d.event_id), event.schema_version, d.stream_id, d.site, capture_time,
                  d.capture_time_ms, d.processing_time_ms, event.enriched_time_ms, d.track_id, d.parent_track_id,

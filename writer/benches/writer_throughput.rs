@@ -9,10 +9,13 @@
 //!
 //! Every rate is events per second from the first message consumed to the last event landed, so group
 //! joins and start-up are not counted. All three consumers use the writer's default
-//! `fetch.wait.max.ms`, so the comparison is of the code, not of broker tuning. Prints `writer_vs_ceiling=` and `writer_vs_python=` lines.
+//! `fetch.wait.max.ms`, so the comparison is of the code, not of broker tuning. The three run in
+//! `BENCH_ROUNDS` rounds (default 5), the order reversed every other round, each with fresh groups and
+//! databases; every round prints its rates and ratios, and the summary prints the medians as
+//! `writer_vs_ceiling=`, `writer_vs_python=` and `ceiling_vs_python=`, then their spread.
 //!
-//! Environment: `BENCH_EVENTS` (default 6000), `BENCH_PARTITIONS` (default 12), the stack's
-//! `SIGHTLINE_*` endpoints, `SIGHTLINE_VENV`.
+//! Environment: `BENCH_EVENTS` (default 6000), `BENCH_PARTITIONS` (default 12), `BENCH_ROUNDS`, the
+//! stack's `SIGHTLINE_*` endpoints, `SIGHTLINE_VENV`.
 //!
 //! Why ~500 events per partition: tansu 0.6's fetch slows as a partition grows (measured with the same
 //! client and settings: 11,200 events/s at 500 per partition, 3,400 at 3,333), so long partitions
@@ -27,6 +30,7 @@ use sightline_common::http::Readiness;
 use sightline_common::kafka::TopicSpec;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce};
+use sightline_testkit::rounds::{median, summary};
 use sightline_testkit::stack;
 use sightline_writer::metrics::WriterMetrics;
 use sightline_writer::settings::WriterSettings;
@@ -64,23 +68,45 @@ async fn main() -> anyhow::Result<()> {
     // An untimed read first: whoever reads a freshly written topic first pays for the broker's cold
     // caches, and that should be none of the measured runs.
     bench_bare_consume(&topic, count, &format!("{run}-warmup")).await?;
-    let writer_rate = bench_writer(&topic, count, &run).await?;
-    println!("writer_events_per_s={writer_rate:.0}");
-    let (consume_rate, payloads) = bench_bare_consume(&topic, count, &run).await?;
-    println!("bare_consume_events_per_s={consume_rate:.0}");
-    let insert_rate = bench_raw_insert(&payloads, &run).await?;
-    println!("raw_insert_events_per_s={insert_rate:.0}");
-    drop(payloads);
-    let python_rate = bench_python(&topic, count, &run).await?;
-    println!("python_events_per_s={python_rate:.0}");
-
-    let ceiling = consume_rate.min(insert_rate);
-    println!("ceiling_events_per_s={ceiling:.0}");
-    println!("writer_vs_ceiling={:.2}", writer_rate / ceiling);
-    println!("writer_vs_python={:.2}", writer_rate / python_rate);
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5).max(1);
+    let (mut vs_ceiling, mut vs_python, mut ceiling_vs_python) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let round_run = format!("{run}r{round}");
+        // The order is reversed every other round, so neither side always runs right after the other.
+        let (writer_rate, (ceiling, consume_rate, insert_rate), python_rate) = if round % 2 == 1 {
+            let writer = bench_writer(&topic, count, &round_run).await?;
+            let ceiling = bench_ceiling(&topic, count, &round_run).await?;
+            (writer, ceiling, bench_python(&topic, count, &round_run).await?)
+        } else {
+            let python = bench_python(&topic, count, &round_run).await?;
+            let ceiling = bench_ceiling(&topic, count, &round_run).await?;
+            (bench_writer(&topic, count, &round_run).await?, ceiling, python)
+        };
+        println!(
+            "round {round}: writer={writer_rate:.0} bare_consume={consume_rate:.0} raw_insert={insert_rate:.0} \
+             python={python_rate:.0} events/s; writer_vs_ceiling={:.2} writer_vs_python={:.2}",
+            writer_rate / ceiling,
+            writer_rate / python_rate
+        );
+        vs_ceiling.push(writer_rate / ceiling);
+        vs_python.push(writer_rate / python_rate);
+        ceiling_vs_python.push(ceiling / python_rate);
+    }
+    println!("writer_vs_ceiling={:.2}", median(&vs_ceiling));
+    println!("writer_vs_python={:.2}", median(&vs_python));
     // The most any consumer could reach against the peer on this broker: context for the line above.
-    println!("ceiling_vs_python={:.2}", ceiling / python_rate);
+    println!("ceiling_vs_python={:.2}", median(&ceiling_vs_python));
+    println!("spread: writer_vs_ceiling {}", summary(&vs_ceiling));
+    println!("spread: writer_vs_python {}", summary(&vs_python));
     Ok(())
+}
+
+/// The ceiling: the slower of a bare consume and a raw insert of the same rows; (ceiling, consume
+/// rate, insert rate).
+async fn bench_ceiling(topic: &str, count: u64, run: &str) -> anyhow::Result<(f64, f64, f64)> {
+    let (consume_rate, payloads) = bench_bare_consume(topic, count, run).await?;
+    let insert_rate = bench_raw_insert(&payloads, run).await?;
+    Ok((consume_rate.min(insert_rate), consume_rate, insert_rate))
 }
 
 fn fresh_database(run: &str, what: &str) -> ClickHouseSettings {

@@ -1,0 +1,29 @@
+//! Summaries of benchmark rounds: benchmarks alternate a candidate with its peer for several rounds
+//! and print the median ratio with its spread, so one noisy round does not decide the result.
+
+/// The median of `values` (the upper one of the middle two for an even count); NaN when empty.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// `median (min–max over N rounds)`, for a benchmark's summary line.
+pub fn summary(values: &[f64]) -> String {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{:.2} (min {min:.2}, max {max:.2} over {} rounds)", median(values), values.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_and_spread_of_rounds() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 3.0);
+        assert!(median(&[]).is_nan());
+        assert_eq!(summary(&[1.0, 0.5, 2.0]), "1.00 (min 0.50, max 2.00 over 3 rounds)");
+    }
+}
