@@ -307,3 +307,66 @@ async fn a_warehouse_outage_is_a_503_and_not_ready_until_it_returns() -> anyhow:
     db.remove().await?;
     Ok(())
 }
+
+/// Tracks reported several times (first, improved, ended): every list and every count of the API,
+/// the CSV and the PDF has one entry per track, never one per report; `every_report=true` lists the
+/// history.
+#[tokio::test]
+async fn lists_and_counts_are_one_per_track() -> anyhow::Result<()> {
+    const REPORTS: u64 = 90; // 30 tracks of three reports each
+    let generator = EventGenerator::new(LoadProfile { seed: 23, reports_per_track: 3, ..Default::default() });
+    let (iso, events) = stack::landed_events("tracks", &generator, REPORTS).await?;
+    let clickhouse = stack::clickhouse(&iso.database);
+    let db = TestDatabase::create("test_query_tracks").await?;
+    sightline_common::auth::register(&db.pool, "analyst", ANALYST, Role::Analyst).await?;
+    let (_query, port) = start_query(&db, &clickhouse, &iso.group).await?;
+    let first_ms = events.iter().map(|e| detection(e).capture_time_ms).min().unwrap_or(0);
+    let last_ms = events.iter().map(|e| detection(e).capture_time_ms).max().unwrap_or(0);
+    let range = format!("from={first_ms}&to={}", last_ms + 1);
+    let tracks: Vec<&EnrichedEvent> = events.iter().filter(|e| detection(e).track_ended).collect();
+    assert_eq!(tracks.len(), 30);
+    let track_ids: BTreeSet<String> = tracks.iter().map(|e| e.event_id.clone()).collect();
+
+    // Lists: one row per track, its last report; the history on request.
+    assert_eq!(ids(&all_events(port, &range, 1000)?.0), track_ids, "one row per track, its latest report");
+    let history = all_events(port, &format!("{range}&every_report=true"), 1000)?.0;
+    assert_eq!(ids(&history), expected_ids(&events, |_| true), "every report on request");
+    let matched: BTreeSet<String> =
+        tracks.iter().filter(|e| !e.matches.is_empty()).map(|e| e.event_id.clone()).collect();
+    assert!(!matched.is_empty());
+    assert_eq!(ids(&all_events(port, &format!("{range}&matched=true"), 1000)?.0), matched);
+
+    // Counts: people, not reports.
+    let faces = tracks.iter().filter(|e| detection(e).kind == 1).count() as u64;
+    let (_, streams) = get(port, &format!("/v1/stats/streams?{range}"), Some(ANALYST))?;
+    let counted: u64 = streams["streams"]
+        .as_array()
+        .map(|rows| rows.iter().map(|s| s["faces"].as_u64().unwrap_or(0) + s["bodies"].as_u64().unwrap_or(0)).sum())
+        .unwrap_or(0);
+    assert_eq!(counted, 30, "{streams}");
+    let (_, timeline) = get(port, &format!("/v1/stats/timeline?{range}&bucket=minute"), Some(ANALYST))?;
+    let in_buckets: u64 = timeline["buckets"]
+        .as_array()
+        .map(|rows| rows.iter().map(|b| b["tracks"].as_u64().unwrap_or(0)).sum())
+        .unwrap_or(0);
+    assert_eq!(in_buckets, 30, "{timeline}");
+    let (_, persons) = get(port, &format!("/v1/stats/persons?{range}&limit=1000"), Some(ANALYST))?;
+    let sightings: u64 = persons["persons"]
+        .as_array()
+        .map(|rows| rows.iter().map(|p| p["sightings"].as_u64().unwrap_or(0)).sum())
+        .unwrap_or(0);
+    assert_eq!(sightings, matched.len() as u64, "one sighting per identified track: {persons}");
+
+    // Exports: the CSV has one row per track, the PDF counts tracks.
+    let csv = http_exchange(port, "GET", &format!("/v1/reports/events.csv?{range}"), Some(ANALYST), "", b"")?;
+    let csv = String::from_utf8(csv.body)?;
+    let csv_ids: BTreeSet<String> =
+        csv.lines().skip(1).filter_map(|l| l.split(',').next().map(str::to_owned)).collect();
+    assert_eq!(csv_ids, track_ids, "the CSV holds one row per track");
+    let pdf = http_exchange(port, "GET", &format!("/v1/reports/summary.pdf?{range}"), Some(ANALYST), "", b"")?;
+    let contents = sightline_exporter::read_pdf(&pdf.body).map_err(anyhow::Error::msg)?;
+    let needle = format!("Seen on these streams: {faces} faces, {} bodies", 30 - faces);
+    assert!(contents.text.contains(&needle), "{needle:?} missing from the PDF: {}", contents.text);
+    db.remove().await?;
+    Ok(())
+}
