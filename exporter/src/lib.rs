@@ -56,6 +56,10 @@ pub struct EventRecord {
     pub quality: f32,
     /// Frames in the track.
     pub frame_count: u32,
+    /// When the track was first seen, ms since the epoch.
+    pub first_seen_ms: i64,
+    /// When the track was last seen (so far), ms since the epoch.
+    pub last_seen_ms: i64,
     /// Watchlist matches, best first.
     pub matches: Vec<MatchRecord>,
     /// The best-shot JPEG, when the report shows it.
@@ -122,7 +126,7 @@ pub fn format_time(ms: i64) -> String {
 }
 
 /// The columns of [`events_csv`].
-pub const CSV_COLUMNS: [&str; 14] = [
+pub const CSV_COLUMNS: [&str; 17] = [
     "event_id",
     "capture_time",
     "capture_ms",
@@ -137,10 +141,14 @@ pub const CSV_COLUMNS: [&str; 14] = [
     "top_person",
     "top_list",
     "top_similarity",
+    "first_seen",
+    "last_seen",
+    "dwell_s",
 ];
 
 /// The events as CSV (RFC 4180, a header row, one row per event). `matches` lists every match as
-/// `name (external id) [list] similarity`, separated by `; `; the `top_*` columns repeat the best.
+/// `name (external id) [list] similarity`, separated by `; `; the `top_*` columns repeat the best;
+/// `first_seen`, `last_seen` and `dwell_s` say when the event's track was in view and for how long.
 pub fn events_csv(events: &[EventRecord]) -> Result<Vec<u8>, ExportError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(CSV_COLUMNS)?;
@@ -167,6 +175,9 @@ pub fn events_csv(events: &[EventRecord]) -> Result<Vec<u8>, ExportError> {
             top.map(|m| text(&m.display_name)).unwrap_or_default(),
             top.map(|m| text(&m.list_name)).unwrap_or_default(),
             top.map(|m| format!("{:.3}", m.similarity)).unwrap_or_default(),
+            format_time(event.first_seen_ms),
+            format_time(event.last_seen_ms),
+            format!("{:.1}", (event.last_seen_ms - event.first_seen_ms).max(0) as f64 / 1000.0),
         ])?;
     }
     writer.into_inner().map_err(|e| ExportError::CsvBuffer(e.to_string()))
@@ -396,6 +407,8 @@ mod tests {
             detection_score: 0.99,
             quality: 0.8,
             frame_count: 12,
+            first_seen_ms: 1_795_168_798_000,
+            last_seen_ms: 1_795_168_804_500,
             matches,
             best_shot: None,
         }
@@ -421,6 +434,10 @@ mod tests {
         assert_eq!(&rows[0][10], "Ann, \"the\" boss (E1) [VIP] 0.910");
         assert_eq!((&rows[0][11], &rows[0][13]), ("Ann, \"the\" boss", "0.910"));
         assert_eq!(&rows[1][11], "");
+        assert_eq!(
+            (&rows[0][14], &rows[0][15], &rows[0][16]),
+            ("2026-11-20T09:59:58Z", "2026-11-20T10:00:04.5Z", "6.5")
+        );
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub fn event_record(row: EventRow, matches: Vec<MatchRow>, best_shot: Option<Vec
         detection_score: row.detection_score,
         quality: row.quality,
         frame_count: row.frame_count,
+        first_seen_ms: row.first_seen_ms,
+        last_seen_ms: row.last_seen_ms,
         matches: matches
             .into_iter()
             .map(|m| MatchRecord {

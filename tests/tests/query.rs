@@ -363,6 +363,18 @@ async fn lists_and_counts_are_one_per_track() -> anyhow::Result<()> {
     let csv_ids: BTreeSet<String> =
         csv.lines().skip(1).filter_map(|l| l.split(',').next().map(str::to_owned)).collect();
     assert_eq!(csv_ids, track_ids, "the CSV holds one row per track");
+    // How long each person stayed: the track's dwell, from its last report.
+    let dwell: BTreeMap<String, String> = tracks
+        .iter()
+        .map(|e| {
+            let d = detection(e);
+            (e.event_id.clone(), format!("{:.1}", (d.last_seen_ms - d.first_seen_ms) as f64 / 1000.0))
+        })
+        .collect();
+    for line in csv.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells.last().copied(), dwell.get(cells[0]).map(String::as_str), "dwell_s of {line}");
+    }
     let pdf = http_exchange(port, "GET", &format!("/v1/reports/summary.pdf?{range}"), Some(ANALYST), "", b"")?;
     let contents = sightline_exporter::read_pdf(&pdf.body).map_err(anyhow::Error::msg)?;
     let needle = format!("Seen on these streams: {faces} faces, {} bodies", 30 - faces);
