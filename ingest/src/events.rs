@@ -1,10 +1,10 @@
 //! Track reports as detection events (`sightline.detections.v1`).
 
-use sightline_schemas::v1::{BoundingBox, DetectionEvent, ObjectKind, Point, SCHEMA_VERSION, TrackReportKind};
+use sightline_schemas::v1::{BoundingBox, DetectionEvent, Point, SCHEMA_VERSION, TrackReportKind};
 use uuid::Uuid;
 
 use crate::frame::RgbFrame;
-use crate::track::{Kind, ReportReason, TrackReport};
+use crate::track::{ReportReason, TrackReport};
 
 /// Where the frames came from.
 #[derive(Debug, Clone)]
@@ -35,10 +35,7 @@ pub fn detection_event(context: &StreamContext, report: &TrackReport, processing
         capture_time_ms: shot.time_ms,
         processing_time_ms,
         track_id: report.track_id.to_string(),
-        kind: match report.kind {
-            Kind::Face => ObjectKind::Face,
-            Kind::Body => ObjectKind::Body,
-        } as i32,
+        kind: report.kind as i32,
         bbox: Some(inside_frame(&shot.bbox, context.frame_width, context.frame_height)),
         landmarks: shot.landmarks.iter().map(|&(x, y)| Point { x, y }).collect(),
         detection_score: shot.score,
@@ -85,12 +82,13 @@ mod tests {
     use super::*;
     use crate::frame::BoxF;
     use crate::track::BestShot;
+    use sightline_schemas::v1::ObjectKind;
 
     fn report(sequence: u32, reason: ReportReason) -> TrackReport {
         let crop = RgbFrame { width: 30, height: 40, data: (0..30 * 40 * 3).map(|i| (i % 251) as u8).collect() };
         TrackReport {
             track_id: Uuid::from_u128(7),
-            kind: Kind::Face,
+            kind: ObjectKind::Face,
             first_seen_ms: 1_000,
             last_seen_ms: 3_000,
             frame_count: 20,

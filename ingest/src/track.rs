@@ -19,14 +19,8 @@ use uuid::Uuid;
 
 use crate::frame::{BoxF, RgbFrame};
 
-/// What a detection is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// A face (with landmarks).
-    Face,
-    /// A whole body.
-    Body,
-}
+/// What a detection is: the contract's kind (a face, with landmarks, or a whole body).
+pub use sightline_schemas::v1::ObjectKind as Kind;
 
 /// One detection in one frame, as the tracker takes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -374,7 +368,7 @@ impl Tracker {
 pub fn quality(detection: &Detection, frame: &RgbFrame) -> f32 {
     let full_size = match detection.kind {
         Kind::Face => 112.0,
-        Kind::Body => 200.0,
+        Kind::Body | Kind::Unspecified => 200.0,
     };
     let size = (detection.bbox.width.min(detection.bbox.height) / full_size).clamp(0.0, 1.0);
     let frontal = match (detection.kind, detection.landmarks.as_slice()) {
@@ -384,7 +378,7 @@ pub fn quality(detection: &Detection, frame: &RgbFrame) -> f32 {
             (1.0 - 2.0 * offset).clamp(0.0, 1.0)
         }
         (Kind::Face, _) => 0.5,
-        (Kind::Body, _) => 1.0,
+        (Kind::Body | Kind::Unspecified, _) => 1.0,
     };
     let sharp = (laplacian_variance(frame, &detection.bbox) / 100.0).clamp(0.0, 1.0);
     detection.score.clamp(0.0, 1.0) * (0.3 + 0.7 * size) * (0.4 + 0.6 * frontal) * (0.5 + 0.5 * sharp)

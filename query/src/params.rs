@@ -93,32 +93,11 @@ pub fn parse_time(name: &'static str, value: &str) -> Result<i64, InvalidParam> 
 
 /// `ms` since the epoch as RFC 3339 in UTC (the exporter's format, so reports and the API agree).
 pub use sightline_exporter::format_time;
+pub use sightline_schemas::v1::ObjectKind;
 
-/// Object kinds, as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Faces.
-    Face,
-    /// Bodies.
-    Body,
-}
-
-impl Kind {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Face => "face",
-            Kind::Body => "body",
-        }
-    }
-
-    fn parse(value: &str) -> Result<Self, InvalidParam> {
-        match value {
-            "face" => Ok(Kind::Face),
-            "body" => Ok(Kind::Body),
-            other => Err(invalid("kind", format!("{other:?} is not face or body"))),
-        }
-    }
+/// An object kind named in a request (`face` or `body`).
+fn parse_kind(value: &str) -> Result<ObjectKind, InvalidParam> {
+    ObjectKind::from_label(value).ok_or_else(|| invalid("kind", format!("{value:?} is not face or body")))
 }
 
 /// Which events to list.
@@ -129,7 +108,7 @@ pub struct EventFilter {
     /// Only this stream.
     pub stream: Option<String>,
     /// Only this kind.
-    pub kind: Option<Kind>,
+    pub kind: Option<ObjectKind>,
     /// Only events matched to this watchlist.
     pub list: Option<String>,
     /// Only events matched to this person.
@@ -232,7 +211,7 @@ impl EventsQuery {
             filter: EventFilter {
                 site: non_empty(self.site),
                 stream: non_empty(self.stream),
-                kind: non_empty(self.kind).as_deref().map(Kind::parse).transpose()?,
+                kind: non_empty(self.kind).as_deref().map(parse_kind).transpose()?,
                 list: non_empty(self.list),
                 person: non_empty(self.person),
                 matched_only: parse_bool("matched", self.matched.as_deref())?,
@@ -380,7 +359,7 @@ mod tests {
     fn an_events_request_is_validated_field_by_field() {
         let request = events("site=site-a&kind=face&matched=true&limit=50&from=2026-11-20T00:00:00Z").expect("valid");
         assert_eq!(request.filter.site.as_deref(), Some("site-a"));
-        assert_eq!(request.filter.kind, Some(Kind::Face));
+        assert_eq!(request.filter.kind, Some(ObjectKind::Face));
         assert!(request.filter.matched_only);
         assert_eq!((request.limit, request.range.to_ms), (50, NOW));
         assert_eq!(events("").expect("defaults").limit, DEFAULT_PAGE);

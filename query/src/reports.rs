@@ -74,7 +74,7 @@ fn filters(request: &EventsRequest) -> Vec<(String, String)> {
     [
         ("site", filter.site.clone()),
         ("stream", filter.stream.clone()),
-        ("kind", filter.kind.map(|k| k.as_str().to_owned())),
+        ("kind", filter.kind.map(|k| k.label().to_owned())),
         ("list", filter.list.clone()),
         ("person", filter.person.clone()),
         ("matched", filter.matched_only.then(|| "true".to_owned())),

@@ -183,7 +183,7 @@ impl Warehouse {
     /// One page of events, newest first.
     pub async fn events(&self, request: &EventsRequest) -> Result<Vec<EventRow>, WarehouseError> {
         let filter = &request.filter;
-        let kind = filter.kind.map(|k| k.as_str()).unwrap_or("");
+        let kind = filter.kind.map(|k| k.label()).unwrap_or("");
         let (before_ms, before_id) = match &request.cursor {
             Some(cursor) => (cursor.capture_ms, cursor.event_id.to_string()),
             None => (i64::MAX, String::new()),

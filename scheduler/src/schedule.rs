@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use sightline_common::api::check_text;
-use sightline_query::params::{EventFilter, Kind};
+use sightline_query::params::{EventFilter, ObjectKind};
 use std::str::FromStr;
 
 /// What a schedule mails.
@@ -65,9 +65,9 @@ impl Filters {
     pub fn to_event_filter(&self) -> Result<EventFilter, String> {
         let kind = match self.kind.as_deref() {
             None | Some("") => None,
-            Some("face") => Some(Kind::Face),
-            Some("body") => Some(Kind::Body),
-            Some(other) => return Err(format!("filters.kind: {other:?} is not face or body")),
+            Some(label) => Some(
+                ObjectKind::from_label(label).ok_or_else(|| format!("filters.kind: {label:?} is not face or body"))?,
+            ),
         };
         let text = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
         Ok(EventFilter {

@@ -17,6 +17,27 @@ pub mod v1 {
     /// The `schema_version` (minor version of the v1 schema) this build writes. Consumers read
     /// every minor version, newer ones included (see the evolution rules in `events.proto`).
     pub const SCHEMA_VERSION: u32 = 2;
+
+    impl ObjectKind {
+        /// The kind's name in the warehouse (`events.kind`, whose Enum8 codes are these enum
+        /// numbers), the APIs and the exports: `face` or `body` (`unspecified` is never stored).
+        pub fn label(self) -> &'static str {
+            match self {
+                ObjectKind::Face => "face",
+                ObjectKind::Body => "body",
+                ObjectKind::Unspecified => "unspecified",
+            }
+        }
+
+        /// The kind named `label` (`face` or `body`).
+        pub fn from_label(label: &str) -> Option<Self> {
+            match label {
+                "face" => Some(ObjectKind::Face),
+                "body" => Some(ObjectKind::Body),
+                _ => None,
+            }
+        }
+    }
 }
 
 pub mod validate;
@@ -140,6 +161,17 @@ mod tests {
         }
         let first = CLICKHOUSE_MIGRATIONS[0].statements();
         assert!(first.iter().all(|s| !s.ends_with(';') && !s.is_empty()));
+    }
+
+    #[test]
+    fn object_kinds_have_one_name_everywhere() {
+        use crate::v1::ObjectKind;
+        for kind in [ObjectKind::Face, ObjectKind::Body] {
+            assert_eq!(ObjectKind::from_label(kind.label()), Some(kind));
+        }
+        assert_eq!((ObjectKind::Face as i8, ObjectKind::Body as i8), (1, 2), "the Enum8 codes of events.kind");
+        assert_eq!(ObjectKind::from_label("unspecified"), None);
+        assert_eq!(ObjectKind::from_label("car"), None);
     }
 
     #[test]

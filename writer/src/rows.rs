@@ -2,7 +2,7 @@
 
 use prost::Message;
 use serde::Serialize;
-use sightline_schemas::v1::{EnrichedEvent, ObjectKind};
+use sightline_schemas::v1::EnrichedEvent;
 use sightline_schemas::validate;
 use uuid::Uuid;
 
@@ -165,7 +165,8 @@ pub fn event_rows(
     let capture_time = u32::try_from(detection.capture_time_ms / 1000).map_err(|_| {
         Rejection::field(format!("detection.capture_time_ms {} is out of range", detection.capture_time_ms))
     })?;
-    let kind = if detection.kind == ObjectKind::Face as i32 { 1 } else { 2 };
+    // Validated as face or body; `events.kind`'s Enum8 codes are the `ObjectKind` numbers.
+    let kind = i8::try_from(detection.kind).map_err(|_| Rejection::field("detection.kind is out of range"))?;
     let bbox = detection.bbox.ok_or_else(|| Rejection::field("detection.bbox is missing"))?;
 
     let (descriptor, descriptor_model, descriptor_model_version) = match event.descriptor {
@@ -282,7 +283,7 @@ pub fn event_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sightline_schemas::v1::{BoundingBox, DetectionEvent, MatchResult};
+    use sightline_schemas::v1::{BoundingBox, DetectionEvent, MatchResult, ObjectKind};
 
     fn valid_event() -> EnrichedEvent {
         EnrichedEvent {
