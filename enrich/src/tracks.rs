@@ -75,20 +75,20 @@ impl TrackMemory {
         let entry = match self.entries.get_mut(track) {
             Some(entry) => {
                 self.order.remove(&entry.used);
+                if entry.shot_time_ms != shot_time_ms {
+                    entry.shot_time_ms = shot_time_ms;
+                    entry.descriptor = descriptor.to_vec();
+                }
+                entry.used = used;
                 entry
             }
             None => self.entries.entry(track.clone()).or_insert(Remembered {
                 shot_time_ms,
-                descriptor: Vec::new(),
+                descriptor: descriptor.to_vec(),
                 best: None,
                 used,
             }),
         };
-        entry.used = used;
-        if entry.shot_time_ms != shot_time_ms || entry.descriptor.is_empty() {
-            entry.shot_time_ms = shot_time_ms;
-            entry.descriptor = descriptor.to_vec();
-        }
         if let Some(similarity) = similarity
             && entry.best.as_ref().is_none_or(|(_, best)| similarity > *best)
         {

@@ -54,6 +54,11 @@ impl SourceSpec {
         ["rtsp://", "rtsps://", "http://", "https://", "v4l2://"].iter().any(|p| self.url.starts_with(p))
     }
 
+    /// The local file the source reads (`file:///path` or a plain path); `None` for a live source.
+    pub fn file_path(&self) -> Option<&str> {
+        (!self.is_live()).then(|| self.url.strip_prefix("file://").unwrap_or(&self.url))
+    }
+
     /// The GStreamer pipeline description for this source.
     pub fn pipeline_description(&self) -> String {
         let quoted = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
@@ -64,8 +69,7 @@ impl SourceSpec {
         } else if let Some(device) = self.url.strip_prefix("v4l2://") {
             format!("v4l2src device={} ! decodebin", quoted(device))
         } else {
-            let path = self.url.strip_prefix("file://").unwrap_or(&self.url);
-            format!("filesrc location={} ! decodebin", quoted(path))
+            format!("filesrc location={} ! decodebin", quoted(self.file_path().unwrap_or_default()))
         };
         // Rate control right after decoding, scale before converting: the cheap order (stack.md).
         // A live source drops frames analysis cannot keep up with; a file waits for analysis.

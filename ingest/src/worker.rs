@@ -89,10 +89,8 @@ pub enum MediaClock {
 impl MediaClock {
     /// The clock of the source `url` (live or a local file), with the start its stream declares.
     pub fn for_source(url: &str, declared_start_ms: Option<i64>) -> Self {
-        if SourceSpec::new(url).is_live() {
-            return MediaClock::Live;
-        }
-        let path = url.strip_prefix("file://").unwrap_or(url);
+        let source = SourceSpec::new(url);
+        let Some(path) = source.file_path() else { return MediaClock::Live };
         let modified_ms = std::fs::metadata(path)
             .and_then(|m| m.modified())
             .ok()

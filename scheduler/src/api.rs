@@ -69,8 +69,7 @@ async fn create(
     let Json(schedule) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let now = now_ms();
     let min_interval_ms = i64::try_from(state.min_interval.as_millis()).unwrap_or(i64::MAX);
-    let cron = schedule.validate(now, min_interval_ms).map_err(ApiError::bad_request)?;
-    let first = cron.next_after(now).ok_or_else(|| ApiError::bad_request("cron: it never runs again"))?;
+    let first = schedule.validate(now, min_interval_ms).map_err(ApiError::bad_request)?;
     let created = store::create(&state.pool, &schedule, first)
         .await?
         .ok_or_else(|| ApiError::conflict(format!("a schedule named {:?} exists", schedule.name.trim())))?;

@@ -154,8 +154,8 @@ const RUNS_CHECKED: usize = 1_000;
 
 impl NewSchedule {
     /// Checks every field; the error names the first bad one. The expression must run again after
-    /// `now_ms`, never more often than every `min_interval_ms`.
-    pub fn validate(&self, now_ms: i64, min_interval_ms: i64) -> Result<Cron, String> {
+    /// `now_ms`, never more often than every `min_interval_ms`. Returns its first run after `now_ms`.
+    pub fn validate(&self, now_ms: i64, min_interval_ms: i64) -> Result<i64, String> {
         if self.name.trim().is_empty() || self.name.len() > 200 {
             return Err("name: 1 to 200 characters".into());
         }
@@ -187,7 +187,7 @@ impl NewSchedule {
         }
         self.filters.to_event_filter()?;
         let cron = Cron::parse(&self.cron)?;
-        cron.next_after(now_ms).ok_or_else(|| format!("cron: {:?} never runs again", self.cron))?;
+        let first = cron.next_after(now_ms).ok_or_else(|| format!("cron: {:?} never runs again", self.cron))?;
         if let Some(gap) = cron.shortest_gap(now_ms, RUNS_CHECKED).filter(|gap| *gap < min_interval_ms) {
             return Err(format!(
                 "cron: {:?} runs {} s apart; a schedule may run at most once every {} s",
@@ -196,7 +196,7 @@ impl NewSchedule {
                 min_interval_ms / 1000
             ));
         }
-        Ok(cron)
+        Ok(first)
     }
 }
 
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn a_schedule_is_validated_field_by_field() {
-        assert!(schedule().validate(NOW, MINUTE).is_ok());
+        assert_eq!(schedule().validate(NOW, MINUTE), Ok(NOW + 21 * 3_600_000), "its first run: 07:00 next day");
         assert_eq!((schedule().range_hours, schedule().enabled), (24, true));
         let bad = |change: fn(&mut NewSchedule)| {
             let mut s = schedule();
