@@ -416,7 +416,9 @@ async fn h_tracks_converge_to_their_latest_report() -> anyhow::Result<()> {
     unmatched.matches.clear();
     unmatched.track_best_match = None;
     unmatched.enriched_time_ms += 60_000;
-    messages.push(("cam-00".to_owned(), unmatched.encode_to_vec()));
+    // Keyed by its stream, as enrich keys it: it lands after the original, in the same partition.
+    let key = unmatched.detection.as_ref().map(|d| d.stream_id.clone()).unwrap_or_default();
+    messages.push((key, unmatched.encode_to_vec()));
     produce_raw(&kafka, &iso.topic, &messages).await?;
 
     let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
@@ -444,7 +446,9 @@ async fn h_tracks_converge_to_their_latest_report() -> anyhow::Result<()> {
         };
         assert_eq!(person, &want_person, "track {track}: the latest enrichment's best match");
     }
-    // The re-enriched report's own matches are replaced as a whole too: none left.
+    // The re-enriched report's own matches are replaced as a whole too: none left. (`events` keeps
+    // the enrichment that landed last, which a replay in the same partition is; `tracks` keeps the
+    // latest by version whatever the order.)
     let rematched = events.event(rematched_track * 3 + 2);
     let capture_s = rematched.detection.as_ref().map_or(0, |d| d.capture_time_ms / 1000) as u32;
     let left: Vec<(String, String)> = clickhouse
