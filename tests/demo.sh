@@ -10,6 +10,9 @@
 #   have landed in ClickHouse, replays some to show nothing is counted twice, and prints what landed.
 #   Query: starts sightline-query and reads the streams, the demo camera's matched events and the most
 #   sighted persons back through its REST API (the dashboard is served on the same address).
+#   Alerts: starts sightline-notifier with a rule on the watchlist (webhook to a receiver started here,
+#   live feed) before the camera is registered, and shows each alert arriving while its person is
+#   still in the video (received before the track was last seen), then the dashboard's people count.
 #   Scheduler: starts sightline-scheduler, schedules a daily PDF report of the matches, sends it now
 #   and shows the mail the stack's SMTP server received.
 # Expects the stack to be up, its environment loaded and SIGHTLINE_MODELS_DIR set (the Makefile does it).
@@ -26,6 +29,8 @@ INGEST_ADDR=${DEMO_INGEST_ADDR:-127.0.0.1:8081}
 ENRICH_ADDR=${DEMO_ENRICH_ADDR:-127.0.0.1:8082}
 QUERY_ADDR=${DEMO_QUERY_ADDR:-127.0.0.1:8083}
 SCHEDULER_ADDR=${DEMO_SCHEDULER_ADDR:-127.0.0.1:8084}
+NOTIFIER_ADDR=${DEMO_NOTIFIER_ADDR:-127.0.0.1:8085}
+RECEIVER_PORT=${DEMO_RECEIVER_PORT:-8086}
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 mkdir -p "$DATA/logs" "$DATA/demo"
@@ -60,6 +65,39 @@ if [ -z "$LIST" ]; then
 fi
 api "http://$ENRICH_ADDR/v1/watchlists" | python3 -c "import json,sys; [print(f\"   watchlist {l['name']}: {l['persons']} people, threshold {l['threshold']}\") for l in json.load(sys.stdin)]"
 
+echo "== alerts: a webhook receiver on http://127.0.0.1:$RECEIVER_PORT/alert (prints each alert with its receipt time)"
+"$SIGHTLINE_VENV/bin/python" - "$RECEIVER_PORT" "$DATA/demo/alerts.jsonl" >"$DATA/logs/demo-receiver.log" 2>&1 <<'PY' &
+import http.server, json, sys, time
+port, out = int(sys.argv[1]), sys.argv[2]
+open(out, "w").close()
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        body["received_ms"] = int(time.time() * 1000)
+        with open(out, "a") as f:
+            f.write(json.dumps(body) + "\n")
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", port), Receiver).serve_forever()
+PY
+pids+=($!)
+echo "== alerts: starting sightline-notifier (rules API and live feed on http://$NOTIFIER_ADDR)"
+SIGHTLINE_NOTIFIER__HTTP_ADDR="$NOTIFIER_ADDR" "$BIN/sightline-notifier" --config notifier/notifier.toml \
+  >"$DATA/logs/demo-notifier.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 150); do curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" "http://$NOTIFIER_ADDR/v1/alert-rules" && break; sleep 0.2; done
+for old in $(api "http://$NOTIFIER_ADDR/v1/alert-rules" | python3 -c "import json,sys; print(' '.join(r['id'] for r in json.load(sys.stdin)['rules'] if r['name']=='demo-door'))"); do
+  api -X DELETE "http://$NOTIFIER_ADDR/v1/alert-rules/$old" >/dev/null
+done
+api -X POST "http://$NOTIFIER_ADDR/v1/alert-rules" -d "{\"name\": \"demo-door\", \"list_ids\": [\"$LIST\"],
+  \"channels\": {\"webhook\": {\"url\": \"http://127.0.0.1:$RECEIVER_PORT/alert\", \"secret\": \"demo-webhook-secret\"}, \"live\": true}}" \
+  | python3 -c "import json,sys; r=json.load(sys.stdin); print(f\"   rule {r['name']}: list {r['list_ids'][0]}, cooldown {r['cooldown_secs']} s, channels {', '.join(sorted(r['channels']))}\")"
+curl -sN "http://$NOTIFIER_ADDR/v1/alerts/live?access_token=$TOKEN" >"$DATA/demo/live.txt" 2>/dev/null &
+pids+=($!)
+sleep 1 # the notifier applies a new rule within a second
+
 echo "== ingest: starting sightline-ingest (streams API on http://$INGEST_ADDR)"
 SIGHTLINE_INGEST__MODELS_DIR="$MODELS" SIGHTLINE_INGEST__HTTP_ADDR="$INGEST_ADDR" \
   "$BIN/sightline-ingest" --config ingest/ingest.toml >"$DATA/logs/demo-ingest.log" 2>&1 &
@@ -86,6 +124,31 @@ api "http://$INGEST_ADDR/v1/streams/$STREAM" | python3 -m json.tool
 kill -TERM "$ingest"
 wait "$ingest" || true
 echo "   ingest stopped cleanly (SIGTERM ends the open tracks and flushes them)"
+echo "== alerts: received by the webhook while the person was still in the video"
+python3 - "$DATA/demo/alerts.jsonl" "$DATA/demo/detections.txt" "$STREAM" <<'PY'
+import json, re, sys
+alerts = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+last_seen = {}
+for line in open(sys.argv[2]):
+    m = re.search(r"track=(\S+) .*seen=(\d+)\.\.(\d+)", line)
+    if m:
+        last_seen[m.group(1)] = max(last_seen.get(m.group(1), 0), int(m.group(3)))
+for a in alerts:
+    if a["stream_id"] != sys.argv[3]:
+        continue
+    seen = last_seen.get(a["track_id"])
+    lead = f"{(seen - a['received_ms']) / 1000:.1f} s before the person was last seen" if seen else "track not in the tail above"
+    print(f"   {a['person']['display_name']} ({a['list']['name']}, similarity {a['similarity']:.2f}): webhook received "
+          f"{(a['received_ms'] - a['first_seen_ms']) / 1000:.1f} s after the face was first seen, {lead}")
+if not any(a["stream_id"] == sys.argv[3] for a in alerts):
+    sys.exit("no alert arrived; see .data/logs/demo-notifier.log")
+PY
+echo "   live feed: $(grep -c '^event: alert' "$DATA/demo/live.txt" || true) alert(s) sent to the subscribed browser"
+api "http://$NOTIFIER_ADDR/v1/alerts?limit=3" | python3 -c "
+import json, sys
+for a in json.load(sys.stdin)['alerts']:
+    print(f\"   alert {a['id']}: {a['person_display_name']} on {a['site']}, deliveries \" + ', '.join(f\"{d['channel']} {d['status']} after {d['attempts']} attempt(s)\" for d in a['deliveries']))"
+
 echo "== enrich: the enriched events of this stream on sightline.events.v1 (descriptor, watchlist matches)"
 "$BIN/sightline-admin" --config infra/config/admin.toml tail events --from-beginning --stream "$STREAM" \
   --count "$(wc -l <"$DATA/demo/detections.txt")" --idle-seconds 30 2>/dev/null | tee "$DATA/demo/enriched.txt" | cut -c1-200
@@ -129,6 +192,12 @@ echo "== query: starting sightline-query (REST API and dashboard on http://$QUER
 SIGHTLINE_QUERY__HTTP_ADDR="$QUERY_ADDR" "$BIN/sightline-query" --config query/query.toml >"$DATA/logs/demo-query.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:9467/readyz >/dev/null && break; sleep 0.2; done
+echo "-- GET /v1/stats/streams?stream=... (the dashboard's counts: people, not reports)"
+api "http://$QUERY_ADDR/v1/stats/streams" | python3 -c "
+import json, sys
+for s in json.load(sys.stdin)['streams']:
+    if s['stream_id'] == '$STREAM':
+        print(f\"   the demo camera: {s['faces']} people (face tracks), {s['bodies']} bodies, {s['matched']} matched; the video has 3 people per pass\")"
 echo "-- GET /v1/stats/streams (last 24 hours)"
 api "http://$QUERY_ADDR/v1/stats/streams" | python3 -c "
 import json, sys

@@ -425,7 +425,8 @@ pub async fn dead_letter_until_acknowledged(
     shutdown: &crate::shutdown::Shutdown,
 ) -> bool {
     tracing::warn!(reason, detail, partition = source.partition, offset = source.offset, "dead-lettering message");
-    let mut delay = Duration::from_millis(200);
+    let mut backoff = crate::retry::Backoff::new(RETRY_INITIAL, RETRY_MAX);
+    let mut shutdown = shutdown.clone();
     loop {
         match sink.send(source.clone(), key, payload, reason, detail).await {
             Ok(()) => {
@@ -443,10 +444,74 @@ pub async fn dead_letter_until_acknowledged(
                 );
             }
         }
-        if shutdown.is_requested() {
+        if !backoff.pause(&mut shutdown).await {
             return false;
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
+}
+
+/// First delay after a failed produce; doubles (with jitter) up to [`RETRY_MAX`].
+const RETRY_INITIAL: Duration = Duration::from_millis(200);
+/// Longest delay between produce attempts.
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// A record to produce.
+#[derive(Debug, Clone)]
+pub struct OutRecord {
+    /// Key (the partitioner's input), if any.
+    pub key: Option<Vec<u8>>,
+    /// Payload.
+    pub payload: Vec<u8>,
+}
+
+/// A record that can never be produced.
+#[derive(Debug)]
+pub struct Unproducible {
+    /// Its place in the records given.
+    pub index: usize,
+    /// Why (too large for the producer or the broker).
+    pub error: rdkafka::error::KafkaError,
+}
+
+/// Produces every record to `topic` and waits for the broker's acknowledgements, retrying failed ones
+/// with the shared backoff until they are acknowledged. A record too large for the producer or the
+/// broker is not retried but returned, for the caller to dead-letter its input. `None` if shutdown
+/// came before every record was acknowledged (the caller then commits nothing).
+pub async fn produce_until_acknowledged(
+    producer: &FutureProducer,
+    topic: &str,
+    records: &[OutRecord],
+    shutdown: &crate::shutdown::Shutdown,
+) -> Option<Vec<Unproducible>> {
+    let mut pending: Vec<usize> = (0..records.len()).collect();
+    let mut unproducible = Vec::new();
+    let mut backoff = crate::retry::Backoff::new(RETRY_INITIAL, RETRY_MAX);
+    let mut shutdown = shutdown.clone();
+    while !pending.is_empty() {
+        let sends = pending.iter().map(|&index| {
+            let record = &records[index];
+            let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(&record.payload);
+            if let Some(key) = &record.key {
+                out = out.key(key);
+            }
+            producer.send(out, Duration::from_secs(60))
+        });
+        let results = futures::future::join_all(sends).await;
+        let mut failed = Vec::new();
+        for (index, result) in pending.into_iter().zip(results) {
+            match result {
+                Ok(_) => {}
+                Err((error, _)) if is_too_large(&error) => unproducible.push(Unproducible { index, error }),
+                Err((error, _)) => {
+                    tracing::warn!(%error, topic, "producing failed; retrying");
+                    failed.push(index);
+                }
+            }
+        }
+        pending = failed;
+        if !pending.is_empty() && !backoff.pause(&mut shutdown).await {
+            return None;
+        }
+    }
+    Some(unproducible)
 }

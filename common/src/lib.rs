@@ -2,19 +2,24 @@
 //!
 //! Each module is one job: [`config`] loads settings from a file plus the environment, [`telemetry`]
 //! sets up logs, [`shutdown`] turns SIGTERM/SIGINT into a token, [`http`] serves `/metrics`,
-//! `/healthz` and `/readyz`, [`kafka`] builds clients, creates topics and dead-letters messages, [`group`] watches a
-//! consumer group's progress and this member's share of it,
+//! `/healthz` and `/readyz`, [`kafka`] builds clients, creates topics, produces until acknowledged and dead-letters messages,
+//! [`consumer`] is the one consumer-group runtime, [`group`] watches a consumer group's progress and
+//! this member's share of it,
 //! [`warehouse`] talks to ClickHouse and applies its migrations, [`relational`] applies the
 //! PostgreSQL migrations, [`auth`] maps API tokens to roles, [`api`] gives every REST API the same
-//! JSON errors and token checks, [`clock`] tells the time in ms, [`retry`] is the one backoff policy.
+//! JSON errors and token checks, [`clock`] tells the time in ms, [`retry`] is the one backoff policy, `mail` (feature `mail`)
+//! sends mail through an SMTP relay.
 
 pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod consumer;
 pub mod group;
 pub mod http;
 pub mod kafka;
+#[cfg(feature = "mail")]
+pub mod mail;
 pub mod relational;
 pub mod retry;
 pub mod shutdown;

@@ -7,16 +7,15 @@
 use anyhow::Context;
 use clap::Parser;
 use prometheus_client::registry::Registry;
-use rdkafka::consumer::Consumer as _;
 use serde::{Deserialize, Serialize};
-use sightline_common::group::GroupWatch;
+use sightline_common::consumer::{ConsumerSpec, GroupConsumer};
 use sightline_common::http::Readiness;
-use sightline_common::kafka::{Assignment, DeadLetterSink, KafkaSettings};
+use sightline_common::kafka::KafkaSettings;
 use sightline_common::shutdown::Shutdown;
 use sightline_enrich::api::{ApiState, router};
 use sightline_enrich::describe::FaceGate;
 use sightline_enrich::metrics::EnrichMetrics;
-use sightline_enrich::pipeline::{self, Pipeline};
+use sightline_enrich::pipeline::Pipeline;
 use sightline_enrich::watchlists::{self, IndexSpec};
 use sightline_vision::descriptor::{DESCRIPTOR_DIM, DescriptorSettings, FaceDescriptor, MODEL_NAME, MODEL_VERSION};
 use sightline_vision::detect::{self, FaceDetector, FaceDetectorSettings, ModelFiles};
@@ -107,6 +106,10 @@ impl Default for EnrichSettings {
     }
 }
 
+/// `fetch.wait.max.ms` of enrich's consumer: a detection waits at most this long in the broker, which
+/// matters for alert latency (tansu holds every fetch for the full wait).
+const FETCH_WAIT_MAX_MS: u32 = 20;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     sightline_common::telemetry::init();
@@ -176,27 +179,19 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", settings.http_addr))?;
     tracing::info!(addr = %api_addr, "watchlists API listening");
 
-    let assignment = Assignment::default();
-    let consumer = Arc::new(pipeline::consumer(
-        &settings.kafka,
-        &settings.group_id,
-        &settings.input_topic,
-        settings.session_timeout_ms,
-        assignment.clone(),
-    )?);
-    let watch = GroupWatch {
+    let spec = ConsumerSpec {
         kafka: settings.kafka.clone(),
         topic: settings.input_topic.clone(),
-        group: settings.group_id.clone(),
-        assignment: assignment.clone(),
-        readiness: readiness.clone(),
-        metrics: metrics.group.clone(),
+        group_id: settings.group_id.clone(),
+        dlq_topic: settings.dlq_topic.clone(),
+        service: "sightline-enrich".into(),
+        session_timeout_ms: settings.session_timeout_ms,
         stall_after: Duration::from_millis(settings.stall_after_ms),
-        interval: sightline_common::group::WATCH_INTERVAL,
+        fetch_wait_max_ms: FETCH_WAIT_MAX_MS,
+        prefetch_max_kbytes: None,
     };
-    watch.spawn_for(consumer.clone(), shutdown.clone());
+    let consumer = GroupConsumer::start(&spec, readiness.clone(), metrics.consumer.clone(), &shutdown)?;
     let pipeline = Pipeline {
-        input_topic: settings.input_topic.clone(),
         output_topic: settings.output_topic.clone(),
         batch_max: settings.batch_max.max(1),
         batch_linger: Duration::from_millis(settings.batch_linger_ms),
@@ -205,25 +200,18 @@ async fn main() -> anyhow::Result<()> {
         describer,
         index,
         producer: settings.kafka.idempotent_producer()?,
-        dead_letters: DeadLetterSink::new(
-            &settings.kafka,
-            settings.dlq_topic.clone(),
-            format!("sightline-enrich/{}", settings.group_id),
-            readiness.clone(),
-        )?,
         metrics,
         limits: settings.limits,
         tracks: std::sync::Mutex::new(sightline_enrich::tracks::TrackMemory::new(settings.track_memory_max)),
     };
     readiness.set_ready();
     tracing::info!(input = %settings.input_topic, output = %settings.output_topic, group = %settings.group_id, "enrich running");
-    let result = pipeline.run(&consumer, &assignment, shutdown).await;
+    pipeline.run(&consumer, shutdown).await;
     readiness.set_not_ready("stopped");
-    consumer.unsubscribe();
+    consumer.stop();
     if let Err(error) = follower.await {
         tracing::warn!(%error, "watchlist task failed");
     }
-    result?;
     api.await??;
     tracing::info!("enrich stopped");
     Ok(())

@@ -6,6 +6,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use sightline_common::consumer::ConsumerMetrics;
 
 /// Label naming a reason.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -17,8 +18,9 @@ pub struct ReasonLabel {
 /// Counters the pipeline updates.
 #[derive(Clone, Debug)]
 pub struct EnrichMetrics {
-    /// Detections read.
-    pub consumed: Counter,
+    /// What the consumer runtime counts: detections read, dead letters, lag, commit failures, the
+    /// group.
+    pub consumer: ConsumerMetrics,
     /// Enriched events the broker acknowledged.
     pub produced: Counter,
     /// Faces the descriptor model described.
@@ -29,8 +31,6 @@ pub struct EnrichMetrics {
     pub skipped: Family<ReasonLabel, Counter>,
     /// Matches reported.
     pub matches: Counter,
-    /// Messages dead-lettered, by reason.
-    pub dead_lettered: Family<ReasonLabel, Counter>,
     /// Failed descriptor model runs (retried).
     pub model_retries: Counter,
     /// Seconds per descriptor model run (one batch).
@@ -39,8 +39,6 @@ pub struct EnrichMetrics {
     pub watchlist_reloads: Family<OutcomeLabel, Counter>,
     /// Seconds since the index last matched the database (0 right after a successful reload).
     pub watchlist_index_age_seconds: Gauge,
-    /// This member's partitions and the group's lag ([`sightline_common::group`]).
-    pub group: sightline_common::group::GroupMetrics,
 }
 
 /// Label naming how an operation ended (`ok` or `error`).
@@ -53,9 +51,8 @@ pub struct OutcomeLabel {
 impl EnrichMetrics {
     /// Creates the metrics and registers them under `sightline_enrich_*`.
     pub fn register(registry: &mut Registry) -> Self {
-        let metrics = Self::unregistered();
+        let metrics = Self { consumer: ConsumerMetrics::register(registry, "enrich"), ..Self::unregistered() };
         let r = registry.sub_registry_with_prefix("sightline_enrich");
-        r.register("consumed", "Detections read", metrics.consumed.clone());
         r.register("produced", "Enriched events acknowledged by the broker", metrics.produced.clone());
         r.register("described", "Faces the descriptor model described", metrics.described.clone());
         r.register(
@@ -65,7 +62,6 @@ impl EnrichMetrics {
         );
         r.register("skipped", "Detections without a descriptor, by reason", metrics.skipped.clone());
         r.register("matches", "Watchlist matches reported", metrics.matches.clone());
-        r.register("dead_lettered", "Messages sent to the dead-letter topic", metrics.dead_lettered.clone());
         r.register("model_retries", "Failed descriptor model runs", metrics.model_retries.clone());
         r.register("describe_seconds", "Descriptor model run time per batch", metrics.describe_seconds.clone());
         r.register(
@@ -78,7 +74,7 @@ impl EnrichMetrics {
             "Seconds since the watchlist index last matched the database",
             metrics.watchlist_index_age_seconds.clone(),
         );
-        Self { group: sightline_common::group::GroupMetrics::register(registry), ..metrics }
+        metrics
     }
 
     /// Records one watchlist reload's outcome.
@@ -90,18 +86,16 @@ impl EnrichMetrics {
     /// Metrics that count but are not exported.
     pub fn unregistered() -> Self {
         Self {
-            consumed: Counter::default(),
+            consumer: ConsumerMetrics::default(),
             produced: Counter::default(),
             described: Counter::default(),
             descriptors_reused: Counter::default(),
             skipped: Family::default(),
             matches: Counter::default(),
-            dead_lettered: Family::default(),
             model_retries: Counter::default(),
             describe_seconds: Histogram::new(exponential_buckets(0.002, 2.0, 12)),
             watchlist_reloads: Family::default(),
             watchlist_index_age_seconds: Gauge::default(),
-            group: Default::default(),
         }
     }
 
@@ -112,10 +106,5 @@ impl EnrichMetrics {
             self.skipped.get_or_create(&ReasonLabel { reason: skip_reason.to_owned() }).inc();
         }
         self.matches.inc_by(matches as u64);
-    }
-
-    /// Records one dead letter.
-    pub fn dead_lettered(&self, reason: &str) {
-        self.dead_lettered.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
     }
 }

@@ -14,22 +14,19 @@
 //! detection yields the same id and the writer's ReplacingMergeTree keeps one row. Every detection
 //! therefore ends up as exactly one enriched event in the warehouse.
 
-use anyhow::Context;
 use prost::Message as _;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::message::BorrowedMessage;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientContext, Message};
+use rdkafka::Message;
+use rdkafka::producer::FutureProducer;
 use sightline_common::clock::now_ms;
-use sightline_common::kafka::{
-    Assignment, DeadLetterSink, SourcePosition, dead_letter_until_acknowledged, is_too_large,
-};
+use sightline_common::consumer::{self, GroupConsumer, Message as KafkaMessage};
+use sightline_common::kafka::{OutRecord, produce_until_acknowledged};
+use sightline_common::retry::Backoff;
 use sightline_common::shutdown::Shutdown;
 use sightline_schemas::v1::{Descriptor, DetectionEvent, EnrichedEvent, MatchResult, ObjectKind, SCHEMA_VERSION};
 use sightline_schemas::validate;
 use sightline_vision::descriptor::{FaceDescriptor, MODEL_NAME, MODEL_VERSION};
 use sightline_vision::frame::RgbFrame;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -50,8 +47,6 @@ pub fn enriched_event_id(detection_event_id: &str) -> Uuid {
 
 /// What the loop needs.
 pub struct Pipeline {
-    /// Topic read.
-    pub input_topic: String,
     /// Topic written.
     pub output_topic: String,
     /// Messages per batch at most.
@@ -68,8 +63,6 @@ pub struct Pipeline {
     pub index: SharedIndex,
     /// Idempotent producer of enriched events.
     pub producer: FutureProducer,
-    /// Dead letters.
-    pub dead_letters: DeadLetterSink,
     /// Metrics.
     pub metrics: EnrichMetrics,
     /// Bounds on the fields of a detection; a detection beyond them is dead-lettered.
@@ -77,30 +70,6 @@ pub struct Pipeline {
     /// The face tracks seen: descriptors of their best shots and their best matches.
     pub tracks: Mutex<TrackMemory>,
 }
-
-/// Consumer callbacks: follow the assignment.
-pub struct EnrichContext {
-    topic: String,
-    assignment: Assignment,
-}
-
-impl EnrichContext {
-    /// A context for `topic`, recording the assignment in `assignment`.
-    pub fn new(topic: String, assignment: Assignment) -> Self {
-        Self { topic, assignment }
-    }
-}
-
-impl ClientContext for EnrichContext {}
-
-impl ConsumerContext for EnrichContext {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        self.assignment.apply(&self.topic, rebalance);
-    }
-}
-
-/// The consumer type the loop reads from.
-pub type EnrichConsumer = StreamConsumer<EnrichContext>;
 
 /// One message of a batch, once looked at.
 enum Item {
@@ -127,52 +96,18 @@ fn best_match<'a>(matches: impl IntoIterator<Item = &'a MatchResult>) -> Option<
 
 impl Pipeline {
     /// Runs until `shutdown`: the batch in hand is finished (or left uncommitted, to be replayed).
-    pub async fn run(
-        &self,
-        consumer: &EnrichConsumer,
-        assignment: &Assignment,
-        mut shutdown: Shutdown,
-    ) -> anyhow::Result<()> {
-        loop {
-            let first = tokio::select! {
-                _ = shutdown.requested() => return Ok(()),
-                message = consumer.recv() => message,
-            };
-            let mut batch = match first {
-                Ok(message) => vec![message],
-                Err(error) => {
-                    tracing::warn!(%error, "kafka consumer error");
-                    continue;
-                }
-            };
-            let linger_until = Instant::now() + self.batch_linger;
-            while batch.len() < self.batch_max {
-                match tokio::time::timeout_at(linger_until.into(), consumer.recv()).await {
-                    Ok(Ok(message)) => batch.push(message),
-                    Ok(Err(error)) => tracing::warn!(%error, "kafka consumer error"),
-                    Err(_) => break,
-                }
+    /// Offsets are committed only once every output of the batch is acknowledged.
+    pub async fn run(&self, consumer: &GroupConsumer, mut shutdown: Shutdown) {
+        while let Some(batch) = consumer.recv_batch(self.batch_max, self.batch_linger, &mut shutdown).await {
+            if !self.process(consumer, &batch, &shutdown).await {
+                return; // shutdown mid-batch: nothing committed, the batch is read again
             }
-            if !self.process(&batch, &shutdown).await? {
-                return Ok(()); // shutdown mid-batch: nothing committed, the batch is read again
-            }
-            let mut next: BTreeMap<i32, i64> = BTreeMap::new();
-            for message in &batch {
-                let entry = next.entry(message.partition()).or_insert(0);
-                *entry = (*entry).max(message.offset() + 1);
-            }
-            let offsets = assignment.owned_offsets(&self.input_topic, next)?;
-            if offsets.count() > 0
-                && let Err(error) = consumer.commit(&offsets, CommitMode::Sync)
-            {
-                tracing::warn!(%error, "offset commit failed; the batch will be replayed (same ids)");
-            }
+            consumer.commit(consumer::next_offsets(&batch)).await;
         }
     }
 
     /// Enriches one batch; `false` if shutdown interrupted it before every output was acknowledged.
-    async fn process(&self, batch: &[BorrowedMessage<'_>], shutdown: &Shutdown) -> anyhow::Result<bool> {
-        self.metrics.consumed.inc_by(batch.len() as u64);
+    async fn process(&self, consumer: &GroupConsumer, batch: &[KafkaMessage<'_>], shutdown: &Shutdown) -> bool {
         let mut items = Vec::with_capacity(batch.len());
         let mut faces = Vec::new();
         let mut shots: HashMap<(TrackKey, i64), usize> = HashMap::new();
@@ -183,8 +118,8 @@ impl Pipeline {
                     Item::Detection { event: Box::new(event), face }
                 }
                 Err(invalid) => {
-                    if !self.dead_letter(message, invalid.reason, &invalid.detail, shutdown).await {
-                        return Ok(false);
+                    if !consumer.dead_letter(message, invalid.reason, &invalid.detail, shutdown).await {
+                        return false;
                     }
                     Item::Done
                 }
@@ -196,17 +131,17 @@ impl Pipeline {
                 // The model keeps failing on this batch: its faces go to the dead-letter topic.
                 for (message, item) in batch.iter().zip(&items) {
                     if matches!(item, Item::Detection { face: Face::Describe(_), .. })
-                        && !self.dead_letter(message, "model_error", &error, shutdown).await
+                        && !consumer.dead_letter(message, "model_error", &error, shutdown).await
                     {
-                        return Ok(false);
+                        return false;
                     }
                 }
                 None
             }
-            None => return Ok(false),
+            None => return false,
         };
         let descriptors = descriptors.unwrap_or_default();
-        let mut outputs = Vec::new();
+        let (mut inputs, mut outputs) = (Vec::new(), Vec::new());
         for (index, (message, item)) in batch.iter().zip(items).enumerate() {
             let Item::Detection { event, face } = item else { continue };
             let (descriptor, skip_reason) = match face {
@@ -239,9 +174,10 @@ impl Pipeline {
                 enriched_time_ms: now_ms(),
                 detection: Some(*event),
             };
-            outputs.push(Output { index, key: message.key().map(<[u8]>::to_vec), payload: enriched.encode_to_vec() });
+            inputs.push(index);
+            outputs.push(OutRecord { key: message.key().map(<[u8]>::to_vec), payload: enriched.encode_to_vec() });
         }
-        self.produce_all(batch, outputs, shutdown).await
+        self.produce_all(consumer, batch, &inputs, &outputs, shutdown).await
     }
 
     /// Where `event`'s descriptor comes from: the track's memory, a face of this batch with the same
@@ -296,37 +232,12 @@ impl Pipeline {
         (matches, best)
     }
 
-    fn check(&self, message: &BorrowedMessage<'_>) -> Result<DetectionEvent, validate::Invalid> {
+    fn check(&self, message: &KafkaMessage<'_>) -> Result<DetectionEvent, validate::Invalid> {
         let payload = message.payload().ok_or_else(validate::Invalid::empty)?;
         let event = DetectionEvent::decode(payload).map_err(|e| validate::Invalid::decode("DetectionEvent", e))?;
         validate::schema_version(event.schema_version)?;
         validate::detection(&event, "", &self.limits)?;
         Ok(event)
-    }
-
-    async fn dead_letter(
-        &self,
-        message: &BorrowedMessage<'_>,
-        reason: &str,
-        detail: &str,
-        shutdown: &Shutdown,
-    ) -> bool {
-        let source =
-            SourcePosition { topic: message.topic(), partition: message.partition(), offset: message.offset() };
-        let sent = dead_letter_until_acknowledged(
-            &self.dead_letters,
-            source,
-            message.key(),
-            message.payload(),
-            reason,
-            detail,
-            shutdown,
-        )
-        .await;
-        if sent {
-            self.metrics.dead_lettered(reason);
-        }
-        sent
     }
 
     /// Descriptors of `faces`: `Some(Ok)`, `Some(Err)` after the retries, `None` on shutdown.
@@ -335,7 +246,8 @@ impl Pipeline {
             return Some(Ok(Vec::new()));
         }
         let faces = Arc::new(faces);
-        let mut delay = Duration::from_millis(100);
+        let mut backoff = Backoff::new(MODEL_RETRY_INITIAL, MODEL_RETRY_MAX);
+        let mut shutdown = shutdown.clone();
         let mut attempt = 0;
         loop {
             let (describer, batch) = (self.describer.clone(), faces.clone());
@@ -362,11 +274,9 @@ impl Pipeline {
                     tracing::warn!(%error, attempt, "descriptor model failed; retrying");
                 }
             }
-            if shutdown.is_requested() {
+            if !backoff.pause(&mut shutdown).await {
                 return None;
             }
-            tokio::time::sleep(delay).await;
-            delay *= 2;
             attempt += 1;
         }
     }
@@ -376,65 +286,38 @@ impl Pipeline {
         index.search(stream_id, descriptor).into_iter().map(match_result).collect()
     }
 
-    /// Produces every output and waits for all acknowledgements, retrying failures until shutdown.
-    /// An output over `kafka.max_message_bytes` (refused by the producer itself) or refused by the
-    /// broker for its size can never be produced: its input is dead-lettered as `too_large` instead
-    /// of being retried.
+    /// Produces every output and waits for all acknowledgements (`false` on shutdown first). An
+    /// output over `kafka.max_message_bytes` (refused by the producer itself) or refused by the broker
+    /// for its size can never be produced: its input (`batch[inputs[i]]`) is dead-lettered as
+    /// `too_large` instead.
     async fn produce_all(
         &self,
-        batch: &[BorrowedMessage<'_>],
-        outputs: Vec<Output>,
+        consumer: &GroupConsumer,
+        batch: &[KafkaMessage<'_>],
+        inputs: &[usize],
+        outputs: &[OutRecord],
         shutdown: &Shutdown,
-    ) -> anyhow::Result<bool> {
-        let mut pending = outputs;
-        let mut delay = Duration::from_millis(200);
-        while !pending.is_empty() {
-            let sends = pending.iter().map(|output| {
-                let mut record: FutureRecord<'_, [u8], [u8]> =
-                    FutureRecord::to(&self.output_topic).payload(&output.payload);
-                if let Some(key) = &output.key {
-                    record = record.key(key);
-                }
-                self.producer.send(record, Duration::from_secs(60))
-            });
-            let results = futures::future::join_all(sends).await;
-            let mut failed = Vec::new();
-            for (output, result) in pending.into_iter().zip(results) {
-                match result {
-                    Ok(_) => {
-                        self.metrics.produced.inc();
-                    }
-                    Err((error, _)) if is_too_large(&error) => {
-                        let detail = format!("the enriched event is too large to produce: {error}");
-                        if !self.dead_letter(&batch[output.index], "too_large", &detail, shutdown).await {
-                            return Ok(false);
-                        }
-                    }
-                    Err((error, _)) => {
-                        tracing::warn!(%error, "producing an enriched event failed; retrying");
-                        failed.push(output);
-                    }
-                }
-            }
-            pending = failed;
-            if !pending.is_empty() {
-                if shutdown.is_requested() {
-                    return Ok(false);
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+    ) -> bool {
+        let Some(unproducible) =
+            produce_until_acknowledged(&self.producer, &self.output_topic, outputs, shutdown).await
+        else {
+            return false;
+        };
+        self.metrics.produced.inc_by((outputs.len() - unproducible.len()) as u64);
+        for failure in unproducible {
+            let detail = format!("the enriched event is too large to produce: {}", failure.error);
+            if !consumer.dead_letter(&batch[inputs[failure.index]], "too_large", &detail, shutdown).await {
+                return false;
             }
         }
-        Ok(true)
+        true
     }
 }
 
-/// An enriched event to produce, with the position of its input in the batch.
-struct Output {
-    index: usize,
-    key: Option<Vec<u8>>,
-    payload: Vec<u8>,
-}
+/// First delay after a failed descriptor model run; doubles (with jitter) up to [`MODEL_RETRY_MAX`].
+const MODEL_RETRY_INITIAL: Duration = Duration::from_millis(100);
+/// Longest delay between descriptor model runs.
+const MODEL_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// A candidate as the event contract carries it.
 pub fn match_result(candidate: Candidate) -> MatchResult {
@@ -448,30 +331,6 @@ pub fn match_result(candidate: Candidate) -> MatchResult {
         rank: candidate.rank,
         threshold: candidate.list.threshold,
     }
-}
-
-/// Creates the group consumer for `topic`.
-pub fn consumer(
-    kafka: &sightline_common::kafka::KafkaSettings,
-    group_id: &str,
-    topic: &str,
-    session_timeout_ms: u32,
-    assignment: Assignment,
-) -> anyhow::Result<EnrichConsumer> {
-    let mut config = kafka.client_config();
-    config
-        .set("group.id", group_id)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", session_timeout_ms.to_string())
-        .set("max.poll.interval.ms", "600000")
-        .set("fetch.wait.max.ms", "20");
-    let consumer: EnrichConsumer = config
-        .create_with_context(EnrichContext::new(topic.to_owned(), assignment))
-        .context("creating the kafka consumer")?;
-    consumer.subscribe(&[topic]).with_context(|| format!("subscribing to {topic}"))?;
-    Ok(consumer)
 }
 
 #[cfg(test)]

@@ -254,7 +254,7 @@ fn supervise(spec: &SourceSpec, status: &Mutex<StreamStatus>, stop: &AtomicBool,
             update(status, |s| s.phase = Phase::Failed);
             return;
         }
-        let retry_in = spec.initial_backoff.saturating_mul(1 << (failures - 1).min(16)).min(spec.max_backoff);
+        let retry_in = sightline_common::retry::Backoff::delay_after(spec.initial_backoff, spec.max_backoff, failures);
         update(status, |s| {
             s.phase = Phase::Reconnecting { attempt: failures, retry_in };
             s.reconnects += 1;

@@ -5,14 +5,12 @@
 //! - [`store`]: schedules and deliveries in PostgreSQL; due runs are claimed with row locks, so any
 //!   number of instances send each run once;
 //! - [`runner`]: the loop that builds, mails and records, retrying with backoff;
-//! - [`mailer`]: mail through the relay (lettre);
 //! - [`api`]: the `/v1/schedules` routes.
 //!
 //! Delivery is at least once: a crash after the relay accepted a mail but before it was recorded
 //! sends it again, with the same Message-ID.
 
 pub mod api;
-pub mod mailer;
 pub mod runner;
 pub mod schedule;
 pub mod store;

@@ -16,9 +16,9 @@ use sqlx::PgPool;
 use std::time::Duration;
 use tracing::Instrument;
 
-use crate::mailer::{Mail, Mailer};
 use crate::schedule::{Cron, Format};
 use crate::store::{self, Outcome, Schedule};
+use sightline_common::mail::{Mail, Mailer};
 
 /// Attempts of one run before it is given up (with the default delays, about ten minutes of
 /// retries).

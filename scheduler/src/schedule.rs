@@ -182,7 +182,7 @@ impl NewSchedule {
         for address in &self.recipients {
             check_text("recipients", address, 320)?;
             address
-                .parse::<lettre::Address>()
+                .parse::<sightline_common::mail::Address>()
                 .map_err(|e| format!("recipients: {address:?} is not a mail address ({e})"))?;
         }
         self.filters.to_event_filter()?;

@@ -51,6 +51,8 @@ pub mod topics {
     pub const DETECTIONS_V1: &str = "sightline.detections.v1";
     /// Enriched events from enrich (`EnrichedEvent`), keyed by stream id.
     pub const EVENTS_V1: &str = "sightline.events.v1";
+    /// Watchlist alerts from the notifier (`AlertEvent`), keyed by stream id.
+    pub const ALERTS_V1: &str = "sightline.alerts.v1";
     /// Dead letters: messages a consumer could not process, with headers naming why and where from.
     pub const DLQ_V1: &str = "sightline.dlq.v1";
 }

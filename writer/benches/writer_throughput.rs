@@ -132,7 +132,7 @@ async fn bench_writer(topic: &str, count: u64, run: &str) -> anyhow::Result<f64>
     let deadline = Instant::now() + Duration::from_secs(600);
     while metrics.inserted.get() < count {
         anyhow::ensure!(Instant::now() < deadline, "writer did not land {count} events in time");
-        if first.is_none() && metrics.consumed.get() > 0 {
+        if first.is_none() && metrics.consumer.consumed.get() > 0 {
             first = Some(Instant::now());
         }
         tokio::time::sleep(Duration::from_millis(2)).await;

@@ -22,49 +22,18 @@ pub mod settings;
 pub mod sink;
 
 use anyhow::Context;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::statistics::Statistics;
-use rdkafka::{ClientContext, Message};
-use sightline_common::group::GroupWatch;
+use rdkafka::Message;
+use sightline_common::consumer::{ConsumerSpec, GroupConsumer};
 use sightline_common::http::Readiness;
-use sightline_common::kafka::{Assignment, DeadLetterSink, SourcePosition, dead_letter_until_acknowledged};
 use sightline_common::shutdown::Shutdown;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::batch::Batch;
-use crate::metrics::{PartitionLabel, ReasonLabel, WriterMetrics};
+use crate::metrics::WriterMetrics;
 use crate::settings::WriterSettings;
 use crate::sink::ClickHouseSink;
-
-/// Consumer callbacks: tracks the current assignment (commits go only to owned partitions) and
-/// publishes consumer lag from librdkafka's statistics.
-pub struct WriterContext {
-    topic: String,
-    assignment: Assignment,
-    metrics: WriterMetrics,
-}
-
-impl ClientContext for WriterContext {
-    fn stats(&self, statistics: Statistics) {
-        if let Some(topic) = statistics.topics.get(&self.topic) {
-            for (partition, stats) in &topic.partitions {
-                if *partition >= 0 && stats.consumer_lag >= 0 {
-                    self.metrics.lag.get_or_create(&PartitionLabel { partition: *partition }).set(stats.consumer_lag);
-                }
-            }
-        }
-    }
-}
-
-impl ConsumerContext for WriterContext {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        self.assignment.apply(&self.topic, rebalance);
-    }
-}
-
-type WriterConsumer = StreamConsumer<WriterContext>;
 
 /// What a run did, for logs and benchmarks.
 #[derive(Debug, Default, Clone, Copy)]
@@ -87,29 +56,18 @@ pub async fn run(
             .await
             .with_context(|| format!("applying clickhouse migrations at {}", settings.clickhouse.url))?;
     }
-    let assignment = Assignment::default();
-    let context =
-        WriterContext { topic: settings.topic.clone(), assignment: assignment.clone(), metrics: metrics.clone() };
-    let mut config = settings.kafka.client_config();
-    config
-        .set("group.id", &settings.group_id)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", settings.session_timeout_ms.to_string())
-        .set("max.poll.interval.ms", "600000")
-        .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string())
-        .set("queued.max.messages.kbytes", settings.prefetch_max_kbytes.to_string())
-        .set("statistics.interval.ms", "5000");
-    let consumer: Arc<WriterConsumer> =
-        Arc::new(config.create_with_context(context).context("creating the kafka consumer")?);
-    consumer.subscribe(&[&settings.topic]).with_context(|| format!("subscribing to {}", settings.topic))?;
-    let dead_letters = DeadLetterSink::new(
-        &settings.kafka,
-        settings.dlq_topic.clone(),
-        format!("sightline-writer/{}", settings.group_id),
-        readiness.clone(),
-    )?;
+    let spec = ConsumerSpec {
+        kafka: settings.kafka.clone(),
+        topic: settings.topic.clone(),
+        group_id: settings.group_id.clone(),
+        dlq_topic: settings.dlq_topic.clone(),
+        service: "sightline-writer".into(),
+        session_timeout_ms: settings.session_timeout_ms,
+        stall_after: Duration::from_millis(settings.stall_after_ms),
+        fetch_wait_max_ms: settings.fetch_wait_max_ms,
+        prefetch_max_kbytes: Some(settings.prefetch_max_kbytes),
+    };
+    let consumer = Arc::new(GroupConsumer::start(&spec, readiness.clone(), metrics.consumer.clone(), &shutdown)?);
     let sink = ClickHouseSink::new(
         &settings.clickhouse,
         settings.insert_lz4,
@@ -118,43 +76,29 @@ pub async fn run(
         readiness.clone(),
         metrics.clone(),
     );
-    let watch = GroupWatch {
-        kafka: settings.kafka.clone(),
-        topic: settings.topic.clone(),
-        group: settings.group_id.clone(),
-        assignment: assignment.clone(),
-        readiness: readiness.clone(),
-        metrics: metrics.group.clone(),
-        stall_after: Duration::from_millis(settings.stall_after_ms),
-        interval: sightline_common::group::WATCH_INTERVAL,
-    };
-    watch.spawn_for(consumer.clone(), shutdown.clone());
     readiness.set_ready();
     tracing::info!(topic = %settings.topic, group = %settings.group_id, "writer running");
 
     let (batches, pending) = mpsc::channel::<Batch>(settings.batches_in_flight.max(1));
-    let committer = Committer { consumer: consumer.clone(), topic: settings.topic.clone(), assignment };
     let sink_task = tokio::spawn(sink_loop(
         pending,
         sink,
-        committer,
+        consumer.clone(),
         metrics.clone(),
         shutdown.clone(),
         Duration::from_millis(settings.shutdown_grace_ms),
     ));
-    let consumed = consume_loop(&settings, &consumer, &dead_letters, &metrics, shutdown, batches).await;
+    let consumed = consume_loop(&settings, &consumer, shutdown, batches).await;
     let inserted = sink_task.await.context("sink task panicked")?;
     readiness.set_not_ready("stopped");
-    consumer.unsubscribe();
+    consumer.stop();
     Ok(RunSummary { consumed, inserted })
 }
 
 /// Reads messages into batches until shutdown; returns how many messages it consumed.
 async fn consume_loop(
     settings: &WriterSettings,
-    consumer: &WriterConsumer,
-    dead_letters: &DeadLetterSink,
-    metrics: &WriterMetrics,
+    consumer: &GroupConsumer,
     mut shutdown: Shutdown,
     batches: mpsc::Sender<Batch>,
 ) -> u64 {
@@ -171,27 +115,15 @@ async fn consume_loop(
             _ = shutdown.requested() => break,
             _ = tokio::time::sleep_until(deadline.into()) => true,
             message = consumer.recv() => {
-                let message = match message {
-                    Ok(message) => message,
-                    Err(error) => {
-                        tracing::warn!(%error, "kafka consumer error");
-                        continue;
-                    }
-                };
                 consumed += 1;
                 last_message = Instant::now();
-                metrics.consumed.inc();
                 let (partition, offset) = (message.partition(), message.offset());
                 match rows::event_rows(message.payload(), partition, offset, &settings.limits) {
                     Ok(rows) => batch.push(rows, partition, offset, message.payload_len()),
                     Err(rejection) => {
-                        let source = SourcePosition { topic: message.topic(), partition, offset };
-                        let (key, payload) = (message.key(), message.payload());
-                        let (reason, detail) = (rejection.reason, rejection.detail.as_str());
-                        if !dead_letter_until_acknowledged(dead_letters, source, key, payload, reason, detail, &shutdown).await {
+                        if !consumer.dead_letter(&message, rejection.reason, &rejection.detail, &shutdown).await {
                             break;
                         }
-                        metrics.dead_lettered.get_or_create(&ReasonLabel { reason: rejection.reason.into() }).inc();
                         batch.advance(partition, offset);
                     }
                 }
@@ -208,30 +140,11 @@ async fn consume_loop(
     consumed
 }
 
-/// Commits landed offsets for the partitions this member still owns.
-struct Committer {
-    consumer: Arc<WriterConsumer>,
-    topic: String,
-    assignment: Assignment,
-}
-
-impl Committer {
-    async fn commit(&self, batch: &Batch) -> anyhow::Result<()> {
-        let offsets = self.assignment.owned_offsets(&self.topic, batch.next_offsets().iter().map(|(p, n)| (*p, *n)))?;
-        if offsets.count() == 0 {
-            return Ok(());
-        }
-        let consumer = self.consumer.clone();
-        tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await??;
-        Ok(())
-    }
-}
-
 /// Lands batches in order and commits each after it landed; returns the events landed.
 async fn sink_loop(
     mut pending: mpsc::Receiver<Batch>,
     sink: ClickHouseSink,
-    committer: Committer,
+    consumer: Arc<GroupConsumer>,
     metrics: WriterMetrics,
     shutdown: Shutdown,
     shutdown_grace: Duration,
@@ -244,10 +157,7 @@ async fn sink_loop(
         }
         inserted += batch.event_count() as u64;
         metrics.inserted.inc_by(batch.event_count() as u64);
-        if let Err(error) = committer.commit(&batch).await {
-            metrics.commit_failures.inc();
-            tracing::warn!(%error, "offset commit failed; the landed range will be replayed and deduplicated");
-        }
+        consumer.commit(batch.next_offsets().iter().map(|(p, n)| (*p, *n))).await;
         if let Some(started) = batch.started() {
             metrics.batch_latency.observe(started.elapsed().as_secs_f64());
         }

@@ -1,10 +1,11 @@
 //! The ClickHouse sink: lands a batch's rows in `best_shots`, `matches`, `events` and `tracks`.
 //!
 //! Every insert is idempotent (ReplacingMergeTree keyed by the event id, read with FINAL), so a batch
-//! is simply retried, with exponential backoff, until ClickHouse acknowledges all three inserts.
+//! is simply retried, with the shared jittered backoff, until ClickHouse acknowledges all three inserts.
 
 use clickhouse::{Client, Compression, Row, RowWrite};
 use sightline_common::http::Readiness;
+use sightline_common::retry::Backoff;
 use sightline_common::shutdown::Shutdown;
 use sightline_common::warehouse::{ClickHouseSettings, WarehouseError, query_error};
 use std::time::{Duration, Instant};
@@ -44,22 +45,24 @@ impl ClickHouseSink {
     /// Inserts the batch, retrying until it lands. Returns `false` if it had not landed `grace`
     /// after shutdown was requested (the batch is then left uncommitted, to be replayed).
     pub async fn insert_with_retry(&self, batch: &Batch, shutdown: &Shutdown, grace: Duration) -> bool {
-        let mut delay = self.retry_initial;
+        let mut backoff = Backoff::new(self.retry_initial, self.retry_max);
         let mut deadline: Option<Instant> = None;
         loop {
             let started = Instant::now();
-            match self.insert_once(batch).await {
+            let delay = match self.insert_once(batch).await {
                 Ok(()) => {
                     self.metrics.insert_duration.observe(started.elapsed().as_secs_f64());
                     self.readiness.clear("warehouse");
                     return true;
                 }
                 Err(error) => {
+                    let delay = backoff.next_delay();
                     self.metrics.insert_retries.inc();
                     self.readiness.block("warehouse", format!("clickhouse insert failing: {error}"));
                     tracing::warn!(%error, events = batch.event_count(), retry_in_ms = delay.as_millis() as u64, "insert failed; retrying");
+                    delay
                 }
-            }
+            };
             if shutdown.is_requested() {
                 let give_up_at = *deadline.get_or_insert_with(|| Instant::now() + grace);
                 if Instant::now() + delay > give_up_at {
@@ -67,7 +70,6 @@ impl ClickHouseSink {
                 }
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(self.retry_max);
         }
     }
 }

@@ -1,10 +1,14 @@
-//! Mail through an SMTP relay (lettre): one message per run, the report attached, with a Message-ID
-//! derived from the schedule and the run so that a resent run can be recognised.
+//! Mail through an SMTP relay (lettre), for every service that sends mail (the scheduler's reports,
+//! the notifier's alerts): a plain-text body, optionally one attachment, and a Message-ID the caller
+//! derives from what the mail is about, so that a resent mail can be recognised.
 
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
+
+/// A mail address (`local@domain`), for checking recipients before they are stored.
+pub use lettre::Address;
 
 /// Where mail goes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,7 +46,7 @@ pub enum MailError {
     Relay(#[from] lettre::transport::smtp::Error),
 }
 
-/// A report to mail.
+/// A mail to send.
 pub struct Mail<'a> {
     /// Subject.
     pub subject: &'a str,
@@ -50,7 +54,7 @@ pub struct Mail<'a> {
     pub body: String,
     /// Recipients.
     pub to: &'a [String],
-    /// The attachment's file name and media type.
+    /// The attachment's file name (no attachment when `attachment` is empty).
     pub filename: &'a str,
     /// Its media type.
     pub content_type: &'a str,
@@ -90,13 +94,17 @@ impl Mailer {
         }
         let content_type =
             ContentType::parse(mail.content_type).map_err(|e| MailError::Message(format!("content type: {e}")))?;
-        let message = builder
-            .multipart(
+        let body = SinglePart::plain(mail.body);
+        let message = if mail.attachment.is_empty() {
+            builder.singlepart(body)
+        } else {
+            builder.multipart(
                 MultiPart::mixed()
-                    .singlepart(SinglePart::plain(mail.body))
+                    .singlepart(body)
                     .singlepart(Attachment::new(mail.filename.to_owned()).body(mail.attachment, content_type)),
             )
-            .map_err(|e| MailError::Message(e.to_string()))?;
+        }
+        .map_err(|e| MailError::Message(e.to_string()))?;
         self.transport.send(message).await?;
         Ok(())
     }

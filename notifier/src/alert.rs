@@ -1,0 +1,148 @@
+//! An alert as stored, and as every channel and the API present it.
+
+use serde::Serialize;
+use sightline_schemas::v1::{AlertEvent, MatchResult, SCHEMA_VERSION};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row as _};
+use uuid::Uuid;
+
+/// An alert: who was seen where, and which rule raised it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    /// UUID v5 of (rule, stream, track).
+    pub id: Uuid,
+    /// The rule.
+    pub rule_id: Uuid,
+    /// Its name.
+    pub rule_name: String,
+    /// The stream.
+    pub stream_id: String,
+    /// Its site.
+    pub site: String,
+    /// The track.
+    pub track_id: String,
+    /// The enriched event that raised it.
+    pub event_id: String,
+    /// The watchlist.
+    pub list_id: Uuid,
+    /// Its name.
+    pub list_name: String,
+    /// The person.
+    pub person_id: Uuid,
+    /// Their id in the system of record.
+    pub person_external_id: String,
+    /// Their name.
+    pub person_display_name: String,
+    /// Similarity of the match.
+    pub similarity: f32,
+    /// When the track was first seen, ms since the epoch.
+    pub first_seen_ms: i64,
+    /// When the raising report was captured, ms since the epoch.
+    pub capture_time_ms: i64,
+    /// When it was raised, ms since the epoch.
+    pub raised_ms: i64,
+}
+
+/// The columns of [`Alert`] from `alerts a JOIN alert_rules r`.
+pub const ALERT_COLUMNS: &str = "a.id, a.rule_id, r.name AS rule_name, a.stream_id, a.site, a.track_id, a.event_id, \
+     a.list_id, a.list_name, a.person_id, a.person_external_id, a.person_display_name, a.similarity, \
+     a.first_seen_ms, a.capture_time_ms, (extract(epoch FROM a.raised_at) * 1000)::bigint AS raised_ms";
+
+impl<'r> sqlx::FromRow<'r, PgRow> for Alert {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            rule_id: row.try_get("rule_id")?,
+            rule_name: row.try_get("rule_name")?,
+            stream_id: row.try_get("stream_id")?,
+            site: row.try_get("site")?,
+            track_id: row.try_get("track_id")?,
+            event_id: row.try_get("event_id")?,
+            list_id: row.try_get("list_id")?,
+            list_name: row.try_get("list_name")?,
+            person_id: row.try_get("person_id")?,
+            person_external_id: row.try_get("person_external_id")?,
+            person_display_name: row.try_get("person_display_name")?,
+            similarity: row.try_get("similarity")?,
+            first_seen_ms: row.try_get("first_seen_ms")?,
+            capture_time_ms: row.try_get("capture_time_ms")?,
+            raised_ms: row.try_get("raised_ms")?,
+        })
+    }
+}
+
+impl Alert {
+    /// Loads one alert.
+    pub async fn load(pool: &PgPool, id: Uuid) -> Result<Option<Self>, sqlx::Error> {
+        sqlx::query_as(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts a JOIN alert_rules r ON r.id = a.rule_id WHERE a.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+    }
+
+    /// The alert's best shot (JPEG), if the raising report carried one.
+    pub async fn best_shot(pool: &PgPool, id: Uuid) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        Ok(sqlx::query_scalar::<_, Option<Vec<u8>>>("SELECT best_shot_jpeg FROM alerts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .flatten())
+    }
+
+    /// The URL of the best shot on the query API.
+    pub fn best_shot_url(&self, base_url: &str) -> String {
+        format!("{}/v1/events/{}/best-shot", base_url.trim_end_matches('/'), self.event_id)
+    }
+
+    /// The JSON document webhooks receive and the live feed sends.
+    pub fn document(&self, best_shot_base_url: &str) -> serde_json::Value {
+        serde_json::json!({
+            "alert_id": self.id,
+            "rule": { "id": self.rule_id, "name": self.rule_name },
+            "person": {
+                "id": self.person_id,
+                "external_id": self.person_external_id,
+                "display_name": self.person_display_name,
+            },
+            "list": { "id": self.list_id, "name": self.list_name },
+            "similarity": self.similarity,
+            "stream_id": self.stream_id,
+            "site": self.site,
+            "track_id": self.track_id,
+            "event_id": self.event_id,
+            "first_seen_ms": self.first_seen_ms,
+            "capture_time_ms": self.capture_time_ms,
+            "raised_ms": self.raised_ms,
+            "best_shot_url": self.best_shot_url(best_shot_base_url),
+        })
+    }
+
+    /// The alert as the `sightline.alerts.v1` contract carries it.
+    pub fn event(&self) -> AlertEvent {
+        AlertEvent {
+            schema_version: SCHEMA_VERSION,
+            alert_id: self.id.to_string(),
+            rule_id: self.rule_id.to_string(),
+            rule_name: self.rule_name.clone(),
+            stream_id: self.stream_id.clone(),
+            site: self.site.clone(),
+            track_id: self.track_id.clone(),
+            event_id: self.event_id.clone(),
+            r#match: Some(MatchResult {
+                list_id: self.list_id.to_string(),
+                list_name: self.list_name.clone(),
+                person_id: self.person_id.to_string(),
+                person_external_id: self.person_external_id.clone(),
+                person_display_name: self.person_display_name.clone(),
+                similarity: self.similarity,
+                rank: 1,
+                threshold: 0.0,
+            }),
+            first_seen_ms: self.first_seen_ms,
+            capture_time_ms: self.capture_time_ms,
+            raised_time_ms: self.raised_ms,
+        }
+    }
+}

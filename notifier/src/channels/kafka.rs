@@ -1,0 +1,23 @@
+//! Kafka channel: the alert as an `AlertEvent` on `sightline.alerts.v1`, keyed by stream id, through
+//! an idempotent producer (acknowledged by all in-sync replicas).
+
+use prost::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::time::Duration;
+
+use super::Attempt;
+use crate::alert::Alert;
+
+/// Produces one alert to `topic` and waits for the acknowledgement.
+pub async fn send(producer: &FutureProducer, topic: &str, alert: &Alert) -> Attempt {
+    let payload = alert.event().encode_to_vec();
+    let record: FutureRecord<'_, str, [u8]> =
+        FutureRecord::to(topic).key(alert.stream_id.as_str()).payload(payload.as_slice());
+    match producer.send(record, Duration::from_secs(30)).await {
+        Ok(_) => Attempt::Delivered { status_code: 0 },
+        Err((error, _)) if sightline_common::kafka::is_too_large(&error) => {
+            Attempt::Fail { status_code: 0, error: format!("alert too large for the broker: {error}") }
+        }
+        Err((error, _)) => Attempt::Retry { status_code: 0, error: format!("producing to {topic}: {error}") },
+    }
+}

@@ -1,0 +1,560 @@
+//! End-to-end test of watchlist alerts on the real stack: enriched events go through tansu to
+//! `sightline-notifier`, which stores alerts in PostgreSQL and delivers them to a real HTTP receiver
+//! started here (signature checked), to the stack's SMTP server (the mail read back from its
+//! Maildir), to a browser-like live-feed subscriber (Server-Sent Events over TCP) and to the alerts
+//! topic. The notifier runs with the shipped settings; the operator's allowance of the loopback
+//! receiver (`WEBHOOK__ALLOW_HOSTS`) is configuration, as in `notifier/notifier.toml`.
+
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use prost::Message as _;
+use rdkafka::Message as _;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use serde_json::{Value, json};
+use sightline_common::auth::Role;
+use sightline_common::clock::now_ms;
+use sightline_common::kafka::TopicSpec;
+use sightline_notifier::channels::webhook::signature;
+use sightline_schemas::v1::{AlertEvent, EnrichedEvent, MatchResult, ObjectKind, TrackReportKind};
+use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce_raw};
+use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, eventually, http_request};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use uuid::Uuid;
+
+const OPERATOR: &str = "operator-secret";
+const ANALYST: &str = "analyst-secret";
+const VIEWER: &str = "viewer-secret";
+const ADMIN: &str = "admin-secret";
+const SECRET: &str = "a-webhook-secret-of-some-length";
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Hook {
+    path: String,
+    idempotency_key: String,
+    signature_valid: bool,
+    body: Value,
+    status: u16,
+}
+
+/// A real HTTP receiver: records every request and answers the status set for its path (200 unless
+/// told otherwise); it can be stopped (connections refused) and started again on the same port.
+#[derive(Clone, Default)]
+struct Receiver {
+    hooks: Arc<Mutex<Vec<Hook>>>,
+    answer: Arc<Mutex<BTreeMap<String, Arc<AtomicU16>>>>,
+}
+
+impl Receiver {
+    async fn serve(&self, port: u16) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let app = axum::Router::new().route("/hooks/{name}", axum::routing::post(receive)).with_state(self.clone());
+        Ok(tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }))
+    }
+
+    fn answer(&self, name: &str, status: u16) {
+        self.answer.lock().unwrap().entry(name.to_owned()).or_default().store(status, Ordering::SeqCst);
+    }
+
+    fn hooks(&self, name: &str) -> Vec<Hook> {
+        let path = format!("/hooks/{name}");
+        self.hooks.lock().unwrap().iter().filter(|h| h.path == path).cloned().collect()
+    }
+
+    /// Alert ids received with a 2xx answer at `name`.
+    fn delivered(&self, name: &str) -> BTreeSet<String> {
+        self.hooks(name).into_iter().filter(|h| h.status < 300).map(|h| h.idempotency_key).collect()
+    }
+}
+
+async fn receive(
+    State(receiver): State<Receiver>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let timestamp: i64 = header("x-sightline-timestamp").parse().unwrap_or_default();
+    let signature_valid = header("x-sightline-signature") == signature(SECRET.as_bytes(), timestamp, &body);
+    let status = receiver.answer.lock().unwrap().get(&name).map_or(200, |a| match a.load(Ordering::SeqCst) {
+        0 => 200,
+        status => status,
+    });
+    receiver.hooks.lock().unwrap().push(Hook {
+        path: format!("/hooks/{name}"),
+        idempotency_key: header("idempotency-key"),
+        signature_valid,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        status,
+    });
+    StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
+}
+
+/// Live-feed subscriber: the alert documents received, in order.
+async fn subscribe_live(port: u16, token: &str) -> anyhow::Result<Arc<Mutex<Vec<Value>>>> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    // HTTP/1.0: the event stream comes unchunked, one `data:` line per alert.
+    stream
+        .write_all(format!("GET /v1/alerts/live?access_token={token} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .await?;
+    let mut lines = tokio::io::BufReader::new(stream).lines();
+    let status = lines.next_line().await?.unwrap_or_default();
+    anyhow::ensure!(status.contains(" 200 "), "live feed answered {status}");
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = received.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(data) = line.strip_prefix("data: ")
+                && let Ok(document) = serde_json::from_str::<Value>(data)
+            {
+                sink.lock().unwrap().push(document);
+            }
+        }
+    });
+    Ok(received)
+}
+
+fn call(port: u16, method: &str, path: &str, token: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+    let (status, text) = http_request(port, method, path, Some(token), "application/json", bytes.as_bytes())?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+}
+
+/// Builds face reports of tracks, from the load generator's first face event.
+struct Reports {
+    template: EnrichedEvent,
+}
+
+impl Reports {
+    fn new() -> Self {
+        let generator = EventGenerator::new(LoadProfile { seed: 77, ..Default::default() });
+        let template = (0..100)
+            .map(|i| generator.event(i))
+            .find(|e| e.detection.as_ref().is_some_and(|d| d.kind == ObjectKind::Face as i32))
+            .expect("the generator makes faces");
+        Self { template }
+    }
+
+    /// Report `sequence` of `track` on `stream`, captured at `capture_ms`, whose best match is
+    /// `matched` (none for a stranger).
+    fn report(
+        &self,
+        stream: &str,
+        track: &str,
+        sequence: u32,
+        kind: TrackReportKind,
+        capture_ms: i64,
+        matched: Option<&MatchResult>,
+    ) -> (String, Vec<u8>) {
+        let mut event = self.template.clone();
+        let detection = event.detection.as_mut().expect("a detection");
+        detection.event_id = Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{track}/{sequence}").as_bytes()).to_string();
+        detection.stream_id = stream.to_owned();
+        detection.site = "door".into();
+        detection.track_id = track.to_owned();
+        detection.report_kind = kind as i32;
+        detection.report_sequence = sequence;
+        detection.track_ended = kind == TrackReportKind::Ended;
+        detection.capture_time_ms = capture_ms;
+        detection.first_seen_ms = capture_ms - 300;
+        detection.last_seen_ms = capture_ms;
+        event.event_id = Uuid::new_v5(&Uuid::NAMESPACE_OID, detection.event_id.as_bytes()).to_string();
+        event.matches = matched.into_iter().cloned().collect();
+        event.track_best_match = matched.cloned();
+        (stream.to_owned(), event.encode_to_vec())
+    }
+}
+
+fn person_match(list: Uuid, person: Uuid, name: &str, similarity: f32) -> MatchResult {
+    MatchResult {
+        list_id: list.to_string(),
+        list_name: "Banned".into(),
+        person_id: person.to_string(),
+        person_external_id: "EXT-1".into(),
+        person_display_name: name.into(),
+        similarity,
+        rank: 1,
+        threshold: 0.5,
+    }
+}
+
+/// Every mail in the stack's Maildir addressed to `recipient`, raw.
+fn mails_to(recipient: &str) -> anyhow::Result<Vec<String>> {
+    let maildir = PathBuf::from(std::env::var("SIGHTLINE_MAILDIR")?).join("new");
+    let mut mails = Vec::new();
+    for entry in std::fs::read_dir(&maildir)? {
+        let raw = std::fs::read_to_string(entry?.path())?;
+        if raw.lines().take_while(|l| !l.is_empty()).any(|l| l.starts_with("To:") && l.contains(recipient)) {
+            mails.push(raw);
+        }
+    }
+    Ok(mails)
+}
+
+struct NotifierTest {
+    iso: Isolation,
+    alerts_topic: String,
+    db: TestDatabase,
+    api_port: u16,
+}
+
+impl NotifierTest {
+    fn start(&self, group: &str, log: &str) -> anyhow::Result<ServiceProcess> {
+        let smtp_port = std::env::var("SIGHTLINE_SMTP")?.rsplit(':').next().unwrap_or("2525").to_owned();
+        let settings = [
+            ("KAFKA__BROKERS", stack::kafka().brokers),
+            ("INPUT_TOPIC", self.iso.topic.clone()),
+            ("ALERTS_TOPIC", self.alerts_topic.clone()),
+            ("DLQ_TOPIC", self.iso.dlq_topic.clone()),
+            ("GROUP_ID", group.to_owned()),
+            ("POSTGRES_URL", self.db.url.clone()),
+            ("HTTP_ADDR", format!("127.0.0.1:{}", self.api_port)),
+            ("SMTP__PORT", smtp_port),
+            ("WEBHOOK__ALLOW_HOSTS", "[127.0.0.1]".to_owned()),
+        ];
+        ServiceProcess::start("sightline-notifier", "NOTIFIER", "METRICS_ADDR", &[], &settings, log)
+    }
+
+    async fn alert_count(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM alerts").fetch_one(&self.db.pool).await?)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchlisted_people_raise_one_alert_per_track_on_every_channel() -> anyhow::Result<()> {
+    let iso = Isolation::new("notifier", 3).await?;
+    let alerts_topic = format!("{}.alerts", iso.topic);
+    let spec = TopicSpec { name: alerts_topic.clone(), partitions: 3, replication: 1, retention_ms: -1 };
+    sightline_common::kafka::ensure_topics(&stack::kafka(), &[spec]).await?;
+    let db = TestDatabase::create("test_notifier").await?;
+    for (name, token, role) in [
+        ("operator", OPERATOR, Role::Operator),
+        ("analyst", ANALYST, Role::Analyst),
+        ("viewer", VIEWER, Role::Viewer),
+        ("admin", ADMIN, Role::Admin),
+    ] {
+        sightline_common::auth::register(&db.pool, name, token, role).await?;
+    }
+    let list: Uuid =
+        sqlx::query_scalar("INSERT INTO watchlists (name) VALUES ('Banned') RETURNING id").fetch_one(&db.pool).await?;
+    let person: Uuid = sqlx::query_scalar(
+        "INSERT INTO watchlist_persons (list_id, display_name, external_id) VALUES ($1, 'Ann Example', 'EXT-1') RETURNING id",
+    )
+    .bind(list)
+    .fetch_one(&db.pool)
+    .await?;
+    let stream: Uuid = sqlx::query_scalar(
+        "INSERT INTO streams (name, source_url, site) VALUES ('Door', 'rtsp://127.0.0.1:8554/door', 'door') RETURNING id",
+    )
+    .fetch_one(&db.pool)
+    .await?;
+    let test = NotifierTest { iso, alerts_topic, db, api_port: stack::free_port()? };
+    let (port, tag) = (test.api_port, test.iso.group.clone());
+
+    let receiver = Receiver::default();
+    let receiver_port = stack::free_port()?;
+    let mut server = receiver.serve(receiver_port).await?;
+    let hook_url = |name: &str| format!("http://127.0.0.1:{receiver_port}/hooks/{name}");
+
+    let group = format!("{tag}-notifier");
+    let notifier = test.start(&group, &group)?;
+    eventually(Duration::from_secs(60), "the notifier API", || async {
+        Ok(call(port, "GET", "/v1/alert-rules", OPERATOR, None).ok().filter(|(s, _)| *s == 200).map(|_| ()))
+    })
+    .await?;
+
+    // Bad rules are refused with a 400 naming the problem; roles apply.
+    let mail_to = format!("security-{tag}@example.com");
+    let rule = |name: &str, url: String| {
+        json!({
+            "name": name, "list_ids": [list], "stream_ids": [stream], "min_similarity": 0.6,
+            "channels": {"webhook": {"url": url, "secret": SECRET}, "email": {"to": [mail_to]}, "live": true, "kafka": true}
+        })
+    };
+    let refusals = [
+        (rule("ftp", "ftp://127.0.0.1/x".into()), "scheme"),
+        (rule("private", "http://10.0.0.5/hook".into()), "allow_hosts"),
+        (rule("metadata", "http://169.254.169.254/latest".into()), "allow_hosts"),
+        (json!({"name": "unknown list", "list_ids": [Uuid::new_v4()], "channels": {"live": true}}), "list_ids"),
+        (json!({"name": "unknown stream", "stream_ids": [Uuid::new_v4()], "channels": {"live": true}}), "stream_ids"),
+        (json!({"name": "no channel", "channels": {}}), "channels"),
+        (json!({"name": "typo", "channels": {"live": true}, "cooldown": 5}), "cooldown"),
+        (json!({"name": "short secret", "channels": {"webhook": {"url": hook_url("x"), "secret": "short"}}}), "secret"),
+        (json!({"name": "bad mail", "channels": {"email": {"to": ["not an address"]}}}), "email"),
+    ];
+    for (body, needle) in refusals {
+        let (status, answer) = call(port, "POST", "/v1/alert-rules", OPERATOR, Some(body.clone()))?;
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(status == 400 && error.contains(needle), "{body} → {status} {answer}");
+    }
+    let door = rule("Door", hook_url("door"));
+    assert_eq!(call(port, "POST", "/v1/alert-rules", VIEWER, Some(door.clone()))?.0, 403);
+    assert_eq!(call(port, "POST", "/v1/alert-rules", ANALYST, Some(door.clone()))?.0, 403);
+    let (status, created) = call(port, "POST", "/v1/alert-rules", OPERATOR, Some(door.clone()))?;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(call(port, "POST", "/v1/alert-rules", OPERATOR, Some(door))?.0, 409, "names are unique");
+    let rule_id: Uuid = created["id"].as_str().unwrap_or_default().parse()?;
+    assert_eq!(call(port, "GET", "/v1/alert-rules", VIEWER, None)?.0, 403, "rules name people's lists");
+    let (_, shown) = call(port, "GET", &format!("/v1/alert-rules/{rule_id}"), ANALYST, None)?;
+    assert_eq!(shown["channels"]["webhook"]["secret"], "***", "secrets are masked for analysts");
+    let (_, shown) = call(port, "GET", &format!("/v1/alert-rules/{rule_id}"), ADMIN, None)?;
+    assert_eq!(shown["channels"]["webhook"]["secret"], SECRET, "admins see the secret");
+    assert_eq!(call(port, "GET", "/v1/alerts/live", VIEWER, None)?.0, 403, "viewers get no live feed");
+    let live = subscribe_live(port, ANALYST).await?;
+    // Rules apply within a second of their change (the notifier reloads on notification).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Ann's track: the alert arrives after its first report, before the track ends.
+    let reports = Reports::new();
+    let ann = person_match(list, person, "Ann Example", 0.83);
+    let stream_id = stream.to_string();
+    let track = Uuid::new_v4().to_string();
+    let t0 = now_ms();
+    let first = reports.report(&stream_id, &track, 0, TrackReportKind::First, t0, Some(&ann));
+    produce_raw(&stack::kafka(), &test.iso.topic, &[first]).await?;
+    let webhook = eventually(Duration::from_secs(10), "the webhook of Ann's first report", || async {
+        Ok(receiver.hooks("door").into_iter().next())
+    })
+    .await?;
+    let alert_id = webhook.idempotency_key.clone();
+    assert_eq!(alert_id, sightline_notifier::raise::alert_id(rule_id, &stream_id, &track).to_string());
+    assert!(webhook.signature_valid, "the HMAC-SHA256 signature verifies: {webhook:?}");
+    assert_eq!(webhook.body["person"]["display_name"], "Ann Example");
+    assert_eq!(webhook.body["list"]["name"], "Banned");
+    assert_eq!(webhook.body["stream_id"], stream_id.as_str());
+    assert_eq!(webhook.body["site"], "door");
+    assert!((webhook.body["similarity"].as_f64().unwrap_or_default() - 0.83).abs() < 1e-6);
+    assert!(webhook.body["best_shot_url"].as_str().is_some_and(|u| u.ends_with("/best-shot")), "{webhook:?}");
+    // Later reports of the track, a stranger, a match below the rule's similarity, Ann on a stream
+    // the rule does not watch, and Ann's second track within the cooldown raise nothing more.
+    let stranger = Uuid::new_v4().to_string();
+    let mut later = vec![
+        reports.report(&stream_id, &track, 1, TrackReportKind::Improved, t0 + 400, Some(&ann)),
+        reports.report(&stream_id, &track, 2, TrackReportKind::Ended, t0 + 2_000, Some(&ann)),
+        reports.report(&stream_id, &stranger, 0, TrackReportKind::First, t0 + 100, None),
+        reports.report(&stream_id, &stranger, 1, TrackReportKind::Ended, t0 + 900, None),
+    ];
+    let weak = person_match(list, person, "Ann Example", 0.55);
+    later.push(reports.report(
+        &stream_id,
+        &Uuid::new_v4().to_string(),
+        0,
+        TrackReportKind::Ended,
+        t0 + 500,
+        Some(&weak),
+    ));
+    let elsewhere = Uuid::new_v4().to_string();
+    later.push(reports.report(
+        &elsewhere,
+        &Uuid::new_v4().to_string(),
+        0,
+        TrackReportKind::Ended,
+        t0 + 500,
+        Some(&ann),
+    ));
+    let second_track = Uuid::new_v4().to_string();
+    later.push(reports.report(&stream_id, &second_track, 0, TrackReportKind::First, t0 + 60_000, Some(&ann)));
+    // A message the notifier cannot decode goes to the dead-letter topic.
+    later.push((stream_id.clone(), b"\xff\xfenot protobuf".to_vec()));
+    produce_raw(&stack::kafka(), &test.iso.topic, &later).await?;
+    eventually(Duration::from_secs(20), "the poison message dead-lettered", || async {
+        Ok((notifier.metric("sightline_notifier_dead_lettered_total")? == 1.0).then_some(()))
+    })
+    .await?;
+    eventually(Duration::from_secs(20), "every report read", || async {
+        Ok((notifier.metric("sightline_notifier_consumed_total")? == 9.0).then_some(()))
+    })
+    .await?;
+    // Mail and Kafka are delivered too; then every delivery of the alert is recorded.
+    let mails = eventually(Duration::from_secs(30), "the alert mail", || async {
+        Ok(Some(mails_to(&mail_to)?).filter(|m| !m.is_empty()))
+    })
+    .await?;
+    let (_, detail) = eventually(Duration::from_secs(30), "all deliveries recorded", || async {
+        let (status, detail) = call(port, "GET", &format!("/v1/alerts/{alert_id}"), ANALYST, None)?;
+        let delivered = detail["deliveries"]
+            .as_array()
+            .is_some_and(|d| d.len() == 4 && d.iter().all(|x| x["status"] == "delivered"));
+        Ok(delivered.then_some((status, detail)))
+    })
+    .await?;
+    assert_eq!(
+        detail["attempts"].as_array().map(Vec::len),
+        Some(3),
+        "one attempt each for webhook, email, kafka: {detail}"
+    );
+    assert_eq!(notifier.metric("sightline_notifier_alerts_skipped_total")?, 1.0, "the second track is in the cooldown");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.hooks("door").len(), 1, "exactly one webhook: {:?}", receiver.hooks("door"));
+    assert_eq!(mails_to(&mail_to)?.len(), 1, "exactly one mail");
+    let mail = &mails[0];
+    assert!(mail.contains("Subject: Watchlist alert: Ann Example (Banned) on door"), "{mail}");
+    assert!(mail.contains(&format!("Message-ID: <alert-{alert_id}@sightline>")), "{mail}");
+    assert!(mail.contains("best-shot.jpg") && mail.contains("image/jpeg"), "the best shot is attached");
+    let feed = live.lock().unwrap().clone();
+    assert_eq!(feed.len(), 1, "exactly one live-feed message: {feed:?}");
+    assert_eq!(feed[0]["alert_id"], alert_id.as_str());
+    assert_eq!(test.alert_count().await?, 1);
+    let (status, listed) = call(port, "GET", &format!("/v1/alerts?rule={rule_id}"), ANALYST, None)?;
+    assert_eq!(status, 200);
+    assert_eq!(listed["alerts"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(call(port, "GET", "/v1/alerts?limit=0", ANALYST, None)?.0, 400);
+    assert_eq!(call(port, "GET", "/v1/alerts?colour=red", ANALYST, None)?.0, 400);
+    assert_eq!(call(port, "GET", "/v1/alerts", VIEWER, None)?.0, 403);
+    // The alert on the alerts topic, for downstream programs.
+    let mut config = stack::kafka().client_config();
+    config.set("group.id", format!("{tag}-alerts-reader")).set("auto.offset.reset", "earliest");
+    let reader: StreamConsumer = config.create()?;
+    reader.subscribe(&[test.alerts_topic.as_str()])?;
+    let message = tokio::time::timeout(Duration::from_secs(30), reader.recv()).await??;
+    let produced = AlertEvent::decode(message.payload().unwrap_or_default())?;
+    assert_eq!(produced.alert_id, alert_id);
+    assert_eq!(message.key(), Some(stream_id.as_bytes()), "keyed by stream");
+    assert_eq!(produced.r#match.as_ref().map(|m| m.person_display_name.as_str()), Some("Ann Example"));
+    // The dead letter names its reason.
+    let mut config = stack::kafka().client_config();
+    config.set("group.id", format!("{tag}-dlq-reader")).set("auto.offset.reset", "earliest");
+    let dlq: StreamConsumer = config.create()?;
+    dlq.subscribe(&[test.iso.dlq_topic.as_str()])?;
+    let letter = tokio::time::timeout(Duration::from_secs(30), dlq.recv()).await??;
+    assert_eq!(stack::header(&letter, "dlq.reason"), "decode");
+    assert!(stack::header(&letter, "dlq.consumer").starts_with("sightline-notifier/"));
+
+    // Receiver failures: 5xx is retried until it passes; 4xx is recorded and not retried.
+    let flaky = json!({"name": "Flaky", "list_ids": [list], "cooldown_secs": 0,
+                       "channels": {"webhook": {"url": hook_url("flaky"), "secret": SECRET}}});
+    let refusing = json!({"name": "Refusing", "list_ids": [list], "cooldown_secs": 0,
+                          "channels": {"webhook": {"url": hook_url("refusing"), "secret": SECRET}}});
+    receiver.answer("flaky", 503);
+    receiver.answer("refusing", 400);
+    for body in [flaky, refusing] {
+        assert_eq!(call(port, "POST", "/v1/alert-rules", OPERATOR, Some(body))?.0, 201);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let t1 = now_ms();
+    let track = Uuid::new_v4().to_string();
+    produce_raw(
+        &stack::kafka(),
+        &test.iso.topic,
+        &[reports.report(&stream_id, &track, 0, TrackReportKind::First, t1, Some(&ann))],
+    )
+    .await?;
+    eventually(Duration::from_secs(20), "two failed attempts at the flaky receiver", || async {
+        Ok((receiver.hooks("flaky").len() >= 2).then_some(()))
+    })
+    .await?;
+    receiver.answer("flaky", 200);
+    eventually(Duration::from_secs(30), "the flaky receiver's delivery", || async {
+        Ok((receiver.delivered("flaky").len() == 1).then_some(()))
+    })
+    .await?;
+    assert_eq!(receiver.hooks("refusing").len(), 1, "a 4xx answer is not retried");
+    let refused: (String, i32, String) = sqlx::query_as(
+        "SELECT d.status, d.attempts, d.last_error FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id \
+         JOIN alert_rules r ON r.id = a.rule_id WHERE r.name = 'Refusing'",
+    )
+    .fetch_one(&test.db.pool)
+    .await?;
+    assert_eq!((refused.0.as_str(), refused.1), ("failed", 1), "{refused:?}");
+    assert!(refused.2.contains("400"), "{refused:?}");
+    let flaky_keys: BTreeSet<String> = receiver.hooks("flaky").into_iter().map(|h| h.idempotency_key).collect();
+    assert_eq!(flaky_keys.len(), 1, "every retry carries the same idempotency key");
+
+    // The receiver down for 20 s: the alerts raised meanwhile arrive after it returns.
+    server.abort();
+    let _ = (&mut server).await;
+    let burst: Vec<_> = (0..5)
+        .map(|i| {
+            reports.report(
+                &stream_id,
+                &Uuid::new_v4().to_string(),
+                0,
+                TrackReportKind::First,
+                t1 + 1_000 * (i + 1),
+                Some(&ann),
+            )
+        })
+        .collect();
+    produce_raw(&stack::kafka(), &test.iso.topic, &burst).await?;
+    eventually(Duration::from_secs(20), "the burst's alerts raised", || async {
+        Ok((test.alert_count().await? == 1 + 2 + 5 * 2).then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    server = receiver.serve(receiver_port).await?;
+    eventually(Duration::from_secs(90), "every alert delivered after the receiver returned", || async {
+        Ok((receiver.delivered("flaky").len() == 6).then_some(()))
+    })
+    .await?;
+
+    // SIGKILL mid-stream: no alert is lost or raised twice.
+    let storm: Vec<_> = (0..40)
+        .map(|i| {
+            reports.report(
+                &stream_id,
+                &Uuid::new_v4().to_string(),
+                0,
+                TrackReportKind::First,
+                t1 + 10_000 + i * 10,
+                Some(&ann),
+            )
+        })
+        .collect();
+    let producing = {
+        let (kafka, topic) = (stack::kafka(), test.iso.topic.clone());
+        tokio::spawn(async move {
+            for chunk in storm.chunks(4) {
+                produce_raw(&kafka, &topic, chunk).await?;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            anyhow::Ok(())
+        })
+    };
+    eventually(Duration::from_secs(20), "the storm under way", || async {
+        Ok((receiver.delivered("flaky").len() > 8).then_some(()))
+    })
+    .await?;
+    notifier.kill();
+    producing.await??;
+    let notifier = test.start(&group, &format!("{group}-restarted"))?;
+    eventually(Duration::from_secs(90), "all 46 alerts delivered once each", || async {
+        Ok((receiver.delivered("flaky").len() == 46).then_some(()))
+    })
+    .await?;
+    let flaky_alerts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM alerts a JOIN alert_rules r ON r.id = a.rule_id WHERE r.name = 'Flaky'",
+    )
+    .fetch_one(&test.db.pool)
+    .await?;
+    assert_eq!(flaky_alerts, 46, "one alert per track, none raised twice");
+
+    // A replay of the whole topic (a new consumer group) raises nothing new and delivers nothing.
+    let hooks_before = receiver.hooks.lock().unwrap().len();
+    let alerts_before = test.alert_count().await?;
+    notifier.terminate(Duration::from_secs(20));
+    let replay = test.start(&format!("{group}-replay"), &format!("{group}-replay"))?;
+    eventually(Duration::from_secs(60), "the replay read the whole topic", || async {
+        Ok((replay.metric("sightline_notifier_consumed_total")? >= 9.0 + 1.0 + 5.0 + 40.0).then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(test.alert_count().await?, alerts_before, "a replay raises no alert");
+    assert_eq!(receiver.hooks.lock().unwrap().len(), hooks_before, "a replay delivers nothing");
+    assert_eq!(replay.metric("sightline_notifier_alerts_raised_total")?, 0.0);
+    assert!(receiver.hooks("door").iter().chain(&receiver.hooks("flaky")).all(|h| h.signature_valid));
+    drop(replay);
+    drop(server);
+    test.db.remove().await?;
+    Ok(())
+}
