@@ -3,8 +3,13 @@
 //! - [`loadgen`]: realistic enriched events (192-d descriptors, 10–20 KB JPEG best shots, several
 //!   streams and sites, watchlist matches) and a fast idempotent producer;
 //! - [`stack`]: the endpoints of the local stack (`infra/stack env`), isolated topics and databases
-//!   per test, the service binaries, and a private ClickHouse server a test may stop and restart.
+//!   per test, the service binaries, and a private ClickHouse server a test may stop and restart;
+//! - [`alerts`]: a webhook receiver, a live-feed subscriber and the Maildir, to watch alerts arrive;
+//! - [`pipeline`]: every service on the test video over RTSP, for the end-to-end test and
+//!   `make bench-alert`.
 
+pub mod alerts;
 pub mod loadgen;
+pub mod pipeline;
 pub mod rounds;
 pub mod stack;

@@ -8,9 +8,6 @@
 // Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
 use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -18,16 +15,12 @@ use serde_json::{Value, json};
 use sightline_common::auth::Role;
 use sightline_common::clock::now_ms;
 use sightline_common::kafka::TopicSpec;
-use sightline_notifier::channels::webhook::signature;
 use sightline_schemas::v1::{AlertEvent, EnrichedEvent, MatchResult, ObjectKind, TrackReportKind};
+use sightline_testkit::alerts::{WebhookReceiver, mails_to, subscribe_live};
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce_raw};
 use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, eventually, http_request};
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 const OPERATOR: &str = "operator-secret";
@@ -35,95 +28,6 @@ const ANALYST: &str = "analyst-secret";
 const VIEWER: &str = "viewer-secret";
 const ADMIN: &str = "admin-secret";
 const SECRET: &str = "a-webhook-secret-of-some-length";
-
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Hook {
-    path: String,
-    idempotency_key: String,
-    signature_valid: bool,
-    body: Value,
-    status: u16,
-}
-
-/// A real HTTP receiver: records every request and answers the status set for its path (200 unless
-/// told otherwise); it can be stopped (connections refused) and started again on the same port.
-#[derive(Clone, Default)]
-struct Receiver {
-    hooks: Arc<Mutex<Vec<Hook>>>,
-    answer: Arc<Mutex<BTreeMap<String, Arc<AtomicU16>>>>,
-}
-
-impl Receiver {
-    async fn serve(&self, port: u16) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-        let app = axum::Router::new().route("/hooks/{name}", axum::routing::post(receive)).with_state(self.clone());
-        Ok(tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        }))
-    }
-
-    fn answer(&self, name: &str, status: u16) {
-        self.answer.lock().unwrap().entry(name.to_owned()).or_default().store(status, Ordering::SeqCst);
-    }
-
-    fn hooks(&self, name: &str) -> Vec<Hook> {
-        let path = format!("/hooks/{name}");
-        self.hooks.lock().unwrap().iter().filter(|h| h.path == path).cloned().collect()
-    }
-
-    /// Alert ids received with a 2xx answer at `name`.
-    fn delivered(&self, name: &str) -> BTreeSet<String> {
-        self.hooks(name).into_iter().filter(|h| h.status < 300).map(|h| h.idempotency_key).collect()
-    }
-}
-
-async fn receive(
-    State(receiver): State<Receiver>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let timestamp: i64 = header("x-sightline-timestamp").parse().unwrap_or_default();
-    let signature_valid = header("x-sightline-signature") == signature(SECRET.as_bytes(), timestamp, &body);
-    let status = receiver.answer.lock().unwrap().get(&name).map_or(200, |a| match a.load(Ordering::SeqCst) {
-        0 => 200,
-        status => status,
-    });
-    receiver.hooks.lock().unwrap().push(Hook {
-        path: format!("/hooks/{name}"),
-        idempotency_key: header("idempotency-key"),
-        signature_valid,
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        status,
-    });
-    StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
-}
-
-/// Live-feed subscriber: the alert documents received, in order.
-async fn subscribe_live(port: u16, token: &str) -> anyhow::Result<Arc<Mutex<Vec<Value>>>> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    // HTTP/1.0: the event stream comes unchunked, one `data:` line per alert.
-    stream
-        .write_all(format!("GET /v1/alerts/live?access_token={token} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
-        .await?;
-    let mut lines = tokio::io::BufReader::new(stream).lines();
-    let status = lines.next_line().await?.unwrap_or_default();
-    anyhow::ensure!(status.contains(" 200 "), "live feed answered {status}");
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let sink = received.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(data) = line.strip_prefix("data: ")
-                && let Ok(document) = serde_json::from_str::<Value>(data)
-            {
-                sink.lock().unwrap().push(document);
-            }
-        }
-    });
-    Ok(received)
-}
 
 fn call(port: u16, method: &str, path: &str, token: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
     let bytes = body.map(|b| b.to_string()).unwrap_or_default();
@@ -189,19 +93,6 @@ fn person_match(list: Uuid, person: Uuid, name: &str, similarity: f32) -> MatchR
     }
 }
 
-/// Every mail in the stack's Maildir addressed to `recipient`, raw.
-fn mails_to(recipient: &str) -> anyhow::Result<Vec<String>> {
-    let maildir = PathBuf::from(std::env::var("SIGHTLINE_MAILDIR")?).join("new");
-    let mut mails = Vec::new();
-    for entry in std::fs::read_dir(&maildir)? {
-        let raw = std::fs::read_to_string(entry?.path())?;
-        if raw.lines().take_while(|l| !l.is_empty()).any(|l| l.starts_with("To:") && l.contains(recipient)) {
-            mails.push(raw);
-        }
-    }
-    Ok(mails)
-}
-
 struct NotifierTest {
     iso: Isolation,
     alerts_topic: String,
@@ -262,7 +153,7 @@ async fn watchlisted_people_raise_one_alert_per_track_on_every_channel() -> anyh
     let test = NotifierTest { iso, alerts_topic, db, api_port: stack::free_port()? };
     let (port, tag) = (test.api_port, test.iso.group.clone());
 
-    let receiver = Receiver::default();
+    let receiver = WebhookReceiver::new(SECRET);
     let receiver_port = stack::free_port()?;
     let mut server = receiver.serve(receiver_port).await?;
     let hook_url = |name: &str| format!("http://127.0.0.1:{receiver_port}/hooks/{name}");
@@ -540,7 +431,7 @@ async fn watchlisted_people_raise_one_alert_per_track_on_every_channel() -> anyh
     assert_eq!(flaky_alerts, 46, "one alert per track, none raised twice");
 
     // A replay of the whole topic (a new consumer group) raises nothing new and delivers nothing.
-    let hooks_before = receiver.hooks.lock().unwrap().len();
+    let hooks_before = receiver.all().len();
     let alerts_before = test.alert_count().await?;
     notifier.terminate(Duration::from_secs(20));
     let replay = test.start(&format!("{group}-replay"), &format!("{group}-replay"))?;
@@ -550,7 +441,7 @@ async fn watchlisted_people_raise_one_alert_per_track_on_every_channel() -> anyh
     .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(test.alert_count().await?, alerts_before, "a replay raises no alert");
-    assert_eq!(receiver.hooks.lock().unwrap().len(), hooks_before, "a replay delivers nothing");
+    assert_eq!(receiver.all().len(), hooks_before, "a replay delivers nothing");
     assert_eq!(replay.metric("sightline_notifier_alerts_raised_total")?, 0.0);
     assert!(receiver.hooks("door").iter().chain(&receiver.hooks("flaky")).all(|h| h.signature_valid));
     drop(replay);

@@ -3,7 +3,9 @@
 //! `sightline-rtsp-serve --port 8554 --mount /people --file people.mp4` serves an H.264 mp4 in real
 //! time; every connection plays it from its start, so a client that reconnects after the end (as
 //! Sightline's live sources do) sees it again. Without `--file` it serves a live moving test pattern
-//! (640x360 at 15 fps) shared by all clients.
+//! (640x360 at 15 fps) shared by all clients. With `--log-plays` it prints `play <ms since the epoch>`
+//! on stdout whenever a client starts playing (the file's first frame leaves then), so a benchmark
+//! can tell when each person of the video appears.
 
 use clap::Parser;
 use gstreamer as gst;
@@ -22,6 +24,9 @@ struct Cli {
     /// An H.264 mp4 to serve; a live test pattern when absent.
     #[arg(long)]
     file: Option<std::path::PathBuf>,
+    /// Print `play <ms since the epoch>` when a client starts playing.
+    #[arg(long)]
+    log_plays: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +49,17 @@ fn main() -> anyhow::Result<()> {
     factory.set_launch(&launch);
     factory.set_shared(cli.file.is_none());
     mounts.add_factory(&cli.mount, factory);
+    if cli.log_plays {
+        server.connect_client_connected(|_, client| {
+            client.connect_play_request(|_, _| {
+                use std::io::Write as _;
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "play {}", now.as_millis());
+                let _ = out.flush();
+            });
+        });
+    }
     let main_loop = gst::glib::MainLoop::new(None, false);
     let _source = server.attach(None)?;
     println!("serving rtsp://127.0.0.1:{}{}", cli.port, cli.mount);

@@ -1,0 +1,143 @@
+//! What tests and benchmarks use to watch alerts arrive: a real webhook receiver (HTTP, signature
+//! checked, answers set per path), a live-feed subscriber (Server-Sent Events over TCP, as a browser
+//! reads it) and the stack's Maildir.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
+use sightline_common::clock::now_ms;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    /// The receiver's name for it (the last part of `/hooks/{name}`).
+    pub name: String,
+    /// When it arrived, ms since the epoch.
+    pub received_ms: i64,
+    /// Its `Idempotency-Key` (the alert id).
+    pub idempotency_key: String,
+    /// Whether `X-Sightline-Signature` is the HMAC-SHA256 of timestamp and body under the secret.
+    pub signature_valid: bool,
+    /// The JSON body.
+    pub body: Value,
+    /// The status it was answered.
+    pub status: u16,
+}
+
+/// An HTTP receiver of webhooks at `/hooks/{name}`: records every request and answers the status
+/// set for its name (200 unless told otherwise). It can be stopped (connections refused) and served
+/// again on the same port.
+#[derive(Clone)]
+pub struct WebhookReceiver {
+    secret: Arc<String>,
+    hooks: Arc<Mutex<Vec<Hook>>>,
+    answers: Arc<Mutex<BTreeMap<String, u16>>>,
+}
+
+impl WebhookReceiver {
+    /// A receiver checking signatures with `secret`.
+    pub fn new(secret: &str) -> Self {
+        Self { secret: Arc::new(secret.to_owned()), hooks: Arc::default(), answers: Arc::default() }
+    }
+
+    /// Serves on 127.0.0.1:`port` until the returned task is aborted.
+    pub async fn serve(&self, port: u16) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let app = axum::Router::new().route("/hooks/{name}", axum::routing::post(receive)).with_state(self.clone());
+        Ok(tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }))
+    }
+
+    /// From now on, answers `status` at `name`.
+    pub fn answer(&self, name: &str, status: u16) {
+        if let Ok(mut answers) = self.answers.lock() {
+            answers.insert(name.to_owned(), status);
+        }
+    }
+
+    /// Every request so far.
+    pub fn all(&self) -> Vec<Hook> {
+        self.hooks.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    /// The requests at `name` so far.
+    pub fn hooks(&self, name: &str) -> Vec<Hook> {
+        self.all().into_iter().filter(|h| h.name == name).collect()
+    }
+
+    /// The alert ids delivered (answered 2xx) at `name`.
+    pub fn delivered(&self, name: &str) -> BTreeSet<String> {
+        self.hooks(name).into_iter().filter(|h| h.status < 300).map(|h| h.idempotency_key).collect()
+    }
+}
+
+async fn receive(
+    State(receiver): State<WebhookReceiver>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let received_ms = now_ms();
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let timestamp: i64 = header("x-sightline-timestamp").parse().unwrap_or_default();
+    let expected = sightline_notifier::channels::webhook::signature(receiver.secret.as_bytes(), timestamp, &body);
+    let status = receiver.answers.lock().ok().and_then(|a| a.get(&name).copied()).unwrap_or(200);
+    if let Ok(mut hooks) = receiver.hooks.lock() {
+        hooks.push(Hook {
+            name,
+            received_ms,
+            idempotency_key: header("idempotency-key"),
+            signature_valid: header("x-sightline-signature") == expected,
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            status,
+        });
+    }
+    StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
+}
+
+/// The alert documents a live-feed subscription received, in order.
+pub type LiveFeed = Arc<Mutex<Vec<Value>>>;
+
+/// Subscribes to the notifier's live feed on `port` with `token` in the query string, as a
+/// browser's `EventSource` does, and collects what arrives in the background.
+pub async fn subscribe_live(port: u16, token: &str) -> anyhow::Result<LiveFeed> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    // HTTP/1.0: the event stream comes unchunked, one `data:` line per alert.
+    let request = format!("GET /v1/alerts/live?access_token={token} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut lines = tokio::io::BufReader::new(stream).lines();
+    let status = lines.next_line().await?.unwrap_or_default();
+    anyhow::ensure!(status.contains(" 200 "), "live feed answered {status}");
+    let received: LiveFeed = Arc::default();
+    let sink = received.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(data) = line.strip_prefix("data: ")
+                && let Ok(document) = serde_json::from_str::<Value>(data)
+                && let Ok(mut sink) = sink.lock()
+            {
+                sink.push(document);
+            }
+        }
+    });
+    Ok(received)
+}
+
+/// Every mail in the stack's Maildir (`SIGHTLINE_MAILDIR`) addressed to `recipient`, as raw text.
+pub fn mails_to(recipient: &str) -> anyhow::Result<Vec<String>> {
+    let maildir = PathBuf::from(std::env::var("SIGHTLINE_MAILDIR")?).join("new");
+    let mut mails = Vec::new();
+    for entry in std::fs::read_dir(&maildir)? {
+        let raw = std::fs::read_to_string(entry?.path())?;
+        if raw.lines().take_while(|l| !l.is_empty()).any(|l| l.starts_with("To:") && l.contains(recipient)) {
+            mails.push(raw);
+        }
+    }
+    Ok(mails)
+}

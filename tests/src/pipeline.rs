@@ -1,0 +1,352 @@
+//! The whole pipeline on the test video, every service a process on the real stack, for the
+//! end-to-end test of alerts and counts and for `make bench-alert`: the video live over RTSP →
+//! `sightline-ingest` → `sightline-enrich` (some of the video's people on a watchlist) →
+//! `sightline-notifier` (a rule on the list, webhooks to a [`WebhookReceiver`]) and, if asked,
+//! `sightline-writer` → ClickHouse → `sightline-query`. Services run with their shipped settings.
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use sightline_common::auth::Role;
+use sightline_common::kafka::TopicSpec;
+use std::io::BufRead as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::alerts::WebhookReceiver;
+use crate::stack::{self, Isolation, ServiceProcess, TestDatabase, eventually, http_request};
+
+/// Token of the operator the pipeline registers.
+pub const OPERATOR: &str = "operator-secret";
+/// Token of an analyst.
+pub const ANALYST: &str = "analyst-secret";
+/// The webhook signing secret of the pipeline's rule.
+pub const WEBHOOK_SECRET: &str = "pipeline-webhook-secret";
+/// The receiver's name for the rule's webhook (`/hooks/alert`).
+pub const HOOK: &str = "alert";
+
+/// A person of the video's ground truth: when they are in view, ms from the video's start.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Person {
+    /// Their name (the enrolment photo's subject).
+    pub person: String,
+    /// First frame with their face.
+    pub enter_ms: i64,
+    /// First frame without it.
+    pub leave_ms: i64,
+}
+
+/// The video's ground truth (`people.truth.json`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Truth {
+    /// Its length.
+    pub duration_ms: i64,
+    /// Who is in it, when.
+    pub people: Vec<Person>,
+}
+
+/// The test video and its ground truth, made once by `sightline-testmedia` (as `make demo` does).
+pub fn test_video() -> anyhow::Result<(PathBuf, Truth)> {
+    let dir = stack::data_dir().join("test-media");
+    let video = dir.join("people.mp4");
+    if !video.exists() {
+        let status = Command::new(stack::binary("sightline-testmedia")?)
+            .arg("--models-dir")
+            .arg(std::env::var("SIGHTLINE_MODELS_DIR").context("SIGHTLINE_MODELS_DIR")?)
+            .arg("--out")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "sightline-testmedia failed");
+    }
+    let truth = serde_json::from_slice(&std::fs::read(dir.join("people.truth.json"))?)?;
+    Ok((video, truth))
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// Names the test's topics, groups and databases.
+    pub name: &'static str,
+    /// People of the video on the watchlist, with their enrolment photo in the models' images.
+    pub listed: Vec<(&'static str, &'static str)>,
+    /// The rule's cooldown per person and stream, seconds.
+    pub cooldown_secs: i32,
+    /// Also mail every alert to this address.
+    pub mail_to: Option<String>,
+    /// Also start the writer and the query API.
+    pub warehouse: bool,
+}
+
+/// The running pipeline; services are stopped when it is dropped.
+pub struct VideoPipeline {
+    /// Topics (`iso.topic`: enriched events), groups and warehouse database.
+    pub iso: Isolation,
+    /// Detections topic.
+    pub detections: String,
+    /// Alerts topic.
+    pub alerts_topic: String,
+    /// Tokens, streams, watchlists, rules, alerts.
+    pub db: TestDatabase,
+    /// The video's ground truth.
+    pub truth: Truth,
+    /// Where the rule's webhooks arrive.
+    pub receiver: WebhookReceiver,
+    /// The watchlist.
+    pub list_id: String,
+    /// The RTSP URL of the video.
+    pub video_url: String,
+    /// Port of the notifier's API.
+    pub notifier_port: u16,
+    /// Port of the query API, with `warehouse`.
+    pub query_port: Option<u16>,
+    /// Port of ingest's API, while it runs.
+    pub ingest_port: Option<u16>,
+    plays: Arc<Mutex<Vec<i64>>>,
+    rtsp: KilledOnDrop,
+    ingest: Option<ServiceProcess>,
+    services: Vec<ServiceProcess>,
+}
+
+/// One JSON request with a token: (status, body).
+pub fn call(port: u16, method: &str, path: &str, token: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+    let (status, text) = http_request(port, method, path, Some(token), "application/json", bytes.as_bytes())?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+}
+
+/// Waits until `port` answers `GET path` with 200.
+pub async fn answering(port: u16, path: &str, token: &str) -> anyhow::Result<()> {
+    eventually(Duration::from_secs(90), path, || async {
+        Ok(call(port, "GET", path, token, None).ok().filter(|(s, _)| *s == 200).map(|_| ()))
+    })
+    .await
+}
+
+impl VideoPipeline {
+    /// Starts the video server, enrich (with the listed people enrolled), the notifier (with a rule
+    /// on the list) and, with `warehouse`, the writer and the query API. Ingest is started by
+    /// [`Self::start_ingest`].
+    pub async fn start(options: PipelineOptions) -> anyhow::Result<Self> {
+        let (video, truth) = test_video()?;
+        let models = std::env::var("SIGHTLINE_MODELS_DIR").context("SIGHTLINE_MODELS_DIR")?;
+        let iso = Isolation::new(options.name, 3).await?;
+        let (detections, alerts_topic) = (format!("{}.detections", iso.topic), format!("{}.alerts", iso.topic));
+        let specs = [&detections, &alerts_topic].map(|name| TopicSpec {
+            name: name.clone(),
+            partitions: 3,
+            replication: 1,
+            retention_ms: -1,
+        });
+        sightline_common::kafka::ensure_topics(&stack::kafka(), &specs).await?;
+        let db = TestDatabase::create(&format!("test_{}", options.name)).await?;
+        sightline_common::auth::register(&db.pool, "operator", OPERATOR, Role::Operator).await?;
+        sightline_common::auth::register(&db.pool, "analyst", ANALYST, Role::Analyst).await?;
+        let kafka = stack::kafka().brokers;
+        let tag = iso.group.clone();
+
+        let rtsp_port = stack::free_port()?;
+        let mut rtsp = Command::new(stack::binary("sightline-rtsp-serve")?)
+            .args(["--port", &rtsp_port.to_string(), "--mount", "/people", "--log-plays", "--file"])
+            .arg(&video)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let plays: Arc<Mutex<Vec<i64>>> = Arc::default();
+        if let Some(stdout) = rtsp.stdout.take() {
+            let plays = plays.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Some(ms) = line.strip_prefix("play ").and_then(|ms| ms.trim().parse().ok())
+                        && let Ok(mut plays) = plays.lock()
+                    {
+                        plays.push(ms);
+                    }
+                }
+            });
+        }
+
+        let mut services = Vec::new();
+        let enrich_port = stack::free_port()?;
+        let enrich_settings = [
+            ("KAFKA__BROKERS", kafka.clone()),
+            ("INPUT_TOPIC", detections.clone()),
+            ("OUTPUT_TOPIC", iso.topic.clone()),
+            ("DLQ_TOPIC", iso.dlq_topic.clone()),
+            ("GROUP_ID", format!("{tag}-enrich")),
+            ("POSTGRES_URL", db.url.clone()),
+            ("MODELS_DIR", models.clone()),
+            ("HTTP_ADDR", format!("127.0.0.1:{enrich_port}")),
+        ];
+        let log = format!("{tag}-enrich");
+        services.push(ServiceProcess::start(
+            "sightline-enrich",
+            "ENRICH",
+            "METRICS_ADDR",
+            &[],
+            &enrich_settings,
+            &log,
+        )?);
+        answering(enrich_port, "/v1/watchlists", OPERATOR).await?;
+        let list = json!({"name": "Listed", "threshold": 0.45, "top_k": 1});
+        let (status, list) = call(enrich_port, "POST", "/v1/watchlists", OPERATOR, Some(list))?;
+        anyhow::ensure!(status == 201, "creating the watchlist: {status} {list}");
+        let list_id = list["id"].as_str().unwrap_or_default().to_owned();
+        for (name, photo) in &options.listed {
+            let image = std::fs::read(PathBuf::from(&models).join("images").join(photo))?;
+            let path = format!("/v1/watchlists/{list_id}/persons?display_name={name}&external_id=ext-{name}");
+            let (status, body) = http_request(enrich_port, "POST", &path, Some(OPERATOR), "image/jpeg", &image)?;
+            anyhow::ensure!(status == 201, "enrolling {name}: {status} {body}");
+        }
+
+        let receiver = WebhookReceiver::new(WEBHOOK_SECRET);
+        let receiver_port = stack::free_port()?;
+        // The server runs as long as the test's runtime.
+        let _server = receiver.serve(receiver_port).await?;
+        let notifier_port = stack::free_port()?;
+        let smtp_port = std::env::var("SIGHTLINE_SMTP")?.rsplit(':').next().unwrap_or("2525").to_owned();
+        let notifier_settings = [
+            ("KAFKA__BROKERS", kafka.clone()),
+            ("INPUT_TOPIC", iso.topic.clone()),
+            ("ALERTS_TOPIC", alerts_topic.clone()),
+            ("DLQ_TOPIC", iso.dlq_topic.clone()),
+            ("GROUP_ID", format!("{tag}-notifier")),
+            ("POSTGRES_URL", db.url.clone()),
+            ("HTTP_ADDR", format!("127.0.0.1:{notifier_port}")),
+            ("SMTP__PORT", smtp_port),
+            // The operator's allowance of the receiver on this machine.
+            ("WEBHOOK__ALLOW_HOSTS", "[127.0.0.1]".to_owned()),
+        ];
+        let log = format!("{tag}-notifier");
+        services.push(ServiceProcess::start(
+            "sightline-notifier",
+            "NOTIFIER",
+            "METRICS_ADDR",
+            &[],
+            &notifier_settings,
+            &log,
+        )?);
+        answering(notifier_port, "/v1/alert-rules", OPERATOR).await?;
+        let mut channels = json!({
+            "webhook": {"url": format!("http://127.0.0.1:{receiver_port}/hooks/{HOOK}"), "secret": WEBHOOK_SECRET},
+            "live": true,
+        });
+        if let Some(to) = &options.mail_to {
+            channels["email"] = json!({ "to": [to] });
+        }
+        let rule = json!({"name": "Listed at the door", "list_ids": [list_id], "cooldown_secs": options.cooldown_secs,
+                          "channels": channels});
+        let (status, created) = call(notifier_port, "POST", "/v1/alert-rules", OPERATOR, Some(rule))?;
+        anyhow::ensure!(status == 201, "creating the rule: {status} {created}");
+
+        let mut query_port = None;
+        if options.warehouse {
+            let clickhouse = stack::clickhouse(&iso.database);
+            services.push(ServiceProcess::writer(&iso, &clickhouse, &[], &[])?);
+            let port = stack::free_port()?;
+            let query_settings = [
+                ("HTTP_ADDR", format!("127.0.0.1:{port}")),
+                ("POSTGRES_URL", db.url.clone()),
+                ("CLICKHOUSE__URL", clickhouse.url.clone()),
+                ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
+            ];
+            let log = format!("{tag}-query");
+            services.push(ServiceProcess::start(
+                "sightline-query",
+                "QUERY",
+                "METRICS_ADDR",
+                &[],
+                &query_settings,
+                &log,
+            )?);
+            query_port = Some(port);
+        }
+        // The notifier applies a new rule within a second.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Ok(Self {
+            iso,
+            detections,
+            alerts_topic,
+            db,
+            truth,
+            receiver,
+            list_id,
+            video_url: format!("rtsp://127.0.0.1:{rtsp_port}/people"),
+            notifier_port,
+            query_port,
+            ingest_port: None,
+            plays,
+            rtsp: KilledOnDrop(rtsp),
+            ingest: None,
+            services,
+        })
+    }
+
+    /// Starts ingest with `settings` (`SIGHTLINE_INGEST__<KEY>`) over the shipped ones and waits for
+    /// its API.
+    pub async fn start_ingest(&mut self, settings: &[(&str, String)]) -> anyhow::Result<u16> {
+        let port = stack::free_port()?;
+        let mut all = vec![
+            ("KAFKA__BROKERS", stack::kafka().brokers),
+            ("TOPIC", self.detections.clone()),
+            ("POSTGRES_URL", self.db.url.clone()),
+            ("MODELS_DIR", std::env::var("SIGHTLINE_MODELS_DIR")?),
+            ("HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ];
+        all.extend(settings.iter().cloned());
+        let log = format!("{}-ingest", self.iso.group);
+        self.ingest = Some(ServiceProcess::start("sightline-ingest", "INGEST", "METRICS_ADDR", &[], &all, &log)?);
+        answering(port, "/v1/streams", OPERATOR).await?;
+        self.ingest_port = Some(port);
+        Ok(port)
+    }
+
+    /// Stops ingest (SIGTERM: open tracks end and are flushed).
+    pub fn stop_ingest(&mut self) {
+        if let Some(ingest) = self.ingest.take() {
+            ingest.terminate(Duration::from_secs(30));
+        }
+        self.ingest_port = None;
+    }
+
+    /// Registers the video as a camera named `name` at site `lobby`; its id.
+    pub fn add_camera(&self, name: &str) -> anyhow::Result<String> {
+        let port = self.ingest_port.context("ingest is not running")?;
+        let stream = json!({"name": name, "source_url": self.video_url, "site": "lobby"});
+        let (status, created) = call(port, "POST", "/v1/streams", OPERATOR, Some(stream))?;
+        anyhow::ensure!(status == 201, "registering the camera: {status} {created}");
+        Ok(created["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Retires the camera `id`.
+    pub fn remove_camera(&self, id: &str) -> anyhow::Result<()> {
+        let port = self.ingest_port.context("ingest is not running")?;
+        let (status, body) = call(port, "DELETE", &format!("/v1/streams/{id}"), OPERATOR, None)?;
+        anyhow::ensure!(status == 204, "retiring the camera: {status} {body}");
+        Ok(())
+    }
+
+    /// When clients started playing the video so far, ms since the epoch.
+    pub fn plays(&self) -> Vec<i64> {
+        self.plays.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Stops everything and drops the database.
+    pub async fn remove(mut self) -> anyhow::Result<()> {
+        self.stop_ingest();
+        drop(self.rtsp);
+        drop(self.services);
+        self.db.remove().await
+    }
+}
+
+/// A child process killed when dropped.
+struct KilledOnDrop(Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,143 @@
+//! The whole pipeline on the test video, every service a process on the real stack
+//! ([`sightline_testkit::pipeline`]): two of the video's three people are on a watchlist, a rule
+//! alerts on it by webhook, mail and live feed. Everything runs with the shipped settings (early and
+//! improved track reports on).
+//!
+//! Each listed person raises exactly one webhook, one mail and one live-feed message, received
+//! while they are still in view (before the last frame their track was seen in); the stranger raises
+//! none; and the dashboard's counts, the CSV and the PDF count exactly the people of the video's
+//! ground truth, however many reports their tracks sent.
+
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use prost::Message as _;
+use rdkafka::Message as _;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use sightline_schemas::v1::{DetectionEvent, ObjectKind};
+use sightline_testkit::alerts::{mails_to, subscribe_live};
+use sightline_testkit::pipeline::{ANALYST, HOOK, PipelineOptions, VideoPipeline, call};
+use sightline_testkit::stack::{self, eventually, http_exchange};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Listed people and their enrolment photos; the video's third person, `astronaut`, is a stranger.
+const LISTED: [(&str, &str); 2] = [("obama", "obama2.jpg"), ("biden", "biden.jpg")];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listed_people_in_the_video_are_alerted_while_in_view_and_counted_once() -> anyhow::Result<()> {
+    let mail_to = format!("door-{}@example.com", uuid::Uuid::new_v4().simple());
+    let mut pipeline = VideoPipeline::start(PipelineOptions {
+        name: "pipeline",
+        listed: LISTED.to_vec(),
+        cooldown_secs: 300,
+        mail_to: Some(mail_to.clone()),
+        warehouse: true,
+    })
+    .await?;
+    let live = subscribe_live(pipeline.notifier_port, ANALYST).await?;
+    pipeline.start_ingest(&[]).await?;
+    let camera = pipeline.add_camera("Door")?;
+
+    // Follow the track reports until the video's first pass ended, then retire the camera (the
+    // server would play the video again to the reconnecting stream).
+    let mut config = stack::kafka().client_config();
+    config.set("group.id", format!("{}-reports", pipeline.iso.group)).set("auto.offset.reset", "earliest");
+    let reports: StreamConsumer = config.create()?;
+    reports.subscribe(&[pipeline.detections.as_str()])?;
+    let mut tracks: BTreeMap<String, Vec<DetectionEvent>> = BTreeMap::new();
+    let ended_faces = |tracks: &BTreeMap<String, Vec<DetectionEvent>>| {
+        tracks.values().filter(|r| r[0].kind == ObjectKind::Face as i32 && r.iter().any(|e| e.track_ended)).count()
+    };
+    let people = pipeline.truth.people.len();
+    while ended_faces(&tracks) < people {
+        let message = tokio::time::timeout(Duration::from_secs(90), reports.recv())
+            .await
+            .map_err(|_| anyhow::anyhow!("the video's faces did not all end: {tracks:?}"))??;
+        let report = DetectionEvent::decode(message.payload().unwrap_or_default())?;
+        tracks.entry(report.track_id.clone()).or_default().push(report);
+    }
+    pipeline.remove_camera(&camera)?;
+    let pass_start = tracks.values().map(|r| r[0].first_seen_ms).min().unwrap_or_default();
+    let pass_end = tracks.values().flat_map(|r| r.iter().map(|e| e.last_seen_ms)).max().unwrap_or_default();
+    let face_reports: usize = tracks.values().filter(|r| r[0].kind == ObjectKind::Face as i32).map(Vec::len).sum();
+    assert!(face_reports > people, "tracks are reported early and at their end: {face_reports} reports");
+
+    // Exactly one webhook per listed person, received while they were still in view.
+    let receiver = pipeline.receiver.clone();
+    eventually(Duration::from_secs(30), "a webhook per listed person", || async {
+        Ok((receiver.hooks(HOOK).len() >= LISTED.len()).then_some(()))
+    })
+    .await?;
+    let mails = eventually(Duration::from_secs(30), "a mail per listed person", || async {
+        Ok(Some(mails_to(&mail_to)?).filter(|m| m.len() >= LISTED.len()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let hooks = receiver.hooks(HOOK);
+    assert_eq!(hooks.len(), LISTED.len(), "one webhook per listed person: {hooks:?}");
+    let mut alerted = BTreeSet::new();
+    for hook in &hooks {
+        assert!(hook.signature_valid, "{hook:?}");
+        let name = hook.body["person"]["display_name"].as_str().unwrap_or_default().to_owned();
+        let track = hook.body["track_id"].as_str().unwrap_or_default();
+        let reports = tracks.get(track).ok_or_else(|| anyhow::anyhow!("alert for an unknown track: {hook:?}"))?;
+        let (first_seen, last_seen) =
+            (reports[0].first_seen_ms, reports.iter().map(|r| r.last_seen_ms).max().unwrap_or_default());
+        println!(
+            "{name}: webhook {} ms after the face was first seen, {} ms before it was last seen",
+            hook.received_ms - first_seen,
+            last_seen - hook.received_ms
+        );
+        assert!(hook.received_ms < last_seen, "{name}'s alert came after they were last seen: {hook:?}");
+        alerted.insert(name);
+    }
+    let listed: BTreeSet<String> = LISTED.iter().map(|(name, _)| (*name).to_owned()).collect();
+    assert_eq!(alerted, listed, "the listed people, and not the stranger, raise alerts");
+    assert_eq!(mails_to(&mail_to)?.len(), LISTED.len(), "one mail per listed person: {mails:?}");
+    let feed = live.lock().unwrap().clone();
+    let names: BTreeSet<String> =
+        feed.iter().filter_map(|d| d["person"]["display_name"].as_str().map(str::to_owned)).collect();
+    assert_eq!((feed.len(), names), (LISTED.len(), listed), "one live-feed message per listed person");
+
+    // Counts are of people: the pass's face tracks, once each, in the dashboard's stream counts,
+    // the CSV and the PDF.
+    let query = pipeline.query_port.expect("the warehouse runs");
+    let range = format!("from={}&to={}", pass_start - 1_000, pass_end + 1_000);
+    let camera_row = |body: &serde_json::Value| {
+        body["streams"].as_array().and_then(|s| s.iter().find(|s| s["stream_id"] == camera.as_str()).cloned())
+    };
+    eventually(Duration::from_secs(60), "the tracks landed", || async {
+        let (status, body) = call(query, "GET", &format!("/v1/stats/streams?{range}"), ANALYST, None)?;
+        Ok(camera_row(&body).filter(|r| status == 200 && r["faces"].as_u64() >= Some(people as u64)))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, body) = call(query, "GET", &format!("/v1/stats/streams?{range}"), ANALYST, None)?;
+    let row = camera_row(&body).expect("the camera's row");
+    assert_eq!(row["faces"].as_u64(), Some(people as u64), "the dashboard counts people: {row}");
+    assert_eq!(row["matched"].as_u64(), Some(LISTED.len() as u64), "{row}");
+    let csv = http_exchange(
+        query,
+        "GET",
+        &format!("/v1/reports/events.csv?{range}&stream={camera}&kind=face"),
+        Some(ANALYST),
+        "",
+        &[],
+    )?;
+    let csv = String::from_utf8_lossy(&csv.body).into_owned();
+    assert_eq!(csv.lines().count(), 1 + people, "a header and one row per person: {csv}");
+    let pdf = http_exchange(
+        query,
+        "GET",
+        &format!("/v1/reports/summary.pdf?{range}&stream={camera}"),
+        Some(ANALYST),
+        "",
+        &[],
+    )?;
+    assert_eq!(pdf.status, 200);
+    let contents = sightline_exporter::read_pdf(&pdf.body).map_err(anyhow::Error::msg)?;
+    let needle = format!("Seen on these streams: {people} faces");
+    assert!(contents.text.contains(&needle), "{needle:?} missing from the PDF: {}", contents.text);
+    pipeline.remove().await
+}
