@@ -12,7 +12,7 @@ WITH_STACK_ENV = set -a && eval "$$($(STACK) env)" && set +a &&
 # Exports the prepared models' directory (infra/models verifies the cached copy in well under a second).
 WITH_MODELS = export SIGHTLINE_MODELS_DIR="$$(infra/models)" &&
 
-.PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest bench-match lint fmt clean-data
+.PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest bench-match bench-alert lint fmt clean-data
 
 help:
 	@echo "make demo          bring the stack up, ingest the test video over RTSP, land events in ClickHouse"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-writer  writer throughput against a bare consume/insert ceiling and a Python peer"
 	@echo "make bench-ingest  ingest frames/s (decode, detect, track, emit) against raw ONNX Runtime"
 	@echo "make bench-match   watchlist search against FAISS, descriptor extraction against raw ONNX Runtime"
+	@echo "make bench-alert   frame where a watchlisted face appears to webhook received, early reports against track end"
 	@echo "make models        fetch, convert, verify and cache the ONNX models and test images"
 	@echo "make lint          rustfmt and clippy, warnings as errors"
 	@echo "make stack|status|down  manage the local stack (infra/stack)"
@@ -57,6 +58,12 @@ demo: stack models
 bench-writer: stack
 	cargo build --release -p sightline-writer --benches
 	$(WITH_STACK_ENV) writer/bench/run.sh
+
+# The services run as release builds, as in production; the receiver and timing live in the bench.
+bench-alert: stack models
+	$(STACK) deps
+	cargo build --release --bins
+	$(WITH_STACK_ENV) $(WITH_MODELS) cargo bench -q -p sightline-testkit --bench alert_latency
 
 bench-ingest: stack models
 	$(WITH_STACK_ENV) $(WITH_MODELS) cargo bench -q -p sightline-ingest --bench ingest_throughput

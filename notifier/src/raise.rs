@@ -213,8 +213,8 @@ impl Raiser {
             // The live feed is published by the insert itself (a trigger notifies every notifier).
             let (status, delivered) = if channel == "live" { ("delivered", true) } else { ("pending", false) };
             sqlx::query(
-                "INSERT INTO alert_deliveries (alert_id, channel, target, status, delivered_at) \
-                 VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN now() END)",
+                "INSERT INTO alert_deliveries (alert_id, channel, target, status, attempts, delivered_at) \
+                 VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN 1 ELSE 0 END, CASE WHEN $5 THEN now() END)",
             )
             .bind(id)
             .bind(channel)

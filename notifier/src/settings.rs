@@ -119,3 +119,33 @@ impl NotifierSettings {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn load(relative: &str) -> Result<NotifierSettings, sightline_common::config::ConfigError> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+        sightline_common::config::load("notifier_settings_test", Some(&path))
+    }
+
+    #[test]
+    fn shipped_configs_load_and_unknown_keys_are_refused() {
+        let local = load("notifier.toml").expect("the local config loads");
+        assert_eq!(local.alerts_topic, sightline_schemas::topics::ALERTS_V1);
+        assert_eq!(local.webhook.allow_hosts, ["127.0.0.1", "localhost"]);
+        let production = load("../infra/deploy/notifier.production.toml").expect("the production config loads");
+        assert_eq!(production.deployment, sightline_common::config::Deployment::Production);
+        assert!(production.webhook.allow_hosts.is_empty(), "production calls public receivers only");
+        assert_eq!(production.kafka.properties.get("security.protocol").map(String::as_str), Some("SASL_SSL"));
+        let dir = std::env::temp_dir().join(format!("notifier-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let typo = dir.join("typo.toml");
+        std::fs::write(&typo, "max_atempts = 3\n").expect("write");
+        let error = sightline_common::config::load::<NotifierSettings>("notifier_settings_test", Some(&typo))
+            .expect_err("an unknown key is refused");
+        assert!(error.to_string().contains("max_atempts"), "{error}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
