@@ -55,7 +55,8 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.metrics_addr))?;
     tracing::info!(addr = %ops, "metrics listening");
 
-    let rules: SharedRules = Arc::default();
+    // The rules in force before the first event is read; `keep_current` follows their changes.
+    let rules: SharedRules = Arc::new(std::sync::RwLock::new(rules::list(&pool).await.context("loading alert rules")?));
     let rules_task =
         tokio::spawn(rules::keep_current(pool.clone(), rules.clone(), readiness.clone(), shutdown.clone()));
     let policy = TargetPolicy::new(&settings.webhook.allow_hosts);
