@@ -98,6 +98,53 @@ struct AppState {
     readiness: Readiness,
 }
 
+/// What every service starts the same way before its own work: a shutdown token triggered by
+/// SIGTERM or SIGINT, readiness (not ready, saying `starting`), and `/metrics`, `/healthz` and
+/// `/readyz` on `addr`.
+pub struct Ops {
+    /// Triggered by SIGTERM or SIGINT.
+    pub shutdown: Shutdown,
+    /// The service's readiness, served on `/readyz`.
+    pub readiness: Readiness,
+    /// Where the endpoints listen (the port chosen when `addr` asked for 0).
+    pub addr: SocketAddr,
+}
+
+/// Errors starting [`Ops`].
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// The signal handlers could not be installed.
+    #[error("installing signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+    /// The endpoints' address could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Starts [`Ops`] with the metrics `register` adds to a fresh registry; returns them with those
+/// metrics.
+pub async fn start_ops<M>(
+    addr: SocketAddr,
+    starting: &str,
+    register: impl FnOnce(&mut Registry) -> M,
+) -> Result<(Ops, M), OpsError> {
+    let shutdown = Shutdown::on_signals().map_err(OpsError::Signals)?;
+    let mut registry = Registry::default();
+    let metrics = register(&mut registry);
+    let readiness = Readiness::new(starting);
+    let bound = serve(addr, registry, readiness.clone(), shutdown.clone())
+        .await
+        .map_err(|source| OpsError::Bind { addr, source })?;
+    tracing::info!(addr = %bound, "metrics and health endpoints listening");
+    Ok((Ops { shutdown, readiness, addr: bound }, metrics))
+}
+
 /// Serves the operational endpoints on `addr` until `shutdown`; returns the bound address (port 0
 /// picks a free one).
 pub async fn serve(

@@ -6,12 +6,10 @@
 
 use anyhow::Context;
 use clap::Parser;
-use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use sightline_common::consumer::{ConsumerSpec, GroupConsumer};
-use sightline_common::http::Readiness;
+use sightline_common::http::{Ops, start_ops};
 use sightline_common::kafka::KafkaSettings;
-use sightline_common::shutdown::Shutdown;
 use sightline_enrich::api::{ApiState, router};
 use sightline_enrich::describe::FaceGate;
 use sightline_enrich::metrics::EnrichMetrics;
@@ -136,14 +134,8 @@ async fn main() -> anyhow::Result<()> {
         FaceDetectorSettings { threads: settings.threads, ..Default::default() },
     )?;
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
-    let shutdown = Shutdown::on_signals()?;
-    let mut registry = Registry::default();
-    let metrics = EnrichMetrics::register(&mut registry);
-    let readiness = Readiness::new("loading watchlists");
-    let ops = sightline_common::http::serve(settings.metrics_addr, registry, readiness.clone(), shutdown.clone())
-        .await
-        .with_context(|| format!("binding {}", settings.metrics_addr))?;
-    tracing::info!(addr = %ops, "metrics listening");
+    let (Ops { shutdown, readiness, .. }, metrics) =
+        start_ops(settings.metrics_addr, "loading watchlists", EnrichMetrics::register).await?;
 
     let spec = IndexSpec {
         model_name: MODEL_NAME.into(),

@@ -6,11 +6,9 @@
 
 use anyhow::Context;
 use clap::Parser;
-use prometheus_client::registry::Registry;
 use sightline_common::consumer::{ConsumerSpec, GroupConsumer};
-use sightline_common::http::Readiness;
+use sightline_common::http::{Ops, start_ops};
 use sightline_common::mail::Mailer;
-use sightline_common::shutdown::Shutdown;
 use sightline_notifier::api::{ApiState, router};
 use sightline_notifier::channels::webhook::WebhookChannel;
 use sightline_notifier::deliver::Deliverer;
@@ -46,14 +44,8 @@ async fn main() -> anyhow::Result<()> {
     .map_err(anyhow::Error::msg)?;
     let settings = Arc::new(settings);
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
-    let shutdown = Shutdown::on_signals()?;
-    let mut registry = Registry::default();
-    let metrics = NotifierMetrics::register(&mut registry);
-    let readiness = Readiness::new("loading alert rules");
-    let ops = sightline_common::http::serve(settings.metrics_addr, registry, readiness.clone(), shutdown.clone())
-        .await
-        .with_context(|| format!("binding {}", settings.metrics_addr))?;
-    tracing::info!(addr = %ops, "metrics listening");
+    let (Ops { shutdown, readiness, .. }, metrics) =
+        start_ops(settings.metrics_addr, "loading alert rules", NotifierMetrics::register).await?;
 
     // The rules in force before the first event is read; `keep_current` follows their changes.
     let rules: SharedRules = Arc::new(std::sync::RwLock::new(rules::list(&pool).await.context("loading alert rules")?));

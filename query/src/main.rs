@@ -5,9 +5,8 @@
 
 use anyhow::Context;
 use clap::Parser;
-use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
-use sightline_common::http::Readiness;
+use sightline_common::http::{Ops, Readiness, start_ops};
 use sightline_common::shutdown::Shutdown;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_query::api::{ApiState, QueryMetrics, router};
@@ -77,14 +76,8 @@ async fn main() -> anyhow::Result<()> {
     )
     .map_err(anyhow::Error::msg)?;
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
-    let shutdown = Shutdown::on_signals()?;
-    let mut registry = Registry::default();
-    let metrics = QueryMetrics::register(&mut registry);
-    let readiness = Readiness::new("reaching the warehouse");
-    let ops = sightline_common::http::serve(settings.metrics_addr, registry, readiness.clone(), shutdown.clone())
-        .await
-        .with_context(|| format!("binding {}", settings.metrics_addr))?;
-    tracing::info!(addr = %ops, "metrics listening");
+    let (Ops { shutdown, readiness, .. }, metrics) =
+        start_ops(settings.metrics_addr, "reaching the warehouse", QueryMetrics::register).await?;
 
     let warehouse = Warehouse::new(&settings.clickhouse);
     tokio::spawn(watch_warehouse(warehouse.clone(), readiness, shutdown.clone()));

@@ -6,11 +6,9 @@
 
 use anyhow::Context;
 use clap::Parser;
-use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
-use sightline_common::http::Readiness;
+use sightline_common::http::{Ops, start_ops};
 use sightline_common::mail::{Mailer, SmtpSettings};
-use sightline_common::shutdown::Shutdown;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_query::store::Warehouse;
 use sightline_scheduler::api::ApiState;
@@ -83,14 +81,8 @@ async fn main() -> anyhow::Result<()> {
     .map_err(anyhow::Error::msg)?;
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
     let mailer = Mailer::new(&settings.smtp).context("mail settings")?;
-    let shutdown = Shutdown::on_signals()?;
-    let readiness = Readiness::new("starting");
-    let mut registry = Registry::default();
-    let metrics = SchedulerMetrics::register(&mut registry);
-    let ops = sightline_common::http::serve(settings.metrics_addr, registry, readiness.clone(), shutdown.clone())
-        .await
-        .with_context(|| format!("binding {}", settings.metrics_addr))?;
-    tracing::info!(addr = %ops, "metrics listening");
+    let (Ops { shutdown, readiness, .. }, metrics) =
+        start_ops(settings.metrics_addr, "starting", SchedulerMetrics::register).await?;
 
     let min_interval = Duration::from_secs(settings.min_interval_secs.max(1));
     let runner = Runner {

@@ -99,13 +99,25 @@ impl TestDatabase {
         Ok(Self { name, url, pool })
     }
 
-    /// Closes the pool and drops the database (disconnecting whoever is still on it).
+    /// Closes the pool and drops the database (disconnecting whoever is still on it). An autovacuum
+    /// worker on the new database cannot be terminated by a non-superuser (`DROP ... WITH (FORCE)`
+    /// then fails); it finishes within moments, so the drop is tried again for a few seconds.
     pub async fn remove(self) -> anyhow::Result<()> {
         use sqlx::{Connection, Executor};
         self.pool.close().await;
         let mut admin = sqlx::PgConnection::connect(&postgres_url()).await?;
-        admin.execute(format!("DROP DATABASE {} WITH (FORCE)", self.name).as_str()).await?;
-        Ok(())
+        let drop = format!("DROP DATABASE {} WITH (FORCE)", self.name);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match admin.execute(drop.as_str()).await {
+                Ok(_) => return Ok(()),
+                Err(error) if Instant::now() < deadline => {
+                    tracing::debug!(%error, database = %self.name, "dropping the test database; trying again");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 }
 

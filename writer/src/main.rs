@@ -9,9 +9,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use prometheus_client::registry::Registry;
-use sightline_common::http::Readiness;
-use sightline_common::shutdown::Shutdown;
+use sightline_common::http::{Ops, start_ops};
 use sightline_writer::metrics::WriterMetrics;
 use sightline_writer::settings::WriterSettings;
 use std::path::PathBuf;
@@ -73,15 +71,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(settings: WriterSettings) -> anyhow::Result<()> {
-    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
-    let mut registry = Registry::default();
-    let metrics = WriterMetrics::register(&mut registry);
-    let readiness = Readiness::new("starting");
     let addr = settings.http_addr.parse().with_context(|| format!("http_addr {:?}", settings.http_addr))?;
-    let bound = sightline_common::http::serve(addr, registry, readiness.clone(), shutdown.clone())
-        .await
-        .with_context(|| format!("binding {}", settings.http_addr))?;
-    tracing::info!(%bound, "metrics and health endpoints listening");
+    let (Ops { shutdown, readiness, .. }, metrics) = start_ops(addr, "starting", WriterMetrics::register).await?;
     let summary = sightline_writer::run(settings, shutdown, metrics, readiness).await?;
     tracing::info!(consumed = summary.consumed, inserted = summary.inserted, "writer stopped");
     Ok(())

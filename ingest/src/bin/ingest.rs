@@ -7,9 +7,8 @@ use anyhow::Context;
 use axum::routing::get;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
-use sightline_common::http::Readiness;
+use sightline_common::http::{Ops, start_ops};
 use sightline_common::kafka::KafkaSettings;
-use sightline_common::shutdown::Shutdown;
 use sightline_ingest::api::{ApiState, SourcePolicy, StatusBoard, router};
 use sightline_ingest::metrics::IngestMetrics;
 use sightline_ingest::supervisor::{self, SupervisorSettings};
@@ -106,14 +105,8 @@ async fn main() -> anyhow::Result<()> {
         settings.models_dir.display()
     );
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
-    let shutdown = Shutdown::on_signals()?;
-    let mut registry = prometheus_client::registry::Registry::default();
-    let metrics = IngestMetrics::register(&mut registry);
-    let readiness = Readiness::new("starting");
-    let ops = sightline_common::http::serve(settings.metrics_addr, registry, readiness.clone(), shutdown.clone())
-        .await
-        .with_context(|| format!("binding {}", settings.metrics_addr))?;
-    tracing::info!(addr = %ops, "metrics listening");
+    let (Ops { shutdown, readiness, .. }, metrics) =
+        start_ops(settings.metrics_addr, "starting", IngestMetrics::register).await?;
     let statuses = StatusBoard::default();
     let app = router(ApiState { pool: pool.clone(), statuses: statuses.clone(), sources: settings.sources.clone() })
         .route("/healthz", get(|| async { "ok\n" }))
