@@ -4,6 +4,7 @@
 use sightline_schemas::POSTGRES_MIGRATIONS;
 use sqlx::PgPool;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::PgListener;
 use std::borrow::Cow;
 
 /// Errors applying PostgreSQL migrations.
@@ -32,6 +33,13 @@ pub fn migrator() -> Migrator {
         })
         .collect();
     Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+}
+
+/// A listener on `channel` (`LISTEN`), on its own connection from `pool`'s settings.
+pub async fn listen(pool: &PgPool, channel: &str) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(channel).await?;
+    Ok(listener)
 }
 
 /// Connects to `url` and applies the pending migrations.

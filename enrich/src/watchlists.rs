@@ -155,9 +155,7 @@ pub type SharedIndex = Arc<RwLock<WatchlistIndex>>;
 /// A connection listening on [`CHANNEL`]. Open it before loading the index ([`load_all`]), so that no
 /// change made during the load is missed; then hand it to [`keep_current`].
 pub async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
-    Ok(listener)
+    sightline_common::relational::listen(pool, CHANNEL).await
 }
 
 /// What the follower reports its state to.

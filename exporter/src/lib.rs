@@ -8,8 +8,6 @@ use printpdf::{
     BuiltinFont, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, RawImage, TextItem,
     XObjectTransform,
 };
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Why a report could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -118,12 +116,7 @@ pub struct Report {
 }
 
 /// `ms` since the epoch as RFC 3339 (UTC).
-pub fn format_time(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|at| at.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
+pub use sightline_common::clock::format_time;
 
 /// The columns of [`events_csv`].
 pub const CSV_COLUMNS: [&str; 17] = [

@@ -9,7 +9,6 @@
 //! fix (a 4xx answer, a refused recipient).
 
 use rdkafka::producer::FutureProducer;
-use sightline_common::clock::now_ms;
 use sightline_common::http::Readiness;
 use sightline_common::mail::Mailer;
 use sightline_common::shutdown::Shutdown;
@@ -21,7 +20,7 @@ use uuid::Uuid;
 
 use crate::alert::Alert;
 use crate::channels::{self, Attempt};
-use crate::metrics::{ChannelLabel, NotifierMetrics};
+use crate::metrics::NotifierMetrics;
 use crate::settings::NotifierSettings;
 
 /// Everything deliveries need.
@@ -146,14 +145,7 @@ impl Deliverer {
             }
             Attempt::Fail { status_code, error } => ("failed", *status_code, error.clone()),
         };
-        self.metrics.attempt(&delivery.channel, outcome);
-        if outcome == "delivered" {
-            let latency = (now_ms() - alert.capture_time_ms).max(0) as f64 / 1000.0;
-            self.metrics
-                .delivery_latency_seconds
-                .get_or_create(&ChannelLabel { channel: delivery.channel.clone() })
-                .observe(latency);
-        }
+        self.metrics.attempt(&delivery.channel, outcome, alert.capture_time_ms);
         let retry_in = self.settings.retry_delay(u32::try_from(number).unwrap_or(u32::MAX));
         let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
         let recorded = self.record(&delivery, number, outcome, status_code, &error, duration_ms, retry_in).await;

@@ -6,13 +6,12 @@
 use sightline_common::retry::Backoff;
 use sightline_common::shutdown::Shutdown;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::alert::Alert;
-use crate::metrics::{ChannelLabel, NotifierMetrics};
+use crate::metrics::NotifierMetrics;
 
 /// PostgreSQL channel announcing new alerts (payload: the alert id).
 pub const ALERTS_CHANNEL: &str = "sightline_alerts";
@@ -42,19 +41,10 @@ impl LiveFeed {
     pub async fn follow(self, pool: PgPool, base_url: String, metrics: NotifierMetrics, mut shutdown: Shutdown) {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         loop {
-            let mut listener = match PgListener::connect_with(&pool).await {
-                Ok(mut listener) => match listener.listen(ALERTS_CHANNEL).await {
-                    Ok(()) => listener,
-                    Err(error) => {
-                        tracing::warn!(%error, "live feed: listening failed");
-                        if !backoff.pause(&mut shutdown).await {
-                            return;
-                        }
-                        continue;
-                    }
-                },
+            let mut listener = match sightline_common::relational::listen(&pool, ALERTS_CHANNEL).await {
+                Ok(listener) => listener,
                 Err(error) => {
-                    tracing::warn!(%error, "live feed: connecting failed");
+                    tracing::warn!(%error, "live feed: listening failed");
                     if !backoff.pause(&mut shutdown).await {
                         return;
                     }
@@ -77,13 +67,7 @@ impl LiveFeed {
                 let Ok(id) = id else { continue };
                 match live_alert(&pool, id).await {
                     Ok(Some(alert)) => {
-                        let latency =
-                            (sightline_common::clock::now_ms() - alert.capture_time_ms).max(0) as f64 / 1000.0;
-                        metrics
-                            .delivery_latency_seconds
-                            .get_or_create(&ChannelLabel { channel: "live".into() })
-                            .observe(latency);
-                        metrics.attempt("live", "delivered");
+                        metrics.attempt("live", "delivered", alert.capture_time_ms);
                         // No subscriber is not an error: the feed is live only.
                         let _ = self.sender.send(alert.document(&base_url).to_string());
                     }

@@ -74,8 +74,13 @@ impl NotifierMetrics {
         self.skipped.get_or_create(&ReasonLabel { reason: reason.into() }).inc();
     }
 
-    /// Counts one attempt.
-    pub fn attempt(&self, channel: &str, outcome: &str) {
+    /// Counts one attempt of the alert raised by the report captured at `capture_time_ms`; a
+    /// delivery also records its latency from that capture.
+    pub fn attempt(&self, channel: &str, outcome: &str, capture_time_ms: i64) {
         self.attempts.get_or_create(&DeliveryLabel { channel: channel.into(), outcome: outcome.into() }).inc();
+        if outcome == "delivered" {
+            let latency = (sightline_common::clock::now_ms() - capture_time_ms).max(0) as f64 / 1000.0;
+            self.delivery_latency_seconds.get_or_create(&ChannelLabel { channel: channel.into() }).observe(latency);
+        }
     }
 }

@@ -8,7 +8,7 @@ use sightline_common::http::Readiness;
 use sightline_common::retry::Backoff;
 use sightline_common::shutdown::Shutdown;
 use sightline_schemas::v1::MatchResult;
-use sqlx::postgres::{PgListener, PgRow};
+use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row as _};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -293,17 +293,8 @@ pub async fn delete(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
 pub async fn keep_current(pool: PgPool, rules: SharedRules, readiness: Readiness, mut shutdown: Shutdown) {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     'connect: loop {
-        let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(mut listener) => match listener.listen(CHANGES_CHANNEL).await {
-                Ok(()) => listener,
-                Err(error) => {
-                    readiness.block("rules", format!("listening for rule changes: {error}"));
-                    if !backoff.pause(&mut shutdown).await {
-                        return;
-                    }
-                    continue;
-                }
-            },
+        let mut listener = match sightline_common::relational::listen(&pool, CHANGES_CHANNEL).await {
+            Ok(listener) => listener,
             Err(error) => {
                 readiness.block("rules", format!("listening for rule changes: {error}"));
                 if !backoff.pause(&mut shutdown).await {

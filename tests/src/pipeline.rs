@@ -5,7 +5,7 @@
 //! `sightline-writer` → ClickHouse → `sightline-query`. Services run with their shipped settings.
 
 use anyhow::Context;
-use serde_json::{Value, json};
+use serde_json::json;
 use sightline_common::auth::Role;
 use sightline_common::kafka::TopicSpec;
 use std::io::BufRead as _;
@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::alerts::WebhookReceiver;
+pub use crate::stack::call;
 use crate::stack::{self, Isolation, ServiceProcess, TestDatabase, eventually, http_request};
 
 /// Token of the operator the pipeline registers.
@@ -109,13 +110,6 @@ pub struct VideoPipeline {
     services: Vec<ServiceProcess>,
 }
 
-/// One JSON request with a token: (status, body).
-pub fn call(port: u16, method: &str, path: &str, token: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
-    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-    let (status, text) = http_request(port, method, path, Some(token), "application/json", bytes.as_bytes())?;
-    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
-}
-
 /// Waits until `port` answers `GET path` with 200.
 pub async fn answering(port: u16, path: &str, token: &str) -> anyhow::Result<()> {
     eventually(Duration::from_secs(90), path, || async {
@@ -205,28 +199,8 @@ impl VideoPipeline {
         // The server runs as long as the test's runtime.
         let _server = receiver.serve(receiver_port).await?;
         let notifier_port = stack::free_port()?;
-        let smtp_port = std::env::var("SIGHTLINE_SMTP")?.rsplit(':').next().unwrap_or("2525").to_owned();
-        let notifier_settings = [
-            ("KAFKA__BROKERS", kafka.clone()),
-            ("INPUT_TOPIC", iso.topic.clone()),
-            ("ALERTS_TOPIC", alerts_topic.clone()),
-            ("DLQ_TOPIC", iso.dlq_topic.clone()),
-            ("GROUP_ID", format!("{tag}-notifier")),
-            ("POSTGRES_URL", db.url.clone()),
-            ("HTTP_ADDR", format!("127.0.0.1:{notifier_port}")),
-            ("SMTP__PORT", smtp_port),
-            // The operator's allowance of the receiver on this machine.
-            ("WEBHOOK__ALLOW_HOSTS", "[127.0.0.1]".to_owned()),
-        ];
-        let log = format!("{tag}-notifier");
-        services.push(ServiceProcess::start(
-            "sightline-notifier",
-            "NOTIFIER",
-            "METRICS_ADDR",
-            &[],
-            &notifier_settings,
-            &log,
-        )?);
+        let group = format!("{tag}-notifier");
+        services.push(ServiceProcess::notifier(&iso, &alerts_topic, &db.url, &group, notifier_port, &group)?);
         answering(notifier_port, "/v1/alert-rules", OPERATOR).await?;
         let mut channels = json!({
             "webhook": {"url": format!("http://127.0.0.1:{receiver_port}/hooks/{HOOK}"), "secret": WEBHOOK_SECRET},

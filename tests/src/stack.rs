@@ -212,6 +212,32 @@ impl ServiceProcess {
         Self::start("sightline-writer", "WRITER", "HTTP_ADDR", args, &all, &isolation.group)
     }
 
+    /// Starts the notifier reading `isolation`'s events topic as `group`, producing to `alerts_topic`,
+    /// on the PostgreSQL database `postgres_url`, its API on `api_port`, mailing through the stack's
+    /// SMTP server. The operator allows webhooks to receivers on this machine (127.0.0.1).
+    pub fn notifier(
+        isolation: &Isolation,
+        alerts_topic: &str,
+        postgres_url: &str,
+        group: &str,
+        api_port: u16,
+        log_name: &str,
+    ) -> anyhow::Result<Self> {
+        let smtp_port = std::env::var("SIGHTLINE_SMTP")?.rsplit(':').next().unwrap_or("2525").to_owned();
+        let settings = [
+            ("KAFKA__BROKERS", kafka().brokers),
+            ("INPUT_TOPIC", isolation.topic.clone()),
+            ("ALERTS_TOPIC", alerts_topic.to_owned()),
+            ("DLQ_TOPIC", isolation.dlq_topic.clone()),
+            ("GROUP_ID", group.to_owned()),
+            ("POSTGRES_URL", postgres_url.to_owned()),
+            ("HTTP_ADDR", format!("127.0.0.1:{api_port}")),
+            ("SMTP__PORT", smtp_port),
+            ("WEBHOOK__ALLOW_HOSTS", "[127.0.0.1]".to_owned()),
+        ];
+        Self::start("sightline-notifier", "NOTIFIER", "METRICS_ADDR", &[], &settings, log_name)
+    }
+
     /// Starts the workspace binary `name` with `SIGHTLINE_<prefix>__<key>` settings, its operational
     /// endpoints on a free port given as setting `http_setting`, logging to
     /// `.data/logs/test-services/<log_name>.log`.
@@ -299,6 +325,20 @@ pub fn http_request(
 ) -> anyhow::Result<(u16, String)> {
     let response = http_exchange(port, method, path, token, content_type, body)?;
     Ok((response.status, String::from_utf8_lossy(&response.body).into_owned()))
+}
+
+/// One JSON request with a bearer token: (status, body as JSON, or as a JSON string when it is not
+/// JSON).
+pub fn call(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+    let (status, text) = http_request(port, method, path, Some(token), "application/json", bytes.as_bytes())?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))))
 }
 
 /// An HTTP response as [`http_exchange`] reads it.

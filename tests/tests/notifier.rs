@@ -11,14 +11,14 @@
 use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use serde_json::{Value, json};
+use serde_json::json;
 use sightline_common::auth::Role;
 use sightline_common::clock::now_ms;
 use sightline_common::kafka::TopicSpec;
 use sightline_schemas::v1::{AlertEvent, EnrichedEvent, MatchResult, ObjectKind, TrackReportKind};
 use sightline_testkit::alerts::{WebhookReceiver, mails_to, subscribe_live};
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce_raw};
-use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, eventually, http_request};
+use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, call, eventually};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use uuid::Uuid;
@@ -28,12 +28,6 @@ const ANALYST: &str = "analyst-secret";
 const VIEWER: &str = "viewer-secret";
 const ADMIN: &str = "admin-secret";
 const SECRET: &str = "a-webhook-secret-of-some-length";
-
-fn call(port: u16, method: &str, path: &str, token: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
-    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-    let (status, text) = http_request(port, method, path, Some(token), "application/json", bytes.as_bytes())?;
-    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
-}
 
 /// Builds face reports of tracks, from the load generator's first face event.
 struct Reports {
@@ -102,19 +96,7 @@ struct NotifierTest {
 
 impl NotifierTest {
     fn start(&self, group: &str, log: &str) -> anyhow::Result<ServiceProcess> {
-        let smtp_port = std::env::var("SIGHTLINE_SMTP")?.rsplit(':').next().unwrap_or("2525").to_owned();
-        let settings = [
-            ("KAFKA__BROKERS", stack::kafka().brokers),
-            ("INPUT_TOPIC", self.iso.topic.clone()),
-            ("ALERTS_TOPIC", self.alerts_topic.clone()),
-            ("DLQ_TOPIC", self.iso.dlq_topic.clone()),
-            ("GROUP_ID", group.to_owned()),
-            ("POSTGRES_URL", self.db.url.clone()),
-            ("HTTP_ADDR", format!("127.0.0.1:{}", self.api_port)),
-            ("SMTP__PORT", smtp_port),
-            ("WEBHOOK__ALLOW_HOSTS", "[127.0.0.1]".to_owned()),
-        ];
-        ServiceProcess::start("sightline-notifier", "NOTIFIER", "METRICS_ADDR", &[], &settings, log)
+        ServiceProcess::notifier(&self.iso, &self.alerts_topic, &self.db.url, group, self.api_port, log)
     }
 
     async fn alert_count(&self) -> anyhow::Result<i64> {

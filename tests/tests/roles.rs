@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 use sightline_common::auth::Role;
-use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, eventually, http_request};
+use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, call, eventually, http_request};
 use std::time::Duration;
 
 /// What a route needs.
@@ -58,12 +58,6 @@ fn with_json(mut route: Route, body: Value) -> Route {
     route.content_type = "application/json";
     route.body = body.to_string().into_bytes();
     route
-}
-
-fn call(port: u16, method: &str, path: &str, token: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
-    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-    let (status, text) = http_request(port, method, path, Some(token), "application/json", bytes.as_bytes())?;
-    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
 }
 
 async fn wait_for_port(port: u16, what: &str) -> anyhow::Result<()> {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sightline_common::auth::Role;
 use sightline_common::clock::now_ms;
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile};
-use sightline_testkit::stack::{self, ServiceProcess, TestDatabase, eventually, http_request};
+use sightline_testkit::stack::{self, ServiceProcess, TestDatabase, call, eventually};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -112,12 +112,6 @@ fn start_scheduler(
         ("SMTP__PORT", smtp_port.to_owned()),
     ];
     Ok((ServiceProcess::start("sightline-scheduler", "SCHEDULER", "METRICS_ADDR", &[], &settings, name)?, port))
-}
-
-fn call(port: u16, method: &str, path: &str, token: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
-    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
-    let (status, text) = http_request(port, method, path, Some(token), "application/json", bytes.as_bytes())?;
-    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
 }
 
 #[tokio::test]
