@@ -12,7 +12,7 @@ WITH_STACK_ENV = set -a && eval "$$($(STACK) env)" && set +a &&
 # Exports the prepared models' directory (infra/models verifies the cached copy in well under a second).
 WITH_MODELS = export SIGHTLINE_MODELS_DIR="$$(infra/models)" &&
 
-.PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest bench-match bench-alert lint fmt clean-data
+.PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest bench-match bench-alert bench-query lint fmt clean-data
 
 help:
 	@echo "make demo          bring the stack up, ingest the test video over RTSP, land events in ClickHouse"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench-ingest  ingest frames/s (decode, detect, track, emit) against raw ONNX Runtime"
 	@echo "make bench-match   watchlist search against FAISS, descriptor extraction against raw ONNX Runtime"
 	@echo "make bench-alert   frame where a watchlisted face appears to webhook received, early reports against track end"
+	@echo "make bench-query   every analyst endpoint at 1M and 10M generated tracks, through the service and straight in ClickHouse"
 	@echo "make models        fetch, convert, verify and cache the ONNX models and test images"
 	@echo "make lint          rustfmt and clippy, warnings as errors"
 	@echo "make stack|status|down  manage the local stack (infra/stack)"
@@ -64,6 +65,13 @@ bench-alert: stack models
 	$(STACK) deps
 	cargo build --release --bins
 	$(WITH_STACK_ENV) $(WITH_MODELS) cargo bench -q -p sightline-testkit --bench alert_latency
+
+# BENCH_TRACKS (default 1000000,10000000) picks the sizes; each dataset is generated once into its own
+# database (sightline_bench_query_<N>) and kept for the next run.
+bench-query: stack
+	$(STACK) deps
+	cargo build --release -p sightline-query --bins
+	$(WITH_STACK_ENV) cargo bench -q -p sightline-testkit --bench query_latency
 
 bench-ingest: stack models
 	$(WITH_STACK_ENV) $(WITH_MODELS) cargo bench -q -p sightline-ingest --bench ingest_throughput

@@ -6,23 +6,22 @@ use sightline_common::warehouse::WarehouseError;
 use sightline_exporter::{EventRecord, MatchRecord, PersonTotals, Report, StreamTotals};
 
 use crate::params::{EventsRequest, PersonsRequest};
-use crate::store::{EventRow, MatchRow, Warehouse, next_cursor};
+use crate::store::{EventRow, MatchRow, Warehouse};
 
-/// Events fetched per warehouse query while collecting a report.
-const FETCH_PAGE: u32 = 1_000;
+/// Events read per warehouse query while collecting a report's rows (after one query for their ids).
+const FETCH_CHUNK: usize = 1_000;
 
 /// Every event `request` selects, newest first, up to its `limit`, each with its matches and, if
-/// `with_best_shots`, its best-shot JPEG.
+/// `with_best_shots`, its best-shot JPEG: the ids in one page query, then the rows in chunks.
 pub async fn collect_events(
     warehouse: &Warehouse,
     request: &EventsRequest,
     with_best_shots: bool,
 ) -> Result<Vec<EventRecord>, WarehouseError> {
-    let mut records = Vec::new();
-    let mut page = EventsRequest { limit: request.limit.min(FETCH_PAGE), ..request.clone() };
-    loop {
-        let rows = warehouse.events(&page).await?;
-        let next = next_cursor(&rows, page.limit);
+    let page = warehouse.page(request).await?;
+    let mut records = Vec::with_capacity(page.len());
+    for chunk in page.chunks(FETCH_CHUNK) {
+        let rows = warehouse.events_by_id(chunk).await?;
         let mut matches = warehouse.matches_by_event(&rows).await?;
         for row in rows {
             let best_shot = match (with_best_shots, row.has_best_shot != 0, row.id.parse()) {
@@ -32,13 +31,8 @@ pub async fn collect_events(
             let event_matches = matches.remove(&row.id).unwrap_or_default();
             records.push(event_record(row, event_matches, best_shot));
         }
-        let remaining = request.limit as usize - records.len();
-        if remaining == 0 || next.is_none() {
-            return Ok(records);
-        }
-        page.cursor = next;
-        page.limit = (remaining as u32).min(FETCH_PAGE);
     }
+    Ok(records)
 }
 
 /// An event row and its matches as the exporter's record.

@@ -1,6 +1,7 @@
 //! Reads from the warehouse: the queries of `schemas/clickhouse/queries` (also checked on current
-//! ClickHouse), bound in the order their `-- params:` lines give. Every read is `FINAL`, so a replayed
-//! event is seen once (see docs/writer.md).
+//! ClickHouse), bound in the order their `-- params:` lines give. A replayed event is seen once, but
+//! no read pays FINAL: lists and counts group a track's rows by the track (its latest version), and
+//! point reads take one copy of rows that are identical in every copy (see docs/warehouse.md).
 
 use clickhouse::Client;
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use uuid::Uuid;
 
 use crate::params::{Cursor, EventsRequest, PersonsRequest, TimeRange, TimelineRequest};
 
-/// One event as the API lists it (the columns of `events_page.sql`).
+/// One event as the API lists it (the columns of `events_by_id.sql`).
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
 pub struct EventRow {
     /// Event id (UUID).
@@ -62,6 +63,31 @@ pub struct EventRow {
     pub descriptor_skip_reason: String,
     /// Best watchlist similarity (0 without a match).
     pub top_similarity: f32,
+    /// Lists of the matches of the event's latest enrichment, pairwise with `matched_person_ids`.
+    #[serde(skip_serializing)]
+    pub matched_list_ids: Vec<String>,
+    /// Persons of those matches.
+    #[serde(skip_serializing)]
+    pub matched_person_ids: Vec<String>,
+}
+
+impl EventRow {
+    /// Whether `row` is one of this event's matches as of its latest enrichment.
+    fn has_match(&self, row: &MatchRow) -> bool {
+        self.matched_list_ids
+            .iter()
+            .zip(&self.matched_person_ids)
+            .any(|(list, person)| *list == row.list_id && *person == row.person_id)
+    }
+}
+
+/// One row of a page query: an event and its capture time.
+#[derive(Debug, Clone, clickhouse::Row, Deserialize)]
+pub struct PageRow {
+    /// Event id.
+    pub id: String,
+    /// Its capture time, ms since the epoch.
+    pub capture_ms: i64,
 }
 
 /// Where the page after `rows` starts, when `rows` is a full page of `limit` events; `None` after
@@ -180,31 +206,55 @@ impl Warehouse {
         self.client.query(sql).bind(to_s).bind(range.from_ms).bind(range.to_ms)
     }
 
-    /// One page of events, newest first.
+    /// One page of events, newest first: per track its latest report (`track_page.sql`), or every
+    /// report (`report_page.sql`); then the page's rows (`events_by_id.sql`).
     pub async fn events(&self, request: &EventsRequest) -> Result<Vec<EventRow>, WarehouseError> {
+        let page = self.page(request).await?;
+        self.events_by_id(&page).await
+    }
+
+    /// The ids and capture times of the events of one page, newest first.
+    pub async fn page(&self, request: &EventsRequest) -> Result<Vec<PageRow>, WarehouseError> {
         let filter = &request.filter;
         let kind = filter.kind.map(|k| k.label()).unwrap_or("");
         let (before_ms, before_id) = match &request.cursor {
             Some(cursor) => (cursor.capture_ms, cursor.event_id.to_string()),
             None => (i64::MAX, String::new()),
         };
-        let (_, to_s) = request.range.seconds();
-        let every_report = u8::from(filter.every_report);
-        self.ranged(queries::EVENTS_PAGE, &request.range)
-            .bind(optional(&filter.site))
-            .bind(optional(&filter.site))
-            .bind(optional(&filter.stream))
-            .bind(optional(&filter.stream))
-            .bind(kind)
-            .bind(kind)
-            .bind(every_report)
-            .bind(optional(&filter.list))
-            .bind(optional(&filter.list))
-            .bind(optional(&filter.person))
-            .bind(optional(&filter.person))
-            .bind(u8::from(filter.matched_only))
-            .bind(every_report)
-            .bind(to_s)
+        let range = &request.range;
+        let (_, to_s) = range.seconds();
+        let match_filtered = u8::from(filter.list.is_some() || filter.person.is_some() || filter.matched_only);
+        let query = if filter.every_report {
+            self.ranged(queries::REPORT_PAGE, range)
+                .bind(optional(&filter.site))
+                .bind(optional(&filter.site))
+                .bind(optional(&filter.stream))
+                .bind(optional(&filter.stream))
+                .bind(kind)
+                .bind(kind)
+        } else {
+            self.client
+                .query(queries::TRACK_PAGE)
+                .bind(to_s)
+                .bind(range.from_ms)
+                .bind(optional(&filter.site))
+                .bind(optional(&filter.site))
+                .bind(optional(&filter.stream))
+                .bind(optional(&filter.stream))
+                .bind(kind)
+                .bind(kind)
+                .bind(match_filtered)
+                .bind(match_filtered)
+                .bind(to_s)
+                .bind(range.from_ms)
+                .bind(optional(&filter.list))
+                .bind(optional(&filter.list))
+                .bind(optional(&filter.person))
+                .bind(optional(&filter.person))
+                .bind(range.from_ms)
+                .bind(range.to_ms)
+        };
+        query
             .bind(optional(&filter.list))
             .bind(optional(&filter.list))
             .bind(optional(&filter.person))
@@ -216,36 +266,59 @@ impl Warehouse {
             .bind(request.limit)
             .fetch_all()
             .await
-            .map_err(query_error("reading events"))
+            .map_err(query_error("reading a page of events"))
     }
 
-    /// The watchlist matches of `events`, by event id, best rank first.
+    /// The events of `page`, in its order.
+    pub async fn events_by_id(&self, page: &[PageRow]) -> Result<Vec<EventRow>, WarehouseError> {
+        let (Some(first), Some(last)) =
+            (page.iter().map(|e| e.capture_ms).min(), page.iter().map(|e| e.capture_ms).max())
+        else {
+            return Ok(Vec::new());
+        };
+        let (from_s, to_s) = TimeRange { from_ms: first, to_ms: last + 1 }.seconds();
+        let ids: Vec<&str> = page.iter().map(|e| e.id.as_str()).collect();
+        let rows: Vec<EventRow> = self
+            .client
+            .query(queries::EVENTS_BY_ID)
+            .bind(from_s)
+            .bind(to_s)
+            .bind(ids)
+            .fetch_all()
+            .await
+            .map_err(query_error("reading events"))?;
+        let mut by_id: HashMap<String, EventRow> = rows.into_iter().map(|row| (row.id.clone(), row)).collect();
+        Ok(page.iter().filter_map(|entry| by_id.remove(&entry.id)).collect())
+    }
+
+    /// The watchlist matches of `events` (those of each event's latest enrichment), by event id, best
+    /// rank first.
     pub async fn matches_by_event(
         &self,
         events: &[EventRow],
     ) -> Result<HashMap<String, Vec<MatchRow>>, WarehouseError> {
         let mut by_event: HashMap<String, Vec<MatchRow>> = HashMap::new();
+        let events_by_id: HashMap<&str, &EventRow> = events.iter().map(|e| (e.id.as_str(), e)).collect();
         for row in self.matches_of(events).await? {
-            by_event.entry(row.id.clone()).or_default().push(row);
+            if events_by_id.get(row.id.as_str()).is_some_and(|event| event.has_match(&row)) {
+                by_event.entry(row.id.clone()).or_default().push(row);
+            }
         }
         Ok(by_event)
     }
 
-    /// The watchlist matches of `events`; each row names its event.
+    /// The watchlist matches of `events`, every enrichment's; each row names its event.
     async fn matches_of(&self, events: &[EventRow]) -> Result<Vec<MatchRow>, WarehouseError> {
+        let with_matches: Vec<&EventRow> = events.iter().filter(|e| !e.matched_person_ids.is_empty()).collect();
         let (Some(first), Some(last)) =
-            (events.iter().map(|e| e.capture_ms).min(), events.iter().map(|e| e.capture_ms).max())
+            (with_matches.iter().map(|e| e.capture_ms).min(), with_matches.iter().map(|e| e.capture_ms).max())
         else {
             return Ok(Vec::new());
         };
-        let range = TimeRange { from_ms: first, to_ms: last + 1 };
-        let (from_s, to_s) = range.seconds();
-        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let (from_s, to_s) = TimeRange { from_ms: first, to_ms: last + 1 }.seconds();
+        let ids: Vec<&str> = with_matches.iter().map(|e| e.id.as_str()).collect();
         self.client
             .query(queries::EVENT_MATCHES)
-            .bind(from_s)
-            .bind(to_s)
-            .bind(ids.clone())
             .bind(from_s)
             .bind(to_s)
             .bind(ids)
@@ -306,7 +379,11 @@ impl Warehouse {
 
     /// The most sighted watchlist persons.
     pub async fn persons(&self, request: &PersonsRequest) -> Result<Vec<PersonSightingsRow>, WarehouseError> {
+        let (_, to_s) = request.range.seconds();
         self.tracks_in(queries::TOP_MATCHED_PERSONS, &request.range)
+            .bind(to_s)
+            .bind(request.range.from_ms)
+            .bind(request.range.to_ms)
             .bind(optional(&request.list))
             .bind(optional(&request.list))
             .bind(request.limit)

@@ -137,9 +137,14 @@ pub mod queries {
     pub const MIGRATION_HISTORY: &str = include_str!("../clickhouse/queries/migration_history.sql");
     /// The most sighted watchlist persons in a time range, optionally of one list.
     pub const TOP_MATCHED_PERSONS: &str = include_str!("../clickhouse/queries/top_matched_persons.sql");
-    /// One page of events, newest first, filtered (the query API's event list).
-    pub const EVENTS_PAGE: &str = include_str!("../clickhouse/queries/events_page.sql");
-    /// One event by id, with the columns of [`EVENTS_PAGE`].
+    /// One page of tracks, newest first, filtered: the ids of their latest reports (the query API's
+    /// default event list).
+    pub const TRACK_PAGE: &str = include_str!("../clickhouse/queries/track_page.sql");
+    /// One page of reports, newest first, filtered: their ids (the event list with every report).
+    pub const REPORT_PAGE: &str = include_str!("../clickhouse/queries/report_page.sql");
+    /// Events by id, with the columns the API lists.
+    pub const EVENTS_BY_ID: &str = include_str!("../clickhouse/queries/events_by_id.sql");
+    /// One event by id, with the columns of [`EVENTS_BY_ID`].
     pub const EVENT_BY_ID: &str = include_str!("../clickhouse/queries/event_by_id.sql");
     /// The watchlist matches of a set of events.
     pub const EVENT_MATCHES: &str = include_str!("../clickhouse/queries/event_matches.sql");

@@ -115,7 +115,7 @@ def insert_sample(engine):
             "'list-1', 'VIP', 'person-1', 'EXT-1', 'Person One', 0.9, 1, 0.5"
         )
         engine.execute(
-            "INSERT INTO best_shots (event_id, capture_time, stream_id, jpeg) SELECT "
+            "INSERT INTO best_shot_jpegs (event_id, capture_time, stream_id, jpeg) SELECT "
             f"toUUID('{SAMPLE_EVENT_ID}'), toDateTime(1795168800), 'cam-01', 'jpegbytes'"
         )
         engine.execute(
@@ -142,7 +142,8 @@ def apply_all(engine):
 def test_migrations_apply_and_are_idempotent(engine):
     apply_all(engine)
     tables = {row[0] for row in engine.execute("SHOW TABLES")}
-    assert {"events", "matches", "best_shots", "schema_migrations"} <= tables
+    assert {"events", "matches", "best_shot_jpegs", "tracks", "schema_migrations"} <= tables
+    assert "best_shots" not in tables
 
 
 def test_replayed_rows_are_visible_once(engine):
@@ -161,7 +162,9 @@ def test_every_query_runs(engine, query):
     expected_first_rows = {
         "top_matched_persons": ["list-1", "VIP", "person-1", "EXT-1", "Person One", "1"],
         "landed_summary": ["site-a", "cam-01", "face", "1", "1"],
-        "events_page": [SAMPLE_EVENT_ID, "cam-01", "site-a", "face", "1795168800000"],
+        "track_page": [SAMPLE_EVENT_ID, "1795168800000"],
+        "report_page": [SAMPLE_EVENT_ID, "1795168800000"],
+        "events_by_id": [SAMPLE_EVENT_ID, "cam-01", "site-a", "face", "1795168800000"],
         "event_by_id": [SAMPLE_EVENT_ID, "cam-01", "site-a", "face", "1795168800000"],
         "event_matches": [SAMPLE_EVENT_ID, "list-1", "VIP", "person-1", "EXT-1", "Person One"],
         "best_shot": ["jpegbytes"],

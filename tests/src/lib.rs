@@ -13,3 +13,4 @@ pub mod loadgen;
 pub mod pipeline;
 pub mod rounds;
 pub mod stack;
+pub mod warehouse_load;

@@ -180,7 +180,7 @@ impl EventGenerator {
 }
 
 /// A 10–20 KB JPEG of textured noise (the size of a face best shot with margin).
-fn noise_jpeg(seed: u64) -> Vec<u8> {
+pub fn noise_jpeg(seed: u64) -> Vec<u8> {
     let (w, h) = (120u16, 150u16);
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut pixels = Vec::with_capacity(usize::from(w) * usize::from(h) * 3);

@@ -64,7 +64,7 @@ async fn a_every_produced_event_is_visible_exactly_once() -> anyhow::Result<()> 
     let client = clickhouse.read_client();
     let matches: u64 = client.query("SELECT count() FROM matches FINAL").fetch_one().await?;
     let shots: u64 = client
-        .query("SELECT count() FROM best_shots FINAL WHERE length(jpeg) BETWEEN 10000 AND 20000")
+        .query("SELECT count() FROM best_shot_jpegs FINAL WHERE length(jpeg) BETWEEN 10000 AND 20000")
         .fetch_one()
         .await?;
     assert_eq!(matches, expected_matches as u64);
@@ -446,22 +446,13 @@ async fn h_tracks_converge_to_their_latest_report() -> anyhow::Result<()> {
         };
         assert_eq!(person, &want_person, "track {track}: the latest enrichment's best match");
     }
-    // The re-enriched report's own matches are replaced as a whole too: none left. (`events` keeps
-    // the enrichment that landed last, which a replay in the same partition is; `tracks` keeps the
-    // latest by version whatever the order.)
+    // The re-enriched report's own matches are replaced as a whole too: none left, as the query
+    // service reads them (`events` copies ordered by enrichment time, the matches its row names;
+    // `tracks` keeps the latest by version whatever the order).
     let rematched = events.event(rematched_track * 3 + 2);
-    let capture_s = rematched.detection.as_ref().map_or(0, |d| d.capture_time_ms / 1000) as u32;
-    let left: Vec<(String, String)> = clickhouse
-        .read_client()
-        .query(&format!("SELECT id, person_id FROM ({})", sightline_schemas::queries::EVENT_MATCHES))
-        .bind(capture_s)
-        .bind(capture_s + 1)
-        .bind(vec![rematched.event_id.as_str()])
-        .bind(capture_s)
-        .bind(capture_s + 1)
-        .bind(vec![rematched.event_id.as_str()])
-        .fetch_all()
-        .await?;
+    let warehouse = sightline_query::store::Warehouse::new(&clickhouse);
+    let row = warehouse.event(rematched.event_id.parse()?).await?.expect("the re-enriched report landed");
+    let left: Vec<_> = warehouse.matches_by_event(&[row]).await?.into_values().flatten().collect();
     assert!(left.is_empty(), "the old enrichment's matches are gone: {left:?}");
     // The people counts: every track once, in the per-stream summary over all time.
     let summary: Vec<(String, String, u64, u64, u64, i64)> = clickhouse

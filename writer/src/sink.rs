@@ -1,4 +1,4 @@
-//! The ClickHouse sink: lands a batch's rows in `best_shots`, `matches`, `events` and `tracks`.
+//! The ClickHouse sink: lands a batch's rows in `best_shot_jpegs`, `matches`, `events` and `tracks`.
 //!
 //! Every insert is idempotent (ReplacingMergeTree keyed by the event id, read with FINAL), so a batch
 //! is simply retried, with the shared jittered backoff, until ClickHouse acknowledges all three inserts.
@@ -74,11 +74,11 @@ impl ClickHouseSink {
     }
 }
 
-/// Inserts a batch's rows: `best_shots`, then `matches`, then `events`, then `tracks`, so an event
+/// Inserts a batch's rows: `best_shot_jpegs`, then `matches`, then `events`, then `tracks`, so an event
 /// never points at a missing image and a track never at a missing event. Not retried (see
 /// [`ClickHouseSink::insert_with_retry`]).
 pub async fn insert_batch(client: &Client, batch: &Batch) -> Result<(), WarehouseError> {
-    insert_rows(client, "best_shots", batch.best_shots()).await?;
+    insert_rows(client, "best_shot_jpegs", batch.best_shots()).await?;
     insert_rows(client, "matches", batch.matches()).await?;
     insert_rows(client, "events", batch.events()).await?;
     insert_rows(client, "tracks", batch.tracks()).await?;

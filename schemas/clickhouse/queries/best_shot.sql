@@ -1,3 +1,3 @@
--- The best-shot JPEG of one event.
+-- The best-shot JPEG of one event. No FINAL: every copy holds the same bytes (0003_best_shot_jpegs.sql).
 -- params: '5b1e4c1e-2f0a-4a4e-9a3b-0c8f2d7e6a11'
-SELECT jpeg FROM best_shots FINAL WHERE event_id = toUUID(?) LIMIT 1
+SELECT jpeg FROM best_shot_jpegs WHERE event_id = toUUID(?) LIMIT 1

@@ -1,18 +1,36 @@
 -- The most sighted watchlist persons in a time range, optionally of one list: the tracks present in
--- the range whose best match is the person, with the person's latest known names. Bound: the range's end in seconds (partition pruning),
--- its start and end in ms, the list filter (twice; '' matches every list) and how many.
--- params: 1795219201; 1795132800000; 1795219200000; ''; ''; 100
+-- the range whose best match (in their latest report) is the person, with the person's latest
+-- known names. Without FINAL: only tracks with a match in some report are grouped (a semi-join on
+-- the few matched tracks), each by its latest report (see timeline.sql). Bound: the range's end in
+-- seconds (partition pruning), its start and end in ms, twice (tracks, then matched tracks); the
+-- list filter (twice; '' matches every list) and how many.
+-- params: 1795219201; 1795132800000; 1795219200000; 1795219201; 1795132800000; 1795219200000; ''; ''; 100
 SELECT
-    best_list_id AS list_id, argMaxIf(best_list_name, last_seen_ms, best_list_name != '') AS list_name,
-    best_person_id AS person_id,
-    argMaxIf(best_person_external_id, last_seen_ms, best_person_display_name != '') AS external_id,
-    argMaxIf(best_person_display_name, last_seen_ms, best_person_display_name != '') AS display_name,
-    count() AS sightings, max(best_similarity) AS best_similarity, max(last_seen_ms) AS last_capture_ms
-FROM tracks FINAL
-WHERE first_seen < toDateTime(?)
-    AND last_seen_ms >= ? AND first_seen_ms < ?
-    AND best_person_id != ''
-    AND (? = '' OR best_list_id = ?)
-GROUP BY best_list_id, best_person_id
+    track_list AS list_id, argMaxIf(track_list_name, track_last_ms, track_list_name != '') AS list_name,
+    track_person AS person_id,
+    argMaxIf(track_external_id, track_last_ms, track_display_name != '') AS external_id,
+    argMaxIf(track_display_name, track_last_ms, track_display_name != '') AS display_name,
+    count() AS sightings, max(track_similarity) AS best_similarity, max(track_last_ms) AS last_capture_ms
+FROM
+(
+    SELECT
+        argMax(best_list_id, version) AS track_list, argMax(best_list_name, version) AS track_list_name,
+        argMax(best_person_id, version) AS track_person,
+        argMax(best_person_external_id, version) AS track_external_id,
+        argMax(best_person_display_name, version) AS track_display_name,
+        argMax(best_similarity, version) AS track_similarity, max(last_seen_ms) AS track_last_ms
+    FROM tracks
+    WHERE first_seen < toDateTime(?)
+        AND last_seen_ms >= ? AND first_seen_ms < ?
+        AND cityHash64(stream_id, track_id) IN (
+            SELECT cityHash64(stream_id, track_id) FROM tracks
+            WHERE first_seen < toDateTime(?)
+                AND last_seen_ms >= ? AND first_seen_ms < ?
+                AND best_person_id != '')
+    GROUP BY cityHash64(stream_id, track_id)
+)
+WHERE track_person != ''
+    AND (? = '' OR track_list = ?)
+GROUP BY track_list, track_person
 ORDER BY sightings DESC, list_id, person_id
 LIMIT ?

@@ -1,0 +1,385 @@
+//! `make bench-query`: how fast the analysts' answers come at realistic volumes.
+//!
+//! For each size N (`BENCH_TRACKS`, comma-separated, default `1000000,10000000`) a warehouse of N
+//! generated tracks over 30 days is written straight into its own ClickHouse database
+//! (`sightline_bench_query_<N>`, kept between runs and made again only when the generator changes;
+//! see `sightline_testkit::warehouse_load`). Then every endpoint the dashboard and the reports use
+//! is timed through a release build of `sightline-query` (HTTP, auth, JSON) and as the same warehouse
+//! reads run straight against ClickHouse (the service's own store code, no HTTP), alternating the two
+//! in each round (`BENCH_SAMPLES` samples per endpoint and path, default 12, parameters varied).
+//!
+//! Prints one line per endpoint (p50/p95 of both paths and their ratio), then `query_p95_max_ms=`
+//! (the slowest interactive endpoint through the service), `query_vs_clickhouse_p95=` (the largest
+//! service/raw ratio of p95), `dashboard_first_load_ms=` (what a browser fetches on first load: the
+//! four API calls at once, then every thumbnail of the first page, six at a time), the 24-hour PDF
+//! and the CSV export's rows per second.
+
+// A benchmark: a failed expectation ends it with a message.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use sightline_common::auth::Role;
+use sightline_query::params::{EventsQuery, PersonsQuery, RangeQuery, TimelineQuery};
+use sightline_query::store::Warehouse;
+use sightline_testkit::rounds::median;
+use sightline_testkit::stack::{self, ServiceProcess, TestDatabase, eventually, http_exchange};
+use sightline_testkit::warehouse_load::{PERSONS, WarehouseLoad, person_id};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "bench-query-analyst";
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The `q` quantile (nearest rank) of `values`.
+fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
+}
+
+/// A query string as the API takes it, parsed into the service's own request type.
+fn parse<T: serde::de::DeserializeOwned>(query: &str) -> T {
+    let uri: axum::http::Uri = format!("/x?{query}").parse().expect("uri");
+    axum::extract::Query::<T>::try_from_uri(&uri).expect("query").0
+}
+
+type RawRead<'a> = Pin<Box<dyn Future<Output = anyhow::Result<u64>> + Send + 'a>>;
+
+/// One endpoint: its path for sample `i` (the raw path reads what the handler reads for it).
+struct Endpoint {
+    name: &'static str,
+    interactive: bool,
+    path: Box<dyn Fn(usize) -> String>,
+}
+
+/// GETs `path` through the service; the body's size. A status other than 200 ends the benchmark.
+fn fetch(port: u16, path: &str) -> anyhow::Result<Vec<u8>> {
+    let response = http_exchange(port, "GET", path, Some(TOKEN), "", b"")?;
+    anyhow::ensure!(
+        response.status == 200,
+        "{path}: {} {}",
+        response.status,
+        String::from_utf8_lossy(&response.body[..response.body.len().min(300)])
+    );
+    Ok(response.body)
+}
+
+/// The warehouse reads the service makes for `path` (the handler's calls, without HTTP and JSON):
+/// rows read.
+fn raw_read<'a>(warehouse: &'a Warehouse, path: &'a str, now_ms: i64) -> RawRead<'a> {
+    Box::pin(async move {
+        let (route, query) = path.split_once('?').unwrap_or((path, ""));
+        let rows = match route {
+            "/v1/events" => {
+                let request = parse::<EventsQuery>(query).validate(now_ms)?;
+                let rows = warehouse.events(&request).await?;
+                let matches = warehouse.matches_by_event(&rows).await?;
+                (rows.len() + matches.len()) as u64
+            }
+            "/v1/stats/timeline" => {
+                warehouse.timeline(&parse::<TimelineQuery>(query).validate(now_ms)?).await?.len() as u64
+            }
+            "/v1/stats/streams" => warehouse.streams(&parse::<RangeQuery>(query).validate(now_ms)?).await?.len() as u64,
+            "/v1/stats/persons" => {
+                warehouse.persons(&parse::<PersonsQuery>(query).validate(now_ms)?).await?.len() as u64
+            }
+            "/v1/reports/events.csv" => {
+                let request = parse::<EventsQuery>(query).validate_limited(
+                    now_ms,
+                    sightline_query::params::MAX_EXPORT,
+                    sightline_query::params::MAX_EXPORT,
+                )?;
+                sightline_query::reports::collect_events(warehouse, &request, false).await?.len() as u64
+            }
+            "/v1/reports/summary.pdf" => {
+                let request = parse::<EventsQuery>(query).validate_limited(
+                    now_ms,
+                    sightline_query::params::DEFAULT_REPORT_EVENTS,
+                    sightline_query::params::MAX_REPORT_EVENTS,
+                )?;
+                sightline_query::reports::summary(warehouse, &request, "bench", now_ms).await?.events.len() as u64
+            }
+            other if other.ends_with("/best-shot") => {
+                let id = other.trim_start_matches("/v1/events/").trim_end_matches("/best-shot").parse()?;
+                warehouse.best_shot(id).await?.map_or(0, |jpeg| jpeg.len() as u64)
+            }
+            other => {
+                let id = other.trim_start_matches("/v1/events/").parse()?;
+                let row = warehouse.event(id).await?;
+                let matches = warehouse.matches_by_event(&row.into_iter().collect::<Vec<_>>()).await?;
+                1 + matches.len() as u64
+            }
+        };
+        Ok(rows)
+    })
+}
+
+/// Ids of events to read one by one: the newest `count` with a best shot, and as many of any age.
+async fn sample_ids(
+    settings: &sightline_common::warehouse::ClickHouseSettings,
+    count: usize,
+) -> (Vec<String>, Vec<String>) {
+    let client = settings.read_client();
+    let with_shots: Vec<String> = client
+        .query("SELECT toString(event_id) FROM events WHERE has_best_shot = 1 ORDER BY cityHash64(toString(event_id)) LIMIT ?")
+        .bind(count as u64)
+        .fetch_all()
+        .await
+        .expect("ids with best shots");
+    let any: Vec<String> = client
+        .query("SELECT toString(event_id) FROM events ORDER BY cityHash64(toString(event_id)) LIMIT ?")
+        .bind(count as u64)
+        .fetch_all()
+        .await
+        .expect("ids");
+    (with_shots, any)
+}
+
+/// Every thumbnail-bearing call a browser makes on the dashboard's first load, `parallel` at a time
+/// (browsers open six connections per origin): the four API calls, then each best shot of the page.
+fn dashboard_first_load(port: u16, range: &str) -> anyhow::Result<(f64, usize)> {
+    let started = Instant::now();
+    let calls = [
+        format!("/v1/stats/timeline?{range}"),
+        format!("/v1/stats/streams?{range}"),
+        format!("/v1/stats/persons?{range}"),
+        format!("/v1/events?{range}"),
+    ];
+    let bodies: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = calls.iter().map(|path| scope.spawn(move || fetch(port, path))).collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect::<anyhow::Result<_>>()
+    })?;
+    let page: serde_json::Value = serde_json::from_slice(&bodies[3])?;
+    let shots: Vec<String> = page["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["best_shot_url"].as_str().map(str::to_owned))
+        .collect();
+    let parallel = 6;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = shots
+            .chunks(shots.len().div_ceil(parallel).max(1))
+            .map(|chunk| scope.spawn(move || chunk.iter().try_for_each(|path| fetch(port, path).map(|_| ()))))
+            .collect();
+        handles.into_iter().try_for_each(|h| h.join().expect("thread"))
+    })?;
+    Ok((started.elapsed().as_secs_f64() * 1000.0, shots.len()))
+}
+
+async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
+    let settings = stack::clickhouse(&format!("sightline_bench_query_{tracks}"));
+    let day_start = sightline_common::clock::now_ms().div_euclid(DAY_MS) * DAY_MS;
+    let load = WarehouseLoad { tracks, end_ms: day_start, days: 30, best_shots: 100_000, duplicate_every: 50 };
+    let started = Instant::now();
+    let dataset = load.ensure(&settings).await?;
+    println!(
+        "dataset: {} tracks ({} event rows with duplicates) over {} days, ready in {:.0} s",
+        dataset.tracks,
+        dataset.event_rows,
+        dataset.days,
+        started.elapsed().as_secs_f64()
+    );
+
+    let db = TestDatabase::create("bench_query").await?;
+    sightline_common::auth::register(&db.pool, "bench-analyst", TOKEN, Role::Analyst).await?;
+    let port = stack::free_port()?;
+    let service_settings = [
+        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("POSTGRES_URL", db.url.clone()),
+        ("CLICKHOUSE__URL", settings.url.clone()),
+        ("CLICKHOUSE__DATABASE", settings.database.clone()),
+    ];
+    let query =
+        ServiceProcess::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &service_settings, "bench-query")?;
+    eventually(Duration::from_secs(30), "the query service to be ready", || async {
+        Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
+    })
+    .await?;
+
+    let end = dataset.end_ms;
+    let (shot_ids, any_ids) = sample_ids(&settings, samples).await;
+    let range = move |days: i64, i: usize| {
+        // Each sample ends at a different hour of the last day, so no two read the same rows.
+        let to = end - (i as i64 % 24) * HOUR_MS;
+        format!("from={}&to={to}", to - days * DAY_MS)
+    };
+    // Persons from the most sighted (the generator skews to low numbers) to rarer ones.
+    let person = |i: usize| person_id((i as u64 * 7) % PERSONS);
+    let endpoints: Vec<Endpoint> = vec![
+        Endpoint {
+            name: "events_24h",
+            interactive: true,
+            path: Box::new(move |i| format!("/v1/events?{}", range(1, i))),
+        },
+        Endpoint {
+            name: "events_site_face_7d",
+            interactive: true,
+            path: Box::new(move |i| format!("/v1/events?{}&site=site-b&kind=face", range(7, i))),
+        },
+        Endpoint {
+            name: "events_matched_30d",
+            interactive: true,
+            path: Box::new(move |i| format!("/v1/events?{}&matched=true", range(30, i))),
+        },
+        Endpoint {
+            name: "events_person_30d",
+            interactive: true,
+            path: Box::new(move |i| format!("/v1/events?{}&person={}", range(30, i), person(i))),
+        },
+        Endpoint {
+            name: "event_by_id",
+            interactive: true,
+            path: {
+                let ids = any_ids.clone();
+                Box::new(move |i| format!("/v1/events/{}", ids[i % ids.len()]))
+            },
+        },
+        Endpoint {
+            name: "best_shot",
+            interactive: true,
+            path: {
+                let ids = shot_ids.clone();
+                Box::new(move |i| format!("/v1/events/{}/best-shot", ids[i % ids.len()]))
+            },
+        },
+        Endpoint {
+            name: "timeline_24h",
+            interactive: true,
+            path: Box::new(move |i| format!("/v1/stats/timeline?{}", range(1, i))),
+        },
+        Endpoint {
+            name: "timeline_30d_daily",
+            interactive: true,
+            path: Box::new(move |i| format!("/v1/stats/timeline?{}&bucket=day", range(30, i))),
+        },
+        Endpoint {
+            name: "timeline_site_7d",
+            interactive: true,
+            path: Box::new(move |i| format!("/v1/stats/timeline?{}&site=site-c", range(7, i))),
+        },
+        Endpoint {
+            name: "streams_24h",
+            interactive: true,
+            path: Box::new(move |i| format!("/v1/stats/streams?{}", range(1, i))),
+        },
+        Endpoint {
+            name: "streams_30d",
+            interactive: true,
+            path: Box::new(move |i| format!("/v1/stats/streams?{}", range(30, i))),
+        },
+        Endpoint {
+            name: "persons_24h",
+            interactive: true,
+            path: Box::new(move |i| format!("/v1/stats/persons?{}", range(1, i))),
+        },
+        Endpoint {
+            name: "persons_30d",
+            interactive: true,
+            path: Box::new(move |i| format!("/v1/stats/persons?{}", range(30, i))),
+        },
+        Endpoint {
+            name: "summary_pdf_24h",
+            interactive: false,
+            path: Box::new(move |i| format!("/v1/reports/summary.pdf?{}", range(1, i))),
+        },
+    ];
+
+    let warehouse = Warehouse::new(&settings);
+    let now_ms = end;
+    let mut worst_p95 = 0.0f64;
+    let mut worst_ratio = 0.0f64;
+    let mut pdf_p95 = f64::NAN;
+    for endpoint in &endpoints {
+        let (mut service, mut raw) = (Vec::new(), Vec::new());
+        // Sample 0 warms both paths up and is not counted.
+        for i in 0..=samples {
+            let path = (endpoint.path)(i);
+            let started = Instant::now();
+            let served = tokio::task::block_in_place(|| fetch(port, &path));
+            let service_ms = started.elapsed().as_secs_f64() * 1000.0;
+            if let Err(error) = served {
+                println!("{:<22} FAILED: {error:#}", endpoint.name);
+                worst_p95 = f64::INFINITY;
+                break;
+            }
+            let started = Instant::now();
+            raw_read(&warehouse, &path, now_ms).await?;
+            let raw_ms = started.elapsed().as_secs_f64() * 1000.0;
+            if i > 0 {
+                service.push(service_ms);
+                raw.push(raw_ms);
+            }
+        }
+        if service.is_empty() {
+            continue;
+        }
+        let (p50, p95) = (quantile(&service, 0.5), quantile(&service, 0.95));
+        let (raw_p50, raw_p95) = (quantile(&raw, 0.5), quantile(&raw, 0.95));
+        let ratio = p95 / raw_p95;
+        println!(
+            "{:<22} service p50 {p50:>7.0} ms  p95 {p95:>7.0} ms | clickhouse p50 {raw_p50:>7.0} ms  p95 {raw_p95:>7.0} ms | ratio {ratio:.2}",
+            endpoint.name
+        );
+        if endpoint.interactive {
+            worst_p95 = worst_p95.max(p95);
+            worst_ratio = worst_ratio.max(ratio);
+        } else {
+            pdf_p95 = p95;
+        }
+    }
+
+    // The dashboard as a browser first opens it: the last 24 hours.
+    let loads: anyhow::Result<Vec<(f64, usize)>> =
+        (0..samples.min(5)).map(|i| tokio::task::block_in_place(|| dashboard_first_load(port, &range(1, i)))).collect();
+
+    // The CSV export of 7 days, rows per second of the download.
+    let csv_path = format!("/v1/reports/events.csv?{}", range(7, 0));
+    let started = Instant::now();
+    let csv = tokio::task::block_in_place(|| fetch(port, &csv_path));
+    let csv_s = started.elapsed().as_secs_f64();
+
+    println!("tracks={}", dataset.tracks);
+    println!("query_p95_max_ms={worst_p95:.0}");
+    println!("query_vs_clickhouse_p95={worst_ratio:.2}");
+    match loads {
+        Ok(loads) => {
+            let load_ms: Vec<f64> = loads.iter().map(|(ms, _)| *ms).collect();
+            let thumbnails = loads.first().map_or(0, |(_, n)| *n);
+            println!(
+                "dashboard_first_load_ms={:.0} (median of {} loads, {thumbnails} thumbnails each)",
+                median(&load_ms),
+                load_ms.len()
+            );
+        }
+        Err(error) => println!("dashboard_first_load_ms=FAILED ({error:#})"),
+    }
+    println!("summary_pdf_24h_p95_ms={pdf_p95:.0}");
+    match csv {
+        Ok(csv) => {
+            let rows = csv.iter().filter(|b| **b == b'\n').count().saturating_sub(1);
+            println!("csv_7d_rows={rows} csv_rows_per_s={:.0} ({csv_s:.1} s)", rows as f64 / csv_s);
+        }
+        Err(error) => println!("csv_7d=FAILED ({error:#})"),
+    }
+    drop(query);
+    db.remove().await?;
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let sizes = std::env::var("BENCH_TRACKS").unwrap_or_else(|_| "1000000,10000000".to_owned());
+    let samples = env_number("BENCH_SAMPLES", 12);
+    for size in sizes.split(',').filter_map(|s| s.trim().parse::<u64>().ok()) {
+        println!("== {size} tracks");
+        bench(size, samples).await?;
+    }
+    Ok(())
+}
