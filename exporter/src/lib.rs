@@ -143,8 +143,21 @@ pub const CSV_COLUMNS: [&str; 17] = [
 /// `name (external id) [list] similarity`, separated by `; `; the `top_*` columns repeat the best;
 /// `first_seen`, `last_seen` and `dwell_s` say when the event's track was in view and for how long.
 pub fn events_csv(events: &[EventRecord]) -> Result<Vec<u8>, ExportError> {
+    let mut bytes = csv_header()?;
+    bytes.extend(csv_rows(events)?);
+    Ok(bytes)
+}
+
+/// The header row of [`events_csv`], for a CSV streamed in chunks ([`csv_rows`]).
+pub fn csv_header() -> Result<Vec<u8>, ExportError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(CSV_COLUMNS)?;
+    writer.into_inner().map_err(|e| ExportError::CsvBuffer(e.to_string()))
+}
+
+/// The rows of [`events_csv`] for `events`, without the header: one chunk of a streamed CSV.
+pub fn csv_rows(events: &[EventRecord]) -> Result<Vec<u8>, ExportError> {
+    let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
     for event in events {
         let matches: Vec<String> = event
             .matches

@@ -6,8 +6,9 @@
 //! - `GET /v1/stats/timeline?from&to&site&stream&bucket`: events per bucket (minute, hour, day) and
 //!   kind; `GET /v1/stats/streams?from&to`: per stream; `GET /v1/stats/persons?from&to&list&limit`:
 //!   the most sighted watchlist persons;
-//! - `GET /v1/reports/events.csv?<the filters of /v1/events>&limit`: every selected event as CSV
-//!   (up to 100,000); `GET /v1/reports/summary.pdf?<the same>&limit`: a PDF for people: totals,
+//! - `GET /v1/reports/events.csv?<the filters of /v1/events>&limit`: every selected event as CSV,
+//!   streamed (at most 5,000,000: a larger selection is a 400 unless `limit` takes the newest);
+//!   `GET /v1/reports/summary.pdf?<the same>&limit`: a PDF for people: totals,
 //!   streams, the most sighted persons and the latest `limit` events (default 50) with best shots;
 //! - `GET /` (and `/dashboard`): the analysts' dashboard, a page that calls the above.
 //!
@@ -16,6 +17,7 @@
 //! people (events, best shots, persons) any role but viewer. Errors are JSON `{"error": "..."}`: 400
 //! for a bad parameter (named), 401/403, 404, and 503 when the warehouse does not answer.
 
+use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -34,6 +36,7 @@ use sightline_common::clock::now_ms;
 use sightline_common::warehouse::WarehouseError;
 use sqlx::PgPool;
 use std::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
 use crate::params::{
@@ -280,18 +283,79 @@ fn attachment(content_type: &'static str, filename: &str, bytes: Vec<u8>) -> Res
         .into_response()
 }
 
+/// Rows per chunk of a streamed CSV (each chunk reads its events' matches in one query).
+const CSV_CHUNK_ROWS: usize = 2_000;
+
 async fn events_csv(
     State(state): State<ApiState>,
     _caller: Caller<SeesPeople>,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let request = query_string(query)?.validate_limited(now_ms(), MAX_EXPORT, MAX_EXPORT).map_err(bad_param)?;
-    let events = state.read(crate::reports::collect_events(&state.warehouse, &request, false)).await?;
-    let csv = sightline_exporter::events_csv(&events).map_err(|error| {
-        tracing::error!(%error, "rendering CSV");
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "rendering the CSV failed".into())
-    })?;
-    Ok(attachment("text/csv; charset=utf-8", "sightline-events.csv", csv))
+    let export = query_string(query)?.validate_export(now_ms()).map_err(bad_param)?;
+    let mut request = export.events;
+    if !export.limited {
+        // Every selected event, or a 400 saying the selection is too large: never a silent cut.
+        request.limit = MAX_EXPORT.saturating_add(1);
+        let count = state.read(state.warehouse.export_count(&request)).await?;
+        if count > u64::from(MAX_EXPORT) {
+            return Err(ApiError::bad_request(format!(
+                "the selection holds more than {MAX_EXPORT} events, the most one export may; narrow the time \
+                 range or the filters, or pass limit to take the newest"
+            )));
+        }
+        request.limit = MAX_EXPORT;
+    }
+    let cursor = state.warehouse.export(&request).map_err(unavailable)?;
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(stream_csv(state.warehouse.clone(), cursor, sender));
+    let disposition = "attachment; filename=\"sightline-events.csv\"";
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, disposition)],
+        Body::from_stream(ReceiverStream::new(receiver)),
+    )
+        .into_response())
+}
+
+/// Writes the CSV of the events `cursor` streams into `sender`, chunk by chunk, each with its
+/// events' matches: memory stays at one chunk whatever the export's size. An error ends the body
+/// with an error (the download fails rather than looking complete).
+async fn stream_csv(
+    warehouse: Warehouse,
+    mut cursor: clickhouse::query::RowCursor<EventRow>,
+    sender: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+) {
+    let result: anyhow::Result<()> = async {
+        if sender.send(Ok(sightline_exporter::csv_header()?)).await.is_err() {
+            return Ok(());
+        }
+        let mut rows = Vec::with_capacity(CSV_CHUNK_ROWS);
+        loop {
+            let next = cursor.next().await?;
+            let done = next.is_none();
+            rows.extend(next);
+            if rows.len() == CSV_CHUNK_ROWS || (done && !rows.is_empty()) {
+                let mut matches = warehouse.matches_by_event(&rows).await?;
+                let records: Vec<_> = rows
+                    .drain(..)
+                    .map(|row| {
+                        let event_matches = matches.remove(&row.id).unwrap_or_default();
+                        crate::reports::event_record(row, event_matches, None)
+                    })
+                    .collect();
+                if sender.send(Ok(sightline_exporter::csv_rows(&records)?)).await.is_err() {
+                    return Ok(()); // The client went away.
+                }
+            }
+            if done {
+                return Ok(());
+            }
+        }
+    }
+    .await;
+    if let Err(error) = result {
+        tracing::error!(error = format!("{error:#}"), "streaming a CSV export failed");
+        let _ = sender.send(Err(std::io::Error::other(format!("{error:#}")))).await;
+    }
 }
 
 async fn summary_pdf(

@@ -73,7 +73,7 @@ pub struct EventRow {
 
 impl EventRow {
     /// Whether `row` is one of this event's matches as of its latest enrichment.
-    fn has_match(&self, row: &MatchRow) -> bool {
+    pub fn has_match(&self, row: &MatchRow) -> bool {
         self.matched_list_ids
             .iter()
             .zip(&self.matched_person_ids)
@@ -182,6 +182,20 @@ pub struct Warehouse {
     client: Client,
 }
 
+/// An hour, ms.
+const HOUR_MS: i64 = 3_600_000;
+/// The first window a page is looked for in (see [`Warehouse::page`]).
+const FIRST_WINDOW_MS: i64 = HOUR_MS;
+
+/// The whole hours inside `range`, `[first, end)` in seconds: those the hourly track sets
+/// (`track_hours`) answer for. Empty (`first >= end`) when the range holds no whole hour.
+fn whole_hours(range: &TimeRange) -> (u32, u32) {
+    let first = range.from_ms.div_euclid(HOUR_MS) + i64::from(range.from_ms.rem_euclid(HOUR_MS) != 0);
+    let end = range.to_ms.div_euclid(HOUR_MS);
+    let seconds = |hour: i64| (hour * 3600).clamp(0, i64::from(u32::MAX)) as u32;
+    (seconds(first), seconds(end.max(first)))
+}
+
 /// A filter bound as `(? = '' OR column = ?)`: the value twice, '' for none.
 fn optional(value: &Option<String>) -> &str {
     value.as_deref().unwrap_or("")
@@ -199,11 +213,11 @@ impl Warehouse {
         self.client.query(sql).bind(from_s).bind(to_s).bind(range.from_ms).bind(range.to_ms)
     }
 
-    /// `sql` over the tracks present in `range`, bound as its end in seconds, then its start and
-    /// end in ms.
+    /// `sql` over the tracks present in `range`, bound as its start in ms, its end in seconds (partition
+    /// pruning) and in ms.
     fn tracks_in(&self, sql: &str, range: &TimeRange) -> clickhouse::query::Query {
         let (_, to_s) = range.seconds();
-        self.client.query(sql).bind(to_s).bind(range.from_ms).bind(range.to_ms)
+        self.client.query(sql).bind(range.from_ms).bind(to_s).bind(range.to_ms)
     }
 
     /// One page of events, newest first: per track its latest report (`track_page.sql`), or every
@@ -214,7 +228,28 @@ impl Warehouse {
     }
 
     /// The ids and capture times of the events of one page, newest first.
+    ///
+    /// The page is looked for in a window that ends where it starts (the range's end, or the
+    /// cursor) and grows eightfold, from an hour, until it holds a full page or covers the range: a
+    /// query costs what its window holds, and the newest page of a busy month is in its last hour.
+    /// A window `[start, end)` gives the newest events of the range before `end` exactly: an event
+    /// it leaves out is older than every event it holds.
     pub async fn page(&self, request: &EventsRequest) -> Result<Vec<PageRow>, WarehouseError> {
+        let end_ms = request.cursor.as_ref().map_or(request.range.to_ms, |c| c.capture_ms.saturating_add(1));
+        let mut window_ms = FIRST_WINDOW_MS;
+        loop {
+            let from_ms = end_ms.saturating_sub(window_ms).max(request.range.from_ms);
+            let window = EventsRequest { range: TimeRange { from_ms, ..request.range }, ..request.clone() };
+            let rows = self.page_in(&window).await?;
+            if rows.len() >= request.limit as usize || from_ms <= request.range.from_ms {
+                return Ok(rows);
+            }
+            window_ms = window_ms.saturating_mul(8);
+        }
+    }
+
+    /// [`Warehouse::page`] over the whole of `request.range`, in one query.
+    async fn page_in(&self, request: &EventsRequest) -> Result<Vec<PageRow>, WarehouseError> {
         let filter = &request.filter;
         let kind = filter.kind.map(|k| k.label()).unwrap_or("");
         let (before_ms, before_id) = match &request.cursor {
@@ -222,7 +257,7 @@ impl Warehouse {
             None => (i64::MAX, String::new()),
         };
         let range = &request.range;
-        let (_, to_s) = range.seconds();
+        let (from_s, to_s) = range.seconds();
         let match_filtered = u8::from(filter.list.is_some() || filter.person.is_some() || filter.matched_only);
         let query = if filter.every_report {
             self.ranged(queries::REPORT_PAGE, range)
@@ -235,8 +270,8 @@ impl Warehouse {
         } else {
             self.client
                 .query(queries::TRACK_PAGE)
-                .bind(to_s)
                 .bind(range.from_ms)
+                .bind(to_s)
                 .bind(optional(&filter.site))
                 .bind(optional(&filter.site))
                 .bind(optional(&filter.stream))
@@ -244,9 +279,11 @@ impl Warehouse {
                 .bind(kind)
                 .bind(kind)
                 .bind(match_filtered)
+                .bind(range.from_ms)
                 .bind(match_filtered)
                 .bind(to_s)
-                .bind(range.from_ms)
+                .bind(from_s)
+                .bind(to_s)
                 .bind(optional(&filter.list))
                 .bind(optional(&filter.list))
                 .bind(optional(&filter.person))
@@ -327,10 +364,62 @@ impl Warehouse {
             .map_err(query_error("reading matches"))
     }
 
+    /// Every event `request` selects, at most its `limit`, newest first, as a cursor that streams
+    /// them from ClickHouse (one query, `export_events.sql`).
+    pub fn export(&self, request: &EventsRequest) -> Result<clickhouse::query::RowCursor<EventRow>, WarehouseError> {
+        self.export_query(queries::EXPORT_EVENTS, request).fetch().map_err(query_error("starting an export"))
+    }
+
+    /// How many events [`Warehouse::export`] would stream (counting stops past `request.limit`).
+    pub async fn export_count(&self, request: &EventsRequest) -> Result<u64, WarehouseError> {
+        let count = format!("SELECT count() FROM ({})", queries::EXPORT_EVENTS);
+        self.export_query(&count, request).fetch_one().await.map_err(query_error("counting an export"))
+    }
+
+    /// `sql` (`export_events.sql` or a query over it) bound for `request`.
+    fn export_query(&self, sql: &str, request: &EventsRequest) -> clickhouse::query::Query {
+        let filter = &request.filter;
+        let kind = filter.kind.map(|k| k.label()).unwrap_or("");
+        let range = &request.range;
+        let (_, to_s) = range.seconds();
+        let every_report = u8::from(filter.every_report);
+        self.ranged(sql, range)
+            .bind(optional(&filter.site))
+            .bind(optional(&filter.site))
+            .bind(optional(&filter.stream))
+            .bind(optional(&filter.stream))
+            .bind(kind)
+            .bind(kind)
+            .bind(every_report)
+            .bind(optional(&filter.list))
+            .bind(optional(&filter.list))
+            .bind(optional(&filter.person))
+            .bind(optional(&filter.person))
+            .bind(u8::from(filter.matched_only))
+            .bind(1 - every_report)
+            .bind(range.from_ms)
+            .bind(to_s)
+            .bind(optional(&filter.site))
+            .bind(optional(&filter.site))
+            .bind(optional(&filter.stream))
+            .bind(optional(&filter.stream))
+            .bind(kind)
+            .bind(kind)
+            .bind(range.from_ms)
+            .bind(range.to_ms)
+            .bind(optional(&filter.list))
+            .bind(optional(&filter.list))
+            .bind(optional(&filter.person))
+            .bind(optional(&filter.person))
+            .bind(u8::from(filter.matched_only))
+            .bind(request.limit)
+    }
+
     /// The event `id`, if it landed.
     pub async fn event(&self, id: Uuid) -> Result<Option<EventRow>, WarehouseError> {
         self.client
             .query(queries::EVENT_BY_ID)
+            .bind(id.to_string())
             .bind(id.to_string())
             .fetch_optional()
             .await
@@ -351,15 +440,40 @@ impl Warehouse {
 
     /// Events per bucket and kind.
     pub async fn timeline(&self, request: &TimelineRequest) -> Result<Vec<TimelineRow>, WarehouseError> {
-        let (_, to_s) = request.range.seconds();
-        self.client
-            .query(queries::TIMELINE)
-            .bind(request.range.from_ms)
-            .bind(request.bucket_ms)
-            .bind(request.bucket_ms)
-            .bind(to_s)
-            .bind(request.range.from_ms)
-            .bind(request.range.to_ms)
+        let range = &request.range;
+        let (_, to_s) = range.seconds();
+        let query = if request.bucket_ms % HOUR_MS == 0 {
+            let (hours_from_s, hours_to_s) = whole_hours(range);
+            self.client
+                .query(queries::TIMELINE_HOURS)
+                .bind(range.from_ms)
+                .bind(request.bucket_ms)
+                .bind(request.bucket_ms)
+                .bind(hours_from_s)
+                .bind(hours_to_s)
+                .bind(optional(&request.site))
+                .bind(optional(&request.site))
+                .bind(optional(&request.stream))
+                .bind(optional(&request.stream))
+                .bind(range.from_ms)
+                .bind(request.bucket_ms)
+                .bind(request.bucket_ms)
+                .bind(range.from_ms)
+                .bind(to_s)
+                .bind(range.to_ms)
+                .bind(i64::from(hours_from_s) * 1000)
+                .bind(i64::from(hours_to_s) * 1000)
+        } else {
+            self.client
+                .query(queries::TIMELINE)
+                .bind(range.from_ms)
+                .bind(request.bucket_ms)
+                .bind(request.bucket_ms)
+                .bind(range.from_ms)
+                .bind(to_s)
+                .bind(range.to_ms)
+        };
+        query
             .bind(optional(&request.site))
             .bind(optional(&request.site))
             .bind(optional(&request.stream))
@@ -371,7 +485,17 @@ impl Warehouse {
 
     /// What each stream saw.
     pub async fn streams(&self, range: &TimeRange) -> Result<Vec<StreamSummaryRow>, WarehouseError> {
-        self.tracks_in(queries::STREAM_SUMMARY, range)
+        let (hours_from_s, hours_to_s) = whole_hours(range);
+        let (_, to_s) = range.seconds();
+        self.client
+            .query(queries::STREAM_SUMMARY)
+            .bind(hours_from_s)
+            .bind(hours_to_s)
+            .bind(range.from_ms)
+            .bind(to_s)
+            .bind(range.to_ms)
+            .bind(i64::from(hours_from_s) * 1000)
+            .bind(i64::from(hours_to_s) * 1000)
             .fetch_all()
             .await
             .map_err(query_error("reading stream summaries"))
@@ -381,8 +505,8 @@ impl Warehouse {
     pub async fn persons(&self, request: &PersonsRequest) -> Result<Vec<PersonSightingsRow>, WarehouseError> {
         let (_, to_s) = request.range.seconds();
         self.tracks_in(queries::TOP_MATCHED_PERSONS, &request.range)
-            .bind(to_s)
             .bind(request.range.from_ms)
+            .bind(to_s)
             .bind(request.range.to_ms)
             .bind(optional(&request.list))
             .bind(optional(&request.list))
@@ -395,5 +519,20 @@ impl Warehouse {
     /// Whether the warehouse answers.
     pub async fn ping(&self) -> Result<(), WarehouseError> {
         self.client.query("SELECT 1").fetch_one::<u8>().await.map(|_| ()).map_err(query_error("pinging"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_hours_lie_inside_the_range() {
+        let hour = |h: i64| h * HOUR_MS;
+        assert_eq!(whole_hours(&TimeRange { from_ms: hour(10), to_ms: hour(13) }), (36_000, 46_800));
+        assert_eq!(whole_hours(&TimeRange { from_ms: hour(10) + 1, to_ms: hour(13) - 1 }), (39_600, 43_200));
+        // No whole hour: an empty span, so everything is read from the tracks.
+        let (first, end) = whole_hours(&TimeRange { from_ms: hour(10) + 5, to_ms: hour(11) - 5 });
+        assert!(first >= end);
     }
 }

@@ -9,7 +9,7 @@ use sightline_common::clock::now_ms;
 use sightline_common::retry::Backoff;
 use sightline_common::shutdown::Shutdown;
 use sightline_exporter::{events_csv, report_pdf};
-use sightline_query::params::{EventsRequest, MAX_EXPORT, MAX_REPORT_EVENTS, TimeRange};
+use sightline_query::params::{EventsRequest, MAX_MAILED_EVENTS, MAX_REPORT_EVENTS, TimeRange};
 use sightline_query::reports;
 use sightline_query::store::Warehouse;
 use sqlx::PgPool;
@@ -166,7 +166,7 @@ impl Runner {
             .collect();
         match schedule.format {
             Format::Csv => {
-                let request = EventsRequest { range, filter, limit: MAX_EXPORT, cursor: None };
+                let request = EventsRequest { range, filter, limit: MAX_MAILED_EVENTS, cursor: None };
                 let events =
                     reports::collect_events(&self.warehouse, &request, false).await.map_err(|e| e.to_string())?;
                 let bytes = events_csv(&events).map_err(|e| e.to_string())?;

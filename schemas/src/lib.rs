@@ -144,13 +144,17 @@ pub mod queries {
     pub const REPORT_PAGE: &str = include_str!("../clickhouse/queries/report_page.sql");
     /// Events by id, with the columns the API lists.
     pub const EVENTS_BY_ID: &str = include_str!("../clickhouse/queries/events_by_id.sql");
+    /// Every event a CSV export selects, with its matches, newest first (one streamed query).
+    pub const EXPORT_EVENTS: &str = include_str!("../clickhouse/queries/export_events.sql");
     /// One event by id, with the columns of [`EVENTS_BY_ID`].
     pub const EVENT_BY_ID: &str = include_str!("../clickhouse/queries/event_by_id.sql");
     /// The watchlist matches of a set of events.
     pub const EVENT_MATCHES: &str = include_str!("../clickhouse/queries/event_matches.sql");
     /// The best-shot JPEG of one event.
     pub const BEST_SHOT: &str = include_str!("../clickhouse/queries/best_shot.sql");
-    /// Tracks per time bucket (of their first sighting) and kind.
+    /// The timeline for buckets of whole hours, from the hourly track sets (`track_hours`).
+    pub const TIMELINE_HOURS: &str = include_str!("../clickhouse/queries/timeline_hours.sql");
+    /// Tracks per time bucket (of their first sighting) and kind (minute buckets).
     pub const TIMELINE: &str = include_str!("../clickhouse/queries/timeline.sql");
     /// Per site and stream: face and body tracks, identified tracks, last sighting.
     pub const STREAM_SUMMARY: &str = include_str!("../clickhouse/queries/stream_summary.sql");

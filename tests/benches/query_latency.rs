@@ -89,14 +89,6 @@ fn raw_read<'a>(warehouse: &'a Warehouse, path: &'a str, now_ms: i64) -> RawRead
             "/v1/stats/persons" => {
                 warehouse.persons(&parse::<PersonsQuery>(query).validate(now_ms)?).await?.len() as u64
             }
-            "/v1/reports/events.csv" => {
-                let request = parse::<EventsQuery>(query).validate_limited(
-                    now_ms,
-                    sightline_query::params::MAX_EXPORT,
-                    sightline_query::params::MAX_EXPORT,
-                )?;
-                sightline_query::reports::collect_events(warehouse, &request, false).await?.len() as u64
-            }
             "/v1/reports/summary.pdf" => {
                 let request = parse::<EventsQuery>(query).validate_limited(
                     now_ms,
@@ -118,6 +110,71 @@ fn raw_read<'a>(warehouse: &'a Warehouse, path: &'a str, now_ms: i64) -> RawRead
         };
         Ok(rows)
     })
+}
+
+/// GETs `path` through the service reading the body as it streams (chunked), 64 KB at a time:
+/// (status, rows of the CSV body without its header).
+fn download_csv(port: u16, path: &str) -> anyhow::Result<(u16, u64)> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(300)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut reader = BufReader::with_capacity(1 << 16, stream);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let status: u16 = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut chunked = false;
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        if line.trim().is_empty() {
+            break;
+        }
+        chunked |= line.to_ascii_lowercase().starts_with("transfer-encoding: chunked");
+    }
+    let mut newlines = 0u64;
+    let mut buffer = vec![0u8; 1 << 16];
+    if chunked {
+        loop {
+            line.clear();
+            reader.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim(), 16)?;
+            if size == 0 {
+                break;
+            }
+            let mut left = size;
+            while left > 0 {
+                let n = reader.read(&mut buffer[..left.min(1 << 16)])?;
+                anyhow::ensure!(n > 0, "the download ended inside a chunk");
+                newlines += buffer[..n].iter().filter(|b| **b == b'\n').count() as u64;
+                left -= n;
+            }
+            line.clear();
+            reader.read_line(&mut line)?; // the chunk's CRLF
+        }
+    } else {
+        loop {
+            let n = reader.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            newlines += buffer[..n].iter().filter(|b| **b == b'\n').count() as u64;
+        }
+    }
+    Ok((status, newlines.saturating_sub(1)))
+}
+
+/// Peak resident memory of process `pid` so far, MB (VmHWM).
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// Ids of events to read one by one: the newest `count` with a best shot, and as many of any age.
@@ -339,11 +396,14 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
     let loads: anyhow::Result<Vec<(f64, usize)>> =
         (0..samples.min(5)).map(|i| tokio::task::block_in_place(|| dashboard_first_load(port, &range(1, i)))).collect();
 
-    // The CSV export of 7 days, rows per second of the download.
+    // The CSV export of 7 days, streamed: rows per second of the download, and the service's peak
+    // memory before and after it.
+    let rss_before = peak_rss_mb(query.pid());
     let csv_path = format!("/v1/reports/events.csv?{}", range(7, 0));
     let started = Instant::now();
-    let csv = tokio::task::block_in_place(|| fetch(port, &csv_path));
+    let csv = tokio::task::block_in_place(|| download_csv(port, &csv_path));
     let csv_s = started.elapsed().as_secs_f64();
+    let rss_after = peak_rss_mb(query.pid());
 
     println!("tracks={}", dataset.tracks);
     println!("query_p95_max_ms={worst_p95:.0}");
@@ -362,10 +422,11 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
     }
     println!("summary_pdf_24h_p95_ms={pdf_p95:.0}");
     match csv {
-        Ok(csv) => {
-            let rows = csv.iter().filter(|b| **b == b'\n').count().saturating_sub(1);
-            println!("csv_7d_rows={rows} csv_rows_per_s={:.0} ({csv_s:.1} s)", rows as f64 / csv_s);
-        }
+        Ok((200, rows)) => println!(
+            "csv_7d_rows={rows} csv_rows_per_s={:.0} ({csv_s:.1} s; service peak memory {rss_before:.0} MB before, {rss_after:.0} MB after)",
+            rows as f64 / csv_s
+        ),
+        Ok((status, _)) => println!("csv_7d=FAILED (status {status})"),
         Err(error) => println!("csv_7d=FAILED ({error:#})"),
     }
     drop(query);

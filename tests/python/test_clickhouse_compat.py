@@ -142,7 +142,7 @@ def apply_all(engine):
 def test_migrations_apply_and_are_idempotent(engine):
     apply_all(engine)
     tables = {row[0] for row in engine.execute("SHOW TABLES")}
-    assert {"events", "matches", "best_shot_jpegs", "tracks", "schema_migrations"} <= tables
+    assert {"events", "matches", "best_shot_jpegs", "tracks", "track_hours", "event_index", "schema_migrations"} <= tables
     assert "best_shots" not in tables
 
 
@@ -165,10 +165,12 @@ def test_every_query_runs(engine, query):
         "track_page": [SAMPLE_EVENT_ID, "1795168800000"],
         "report_page": [SAMPLE_EVENT_ID, "1795168800000"],
         "events_by_id": [SAMPLE_EVENT_ID, "cam-01", "site-a", "face", "1795168800000"],
+        "export_events": [SAMPLE_EVENT_ID, "cam-01", "site-a", "face", "1795168800000"],
         "event_by_id": [SAMPLE_EVENT_ID, "cam-01", "site-a", "face", "1795168800000"],
         "event_matches": [SAMPLE_EVENT_ID, "list-1", "VIP", "person-1", "EXT-1", "Person One"],
         "best_shot": ["jpegbytes"],
         "timeline": ["1795168800000", "face", "1", "1"],
+        "timeline_hours": ["1795168800000", "face", "1", "1"],
         "stream_summary": ["site-a", "cam-01", "1", "0", "1", "1795168800000"],
     }
     if query.stem in expected_first_rows:

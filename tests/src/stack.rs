@@ -279,6 +279,11 @@ impl ServiceProcess {
         terminate(&mut self.child, timeout).is_ok_and(|status| status.is_some_and(|s| s.success()))
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether it is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -363,7 +368,7 @@ impl HttpResponse {
 }
 
 /// One HTTP/1.1 request on loopback with `Connection: close` and an optional bearer token, reading
-/// the whole response (bodies are sent with a length, as the services' APIs do).
+/// the whole response (a body sent with a length, or streamed in chunks, which it joins).
 pub fn http_exchange(
     port: u16,
     method: &str,
@@ -388,7 +393,30 @@ pub fn http_exchange(
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").context("no end of HTTP headers")?;
     let headers = String::from_utf8_lossy(&response[..split]).into_owned();
     let status = headers.split(' ').nth(1).and_then(|s| s.parse().ok()).context("no HTTP status")?;
-    Ok(HttpResponse { status, headers, body: response[split + 4..].to_vec() })
+    let mut response = HttpResponse { status, headers, body: response[split + 4..].to_vec() };
+    if response.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        response.body = dechunk(&response.body)?;
+    }
+    Ok(response)
+}
+
+/// The body of a response sent with `Transfer-Encoding: chunked` (streamed downloads), without its
+/// framing; an error if it ends before its last chunk.
+fn dechunk(mut framed: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = framed.windows(2).position(|w| w == b"\r\n").context("a chunk without its size line")?;
+        let size_text = String::from_utf8_lossy(&framed[..line_end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .with_context(|| format!("chunk size {size_text:?}"))?;
+        framed = &framed[line_end + 2..];
+        if size == 0 {
+            return Ok(body);
+        }
+        anyhow::ensure!(framed.len() >= size + 2, "the body ended inside a chunk (a failed download)");
+        body.extend_from_slice(&framed[..size]);
+        framed = &framed[size + 2..];
+    }
 }
 
 /// Polls `check` every 200 ms until it returns `Some`, or fails after `timeout` with `what`.

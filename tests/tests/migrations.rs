@@ -49,7 +49,20 @@ async fn clickhouse_migrations_apply_once_and_refuse_edits() -> anyhow::Result<(
         .query("SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name")
         .fetch_all()
         .await?;
-    assert_eq!(tables, ["best_shot_jpegs", "events", "matches", "schema_migrations", "tracks"]);
+    assert_eq!(
+        tables,
+        [
+            "best_shot_jpegs",
+            "event_index",
+            "event_index_mv",
+            "events",
+            "matches",
+            "schema_migrations",
+            "track_hours",
+            "track_hours_mv",
+            "tracks"
+        ]
+    );
     let recorded: u64 = client.query("SELECT uniqExact(version) FROM schema_migrations").fetch_one().await?;
     assert_eq!(recorded, CLICKHOUSE_MIGRATIONS.len() as u64);
 

@@ -455,15 +455,9 @@ async fn h_tracks_converge_to_their_latest_report() -> anyhow::Result<()> {
     let left: Vec<_> = warehouse.matches_by_event(&[row]).await?.into_values().flatten().collect();
     assert!(left.is_empty(), "the old enrichment's matches are gone: {left:?}");
     // The people counts: every track once, in the per-stream summary over all time.
-    let summary: Vec<(String, String, u64, u64, u64, i64)> = clickhouse
-        .read_client()
-        .query(sightline_schemas::queries::STREAM_SUMMARY)
-        .bind(u32::MAX)
-        .bind(0i64)
-        .bind(i64::MAX)
-        .fetch_all()
-        .await?;
-    assert_eq!(summary.iter().map(|(_, _, faces, bodies, _, _)| faces + bodies).sum::<u64>(), TRACKS);
+    let everything = sightline_query::params::TimeRange { from_ms: 0, to_ms: sightline_query::params::MAX_TIME_MS };
+    let summary = warehouse.streams(&everything).await?;
+    assert_eq!(summary.iter().map(|s| s.faces + s.bodies).sum::<u64>(), TRACKS);
     assert!(writer.terminate(Duration::from_secs(30)));
     Ok(())
 }

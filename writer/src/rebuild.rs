@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::settings::WriterSettings;
 
 /// The tables a rebuild empties (the migration history is kept).
-pub const WAREHOUSE_TABLES: &[&str] = &["events", "matches", "best_shot_jpegs", "tracks"];
+pub const WAREHOUSE_TABLES: &[&str] = &["events", "matches", "best_shot_jpegs", "tracks", "track_hours", "event_index"];
 
 /// Empties the warehouse tables and rewinds the consumer group to the earliest offsets.
 ///

@@ -1,10 +1,10 @@
 -- The most sighted watchlist persons in a time range, optionally of one list: the tracks present in
 -- the range whose best match (in their latest report) is the person, with the person's latest
 -- known names. Without FINAL: only tracks with a match in some report are grouped (a semi-join on
--- the few matched tracks), each by its latest report (see timeline.sql). Bound: the range's end in
--- seconds (partition pruning), its start and end in ms, twice (tracks, then matched tracks); the
+-- the few matched tracks), each by its latest report (see timeline.sql). Bound: the range's start in
+-- ms, its end in seconds (partition pruning) and in ms, twice (tracks, then matched tracks); the
 -- list filter (twice; '' matches every list) and how many.
--- params: 1795219201; 1795132800000; 1795219200000; 1795219201; 1795132800000; 1795219200000; ''; ''; 100
+-- params: 1795132800000; 1795219201; 1795219200000; 1795132800000; 1795219201; 1795219200000; ''; ''; 100
 SELECT
     track_list AS list_id, argMaxIf(track_list_name, track_last_ms, track_list_name != '') AS list_name,
     track_person AS person_id,
@@ -20,12 +20,12 @@ FROM
         argMax(best_person_display_name, version) AS track_display_name,
         argMax(best_similarity, version) AS track_similarity, max(last_seen_ms) AS track_last_ms
     FROM tracks
-    WHERE first_seen < toDateTime(?)
-        AND last_seen_ms >= ? AND first_seen_ms < ?
+    PREWHERE last_seen_ms >= ?
+    WHERE first_seen < toDateTime(?) AND first_seen_ms < ?
         AND cityHash64(stream_id, track_id) IN (
             SELECT cityHash64(stream_id, track_id) FROM tracks
-            WHERE first_seen < toDateTime(?)
-                AND last_seen_ms >= ? AND first_seen_ms < ?
+            PREWHERE last_seen_ms >= ?
+            WHERE first_seen < toDateTime(?) AND first_seen_ms < ?
                 AND best_person_id != '')
     GROUP BY cityHash64(stream_id, track_id)
 )
