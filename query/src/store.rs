@@ -4,13 +4,14 @@
 //! point reads take one copy of rows that are identical in every copy (see docs/warehouse.md).
 
 use clickhouse::Client;
+use clickhouse::query::Query;
 use serde::{Deserialize, Serialize};
 use sightline_common::warehouse::{ClickHouseSettings, WarehouseError, query_error};
 use sightline_schemas::queries;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use crate::params::{Cursor, EventsRequest, PersonsRequest, TimeRange, TimelineRequest};
+use crate::params::{Cursor, EventFilter, EventsRequest, PersonsRequest, TimeRange, TimelineRequest};
 
 /// One event as the API lists it (the columns of `events_by_id.sql`).
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
@@ -196,6 +197,32 @@ fn whole_hours(range: &TimeRange) -> (u32, u32) {
     (seconds(first), seconds(end.max(first)))
 }
 
+/// Binds the site, stream and kind filters of `filter`, each twice (`(? = '' OR column = ?)`).
+fn bind_scope(query: Query, filter: &EventFilter) -> Query {
+    let kind = filter.kind.map(|k| k.label()).unwrap_or("");
+    query
+        .bind(optional(&filter.site))
+        .bind(optional(&filter.site))
+        .bind(optional(&filter.stream))
+        .bind(optional(&filter.stream))
+        .bind(kind)
+        .bind(kind)
+}
+
+/// Binds the list and person filters of `filter`, each twice.
+fn bind_list_and_person(query: Query, filter: &EventFilter) -> Query {
+    query
+        .bind(optional(&filter.list))
+        .bind(optional(&filter.list))
+        .bind(optional(&filter.person))
+        .bind(optional(&filter.person))
+}
+
+/// Binds the match filters of `filter`: list and person (each twice), then matched only (1/0).
+fn bind_matches(query: Query, filter: &EventFilter) -> Query {
+    bind_list_and_person(query, filter).bind(u8::from(filter.matched_only))
+}
+
 /// A filter bound as `(? = '' OR column = ?)`: the value twice, '' for none.
 fn optional(value: &Option<String>) -> &str {
     value.as_deref().unwrap_or("")
@@ -208,14 +235,14 @@ impl Warehouse {
     }
 
     /// `query` with the range bound as its seconds, then its milliseconds.
-    fn ranged(&self, sql: &str, range: &TimeRange) -> clickhouse::query::Query {
+    fn ranged(&self, sql: &str, range: &TimeRange) -> Query {
         let (from_s, to_s) = range.seconds();
         self.client.query(sql).bind(from_s).bind(to_s).bind(range.from_ms).bind(range.to_ms)
     }
 
     /// `sql` over the tracks present in `range`, bound as its start in ms, its end in seconds (partition
     /// pruning) and in ms.
-    fn tracks_in(&self, sql: &str, range: &TimeRange) -> clickhouse::query::Query {
+    fn tracks_in(&self, sql: &str, range: &TimeRange) -> Query {
         let (_, to_s) = range.seconds();
         self.client.query(sql).bind(range.from_ms).bind(to_s).bind(range.to_ms)
     }
@@ -251,7 +278,6 @@ impl Warehouse {
     /// [`Warehouse::page`] over the whole of `request.range`, in one query.
     async fn page_in(&self, request: &EventsRequest) -> Result<Vec<PageRow>, WarehouseError> {
         let filter = &request.filter;
-        let kind = filter.kind.map(|k| k.label()).unwrap_or("");
         let (before_ms, before_id) = match &request.cursor {
             Some(cursor) => (cursor.capture_ms, cursor.event_id.to_string()),
             None => (i64::MAX, String::new()),
@@ -260,43 +286,18 @@ impl Warehouse {
         let (from_s, to_s) = range.seconds();
         let match_filtered = u8::from(filter.list.is_some() || filter.person.is_some() || filter.matched_only);
         let query = if filter.every_report {
-            self.ranged(queries::REPORT_PAGE, range)
-                .bind(optional(&filter.site))
-                .bind(optional(&filter.site))
-                .bind(optional(&filter.stream))
-                .bind(optional(&filter.stream))
-                .bind(kind)
-                .bind(kind)
+            bind_scope(self.ranged(queries::REPORT_PAGE, range), filter)
         } else {
-            self.client
-                .query(queries::TRACK_PAGE)
-                .bind(range.from_ms)
-                .bind(to_s)
-                .bind(optional(&filter.site))
-                .bind(optional(&filter.site))
-                .bind(optional(&filter.stream))
-                .bind(optional(&filter.stream))
-                .bind(kind)
-                .bind(kind)
+            let query = bind_scope(self.client.query(queries::TRACK_PAGE).bind(range.from_ms).bind(to_s), filter)
                 .bind(match_filtered)
                 .bind(range.from_ms)
                 .bind(match_filtered)
                 .bind(to_s)
                 .bind(from_s)
-                .bind(to_s)
-                .bind(optional(&filter.list))
-                .bind(optional(&filter.list))
-                .bind(optional(&filter.person))
-                .bind(optional(&filter.person))
-                .bind(range.from_ms)
-                .bind(range.to_ms)
+                .bind(to_s);
+            bind_list_and_person(query, filter).bind(range.from_ms).bind(range.to_ms)
         };
-        query
-            .bind(optional(&filter.list))
-            .bind(optional(&filter.list))
-            .bind(optional(&filter.person))
-            .bind(optional(&filter.person))
-            .bind(u8::from(filter.matched_only))
+        bind_matches(query, filter)
             .bind(before_ms)
             .bind(before_ms)
             .bind(before_id)
@@ -377,42 +378,15 @@ impl Warehouse {
     }
 
     /// `sql` (`export_events.sql` or a query over it) bound for `request`.
-    fn export_query(&self, sql: &str, request: &EventsRequest) -> clickhouse::query::Query {
+    fn export_query(&self, sql: &str, request: &EventsRequest) -> Query {
         let filter = &request.filter;
-        let kind = filter.kind.map(|k| k.label()).unwrap_or("");
         let range = &request.range;
         let (_, to_s) = range.seconds();
         let every_report = u8::from(filter.every_report);
-        self.ranged(sql, range)
-            .bind(optional(&filter.site))
-            .bind(optional(&filter.site))
-            .bind(optional(&filter.stream))
-            .bind(optional(&filter.stream))
-            .bind(kind)
-            .bind(kind)
-            .bind(every_report)
-            .bind(optional(&filter.list))
-            .bind(optional(&filter.list))
-            .bind(optional(&filter.person))
-            .bind(optional(&filter.person))
-            .bind(u8::from(filter.matched_only))
-            .bind(1 - every_report)
-            .bind(range.from_ms)
-            .bind(to_s)
-            .bind(optional(&filter.site))
-            .bind(optional(&filter.site))
-            .bind(optional(&filter.stream))
-            .bind(optional(&filter.stream))
-            .bind(kind)
-            .bind(kind)
-            .bind(range.from_ms)
-            .bind(range.to_ms)
-            .bind(optional(&filter.list))
-            .bind(optional(&filter.list))
-            .bind(optional(&filter.person))
-            .bind(optional(&filter.person))
-            .bind(u8::from(filter.matched_only))
-            .bind(request.limit)
+        let query = bind_scope(self.ranged(sql, range), filter).bind(every_report);
+        let query = bind_matches(query, filter).bind(1 - every_report).bind(range.from_ms).bind(to_s);
+        let query = bind_scope(query, filter).bind(range.from_ms).bind(range.to_ms);
+        bind_matches(query, filter).bind(request.limit)
     }
 
     /// The event `id`, if it landed.

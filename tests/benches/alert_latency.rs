@@ -20,7 +20,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use sightline_schemas::v1::EnrichedEvent;
 use sightline_testkit::alerts::Hook;
 use sightline_testkit::pipeline::{HOOK, PipelineOptions, VideoPipeline};
-use sightline_testkit::rounds::{median, summary};
+use sightline_testkit::rounds::{env_number, median, quantile, summary};
 use sightline_testkit::stack;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -38,18 +38,6 @@ impl Appearance {
     fn latency_ms(&self) -> f64 {
         (self.hook.received_ms - self.appeared_ms) as f64
     }
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// The `q` quantile (nearest rank) of `values`.
-fn quantile(values: &[f64], q: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
-    sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
 }
 
 /// Plays the video `passes` times to a camera on ingest with `live_reports`; the appearances whose

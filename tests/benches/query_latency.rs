@@ -20,7 +20,7 @@
 use sightline_common::auth::Role;
 use sightline_query::params::{EventsQuery, PersonsQuery, RangeQuery, TimelineQuery};
 use sightline_query::store::Warehouse;
-use sightline_testkit::rounds::median;
+use sightline_testkit::rounds::{env_number, median, quantile};
 use sightline_testkit::stack::{self, ServiceProcess, TestDatabase, eventually, http_exchange};
 use sightline_testkit::warehouse_load::{PERSONS, WarehouseLoad, person_id};
 use std::future::Future;
@@ -30,18 +30,6 @@ use std::time::{Duration, Instant};
 const TOKEN: &str = "bench-query-analyst";
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// The `q` quantile (nearest rank) of `values`.
-fn quantile(values: &[f64], q: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
-    sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
-}
 
 /// A query string as the API takes it, parsed into the service's own request type.
 fn parse<T: serde::de::DeserializeOwned>(query: &str) -> T {

@@ -1,11 +1,25 @@
 //! Summaries of benchmark rounds: benchmarks alternate a candidate with its peer for several rounds
-//! and print the median ratio with its spread, so one noisy round does not decide the result.
+//! and print the median ratio with its spread, so one noisy round does not decide the result; and
+//! the quantiles and environment-sized counts the benchmarks share.
 
 /// The median of `values` (the upper one of the middle two for an even count); NaN when empty.
 pub fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The `q` quantile (nearest rank) of `values`; NaN when empty.
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).copied().unwrap_or(f64::NAN)
+}
+
+/// The whole number in environment variable `name` (a benchmark's size), or `default`.
+pub fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// `median (min–max over N rounds)`, for a benchmark's summary line.
@@ -25,5 +39,7 @@ mod tests {
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 3.0);
         assert!(median(&[]).is_nan());
         assert_eq!(summary(&[1.0, 0.5, 2.0]), "1.00 (min 0.50, max 2.00 over 3 rounds)");
+        let values: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!((quantile(&values, 0.5), quantile(&values, 0.95)), (10.0, 19.0));
     }
 }

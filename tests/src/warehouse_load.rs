@@ -4,7 +4,8 @@
 //!
 //! The data (one report per track, so a track is one `events` row and one `tracks` row):
 //! - `days` days ending at `end_ms`, more people by day than by night (an hour-of-day profile);
-//! - 3 sites and 24 streams (stream `cam-NN` on site `site-{a,b,c}` by `NN % 3`), busier streams first;
+//! - 3 sites and 24 streams (`cam-10` to `cam-33`, on `site-a`, `site-b`, `site-c` in turn), the
+//!   lower-numbered streams busier;
 //! - 60 % faces with 192-d unit descriptors, 40 % bodies without;
 //! - about 5 % of faces matched to one of [`PERSONS`] watchlist persons (skewed: some persons are seen
 //!   often), in one of 3 lists; a matched face's descriptor lies near its person's (a unit vector
