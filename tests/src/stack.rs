@@ -541,9 +541,15 @@ pub async fn landed_events(
     let isolation = Isolation::new(name, 2).await?;
     let clickhouse = clickhouse(&isolation.database);
     crate::loadgen::produce(&kafka(), &isolation.topic, generator, 0, count, None).await?;
-    let _writer = ServiceProcess::writer(&isolation, &clickhouse, &[], &[])?;
+    let writer = ServiceProcess::writer(&isolation, &clickhouse, &[], &[])?;
     eventually(Duration::from_secs(120), "the events to land", || async {
         Ok((event_counts(&clickhouse).await?.0 == count).then_some(()))
+    })
+    .await?;
+    // The writer lands a batch's events before its tracks: the batch is whole once it counts them
+    // as inserted, and only then may the writer stop.
+    eventually(Duration::from_secs(60), "the writer to land every table of its batches", || async {
+        Ok((writer.metric("sightline_writer_inserted_total").unwrap_or(0.0) >= count as f64).then_some(()))
     })
     .await?;
     Ok((isolation, (0..count).map(|i| generator.event(i)).collect()))
