@@ -46,6 +46,7 @@ test: stack models build
 	$(MAKE) --no-print-directory test-rust test-python
 
 test-rust:
+	$(STACK) prune-tests
 	$(WITH_STACK_ENV) $(WITH_MODELS) cargo test --workspace --no-fail-fast -- --test-threads=2
 
 test-python:

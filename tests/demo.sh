@@ -189,7 +189,7 @@ echo "== top matched persons (tracks whose best match they are)"
 query "SELECT best_list_name, best_person_display_name, count() AS sightings, round(max(best_similarity), 3) AS best FROM tracks FINAL WHERE best_person_id != '' GROUP BY best_list_name, best_person_display_name ORDER BY sightings DESC LIMIT 5"
 
 echo "== query: starting sightline-query (REST API and dashboard on http://$QUERY_ADDR/)"
-SIGHTLINE_QUERY__HTTP_ADDR="$QUERY_ADDR" "$BIN/sightline-query" --config query/query.toml >"$DATA/logs/demo-query.log" 2>&1 &
+SIGHTLINE_QUERY__MODELS_DIR="$MODELS" SIGHTLINE_QUERY__HTTP_ADDR="$QUERY_ADDR" "$BIN/sightline-query" --config query/query.toml >"$DATA/logs/demo-query.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:9467/readyz >/dev/null && break; sleep 0.2; done
 echo "-- GET /v1/stats/streams?stream=... (the dashboard's counts: people, not reports)"

@@ -58,6 +58,8 @@ pub enum Access {
     /// Reads what identifies people (events, faces, matches): any role but viewer
     /// ([`Role::can_see_people`]).
     People,
+    /// Reads the audit trail (who searched for whom): admin only.
+    Audit,
 }
 
 /// Checks one text field of a request: at most `max_bytes` of UTF-8 and no control characters (NUL,
@@ -96,6 +98,14 @@ impl Requirement for SeesPeople {
     const WHAT: &'static str = "faces, names, watchlists or recipients";
 }
 
+/// Admin only: the audit trail (who searched for which face, when).
+pub struct Audits;
+
+impl Requirement for Audits {
+    const ACCESS: Access = Access::Audit;
+    const WHAT: &'static str = "the audit trail";
+}
+
 /// Operator or admin: changes to configuration (streams, watchlists, schedules).
 pub struct Manages;
 impl Requirement for Manages {
@@ -109,6 +119,8 @@ impl Requirement for Manages {
 pub struct Caller<R: Requirement> {
     /// The caller's role (handlers use it for field-level rules, e.g. [`mask_url`]).
     pub role: Role,
+    /// The caller's token (id and name), for audit records.
+    pub bearer: auth::Bearer,
     requirement: std::marker::PhantomData<R>,
 }
 
@@ -122,8 +134,8 @@ where
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
         let pool = <PgPool as axum::extract::FromRef<S>>::from_ref(state);
-        let role = authorize(&pool, &parts.headers, R::ACCESS, R::WHAT).await?;
-        Ok(Self { role, requirement: std::marker::PhantomData })
+        let bearer = authorize(&pool, &parts.headers, R::ACCESS, R::WHAT).await?;
+        Ok(Self { role: bearer.role, bearer, requirement: std::marker::PhantomData })
     }
 }
 
@@ -169,14 +181,20 @@ pub fn mask_url_in(text: &str, url: &str) -> String {
     if url.is_empty() { text.to_owned() } else { text.replace(url, &mask_url(url)) }
 }
 
-/// The caller's role if its bearer token allows `access`; 401 without a valid token, 403 when the
-/// role may not, naming `what` it tried to change or see.
-pub async fn authorize(pool: &PgPool, headers: &HeaderMap, access: Access, what: &str) -> Result<Role, ApiError> {
+/// The caller (its token and role) if its bearer token allows `access`; 401 without a valid token,
+/// 403 when the role may not, naming `what` it tried to change or see.
+pub async fn authorize(
+    pool: &PgPool,
+    headers: &HeaderMap,
+    access: Access,
+    what: &str,
+) -> Result<auth::Bearer, ApiError> {
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
-    let role = auth::bearer_role(pool, authorization).await.map_err(|error| match error {
+    let bearer = auth::bearer(pool, authorization).await.map_err(|error| match error {
         AuthError::Database(error) => ApiError::from(error),
         other => ApiError(StatusCode::UNAUTHORIZED, other.to_string()),
     })?;
+    let role = bearer.role;
     match access {
         Access::Manage if !role.can_manage() => {
             Err(ApiError(StatusCode::FORBIDDEN, format!("role {} cannot change {what}", role.as_str())))
@@ -184,7 +202,10 @@ pub async fn authorize(pool: &PgPool, headers: &HeaderMap, access: Access, what:
         Access::People if !role.can_see_people() => {
             Err(ApiError(StatusCode::FORBIDDEN, format!("role {} cannot see {what}", role.as_str())))
         }
-        _ => Ok(role),
+        Access::Audit if role != Role::Admin => {
+            Err(ApiError(StatusCode::FORBIDDEN, format!("role {} cannot see {what}", role.as_str())))
+        }
+        _ => Ok(bearer),
     }
 }
 

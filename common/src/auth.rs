@@ -92,13 +92,25 @@ pub async fn issue(pool: &PgPool, name: &str, role: Role) -> Result<String, sqlx
     Ok(token)
 }
 
-/// The role of the bearer token in `authorization` (the header's value).
-pub async fn bearer_role(pool: &PgPool, authorization: Option<&str>) -> Result<Role, AuthError> {
+/// Who presents a token: its id and name (for audit records) and its role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bearer {
+    /// The token's id in `api_tokens`.
+    pub token_id: uuid::Uuid,
+    /// The name it was issued under (a person or a program).
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+}
+
+/// The holder of the bearer token in `authorization` (the header's value).
+pub async fn bearer(pool: &PgPool, authorization: Option<&str>) -> Result<Bearer, AuthError> {
     let token = authorization.and_then(|v| v.strip_prefix("Bearer ")).ok_or(AuthError::Missing)?;
-    let role: Option<String> =
-        sqlx::query_scalar("SELECT role FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL")
+    let row: Option<(uuid::Uuid, String, String)> =
+        sqlx::query_as("SELECT id, name, role FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL")
             .bind(digest(token))
             .fetch_optional(pool)
             .await?;
-    role.ok_or(AuthError::Unknown)?.parse().map_err(|_| AuthError::Unknown)
+    let (token_id, name, role) = row.ok_or(AuthError::Unknown)?;
+    Ok(Bearer { token_id, name, role: role.parse().map_err(|_| AuthError::Unknown)? })
 }

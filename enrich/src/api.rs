@@ -19,12 +19,9 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sightline_common::api::{ApiError, Caller, Manages, SeesPeople, check_text};
-use sightline_vision::align::{align_face, eye_distance};
-use sightline_vision::descriptor::FaceDescriptor;
-use sightline_vision::detect::FaceDetector;
-use sightline_vision::frame::RgbFrame;
+use sightline_vision::photo::{PhotoDescriber, PhotoError};
 use sqlx::PgPool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::watchlists::{self, IndexSpec, NewList, NewPerson};
@@ -37,16 +34,10 @@ pub const MAX_PHOTO_BYTES: usize = 10 * 1024 * 1024;
 pub struct ApiState {
     /// The database.
     pub pool: PgPool,
-    /// Finds the face in enrolment photos.
-    pub detector: Arc<Mutex<FaceDetector>>,
-    /// Describes it (shared with the pipeline).
-    pub describer: Arc<Mutex<FaceDescriptor>>,
+    /// Describes the face of enrolment photos (its describer shared with the pipeline).
+    pub photos: Arc<PhotoDescriber>,
     /// The model whose descriptors are stored.
     pub spec: IndexSpec,
-    /// Minimum distance between the eyes in an enrolment photo, pixels.
-    pub min_eye_distance_px: f32,
-    /// Largest photo accepted for enrolment, pixels (checked before decoding).
-    pub max_image_pixels: u64,
 }
 
 impl axum::extract::FromRef<ApiState> for PgPool {
@@ -258,42 +249,22 @@ async fn add_person(
     if photo.is_empty() {
         return Err(ApiError::bad_request("the body must be the person's photo (JPEG or PNG)"));
     }
-    let descriptor = {
-        let state = state.clone();
-        tokio::task::spawn_blocking(move || describe_photo(&state, &photo))
-            .await
-            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("describing the photo: {e}")))??
-    };
+    let descriptor = describe_photo(&state.photos, photo).await?;
     let person = NewPerson { external_id: query.external_id, display_name, metadata: serde_json::json!({}) };
     let person_id = watchlists::enrol(&state.pool, list_id, &person, &[descriptor], &state.spec).await?;
     let view = sqlx::query_as(&format!("{PERSON_VIEW} WHERE p.id = $1")).bind(person_id).fetch_one(&state.pool).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// The descriptor of the one face in `photo`.
-fn describe_photo(state: &ApiState, photo: &[u8]) -> Result<Vec<f32>, ApiError> {
-    let internal = |e: String| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e);
-    let image = RgbFrame::decode_bounded(photo, state.max_image_pixels).map_err(ApiError::unprocessable)?;
-    let faces = state.detector.lock().map_err(|_| internal("detector lock poisoned".into()))?.detect(&image);
-    let faces = faces.map_err(|e| internal(e.to_string()))?;
-    let face = match faces.as_slice() {
-        [] => return Err(ApiError::unprocessable("no face found in the image")),
-        [face] => face,
-        several => {
-            return Err(ApiError::unprocessable(format!(
-                "{} faces found in the image; enrolment needs a photo of one person",
-                several.len()
-            )));
+/// The descriptor of the one face in `photo`: a 422 saying why when the photo cannot be used.
+async fn describe_photo(photos: &Arc<PhotoDescriber>, photo: Bytes) -> Result<Vec<f32>, ApiError> {
+    photos.describe_off_runtime(photo).await.map_err(|error| match error {
+        PhotoError::Unusable(reason) => ApiError::unprocessable(reason),
+        PhotoError::Internal(_) => {
+            tracing::error!(%error, "describing a photo failed");
+            ApiError(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
         }
-    };
-    if eye_distance(&face.landmarks) < state.min_eye_distance_px {
-        return Err(ApiError::unprocessable("the face is too small to describe; use a larger photo"));
-    }
-    let aligned =
-        align_face(&image, &face.landmarks).ok_or_else(|| ApiError::unprocessable("the face cannot be aligned"))?;
-    let mut describer = state.describer.lock().map_err(|_| internal("descriptor lock poisoned".into()))?;
-    let mut descriptors = describer.describe(&[&aligned]).map_err(|e| internal(e.to_string()))?;
-    descriptors.pop().ok_or_else(|| internal("no descriptor".into()))
+    })
 }
 
 async fn delete_person(

@@ -17,6 +17,7 @@ use sightline_enrich::pipeline::Pipeline;
 use sightline_enrich::watchlists::{self, IndexSpec};
 use sightline_vision::descriptor::{DESCRIPTOR_DIM, DescriptorSettings, FaceDescriptor, MODEL_NAME, MODEL_VERSION};
 use sightline_vision::detect::{self, FaceDetector, FaceDetectorSettings, ModelFiles};
+use sightline_vision::photo::PhotoDescriber;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -159,11 +160,13 @@ async fn main() -> anyhow::Result<()> {
 
     let api_state = ApiState {
         pool: pool.clone(),
-        detector: Arc::new(Mutex::new(detector)),
-        describer: describer.clone(),
+        photos: Arc::new(PhotoDescriber::new(
+            detector,
+            describer.clone(),
+            settings.min_eye_distance_px,
+            settings.max_image_pixels,
+        )),
         spec,
-        min_eye_distance_px: settings.min_eye_distance_px,
-        max_image_pixels: settings.max_image_pixels,
     };
     let (api_addr, api) =
         sightline_common::http::serve_router(settings.http_addr.as_str(), router(api_state), shutdown.clone())

@@ -6,10 +6,22 @@
 //! - `GET /v1/stats/timeline?from&to&site&stream&bucket`: events per bucket (minute, hour, day) and
 //!   kind; `GET /v1/stats/streams?from&to`: per stream; `GET /v1/stats/persons?from&to&list&limit`:
 //!   the most sighted watchlist persons;
+//! - `GET /v1/stats/identified?from&to&site&tz`: unique identified persons and identified tracks per
+//!   day (from midnight in `tz`, default UTC) and site; `GET /v1/stats/dwell?from&to&site&stream&kind`:
+//!   how long tracks stayed in view (mean, percentiles, histogram);
+//!   `GET /v1/stats/heatmap?from&to&site&stream&kind&tz`: arrivals by day of the week and hour;
+//!   `GET /v1/stats/visits?from&to&site&list&person&gap_minutes&limit`: each identified person's
+//!   visits, tracks and dwell per site (sightings closer than the gap, default 30 minutes, are one
+//!   visit). Every count is of tracks, each once;
 //! - `GET /v1/reports/events.csv?<the filters of /v1/events>&limit`: every selected event as CSV,
 //!   streamed (at most 5,000,000: a larger selection is a 400 unless `limit` takes the newest);
 //!   `GET /v1/reports/summary.pdf?<the same>&limit`: a PDF for people: totals,
 //!   streams, the most sighted persons and the latest `limit` events (default 50) with best shots;
+//! - `POST /v1/search/faces?from&to&site&stream&threshold&limit` with a photo (JPEG or PNG) as the
+//!   body, or `?event=<id>` and no body for that event's face: the tracks where the face was seen,
+//!   most similar first, each with its best-matching report and best-shot link; every search is
+//!   recorded first (`face_search_audit`), and admins read the records with
+//!   `GET /v1/audit/face-searches?from&to&limit`;
 //! - `GET /` (and `/dashboard`): the analysts' dashboard, a page that calls the above.
 //!
 //! Times are ms since the epoch or RFC 3339; the range defaults to the last 24 hours. Every `/v1`
@@ -18,12 +30,14 @@
 //! for a bad parameter (named), 401/403, 404, and 503 when the warehouse does not answer.
 
 use axum::body::Body;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -31,19 +45,27 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
-use sightline_common::api::{AnyRole, ApiError, Caller, SeesPeople};
+use sha2::{Digest, Sha256};
+use sightline_common::api::{AnyRole, ApiError, Audits, Caller, SeesPeople};
 use sightline_common::clock::now_ms;
 use sightline_common::warehouse::WarehouseError;
+use sightline_vision::descriptor::{MODEL_NAME, MODEL_VERSION};
+use sightline_vision::photo::{PhotoDescriber, PhotoError};
 use sqlx::PgPool;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
+use crate::audit::{self, SearchedFace};
 use crate::params::{
-    DEFAULT_REPORT_EVENTS, EventsQuery, InvalidParam, MAX_EXPORT, MAX_REPORT_EVENTS, PersonsQuery, RangeQuery,
-    TimelineQuery, format_time,
+    AuditQuery, BreakdownQuery, DEFAULT_REPORT_EVENTS, EventsQuery, FaceSearchQuery, IdentifiedQuery, InvalidParam,
+    MAX_EXPORT, MAX_REPORT_EVENTS, PersonsQuery, RangeQuery, TimelineQuery, VisitsQuery, format_time,
 };
-use crate::store::{EventRow, MatchRow, Warehouse, next_cursor};
+use crate::store::{DWELL_BINS_MS, EventRow, Face, FaceSearchRow, MatchRow, Warehouse, next_cursor};
+
+/// Largest photo a face search accepts.
+pub const MAX_PHOTO_BYTES: usize = 10 * 1024 * 1024;
 
 /// The dashboard page.
 pub const DASHBOARD_HTML: &str = include_str!("dashboard.html");
@@ -89,6 +111,9 @@ pub struct ApiState {
     pub warehouse: Warehouse,
     /// Request metrics.
     pub metrics: QueryMetrics,
+    /// Describes the face of a search photo; `None` when the service runs without the face models
+    /// (searches by an event's face still work).
+    pub photos: Option<Arc<PhotoDescriber>>,
 }
 
 impl axum::extract::FromRef<ApiState> for PgPool {
@@ -108,8 +133,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/stats/timeline", get(timeline))
         .route("/v1/stats/streams", get(streams))
         .route("/v1/stats/persons", get(persons))
+        .route("/v1/stats/identified", get(identified))
+        .route("/v1/stats/dwell", get(dwell))
+        .route("/v1/stats/heatmap", get(heatmap))
+        .route("/v1/stats/visits", get(visits))
         .route("/v1/reports/events.csv", get(events_csv))
         .route("/v1/reports/summary.pdf", get(summary_pdf))
+        .route("/v1/search/faces", post(search_faces).layer(DefaultBodyLimit::max(MAX_PHOTO_BYTES)))
+        .route("/v1/audit/face-searches", get(face_search_audit))
         .route_layer(middleware::from_fn_with_state(state.metrics.clone(), count_requests))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
@@ -276,6 +307,95 @@ async fn persons(
     .into_response())
 }
 
+impl ApiState {
+    /// A 400 naming `tz` unless ClickHouse knows the time zone.
+    async fn known_time_zone(&self, zone: &str) -> Result<(), ApiError> {
+        if self.read(self.warehouse.knows_time_zone(zone)).await? {
+            Ok(())
+        } else {
+            Err(ApiError::bad_request(format!("tz: {zone:?} is not a known time zone")))
+        }
+    }
+}
+
+async fn identified(
+    State(state): State<ApiState>,
+    _caller: Caller<AnyRole>,
+    query: Result<Query<IdentifiedQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (range, site, zone) = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
+    state.known_time_zone(&zone).await?;
+    let days = state.read(state.warehouse.identified(&range, &site, &zone)).await?;
+    Ok(Json(serde_json::json!({ "from_ms": range.from_ms, "to_ms": range.to_ms, "tz": zone, "days": days }))
+        .into_response())
+}
+
+async fn dwell(
+    State(state): State<ApiState>,
+    _caller: Caller<AnyRole>,
+    query: Result<Query<BreakdownQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (scope, zone) = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
+    if zone != "UTC" {
+        return Err(ApiError::bad_request("tz: dwell does not depend on a time zone"));
+    }
+    let dwell = state.read(state.warehouse.dwell(&scope)).await?;
+    let bins: Vec<serde_json::Value> = dwell
+        .histogram
+        .iter()
+        .enumerate()
+        .map(|(i, tracks)| {
+            let from_ms = if i == 0 { 0 } else { DWELL_BINS_MS[i - 1] };
+            serde_json::json!({ "from_ms": from_ms, "to_ms": DWELL_BINS_MS.get(i), "tracks": tracks })
+        })
+        .collect();
+    let percentile = |i: usize| dwell.percentiles_ms.get(i).copied().filter(|_| dwell.tracks > 0);
+    Ok(Json(serde_json::json!({
+        "from_ms": scope.range.from_ms,
+        "to_ms": scope.range.to_ms,
+        "tracks": dwell.tracks,
+        "mean_ms": dwell.mean_ms,
+        "p50_ms": percentile(0),
+        "p90_ms": percentile(1),
+        "p99_ms": percentile(2),
+        "histogram": bins,
+    }))
+    .into_response())
+}
+
+async fn heatmap(
+    State(state): State<ApiState>,
+    _caller: Caller<AnyRole>,
+    query: Result<Query<BreakdownQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (scope, zone) = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
+    state.known_time_zone(&zone).await?;
+    let cells = state.read(state.warehouse.heatmap(&scope, &zone)).await?;
+    Ok(Json(serde_json::json!({
+        "from_ms": scope.range.from_ms,
+        "to_ms": scope.range.to_ms,
+        "tz": zone,
+        "cells": cells,
+    }))
+    .into_response())
+}
+
+async fn visits(
+    State(state): State<ApiState>,
+    _caller: Caller<SeesPeople>,
+    query: Result<Query<VisitsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
+    let persons = state.read(state.warehouse.visits(&request)).await?;
+    Ok(Json(serde_json::json!({
+        "from_ms": request.range.from_ms,
+        "to_ms": request.range.to_ms,
+        "gap_ms": request.gap_ms,
+        "persons": persons,
+    }))
+    .into_response())
+}
+
 /// A download: `bytes` of `content_type`, saved as `filename`.
 fn attachment(content_type: &'static str, filename: &str, bytes: Vec<u8>) -> Response {
     let disposition = format!("attachment; filename=\"{filename}\"");
@@ -372,4 +492,85 @@ async fn summary_pdf(
         ApiError(StatusCode::INTERNAL_SERVER_ERROR, "rendering the PDF failed".into())
     })?;
     Ok(attachment("application/pdf", "sightline-report.pdf", pdf))
+}
+
+/// A track a face search found, as the API shows it.
+#[derive(Debug, Serialize)]
+struct FaceMatchView {
+    #[serde(flatten)]
+    track: FaceSearchRow,
+    first_seen: String,
+    last_seen: String,
+    best_shot_url: Option<String>,
+}
+
+async fn search_faces(
+    State(state): State<ApiState>,
+    caller: Caller<SeesPeople>,
+    query: Result<Query<FaceSearchQuery>, QueryRejection>,
+    photo: Bytes,
+) -> Result<Response, ApiError> {
+    let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
+    let (face, searched) = match request.event {
+        Some(id) if photo.is_empty() => {
+            let face = state.read(state.warehouse.face_of_event(id)).await?;
+            (face.ok_or_else(|| ApiError::not_found("no such event with a face descriptor"))?, SearchedFace::Event(id))
+        }
+        Some(_) => return Err(ApiError::bad_request("send a photo or name an event, not both")),
+        None if photo.is_empty() => {
+            return Err(ApiError::bad_request(
+                "the body must be a photo (JPEG or PNG) of the face to search for, or event must name an event",
+            ));
+        }
+        None => {
+            let photos = state.photos.as_ref().ok_or_else(|| {
+                ApiError(StatusCode::SERVICE_UNAVAILABLE, "search by photo needs the face models (models_dir)".into())
+            })?;
+            let sha256: String = Sha256::digest(&photo).iter().map(|b| format!("{b:02x}")).collect();
+            let descriptor = photos.describe_off_runtime(photo).await.map_err(|error| match error {
+                PhotoError::Unusable(reason) => ApiError::unprocessable(reason),
+                PhotoError::Internal(_) => {
+                    tracing::error!(%error, "describing a search photo failed");
+                    ApiError(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+                }
+            })?;
+            let face = Face {
+                descriptor,
+                descriptor_model: MODEL_NAME.into(),
+                descriptor_model_version: MODEL_VERSION.into(),
+            };
+            (face, SearchedFace::Photo(sha256))
+        }
+    };
+    let record = audit::record_search(&state.pool, &caller.bearer, &searched, &request).await?;
+    let found = state.read(state.warehouse.search_faces(&face, &request)).await;
+    audit::record_outcome(&state.pool, record, found.as_ref().ok().map(Vec::len)).await?;
+    let tracks: Vec<FaceMatchView> = found?
+        .into_iter()
+        .map(|track| FaceMatchView {
+            first_seen: format_time(track.first_ms),
+            last_seen: format_time(track.last_ms),
+            best_shot_url: (track.has_best_shot != 0).then(|| format!("/v1/events/{}/best-shot", track.event_id)),
+            track,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "from_ms": request.range.from_ms,
+        "to_ms": request.range.to_ms,
+        "threshold": request.threshold,
+        "audit_id": record,
+        "tracks": tracks,
+    }))
+    .into_response())
+}
+
+async fn face_search_audit(
+    State(state): State<ApiState>,
+    _caller: Caller<Audits>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (range, limit) = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
+    let searches = audit::searches(&state.pool, range.from_ms, range.to_ms, limit).await?;
+    Ok(Json(serde_json::json!({ "from_ms": range.from_ms, "to_ms": range.to_ms, "searches": searches }))
+        .into_response())
 }

@@ -4,12 +4,16 @@
 //! - [`params`]: request parameters (time ranges, filters, pages) validated into clear 400s;
 //! - [`store`]: the warehouse reads, the SQL of `schemas/clickhouse/queries` (checked on ClickHouse
 //!   18.16 and current ClickHouse alike);
+//! - [`face_search`]: search by face (sign sketches, then exact similarity); [`audit`]: every search
+//!   recorded in PostgreSQL;
 //! - [`reports`]: CSV and PDF reports of the events (rendered by `sightline-exporter`);
 //! - [`api`]: the axum routes, token roles, and the dashboard page (`dashboard.html`).
 //!
 //! The `sightline-query` binary serves them; see `query/query.toml` for its settings.
 
 pub mod api;
+pub mod audit;
+pub mod face_search;
 pub mod params;
 pub mod reports;
 pub mod store;

@@ -11,7 +11,11 @@ use sightline_common::shutdown::Shutdown;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_query::api::{ApiState, QueryMetrics, router};
 use sightline_query::store::Warehouse;
+use sightline_vision::descriptor::{DescriptorSettings, FaceDescriptor};
+use sightline_vision::detect::{self, FaceDetector, FaceDetectorSettings, ModelFiles};
+use sightline_vision::photo::PhotoDescriber;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -35,6 +39,15 @@ struct QuerySettings {
     metrics_addr: std::net::SocketAddr,
     /// `production` refuses the local stack's credentials at start.
     deployment: sightline_common::config::Deployment,
+    /// The face models (`make models` prints the directory) for searches by photo; empty: searches
+    /// by photo answer 503, searches by an event's face still work.
+    models_dir: Option<PathBuf>,
+    /// Threads of each face model.
+    model_threads: usize,
+    /// Smallest face a search photo may have: distance between the eyes, pixels.
+    min_eye_distance_px: f32,
+    /// Largest search photo, pixels (checked before decoding).
+    max_image_pixels: u64,
 }
 
 impl Default for QuerySettings {
@@ -45,6 +58,10 @@ impl Default for QuerySettings {
             http_addr: "127.0.0.1:8083".into(),
             metrics_addr: ([127, 0, 0, 1], 9467).into(),
             deployment: Default::default(),
+            models_dir: None,
+            model_threads: 1,
+            min_eye_distance_px: 8.0,
+            max_image_pixels: 40_000_000,
         }
     }
 }
@@ -61,6 +78,24 @@ async fn watch_warehouse(warehouse: Warehouse, readiness: Readiness, mut shutdow
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
     }
+}
+
+/// The face detector and descriptor for search photos, from the models in `dir`.
+fn photo_describer(dir: &std::path::Path, settings: &QuerySettings) -> anyhow::Result<Arc<PhotoDescriber>> {
+    let files = ModelFiles { dir: dir.to_owned() };
+    let environment = detect::runtime(&files.runtime_library())
+        .with_context(|| format!("no models in {} (run `make models`)", dir.display()))?;
+    let threads = settings.model_threads;
+    let describer =
+        FaceDescriptor::new(&environment, &files.descriptor_model(), DescriptorSettings { threads, max_batch: 1 })?;
+    let detector =
+        FaceDetector::new(&environment, &files.face_model(), FaceDetectorSettings { threads, ..Default::default() })?;
+    Ok(Arc::new(PhotoDescriber::new(
+        detector,
+        Arc::new(Mutex::new(describer)),
+        settings.min_eye_distance_px,
+        settings.max_image_pixels,
+    )))
 }
 
 #[tokio::main]
@@ -81,7 +116,8 @@ async fn main() -> anyhow::Result<()> {
 
     let warehouse = Warehouse::new(&settings.clickhouse);
     tokio::spawn(watch_warehouse(warehouse.clone(), readiness, shutdown.clone()));
-    let state = ApiState { pool, warehouse, metrics };
+    let photos = settings.models_dir.as_deref().map(|dir| photo_describer(dir, &settings)).transpose()?;
+    let state = ApiState { pool, warehouse, metrics, photos };
     let (addr, server) = sightline_common::http::serve_router(settings.http_addr.as_str(), router(state), shutdown)
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;

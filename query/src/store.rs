@@ -11,7 +11,120 @@ use sightline_schemas::queries;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use crate::params::{Cursor, EventFilter, EventsRequest, PersonsRequest, TimeRange, TimelineRequest};
+use crate::face_search;
+use crate::params::{
+    Cursor, EventFilter, EventsRequest, FaceSearchRequest, PersonsRequest, Scope, TimeRange, TimelineRequest,
+    VisitsRequest,
+};
+
+/// A face to search for: its descriptor (unit length) and the model that made it (faces of other
+/// models are not comparable).
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+pub struct Face {
+    /// The descriptor.
+    pub descriptor: Vec<f32>,
+    /// Model name.
+    pub descriptor_model: String,
+    /// Model version.
+    pub descriptor_model_version: String,
+}
+
+/// A candidate face of a search (`face_candidates.sql`).
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Deserialize)]
+pub struct CandidateRow {
+    /// Event id.
+    pub id: String,
+    /// Camera or file.
+    pub stream_id: String,
+    /// Track within the stream.
+    pub track_id: String,
+    /// Site of the stream.
+    pub site: String,
+    /// Capture time of the face, ms since the epoch.
+    pub capture_ms: i64,
+    /// Whether the event has a best shot.
+    pub has_best_shot: u8,
+}
+
+/// The exact similarity of a candidate face (`face_similarities.sql`).
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Deserialize)]
+pub struct SimilarityRow {
+    /// Event id.
+    pub id: String,
+    /// Cosine similarity to the face searched for.
+    pub similarity: f64,
+}
+
+/// A track a face search found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaceSearchRow {
+    /// Camera or file.
+    pub stream_id: String,
+    /// Track within the stream.
+    pub track_id: String,
+    /// Site of the stream.
+    pub site: String,
+    /// Highest similarity of the track's reports to the face searched for.
+    pub similarity: f64,
+    /// The report with that similarity (its best shot shows the face).
+    pub event_id: String,
+    /// Whether that report has a best shot.
+    #[serde(skip_serializing)]
+    pub has_best_shot: u8,
+    /// First capture of a matching report, ms since the epoch.
+    pub first_ms: i64,
+    /// Last capture of a matching report, ms since the epoch.
+    pub last_ms: i64,
+    /// Reports of the track at or above the threshold.
+    pub sightings: u64,
+}
+
+/// The tracks of the candidates at or above `threshold`: per track its best similarity and that
+/// report, its first and last matching capture and how many reports matched; best first (ties by
+/// stream and track), at most `limit`.
+pub fn rank_tracks(
+    candidates: Vec<CandidateRow>,
+    similarities: Vec<SimilarityRow>,
+    threshold: f32,
+    limit: u32,
+) -> Vec<FaceSearchRow> {
+    let similarity: HashMap<String, f64> = similarities.into_iter().map(|row| (row.id, row.similarity)).collect();
+    let mut tracks: HashMap<(String, String), FaceSearchRow> = HashMap::new();
+    for candidate in candidates {
+        let Some(&score) = similarity.get(&candidate.id) else { continue };
+        if score < f64::from(threshold) {
+            continue;
+        }
+        let key = (candidate.stream_id.clone(), candidate.track_id.clone());
+        let track = tracks.entry(key).or_insert_with(|| FaceSearchRow {
+            stream_id: candidate.stream_id.clone(),
+            track_id: candidate.track_id.clone(),
+            site: candidate.site.clone(),
+            similarity: f64::NEG_INFINITY,
+            event_id: String::new(),
+            has_best_shot: 0,
+            first_ms: candidate.capture_ms,
+            last_ms: candidate.capture_ms,
+            sightings: 0,
+        });
+        if score > track.similarity {
+            track.similarity = score;
+            track.event_id = candidate.id;
+            track.has_best_shot = candidate.has_best_shot;
+        }
+        track.first_ms = track.first_ms.min(candidate.capture_ms);
+        track.last_ms = track.last_ms.max(candidate.capture_ms);
+        track.sightings += 1;
+    }
+    let mut ranked: Vec<FaceSearchRow> = tracks.into_values().collect();
+    ranked.sort_by(|a, b| {
+        b.similarity
+            .total_cmp(&a.similarity)
+            .then_with(|| (&a.stream_id, &a.track_id).cmp(&(&b.stream_id, &b.track_id)))
+    });
+    ranked.truncate(limit as usize);
+    ranked
+}
 
 /// One event as the API lists it (the columns of `events_by_id.sql`).
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
@@ -133,6 +246,99 @@ pub struct TimelineRow {
     pub matched: u64,
 }
 
+/// Unique persons a watchlist match identified, and their tracks, on one day at one site.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+pub struct IdentifiedRow {
+    /// Start of the day (midnight in the requested time zone), ms since the epoch.
+    pub day_ms: i64,
+    /// Site.
+    pub site: String,
+    /// Distinct persons.
+    pub persons: u64,
+    /// Identified tracks.
+    pub tracks: u64,
+}
+
+/// Upper bounds of the dwell histogram's bins, ms (the last bin is everything longer).
+pub const DWELL_BINS_MS: [i64; 7] = [5_000, 15_000, 30_000, 60_000, 300_000, 900_000, 3_600_000];
+
+/// How long tracks stayed in view (`dwell.sql`).
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+pub struct DwellRow {
+    /// Tracks.
+    pub tracks: u64,
+    /// Mean dwell, ms.
+    pub mean_ms: i64,
+    /// 50th, 90th and 99th percentiles, ms.
+    pub percentiles_ms: Vec<i64>,
+    /// Tracks per bin of [`DWELL_BINS_MS`] (one more bin than bounds).
+    pub histogram: Vec<u64>,
+}
+
+/// Arrivals in one hour of the week.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+pub struct HeatmapRow {
+    /// 1 (Monday) to 7 (Sunday), in the requested time zone.
+    pub day_of_week: u8,
+    /// 0 to 23, in the requested time zone.
+    pub hour: u8,
+    /// Tracks first seen then.
+    pub tracks: u64,
+}
+
+/// A person's tracks at one site (`person_tracks.sql`).
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Deserialize)]
+struct PersonTracksRow {
+    list_id: String,
+    person_id: String,
+    site: String,
+    external_id: String,
+    display_name: String,
+    tracks: u64,
+    dwell_ms: i64,
+    firsts_ms: Vec<i64>,
+    lasts_ms: Vec<i64>,
+}
+
+/// A person's visits to one site.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VisitsRow {
+    /// Watchlist.
+    pub list_id: String,
+    /// Person.
+    pub person_id: String,
+    /// Site.
+    pub site: String,
+    /// The person's external id.
+    pub external_id: String,
+    /// The person's name.
+    pub display_name: String,
+    /// Visits: runs of tracks each starting within the gap of the end of those before.
+    pub visits: u64,
+    /// Tracks.
+    pub tracks: u64,
+    /// Summed dwell of the tracks, ms.
+    pub dwell_ms: i64,
+    /// First sighting, ms since the epoch.
+    pub first_ms: i64,
+    /// Last sighting, ms since the epoch.
+    pub last_ms: i64,
+}
+
+/// Visits among tracks given by their first and last sightings, in order of the first: a track
+/// starting more than `gap_ms` after every track before it has ended begins a new visit.
+pub fn count_visits(firsts_ms: &[i64], lasts_ms: &[i64], gap_ms: i64) -> u64 {
+    let mut visits = 0;
+    let mut seen_until = i64::MIN;
+    for (&first, &last) in firsts_ms.iter().zip(lasts_ms) {
+        if visits == 0 || first.saturating_sub(seen_until) > gap_ms {
+            visits += 1;
+        }
+        seen_until = seen_until.max(last);
+    }
+    visits
+}
+
 /// What one stream saw in a time range.
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
 pub struct StreamSummaryRow {
@@ -205,6 +411,18 @@ fn bind_scope(query: Query, filter: &EventFilter) -> Query {
         .bind(optional(&filter.site))
         .bind(optional(&filter.stream))
         .bind(optional(&filter.stream))
+        .bind(kind)
+        .bind(kind)
+}
+
+/// Binds the site, stream and kind of `scope`, each twice.
+fn bind_site_stream_kind(query: Query, scope: &Scope) -> Query {
+    let kind = scope.kind.map(|k| k.label()).unwrap_or("");
+    query
+        .bind(optional(&scope.site))
+        .bind(optional(&scope.site))
+        .bind(optional(&scope.stream))
+        .bind(optional(&scope.stream))
         .bind(kind)
         .bind(kind)
 }
@@ -309,24 +527,22 @@ impl Warehouse {
 
     /// The events of `page`, in its order.
     pub async fn events_by_id(&self, page: &[PageRow]) -> Result<Vec<EventRow>, WarehouseError> {
-        let (Some(first), Some(last)) =
-            (page.iter().map(|e| e.capture_ms).min(), page.iter().map(|e| e.capture_ms).max())
-        else {
+        let Some(query) = self.by_ids(queries::EVENTS_BY_ID, page.iter().map(|e| (e.id.as_str(), e.capture_ms))) else {
             return Ok(Vec::new());
         };
-        let (from_s, to_s) = TimeRange { from_ms: first, to_ms: last + 1 }.seconds();
-        let ids: Vec<&str> = page.iter().map(|e| e.id.as_str()).collect();
-        let rows: Vec<EventRow> = self
-            .client
-            .query(queries::EVENTS_BY_ID)
-            .bind(from_s)
-            .bind(to_s)
-            .bind(ids)
-            .fetch_all()
-            .await
-            .map_err(query_error("reading events"))?;
+        let rows: Vec<EventRow> = query.fetch_all().await.map_err(query_error("reading events"))?;
         let mut by_id: HashMap<String, EventRow> = rows.into_iter().map(|row| (row.id.clone(), row)).collect();
         Ok(page.iter().filter_map(|entry| by_id.remove(&entry.id)).collect())
+    }
+
+    /// `sql` bound with the capture-time span (seconds, end exclusive) of `events` (id, capture
+    /// time in ms) and their ids, as `events_by_id.sql` and `event_matches.sql` take them; `None`
+    /// when there are no events.
+    fn by_ids<'a>(&self, sql: &str, events: impl Iterator<Item = (&'a str, i64)>) -> Option<Query> {
+        let (ids, times): (Vec<&str>, Vec<i64>) = events.unzip();
+        let span = TimeRange { from_ms: *times.iter().min()?, to_ms: times.iter().max()? + 1 };
+        let (from_s, to_s) = span.seconds();
+        Some(self.client.query(sql).bind(from_s).bind(to_s).bind(ids))
     }
 
     /// The watchlist matches of `events` (those of each event's latest enrichment), by event id, best
@@ -347,22 +563,12 @@ impl Warehouse {
 
     /// The watchlist matches of `events`, every enrichment's; each row names its event.
     async fn matches_of(&self, events: &[EventRow]) -> Result<Vec<MatchRow>, WarehouseError> {
-        let with_matches: Vec<&EventRow> = events.iter().filter(|e| !e.matched_person_ids.is_empty()).collect();
-        let (Some(first), Some(last)) =
-            (with_matches.iter().map(|e| e.capture_ms).min(), with_matches.iter().map(|e| e.capture_ms).max())
+        let with_matches = events.iter().filter(|e| !e.matched_person_ids.is_empty());
+        let Some(query) = self.by_ids(queries::EVENT_MATCHES, with_matches.map(|e| (e.id.as_str(), e.capture_ms)))
         else {
             return Ok(Vec::new());
         };
-        let (from_s, to_s) = TimeRange { from_ms: first, to_ms: last + 1 }.seconds();
-        let ids: Vec<&str> = with_matches.iter().map(|e| e.id.as_str()).collect();
-        self.client
-            .query(queries::EVENT_MATCHES)
-            .bind(from_s)
-            .bind(to_s)
-            .bind(ids)
-            .fetch_all()
-            .await
-            .map_err(query_error("reading matches"))
+        query.fetch_all().await.map_err(query_error("reading matches"))
     }
 
     /// Every event `request` selects, at most its `limit`, newest first, as a cursor that streams
@@ -398,6 +604,128 @@ impl Warehouse {
             .fetch_optional()
             .await
             .map_err(query_error("reading an event"))
+    }
+
+    /// Whether ClickHouse knows time zone `zone` (an unknown zone fails the query that names it).
+    pub async fn knows_time_zone(&self, zone: &str) -> Result<bool, WarehouseError> {
+        match self.client.query("SELECT toString(toDateTime(0, ?))").bind(zone).fetch_one::<String>().await {
+            Ok(_) => Ok(true),
+            Err(error) if error.to_string().contains("time zone") => Ok(false),
+            Err(error) => Err(query_error("checking a time zone")(error)),
+        }
+    }
+
+    /// Unique identified persons and identified tracks per day (from midnight in `zone`) and site.
+    pub async fn identified(
+        &self,
+        range: &TimeRange,
+        site: &Option<String>,
+        zone: &str,
+    ) -> Result<Vec<IdentifiedRow>, WarehouseError> {
+        let (_, to_s) = range.seconds();
+        let query = self.client.query(queries::IDENTIFIED_PERSONS).bind(range.from_ms).bind(zone);
+        let query = query.bind(range.from_ms).bind(to_s).bind(range.to_ms).bind(optional(site)).bind(optional(site));
+        query
+            .bind(range.from_ms)
+            .bind(to_s)
+            .bind(range.to_ms)
+            .fetch_all()
+            .await
+            .map_err(query_error("counting identified persons"))
+    }
+
+    /// The dwell of the tracks of `scope`.
+    pub async fn dwell(&self, scope: &Scope) -> Result<DwellRow, WarehouseError> {
+        let query = self.tracks_in(queries::DWELL, &scope.range);
+        bind_site_stream_kind(query, scope).fetch_one().await.map_err(query_error("measuring dwell"))
+    }
+
+    /// Arrivals of `scope` by day of the week and hour in `zone`.
+    pub async fn heatmap(&self, scope: &Scope, zone: &str) -> Result<Vec<HeatmapRow>, WarehouseError> {
+        let (from_s, to_s) = scope.range.seconds();
+        let query = self.client.query(queries::HEATMAP).bind(zone).bind(from_s).bind(to_s);
+        let query = query.bind(scope.range.from_ms).bind(scope.range.to_ms);
+        bind_site_stream_kind(query, scope).fetch_all().await.map_err(query_error("counting arrivals"))
+    }
+
+    /// Each identified person's visits per site, most visits first, at most `request.limit`.
+    pub async fn visits(&self, request: &VisitsRequest) -> Result<Vec<VisitsRow>, WarehouseError> {
+        let range = &request.range;
+        let (_, to_s) = range.seconds();
+        let query = self.tracks_in(queries::PERSON_TRACKS, range).bind(optional(&request.site));
+        let query = query.bind(optional(&request.site)).bind(range.from_ms).bind(to_s).bind(range.to_ms);
+        let query = query.bind(optional(&request.list)).bind(optional(&request.list));
+        let rows: Vec<PersonTracksRow> = query
+            .bind(optional(&request.person))
+            .bind(optional(&request.person))
+            .fetch_all()
+            .await
+            .map_err(query_error("reading persons' tracks"))?;
+        let mut visits: Vec<VisitsRow> = rows
+            .into_iter()
+            .map(|row| VisitsRow {
+                visits: count_visits(&row.firsts_ms, &row.lasts_ms, request.gap_ms),
+                first_ms: row.firsts_ms.first().copied().unwrap_or_default(),
+                last_ms: row.lasts_ms.iter().copied().max().unwrap_or_default(),
+                list_id: row.list_id,
+                person_id: row.person_id,
+                site: row.site,
+                external_id: row.external_id,
+                display_name: row.display_name,
+                tracks: row.tracks,
+                dwell_ms: row.dwell_ms,
+            })
+            .collect();
+        visits.sort_by(|a, b| b.visits.cmp(&a.visits).then(b.tracks.cmp(&a.tracks)));
+        visits.truncate(request.limit as usize);
+        Ok(visits)
+    }
+
+    /// The face descriptor of event `id` and the model that made it, if the event has one.
+    pub async fn face_of_event(&self, id: Uuid) -> Result<Option<Face>, WarehouseError> {
+        self.client
+            .query(queries::FACE_OF_EVENT)
+            .bind(id.to_string())
+            .fetch_optional()
+            .await
+            .map_err(query_error("reading an event's face"))
+    }
+
+    /// The tracks whose faces are most similar to `face` within `request`'s range and scope, best
+    /// first: the nearest faces by sign sketch (`face_candidates.sql`), their exact similarities
+    /// (`face_similarities.sql`), then grouped by track here.
+    pub async fn search_faces(
+        &self,
+        face: &Face,
+        request: &FaceSearchRequest,
+    ) -> Result<Vec<FaceSearchRow>, WarehouseError> {
+        let [h0, h1, h2] = face_search::sketch(&face.descriptor);
+        let (from_s, to_s) = request.range.seconds();
+        let query = self.client.query(queries::FACE_CANDIDATES).bind(h0).bind(h1).bind(h2).bind(from_s).bind(to_s);
+        let query = query.bind(request.range.from_ms).bind(request.range.to_ms);
+        let query = query.bind(optional(&request.site)).bind(optional(&request.site));
+        let query = query.bind(optional(&request.stream)).bind(optional(&request.stream));
+        let candidates: Vec<CandidateRow> = query
+            .bind(&face.descriptor_model)
+            .bind(&face.descriptor_model_version)
+            .bind(face_search::max_distance(request.threshold))
+            .bind(face_search::candidates(request.limit))
+            .fetch_all()
+            .await
+            .map_err(query_error("finding candidate faces"))?;
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
+        let similarities: Vec<SimilarityRow> = self
+            .client
+            .query(queries::FACE_SIMILARITIES)
+            .bind(&face.descriptor)
+            .bind(ids)
+            .fetch_all()
+            .await
+            .map_err(query_error("comparing faces"))?;
+        Ok(rank_tracks(candidates, similarities, request.threshold, request.limit))
     }
 
     /// The best-shot JPEG of event `id`, if stored.
@@ -508,5 +836,57 @@ mod tests {
         // No whole hour: an empty span, so everything is read from the tracks.
         let (first, end) = whole_hours(&TimeRange { from_ms: hour(10) + 5, to_ms: hour(11) - 5 });
         assert!(first >= end);
+    }
+
+    #[test]
+    fn visits_split_where_a_person_was_away_longer_than_the_gap() {
+        let minute = 60_000;
+        assert_eq!(count_visits(&[], &[], 30 * minute), 0);
+        // 0-10, 20-25 (10 min away: same visit), 70-80 (45 min away: a new one).
+        assert_eq!(
+            count_visits(&[0, 20 * minute, 70 * minute], &[10 * minute, 25 * minute, 80 * minute], 30 * minute),
+            2
+        );
+        // A long track (0-100) covers a short one (10-20): the next (60) is within it, one visit.
+        assert_eq!(
+            count_visits(&[0, 10 * minute, 60 * minute], &[100 * minute, 20 * minute, 70 * minute], 30 * minute),
+            1
+        );
+    }
+
+    #[test]
+    fn face_search_groups_candidates_by_track_above_the_threshold() {
+        let candidate = |id: &str, track: &str, at: i64| CandidateRow {
+            id: id.into(),
+            stream_id: "cam-1".into(),
+            track_id: track.into(),
+            site: "hq".into(),
+            capture_ms: at,
+            has_best_shot: u8::from(id == "b"),
+        };
+        let similarity = |id: &str, similarity: f64| SimilarityRow { id: id.into(), similarity };
+        let candidates =
+            vec![candidate("a", "t1", 30), candidate("b", "t1", 10), candidate("c", "t2", 20), candidate("d", "t3", 5)];
+        let similarities = vec![similarity("a", 0.6), similarity("b", 0.8), similarity("c", 0.7), similarity("d", 0.4)];
+        let ranked = rank_tracks(candidates, similarities, 0.5, 10);
+        let summary: Vec<(&str, f64, &str, i64, i64, u64, u8)> = ranked
+            .iter()
+            .map(|t| {
+                (
+                    t.track_id.as_str(),
+                    t.similarity,
+                    t.event_id.as_str(),
+                    t.first_ms,
+                    t.last_ms,
+                    t.sightings,
+                    t.has_best_shot,
+                )
+            })
+            .collect();
+        assert_eq!(summary, vec![("t1", 0.8, "b", 10, 30, 2, 1), ("t2", 0.7, "c", 20, 20, 1, 0)]);
+        let candidates = vec![candidate("a", "t1", 30), candidate("c", "t2", 20)];
+        let ranked = rank_tracks(candidates, vec![similarity("a", 0.6), similarity("c", 0.7)], 0.5, 1);
+        assert_eq!(ranked.len(), 1);
+        assert_eq!(ranked[0].track_id, "t2");
     }
 }

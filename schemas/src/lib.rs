@@ -158,6 +158,20 @@ pub mod queries {
     pub const TIMELINE: &str = include_str!("../clickhouse/queries/timeline.sql");
     /// Per site and stream: face and body tracks, identified tracks, last sighting.
     pub const STREAM_SUMMARY: &str = include_str!("../clickhouse/queries/stream_summary.sql");
+    /// Search by face, step 1: the nearest faces by sign sketch, with their tracks.
+    pub const FACE_CANDIDATES: &str = include_str!("../clickhouse/queries/face_candidates.sql");
+    /// Search by face, step 2: the exact similarities of the candidates.
+    pub const FACE_SIMILARITIES: &str = include_str!("../clickhouse/queries/face_similarities.sql");
+    /// Unique identified persons and identified tracks per day and site.
+    pub const IDENTIFIED_PERSONS: &str = include_str!("../clickhouse/queries/identified_persons.sql");
+    /// Dwell of tracks: count, mean, percentiles and histogram.
+    pub const DWELL: &str = include_str!("../clickhouse/queries/dwell.sql");
+    /// Arrivals by day of the week and hour in a time zone.
+    pub const HEATMAP: &str = include_str!("../clickhouse/queries/heatmap.sql");
+    /// Per identified person and site: tracks, dwell and sightings (for visits).
+    pub const PERSON_TRACKS: &str = include_str!("../clickhouse/queries/person_tracks.sql");
+    /// The descriptor of one event's face and its model.
+    pub const FACE_OF_EVENT: &str = include_str!("../clickhouse/queries/face_of_event.sql");
 }
 
 #[cfg(test)]

@@ -11,14 +11,16 @@
 //! Prints one line per endpoint (p50/p95 of both paths and their ratio), then `query_p95_max_ms=`
 //! (the slowest interactive endpoint through the service), `query_vs_clickhouse_p95=` (the largest
 //! service/raw ratio of p95), `dashboard_first_load_ms=` (what a browser fetches on first load: the
-//! four API calls at once, then every thumbnail of the first page, six at a time), the 24-hour PDF
-//! and the CSV export's rows per second.
+//! four API calls at once, then every thumbnail of the first page, six at a time), the 24-hour PDF,
+//! the 30-day search by face (from stored faces: matched ones and any) and the CSV export's rows per
+//! second.
 
 // A benchmark: a failed expectation ends it with a message.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use anyhow::Context as _;
 use sightline_common::auth::Role;
-use sightline_query::params::{EventsQuery, PersonsQuery, RangeQuery, TimelineQuery};
+use sightline_query::params::{EventsQuery, FaceSearchQuery, PersonsQuery, RangeQuery, TimelineQuery};
 use sightline_query::store::Warehouse;
 use sightline_testkit::rounds::{env_number, median, quantile};
 use sightline_testkit::stack::{self, ServiceProcess, TestDatabase, eventually, http_exchange};
@@ -39,16 +41,29 @@ fn parse<T: serde::de::DeserializeOwned>(query: &str) -> T {
 
 type RawRead<'a> = Pin<Box<dyn Future<Output = anyhow::Result<u64>> + Send + 'a>>;
 
+/// Which goal an endpoint is held to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    /// Dashboard reads: p95 <= 1 s (`query_p95_max_ms`).
+    Interactive,
+    /// The 24-hour PDF: <= 5 s.
+    Report,
+    /// Search by face over 30 days: p95 <= 2 s.
+    Search,
+}
+
 /// One endpoint: its path for sample `i` (the raw path reads what the handler reads for it).
 struct Endpoint {
     name: &'static str,
-    interactive: bool,
+    goal: Goal,
     path: Box<dyn Fn(usize) -> String>,
 }
 
-/// GETs `path` through the service; the body's size. A status other than 200 ends the benchmark.
+/// GETs `path` through the service (POSTs searches); the body. A status other than 200 ends the
+/// endpoint's measurement.
 fn fetch(port: u16, path: &str) -> anyhow::Result<Vec<u8>> {
-    let response = http_exchange(port, "GET", path, Some(TOKEN), "", b"")?;
+    let method = if path.starts_with("/v1/search/") { "POST" } else { "GET" };
+    let response = http_exchange(port, method, path, Some(TOKEN), "", b"")?;
     anyhow::ensure!(
         response.status == 200,
         "{path}: {} {}",
@@ -84,6 +99,12 @@ fn raw_read<'a>(warehouse: &'a Warehouse, path: &'a str, now_ms: i64) -> RawRead
                     sightline_query::params::MAX_REPORT_EVENTS,
                 )?;
                 sightline_query::reports::summary(warehouse, &request, "bench", now_ms).await?.events.len() as u64
+            }
+            "/v1/search/faces" => {
+                let request = parse::<FaceSearchQuery>(query).validate(now_ms)?;
+                let id = request.event.context("searches in the bench start from an event")?;
+                let face = warehouse.face_of_event(id).await?.context("the event has a face")?;
+                warehouse.search_faces(&face, &request).await?.len() as u64
             }
             other if other.ends_with("/best-shot") => {
                 let id = other.trim_start_matches("/v1/events/").trim_end_matches("/best-shot").parse()?;
@@ -186,6 +207,21 @@ async fn sample_ids(
     (with_shots, any)
 }
 
+/// Events whose faces to search for: alternately a matched face (persons sighted often and rarely,
+/// as the generator skews them) and any face.
+async fn sample_faces(settings: &sightline_common::warehouse::ClickHouseSettings, count: usize) -> Vec<String> {
+    let client = settings.read_client();
+    let sample = |sql: &'static str| {
+        let client = client.clone();
+        async move { client.query(sql).bind(count as u64).fetch_all::<String>().await.expect("face ids") }
+    };
+    let matched =
+        sample("SELECT toString(event_id) FROM matches ORDER BY cityHash64(toString(event_id)) LIMIT ?").await;
+    let any =
+        sample("SELECT toString(event_id) FROM face_sketches ORDER BY cityHash64(toString(event_id)) LIMIT ?").await;
+    matched.into_iter().zip(any).flat_map(|(m, a)| [m, a]).collect()
+}
+
 /// Every thumbnail-bearing call a browser makes on the dashboard's first load, `parallel` at a time
 /// (browsers open six connections per origin): the four API calls, then each best shot of the page.
 fn dashboard_first_load(port: u16, range: &str) -> anyhow::Result<(f64, usize)> {
@@ -250,6 +286,7 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
 
     let end = dataset.end_ms;
     let (shot_ids, any_ids) = sample_ids(&settings, samples).await;
+    let face_ids = sample_faces(&settings, samples).await;
     let range = move |days: i64, i: usize| {
         // Each sample ends at a different hour of the last day, so no two read the same rows.
         let to = end - (i as i64 % 24) * HOUR_MS;
@@ -260,27 +297,27 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
     let endpoints: Vec<Endpoint> = vec![
         Endpoint {
             name: "events_24h",
-            interactive: true,
+            goal: Goal::Interactive,
             path: Box::new(move |i| format!("/v1/events?{}", range(1, i))),
         },
         Endpoint {
             name: "events_site_face_7d",
-            interactive: true,
+            goal: Goal::Interactive,
             path: Box::new(move |i| format!("/v1/events?{}&site=site-b&kind=face", range(7, i))),
         },
         Endpoint {
             name: "events_matched_30d",
-            interactive: true,
+            goal: Goal::Interactive,
             path: Box::new(move |i| format!("/v1/events?{}&matched=true", range(30, i))),
         },
         Endpoint {
             name: "events_person_30d",
-            interactive: true,
+            goal: Goal::Interactive,
             path: Box::new(move |i| format!("/v1/events?{}&person={}", range(30, i), person(i))),
         },
         Endpoint {
             name: "event_by_id",
-            interactive: true,
+            goal: Goal::Interactive,
             path: {
                 let ids = any_ids.clone();
                 Box::new(move |i| format!("/v1/events/{}", ids[i % ids.len()]))
@@ -288,7 +325,7 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
         },
         Endpoint {
             name: "best_shot",
-            interactive: true,
+            goal: Goal::Interactive,
             path: {
                 let ids = shot_ids.clone();
                 Box::new(move |i| format!("/v1/events/{}/best-shot", ids[i % ids.len()]))
@@ -296,42 +333,50 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
         },
         Endpoint {
             name: "timeline_24h",
-            interactive: true,
+            goal: Goal::Interactive,
             path: Box::new(move |i| format!("/v1/stats/timeline?{}", range(1, i))),
         },
         Endpoint {
             name: "timeline_30d_daily",
-            interactive: true,
+            goal: Goal::Interactive,
             path: Box::new(move |i| format!("/v1/stats/timeline?{}&bucket=day", range(30, i))),
         },
         Endpoint {
             name: "timeline_site_7d",
-            interactive: true,
+            goal: Goal::Interactive,
             path: Box::new(move |i| format!("/v1/stats/timeline?{}&site=site-c", range(7, i))),
         },
         Endpoint {
             name: "streams_24h",
-            interactive: true,
+            goal: Goal::Interactive,
             path: Box::new(move |i| format!("/v1/stats/streams?{}", range(1, i))),
         },
         Endpoint {
             name: "streams_30d",
-            interactive: true,
+            goal: Goal::Interactive,
             path: Box::new(move |i| format!("/v1/stats/streams?{}", range(30, i))),
         },
         Endpoint {
             name: "persons_24h",
-            interactive: true,
+            goal: Goal::Interactive,
             path: Box::new(move |i| format!("/v1/stats/persons?{}", range(1, i))),
         },
         Endpoint {
             name: "persons_30d",
-            interactive: true,
+            goal: Goal::Interactive,
             path: Box::new(move |i| format!("/v1/stats/persons?{}", range(30, i))),
         },
         Endpoint {
+            name: "face_search_30d",
+            goal: Goal::Search,
+            path: {
+                let ids = face_ids.clone();
+                Box::new(move |i| format!("/v1/search/faces?{}&event={}", range(30, i), ids[i % ids.len()]))
+            },
+        },
+        Endpoint {
             name: "summary_pdf_24h",
-            interactive: false,
+            goal: Goal::Report,
             path: Box::new(move |i| format!("/v1/reports/summary.pdf?{}", range(1, i))),
         },
     ];
@@ -341,22 +386,30 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
     let mut worst_p95 = 0.0f64;
     let mut worst_ratio = 0.0f64;
     let mut pdf_p95 = f64::NAN;
+    let mut search_p95 = f64::NAN;
     for endpoint in &endpoints {
         let (mut service, mut raw) = (Vec::new(), Vec::new());
-        // Sample 0 warms both paths up and is not counted.
-        for i in 0..=samples {
+        // Sample 0 warms both paths up and is not counted. The two paths read the same rows, so
+        // whichever runs second finds them cached: they take turns going first.
+        'samples: for i in 0..=samples {
             let path = (endpoint.path)(i);
-            let started = Instant::now();
-            let served = tokio::task::block_in_place(|| fetch(port, &path));
-            let service_ms = started.elapsed().as_secs_f64() * 1000.0;
-            if let Err(error) = served {
-                println!("{:<22} FAILED: {error:#}", endpoint.name);
-                worst_p95 = f64::INFINITY;
-                break;
+            let (mut service_ms, mut raw_ms) = (0.0, 0.0);
+            for service_turn in if i % 2 == 0 { [true, false] } else { [false, true] } {
+                let started = Instant::now();
+                if service_turn {
+                    let served = tokio::task::block_in_place(|| fetch(port, &path));
+                    service_ms = started.elapsed().as_secs_f64() * 1000.0;
+                    if let Err(error) = served {
+                        println!("{:<22} FAILED: {error:#}", endpoint.name);
+                        worst_p95 = f64::INFINITY;
+                        service.clear();
+                        break 'samples;
+                    }
+                } else {
+                    raw_read(&warehouse, &path, now_ms).await?;
+                    raw_ms = started.elapsed().as_secs_f64() * 1000.0;
+                }
             }
-            let started = Instant::now();
-            raw_read(&warehouse, &path, now_ms).await?;
-            let raw_ms = started.elapsed().as_secs_f64() * 1000.0;
             if i > 0 {
                 service.push(service_ms);
                 raw.push(raw_ms);
@@ -372,11 +425,13 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
             "{:<22} service p50 {p50:>7.0} ms  p95 {p95:>7.0} ms | clickhouse p50 {raw_p50:>7.0} ms  p95 {raw_p95:>7.0} ms | ratio {ratio:.2}",
             endpoint.name
         );
-        if endpoint.interactive {
-            worst_p95 = worst_p95.max(p95);
-            worst_ratio = worst_ratio.max(ratio);
-        } else {
-            pdf_p95 = p95;
+        match endpoint.goal {
+            Goal::Interactive => {
+                worst_p95 = worst_p95.max(p95);
+                worst_ratio = worst_ratio.max(ratio);
+            }
+            Goal::Report => pdf_p95 = p95,
+            Goal::Search => search_p95 = p95,
         }
     }
 
@@ -409,6 +464,7 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
         Err(error) => println!("dashboard_first_load_ms=FAILED ({error:#})"),
     }
     println!("summary_pdf_24h_p95_ms={pdf_p95:.0}");
+    println!("face_search_30d_p95_ms={search_p95:.0}");
     match csv {
         Ok((200, rows)) => println!(
             "csv_7d_rows={rows} csv_rows_per_s={:.0} ({csv_s:.1} s; service peak memory {rss_before:.0} MB before, {rss_after:.0} MB after)",

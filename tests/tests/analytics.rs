@@ -2,7 +2,9 @@
 //! duplicates (`warehouse_load`: 3 days, 24 streams, one row in ten inserted twice): the query
 //! service's reads (the hourly track sets of `track_hours` plus the partial hours from `tracks`,
 //! and the per-track listing) must equal the generator's own counts, taken from `events` with
-//! `uniqExact` over the event ids.
+//! `uniqExact` over the event ids. The newer answers (identified persons per day, dwell, the
+//! hour-of-week heatmap, visits) must equal the same answers worked out in the test from the
+//! generator's rows.
 
 // Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -115,6 +117,142 @@ async fn counts_equal_the_generators_with_duplicates_unmerged() -> anyhow::Resul
         .await?;
     assert_eq!(listed.len() as u64, want);
 
+    new_answers_equal_the_generators(&settings, &warehouse, end_ms).await?;
     settings.server_client().query(&format!("DROP DATABASE {}", settings.database)).execute().await?;
+    Ok(())
+}
+
+/// One generated track as `events` holds it (each copy of its row is the same).
+struct GeneratedTrack {
+    site: String,
+    first_ms: i64,
+    last_ms: i64,
+    list: String,
+    person: String,
+}
+
+/// Every generated track, by event id (one event per track), copies collapsed here.
+async fn generated_tracks(settings: &ClickHouseSettings) -> anyhow::Result<BTreeMap<String, GeneratedTrack>> {
+    let rows: Vec<(String, String, i64, i64, String, String)> = settings
+        .read_client()
+        .query(
+            "SELECT toString(event_id), site, first_seen_ms, last_seen_ms, \
+             if(empty(matched_list_ids), '', matched_list_ids[1]), if(empty(matched_person_ids), '', matched_person_ids[1]) \
+             FROM events",
+        )
+        .fetch_all()
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, site, first_ms, last_ms, list, person)| {
+            (id, GeneratedTrack { site, first_ms, last_ms, list, person })
+        })
+        .collect())
+}
+
+/// Identified persons per day, dwell, the hour-of-week heatmap and visits, each against the same
+/// answer worked out here from the generator's rows (copies collapsed by event id), in fixed-offset
+/// time zones so the calendar arithmetic is plain: India (UTC+5:30) and Japan (UTC+9).
+async fn new_answers_equal_the_generators(
+    settings: &ClickHouseSettings,
+    warehouse: &Warehouse,
+    end_ms: i64,
+) -> anyhow::Result<()> {
+    let tracks = generated_tracks(settings).await?;
+    let range = TimeRange { from_ms: end_ms - 30 * HOUR_MS - 1_234_567, to_ms: end_ms - 777_777 };
+    let present: Vec<&GeneratedTrack> =
+        tracks.values().filter(|t| t.last_ms >= range.from_ms && t.first_ms < range.to_ms).collect();
+
+    // Unique identified persons and tracks per day from midnight in Kolkata, and site.
+    let india_ms = 19_800_000;
+    let mut want: BTreeMap<(i64, String), (std::collections::BTreeSet<&str>, u64)> = BTreeMap::new();
+    for track in present.iter().filter(|t| !t.person.is_empty()) {
+        let local = track.first_ms.max(range.from_ms) + india_ms;
+        let day = local.div_euclid(DAY_MS) * DAY_MS - india_ms;
+        let entry = want.entry((day, track.site.clone())).or_default();
+        entry.0.insert(&track.person);
+        entry.1 += 1;
+    }
+    let want: BTreeMap<(i64, String), (u64, u64)> =
+        want.into_iter().map(|(key, (persons, n))| (key, (persons.len() as u64, n))).collect();
+    let served: BTreeMap<(i64, String), (u64, u64)> = warehouse
+        .identified(&range, &None, "Asia/Kolkata")
+        .await?
+        .into_iter()
+        .map(|row| ((row.day_ms, row.site), (row.persons, row.tracks)))
+        .collect();
+    assert!(want.values().map(|(_, n)| n).sum::<u64>() > 20, "the case has identified tracks");
+    assert_eq!(served, want, "identified persons per day and site");
+
+    // Dwell of the tracks present: count, mean, median, histogram.
+    let scope = |site: Option<&str>| sightline_query::params::Scope {
+        range,
+        site: site.map(str::to_owned),
+        stream: None,
+        kind: None,
+    };
+    let mut dwells: Vec<i64> = present.iter().map(|t| t.last_ms - t.first_ms).collect();
+    dwells.sort_unstable();
+    let served = warehouse.dwell(&scope(None)).await?;
+    assert_eq!(served.tracks, dwells.len() as u64);
+    assert_eq!(served.mean_ms, dwells.iter().sum::<i64>() / dwells.len() as i64);
+    assert_eq!(served.percentiles_ms[0], dwells[dwells.len() / 2], "median (ClickHouse's exact quantile)");
+    let bins = sightline_query::store::DWELL_BINS_MS;
+    let mut histogram = vec![0u64; bins.len() + 1];
+    for dwell in &dwells {
+        histogram[bins.iter().position(|bound| dwell < bound).unwrap_or(bins.len())] += 1;
+    }
+    assert_eq!(served.histogram, histogram);
+
+    // Arrivals (tracks first seen in the range) of one site by weekday and hour in Tokyo.
+    let japan_ms = 9 * HOUR_MS;
+    let mut want: BTreeMap<(u8, u8), u64> = BTreeMap::new();
+    for track in tracks.values().filter(|t| t.site == "site-b" && (range.from_ms..range.to_ms).contains(&t.first_ms)) {
+        let local = track.first_ms + japan_ms;
+        let days = local.div_euclid(DAY_MS);
+        let weekday = ((days + 3).rem_euclid(7) + 1) as u8; // 1970-01-01 was a Thursday; Monday is 1
+        *want.entry((weekday, (local.rem_euclid(DAY_MS) / HOUR_MS) as u8)).or_default() += 1;
+    }
+    let served: BTreeMap<(u8, u8), u64> = warehouse
+        .heatmap(&scope(Some("site-b")), "Asia/Tokyo")
+        .await?
+        .into_iter()
+        .map(|cell| ((cell.day_of_week, cell.hour), cell.tracks))
+        .collect();
+    assert!(want.len() > 24, "the range spans more than a day");
+    assert_eq!(served, want, "arrivals by weekday and hour in Tokyo");
+
+    // Visits, tracks and dwell per identified person and site (30-minute gaps).
+    let request = sightline_query::params::VisitsRequest {
+        range,
+        site: None,
+        list: None,
+        person: None,
+        gap_ms: 30 * 60_000,
+        limit: 10_000,
+    };
+    let mut by_person: BTreeMap<(String, String, String), Vec<(i64, i64)>> = BTreeMap::new();
+    for track in present.iter().filter(|t| !t.person.is_empty()) {
+        let key = (track.list.clone(), track.person.clone(), track.site.clone());
+        by_person.entry(key).or_default().push((track.first_ms, track.last_ms));
+    }
+    let want: BTreeMap<(String, String, String), (u64, u64, i64)> = by_person
+        .into_iter()
+        .map(|(key, mut spans)| {
+            spans.sort_unstable();
+            let (firsts, lasts): (Vec<i64>, Vec<i64>) = spans.iter().copied().unzip();
+            let visits = sightline_query::store::count_visits(&firsts, &lasts, 30 * 60_000);
+            let dwell = spans.iter().map(|(first, last)| last - first).sum();
+            (key, (visits, spans.len() as u64, dwell))
+        })
+        .collect();
+    let served: BTreeMap<(String, String, String), (u64, u64, i64)> = warehouse
+        .visits(&request)
+        .await?
+        .into_iter()
+        .map(|row| ((row.list_id, row.person_id, row.site), (row.visits, row.tracks, row.dwell_ms)))
+        .collect();
+    assert!(want.values().any(|(visits, tracks, _)| visits < tracks), "some visits hold several tracks");
+    assert_eq!(served, want, "visits per person and site");
     Ok(())
 }

@@ -6,6 +6,11 @@
 //! match above the threshold, the stranger no one; a body passes through with its reason; garbage
 //! goes to the dead-letter topic. Then the stranger is enrolled over the API while enrich runs, and
 //! one second later the same face matches.
+//!
+//! Search by face (the query service): detections from some photos go through enrich and the writer
+//! into ClickHouse, each twice (as a replay leaves them); a search from another photo of the same
+//! person finds exactly that person's tracks, once each, and no stranger above the threshold; a
+//! search from an event's face finds that event first; every search is in the audit trail.
 
 // Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -14,15 +19,17 @@ use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use sha2::Digest as _;
 use sightline_common::auth::Role;
 use sightline_common::kafka::TopicSpec;
 use sightline_enrich::pipeline::enriched_event_id;
 use sightline_schemas::v1::{BoundingBox, DetectionEvent, EnrichedEvent, ObjectKind, Point, TrackReportKind};
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce_raw};
 use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, event_counts, event_ids, eventually};
-use sightline_vision::descriptor::{DESCRIPTOR_DIM, MODEL_NAME};
+use sightline_vision::descriptor::{DESCRIPTOR_DIM, DescriptorSettings, FaceDescriptor, MODEL_NAME};
 use sightline_vision::detect::{self, FaceDetection, FaceDetector, FaceDetectorSettings, ModelFiles};
 use sightline_vision::frame::RgbFrame;
+use sightline_vision::photo::PhotoDescriber;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -572,4 +579,175 @@ async fn watchlist_changes_made_during_a_database_outage_are_not_lost() -> anyho
     drop(keeper);
     test.db.remove().await?;
     Ok(())
+}
+
+/// Body of a JSON answer, or a panic naming what came back.
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_face_search_finds_the_person_photographed_and_no_stranger() -> anyhow::Result<()> {
+    let test = EnrichTest::new("facesearch", 1).await?;
+    let files = files();
+    let environment = detect::runtime(&files.runtime_library())?;
+    let mut detector = FaceDetector::new(&environment, &files.face_model(), FaceDetectorSettings::default())?;
+    let pool = &test.db.pool;
+    sightline_common::auth::register(pool, "ann-analyst", "analyst-secret", Role::Analyst).await?;
+    sightline_common::auth::register(pool, "vic-viewer", "viewer-secret", Role::Viewer).await?;
+    sightline_common::auth::register(pool, "ada-admin", "admin-secret", Role::Admin).await?;
+
+    // Obama from two photos on two cameras, Biden and a stranger: each detection sent twice.
+    let obama2 = detection(&mut detector, &photo("obama2.jpg"), "cam-1");
+    let obama3 = detection(&mut detector, &photo("obama3.jpg"), "cam-2");
+    let biden = detection(&mut detector, &photo("biden.jpg"), "cam-1");
+    let stranger = detection(&mut detector, &photo("astronaut.png"), "cam-2");
+    let detections = [&obama2, &obama3, &biden, &stranger];
+    let messages: Vec<(String, Vec<u8>)> =
+        detections.iter().chain(&detections).map(|d| (d.stream_id.clone(), d.encode_to_vec())).collect();
+    produce_raw(&stack::kafka(), &test.input, &messages).await?;
+    let enrich = test.start(stack::free_port()?, &[])?;
+    let clickhouse = stack::clickhouse(&test.iso.database);
+    let writer = ServiceProcess::writer(&test.iso, &clickhouse, &[], &[])?;
+    eventually(Duration::from_secs(120), "the 4 enriched events landed", || async {
+        Ok((event_counts(&clickhouse).await?.0 == 4).then_some(()))
+    })
+    .await?;
+
+    let port = stack::free_port()?;
+    let settings = [
+        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("POSTGRES_URL", test.db.url.clone()),
+        ("CLICKHOUSE__URL", clickhouse.url.clone()),
+        ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
+        ("MODELS_DIR", files.dir.display().to_string()),
+    ];
+    let query = ServiceProcess::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &settings, &test.iso.group)?;
+    eventually(Duration::from_secs(60), "the query service to be ready", || async {
+        Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
+    })
+    .await?;
+    let search = move |query: String, token: &'static str, photo: Vec<u8>| {
+        tokio::task::spawn_blocking(move || {
+            stack::http_request(port, "POST", &format!("/v1/search/faces?{query}"), Some(token), "image/jpeg", &photo)
+        })
+    };
+    let range = "from=1794990000000&to=1795010000000";
+    let obama = std::fs::read(files.dir.join("images/obama.jpg"))?;
+
+    // From a photo none of the events was made from: Obama's two tracks, each once, best shot linked.
+    let (status, body) = search(range.into(), "analyst-secret", obama.clone()).await??;
+    assert_eq!(status, 200, "{body}");
+    let found = json(&body);
+    let tracks = found["tracks"].as_array().expect("tracks");
+    let found_tracks: std::collections::BTreeSet<&str> = tracks.iter().filter_map(|t| t["track_id"].as_str()).collect();
+    let obama_tracks: std::collections::BTreeSet<&str> = [&obama2, &obama3].map(|d| d.track_id.as_str()).into();
+    assert_eq!(found_tracks, obama_tracks, "Obama's tracks and no one else's: {body}");
+    // Similarities are exact: the stored descriptor against the photo's, described here.
+    let describer = std::sync::Arc::new(std::sync::Mutex::new(FaceDescriptor::new(
+        &environment,
+        &files.descriptor_model(),
+        DescriptorSettings { threads: 1, max_batch: 1 },
+    )?));
+    let detector = FaceDetector::new(&environment, &files.face_model(), FaceDetectorSettings::default())?;
+    let query_face = PhotoDescriber::new(detector, describer, 8.0, 40_000_000).describe(&obama)?;
+    for track in tracks {
+        let similarity = track["similarity"].as_f64().expect("similarity");
+        assert!((0.5..=1.0).contains(&similarity), "{track}");
+        let stored: Vec<f32> = clickhouse
+            .read_client()
+            .query("SELECT descriptor FROM events WHERE event_id = toUUID(?) LIMIT 1")
+            .bind(track["event_id"].as_str().expect("event id"))
+            .fetch_one()
+            .await?;
+        let exact = f64::from(sightline_vision::descriptor::similarity(&query_face, &stored));
+        assert!((similarity - exact).abs() < 1e-5, "{similarity} returned, {exact} exact: {track}");
+        assert_eq!(track["sightings"], 1, "copies of a report count once: {track}");
+        let best_shot = track["best_shot_url"].as_str().expect("a best shot");
+        let (status, _) = http_get_with(port, best_shot, "analyst-secret")?;
+        assert_eq!(status, 200, "{best_shot}");
+    }
+    let (best, second) = (tracks[0]["similarity"].as_f64().expect("s"), tracks[1]["similarity"].as_f64().expect("s"));
+    assert!(best > second, "best first: {body}");
+
+    // A threshold between the two: only the better track.
+    let between = (best + second) / 2.0;
+    let (status, body) = search(format!("{range}&threshold={between}"), "analyst-secret", obama.clone()).await??;
+    assert_eq!(status, 200, "{body}");
+    let tracks_between = json(&body)["tracks"].as_array().cloned().expect("tracks");
+    assert_eq!(tracks_between.len(), 1, "{body}");
+    assert_eq!(tracks_between[0]["track_id"], tracks[0]["track_id"]);
+
+    // From the face of a stored event: that event first (identical descriptor), then the other photo.
+    let obama2_event = enriched_event_id(&obama2.event_id).to_string();
+    let (status, body) = search(format!("{range}&event={obama2_event}"), "analyst-secret", vec![]).await??;
+    assert_eq!(status, 200, "{body}");
+    let tracks = json(&body)["tracks"].as_array().cloned().expect("tracks");
+    assert_eq!(tracks.len(), 2, "{body}");
+    assert_eq!(tracks[0]["event_id"], obama2_event.as_str());
+    assert!(tracks[0]["similarity"].as_f64().expect("similarity") > 0.999, "{body}");
+
+    // A stricter threshold than any two photos of one person reach: nothing.
+    let (status, body) = search(format!("{range}&threshold=0.95"), "analyst-secret", obama.clone()).await??;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["tracks"], serde_json::json!([]), "{body}");
+
+    // Refusals: a viewer, no face, no photo, an unknown event, a bad threshold.
+    let (status, _) = search(range.into(), "viewer-secret", obama.clone()).await??;
+    assert_eq!(status, 403, "viewers may not search by face");
+    let coffee = std::fs::read(files.dir.join("images/coffee.png"))?;
+    let (status, body) = search(range.into(), "analyst-secret", coffee).await??;
+    assert_eq!((status, body.contains("no face")), (422, true), "{body}");
+    let (status, body) = search(range.into(), "analyst-secret", vec![]).await??;
+    assert_eq!((status, body.contains("photo")), (400, true), "{body}");
+    let unknown = uuid::Uuid::new_v4();
+    let (status, body) = search(format!("{range}&event={unknown}"), "analyst-secret", vec![]).await??;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = search(format!("{range}&threshold=0.1"), "analyst-secret", obama.clone()).await??;
+    assert_eq!((status, body.contains("threshold")), (400, true), "{body}");
+
+    // The audit trail: the searches that ran (the refused ones did not), who made them, with what
+    // face; admins only.
+    let (status, _) = http_get_with(port, "/v1/audit/face-searches", "analyst-secret")?;
+    assert_eq!(status, 403, "analysts do not read the audit trail");
+    let (status, body) = http_get_with(port, "/v1/audit/face-searches?limit=10", "admin-secret")?;
+    assert_eq!(status, 200, "{body}");
+    let records = json(&body)["searches"].as_array().cloned().expect("searches");
+    let photo_sha256: String = sha2::Sha256::digest(&obama).iter().map(|b| format!("{b:02x}")).collect();
+    let summary: Vec<AuditSummary> = records
+        .iter()
+        .map(|r| {
+            (
+                r["token_name"].as_str().unwrap_or("").to_owned(),
+                r["photo_sha256"].as_str().map(str::to_owned),
+                r["event_id"].as_str().map(str::to_owned),
+                r["tracks_found"].as_i64(),
+            )
+        })
+        .collect();
+    let analyst = "ann-analyst".to_owned();
+    assert_eq!(
+        summary,
+        vec![
+            (analyst.clone(), Some(photo_sha256.clone()), None, Some(0)),
+            (analyst.clone(), None, Some(obama2_event.clone()), Some(2)),
+            (analyst.clone(), Some(photo_sha256.clone()), None, Some(1)),
+            (analyst, Some(photo_sha256), None, Some(2)),
+        ],
+        "newest first: {body}"
+    );
+
+    assert!(query.terminate(Duration::from_secs(30)));
+    assert!(enrich.terminate(Duration::from_secs(30)));
+    assert!(writer.terminate(Duration::from_secs(30)));
+    test.db.remove().await?;
+    Ok(())
+}
+
+/// An audit record as the test compares it: token name, photo SHA-256, event id, tracks found.
+type AuditSummary = (String, Option<String>, Option<String>, Option<i64>);
+
+/// GET `path` with a bearer token: (status, body).
+fn http_get_with(port: u16, path: &str, token: &str) -> anyhow::Result<(u16, String)> {
+    stack::http_request(port, "GET", path, Some(token), "", b"")
 }

@@ -10,7 +10,16 @@ use std::time::Duration;
 use crate::settings::WriterSettings;
 
 /// The tables a rebuild empties (the migration history is kept).
-pub const WAREHOUSE_TABLES: &[&str] = &["events", "matches", "best_shot_jpegs", "tracks", "track_hours", "event_index"];
+pub const WAREHOUSE_TABLES: &[&str] = &[
+    "events",
+    "matches",
+    "best_shot_jpegs",
+    "tracks",
+    "track_hours",
+    "event_index",
+    "face_sketches",
+    "face_descriptors",
+];
 
 /// Empties the warehouse tables and rewinds the consumer group to the earliest offsets.
 ///
