@@ -6,8 +6,8 @@
 -- pairs, nibbles, then bytes added up by one multiplication into the top byte (at most 192, so no
 -- carry is lost).
 -- Bound in order: the query sketch's three words (UInt64); the range in seconds (partition pruning)
--- and in ms; site and stream (each twice; '' matches everything); the descriptor model and version;
--- the most differing bits; the most candidates.
+-- and in ms; site and stream (each twice; '' matches everything); the descriptor model and version
+-- (hashed as the view hashes them); the most differing bits; the most candidates.
 -- params: 6148914691236517205; 6148914691236517205; 6148914691236517205; 1795132800; 1795219201; 1795132800000; 1795219200000; 'site-a'; 'site-a'; ''; ''; 'mobilefacenet'; 'v1'; 75; 1000
 SELECT toString(event_id) AS id, stream_id, track_id, site, capture_ms, has_best_shot
 FROM
@@ -30,7 +30,7 @@ FROM
         AND capture_ms >= ? AND capture_ms < ?
         AND (? = '' OR site = ?)
         AND (? = '' OR stream_id = ?)
-        AND descriptor_model = ? AND descriptor_model_version = ?
+        AND descriptor_model_key = cityHash64(?, ?)
         AND distance <= ?
     ORDER BY distance, event_id
     LIMIT 1 BY event_id
