@@ -182,6 +182,15 @@ impl ApiState {
         result.map_err(unavailable)
     }
 
+    /// A 400 naming `tz` unless ClickHouse knows the time zone.
+    async fn known_time_zone(&self, zone: &str) -> Result<(), ApiError> {
+        if self.read(self.warehouse.knows_time_zone(zone)).await? {
+            Ok(())
+        } else {
+            Err(ApiError::bad_request(format!("tz: {zone:?} is not a known time zone")))
+        }
+    }
+
     /// Events with their matches, as the API shows them.
     async fn with_matches(&self, rows: Vec<EventRow>) -> Result<Vec<EventView>, ApiError> {
         let mut matches = self.read(self.warehouse.matches_by_event(&rows)).await?;
@@ -305,17 +314,6 @@ async fn persons(
         "persons": persons,
     }))
     .into_response())
-}
-
-impl ApiState {
-    /// A 400 naming `tz` unless ClickHouse knows the time zone.
-    async fn known_time_zone(&self, zone: &str) -> Result<(), ApiError> {
-        if self.read(self.warehouse.knows_time_zone(zone)).await? {
-            Ok(())
-        } else {
-            Err(ApiError::bad_request(format!("tz: {zone:?} is not a known time zone")))
-        }
-    }
 }
 
 async fn identified(

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::face_search;
 use crate::params::{
-    Cursor, EventFilter, EventsRequest, FaceSearchRequest, PersonsRequest, Scope, TimeRange, TimelineRequest,
-    VisitsRequest,
+    Cursor, EventFilter, EventsRequest, FaceSearchRequest, ObjectKind, PersonsRequest, Scope, TimeRange,
+    TimelineRequest, VisitsRequest,
 };
 
 /// A face to search for: its descriptor (unit length) and the model that made it (faces of other
@@ -405,26 +405,18 @@ fn whole_hours(range: &TimeRange) -> (u32, u32) {
 
 /// Binds the site, stream and kind filters of `filter`, each twice (`(? = '' OR column = ?)`).
 fn bind_scope(query: Query, filter: &EventFilter) -> Query {
-    let kind = filter.kind.map(|k| k.label()).unwrap_or("");
-    query
-        .bind(optional(&filter.site))
-        .bind(optional(&filter.site))
-        .bind(optional(&filter.stream))
-        .bind(optional(&filter.stream))
-        .bind(kind)
-        .bind(kind)
+    bind_site_stream_kind(query, &filter.site, &filter.stream, filter.kind)
 }
 
-/// Binds the site, stream and kind of `scope`, each twice.
-fn bind_site_stream_kind(query: Query, scope: &Scope) -> Query {
-    let kind = scope.kind.map(|k| k.label()).unwrap_or("");
-    query
-        .bind(optional(&scope.site))
-        .bind(optional(&scope.site))
-        .bind(optional(&scope.stream))
-        .bind(optional(&scope.stream))
-        .bind(kind)
-        .bind(kind)
+/// Binds a site, stream and kind filter, each twice ('' for none).
+fn bind_site_stream_kind(
+    query: Query,
+    site: &Option<String>,
+    stream: &Option<String>,
+    kind: Option<ObjectKind>,
+) -> Query {
+    let kind = kind.map(|k| k.label()).unwrap_or("");
+    query.bind(optional(site)).bind(optional(site)).bind(optional(stream)).bind(optional(stream)).bind(kind).bind(kind)
 }
 
 /// Binds the list and person filters of `filter`, each twice.
@@ -637,7 +629,10 @@ impl Warehouse {
     /// The dwell of the tracks of `scope`.
     pub async fn dwell(&self, scope: &Scope) -> Result<DwellRow, WarehouseError> {
         let query = self.tracks_in(queries::DWELL, &scope.range);
-        bind_site_stream_kind(query, scope).fetch_one().await.map_err(query_error("measuring dwell"))
+        bind_site_stream_kind(query, &scope.site, &scope.stream, scope.kind)
+            .fetch_one()
+            .await
+            .map_err(query_error("measuring dwell"))
     }
 
     /// Arrivals of `scope` by day of the week and hour in `zone`.
@@ -645,7 +640,10 @@ impl Warehouse {
         let (from_s, to_s) = scope.range.seconds();
         let query = self.client.query(queries::HEATMAP).bind(zone).bind(from_s).bind(to_s);
         let query = query.bind(scope.range.from_ms).bind(scope.range.to_ms);
-        bind_site_stream_kind(query, scope).fetch_all().await.map_err(query_error("counting arrivals"))
+        bind_site_stream_kind(query, &scope.site, &scope.stream, scope.kind)
+            .fetch_all()
+            .await
+            .map_err(query_error("counting arrivals"))
     }
 
     /// Each identified person's visits per site, most visits first, at most `request.limit`.

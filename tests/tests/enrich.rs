@@ -664,7 +664,7 @@ async fn a_face_search_finds_the_person_photographed_and_no_stranger() -> anyhow
         assert!((similarity - exact).abs() < 1e-5, "{similarity} returned, {exact} exact: {track}");
         assert_eq!(track["sightings"], 1, "copies of a report count once: {track}");
         let best_shot = track["best_shot_url"].as_str().expect("a best shot");
-        let (status, _) = http_get_with(port, best_shot, "analyst-secret")?;
+        let (status, _) = stack::call(port, "GET", best_shot, "analyst-secret", None)?;
         assert_eq!(status, 200, "{best_shot}");
     }
     let (best, second) = (tracks[0]["similarity"].as_f64().expect("s"), tracks[1]["similarity"].as_f64().expect("s"));
@@ -708,11 +708,11 @@ async fn a_face_search_finds_the_person_photographed_and_no_stranger() -> anyhow
 
     // The audit trail: the searches that ran (the refused ones did not), who made them, with what
     // face; admins only.
-    let (status, _) = http_get_with(port, "/v1/audit/face-searches", "analyst-secret")?;
+    let (status, _) = stack::call(port, "GET", "/v1/audit/face-searches", "analyst-secret", None)?;
     assert_eq!(status, 403, "analysts do not read the audit trail");
-    let (status, body) = http_get_with(port, "/v1/audit/face-searches?limit=10", "admin-secret")?;
+    let (status, body) = stack::call(port, "GET", "/v1/audit/face-searches?limit=10", "admin-secret", None)?;
     assert_eq!(status, 200, "{body}");
-    let records = json(&body)["searches"].as_array().cloned().expect("searches");
+    let records = body["searches"].as_array().cloned().expect("searches");
     let photo_sha256: String = sha2::Sha256::digest(&obama).iter().map(|b| format!("{b:02x}")).collect();
     let summary: Vec<AuditSummary> = records
         .iter()
@@ -746,8 +746,3 @@ async fn a_face_search_finds_the_person_photographed_and_no_stranger() -> anyhow
 
 /// An audit record as the test compares it: token name, photo SHA-256, event id, tracks found.
 type AuditSummary = (String, Option<String>, Option<String>, Option<i64>);
-
-/// GET `path` with a bearer token: (status, body).
-fn http_get_with(port: u16, path: &str, token: &str) -> anyhow::Result<(u16, String)> {
-    stack::http_request(port, "GET", path, Some(token), "", b"")
-}
