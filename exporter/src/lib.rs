@@ -1,13 +1,18 @@
 //! Exporter: reports of events as CSV (every event, one row each) and PDF (a summary for people:
-//! totals, streams, watchlist persons and the latest events with their best shots).
+//! totals, watchlist persons, charts of the activity, streams and the events with their best
+//! shots, in any script and time zone).
 //!
 //! It renders plain records ([`EventRecord`], [`Report`]); where they come from is the caller's
 //! business (the query service's download endpoints, the scheduler's mailed reports).
 
-use printpdf::{
-    BuiltinFont, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, RawImage, TextItem,
-    XObjectTransform,
-};
+use std::collections::BTreeMap;
+
+mod clock;
+pub mod pdf;
+
+pub use clock::{ReportClock, UnknownTimeZone};
+pub use pdf::fonts::{FontError, PdfFonts};
+pub use pdf::{PdfContents, read_pdf, report_pdf};
 
 /// Why a report could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -94,8 +99,32 @@ pub struct PersonTotals {
     pub best_similarity: f32,
 }
 
-/// A summary report for people: what was seen in a time range.
+/// Tracks that started in one bucket of a report's timeline.
 #[derive(Debug, Clone, PartialEq)]
+pub struct TimelineBucket {
+    /// Bucket start, ms since the epoch.
+    pub start_ms: i64,
+    /// Face tracks.
+    pub faces: u64,
+    /// Body tracks.
+    pub bodies: u64,
+    /// Tracks with a watchlist match.
+    pub matched: u64,
+}
+
+/// Tracks first seen in one hour of one weekday, in the report's time zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeatmapCell {
+    /// 1 (Monday) to 7 (Sunday).
+    pub day_of_week: u8,
+    /// 0 to 23.
+    pub hour: u8,
+    /// Tracks.
+    pub tracks: u64,
+}
+
+/// A summary report for people: what was seen in a time range.
+#[derive(Debug, Clone)]
 pub struct Report {
     /// Title on the first page.
     pub title: String,
@@ -105,14 +134,31 @@ pub struct Report {
     pub from_ms: i64,
     /// End of the range (exclusive), ms since the epoch.
     pub to_ms: i64,
+    /// The time zone its times are shown in.
+    pub clock: ReportClock,
     /// The filters that applied, as (name, value).
     pub filters: Vec<(String, String)>,
     /// Per stream.
     pub streams: Vec<StreamTotals>,
     /// The most sighted watchlist persons.
     pub persons: Vec<PersonTotals>,
-    /// The latest events (with best shots where present).
+    /// Stream names by stream id (a stream missing here is shown by its id).
+    pub stream_names: BTreeMap<String, String>,
+    /// Tracks per bucket over the range, oldest first.
+    pub timeline: Vec<TimelineBucket>,
+    /// The width of a timeline bucket, ms.
+    pub timeline_bucket_ms: i64,
+    /// Arrivals by weekday and hour.
+    pub heatmap: Vec<HeatmapCell>,
+    /// The events shown with their best shots.
     pub events: Vec<EventRecord>,
+}
+
+impl Report {
+    /// The name of stream `id`, or `id` when it has none.
+    pub fn stream_name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.stream_names.get(id).map_or(id, String::as_str)
+    }
 }
 
 /// `ms` since the epoch as RFC 3339 (UTC).
@@ -196,208 +242,6 @@ pub fn spreadsheet_safe(value: &str) -> String {
     if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() }
 }
 
-const PAGE_WIDTH: f32 = 210.0;
-const PAGE_HEIGHT: f32 = 297.0;
-const MARGIN: f32 = 15.0;
-const THUMBNAIL_HEIGHT_MM: f32 = 18.0;
-
-/// Lays out A4 pages top to bottom: lines of text and rows with a thumbnail.
-struct Pages {
-    done: Vec<PdfPage>,
-    ops: Vec<Op>,
-    /// Distance of the next line's baseline from the page top, mm.
-    y: f32,
-}
-
-impl Pages {
-    fn new() -> Self {
-        Self { done: Vec::new(), ops: Vec::new(), y: MARGIN }
-    }
-
-    /// Makes room for `height` mm, starting a new page if this one is full.
-    fn reserve(&mut self, height: f32) {
-        if self.y + height > PAGE_HEIGHT - MARGIN {
-            let ops = std::mem::take(&mut self.ops);
-            self.done.push(PdfPage::new(Mm(PAGE_WIDTH), Mm(PAGE_HEIGHT), ops));
-            self.y = MARGIN;
-        }
-    }
-
-    /// Writes `text` at `x` mm on the current line.
-    fn text_at(&mut self, x: f32, text: &str, font: BuiltinFont, size: f32) {
-        self.ops.extend([
-            Op::StartTextSection,
-            Op::SetFont { font: PdfFontHandle::Builtin(font), size: Pt(size) },
-            Op::SetTextCursor { pos: Point::new(Mm(x), Mm(PAGE_HEIGHT - self.y)) },
-            Op::ShowText { items: vec![TextItem::Text(text.to_owned())] },
-            Op::EndTextSection,
-        ]);
-    }
-
-    /// A line of text, then the cursor moves down.
-    fn line(&mut self, text: &str, font: BuiltinFont, size: f32) {
-        let height = size * 0.5;
-        self.reserve(height);
-        self.y += height;
-        self.text_at(MARGIN, text, font, size);
-    }
-
-    /// A table row: cells at the given x offsets (mm).
-    fn row(&mut self, cells: &[(f32, String)], font: BuiltinFont) {
-        self.reserve(5.0);
-        self.y += 5.0;
-        for (x, text) in cells {
-            self.text_at(MARGIN + x, text, font, 9.0);
-        }
-    }
-
-    fn gap(&mut self, height: f32) {
-        self.y += height;
-    }
-
-    fn finish(mut self) -> Vec<PdfPage> {
-        if !self.ops.is_empty() || self.done.is_empty() {
-            let ops = std::mem::take(&mut self.ops);
-            self.done.push(PdfPage::new(Mm(PAGE_WIDTH), Mm(PAGE_HEIGHT), ops));
-        }
-        self.done
-    }
-}
-
-/// The report as a PDF: title, range and filters; totals and a table per stream (the streams the
-/// filters name, all their events); the most sighted watchlist persons; then the events the filters
-/// select, each with its best shot. Text uses the PDF base fonts
-/// (Latin-1 names print as they are; other scripts need an embedded font, not done yet).
-pub fn report_pdf(report: &Report) -> Vec<u8> {
-    let mut document = PdfDocument::new(&report.title);
-    let mut pages = Pages::new();
-    pages.line(&report.title, BuiltinFont::HelveticaBold, 18.0);
-    pages.gap(2.0);
-    pages.line(
-        &format!("From {} to {}", format_time(report.from_ms), format_time(report.to_ms)),
-        BuiltinFont::Helvetica,
-        10.0,
-    );
-    if !report.filters.is_empty() {
-        let filters: Vec<String> = report.filters.iter().map(|(name, value)| format!("{name} = {value}")).collect();
-        pages.line(&format!("Filters: {}", filters.join(", ")), BuiltinFont::Helvetica, 10.0);
-    }
-    pages.line(&format!("Generated {}", format_time(report.generated_ms)), BuiltinFont::Helvetica, 10.0);
-
-    let (faces, bodies, matched) =
-        report.streams.iter().fold((0, 0, 0), |(f, b, m), s| (f + s.faces, b + s.bodies, m + s.matched));
-    pages.gap(4.0);
-    pages.line(
-        &format!("Seen on these streams: {faces} faces, {bodies} bodies, {matched} with a watchlist match"),
-        BuiltinFont::HelveticaBold,
-        11.0,
-    );
-
-    pages.gap(4.0);
-    pages.line("Streams", BuiltinFont::HelveticaBold, 13.0);
-    let header = ["Site", "Stream", "Faces", "Bodies", "Matched"];
-    let stream_columns = [0.0, 35.0, 120.0, 140.0, 160.0];
-    pages.row(&cells(&stream_columns, header.map(str::to_owned)), BuiltinFont::HelveticaBold);
-    for s in &report.streams {
-        let values =
-            [s.site.clone(), s.stream_id.clone(), s.faces.to_string(), s.bodies.to_string(), s.matched.to_string()];
-        pages.row(&cells(&stream_columns, values), BuiltinFont::Helvetica);
-    }
-
-    pages.gap(4.0);
-    pages.line("Most sighted watchlist persons", BuiltinFont::HelveticaBold, 13.0);
-    if report.persons.is_empty() {
-        pages.line("No watchlist matches in this range.", BuiltinFont::Helvetica, 10.0);
-    } else {
-        let person_columns = [0.0, 55.0, 90.0, 135.0, 160.0];
-        let header = ["Person", "External id", "Watchlist", "Sightings", "Best"];
-        pages.row(&cells(&person_columns, header.map(str::to_owned)), BuiltinFont::HelveticaBold);
-        for p in &report.persons {
-            let values = [
-                p.display_name.clone(),
-                p.external_id.clone(),
-                p.list_name.clone(),
-                p.sightings.to_string(),
-                format!("{:.2}", p.best_similarity),
-            ];
-            pages.row(&cells(&person_columns, values), BuiltinFont::Helvetica);
-        }
-    }
-
-    pages.gap(4.0);
-    pages.line(
-        &format!("Latest events matching the filters ({})", report.events.len()),
-        BuiltinFont::HelveticaBold,
-        13.0,
-    );
-    for event in &report.events {
-        pages.reserve(THUMBNAIL_HEIGHT_MM + 3.0);
-        let top = pages.y + 2.0;
-        let image = event.best_shot.as_deref().and_then(|jpeg| RawImage::decode_from_bytes(jpeg, &mut Vec::new()).ok());
-        if let Some(image) = image {
-            // Scaled to the thumbnail height: at `dpi`, `height` pixels span THUMBNAIL_HEIGHT_MM.
-            let dpi = image.height as f32 * 25.4 / THUMBNAIL_HEIGHT_MM;
-            let id = document.add_image(&image);
-            pages.ops.push(Op::UseXobject {
-                id,
-                transform: XObjectTransform {
-                    translate_x: Some(Mm(MARGIN).into()),
-                    translate_y: Some(Mm(PAGE_HEIGHT - top - THUMBNAIL_HEIGHT_MM).into()),
-                    dpi: Some(dpi),
-                    ..Default::default()
-                },
-            });
-        }
-        let matches: Vec<String> =
-            event.matches.iter().map(|m| format!("{} [{}] {:.2}", m.display_name, m.list_name, m.similarity)).collect();
-        pages.y = top + 4.0;
-        pages.text_at(
-            MARGIN + 22.0,
-            &format!("{}  {}", format_time(event.capture_ms), event.kind),
-            BuiltinFont::HelveticaBold,
-            9.0,
-        );
-        pages.y += 5.0;
-        pages.text_at(
-            MARGIN + 22.0,
-            &format!("{} / {}  quality {:.2}", event.site, event.stream_id, event.quality),
-            BuiltinFont::Helvetica,
-            9.0,
-        );
-        if !matches.is_empty() {
-            pages.y += 5.0;
-            pages.text_at(MARGIN + 22.0, &matches.join("; "), BuiltinFont::Helvetica, 9.0);
-        }
-        pages.y = top + THUMBNAIL_HEIGHT_MM + 1.0;
-    }
-    document.with_pages(pages.finish()).save(&PdfSaveOptions::default(), &mut Vec::new())
-}
-
-/// What a PDF holds, read back (to check rendered reports).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PdfContents {
-    /// Pages.
-    pub pages: usize,
-    /// The text of every page, in order, one run per line.
-    pub text: String,
-    /// Images (XObjects) it embeds.
-    pub images: usize,
-}
-
-/// Parses `bytes` as a PDF; an error says why it is not one.
-pub fn read_pdf(bytes: &[u8]) -> Result<PdfContents, String> {
-    let document = PdfDocument::parse(bytes, &Default::default(), &mut Vec::new())?;
-    Ok(PdfContents {
-        pages: document.pages.len(),
-        text: document.extract_text().concat().join("\n"),
-        images: document.resources.xobjects.map.len(),
-    })
-}
-
-fn cells<const N: usize>(columns: &[f32; N], values: [String; N]) -> Vec<(f32, String)> {
-    columns.iter().copied().zip(values).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,11 +310,21 @@ mod tests {
 
     #[test]
     fn the_pdf_reads_back_with_its_totals_persons_and_events() {
+        let person = |name: &str, id: &str, sightings| PersonTotals {
+            display_name: name.into(),
+            external_id: id.into(),
+            list_name: "VIP".into(),
+            sightings,
+            best_similarity: 0.91,
+        };
+        let names = ["Анна Петрова", "王小明", "Νίκος", "محمد علي"];
+        let hour = 3_600_000;
         let report = Report {
             title: "Daily report".into(),
             generated_ms: 1_795_168_800_000,
             from_ms: 1_795_082_400_000,
             to_ms: 1_795_168_800_000,
+            clock: ReportClock::named("Asia/Tokyo").expect("known zone"),
             filters: vec![("site".into(), "lobby".into())],
             streams: vec![StreamTotals {
                 site: "lobby".into(),
@@ -479,22 +333,50 @@ mod tests {
                 bodies: 3,
                 matched: 2,
             }],
-            persons: vec![PersonTotals {
-                display_name: "Ann".into(),
-                external_id: "E1".into(),
-                list_name: "VIP".into(),
-                sightings: 2,
-                best_similarity: 0.91,
-            }],
-            events: (0..40).map(|i| event(&format!("e{i}"), vec![ann()])).collect(),
+            stream_names: [("cam-1".to_owned(), "Front door".to_owned())].into(),
+            persons: names.iter().enumerate().map(|(i, name)| person(name, &format!("E{i}"), 4 - i as u64)).collect(),
+            timeline: (0..24)
+                .map(|i| TimelineBucket {
+                    start_ms: 1_795_082_400_000 + i * hour,
+                    faces: i as u64,
+                    bodies: 2,
+                    matched: 1,
+                })
+                .collect(),
+            timeline_bucket_ms: hour,
+            heatmap: (0..24).map(|h| HeatmapCell { day_of_week: 5, hour: h, tracks: u64::from(h) }).collect(),
+            events: (0..40)
+                .map(|i| {
+                    let matches =
+                        if i == 39 { vec![MatchRecord { display_name: names[1].into(), ..ann() }] } else { vec![] };
+                    event(&format!("e{i}"), matches)
+                })
+                .collect(),
         };
-        let contents = read_pdf(&report_pdf(&report)).expect("a valid PDF");
+        let fonts = PdfFonts::load_system().expect("Debian's Noto fonts (infra/stack deps installs them)");
+        let bytes = report_pdf(&report, &fonts);
+        if let Ok(path) = std::env::var("SIGHTLINE_PDF_SAMPLE") {
+            std::fs::write(path, &bytes).expect("writing the sample");
+        }
+        let contents = read_pdf(&bytes).expect("a valid PDF");
         assert!(contents.pages >= 2, "forty events do not fit one page");
         let text = contents.text;
-        for needle in
-            ["Daily report", "Seen on these streams: 7 faces, 3 bodies, 2 with", "cam-1", "Ann", "E1", "site = lobby"]
-        {
+        for needle in [
+            "Daily report",
+            "Seen on these streams: 7 faces, 3 bodies, 2 with",
+            "Front door",
+            "Анна Петрова",
+            "王小明",
+            "E1",
+            "site = lobby",
+            "2026-11-20 19:00:00 +09:00",
+        ] {
             assert!(text.contains(needle), "{needle:?} missing from {text}");
         }
+        // The one event with a match (the oldest) is listed first: its match line comes before the
+        // second event's line.
+        let events = &text[text.find("Events (40)").expect("the events")..];
+        let second_event = events.match_indices("quality").nth(1).expect("two events").0;
+        assert!(events[..second_event].contains("王小明 [VIP]"), "matched events come first: {events}");
     }
 }

@@ -49,6 +49,7 @@ use sha2::{Digest, Sha256};
 use sightline_common::api::{AnyRole, ApiError, Audits, Caller, SeesPeople};
 use sightline_common::clock::now_ms;
 use sightline_common::warehouse::WarehouseError;
+use sightline_exporter::{PdfFonts, ReportClock};
 use sightline_vision::descriptor::{MODEL_NAME, MODEL_VERSION};
 use sightline_vision::photo::{PhotoDescriber, PhotoError};
 use sqlx::PgPool;
@@ -114,6 +115,8 @@ pub struct ApiState {
     /// Describes the face of a search photo; `None` when the service runs without the face models
     /// (searches by an event's face still work).
     pub photos: Option<Arc<PhotoDescriber>>,
+    /// The fonts summary PDFs are set in.
+    pub fonts: PdfFonts,
 }
 
 impl axum::extract::FromRef<ApiState> for PgPool {
@@ -482,13 +485,20 @@ async fn summary_pdf(
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let now = now_ms();
-    let request =
-        query_string(query)?.validate_limited(now, DEFAULT_REPORT_EVENTS, MAX_REPORT_EVENTS).map_err(bad_param)?;
-    let report = state.read(crate::reports::summary(&state.warehouse, &request, "Sightline report", now)).await?;
-    let pdf = tokio::task::spawn_blocking(move || sightline_exporter::report_pdf(&report)).await.map_err(|error| {
-        tracing::error!(%error, "rendering PDF");
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "rendering the PDF failed".into())
-    })?;
+    let (request, zone) =
+        query_string(query)?.validate_report(now, DEFAULT_REPORT_EVENTS, MAX_REPORT_EVENTS).map_err(bad_param)?;
+    let clock = ReportClock::named(&zone).map_err(|error| ApiError::bad_request(format!("tz: {error}")))?;
+    state.known_time_zone(&zone).await?;
+    let mut report =
+        state.read(crate::reports::summary(&state.warehouse, &request, "Sightline report", now, clock)).await?;
+    crate::reports::name_streams(&state.pool, &mut report).await?;
+    let fonts = state.fonts.clone();
+    let pdf = tokio::task::spawn_blocking(move || sightline_exporter::report_pdf(&report, &fonts)).await.map_err(
+        |error| {
+            tracing::error!(%error, "rendering PDF");
+            ApiError(StatusCode::INTERNAL_SERVER_ERROR, "rendering the PDF failed".into())
+        },
+    )?;
     Ok(attachment("application/pdf", "sightline-report.pdf", pdf))
 }
 

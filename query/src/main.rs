@@ -111,16 +111,20 @@ async fn main() -> anyhow::Result<()> {
     )
     .map_err(anyhow::Error::msg)?;
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
+    // What takes time to load is loaded before /readyz can say ready.
+    let photos = settings.models_dir.as_deref().map(|dir| photo_describer(dir, &settings)).transpose()?;
+    let fonts = sightline_exporter::PdfFonts::load_system().context("loading the fonts of PDF reports")?;
     let (Ops { shutdown, readiness, .. }, metrics) =
         start_ops(settings.metrics_addr, "reaching the warehouse", QueryMetrics::register).await?;
 
     let warehouse = Warehouse::new(&settings.clickhouse);
-    tokio::spawn(watch_warehouse(warehouse.clone(), readiness, shutdown.clone()));
-    let photos = settings.models_dir.as_deref().map(|dir| photo_describer(dir, &settings)).transpose()?;
-    let state = ApiState { pool, warehouse, metrics, photos };
-    let (addr, server) = sightline_common::http::serve_router(settings.http_addr.as_str(), router(state), shutdown)
-        .await
-        .with_context(|| format!("binding {}", settings.http_addr))?;
+    let state = ApiState { pool, warehouse: warehouse.clone(), metrics, photos, fonts };
+    let (addr, server) =
+        sightline_common::http::serve_router(settings.http_addr.as_str(), router(state), shutdown.clone())
+            .await
+            .with_context(|| format!("binding {}", settings.http_addr))?;
+    // Ready once the API is bound and the warehouse answers.
+    tokio::spawn(watch_warehouse(warehouse, readiness, shutdown));
     tracing::info!(%addr, "query API and dashboard listening");
     server.await.context("the API server task")?.context("serving the API")?;
     tracing::info!("stopped");

@@ -159,6 +159,8 @@ pub struct EventsQuery {
     every_report: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
+    /// Only the summary PDF takes it ([`EventsQuery::validate_report`]).
+    tz: Option<String>,
 }
 
 /// A validated `GET /v1/events` request.
@@ -209,6 +211,9 @@ impl EventsQuery {
         default_limit: u32,
         max_limit: u32,
     ) -> Result<EventsRequest, InvalidParam> {
+        if self.tz.is_some() {
+            return Err(invalid("tz", "only the summary PDF takes a time zone; times here are UTC"));
+        }
         Ok(EventsRequest {
             range: TimeRange::parse(self.from.as_deref(), self.to.as_deref(), now_ms)?,
             filter: EventFilter {
@@ -224,6 +229,27 @@ impl EventsQuery {
             cursor: non_empty(self.cursor).as_deref().map(Cursor::decode).transpose()?,
         })
     }
+}
+
+impl EventsQuery {
+    /// Validates the summary PDF's request: the selection with its `limit` (default
+    /// `default_limit`, at most `max_limit`), and `tz`, the IANA time zone its times are shown in
+    /// (default `UTC`; the caller checks that it exists).
+    pub fn validate_report(
+        mut self,
+        now_ms: i64,
+        default_limit: u32,
+        max_limit: u32,
+    ) -> Result<(EventsRequest, String), InvalidParam> {
+        let zone = non_empty(self.tz.take()).unwrap_or_else(|| "UTC".to_owned());
+        Ok((self.validate_limited(now_ms, default_limit, max_limit)?, zone))
+    }
+}
+
+/// The bucket a timeline over `span_ms` uses unless told: the finest of a minute, an hour and a day
+/// that gives at most 200 buckets.
+pub fn default_bucket_ms(span_ms: i64) -> i64 {
+    [60_000, 3_600_000, 86_400_000].into_iter().find(|b| span_ms / b <= 200).unwrap_or(86_400_000)
 }
 
 /// A validated CSV export: the selection, and whether the caller set its `limit` (then the newest
@@ -279,7 +305,7 @@ impl TimelineQuery {
         let range = TimeRange::parse(self.from.as_deref(), self.to.as_deref(), now_ms)?;
         let span = range.to_ms - range.from_ms;
         let bucket_ms = match non_empty(self.bucket).as_deref() {
-            None => [60_000, 3_600_000, 86_400_000].into_iter().find(|b| span / b <= 200).unwrap_or(86_400_000),
+            None => default_bucket_ms(span),
             Some("minute") => 60_000,
             Some("hour") => 3_600_000,
             Some("day") => 86_400_000,

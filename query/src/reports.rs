@@ -2,11 +2,16 @@
 //! CSV, and a summary PDF for people (totals, streams, watchlist persons, the latest events with
 //! their best shots). The download endpoints serve them; the scheduler mails them.
 
-use sightline_common::warehouse::WarehouseError;
-use sightline_exporter::{EventRecord, MatchRecord, PersonTotals, Report, StreamTotals};
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::params::{EventsRequest, PersonsRequest};
-use crate::store::{EventRow, MatchRow, Warehouse};
+use sightline_common::warehouse::WarehouseError;
+use sightline_exporter::{
+    EventRecord, HeatmapCell, MatchRecord, PersonTotals, Report, ReportClock, StreamTotals, TimelineBucket,
+};
+use sqlx::PgPool;
+
+use crate::params::{EventsRequest, PersonsRequest, Scope, TimelineRequest, default_bucket_ms};
+use crate::store::{EventRow, MatchRow, TimelineRow, Warehouse};
 
 /// Events read per warehouse query while collecting a report's rows (after one query for their ids).
 const FETCH_CHUNK: usize = 1_000;
@@ -79,13 +84,17 @@ fn filters(request: &EventsRequest) -> Vec<(String, String)> {
     .collect()
 }
 
-/// The summary report of `request`: the streams (of its site and stream filters), the most sighted
-/// persons (of its list filter), and its latest `limit` events with their best shots.
+/// The summary report of `request`, its times in `clock`'s zone: the streams (of its site and
+/// stream filters), the most sighted persons (of its list filter), the tracks per bucket over the
+/// range, the arrivals by weekday and hour, and up to `limit` events with their best shots: the
+/// newest with a watchlist match first, then the newest of the rest. Streams are shown by id until
+/// [`name_streams`] names them.
 pub async fn summary(
     warehouse: &Warehouse,
     request: &EventsRequest,
     title: &str,
     generated_ms: i64,
+    clock: ReportClock,
 ) -> Result<Report, WarehouseError> {
     let filter = &request.filter;
     let streams = warehouse
@@ -115,14 +124,95 @@ pub async fn summary(
             best_similarity: p.best_similarity,
         })
         .collect();
+    let timeline_request = TimelineRequest {
+        range: request.range,
+        site: filter.site.clone(),
+        stream: filter.stream.clone(),
+        bucket_ms: default_bucket_ms(request.range.to_ms - request.range.from_ms),
+    };
+    let timeline = timeline_buckets(&timeline_request, warehouse.timeline(&timeline_request).await?);
+    let scope =
+        Scope { range: request.range, site: filter.site.clone(), stream: filter.stream.clone(), kind: filter.kind };
+    let heatmap = warehouse
+        .heatmap(&scope, clock.name())
+        .await?
+        .into_iter()
+        .map(|c| HeatmapCell { day_of_week: c.day_of_week, hour: c.hour, tracks: c.tracks })
+        .collect();
     Ok(Report {
         title: title.to_owned(),
         generated_ms,
         from_ms: request.range.from_ms,
         to_ms: request.range.to_ms,
+        clock,
         filters: filters(request),
         streams,
+        stream_names: BTreeMap::new(),
         persons,
-        events: collect_events(warehouse, request, true).await?,
+        timeline,
+        timeline_bucket_ms: timeline_request.bucket_ms,
+        heatmap,
+        events: matched_first(warehouse, request).await?,
     })
+}
+
+/// Up to `request.limit` events with best shots: the newest with a watchlist match, then the
+/// newest of the others.
+async fn matched_first(warehouse: &Warehouse, request: &EventsRequest) -> Result<Vec<EventRecord>, WarehouseError> {
+    let mut matched_request = request.clone();
+    matched_request.filter.matched_only = true;
+    let mut events = collect_events(warehouse, &matched_request, true).await?;
+    if events.len() < request.limit as usize && !request.filter.matched_only {
+        let shown: BTreeSet<String> = events.iter().map(|e| e.id.clone()).collect();
+        let rest = collect_events(warehouse, request, true).await?;
+        let room = request.limit as usize - events.len();
+        events.extend(rest.into_iter().filter(|e| !shown.contains(&e.id) && e.matches.is_empty()).take(room));
+    }
+    Ok(events)
+}
+
+/// Every bucket of the range, oldest first, with its faces, bodies and matched tracks (zero where
+/// the warehouse has no row).
+fn timeline_buckets(request: &TimelineRequest, rows: Vec<TimelineRow>) -> Vec<TimelineBucket> {
+    let range = &request.range;
+    let count = ((range.to_ms - range.from_ms) + request.bucket_ms - 1) / request.bucket_ms;
+    let mut buckets: Vec<TimelineBucket> = (0..count.max(0))
+        .map(|i| TimelineBucket { start_ms: range.from_ms + i * request.bucket_ms, faces: 0, bodies: 0, matched: 0 })
+        .collect();
+    for row in rows {
+        let index = (row.bucket_ms - range.from_ms).div_euclid(request.bucket_ms);
+        let Some(bucket) = usize::try_from(index).ok().and_then(|i| buckets.get_mut(i)) else { continue };
+        match row.kind.as_str() {
+            "face" => bucket.faces += row.tracks,
+            _ => bucket.bodies += row.tracks,
+        }
+        bucket.matched += row.matched;
+    }
+    buckets
+}
+
+/// Names the report's streams (the operators' names from PostgreSQL's `streams`); a stream that
+/// is not registered there keeps its id.
+pub async fn name_streams(pool: &PgPool, report: &mut Report) -> Result<(), sqlx::Error> {
+    let ids: BTreeSet<&str> = report
+        .streams
+        .iter()
+        .map(|s| s.stream_id.as_str())
+        .chain(report.events.iter().map(|e| e.stream_id.as_str()))
+        .chain(report.filters.iter().filter(|(name, _)| name == "stream").map(|(_, value)| value.as_str()))
+        .collect();
+    let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
+    let names: Vec<(String, String)> = sqlx::query_as("SELECT id::text, name FROM streams WHERE id::text = ANY($1)")
+        .bind(&ids)
+        .fetch_all(pool)
+        .await?;
+    report.stream_names = names.into_iter().collect();
+    for (name, value) in &mut report.filters {
+        if name == "stream"
+            && let Some(stream_name) = report.stream_names.get(value.as_str())
+        {
+            *value = stream_name.clone();
+        }
+    }
+    Ok(())
 }

@@ -94,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
         retry_max: Duration::from_millis(settings.retry_max_ms.max(settings.retry_base_ms)),
         min_interval,
         metrics,
+        fonts: sightline_exporter::PdfFonts::load_system().context("loading the fonts of PDF reports")?,
     };
     let loop_task = tokio::spawn(runner.run(shutdown.clone()));
     let (addr, server) = sightline_common::http::serve_router(

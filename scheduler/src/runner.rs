@@ -8,7 +8,7 @@ use prometheus_client::registry::Registry;
 use sightline_common::clock::now_ms;
 use sightline_common::retry::Backoff;
 use sightline_common::shutdown::Shutdown;
-use sightline_exporter::{events_csv, report_pdf};
+use sightline_exporter::{PdfFonts, ReportClock, events_csv, report_pdf};
 use sightline_query::params::{EventsRequest, MAX_MAILED_EVENTS, MAX_REPORT_EVENTS, TimeRange};
 use sightline_query::reports;
 use sightline_query::store::Warehouse;
@@ -65,6 +65,8 @@ pub struct Runner {
     pub min_interval: Duration,
     /// Counters.
     pub metrics: SchedulerMetrics,
+    /// The fonts PDF reports are set in.
+    pub fonts: PdfFonts,
 }
 
 /// A built report: attachment, its name and type, and how many events it holds.
@@ -179,12 +181,16 @@ impl Runner {
             }
             Format::Pdf => {
                 let request = EventsRequest { range, filter, limit: PDF_EVENTS.min(MAX_REPORT_EVENTS), cursor: None };
-                let report = reports::summary(&self.warehouse, &request, &schedule.name, now_ms)
+                let clock = ReportClock::utc();
+                let mut report = reports::summary(&self.warehouse, &request, &schedule.name, now_ms, clock)
                     .await
                     .map_err(|e| e.to_string())?;
+                reports::name_streams(&self.pool, &mut report).await.map_err(|e| format!("naming streams: {e}"))?;
                 let events = report.events.len();
-                let bytes =
-                    tokio::task::spawn_blocking(move || report_pdf(&report)).await.map_err(|e| e.to_string())?;
+                let fonts = self.fonts.clone();
+                let bytes = tokio::task::spawn_blocking(move || report_pdf(&report, &fonts))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(Built { bytes, filename: format!("{slug}.pdf"), content_type: "application/pdf", events })
             }
         }

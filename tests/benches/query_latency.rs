@@ -98,7 +98,9 @@ fn raw_read<'a>(warehouse: &'a Warehouse, path: &'a str, now_ms: i64) -> RawRead
                     sightline_query::params::DEFAULT_REPORT_EVENTS,
                     sightline_query::params::MAX_REPORT_EVENTS,
                 )?;
-                sightline_query::reports::summary(warehouse, &request, "bench", now_ms).await?.events.len() as u64
+                let clock = sightline_exporter::ReportClock::utc();
+                sightline_query::reports::summary(warehouse, &request, "bench", now_ms, clock).await?.events.len()
+                    as u64
             }
             "/v1/search/faces" => {
                 let request = parse::<FaceSearchQuery>(query).validate(now_ms)?;

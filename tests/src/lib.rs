@@ -5,11 +5,13 @@
 //! - [`stack`]: the endpoints of the local stack (`infra/stack env`), isolated topics and databases
 //!   per test, the service binaries, and a private ClickHouse server a test may stop and restart;
 //! - [`alerts`]: a webhook receiver, a live-feed subscriber and the Maildir, to watch alerts arrive;
+//! - [`pdf`]: PDFs rendered to PNG and read back by poppler, as their readers see them;
 //! - [`pipeline`]: every service on the test video over RTSP, for the end-to-end test and
 //!   `make bench-alert`.
 
 pub mod alerts;
 pub mod loadgen;
+pub mod pdf;
 pub mod pipeline;
 pub mod rounds;
 pub mod stack;

@@ -151,7 +151,7 @@ impl EventGenerator {
                             list_name: list_name.clone(),
                             person_id: Uuid::new_v5(&ID_NAMESPACE, format!("person-{person}").as_bytes()).to_string(),
                             person_external_id: format!("EXT-{person:04}"),
-                            person_display_name: format!("Person {person}"),
+                            person_display_name: person_name(person),
                             similarity: 0.9 - 0.05 * rank as f32,
                             rank,
                             threshold: 0.5,
@@ -255,6 +255,13 @@ pub async fn produce_raw(
         positions.push((delivered.partition, delivered.offset));
     }
     Ok(positions)
+}
+
+/// Watchlist person `n`'s display name: the names cycle through Latin, Cyrillic, CJK, Greek and
+/// Arabic script, as a watchlist of an international site would, so reports show them all.
+pub fn person_name(n: u32) -> String {
+    const NAMES: [&str; 5] = ["Ann Lee", "Анна Петрова", "王小明", "Νίκος Παππάς", "محمد علي"];
+    format!("{} {n}", NAMES[n as usize % NAMES.len()])
 }
 
 #[cfg(test)]

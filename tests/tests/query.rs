@@ -236,6 +236,41 @@ async fn the_query_api_answers_from_the_warehouse() -> anyhow::Result<()> {
     let (status, _) = get(port, &format!("/v1/reports/summary.pdf?{range}"), Some(VIEWER))?;
     assert_eq!(status, 403, "viewers get no faces in reports either");
 
+    // The PDF as people read it, rendered by poppler: every person's name in its own script (the
+    // generator's names are Latin, Cyrillic, CJK, Greek and Arabic), times in the zone asked for.
+    let tokyo_pdf = format!("/v1/reports/summary.pdf?{range}&matched=true&limit=10&tz=Asia/Tokyo");
+    let tokyo = http_exchange(port, "GET", &tokyo_pdf, Some(ANALYST), "", b"")?;
+    assert_eq!(tokyo.status, 200, "{}", String::from_utf8_lossy(&tokyo.body));
+    let rendered = sightline_testkit::pdf::render(&tokyo.body, "query-summary-tokyo")?;
+    assert!(!rendered.pages.is_empty(), "poppler rendered no page");
+    let mut newest_matched: Vec<&EnrichedEvent> = events.iter().filter(|e| !e.matches.is_empty()).collect();
+    newest_matched.sort_by_key(|e| std::cmp::Reverse(detection(e).capture_time_ms));
+    let shown: BTreeSet<String> =
+        newest_matched.iter().take(10).flat_map(|e| &e.matches).map(|m| m.person_display_name.clone()).collect();
+    let in_script = |range: std::ops::RangeInclusive<char>| shown.iter().any(|n| n.chars().any(|c| range.contains(&c)));
+    assert!(in_script('\u{0400}'..='\u{04FF}') && in_script('\u{4E00}'..='\u{9FFF}'), "{shown:?}");
+    // pdftotext marks right-to-left text with bidi controls; a reader copying it gets the name.
+    let text: String =
+        rendered.text.chars().filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')).collect();
+    for name in &shown {
+        // "محمد علي 19" reads right to left, so its number stands at the left of the line.
+        let (words, number) = name.rsplit_once(' ').expect("a name and a number");
+        let on_a_line = text.lines().any(|line| line.contains(words) && line.contains(&format!("{number} ")));
+        let on_a_line = on_a_line || text.lines().any(|line| line.contains(&format!("{words} {number}")));
+        assert!(on_a_line, "{name:?} missing from the rendered PDF: {text}");
+    }
+    let tokyo_time = |ms: i64| {
+        let utc = sightline_common::clock::format_time(ms.div_euclid(1000) * 1000 + 9 * 3_600_000);
+        format!("{} +09:00", utc[..19].replace('T', " "))
+    };
+    let header = format!("From {} to {} (Asia/Tokyo)", tokyo_time(first_ms), tokyo_time(last_ms + 1));
+    assert!(text.contains(&header), "{header:?} missing from the rendered PDF: {text}");
+    let (status, body) = get(port, &format!("/v1/reports/summary.pdf?{range}&tz=Mars/Olympus"), Some(ANALYST))?;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("tz")), "{body}");
+    let (status, body) = get(port, &format!("/v1/events?{range}&tz=Asia/Tokyo"), Some(ANALYST))?;
+    assert_eq!(status, 400, "only the PDF takes a time zone: {body}");
+
     // Roles: viewers see aggregates only; no token, no answer.
     let (status, body) = get(port, &format!("/v1/events?{range}"), Some(VIEWER))?;
     assert_eq!(status, 403, "{body}");
