@@ -6,7 +6,8 @@
 //! see `sightline_testkit::warehouse_load`). Then every endpoint the dashboard and the reports use
 //! is timed through a release build of `sightline-query` (HTTP, auth, JSON) and as the same warehouse
 //! reads run straight against ClickHouse (the service's own store code, no HTTP), alternating the two
-//! in each round (`BENCH_SAMPLES` samples per endpoint and path, default 12, parameters varied).
+//! in each round (`BENCH_SAMPLES` samples per endpoint and path, default 12, parameters varied;
+//! `BENCH_ONLY=name,...` measures only the endpoints named).
 //!
 //! Prints one line per endpoint (p50/p95 of both paths and their ratio), then `query_p95_max_ms=`
 //! (the slowest interactive endpoint through the service), `query_vs_clickhouse_p95=` (the largest
@@ -20,7 +21,9 @@
 
 use anyhow::Context as _;
 use sightline_common::auth::Role;
-use sightline_query::params::{EventsQuery, FaceSearchQuery, PersonsQuery, RangeQuery, TimelineQuery};
+use sightline_query::params::{
+    BreakdownQuery, EventsQuery, FaceSearchQuery, IdentifiedQuery, PersonsQuery, RangeQuery, TimelineQuery, VisitsQuery,
+};
 use sightline_query::store::Warehouse;
 use sightline_testkit::rounds::{env_number, median, quantile};
 use sightline_testkit::stack::{self, ServiceProcess, TestDatabase, eventually, http_exchange};
@@ -92,6 +95,21 @@ fn raw_read<'a>(warehouse: &'a Warehouse, path: &'a str, now_ms: i64) -> RawRead
             "/v1/stats/persons" => {
                 warehouse.persons(&parse::<PersonsQuery>(query).validate(now_ms)?).await?.len() as u64
             }
+            "/v1/stats/identified" => {
+                let (range, site, zone) = parse::<IdentifiedQuery>(query).validate(now_ms)?;
+                warehouse.knows_time_zone(&zone).await?;
+                warehouse.identified(&range, &site, &zone).await?.len() as u64
+            }
+            "/v1/stats/dwell" => {
+                let (scope, _) = parse::<BreakdownQuery>(query).validate(now_ms)?;
+                warehouse.dwell(&scope).await?.tracks
+            }
+            "/v1/stats/heatmap" => {
+                let (scope, zone) = parse::<BreakdownQuery>(query).validate(now_ms)?;
+                warehouse.knows_time_zone(&zone).await?;
+                warehouse.heatmap(&scope, &zone).await?.len() as u64
+            }
+            "/v1/stats/visits" => warehouse.visits(&parse::<VisitsQuery>(query).validate(now_ms)?).await?.len() as u64,
             "/v1/reports/summary.pdf" => {
                 let request = parse::<EventsQuery>(query).validate_limited(
                     now_ms,
@@ -369,6 +387,26 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
             path: Box::new(move |i| format!("/v1/stats/persons?{}", range(30, i))),
         },
         Endpoint {
+            name: "identified_30d",
+            goal: Goal::Interactive,
+            path: Box::new(move |i| format!("/v1/stats/identified?{}&tz=Asia/Kolkata", range(30, i))),
+        },
+        Endpoint {
+            name: "dwell_7d",
+            goal: Goal::Interactive,
+            path: Box::new(move |i| format!("/v1/stats/dwell?{}&site=site-a", range(7, i))),
+        },
+        Endpoint {
+            name: "heatmap_30d",
+            goal: Goal::Interactive,
+            path: Box::new(move |i| format!("/v1/stats/heatmap?{}&tz=Asia/Tokyo", range(30, i))),
+        },
+        Endpoint {
+            name: "visits_30d",
+            goal: Goal::Interactive,
+            path: Box::new(move |i| format!("/v1/stats/visits?{}", range(30, i))),
+        },
+        Endpoint {
             name: "face_search_30d",
             goal: Goal::Search,
             path: {
@@ -382,6 +420,12 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
             path: Box::new(move |i| format!("/v1/reports/summary.pdf?{}", range(1, i))),
         },
     ];
+    // BENCH_ONLY=name,name... measures just those endpoints (to reproduce one figure).
+    let only: Vec<String> = std::env::var("BENCH_ONLY")
+        .map(|names| names.split(',').map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect())
+        .unwrap_or_default();
+    let endpoints: Vec<Endpoint> =
+        endpoints.into_iter().filter(|e| only.is_empty() || only.iter().any(|n| n == e.name)).collect();
 
     let warehouse = Warehouse::new(&settings);
     let now_ms = end;
@@ -435,6 +479,14 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
             Goal::Report => pdf_p95 = p95,
             Goal::Search => search_p95 = p95,
         }
+    }
+
+    if !only.is_empty() {
+        // Just the endpoints named: no dashboard load or CSV download.
+        println!("query_p95_max_ms={worst_p95:.0}");
+        println!("query_vs_clickhouse_p95={worst_ratio:.2}");
+        drop(query);
+        return db.remove().await;
     }
 
     // The dashboard as a browser first opens it: the last 24 hours.

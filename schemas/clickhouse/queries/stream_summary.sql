@@ -2,7 +2,8 @@
 -- identified (in some report), the last sighting. From `track_hours` for the tracks first seen in
 -- the range's whole hours, from `tracks` (grouped per track, as in timeline.sql) for the rest: the
 -- partial first and last hours, and tracks first seen before the range and still present. Each
--- track counts once (see timeline_hours.sql). Bound: the first and the end of the whole hours in
+-- track counts once (see timeline_hours.sql; the hours' sets are merged per hour, then added up, as
+-- there). Bound: the first and the end of the whole hours in
 -- seconds; the range's start in ms, end in seconds and end in ms; the whole hours' start and end in ms.
 -- params: 1795132800; 1795219200; 1795132800000; 1795219201; 1795219200000; 1795132800000; 1795219200000
 SELECT
@@ -10,12 +11,16 @@ SELECT
     sum(part_matched) AS matched, max(part_last_ms) AS last_capture_ms
 FROM
 (
-    SELECT
-        site, stream_id, toString(kind) AS kind, uniqExactMerge(tracks) AS part_tracks,
-        uniqExactIfMerge(matched) AS part_matched, maxMerge(last_seen_ms) AS part_last_ms
-    FROM track_hours
-    WHERE hour >= toDateTime(?) AND hour < toDateTime(?)
-    GROUP BY site, stream_id, kind
+    SELECT site, stream_id, toString(kind) AS kind, part_tracks, part_matched, part_last_ms
+    FROM
+    (
+        SELECT
+            hour, site, stream_id, kind, uniqExactMerge(tracks) AS part_tracks,
+            uniqExactIfMerge(matched) AS part_matched, maxMerge(last_seen_ms) AS part_last_ms
+        FROM track_hours
+        WHERE hour >= toDateTime(?) AND hour < toDateTime(?)
+        GROUP BY hour, site, stream_id, kind
+    )
     UNION ALL
     SELECT track_site, track_stream, track_kind, count(), sum(track_matched), max(track_last_ms)
     FROM
