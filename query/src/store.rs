@@ -403,6 +403,20 @@ fn whole_hours(range: &TimeRange) -> (u32, u32) {
     (seconds(first), seconds(end.max(first)))
 }
 
+/// Whether `zone`'s offset from UTC is a whole number of hours at every hour of `range` (then each
+/// UTC hour is one local hour). False for an unknown zone.
+fn offsets_are_whole_hours(zone: &str, range: &TimeRange) -> bool {
+    let Ok(zone) = jiff::tz::TimeZone::get(zone) else { return false };
+    let mut hour = range.from_ms.div_euclid(HOUR_MS) * HOUR_MS;
+    while hour < range.to_ms {
+        match jiff::Timestamp::from_millisecond(hour) {
+            Ok(at) if zone.to_offset(at).seconds() % 3600 == 0 => hour += HOUR_MS,
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// Binds the site, stream and kind filters of `filter`, each twice (`(? = '' OR column = ?)`).
 fn bind_scope(query: Query, filter: &EventFilter) -> Query {
     bind_site_stream_kind(query, &filter.site, &filter.stream, filter.kind)
@@ -635,15 +649,24 @@ impl Warehouse {
             .map_err(query_error("measuring dwell"))
     }
 
-    /// Arrivals of `scope` by day of the week and hour in `zone`.
+    /// Arrivals of `scope` by day of the week and hour in `zone`: from the hourly track sets where
+    /// each UTC hour is one local hour (`heatmap_hours.sql`), else by grouping the tracks
+    /// (`heatmap.sql`, for zones such as India's, UTC+5:30).
     pub async fn heatmap(&self, scope: &Scope, zone: &str) -> Result<Vec<HeatmapRow>, WarehouseError> {
-        let (from_s, to_s) = scope.range.seconds();
-        let query = self.client.query(queries::HEATMAP).bind(zone).bind(from_s).bind(to_s);
-        let query = query.bind(scope.range.from_ms).bind(scope.range.to_ms);
-        bind_site_stream_kind(query, &scope.site, &scope.stream, scope.kind)
-            .fetch_all()
-            .await
-            .map_err(query_error("counting arrivals"))
+        let range = &scope.range;
+        let (from_s, to_s) = range.seconds();
+        let (site, stream, kind) = (&scope.site, &scope.stream, scope.kind);
+        let query = if offsets_are_whole_hours(zone, range) {
+            let (hours_from_s, hours_to_s) = whole_hours(range);
+            let query = self.client.query(queries::HEATMAP_HOURS).bind(zone).bind(hours_from_s).bind(hours_to_s);
+            let query = bind_site_stream_kind(query, site, stream, kind).bind(zone).bind(from_s).bind(to_s);
+            let query = query.bind(range.from_ms).bind(range.to_ms);
+            query.bind(i64::from(hours_from_s) * 1000).bind(i64::from(hours_to_s) * 1000)
+        } else {
+            let query = self.client.query(queries::HEATMAP).bind(zone).bind(from_s).bind(to_s);
+            query.bind(range.from_ms).bind(range.to_ms)
+        };
+        bind_site_stream_kind(query, site, stream, kind).fetch_all().await.map_err(query_error("counting arrivals"))
     }
 
     /// Each identified person's visits per site, most visits first, at most `request.limit`.
@@ -825,6 +848,17 @@ impl Warehouse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_hour_zones_are_told_from_the_others() {
+        let year = TimeRange { from_ms: 1_767_225_600_000, to_ms: 1_798_761_600_000 }; // 2026
+        assert!(offsets_are_whole_hours("UTC", &year));
+        assert!(offsets_are_whole_hours("Europe/Berlin", &year), "summer time moves by whole hours");
+        assert!(offsets_are_whole_hours("Asia/Tokyo", &year));
+        assert!(!offsets_are_whole_hours("Asia/Kolkata", &year));
+        assert!(!offsets_are_whole_hours("Australia/Lord_Howe", &year), "half an hour of summer time");
+        assert!(!offsets_are_whole_hours("Mars/Olympus", &year));
+    }
 
     #[test]
     fn whole_hours_lie_inside_the_range() {

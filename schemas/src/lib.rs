@@ -168,6 +168,8 @@ pub mod queries {
     pub const DWELL: &str = include_str!("../clickhouse/queries/dwell.sql");
     /// Arrivals by day of the week and hour in a time zone.
     pub const HEATMAP: &str = include_str!("../clickhouse/queries/heatmap.sql");
+    /// The same from the hourly track sets, in a zone whose offset is whole hours.
+    pub const HEATMAP_HOURS: &str = include_str!("../clickhouse/queries/heatmap_hours.sql");
     /// Per identified person and site: tracks, dwell and sightings (for visits).
     pub const PERSON_TRACKS: &str = include_str!("../clickhouse/queries/person_tracks.sql");
     /// The descriptor of one event's face and its model.

@@ -204,23 +204,26 @@ async fn new_answers_equal_the_generators(
     }
     assert_eq!(served.histogram, histogram);
 
-    // Arrivals (tracks first seen in the range) of one site by weekday and hour in Tokyo.
-    let japan_ms = 9 * HOUR_MS;
-    let mut want: BTreeMap<(u8, u8), u64> = BTreeMap::new();
-    for track in tracks.values().filter(|t| t.site == "site-b" && (range.from_ms..range.to_ms).contains(&t.first_ms)) {
-        let local = track.first_ms + japan_ms;
-        let days = local.div_euclid(DAY_MS);
-        let weekday = ((days + 3).rem_euclid(7) + 1) as u8; // 1970-01-01 was a Thursday; Monday is 1
-        *want.entry((weekday, (local.rem_euclid(DAY_MS) / HOUR_MS) as u8)).or_default() += 1;
+    // Arrivals (tracks first seen in the range) of one site by weekday and hour: in Tokyo (read from
+    // the hourly track sets, each UTC hour one local hour) and in India (UTC+5:30, from the tracks).
+    for (zone, offset_ms) in [("Asia/Tokyo", 9 * HOUR_MS), ("Asia/Kolkata", 11 * HOUR_MS / 2)] {
+        let mut want: BTreeMap<(u8, u8), u64> = BTreeMap::new();
+        let arrived = |t: &&GeneratedTrack| t.site == "site-b" && (range.from_ms..range.to_ms).contains(&t.first_ms);
+        for track in tracks.values().filter(arrived) {
+            let local = track.first_ms + offset_ms;
+            let days = local.div_euclid(DAY_MS);
+            let weekday = ((days + 3).rem_euclid(7) + 1) as u8; // 1970-01-01 was a Thursday; Monday is 1
+            *want.entry((weekday, (local.rem_euclid(DAY_MS) / HOUR_MS) as u8)).or_default() += 1;
+        }
+        let served: BTreeMap<(u8, u8), u64> = warehouse
+            .heatmap(&scope(Some("site-b")), zone)
+            .await?
+            .into_iter()
+            .map(|cell| ((cell.day_of_week, cell.hour), cell.tracks))
+            .collect();
+        assert!(want.len() > 24, "the range spans more than a day");
+        assert_eq!(served, want, "arrivals by weekday and hour in {zone}");
     }
-    let served: BTreeMap<(u8, u8), u64> = warehouse
-        .heatmap(&scope(Some("site-b")), "Asia/Tokyo")
-        .await?
-        .into_iter()
-        .map(|cell| ((cell.day_of_week, cell.hour), cell.tracks))
-        .collect();
-    assert!(want.len() > 24, "the range spans more than a day");
-    assert_eq!(served, want, "arrivals by weekday and hour in Tokyo");
 
     // Visits, tracks and dwell per identified person and site (30-minute gaps).
     let request = sightline_query::params::VisitsRequest {
