@@ -17,7 +17,6 @@ use allsorts::font_data::{DynamicFontTableProvider, FontData};
 use allsorts::glyph_position::{GlyphLayout, TextDirection};
 use allsorts::gsub::{FeatureMask, FeatureMaskExt};
 use allsorts::subset::{CmapTarget, SubsetProfile};
-use allsorts::tables::FontTableProvider;
 use allsorts::{Font, tag};
 
 /// Where Debian's `fonts-noto-core` and `fonts-noto-cjk` put the faces a report uses.
@@ -329,8 +328,7 @@ impl<'f> Shaper<'f> {
         let program = allsorts::subset::subset(&provider, &ids, &SubsetProfile::Pdf, CmapTarget::Unicode)
             .map_err(|e| format!("subsetting {}: {e}", face.path.display()))?;
         let numbering = ids.iter().enumerate().map(|(new, old)| (*old, new as u16)).collect();
-        let has_cff = provider.has_table(tag::CFF);
-        Ok(FaceSubset { program, numbering, has_cff })
+        Ok(FaceSubset { program, numbering })
     }
 }
 
@@ -341,8 +339,6 @@ pub struct FaceSubset {
     pub program: Vec<u8>,
     /// Original glyph id -> glyph id in `program`.
     pub numbering: BTreeMap<u16, u16>,
-    /// Whether its outlines are CFF (else TrueType).
-    pub has_cff: bool,
 }
 
 /// The OpenType script to shape `text` with: Arabic if it has Arabic letters, else the default.
