@@ -133,15 +133,15 @@ fn timeline(pages: &mut Pages<'_>, report: &Report) {
         let matched = bucket.matched.min(bucket.faces + bucket.bodies) as f32 * scale;
         pages.fill(x, bottom - matched, bar, matched, MATCHED);
     }
-    let labels = [0, buckets.len() / 2, buckets.len() - 1];
-    for (n, i) in labels.into_iter().enumerate() {
-        let x = left + (i as f32 + 0.5) * slot;
-        let align = [Align::Left, Align::Centre, Align::Right][n];
-        let x = match align {
-            Align::Left => left,
-            Align::Right => left + width,
-            Align::Centre => x,
-        };
+    // The first bucket's start at the left edge, the middle one's under its bar, the last one's
+    // ending at the right edge.
+    let middle = buckets.len() / 2;
+    let labels = [
+        (0, left, Align::Left),
+        (middle, left + (middle as f32 + 0.5) * slot, Align::Centre),
+        (buckets.len() - 1, left + width, Align::Right),
+    ];
+    for (i, x, align) in labels {
         let label = report.clock.format_short(buckets[i].start_ms, report.timeline_bucket_ms);
         pages.text(x, top + HEIGHT + 4.0, &label, small, align);
     }
