@@ -1,13 +1,15 @@
-//! What every service's REST API shares: JSON errors (`{"error": "..."}` with the status), bearer
-//! token authorization against `api_tokens` ([`crate::auth`]) through one extractor, [`Caller`],
-//! whose type parameter says what a route needs, and masking of credentials in URLs.
+//! What every service's REST API shares: JSON errors (`{"error": "..."}` with the status),
+//! authorization of bearer tokens ([`crate::auth`]) and browser sessions ([`crate::accounts`]) through
+//! one extractor, [`Caller`], whose type parameter says what a route needs, and masking of
+//! credentials in URLs.
 
 use axum::Json;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sqlx::PgPool;
 
-use crate::auth::{self, AuthError, Role};
+use crate::accounts::{self, CSRF_HEADER, SESSION_COOKIE};
+use crate::auth::{self, AuthError, Principal, Role};
 
 /// An error answer: status and message, sent as `{"error": message}`.
 #[derive(Debug)]
@@ -27,6 +29,11 @@ impl ApiError {
     /// 409: it conflicts with what exists (e.g. a duplicate name).
     pub fn conflict(message: impl Into<String>) -> Self {
         Self(StatusCode::CONFLICT, message.into())
+    }
+
+    /// 403: the caller may not.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self(StatusCode::FORBIDDEN, message.into())
     }
 
     /// 422: well-formed, but its content cannot be processed (e.g. a photo without a face).
@@ -58,8 +65,8 @@ pub enum Access {
     /// Reads what identifies people (events, faces, matches): any role but viewer
     /// ([`Role::can_see_people`]).
     People,
-    /// Reads the audit trail (who searched for whom): admin only.
-    Audit,
+    /// Administration (the audit trail, users, tokens): admin only.
+    Admin,
 }
 
 /// Checks one text field of a request: at most `max_bytes` of UTF-8 and no control characters (NUL,
@@ -102,8 +109,16 @@ impl Requirement for SeesPeople {
 pub struct Audits;
 
 impl Requirement for Audits {
-    const ACCESS: Access = Access::Audit;
+    const ACCESS: Access = Access::Admin;
     const WHAT: &'static str = "the audit trail";
+}
+
+/// Admin only: users and tokens.
+pub struct Administers;
+
+impl Requirement for Administers {
+    const ACCESS: Access = Access::Admin;
+    const WHAT: &'static str = "users or tokens";
 }
 
 /// Operator or admin: changes to configuration (streams, watchlists, schedules).
@@ -114,13 +129,16 @@ impl Requirement for Manages {
 }
 
 /// The authenticated caller of a route that needs `R`: extracting it answers 401 without a valid
-/// token and 403 when the role falls short, before the handler runs. The service's state must
-/// give the token store (`PgPool: FromRef<State>`).
+/// token or session and 403 when the role falls short (or a session's request that changes
+/// something lacks its CSRF token), before the handler runs. The service's state must give the
+/// token store (`PgPool: FromRef<State>`).
 pub struct Caller<R: Requirement> {
     /// The caller's role (handlers use it for field-level rules, e.g. [`mask_url`]).
     pub role: Role,
-    /// The caller's token (id and name), for audit records.
-    pub bearer: auth::Bearer,
+    /// Who calls (a token or a user), for audit records.
+    pub principal: Principal,
+    /// The browser session, when the caller is one (not a token).
+    pub session: Option<accounts::LiveSession>,
     requirement: std::marker::PhantomData<R>,
 }
 
@@ -134,8 +152,8 @@ where
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
         let pool = <PgPool as axum::extract::FromRef<S>>::from_ref(state);
-        let bearer = authorize(&pool, &parts.headers, R::ACCESS, R::WHAT).await?;
-        Ok(Self { role: bearer.role, bearer, requirement: std::marker::PhantomData })
+        let (principal, session) = authorize(&pool, &parts.method, &parts.headers, R::ACCESS, R::WHAT).await?;
+        Ok(Self { role: principal.role, principal, session, requirement: std::marker::PhantomData })
     }
 }
 
@@ -181,32 +199,57 @@ pub fn mask_url_in(text: &str, url: &str) -> String {
     if url.is_empty() { text.to_owned() } else { text.replace(url, &mask_url(url)) }
 }
 
-/// The caller (its token and role) if its bearer token allows `access`; 401 without a valid token,
-/// 403 when the role may not, naming `what` it tried to change or see.
+/// The caller if its credentials allow `access`: the bearer token in `Authorization` if there is
+/// one, else the session cookie. 401 without valid credentials; 403 when the role may not, naming
+/// `what` it tried to change or see, and for a session's request that changes something (any
+/// method but GET, HEAD and OPTIONS) without the session's token in `X-CSRF-Token`.
 pub async fn authorize(
     pool: &PgPool,
+    method: &Method,
     headers: &HeaderMap,
     access: Access,
     what: &str,
-) -> Result<auth::Bearer, ApiError> {
-    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
-    let bearer = auth::bearer(pool, authorization).await.map_err(|error| match error {
+) -> Result<(Principal, Option<accounts::LiveSession>), ApiError> {
+    let unauthorized = |error: AuthError| match error {
         AuthError::Database(error) => ApiError::from(error),
         other => ApiError(StatusCode::UNAUTHORIZED, other.to_string()),
-    })?;
-    let role = bearer.role;
-    match access {
-        Access::Manage if !role.can_manage() => {
-            Err(ApiError(StatusCode::FORBIDDEN, format!("role {} cannot change {what}", role.as_str())))
+    };
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let cookie = headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|header| accounts::cookie_value(header, SESSION_COOKIE));
+    let (principal, session) = match (authorization, cookie) {
+        (None, Some(secret)) => {
+            let session = accounts::session(pool, secret).await.map_err(unauthorized)?;
+            let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+            let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !safe && !constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes()) {
+                return Err(ApiError::forbidden(
+                    "missing or wrong X-CSRF-Token header (send the csrf_token of GET /v1/auth/session)",
+                ));
+            }
+            (session.principal.clone(), Some(session))
         }
-        Access::People if !role.can_see_people() => {
-            Err(ApiError(StatusCode::FORBIDDEN, format!("role {} cannot see {what}", role.as_str())))
-        }
-        Access::Audit if role != Role::Admin => {
-            Err(ApiError(StatusCode::FORBIDDEN, format!("role {} cannot see {what}", role.as_str())))
-        }
-        _ => Ok(bearer),
+        _ => (auth::bearer(pool, authorization).await.map_err(unauthorized)?, None),
+    };
+    let role = principal.role;
+    let refused = match access {
+        Access::Manage => (!role.can_manage()).then_some("change"),
+        Access::People => (!role.can_see_people()).then_some("see"),
+        Access::Admin => (role != Role::Admin).then_some("see or change"),
+        Access::Read => None,
+    };
+    match refused {
+        Some(verb) => Err(ApiError::forbidden(format!("role {} cannot {verb} {what}", role.as_str()))),
+        None => Ok((principal, session)),
     }
+}
+
+/// Whether `a` equals `b`, in a time that does not depend on where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 /// What a token may do; each service decides which roles may call which route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Everything, including tokens and deployment settings.
     Admin,
@@ -57,60 +58,176 @@ impl std::str::FromStr for Role {
 /// Why a request is not authenticated.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// No `Authorization: Bearer …` header.
-    #[error("missing bearer token")]
+    /// Neither an `Authorization: Bearer …` header nor a session cookie.
+    #[error("missing bearer token or session")]
     Missing,
     /// The token is not known, or revoked.
     #[error("unknown or revoked token")]
     Unknown,
+    /// The token was valid until it expired.
+    #[error("token expired")]
+    Expired,
+    /// The session cookie names no live session (logged out, expired, or its user disabled).
+    #[error("session ended; log in again")]
+    SessionEnded,
     /// The token table could not be read.
     #[error("reading api tokens: {0}")]
     Database(#[from] sqlx::Error),
 }
 
-/// The SHA-256 of a token, as stored.
+/// The SHA-256 of a token (or a session's secret), as stored.
 pub fn digest(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// Stores `token` under `name` with `role`.
-pub async fn register(pool: &PgPool, name: &str, token: &str, role: Role) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO api_tokens (name, token_sha256, role) VALUES ($1, $2, $3)")
-        .bind(name)
-        .bind(digest(token))
-        .bind(role.as_str())
+/// A new random secret: `prefix` then 244 random bits (two UUIDv4) in hex.
+pub fn random_secret(prefix: &str) -> String {
+    format!("{prefix}{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+/// Stores `token` under `name` with `role`, without expiry: its id.
+pub async fn register(pool: &PgPool, name: &str, token: &str, role: Role) -> Result<uuid::Uuid, sqlx::Error> {
+    store(pool, name, token, role, None).await
+}
+
+/// Stores `token` under `name` with `role`, valid until `expires_ms` (Unix ms; `None`: no expiry).
+async fn store(
+    pool: &PgPool,
+    name: &str,
+    token: &str,
+    role: Role,
+    expires_ms: Option<i64>,
+) -> Result<uuid::Uuid, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO api_tokens (name, token_sha256, role, expires_at) \
+         VALUES ($1, $2, $3, to_timestamp($4::bigint / 1000.0)) RETURNING id",
+    )
+    .bind(name)
+    .bind(digest(token))
+    .bind(role.as_str())
+    .bind(expires_ms)
+    .fetch_one(pool)
+    .await
+}
+
+/// A token just issued: shown once, then only its hash is kept.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IssuedToken {
+    /// Its id (for listing and revoking).
+    pub id: uuid::Uuid,
+    /// The secret itself.
+    pub token: String,
+}
+
+/// Creates a new random token under `name` with `role`, valid until `expires_ms` (Unix ms).
+pub async fn issue(pool: &PgPool, name: &str, role: Role, expires_ms: Option<i64>) -> Result<IssuedToken, sqlx::Error> {
+    let token = random_secret("sl_");
+    let id = store(pool, name, &token, role, expires_ms).await?;
+    Ok(IssuedToken { id, token })
+}
+
+/// A token as listed (never its secret).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenInfo {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// Who or what it was issued for.
+    pub name: String,
+    /// Its role.
+    pub role: String,
+    /// When it was issued (Unix ms).
+    pub created_ms: i64,
+    /// When it expires (Unix ms), if ever.
+    pub expires_ms: Option<i64>,
+    /// When it was revoked (Unix ms), if it was.
+    pub revoked_ms: Option<i64>,
+    /// `active`, `expired` or `revoked`.
+    pub state: String,
+}
+
+/// Every token, newest first.
+pub async fn list_tokens(pool: &PgPool) -> Result<Vec<TokenInfo>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, role, (extract(epoch from created_at) * 1000)::bigint AS created_ms, \
+         (extract(epoch from expires_at) * 1000)::bigint AS expires_ms, \
+         (extract(epoch from revoked_at) * 1000)::bigint AS revoked_ms, \
+         CASE WHEN revoked_at IS NOT NULL THEN 'revoked' \
+              WHEN expires_at IS NOT NULL AND expires_at <= now() THEN 'expired' ELSE 'active' END AS state \
+         FROM api_tokens ORDER BY created_at DESC, id",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for TokenInfo {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Self {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            role: row.try_get("role")?,
+            created_ms: row.try_get("created_ms")?,
+            expires_ms: row.try_get("expires_ms")?,
+            revoked_ms: row.try_get("revoked_ms")?,
+            state: row.try_get("state")?,
+        })
+    }
+}
+
+/// Revokes the token `id`; false if there is no such token. Revoking twice keeps the first time.
+pub async fn revoke(pool: &PgPool, id: uuid::Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1")
+        .bind(id)
         .execute(pool)
         .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
-/// Creates a new random token (256 bits) under `name` with `role` and returns it: it is shown once
-/// and never stored in clear.
-pub async fn issue(pool: &PgPool, name: &str, role: Role) -> Result<String, sqlx::Error> {
-    let token = format!("sl_{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-    register(pool, name, &token, role).await?;
-    Ok(token)
+/// How a caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A bearer token (programs, scripts).
+    Token,
+    /// A browser session (a user who logged in with a password).
+    Session,
 }
 
-/// Who presents a token: its id and name (for audit records) and its role.
+impl Via {
+    /// The name stored in audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Token => "token",
+            Via::Session => "session",
+        }
+    }
+}
+
+/// Who makes a request: a token or a logged-in user.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bearer {
-    /// The token's id in `api_tokens`.
-    pub token_id: uuid::Uuid,
-    /// The name it was issued under (a person or a program).
+pub struct Principal {
+    /// The token's id in `api_tokens`, or the user's id in `users`.
+    pub id: uuid::Uuid,
+    /// The token's name or the username (for audit records).
     pub name: String,
     /// Its role.
     pub role: Role,
+    /// Token or session.
+    pub via: Via,
 }
 
 /// The holder of the bearer token in `authorization` (the header's value).
-pub async fn bearer(pool: &PgPool, authorization: Option<&str>) -> Result<Bearer, AuthError> {
+pub async fn bearer(pool: &PgPool, authorization: Option<&str>) -> Result<Principal, AuthError> {
     let token = authorization.and_then(|v| v.strip_prefix("Bearer ")).ok_or(AuthError::Missing)?;
-    let row: Option<(uuid::Uuid, String, String)> =
-        sqlx::query_as("SELECT id, name, role FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL")
-            .bind(digest(token))
-            .fetch_optional(pool)
-            .await?;
-    let (token_id, name, role) = row.ok_or(AuthError::Unknown)?;
-    Ok(Bearer { token_id, name, role: role.parse().map_err(|_| AuthError::Unknown)? })
+    let row: Option<(uuid::Uuid, String, String, bool)> = sqlx::query_as(
+        "SELECT id, name, role, (expires_at IS NOT NULL AND expires_at <= now()) AS expired \
+         FROM api_tokens WHERE token_sha256 = $1 AND revoked_at IS NULL",
+    )
+    .bind(digest(token))
+    .fetch_optional(pool)
+    .await?;
+    let (id, name, role, expired) = row.ok_or(AuthError::Unknown)?;
+    if expired {
+        return Err(AuthError::Expired);
+    }
+    Ok(Principal { id, name, role: role.parse().map_err(|_| AuthError::Unknown)?, via: Via::Token })
 }

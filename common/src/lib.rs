@@ -6,10 +6,13 @@
 //! [`consumer`] is the one consumer-group runtime, [`group`] watches a consumer group's progress and
 //! this member's share of it,
 //! [`warehouse`] talks to ClickHouse and applies its migrations, [`relational`] applies the
-//! PostgreSQL migrations, [`auth`] maps API tokens to roles, [`api`] gives every REST API the same
-//! JSON errors and token checks, [`clock`] tells the time in ms, [`retry`] is the one backoff policy, `mail` (feature `mail`)
+//! PostgreSQL migrations, [`auth`] maps API tokens to roles, [`accounts`] keeps users, sessions and
+//! login throttling, [`accounts_api`] serves them, [`api`] gives every REST API the same
+//! JSON errors and credential checks, [`clock`] tells the time in ms, [`retry`] is the one backoff policy, `mail` (feature `mail`)
 //! sends mail through an SMTP relay.
 
+pub mod accounts;
+pub mod accounts_api;
 pub mod api;
 pub mod auth;
 pub mod clock;

@@ -5,7 +5,10 @@
 //!   (`topic_deletion`, see `infra/tansu/README.md`);
 //! - `migrate clickhouse`: applies the warehouse DDL migrations;
 //! - `migrate postgres`: applies the relational migrations;
-//! - `token create --name NAME --role ROLE`: issues an API token and prints it (only its hash is stored);
+//! - `token create --name NAME --role ROLE [--expires-in-days N]`: issues an API token and prints it
+//!   (only its hash is stored); `token list`; `token revoke ID`;
+//! - `user create --username NAME --role ROLE`, `user password NAME`: a web app account, the password
+//!   read from standard input (one line); `user list`; `user disable NAME`, `user enable NAME`;
 //! - `tail detections|events`: prints the newest events of a topic, decoded, one line each.
 //!
 //! Settings come from `--config` (default `infra/config/admin.toml`) overlaid by `SIGHTLINE_ADMIN__*`
@@ -48,6 +51,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+    },
+    /// Manage the web app's user accounts.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
     },
     /// Print the events of a topic, decoded, one line each.
     Tail {
@@ -95,6 +103,46 @@ enum TokenAction {
         /// admin, operator, analyst or viewer.
         #[arg(long)]
         role: Role,
+        /// Days until the token expires (default: never).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List the tokens (never their secrets): id, state, role, name, expiry.
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// The token's id (`token list`).
+        id: uuid::Uuid,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create a user; the password is read from standard input.
+    Create {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// admin, operator, analyst or viewer.
+        #[arg(long)]
+        role: Role,
+    },
+    /// Set a user's password (read from standard input); ends their sessions.
+    Password {
+        /// Login name.
+        username: String,
+    },
+    /// List the users.
+    List,
+    /// Disable a user: they cannot log in and their sessions end.
+    Disable {
+        /// Login name.
+        username: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// Login name.
+        username: String,
     },
 }
 
@@ -161,10 +209,13 @@ async fn main() -> anyhow::Result<()> {
             sightline_common::relational::migrate(&settings.postgres_url).await.context("migrating postgres")?;
             println!("postgres: migrations up to date");
         }
-        Command::Token { action: TokenAction::Create { name, role } } => {
+        Command::Token { action } => {
             let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
-            let token = sightline_common::auth::issue(&pool, &name, role).await.context("storing the token")?;
-            println!("{token}");
+            token_command(&pool, action).await?;
+        }
+        Command::User { action } => {
+            let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
+            user_command(&pool, action).await?;
         }
         Command::Tail { topic, count, idle_seconds, from_beginning, stream, until_ended } => {
             let idle = std::time::Duration::from_secs(idle_seconds);
@@ -172,5 +223,80 @@ async fn main() -> anyhow::Result<()> {
             tail::run(&settings.kafka, topic, options).await?;
         }
     }
+    Ok(())
+}
+
+async fn token_command(pool: &sqlx::PgPool, action: TokenAction) -> anyhow::Result<()> {
+    use sightline_common::auth;
+    match action {
+        TokenAction::Create { name, role, expires_in_days } => {
+            let expires_ms =
+                expires_in_days.map(|days| sightline_common::clock::now_ms() + i64::from(days) * 86_400_000);
+            let issued = auth::issue(pool, &name, role, expires_ms).await.context("storing the token")?;
+            println!("{}", issued.token);
+        }
+        TokenAction::List => {
+            for token in auth::list_tokens(pool).await.context("listing tokens")? {
+                let expires = token.expires_ms.map_or_else(|| "never".to_owned(), sightline_common::clock::format_time);
+                println!("{}  {:<7}  {:<8}  expires {expires}  {}", token.id, token.state, token.role, token.name);
+            }
+        }
+        TokenAction::Revoke { id } => {
+            anyhow::ensure!(auth::revoke(pool, id).await.context("revoking")?, "no token {id}");
+            println!("token {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+/// A password read from standard input (its first line, without the line break).
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn user_id(pool: &sqlx::PgPool, username: &str) -> anyhow::Result<uuid::Uuid> {
+    sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_optional(pool)
+        .await?
+        .with_context(|| format!("no user {username:?}"))
+}
+
+async fn user_command(pool: &sqlx::PgPool, action: UserAction) -> anyhow::Result<()> {
+    use sightline_common::accounts::{self, UserChange};
+    match action {
+        UserAction::Create { username, role } => {
+            let password = password_from_stdin()?;
+            let id = accounts::create_user(pool, &username, &password, role).await?;
+            println!("user {username} ({}) created: {id}", role.as_str());
+        }
+        UserAction::Password { username } => {
+            let password = password_from_stdin()?;
+            let change = UserChange { password: Some(password), ..Default::default() };
+            accounts::update_user(pool, user_id(pool, &username).await?, change).await?;
+            println!("password of {username} changed; their sessions ended");
+        }
+        UserAction::List => {
+            for user in accounts::list_users(pool).await? {
+                let state = if user.disabled { "disabled" } else { "active" };
+                println!(
+                    "{}  {:<8}  {:<8}  sessions {}  {}",
+                    user.id, state, user.role, user.active_sessions, user.username
+                );
+            }
+        }
+        UserAction::Disable { username } => set_disabled(pool, &username, true).await?,
+        UserAction::Enable { username } => set_disabled(pool, &username, false).await?,
+    }
+    Ok(())
+}
+
+async fn set_disabled(pool: &sqlx::PgPool, username: &str, disabled: bool) -> anyhow::Result<()> {
+    use sightline_common::accounts::{self, UserChange};
+    let change = UserChange { disabled: Some(disabled), ..Default::default() };
+    accounts::update_user(pool, user_id(pool, username).await?, change).await?;
+    println!("user {username} {}", if disabled { "disabled" } else { "enabled" });
     Ok(())
 }

@@ -17,7 +17,7 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -269,7 +269,7 @@ async fn live(
             .map_err(|_| ApiError::bad_request("access_token is not a valid token"))?;
         headers.insert("authorization", value);
     }
-    authorize(&state.pool, &headers, Access::People, "alerts").await?;
+    authorize(&state.pool, &Method::GET, &headers, Access::People, "alerts").await?;
     let stream = BroadcastStream::new(state.live.subscribe()).map(|item| {
         Ok::<_, std::convert::Infallible>(match item {
             Ok(document) => Event::default().event("alert").data(document),

@@ -46,6 +46,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use sightline_common::accounts::AccountSettings;
 use sightline_common::api::{AnyRole, ApiError, Audits, Caller, SeesPeople};
 use sightline_common::clock::now_ms;
 use sightline_common::warehouse::WarehouseError;
@@ -106,7 +107,7 @@ impl QueryMetrics {
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
-    /// API tokens.
+    /// API tokens, users and sessions.
     pub pool: PgPool,
     /// The events.
     pub warehouse: Warehouse,
@@ -117,6 +118,14 @@ pub struct ApiState {
     pub photos: Option<Arc<PhotoDescriber>>,
     /// The fonts summary PDFs are set in.
     pub fonts: PdfFonts,
+    /// Sessions and login throttling ([`sightline_common::accounts_api`] is served here).
+    pub accounts: AccountSettings,
+}
+
+impl axum::extract::FromRef<ApiState> for AccountSettings {
+    fn from_ref(state: &ApiState) -> AccountSettings {
+        state.accounts.clone()
+    }
 }
 
 impl axum::extract::FromRef<ApiState> for PgPool {
@@ -144,6 +153,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/reports/summary.pdf", get(summary_pdf))
         .route("/v1/search/faces", post(search_faces).layer(DefaultBodyLimit::max(MAX_PHOTO_BYTES)))
         .route("/v1/audit/face-searches", get(face_search_audit))
+        .merge(sightline_common::accounts_api::router())
         .route_layer(middleware::from_fn_with_state(state.metrics.clone(), count_requests))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
@@ -550,7 +560,7 @@ async fn search_faces(
             (face, SearchedFace::Photo(sha256))
         }
     };
-    let record = audit::record_search(&state.pool, &caller.bearer, &searched, &request).await?;
+    let record = audit::record_search(&state.pool, &caller.principal, &searched, &request).await?;
     let found = state.read(state.warehouse.search_faces(&face, &request)).await;
     audit::record_outcome(&state.pool, record, found.as_ref().ok().map(Vec::len)).await?;
     let tracks: Vec<FaceMatchView> = found?

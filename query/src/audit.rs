@@ -3,7 +3,7 @@
 //! record cannot be written does not run.
 
 use serde::Serialize;
-use sightline_common::auth::Bearer;
+use sightline_common::auth::Principal;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -21,7 +21,7 @@ pub enum SearchedFace {
 /// Records that `caller` is about to search for `face` as `request` says: the record's id.
 pub async fn record_search(
     pool: &PgPool,
-    caller: &Bearer,
+    caller: &Principal,
     face: &SearchedFace,
     request: &FaceSearchRequest,
 ) -> Result<i64, sqlx::Error> {
@@ -31,9 +31,9 @@ pub async fn record_search(
     };
     sqlx::query_scalar(
         "INSERT INTO face_search_audit (token_id, token_name, role, photo_sha256, event_id, from_ms, to_ms, site, \
-         stream_id, threshold) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+         stream_id, threshold, via) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     )
-    .bind(caller.token_id)
+    .bind(caller.id)
     .bind(&caller.name)
     .bind(caller.role.as_str())
     .bind(photo_sha256)
@@ -43,6 +43,7 @@ pub async fn record_search(
     .bind(request.site.as_deref().unwrap_or(""))
     .bind(request.stream.as_deref().unwrap_or(""))
     .bind(request.threshold)
+    .bind(caller.via.as_str())
     .fetch_one(pool)
     .await
 }
@@ -67,10 +68,12 @@ pub struct SearchRecord {
     pub id: i64,
     /// When, RFC 3339.
     pub searched_at: String,
-    /// The caller's token id.
+    /// The caller's token id, or user id when `via` is `session`.
     pub token_id: Uuid,
-    /// The name the token was issued under.
+    /// The name the token was issued under, or the username.
     pub token_name: String,
+    /// `token` or `session` (a user logged in to the web app).
+    pub via: String,
     /// Its role.
     pub role: String,
     /// SHA-256 (hex) of the photo searched for.
@@ -101,6 +104,7 @@ impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for SearchRecord {
             searched_at: row.try_get("searched_at")?,
             token_id: row.try_get("token_id")?,
             token_name: row.try_get("token_name")?,
+            via: row.try_get("via")?,
             role: row.try_get("role")?,
             photo_sha256: row.try_get("photo_sha256")?,
             event_id: row.try_get("event_id")?,
@@ -119,7 +123,7 @@ impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for SearchRecord {
 pub async fn searches(pool: &PgPool, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<SearchRecord>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, to_char(searched_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS searched_at, \
-         token_id, token_name, role, photo_sha256, event_id, from_ms, to_ms, site, stream_id, threshold, outcome, \
+         token_id, token_name, via, role, photo_sha256, event_id, from_ms, to_ms, site, stream_id, threshold, outcome, \
          tracks_found FROM face_search_audit \
          WHERE searched_at >= to_timestamp($1::float8 / 1000) AND searched_at < to_timestamp($2::float8 / 1000) \
          ORDER BY searched_at DESC, id DESC LIMIT $3",

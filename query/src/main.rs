@@ -6,6 +6,7 @@
 use anyhow::Context;
 use clap::Parser;
 use serde::{Deserialize, Serialize};
+use sightline_common::accounts::AccountSettings;
 use sightline_common::http::{Ops, Readiness, start_ops};
 use sightline_common::shutdown::Shutdown;
 use sightline_common::warehouse::ClickHouseSettings;
@@ -48,6 +49,8 @@ struct QuerySettings {
     min_eye_distance_px: f32,
     /// Largest search photo, pixels (checked before decoding).
     max_image_pixels: u64,
+    /// Sessions and login throttling of the web app's users (this service serves the login).
+    accounts: AccountSettings,
 }
 
 impl Default for QuerySettings {
@@ -59,6 +62,7 @@ impl Default for QuerySettings {
             metrics_addr: ([127, 0, 0, 1], 9467).into(),
             deployment: Default::default(),
             models_dir: None,
+            accounts: AccountSettings::default(),
             model_threads: 1,
             min_eye_distance_px: 8.0,
             max_image_pixels: 40_000_000,
@@ -118,7 +122,8 @@ async fn main() -> anyhow::Result<()> {
         start_ops(settings.metrics_addr, "reaching the warehouse", QueryMetrics::register).await?;
 
     let warehouse = Warehouse::new(&settings.clickhouse);
-    let state = ApiState { pool, warehouse: warehouse.clone(), metrics, photos, fonts };
+    let accounts = settings.accounts.clone();
+    let state = ApiState { pool, warehouse: warehouse.clone(), metrics, photos, fonts, accounts };
     let (addr, server) =
         sightline_common::http::serve_router(settings.http_addr.as_str(), router(state), shutdown.clone())
             .await

@@ -6,6 +6,7 @@
 //!   per test, the service binaries, and a private ClickHouse server a test may stop and restart;
 //! - [`alerts`]: a webhook receiver, a live-feed subscriber and the Maildir, to watch alerts arrive;
 //! - [`pdf`]: PDFs rendered to PNG and read back by poppler, as their readers see them;
+//! - [`web`]: every service's API behind the project's nginx, and a browser's cookies and CSRF token;
 //! - [`pipeline`]: every service on the test video over RTSP, for the end-to-end test and
 //!   `make bench-alert`.
 
@@ -16,3 +17,4 @@ pub mod pipeline;
 pub mod rounds;
 pub mod stack;
 pub mod warehouse_load;
+pub mod web;

@@ -9,7 +9,8 @@
 
 use serde_json::Value;
 use sightline_common::auth::Role;
-use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, call, eventually, http_request};
+use sightline_testkit::stack::{self, Isolation, TestDatabase, call, eventually, http_request};
+use sightline_testkit::web::ApiServices;
 use std::time::Duration;
 
 /// What a route needs.
@@ -60,13 +61,6 @@ fn with_json(mut route: Route, body: Value) -> Route {
     route
 }
 
-async fn wait_for_port(port: u16, what: &str) -> anyhow::Result<()> {
-    eventually(Duration::from_secs(60), what, || async move {
-        Ok(std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()))
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_with_every_role() -> anyhow::Result<()> {
     let iso = Isolation::new("roles", 1).await?;
@@ -74,81 +68,10 @@ async fn every_route_with_every_role() -> anyhow::Result<()> {
     for (role, token) in ROLES {
         sightline_common::auth::register(&db.pool, role.as_str(), token, role).await?;
     }
-    let clickhouse = stack::clickhouse(&iso.database);
-    sightline_common::warehouse::migrate(&clickhouse).await?;
+    let services = ApiServices::start(&iso, &db).await?;
+    let (ingest_port, enrich_port, query_port, scheduler_port) =
+        (services.ingest, services.enrich, services.query, services.scheduler);
     let models = std::env::var("SIGHTLINE_MODELS_DIR").expect("SIGHTLINE_MODELS_DIR (run `make models`)");
-    let kafka = stack::kafka().brokers;
-    let log = |service: &str| format!("{}-{service}", iso.group);
-
-    let ingest_port = stack::free_port()?;
-    let _ingest = ServiceProcess::start(
-        "sightline-ingest",
-        "INGEST",
-        "METRICS_ADDR",
-        &[],
-        &[
-            ("HTTP_ADDR", format!("127.0.0.1:{ingest_port}")),
-            ("POSTGRES_URL", db.url.clone()),
-            ("KAFKA__BROKERS", kafka.clone()),
-            ("TOPIC", iso.topic.clone()),
-            ("MODELS_DIR", models.clone()),
-        ],
-        &log("ingest"),
-    )?;
-    let enrich_port = stack::free_port()?;
-    let _enrich = ServiceProcess::start(
-        "sightline-enrich",
-        "ENRICH",
-        "METRICS_ADDR",
-        &[],
-        &[
-            ("HTTP_ADDR", format!("127.0.0.1:{enrich_port}")),
-            ("POSTGRES_URL", db.url.clone()),
-            ("KAFKA__BROKERS", kafka.clone()),
-            ("INPUT_TOPIC", format!("{}.detections", iso.topic)),
-            ("OUTPUT_TOPIC", iso.topic.clone()),
-            ("DLQ_TOPIC", iso.dlq_topic.clone()),
-            ("GROUP_ID", iso.group.clone()),
-            ("MODELS_DIR", models.clone()),
-        ],
-        &log("enrich"),
-    )?;
-    let query_port = stack::free_port()?;
-    let _query = ServiceProcess::start(
-        "sightline-query",
-        "QUERY",
-        "METRICS_ADDR",
-        &[],
-        &[
-            ("HTTP_ADDR", format!("127.0.0.1:{query_port}")),
-            ("POSTGRES_URL", db.url.clone()),
-            ("CLICKHOUSE__URL", clickhouse.url.clone()),
-            ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
-        ],
-        &log("query"),
-    )?;
-    let scheduler_port = stack::free_port()?;
-    let _scheduler = ServiceProcess::start(
-        "sightline-scheduler",
-        "SCHEDULER",
-        "METRICS_ADDR",
-        &[],
-        &[
-            ("HTTP_ADDR", format!("127.0.0.1:{scheduler_port}")),
-            ("POSTGRES_URL", db.url.clone()),
-            ("CLICKHOUSE__URL", clickhouse.url.clone()),
-            ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
-        ],
-        &log("scheduler"),
-    )?;
-    for (port, what) in [
-        (ingest_port, "the streams API"),
-        (enrich_port, "the watchlists API"),
-        (query_port, "the query API"),
-        (scheduler_port, "the schedules API"),
-    ] {
-        wait_for_port(port, what).await?;
-    }
 
     // What the routes read: a stream whose URL carries credentials (it fails: nothing listens on
     // port 9), a watchlist with one person, a schedule with a recipient.
@@ -276,7 +199,7 @@ async fn every_route_with_every_role() -> anyhow::Result<()> {
     }
     // The password is in no log line or thread name of ingest.
     let ingest_log =
-        std::fs::read_to_string(stack::data_dir().join(format!("logs/test-services/{}.log", log("ingest"))))?;
+        std::fs::read_to_string(stack::data_dir().join(format!("logs/test-services/{}-ingest.log", iso.group)))?;
     assert!(ingest_log.contains("rtsp://***@127.0.0.1:9/live"), "the stream's start is logged, masked");
     assert!(!ingest_log.contains("s3cret-pass"), "ingest's log reveals the password");
     db.remove().await?;
