@@ -41,6 +41,7 @@ models:
 build:
 	$(STACK) deps
 	cargo build --workspace --bins --tests
+	infra/web build >/dev/null
 
 test: stack models build
 	$(MAKE) --no-print-directory test-rust test-python
