@@ -18,11 +18,11 @@ fn built_app() -> PathBuf {
     PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
 }
 
-/// Runs `web/e2e/<script> <mode>` with `settings`; fails the test with its output when it fails.
+/// Runs `web/e2e/<script> [mode]` with `settings`; fails the test with its output when it fails.
 fn drive(script: &str, mode: &str, settings: &[(&str, String)]) {
     let output = Command::new("node")
         .arg(repo_root().join("web/e2e").join(script))
-        .arg(mode)
+        .args((!mode.is_empty()).then_some(mode))
         .envs(settings.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .expect("node");
@@ -70,6 +70,43 @@ async fn a_session_in_the_browser_logs_in_sees_streams_expires_and_logs_out() ->
     assert_eq!(ended.rows_affected(), 1, "the browser's one session");
     drive("session.mjs", "expired", &settings);
     for name in ["01-login", "02-streams", "03-session-ended", "04-logged-out"] {
+        assert!(is_png(&shots.join(format!("{name}.png"))), "screenshot {name}");
+    }
+    drop(proxy);
+    drop(services);
+    db.remove().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_makes_users_and_tokens_on_screen() -> anyhow::Result<()> {
+    let app = built_app();
+    let iso = Isolation::new("browser_admin", 1).await?;
+    let db = TestDatabase::create("test_browser_admin").await?;
+    let password = "the admin's password";
+    sightline_common::accounts::create_user(&db.pool, "ada", password, Role::Admin).await?;
+    let services = ApiServices::start(&iso, &db).await?;
+    let proxy = Proxy::start(&iso.group, &app, &services).await?;
+    let shots = stack::data_dir().join("test-artifacts/web");
+    let settings = [
+        ("SIGHTLINE_WEB_URL", format!("http://localhost:{}", proxy.port)),
+        ("SIGHTLINE_E2E_USER", "ada".to_owned()),
+        ("SIGHTLINE_E2E_PASSWORD", password.to_owned()),
+        ("SIGHTLINE_E2E_SHOTS", shots.display().to_string()),
+    ];
+    drive("admin.mjs", "", &settings);
+    // What the screen did, as stored.
+    let vera: (String, bool) =
+        sqlx::query_as("SELECT role, disabled_at IS NOT NULL FROM users WHERE username = 'vera'")
+            .fetch_one(&db.pool)
+            .await?;
+    assert_eq!(vera, ("analyst".to_owned(), true));
+    let token: (String, bool) =
+        sqlx::query_as("SELECT role, revoked_at IS NOT NULL FROM api_tokens WHERE name = 'nightly-export'")
+            .fetch_one(&db.pool)
+            .await?;
+    assert_eq!(token, ("analyst".to_owned(), true));
+    for name in ["05-admin", "06-admin-revoked"] {
         assert!(is_png(&shots.join(format!("{name}.png"))), "screenshot {name}");
     }
     drop(proxy);

@@ -1,7 +1,29 @@
 import { useCallback, useEffect, useState } from "react";
 import { ApiError, type Session, api, rememberCsrfToken } from "./api";
+import { Admin } from "./Admin";
 import { Login } from "./Login";
 import { Streams } from "./Streams";
+
+/** The screens, by path; `admin` only for admins. */
+const SCREENS = [
+  { path: "/streams", title: "Streams", adminOnly: false },
+  { path: "/admin", title: "Users and tokens", adminOnly: true },
+] as const;
+
+/** The path shown, kept in the address bar (history API) so reloads and links keep the screen. */
+function usePath(): [string, (path: string) => void] {
+  const [path, setPath] = useState(window.location.pathname);
+  useEffect(() => {
+    const onPop = () => setPath(window.location.pathname);
+    window.addEventListener("popstate", onPop);
+    return () => window.removeEventListener("popstate", onPop);
+  }, []);
+  const go = useCallback((next: string) => {
+    window.history.pushState(null, "", next);
+    setPath(next);
+  }, []);
+  return [path, go];
+}
 
 /** A service's message as a sentence: capitalised, ending with a full stop. */
 function sentence(message: string): string {
@@ -14,6 +36,7 @@ export function App() {
   const [session, setSession] = useState<Session | null>(null);
   const [checked, setChecked] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
+  const [path, go] = usePath();
 
   const adopt = useCallback((next: Session | null) => {
     rememberCsrfToken(next?.csrf_token ?? null);
@@ -65,14 +88,26 @@ export function App() {
       />
     );
   }
+  const screens = SCREENS.filter((screen) => !screen.adminOnly || session.role === "admin");
+  const screen = screens.find((candidate) => candidate.path === path) ?? screens[0];
   return (
     <div className="shell">
       <header>
         <h1>Sightline</h1>
         <nav>
-          <a className="active" href="/streams">
-            Streams
-          </a>
+          {screens.map((candidate) => (
+            <a
+              key={candidate.path}
+              href={candidate.path}
+              className={candidate === screen ? "active" : undefined}
+              onClick={(event) => {
+                event.preventDefault();
+                go(candidate.path);
+              }}
+            >
+              {candidate.title}
+            </a>
+          ))}
         </nav>
         <span className="who" data-testid="who">
           {session.name} ({session.role})
@@ -82,7 +117,11 @@ export function App() {
         </button>
       </header>
       <main>
-        <Streams role={session.role} onSessionEnded={onSessionEnded} />
+        {screen.path === "/admin" ? (
+          <Admin self={session.name} onSessionEnded={onSessionEnded} />
+        ) : (
+          <Streams role={session.role} onSessionEnded={onSessionEnded} />
+        )}
       </main>
     </div>
   );

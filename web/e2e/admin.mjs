@@ -1,0 +1,52 @@
+// An admin manages users and tokens on the "Users and tokens" screen, driven in Debian's Chromium.
+// Run by tests/tests/browser.rs, which then checks PostgreSQL for what the screen did:
+//
+//   node web/e2e/admin.mjs
+//
+// A user "vera" is refused with a short password (the service's message beside the form), then made
+// an operator, changed to analyst and disabled; a token "nightly-export" is issued (its secret shown
+// once) and revoked. Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD (an
+// admin), SIGHTLINE_E2E_SHOTS.
+import { env, expect, inBrowser } from "./browser.mjs";
+
+const base = env("SIGHTLINE_WEB_URL");
+
+await inBrowser(async ({ page, shot, login }) => {
+  await page.goto(`${base}/admin`);
+  await login(env("SIGHTLINE_E2E_USER"), env("SIGHTLINE_E2E_PASSWORD"));
+  await page.getByRole("heading", { name: "Users" }).waitFor();
+  expect(new URL(page.url()).pathname === "/admin", "the link's screen after login");
+
+  const newUser = page.getByRole("form", { name: "New user" });
+  await newUser.getByLabel("New username").fill("vera");
+  await newUser.getByLabel("Password").fill("short");
+  await newUser.getByLabel("Role").selectOption("operator");
+  await newUser.getByRole("button", { name: "Add user" }).click();
+  await newUser.getByRole("alert").getByText("password must have at least 10 characters").waitFor();
+  await newUser.getByLabel("Password").fill("vera's long password");
+  await newUser.getByRole("button", { name: "Add user" }).click();
+  const vera = page.getByRole("row").filter({ has: page.getByRole("cell", { name: "vera", exact: true }) });
+  await vera.waitFor();
+  await vera.getByLabel("Role of vera").selectOption("analyst");
+  await vera.getByRole("button", { name: "Disable vera" }).click();
+  await vera.getByRole("button", { name: "Enable vera" }).waitFor();
+  expect((await vera.getByLabel("Role of vera").inputValue()) === "analyst", "vera's new role shown");
+
+  const newToken = page.getByRole("form", { name: "New token" });
+  await newToken.getByLabel("Token name").fill("nightly-export");
+  await newToken.getByLabel("Role").selectOption("analyst");
+  await newToken.getByRole("button", { name: "Issue token" }).click();
+  const secret = await newToken.getByTestId("issued-token").textContent();
+  expect(/^sl_[0-9a-f]{64}$/.test(secret ?? ""), `a token shown once (got ${secret})`);
+  const token = page.getByRole("row").filter({ has: page.getByRole("cell", { name: "nightly-export", exact: true }) });
+  await token.getByRole("cell", { name: "active", exact: true }).waitFor();
+  await shot("05-admin");
+  await token.getByRole("button", { name: "Revoke nightly-export" }).click();
+  await token.getByRole("cell", { name: "revoked", exact: true }).waitFor();
+  const status = await page.evaluate(
+    async (bearer) => (await fetch("/api/v1/streams", { headers: { Authorization: `Bearer ${bearer}` }, credentials: "omit" })).status,
+    secret,
+  );
+  expect(status === 401, `the revoked token is refused (got ${status})`);
+  await shot("06-admin-revoked");
+});

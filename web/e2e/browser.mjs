@@ -1,0 +1,54 @@
+// What the browser scripts share: their settings, Debian's Chromium through playwright-core (no
+// browser download), console errors collected, screenshots, and the login form.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+/** The setting `name` from the environment; throws when it is missing. */
+export function env(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+/** Throws `expected: message` unless `condition` holds. */
+export function expect(condition, message) {
+  if (!condition) throw new Error(`expected: ${message}`);
+}
+
+/**
+ * Runs `steps({ context, page, shot, login })` in a fresh headless Chromium (with the saved state
+ * at `storageState`, if given); fails when a step throws or the page logged a console error.
+ */
+export async function inBrowser(steps, { storageState } = {}) {
+  const shots = env("SIGHTLINE_E2E_SHOTS");
+  mkdirSync(shots, { recursive: true });
+  // Flags for a machine without a display or network beyond loopback.
+  const browser = await chromium.launch({
+    executablePath: process.env.SIGHTLINE_CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  const problems = [];
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, storageState });
+    const page = await context.newPage();
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    page.on("console", (message) => {
+      // An expected refusal (a wrong password, a form the service refused, the session check before
+      // login) is an answer the app shows, not a fault; Chromium logs it as a failed resource.
+      const refusal = /Failed to load resource: the server responded with a status of (400|401|409|429)/;
+      if (message.type() === "error" && !refusal.test(message.text())) problems.push(`console: ${message.text()}`);
+    });
+    const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+    const login = async (user, secret) => {
+      await page.getByLabel("Username").fill(user);
+      await page.getByLabel("Password").fill(secret);
+      await page.getByRole("button", { name: "Log in" }).click();
+    };
+    await steps({ context, page, shot, login });
+    expect(problems.length === 0, `no console errors: ${problems.join("; ")}`);
+  } finally {
+    await browser.close();
+  }
+}

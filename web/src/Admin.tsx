@@ -1,0 +1,280 @@
+import { type FormEvent, useCallback, useEffect, useState } from "react";
+import { ApiError, type Session, api } from "./api";
+
+type Role = Session["role"];
+const ROLES: Role[] = ["viewer", "analyst", "operator", "admin"];
+
+interface User {
+  id: string;
+  username: string;
+  role: Role;
+  created_ms: number;
+  disabled: boolean;
+  active_sessions: number;
+}
+
+interface Token {
+  id: string;
+  name: string;
+  role: Role;
+  created_ms: number;
+  expires_ms: number | null;
+  revoked_ms: number | null;
+  state: "active" | "expired" | "revoked";
+}
+
+interface AdminProps {
+  /** The admin's own name (their account cannot be disabled or demoted here). */
+  self: string;
+  onSessionEnded: (error: unknown) => boolean;
+}
+
+const day = (ms: number | null) => (ms === null ? "never" : new Date(ms).toLocaleDateString());
+
+/** Users and tokens: make users, change roles, disable and enable; issue tokens, revoke them. */
+export function Admin({ self, onSessionEnded }: AdminProps) {
+  const [users, setUsers] = useState<User[]>([]);
+  const [tokens, setTokens] = useState<Token[]>([]);
+  const [error, setError] = useState<string | null>(null);
+
+  const fail = useCallback(
+    (caught: unknown) => {
+      if (!onSessionEnded(caught)) setError(caught instanceof ApiError ? caught.message : "The server could not be reached.");
+    },
+    [onSessionEnded],
+  );
+
+  const load = useCallback(async () => {
+    try {
+      const [u, t] = await Promise.all([
+        api<{ users: User[] }>("GET", "/v1/users"),
+        api<{ tokens: Token[] }>("GET", "/v1/tokens"),
+      ]);
+      setUsers(u.users);
+      setTokens(t.tokens);
+    } catch (caught) {
+      fail(caught);
+    }
+  }, [fail]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const change = async (user: User, body: Partial<{ role: Role; disabled: boolean }>) => {
+    setError(null);
+    try {
+      await api("PATCH", `/v1/users/${user.id}`, body);
+      await load();
+    } catch (caught) {
+      fail(caught);
+    }
+  };
+
+  const revoke = async (token: Token) => {
+    setError(null);
+    try {
+      await api("DELETE", `/v1/tokens/${token.id}`);
+      await load();
+    } catch (caught) {
+      fail(caught);
+    }
+  };
+
+  return (
+    <>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <section aria-labelledby="users-title">
+        <h2 id="users-title">Users</h2>
+        <table>
+          <thead>
+            <tr>
+              <th>Username</th>
+              <th>Role</th>
+              <th>State</th>
+              <th>Sessions</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {users.map((user) => (
+              <tr key={user.id}>
+                <td>{user.username}</td>
+                <td>
+                  <select
+                    aria-label={`Role of ${user.username}`}
+                    value={user.role}
+                    disabled={user.username === self}
+                    onChange={(e) => void change(user, { role: e.target.value as Role })}
+                  >
+                    {ROLES.map((role) => (
+                      <option key={role}>{role}</option>
+                    ))}
+                  </select>
+                </td>
+                <td>{user.disabled ? "disabled" : "active"}</td>
+                <td>{user.active_sessions}</td>
+                <td>
+                  {user.username !== self && (
+                    <button type="button" onClick={() => void change(user, { disabled: !user.disabled })}>
+                      {user.disabled ? `Enable ${user.username}` : `Disable ${user.username}`}
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <NewUser onCreated={load} onError={fail} />
+      </section>
+      <section aria-labelledby="tokens-title">
+        <h2 id="tokens-title">Tokens for programs</h2>
+        <table>
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Role</th>
+              <th>State</th>
+              <th>Issued</th>
+              <th>Expires</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {tokens.map((token) => (
+              <tr key={token.id}>
+                <td>{token.name}</td>
+                <td>{token.role}</td>
+                <td>{token.state}</td>
+                <td>{day(token.created_ms)}</td>
+                <td>{day(token.expires_ms)}</td>
+                <td>
+                  {token.state === "active" && (
+                    <button type="button" onClick={() => void revoke(token)}>
+                      Revoke {token.name}
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <NewToken onCreated={load} onError={fail} />
+      </section>
+    </>
+  );
+}
+
+interface NewProps {
+  onCreated: () => Promise<void>;
+  onError: (caught: unknown) => void;
+}
+
+/** The form for a new user: the service's refusal (a taken name, a short password) shown beside it. */
+function NewUser({ onCreated, onError }: NewProps) {
+  const [username, setUsername] = useState("");
+  const [password, setPassword] = useState("");
+  const [role, setRole] = useState<Role>("analyst");
+  const [problem, setProblem] = useState<string | null>(null);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setProblem(null);
+    try {
+      await api("POST", "/v1/users", { username, password, role });
+      setUsername("");
+      setPassword("");
+      await onCreated();
+    } catch (caught) {
+      if (caught instanceof ApiError && caught.status < 500 && caught.status !== 401) setProblem(caught.message);
+      else onError(caught);
+    }
+  };
+
+  return (
+    <form className="inline" onSubmit={submit} aria-label="New user">
+      <label>
+        New username
+        <input value={username} onChange={(e) => setUsername(e.target.value)} required autoComplete="off" />
+      </label>
+      <label>
+        Password
+        <input type="password" value={password} onChange={(e) => setPassword(e.target.value)} required autoComplete="new-password" />
+      </label>
+      <label>
+        Role
+        <select value={role} onChange={(e) => setRole(e.target.value as Role)}>
+          {ROLES.map((r) => (
+            <option key={r}>{r}</option>
+          ))}
+        </select>
+      </label>
+      <button type="submit">Add user</button>
+      {problem && (
+        <p className="error field-error" role="alert">
+          {problem}
+        </p>
+      )}
+    </form>
+  );
+}
+
+/** The form for a new token; the secret is shown once, here. */
+function NewToken({ onCreated, onError }: NewProps) {
+  const [name, setName] = useState("");
+  const [role, setRole] = useState<Role>("viewer");
+  const [days, setDays] = useState("90");
+  const [issued, setIssued] = useState<string | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setProblem(null);
+    try {
+      const body = { name, role, expires_in_days: days === "" ? undefined : Number(days) };
+      const answer = await api<{ token: string }>("POST", "/v1/tokens", body);
+      setIssued(answer.token);
+      setName("");
+      await onCreated();
+    } catch (caught) {
+      if (caught instanceof ApiError && caught.status < 500 && caught.status !== 401) setProblem(caught.message);
+      else onError(caught);
+    }
+  };
+
+  return (
+    <form className="inline" onSubmit={submit} aria-label="New token">
+      <label>
+        Token name
+        <input value={name} onChange={(e) => setName(e.target.value)} required autoComplete="off" />
+      </label>
+      <label>
+        Role
+        <select value={role} onChange={(e) => setRole(e.target.value as Role)}>
+          {ROLES.map((r) => (
+            <option key={r}>{r}</option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Days valid (empty: never expires)
+        <input value={days} onChange={(e) => setDays(e.target.value)} inputMode="numeric" />
+      </label>
+      <button type="submit">Issue token</button>
+      {problem && (
+        <p className="error field-error" role="alert">
+          {problem}
+        </p>
+      )}
+      {issued && (
+        <p className="secret">
+          Copy it now; it is not shown again: <code data-testid="issued-token">{issued}</code>
+        </p>
+      )}
+    </form>
+  );
+}
