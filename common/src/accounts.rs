@@ -304,6 +304,12 @@ pub async fn login(
             .bind(client.unwrap_or(""))
             .execute(pool)
             .await?;
+        // Failures older than the window count no more: dropping them keeps the table as small as
+        // one window's failures, however many names a guesser tries.
+        sqlx::query("DELETE FROM login_failures WHERE failed_at <= now() - make_interval(mins => $1)")
+            .bind(i32::try_from(window).unwrap_or(i32::MAX))
+            .execute(pool)
+            .await?;
         return Err(AccountError::WrongCredentials);
     };
     let secret = auth::random_secret("ss_");

@@ -138,13 +138,24 @@ async fn one_origin_with_sessions_and_tokens() -> anyhow::Result<()> {
     assert_eq!(vic.request("GET", "/api/v1/auth/session", None)?.status, 401);
     assert_eq!(vic.login("vic", viewer_password)?.status, 401);
 
-    // Guessing is throttled per username: after 5 failures even the right password is refused.
+    // Guessing is throttled per username: after 5 failures even the right password is refused. A
+    // failure from before the 15-minute window does not count, and is dropped.
+    sqlx::query(
+        "INSERT INTO login_failures (username, client, failed_at) VALUES ('ada', '', now() - interval '20 minutes')",
+    )
+    .execute(&db.pool)
+    .await?;
     for attempt in 0..5 {
         assert_eq!(Browser::new(proxy.port).login("ada", &format!("guess {attempt}"))?.status, 401);
     }
     let throttled = Browser::new(proxy.port).login("ada", ADMIN_PASSWORD)?;
     assert_eq!(throttled.status, 429);
     assert!(error_of(&throttled).contains("too many failed logins for this username"));
+    let stale: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM login_failures WHERE failed_at < now() - interval '15 minutes'")
+            .fetch_one(&db.pool)
+            .await?;
+    assert_eq!(stale, 0, "failures older than the window are dropped");
 
     // Tokens for programs: issued with an expiry, listed without their secret, revoked.
     let issued = ada.request(
