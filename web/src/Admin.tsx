@@ -61,25 +61,18 @@ export function Admin({ self, onSessionEnded }: AdminProps) {
     void load();
   }, [load]);
 
-  const change = async (user: User, body: Partial<{ role: Role; disabled: boolean }>) => {
+  /** Sends one change, then shows the lists as they now are. */
+  const apply = async (method: string, path: string, body?: unknown) => {
     setError(null);
     try {
-      await api("PATCH", `/v1/users/${user.id}`, body);
+      await api(method, path, body);
       await load();
     } catch (caught) {
       fail(caught);
     }
   };
-
-  const revoke = async (token: Token) => {
-    setError(null);
-    try {
-      await api("DELETE", `/v1/tokens/${token.id}`);
-      await load();
-    } catch (caught) {
-      fail(caught);
-    }
-  };
+  const change = (user: User, body: Partial<{ role: Role; disabled: boolean }>) => apply("PATCH", `/v1/users/${user.id}`, body);
+  const revoke = (token: Token) => apply("DELETE", `/v1/tokens/${token.id}`);
 
   return (
     <>
@@ -174,26 +167,61 @@ interface NewProps {
   onError: (caught: unknown) => void;
 }
 
-/** The form for a new user: the service's refusal (a taken name, a short password) shown beside it. */
-function NewUser({ onCreated, onError }: NewProps) {
-  const [username, setUsername] = useState("");
-  const [password, setPassword] = useState("");
-  const [role, setRole] = useState<Role>("analyst");
+/**
+ * A form's submit handler running `create`, then `onCreated`, and the refusal to show beside the
+ * form (a 4xx but 401, which ends the session); other failures go to `onError`.
+ */
+function useCreateForm(create: () => Promise<void>, { onCreated, onError }: NewProps): [(event: FormEvent) => Promise<void>, string | null] {
   const [problem, setProblem] = useState<string | null>(null);
-
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setProblem(null);
     try {
-      await api("POST", "/v1/users", { username, password, role });
-      setUsername("");
-      setPassword("");
+      await create();
       await onCreated();
     } catch (caught) {
       if (caught instanceof ApiError && caught.status < 500 && caught.status !== 401) setProblem(caught.message);
       else onError(caught);
     }
   };
+  return [submit, problem];
+}
+
+/** A role picker for a new user or token. */
+function RolePicker({ role, onChange }: { role: Role; onChange: (role: Role) => void }) {
+  return (
+    <label>
+      Role
+      <select value={role} onChange={(e) => onChange(e.target.value as Role)}>
+        {ROLES.map((r) => (
+          <option key={r}>{r}</option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+/** The service's refusal, beside the form that asked. */
+function Refusal({ problem }: { problem: string | null }) {
+  return (
+    problem && (
+      <p className="error field-error" role="alert">
+        {problem}
+      </p>
+    )
+  );
+}
+
+/** The form for a new user: the service's refusal (a taken name, a short password) shown beside it. */
+function NewUser(props: NewProps) {
+  const [username, setUsername] = useState("");
+  const [password, setPassword] = useState("");
+  const [role, setRole] = useState<Role>("analyst");
+  const [submit, problem] = useCreateForm(async () => {
+    await api("POST", "/v1/users", { username, password, role });
+    setUsername("");
+    setPassword("");
+  }, props);
 
   return (
     <form className="inline" onSubmit={submit} aria-label="New user">
@@ -205,46 +233,25 @@ function NewUser({ onCreated, onError }: NewProps) {
         Password
         <input type="password" value={password} onChange={(e) => setPassword(e.target.value)} required autoComplete="new-password" />
       </label>
-      <label>
-        Role
-        <select value={role} onChange={(e) => setRole(e.target.value as Role)}>
-          {ROLES.map((r) => (
-            <option key={r}>{r}</option>
-          ))}
-        </select>
-      </label>
+      <RolePicker role={role} onChange={setRole} />
       <button type="submit">Add user</button>
-      {problem && (
-        <p className="error field-error" role="alert">
-          {problem}
-        </p>
-      )}
+      <Refusal problem={problem} />
     </form>
   );
 }
 
 /** The form for a new token; the secret is shown once, here. */
-function NewToken({ onCreated, onError }: NewProps) {
+function NewToken(props: NewProps) {
   const [name, setName] = useState("");
   const [role, setRole] = useState<Role>("viewer");
   const [days, setDays] = useState("90");
   const [issued, setIssued] = useState<string | null>(null);
-  const [problem, setProblem] = useState<string | null>(null);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setProblem(null);
-    try {
-      const body = { name, role, expires_in_days: days === "" ? undefined : Number(days) };
-      const answer = await api<{ token: string }>("POST", "/v1/tokens", body);
-      setIssued(answer.token);
-      setName("");
-      await onCreated();
-    } catch (caught) {
-      if (caught instanceof ApiError && caught.status < 500 && caught.status !== 401) setProblem(caught.message);
-      else onError(caught);
-    }
-  };
+  const [submit, problem] = useCreateForm(async () => {
+    const body = { name, role, expires_in_days: days === "" ? undefined : Number(days) };
+    const answer = await api<{ token: string }>("POST", "/v1/tokens", body);
+    setIssued(answer.token);
+    setName("");
+  }, props);
 
   return (
     <form className="inline" onSubmit={submit} aria-label="New token">
@@ -252,24 +259,13 @@ function NewToken({ onCreated, onError }: NewProps) {
         Token name
         <input value={name} onChange={(e) => setName(e.target.value)} required autoComplete="off" />
       </label>
-      <label>
-        Role
-        <select value={role} onChange={(e) => setRole(e.target.value as Role)}>
-          {ROLES.map((r) => (
-            <option key={r}>{r}</option>
-          ))}
-        </select>
-      </label>
+      <RolePicker role={role} onChange={setRole} />
       <label>
         Days valid (empty: never expires)
         <input value={days} onChange={(e) => setDays(e.target.value)} inputMode="numeric" />
       </label>
       <button type="submit">Issue token</button>
-      {problem && (
-        <p className="error field-error" role="alert">
-          {problem}
-        </p>
-      )}
+      <Refusal problem={problem} />
       {issued && (
         <p className="secret">
           Copy it now; it is not shown again: <code data-testid="issued-token">{issued}</code>
