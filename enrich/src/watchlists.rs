@@ -2,6 +2,7 @@
 //! with their descriptors, and keeping the in-memory [`WatchlistIndex`] current (loaded at start,
 //! then each list reloaded when `sightline_watchlists` announces a change to it).
 
+use sightline_vision::photo::DescribedFace;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use std::sync::{Arc, RwLock};
@@ -70,13 +71,29 @@ pub struct NewPerson {
     pub metadata: serde_json::Value,
 }
 
-/// Enrols `person` in `list_id` with `descriptors` (of the model in `spec`), in one transaction;
+/// Changes list `id`'s settings; false if there is no such list.
+pub async fn update_list(pool: &PgPool, id: Uuid, list: &NewList) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE watchlists SET name = $2, purpose = $3, threshold = $4, top_k = $5, stream_ids = $6 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&list.name)
+    .bind(&list.purpose)
+    .bind(list.threshold)
+    .bind(list.top_k)
+    .bind(&list.stream_ids)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Enrols `person` in `list_id` with `faces` (described by the model in `spec`), in one transaction;
 /// returns the person's id.
 pub async fn enrol(
     pool: &PgPool,
     list_id: Uuid,
     person: &NewPerson,
-    descriptors: &[Vec<f32>],
+    faces: &[DescribedFace],
     spec: &IndexSpec,
 ) -> Result<Uuid, sqlx::Error> {
     let mut transaction = pool.begin().await?;
@@ -90,21 +107,56 @@ pub async fn enrol(
     .bind(&person.metadata)
     .fetch_one(&mut *transaction)
     .await?;
-    for descriptor in descriptors {
-        sqlx::query(
-            "INSERT INTO person_descriptors (person_id, list_id, model_name, model_version, descriptor) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(person_id)
-        .bind(list_id)
-        .bind(&spec.model_name)
-        .bind(&spec.model_version)
-        .bind(descriptor)
-        .execute(&mut *transaction)
-        .await?;
+    for face in faces {
+        insert_face(&mut transaction, list_id, person_id, face, spec).await?;
     }
     transaction.commit().await?;
     Ok(person_id)
+}
+
+/// Adds `face` to person `person_id` of `list_id`; false if the list holds no such person.
+pub async fn add_face(
+    pool: &PgPool,
+    list_id: Uuid,
+    person_id: Uuid,
+    face: &DescribedFace,
+    spec: &IndexSpec,
+) -> Result<bool, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    let listed: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM watchlist_persons WHERE id = $1 AND list_id = $2 FOR UPDATE")
+            .bind(person_id)
+            .bind(list_id)
+            .fetch_optional(&mut *transaction)
+            .await?;
+    if listed.is_none() {
+        return Ok(false);
+    }
+    insert_face(&mut transaction, list_id, person_id, face, spec).await?;
+    transaction.commit().await?;
+    Ok(true)
+}
+
+async fn insert_face(
+    transaction: &mut sqlx::PgTransaction<'_>,
+    list_id: Uuid,
+    person_id: Uuid,
+    face: &DescribedFace,
+    spec: &IndexSpec,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO person_descriptors (person_id, list_id, model_name, model_version, descriptor, picture_jpeg) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(person_id)
+    .bind(list_id)
+    .bind(&spec.model_name)
+    .bind(&spec.model_version)
+    .bind(&face.descriptor)
+    .bind(&face.picture)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
 }
 
 /// One list with its people and descriptors of `spec`'s model; `None` if the list does not exist.

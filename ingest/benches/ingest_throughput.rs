@@ -24,6 +24,7 @@ use sightline_ingest::detect::{
 };
 use sightline_ingest::events::StreamContext;
 use sightline_ingest::frame::RgbFrame;
+use sightline_ingest::snapshot::SnapshotSlot;
 use sightline_ingest::source::{FrameSource, Phase, SourceFrame, SourceSpec};
 use sightline_ingest::testmedia::{Actor, STANDARD_VIDEO, VideoSpec, encode, standard_cast};
 use sightline_ingest::track::TrackerSettings;
@@ -169,6 +170,8 @@ fn ingest_run(
         roi: None,
         metrics: Default::default(),
         clock: MediaClock::for_source(&video.display().to_string(), None),
+        // As in production: a snapshot a second.
+        snapshot: Some(SnapshotSlot { board: Default::default(), stream: uuid::Uuid::nil() }),
     };
     let started = Instant::now();
     let worker = StreamWorker::start(settings, Models { faces, people: Some(people) })?;

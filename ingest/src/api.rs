@@ -7,20 +7,33 @@
 //! `{"error": "..."}` with 400 (invalid input), 401 (no or unknown token), 403 (role), 404 (no such
 //! stream) or 500. `POST /v1/streams/{id}/restart` analyses a stream again from its start (a video
 //! file analysed to its end is otherwise not analysed again, on restart either; a change through
-//! `PUT` also starts it again).
+//! `PUT` or `PATCH` also starts it again).
+//!
+//! `PATCH /v1/streams/{id}` changes the fields it names and keeps the others (`{"enabled": false}`
+//! disables a stream). A `source_url` sent back as this API showed it to an operator, credentials
+//! masked, keeps the stored URL: `PUT` or `PATCH` of what `GET` returned changes nothing else.
+//! Validation errors begin with the field they are about (`analysis_fps 0 must be ...`), so a form
+//! can show them beside it.
+//!
+//! `GET /v1/streams/{id}/snapshot` (analysts and up: it shows faces) is the stream's last analysed
+//! frame as JPEG with its detections drawn ([`crate::snapshot`]), renewed every second while the
+//! stream runs; its capture time is in `X-Capture-Ms`. The stream's `state.snapshot` says when it was
+//! captured and how many faces and bodies it shows (`{"capture_ms", "faces", "bodies"}`; null: none).
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use sightline_common::api::{AnyRole, ApiError, Caller, Manages, check_text, mask_url};
+use serde::{Deserialize, Deserializer, Serialize};
+use sightline_common::api::{AnyRole, ApiError, Caller, Manages, SeesPeople, check_text, mask_url};
 use sightline_common::auth::Role;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
+use crate::snapshot::SnapshotBoard;
 use crate::source::{Phase, StreamStatus};
 
 /// A stream as stored and returned.
@@ -126,6 +139,55 @@ fn default_person_score() -> f32 {
 }
 fn default_enabled() -> bool {
     true
+}
+
+/// The fields a client sends to change some of a stream's: those absent keep their value (`roi` and
+/// `media_start_ms` sent as null clear theirs).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamPatch {
+    /// Display name.
+    pub name: Option<String>,
+    /// Source URL.
+    pub source_url: Option<String>,
+    /// Site.
+    pub site: Option<String>,
+    /// Analysed frames per second.
+    pub analysis_fps: Option<i32>,
+    /// Region of interest (null: the whole frame).
+    #[serde(default, deserialize_with = "present")]
+    pub roi: Option<Option<Roi>>,
+    /// Minimum face score.
+    pub face_min_score: Option<f32>,
+    /// Minimum person score.
+    pub person_min_score: Option<f32>,
+    /// Whether it is analysed.
+    pub enabled: Option<bool>,
+    /// For a video file: when its first frame was taken (null: from the file).
+    #[serde(default, deserialize_with = "present")]
+    pub media_start_ms: Option<Option<i64>>,
+}
+
+/// A field that is present, null or not: absent fields stay `None` through `#[serde(default)]`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+impl StreamPatch {
+    /// `stored` with this patch's fields.
+    pub fn applied_to(self, stored: Stream) -> StreamInput {
+        StreamInput {
+            name: self.name.unwrap_or(stored.name),
+            source_url: self.source_url.unwrap_or(stored.source_url),
+            site: self.site.unwrap_or(stored.site),
+            analysis_fps: self.analysis_fps.unwrap_or(stored.analysis_fps),
+            roi: self.roi.unwrap_or(stored.roi.map(|r| r.0)),
+            face_min_score: self.face_min_score.unwrap_or(stored.face_min_score),
+            person_min_score: self.person_min_score.unwrap_or(stored.person_min_score),
+            enabled: self.enabled.unwrap_or(stored.enabled),
+            media_start_ms: self.media_start_ms.unwrap_or(stored.media_start_ms),
+        }
+    }
 }
 
 impl StreamInput {
@@ -252,6 +314,8 @@ pub struct ApiState {
     pub pool: PgPool,
     /// Live states.
     pub statuses: StatusBoard,
+    /// The streams' last analysed frames.
+    pub snapshots: SnapshotBoard,
     /// Which source URLs streams may have.
     pub sources: SourcePolicy,
 }
@@ -266,8 +330,9 @@ impl axum::extract::FromRef<ApiState> for PgPool {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/v1/streams", get(list).post(create))
-        .route("/v1/streams/{id}", get(fetch).put(replace).delete(remove))
+        .route("/v1/streams/{id}", get(fetch).put(replace).patch(change).delete(remove))
         .route("/v1/streams/{id}/restart", post(restart))
+        .route("/v1/streams/{id}/snapshot", get(snapshot))
         .with_state(state)
 }
 
@@ -282,8 +347,11 @@ struct StreamView {
 /// The stream as `role` may see it: admins get the source URL and the failure's text as they are;
 /// operators and analysts the URL with its credentials masked ([`mask_url`]); viewers no URL. The
 /// failure's text (which may tell whether a host, port or file exists) is for admins only.
-fn view(mut stream: Stream, statuses: &StatusBoard, role: Role) -> StreamView {
-    let status = statuses.read().ok().and_then(|s| s.get(&stream.id).cloned());
+fn view(mut stream: Stream, state: &ApiState, role: Role) -> StreamView {
+    let status = state.statuses.read().ok().and_then(|s| s.get(&stream.id).cloned());
+    let snapshot = state.snapshots.read().ok().and_then(|s| {
+        s.get(&stream.id).map(|s| serde_json::json!({"capture_ms": s.capture_ms, "faces": s.faces, "bodies": s.bodies}))
+    });
     let last_error = |error: Option<String>| match role {
         Role::Admin => error,
         _ => error.map(|_| "the source could not be opened or read (an admin can see why)".to_owned()),
@@ -293,7 +361,7 @@ fn view(mut stream: Stream, statuses: &StatusBoard, role: Role) -> StreamView {
         Role::Operator | Role::Analyst => stream.source_url = mask_url(&stream.source_url),
         Role::Viewer => stream.source_url.clear(),
     }
-    let state = match status {
+    let mut live = match status {
         None if stream.enabled => serde_json::json!({ "phase": "pending" }),
         None => serde_json::json!({ "phase": "disabled" }),
         Some(s) => {
@@ -311,7 +379,8 @@ fn view(mut stream: Stream, statuses: &StatusBoard, role: Role) -> StreamView {
             })
         }
     };
-    StreamView { stream, state }
+    live["snapshot"] = snapshot.unwrap_or_default();
+    StreamView { stream, state: live }
 }
 
 /// The columns of a [`Stream`], in its field order.
@@ -334,12 +403,15 @@ fn bind_input<'q>(query: StreamQuery<'q>, input: &'q StreamInput) -> StreamQuery
         .bind(input.media_start_ms)
 }
 
+fn invalid_json(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {}", rejection.body_text()))
+}
+
 fn parse_input(
     body: Result<Json<StreamInput>, axum::extract::rejection::JsonRejection>,
     sources: &SourcePolicy,
 ) -> Result<StreamInput, ApiError> {
-    let Json(input) =
-        body.map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {}", e.body_text())))?;
+    let Json(input) = body.map_err(invalid_json)?;
     input.validate(sources).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
     Ok(input)
 }
@@ -352,7 +424,7 @@ async fn list(State(state): State<ApiState>, caller: Caller<AnyRole>) -> Result<
     let role = caller.role;
     let streams: Vec<Stream> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM streams ORDER BY name, id")).fetch_all(&state.pool).await?;
-    Ok(Json(streams.into_iter().map(|s| view(s, &state.statuses, role)).collect()))
+    Ok(Json(streams.into_iter().map(|s| view(s, &state, role)).collect()))
 }
 
 async fn fetch(
@@ -366,7 +438,7 @@ async fn fetch(
         .fetch_optional(&state.pool)
         .await?;
     let stream = stream.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no stream {id}")))?;
-    Ok(Json(view(stream, &state.statuses, caller.role)))
+    Ok(Json(view(stream, &state, caller.role)))
 }
 
 async fn create(
@@ -380,7 +452,7 @@ async fn create(
          media_start_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
     );
     let stream: Stream = bind_input(sqlx::query_as(&sql), &input).fetch_one(&state.pool).await?;
-    Ok((StatusCode::CREATED, Json(view(stream, &state.statuses, caller.role))))
+    Ok((StatusCode::CREATED, Json(view(stream, &state, caller.role))))
 }
 
 async fn replace(
@@ -390,15 +462,72 @@ async fn replace(
     body: Result<Json<StreamInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<StreamView>, ApiError> {
     let id = parse_id(&id)?;
-    let input = parse_input(body, &state.sources)?;
+    let Json(input) = body.map_err(invalid_json)?;
+    update(&state, caller, id, |_| input).await
+}
+
+async fn change(
+    State(state): State<ApiState>,
+    caller: Caller<Manages>,
+    Path(id): Path<String>,
+    body: Result<Json<StreamPatch>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<StreamView>, ApiError> {
+    let id = parse_id(&id)?;
+    let Json(patch) = body.map_err(invalid_json)?;
+    update(&state, caller, id, |stored| patch.applied_to(stored)).await
+}
+
+/// Replaces stream `id` with what `change` makes of the stored stream, validated; the stored URL stays
+/// when the new one is the stored one as masked for operators. Starts the stream again.
+async fn update(
+    state: &ApiState,
+    caller: Caller<Manages>,
+    id: Uuid,
+    change: impl FnOnce(Stream) -> StreamInput,
+) -> Result<Json<StreamView>, ApiError> {
+    let mut transaction = state.pool.begin().await?;
+    let stored: Option<Stream> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM streams WHERE id = $1 FOR UPDATE"))
+        .bind(id)
+        .fetch_optional(&mut *transaction)
+        .await?;
+    let stored = stored.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no stream {id}")))?;
+    let stored_url = stored.source_url.clone();
+    let mut input = change(stored);
+    if input.source_url.trim() == mask_url(&stored_url) {
+        input.source_url = stored_url;
+    }
+    input.validate(&state.sources).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
     let sql = format!(
         "UPDATE streams SET name = $1, source_url = $2, site = $3, analysis_fps = $4, roi = $5, face_min_score = $6, \
          person_min_score = $7, enabled = $8, media_start_ms = $9, finished_at = NULL, updated_at = now() \
          WHERE id = $10 RETURNING {COLUMNS}"
     );
-    let stream: Option<Stream> = bind_input(sqlx::query_as(&sql), &input).bind(id).fetch_optional(&state.pool).await?;
-    let stream = stream.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no stream {id}")))?;
-    Ok(Json(view(stream, &state.statuses, caller.role)))
+    let stream: Stream = bind_input(sqlx::query_as(&sql), &input).bind(id).fetch_one(&mut *transaction).await?;
+    transaction.commit().await?;
+    Ok(Json(view(stream, state, caller.role)))
+}
+
+/// The stream's last analysed frame as JPEG.
+async fn snapshot(
+    State(state): State<ApiState>,
+    _caller: Caller<SeesPeople>,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let id = parse_id(&id)?;
+    let snapshot = state.snapshots.read().ok().and_then(|s| s.get(&id).cloned());
+    let Some(snapshot) = snapshot else {
+        let exists = sqlx::query("SELECT 1 FROM streams WHERE id = $1").bind(id).fetch_optional(&state.pool).await?;
+        return Err(ApiError::not_found(match exists {
+            Some(_) => format!("stream {id} has no analysed frame yet (it is not running, or has not read a frame)"),
+            None => format!("no stream {id}"),
+        }));
+    };
+    let headers = [
+        (header::CONTENT_TYPE, "image/jpeg".to_owned()),
+        (header::CACHE_CONTROL, "no-store".to_owned()),
+        (header::HeaderName::from_static("x-capture-ms"), snapshot.capture_ms.to_string()),
+    ];
+    Ok((headers, axum::body::Bytes::from_owner(snapshot.jpeg)).into_response())
 }
 
 /// Analyses the stream again from its start: a finished file plays again, a live stream reconnects.
@@ -411,7 +540,7 @@ async fn restart(
     let sql = format!("UPDATE streams SET finished_at = NULL, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}");
     let stream: Option<Stream> = sqlx::query_as(&sql).bind(id).fetch_optional(&state.pool).await?;
     let stream = stream.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no stream {id}")))?;
-    Ok((StatusCode::ACCEPTED, Json(view(stream, &state.statuses, caller.role))))
+    Ok((StatusCode::ACCEPTED, Json(view(stream, &state, caller.role))))
 }
 
 async fn remove(

@@ -69,12 +69,7 @@ fn inside_frame(bbox: &crate::frame::BoxF, width: u32, height: u32) -> BoundingB
 
 /// The frame as JPEG; `None` if it cannot be encoded (then the event carries no image).
 pub fn encode_jpeg(frame: &RgbFrame) -> Option<Vec<u8>> {
-    let (width, height) = (u16::try_from(frame.width).ok()?, u16::try_from(frame.height).ok()?);
-    let mut out = Vec::new();
-    jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY)
-        .encode(&frame.data, width, height, jpeg_encoder::ColorType::Rgb)
-        .ok()?;
-    Some(out)
+    frame.to_jpeg(JPEG_QUALITY)
 }
 
 #[cfg(test)]

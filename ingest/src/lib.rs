@@ -12,6 +12,7 @@
 //! - [`supervisor`]: one worker per enabled stream, restarted live on table changes;
 //! - [`worker`]: one stream's loop: source, detectors, region of interest, tracker, events produced
 //!   to Kafka; a live connection that drops ends its open tracks at once;
+//! - [`snapshot`]: the last analysed frame of each stream with its detections drawn, for operators;
 //! - [`metrics`]: Prometheus metrics per stream;
 //! - [`testmedia`]: test videos of people (cut from real photos) moving at known times, with ground
 //!   truth;
@@ -28,6 +29,7 @@ pub mod api;
 pub mod background;
 pub mod events;
 pub mod metrics;
+pub mod snapshot;
 pub mod source;
 pub mod supervisor;
 pub mod testmedia;

@@ -17,6 +17,7 @@ use crate::api::{COLUMNS, SourcePolicy, StatusBoard, Stream};
 use crate::detect::{self, FaceDetector, FaceDetectorSettings, PersonDetector, PersonDetectorSettings};
 use crate::events::StreamContext;
 use crate::metrics::IngestMetrics;
+use crate::snapshot::{SnapshotBoard, SnapshotSlot};
 use crate::source::{Phase, SourceSpec, StreamStatus};
 use crate::track::TrackerSettings;
 use crate::worker::{MediaClock, Models, StreamWorker, WorkerSettings};
@@ -44,6 +45,8 @@ pub struct SupervisorSettings {
     pub sources: SourcePolicy,
     /// Where the workers' metrics go.
     pub metrics: IngestMetrics,
+    /// Where the workers' snapshots go (the API serves them).
+    pub snapshots: SnapshotBoard,
 }
 
 /// Starts the worker of `stream`.
@@ -82,6 +85,7 @@ fn start_worker(settings: &SupervisorSettings, stream: &Stream) -> anyhow::Resul
         roi: stream.roi.as_ref().map(|r| r.0),
         metrics: settings.metrics.stream(&stream.id.to_string()),
         clock: MediaClock::for_source(&stream.source_url, stream.media_start_ms),
+        snapshot: Some(SnapshotSlot { board: settings.snapshots.clone(), stream: stream.id }),
     };
     StreamWorker::start(worker_settings, Models { faces, people })
 }
@@ -186,7 +190,9 @@ pub async fn run(
 }
 
 /// Makes stream `id`'s worker match `stream` (None: deleted); the state of a stream that is not
-/// started: a file that finished before, or one that may not or could not start.
+/// started: a file that finished before, or one that may not or could not start. The last snapshot
+/// stays only for a file that finished (it is what the file ended with); a stream that is deleted,
+/// disabled or started again shows none until its next frame.
 async fn apply(
     settings: &SupervisorSettings,
     workers: &mut HashMap<Uuid, StreamWorker>,
@@ -197,8 +203,14 @@ async fn apply(
         tracing::info!(stream = %id, "stopping stream");
         stop_worker(worker).await;
     }
+    let finished_before = stream
+        .as_ref()
+        .is_some_and(|s| s.enabled && s.finished_ms.is_some() && !SourceSpec::new(s.source_url.clone()).is_live());
+    if !finished_before && let Ok(mut board) = settings.snapshots.write() {
+        board.remove(&id);
+    }
     let stream = stream.filter(|s| s.enabled)?;
-    if stream.finished_ms.is_some() && !SourceSpec::new(stream.source_url.clone()).is_live() {
+    if finished_before {
         tracing::info!(stream = %id, "file analysed to its end before; not analysed again until restarted");
         return Some(StreamStatus { phase: Phase::Finished, ..StreamStatus::default() });
     }

@@ -22,6 +22,7 @@ use crate::detect::{FaceDetector, PersonDetector};
 use crate::events::{StreamContext, detection_event};
 use crate::frame::{BoxF, RgbFrame};
 use crate::metrics::StreamMetrics;
+use crate::snapshot::{SNAPSHOT_INTERVAL, SnapshotSlot};
 use crate::source::{FrameHandler, FrameSource, SourceFrame, SourceSpec, StreamStatus};
 use crate::track::{Detection, Kind, Tracker, TrackerSettings};
 
@@ -130,6 +131,8 @@ pub struct WorkerSettings {
     pub metrics: StreamMetrics,
     /// Where capture times come from.
     pub clock: MediaClock,
+    /// Where the stream's snapshots go (none: not kept).
+    pub snapshot: Option<SnapshotSlot>,
 }
 
 /// Keeps the detections whose centre lies inside `roi` (fractions of a `width` x `height` frame).
@@ -169,6 +172,9 @@ struct Analysis {
     /// Capture time of pts 0 of the current connection.
     epoch_ms: Option<i64>,
     last_pts: i64,
+    snapshot: Option<SnapshotSlot>,
+    /// When the last snapshot was rendered.
+    last_snapshot: Option<Instant>,
 }
 
 impl Analysis {
@@ -210,6 +216,14 @@ impl FrameHandler for Analysis {
         let epoch = *self.epoch_ms.get_or_insert_with(|| clock.epoch_ms(frame.pts_ms, frame.duration_ms, now_ms()));
         let capture_ms = epoch + frame.pts_ms;
         let detections = self.detect(&frame.frame);
+        if let Some(slot) = &self.snapshot
+            && self.last_snapshot.is_none_or(|at| at.elapsed() >= SNAPSHOT_INTERVAL)
+        {
+            self.last_snapshot = Some(Instant::now());
+            if let Some(snapshot) = crate::snapshot::render(&frame.frame, &detections, self.roi, capture_ms) {
+                slot.put(snapshot);
+            }
+        }
         self.metrics.frames.inc();
         let faces = detections.iter().filter(|d| d.kind == Kind::Face).count() as u64;
         self.metrics.faces.inc_by(faces);
@@ -265,6 +279,8 @@ impl StreamWorker {
             clock: settings.clock,
             epoch_ms: None,
             last_pts: i64::MIN,
+            snapshot: settings.snapshot,
+            last_snapshot: None,
         };
         let source = FrameSource::start(settings.source, analysis)?;
         Ok(Self { source, producer, counters, tracks, topic: settings.topic })

@@ -9,6 +9,8 @@ mod common;
 use common::{fresh_database, request};
 use serde_json::json;
 use sightline_ingest::api::{ApiState, SourcePolicy, StatusBoard, router};
+use sightline_ingest::snapshot::{Snapshot, SnapshotBoard};
+use sightline_testkit::stack::http_exchange;
 use sqlx::postgres::PgListener;
 use std::time::Duration;
 
@@ -38,11 +40,21 @@ fn source_urls_follow_the_policy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_api_end_to_end() -> anyhow::Result<()> {
-    let database = fresh_database("test_streams", &[("admin-secret", "admin"), ("viewer-secret", "viewer")]).await?;
+    let database = fresh_database(
+        "test_streams",
+        &[("admin-secret", "admin"), ("operator-secret", "operator"), ("viewer-secret", "viewer")],
+    )
+    .await?;
     let mut listener = PgListener::connect(&database.url).await?;
     listener.listen("sightline_streams").await?;
 
-    let state = ApiState { pool: database.pool.clone(), statuses: StatusBoard::default(), sources: Default::default() };
+    let snapshots = SnapshotBoard::default();
+    let state = ApiState {
+        pool: database.pool.clone(),
+        statuses: StatusBoard::default(),
+        snapshots: snapshots.clone(),
+        sources: Default::default(),
+    };
     let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = server.local_addr()?.port();
     tokio::spawn(async move { axum::serve(server, router(state)).await });
@@ -108,6 +120,77 @@ async fn streams_api_end_to_end() -> anyhow::Result<()> {
     assert_eq!(updated["roi"]["width"], 0.5);
     assert_eq!(updated["state"]["phase"], "disabled");
     assert_eq!(tokio::time::timeout(Duration::from_secs(5), listener.recv()).await??.payload(), id);
+
+    // Patch: the named fields change, the others stay; null clears the region; errors name the field.
+    let patch = |body: serde_json::Value, token| {
+        call("PATCH", format!("/v1/streams/{id}"), Some(token), Some(body.to_string()))
+    };
+    let (status, patched) = patch(json!({"enabled": true, "roi": null}), "admin-secret").await?;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!((patched["enabled"].as_bool(), patched["analysis_fps"].as_i64()), (Some(true), Some(10)));
+    assert_eq!((patched["roi"].is_null(), patched["name"].as_str()), (true, Some("Lobby")));
+    for (bad, field) in [
+        (json!({"analysis_fps": 31}), "analysis_fps"),
+        (json!({"face_min_score": 0}), "face_min_score"),
+        (json!({"colour": "red"}), "colour"),
+        (json!({"source_url": "ftp://x/y"}), "source_url"),
+    ] {
+        let (status, body) = patch(bad.clone(), "admin-secret").await?;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].as_str().is_some_and(|e| e.contains(field)), "{bad}: {body}");
+    }
+    assert_eq!(patch(json!({"enabled": false}), "viewer-secret").await?.0, 403);
+    assert_eq!(
+        call("PATCH", format!("/v1/streams/{}", uuid::Uuid::new_v4()), admin_token, Some("{}".into())).await?.0,
+        404
+    );
+
+    // An operator sees the URL's credentials masked; sending it back as shown keeps the stored URL.
+    let secret_url = "rtsp://cam:hunter2@10.0.0.5/stream1";
+    assert_eq!(patch(json!({"source_url": secret_url}), "admin-secret").await?.0, 200);
+    let (_, shown) = call("GET", format!("/v1/streams/{id}"), Some("operator-secret"), None).await?;
+    assert_eq!(shown["source_url"], "rtsp://***@10.0.0.5/stream1");
+    let (status, edited) =
+        patch(json!({"source_url": shown["source_url"], "name": "Lobby east"}), "operator-secret").await?;
+    assert_eq!((status, edited["name"].as_str()), (200, Some("Lobby east")), "{edited}");
+    let mut whole = shown.clone();
+    for key in ["id", "state", "finished_ms"] {
+        whole.as_object_mut().expect("object").remove(key);
+    }
+    let (status, replaced) =
+        call("PUT", format!("/v1/streams/{id}"), Some("operator-secret"), Some(whole.to_string())).await?;
+    assert_eq!(status, 200, "{replaced}");
+    let (_, stored) = call("GET", format!("/v1/streams/{id}"), admin_token, None).await?;
+    assert_eq!(stored["source_url"], secret_url, "the stored credentials are kept");
+
+    // The snapshot: none before a frame; then the JPEG with its capture time, for analysts and up.
+    let snapshot_path = format!("/v1/streams/{id}/snapshot");
+    let get_snapshot = |token: &'static str| {
+        let path = snapshot_path.clone();
+        tokio::task::spawn_blocking(move || http_exchange(port, "GET", &path, Some(token), "", b""))
+    };
+    let missing = get_snapshot("admin-secret").await??;
+    assert_eq!(missing.status, 404);
+    assert!(String::from_utf8_lossy(&missing.body).contains("no analysed frame yet"), "{missing:?}");
+    let jpeg: Vec<u8> = vec![0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 0xff, 0xd9];
+    let stream_id = uuid::Uuid::parse_str(&id)?;
+    let taken = Snapshot { jpeg: jpeg.clone().into(), capture_ms: 1_700_000_000_123, faces: 1, bodies: 0 };
+    snapshots.write().expect("board").insert(stream_id, taken);
+    let served = get_snapshot("operator-secret").await??;
+    assert_eq!((served.status, served.header("content-type")), (200, Some("image/jpeg")));
+    assert_eq!(
+        (served.header("x-capture-ms"), served.header("cache-control")),
+        (Some("1700000000123"), Some("no-store"))
+    );
+    assert_eq!(served.body, jpeg);
+    assert_eq!(get_snapshot("viewer-secret").await??.status, 403, "viewers see no faces");
+    let (_, listed) = call("GET", format!("/v1/streams/{id}"), Some("viewer-secret"), None).await?;
+    assert_eq!(listed["state"]["snapshot"], json!({"capture_ms": 1_700_000_000_123i64, "faces": 1, "bodies": 0}));
+    let other = format!("/v1/streams/{}/snapshot", uuid::Uuid::new_v4());
+    let unknown =
+        tokio::task::spawn_blocking(move || http_exchange(port, "GET", &other, Some("admin-secret"), "", b""))
+            .await??;
+    assert!(unknown.status == 404 && String::from_utf8_lossy(&unknown.body).contains("no stream"), "{unknown:?}");
 
     // Delete.
     assert_eq!(call("DELETE", format!("/v1/streams/{id}"), admin_token, None).await?.0, 204);

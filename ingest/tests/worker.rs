@@ -15,6 +15,7 @@ use sightline_common::clock::now_ms;
 use sightline_common::kafka::TopicSpec;
 use sightline_ingest::events::StreamContext;
 use sightline_ingest::frame::RgbFrame;
+use sightline_ingest::snapshot::SnapshotSlot;
 use sightline_ingest::source::{Phase, SourceSpec};
 use sightline_ingest::track::TrackerSettings;
 use sightline_ingest::worker::{MediaClock, Models, StreamWorker, WorkerSettings};
@@ -38,6 +39,7 @@ async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result
     )
     .await?;
 
+    let snapshots = SnapshotSlot { board: Default::default(), stream: uuid::Uuid::new_v4() };
     let modified_ms = std::fs::metadata(&video)?.modified()?.duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let settings = WorkerSettings {
         context: StreamContext {
@@ -53,6 +55,7 @@ async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result
         roi: None,
         metrics: Default::default(),
         clock: MediaClock::for_source(&video.display().to_string(), None),
+        snapshot: Some(snapshots.clone()),
     };
     let worker = StreamWorker::start(settings, Models { faces: face_detector(), people: Some(person_detector()) })?;
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -67,6 +70,11 @@ async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result
     assert_eq!(failed, 0, "no delivery failed");
     assert!(delivered >= people.len() as u64, "{delivered} deliveries after {frames} frames");
     let finished_ms = now_ms();
+    // The last analysed frame is kept as a JPEG of the analysed size, stamped on the file's timeline.
+    let snapshot = snapshots.board.read().expect("board").get(&snapshots.stream).cloned().expect("a snapshot");
+    let frame = RgbFrame::decode(&snapshot.jpeg)?;
+    assert_eq!((frame.width, frame.height), (640, 360));
+    assert!(snapshot.capture_ms <= modified_ms + 500, "{} on the file's timeline", snapshot.capture_ms);
 
     let mut config = kafka().client_config();
     config.set("group.id", format!("test-ingest-{tag}")).set("auto.offset.reset", "earliest");
@@ -163,6 +171,7 @@ async fn a_dropped_live_connection_ends_its_tracks_at_once() -> anyhow::Result<(
         roi: None,
         metrics: Default::default(),
         clock: MediaClock::Live,
+        snapshot: None,
     };
     let worker = StreamWorker::start(settings, Models { faces: face_detector(), people: None })?;
     let counters = worker.counters_handle();

@@ -105,7 +105,7 @@ pub struct VideoPipeline {
     /// Port of ingest's API, while it runs.
     pub ingest_port: Option<u16>,
     plays: Arc<Mutex<Vec<i64>>>,
-    rtsp: KilledOnDrop,
+    rtsp: RtspVideo,
     ingest: Option<ServiceProcess>,
     services: Vec<ServiceProcess>,
 }
@@ -140,15 +140,9 @@ impl VideoPipeline {
         let kafka = stack::kafka().brokers;
         let tag = iso.group.clone();
 
-        let rtsp_port = stack::free_port()?;
-        let mut rtsp = Command::new(stack::binary("sightline-rtsp-serve")?)
-            .args(["--port", &rtsp_port.to_string(), "--mount", "/people", "--log-plays", "--file"])
-            .arg(&video)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
+        let mut rtsp = RtspVideo::serve(&video)?;
         let plays: Arc<Mutex<Vec<i64>>> = Arc::default();
-        if let Some(stdout) = rtsp.stdout.take() {
+        if let Some(stdout) = rtsp.child.0.stdout.take() {
             let plays = plays.clone();
             std::thread::spawn(move || {
                 for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -246,12 +240,12 @@ impl VideoPipeline {
             truth,
             receiver,
             list_id,
-            video_url: format!("rtsp://127.0.0.1:{rtsp_port}/people"),
+            video_url: rtsp.url.clone(),
             notifier_port,
             query_port,
             ingest_port: None,
             plays,
-            rtsp: KilledOnDrop(rtsp),
+            rtsp,
             ingest: None,
             services,
         })
@@ -312,6 +306,28 @@ impl VideoPipeline {
         drop(self.rtsp);
         drop(self.services);
         self.db.remove().await
+    }
+}
+
+/// A video served live over RTSP by `sightline-rtsp-serve` (each client plays it from its start; it
+/// prints `play <ms since the epoch>` on standard output when one does); stopped when dropped.
+pub struct RtspVideo {
+    /// Where it is served: `rtsp://127.0.0.1:<port>/people`.
+    pub url: String,
+    child: KilledOnDrop,
+}
+
+impl RtspVideo {
+    /// Serves `video` on a free port.
+    pub fn serve(video: &std::path::Path) -> anyhow::Result<Self> {
+        let port = stack::free_port()?;
+        let child = Command::new(stack::binary("sightline-rtsp-serve")?)
+            .args(["--port", &port.to_string(), "--mount", "/people", "--log-plays", "--file"])
+            .arg(video)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        Ok(Self { url: format!("rtsp://127.0.0.1:{port}/people"), child: KilledOnDrop(child) })
     }
 }
 

@@ -18,6 +18,53 @@ fn built_app() -> PathBuf {
     PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
 }
 
+/// One browser test's world: the built app behind nginx, every service on a database of its own with
+/// `users`, and where screenshots go.
+struct WebApp {
+    db: TestDatabase,
+    services: ApiServices,
+    proxy: Proxy,
+    shots: PathBuf,
+}
+
+impl WebApp {
+    /// Starts it all for test `name`, with `users` (name, password, role) able to log in.
+    async fn start(name: &str, users: &[(&str, &str, Role)]) -> anyhow::Result<Self> {
+        let app = built_app();
+        let iso = Isolation::new(name, 1).await?;
+        let db = TestDatabase::create(&format!("test_{name}")).await?;
+        for (user, password, role) in users {
+            sightline_common::accounts::create_user(&db.pool, user, password, *role).await?;
+        }
+        let services = ApiServices::start(&iso, &db).await?;
+        let proxy = Proxy::start(&iso.group, &app, &services).await?;
+        Ok(Self { db, services, proxy, shots: stack::data_dir().join("test-artifacts/web") })
+    }
+
+    /// The settings every script reads, for `user` with `password`, and `extra` ones.
+    fn settings(&self, user: &str, password: &str, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+        let mut settings = vec![
+            ("SIGHTLINE_WEB_URL", format!("http://localhost:{}", self.proxy.port)),
+            ("SIGHTLINE_E2E_USER", user.to_owned()),
+            ("SIGHTLINE_E2E_PASSWORD", password.to_owned()),
+            ("SIGHTLINE_E2E_SHOTS", self.shots.display().to_string()),
+        ];
+        settings.extend_from_slice(extra);
+        settings
+    }
+
+    /// Checks that the run left screenshots `names`, then stops everything and drops the database.
+    async fn finish(self, names: &[&str]) -> anyhow::Result<()> {
+        for name in names {
+            assert!(is_png(&self.shots.join(format!("{name}.png"))), "screenshot {name}");
+        }
+        let Self { db, services, proxy, .. } = self;
+        drop(proxy);
+        drop(services);
+        db.remove().await
+    }
+}
+
 /// Runs `web/e2e/<script> [mode]` with `settings`; fails the test with its output when it fails.
 fn drive(script: &str, mode: &str, settings: &[(&str, String)]) {
     let output = Command::new("node")
@@ -40,77 +87,86 @@ fn is_png(path: &Path) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_in_the_browser_logs_in_sees_streams_expires_and_logs_out() -> anyhow::Result<()> {
-    let app = built_app();
-    let iso = Isolation::new("browser", 1).await?;
-    let db = TestDatabase::create("test_browser").await?;
     let password = "a browser's password";
-    sightline_common::accounts::create_user(&db.pool, "olga", password, Role::Operator).await?;
-    sightline_common::auth::register(&db.pool, "setup", "setup-token", Role::Admin).await?;
-    let services = ApiServices::start(&iso, &db).await?;
+    let web = WebApp::start("browser", &[("olga", password, Role::Operator)]).await?;
+    sightline_common::auth::register(&web.db.pool, "setup", "setup-token", Role::Admin).await?;
     let stream = json!({"name": "Front door", "source_url": "rtsp://127.0.0.1:9/door", "site": "hq"});
-    let (status, created) = call(services.ingest, "POST", "/v1/streams", "setup-token", Some(stream))?;
+    let (status, created) = call(web.services.ingest, "POST", "/v1/streams", "setup-token", Some(stream))?;
     assert_eq!(status, 201, "{created}");
-    let proxy = Proxy::start(&iso.group, &app, &services).await?;
-
-    let shots = stack::data_dir().join("test-artifacts/web");
-    let state = proxy.run_dir.join("browser-state.json");
-    let settings = [
-        ("SIGHTLINE_WEB_URL", format!("http://localhost:{}", proxy.port)),
-        ("SIGHTLINE_E2E_USER", "olga".to_owned()),
-        ("SIGHTLINE_E2E_PASSWORD", password.to_owned()),
-        ("SIGHTLINE_E2E_STREAM", "Front door".to_owned()),
-        ("SIGHTLINE_E2E_STATE", state.display().to_string()),
-        ("SIGHTLINE_E2E_SHOTS", shots.display().to_string()),
-    ];
+    let state = web.proxy.run_dir.join("browser-state.json");
+    let settings = web.settings(
+        "olga",
+        password,
+        &[("SIGHTLINE_E2E_STREAM", "Front door".to_owned()), ("SIGHTLINE_E2E_STATE", state.display().to_string())],
+    );
     drive("session.mjs", "login", &settings);
     // Thirty idle minutes pass for the session the browser holds.
     let ended = sqlx::query("UPDATE sessions SET idle_expires_at = now() - interval '1 second' WHERE ended_at IS NULL")
-        .execute(&db.pool)
+        .execute(&web.db.pool)
         .await?;
     assert_eq!(ended.rows_affected(), 1, "the browser's one session");
     drive("session.mjs", "expired", &settings);
-    for name in ["01-login", "02-streams", "03-session-ended", "04-logged-out"] {
-        assert!(is_png(&shots.join(format!("{name}.png"))), "screenshot {name}");
-    }
-    drop(proxy);
-    drop(services);
-    db.remove().await?;
-    Ok(())
+    web.finish(&["01-login", "02-streams", "03-session-ended", "04-logged-out"]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_makes_users_and_tokens_on_screen() -> anyhow::Result<()> {
-    let app = built_app();
-    let iso = Isolation::new("browser_admin", 1).await?;
-    let db = TestDatabase::create("test_browser_admin").await?;
     let password = "the admin's password";
-    sightline_common::accounts::create_user(&db.pool, "ada", password, Role::Admin).await?;
-    let services = ApiServices::start(&iso, &db).await?;
-    let proxy = Proxy::start(&iso.group, &app, &services).await?;
-    let shots = stack::data_dir().join("test-artifacts/web");
-    let settings = [
-        ("SIGHTLINE_WEB_URL", format!("http://localhost:{}", proxy.port)),
-        ("SIGHTLINE_E2E_USER", "ada".to_owned()),
-        ("SIGHTLINE_E2E_PASSWORD", password.to_owned()),
-        ("SIGHTLINE_E2E_SHOTS", shots.display().to_string()),
-    ];
-    drive("admin.mjs", "", &settings);
+    let web = WebApp::start("browser_admin", &[("ada", password, Role::Admin)]).await?;
+    drive("admin.mjs", "", &web.settings("ada", password, &[]));
     // What the screen did, as stored.
     let vera: (String, bool) =
         sqlx::query_as("SELECT role, disabled_at IS NOT NULL FROM users WHERE username = 'vera'")
-            .fetch_one(&db.pool)
+            .fetch_one(&web.db.pool)
             .await?;
     assert_eq!(vera, ("analyst".to_owned(), true));
     let token: (String, bool) =
         sqlx::query_as("SELECT role, revoked_at IS NOT NULL FROM api_tokens WHERE name = 'nightly-export'")
-            .fetch_one(&db.pool)
+            .fetch_one(&web.db.pool)
             .await?;
     assert_eq!(token, ("analyst".to_owned(), true));
-    for name in ["05-admin", "06-admin-revoked"] {
-        assert!(is_png(&shots.join(format!("{name}.png"))), "screenshot {name}");
-    }
-    drop(proxy);
-    drop(services);
-    db.remove().await?;
-    Ok(())
+    web.finish(&["05-admin", "06-admin-revoked"]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_adds_the_test_video_and_sees_it_analysed() -> anyhow::Result<()> {
+    let (video, _) = sightline_testkit::pipeline::test_video()?;
+    let camera = sightline_testkit::pipeline::RtspVideo::serve(&video)?;
+    let (operator, viewer) = (("otto", "the operator's password"), ("vic", "the viewer's password"));
+    let users = [(operator.0, operator.1, Role::Operator), (viewer.0, viewer.1, Role::Viewer)];
+    let web = WebApp::start("browser_streams", &users).await?;
+    let video_url = [("SIGHTLINE_E2E_VIDEO_URL", camera.url.clone())];
+    drive("streams.mjs", "add", &web.settings(operator.0, operator.1, &video_url));
+    drive("streams.mjs", "viewer", &web.settings(viewer.0, viewer.1, &video_url));
+    drive("streams.mjs", "change", &web.settings(operator.0, operator.1, &video_url));
+    // What the screens did, as stored: the URL as typed, the rate after the refusal, the new name.
+    let stored: (String, String, i32, bool) =
+        sqlx::query_as("SELECT name, source_url, analysis_fps, enabled FROM streams").fetch_one(&web.db.pool).await?;
+    assert_eq!(stored, ("Lobby east".to_owned(), camera.url.clone(), 5, false));
+    web.finish(&["07-stream-refused", "08-stream-running", "09-stream-disabled", "10-streams-viewer"]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_enrols_people_by_dropping_photos() -> anyhow::Result<()> {
+    let password = "the operator's password";
+    let web = WebApp::start("browser_lists", &[("otto", password, Role::Operator)]).await?;
+    let photos = PathBuf::from(std::env::var("SIGHTLINE_MODELS_DIR")?).join("images");
+    drive(
+        "watchlists.mjs",
+        "",
+        &web.settings("otto", password, &[("SIGHTLINE_E2E_PHOTOS", photos.display().to_string())]),
+    );
+    // What the screen did, as stored: the list's threshold after the refusal, Obama with a descriptor
+    // and a picture from each of the two usable photos (not the cup), the astronaut removed.
+    let list: (String, f32, String) =
+        sqlx::query_as("SELECT name, threshold, purpose FROM watchlists").fetch_one(&web.db.pool).await?;
+    assert_eq!(list, ("Door".to_owned(), 0.5, "staff expected at the door".to_owned()));
+    let people: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT p.display_name, p.external_id, count(d.id), count(d.picture_jpeg) FROM watchlist_persons p \
+         LEFT JOIN person_descriptors d ON d.person_id = p.id GROUP BY p.id ORDER BY p.display_name",
+    )
+    .fetch_all(&web.db.pool)
+    .await?;
+    assert_eq!(people, vec![("Barack Obama".to_owned(), "staff-1".to_owned(), 2, 2)]);
+    web.finish(&["11-enrol-confirm", "12-watchlist"]).await
 }

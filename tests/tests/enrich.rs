@@ -358,6 +358,77 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     let (status, ready) = enrich.get("/readyz")?;
     assert_eq!((status, ready.trim()), (200, "ready"));
 
+    // A photo's faces as enrolment sees them, nothing stored: one usable face, none, or two.
+    let examine =
+        |bytes: Vec<u8>, token: &'static str| call("POST", "/v1/watchlists/faces".into(), token, "image/jpeg", bytes);
+    let (status, body) = examine(bytes("obama2.jpg"), "ops-secret").await??;
+    let one: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(
+        (status, one["faces"].as_array().map(Vec::len), one["refusal"].is_null()),
+        (200, Some(1), true),
+        "{body}"
+    );
+    let face = &one["faces"][0];
+    let (x, width) = (face["x"].as_f64().expect("x"), face["width"].as_f64().expect("width"));
+    assert!(x >= 0.0 && width > 20.0 && x + width <= one["width"].as_f64().expect("photo width") + 1.0, "{body}");
+    let (status, body) = examine(side_by_side(&photo("obama.jpg"), &photo("biden.jpg")), "ops-secret").await??;
+    let two: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!((status, two["faces"].as_array().map(Vec::len)), (200, Some(2)), "{body}");
+    assert!(two["refusal"].as_str().is_some_and(|r| r.contains("2 faces")), "{body}");
+    let (status, body) = examine(bytes("coffee.png"), "ops-secret").await??;
+    assert!(status == 200 && body.contains("no face found"), "{body}");
+    assert_eq!(examine(bytes("obama2.jpg"), "view-secret").await??.0, 403);
+    assert_eq!(examine(b"not a photo".to_vec(), "ops-secret").await??.0, 422);
+    let (_, persons_now) = call("GET", format!("{persons}?q=Obama"), "ops-secret", "", vec![]).await??;
+    let obama: Vec<serde_json::Value> = serde_json::from_str(&persons_now)?;
+    assert_eq!(obama.len(), 1, "examining stored no one: {persons_now}");
+
+    // A second photo of a listed person, and the picture of their first face.
+    let obama_id = obama[0]["id"].as_str().expect("id").to_owned();
+    let faces = format!("{persons}/{obama_id}/faces");
+    let (status, body) = call("POST", faces.clone(), "ops-secret", "image/jpeg", bytes("obama2.jpg")).await??;
+    assert_eq!(status, 201, "{body}");
+    let updated: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!((updated["descriptors"].as_i64(), updated["pictures"].as_i64()), (Some(2), Some(2)), "{body}");
+    let (status, body) = call("POST", faces, "ops-secret", "image/png", bytes("coffee.png")).await??;
+    assert!(status == 422 && body.contains("no face"), "{body}");
+    let nobody = uuid::Uuid::new_v4();
+    let stray = format!("{persons}/{nobody}/faces");
+    assert_eq!(call("POST", stray, "ops-secret", "image/jpeg", bytes("obama2.jpg")).await??.0, 404);
+    let picture_path = format!("{persons}/{obama_id}/picture");
+    let picture = stack::http_exchange(api_port, "GET", &picture_path, Some("ops-secret"), "", b"")?;
+    assert_eq!((picture.status, picture.header("content-type")), (200, Some("image/jpeg")));
+    let picture = RgbFrame::decode(&picture.body)?;
+    assert!(picture.width.max(picture.height) <= 256 && picture.width >= 64, "{}x{}", picture.width, picture.height);
+    assert_eq!(detector.detect(&picture)?.len(), 1, "the picture shows the face");
+    assert_eq!(stack::http_exchange(api_port, "GET", &picture_path, Some("view-secret"), "", b"")?.status, 403);
+
+    // A list's settings change in place; errors name the field; a taken name is a conflict.
+    let list_path = format!("/v1/watchlists/{list_id}");
+    let change = |path: String, body: &'static str| {
+        call("PATCH", path, "ops-secret", "application/json", body.as_bytes().to_vec())
+    };
+    let (status, body) = change(list_path.clone(), r#"{"threshold": 0.6, "top_k": 2}"#).await??;
+    let changed: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (changed["top_k"].as_i64(), changed["name"].as_str(), changed["purpose"].as_str()),
+        (Some(2), Some("vip"), Some("guests"))
+    );
+    assert!((changed["threshold"].as_f64().expect("threshold") - 0.6).abs() < 1e-6, "{body}");
+    for (bad, field) in
+        [(r#"{"threshold": 2}"#, "threshold"), (r#"{"top_k": 0}"#, "top_k"), (r#"{"colour": 1}"#, "colour")]
+    {
+        let (status, body) = change(list_path.clone(), bad).await??;
+        assert!(status == 400 && body.contains(field), "{bad}: {status} {body}");
+    }
+    let other = br#"{"name": "other"}"#.to_vec();
+    let (status, body) = call("POST", "/v1/watchlists".into(), "ops-secret", "application/json", other).await??;
+    let other_id = serde_json::from_str::<serde_json::Value>(&body)?["id"].as_str().expect("id").to_owned();
+    assert_eq!(status, 201);
+    assert_eq!(change(format!("/v1/watchlists/{other_id}"), r#"{"name": "vip"}"#).await??.0, 409);
+    assert_eq!(change(format!("/v1/watchlists/{nobody}"), r#"{"top_k": 2}"#).await??.0, 404);
+
     assert!(enrich.terminate(Duration::from_secs(30)), "SIGTERM stops enrich cleanly");
     test.db.remove().await?;
     Ok(())

@@ -87,6 +87,32 @@ impl RgbFrame {
         let bottom = at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx;
         top * (1.0 - fy) + bottom * fy
     }
+
+    /// The frame as JPEG of `quality` (1-100); `None` if it cannot be encoded (a side over 65535).
+    pub fn to_jpeg(&self, quality: u8) -> Option<Vec<u8>> {
+        let (width, height) = (u16::try_from(self.width).ok()?, u16::try_from(self.height).ok()?);
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, quality)
+            .encode(&self.data, width, height, jpeg_encoder::ColorType::Rgb)
+            .ok()?;
+        Some(out)
+    }
+
+    /// The frame scaled down (aspect kept) so neither side exceeds `max_side`; as it is if it fits.
+    pub fn fitted(&self, max_side: u32) -> RgbFrame {
+        let longest = self.width.max(self.height);
+        if longest <= max_side {
+            return self.clone();
+        }
+        let scale = max_side as f32 / longest as f32;
+        let (width, height) =
+            (((self.width as f32 * scale).round() as u32).max(1), ((self.height as f32 * scale).round() as u32).max(1));
+        let Some(image) = image::RgbImage::from_raw(self.width, self.height, self.data.clone()) else {
+            return self.clone();
+        };
+        let scaled = image::imageops::resize(&image, width, height, image::imageops::FilterType::Triangle);
+        RgbFrame { width, height, data: scaled.into_raw() }
+    }
 }
 
 /// One output column's or row's bilinear taps: the two source indices and the weight of the second.

@@ -6,7 +6,7 @@
 use crate::align::{align_face, eye_distance};
 use crate::descriptor::FaceDescriptor;
 use crate::detect::FaceDetector;
-use crate::frame::RgbFrame;
+use crate::frame::{BoxF, RgbFrame};
 use std::sync::{Arc, Mutex};
 
 /// Why a photo gave no descriptor.
@@ -45,29 +45,52 @@ impl PhotoDescriber {
     /// The descriptor (L2-normalised) of the one face in `photo` (JPEG or PNG bytes). Blocks for tens
     /// of milliseconds: call it off the async runtime.
     pub fn describe(&self, photo: &[u8]) -> Result<Vec<f32>, PhotoError> {
-        let image = RgbFrame::decode_bounded(photo, self.max_image_pixels).map_err(PhotoError::Unusable)?;
-        let faces =
-            self.detector.lock().map_err(|_| PhotoError::Internal("detector lock poisoned".into()))?.detect(&image);
-        let faces = faces.map_err(|e| PhotoError::Internal(e.to_string()))?;
-        let face = match faces.as_slice() {
-            [] => return Err(PhotoError::Unusable("no face found in the image".into())),
-            [face] => face,
-            several => {
-                return Err(PhotoError::Unusable(format!(
-                    "{} faces found in the image; a photo of one person is needed",
-                    several.len()
-                )));
-            }
-        };
-        if eye_distance(&face.landmarks) < self.min_eye_distance_px {
-            return Err(PhotoError::Unusable("the face is too small to describe; use a larger photo".into()));
-        }
-        let aligned = align_face(&image, &face.landmarks)
+        self.describe_face(photo).map(|face| face.descriptor)
+    }
+
+    /// The one face in `photo`: its descriptor and a picture of it ([`DescribedFace`]).
+    pub fn describe_face(&self, photo: &[u8]) -> Result<DescribedFace, PhotoError> {
+        let examined = self.examine(photo)?;
+        let face = examined.usable_face().map_err(PhotoError::Unusable)?;
+        let aligned = align_face(&examined.image, &face.landmarks)
             .ok_or_else(|| PhotoError::Unusable("the face cannot be aligned".into()))?;
         let mut describer =
             self.describer.lock().map_err(|_| PhotoError::Internal("descriptor lock poisoned".into()))?;
         let mut descriptors = describer.describe(&[&aligned]).map_err(|e| PhotoError::Internal(e.to_string()))?;
-        descriptors.pop().ok_or_else(|| PhotoError::Internal("no descriptor".into()))
+        let descriptor = descriptors.pop().ok_or_else(|| PhotoError::Internal("no descriptor".into()))?;
+        let (crop, _) = examined.image.crop_around(&face.bbox, FACE_PICTURE_MARGIN);
+        let picture = crop.fitted(FACE_PICTURE_SIDE).to_jpeg(FACE_PICTURE_QUALITY);
+        Ok(DescribedFace { descriptor, picture })
+    }
+
+    /// Every face detected in `photo`, each with the reason it could not be described, if any: what
+    /// an enrolment form shows back before anything is saved.
+    pub fn examine(&self, photo: &[u8]) -> Result<ExaminedPhoto, PhotoError> {
+        let image = RgbFrame::decode_bounded(photo, self.max_image_pixels).map_err(PhotoError::Unusable)?;
+        let faces =
+            self.detector.lock().map_err(|_| PhotoError::Internal("detector lock poisoned".into()))?.detect(&image);
+        let faces = faces.map_err(|e| PhotoError::Internal(e.to_string()))?;
+        let faces = faces
+            .into_iter()
+            .map(|face| {
+                let problem = (eye_distance(&face.landmarks) < self.min_eye_distance_px)
+                    .then(|| "the face is too small to describe; use a larger photo".to_owned());
+                FoundFace { bbox: face.bbox, score: face.score, landmarks: face.landmarks, problem }
+            })
+            .collect();
+        Ok(ExaminedPhoto { image, faces })
+    }
+
+    /// `work` on `photo` on a blocking thread, for async services.
+    pub async fn off_runtime<T: Send + 'static>(
+        self: &Arc<Self>,
+        photo: impl AsRef<[u8]> + Send + 'static,
+        work: fn(&Self, &[u8]) -> Result<T, PhotoError>,
+    ) -> Result<T, PhotoError> {
+        let describer = self.clone();
+        tokio::task::spawn_blocking(move || work(&describer, photo.as_ref()))
+            .await
+            .map_err(|e| PhotoError::Internal(format!("the describing thread failed: {e}")))?
     }
 
     /// [`PhotoDescriber::describe`] on a blocking thread, for async services.
@@ -75,9 +98,56 @@ impl PhotoDescriber {
         self: &Arc<Self>,
         photo: impl AsRef<[u8]> + Send + 'static,
     ) -> Result<Vec<f32>, PhotoError> {
-        let describer = self.clone();
-        tokio::task::spawn_blocking(move || describer.describe(photo.as_ref()))
-            .await
-            .map_err(|e| PhotoError::Internal(format!("the describing thread failed: {e}")))?
+        self.off_runtime(photo, Self::describe).await
     }
+}
+
+/// How much of the photo around a face its picture keeps, as a fraction of the face's size per side.
+const FACE_PICTURE_MARGIN: f32 = 0.3;
+/// The longest side of a face's picture, pixels.
+const FACE_PICTURE_SIDE: u32 = 256;
+const FACE_PICTURE_QUALITY: u8 = 85;
+
+/// A described face.
+#[derive(Debug, Clone)]
+pub struct DescribedFace {
+    /// L2-normalised descriptor.
+    pub descriptor: Vec<f32>,
+    /// The face with some of its surroundings, at most 256 pixels a side, as JPEG (to show whom a
+    /// watchlist holds); `None` if it could not be encoded.
+    pub picture: Option<Vec<u8>>,
+}
+
+/// A photo and the faces in it.
+#[derive(Debug, Clone)]
+pub struct ExaminedPhoto {
+    /// The decoded photo.
+    pub image: RgbFrame,
+    /// Faces detected, best first.
+    pub faces: Vec<FoundFace>,
+}
+
+impl ExaminedPhoto {
+    /// The one face a descriptor is taken from, or why there is none: no face, several (a photo of one
+    /// person is needed), or a face too small.
+    pub fn usable_face(&self) -> Result<&FoundFace, String> {
+        match self.faces.as_slice() {
+            [] => Err("no face found in the image".into()),
+            [face] => face.problem.clone().map_or(Ok(face), Err),
+            several => Err(format!("{} faces found in the image; a photo of one person is needed", several.len())),
+        }
+    }
+}
+
+/// A face detected in a photo.
+#[derive(Debug, Clone)]
+pub struct FoundFace {
+    /// Where, in photo pixels.
+    pub bbox: BoxF,
+    /// Detector score.
+    pub score: f32,
+    /// Five landmarks.
+    pub landmarks: [(f32, f32); 5],
+    /// Why it cannot be described (too small), if so.
+    pub problem: Option<String>,
 }

@@ -46,7 +46,13 @@ export async function inBrowser(steps, { storageState } = {}) {
       await page.getByLabel("Password").fill(secret);
       await page.getByRole("button", { name: "Log in" }).click();
     };
-    await steps({ context, page, shot, login });
+    try {
+      await steps({ context, page, shot, login });
+    } catch (error) {
+      // What the page showed when a step failed, beside the others.
+      await shot(`failed-${process.argv.slice(1).map((arg) => arg.split("/").pop()).join("-")}`).catch(() => {});
+      throw error;
+    }
     expect(problems.length === 0, `no console errors: ${problems.join("; ")}`);
   } finally {
     await browser.close();

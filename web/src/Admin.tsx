@@ -1,5 +1,6 @@
-import { type FormEvent, useCallback, useEffect, useState } from "react";
-import { ApiError, type Session, api } from "./api";
+import { useCallback, useEffect, useState } from "react";
+import { type Session, api } from "./api";
+import { ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
 
 type Role = Session["role"];
 const ROLES: Role[] = ["viewer", "analyst", "operator", "admin"];
@@ -35,14 +36,7 @@ const day = (ms: number | null) => (ms === null ? "never" : new Date(ms).toLocal
 export function Admin({ self, onSessionEnded }: AdminProps) {
   const [users, setUsers] = useState<User[]>([]);
   const [tokens, setTokens] = useState<Token[]>([]);
-  const [error, setError] = useState<string | null>(null);
-
-  const fail = useCallback(
-    (caught: unknown) => {
-      if (!onSessionEnded(caught)) setError(caught instanceof ApiError ? caught.message : "The server could not be reached.");
-    },
-    [onSessionEnded],
-  );
+  const { error, fail, clear } = useScreenError(onSessionEnded);
 
   const load = useCallback(async () => {
     try {
@@ -63,7 +57,7 @@ export function Admin({ self, onSessionEnded }: AdminProps) {
 
   /** Sends one change, then shows the lists as they now are. */
   const apply = async (method: string, path: string, body?: unknown) => {
-    setError(null);
+    clear();
     try {
       await api(method, path, body);
       await load();
@@ -76,11 +70,7 @@ export function Admin({ self, onSessionEnded }: AdminProps) {
 
   return (
     <>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       <section aria-labelledby="users-title">
         <h2 id="users-title">Users</h2>
         <table>
@@ -122,7 +112,7 @@ export function Admin({ self, onSessionEnded }: AdminProps) {
             ))}
           </tbody>
         </table>
-        <NewUser onCreated={load} onError={fail} />
+        <NewUser onCreated={load} onSessionEnded={onSessionEnded} />
       </section>
       <section aria-labelledby="tokens-title">
         <h2 id="tokens-title">Tokens for programs</h2>
@@ -156,7 +146,7 @@ export function Admin({ self, onSessionEnded }: AdminProps) {
             ))}
           </tbody>
         </table>
-        <NewToken onCreated={load} onError={fail} />
+        <NewToken onCreated={load} onSessionEnded={onSessionEnded} />
       </section>
     </>
   );
@@ -164,27 +154,7 @@ export function Admin({ self, onSessionEnded }: AdminProps) {
 
 interface NewProps {
   onCreated: () => Promise<void>;
-  onError: (caught: unknown) => void;
-}
-
-/**
- * A form's submit handler running `create`, then `onCreated`, and the refusal to show beside the
- * form (a 4xx but 401, which ends the session); other failures go to `onError`.
- */
-function useCreateForm(create: () => Promise<void>, { onCreated, onError }: NewProps): [(event: FormEvent) => Promise<void>, string | null] {
-  const [problem, setProblem] = useState<string | null>(null);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setProblem(null);
-    try {
-      await create();
-      await onCreated();
-    } catch (caught) {
-      if (caught instanceof ApiError && caught.status < 500 && caught.status !== 401) setProblem(caught.message);
-      else onError(caught);
-    }
-  };
-  return [submit, problem];
+  onSessionEnded: (error: unknown) => boolean;
 }
 
 /** A role picker for a new user or token. */
@@ -201,27 +171,18 @@ function RolePicker({ role, onChange }: { role: Role; onChange: (role: Role) => 
   );
 }
 
-/** The service's refusal, beside the form that asked. */
-function Refusal({ problem }: { problem: string | null }) {
-  return (
-    problem && (
-      <p className="error field-error" role="alert">
-        {problem}
-      </p>
-    )
-  );
-}
-
 /** The form for a new user: the service's refusal (a taken name, a short password) shown beside it. */
 function NewUser(props: NewProps) {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [role, setRole] = useState<Role>("analyst");
-  const [submit, problem] = useCreateForm(async () => {
+  const { problem, submitting } = useFormAction(props.onSessionEnded);
+  const submit = submitting(async () => {
     await api("POST", "/v1/users", { username, password, role });
     setUsername("");
     setPassword("");
-  }, props);
+    await props.onCreated();
+  });
 
   return (
     <form className="inline" onSubmit={submit} aria-label="New user">
@@ -235,7 +196,7 @@ function NewUser(props: NewProps) {
       </label>
       <RolePicker role={role} onChange={setRole} />
       <button type="submit">Add user</button>
-      <Refusal problem={problem} />
+      <FieldProblem problem={problem} field={null} />
     </form>
   );
 }
@@ -246,12 +207,14 @@ function NewToken(props: NewProps) {
   const [role, setRole] = useState<Role>("viewer");
   const [days, setDays] = useState("90");
   const [issued, setIssued] = useState<string | null>(null);
-  const [submit, problem] = useCreateForm(async () => {
+  const { problem, submitting } = useFormAction(props.onSessionEnded);
+  const submit = submitting(async () => {
     const body = { name, role, expires_in_days: days === "" ? undefined : Number(days) };
     const answer = await api<{ token: string }>("POST", "/v1/tokens", body);
     setIssued(answer.token);
     setName("");
-  }, props);
+    await props.onCreated();
+  });
 
   return (
     <form className="inline" onSubmit={submit} aria-label="New token">
@@ -265,7 +228,7 @@ function NewToken(props: NewProps) {
         <input value={days} onChange={(e) => setDays(e.target.value)} inputMode="numeric" />
       </label>
       <button type="submit">Issue token</button>
-      <Refusal problem={problem} />
+      <FieldProblem problem={problem} field={null} />
       {issued && (
         <p className="secret">
           Copy it now; it is not shown again: <code data-testid="issued-token">{issued}</code>

@@ -3,12 +3,16 @@ import { ApiError, type Session, api, rememberCsrfToken } from "./api";
 import { Admin } from "./Admin";
 import { Login } from "./Login";
 import { Streams } from "./Streams";
+import { Watchlists } from "./Watchlists";
 
-/** The screens, by path; `admin` only for admins. */
-const SCREENS = [
-  { path: "/streams", title: "Streams", adminOnly: false },
-  { path: "/admin", title: "Users and tokens", adminOnly: true },
-] as const;
+type Role = Session["role"];
+
+/** The screens, by path, with the roles that see them. */
+const SCREENS: { path: string; title: string; roles: Role[] }[] = [
+  { path: "/streams", title: "Streams", roles: ["viewer", "analyst", "operator", "admin"] },
+  { path: "/watchlists", title: "Watchlists", roles: ["analyst", "operator", "admin"] },
+  { path: "/admin", title: "Users and tokens", roles: ["admin"] },
+];
 
 /** The path shown, kept in the address bar (history API) so reloads and links keep the screen. */
 function usePath(): [string, (path: string) => void] {
@@ -88,7 +92,7 @@ export function App() {
       />
     );
   }
-  const screens = SCREENS.filter((screen) => !screen.adminOnly || session.role === "admin");
+  const screens = SCREENS.filter((screen) => screen.roles.includes(session.role));
   const screen = screens.find((candidate) => candidate.path === path) ?? screens[0];
   return (
     <div className="shell">
@@ -119,6 +123,8 @@ export function App() {
       <main>
         {screen.path === "/admin" ? (
           <Admin self={session.name} onSessionEnded={onSessionEnded} />
+        ) : screen.path === "/watchlists" ? (
+          <Watchlists role={session.role} onSessionEnded={onSessionEnded} />
         ) : (
           <Streams role={session.role} onSessionEnded={onSessionEnded} />
         )}

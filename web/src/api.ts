@@ -18,16 +18,21 @@ export function rememberCsrfToken(token: string | null): void {
   csrfToken = token;
 }
 
-/** Calls `path` (under /api) with `method` and an optional JSON body; the JSON answer. */
+/**
+ * Calls `path` (under /api) with `method` and an optional body: a file or blob is sent as it is (a
+ * photo), anything else as JSON. The JSON answer.
+ */
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const raw = body instanceof Blob;
+  if (raw) headers["Content-Type"] = body.type || "application/octet-stream";
+  else if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && method !== "HEAD" && csrfToken) headers["X-CSRF-Token"] = csrfToken;
   const response = await fetch(`/api${path}`, {
     method,
     headers,
     credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: raw ? body : body === undefined ? undefined : JSON.stringify(body),
   });
   if (response.status === 204) return undefined as T;
   const text = await response.text();
@@ -53,19 +58,83 @@ export interface Session {
   expires_ms: number | null;
 }
 
-/** A stream with its live state (ingest's GET /v1/streams). */
-export interface Stream {
-  id: string;
+/** A region of interest, fractions of the frame. */
+export interface Roi {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** What a client sets of a stream (ingest's POST /v1/streams, PATCH /v1/streams/{id}). */
+export interface StreamFields {
   name: string;
   source_url: string;
   site: string;
   analysis_fps: number;
+  face_min_score: number;
+  person_min_score: number;
+  roi: Roi | null;
+  media_start_ms: number | null;
+}
+
+/** A stream with its live state (ingest's GET /v1/streams). */
+export interface Stream extends StreamFields {
+  id: string;
   enabled: boolean;
+  finished_ms: number | null;
   state: {
     phase: string;
     fps?: number;
+    frames?: number;
+    frames_dropped?: number;
     last_error?: string | null;
     reconnects?: number;
     retry_in_ms?: number | null;
+    /** The last analysed frame (GET /v1/streams/{id}/snapshot): when, and what it shows. */
+    snapshot?: { capture_ms: number; faces: number; bodies: number } | null;
   };
+}
+
+/**
+ * The field a service's validation message is about, of `fields`: the services begin such messages
+ * with the field's name (`analysis_fps 40 must be ...`, `source_url: local files ...`), also after a
+ * prefix such as `invalid JSON body: ...: roi: invalid type`.
+ */
+export function fieldOf(message: string, fields: string[]): string | null {
+  for (const part of message.split(": ")) {
+    const word = part.split(/[\s:]/, 1)[0];
+    if (fields.includes(word)) return word;
+  }
+  return null;
+}
+
+/** A watchlist (enrich's GET /v1/watchlists). */
+export interface Watchlist {
+  id: string;
+  name: string;
+  purpose: string;
+  threshold: number;
+  top_k: number;
+  stream_ids: string[];
+  persons: number;
+}
+
+/** A listed person (enrich's GET /v1/watchlists/{id}/persons). */
+export interface ListedPerson {
+  id: string;
+  list_id: string;
+  external_id: string;
+  display_name: string;
+  descriptors: number;
+  pictures: number;
+}
+
+/** The faces enrolment finds in a photo (enrich's POST /v1/watchlists/faces). */
+export interface ExaminedPhoto {
+  width: number;
+  height: number;
+  faces: { x: number; y: number; width: number; height: number; score: number; problem: string | null }[];
+  /** Why enrolment would refuse the photo; null: it takes it. */
+  refusal: string | null;
 }

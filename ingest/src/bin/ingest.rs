@@ -11,6 +11,7 @@ use sightline_common::http::{Ops, start_ops};
 use sightline_common::kafka::KafkaSettings;
 use sightline_ingest::api::{ApiState, SourcePolicy, StatusBoard, router};
 use sightline_ingest::metrics::IngestMetrics;
+use sightline_ingest::snapshot::SnapshotBoard;
 use sightline_ingest::supervisor::{self, SupervisorSettings};
 use sightline_ingest::track::TrackerSettings;
 use std::path::PathBuf;
@@ -108,9 +109,15 @@ async fn main() -> anyhow::Result<()> {
     let (Ops { shutdown, readiness, .. }, metrics) =
         start_ops(settings.metrics_addr, "starting", IngestMetrics::register).await?;
     let statuses = StatusBoard::default();
-    let app = router(ApiState { pool: pool.clone(), statuses: statuses.clone(), sources: settings.sources.clone() })
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ready\n" }));
+    let snapshots = SnapshotBoard::default();
+    let app = router(ApiState {
+        pool: pool.clone(),
+        statuses: statuses.clone(),
+        snapshots: snapshots.clone(),
+        sources: settings.sources.clone(),
+    })
+    .route("/healthz", get(|| async { "ok\n" }))
+    .route("/readyz", get(|| async { "ready\n" }));
     let (api_addr, api) = sightline_common::http::serve_router(settings.http_addr.as_str(), app, shutdown.clone())
         .await
         .with_context(|| format!("binding {}", settings.http_addr))?;
@@ -133,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
         },
         sources: settings.sources,
         metrics,
+        snapshots,
     };
     readiness.set_ready();
     supervisor::run(supervisor_settings, pool, statuses, shutdown).await?;

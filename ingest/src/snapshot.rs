@@ -1,0 +1,133 @@
+//! The last analysed frame of each stream, as operators check a camera: what it sees, what was
+//! detected in it (faces green, bodies blue) and the region of interest (yellow). A worker renders one
+//! at most every [`SNAPSHOT_INTERVAL`] into the service's [`SnapshotBoard`], which the API serves
+//! (`GET /v1/streams/{id}/snapshot`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use uuid::Uuid;
+
+use crate::api::Roi;
+use crate::events::encode_jpeg;
+use crate::frame::{BoxF, RgbFrame};
+use crate::track::{Detection, Kind};
+
+/// How often a running stream's snapshot is renewed: often enough to follow a scene, rarely enough
+/// that encoding it costs analysis nothing measurable (one JPEG a second).
+pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One analysed frame as a JPEG.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The JPEG.
+    pub jpeg: Arc<[u8]>,
+    /// When the frame was captured, ms since the epoch.
+    pub capture_ms: i64,
+    /// Faces detected in it.
+    pub faces: usize,
+    /// Bodies detected in it.
+    pub bodies: usize,
+}
+
+/// The latest snapshot of each stream, by id.
+pub type SnapshotBoard = Arc<RwLock<HashMap<Uuid, Snapshot>>>;
+
+/// Where one stream's worker puts its snapshots.
+#[derive(Debug, Clone)]
+pub struct SnapshotSlot {
+    /// The service's board.
+    pub board: SnapshotBoard,
+    /// The stream.
+    pub stream: Uuid,
+}
+
+impl SnapshotSlot {
+    /// Replaces the stream's snapshot.
+    pub fn put(&self, snapshot: Snapshot) {
+        if let Ok(mut board) = self.board.write() {
+            board.insert(self.stream, snapshot);
+        }
+    }
+}
+
+const FACE_COLOUR: [u8; 3] = [0x2e, 0xcc, 0x40];
+const BODY_COLOUR: [u8; 3] = [0x1f, 0x8f, 0xff];
+const ROI_COLOUR: [u8; 3] = [0xff, 0xd7, 0x00];
+
+/// `frame` with `detections` and `roi` drawn on it, as a [`Snapshot`] captured at `capture_ms`.
+pub fn render(frame: &RgbFrame, detections: &[Detection], roi: Option<Roi>, capture_ms: i64) -> Option<Snapshot> {
+    let mut canvas = frame.clone();
+    let thickness = (frame.width / 320).max(2);
+    if let Some(roi) = roi {
+        let (w, h) = (frame.width as f32, frame.height as f32);
+        let area = BoxF { x: roi.x * w, y: roi.y * h, width: roi.width * w, height: roi.height * h };
+        outline(&mut canvas, &area, ROI_COLOUR, thickness);
+    }
+    for detection in detections {
+        let colour = if detection.kind == Kind::Face { FACE_COLOUR } else { BODY_COLOUR };
+        outline(&mut canvas, &detection.bbox, colour, thickness);
+    }
+    let faces = detections.iter().filter(|d| d.kind == Kind::Face).count();
+    Some(Snapshot { jpeg: encode_jpeg(&canvas)?.into(), capture_ms, faces, bodies: detections.len() - faces })
+}
+
+/// Draws the outline of `bbox` (clipped to the frame), `thickness` pixels wide, inside the box.
+fn outline(frame: &mut RgbFrame, bbox: &BoxF, colour: [u8; 3], thickness: u32) {
+    let clamp = |v: f32, max: u32| v.round().clamp(0.0, max as f32) as u32;
+    let (left, top) = (clamp(bbox.x, frame.width), clamp(bbox.y, frame.height));
+    let (right, bottom) = (clamp(bbox.x + bbox.width, frame.width), clamp(bbox.y + bbox.height, frame.height));
+    if right <= left || bottom <= top {
+        return;
+    }
+    let row = frame.width as usize * 3;
+    for y in top..bottom {
+        let edge_row = y < top + thickness || y + thickness >= bottom;
+        for x in left..right {
+            if edge_row || x < left + thickness || x + thickness >= right {
+                let at = y as usize * row + x as usize * 3;
+                frame.data[at..at + 3].copy_from_slice(&colour);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pixel(frame: &RgbFrame, x: u32, y: u32) -> [u8; 3] {
+        let at = (y * frame.width + x) as usize * 3;
+        [frame.data[at], frame.data[at + 1], frame.data[at + 2]]
+    }
+
+    #[test]
+    fn outlines_are_drawn_inside_the_box_and_clipped_to_the_frame() {
+        let mut frame = RgbFrame::new(40, 30, vec![0; 40 * 30 * 3]).expect("frame");
+        outline(&mut frame, &BoxF { x: 10.0, y: 5.0, width: 20.0, height: 10.0 }, FACE_COLOUR, 2);
+        assert_eq!(pixel(&frame, 10, 5), FACE_COLOUR);
+        assert_eq!(pixel(&frame, 29, 14), FACE_COLOUR);
+        assert_eq!(pixel(&frame, 11, 10), FACE_COLOUR, "left edge, two pixels wide");
+        assert_eq!(pixel(&frame, 12, 10), [0, 0, 0], "inside stays as it was");
+        assert_eq!(pixel(&frame, 30, 10), [0, 0, 0], "outside stays as it was");
+        outline(&mut frame, &BoxF { x: -5.0, y: 20.0, width: 100.0, height: 50.0 }, BODY_COLOUR, 2);
+        assert_eq!(pixel(&frame, 0, 29), BODY_COLOUR);
+        assert_eq!(pixel(&frame, 39, 25), BODY_COLOUR);
+    }
+
+    #[test]
+    fn a_snapshot_is_a_jpeg_of_the_frame_with_its_counts() {
+        let frame = RgbFrame::new(64, 48, vec![128; 64 * 48 * 3]).expect("frame");
+        let face = Detection {
+            kind: Kind::Face,
+            bbox: BoxF { x: 4.0, y: 4.0, width: 16.0, height: 16.0 },
+            score: 0.9,
+            landmarks: vec![],
+        };
+        let body = Detection { kind: Kind::Body, ..face.clone() };
+        let snapshot = render(&frame, &[face, body], None, 7).expect("encoded");
+        assert_eq!((snapshot.faces, snapshot.bodies, snapshot.capture_ms), (1, 1, 7));
+        let decoded = RgbFrame::decode(&snapshot.jpeg).expect("a JPEG");
+        assert_eq!((decoded.width, decoded.height), (64, 48));
+    }
+}

@@ -1,0 +1,87 @@
+// Streams on screen, driven in Debian's Chromium. Run by tests/tests/browser.rs, which serves the test
+// video over RTSP and then checks PostgreSQL for what the screen did:
+//
+//   node web/e2e/streams.mjs add      (an operator) add the video as a stream, a refused rate first
+//                                     with the service's message beside its field; see it running
+//                                     with its last analysed frame
+//   node web/e2e/streams.mjs viewer   (a viewer) the same stream without source URL, frame or changes
+//   node web/e2e/streams.mjs change   (an operator) rename the stream, disable it
+//
+// Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD, SIGHTLINE_E2E_VIDEO_URL,
+// SIGHTLINE_E2E_SHOTS.
+import { env, expect, inBrowser } from "./browser.mjs";
+
+const base = env("SIGHTLINE_WEB_URL");
+const mode = process.argv[2];
+
+/** The table row of stream `name`. */
+const row = (page, name) =>
+  page.getByRole("row").filter({ has: page.getByRole("button", { name, exact: true }) });
+
+if (mode === "add") {
+  await inBrowser(async ({ page, shot, login }) => {
+    await page.goto(`${base}/streams`);
+    await login(env("SIGHTLINE_E2E_USER"), env("SIGHTLINE_E2E_PASSWORD"));
+    await page.getByRole("button", { name: "Add stream" }).click();
+    const form = page.getByRole("form", { name: "New stream" });
+    await form.getByLabel("Name").fill("Lobby camera");
+    await form.getByLabel("Source URL").fill(env("SIGHTLINE_E2E_VIDEO_URL"));
+    await form.getByLabel("Site").fill("hq");
+    const rate = form.getByLabel("Analysed frames per second");
+    await rate.fill("40");
+    await form.getByRole("button", { name: "Add", exact: true }).click();
+    // The refusal sits in the field's label, and the field is marked invalid.
+    const refusal = form.locator("label").filter({ hasText: "Analysed frames per second" }).getByRole("alert");
+    await refusal.getByText("analysis_fps 40 must be between 1 and 30").waitFor();
+    expect((await rate.getAttribute("aria-invalid")) === "true", "the rate marked invalid");
+    await shot("07-stream-refused");
+    await rate.fill("5");
+    await form.getByRole("button", { name: "Add", exact: true }).click();
+
+    const lobby = row(page, "Lobby camera");
+    await lobby.getByText("running", { exact: true }).waitFor({ timeout: 60_000 });
+    // The video's people walk in within its first seconds: a frame with a face on it comes.
+    await page.getByTestId("snapshot-counts").filter({ hasText: /^[1-9]\d* faces? / }).waitFor({ timeout: 60_000 });
+    const frame = page.getByRole("img", { name: "Last analysed frame of Lobby camera" });
+    await page.waitForFunction(
+      () => document.querySelector("figure img")?.complete && document.querySelector("figure img").naturalWidth > 0,
+    );
+    const width = await frame.evaluate((img) => img.naturalWidth);
+    expect(width === 640, `the analysed frame, 640 pixels wide (got ${width})`);
+    await shot("08-stream-running");
+  });
+} else if (mode === "change") {
+  await inBrowser(async ({ page, shot, login }) => {
+    await page.goto(`${base}/streams`);
+    await login(env("SIGHTLINE_E2E_USER"), env("SIGHTLINE_E2E_PASSWORD"));
+    const lobby = row(page, "Lobby camera");
+
+    await lobby.getByRole("button", { name: "Edit Lobby camera" }).click();
+    const edit = page.getByRole("form", { name: "Edit Lobby camera" });
+    await edit.getByLabel("Name").fill("Lobby east");
+    await edit.getByRole("button", { name: "Save" }).click();
+    const east = row(page, "Lobby east");
+    await east.getByRole("button", { name: "Disable Lobby east" }).click();
+    await east.getByText("disabled", { exact: true }).waitFor();
+    await east.getByRole("button", { name: "Enable Lobby east" }).waitFor();
+    await shot("09-stream-disabled");
+  });
+} else if (mode === "viewer") {
+  await inBrowser(async ({ page, shot, login }) => {
+    await page.goto(`${base}/streams`);
+    await login(env("SIGHTLINE_E2E_USER"), env("SIGHTLINE_E2E_PASSWORD"));
+    await page.getByRole("button", { name: "Lobby camera", exact: true }).click();
+    await page.getByRole("heading", { name: "Lobby camera" }).waitFor();
+    expect((await page.getByRole("columnheader", { name: "Source" }).count()) === 0, "no source URLs");
+    expect((await page.getByRole("img").count()) === 0, "no frames");
+    expect((await page.getByRole("link", { name: "Watchlists" }).count()) === 0, "no watchlists (names and faces)");
+    expect((await page.getByRole("button", { name: /^(Add stream|Edit|Disable)/ }).count()) === 0, "no changes");
+    const [stream] = await (await page.request.get(`${base}/api/v1/streams`)).json();
+    expect(stream.state.snapshot && stream.source_url === "", "a running stream with a frame, its URL withheld");
+    const status = (await page.request.get(`${base}/api/v1/streams/${stream.id}/snapshot`)).status();
+    expect(status === 403, `the frame refused to a viewer (got ${status})`);
+    await shot("10-streams-viewer");
+  });
+} else {
+  throw new Error(`unknown mode ${mode} (add, viewer or change)`);
+}

@@ -1,0 +1,96 @@
+// Watchlists on screen, driven in Debian's Chromium. Run by tests/tests/browser.rs, which then checks
+// PostgreSQL for what the screen did:
+//
+//   node web/e2e/watchlists.mjs
+//
+// An operator makes a list, is refused a threshold of 1.5 (the service's message beside the field) and
+// sets 0.5; drops three photos on the enrolment form (two of Obama and one of a coffee cup), sees the
+// faces found in each and the cup refused, and enrols Obama from the two; enrols the astronaut from
+// a chosen file; searches; removes the astronaut. Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER,
+// SIGHTLINE_E2E_PASSWORD, SIGHTLINE_E2E_PHOTOS (a directory with obama2.jpg, obama3.jpg, coffee.png,
+// astronaut.png), SIGHTLINE_E2E_SHOTS.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { env, expect, inBrowser } from "./browser.mjs";
+
+const base = env("SIGHTLINE_WEB_URL");
+const photos = env("SIGHTLINE_E2E_PHOTOS");
+
+/** Drops `names` (files in the photos directory) on `target`, as a user dragging them from a folder does. */
+async function dropFiles(page, target, names) {
+  const files = names.map((name) => ({
+    name,
+    type: name.endsWith(".png") ? "image/png" : "image/jpeg",
+    base64: readFileSync(join(photos, name)).toString("base64"),
+  }));
+  const dataTransfer = await page.evaluateHandle((list) => {
+    const transfer = new DataTransfer();
+    for (const { name, type, base64 } of list) {
+      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      transfer.items.add(new File([bytes], name, { type }));
+    }
+    return transfer;
+  }, files);
+  await target.dispatchEvent("dragover", { dataTransfer });
+  await target.dispatchEvent("drop", { dataTransfer });
+}
+
+await inBrowser(async ({ page, shot, login }) => {
+  await page.goto(`${base}/watchlists`);
+  await login(env("SIGHTLINE_E2E_USER"), env("SIGHTLINE_E2E_PASSWORD"));
+  await page.getByText("No watchlists yet.").waitFor();
+  const newList = page.getByRole("form", { name: "New watchlist" });
+  await newList.getByLabel("List name").fill("Door");
+  await newList.getByLabel("Purpose").fill("staff expected at the door");
+  await newList.getByRole("button", { name: "Add list" }).click();
+  await page.getByRole("heading", { name: "Door" }).waitFor();
+
+  const settings = page.getByRole("form", { name: "Settings of Door" });
+  const threshold = settings.getByLabel("Threshold");
+  await threshold.fill("1.5");
+  await settings.getByRole("button", { name: "Save settings" }).click();
+  await settings.locator("label").filter({ hasText: "Threshold" }).getByRole("alert").getByText("threshold 1.5 is not in (-1, 1]").waitFor();
+  await threshold.fill("0.5");
+  await settings.getByRole("button", { name: "Save settings" }).click();
+  await settings.getByText("Saved.").waitFor();
+
+  const enrol = page.getByRole("form", { name: "Enrol into Door" });
+  await enrol.getByLabel("Display name").fill("Barack Obama");
+  await enrol.getByLabel("External id").fill("staff-1");
+  await dropFiles(page, enrol.getByTestId("dropzone"), ["obama2.jpg", "obama3.jpg", "coffee.png"]);
+  const verdict = (name) => enrol.getByRole("listitem", { name: `Photo ${name}`, exact: true });
+  for (const name of ["obama2.jpg", "obama3.jpg"]) {
+    await verdict(name).getByText("One face found; it will be enrolled.").waitFor();
+    expect((await verdict(name).locator(".box").count()) === 1, `one face box on ${name}`);
+  }
+  await verdict("coffee.png").getByText("no face found in the image").waitFor();
+  await shot("11-enrol-confirm");
+  await enrol.getByRole("button", { name: "Enrol Barack Obama with 2 photos" }).click();
+  const obama = page.getByRole("listitem", { name: "Barack Obama", exact: true });
+  await obama.getByText("2 photos").waitFor();
+  const face = obama.getByRole("img", { name: "Face of Barack Obama" });
+  await page.waitForFunction(() => [...document.querySelectorAll("ul.people img")].every((img) => img.complete && img.naturalWidth > 0));
+  expect((await face.evaluate((img) => img.naturalWidth)) > 0, "Obama's picture shown");
+  expect((await enrol.getByRole("listitem").count()) === 0, "the form emptied after enrolment");
+
+  await enrol.getByLabel("Display name").fill("Astronaut");
+  await enrol.locator('input[type="file"]').setInputFiles(join(photos, "astronaut.png"));
+  await verdict("astronaut.png").getByText("One face found; it will be enrolled.").waitFor();
+  await enrol.getByRole("button", { name: "Enrol Astronaut with 1 photo" }).click();
+  await page.getByRole("listitem", { name: "Astronaut", exact: true }).waitFor();
+
+  const search = page.getByRole("searchbox", { name: "Search Door" });
+  await search.fill("OBAMA");
+  await page.getByRole("listitem", { name: "Astronaut", exact: true }).waitFor({ state: "detached" });
+  expect(await obama.isVisible(), "the search finds Obama");
+  await search.fill("staff-1");
+  await obama.waitFor();
+  await search.fill("nobody here");
+  await page.getByText("Nobody matches.").waitFor();
+  await search.fill("");
+  await page.getByRole("listitem", { name: "Astronaut", exact: true }).getByRole("button", { name: "Remove Astronaut" }).click();
+  await page.getByRole("listitem", { name: "Astronaut", exact: true }).waitFor({ state: "detached" });
+  await obama.waitFor();
+  await page.waitForFunction(() => [...document.querySelectorAll("ul.people img")].every((img) => img.complete && img.naturalWidth > 0));
+  await shot("12-watchlist");
+});

@@ -1,0 +1,439 @@
+import { type DragEvent, useCallback, useEffect, useRef, useState } from "react";
+import { type ExaminedPhoto, type ListedPerson, type Session, type Watchlist, api } from "./api";
+import { ErrorLine, FieldProblem, messageOf, useFormAction, useScreenError } from "./forms";
+
+interface WatchlistsProps {
+  role: Session["role"];
+  /** Handles a 401 (the session ended); true when it did. */
+  onSessionEnded: (error: unknown) => boolean;
+}
+
+/**
+ * Watchlists: their matching settings, the people on them with their pictures, search and, for
+ * operators and admins, new lists, changed settings, enrolment by dropping photos (each photo's faces
+ * shown back before anything is saved) and deletion.
+ */
+export function Watchlists({ role, onSessionEnded }: WatchlistsProps) {
+  const [lists, setLists] = useState<Watchlist[] | null>(null);
+  const [selected, setSelected] = useState<string | null>(null);
+  const { error, fail, clear } = useScreenError(onSessionEnded);
+  const manages = role === "operator" || role === "admin";
+
+  const load = useCallback(async () => {
+    try {
+      const answer = await api<Watchlist[]>("GET", "/v1/watchlists");
+      setLists(answer);
+      clear();
+      setSelected((current) => current ?? answer[0]?.id ?? null);
+    } catch (caught) {
+      fail(caught);
+    }
+  }, [fail, clear]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const list = lists?.find((candidate) => candidate.id === selected) ?? null;
+  return (
+    <>
+      <section aria-labelledby="lists-title">
+        <h2 id="lists-title">Watchlists</h2>
+        <ErrorLine error={error} />
+        {lists === null ? (
+          <p className="loading">Loading…</p>
+        ) : lists.length === 0 ? (
+          <p className="empty">No watchlists yet.</p>
+        ) : (
+          <table>
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Purpose</th>
+                <th>Threshold</th>
+                <th>Top k</th>
+                <th>People</th>
+              </tr>
+            </thead>
+            <tbody>
+              {lists.map((candidate) => (
+                <tr key={candidate.id} className={candidate.id === selected ? "selected" : undefined}>
+                  <td>
+                    <button type="button" className="link" onClick={() => setSelected(candidate.id)}>
+                      {candidate.name}
+                    </button>
+                  </td>
+                  <td>{candidate.purpose}</td>
+                  <td>{candidate.threshold}</td>
+                  <td>{candidate.top_k}</td>
+                  <td>{candidate.persons}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        {manages && (
+          <NewList
+            onCreated={async (id) => {
+              setSelected(id);
+              await load();
+            }}
+            onSessionEnded={onSessionEnded}
+          />
+        )}
+      </section>
+      {list && (
+        <ListDetail
+          key={list.id}
+          list={list}
+          manages={manages}
+          onChanged={load}
+          onDeleted={async () => {
+            setSelected(null);
+            await load();
+          }}
+          onSessionEnded={onSessionEnded}
+        />
+      )}
+    </>
+  );
+}
+
+const LIST_FIELDS = ["name", "purpose", "threshold", "top_k"];
+
+/** A new list's name, purpose and matching settings. */
+function NewList({ onCreated, onSessionEnded }: { onCreated: (id: string) => Promise<void>; onSessionEnded: (error: unknown) => boolean }) {
+  const [name, setName] = useState("");
+  const [purpose, setPurpose] = useState("");
+  const [threshold, setThreshold] = useState("0.5");
+  const [topK, setTopK] = useState("1");
+  const { problem, submitting } = useFormAction(onSessionEnded, LIST_FIELDS);
+  const submit = submitting(async () => {
+    const body = { name, purpose, threshold: Number(threshold), top_k: Number(topK) };
+    const created = await api<Watchlist>("POST", "/v1/watchlists", body);
+    setName("");
+    setPurpose("");
+    await onCreated(created.id);
+  });
+  return (
+    <form className="inline" onSubmit={submit} aria-label="New watchlist">
+      <label>
+        List name
+        <input value={name} onChange={(e) => setName(e.target.value)} required autoComplete="off" />
+        <FieldProblem problem={problem} field="name" />
+      </label>
+      <label>
+        Purpose
+        <input value={purpose} onChange={(e) => setPurpose(e.target.value)} autoComplete="off" />
+      </label>
+      <label>
+        Threshold
+        <input type="number" step="any" value={threshold} onChange={(e) => setThreshold(e.target.value)} />
+        <FieldProblem problem={problem} field="threshold" />
+      </label>
+      <label>
+        Top k
+        <input type="number" value={topK} onChange={(e) => setTopK(e.target.value)} />
+        <FieldProblem problem={problem} field="top_k" />
+      </label>
+      <button type="submit">Add list</button>
+      <FieldProblem problem={problem} field={null} />
+    </form>
+  );
+}
+
+interface ListDetailProps {
+  list: Watchlist;
+  manages: boolean;
+  onChanged: () => Promise<void>;
+  onDeleted: () => Promise<void>;
+  onSessionEnded: (error: unknown) => boolean;
+}
+
+/** One list: its settings (editable by managers), its people with search, and enrolment. */
+function ListDetail({ list, manages, onChanged, onDeleted, onSessionEnded }: ListDetailProps) {
+  const [people, setPeople] = useState<ListedPerson[] | null>(null);
+  const [search, setSearch] = useState("");
+  const { error, fail, clear } = useScreenError(onSessionEnded);
+
+  // Bumped after a change, to read the people again with the search as it is then.
+  const [version, setVersion] = useState(0);
+  const reload = useCallback(async () => {
+    setVersion((current) => current + 1);
+    await onChanged();
+  }, [onChanged]);
+
+  useEffect(() => {
+    // Only the answer to the latest search is shown, whatever order answers arrive in.
+    let superseded = false;
+    api<ListedPerson[]>("GET", `/v1/watchlists/${list.id}/persons?q=${encodeURIComponent(search)}`)
+      .then((answer) => {
+        if (superseded) return;
+        setPeople(answer);
+        clear();
+      })
+      .catch((caught: unknown) => {
+        if (!superseded) fail(caught);
+      });
+    return () => {
+      superseded = true;
+    };
+  }, [list.id, search, version, fail, clear]);
+
+  const remove = async (person: ListedPerson) => {
+    try {
+      await api("DELETE", `/v1/watchlists/${list.id}/persons/${person.id}`);
+      await reload();
+    } catch (caught) {
+      fail(caught);
+    }
+  };
+
+  return (
+    <section aria-labelledby="list-title">
+      <h2 id="list-title">{list.name}</h2>
+      {manages && <ListSettings list={list} onChanged={onChanged} onDeleted={onDeleted} onSessionEnded={onSessionEnded} />}
+      <h3>People</h3>
+      <input
+        type="search"
+        className="search"
+        aria-label={`Search ${list.name}`}
+        placeholder="Search by name or external id"
+        value={search}
+        onChange={(e) => setSearch(e.target.value)}
+      />
+      <ErrorLine error={error} />
+      {people === null ? (
+        <p className="loading">Loading…</p>
+      ) : people.length === 0 ? (
+        <p className="empty">{search ? "Nobody matches." : "Nobody on this list yet."}</p>
+      ) : (
+        <ul className="people">
+          {people.map((person) => (
+            <li key={person.id} aria-label={person.display_name}>
+              {person.pictures > 0 ? (
+                <img src={`/api/v1/watchlists/${list.id}/persons/${person.id}/picture`} alt={`Face of ${person.display_name}`} />
+              ) : (
+                <div className="no-picture">no picture</div>
+              )}
+              <strong>{person.display_name}</strong>
+              {person.external_id && <span className="muted">{person.external_id}</span>}
+              <span className="muted">
+                {person.descriptors} {person.descriptors === 1 ? "photo" : "photos"}
+              </span>
+              {manages && (
+                <button type="button" className="secondary" onClick={() => void remove(person)}>
+                  Remove {person.display_name}
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      {manages && (
+        <Enrolment list={list} onEnrolled={reload} onSessionEnded={onSessionEnded} />
+      )}
+    </section>
+  );
+}
+
+/** A list's matching settings and its deletion. */
+function ListSettings({ list, onChanged, onDeleted, onSessionEnded }: Omit<ListDetailProps, "manages">) {
+  const [threshold, setThreshold] = useState(String(list.threshold));
+  const [topK, setTopK] = useState(String(list.top_k));
+  const [purpose, setPurpose] = useState(list.purpose);
+  const [confirming, setConfirming] = useState(false);
+  const [saved, setSaved] = useState(false);
+  const { problem, run, submitting } = useFormAction(onSessionEnded, LIST_FIELDS);
+  const submit = submitting(async () => {
+    setSaved(false);
+    await api("PATCH", `/v1/watchlists/${list.id}`, { threshold: Number(threshold), top_k: Number(topK), purpose });
+    await onChanged();
+    setSaved(true);
+  });
+  return (
+    <form className="inline" onSubmit={submit} aria-label={`Settings of ${list.name}`}>
+      <label>
+        Threshold (cosine similarity)
+        <input type="number" step="any" value={threshold} onChange={(e) => setThreshold(e.target.value)} />
+        <FieldProblem problem={problem} field="threshold" />
+      </label>
+      <label>
+        Top k (candidates per face)
+        <input type="number" value={topK} onChange={(e) => setTopK(e.target.value)} />
+        <FieldProblem problem={problem} field="top_k" />
+      </label>
+      <label>
+        Purpose
+        <input value={purpose} onChange={(e) => setPurpose(e.target.value)} />
+        <FieldProblem problem={problem} field="purpose" />
+      </label>
+      <button type="submit">Save settings</button>
+      {confirming ? (
+        <button type="button" className="danger" onClick={() => void run(async () => {
+          await api("DELETE", `/v1/watchlists/${list.id}`);
+          await onDeleted();
+        })}>
+          Delete {list.name} and its people for good
+        </button>
+      ) : (
+        <button type="button" className="secondary" onClick={() => setConfirming(true)}>
+          Delete list…
+        </button>
+      )}
+      {saved && <span className="notice">Saved.</span>}
+      <FieldProblem problem={problem} field={null} />
+    </form>
+  );
+}
+
+/** A dropped photo, what enrolment found in it, and its preview's address. */
+interface Candidate {
+  file: File;
+  preview: string;
+  examined: ExaminedPhoto | null;
+  /** Why it could not be examined. */
+  failure: string | null;
+}
+
+/**
+ * Enrols one person from one or more photos: each photo dropped (or chosen) is examined by the
+ * service and shown with the faces found; photos it would refuse are shown with the reason and left
+ * out; the person is saved from the others.
+ */
+function Enrolment({ list, onEnrolled, onSessionEnded }: { list: Watchlist; onEnrolled: () => Promise<void>; onSessionEnded: (error: unknown) => boolean }) {
+  const [name, setName] = useState("");
+  const [externalId, setExternalId] = useState("");
+  const [candidates, setCandidates] = useState<Candidate[]>([]);
+  const [dragging, setDragging] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const { problem, submitting } = useFormAction(onSessionEnded, ["display_name", "external_id"]);
+
+  // Previews live as long as the form: their addresses are released when it goes.
+  const previews = useRef<string[]>([]);
+  useEffect(() => () => previews.current.forEach((preview) => URL.revokeObjectURL(preview)), []);
+
+  const add = async (files: File[]) => {
+    const added = files.map((file) => ({ file, preview: URL.createObjectURL(file), examined: null, failure: null }) as Candidate);
+    previews.current.push(...added.map((candidate) => candidate.preview));
+    setCandidates((current) => [...current, ...added]);
+    for (const candidate of added) {
+      let update: Partial<Candidate>;
+      try {
+        update = { examined: await api<ExaminedPhoto>("POST", "/v1/watchlists/faces", candidate.file) };
+      } catch (caught) {
+        if (onSessionEnded(caught)) return;
+        update = { failure: messageOf(caught) };
+      }
+      setCandidates((current) => current.map((c) => (c.preview === candidate.preview ? { ...c, ...update } : c)));
+    }
+  };
+  const drop = (event: DragEvent) => {
+    event.preventDefault();
+    setDragging(false);
+    void add(Array.from(event.dataTransfer.files));
+  };
+
+  const usable = candidates.filter((c) => c.examined && c.examined.refusal === null);
+  const pending = candidates.some((c) => !c.examined && !c.failure);
+  const submit = submitting(async () => {
+    setBusy(true);
+    try {
+      const query = `display_name=${encodeURIComponent(name)}&external_id=${encodeURIComponent(externalId)}`;
+      const [first, ...others] = usable;
+      const person = await api<ListedPerson>("POST", `/v1/watchlists/${list.id}/persons?${query}`, first.file);
+      for (const other of others) await api("POST", `/v1/watchlists/${list.id}/persons/${person.id}/faces`, other.file);
+      setName("");
+      setExternalId("");
+      setCandidates([]);
+      await onEnrolled();
+    } finally {
+      setBusy(false);
+    }
+  });
+
+  return (
+    <form className="enrol" onSubmit={submit} aria-label={`Enrol into ${list.name}`}>
+      <h3>Enrol a person</h3>
+      <div className="inline">
+        <label>
+          Display name
+          <input value={name} onChange={(e) => setName(e.target.value)} required autoComplete="off" />
+          <FieldProblem problem={problem} field="display_name" />
+        </label>
+        <label>
+          External id
+          <input value={externalId} onChange={(e) => setExternalId(e.target.value)} autoComplete="off" />
+          <FieldProblem problem={problem} field="external_id" />
+        </label>
+      </div>
+      <div
+        className={dragging ? "dropzone dragging" : "dropzone"}
+        data-testid="dropzone"
+        onDragOver={(event) => {
+          event.preventDefault();
+          setDragging(true);
+        }}
+        onDragLeave={() => setDragging(false)}
+        onDrop={drop}
+      >
+        Drop photos of this person here, or{" "}
+        <label className="file">
+          choose files
+          <input
+            type="file"
+            accept="image/jpeg,image/png"
+            multiple
+            onChange={(e) => {
+              void add(Array.from(e.target.files ?? []));
+              e.target.value = "";
+            }}
+          />
+        </label>
+        . Each photo needs one face, large enough to describe.
+      </div>
+      {candidates.length > 0 && (
+        <ul className="candidates">
+          {candidates.map((candidate) => (
+            <li key={candidate.preview} aria-label={`Photo ${candidate.file.name}`}>
+              <div className="framed">
+                <img src={candidate.preview} alt={candidate.file.name} />
+                {candidate.examined?.faces.map((face, index) => (
+                  <span
+                    key={index}
+                    className={face.problem ? "box refused" : "box"}
+                    style={{
+                      left: `${(face.x / candidate.examined!.width) * 100}%`,
+                      top: `${(face.y / candidate.examined!.height) * 100}%`,
+                      width: `${(face.width / candidate.examined!.width) * 100}%`,
+                      height: `${(face.height / candidate.examined!.height) * 100}%`,
+                    }}
+                  />
+                ))}
+              </div>
+              <span className={candidate.examined?.refusal === null ? "verdict" : "verdict error"}>
+                {candidate.failure ??
+                  (candidate.examined === null
+                    ? "Looking for faces…"
+                    : (candidate.examined.refusal ?? "One face found; it will be enrolled."))}
+              </span>
+              <button
+                type="button"
+                className="secondary"
+                onClick={() => setCandidates((current) => current.filter((c) => c !== candidate))}
+              >
+                Leave out {candidate.file.name}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      <div className="buttons">
+        <button type="submit" disabled={busy || pending || usable.length === 0 || name.trim() === ""}>
+          Enrol {name.trim() || "person"} with {usable.length} {usable.length === 1 ? "photo" : "photos"}
+        </button>
+      </div>
+      <FieldProblem problem={problem} field={null} />
+    </form>
+  );
+}

@@ -1,0 +1,89 @@
+// What the screens' forms share: running a change, and the service's refusal shown beside the field it
+// names (the services begin validation messages with the field) or below the form.
+import { type FormEvent, useCallback, useState } from "react";
+import { ApiError, fieldOf } from "./api";
+
+/** The message of a failed call, for the line beside what asked. */
+export const messageOf = (caught: unknown) =>
+  caught instanceof ApiError ? caught.message : "The service could not be reached.";
+
+/** A form's refusal: the field it names (null: the whole form) and its message. */
+export type Problem = { field: string | null; message: string } | null;
+
+/** A problem the form finds itself, before asking the service. */
+export class FormProblem extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A form's submit action: `run(work)` runs `work`, and a refusal (the service's, or a
+ * [`FormProblem`]) becomes the form's `problem`, placed at the field of `fields` it names; a 401
+ * goes to `onSessionEnded` instead.
+ */
+export function useFormAction(onSessionEnded: (error: unknown) => boolean, fields: string[] = []) {
+  const [problem, setProblem] = useState<Problem>(null);
+  const run = async (work: () => Promise<void>) => {
+    setProblem(null);
+    try {
+      await work();
+    } catch (caught) {
+      if (caught instanceof FormProblem) {
+        setProblem({ field: caught.field, message: caught.message });
+        return;
+      }
+      if (onSessionEnded(caught)) return;
+      const message = messageOf(caught);
+      setProblem({ field: fieldOf(message, fields), message });
+    }
+  };
+  /** A submit handler running `work`. */
+  const submitting = (work: () => Promise<void>) => (event: FormEvent) => {
+    event.preventDefault();
+    void run(work);
+  };
+  return { problem, run, submitting };
+}
+
+/** The refusal, where it belongs: beside `field`, or (field null) below the form. */
+export function FieldProblem({ problem, field }: { problem: Problem; field: string | null }) {
+  return (
+    problem &&
+    problem.field === field && (
+      <span className="error field-error" role="alert">
+        {problem.message}
+      </span>
+    )
+  );
+}
+
+/**
+ * A screen's error line: `fail(caught)` shows why a call failed (a 401 goes to `onSessionEnded`
+ * instead), `clear()` hides it.
+ */
+export function useScreenError(onSessionEnded: (error: unknown) => boolean) {
+  const [error, setError] = useState<string | null>(null);
+  const fail = useCallback(
+    (caught: unknown) => {
+      if (!onSessionEnded(caught)) setError(messageOf(caught));
+    },
+    [onSessionEnded],
+  );
+  const clear = useCallback(() => setError(null), []);
+  return { error, fail, clear };
+}
+
+/** The screen's error line, when there is an error. */
+export function ErrorLine({ error }: { error: string | null }) {
+  return (
+    error && (
+      <p className="error" role="alert">
+        {error}
+      </p>
+    )
+  );
+}
