@@ -41,12 +41,15 @@ pub struct Alert {
     pub capture_time_ms: i64,
     /// When it was raised, ms since the epoch.
     pub raised_ms: i64,
+    /// Whether the raising report carried a best shot (`GET /v1/alerts/{id}/best-shot`).
+    pub has_best_shot: bool,
 }
 
 /// The columns of [`Alert`] from `alerts a JOIN alert_rules r`.
 pub const ALERT_COLUMNS: &str = "a.id, a.rule_id, r.name AS rule_name, a.stream_id, a.site, a.track_id, a.event_id, \
      a.list_id, a.list_name, a.person_id, a.person_external_id, a.person_display_name, a.similarity, \
-     a.first_seen_ms, a.capture_time_ms, (extract(epoch FROM a.raised_at) * 1000)::bigint AS raised_ms";
+     a.first_seen_ms, a.capture_time_ms, (extract(epoch FROM a.raised_at) * 1000)::bigint AS raised_ms, \
+     a.best_shot_jpeg IS NOT NULL AS has_best_shot";
 
 impl<'r> sqlx::FromRow<'r, PgRow> for Alert {
     fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
@@ -67,6 +70,7 @@ impl<'r> sqlx::FromRow<'r, PgRow> for Alert {
             first_seen_ms: row.try_get("first_seen_ms")?,
             capture_time_ms: row.try_get("capture_time_ms")?,
             raised_ms: row.try_get("raised_ms")?,
+            has_best_shot: row.try_get("has_best_shot")?,
         })
     }
 }
@@ -116,6 +120,7 @@ impl Alert {
             "capture_time_ms": self.capture_time_ms,
             "raised_ms": self.raised_ms,
             "best_shot_url": self.best_shot_url(best_shot_base_url),
+            "has_best_shot": self.has_best_shot,
         })
     }
 

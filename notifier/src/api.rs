@@ -6,12 +6,15 @@
 //! - `GET /v1/alerts?rule&stream&person&limit`: the latest alerts, newest first, each with its
 //!   deliveries (channel, status, attempts, last error);
 //! - `GET /v1/alerts/{id}`: one alert with its deliveries and every attempt;
+//! - `GET /v1/alerts/{id}/best-shot`: the best shot of the report that raised it, JPEG (when
+//!   `has_best_shot`);
 //! - `GET /v1/alerts/live`: the live feed, Server-Sent Events (`event: alert`, data: the alert's JSON
 //!   document, as webhooks receive it). Browsers cannot set headers on an `EventSource`, so this route
 //!   also takes the token as `?access_token=`.
 //!
 //! Reads need analyst or above (alerts name people); rule changes need admin or operator. Webhook
-//! secrets are shown to admins only. Errors are JSON `{"error": "..."}`: a malformed rule, a webhook
+//! secrets are shown to admins only; a rule sent back with the masked secret (`***`) keeps the stored
+//! one. Errors are JSON `{"error": "..."}`: a malformed rule, a webhook
 //! URL that is not http(s) or points at a non-routable host not allowed by the operator, or a list or
 //! stream that does not exist is a 400.
 
@@ -62,6 +65,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/alerts", get(list_alerts))
         .route("/v1/alerts/live", get(live))
         .route("/v1/alerts/{id}", get(one_alert))
+        .route("/v1/alerts/{id}/best-shot", get(best_shot))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
 }
@@ -88,9 +92,25 @@ async fn one_rule(
     Ok(Json(shown(rule, caller.role)).into_response())
 }
 
-/// The rule in `body`, checked: 400 naming what is wrong.
-async fn checked_input(state: &ApiState, body: Result<Json<RuleInput>, JsonRejection>) -> Result<RuleInput, ApiError> {
-    let Json(input) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+/// The rule in `body`, checked: 400 naming what is wrong. A change of rule `id` whose webhook secret
+/// is the masked one keeps the stored secret.
+async fn checked_input(
+    state: &ApiState,
+    body: Result<Json<RuleInput>, JsonRejection>,
+    id: Option<Uuid>,
+) -> Result<RuleInput, ApiError> {
+    let Json(mut input) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    if let Some(webhook) = input.channels.webhook.as_mut()
+        && webhook.secret == rules::MASKED_SECRET
+    {
+        let stored = match id {
+            Some(id) => rules::get(&state.pool, id).await?.and_then(|rule| rule.channels.webhook),
+            None => None,
+        };
+        let stored = stored
+            .ok_or_else(|| ApiError::bad_request("channels.webhook.secret: no stored secret to keep; give one"))?;
+        webhook.secret = stored.secret;
+    }
     input.validate(&state.policy).map_err(ApiError::bad_request)?;
     if let Some(unknown) = rules::unknown_references(&state.pool, &input).await? {
         return Err(ApiError::bad_request(unknown));
@@ -112,7 +132,7 @@ async fn create_rule(
     caller: Caller<Manages>,
     body: Result<Json<RuleInput>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let input = checked_input(&state, body).await?;
+    let input = checked_input(&state, body, None).await?;
     let rule = rules::save(&state.pool, None, &input)
         .await
         .map_err(|e| name_taken(e, &input.name))?
@@ -127,7 +147,7 @@ async fn update_rule(
     body: Result<Json<RuleInput>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id, "a rule")?;
-    let input = checked_input(&state, body).await?;
+    let input = checked_input(&state, body, Some(id)).await?;
     let rule = rules::save(&state.pool, Some(id), &input)
         .await
         .map_err(|e| name_taken(e, &input.name))?
@@ -249,6 +269,21 @@ async fn one_alert(
     value["deliveries"] = deliveries.unwrap_or_else(|| serde_json::json!([]));
     value["attempts"] = serde_json::to_value(attempts).unwrap_or_default();
     Ok(Json(value).into_response())
+}
+
+async fn best_shot(
+    State(pool): State<PgPool>,
+    _caller: Caller<SeesPeople>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id, "an alert")?;
+    let jpeg =
+        Alert::best_shot(&pool, id).await?.ok_or_else(|| ApiError::not_found("no best shot of such an alert"))?;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "image/jpeg"),
+        (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
+    ];
+    Ok((headers, jpeg).into_response())
 }
 
 /// The token of `GET /v1/alerts/live`.

@@ -133,11 +133,14 @@ impl AlertRule {
     /// The rule with the webhook secret hidden (for every role but admin).
     pub fn masked(mut self) -> Self {
         if let Some(webhook) = &mut self.channels.webhook {
-            webhook.secret = "***".into();
+            webhook.secret = MASKED_SECRET.into();
         }
         self
     }
 }
+
+/// The webhook secret as every role but admin sees it; sent back in a change, it keeps the stored one.
+pub const MASKED_SECRET: &str = "***";
 
 /// A rule as sent to `POST /v1/alert-rules` and `PUT /v1/alert-rules/{id}`.
 #[derive(Debug, Clone, Deserialize)]

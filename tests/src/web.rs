@@ -34,6 +34,14 @@ impl ApiServices {
         let models = std::env::var("SIGHTLINE_MODELS_DIR").context("SIGHTLINE_MODELS_DIR (run `make models`)")?;
         let clickhouse = stack::clickhouse(&iso.database);
         sightline_common::warehouse::migrate(&clickhouse).await?;
+        // The topics between the services (the isolation made its events and dead-letter topics).
+        let specs = ["detections", "alerts"].map(|what| sightline_common::kafka::TopicSpec {
+            name: format!("{}.{what}", iso.topic),
+            partitions: 1,
+            replication: 1,
+            retention_ms: -1,
+        });
+        sightline_common::kafka::ensure_topics(&stack::kafka(), &specs).await?;
         let kafka = stack::kafka().brokers;
         let log = |service: &str| format!("{}-{service}", iso.group);
         let [ingest, enrich, query, notifier, scheduler] = [(); 5].map(|_| stack::free_port());

@@ -170,3 +170,30 @@ async fn an_operator_enrols_people_by_dropping_photos() -> anyhow::Result<()> {
     assert_eq!(people, vec![("Barack Obama".to_owned(), "staff-1".to_owned(), 2, 2)]);
     web.finish(&["11-enrol-confirm", "12-watchlist"]).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_sees_a_listed_person_alerted_live() -> anyhow::Result<()> {
+    let (video, _) = sightline_testkit::pipeline::test_video()?;
+    let camera = sightline_testkit::pipeline::RtspVideo::serve(&video)?;
+    let password = "the operator's password";
+    let web = WebApp::start("browser_alerts", &[("otto", password, Role::Operator)]).await?;
+    // The list the rule watches, with Obama enrolled from another photo than the video's.
+    sightline_common::auth::register(&web.db.pool, "setup", "setup-token", Role::Operator).await?;
+    let list = json!({"name": "Door", "threshold": 0.45, "top_k": 1});
+    let (status, list) = call(web.services.enrich, "POST", "/v1/watchlists", "setup-token", Some(list))?;
+    assert_eq!(status, 201, "{list}");
+    let photo = std::fs::read(PathBuf::from(std::env::var("SIGHTLINE_MODELS_DIR")?).join("images/obama2.jpg"))?;
+    let enrol = format!("/v1/watchlists/{}/persons?display_name=Barack%20Obama", list["id"].as_str().unwrap());
+    let (status, body) =
+        stack::http_request(web.services.enrich, "POST", &enrol, Some("setup-token"), "image/jpeg", &photo)?;
+    assert_eq!(status, 201, "{body}");
+    drive("alerts.mjs", "", &web.settings("otto", password, &[("SIGHTLINE_E2E_VIDEO_URL", camera.url.clone())]));
+    // What the screen did, as stored: the rule on the list, live only, and the alert it raised.
+    let rule: (String, Vec<uuid::Uuid>, serde_json::Value) =
+        sqlx::query_as("SELECT name, list_ids, channels FROM alert_rules").fetch_one(&web.db.pool).await?;
+    assert_eq!((rule.0.as_str(), rule.1.len(), &rule.2), ("Door staff", 1, &json!({"live": true, "kafka": false})));
+    let alerted: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT person_display_name FROM alerts").fetch_all(&web.db.pool).await?;
+    assert_eq!(alerted, vec!["Barack Obama".to_owned()]);
+    web.finish(&["13-alert-live", "14-rule-refused"]).await
+}

@@ -18,7 +18,7 @@ use sightline_common::kafka::TopicSpec;
 use sightline_schemas::v1::{AlertEvent, EnrichedEvent, MatchResult, ObjectKind, TrackReportKind};
 use sightline_testkit::alerts::{WebhookReceiver, mails_to, subscribe_live};
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce_raw};
-use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, call, eventually};
+use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, call, eventually, http_exchange};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use uuid::Uuid;
@@ -183,6 +183,19 @@ async fn watchlisted_people_raise_one_alert_per_track_on_every_channel() -> anyh
     assert_eq!(shown["channels"]["webhook"]["secret"], "***", "secrets are masked for analysts");
     let (_, shown) = call(port, "GET", &format!("/v1/alert-rules/{rule_id}"), ADMIN, None)?;
     assert_eq!(shown["channels"]["webhook"]["secret"], SECRET, "admins see the secret");
+    // An operator saves the rule as shown, secret masked: the stored secret stays.
+    let (_, as_shown) = call(port, "GET", &format!("/v1/alert-rules/{rule_id}"), OPERATOR, None)?;
+    let mut resent = as_shown.clone();
+    for key in ["id", "created_ms"] {
+        resent.as_object_mut().map(|o| o.remove(key));
+    }
+    let (status, saved) = call(port, "PUT", &format!("/v1/alert-rules/{rule_id}"), OPERATOR, Some(resent.clone()))?;
+    assert_eq!(status, 200, "{saved}");
+    let (_, kept) = call(port, "GET", &format!("/v1/alert-rules/{rule_id}"), ADMIN, None)?;
+    assert_eq!(kept["channels"]["webhook"]["secret"], SECRET, "the masked secret sent back keeps the stored one");
+    resent["name"] = json!("Door copy");
+    let (status, refused) = call(port, "POST", "/v1/alert-rules", OPERATOR, Some(resent))?;
+    assert!(status == 400 && refused["error"].as_str().is_some_and(|e| e.contains("no stored secret")), "{refused}");
     assert_eq!(call(port, "GET", "/v1/alerts/live", VIEWER, None)?.0, 403, "viewers get no live feed");
     let live = subscribe_live(port, ANALYST).await?;
     // Rules apply within a second of their change (the notifier reloads on notification).
@@ -278,6 +291,15 @@ async fn watchlisted_people_raise_one_alert_per_track_on_every_channel() -> anyh
     let feed = live.lock().unwrap().clone();
     assert_eq!(feed.len(), 1, "exactly one live-feed message: {feed:?}");
     assert_eq!(feed[0]["alert_id"], alert_id.as_str());
+    assert_eq!(feed[0]["has_best_shot"], true, "{feed:?}");
+    // The best shot of the raising report, for screens (analysts and up).
+    let best_shot = format!("/v1/alerts/{alert_id}/best-shot");
+    let shot = http_exchange(port, "GET", &best_shot, Some(ANALYST), "", b"")?;
+    assert_eq!((shot.status, shot.header("content-type")), (200, Some("image/jpeg")));
+    assert!(shot.body.starts_with(&[0xff, 0xd8]), "a JPEG");
+    assert_eq!(http_exchange(port, "GET", &best_shot, Some(VIEWER), "", b"")?.status, 403);
+    let unknown = format!("/v1/alerts/{}/best-shot", Uuid::new_v4());
+    assert_eq!(http_exchange(port, "GET", &unknown, Some(ANALYST), "", b"")?.status, 404);
     assert_eq!(test.alert_count().await?, 1);
     let (status, listed) = call(port, "GET", &format!("/v1/alerts?rule={rule_id}"), ANALYST, None)?;
     assert_eq!(status, 200);

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { ApiError, type Session, api, rememberCsrfToken } from "./api";
 import { Admin } from "./Admin";
+import { Alerts } from "./Alerts";
 import { Login } from "./Login";
 import { Streams } from "./Streams";
 import { Watchlists } from "./Watchlists";
@@ -10,6 +11,7 @@ type Role = Session["role"];
 /** The screens, by path, with the roles that see them. */
 const SCREENS: { path: string; title: string; roles: Role[] }[] = [
   { path: "/streams", title: "Streams", roles: ["viewer", "analyst", "operator", "admin"] },
+  { path: "/alerts", title: "Alerts", roles: ["analyst", "operator", "admin"] },
   { path: "/watchlists", title: "Watchlists", roles: ["analyst", "operator", "admin"] },
   { path: "/admin", title: "Users and tokens", roles: ["admin"] },
 ];
@@ -123,6 +125,8 @@ export function App() {
       <main>
         {screen.path === "/admin" ? (
           <Admin self={session.name} onSessionEnded={onSessionEnded} />
+        ) : screen.path === "/alerts" ? (
+          <Alerts role={session.role} onSessionEnded={onSessionEnded} />
         ) : screen.path === "/watchlists" ? (
           <Watchlists role={session.role} onSessionEnded={onSessionEnded} />
         ) : (

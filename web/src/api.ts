@@ -103,8 +103,12 @@ export interface Stream extends StreamFields {
  */
 export function fieldOf(message: string, fields: string[]): string | null {
   for (const part of message.split(": ")) {
-    const word = part.split(/[\s:]/, 1)[0];
-    if (fields.includes(word)) return word;
+    // `channels.webhook.url` is about that field, else about `channels.webhook`, else `channels`.
+    const path = part.split(/[\s:]/, 1)[0].split(".");
+    for (let length = path.length; length > 0; length--) {
+      const field = path.slice(0, length).join(".");
+      if (fields.includes(field)) return field;
+    }
   }
   return null;
 }
@@ -137,4 +141,70 @@ export interface ExaminedPhoto {
   faces: { x: number; y: number; width: number; height: number; score: number; problem: string | null }[];
   /** Why enrolment would refuse the photo; null: it takes it. */
   refusal: string | null;
+}
+
+/** Where an alert went (notifier's GET /v1/alerts). */
+export interface Delivery {
+  channel: string;
+  status: "pending" | "delivered" | "failed";
+  attempts: number;
+  last_error: string | null;
+  delivered_ms: number | null;
+}
+
+/** An alert (notifier's GET /v1/alerts). */
+export interface Alert {
+  id: string;
+  rule_id: string;
+  rule_name: string;
+  stream_id: string;
+  site: string;
+  track_id: string;
+  event_id: string;
+  list_id: string;
+  list_name: string;
+  person_id: string;
+  person_external_id: string;
+  person_display_name: string;
+  similarity: number;
+  first_seen_ms: number;
+  capture_time_ms: number;
+  raised_ms: number;
+  has_best_shot: boolean;
+  deliveries: Delivery[];
+}
+
+/** An alert as the live feed sends it (`event: alert` on GET /v1/alerts/live), as webhooks get it. */
+export interface LiveAlert {
+  alert_id: string;
+  rule: { id: string; name: string };
+  person: { id: string; external_id: string; display_name: string };
+  list: { id: string; name: string };
+  similarity: number;
+  stream_id: string;
+  site: string;
+  track_id: string;
+  event_id: string;
+  first_seen_ms: number;
+  capture_time_ms: number;
+  raised_ms: number;
+  has_best_shot: boolean;
+}
+
+/** An alert rule (notifier's GET /v1/alert-rules); the webhook secret is `***` but for admins. */
+export interface AlertRule {
+  id: string;
+  name: string;
+  list_ids: string[];
+  stream_ids: string[];
+  sites: string[];
+  min_similarity: number;
+  cooldown_secs: number;
+  channels: {
+    webhook?: { url: string; secret: string };
+    email?: { to: string[] };
+    live: boolean;
+    kafka: boolean;
+  };
+  enabled: boolean;
 }
