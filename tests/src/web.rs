@@ -12,7 +12,9 @@ use crate::stack::{
     self, HttpResponse, Isolation, ServiceProcess, TestDatabase, data_dir, eventually, http_exchange_with, repo_root,
 };
 
-/// The five services' APIs, started for one test; stopped when dropped.
+/// The five services' APIs, started for one test, with the writer between the events topic and the
+/// warehouse, so the whole pipeline runs; stopped when dropped. Ingest may read local files (the test
+/// video, analysed once, gives counts a ground truth).
 pub struct ApiServices {
     /// Port of ingest's API (streams).
     pub ingest: u16,
@@ -61,6 +63,8 @@ impl ApiServices {
                     ("KAFKA__BROKERS", kafka.clone()),
                     ("TOPIC", format!("{}.detections", iso.topic)),
                     ("MODELS_DIR", models.clone()),
+                    // The test video is analysed as a file, once, so counts have a ground truth.
+                    ("SOURCES__ALLOW_LOCAL_FILES", "true".to_owned()),
                 ],
                 &log("ingest"),
             )?,
@@ -82,7 +86,9 @@ impl ApiServices {
                 &log("enrich"),
             )?,
         ];
-        let mut query_settings = vec![("HTTP_ADDR", address(query)), ("POSTGRES_URL", db.url.clone())];
+        processes.push(ServiceProcess::writer(iso, &clickhouse, &[], &[])?);
+        let mut query_settings =
+            vec![("HTTP_ADDR", address(query)), ("POSTGRES_URL", db.url.clone()), ("MODELS_DIR", models.clone())];
         query_settings.extend(warehouse.iter().cloned());
         processes.push(ServiceProcess::start(
             "sightline-query",

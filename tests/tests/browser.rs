@@ -197,3 +197,42 @@ async fn an_operator_sees_a_listed_person_alerted_live() -> anyhow::Result<()> {
     assert_eq!(alerted, vec!["Barack Obama".to_owned()]);
     web.finish(&["13-alert-live", "14-rule-refused"]).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_analyst_counts_finds_and_downloads_what_the_video_shows() -> anyhow::Result<()> {
+    let (video, truth) = sightline_testkit::pipeline::test_video()?;
+    let password = "the analyst's password";
+    let web = WebApp::start("browser_analyst", &[("ana", password, Role::Analyst)]).await?;
+    sightline_common::auth::register(&web.db.pool, "setup", "setup-token", Role::Operator).await?;
+    let list = json!({"name": "Door", "threshold": 0.45, "top_k": 1});
+    let (status, list) = call(web.services.enrich, "POST", "/v1/watchlists", "setup-token", Some(list))?;
+    assert_eq!(status, 201, "{list}");
+    let photos = PathBuf::from(std::env::var("SIGHTLINE_MODELS_DIR")?).join("images");
+    let enrol = format!("/v1/watchlists/{}/persons?display_name=Barack%20Obama", list["id"].as_str().unwrap());
+    let photo = std::fs::read(photos.join("obama2.jpg"))?;
+    let (status, body) =
+        stack::http_request(web.services.enrich, "POST", &enrol, Some("setup-token"), "image/jpeg", &photo)?;
+    assert_eq!(status, 201, "{body}");
+    // The video analysed once as a file, taken a minute ago.
+    let stream = json!({"name": "Lobby file", "source_url": video.display().to_string(), "site": "hq",
+                        "media_start_ms": sightline_common::clock::now_ms() - 60_000});
+    let (status, stream) = call(web.services.ingest, "POST", "/v1/streams", "setup-token", Some(stream))?;
+    assert_eq!(status, 201, "{stream}");
+    let people = truth.people.len() as u64;
+    stack::eventually(std::time::Duration::from_secs(120), "the video's people in the warehouse", || async {
+        let (_, body) = call(web.services.query, "GET", "/v1/stats/streams", "setup-token", None)?;
+        Ok(body["streams"][0]["faces"].as_u64().filter(|faces| *faces >= people))
+    })
+    .await?;
+    let settings = web.settings(
+        "ana",
+        password,
+        &[("SIGHTLINE_E2E_PEOPLE", people.to_string()), ("SIGHTLINE_E2E_PHOTOS", photos.display().to_string())],
+    );
+    drive("analyst.mjs", "", &settings);
+    // The search was recorded for the audit trail, as the analyst's, from their session.
+    let audit: (String, String) =
+        sqlx::query_as("SELECT token_name, via FROM face_search_audit").fetch_one(&web.db.pool).await?;
+    assert_eq!(audit, ("ana".to_owned(), "session".to_owned()));
+    web.finish(&["15-analytics", "16-track", "17-search"]).await
+}

@@ -74,7 +74,8 @@ if (mode === "add") {
     await page.getByRole("heading", { name: "Lobby camera" }).waitFor();
     expect((await page.getByRole("columnheader", { name: "Source" }).count()) === 0, "no source URLs");
     expect((await page.getByRole("img").count()) === 0, "no frames");
-    expect((await page.getByRole("link", { name: "Watchlists" }).count()) === 0, "no watchlists (names and faces)");
+    const screens = await page.getByRole("navigation").getByRole("link").allTextContents();
+    expect(screens.join(",") === "Streams,Analytics", `only aggregates: no faces, names or tracks (got ${screens})`);
     expect((await page.getByRole("button", { name: /^(Add stream|Edit|Disable)/ }).count()) === 0, "no changes");
     const [stream] = await (await page.request.get(`${base}/api/v1/streams`)).json();
     expect(stream.state.snapshot && stream.source_url === "", "a running stream with a frame, its URL withheld");

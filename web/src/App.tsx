@@ -2,8 +2,11 @@ import { useCallback, useEffect, useState } from "react";
 import { ApiError, type Session, api, rememberCsrfToken } from "./api";
 import { Admin } from "./Admin";
 import { Alerts } from "./Alerts";
+import { Analytics } from "./Analytics";
 import { Login } from "./Login";
+import { Search } from "./Search";
 import { Streams } from "./Streams";
+import { Tracks } from "./Tracks";
 import { Watchlists } from "./Watchlists";
 
 type Role = Session["role"];
@@ -12,6 +15,9 @@ type Role = Session["role"];
 const SCREENS: { path: string; title: string; roles: Role[] }[] = [
   { path: "/streams", title: "Streams", roles: ["viewer", "analyst", "operator", "admin"] },
   { path: "/alerts", title: "Alerts", roles: ["analyst", "operator", "admin"] },
+  { path: "/tracks", title: "Tracks", roles: ["analyst", "operator", "admin"] },
+  { path: "/search", title: "Search by face", roles: ["analyst", "operator", "admin"] },
+  { path: "/analytics", title: "Analytics", roles: ["viewer", "analyst", "operator", "admin"] },
   { path: "/watchlists", title: "Watchlists", roles: ["analyst", "operator", "admin"] },
   { path: "/admin", title: "Users and tokens", roles: ["admin"] },
 ];
@@ -43,6 +49,8 @@ export function App() {
   const [checked, setChecked] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
   const [path, go] = usePath();
+  // A track's face the search screen opens with.
+  const [searchEvent, setSearchEvent] = useState<string | null>(null);
 
   const adopt = useCallback((next: Session | null) => {
     rememberCsrfToken(next?.csrf_token ?? null);
@@ -125,6 +133,18 @@ export function App() {
       <main>
         {screen.path === "/admin" ? (
           <Admin self={session.name} onSessionEnded={onSessionEnded} />
+        ) : screen.path === "/tracks" ? (
+          <Tracks
+            onSessionEnded={onSessionEnded}
+            onSearchFace={(id) => {
+              setSearchEvent(id);
+              go("/search");
+            }}
+          />
+        ) : screen.path === "/search" ? (
+          <Search onSessionEnded={onSessionEnded} eventId={searchEvent} />
+        ) : screen.path === "/analytics" ? (
+          <Analytics onSessionEnded={onSessionEnded} />
         ) : screen.path === "/alerts" ? (
           <Alerts role={session.role} onSessionEnded={onSessionEnded} />
         ) : screen.path === "/watchlists" ? (

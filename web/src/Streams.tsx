@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { type Roi, type Session, type Stream, type StreamFields, api } from "./api";
 import { ErrorLine, FieldProblem, FormProblem, useFormAction, useScreenError } from "./forms";
+import { localInput } from "./time";
 
 interface StreamsProps {
   role: Session["role"];
@@ -210,12 +211,6 @@ function draftOf(stream: Stream | null): Draft {
     roi: roi ? `${roi.x}, ${roi.y}, ${roi.width}, ${roi.height}` : "",
     media_start_ms: stream?.media_start_ms != null ? localInput(stream.media_start_ms) : "",
   };
-}
-
-/** `ms` as a datetime-local input shows it: the browser's time zone, to the minute. */
-function localInput(ms: number): string {
-  const offsetMs = new Date(ms).getTimezoneOffset() * 60_000;
-  return new Date(ms - offsetMs).toISOString().slice(0, 16);
 }
 
 /** The region typed as "x, y, width, height"; null for the whole frame. */

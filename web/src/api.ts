@@ -208,3 +208,48 @@ export interface AlertRule {
   };
   enabled: boolean;
 }
+
+/** A watchlist match of an event (query's GET /v1/events). */
+export interface EventMatch {
+  list_id: string;
+  list_name: string;
+  person_id: string;
+  person_external_id: string;
+  person_display_name: string;
+  similarity: number;
+  rank: number;
+}
+
+/** A track's report as the query API shows it (GET /v1/events). */
+export interface EventView {
+  id: string;
+  stream_id: string;
+  site: string;
+  kind: "face" | "body";
+  capture_ms: number;
+  track_id: string;
+  quality: number;
+  first_seen_ms: number;
+  last_seen_ms: number;
+  frame_count: number;
+  best_shot_url: string | null;
+  matches: EventMatch[];
+}
+
+/** What a face search found (query's POST /v1/search/faces). */
+export interface FaceSearchAnswer {
+  from_ms: number;
+  to_ms: number;
+  threshold: number;
+  tracks: {
+    stream_id: string;
+    track_id: string;
+    site: string;
+    similarity: number;
+    event_id: string;
+    first_ms: number;
+    last_ms: number;
+    sightings: number;
+    best_shot_url: string | null;
+  }[];
+}

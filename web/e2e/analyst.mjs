@@ -1,0 +1,63 @@
+// An analyst's screens, driven in Debian's Chromium. Run by tests/tests/browser.rs once the test
+// video, analysed as a file, has landed in the warehouse, with Barack Obama on the list "Door":
+//
+//   node web/e2e/analyst.mjs
+//
+// Analytics show the video's ground-truth number of people; the tracks, filtered to Obama with the
+// list and person pickers, show his one track, whose detail has his best shot and match; the PDF of
+// the selection downloads; a search by another photo of Obama finds that track first.
+// Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD, SIGHTLINE_E2E_PEOPLE (the
+// ground truth), SIGHTLINE_E2E_PHOTOS (with obama3.jpg), SIGHTLINE_E2E_SHOTS.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { env, expect, inBrowser } from "./browser.mjs";
+
+const base = env("SIGHTLINE_WEB_URL");
+const people = Number(env("SIGHTLINE_E2E_PEOPLE"));
+
+/** Waits until every image in `selector` has loaded. */
+const imagesLoaded = (page, selector) =>
+  page.waitForFunction((s) => [...document.querySelectorAll(s)].every((img) => img.complete && img.naturalWidth > 0), selector);
+
+await inBrowser(async ({ page, shot, login }) => {
+  await page.goto(`${base}/analytics`);
+  await login(env("SIGHTLINE_E2E_USER"), env("SIGHTLINE_E2E_PASSWORD"));
+  const count = page.getByTestId("people");
+  await count.waitFor();
+  expect(Number(await count.textContent()) === people, `the ground truth, ${people} people (got ${await count.textContent()})`);
+  expect(Number(await page.getByTestId("identified-tracks").textContent()) === 1, "one of them identified");
+  await page.getByRole("table", { name: /^People per hour/ }).waitFor();
+  await page.getByRole("table", { name: /^Arrivals by hour of the week/ }).waitFor();
+  await page.getByRole("combobox", { name: "Time zone" }).fill("Asia/Tokyo");
+  await page.getByRole("table", { name: "People per day (Asia/Tokyo)" }).waitFor();
+  expect(Number(await count.textContent()) === people, "the same people in another time zone");
+  await shot("15-analytics");
+
+  await page.getByRole("link", { name: "Tracks" }).click();
+  const filters = page.getByRole("form", { name: "Filters" });
+  await page.getByRole("row", { name: /^Track / }).first().waitFor();
+  expect((await page.getByRole("row", { name: /^Track / }).count()) === people, "a row per person's face track");
+  await filters.getByLabel("Watchlist").selectOption({ label: "Door" });
+  await filters.getByLabel("Person").selectOption({ label: "Barack Obama" });
+  const obama = page.getByRole("row", { name: /^Track / }).filter({ hasText: "Barack Obama" });
+  await obama.waitFor();
+  await page.waitForFunction(() => document.querySelectorAll("tr.clickable").length === 1);
+  await obama.click();
+  const detail = page.getByRole("region", { name: /^Track on Lobby file/ });
+  await detail.getByText(/Barack Obama on Door, similarity 0\.\d\d/).waitFor();
+  await detail.getByRole("img", { name: "Best shot of the track" }).waitFor();
+  await imagesLoaded(page, "img.best-shot, img.thumb");
+  await shot("16-track");
+  const [download] = await Promise.all([page.waitForEvent("download"), filters.getByRole("link", { name: "Download PDF" }).click()]);
+  const pdf = readFileSync(await download.path());
+  expect(pdf.subarray(0, 5).toString() === "%PDF-" && pdf.length > 2000, `a PDF downloaded (${pdf.length} bytes)`);
+
+  await page.getByRole("link", { name: "Search by face" }).click();
+  await page.locator('input[type="file"]').setInputFiles(join(env("SIGHTLINE_E2E_PHOTOS"), "obama3.jpg"));
+  const hits = page.getByRole("list", { name: "Tracks with the face" });
+  await hits.waitFor({ timeout: 60_000 });
+  const first = hits.getByRole("listitem").first();
+  expect((await first.getAttribute("aria-label")) === "Seen on Lobby file", "found on the video's stream");
+  await imagesLoaded(page, "ol.hits img, img.searched");
+  await shot("17-search");
+});

@@ -1,0 +1,237 @@
+import { useEffect, useState } from "react";
+import { type Stream, api } from "./api";
+import { ErrorLine, useScreenError } from "./forms";
+import { type Range, RangePicker, lastDays } from "./time";
+
+interface AnalyticsProps {
+  /** Handles a 401 (the session ended); true when it did. */
+  onSessionEnded: (error: unknown) => boolean;
+}
+
+interface Timeline {
+  buckets: { bucket_ms: number; kind: string; tracks: number; matched: number }[];
+}
+interface Identified {
+  days: { day_ms: number; site: string; persons: number; tracks: number }[];
+}
+interface Dwell {
+  tracks: number;
+  mean_ms: number;
+  p50_ms: number | null;
+  p90_ms: number | null;
+  histogram: { from_ms: number; to_ms: number | null; tracks: number }[];
+}
+interface Heatmap {
+  cells: { day_of_week: number; hour: number; tracks: number }[];
+}
+
+/** The zones offered first; any other IANA name can be typed. */
+const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+const ZONES = [...new Set([browserZone, "UTC", "Europe/London", "Europe/Berlin", "America/New_York", "Asia/Tokyo"])];
+const DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/** Formats `ms` in `zone` with `options`. */
+const inZone = (ms: number, zone: string, options: Intl.DateTimeFormatOptions) =>
+  new Intl.DateTimeFormat(undefined, { timeZone: zone, ...options }).format(new Date(ms));
+
+const seconds = (ms: number | null) => (ms === null ? "–" : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`);
+
+/**
+ * Analytics: people (face tracks) per hour and per day, unique identified persons per day, how long
+ * people stay (dwell distribution) and the hour-of-week heatmap, for a period and a site; every
+ * chart in the time zone the user picks (days start at midnight there).
+ */
+export function Analytics({ onSessionEnded }: AnalyticsProps) {
+  const [range, setRange] = useState<Range>(lastDays(1));
+  const [zone, setZone] = useState(browserZone);
+  const [site, setSite] = useState("");
+  const [sites, setSites] = useState<string[]>([]);
+  const [data, setData] = useState<{ timeline: Timeline; identified: Identified; dwell: Dwell; heatmap: Heatmap } | null>(null);
+  const { error, fail, clear } = useScreenError(onSessionEnded);
+
+  useEffect(() => {
+    api<Stream[]>("GET", "/v1/streams").then(
+      (streams) => setSites([...new Set(streams.map((s) => s.site).filter(Boolean))].sort()),
+      fail,
+    );
+  }, [fail]);
+  useEffect(() => {
+    let superseded = false;
+    const base = new URLSearchParams({ from: String(range.from_ms), to: String(range.to_ms) });
+    if (site) base.set("site", site);
+    const withZone = new URLSearchParams(base);
+    withZone.set("tz", zone);
+    const faces = new URLSearchParams(base);
+    faces.set("kind", "face");
+    const facesInZone = new URLSearchParams(withZone);
+    facesInZone.set("kind", "face");
+    Promise.all([
+      api<Timeline>("GET", `/v1/stats/timeline?${base}&bucket=hour`),
+      api<Identified>("GET", `/v1/stats/identified?${withZone}`),
+      api<Dwell>("GET", `/v1/stats/dwell?${faces}`),
+      api<Heatmap>("GET", `/v1/stats/heatmap?${facesInZone}`),
+    ]).then(
+      ([timeline, identified, dwell, heatmap]) => {
+        if (superseded) return;
+        setData({ timeline, identified, dwell, heatmap });
+        clear();
+      },
+      (caught: unknown) => {
+        if (!superseded) fail(caught);
+      },
+    );
+    return () => {
+      superseded = true;
+    };
+  }, [range, zone, site, fail, clear]);
+
+  const faces = data?.timeline.buckets.filter((bucket) => bucket.kind === "face") ?? [];
+  const people = faces.reduce((sum, bucket) => sum + bucket.tracks, 0);
+  const identifiedTracks = faces.reduce((sum, bucket) => sum + bucket.matched, 0);
+  // Hourly counts summed per day in the zone (each track counts in the hour it was first seen).
+  const perDay = new Map<string, number>();
+  for (const bucket of faces) {
+    const day = inZone(bucket.bucket_ms, zone, { weekday: "short", day: "numeric", month: "short" });
+    perDay.set(day, (perDay.get(day) ?? 0) + bucket.tracks);
+  }
+  const uniquePersons = new Map<string, number>();
+  for (const day of data?.identified.days ?? []) {
+    const label = inZone(day.day_ms, zone, { weekday: "short", day: "numeric", month: "short" });
+    uniquePersons.set(label, (uniquePersons.get(label) ?? 0) + day.persons);
+  }
+
+  return (
+    <section aria-labelledby="analytics-title">
+      <h2 id="analytics-title">Analytics</h2>
+      <form className="inline" aria-label="Period, site and time zone" onSubmit={(event) => event.preventDefault()}>
+        <RangePicker range={range} preset="last 24 hours" onChange={setRange} />
+        <label>
+          Site
+          <select value={site} onChange={(e) => setSite(e.target.value)}>
+            <option value="">every site</option>
+            {sites.map((name) => (
+              <option key={name}>{name}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Time zone
+          <input list="zones" value={zone} onChange={(e) => setZone(e.target.value)} />
+          <datalist id="zones">
+            {ZONES.map((name) => (
+              <option key={name} value={name} />
+            ))}
+          </datalist>
+        </label>
+      </form>
+      <ErrorLine error={error} />
+      {data === null ? (
+        <p className="loading">Loading…</p>
+      ) : (
+        <>
+          <div className="headline">
+            <div>
+              <span className="number" data-testid="people">
+                {people}
+              </span>
+              people seen (face tracks)
+            </div>
+            <div>
+              <span className="number" data-testid="identified-tracks">
+                {identifiedTracks}
+              </span>
+              of them identified
+            </div>
+            <div>
+              <span className="number">{seconds(data.dwell.p50_ms)}</span>
+              median time in view
+            </div>
+          </div>
+          <Bars
+            title={`People per hour (${zone})`}
+            rows={faces.map((bucket) => ({
+              label: inZone(bucket.bucket_ms, zone, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" }),
+              value: bucket.tracks,
+            }))}
+          />
+          <Bars title={`People per day (${zone})`} rows={[...perDay].map(([label, value]) => ({ label, value }))} />
+          <Bars
+            title={`Unique identified persons per day (${zone})`}
+            rows={[...uniquePersons].map(([label, value]) => ({ label, value }))}
+          />
+          <Bars
+            title="Time in view"
+            rows={data.dwell.histogram.map((bin) => ({
+              label: bin.to_ms === null ? `over ${seconds(bin.from_ms)}` : `${seconds(bin.from_ms)} to ${seconds(bin.to_ms)}`,
+              value: bin.tracks,
+            }))}
+          />
+          <HeatmapGrid cells={data.heatmap.cells} zone={zone} />
+        </>
+      )}
+    </section>
+  );
+}
+
+/** A horizontal bar chart; its rows are also its accessible table. */
+function Bars({ title, rows }: { title: string; rows: { label: string; value: number }[] }) {
+  const max = Math.max(1, ...rows.map((row) => row.value));
+  return (
+    <figure className="chart">
+      <figcaption>{title}</figcaption>
+      {rows.length === 0 ? (
+        <p className="empty">Nothing in this period.</p>
+      ) : (
+        <table aria-label={title}>
+          <tbody>
+            {rows.map((row) => (
+              <tr key={row.label}>
+                <th scope="row">{row.label}</th>
+                <td className="bar-cell">
+                  <span className="bar" style={{ width: `${(row.value / max) * 100}%` }} />
+                </td>
+                <td className="value">{row.value}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </figure>
+  );
+}
+
+/** Arrivals by day of the week and hour in `zone`, darker for more. */
+function HeatmapGrid({ cells, zone }: { cells: Heatmap["cells"]; zone: string }) {
+  const max = Math.max(1, ...cells.map((cell) => cell.tracks));
+  const at = (day: number, hour: number) => cells.find((c) => c.day_of_week === day && c.hour === hour)?.tracks ?? 0;
+  return (
+    <figure className="chart">
+      <figcaption>Arrivals by hour of the week ({zone})</figcaption>
+      <table className="heatmap" aria-label={`Arrivals by hour of the week (${zone})`}>
+        <thead>
+          <tr>
+            <th />
+            {Array.from({ length: 24 }, (_, hour) => (
+              <th key={hour}>{hour}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {DAYS.map((name, index) => (
+            <tr key={name}>
+              <th scope="row">{name}</th>
+              {Array.from({ length: 24 }, (_, hour) => {
+                const tracks = at(index + 1, hour);
+                return (
+                  <td key={hour} title={`${name} ${hour}:00: ${tracks}`} style={{ background: `rgba(29, 79, 145, ${tracks / max})` }}>
+                    {tracks > 0 ? tracks : ""}
+                  </td>
+                );
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </figure>
+  );
+}

@@ -1,0 +1,120 @@
+import { type DragEvent, useEffect, useState } from "react";
+import { type FaceSearchAnswer, type Stream, api } from "./api";
+import { ErrorLine, useScreenError } from "./forms";
+import { type Range, RangePicker, lastDays, localTime } from "./time";
+
+interface SearchProps {
+  /** Handles a 401 (the session ended); true when it did. */
+  onSessionEnded: (error: unknown) => boolean;
+  /** An event whose face to search for (from a track's detail), if any. */
+  eventId: string | null;
+}
+
+/**
+ * Search by face: a photo dropped or chosen (or a track's face) is described by the service and
+ * compared with every face seen in the period; the tracks where it was seen, most similar first, with
+ * their best shots. Every search is recorded for the audit trail, as the screen says.
+ */
+export function Search({ onSessionEnded, eventId }: SearchProps) {
+  const [range, setRange] = useState<Range>(lastDays(7));
+  const [threshold, setThreshold] = useState("");
+  const [photo, setPhoto] = useState<{ file: File; preview: string } | null>(null);
+  const [answer, setAnswer] = useState<FaceSearchAnswer | null>(null);
+  const [searching, setSearching] = useState(false);
+  const [streams, setStreams] = useState<Stream[]>([]);
+  const { error, fail, clear } = useScreenError(onSessionEnded);
+
+  useEffect(() => {
+    api<Stream[]>("GET", "/v1/streams").then(setStreams, fail);
+  }, [fail]);
+  useEffect(
+    () => () => {
+      if (photo) URL.revokeObjectURL(photo.preview);
+    },
+    [photo],
+  );
+
+  const search = async (body: { file?: File; event?: string }) => {
+    const query = new URLSearchParams({ from: String(range.from_ms), to: String(range.to_ms), limit: "50" });
+    if (threshold.trim()) query.set("threshold", threshold.trim());
+    if (body.event) query.set("event", body.event);
+    setSearching(true);
+    clear();
+    try {
+      setAnswer(await api<FaceSearchAnswer>("POST", `/v1/search/faces?${query}`, body.file));
+    } catch (caught) {
+      setAnswer(null);
+      fail(caught);
+    } finally {
+      setSearching(false);
+    }
+  };
+  useEffect(() => {
+    if (eventId) void search({ event: eventId });
+    // Only when another track's face is asked for, not when the period changes.
+  }, [eventId]);
+
+  const choose = (file: File | undefined) => {
+    if (!file) return;
+    setPhoto({ file, preview: URL.createObjectURL(file) });
+    void search({ file });
+  };
+  const drop = (event: DragEvent) => {
+    event.preventDefault();
+    choose(event.dataTransfer.files[0]);
+  };
+  const cameraOf = (id: string) => streams.find((stream) => stream.id === id)?.name ?? id;
+
+  return (
+    <section aria-labelledby="search-title">
+      <h2 id="search-title">Search by face</h2>
+      <p className="muted">Every search is recorded with who made it, for the audit trail.</p>
+      <form className="inline" aria-label="Search" onSubmit={(event) => event.preventDefault()}>
+        <RangePicker range={range} preset="last 7 days" onChange={setRange} />
+        <label>
+          Lowest similarity (empty: the service's default)
+          <input type="number" step="any" value={threshold} onChange={(e) => setThreshold(e.target.value)} />
+        </label>
+      </form>
+      <div className="dropzone" data-testid="dropzone" onDragOver={(event) => event.preventDefault()} onDrop={drop}>
+        Drop a photo of the face to search for here, or{" "}
+        <label className="file">
+          choose a file
+          <input type="file" accept="image/jpeg,image/png" onChange={(e) => choose(e.target.files?.[0])} />
+        </label>
+        .
+      </div>
+      {photo && <img className="searched" src={photo.preview} alt="The face searched for" />}
+      <ErrorLine error={error} />
+      {searching && <p className="loading">Searching…</p>}
+      {answer &&
+        !searching &&
+        (answer.tracks.length === 0 ? (
+          <p className="empty">The face was not seen in this period.</p>
+        ) : (
+          <ol className="hits" aria-label="Tracks with the face">
+            {answer.tracks.map((track) => (
+              <li key={`${track.stream_id}/${track.track_id}`} aria-label={`Seen on ${cameraOf(track.stream_id)}`}>
+                {track.best_shot_url ? (
+                  <img src={`/api${track.best_shot_url}`} alt={`Best shot on ${cameraOf(track.stream_id)}`} />
+                ) : (
+                  <div className="no-picture">no best shot</div>
+                )}
+                <div>
+                  <strong data-testid="similarity">similarity {track.similarity.toFixed(2)}</strong>
+                  <div>
+                    {cameraOf(track.stream_id)}
+                    {track.site && <span className="muted"> ({track.site})</span>}
+                  </div>
+                  <div className="muted">
+                    {localTime(track.first_ms)} to {localTime(track.last_ms)}, {track.sightings}{" "}
+                    {track.sightings === 1 ? "sighting" : "sightings"}
+                  </div>
+                </div>
+              </li>
+            ))}
+          </ol>
+        ))}
+    </section>
+  );
+}

@@ -1,0 +1,267 @@
+import { useCallback, useEffect, useState } from "react";
+import { type EventView, type ListedPerson, type Stream, type Watchlist, api } from "./api";
+import { ErrorLine, useScreenError } from "./forms";
+import { type Range, RangePicker, lastDays, localTime } from "./time";
+
+interface TracksProps {
+  /** Handles a 401 (the session ended); true when it did. */
+  onSessionEnded: (error: unknown) => boolean;
+  /** Opens the face search from a track's face. */
+  onSearchFace: (eventId: string) => void;
+}
+
+/** What the list shows: the filters, by name. */
+interface Filters {
+  range: Range;
+  site: string;
+  stream: string;
+  list: string;
+  person: string;
+  kind: string;
+  matched: boolean;
+}
+
+/** Tracks per page. */
+const PAGE = 25;
+
+/** The query string of `filters` (the events API's and the reports' parameters). */
+function queryOf(filters: Filters): URLSearchParams {
+  const query = new URLSearchParams({ from: String(filters.range.from_ms), to: String(filters.range.to_ms) });
+  for (const key of ["site", "stream", "list", "person", "kind"] as const) if (filters[key]) query.set(key, filters[key]);
+  if (filters.matched) query.set("matched", "true");
+  return query;
+}
+
+const duration = (ms: number) => (ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`);
+
+/**
+ * Tracks and their events: filters picked by name (site, stream, watchlist, person), pages that
+ * follow the API's cursor (so none is skipped or repeated however many arrive meanwhile), a track's
+ * detail with its best shot, matches and timeline, and the selection as CSV or PDF.
+ */
+export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
+  const [filters, setFilters] = useState<Filters>({
+    range: lastDays(1),
+    site: "",
+    stream: "",
+    list: "",
+    person: "",
+    kind: "face",
+    matched: false,
+  });
+  const [streams, setStreams] = useState<Stream[]>([]);
+  const [lists, setLists] = useState<Watchlist[]>([]);
+  const [persons, setPersons] = useState<ListedPerson[]>([]);
+  // Cursors of the pages before the one shown (the first page has none).
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const [page, setPage] = useState<{ events: EventView[]; next_cursor: string | null } | null>(null);
+  const [selected, setSelected] = useState<EventView | null>(null);
+  const { error, fail, clear } = useScreenError(onSessionEnded);
+
+  useEffect(() => {
+    api<Stream[]>("GET", "/v1/streams").then(setStreams, fail);
+    api<Watchlist[]>("GET", "/v1/watchlists").then(setLists, fail);
+  }, [fail]);
+  useEffect(() => {
+    if (!filters.list) {
+      setPersons([]);
+      return;
+    }
+    api<ListedPerson[]>("GET", `/v1/watchlists/${filters.list}/persons`).then(setPersons, fail);
+  }, [filters.list, fail]);
+
+  const cursor = cursors[cursors.length - 1];
+  const load = useCallback(async () => {
+    const query = queryOf(filters);
+    query.set("limit", String(PAGE));
+    if (cursor) query.set("cursor", cursor);
+    try {
+      setPage(await api<{ events: EventView[]; next_cursor: string | null }>("GET", `/v1/events?${query}`));
+      clear();
+    } catch (caught) {
+      fail(caught);
+    }
+  }, [filters, cursor, fail, clear]);
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  /** New filters start again at the newest page. */
+  const change = (next: Partial<Filters>) => {
+    setFilters((current) => ({ ...current, ...next }));
+    setCursors([null]);
+  };
+  const cameraOf = (id: string) => streams.find((stream) => stream.id === id)?.name ?? id;
+  const sites = [...new Set(streams.map((stream) => stream.site).filter(Boolean))].sort();
+  const download = (what: string) => `/api/v1/reports/${what}?${queryOf(filters)}&tz=${encodeURIComponent(Intl.DateTimeFormat().resolvedOptions().timeZone)}`;
+
+  return (
+    <>
+      <section aria-labelledby="tracks-title">
+        <h2 id="tracks-title">Tracks</h2>
+        <form className="inline filters" aria-label="Filters" onSubmit={(event) => event.preventDefault()}>
+          <RangePicker range={filters.range} preset="last 24 hours" onChange={(range) => change({ range })} />
+          <label>
+            Site
+            <select value={filters.site} onChange={(e) => change({ site: e.target.value })}>
+              <option value="">every site</option>
+              {sites.map((site) => (
+                <option key={site}>{site}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Stream
+            <select value={filters.stream} onChange={(e) => change({ stream: e.target.value })}>
+              <option value="">every stream</option>
+              {streams.map((stream) => (
+                <option key={stream.id} value={stream.id}>
+                  {stream.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Watchlist
+            <select value={filters.list} onChange={(e) => change({ list: e.target.value, person: "" })}>
+              <option value="">any or none</option>
+              {lists.map((list) => (
+                <option key={list.id} value={list.id}>
+                  {list.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Person
+            <select value={filters.person} disabled={!filters.list} onChange={(e) => change({ person: e.target.value })}>
+              <option value="">{filters.list ? "anyone on the list" : "pick a list first"}</option>
+              {persons.map((person) => (
+                <option key={person.id} value={person.id}>
+                  {person.display_name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Kind
+            <select value={filters.kind} onChange={(e) => change({ kind: e.target.value })}>
+              <option value="face">faces</option>
+              <option value="body">bodies</option>
+              <option value="">both</option>
+            </select>
+          </label>
+          <label className="check">
+            <input type="checkbox" checked={filters.matched} onChange={(e) => change({ matched: e.target.checked })} />
+            only identified
+          </label>
+          <a className="button" href={download("events.csv")} download>
+            Download CSV
+          </a>
+          <a className="button" href={download("summary.pdf")} download>
+            Download PDF
+          </a>
+        </form>
+        <ErrorLine error={error} />
+        {page === null ? (
+          <p className="loading">Loading…</p>
+        ) : page.events.length === 0 ? (
+          <p className="empty">No tracks match.</p>
+        ) : (
+          <table>
+            <thead>
+              <tr>
+                <th>Best shot</th>
+                <th>Seen</th>
+                <th>Camera</th>
+                <th>Kind</th>
+                <th>In view</th>
+                <th>Identified as</th>
+              </tr>
+            </thead>
+            <tbody>
+              {page.events.map((event) => (
+                <tr
+                  key={event.id}
+                  className={event.id === selected?.id ? "selected clickable" : "clickable"}
+                  onClick={() => setSelected(event)}
+                  aria-label={`Track ${event.track_id}`}
+                >
+                  <td>{event.best_shot_url && <img className="thumb" src={`/api${event.best_shot_url}`} alt="" />}</td>
+                  <td>{localTime(event.capture_ms)}</td>
+                  <td>
+                    {cameraOf(event.stream_id)}
+                    {event.site && <span className="muted"> ({event.site})</span>}
+                  </td>
+                  <td>{event.kind}</td>
+                  <td>{duration(event.last_seen_ms - event.first_seen_ms)}</td>
+                  <td>
+                    {event.matches.map((match) => `${match.person_display_name} (${match.similarity.toFixed(2)})`).join(", ")}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        <div className="pager">
+          <button type="button" className="secondary" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
+            Newer
+          </button>
+          <span className="muted">page {cursors.length}</span>
+          <button
+            type="button"
+            className="secondary"
+            disabled={!page?.next_cursor}
+            onClick={() => page?.next_cursor && setCursors([...cursors, page.next_cursor])}
+          >
+            Older
+          </button>
+        </div>
+      </section>
+      {selected && <TrackDetail event={selected} camera={cameraOf(selected.stream_id)} onSearchFace={onSearchFace} />}
+    </>
+  );
+}
+
+/** One track: its best shot, its matches and its timeline. */
+function TrackDetail({ event, camera, onSearchFace }: { event: EventView; camera: string; onSearchFace: (id: string) => void }) {
+  return (
+    <section aria-labelledby="track-title">
+      <h2 id="track-title">
+        Track on {camera}, {localTime(event.first_seen_ms)}
+      </h2>
+      <div className="detail">
+        {event.best_shot_url && <img className="best-shot" src={`/api${event.best_shot_url}`} alt="Best shot of the track" />}
+        <dl>
+          <dt>First seen</dt>
+          <dd>{localTime(event.first_seen_ms)}</dd>
+          <dt>Best shot</dt>
+          <dd>
+            {localTime(event.capture_ms)} (quality {event.quality.toFixed(2)})
+          </dd>
+          <dt>Last seen</dt>
+          <dd>{localTime(event.last_seen_ms)}</dd>
+          <dt>In view</dt>
+          <dd>
+            {duration(event.last_seen_ms - event.first_seen_ms)}, {event.frame_count} frames
+          </dd>
+          <dt>Matches</dt>
+          <dd>
+            {event.matches.length === 0
+              ? "no one on a watchlist"
+              : event.matches.map((match) => (
+                  <div key={`${match.list_id}/${match.person_id}`}>
+                    {match.person_display_name} on {match.list_name}, similarity {match.similarity.toFixed(2)}
+                  </div>
+                ))}
+          </dd>
+        </dl>
+        {event.kind === "face" && (
+          <button type="button" onClick={() => onSearchFace(event.id)}>
+            Search for this face
+          </button>
+        )}
+      </div>
+    </section>
+  );
+}
