@@ -15,6 +15,10 @@
 #   still in the video (received before the track was last seen), then the dashboard's people count.
 #   Scheduler: starts sightline-scheduler, schedules a daily PDF report of the matches, sends it now
 #   and shows the mail the stack's SMTP server received.
+#   Web app: everything is left running behind the project's nginx (infra/nginx) with the app built
+#   by infra/web: the script ends by printing its address and a login (user `demo`, an admin, with a
+#   new password each run). `make down` (infra/stack down) stops it all; a new `make demo` first
+#   stops what the previous one left.
 # Expects the stack to be up, its environment loaded and SIGHTLINE_MODELS_DIR set (the Makefile does it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,9 +35,21 @@ QUERY_ADDR=${DEMO_QUERY_ADDR:-127.0.0.1:8083}
 SCHEDULER_ADDR=${DEMO_SCHEDULER_ADDR:-127.0.0.1:8084}
 NOTIFIER_ADDR=${DEMO_NOTIFIER_ADDR:-127.0.0.1:8085}
 RECEIVER_PORT=${DEMO_RECEIVER_PORT:-8086}
+WEB_ADDR=${DEMO_WEB_ADDR:-127.0.0.1:8080}
+RUN="$DATA/run"
+# Processes of this run only (a live-feed subscriber); the services stay up after it.
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
-mkdir -p "$DATA/logs" "$DATA/demo"
+mkdir -p "$DATA/logs" "$DATA/demo" "$RUN"
+infra/stack stop-demo # what a previous demo left running
+
+# Starts a service that outlives this script (until `make down`): daemon NAME LOG COMMAND...
+daemon() {
+  local name=$1 log=$2
+  shift 2
+  setsid "$@" >"$log" 2>&1 </dev/null &
+  echo $! >"$RUN/demo-$name.pid"
+}
 
 # JSON field of stdin: json_field '["id"]'
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
@@ -44,15 +60,12 @@ echo "== ingest: the test video and its ground truth ($DATA/demo)"
 python3 -c "import json; t=json.load(open('$DATA/demo/people.truth.json')); print('  ', ', '.join(f\"{p['person']} {p['enter_ms']}-{p['leave_ms']} ms\" for p in t['people']))"
 
 echo "== ingest: serving it at rtsp://127.0.0.1:$RTSP_PORT/people (each connection plays it from the start)"
-"$BIN/sightline-rtsp-serve" --port "$RTSP_PORT" --mount /people --file "$DATA/demo/people.mp4" >"$DATA/logs/demo-rtsp.log" 2>&1 &
-pids+=($!)
+daemon rtsp "$DATA/logs/demo-rtsp.log" "$BIN/sightline-rtsp-serve" --port "$RTSP_PORT" --mount /people --file "$DATA/demo/people.mp4"
 
 TOKEN=$("$BIN/sightline-admin" --config infra/config/admin.toml token create --name demo --role operator)
 echo "== enrich: starting sightline-enrich (watchlists API on http://$ENRICH_ADDR)"
-SIGHTLINE_ENRICH__MODELS_DIR="$MODELS" SIGHTLINE_ENRICH__HTTP_ADDR="$ENRICH_ADDR" \
-  "$BIN/sightline-enrich" --config enrich/enrich.toml >"$DATA/logs/demo-enrich.log" 2>&1 &
-enrich=$!
-pids+=($enrich)
+daemon enrich "$DATA/logs/demo-enrich.log" env SIGHTLINE_ENRICH__MODELS_DIR="$MODELS" \
+  SIGHTLINE_ENRICH__HTTP_ADDR="$ENRICH_ADDR" "$BIN/sightline-enrich" --config enrich/enrich.toml
 for _ in $(seq 1 150); do curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" "http://$ENRICH_ADDR/v1/watchlists" && break; sleep 0.2; done
 LIST=$(api "http://$ENRICH_ADDR/v1/watchlists" | python3 -c "import json,sys; print(next((l['id'] for l in json.load(sys.stdin) if l['name']=='demo-people'), ''))")
 if [ -z "$LIST" ]; then
@@ -66,7 +79,7 @@ fi
 api "http://$ENRICH_ADDR/v1/watchlists" | python3 -c "import json,sys; [print(f\"   watchlist {l['name']}: {l['persons']} people, threshold {l['threshold']}\") for l in json.load(sys.stdin)]"
 
 echo "== alerts: a webhook receiver on http://127.0.0.1:$RECEIVER_PORT/alert (prints each alert with its receipt time)"
-"$SIGHTLINE_VENV/bin/python" - "$RECEIVER_PORT" "$DATA/demo/alerts.jsonl" >"$DATA/logs/demo-receiver.log" 2>&1 <<'PY' &
+cat >"$DATA/demo/receiver.py" <<'PY'
 import http.server, json, sys, time
 port, out = int(sys.argv[1]), sys.argv[2]
 open(out, "w").close()
@@ -82,11 +95,11 @@ class Receiver(http.server.BaseHTTPRequestHandler):
         pass
 http.server.HTTPServer(("127.0.0.1", port), Receiver).serve_forever()
 PY
-pids+=($!)
+daemon receiver "$DATA/logs/demo-receiver.log" "$SIGHTLINE_VENV/bin/python" "$DATA/demo/receiver.py" "$RECEIVER_PORT" \
+  "$DATA/demo/alerts.jsonl"
 echo "== alerts: starting sightline-notifier (rules API and live feed on http://$NOTIFIER_ADDR)"
-SIGHTLINE_NOTIFIER__HTTP_ADDR="$NOTIFIER_ADDR" "$BIN/sightline-notifier" --config notifier/notifier.toml \
-  >"$DATA/logs/demo-notifier.log" 2>&1 &
-pids+=($!)
+daemon notifier "$DATA/logs/demo-notifier.log" env SIGHTLINE_NOTIFIER__HTTP_ADDR="$NOTIFIER_ADDR" \
+  "$BIN/sightline-notifier" --config notifier/notifier.toml
 for _ in $(seq 1 150); do curl -sf -o /dev/null -H "Authorization: Bearer $TOKEN" "http://$NOTIFIER_ADDR/v1/alert-rules" && break; sleep 0.2; done
 for old in $(api "http://$NOTIFIER_ADDR/v1/alert-rules" | python3 -c "import json,sys; print(' '.join(r['id'] for r in json.load(sys.stdin)['rules'] if r['name']=='demo-door'))"); do
   api -X DELETE "http://$NOTIFIER_ADDR/v1/alert-rules/$old" >/dev/null
@@ -163,9 +176,8 @@ before=$(visible)
 target=$((before + COUNT))
 
 echo "== running sightline-writer (metrics on http://127.0.0.1:9464/metrics)"
-"$BIN/sightline-writer" --config writer/writer.toml >"$DATA/logs/demo-writer.log" 2>&1 &
-writer=$!
-pids+=($writer)
+daemon writer "$DATA/logs/demo-writer.log" "$BIN/sightline-writer" --config writer/writer.toml
+writer=$(cat "$RUN/demo-writer.pid")
 for _ in $(seq 1 600); do
   [ "$(visible)" -ge "$target" ] && break
   kill -0 $writer 2>/dev/null || { echo "the writer exited; see $DATA/logs/demo-writer.log"; exit 1; }
@@ -189,8 +201,8 @@ echo "== top matched persons (tracks whose best match they are)"
 query "SELECT best_list_name, best_person_display_name, count() AS sightings, round(max(best_similarity), 3) AS best FROM tracks FINAL WHERE best_person_id != '' GROUP BY best_list_name, best_person_display_name ORDER BY sightings DESC LIMIT 5"
 
 echo "== query: starting sightline-query (REST API and dashboard on http://$QUERY_ADDR/)"
-SIGHTLINE_QUERY__MODELS_DIR="$MODELS" SIGHTLINE_QUERY__HTTP_ADDR="$QUERY_ADDR" "$BIN/sightline-query" --config query/query.toml >"$DATA/logs/demo-query.log" 2>&1 &
-pids+=($!)
+daemon query "$DATA/logs/demo-query.log" env SIGHTLINE_QUERY__MODELS_DIR="$MODELS" SIGHTLINE_QUERY__HTTP_ADDR="$QUERY_ADDR" \
+  "$BIN/sightline-query" --config query/query.toml
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:9467/readyz >/dev/null && break; sleep 0.2; done
 echo "-- GET /v1/stats/streams?stream=... (the dashboard's counts: people, not reports)"
 api "http://$QUERY_ADDR/v1/stats/streams" | python3 -c "
@@ -214,18 +226,20 @@ api "http://$QUERY_ADDR/v1/stats/persons" | python3 -c "
 import json, sys
 for p in json.load(sys.stdin)['persons']:
     print(f\"{p['display_name']} ({p['list_name']}): {p['sightings']} sightings, best {p['best_similarity']:.2f}\")"
-echo "(the dashboard is at http://$QUERY_ADDR/ while the demo runs; paste the token $TOKEN)"
 
 echo "== scheduler: starting sightline-scheduler (schedules API on http://$SCHEDULER_ADDR)"
-SIGHTLINE_SCHEDULER__HTTP_ADDR="$SCHEDULER_ADDR" "$BIN/sightline-scheduler" --config scheduler/scheduler.toml \
-  >"$DATA/logs/demo-scheduler.log" 2>&1 &
-pids+=($!)
+daemon scheduler "$DATA/logs/demo-scheduler.log" env SIGHTLINE_SCHEDULER__HTTP_ADDR="$SCHEDULER_ADDR" \
+  "$BIN/sightline-scheduler" --config scheduler/scheduler.toml
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:9468/readyz >/dev/null && break; sleep 0.2; done
 REPORT_TO="analysts-$SEED@example.com"
-SCHEDULE=$(api -X POST "http://$SCHEDULER_ADDR/v1/schedules" -d "{\"name\": \"Daily matches $SEED\",
-  \"cron\": \"0 0 7 * * *\", \"format\": \"pdf\", \"filters\": {\"matched\": true},
+REPORT_TZ=${DEMO_TZ:-Europe/Berlin}
+for old in $(api "http://$SCHEDULER_ADDR/v1/schedules" | python3 -c "import json,sys; print(' '.join(s['id'] for s in json.load(sys.stdin)['schedules'] if s['name']=='Daily matches'))"); do
+  api -X DELETE "http://$SCHEDULER_ADDR/v1/schedules/$old" >/dev/null
+done
+SCHEDULE=$(api -X POST "http://$SCHEDULER_ADDR/v1/schedules" -d "{\"name\": \"Daily matches\",
+  \"cron\": \"0 0 7 * * *\", \"tz\": \"$REPORT_TZ\", \"format\": \"pdf\", \"filters\": {\"matched\": true},
   \"recipients\": [\"$REPORT_TO\"]}" | json_field '["id"]')
-echo "scheduled a daily PDF of the matches at 07:00 UTC for $REPORT_TO; sending it now"
+echo "scheduled a daily PDF of the matches at 07:00 $REPORT_TZ for $REPORT_TO; sending it now"
 api -X POST "http://$SCHEDULER_ADDR/v1/schedules/$SCHEDULE/run" >/dev/null
 for _ in $(seq 1 100); do grep -lq "$REPORT_TO" "$SIGHTLINE_MAILDIR"/new/* 2>/dev/null && break; sleep 0.2; done
 MAIL=$(grep -l "$REPORT_TO" "$SIGHTLINE_MAILDIR"/new/* 2>/dev/null | head -1)
@@ -240,9 +254,27 @@ for d in json.load(sys.stdin)['deliveries']:
 echo "== writer metrics"
 curl -sf http://127.0.0.1:9464/metrics | grep -E '^sightline_writer_(consumed|inserted|dead_lettered|insert_retries)_total' || true
 
-kill -TERM $writer
-wait $writer || true
-echo "== writer stopped cleanly (SIGTERM flushes and commits)"
-kill -TERM "$enrich"
-wait "$enrich" || true
-echo "== enrich stopped cleanly"
+echo "== ingest: analysing the camera again, and left running"
+daemon ingest "$DATA/logs/demo-ingest.log" env SIGHTLINE_INGEST__MODELS_DIR="$MODELS" SIGHTLINE_INGEST__HTTP_ADDR="$INGEST_ADDR" \
+  "$BIN/sightline-ingest" --config ingest/ingest.toml
+for _ in $(seq 1 100); do curl -sf "http://$INGEST_ADDR/healthz" >/dev/null && break; sleep 0.2; done
+
+echo "== web app: built by infra/web, behind nginx on http://$WEB_ADDR"
+WEB_ROOT=$(infra/web build)
+PROXY="$RUN/demo-proxy"
+mkdir -p "$PROXY"
+infra/nginx/render "$PROXY" "$WEB_ROOT" "$WEB_ADDR" "$INGEST_ADDR" "$ENRICH_ADDR" "$QUERY_ADDR" "$NOTIFIER_ADDR" \
+  "$SCHEDULER_ADDR" >"$PROXY/nginx.conf"
+daemon proxy "$DATA/logs/demo-proxy.log" nginx -c "$PROXY/nginx.conf" -p "$PROXY" -e "$PROXY/error.log"
+for _ in $(seq 1 100); do curl -sf -o /dev/null "http://$WEB_ADDR/" && break; sleep 0.1; done
+curl -sf -o /dev/null "http://$WEB_ADDR/" || { echo "nginx did not start; see $PROXY/error.log"; exit 1; }
+PASSWORD=${DEMO_PASSWORD:-$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')}
+ADMIN=("$BIN/sightline-admin" --config infra/config/admin.toml)
+if "${ADMIN[@]}" user list | grep -q ' demo$'; then
+  echo "$PASSWORD" | "${ADMIN[@]}" user password demo >/dev/null
+else
+  echo "$PASSWORD" | "${ADMIN[@]}" user create --username demo --role admin >/dev/null
+fi
+echo
+echo "Sightline is running: open http://localhost:${WEB_ADDR##*:}/ and log in as demo / $PASSWORD"
+echo "  (the demo camera, its watchlist and alerts, and the scheduled report are in it; \`make down\` stops everything)"

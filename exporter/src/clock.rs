@@ -35,6 +35,11 @@ impl ReportClock {
         &self.name
     }
 
+    /// The zone's offset from UTC at `ms` since the epoch, seconds (east positive).
+    pub fn offset_seconds(&self, ms: i64) -> Option<i32> {
+        Timestamp::from_millisecond(ms).ok().map(|at| self.zone.to_offset(at).seconds())
+    }
+
     /// `ms` since the epoch as local date, time and UTC offset: `2026-11-30 21:30:05 +05:30`.
     pub fn format(&self, ms: i64) -> String {
         self.strftime(ms, "%Y-%m-%d %H:%M:%S %:z")

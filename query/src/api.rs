@@ -1,4 +1,4 @@
-//! The query REST API and the dashboard page.
+//! The query REST API (the web app, `web/`, is its browser front end).
 //!
 //! - `GET /v1/events?from&to&site&stream&kind&list&person&matched&limit&cursor`: events newest
 //!   first, each with its watchlist matches and a best-shot link; `next_cursor` fetches the next page;
@@ -22,7 +22,6 @@
 //!   most similar first, each with its best-matching report and best-shot link; every search is
 //!   recorded first (`face_search_audit`), and admins read the records with
 //!   `GET /v1/audit/face-searches?from&to&limit`;
-//! - `GET /` (and `/dashboard`): the analysts' dashboard, a page that calls the above.
 //!
 //! Times are ms since the epoch or RFC 3339; the range defaults to the last 24 hours. Every `/v1`
 //! request needs a bearer token: aggregates (timeline, streams) any role, anything that identifies
@@ -36,7 +35,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -68,9 +67,6 @@ use crate::store::{DWELL_BINS_MS, EventRow, Face, FaceSearchRow, MatchRow, Wareh
 
 /// Largest photo a face search accepts.
 pub const MAX_PHOTO_BYTES: usize = 10 * 1024 * 1024;
-
-/// The dashboard page.
-pub const DASHBOARD_HTML: &str = include_str!("dashboard.html");
 
 /// Labels of the request metrics.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -134,11 +130,9 @@ impl axum::extract::FromRef<ApiState> for PgPool {
     }
 }
 
-/// The API's routes and the dashboard.
+/// The API's routes.
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .route("/", get(dashboard))
-        .route("/dashboard", get(dashboard))
         .route("/v1/events", get(events))
         .route("/v1/events/{id}", get(event))
         .route("/v1/events/{id}/best-shot", get(best_shot))
@@ -245,10 +239,6 @@ struct EventsPage {
     events: Vec<EventView>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     next_cursor: Option<String>,
-}
-
-async fn dashboard() -> Html<&'static str> {
-    Html(DASHBOARD_HTML)
 }
 
 async fn events(

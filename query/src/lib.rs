@@ -1,4 +1,4 @@
-//! Query: the REST API and dashboard analysts use to explore what the pipeline saw, read from the
+//! Query: the REST API analysts use (through the web app) to explore what the pipeline saw, read from the
 //! ClickHouse warehouse the writer fills.
 //!
 //! - [`params`]: request parameters (time ranges, filters, pages) validated into clear 400s;
@@ -7,7 +7,7 @@
 //! - [`face_search`]: search by face (sign sketches, then exact similarity); [`audit`]: every search
 //!   recorded in PostgreSQL;
 //! - [`reports`]: CSV and PDF reports of the events (rendered by `sightline-exporter`);
-//! - [`api`]: the axum routes, token roles, and the dashboard page (`dashboard.html`).
+//! - [`api`]: the axum routes and token roles.
 //!
 //! The `sightline-query` binary serves them; see `query/query.toml` for its settings.
 

@@ -1,4 +1,4 @@
-//! `sightline-query`: the query REST API and the analysts' dashboard (`http_addr`), plus `/metrics`,
+//! `sightline-query`: the query REST API (`http_addr`), plus `/metrics`,
 //! `/healthz` and `/readyz` (`metrics_addr`; ready while the warehouse answers).
 //!
 //! Settings: `--config FILE` (TOML, see `query/query.toml`) overlaid by `SIGHTLINE_QUERY__*`.
@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "sightline-query", about = "REST API and dashboard over the event warehouse")]
+#[command(name = "sightline-query", about = "REST API over the event warehouse")]
 struct Cli {
     /// Settings file (TOML).
     #[arg(long, env = "SIGHTLINE_QUERY_CONFIG")]
@@ -34,7 +34,7 @@ struct QuerySettings {
     clickhouse: ClickHouseSettings,
     /// PostgreSQL URL (API tokens).
     postgres_url: String,
-    /// Address of the REST API and the dashboard.
+    /// Address of the REST API.
     http_addr: String,
     /// Address of `/metrics`, `/healthz` and `/readyz`.
     metrics_addr: std::net::SocketAddr,
@@ -130,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", settings.http_addr))?;
     // Ready once the API is bound and the warehouse answers.
     tokio::spawn(watch_warehouse(warehouse, readiness, shutdown));
-    tracing::info!(%addr, "query API and dashboard listening");
+    tracing::info!(%addr, "query API listening");
     server.await.context("the API server task")?.context("serving the API")?;
     tracing::info!("stopped");
     Ok(())

@@ -1,6 +1,6 @@
 //! The schedules REST API of the scheduler service.
 //!
-//! - `GET /v1/schedules`, `POST /v1/schedules` (`{"name", "cron", "format": "pdf"|"csv",
+//! - `GET /v1/schedules`, `POST /v1/schedules` (`{"name", "cron", "tz", "format": "pdf"|"csv",
 //!   "range_hours", "filters": {"site", "stream", "kind", "list", "person", "matched"},
 //!   "recipients": [..], "enabled"}`);
 //! - `GET /v1/schedules/{id}`, `DELETE /v1/schedules/{id}`;
@@ -9,7 +9,8 @@
 //!
 //! Reads need analyst or above (schedules name their recipients); changes need admin or operator.
 //! A schedule whose expression would run more often than the service's `min_interval_secs` is
-//! refused (400); a run on demand is one mail per request and is not limited by it.
+//! refused (400). `tz` (an IANA name, default UTC) is the zone the expression runs in, across
+//! daylight-saving changes, and the zone of the PDF's times. A run on demand is one mail per request and is not limited by it.
 //! Errors are JSON `{"error": "..."}`.
 
 use axum::extract::rejection::JsonRejection;

@@ -101,7 +101,7 @@ impl Runner {
             let span = tracing::info_span!("report", schedule = %schedule.name, attempt = claim.attempts + 1);
             let started = now_ms();
             let result = self.deliver(&schedule, started).instrument(span.clone()).await;
-            let cron = Cron::parse(&schedule.cron);
+            let cron = Cron::parse(&schedule.cron, &schedule.tz);
             let min_interval_ms = i64::try_from(self.min_interval.as_millis()).unwrap_or(i64::MAX);
             let due = schedule.next_run_ms.min(started);
             let next_cron = cron.as_ref().ok().and_then(|c| c.next_run(due, min_interval_ms));
@@ -181,7 +181,7 @@ impl Runner {
             }
             Format::Pdf => {
                 let request = EventsRequest { range, filter, limit: PDF_EVENTS.min(MAX_REPORT_EVENTS), cursor: None };
-                let clock = ReportClock::utc();
+                let clock = ReportClock::named(&schedule.tz).unwrap_or_else(|_| ReportClock::utc());
                 let mut report = reports::summary(&self.warehouse, &request, &schedule.name, now_ms, clock)
                     .await
                     .map_err(|e| e.to_string())?;

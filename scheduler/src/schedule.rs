@@ -1,9 +1,10 @@
-//! A report schedule: when (cron, UTC), what (PDF or CSV, a time range and the query API's event
+//! A report schedule: when (cron, in the schedule's time zone), what (PDF or CSV, a time range and the query API's event
 //! filters) and to whom; validated into clear errors before it is stored.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, TimeZone};
 use serde::{Deserialize, Serialize};
 use sightline_common::api::check_text;
+use sightline_exporter::ReportClock;
 use sightline_query::params::{EventFilter, ObjectKind};
 use std::str::FromStr;
 
@@ -88,8 +89,11 @@ impl Filters {
 pub struct NewSchedule {
     /// Unique name (also the mail's subject).
     pub name: String,
-    /// Cron expression, seconds first, in UTC: `0 0 7 * * Mon-Fri` is 07:00 on weekdays.
+    /// Cron expression, seconds first, in `tz`: `0 0 7 * * Mon-Fri` is 07:00 on weekdays.
     pub cron: String,
+    /// The IANA time zone the expression runs in and the report's times are shown in (default UTC).
+    #[serde(default = "default_tz")]
+    pub tz: String,
     /// `pdf` or `csv`.
     pub format: Format,
     /// Hours before each run the report covers (default 24).
@@ -105,6 +109,10 @@ pub struct NewSchedule {
     pub enabled: bool,
 }
 
+fn default_tz() -> String {
+    "UTC".to_owned()
+}
+
 fn default_range_hours() -> i32 {
     24
 }
@@ -113,22 +121,46 @@ fn default_enabled() -> bool {
     true
 }
 
-/// A parsed cron expression.
+/// A parsed cron expression in a time zone: `0 0 7 * * *` in Europe/Berlin runs at 07:00 there, in
+/// winter and in summer time alike. A run that falls in the hour skipped when clocks go forward
+/// happens an hour later; one in the hour repeated when they go back, once.
 #[derive(Debug, Clone)]
-pub struct Cron(cron::Schedule);
+pub struct Cron {
+    schedule: cron::Schedule,
+    zone: ReportClock,
+}
+
+/// Attempts to find a run whose local time and offset agree (two suffice but across a transition).
+const OFFSET_ATTEMPTS: usize = 4;
 
 impl Cron {
-    /// Parses `expression` (seconds first).
-    pub fn parse(expression: &str) -> Result<Self, String> {
+    /// Parses `expression` (seconds first), run in the IANA time zone `zone`.
+    pub fn parse(expression: &str, zone: &str) -> Result<Self, String> {
+        let zone = ReportClock::named(zone).map_err(|e| format!("tz: {e} (an IANA name such as Europe/Berlin)"))?;
         cron::Schedule::from_str(expression)
-            .map(Cron)
+            .map(|schedule| Cron { schedule, zone })
             .map_err(|e| format!("cron: {expression:?} is not a cron expression with seconds first ({e})"))
     }
 
     /// The first run strictly after `after_ms` (ms since the epoch), if any.
     pub fn next_after(&self, after_ms: i64) -> Option<i64> {
-        let after: DateTime<Utc> = Utc.timestamp_millis_opt(after_ms).single()?;
-        self.0.after(&after).next().map(|at| at.timestamp_millis())
+        // The expression is read on the local clock at the offset in force; a run found across an
+        // offset change is looked for again at the offset in force then.
+        let mut offset = self.zone.offset_seconds(after_ms)?;
+        let mut latest = None;
+        for _ in 0..OFFSET_ATTEMPTS {
+            let local = FixedOffset::east_opt(offset)?;
+            let after: DateTime<FixedOffset> = local.timestamp_millis_opt(after_ms).single()?;
+            let run = self.schedule.after(&after).next()?.timestamp_millis();
+            let offset_then = self.zone.offset_seconds(run)?;
+            if offset_then == offset {
+                return Some(run);
+            }
+            latest = latest.max(Some(run));
+            offset = offset_then;
+        }
+        // A local time that does not exist (clocks went forward): the later reading.
+        latest
     }
 
     /// The run that follows one due at `due_ms`, at least `min_interval_ms` after it: the runner's
@@ -141,8 +173,8 @@ impl Cron {
     /// The shortest time between two of the first `runs` runs after `after_ms`, ms (`None` with fewer
     /// than two runs).
     pub fn shortest_gap(&self, after_ms: i64, runs: usize) -> Option<i64> {
-        let after: DateTime<Utc> = Utc.timestamp_millis_opt(after_ms).single()?;
-        let times: Vec<i64> = self.0.after(&after).take(runs).map(|at| at.timestamp_millis()).collect();
+        let times: Vec<i64> =
+            std::iter::successors(self.next_after(after_ms), |at| self.next_after(*at)).take(runs).collect();
         times.windows(2).map(|pair| pair[1] - pair[0]).min()
     }
 }
@@ -186,7 +218,8 @@ impl NewSchedule {
                 .map_err(|e| format!("recipients: {address:?} is not a mail address ({e})"))?;
         }
         self.filters.to_event_filter()?;
-        let cron = Cron::parse(&self.cron)?;
+        check_text("tz", &self.tz, 64)?;
+        let cron = Cron::parse(&self.cron, &self.tz)?;
         let first = cron.next_after(now_ms).ok_or_else(|| format!("cron: {:?} never runs again", self.cron))?;
         if let Some(gap) = cron.shortest_gap(now_ms, RUNS_CHECKED).filter(|gap| *gap < min_interval_ms) {
             return Err(format!(
@@ -229,6 +262,9 @@ mod tests {
         assert_eq!(bad(|s| s.range_hours = 0), "range_hours");
         assert_eq!(bad(|s| s.filters.kind = Some("car".into())), "filters.kind");
         assert_eq!(bad(|s| s.cron = "0 0 0 1 1 * 2020".into()), "cron");
+        assert_eq!(bad(|s| s.tz = "Mars/Olympus".into()), "tz");
+        let tokyo = NewSchedule { tz: "Asia/Tokyo".into(), ..schedule() };
+        assert_eq!(tokyo.validate(NOW, MINUTE), Ok(NOW + 12 * 3_600_000), "07:00 in Tokyo is 22:00 UTC");
         assert!(
             serde_json::from_value::<NewSchedule>(serde_json::json!({"name": "x", "cron": "* * * * * *",
             "format": "doc", "recipients": ["a@b.c"]}))
@@ -238,11 +274,24 @@ mod tests {
 
     #[test]
     fn cron_runs_follow_the_expression_in_utc() {
-        let cron = Cron::parse("0 0 7 * * *").expect("cron");
+        let cron = Cron::parse("0 0 7 * * *", "UTC").expect("cron");
         let noon = 1_795_168_800_000 + 2 * 3_600_000; // 2026-11-20T12:00:00Z
         assert_eq!(cron.next_after(noon), Some(1_795_168_800_000 - 3 * 3_600_000 + 86_400_000));
-        let every_second = Cron::parse("* * * * * *").expect("cron");
+        let every_second = Cron::parse("* * * * * *", "UTC").expect("cron");
         assert_eq!(every_second.next_after(1_000), Some(2_000));
+    }
+
+    #[test]
+    fn cron_runs_follow_the_expression_in_its_time_zone_across_clock_changes() {
+        let berlin = Cron::parse("0 0 7 * * *", "Europe/Berlin").expect("cron");
+        let saturday_noon = 1_792_843_200_000; // 2026-10-24T12:00:00Z, summer time (+02)
+        // Clocks go back on Sunday at 03:00: 07:00 is then 06:00 UTC, not 05:00.
+        assert_eq!(berlin.next_after(saturday_noon), Some(1_792_908_000_000));
+        assert_eq!(berlin.next_after(saturday_noon - 12 * 3_600_000), Some(1_792_818_000_000), "Saturday, at +02");
+        // 02:30 does not exist on 2026-03-29 (clocks go forward at 02:00): it runs at 03:30 (01:30 UTC).
+        let night = Cron::parse("0 30 2 * * *", "Europe/Berlin").expect("cron");
+        assert_eq!(night.next_after(1_774_699_200_000), Some(1_774_747_800_000));
+        assert!(Cron::parse("0 0 7 * * *", "Europe/Nowhere").expect_err("unknown").starts_with("tz:"));
     }
 
     #[test]
@@ -259,11 +308,11 @@ mod tests {
         assert!(with_cron("0,10 0 0 1 * *").validate(NOW, MINUTE).is_err());
 
         // The runner's guard: the next run is the first at least the minimum interval after the due one.
-        let every_second = Cron::parse("* * * * * *").expect("cron");
+        let every_second = Cron::parse("* * * * * *", "UTC").expect("cron");
         assert_eq!(every_second.next_run(NOW, MINUTE), Some(NOW + MINUTE));
-        let every_minute = Cron::parse("0 * * * * *").expect("cron");
+        let every_minute = Cron::parse("0 * * * * *", "UTC").expect("cron");
         assert_eq!(every_minute.next_run(NOW, MINUTE), Some(NOW + MINUTE), "a run that is due is not skipped");
-        let daily = Cron::parse("0 0 7 * * *").expect("cron");
+        let daily = Cron::parse("0 0 7 * * *", "UTC").expect("cron");
         assert_eq!(daily.next_run(NOW, MINUTE), daily.next_after(NOW));
     }
 }

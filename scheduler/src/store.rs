@@ -14,8 +14,10 @@ pub struct Schedule {
     pub id: Uuid,
     /// Name (the mail's subject).
     pub name: String,
-    /// Cron expression (seconds first, UTC).
+    /// Cron expression (seconds first, in `tz`).
     pub cron: String,
+    /// The time zone it runs in and its report shows times in.
+    pub tz: String,
     /// `pdf` or `csv`.
     pub format: Format,
     /// Hours before each run the report covers.
@@ -49,7 +51,7 @@ pub struct Delivery {
     pub error: String,
 }
 
-const COLUMNS: &str = "id, name, cron, format, range_hours, filters, recipients, enabled, \
+const COLUMNS: &str = "id, name, cron, tz, format, range_hours, filters, recipients, enabled, \
                        (extract(epoch from next_run_at) * 1000)::bigint AS next_run_ms";
 
 fn schedule_from(row: &sqlx::postgres::PgRow) -> Result<Schedule, sqlx::Error> {
@@ -59,6 +61,7 @@ fn schedule_from(row: &sqlx::postgres::PgRow) -> Result<Schedule, sqlx::Error> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         cron: row.try_get("cron")?,
+        tz: row.try_get("tz")?,
         format: Format::parse(&format).ok_or_else(|| sqlx::Error::Decode(format!("format {format:?}").into()))?,
         range_hours: row.try_get("range_hours")?,
         filters: serde_json::from_value(filters).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
@@ -72,8 +75,8 @@ fn schedule_from(row: &sqlx::postgres::PgRow) -> Result<Schedule, sqlx::Error> {
 pub async fn create(pool: &PgPool, schedule: &NewSchedule, next_run_ms: i64) -> Result<Option<Schedule>, sqlx::Error> {
     let filters = serde_json::to_value(&schedule.filters).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let row = sqlx::query(&format!(
-        "INSERT INTO report_schedules (name, cron, format, range_hours, filters, recipients, enabled, next_run_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8 / 1000.0)) ON CONFLICT (name) DO NOTHING \
+        "INSERT INTO report_schedules (name, cron, format, range_hours, filters, recipients, enabled, next_run_at, tz) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8 / 1000.0), $9) ON CONFLICT (name) DO NOTHING \
          RETURNING {COLUMNS}"
     ))
     .bind(schedule.name.trim())
@@ -84,6 +87,7 @@ pub async fn create(pool: &PgPool, schedule: &NewSchedule, next_run_ms: i64) -> 
     .bind(&schedule.recipients)
     .bind(schedule.enabled)
     .bind(next_run_ms as f64)
+    .bind(&schedule.tz)
     .fetch_optional(pool)
     .await?;
     row.as_ref().map(schedule_from).transpose()

@@ -236,3 +236,23 @@ async fn an_analyst_counts_finds_and_downloads_what_the_video_shows() -> anyhow:
     assert_eq!(audit, ("ana".to_owned(), "session".to_owned()));
     web.finish(&["15-analytics", "16-track", "17-search"]).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_schedules_a_report_in_a_time_zone_and_sends_it_now() -> anyhow::Result<()> {
+    let password = "the operator's password";
+    let web = WebApp::start("browser_reports", &[("otto", password, Role::Operator)]).await?;
+    let recipient = format!("morning-{}@example.com", uuid::Uuid::new_v4().simple());
+    drive("reports.mjs", "", &web.settings("otto", password, &[("SIGHTLINE_E2E_MAIL", recipient.clone())]));
+    // What the screen did: the schedule in Berlin time, its next run at 07:00 there on a weekday.
+    let (tz, berlin_time): (String, String) = sqlx::query_as(
+        "SELECT tz, to_char(next_run_at AT TIME ZONE 'Europe/Berlin', 'HH24:MI') FROM report_schedules \
+         WHERE name = 'Morning summary'",
+    )
+    .fetch_one(&web.db.pool)
+    .await?;
+    assert_eq!((tz.as_str(), berlin_time.as_str()), ("Europe/Berlin", "07:00"));
+    let mails = sightline_testkit::alerts::mails_to(&recipient)?;
+    assert_eq!(mails.len(), 1, "the report sent now arrived once");
+    assert!(mails[0].contains("Subject: Morning summary"), "{}", &mails[0][..mails[0].len().min(2000)]);
+    web.finish(&["18-reports"]).await
+}

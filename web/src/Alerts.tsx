@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { type Alert, type AlertRule, type LiveAlert, type Session, type Stream, type Watchlist, api } from "./api";
 import { ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
+import { streamName, useStreams, useWatchlists } from "./names";
 
 interface AlertsProps {
   role: Session["role"];
@@ -49,9 +50,9 @@ export function Alerts({ role, onSessionEnded }: AlertsProps) {
   const [alerts, setAlerts] = useState<Alert[] | null>(null);
   const [fresh, setFresh] = useState<Set<string>>(new Set());
   const [feed, setFeed] = useState<FeedState>("connecting");
-  const [streams, setStreams] = useState<Stream[]>([]);
-  const [lists, setLists] = useState<Watchlist[]>([]);
   const { error, fail, clear } = useScreenError(onSessionEnded);
+  const [streams, reloadStreams] = useStreams(fail);
+  const lists = useWatchlists(fail);
   const manages = role === "operator" || role === "admin";
 
   const loadAlerts = useCallback(async () => {
@@ -66,9 +67,7 @@ export function Alerts({ role, onSessionEnded }: AlertsProps) {
 
   useEffect(() => {
     void loadAlerts();
-    api<Stream[]>("GET", "/v1/streams").then(setStreams, fail);
-    api<Watchlist[]>("GET", "/v1/watchlists").then(setLists, fail);
-  }, [loadAlerts, fail]);
+  }, [loadAlerts]);
 
   // The live feed: each alert is put on top as it comes; its deliveries are read a moment later.
   useEffect(() => {
@@ -80,15 +79,15 @@ export function Alerts({ role, onSessionEnded }: AlertsProps) {
       setAlerts((current) => [alert, ...(current ?? []).filter((a) => a.id !== alert.id)].slice(0, SHOWN));
       setFresh((current) => new Set(current).add(alert.id));
       // A camera added since the screen opened is named too.
-      api<Stream[]>("GET", "/v1/streams").then(setStreams, fail);
+      reloadStreams();
       window.setTimeout(() => void loadAlerts(), 3000);
     });
     // Alerts missed while the browser lagged behind are in the list: read it again.
     source.addEventListener("lagged", () => void loadAlerts());
     return () => source.close();
-  }, [loadAlerts, fail]);
+  }, [loadAlerts, reloadStreams]);
 
-  const cameraOf = (id: string) => streams.find((stream) => stream.id === id)?.name ?? id;
+  const cameraOf = (id: string) => streamName(streams, id);
 
   return (
     <>

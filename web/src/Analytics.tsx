@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
-import { type Stream, api } from "./api";
+import { api } from "./api";
 import { ErrorLine, useScreenError } from "./forms";
+import { siteNames, useStreams } from "./names";
 import { type Range, RangePicker, lastDays } from "./time";
 
 interface AnalyticsProps {
@@ -45,16 +46,11 @@ export function Analytics({ onSessionEnded }: AnalyticsProps) {
   const [range, setRange] = useState<Range>(lastDays(1));
   const [zone, setZone] = useState(browserZone);
   const [site, setSite] = useState("");
-  const [sites, setSites] = useState<string[]>([]);
+
   const [data, setData] = useState<{ timeline: Timeline; identified: Identified; dwell: Dwell; heatmap: Heatmap } | null>(null);
   const { error, fail, clear } = useScreenError(onSessionEnded);
-
-  useEffect(() => {
-    api<Stream[]>("GET", "/v1/streams").then(
-      (streams) => setSites([...new Set(streams.map((s) => s.site).filter(Boolean))].sort()),
-      fail,
-    );
-  }, [fail]);
+  const [streams] = useStreams(fail);
+  const sites = siteNames(streams);
   useEffect(() => {
     let superseded = false;
     const base = new URLSearchParams({ from: String(range.from_ms), to: String(range.to_ms) });

@@ -4,6 +4,7 @@ import { Admin } from "./Admin";
 import { Alerts } from "./Alerts";
 import { Analytics } from "./Analytics";
 import { Login } from "./Login";
+import { Reports } from "./Reports";
 import { Search } from "./Search";
 import { Streams } from "./Streams";
 import { Tracks } from "./Tracks";
@@ -18,6 +19,7 @@ const SCREENS: { path: string; title: string; roles: Role[] }[] = [
   { path: "/tracks", title: "Tracks", roles: ["analyst", "operator", "admin"] },
   { path: "/search", title: "Search by face", roles: ["analyst", "operator", "admin"] },
   { path: "/analytics", title: "Analytics", roles: ["viewer", "analyst", "operator", "admin"] },
+  { path: "/reports", title: "Reports", roles: ["analyst", "operator", "admin"] },
   { path: "/watchlists", title: "Watchlists", roles: ["analyst", "operator", "admin"] },
   { path: "/admin", title: "Users and tokens", roles: ["admin"] },
 ];
@@ -143,6 +145,8 @@ export function App() {
           />
         ) : screen.path === "/search" ? (
           <Search onSessionEnded={onSessionEnded} eventId={searchEvent} />
+        ) : screen.path === "/reports" ? (
+          <Reports role={session.role} onSessionEnded={onSessionEnded} />
         ) : screen.path === "/analytics" ? (
           <Analytics onSessionEnded={onSessionEnded} />
         ) : screen.path === "/alerts" ? (

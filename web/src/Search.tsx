@@ -1,6 +1,7 @@
 import { type DragEvent, useEffect, useState } from "react";
-import { type FaceSearchAnswer, type Stream, api } from "./api";
+import { type FaceSearchAnswer, api } from "./api";
 import { ErrorLine, useScreenError } from "./forms";
+import { streamName, useStreams } from "./names";
 import { type Range, RangePicker, lastDays, localTime } from "./time";
 
 interface SearchProps {
@@ -21,12 +22,8 @@ export function Search({ onSessionEnded, eventId }: SearchProps) {
   const [photo, setPhoto] = useState<{ file: File; preview: string } | null>(null);
   const [answer, setAnswer] = useState<FaceSearchAnswer | null>(null);
   const [searching, setSearching] = useState(false);
-  const [streams, setStreams] = useState<Stream[]>([]);
   const { error, fail, clear } = useScreenError(onSessionEnded);
-
-  useEffect(() => {
-    api<Stream[]>("GET", "/v1/streams").then(setStreams, fail);
-  }, [fail]);
+  const [streams] = useStreams(fail);
   useEffect(
     () => () => {
       if (photo) URL.revokeObjectURL(photo.preview);
@@ -63,7 +60,7 @@ export function Search({ onSessionEnded, eventId }: SearchProps) {
     event.preventDefault();
     choose(event.dataTransfer.files[0]);
   };
-  const cameraOf = (id: string) => streams.find((stream) => stream.id === id)?.name ?? id;
+  const cameraOf = (id: string) => streamName(streams, id);
 
   return (
     <section aria-labelledby="search-title">

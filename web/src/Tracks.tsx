@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
-import { type EventView, type ListedPerson, type Stream, type Watchlist, api } from "./api";
+import { type EventView, type ListedPerson, api } from "./api";
 import { ErrorLine, useScreenError } from "./forms";
+import { siteNames, streamName, useStreams, useWatchlists } from "./names";
 import { type Range, RangePicker, lastDays, localTime } from "./time";
 
 interface TracksProps {
@@ -49,19 +50,14 @@ export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
     kind: "face",
     matched: false,
   });
-  const [streams, setStreams] = useState<Stream[]>([]);
-  const [lists, setLists] = useState<Watchlist[]>([]);
   const [persons, setPersons] = useState<ListedPerson[]>([]);
   // Cursors of the pages before the one shown (the first page has none).
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const [page, setPage] = useState<{ events: EventView[]; next_cursor: string | null } | null>(null);
   const [selected, setSelected] = useState<EventView | null>(null);
   const { error, fail, clear } = useScreenError(onSessionEnded);
-
-  useEffect(() => {
-    api<Stream[]>("GET", "/v1/streams").then(setStreams, fail);
-    api<Watchlist[]>("GET", "/v1/watchlists").then(setLists, fail);
-  }, [fail]);
+  const [streams] = useStreams(fail);
+  const lists = useWatchlists(fail);
   useEffect(() => {
     if (!filters.list) {
       setPersons([]);
@@ -91,8 +87,8 @@ export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
     setFilters((current) => ({ ...current, ...next }));
     setCursors([null]);
   };
-  const cameraOf = (id: string) => streams.find((stream) => stream.id === id)?.name ?? id;
-  const sites = [...new Set(streams.map((stream) => stream.site).filter(Boolean))].sort();
+  const cameraOf = (id: string) => streamName(streams, id);
+  const sites = siteNames(streams);
   const download = (what: string) => `/api/v1/reports/${what}?${queryOf(filters)}&tz=${encodeURIComponent(Intl.DateTimeFormat().resolvedOptions().timeZone)}`;
 
   return (

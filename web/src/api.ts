@@ -253,3 +253,28 @@ export interface FaceSearchAnswer {
     best_shot_url: string | null;
   }[];
 }
+
+/** A scheduled report (scheduler's GET /v1/schedules). */
+export interface ReportSchedule {
+  id: string;
+  name: string;
+  cron: string;
+  tz: string;
+  format: "pdf" | "csv";
+  range_hours: number;
+  filters: Record<string, string | boolean | undefined>;
+  recipients: string[];
+  enabled: boolean;
+  next_run_ms: number;
+}
+
+/** One attempt to send a scheduled report (scheduler's GET /v1/schedules/{id}/deliveries). */
+export interface ReportDelivery {
+  due_ms: number;
+  attempt: number;
+  finished_ms: number;
+  ok: boolean;
+  events: number;
+  bytes: number;
+  error: string;
+}

@@ -1,0 +1,316 @@
+import { useCallback, useEffect, useState } from "react";
+import { type ReportDelivery, type ReportSchedule, type Session, type Stream, type Watchlist, api } from "./api";
+import { ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
+import { useStreams, useWatchlists } from "./names";
+import { localTime } from "./time";
+
+interface ReportsProps {
+  role: Session["role"];
+  /** Handles a 401 (the session ended); true when it did. */
+  onSessionEnded: (error: unknown) => boolean;
+}
+
+const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+/** `ms` on the clock of the schedule's zone, which its cron expression reads. */
+const zonedTime = (ms: number, zone: string) => `${new Date(ms).toLocaleString(undefined, { timeZone: zone })} ${zone}`;
+
+/**
+ * Reports: the schedules that mail a PDF or CSV (when, in their time zone; what; to whom), each with
+ * its deliveries; operators and admins add them, run one now and delete them. Any report can also be
+ * downloaded here for the period it would cover.
+ */
+export function Reports({ role, onSessionEnded }: ReportsProps) {
+  const [schedules, setSchedules] = useState<ReportSchedule[] | null>(null);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [deliveries, setDeliveries] = useState<ReportDelivery[]>([]);
+  const [adding, setAdding] = useState(false);
+  const { error, fail, clear } = useScreenError(onSessionEnded);
+  const [streams] = useStreams(fail);
+  const lists = useWatchlists(fail);
+  const manages = role === "operator" || role === "admin";
+
+  const load = useCallback(async () => {
+    try {
+      setSchedules((await api<{ schedules: ReportSchedule[] }>("GET", "/v1/schedules")).schedules);
+      clear();
+    } catch (caught) {
+      fail(caught);
+    }
+  }, [fail, clear]);
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  // The selected schedule's deliveries, read again every few seconds (a run now shows up).
+  useEffect(() => {
+    if (!selected) return;
+    let superseded = false;
+    // The schedules too: a run moves the next one.
+    const read = () => {
+      void load();
+      return api<{ deliveries: ReportDelivery[] }>("GET", `/v1/schedules/${selected}/deliveries`).then(
+        (answer) => !superseded && setDeliveries(answer.deliveries),
+        (caught: unknown) => !superseded && fail(caught),
+      );
+    };
+    void read();
+    const timer = window.setInterval(read, 3000);
+    return () => {
+      superseded = true;
+      window.clearInterval(timer);
+    };
+  }, [selected, load, fail]);
+
+  const act = async (method: string, path: string) => {
+    try {
+      await api(method, path);
+      await load();
+    } catch (caught) {
+      fail(caught);
+    }
+  };
+  /** The report a schedule mails, for the period it would cover if it ran now. */
+  const download = (schedule: ReportSchedule) => {
+    const query = new URLSearchParams({ from: String(Date.now() - schedule.range_hours * 3_600_000), to: String(Date.now()) });
+    for (const [key, value] of Object.entries(schedule.filters)) if (value) query.set(key, String(value));
+    if (schedule.format === "pdf") query.set("tz", schedule.tz);
+    return `/api/v1/reports/${schedule.format === "pdf" ? "summary.pdf" : "events.csv"}?${query}`;
+  };
+  const shown = schedules?.find((schedule) => schedule.id === selected) ?? null;
+
+  return (
+    <>
+      <section aria-labelledby="reports-title">
+        <div className="title-row">
+          <h2 id="reports-title">Scheduled reports</h2>
+          {manages && !adding && (
+            <button type="button" onClick={() => setAdding(true)}>
+              Add schedule
+            </button>
+          )}
+        </div>
+        <ErrorLine error={error} />
+        {schedules === null ? (
+          <p className="loading">Loading…</p>
+        ) : schedules.length === 0 ? (
+          <p className="empty">No scheduled reports yet.</p>
+        ) : (
+          <table>
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>When</th>
+                <th>Format</th>
+                <th>Covers</th>
+                <th>To</th>
+                <th>Next run</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {schedules.map((schedule) => (
+                <tr key={schedule.id} className={schedule.id === selected ? "selected" : undefined}>
+                  <td>
+                    <button type="button" className="link" onClick={() => setSelected(schedule.id)}>
+                      {schedule.name}
+                    </button>
+                  </td>
+                  <td>
+                    <code>{schedule.cron}</code> {schedule.tz}
+                  </td>
+                  <td>{schedule.format.toUpperCase()}</td>
+                  <td>{schedule.range_hours} h</td>
+                  <td>{schedule.recipients.join(", ")}</td>
+                  <td>{schedule.enabled ? zonedTime(schedule.next_run_ms, schedule.tz) : "disabled"}</td>
+                  <td className="actions">
+                    <a className="button" href={download(schedule)} download aria-label={`Download ${schedule.name}`}>
+                      Download
+                    </a>
+                    {manages && (
+                      <>
+                        <button
+                          type="button"
+                          aria-label={`Run ${schedule.name} now`}
+                          onClick={() => void act("POST", `/v1/schedules/${schedule.id}/run`).then(() => setSelected(schedule.id))}
+                        >
+                          Run now
+                        </button>
+                        <button
+                          type="button"
+                          className="secondary"
+                          aria-label={`Delete ${schedule.name}`}
+                          onClick={() => void act("DELETE", `/v1/schedules/${schedule.id}`)}
+                        >
+                          Delete
+                        </button>
+                      </>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+      {adding && (
+        <ScheduleForm
+          streams={streams}
+          lists={lists}
+          onDone={async (id) => {
+            setAdding(false);
+            if (id) setSelected(id);
+            await load();
+          }}
+          onSessionEnded={onSessionEnded}
+        />
+      )}
+      {shown && (
+        <section aria-labelledby="deliveries-title">
+          <h2 id="deliveries-title">Deliveries of {shown.name}</h2>
+          {deliveries.length === 0 ? (
+            <p className="empty">Not sent yet.</p>
+          ) : (
+            <table aria-label={`Deliveries of ${shown.name}`}>
+              <thead>
+                <tr>
+                  <th>Due</th>
+                  <th>Attempt</th>
+                  <th>Sent</th>
+                  <th>Outcome</th>
+                  <th>Events</th>
+                  <th>Size</th>
+                </tr>
+              </thead>
+              <tbody>
+                {deliveries.map((delivery) => (
+                  <tr key={`${delivery.due_ms}/${delivery.attempt}`}>
+                    <td>{localTime(delivery.due_ms)}</td>
+                    <td>{delivery.attempt}</td>
+                    <td>{localTime(delivery.finished_ms)}</td>
+                    <td className={delivery.ok ? "delivery-delivered" : "delivery-failed"}>
+                      {delivery.ok ? "sent" : `failed: ${delivery.error}`}
+                    </td>
+                    <td>{delivery.events}</td>
+                    <td>{Math.ceil(delivery.bytes / 1024)} KiB</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </section>
+      )}
+    </>
+  );
+}
+
+const SCHEDULE_FIELDS = ["name", "cron", "tz", "format", "range_hours", "recipients", "filters"];
+
+interface ScheduleFormProps {
+  streams: Stream[];
+  lists: Watchlist[];
+  onDone: (id?: string) => Promise<void>;
+  onSessionEnded: (error: unknown) => boolean;
+}
+
+/** A new schedule; the service's refusal beside the field it names. */
+function ScheduleForm({ streams, lists, onDone, onSessionEnded }: ScheduleFormProps) {
+  const [name, setName] = useState("");
+  const [cron, setCron] = useState("0 0 7 * * Mon-Fri");
+  const [tz, setTz] = useState(browserZone);
+  const [format, setFormat] = useState<"pdf" | "csv">("pdf");
+  const [rangeHours, setRangeHours] = useState("24");
+  const [recipients, setRecipients] = useState("");
+  const [stream, setStream] = useState("");
+  const [list, setList] = useState("");
+  const [matched, setMatched] = useState(false);
+  const { problem, submitting } = useFormAction(onSessionEnded, SCHEDULE_FIELDS);
+  const submit = submitting(async () => {
+    const body = {
+      name,
+      cron,
+      tz,
+      format,
+      range_hours: Number(rangeHours),
+      recipients: recipients
+        .split(",")
+        .map((address) => address.trim())
+        .filter(Boolean),
+      filters: { stream: stream || undefined, list: list || undefined, matched },
+    };
+    const created = await api<ReportSchedule>("POST", "/v1/schedules", body);
+    await onDone(created.id);
+  });
+  return (
+    <section aria-labelledby="schedule-form-title">
+      <h2 id="schedule-form-title">New schedule</h2>
+      <form className="fields" onSubmit={submit} aria-label="New schedule">
+        <label>
+          Schedule name (the mail's subject)
+          <input value={name} onChange={(e) => setName(e.target.value)} required autoComplete="off" />
+          <FieldProblem problem={problem} field="name" />
+        </label>
+        <label>
+          When (cron, seconds first: 0 0 7 * * Mon-Fri is 07:00 on weekdays)
+          <input value={cron} onChange={(e) => setCron(e.target.value)} />
+          <FieldProblem problem={problem} field="cron" />
+        </label>
+        <label>
+          Time zone of the schedule and the report
+          <input value={tz} onChange={(e) => setTz(e.target.value)} />
+          <FieldProblem problem={problem} field="tz" />
+        </label>
+        <label>
+          Format
+          <select value={format} onChange={(e) => setFormat(e.target.value as "pdf" | "csv")}>
+            <option value="pdf">PDF summary</option>
+            <option value="csv">CSV of every event</option>
+          </select>
+        </label>
+        <label>
+          Hours covered before each run
+          <input type="number" value={rangeHours} onChange={(e) => setRangeHours(e.target.value)} />
+          <FieldProblem problem={problem} field="range_hours" />
+        </label>
+        <label>
+          Recipients (comma-separated)
+          <input value={recipients} onChange={(e) => setRecipients(e.target.value)} autoComplete="off" />
+          <FieldProblem problem={problem} field="recipients" />
+        </label>
+        <label>
+          Stream
+          <select value={stream} onChange={(e) => setStream(e.target.value)}>
+            <option value="">every stream</option>
+            {streams.map((s) => (
+              <option key={s.id} value={s.id}>
+                {s.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Watchlist
+          <select value={list} onChange={(e) => setList(e.target.value)}>
+            <option value="">any or none</option>
+            {lists.map((l) => (
+              <option key={l.id} value={l.id}>
+                {l.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="check">
+          <input type="checkbox" checked={matched} onChange={(e) => setMatched(e.target.checked)} />
+          only identified people
+        </label>
+        <FieldProblem problem={problem} field={null} />
+        <div className="buttons">
+          <button type="submit">Add schedule</button>
+          <button type="button" className="secondary" onClick={() => void onDone()}>
+            Cancel
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}
