@@ -48,18 +48,28 @@ pub struct Truth {
 }
 
 /// The test video and its ground truth, made once by `sightline-testmedia` (as `make demo` does).
+/// Safe to call from concurrent tests and processes: one makes it (the others in this process wait),
+/// in a directory of its own, and moves the ground truth then the video into place, so a video seen
+/// there always has its ground truth beside it.
 pub fn test_video() -> anyhow::Result<(PathBuf, Truth)> {
+    static MAKING: Mutex<()> = Mutex::new(());
     let dir = stack::data_dir().join("test-media");
     let video = dir.join("people.mp4");
+    let _making = MAKING.lock().map_err(|_| anyhow::anyhow!("a test panicked while making the test video"))?;
     if !video.exists() {
+        let scratch = stack::data_dir().join(format!("test-media.making-{}", std::process::id()));
         let status = Command::new(stack::binary("sightline-testmedia")?)
             .arg("--models-dir")
             .arg(std::env::var("SIGHTLINE_MODELS_DIR").context("SIGHTLINE_MODELS_DIR")?)
             .arg("--out")
-            .arg(&dir)
+            .arg(&scratch)
             .stdout(Stdio::null())
             .status()?;
         anyhow::ensure!(status.success(), "sightline-testmedia failed");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::rename(scratch.join("people.truth.json"), dir.join("people.truth.json"))?;
+        std::fs::rename(scratch.join("people.mp4"), &video)?;
+        let _ = std::fs::remove_dir_all(&scratch);
     }
     let truth = serde_json::from_slice(&std::fs::read(dir.join("people.truth.json"))?)?;
     Ok((video, truth))
