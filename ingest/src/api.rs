@@ -376,6 +376,8 @@ fn view(mut stream: Stream, state: &ApiState, role: Role) -> StreamView {
             serde_json::json!({
                 "phase": phase, "retry_in_ms": retry_in_ms, "last_error": last_error(s.last_error), "fps": s.fps,
                 "frames": s.frames, "frames_dropped": s.frames_dropped, "reconnects": s.reconnects,
+                "events_delivered": s.events_delivered, "events_failed": s.events_failed,
+                "delivery_error": s.delivery_error,
             })
         }
     };

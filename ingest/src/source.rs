@@ -122,11 +122,27 @@ pub struct StreamStatus {
     pub frames_dropped: u64,
     /// Reconnects so far.
     pub reconnects: u32,
+    /// Detection events the broker acknowledged.
+    pub events_delivered: u64,
+    /// Detection events that could not be queued or delivered (after the producer's retries).
+    pub events_failed: u64,
+    /// Why the latest event was not delivered, while deliveries fail (cleared by the next delivery).
+    pub delivery_error: Option<String>,
 }
 
 impl Default for StreamStatus {
     fn default() -> Self {
-        Self { phase: Phase::Starting, last_error: None, fps: 0.0, frames: 0, frames_dropped: 0, reconnects: 0 }
+        Self {
+            phase: Phase::Starting,
+            last_error: None,
+            fps: 0.0,
+            frames: 0,
+            frames_dropped: 0,
+            reconnects: 0,
+            events_delivered: 0,
+            events_failed: 0,
+            delivery_error: None,
+        }
     }
 }
 

@@ -4,7 +4,9 @@
 //! A stream whose URL the service's [`SourcePolicy`] does not allow (stored before the policy was
 //! tightened, or written to the table directly) is not started: its state is `failed` with the reason.
 //! A video file analysed to its end is recorded (`streams.finished_at`) and not analysed again, also
-//! after a restart, until an operator restarts it or changes the stream.
+//! after a restart, until an operator restarts it or changes the stream. While a stream's detection
+//! events are not reaching Kafka (a missing topic, an unreachable broker), its state says why and
+//! the service's `/readyz` is not ready.
 
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -21,6 +23,7 @@ use crate::snapshot::{SnapshotBoard, SnapshotSlot};
 use crate::source::{Phase, SourceSpec, StreamStatus};
 use crate::track::TrackerSettings;
 use crate::worker::{MediaClock, Models, StreamWorker, WorkerSettings};
+use sightline_common::http::Readiness;
 use sightline_common::kafka::KafkaSettings;
 use sightline_common::shutdown::Shutdown;
 
@@ -47,6 +50,25 @@ pub struct SupervisorSettings {
     pub metrics: IngestMetrics,
     /// Where the workers' snapshots go (the API serves them).
     pub snapshots: SnapshotBoard,
+    /// The service's readiness: blocked (condition `delivery`) while a stream's detections are not
+    /// reaching Kafka.
+    pub readiness: Readiness,
+}
+
+/// The readiness condition of streams whose detections are not delivered.
+const DELIVERY: &str = "delivery";
+
+/// Blocks or clears [`DELIVERY`] from the streams' states.
+fn report_deliveries(readiness: &Readiness, board: &HashMap<Uuid, StreamStatus>) {
+    let failing: Vec<(&Uuid, &String)> =
+        board.iter().filter_map(|(id, status)| status.delivery_error.as_ref().map(|error| (id, error))).collect();
+    match failing.first() {
+        None => readiness.clear(DELIVERY),
+        Some((id, error)) => readiness.block(
+            DELIVERY,
+            format!("detections of {} stream(s) are not reaching Kafka; stream {id}: {error}", failing.len()),
+        ),
+    }
 }
 
 /// Starts the worker of `stream`.
@@ -160,6 +182,7 @@ pub async fn run(
                     for (id, status) in board.iter() {
                         settings.metrics.observe_status(&id.to_string(), status);
                     }
+                    report_deliveries(&settings.readiness, &board);
                 }
             }
             notification = listener.recv() => {

@@ -31,8 +31,19 @@ use crate::track::{Detection, Kind, Tracker, TrackerSettings};
 pub struct DeliveryCounters {
     /// Events the broker acknowledged.
     pub delivered: AtomicU64,
-    /// Events that could not be delivered (after the producer's own retries).
+    /// Events that could not be queued or delivered (after the producer's own retries).
     pub failed: AtomicU64,
+    /// Why the latest event was not delivered; cleared when one is.
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl DeliveryCounters {
+    fn failed(&self, error: String) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(error);
+        }
+    }
 }
 
 /// Counts deliveries (in the counters and the metrics) and logs failures.
@@ -43,6 +54,14 @@ pub struct DeliveryContext {
 
 impl ClientContext for DeliveryContext {}
 
+impl DeliveryContext {
+    /// Counts an event that was not delivered, and why.
+    fn failed(&self, error: String) {
+        self.counters.failed(error);
+        self.metrics.events_failed.inc();
+    }
+}
+
 impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = ();
 
@@ -50,12 +69,14 @@ impl ProducerContext for DeliveryContext {
         match result {
             Ok(_) => {
                 self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut last) = self.counters.last_error.lock() {
+                    *last = None;
+                }
                 self.metrics.events_delivered.inc();
             }
             Err((error, _)) => {
                 tracing::error!(%error, "detection event not delivered");
-                self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                self.metrics.events_failed.inc();
+                self.failed(error.to_string());
             }
         }
     }
@@ -286,9 +307,14 @@ impl StreamWorker {
         Ok(Self { source, producer, counters, tracks, topic: settings.topic })
     }
 
-    /// The stream's state.
+    /// The stream's state, with its deliveries.
     pub fn status(&self) -> StreamStatus {
-        self.source.status()
+        StreamStatus {
+            events_delivered: self.counters.delivered.load(Ordering::Relaxed),
+            events_failed: self.counters.failed.load(Ordering::Relaxed),
+            delivery_error: self.counters.last_error.lock().ok().and_then(|last| last.clone()),
+            ..self.source.status()
+        }
     }
 
     /// Delivery counters (shared: they keep counting through [`Self::stop`]).
@@ -318,6 +344,7 @@ fn emit(
     let record = BaseRecord::to(topic).key(context.stream_id.as_str()).payload(&payload);
     if let Err((error, _)) = producer.send(record) {
         tracing::error!(%error, stream = %context.stream_id, "queueing a detection event failed");
+        rdkafka::producer::Producer::context(producer).failed(format!("queueing for {topic}: {error}"));
     }
 }
 

@@ -41,22 +41,7 @@ async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result
 
     let snapshots = SnapshotSlot { board: Default::default(), stream: uuid::Uuid::new_v4() };
     let modified_ms = std::fs::metadata(&video)?.modified()?.duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
-    let settings = WorkerSettings {
-        context: StreamContext {
-            stream_id: format!("cam-{tag}"),
-            site: "lobby".into(),
-            frame_width: 0,
-            frame_height: 0,
-        },
-        source: SourceSpec { analysis_fps: 5, width: 640, ..SourceSpec::new(video.display().to_string()) },
-        tracker: TrackerSettings::default(),
-        kafka: kafka(),
-        topic: topic.clone(),
-        roi: None,
-        metrics: Default::default(),
-        clock: MediaClock::for_source(&video.display().to_string(), None),
-        snapshot: Some(snapshots.clone()),
-    };
+    let settings = file_settings(format!("cam-{tag}"), &video, topic.clone(), Some(snapshots.clone()));
     let worker = StreamWorker::start(settings, Models { faces: face_detector(), people: Some(person_detector()) })?;
     let deadline = Instant::now() + Duration::from_secs(90);
     while worker.status().phase != Phase::Finished && Instant::now() < deadline {
@@ -219,4 +204,51 @@ async fn a_dropped_live_connection_ends_its_tracks_at_once() -> anyhow::Result<(
     tokio::task::spawn_blocking(move || worker.stop(Duration::from_secs(30))).await?;
     let _ = std::fs::remove_dir_all(dir);
     Ok(())
+}
+
+/// A stream whose detections cannot reach Kafka (its topic does not exist) says so in its state,
+/// instead of looking healthy while every event is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undeliverable_detections_show_in_the_streams_state() -> anyhow::Result<()> {
+    let mut detector = face_detector();
+    let people = cast(&mut detector);
+    let dir = std::env::temp_dir().join(format!("sightline-worker-lost-{}", std::process::id()));
+    let video = encode_cast_video(&people, &dir);
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let missing = format!("test.ingest.{tag}.never-created");
+    let settings = file_settings(format!("lost-{tag}"), &video, missing, None);
+    let worker = StreamWorker::start(settings, Models { faces: face_detector(), people: None })?;
+    // The producer gives up on a topic the broker does not have within its metadata timeout.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while worker.status().delivery_error.is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = worker.status();
+    assert!(status.events_failed > 0 && status.events_delivered == 0, "{status:?}");
+    let error = status.delivery_error.clone().unwrap_or_default();
+    assert!(error.to_lowercase().contains("topic"), "the reason names the topic problem: {error}");
+    tokio::task::spawn_blocking(move || worker.stop(Duration::from_secs(5))).await?;
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+/// A worker reading `video` at 5 fps and 640 pixels wide as stream `stream_id` of site "lobby",
+/// producing to `topic`.
+fn file_settings(
+    stream_id: String,
+    video: &std::path::Path,
+    topic: String,
+    snapshot: Option<SnapshotSlot>,
+) -> WorkerSettings {
+    WorkerSettings {
+        context: StreamContext { stream_id, site: "lobby".into(), frame_width: 0, frame_height: 0 },
+        source: SourceSpec { analysis_fps: 5, width: 640, ..SourceSpec::new(video.display().to_string()) },
+        tracker: TrackerSettings::default(),
+        kafka: kafka(),
+        topic,
+        roi: None,
+        metrics: Default::default(),
+        clock: MediaClock::for_source(&video.display().to_string(), None),
+        snapshot,
+    }
 }

@@ -102,7 +102,12 @@ export function Streams({ role, onSessionEnded }: StreamsProps) {
                   <td>{stream.state.fps?.toFixed(1) ?? "–"}</td>
                   <td>{stream.state.frames ?? "–"}</td>
                   {seesFrames && <td className="url">{stream.source_url}</td>}
-                  <td>{stream.state.last_error ?? ""}</td>
+                  <td>
+                    {stream.state.last_error ?? ""}
+                    {stream.state.delivery_error && (
+                      <span className="error">Detections are not reaching Kafka: {stream.state.delivery_error}</span>
+                    )}
+                  </td>
                   {manages && (
                     <td className="actions">
                       <button type="button" onClick={() => setEditing(stream)}>
@@ -160,6 +165,10 @@ function StreamDetail({ stream, seesFrames }: { stream: Stream; seesFrames: bool
           </dd>
           <dt>Reconnects</dt>
           <dd>{state.reconnects ?? 0}</dd>
+          <dt>Detection events</dt>
+          <dd>
+            {state.events_delivered ?? 0} delivered, {state.events_failed ?? 0} lost
+          </dd>
           <dt>Rate</dt>
           <dd>{stream.analysis_fps} fps asked</dd>
           <dt>Region of interest</dt>

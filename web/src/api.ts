@@ -93,6 +93,10 @@ export interface Stream extends StreamFields {
     retry_in_ms?: number | null;
     /** The last analysed frame (GET /v1/streams/{id}/snapshot): when, and what it shows. */
     snapshot?: { capture_ms: number; faces: number; bodies: number } | null;
+    events_delivered?: number;
+    events_failed?: number;
+    /** Why detections are not reaching Kafka, while they are not. */
+    delivery_error?: string | null;
   };
 }
 

@@ -141,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
         sources: settings.sources,
         metrics,
         snapshots,
+        readiness: readiness.clone(),
     };
     readiness.set_ready();
     supervisor::run(supervisor_settings, pool, statuses, shutdown).await?;
