@@ -259,3 +259,25 @@ async fn apply(
 fn failed(reason: String) -> StreamStatus {
     StreamStatus { phase: Phase::Failed, last_error: Some(reason), ..StreamStatus::default() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_follows_whether_detections_reach_kafka() {
+        let readiness = Readiness::new("starting");
+        readiness.set_ready();
+        let stream = Uuid::new_v4();
+        let mut board = HashMap::from([(stream, StreamStatus::default())]);
+        report_deliveries(&readiness, &board);
+        assert_eq!(readiness.reason(), None, "a stream delivering (or not yet producing) is fine");
+        board.insert(stream, StreamStatus { delivery_error: Some("Unknown topic".into()), ..StreamStatus::default() });
+        report_deliveries(&readiness, &board);
+        let reason = readiness.reason().unwrap_or_default();
+        assert!(reason.contains("not reaching Kafka") && reason.contains("Unknown topic"), "{reason}");
+        board.insert(stream, StreamStatus { events_delivered: 1, ..StreamStatus::default() });
+        report_deliveries(&readiness, &board);
+        assert_eq!(readiness.reason(), None, "ready again once events are delivered");
+    }
+}
