@@ -36,10 +36,23 @@ impl ApiError {
         Self(StatusCode::FORBIDDEN, message.into())
     }
 
+    /// 400: the body is not the JSON the route takes (serde's reason, naming the field).
+    pub fn invalid_json(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        Self::bad_request(format!("invalid JSON body: {}", rejection.body_text()))
+    }
+
     /// 422: well-formed, but its content cannot be processed (e.g. a photo without a face).
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self(StatusCode::UNPROCESSABLE_ENTITY, message.into())
     }
+}
+
+/// A JPEG answer (a best shot, a face's picture, a stream's frame), cached by the browser as
+/// `cache_control` says (`private, max-age=...` for images that never change, `no-store` for ones
+/// that do).
+pub fn jpeg(image: impl Into<axum::body::Body>, cache_control: &'static str) -> Response {
+    use axum::http::header;
+    ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, cache_control)], image.into()).into_response()
 }
 
 impl IntoResponse for ApiError {

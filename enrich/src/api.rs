@@ -20,7 +20,6 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -159,10 +158,6 @@ fn list_conflict(error: sqlx::Error, name: &str) -> ApiError {
     }
 }
 
-fn invalid_json(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
-    ApiError::bad_request(format!("invalid JSON body: {}", rejection.body_text()))
-}
-
 fn default_threshold() -> f32 {
     0.5
 }
@@ -188,7 +183,7 @@ async fn create_list(
     _caller: Caller<Manages>,
     body: Result<Json<ListInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<ListView>), ApiError> {
-    let Json(input) = body.map_err(invalid_json)?;
+    let Json(input) = body.map_err(ApiError::invalid_json)?;
     let list = input.validated()?;
     let id = watchlists::create_list(&state.pool, &list).await.map_err(|e| list_conflict(e, &list.name))?;
     let view = sqlx::query_as(&format!("{LIST_VIEW} WHERE w.id = $1")).bind(id).fetch_one(&state.pool).await?;
@@ -202,7 +197,7 @@ async fn change_list(
     body: Result<Json<ListPatch>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<ListView>, ApiError> {
     let id = parse_id(&id, "list")?;
-    let Json(patch) = body.map_err(invalid_json)?;
+    let Json(patch) = body.map_err(ApiError::invalid_json)?;
     let stored: Option<ListView> =
         sqlx::query_as(&format!("{LIST_VIEW} WHERE w.id = $1")).bind(id).fetch_optional(&state.pool).await?;
     let stored = stored.ok_or_else(|| ApiError::not_found(format!("no list {id}")))?;
@@ -401,11 +396,7 @@ async fn picture(
     .await?;
     let picture =
         picture.ok_or_else(|| ApiError::not_found(format!("no picture of person {person} in list {list_id}")))?;
-    let headers = [
-        (axum::http::header::CONTENT_TYPE, "image/jpeg"),
-        (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
-    ];
-    Ok((headers, picture).into_response())
+    Ok(sightline_common::api::jpeg(picture, "private, max-age=3600"))
 }
 
 async fn delete_person(

@@ -22,7 +22,6 @@
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -405,15 +404,11 @@ fn bind_input<'q>(query: StreamQuery<'q>, input: &'q StreamInput) -> StreamQuery
         .bind(input.media_start_ms)
 }
 
-fn invalid_json(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {}", rejection.body_text()))
-}
-
 fn parse_input(
     body: Result<Json<StreamInput>, axum::extract::rejection::JsonRejection>,
     sources: &SourcePolicy,
 ) -> Result<StreamInput, ApiError> {
-    let Json(input) = body.map_err(invalid_json)?;
+    let Json(input) = body.map_err(ApiError::invalid_json)?;
     input.validate(sources).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
     Ok(input)
 }
@@ -464,7 +459,7 @@ async fn replace(
     body: Result<Json<StreamInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<StreamView>, ApiError> {
     let id = parse_id(&id)?;
-    let Json(input) = body.map_err(invalid_json)?;
+    let Json(input) = body.map_err(ApiError::invalid_json)?;
     update(&state, caller, id, |_| input).await
 }
 
@@ -475,7 +470,7 @@ async fn change(
     body: Result<Json<StreamPatch>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<StreamView>, ApiError> {
     let id = parse_id(&id)?;
-    let Json(patch) = body.map_err(invalid_json)?;
+    let Json(patch) = body.map_err(ApiError::invalid_json)?;
     update(&state, caller, id, |stored| patch.applied_to(stored)).await
 }
 
@@ -524,12 +519,11 @@ async fn snapshot(
             None => format!("no stream {id}"),
         }));
     };
-    let headers = [
-        (header::CONTENT_TYPE, "image/jpeg".to_owned()),
-        (header::CACHE_CONTROL, "no-store".to_owned()),
-        (header::HeaderName::from_static("x-capture-ms"), snapshot.capture_ms.to_string()),
-    ];
-    Ok((headers, axum::body::Bytes::from_owner(snapshot.jpeg)).into_response())
+    let mut response = sightline_common::api::jpeg(axum::body::Bytes::from_owner(snapshot.jpeg), "no-store");
+    response
+        .headers_mut()
+        .insert(header::HeaderName::from_static("x-capture-ms"), header::HeaderValue::from(snapshot.capture_ms));
+    Ok(response)
 }
 
 /// Analyses the stream again from its start: a finished file plays again, a live stream reconnects.

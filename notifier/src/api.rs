@@ -279,11 +279,7 @@ async fn best_shot(
     let id = parse_id(&id, "an alert")?;
     let jpeg =
         Alert::best_shot(&pool, id).await?.ok_or_else(|| ApiError::not_found("no best shot of such an alert"))?;
-    let headers = [
-        (axum::http::header::CONTENT_TYPE, "image/jpeg"),
-        (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
-    ];
-    Ok((headers, jpeg).into_response())
+    Ok(sightline_common::api::jpeg(jpeg, "private, max-age=3600"))
 }
 
 /// The token of `GET /v1/alerts/live`.

@@ -274,8 +274,7 @@ async fn best_shot(
         .read(state.warehouse.best_shot(id))
         .await?
         .ok_or_else(|| ApiError::not_found("no best shot for this event"))?;
-    Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "private, max-age=86400")], jpeg)
-        .into_response())
+    Ok(sightline_common::api::jpeg(jpeg, "private, max-age=86400"))
 }
 
 async fn timeline(

@@ -65,6 +65,26 @@ impl WebApp {
     }
 }
 
+/// The models' sample photos (`infra/models`).
+fn photos_dir() -> anyhow::Result<PathBuf> {
+    Ok(PathBuf::from(std::env::var("SIGHTLINE_MODELS_DIR")?).join("images"))
+}
+
+/// A watchlist "Door" (threshold 0.45, as the pipeline tests use) holding Barack Obama, enrolled
+/// through enrich's API from `obama2.jpg`, another photo than the test video's.
+async fn list_obama_at_the_door(web: &WebApp) -> anyhow::Result<()> {
+    sightline_common::auth::register(&web.db.pool, "setup", "setup-token", Role::Operator).await?;
+    let list = json!({"name": "Door", "threshold": 0.45, "top_k": 1});
+    let (status, list) = call(web.services.enrich, "POST", "/v1/watchlists", "setup-token", Some(list))?;
+    assert_eq!(status, 201, "{list}");
+    let enrol = format!("/v1/watchlists/{}/persons?display_name=Barack%20Obama", list["id"].as_str().unwrap());
+    let photo = std::fs::read(photos_dir()?.join("obama2.jpg"))?;
+    let (status, body) =
+        stack::http_request(web.services.enrich, "POST", &enrol, Some("setup-token"), "image/jpeg", &photo)?;
+    assert_eq!(status, 201, "{body}");
+    Ok(())
+}
+
 /// Runs `web/e2e/<script> [mode]` with `settings`; fails the test with its output when it fails.
 fn drive(script: &str, mode: &str, settings: &[(&str, String)]) {
     let output = Command::new("node")
@@ -150,7 +170,7 @@ async fn an_operator_adds_the_test_video_and_sees_it_analysed() -> anyhow::Resul
 async fn an_operator_enrols_people_by_dropping_photos() -> anyhow::Result<()> {
     let password = "the operator's password";
     let web = WebApp::start("browser_lists", &[("otto", password, Role::Operator)]).await?;
-    let photos = PathBuf::from(std::env::var("SIGHTLINE_MODELS_DIR")?).join("images");
+    let photos = photos_dir()?;
     drive(
         "watchlists.mjs",
         "",
@@ -178,15 +198,7 @@ async fn an_operator_sees_a_listed_person_alerted_live() -> anyhow::Result<()> {
     let password = "the operator's password";
     let web = WebApp::start("browser_alerts", &[("otto", password, Role::Operator)]).await?;
     // The list the rule watches, with Obama enrolled from another photo than the video's.
-    sightline_common::auth::register(&web.db.pool, "setup", "setup-token", Role::Operator).await?;
-    let list = json!({"name": "Door", "threshold": 0.45, "top_k": 1});
-    let (status, list) = call(web.services.enrich, "POST", "/v1/watchlists", "setup-token", Some(list))?;
-    assert_eq!(status, 201, "{list}");
-    let photo = std::fs::read(PathBuf::from(std::env::var("SIGHTLINE_MODELS_DIR")?).join("images/obama2.jpg"))?;
-    let enrol = format!("/v1/watchlists/{}/persons?display_name=Barack%20Obama", list["id"].as_str().unwrap());
-    let (status, body) =
-        stack::http_request(web.services.enrich, "POST", &enrol, Some("setup-token"), "image/jpeg", &photo)?;
-    assert_eq!(status, 201, "{body}");
+    list_obama_at_the_door(&web).await?;
     drive("alerts.mjs", "", &web.settings("otto", password, &[("SIGHTLINE_E2E_VIDEO_URL", camera.url.clone())]));
     // What the screen did, as stored: the rule on the list, live only, and the alert it raised.
     let rule: (String, Vec<uuid::Uuid>, serde_json::Value) =
@@ -203,16 +215,8 @@ async fn an_analyst_counts_finds_and_downloads_what_the_video_shows() -> anyhow:
     let (video, truth) = sightline_testkit::pipeline::test_video()?;
     let password = "the analyst's password";
     let web = WebApp::start("browser_analyst", &[("ana", password, Role::Analyst)]).await?;
-    sightline_common::auth::register(&web.db.pool, "setup", "setup-token", Role::Operator).await?;
-    let list = json!({"name": "Door", "threshold": 0.45, "top_k": 1});
-    let (status, list) = call(web.services.enrich, "POST", "/v1/watchlists", "setup-token", Some(list))?;
-    assert_eq!(status, 201, "{list}");
-    let photos = PathBuf::from(std::env::var("SIGHTLINE_MODELS_DIR")?).join("images");
-    let enrol = format!("/v1/watchlists/{}/persons?display_name=Barack%20Obama", list["id"].as_str().unwrap());
-    let photo = std::fs::read(photos.join("obama2.jpg"))?;
-    let (status, body) =
-        stack::http_request(web.services.enrich, "POST", &enrol, Some("setup-token"), "image/jpeg", &photo)?;
-    assert_eq!(status, 201, "{body}");
+    list_obama_at_the_door(&web).await?;
+    let photos = photos_dir()?;
     // The video analysed once as a file, taken a minute ago.
     let stream = json!({"name": "Lobby file", "source_url": video.display().to_string(), "site": "hq",
                         "media_start_ms": sightline_common::clock::now_ms() - 60_000});

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import { type Alert, type AlertRule, type LiveAlert, type Session, type Stream, type Watchlist, api } from "./api";
-import { ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
+import { ConfirmDelete, ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
 import { streamName, useStreams, useWatchlists } from "./names";
 
 interface AlertsProps {
@@ -288,7 +288,6 @@ function RuleForm({ rule, lists, streams, onDone, onSessionEnded }: RuleFormProp
   const [webhookUrl, setWebhookUrl] = useState(rule?.channels.webhook?.url ?? "");
   const [webhookSecret, setWebhookSecret] = useState(rule?.channels.webhook?.secret ?? "");
   const [enabled, setEnabled] = useState(rule?.enabled ?? true);
-  const [confirming, setConfirming] = useState(false);
   const { problem, run, submitting } = useFormAction(onSessionEnded, RULE_FIELDS);
   const title = rule ? `Edit rule ${rule.name}` : "New rule";
 
@@ -402,16 +401,7 @@ function RuleForm({ rule, lists, streams, onDone, onSessionEnded }: RuleFormProp
         <button type="button" className="secondary" onClick={() => void onDone()}>
           Cancel
         </button>
-        {rule &&
-          (confirming ? (
-            <button type="button" className="danger" onClick={() => void remove()}>
-              Delete {rule.name} for good
-            </button>
-          ) : (
-            <button type="button" className="secondary" onClick={() => setConfirming(true)}>
-              Delete…
-            </button>
-          ))}
+        {rule && <ConfirmDelete ask="Delete…" confirm={`Delete ${rule.name} for good`} onDelete={() => void remove()} />}
       </div>
     </form>
   );

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import { type Roi, type Session, type Stream, type StreamFields, api } from "./api";
-import { ErrorLine, FieldProblem, FormProblem, useFormAction, useScreenError } from "./forms";
+import { ConfirmDelete, ErrorLine, FieldProblem, FormProblem, useFormAction, useScreenError } from "./forms";
 import { localInput } from "./time";
 
 interface StreamsProps {
@@ -264,7 +264,6 @@ interface StreamFormProps {
 function StreamForm({ stream, onDone, onDeleted, onSessionEnded }: StreamFormProps) {
   const original = draftOf(stream);
   const [draft, setDraft] = useState<Draft>(original);
-  const [confirming, setConfirming] = useState(false);
   const title = stream ? `Edit ${stream.name}` : "New stream";
   const { problem, run, submitting } = useFormAction(onSessionEnded, Object.keys(original));
 
@@ -328,16 +327,9 @@ function StreamForm({ stream, onDone, onDeleted, onSessionEnded }: StreamFormPro
           <button type="button" className="secondary" onClick={() => void onDone()}>
             Cancel
           </button>
-          {stream &&
-            (confirming ? (
-              <button type="button" className="danger" onClick={() => void remove()}>
-                Delete {stream.name} for good
-              </button>
-            ) : (
-              <button type="button" className="secondary" onClick={() => setConfirming(true)}>
-                Delete…
-              </button>
-            ))}
+          {stream && (
+            <ConfirmDelete ask="Delete…" confirm={`Delete ${stream.name} for good`} onDelete={() => void remove()} />
+          )}
         </div>
       </form>
     </section>

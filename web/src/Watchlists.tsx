@@ -1,6 +1,6 @@
 import { type DragEvent, useCallback, useEffect, useRef, useState } from "react";
 import { type ExaminedPhoto, type ListedPerson, type Session, type Watchlist, api } from "./api";
-import { ErrorLine, FieldProblem, messageOf, useFormAction, useScreenError } from "./forms";
+import { ConfirmDelete, ErrorLine, FieldProblem, messageOf, useFormAction, useScreenError } from "./forms";
 
 interface WatchlistsProps {
   role: Session["role"];
@@ -242,7 +242,6 @@ function ListSettings({ list, onChanged, onDeleted, onSessionEnded }: Omit<ListD
   const [threshold, setThreshold] = useState(String(list.threshold));
   const [topK, setTopK] = useState(String(list.top_k));
   const [purpose, setPurpose] = useState(list.purpose);
-  const [confirming, setConfirming] = useState(false);
   const [saved, setSaved] = useState(false);
   const { problem, run, submitting } = useFormAction(onSessionEnded, LIST_FIELDS);
   const submit = submitting(async () => {
@@ -269,18 +268,16 @@ function ListSettings({ list, onChanged, onDeleted, onSessionEnded }: Omit<ListD
         <FieldProblem problem={problem} field="purpose" />
       </label>
       <button type="submit">Save settings</button>
-      {confirming ? (
-        <button type="button" className="danger" onClick={() => void run(async () => {
-          await api("DELETE", `/v1/watchlists/${list.id}`);
-          await onDeleted();
-        })}>
-          Delete {list.name} and its people for good
-        </button>
-      ) : (
-        <button type="button" className="secondary" onClick={() => setConfirming(true)}>
-          Delete list…
-        </button>
-      )}
+      <ConfirmDelete
+        ask="Delete list…"
+        confirm={`Delete ${list.name} and its people for good`}
+        onDelete={() =>
+          void run(async () => {
+            await api("DELETE", `/v1/watchlists/${list.id}`);
+            await onDeleted();
+          })
+        }
+      />
       {saved && <span className="notice">Saved.</span>}
       <FieldProblem problem={problem} field={null} />
     </form>

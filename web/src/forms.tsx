@@ -87,3 +87,20 @@ export function ErrorLine({ error }: { error: string | null }) {
     )
   );
 }
+
+/**
+ * A deletion in two steps: `ask` first, then `confirm` (a red button) which runs `onDelete`; a slip of
+ * the mouse deletes nothing.
+ */
+export function ConfirmDelete({ ask, confirm, onDelete }: { ask: string; confirm: string; onDelete: () => void }) {
+  const [confirming, setConfirming] = useState(false);
+  return confirming ? (
+    <button type="button" className="danger" onClick={onDelete}>
+      {confirm}
+    </button>
+  ) : (
+    <button type="button" className="secondary" onClick={() => setConfirming(true)}>
+      {ask}
+    </button>
+  );
+}
