@@ -12,7 +12,7 @@ WITH_STACK_ENV = set -a && eval "$$($(STACK) env)" && set +a &&
 # Exports the prepared models' directory (infra/models verifies the cached copy in well under a second).
 WITH_MODELS = export SIGHTLINE_MODELS_DIR="$$(infra/models)" &&
 
-.PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest bench-match bench-alert bench-query lint fmt clean-data
+.PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest bench-match bench-alert bench-query lint fmt clean-data openapi
 
 help:
 	@echo "make demo          bring the stack up, ingest the test video over RTSP, land events in ClickHouse"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench-query   every analyst endpoint at 1M and 10M generated tracks, through the service and straight in ClickHouse"
 	@echo "make models        fetch, convert, verify and cache the ONNX models and test images"
 	@echo "make lint          rustfmt and clippy, warnings as errors"
+	@echo "make openapi       write the REST APIs' OpenAPI documents, generated from the code, to schemas/openapi/"
 	@echo "make stack|status|down  manage the local stack (infra/stack)"
 
 stack:
@@ -37,6 +38,12 @@ down:
 
 models:
 	infra/models
+
+# The documents are kept so the web app's API client can take its types from them; a unit test of
+# each service fails while its kept document is not the one its code generates.
+openapi:
+	SIGHTLINE_WRITE_OPENAPI=1 cargo test --lib -p sightline-ingest -p sightline-enrich -p sightline-query \
+		-p sightline-notifier -p sightline-scheduler -- kept_openapi_document
 
 build:
 	$(STACK) deps

@@ -123,13 +123,14 @@ async fn hash_off_thread(password: String) -> Result<String, AccountError> {
 }
 
 /// A user as listed (never the hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserInfo {
     /// The user's id.
     pub id: uuid::Uuid,
     /// Login name.
     pub username: String,
     /// Role.
+    #[schema(value_type = crate::auth::Role)]
     pub role: String,
     /// When the account was made (Unix ms).
     pub created_ms: i64,
@@ -186,7 +187,7 @@ pub async fn list_users(pool: &PgPool) -> Result<Vec<UserInfo>, AccountError> {
 }
 
 /// A change to a user; absent fields stay.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
     /// New role.

@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 /// What a token may do; each service decides which roles may call which route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Everything, including tokens and deployment settings.
@@ -127,13 +127,14 @@ pub async fn issue(pool: &PgPool, name: &str, role: Role, expires_ms: Option<i64
 }
 
 /// A token as listed (never its secret).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     /// Its id.
     pub id: uuid::Uuid,
     /// Who or what it was issued for.
     pub name: String,
     /// Its role.
+    #[schema(value_type = Role)]
     pub role: String,
     /// When it was issued (Unix ms).
     pub created_ms: i64,
@@ -142,6 +143,7 @@ pub struct TokenInfo {
     /// When it was revoked (Unix ms), if it was.
     pub revoked_ms: Option<i64>,
     /// `active`, `expired` or `revoked`.
+    #[schema(pattern = "^(active|expired|revoked)$")]
     pub state: String,
 }
 
@@ -184,7 +186,8 @@ pub async fn revoke(pool: &PgPool, id: uuid::Uuid) -> Result<bool, sqlx::Error> 
 }
 
 /// How a caller proved who they are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Via {
     /// A bearer token (programs, scripts).
     Token,

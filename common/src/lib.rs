@@ -23,6 +23,7 @@ pub mod http;
 pub mod kafka;
 #[cfg(feature = "mail")]
 pub mod mail;
+pub mod openapi;
 pub mod relational;
 pub mod retry;
 pub mod shutdown;

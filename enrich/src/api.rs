@@ -20,13 +20,16 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sightline_common::api::{ApiError, Caller, Manages, SeesPeople, check_text};
+use sightline_common::openapi::{self, ErrorBody};
 use sightline_vision::photo::{DescribedFace, PhotoDescriber, PhotoError};
 use sqlx::PgPool;
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::watchlists::{self, IndexSpec, NewList, NewPerson};
@@ -53,27 +56,48 @@ impl axum::extract::FromRef<ApiState> for PgPool {
 
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/v1/watchlists", get(lists).post(create_list))
-        .route("/v1/watchlists/faces", post(examine_photo))
-        .route("/v1/watchlists/{id}", patch(change_list).delete(delete_list))
-        .route("/v1/watchlists/{id}/persons", get(persons).post(add_person))
-        .route("/v1/watchlists/{id}/persons/{person}", delete(delete_person))
-        .route("/v1/watchlists/{id}/persons/{person}/faces", post(add_face))
-        .route("/v1/watchlists/{id}/persons/{person}/picture", get(picture))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_PHOTO_BYTES))
-        .with_state(state)
+    let (router, _) = routes().with_state(state).split_for_parts();
+    router.layer(axum::extract::DefaultBodyLimit::max(MAX_PHOTO_BYTES)).merge(openapi::route(&openapi()))
+}
+
+fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(lists, create_list))
+        .routes(routes!(examine_photo))
+        .routes(routes!(change_list, delete_list))
+        .routes(routes!(persons, add_person))
+        .routes(routes!(delete_person))
+        .routes(routes!(add_face))
+        .routes(routes!(picture))
+}
+
+/// The API's OpenAPI document (`GET /openapi.json`, kept in `schemas/openapi/enrich.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::finish(
+        routes().into_openapi(),
+        "Sightline watchlists API",
+        "The watchlists enrich matches faces against: lists with their threshold and top-k, the people on \
+         them and their enrolled faces. Reading needs an analyst or above (names and faces); changes need \
+         an operator or admin. Every change reaches the running matchers at once.",
+    )
 }
 
 /// A list as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ListView {
+    /// Its id.
     id: Uuid,
+    /// Its name, unique.
     name: String,
+    /// What it is for.
     purpose: String,
+    /// Lowest similarity (cosine, -1 to 1) that counts as a match.
     threshold: f32,
+    /// The most matches an event gets on this list.
     top_k: i32,
+    /// The streams it applies to; empty: every stream.
     stream_ids: Vec<String>,
+    /// People on it.
     persons: i64,
 }
 
@@ -93,28 +117,38 @@ impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for ListView {
 }
 
 /// A list to create.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ListInput {
+    /// Its name, unique, 1 to 200 characters.
     name: String,
+    /// What it is for.
     #[serde(default)]
     purpose: String,
+    /// Lowest similarity that counts as a match, in (-1, 1]; default 0.5.
     #[serde(default = "default_threshold")]
     threshold: f32,
+    /// The most matches an event gets on this list, 1 to 100; default 1.
     #[serde(default = "default_top_k")]
     top_k: i32,
+    /// The streams it applies to; empty or absent: every stream.
     #[serde(default)]
     stream_ids: Vec<String>,
 }
 
 /// Changes to a list: the fields named.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ListPatch {
+    /// New name.
     name: Option<String>,
+    /// New purpose.
     purpose: Option<String>,
+    /// New threshold.
     threshold: Option<f32>,
+    /// New top-k.
     top_k: Option<i32>,
+    /// New streams (empty: every stream).
     stream_ids: Option<Vec<String>>,
 }
 
@@ -173,11 +207,16 @@ fn parse_id(id: &str, what: &str) -> Result<Uuid, ApiError> {
 const LIST_VIEW: &str = "SELECT w.id, w.name, w.purpose, w.threshold, w.top_k, w.stream_ids, \
      (SELECT count(*) FROM watchlist_persons p WHERE p.list_id = w.id) AS persons FROM watchlists w";
 
+/// Lists the watchlists by name (analysts and up).
+#[utoipa::path(get, path = "/v1/watchlists", tag = "watchlists", responses((status = 200, body = Vec<ListView>)))]
 async fn lists(State(state): State<ApiState>, _caller: Caller<SeesPeople>) -> Result<Json<Vec<ListView>>, ApiError> {
     let lists = sqlx::query_as(&format!("{LIST_VIEW} ORDER BY w.name")).fetch_all(&state.pool).await?;
     Ok(Json(lists))
 }
 
+/// Creates a watchlist (operators and admins).
+#[utoipa::path(post, path = "/v1/watchlists", tag = "watchlists", request_body = ListInput,
+    responses((status = 201, body = ListView), (status = 409, body = ErrorBody, description = "the name is taken")))]
 async fn create_list(
     State(state): State<ApiState>,
     _caller: Caller<Manages>,
@@ -190,6 +229,9 @@ async fn create_list(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// Changes the fields it names of a watchlist (operators and admins).
+#[utoipa::path(patch, path = "/v1/watchlists/{id}", tag = "watchlists", params(("id" = Uuid, Path, description = "The list.")), request_body = ListPatch,
+    responses((status = 200, body = ListView), (status = 409, body = ErrorBody, description = "the name is taken")))]
 async fn change_list(
     State(state): State<ApiState>,
     _caller: Caller<Manages>,
@@ -216,6 +258,8 @@ async fn change_list(
     Ok(Json(view))
 }
 
+/// Deletes a watchlist with its people and faces (operators and admins).
+#[utoipa::path(delete, path = "/v1/watchlists/{id}", tag = "watchlists", params(("id" = Uuid, Path, description = "The list.")), responses((status = 204, description = "deleted")))]
 async fn delete_list(
     State(state): State<ApiState>,
     _caller: Caller<Manages>,
@@ -230,13 +274,20 @@ async fn delete_list(
 }
 
 /// A listed person as the API shows them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct PersonView {
+    /// Their id.
     id: Uuid,
+    /// Their list.
     list_id: Uuid,
+    /// An id of the person elsewhere (a badge, a case number); may be empty.
     external_id: String,
+    /// The name shown in alerts and reports.
     display_name: String,
+    /// Further facts about them.
+    #[schema(value_type = Object)]
     metadata: serde_json::Value,
+    /// Enrolled faces.
     descriptors: i64,
     /// Faces with a picture (`GET .../picture` answers when there is one).
     pictures: i64,
@@ -262,12 +313,17 @@ const PERSON_VIEW: &str = "SELECT p.id, p.list_id, p.external_id, p.display_name
      (SELECT count(*) FROM person_descriptors d WHERE d.person_id = p.id AND d.picture_jpeg IS NOT NULL) AS pictures \
      FROM watchlist_persons p";
 
-#[derive(Debug, Deserialize)]
+/// The query of `GET /v1/watchlists/{id}/persons`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PersonQuery {
     /// Part of the display name or external id (case-insensitive).
     q: Option<String>,
 }
 
+/// Lists or searches the people on a watchlist, by name (analysts and up).
+#[utoipa::path(get, path = "/v1/watchlists/{id}/persons", tag = "persons", params(("id" = Uuid, Path, description = "The list."), PersonQuery),
+    responses((status = 200, body = Vec<PersonView>)))]
 async fn persons(
     State(state): State<ApiState>,
     _caller: Caller<SeesPeople>,
@@ -288,13 +344,23 @@ async fn persons(
     Ok(Json(persons))
 }
 
-#[derive(Debug, Deserialize)]
+/// The query of `POST /v1/watchlists/{id}/persons`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct NewPersonQuery {
+    /// The name shown in alerts and reports, 1 to 200 characters (required).
     display_name: Option<String>,
+    /// An id of the person elsewhere.
     #[serde(default)]
     external_id: String,
 }
 
+/// Enrols a person from a photo of their face (operators and admins).
+///
+/// The face is detected, aligned and described on the server; a photo with no usable face, or
+/// with several, is a 422 saying so.
+#[utoipa::path(post, path = "/v1/watchlists/{id}/persons", tag = "persons", params(("id" = Uuid, Path, description = "The list."), NewPersonQuery),
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "A photo (JPEG or PNG, at most 10 MiB)."), responses((status = 201, body = PersonView), (status = 422, body = ErrorBody, description = "the photo has no usable face, or several")))]
 async fn add_person(
     State(state): State<ApiState>,
     _caller: Caller<Manages>,
@@ -334,34 +400,70 @@ fn photo_error(error: PhotoError) -> ApiError {
     }
 }
 
-/// The faces in a photo as enrolment sees them, nothing stored.
+/// The faces enrolment finds in a photo.
+#[derive(Debug, Serialize, ToSchema)]
+struct ExaminedPhoto {
+    /// The photo's width, pixels.
+    width: u32,
+    /// Its height, pixels.
+    height: u32,
+    /// The faces detected, most certain first.
+    faces: Vec<ExaminedFace>,
+    /// Why enrolment would refuse the photo; null: it would take it.
+    refusal: Option<String>,
+}
+
+/// A face detected in a photo, in photo pixels.
+#[derive(Debug, Serialize, ToSchema)]
+struct ExaminedFace {
+    /// Left.
+    x: f32,
+    /// Top.
+    y: f32,
+    /// Width.
+    width: f32,
+    /// Height.
+    height: f32,
+    /// Detector score, 0 to 1.
+    score: f32,
+    /// Why this face cannot be enrolled; null: it can.
+    problem: Option<String>,
+}
+
+/// The faces in a photo as enrolment sees them; nothing is stored (operators and admins).
+#[utoipa::path(post, path = "/v1/watchlists/faces", tag = "persons", request_body(content = Vec<u8>, content_type = "image/jpeg", description = "A photo (JPEG or PNG, at most 10 MiB)."), responses((status = 200, body = ExaminedPhoto)))]
 async fn examine_photo(
     State(state): State<ApiState>,
     _caller: Caller<Manages>,
     photo: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ExaminedPhoto>, ApiError> {
     if photo.is_empty() {
         return Err(ApiError::bad_request("the body must be a photo (JPEG or PNG)"));
     }
     let examined = state.photos.off_runtime(photo, PhotoDescriber::examine).await.map_err(photo_error)?;
-    let faces: Vec<serde_json::Value> = examined
+    let faces = examined
         .faces
         .iter()
-        .map(|face| {
-            let b = &face.bbox;
-            serde_json::json!({"x": b.x, "y": b.y, "width": b.width, "height": b.height, "score": face.score,
-                               "problem": face.problem})
+        .map(|face| ExaminedFace {
+            x: face.bbox.x,
+            y: face.bbox.y,
+            width: face.bbox.width,
+            height: face.bbox.height,
+            score: face.score,
+            problem: face.problem.clone(),
         })
         .collect();
-    Ok(Json(serde_json::json!({
-        "width": examined.image.width,
-        "height": examined.image.height,
-        "faces": faces,
-        "refusal": examined.usable_face().err(),
-    })))
+    Ok(Json(ExaminedPhoto {
+        width: examined.image.width,
+        height: examined.image.height,
+        faces,
+        refusal: examined.usable_face().err(),
+    }))
 }
 
-/// Adds another photo's face to a listed person.
+/// Adds another photo's face to a listed person (operators and admins).
+#[utoipa::path(post, path = "/v1/watchlists/{id}/persons/{person}/faces", tag = "persons", params(("id" = Uuid, Path, description = "The list."), ("person" = Uuid, Path, description = "The person.")),
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "A photo (JPEG or PNG, at most 10 MiB)."), responses((status = 201, body = PersonView), (status = 422, body = ErrorBody, description = "the photo has no usable face, or several")))]
 async fn add_face(
     State(state): State<ApiState>,
     _caller: Caller<Manages>,
@@ -378,7 +480,10 @@ async fn add_face(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// The picture of a listed person's first enrolled face.
+/// The picture of a listed person's first enrolled face, JPEG, at most 256 pixels a side (analysts
+/// and up).
+#[utoipa::path(get, path = "/v1/watchlists/{id}/persons/{person}/picture", tag = "persons", params(("id" = Uuid, Path, description = "The list."), ("person" = Uuid, Path, description = "The person.")),
+    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "the picture")))]
 async fn picture(
     State(state): State<ApiState>,
     _caller: Caller<SeesPeople>,
@@ -399,6 +504,9 @@ async fn picture(
     Ok(sightline_common::api::jpeg(picture, "private, max-age=3600"))
 }
 
+/// Removes a person and their faces from a watchlist (operators and admins).
+#[utoipa::path(delete, path = "/v1/watchlists/{id}/persons/{person}", tag = "persons", params(("id" = Uuid, Path, description = "The list."), ("person" = Uuid, Path, description = "The person.")),
+    responses((status = 204, description = "deleted")))]
 async fn delete_person(
     State(state): State<ApiState>,
     _caller: Caller<Manages>,
@@ -422,4 +530,14 @@ async fn existing_list(pool: &PgPool, id: &str) -> Result<Uuid, ApiError> {
     let found: Option<Uuid> =
         sqlx::query_scalar("SELECT id FROM watchlists WHERE id = $1").bind(id).fetch_optional(pool).await?;
     found.ok_or_else(|| ApiError::not_found(format!("no list {id}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_kept_openapi_document_is_the_one_the_code_generates() {
+        if let Err(difference) = sightline_common::openapi::check_kept(&super::openapi(), "enrich") {
+            panic!("{difference}");
+        }
+    }
 }

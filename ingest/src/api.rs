@@ -22,21 +22,24 @@
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Deserializer, Serialize};
 use sightline_common::api::{AnyRole, ApiError, Caller, Manages, SeesPeople, check_text, mask_url};
 use sightline_common::auth::Role;
+use sightline_common::openapi;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::snapshot::SnapshotBoard;
 use crate::source::{Phase, StreamStatus};
 
 /// A stream as stored and returned.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Stream {
     /// Id.
     pub id: Uuid,
@@ -49,6 +52,7 @@ pub struct Stream {
     /// Analysed frames per second (1–30).
     pub analysis_fps: i32,
     /// Region of interest as fractions of the frame, or null for the whole frame.
+    #[schema(value_type = Option<Roi>)]
     pub roi: Option<sqlx::types::Json<Roi>>,
     /// Minimum face score.
     pub face_min_score: f32,
@@ -84,7 +88,7 @@ impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for Stream {
 }
 
 /// A region of interest, fractions of the frame.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Roi {
     /// Left.
     pub x: f32,
@@ -97,7 +101,7 @@ pub struct Roi {
 }
 
 /// The fields a client sends to create or replace a stream.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreamInput {
     /// Display name.
@@ -142,7 +146,7 @@ fn default_enabled() -> bool {
 
 /// The fields a client sends to change some of a stream's: those absent keep their value (`roi` and
 /// `media_start_ms` sent as null clear theirs).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreamPatch {
     /// Display name.
@@ -155,6 +159,7 @@ pub struct StreamPatch {
     pub analysis_fps: Option<i32>,
     /// Region of interest (null: the whole frame).
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Roi>)]
     pub roi: Option<Option<Roi>>,
     /// Minimum face score.
     pub face_min_score: Option<f32>,
@@ -164,6 +169,7 @@ pub struct StreamPatch {
     pub enabled: Option<bool>,
     /// For a video file: when its first frame was taken (null: from the file).
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
     pub media_start_ms: Option<Option<i64>>,
 }
 
@@ -327,20 +333,98 @@ impl axum::extract::FromRef<ApiState> for PgPool {
 
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/v1/streams", get(list).post(create))
-        .route("/v1/streams/{id}", get(fetch).put(replace).patch(change).delete(remove))
-        .route("/v1/streams/{id}/restart", post(restart))
-        .route("/v1/streams/{id}/snapshot", get(snapshot))
-        .with_state(state)
+    let (router, _) = routes().with_state(state).split_for_parts();
+    router.merge(openapi::route(&openapi()))
 }
 
-/// A stream with its live state (`source_url` is empty for viewers).
-#[derive(Debug, Serialize)]
+fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(fetch, replace, change, remove))
+        .routes(routes!(restart))
+        .routes(routes!(snapshot))
+}
+
+/// The API's OpenAPI document (`GET /openapi.json`, kept in `schemas/openapi/ingest.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::finish(
+        routes().into_openapi(),
+        "Sightline ingest API",
+        "The cameras and video files ingest analyses, with each one's live state and last analysed frame. \
+         Reading needs any role (viewers get no source URL, and only admins see a failure's cause); changes \
+         need an operator or admin. Validation errors begin with the field they are about.",
+    )
+}
+
+/// A stream with its live state.
+#[derive(Debug, Serialize, ToSchema)]
 struct StreamView {
+    /// The stream as stored; `source_url` with its credentials masked but for admins, and empty for
+    /// viewers.
     #[serde(flatten)]
     stream: Stream,
-    state: serde_json::Value,
+    /// What the stream is doing now.
+    state: LiveState,
+}
+
+/// What a stream's worker is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum PhaseName {
+    /// Enabled, not yet picked up by a worker.
+    Pending,
+    /// Not analysed.
+    Disabled,
+    /// Opening the source.
+    Starting,
+    /// Analysing frames.
+    Running,
+    /// The source failed; it is opened again after `retry_in_ms`.
+    Reconnecting,
+    /// The source cannot be analysed (see `last_error`).
+    Failed,
+    /// A video file analysed to its end.
+    Finished,
+    /// Stopped (the service is shutting down, or the stream was changed).
+    Stopped,
+}
+
+/// A stream's live state; the counters are null while no worker runs it.
+#[derive(Debug, Serialize, ToSchema)]
+struct LiveState {
+    /// What it is doing.
+    phase: PhaseName,
+    /// While reconnecting: when the next attempt is, ms from now.
+    retry_in_ms: Option<u64>,
+    /// Why the source failed last (admins see the cause, others that it failed).
+    last_error: Option<String>,
+    /// Analysed frames per second, over the last second or so.
+    fps: Option<f32>,
+    /// Frames analysed.
+    frames: Option<u64>,
+    /// Frames skipped because analysis was busy or the source skipped them.
+    frames_dropped: Option<u64>,
+    /// Reconnects so far.
+    reconnects: Option<u32>,
+    /// Detection events the broker acknowledged.
+    events_delivered: Option<u64>,
+    /// Detection events that could not be delivered.
+    events_failed: Option<u64>,
+    /// Why detections are not reaching Kafka, while they are not.
+    delivery_error: Option<String>,
+    /// The last analysed frame (`GET /v1/streams/{id}/snapshot`); null: none.
+    snapshot: Option<SnapshotView>,
+}
+
+/// When a stream's last analysed frame was captured, and what it shows.
+#[derive(Debug, Serialize, ToSchema)]
+struct SnapshotView {
+    /// Capture time, ms since the epoch.
+    capture_ms: i64,
+    /// Faces detected (drawn in green).
+    faces: usize,
+    /// Bodies detected (drawn in blue).
+    bodies: usize,
 }
 
 /// The stream as `role` may see it: admins get the source URL and the failure's text as they are;
@@ -349,7 +433,7 @@ struct StreamView {
 fn view(mut stream: Stream, state: &ApiState, role: Role) -> StreamView {
     let status = state.statuses.read().ok().and_then(|s| s.get(&stream.id).cloned());
     let snapshot = state.snapshots.read().ok().and_then(|s| {
-        s.get(&stream.id).map(|s| serde_json::json!({"capture_ms": s.capture_ms, "faces": s.faces, "bodies": s.bodies}))
+        s.get(&stream.id).map(|s| SnapshotView { capture_ms: s.capture_ms, faces: s.faces, bodies: s.bodies })
     });
     let last_error = |error: Option<String>| match role {
         Role::Admin => error,
@@ -360,27 +444,49 @@ fn view(mut stream: Stream, state: &ApiState, role: Role) -> StreamView {
         Role::Operator | Role::Analyst => stream.source_url = mask_url(&stream.source_url),
         Role::Viewer => stream.source_url.clear(),
     }
+    let idle = |phase| LiveState {
+        phase,
+        retry_in_ms: None,
+        last_error: None,
+        fps: None,
+        frames: None,
+        frames_dropped: None,
+        reconnects: None,
+        events_delivered: None,
+        events_failed: None,
+        delivery_error: None,
+        snapshot: None,
+    };
     let mut live = match status {
-        None if stream.enabled => serde_json::json!({ "phase": "pending" }),
-        None => serde_json::json!({ "phase": "disabled" }),
+        None if stream.enabled => idle(PhaseName::Pending),
+        None => idle(PhaseName::Disabled),
         Some(s) => {
             let (phase, retry_in_ms) = match s.phase {
-                Phase::Starting => ("starting", None),
-                Phase::Running => ("running", None),
-                Phase::Reconnecting { retry_in, .. } => ("reconnecting", Some(retry_in.as_millis() as u64)),
-                Phase::Failed => ("failed", None),
-                Phase::Finished => ("finished", None),
-                Phase::Stopped => ("stopped", None),
+                Phase::Starting => (PhaseName::Starting, None),
+                Phase::Running => (PhaseName::Running, None),
+                Phase::Reconnecting { retry_in, .. } => {
+                    (PhaseName::Reconnecting, Some(u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX)))
+                }
+                Phase::Failed => (PhaseName::Failed, None),
+                Phase::Finished => (PhaseName::Finished, None),
+                Phase::Stopped => (PhaseName::Stopped, None),
             };
-            serde_json::json!({
-                "phase": phase, "retry_in_ms": retry_in_ms, "last_error": last_error(s.last_error), "fps": s.fps,
-                "frames": s.frames, "frames_dropped": s.frames_dropped, "reconnects": s.reconnects,
-                "events_delivered": s.events_delivered, "events_failed": s.events_failed,
-                "delivery_error": s.delivery_error,
-            })
+            LiveState {
+                phase,
+                retry_in_ms,
+                last_error: last_error(s.last_error),
+                fps: Some(s.fps),
+                frames: Some(s.frames),
+                frames_dropped: Some(s.frames_dropped),
+                reconnects: Some(s.reconnects),
+                events_delivered: Some(s.events_delivered),
+                events_failed: Some(s.events_failed),
+                delivery_error: s.delivery_error,
+                snapshot: None,
+            }
         }
     };
-    live["snapshot"] = snapshot.unwrap_or_default();
+    live.snapshot = snapshot;
     StreamView { stream, state: live }
 }
 
@@ -417,6 +523,8 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError(StatusCode::BAD_REQUEST, format!("{id:?} is not a stream id")))
 }
 
+/// Lists the streams with their live state, by name (any role).
+#[utoipa::path(get, path = "/v1/streams", tag = "streams", responses((status = 200, body = Vec<StreamView>)))]
 async fn list(State(state): State<ApiState>, caller: Caller<AnyRole>) -> Result<Json<Vec<StreamView>>, ApiError> {
     let role = caller.role;
     let streams: Vec<Stream> =
@@ -424,6 +532,8 @@ async fn list(State(state): State<ApiState>, caller: Caller<AnyRole>) -> Result<
     Ok(Json(streams.into_iter().map(|s| view(s, &state, role)).collect()))
 }
 
+/// One stream with its live state (any role).
+#[utoipa::path(get, path = "/v1/streams/{id}", tag = "streams", params(("id" = Uuid, Path, description = "The stream.")), responses((status = 200, body = StreamView)))]
 async fn fetch(
     State(state): State<ApiState>,
     caller: Caller<AnyRole>,
@@ -438,6 +548,8 @@ async fn fetch(
     Ok(Json(view(stream, &state, caller.role)))
 }
 
+/// Adds a stream; an enabled one starts at once (operators and admins).
+#[utoipa::path(post, path = "/v1/streams", tag = "streams", request_body = StreamInput, responses((status = 201, body = StreamView)))]
 async fn create(
     State(state): State<ApiState>,
     caller: Caller<Manages>,
@@ -452,6 +564,11 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view(stream, &state, caller.role))))
 }
 
+/// Replaces a stream's settings and starts it again (operators and admins).
+///
+/// A `source_url` sent back as this API showed it, credentials masked, keeps the stored URL.
+#[utoipa::path(put, path = "/v1/streams/{id}", tag = "streams", params(("id" = Uuid, Path, description = "The stream.")), request_body = StreamInput,
+    responses((status = 200, body = StreamView)))]
 async fn replace(
     State(state): State<ApiState>,
     caller: Caller<Manages>,
@@ -463,6 +580,11 @@ async fn replace(
     update(&state, caller, id, |_| input).await
 }
 
+/// Changes the settings it names and starts the stream again (operators and admins).
+///
+/// `{"enabled": false}` disables a stream; `roi` or `media_start_ms` sent as null clear theirs.
+#[utoipa::path(patch, path = "/v1/streams/{id}", tag = "streams", params(("id" = Uuid, Path, description = "The stream.")), request_body = StreamPatch,
+    responses((status = 200, body = StreamView)))]
 async fn change(
     State(state): State<ApiState>,
     caller: Caller<Manages>,
@@ -504,7 +626,13 @@ async fn update(
     Ok(Json(view(stream, state, caller.role)))
 }
 
-/// The stream's last analysed frame as JPEG.
+/// The stream's last analysed frame, JPEG, with its detections drawn (analysts and up).
+///
+/// Renewed every second while the stream runs; the capture time is in `X-Capture-Ms`. 404 while
+/// the stream has no analysed frame.
+#[utoipa::path(get, path = "/v1/streams/{id}/snapshot", tag = "streams", params(("id" = Uuid, Path, description = "The stream.")),
+    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "the frame",
+        headers(("X-Capture-Ms" = i64, description = "When the frame was captured, ms since the epoch")))))]
 async fn snapshot(
     State(state): State<ApiState>,
     _caller: Caller<SeesPeople>,
@@ -526,7 +654,9 @@ async fn snapshot(
     Ok(response)
 }
 
-/// Analyses the stream again from its start: a finished file plays again, a live stream reconnects.
+/// Analyses the stream again from its start: a finished file plays again, a live stream reconnects
+/// (operators and admins).
+#[utoipa::path(post, path = "/v1/streams/{id}/restart", tag = "streams", params(("id" = Uuid, Path, description = "The stream.")), responses((status = 202, body = StreamView)))]
 async fn restart(
     State(state): State<ApiState>,
     caller: Caller<Manages>,
@@ -539,6 +669,8 @@ async fn restart(
     Ok((StatusCode::ACCEPTED, Json(view(stream, &state, caller.role))))
 }
 
+/// Deletes a stream; its worker stops (operators and admins).
+#[utoipa::path(delete, path = "/v1/streams/{id}", tag = "streams", params(("id" = Uuid, Path, description = "The stream.")), responses((status = 204, description = "deleted")))]
 async fn remove(
     State(state): State<ApiState>,
     _caller: Caller<Manages>,
@@ -550,4 +682,14 @@ async fn remove(
         return Err(ApiError(StatusCode::NOT_FOUND, format!("no stream {id}")));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_kept_openapi_document_is_the_one_the_code_generates() {
+        if let Err(difference) = sightline_common::openapi::check_kept(&super::openapi(), "ingest") {
+            panic!("{difference}");
+        }
+    }
 }

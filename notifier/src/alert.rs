@@ -4,10 +4,11 @@ use serde::Serialize;
 use sightline_schemas::v1::{AlertEvent, MatchResult, SCHEMA_VERSION};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row as _};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// An alert: who was seen where, and which rule raised it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Alert {
     /// UUID v5 of (rule, stream, track).
     pub id: Uuid,
@@ -43,6 +44,66 @@ pub struct Alert {
     pub raised_ms: i64,
     /// Whether the raising report carried a best shot (`GET /v1/alerts/{id}/best-shot`).
     pub has_best_shot: bool,
+}
+
+/// An alert as webhooks receive it (signed) and the live feed sends it (`event: alert`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AlertDocument {
+    /// The alert's id.
+    pub alert_id: Uuid,
+    /// The rule that raised it.
+    pub rule: Named,
+    /// Who was seen.
+    pub person: AlertPerson,
+    /// The watchlist they are on.
+    pub list: Named,
+    /// Similarity of the match.
+    pub similarity: f32,
+    /// The stream.
+    pub stream_id: String,
+    /// Its site.
+    pub site: String,
+    /// The track.
+    pub track_id: String,
+    /// The enriched event that raised it.
+    pub event_id: String,
+    /// When the track was first seen, ms since the epoch.
+    pub first_seen_ms: i64,
+    /// When the raising report was captured, ms since the epoch.
+    pub capture_time_ms: i64,
+    /// When it was raised, ms since the epoch.
+    pub raised_ms: i64,
+    /// The best shot on the query API.
+    pub best_shot_url: String,
+    /// Whether there is a best shot.
+    pub has_best_shot: bool,
+}
+
+impl std::fmt::Display for AlertDocument {
+    /// The document as JSON.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&serde_json::to_string(self).map_err(|_| std::fmt::Error)?)
+    }
+}
+
+/// A rule or a watchlist: id and name.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Named {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+}
+
+/// The person an alert is about.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AlertPerson {
+    /// Their id on the watchlist.
+    pub id: Uuid,
+    /// Their id in the system of record.
+    pub external_id: String,
+    /// Their name.
+    pub display_name: String,
 }
 
 /// The columns of [`Alert`] from `alerts a JOIN alert_rules r`.
@@ -101,27 +162,27 @@ impl Alert {
     }
 
     /// The JSON document webhooks receive and the live feed sends.
-    pub fn document(&self, best_shot_base_url: &str) -> serde_json::Value {
-        serde_json::json!({
-            "alert_id": self.id,
-            "rule": { "id": self.rule_id, "name": self.rule_name },
-            "person": {
-                "id": self.person_id,
-                "external_id": self.person_external_id,
-                "display_name": self.person_display_name,
+    pub fn document(&self, best_shot_base_url: &str) -> AlertDocument {
+        AlertDocument {
+            alert_id: self.id,
+            rule: Named { id: self.rule_id, name: self.rule_name.clone() },
+            person: AlertPerson {
+                id: self.person_id,
+                external_id: self.person_external_id.clone(),
+                display_name: self.person_display_name.clone(),
             },
-            "list": { "id": self.list_id, "name": self.list_name },
-            "similarity": self.similarity,
-            "stream_id": self.stream_id,
-            "site": self.site,
-            "track_id": self.track_id,
-            "event_id": self.event_id,
-            "first_seen_ms": self.first_seen_ms,
-            "capture_time_ms": self.capture_time_ms,
-            "raised_ms": self.raised_ms,
-            "best_shot_url": self.best_shot_url(best_shot_base_url),
-            "has_best_shot": self.has_best_shot,
-        })
+            list: Named { id: self.list_id, name: self.list_name.clone() },
+            similarity: self.similarity,
+            stream_id: self.stream_id.clone(),
+            site: self.site.clone(),
+            track_id: self.track_id.clone(),
+            event_id: self.event_id.clone(),
+            first_seen_ms: self.first_seen_ms,
+            capture_time_ms: self.capture_time_ms,
+            raised_ms: self.raised_ms,
+            best_shot_url: self.best_shot_url(best_shot_base_url),
+            has_best_shot: self.has_best_shot,
+        }
     }
 
     /// The alert as the `sightline.alerts.v1` contract carries it.

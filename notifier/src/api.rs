@@ -23,21 +23,24 @@ use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use futures::StreamExt as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sightline_common::api::{Access, ApiError, Caller, Manages, SeesPeople, authorize};
 use sightline_common::auth::Role;
+use sightline_common::openapi::{self, ErrorBody};
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::alert::{ALERT_COLUMNS, Alert};
+use crate::alert::{ALERT_COLUMNS, Alert, AlertDocument};
 use crate::live::LiveFeed;
-use crate::rules::{self, RuleInput};
+use crate::rules::{self, AlertRule, RuleInput};
 use crate::targets::TargetPolicy;
 
 /// What the handlers share.
@@ -59,15 +62,30 @@ impl FromRef<ApiState> for PgPool {
 
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/v1/alert-rules", get(list_rules).post(create_rule))
-        .route("/v1/alert-rules/{id}", get(one_rule).put(update_rule).delete(delete_rule))
-        .route("/v1/alerts", get(list_alerts))
-        .route("/v1/alerts/live", get(live))
-        .route("/v1/alerts/{id}", get(one_alert))
-        .route("/v1/alerts/{id}/best-shot", get(best_shot))
-        .fallback(|| async { ApiError::not_found("no such route") })
-        .with_state(state)
+    let (router, _) = routes().with_state(state).split_for_parts();
+    router.merge(openapi::route(&openapi())).fallback(|| async { ApiError::not_found("no such route") })
+}
+
+fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_rules, create_rule))
+        .routes(routes!(one_rule, update_rule, delete_rule))
+        .routes(routes!(list_alerts))
+        .routes(routes!(live))
+        .routes(routes!(one_alert))
+        .routes(routes!(best_shot))
+}
+
+/// The API's OpenAPI document (`GET /openapi.json`, kept in `schemas/openapi/notifier.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::finish(
+        routes().into_openapi(),
+        "Sightline alerts API",
+        "Alert rules (which watchlist matches raise alerts, and where they go: webhook, email, the live \
+         feed, Kafka), the alerts raised with their deliveries, and the live feed. Reading needs an analyst \
+         or above (alerts name people); rule changes need an operator or admin. Webhook secrets are shown \
+         to admins only; a rule sent back with the masked secret (`***`) keeps the stored one.",
+    )
 }
 
 fn parse_id(id: &str, what: &str) -> Result<Uuid, ApiError> {
@@ -78,18 +96,29 @@ fn shown(rule: rules::AlertRule, role: Role) -> rules::AlertRule {
     if role == Role::Admin { rule } else { rule.masked() }
 }
 
-async fn list_rules(State(pool): State<PgPool>, caller: Caller<SeesPeople>) -> Result<Response, ApiError> {
-    let rules: Vec<_> = rules::list(&pool).await?.into_iter().map(|r| shown(r, caller.role)).collect();
-    Ok(Json(serde_json::json!({ "rules": rules })).into_response())
+/// The alert rules.
+#[derive(Debug, Serialize, ToSchema)]
+struct Rules {
+    /// By name.
+    rules: Vec<AlertRule>,
 }
 
+/// Lists the alert rules (analysts and up).
+#[utoipa::path(get, path = "/v1/alert-rules", tag = "rules", responses((status = 200, body = Rules)))]
+async fn list_rules(State(pool): State<PgPool>, caller: Caller<SeesPeople>) -> Result<Json<Rules>, ApiError> {
+    let rules = rules::list(&pool).await?.into_iter().map(|r| shown(r, caller.role)).collect();
+    Ok(Json(Rules { rules }))
+}
+
+/// One alert rule (analysts and up).
+#[utoipa::path(get, path = "/v1/alert-rules/{id}", tag = "rules", params(("id" = Uuid, Path, description = "The rule.")), responses((status = 200, body = AlertRule)))]
 async fn one_rule(
     State(pool): State<PgPool>,
     caller: Caller<SeesPeople>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<AlertRule>, ApiError> {
     let rule = rules::get(&pool, parse_id(&id, "a rule")?).await?.ok_or_else(|| ApiError::not_found("no such rule"))?;
-    Ok(Json(shown(rule, caller.role)).into_response())
+    Ok(Json(shown(rule, caller.role)))
 }
 
 /// The rule in `body`, checked: 400 naming what is wrong. A change of rule `id` whose webhook secret
@@ -99,7 +128,7 @@ async fn checked_input(
     body: Result<Json<RuleInput>, JsonRejection>,
     id: Option<Uuid>,
 ) -> Result<RuleInput, ApiError> {
-    let Json(mut input) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let Json(mut input) = body.map_err(ApiError::invalid_json)?;
     if let Some(webhook) = input.channels.webhook.as_mut()
         && webhook.secret == rules::MASKED_SECRET
     {
@@ -127,57 +156,105 @@ fn name_taken(error: sqlx::Error, name: &str) -> ApiError {
     }
 }
 
+/// Creates an alert rule; it applies to events from now on (operators and admins).
+#[utoipa::path(post, path = "/v1/alert-rules", tag = "rules", request_body = RuleInput,
+    responses((status = 201, body = AlertRule), (status = 409, body = ErrorBody, description = "the name is taken")))]
 async fn create_rule(
     State(state): State<ApiState>,
     caller: Caller<Manages>,
     body: Result<Json<RuleInput>, JsonRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<AlertRule>), ApiError> {
     let input = checked_input(&state, body, None).await?;
     let rule = rules::save(&state.pool, None, &input)
         .await
         .map_err(|e| name_taken(e, &input.name))?
         .ok_or_else(|| ApiError::from(sqlx::Error::RowNotFound))?;
-    Ok((StatusCode::CREATED, Json(shown(rule, caller.role))).into_response())
+    Ok((StatusCode::CREATED, Json(shown(rule, caller.role))))
 }
 
+/// Replaces an alert rule (operators and admins).
+#[utoipa::path(put, path = "/v1/alert-rules/{id}", tag = "rules", params(("id" = Uuid, Path, description = "The rule.")), request_body = RuleInput,
+    responses((status = 200, body = AlertRule), (status = 409, body = ErrorBody, description = "the name is taken")))]
 async fn update_rule(
     State(state): State<ApiState>,
     caller: Caller<Manages>,
     Path(id): Path<String>,
     body: Result<Json<RuleInput>, JsonRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<AlertRule>, ApiError> {
     let id = parse_id(&id, "a rule")?;
     let input = checked_input(&state, body, Some(id)).await?;
     let rule = rules::save(&state.pool, Some(id), &input)
         .await
         .map_err(|e| name_taken(e, &input.name))?
         .ok_or_else(|| ApiError::not_found("no such rule"))?;
-    Ok(Json(shown(rule, caller.role)).into_response())
+    Ok(Json(shown(rule, caller.role)))
 }
 
+/// Deletes an alert rule; the alerts it raised stay (operators and admins).
+#[utoipa::path(delete, path = "/v1/alert-rules/{id}", tag = "rules", params(("id" = Uuid, Path, description = "The rule.")), responses((status = 204, description = "deleted")))]
 async fn delete_rule(
     State(pool): State<PgPool>,
     _caller: Caller<Manages>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<StatusCode, ApiError> {
     if !rules::delete(&pool, parse_id(&id, "a rule")?).await? {
         return Err(ApiError::not_found("no such rule"));
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Filters of `GET /v1/alerts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AlertFilter {
+    /// Only alerts of this rule.
     rule: Option<Uuid>,
+    /// Only alerts on this stream.
     stream: Option<String>,
+    /// Only alerts about this person.
     person: Option<Uuid>,
+    /// The most alerts, 1 to 1000; default 100.
     limit: Option<i64>,
 }
 
-/// Deliveries of alerts, as JSON per alert.
-async fn deliveries_of(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, serde_json::Value)>, sqlx::Error> {
+/// Where an alert went.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+struct Delivery {
+    /// `webhook`, `email`, `live` or `kafka`.
+    channel: String,
+    /// `pending`, `delivered` or `failed`.
+    status: String,
+    /// Attempts so far.
+    attempts: i32,
+    /// Why the last attempt failed.
+    last_error: Option<String>,
+    /// When it was delivered, ms since the epoch.
+    delivered_ms: Option<i64>,
+}
+
+/// An alert with its deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+struct AlertView {
+    /// The alert.
+    #[serde(flatten)]
+    alert: Alert,
+    /// Its deliveries, by channel.
+    deliveries: Vec<Delivery>,
+}
+
+/// The latest alerts.
+#[derive(Debug, Serialize, ToSchema)]
+struct Alerts {
+    /// Newest first.
+    alerts: Vec<AlertView>,
+}
+
+/// Deliveries of alerts, per alert.
+async fn deliveries_of(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, sqlx::types::Json<Vec<Delivery>>)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT alert_id, json_agg(json_build_object('channel', channel, 'status', status, 'attempts', attempts, \
          'last_error', last_error, 'delivered_ms', (extract(epoch FROM delivered_at) * 1000)::bigint) \
@@ -188,11 +265,13 @@ async fn deliveries_of(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<(Uuid, serde_j
     .await
 }
 
+/// The latest alerts, newest first, each with its deliveries (analysts and up).
+#[utoipa::path(get, path = "/v1/alerts", tag = "alerts", params(AlertFilter), responses((status = 200, body = Alerts)))]
 async fn list_alerts(
     State(pool): State<PgPool>,
     _caller: Caller<SeesPeople>,
     filter: Result<Query<AlertFilter>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Alerts>, ApiError> {
     let Query(filter) = filter.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let limit = filter.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -210,29 +289,42 @@ async fn list_alerts(
     .fetch_all(&pool)
     .await?;
     let ids: Vec<Uuid> = alerts.iter().map(|a| a.id).collect();
-    let deliveries: std::collections::HashMap<Uuid, serde_json::Value> =
-        deliveries_of(&pool, &ids).await?.into_iter().collect();
-    let alerts: Vec<serde_json::Value> = alerts
+    let mut deliveries: std::collections::HashMap<Uuid, Vec<Delivery>> =
+        deliveries_of(&pool, &ids).await?.into_iter().map(|(id, d)| (id, d.0)).collect();
+    let alerts = alerts
         .into_iter()
-        .map(|alert| {
-            let mut value = serde_json::to_value(&alert).unwrap_or_default();
-            value["deliveries"] = deliveries.get(&alert.id).cloned().unwrap_or_else(|| serde_json::json!([]));
-            value
-        })
+        .map(|alert| AlertView { deliveries: deliveries.remove(&alert.id).unwrap_or_default(), alert })
         .collect();
-    Ok(Json(serde_json::json!({ "alerts": alerts })).into_response())
+    Ok(Json(Alerts { alerts }))
 }
 
 /// One recorded attempt.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, ToSchema)]
 struct AttemptRow {
+    /// The channel.
     channel: String,
+    /// 1 for the first attempt.
     attempt: i32,
+    /// `delivered`, `retry` or `failed`.
     outcome: String,
+    /// The receiver's HTTP or SMTP status; 0 without one.
     status_code: i32,
+    /// Why it failed; empty when it did not.
     error: String,
+    /// How long it took, ms.
     duration_ms: i32,
+    /// When, ms since the epoch.
     at_ms: i64,
+}
+
+/// An alert with its deliveries and every attempt.
+#[derive(Debug, Serialize, ToSchema)]
+struct AlertDetail {
+    /// The alert and its deliveries.
+    #[serde(flatten)]
+    view: AlertView,
+    /// Every delivery attempt, oldest first.
+    attempts: Vec<AttemptRow>,
 }
 
 impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for AttemptRow {
@@ -250,14 +342,16 @@ impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for AttemptRow {
     }
 }
 
+/// One alert with its deliveries and every delivery attempt (analysts and up).
+#[utoipa::path(get, path = "/v1/alerts/{id}", tag = "alerts", params(("id" = Uuid, Path, description = "The alert.")), responses((status = 200, body = AlertDetail)))]
 async fn one_alert(
     State(pool): State<PgPool>,
     _caller: Caller<SeesPeople>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<AlertDetail>, ApiError> {
     let id = parse_id(&id, "an alert")?;
     let alert = Alert::load(&pool, id).await?.ok_or_else(|| ApiError::not_found("no such alert"))?;
-    let deliveries = deliveries_of(&pool, &[id]).await?.into_iter().next().map(|(_, d)| d);
+    let deliveries = deliveries_of(&pool, &[id]).await?.into_iter().next().map(|(_, d)| d.0).unwrap_or_default();
     let attempts: Vec<AttemptRow> = sqlx::query_as(
         "SELECT channel, attempt, outcome, status_code, error, duration_ms, \
          (extract(epoch FROM at) * 1000)::bigint AS at_ms FROM alert_delivery_attempts WHERE alert_id = $1 ORDER BY id",
@@ -265,12 +359,12 @@ async fn one_alert(
     .bind(id)
     .fetch_all(&pool)
     .await?;
-    let mut value = serde_json::to_value(&alert).unwrap_or_default();
-    value["deliveries"] = deliveries.unwrap_or_else(|| serde_json::json!([]));
-    value["attempts"] = serde_json::to_value(attempts).unwrap_or_default();
-    Ok(Json(value).into_response())
+    Ok(Json(AlertDetail { view: AlertView { alert, deliveries }, attempts }))
 }
 
+/// The best shot of the report that raised an alert, JPEG, when `has_best_shot` (analysts and up).
+#[utoipa::path(get, path = "/v1/alerts/{id}/best-shot", tag = "alerts", params(("id" = Uuid, Path, description = "The alert.")),
+    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "the best shot")))]
 async fn best_shot(
     State(pool): State<PgPool>,
     _caller: Caller<SeesPeople>,
@@ -283,11 +377,22 @@ async fn best_shot(
 }
 
 /// The token of `GET /v1/alerts/live`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LiveQuery {
+    /// A bearer token, for clients that cannot set headers (an `EventSource`); a session's cookie
+    /// works too.
     access_token: Option<String>,
 }
+
+/// The live feed of alerts, Server-Sent Events (analysts and up).
+///
+/// Each alert is an `event: alert` whose data is the alert's document, as webhooks receive it
+/// (`AlertDocument`); `event: lagged` (`{"missed": n}`) says a slow reader missed some. Comments
+/// keep the connection open every 15 s.
+#[utoipa::path(get, path = "/v1/alerts/live", tag = "alerts", params(LiveQuery),
+    responses((status = 200, content_type = "text/event-stream", body = AlertDocument, description = "alerts as they are raised")))]
 
 async fn live(
     State(state): State<ApiState>,
@@ -310,4 +415,14 @@ async fn live(
         })
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_kept_openapi_document_is_the_one_the_code_generates() {
+        if let Err(difference) = sightline_common::openapi::check_kept(&super::openapi(), "notifier") {
+            panic!("{difference}");
+        }
+    }
 }

@@ -20,7 +20,7 @@ use crate::targets::TargetPolicy;
 pub const CHANGES_CHANNEL: &str = "sightline_alert_rules";
 
 /// Where a rule's alerts go.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Channels {
     /// POST the alert as JSON to a URL, signed with HMAC-SHA256.
@@ -38,7 +38,7 @@ pub struct Channels {
 }
 
 /// A webhook receiver.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookTarget {
     /// `http://` or `https://` URL.
@@ -48,7 +48,7 @@ pub struct WebhookTarget {
 }
 
 /// Mail recipients.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailTarget {
     /// Addresses.
@@ -76,7 +76,7 @@ impl Channels {
 }
 
 /// A rule as stored and as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertRule {
     /// Rule id.
     pub id: Uuid,
@@ -143,7 +143,7 @@ impl AlertRule {
 pub const MASKED_SECRET: &str = "***";
 
 /// A rule as sent to `POST /v1/alert-rules` and `PUT /v1/alert-rules/{id}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleInput {
     /// Unique name.

@@ -36,7 +36,6 @@ use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -46,8 +45,10 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sightline_common::accounts::AccountSettings;
+use sightline_common::accounts_api::{self, AccountsState};
 use sightline_common::api::{AnyRole, ApiError, Audits, Caller, SeesPeople};
 use sightline_common::clock::now_ms;
+use sightline_common::openapi::{self, ErrorBody};
 use sightline_common::warehouse::WarehouseError;
 use sightline_exporter::{PdfFonts, ReportClock};
 use sightline_vision::descriptor::{MODEL_NAME, MODEL_VERSION};
@@ -56,14 +57,20 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::audit::{self, SearchedFace};
 use crate::params::{
     AuditQuery, BreakdownQuery, DEFAULT_REPORT_EVENTS, EventsQuery, FaceSearchQuery, IdentifiedQuery, InvalidParam,
-    MAX_EXPORT, MAX_REPORT_EVENTS, PersonsQuery, RangeQuery, TimelineQuery, VisitsQuery, format_time,
+    MAX_EXPORT, MAX_REPORT_EVENTS, PersonsQuery, RangeQuery, TimeRange, TimelineQuery, VisitsQuery, format_time,
 };
-use crate::store::{DWELL_BINS_MS, EventRow, Face, FaceSearchRow, MatchRow, Warehouse, next_cursor};
+use crate::store::{
+    DWELL_BINS_MS, EventRow, Face, FaceSearchRow, HeatmapRow, IdentifiedRow, MatchRow, PersonSightingsRow,
+    StreamSummaryRow, TimelineRow, VisitsRow, Warehouse, next_cursor,
+};
 
 /// Largest photo a face search accepts.
 pub const MAX_PHOTO_BYTES: usize = 10 * 1024 * 1024;
@@ -118,39 +125,54 @@ pub struct ApiState {
     pub accounts: AccountSettings,
 }
 
-impl axum::extract::FromRef<ApiState> for AccountSettings {
-    fn from_ref(state: &ApiState) -> AccountSettings {
-        state.accounts.clone()
-    }
-}
-
 impl axum::extract::FromRef<ApiState> for PgPool {
     fn from_ref(state: &ApiState) -> PgPool {
         state.pool.clone()
     }
 }
 
+/// The API's routes with their documentation (the accounts routes are added by [`router`]).
+fn routes() -> OpenApiRouter<ApiState> {
+    let (schemas, paths, search) = routes!(search_faces);
+    OpenApiRouter::new()
+        .routes(routes!(events))
+        .routes(routes!(event))
+        .routes(routes!(best_shot))
+        .routes(routes!(timeline))
+        .routes(routes!(streams))
+        .routes(routes!(persons))
+        .routes(routes!(identified))
+        .routes(routes!(dwell))
+        .routes(routes!(heatmap))
+        .routes(routes!(visits))
+        .routes(routes!(events_csv))
+        .routes(routes!(summary_pdf))
+        .routes((schemas, paths, search.layer(DefaultBodyLimit::max(MAX_PHOTO_BYTES))))
+        .routes(routes!(face_search_audit))
+}
+
+/// The API's OpenAPI document (`GET /openapi.json`, kept in `schemas/openapi/query.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut document = routes().into_openapi();
+    document.merge(accounts_api::router().into_openapi());
+    openapi::finish(
+        document,
+        "Sightline query API",
+        "Events, statistics, exports and face search over the warehouse, and the web app's accounts \
+         (users, sessions, tokens). Times are ms since the epoch or RFC 3339; a range defaults to the last 24 \
+         hours. Aggregates are open to every role; anything that identifies people needs an analyst or above.",
+    )
+}
+
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/v1/events", get(events))
-        .route("/v1/events/{id}", get(event))
-        .route("/v1/events/{id}/best-shot", get(best_shot))
-        .route("/v1/stats/timeline", get(timeline))
-        .route("/v1/stats/streams", get(streams))
-        .route("/v1/stats/persons", get(persons))
-        .route("/v1/stats/identified", get(identified))
-        .route("/v1/stats/dwell", get(dwell))
-        .route("/v1/stats/heatmap", get(heatmap))
-        .route("/v1/stats/visits", get(visits))
-        .route("/v1/reports/events.csv", get(events_csv))
-        .route("/v1/reports/summary.pdf", get(summary_pdf))
-        .route("/v1/search/faces", post(search_faces).layer(DefaultBodyLimit::max(MAX_PHOTO_BYTES)))
-        .route("/v1/audit/face-searches", get(face_search_audit))
-        .merge(sightline_common::accounts_api::router())
-        .route_layer(middleware::from_fn_with_state(state.metrics.clone(), count_requests))
+    let metrics = state.metrics.clone();
+    let accounts = AccountsState { pool: state.pool.clone(), settings: state.accounts.clone() };
+    let (router, _) = routes().with_state(state).merge(accounts_api::router().with_state(accounts)).split_for_parts();
+    router
+        .route_layer(middleware::from_fn_with_state(metrics, count_requests))
+        .merge(openapi::route(&openapi()))
         .fallback(|| async { ApiError::not_found("no such route") })
-        .with_state(state)
 }
 
 /// Counts every answer of a route by its path template (`/v1/events/{id}`) and status class.
@@ -213,12 +235,16 @@ impl ApiState {
 
 /// An event as the API shows it: its columns, its capture time in RFC 3339, its best-shot link and
 /// its matches.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
+    /// The event's columns.
     #[serde(flatten)]
     event: EventRow,
+    /// `capture_ms` in RFC 3339.
     capture_time: String,
+    /// Where its best shot is (a JPEG), under this API; null: none is stored.
     best_shot_url: Option<String>,
+    /// Its watchlist matches, best first.
     matches: Vec<MatchRow>,
 }
 
@@ -234,36 +260,48 @@ impl EventView {
 }
 
 /// One page of events.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct EventsPage {
+    /// Newest first.
     events: Vec<EventView>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     next_cursor: Option<String>,
 }
 
+/// Events newest first, each with its watchlist matches and a best-shot link (analysts and up).
+///
+/// One row per track (its latest report) unless `every_report`; `next_cursor` fetches the next,
+/// older page, which never skips or repeats an event.
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventsQuery), responses((status = 200, body = EventsPage)))]
 async fn events(
     State(state): State<ApiState>,
     _caller: Caller<SeesPeople>,
     query: Result<Query<EventsQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<EventsPage>, ApiError> {
     let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     let rows = state.read(state.warehouse.events(&request)).await?;
     let next_cursor = next_cursor(&rows, request.limit).map(|cursor| cursor.encode());
     let events = state.with_matches(rows).await?;
-    Ok(Json(EventsPage { events, next_cursor }).into_response())
+    Ok(Json(EventsPage { events, next_cursor }))
 }
 
+/// One event with its matches (analysts and up).
+#[utoipa::path(get, path = "/v1/events/{id}", tag = "events", params(("id" = Uuid, Path, description = "The event.")),
+    responses((status = 200, body = EventView)))]
 async fn event(
     State(state): State<ApiState>,
     _caller: Caller<SeesPeople>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<EventView>, ApiError> {
     let id = event_id(&id)?;
     let row = state.read(state.warehouse.event(id)).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
     let mut views = state.with_matches(vec![row]).await?;
-    Ok(Json(views.remove(0)).into_response())
+    Ok(Json(views.remove(0)))
 }
 
+/// An event's best shot, JPEG (analysts and up).
+#[utoipa::path(get, path = "/v1/events/{id}/best-shot", tag = "events", params(("id" = Uuid, Path, description = "The event.")),
+    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "the best shot")))]
 async fn best_shot(
     State(state): State<ApiState>,
     _caller: Caller<SeesPeople>,
@@ -277,123 +315,212 @@ async fn best_shot(
     Ok(sightline_common::api::jpeg(jpeg, "private, max-age=86400"))
 }
 
+/// Tracks per time bucket.
+#[derive(Debug, Serialize, ToSchema)]
+struct Timeline {
+    /// The range counted.
+    #[serde(flatten)]
+    range: TimeRange,
+    /// The buckets' width, ms.
+    bucket_ms: i64,
+    /// Buckets with tracks, oldest first (a bucket without any is absent).
+    buckets: Vec<TimelineRow>,
+}
+
+/// Tracks per time bucket (minute, hour or day) and kind (any role).
+#[utoipa::path(get, path = "/v1/stats/timeline", tag = "statistics", params(TimelineQuery), responses((status = 200, body = Timeline)))]
 async fn timeline(
     State(state): State<ApiState>,
     _caller: Caller<AnyRole>,
     query: Result<Query<TimelineQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Timeline>, ApiError> {
     let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     let buckets = state.read(state.warehouse.timeline(&request)).await?;
-    Ok(Json(serde_json::json!({
-        "from_ms": request.range.from_ms,
-        "to_ms": request.range.to_ms,
-        "bucket_ms": request.bucket_ms,
-        "buckets": buckets,
-    }))
-    .into_response())
+    Ok(Json(Timeline { range: request.range, bucket_ms: request.bucket_ms, buckets }))
 }
 
+/// Tracks per stream.
+#[derive(Debug, Serialize, ToSchema)]
+struct StreamCounts {
+    /// The range counted.
+    #[serde(flatten)]
+    range: TimeRange,
+    /// Streams with tracks in the range.
+    streams: Vec<StreamSummaryRow>,
+}
+
+/// Tracks per stream and kind (any role).
+#[utoipa::path(get, path = "/v1/stats/streams", tag = "statistics", params(RangeQuery), responses((status = 200, body = StreamCounts)))]
 async fn streams(
     State(state): State<ApiState>,
     _caller: Caller<AnyRole>,
     query: Result<Query<RangeQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<StreamCounts>, ApiError> {
     let range = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     let streams = state.read(state.warehouse.streams(&range)).await?;
-    Ok(Json(serde_json::json!({ "from_ms": range.from_ms, "to_ms": range.to_ms, "streams": streams })).into_response())
+    Ok(Json(StreamCounts { range, streams }))
 }
 
+/// The most sighted watchlist persons.
+#[derive(Debug, Serialize, ToSchema)]
+struct PersonCounts {
+    /// The range counted.
+    #[serde(flatten)]
+    range: TimeRange,
+    /// Most sighted first.
+    persons: Vec<PersonSightingsRow>,
+}
+
+/// The most sighted watchlist persons (analysts and up).
+#[utoipa::path(get, path = "/v1/stats/persons", tag = "statistics", params(PersonsQuery), responses((status = 200, body = PersonCounts)))]
 async fn persons(
     State(state): State<ApiState>,
     _caller: Caller<SeesPeople>,
     query: Result<Query<PersonsQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<PersonCounts>, ApiError> {
     let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     let persons = state.read(state.warehouse.persons(&request)).await?;
-    Ok(Json(serde_json::json!({
-        "from_ms": request.range.from_ms,
-        "to_ms": request.range.to_ms,
-        "persons": persons,
-    }))
-    .into_response())
+    Ok(Json(PersonCounts { range: request.range, persons }))
 }
 
+/// Identified persons per day and site.
+#[derive(Debug, Serialize, ToSchema)]
+struct IdentifiedDays {
+    /// The range counted.
+    #[serde(flatten)]
+    range: TimeRange,
+    /// The time zone whose midnights start the days.
+    tz: String,
+    /// Days and sites with identified tracks, oldest first.
+    days: Vec<IdentifiedRow>,
+}
+
+/// Unique identified persons and identified tracks per day and site (any role).
+#[utoipa::path(get, path = "/v1/stats/identified", tag = "statistics", params(IdentifiedQuery),
+    responses((status = 200, body = IdentifiedDays)))]
 async fn identified(
     State(state): State<ApiState>,
     _caller: Caller<AnyRole>,
     query: Result<Query<IdentifiedQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<IdentifiedDays>, ApiError> {
     let (range, site, zone) = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     state.known_time_zone(&zone).await?;
     let days = state.read(state.warehouse.identified(&range, &site, &zone)).await?;
-    Ok(Json(serde_json::json!({ "from_ms": range.from_ms, "to_ms": range.to_ms, "tz": zone, "days": days }))
-        .into_response())
+    Ok(Json(IdentifiedDays { range, tz: zone, days }))
 }
 
+/// How long tracks stayed in view.
+#[derive(Debug, Serialize, ToSchema)]
+struct Dwell {
+    /// The range counted.
+    #[serde(flatten)]
+    range: TimeRange,
+    /// Tracks counted.
+    tracks: u64,
+    /// Mean dwell, ms.
+    mean_ms: i64,
+    /// Median dwell, ms; null without tracks.
+    p50_ms: Option<i64>,
+    /// 90th percentile, ms; null without tracks.
+    p90_ms: Option<i64>,
+    /// 99th percentile, ms; null without tracks.
+    p99_ms: Option<i64>,
+    /// Tracks per dwell bin, shortest first.
+    histogram: Vec<DwellBin>,
+}
+
+/// Tracks whose dwell is in `[from_ms, to_ms)`.
+#[derive(Debug, Serialize, ToSchema)]
+struct DwellBin {
+    /// Shortest dwell of the bin, ms.
+    from_ms: i64,
+    /// Longest (exclusive), ms; null for the last bin.
+    to_ms: Option<i64>,
+    /// Tracks.
+    tracks: u64,
+}
+
+/// How long tracks stayed in view: mean, percentiles and a histogram (any role).
+#[utoipa::path(get, path = "/v1/stats/dwell", tag = "statistics", params(BreakdownQuery), responses((status = 200, body = Dwell)))]
 async fn dwell(
     State(state): State<ApiState>,
     _caller: Caller<AnyRole>,
     query: Result<Query<BreakdownQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Dwell>, ApiError> {
     let (scope, zone) = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     if zone != "UTC" {
         return Err(ApiError::bad_request("tz: dwell does not depend on a time zone"));
     }
     let dwell = state.read(state.warehouse.dwell(&scope)).await?;
-    let bins: Vec<serde_json::Value> = dwell
+    let histogram = dwell
         .histogram
         .iter()
         .enumerate()
-        .map(|(i, tracks)| {
-            let from_ms = if i == 0 { 0 } else { DWELL_BINS_MS[i - 1] };
-            serde_json::json!({ "from_ms": from_ms, "to_ms": DWELL_BINS_MS.get(i), "tracks": tracks })
+        .map(|(i, &tracks)| DwellBin {
+            from_ms: if i == 0 { 0 } else { DWELL_BINS_MS[i - 1] },
+            to_ms: DWELL_BINS_MS.get(i).copied(),
+            tracks,
         })
         .collect();
     let percentile = |i: usize| dwell.percentiles_ms.get(i).copied().filter(|_| dwell.tracks > 0);
-    Ok(Json(serde_json::json!({
-        "from_ms": scope.range.from_ms,
-        "to_ms": scope.range.to_ms,
-        "tracks": dwell.tracks,
-        "mean_ms": dwell.mean_ms,
-        "p50_ms": percentile(0),
-        "p90_ms": percentile(1),
-        "p99_ms": percentile(2),
-        "histogram": bins,
+    Ok(Json(Dwell {
+        range: scope.range,
+        tracks: dwell.tracks,
+        mean_ms: dwell.mean_ms,
+        p50_ms: percentile(0),
+        p90_ms: percentile(1),
+        p99_ms: percentile(2),
+        histogram,
     }))
-    .into_response())
 }
 
+/// Arrivals by day of the week and hour.
+#[derive(Debug, Serialize, ToSchema)]
+struct Heatmap {
+    /// The range counted.
+    #[serde(flatten)]
+    range: TimeRange,
+    /// The time zone of the days and hours.
+    tz: String,
+    /// Cells with arrivals (an absent cell has none).
+    cells: Vec<HeatmapRow>,
+}
+
+/// Tracks arriving per day of the week and hour, in a time zone (any role).
+#[utoipa::path(get, path = "/v1/stats/heatmap", tag = "statistics", params(BreakdownQuery), responses((status = 200, body = Heatmap)))]
 async fn heatmap(
     State(state): State<ApiState>,
     _caller: Caller<AnyRole>,
     query: Result<Query<BreakdownQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Heatmap>, ApiError> {
     let (scope, zone) = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     state.known_time_zone(&zone).await?;
     let cells = state.read(state.warehouse.heatmap(&scope, &zone)).await?;
-    Ok(Json(serde_json::json!({
-        "from_ms": scope.range.from_ms,
-        "to_ms": scope.range.to_ms,
-        "tz": zone,
-        "cells": cells,
-    }))
-    .into_response())
+    Ok(Json(Heatmap { range: scope.range, tz: zone, cells }))
 }
 
+/// Identified persons' visits per site.
+#[derive(Debug, Serialize, ToSchema)]
+struct Visits {
+    /// The range counted.
+    #[serde(flatten)]
+    range: TimeRange,
+    /// Sightings closer than this are one visit, ms.
+    gap_ms: i64,
+    /// Persons and sites, most visits first.
+    persons: Vec<VisitsRow>,
+}
+
+/// Each identified person's visits, tracks and dwell per site (analysts and up).
+#[utoipa::path(get, path = "/v1/stats/visits", tag = "statistics", params(VisitsQuery), responses((status = 200, body = Visits)))]
 async fn visits(
     State(state): State<ApiState>,
     _caller: Caller<SeesPeople>,
     query: Result<Query<VisitsQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Visits>, ApiError> {
     let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     let persons = state.read(state.warehouse.visits(&request)).await?;
-    Ok(Json(serde_json::json!({
-        "from_ms": request.range.from_ms,
-        "to_ms": request.range.to_ms,
-        "gap_ms": request.gap_ms,
-        "persons": persons,
-    }))
-    .into_response())
+    Ok(Json(Visits { range: request.range, gap_ms: request.gap_ms, persons }))
 }
 
 /// A download: `bytes` of `content_type`, saved as `filename`.
@@ -406,6 +533,11 @@ fn attachment(content_type: &'static str, filename: &str, bytes: Vec<u8>) -> Res
 /// Rows per chunk of a streamed CSV (each chunk reads its events' matches in one query).
 const CSV_CHUNK_ROWS: usize = 2_000;
 
+/// Every selected event as CSV, streamed (analysts and up).
+///
+/// At most 5,000,000 events: a larger selection is a 400 unless `limit` takes the newest.
+#[utoipa::path(get, path = "/v1/reports/events.csv", tag = "exports", params(EventsQuery),
+    responses((status = 200, content_type = "text/csv", body = String, description = "the events, a row each")))]
 async fn events_csv(
     State(state): State<ApiState>,
     _caller: Caller<SeesPeople>,
@@ -478,6 +610,10 @@ async fn stream_csv(
     }
 }
 
+/// A summary PDF for people: totals, streams, the most sighted persons and the latest `limit`
+/// events (default 50) with best shots, times in `tz` (analysts and up).
+#[utoipa::path(get, path = "/v1/reports/summary.pdf", tag = "exports", params(EventsQuery),
+    responses((status = 200, content_type = "application/pdf", body = Vec<u8>, description = "the report")))]
 async fn summary_pdf(
     State(state): State<ApiState>,
     _caller: Caller<SeesPeople>,
@@ -502,21 +638,48 @@ async fn summary_pdf(
 }
 
 /// A track a face search found, as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct FaceMatchView {
+    /// The track.
     #[serde(flatten)]
     track: FaceSearchRow,
+    /// `first_ms` in RFC 3339.
     first_seen: String,
+    /// `last_ms` in RFC 3339.
     last_seen: String,
+    /// The best-matching report's best shot (a JPEG) under this API; null: none is stored.
     best_shot_url: Option<String>,
 }
 
+/// What a face search found.
+#[derive(Debug, Serialize, ToSchema)]
+struct FaceSearchAnswer {
+    /// The range searched.
+    #[serde(flatten)]
+    range: TimeRange,
+    /// The lowest similarity kept.
+    threshold: f32,
+    /// The search's audit record.
+    audit_id: i64,
+    /// Most similar first.
+    tracks: Vec<FaceMatchView>,
+}
+
+/// Finds the tracks where a face was seen, most similar first (analysts and up).
+///
+/// The body is a photo (JPEG or PNG, at most 10 MiB) of the face; or `event` names an event whose
+/// face to look for, and there is no body. Every search is recorded for the audit before it runs.
+#[utoipa::path(post, path = "/v1/search/faces", tag = "search", params(FaceSearchQuery),
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "A photo of the face (JPEG or PNG)."),
+    responses((status = 200, body = FaceSearchAnswer),
+        (status = 422, body = ErrorBody, description = "no usable face in the photo"),
+        (status = 503, body = ErrorBody, description = "the warehouse or the face models are not available")))]
 async fn search_faces(
     State(state): State<ApiState>,
     caller: Caller<SeesPeople>,
     query: Result<Query<FaceSearchQuery>, QueryRejection>,
     photo: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Json<FaceSearchAnswer>, ApiError> {
     let request = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     let (face, searched) = match request.event {
         Some(id) if photo.is_empty() => {
@@ -561,23 +724,38 @@ async fn search_faces(
             track,
         })
         .collect();
-    Ok(Json(serde_json::json!({
-        "from_ms": request.range.from_ms,
-        "to_ms": request.range.to_ms,
-        "threshold": request.threshold,
-        "audit_id": record,
-        "tracks": tracks,
-    }))
-    .into_response())
+    Ok(Json(FaceSearchAnswer { range: request.range, threshold: request.threshold, audit_id: record, tracks }))
 }
 
+/// Recorded face searches.
+#[derive(Debug, Serialize, ToSchema)]
+struct SearchRecords {
+    /// The range listed.
+    #[serde(flatten)]
+    range: TimeRange,
+    /// Newest first.
+    searches: Vec<audit::SearchRecord>,
+}
+
+/// The record of face searches: who searched, when, for which photo or event, in which scope
+/// (admins).
+#[utoipa::path(get, path = "/v1/audit/face-searches", tag = "search", params(AuditQuery), responses((status = 200, body = SearchRecords)))]
 async fn face_search_audit(
     State(state): State<ApiState>,
     _caller: Caller<Audits>,
     query: Result<Query<AuditQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<SearchRecords>, ApiError> {
     let (range, limit) = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     let searches = audit::searches(&state.pool, range.from_ms, range.to_ms, limit).await?;
-    Ok(Json(serde_json::json!({ "from_ms": range.from_ms, "to_ms": range.to_ms, "searches": searches }))
-        .into_response())
+    Ok(Json(SearchRecords { range, searches }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_kept_openapi_document_is_the_one_the_code_generates() {
+        if let Err(difference) = sightline_common::openapi::check_kept(&super::openapi(), "query") {
+            panic!("{difference}");
+        }
+    }
 }

@@ -62,7 +62,7 @@ pub async fn record_outcome(pool: &PgPool, id: i64, tracks_found: Option<usize>)
 }
 
 /// One recorded search, as `GET /v1/audit/face-searches` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchRecord {
     /// Record id.
     pub id: i64,

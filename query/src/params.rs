@@ -41,7 +41,7 @@ fn invalid(name: &'static str, reason: impl Into<String>) -> InvalidParam {
 }
 
 /// A half-open time range `[from_ms, to_ms)`, in ms since the Unix epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct TimeRange {
     /// Start, inclusive.
     pub from_ms: i64,
@@ -145,21 +145,33 @@ impl Cursor {
 }
 
 /// The query string of `GET /v1/events`, as sent.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
+    /// Start of the range, inclusive: ms since the epoch or RFC 3339; default 24 hours before `to`.
     from: Option<String>,
+    /// End of the range, exclusive: ms since the epoch or RFC 3339; default now.
     to: Option<String>,
+    /// Only this site.
     site: Option<String>,
+    /// Only this stream (its id).
     stream: Option<String>,
+    /// `face` or `body`.
     kind: Option<String>,
+    /// Only matches on this watchlist (its id).
     list: Option<String>,
+    /// Only this watchlist person (their id).
     person: Option<String>,
+    /// `true`: only events matched on a watchlist.
     matched: Option<String>,
+    /// `true`: every report of each track; default only each track's latest.
     every_report: Option<String>,
+    /// The most items to answer.
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// Only the summary PDF takes it ([`EventsQuery::validate_report`]).
+    /// The summary PDF's time zone (IANA; default UTC); only the PDF takes it.
     tz: Option<String>,
 }
 
@@ -275,13 +287,19 @@ impl EventsQuery {
 }
 
 /// The query string of `GET /v1/stats/timeline`, as sent.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TimelineQuery {
+    /// Start of the range, inclusive: ms since the epoch or RFC 3339; default 24 hours before `to`.
     from: Option<String>,
+    /// End of the range, exclusive: ms since the epoch or RFC 3339; default now.
     to: Option<String>,
+    /// Only this site.
     site: Option<String>,
+    /// Only this stream (its id).
     stream: Option<String>,
+    /// `minute`, `hour` or `day`; default chosen by the range.
     bucket: Option<String>,
 }
 
@@ -319,10 +337,13 @@ impl TimelineQuery {
 }
 
 /// The query string of `GET /v1/stats/streams`, as sent.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RangeQuery {
+    /// Start of the range, inclusive: ms since the epoch or RFC 3339; default 24 hours before `to`.
     from: Option<String>,
+    /// End of the range, exclusive: ms since the epoch or RFC 3339; default now.
     to: Option<String>,
 }
 
@@ -334,12 +355,17 @@ impl RangeQuery {
 }
 
 /// The query string of `GET /v1/stats/persons`, as sent.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PersonsQuery {
+    /// Start of the range, inclusive: ms since the epoch or RFC 3339; default 24 hours before `to`.
     from: Option<String>,
+    /// End of the range, exclusive: ms since the epoch or RFC 3339; default now.
     to: Option<String>,
+    /// Only matches on this watchlist (its id).
     list: Option<String>,
+    /// The most items to answer.
     limit: Option<String>,
 }
 
@@ -391,14 +417,21 @@ pub struct Scope {
 
 /// The query string of `GET /v1/stats/dwell` and `GET /v1/stats/heatmap` (which also takes `tz`), as
 /// sent.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BreakdownQuery {
+    /// Start of the range, inclusive: ms since the epoch or RFC 3339; default 24 hours before `to`.
     from: Option<String>,
+    /// End of the range, exclusive: ms since the epoch or RFC 3339; default now.
     to: Option<String>,
+    /// Only this site.
     site: Option<String>,
+    /// Only this stream (its id).
     stream: Option<String>,
+    /// `face` or `body`.
     kind: Option<String>,
+    /// IANA time zone the days, hours or times are in; default UTC.
     tz: Option<String>,
 }
 
@@ -416,12 +449,17 @@ impl BreakdownQuery {
 }
 
 /// The query string of `GET /v1/stats/identified`, as sent.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifiedQuery {
+    /// Start of the range, inclusive: ms since the epoch or RFC 3339; default 24 hours before `to`.
     from: Option<String>,
+    /// End of the range, exclusive: ms since the epoch or RFC 3339; default now.
     to: Option<String>,
+    /// Only this site.
     site: Option<String>,
+    /// IANA time zone the days, hours or times are in; default UTC.
     tz: Option<String>,
 }
 
@@ -438,15 +476,23 @@ impl IdentifiedQuery {
 pub const DEFAULT_VISIT_GAP_MINUTES: u32 = 30;
 
 /// The query string of `GET /v1/stats/visits`, as sent.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct VisitsQuery {
+    /// Start of the range, inclusive: ms since the epoch or RFC 3339; default 24 hours before `to`.
     from: Option<String>,
+    /// End of the range, exclusive: ms since the epoch or RFC 3339; default now.
     to: Option<String>,
+    /// Only this site.
     site: Option<String>,
+    /// Only matches on this watchlist (its id).
     list: Option<String>,
+    /// Only this watchlist person (their id).
     person: Option<String>,
+    /// Sightings of a person at a site closer than this are one visit; default 30.
     gap_minutes: Option<String>,
+    /// The most items to answer.
     limit: Option<String>,
 }
 
@@ -495,15 +541,23 @@ pub const MAX_SEARCH_TRACKS: u32 = 1_000;
 
 /// The query string of `POST /v1/search/faces`, as sent (the photo is the body, or `event` names an
 /// event whose face to look for).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FaceSearchQuery {
+    /// Start of the range, inclusive: ms since the epoch or RFC 3339; default 24 hours before `to`.
     from: Option<String>,
+    /// End of the range, exclusive: ms since the epoch or RFC 3339; default now.
     to: Option<String>,
+    /// Only this site.
     site: Option<String>,
+    /// Only this stream (its id).
     stream: Option<String>,
+    /// Lowest similarity a track is shown with, 0 to 1.
     threshold: Option<String>,
+    /// The most items to answer.
     limit: Option<String>,
+    /// Search for the face of this event (its id) instead of a photo; no body then.
     event: Option<String>,
 }
 
@@ -554,11 +608,15 @@ impl FaceSearchQuery {
 }
 
 /// The query string of `GET /v1/audit/face-searches`, as sent.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// Start of the range, inclusive: ms since the epoch or RFC 3339; default 24 hours before `to`.
     from: Option<String>,
+    /// End of the range, exclusive: ms since the epoch or RFC 3339; default now.
     to: Option<String>,
+    /// The most items to answer.
     limit: Option<String>,
 }
 

@@ -19,7 +19,7 @@ use crate::params::{
 
 /// A face to search for: its descriptor (unit length) and the model that made it (faces of other
 /// models are not comparable).
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Face {
     /// The descriptor.
     pub descriptor: Vec<f32>,
@@ -56,7 +56,7 @@ pub struct SimilarityRow {
 }
 
 /// A track a face search found.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FaceSearchRow {
     /// Camera or file.
     pub stream_id: String,
@@ -127,7 +127,7 @@ pub fn rank_tracks(
 }
 
 /// One event as the API lists it (the columns of `events_by_id.sql`).
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventRow {
     /// Event id (UUID).
     pub id: String,
@@ -212,7 +212,7 @@ pub fn next_cursor(rows: &[EventRow], limit: u32) -> Option<Cursor> {
 }
 
 /// One watchlist match of an event (the columns of `event_matches.sql`).
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MatchRow {
     /// The matched event.
     #[serde(skip_serializing)]
@@ -234,7 +234,7 @@ pub struct MatchRow {
 }
 
 /// Tracks (people or bodies) of one kind in one time bucket: those first seen in it.
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineRow {
     /// Bucket start, ms since the epoch.
     pub bucket_ms: i64,
@@ -247,7 +247,7 @@ pub struct TimelineRow {
 }
 
 /// Unique persons a watchlist match identified, and their tracks, on one day at one site.
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IdentifiedRow {
     /// Start of the day (midnight in the requested time zone), ms since the epoch.
     pub day_ms: i64,
@@ -263,7 +263,7 @@ pub struct IdentifiedRow {
 pub const DWELL_BINS_MS: [i64; 7] = [5_000, 15_000, 30_000, 60_000, 300_000, 900_000, 3_600_000];
 
 /// How long tracks stayed in view (`dwell.sql`).
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DwellRow {
     /// Tracks.
     pub tracks: u64,
@@ -276,7 +276,7 @@ pub struct DwellRow {
 }
 
 /// Arrivals in one hour of the week.
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HeatmapRow {
     /// 1 (Monday) to 7 (Sunday), in the requested time zone.
     pub day_of_week: u8,
@@ -301,7 +301,7 @@ struct PersonTracksRow {
 }
 
 /// A person's visits to one site.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct VisitsRow {
     /// Watchlist.
     pub list_id: String,
@@ -340,7 +340,7 @@ pub fn count_visits(firsts_ms: &[i64], lasts_ms: &[i64], gap_ms: i64) -> u64 {
 }
 
 /// What one stream saw in a time range.
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StreamSummaryRow {
     /// Site.
     pub site: String,
@@ -357,7 +357,7 @@ pub struct StreamSummaryRow {
 }
 
 /// How often a watchlist person was seen in a time range.
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PersonSightingsRow {
     /// Watchlist id.
     pub list_id: String,

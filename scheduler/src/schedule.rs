@@ -9,7 +9,7 @@ use sightline_query::params::{EventFilter, ObjectKind};
 use std::str::FromStr;
 
 /// What a schedule mails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// The summary PDF (totals, streams, persons, latest events with best shots).
@@ -38,7 +38,7 @@ impl Format {
 }
 
 /// The event filters of a schedule, as stored (JSON) and sent over the API.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Filters {
     /// Only this site.
@@ -84,7 +84,7 @@ impl Filters {
 }
 
 /// A schedule as created over the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSchedule {
     /// Unique name (also the mail's subject).

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::schedule::{Filters, Format, NewSchedule};
 
 /// A stored schedule.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Schedule {
     /// Id.
     pub id: Uuid,
@@ -33,7 +33,7 @@ pub struct Schedule {
 }
 
 /// One attempt to send a scheduled report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     /// The run it belongs to, ms since the epoch.
     pub due_ms: i64,

@@ -260,3 +260,20 @@ async fn an_operator_schedules_a_report_in_a_time_zone_and_sends_it_now() -> any
     assert!(mails[0].contains("Subject: Morning summary"), "{}", &mails[0][..mails[0].len().min(2000)]);
     web.finish(&["18-reports"]).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_browses_the_apis_each_service_documents() -> anyhow::Result<()> {
+    let password = "the viewer's password";
+    let web = WebApp::start("browser_reference", &[("vic", password, Role::Viewer)]).await?;
+    // Each service serves, through the entry point and to anyone, the document kept for the app's client.
+    for service in ["query", "ingest", "enrich", "notifier", "scheduler"] {
+        let path = format!("/api/openapi/{service}.json");
+        let (status, served) = stack::http_request(web.proxy.port, "GET", &path, None, "application/json", b"")?;
+        assert_eq!(status, 200, "{path}: {served}");
+        let kept = std::fs::read_to_string(sightline_common::openapi::kept_path(service))?;
+        let served: serde_json::Value = serde_json::from_str(&served)?;
+        assert_eq!(served, serde_json::from_str::<serde_json::Value>(&kept)?, "{path} is the kept document");
+    }
+    drive("reference.mjs", "", &web.settings("vic", password, &[]));
+    web.finish(&["19-api-reference"]).await
+}

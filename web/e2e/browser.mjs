@@ -38,7 +38,13 @@ export async function inBrowser(steps, { storageState } = {}) {
       // An expected refusal (a wrong password, a form the service refused, the session check before
       // login) is an answer the app shows, not a fault; Chromium logs it as a failed resource.
       const refusal = /Failed to load resource: the server responded with a status of (400|401|409|429)/;
-      if (message.type() === "error" && !refusal.test(message.text())) problems.push(`console: ${message.text()}`);
+      // A stream's frame that went away between its state and the image's request (the stream
+      // restarted or stopped) is a 404 the streams screen handles: it shows that there is no frame.
+      const frameGone =
+        /\/api\/v1\/streams\/[^/]+\/snapshot/.test(message.location().url ?? "") && / 404 /.test(message.text());
+      if (message.type() === "error" && !refusal.test(message.text()) && !frameGone) {
+        problems.push(`console: ${message.text()} (${message.location().url})`);
+      }
     });
     const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
     const login = async (user, secret) => {

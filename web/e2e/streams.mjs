@@ -75,7 +75,10 @@ if (mode === "add") {
     expect((await page.getByRole("columnheader", { name: "Source" }).count()) === 0, "no source URLs");
     expect((await page.getByRole("img").count()) === 0, "no frames");
     const screens = await page.getByRole("navigation").getByRole("link").allTextContents();
-    expect(screens.join(",") === "Streams,Analytics", `only aggregates: no faces, names or tracks (got ${screens})`);
+    expect(
+      screens.join(",") === "Streams,Analytics,API",
+      `only aggregates and the API reference: no faces, names or tracks (got ${screens})`,
+    );
     expect((await page.getByRole("button", { name: /^(Add stream|Edit|Disable)/ }).count()) === 0, "no changes");
     const [stream] = await (await page.request.get(`${base}/api/v1/streams`)).json();
     expect(stream.state.snapshot && stream.source_url === "", "a running stream with a frame, its URL withheld");

@@ -1,28 +1,8 @@
 import { useCallback, useEffect, useState } from "react";
-import { type Session, api } from "./api";
+import { type IssuedToken, type Role, type Token, type Tokens, type User, type Users, api } from "./api";
 import { ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
 
-type Role = Session["role"];
 const ROLES: Role[] = ["viewer", "analyst", "operator", "admin"];
-
-interface User {
-  id: string;
-  username: string;
-  role: Role;
-  created_ms: number;
-  disabled: boolean;
-  active_sessions: number;
-}
-
-interface Token {
-  id: string;
-  name: string;
-  role: Role;
-  created_ms: number;
-  expires_ms: number | null;
-  revoked_ms: number | null;
-  state: "active" | "expired" | "revoked";
-}
 
 interface AdminProps {
   /** The admin's own name (their account cannot be disabled or demoted here). */
@@ -30,7 +10,7 @@ interface AdminProps {
   onSessionEnded: (error: unknown) => boolean;
 }
 
-const day = (ms: number | null) => (ms === null ? "never" : new Date(ms).toLocaleDateString());
+const day = (ms: number | null | undefined) => (ms == null ? "never" : new Date(ms).toLocaleDateString());
 
 /** Users and tokens: make users, change roles, disable and enable; issue tokens, revoke them. */
 export function Admin({ self, onSessionEnded }: AdminProps) {
@@ -41,8 +21,8 @@ export function Admin({ self, onSessionEnded }: AdminProps) {
   const load = useCallback(async () => {
     try {
       const [u, t] = await Promise.all([
-        api<{ users: User[] }>("GET", "/v1/users"),
-        api<{ tokens: Token[] }>("GET", "/v1/tokens"),
+        api<Users>("GET", "/v1/users"),
+        api<Tokens>("GET", "/v1/tokens"),
       ]);
       setUsers(u.users);
       setTokens(t.tokens);
@@ -210,7 +190,7 @@ function NewToken(props: NewProps) {
   const { problem, submitting } = useFormAction(props.onSessionEnded);
   const submit = submitting(async () => {
     const body = { name, role, expires_in_days: days === "" ? undefined : Number(days) };
-    const answer = await api<{ token: string }>("POST", "/v1/tokens", body);
+    const answer = await api<IssuedToken>("POST", "/v1/tokens", body);
     setIssued(answer.token);
     setName("");
     await props.onCreated();

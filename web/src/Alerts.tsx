@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { type Alert, type AlertRule, type LiveAlert, type Session, type Stream, type Watchlist, api } from "./api";
+import { type Alert, type AlertRule, type AlertRules, type Alerts, type LiveAlert, type Session, type Stream, type Watchlist, api } from "./api";
 import { ConfirmDelete, ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
 import { streamName, useStreams, useWatchlists } from "./names";
 
@@ -57,7 +57,7 @@ export function Alerts({ role, onSessionEnded }: AlertsProps) {
 
   const loadAlerts = useCallback(async () => {
     try {
-      const answer = await api<{ alerts: Alert[] }>("GET", `/v1/alerts?limit=${SHOWN}`);
+      const answer = await api<Alerts>("GET", `/v1/alerts?limit=${SHOWN}`);
       setAlerts(answer.alerts);
       clear();
     } catch (caught) {
@@ -166,7 +166,7 @@ function Rules({ manages, lists, streams, onSessionEnded }: RulesProps) {
 
   const load = useCallback(async () => {
     try {
-      setRules((await api<{ rules: AlertRule[] }>("GET", "/v1/alert-rules")).rules);
+      setRules((await api<AlertRules>("GET", "/v1/alert-rules")).rules);
       clear();
     } catch (caught) {
       fail(caught);

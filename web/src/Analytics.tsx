@@ -1,41 +1,22 @@
 import { useEffect, useState } from "react";
-import { api } from "./api";
+import { type Dwell, type Heatmap, type IdentifiedDays, type Timeline, api } from "./api";
 import { ErrorLine, useScreenError } from "./forms";
 import { siteNames, useStreams } from "./names";
-import { type Range, RangePicker, lastDays } from "./time";
+import { type Range, RangePicker, inZone, lastDays } from "./time";
 
 interface AnalyticsProps {
   /** Handles a 401 (the session ended); true when it did. */
   onSessionEnded: (error: unknown) => boolean;
 }
 
-interface Timeline {
-  buckets: { bucket_ms: number; kind: string; tracks: number; matched: number }[];
-}
-interface Identified {
-  days: { day_ms: number; site: string; persons: number; tracks: number }[];
-}
-interface Dwell {
-  tracks: number;
-  mean_ms: number;
-  p50_ms: number | null;
-  p90_ms: number | null;
-  histogram: { from_ms: number; to_ms: number | null; tracks: number }[];
-}
-interface Heatmap {
-  cells: { day_of_week: number; hour: number; tracks: number }[];
-}
 
 /** The zones offered first; any other IANA name can be typed. */
 const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 const ZONES = [...new Set([browserZone, "UTC", "Europe/London", "Europe/Berlin", "America/New_York", "Asia/Tokyo"])];
 const DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
-/** Formats `ms` in `zone` with `options`. */
-const inZone = (ms: number, zone: string, options: Intl.DateTimeFormatOptions) =>
-  new Intl.DateTimeFormat(undefined, { timeZone: zone, ...options }).format(new Date(ms));
 
-const seconds = (ms: number | null) => (ms === null ? "–" : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`);
+const seconds = (ms: number | null | undefined) => (ms == null ? "–" : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`);
 
 /**
  * Analytics: people (face tracks) per hour and per day, unique identified persons per day, how long
@@ -47,7 +28,7 @@ export function Analytics({ onSessionEnded }: AnalyticsProps) {
   const [zone, setZone] = useState(browserZone);
   const [site, setSite] = useState("");
 
-  const [data, setData] = useState<{ timeline: Timeline; identified: Identified; dwell: Dwell; heatmap: Heatmap } | null>(null);
+  const [data, setData] = useState<{ timeline: Timeline; identified: IdentifiedDays; dwell: Dwell; heatmap: Heatmap } | null>(null);
   const { error, fail, clear } = useScreenError(onSessionEnded);
   const [streams] = useStreams(fail);
   const sites = siteNames(streams);
@@ -63,7 +44,7 @@ export function Analytics({ onSessionEnded }: AnalyticsProps) {
     facesInZone.set("kind", "face");
     Promise.all([
       api<Timeline>("GET", `/v1/stats/timeline?${base}&bucket=hour`),
-      api<Identified>("GET", `/v1/stats/identified?${withZone}`),
+      api<IdentifiedDays>("GET", `/v1/stats/identified?${withZone}`),
       api<Dwell>("GET", `/v1/stats/dwell?${faces}`),
       api<Heatmap>("GET", `/v1/stats/heatmap?${facesInZone}`),
     ]).then(
@@ -158,7 +139,7 @@ export function Analytics({ onSessionEnded }: AnalyticsProps) {
           <Bars
             title="Time in view"
             rows={data.dwell.histogram.map((bin) => ({
-              label: bin.to_ms === null ? `over ${seconds(bin.from_ms)}` : `${seconds(bin.from_ms)} to ${seconds(bin.to_ms)}`,
+              label: bin.to_ms == null ? `over ${seconds(bin.from_ms)}` : `${seconds(bin.from_ms)} to ${seconds(bin.to_ms)}`,
               value: bin.tracks,
             }))}
           />

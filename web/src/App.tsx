@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useState } from "react";
-import { ApiError, type Session, api, rememberCsrfToken } from "./api";
+import { ApiError, type Role, type Session, api, rememberCsrfToken } from "./api";
 import { Admin } from "./Admin";
 import { Alerts } from "./Alerts";
 import { Analytics } from "./Analytics";
+import { ApiReference } from "./ApiReference";
 import { Login } from "./Login";
 import { Reports } from "./Reports";
 import { Search } from "./Search";
@@ -10,7 +11,6 @@ import { Streams } from "./Streams";
 import { Tracks } from "./Tracks";
 import { Watchlists } from "./Watchlists";
 
-type Role = Session["role"];
 
 /** The screens, by path, with the roles that see them. */
 const SCREENS: { path: string; title: string; roles: Role[] }[] = [
@@ -22,6 +22,7 @@ const SCREENS: { path: string; title: string; roles: Role[] }[] = [
   { path: "/reports", title: "Reports", roles: ["analyst", "operator", "admin"] },
   { path: "/watchlists", title: "Watchlists", roles: ["analyst", "operator", "admin"] },
   { path: "/admin", title: "Users and tokens", roles: ["admin"] },
+  { path: "/reference", title: "API", roles: ["viewer", "analyst", "operator", "admin"] },
 ];
 
 /** The path shown, kept in the address bar (history API) so reloads and links keep the screen. */
@@ -133,7 +134,9 @@ export function App() {
         </button>
       </header>
       <main>
-        {screen.path === "/admin" ? (
+        {screen.path === "/reference" ? (
+          <ApiReference onSessionEnded={onSessionEnded} />
+        ) : screen.path === "/admin" ? (
           <Admin self={session.name} onSessionEnded={onSessionEnded} />
         ) : screen.path === "/tracks" ? (
           <Tracks

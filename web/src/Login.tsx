@@ -19,12 +19,7 @@ export function Login({ notice, onLogin }: LoginProps) {
     setBusy(true);
     setError(null);
     try {
-      const answer = await api<{ username: string; role: Session["role"]; csrf_token: string; expires_ms: number }>(
-        "POST",
-        "/v1/auth/login",
-        { username, password },
-      );
-      onLogin({ name: answer.username, role: answer.role, via: "session", csrf_token: answer.csrf_token, expires_ms: answer.expires_ms });
+      onLogin(await api<Session>("POST", "/v1/auth/login", { username, password }));
     } catch (caught) {
       setError(caught instanceof ApiError ? caught.message : "The server could not be reached.");
     } finally {

@@ -1,8 +1,8 @@
 import { useCallback, useEffect, useState } from "react";
-import { type ReportDelivery, type ReportSchedule, type Session, type Stream, type Watchlist, api } from "./api";
+import { type ReportDeliveries, type ReportDelivery, type ReportSchedule, type ReportSchedules, type Session, type Stream, type Watchlist, api } from "./api";
 import { ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
 import { useStreams, useWatchlists } from "./names";
-import { localTime } from "./time";
+import { localTime, zonedTime } from "./time";
 
 interface ReportsProps {
   role: Session["role"];
@@ -11,9 +11,6 @@ interface ReportsProps {
 }
 
 const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-
-/** `ms` on the clock of the schedule's zone, which its cron expression reads. */
-const zonedTime = (ms: number, zone: string) => `${new Date(ms).toLocaleString(undefined, { timeZone: zone })} ${zone}`;
 
 /**
  * Reports: the schedules that mail a PDF or CSV (when, in their time zone; what; to whom), each with
@@ -32,7 +29,7 @@ export function Reports({ role, onSessionEnded }: ReportsProps) {
 
   const load = useCallback(async () => {
     try {
-      setSchedules((await api<{ schedules: ReportSchedule[] }>("GET", "/v1/schedules")).schedules);
+      setSchedules((await api<ReportSchedules>("GET", "/v1/schedules")).schedules);
       clear();
     } catch (caught) {
       fail(caught);
@@ -49,7 +46,7 @@ export function Reports({ role, onSessionEnded }: ReportsProps) {
     // The schedules too: a run moves the next one.
     const read = () => {
       void load();
-      return api<{ deliveries: ReportDelivery[] }>("GET", `/v1/schedules/${selected}/deliveries`).then(
+      return api<ReportDeliveries>("GET", `/v1/schedules/${selected}/deliveries`).then(
         (answer) => !superseded && setDeliveries(answer.deliveries),
         (caught: unknown) => !superseded && fail(caught),
       );

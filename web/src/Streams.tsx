@@ -152,6 +152,9 @@ export function Streams({ role, onSessionEnded }: StreamsProps) {
 /** One stream's numbers and, for those who may see faces, its last analysed frame. */
 function StreamDetail({ stream, seesFrames }: { stream: Stream; seesFrames: boolean }) {
   const { state } = stream;
+  // The frame asked for, when the service no longer had it (the stream restarted or stopped between
+  // reading its state and fetching the image): the next state says what there is.
+  const [gone, setGone] = useState<number | null>(null);
   return (
     <section aria-labelledby="detail-title">
       <h2 id="detail-title">{stream.name}</h2>
@@ -180,12 +183,13 @@ function StreamDetail({ stream, seesFrames }: { stream: Stream; seesFrames: bool
         </dl>
         {!seesFrames && <p className="muted">Frames are shown to analysts, operators and admins.</p>}
         {seesFrames &&
-          (state.snapshot ? (
+          (state.snapshot && state.snapshot.capture_ms !== gone ? (
             <figure>
               {/* The capture time in the address makes the browser fetch each new frame once. */}
               <img
                 src={`/api/v1/streams/${stream.id}/snapshot?at=${state.snapshot.capture_ms}`}
                 alt={`Last analysed frame of ${stream.name}`}
+                onError={() => setGone(state.snapshot?.capture_ms ?? null)}
               />
               <figcaption>
                 Last analysed frame, captured {time(state.snapshot.capture_ms)}:{" "}
@@ -203,8 +207,8 @@ function StreamDetail({ stream, seesFrames }: { stream: Stream; seesFrames: bool
   );
 }
 
-/** A form's text for each field: what the inputs hold. */
-type Draft = Record<keyof StreamFields, string>;
+/** A form's text for each field: what the inputs hold (enabling is a button of its own). */
+type Draft = Record<Exclude<keyof StreamFields, "enabled">, string>;
 
 const NUMBER_FIELDS = ["analysis_fps", "face_min_score", "person_min_score"] as const;
 
@@ -272,7 +276,7 @@ function StreamForm({ stream, onDone, onDeleted, onSessionEnded }: StreamFormPro
     if (stream) {
       const before = fieldsOf(original);
       const changed = Object.fromEntries(
-        (Object.keys(fields) as (keyof StreamFields)[])
+        (Object.keys(fields) as (keyof Draft)[])
           .filter((key) => JSON.stringify(fields[key]) !== JSON.stringify(before[key]))
           .map((key) => [key, fields[key]]),
       );

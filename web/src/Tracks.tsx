@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { type EventView, type ListedPerson, api } from "./api";
+import { type EventView, type EventsPage, type ListedPerson, api } from "./api";
 import { ErrorLine, useScreenError } from "./forms";
 import { siteNames, streamName, useStreams, useWatchlists } from "./names";
 import { type Range, RangePicker, lastDays, localTime } from "./time";
@@ -53,7 +53,7 @@ export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
   const [persons, setPersons] = useState<ListedPerson[]>([]);
   // Cursors of the pages before the one shown (the first page has none).
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
-  const [page, setPage] = useState<{ events: EventView[]; next_cursor: string | null } | null>(null);
+  const [page, setPage] = useState<EventsPage | null>(null);
   const [selected, setSelected] = useState<EventView | null>(null);
   const { error, fail, clear } = useScreenError(onSessionEnded);
   const [streams] = useStreams(fail);
@@ -72,7 +72,7 @@ export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
     query.set("limit", String(PAGE));
     if (cursor) query.set("cursor", cursor);
     try {
-      setPage(await api<{ events: EventView[]; next_cursor: string | null }>("GET", `/v1/events?${query}`));
+      setPage(await api<EventsPage>("GET", `/v1/events?${query}`));
       clear();
     } catch (caught) {
       fail(caught);

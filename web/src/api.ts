@@ -1,5 +1,13 @@
 // The app's one way to call the services: everything under /api on this origin, with the session
-// cookie (sent by the browser) and, on changes, the session's CSRF token.
+// cookie (sent by the browser) and, on changes, the session's CSRF token. The types of what the
+// services take and answer are those of their OpenAPI documents (schemas/openapi/, generated from
+// the services' code; web/src/generated/ is made from them by `npm run generate`).
+
+import type { components as EnrichApi } from "./generated/enrich";
+import type { components as IngestApi } from "./generated/ingest";
+import type { components as NotifierApi } from "./generated/notifier";
+import type { components as QueryApi } from "./generated/query";
+import type { components as SchedulerApi } from "./generated/scheduler";
 
 /** An answer other than 2xx: its status and the service's `error` message. */
 export class ApiError extends Error {
@@ -49,56 +57,38 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   return data as T;
 }
 
-/** Who is logged in (GET /v1/auth/session). */
-export interface Session {
-  name: string;
-  role: "admin" | "operator" | "analyst" | "viewer";
-  via: "session" | "token";
-  csrf_token: string | null;
-  expires_ms: number | null;
-}
+/** A schema of the ingest API's document. */
+type Ingest<Name extends keyof IngestApi["schemas"]> = IngestApi["schemas"][Name];
+/** A schema of the watchlists (enrich) API's document. */
+type Enrich<Name extends keyof EnrichApi["schemas"]> = EnrichApi["schemas"][Name];
+/** A schema of the alerts (notifier) API's document. */
+type Notifier<Name extends keyof NotifierApi["schemas"]> = NotifierApi["schemas"][Name];
+/** A schema of the query API's document (accounts included). */
+type Query<Name extends keyof QueryApi["schemas"]> = QueryApi["schemas"][Name];
+/** A schema of the report schedules API's document. */
+type Scheduler<Name extends keyof SchedulerApi["schemas"]> = SchedulerApi["schemas"][Name];
+
+/** Who is logged in (GET /v1/auth/session; POST /v1/auth/login answers the same). */
+export type Session = Query<"SessionView">;
+/** A role. */
+export type Role = Query<"Role">;
+/** A user (GET /v1/users). */
+export type User = Query<"UserInfo">;
+/** The users (GET /v1/users). */
+export type Users = Query<"Users">;
+/** A bearer token, never its secret (GET /v1/tokens). */
+export type Token = Query<"TokenInfo">;
+/** The bearer tokens (GET /v1/tokens). */
+export type Tokens = Query<"Tokens">;
+/** A token just issued, with its secret (POST /v1/tokens). */
+export type IssuedToken = Query<"IssuedToken">;
 
 /** A region of interest, fractions of the frame. */
-export interface Roi {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
-/** What a client sets of a stream (ingest's POST /v1/streams, PATCH /v1/streams/{id}). */
-export interface StreamFields {
-  name: string;
-  source_url: string;
-  site: string;
-  analysis_fps: number;
-  face_min_score: number;
-  person_min_score: number;
-  roi: Roi | null;
-  media_start_ms: number | null;
-}
-
+export type Roi = Ingest<"Roi">;
+/** What a client sets of a stream (ingest's POST /v1/streams, PUT /v1/streams/{id}). */
+export type StreamFields = Ingest<"StreamInput">;
 /** A stream with its live state (ingest's GET /v1/streams). */
-export interface Stream extends StreamFields {
-  id: string;
-  enabled: boolean;
-  finished_ms: number | null;
-  state: {
-    phase: string;
-    fps?: number;
-    frames?: number;
-    frames_dropped?: number;
-    last_error?: string | null;
-    reconnects?: number;
-    retry_in_ms?: number | null;
-    /** The last analysed frame (GET /v1/streams/{id}/snapshot): when, and what it shows. */
-    snapshot?: { capture_ms: number; faces: number; bodies: number } | null;
-    events_delivered?: number;
-    events_failed?: number;
-    /** Why detections are not reaching Kafka, while they are not. */
-    delivery_error?: string | null;
-  };
-}
+export type Stream = Ingest<"StreamView">;
 
 /**
  * The field a service's validation message is about, of `fields`: the services begin such messages
@@ -118,167 +108,51 @@ export function fieldOf(message: string, fields: string[]): string | null {
 }
 
 /** A watchlist (enrich's GET /v1/watchlists). */
-export interface Watchlist {
-  id: string;
-  name: string;
-  purpose: string;
-  threshold: number;
-  top_k: number;
-  stream_ids: string[];
-  persons: number;
-}
-
+export type Watchlist = Enrich<"ListView">;
 /** A listed person (enrich's GET /v1/watchlists/{id}/persons). */
-export interface ListedPerson {
-  id: string;
-  list_id: string;
-  external_id: string;
-  display_name: string;
-  descriptors: number;
-  pictures: number;
-}
-
+export type ListedPerson = Enrich<"PersonView">;
 /** The faces enrolment finds in a photo (enrich's POST /v1/watchlists/faces). */
-export interface ExaminedPhoto {
-  width: number;
-  height: number;
-  faces: { x: number; y: number; width: number; height: number; score: number; problem: string | null }[];
-  /** Why enrolment would refuse the photo; null: it takes it. */
-  refusal: string | null;
-}
+export type ExaminedPhoto = Enrich<"ExaminedPhoto">;
 
 /** Where an alert went (notifier's GET /v1/alerts). */
-export interface Delivery {
-  channel: string;
-  status: "pending" | "delivered" | "failed";
-  attempts: number;
-  last_error: string | null;
-  delivered_ms: number | null;
-}
-
-/** An alert (notifier's GET /v1/alerts). */
-export interface Alert {
-  id: string;
-  rule_id: string;
-  rule_name: string;
-  stream_id: string;
-  site: string;
-  track_id: string;
-  event_id: string;
-  list_id: string;
-  list_name: string;
-  person_id: string;
-  person_external_id: string;
-  person_display_name: string;
-  similarity: number;
-  first_seen_ms: number;
-  capture_time_ms: number;
-  raised_ms: number;
-  has_best_shot: boolean;
-  deliveries: Delivery[];
-}
-
+export type Delivery = Notifier<"Delivery">;
+/** An alert with its deliveries (notifier's GET /v1/alerts). */
+export type Alert = Notifier<"AlertView">;
+/** The latest alerts (notifier's GET /v1/alerts). */
+export type Alerts = Notifier<"Alerts">;
 /** An alert as the live feed sends it (`event: alert` on GET /v1/alerts/live), as webhooks get it. */
-export interface LiveAlert {
-  alert_id: string;
-  rule: { id: string; name: string };
-  person: { id: string; external_id: string; display_name: string };
-  list: { id: string; name: string };
-  similarity: number;
-  stream_id: string;
-  site: string;
-  track_id: string;
-  event_id: string;
-  first_seen_ms: number;
-  capture_time_ms: number;
-  raised_ms: number;
-  has_best_shot: boolean;
-}
-
+export type LiveAlert = Notifier<"AlertDocument">;
 /** An alert rule (notifier's GET /v1/alert-rules); the webhook secret is `***` but for admins. */
-export interface AlertRule {
-  id: string;
-  name: string;
-  list_ids: string[];
-  stream_ids: string[];
-  sites: string[];
-  min_similarity: number;
-  cooldown_secs: number;
-  channels: {
-    webhook?: { url: string; secret: string };
-    email?: { to: string[] };
-    live: boolean;
-    kafka: boolean;
-  };
-  enabled: boolean;
-}
+export type AlertRule = Notifier<"AlertRule">;
+/** The alert rules (notifier's GET /v1/alert-rules). */
+export type AlertRules = Notifier<"Rules">;
+/** An alert rule as sent (notifier's POST /v1/alert-rules, PUT /v1/alert-rules/{id}). */
+export type RuleInput = Notifier<"RuleInput">;
 
 /** A watchlist match of an event (query's GET /v1/events). */
-export interface EventMatch {
-  list_id: string;
-  list_name: string;
-  person_id: string;
-  person_external_id: string;
-  person_display_name: string;
-  similarity: number;
-  rank: number;
-}
-
+export type EventMatch = Query<"MatchRow">;
 /** A track's report as the query API shows it (GET /v1/events). */
-export interface EventView {
-  id: string;
-  stream_id: string;
-  site: string;
-  kind: "face" | "body";
-  capture_ms: number;
-  track_id: string;
-  quality: number;
-  first_seen_ms: number;
-  last_seen_ms: number;
-  frame_count: number;
-  best_shot_url: string | null;
-  matches: EventMatch[];
-}
-
+export type EventView = Query<"EventView">;
+/** One page of events (GET /v1/events). */
+export type EventsPage = Query<"EventsPage">;
 /** What a face search found (query's POST /v1/search/faces). */
-export interface FaceSearchAnswer {
-  from_ms: number;
-  to_ms: number;
-  threshold: number;
-  tracks: {
-    stream_id: string;
-    track_id: string;
-    site: string;
-    similarity: number;
-    event_id: string;
-    first_ms: number;
-    last_ms: number;
-    sightings: number;
-    best_shot_url: string | null;
-  }[];
-}
+export type FaceSearchAnswer = Query<"FaceSearchAnswer">;
+/** Tracks per bucket (GET /v1/stats/timeline). */
+export type Timeline = Query<"Timeline">;
+/** Identified persons per day and site (GET /v1/stats/identified). */
+export type IdentifiedDays = Query<"IdentifiedDays">;
+/** How long tracks stayed (GET /v1/stats/dwell). */
+export type Dwell = Query<"Dwell">;
+/** Arrivals by day of the week and hour (GET /v1/stats/heatmap). */
+export type Heatmap = Query<"Heatmap">;
 
 /** A scheduled report (scheduler's GET /v1/schedules). */
-export interface ReportSchedule {
-  id: string;
-  name: string;
-  cron: string;
-  tz: string;
-  format: "pdf" | "csv";
-  range_hours: number;
-  filters: Record<string, string | boolean | undefined>;
-  recipients: string[];
-  enabled: boolean;
-  next_run_ms: number;
-}
-
+export type ReportSchedule = Scheduler<"Schedule">;
+/** The scheduled reports (scheduler's GET /v1/schedules). */
+export type ReportSchedules = Scheduler<"Schedules">;
+/** A schedule as sent (scheduler's POST /v1/schedules). */
+export type NewSchedule = Scheduler<"NewSchedule">;
 /** One attempt to send a scheduled report (scheduler's GET /v1/schedules/{id}/deliveries). */
-export interface ReportDelivery {
-  due_ms: number;
-  attempt: number;
-  finished_ms: number;
-  ok: boolean;
-  events: number;
-  bytes: number;
-  error: string;
-}
+export type ReportDelivery = Scheduler<"Delivery">;
+/** A schedule's latest deliveries (scheduler's GET /v1/schedules/{id}/deliveries). */
+export type ReportDeliveries = Scheduler<"Deliveries">;

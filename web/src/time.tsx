@@ -78,3 +78,10 @@ export function RangePicker({ range, preset, onChange }: { range: Range; preset?
     </>
   );
 }
+
+/** Formats `ms` in `zone` with `options`. */
+export const inZone = (ms: number, zone: string, options: Intl.DateTimeFormatOptions) =>
+  new Intl.DateTimeFormat(undefined, { timeZone: zone, ...options }).format(new Date(ms));
+
+/** `ms` as a date and time on the clock of `zone` (a schedule's, which its cron expression reads), then the zone's name. */
+export const zonedTime = (ms: number, zone: string) => `${new Date(ms).toLocaleString(undefined, { timeZone: zone })} ${zone}`;
