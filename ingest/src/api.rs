@@ -22,6 +22,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::{Json, Router};
 use serde::{Deserialize, Deserializer, Serialize};
 use sightline_common::api::{AnyRole, ApiError, Caller, Manages, SeesPeople, check_text, mask_url};
@@ -315,6 +316,10 @@ pub type StatusBoard = Arc<RwLock<HashMap<Uuid, StreamStatus>>>;
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
+    /// This instance's name among the ingest instances ([`crate::ownership`]).
+    pub instance: String,
+    /// Fetches a stream's frame from the instance running it.
+    pub peers: PeerClient,
     /// The database.
     pub pool: PgPool,
     /// Live states.
@@ -363,14 +368,16 @@ struct StreamView {
     /// viewers.
     #[serde(flatten)]
     stream: Stream,
+    /// The ingest instance running it; null while none does (disabled, or not yet taken).
+    owner: Option<String>,
     /// What the stream is doing now.
     state: LiveState,
 }
 
 /// What a stream's worker is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-enum PhaseName {
+pub(crate) enum PhaseName {
     /// Enabled, not yet picked up by a worker.
     Pending,
     /// Not analysed.
@@ -390,8 +397,8 @@ enum PhaseName {
 }
 
 /// A stream's live state; the counters are null while no worker runs it.
-#[derive(Debug, Serialize, ToSchema)]
-struct LiveState {
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct LiveState {
     /// What it is doing.
     phase: PhaseName,
     /// While reconnecting: when the next attempt is, ms from now.
@@ -416,9 +423,27 @@ struct LiveState {
     snapshot: Option<SnapshotView>,
 }
 
+impl From<&crate::snapshot::Snapshot> for SnapshotView {
+    fn from(snapshot: &crate::snapshot::Snapshot) -> Self {
+        Self { capture_ms: snapshot.capture_ms, faces: snapshot.faces, bodies: snapshot.bodies }
+    }
+}
+
+/// The HTTP client an instance asks the others with.
+pub type PeerClient =
+    hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, axum::body::Body>;
+
+/// A client for [`ApiState::peers`].
+pub fn peer_client() -> PeerClient {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+/// How long an instance waits for another's frame.
+const PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// When a stream's last analysed frame was captured, and what it shows.
-#[derive(Debug, Serialize, ToSchema)]
-struct SnapshotView {
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct SnapshotView {
     /// Capture time, ms since the epoch.
     capture_ms: i64,
     /// Faces detected (drawn in green).
@@ -427,67 +452,95 @@ struct SnapshotView {
     bodies: usize,
 }
 
+/// The live state of a stream: its worker's `status`, or pending or disabled without one, and its
+/// last analysed frame. The failure's text is whole (the API masks it by role).
+pub(crate) fn live_state(status: Option<StreamStatus>, snapshot: Option<SnapshotView>, enabled: bool) -> LiveState {
+    let Some(s) = status else {
+        return LiveState {
+            phase: if enabled { PhaseName::Pending } else { PhaseName::Disabled },
+            retry_in_ms: None,
+            last_error: None,
+            fps: None,
+            frames: None,
+            frames_dropped: None,
+            reconnects: None,
+            events_delivered: None,
+            events_failed: None,
+            delivery_error: None,
+            snapshot,
+        };
+    };
+    let (phase, retry_in_ms) = match s.phase {
+        Phase::Starting => (PhaseName::Starting, None),
+        Phase::Running => (PhaseName::Running, None),
+        Phase::Reconnecting { retry_in, .. } => {
+            (PhaseName::Reconnecting, Some(u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX)))
+        }
+        Phase::Failed => (PhaseName::Failed, None),
+        Phase::Finished => (PhaseName::Finished, None),
+        Phase::Stopped => (PhaseName::Stopped, None),
+    };
+    LiveState {
+        phase,
+        retry_in_ms,
+        last_error: s.last_error,
+        fps: Some(s.fps),
+        frames: Some(s.frames),
+        frames_dropped: Some(s.frames_dropped),
+        reconnects: Some(s.reconnects),
+        events_delivered: Some(s.events_delivered),
+        events_failed: Some(s.events_failed),
+        delivery_error: s.delivery_error,
+        snapshot,
+    }
+}
+
+/// A stream's live lease: the instance running it, where its API answers, and the state it wrote.
+#[derive(Debug, Clone)]
+struct Lease {
+    instance: String,
+    api_url: String,
+    state: Option<serde_json::Value>,
+}
+
+/// The live leases of `id` (None: of every stream).
+async fn leases(pool: &PgPool, id: Option<Uuid>) -> Result<HashMap<Uuid, Lease>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, String, Option<serde_json::Value>)> = sqlx::query_as(
+        "SELECT stream_id, instance, api_url, status FROM stream_leases \
+         WHERE expires_at > now() AND ($1::uuid IS NULL OR stream_id = $1)",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id, instance, api_url, state)| (id, Lease { instance, api_url, state })).collect())
+}
+
 /// The stream as `role` may see it: admins get the source URL and the failure's text as they are;
 /// operators and analysts the URL with its credentials masked ([`mask_url`]); viewers no URL. The
-/// failure's text (which may tell whether a host, port or file exists) is for admins only.
-fn view(mut stream: Stream, state: &ApiState, role: Role) -> StreamView {
+/// failure's text (which may tell whether a host, port or file exists) is for admins only. The
+/// state is this instance's when it runs the stream, else the one its owner last wrote.
+fn view(mut stream: Stream, state: &ApiState, role: Role, lease: Option<&Lease>) -> StreamView {
     let status = state.statuses.read().ok().and_then(|s| s.get(&stream.id).cloned());
-    let snapshot = state.snapshots.read().ok().and_then(|s| {
-        s.get(&stream.id).map(|s| SnapshotView { capture_ms: s.capture_ms, faces: s.faces, bodies: s.bodies })
-    });
-    let last_error = |error: Option<String>| match role {
-        Role::Admin => error,
-        _ => error.map(|_| "the source could not be opened or read (an admin can see why)".to_owned()),
+    let snapshot = state.snapshots.read().ok().and_then(|s| s.get(&stream.id).map(SnapshotView::from));
+    let owner = lease.map(|l| l.instance.clone());
+    let written = lease
+        .filter(|l| l.instance != state.instance)
+        .and_then(|l| l.state.clone())
+        .and_then(|written| serde_json::from_value::<LiveState>(written).ok());
+    let mut live = match (status, written) {
+        (None, Some(written)) if stream.enabled => written,
+        (status, _) => live_state(status, snapshot, stream.enabled),
     };
+    if role != Role::Admin {
+        live.last_error =
+            live.last_error.map(|_| "the source could not be opened or read (an admin can see why)".to_owned());
+    }
     match role {
         Role::Admin => {}
         Role::Operator | Role::Analyst => stream.source_url = mask_url(&stream.source_url),
         Role::Viewer => stream.source_url.clear(),
     }
-    let idle = |phase| LiveState {
-        phase,
-        retry_in_ms: None,
-        last_error: None,
-        fps: None,
-        frames: None,
-        frames_dropped: None,
-        reconnects: None,
-        events_delivered: None,
-        events_failed: None,
-        delivery_error: None,
-        snapshot: None,
-    };
-    let mut live = match status {
-        None if stream.enabled => idle(PhaseName::Pending),
-        None => idle(PhaseName::Disabled),
-        Some(s) => {
-            let (phase, retry_in_ms) = match s.phase {
-                Phase::Starting => (PhaseName::Starting, None),
-                Phase::Running => (PhaseName::Running, None),
-                Phase::Reconnecting { retry_in, .. } => {
-                    (PhaseName::Reconnecting, Some(u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX)))
-                }
-                Phase::Failed => (PhaseName::Failed, None),
-                Phase::Finished => (PhaseName::Finished, None),
-                Phase::Stopped => (PhaseName::Stopped, None),
-            };
-            LiveState {
-                phase,
-                retry_in_ms,
-                last_error: last_error(s.last_error),
-                fps: Some(s.fps),
-                frames: Some(s.frames),
-                frames_dropped: Some(s.frames_dropped),
-                reconnects: Some(s.reconnects),
-                events_delivered: Some(s.events_delivered),
-                events_failed: Some(s.events_failed),
-                delivery_error: s.delivery_error,
-                snapshot: None,
-            }
-        }
-    };
-    live.snapshot = snapshot;
-    StreamView { stream, state: live }
+    StreamView { stream, owner, state: live }
 }
 
 /// The columns of a [`Stream`], in its field order.
@@ -529,7 +582,16 @@ async fn list(State(state): State<ApiState>, caller: Caller<AnyRole>) -> Result<
     let role = caller.role;
     let streams: Vec<Stream> =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM streams ORDER BY name, id")).fetch_all(&state.pool).await?;
-    Ok(Json(streams.into_iter().map(|s| view(s, &state, role)).collect()))
+    let leases = leases(&state.pool, None).await?;
+    Ok(Json(
+        streams
+            .into_iter()
+            .map(|s| {
+                let lease = leases.get(&s.id);
+                view(s, &state, role, lease)
+            })
+            .collect(),
+    ))
 }
 
 /// One stream with its live state (any role).
@@ -545,7 +607,8 @@ async fn fetch(
         .fetch_optional(&state.pool)
         .await?;
     let stream = stream.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no stream {id}")))?;
-    Ok(Json(view(stream, &state, caller.role)))
+    let lease = leases(&state.pool, Some(id)).await?;
+    Ok(Json(view(stream, &state, caller.role, lease.get(&id))))
 }
 
 /// Adds a stream; an enabled one starts at once (operators and admins).
@@ -561,7 +624,7 @@ async fn create(
          media_start_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
     );
     let stream: Stream = bind_input(sqlx::query_as(&sql), &input).fetch_one(&state.pool).await?;
-    Ok((StatusCode::CREATED, Json(view(stream, &state, caller.role))))
+    Ok((StatusCode::CREATED, Json(view(stream, &state, caller.role, None))))
 }
 
 /// Replaces a stream's settings and starts it again (operators and admins).
@@ -623,7 +686,8 @@ async fn update(
     );
     let stream: Stream = bind_input(sqlx::query_as(&sql), &input).bind(id).fetch_one(&mut *transaction).await?;
     transaction.commit().await?;
-    Ok(Json(view(stream, state, caller.role)))
+    let lease = leases(&state.pool, Some(id)).await?;
+    Ok(Json(view(stream, state, caller.role, lease.get(&id))))
 }
 
 /// The stream's last analysed frame, JPEG, with its detections drawn (analysts and up).
@@ -637,9 +701,15 @@ async fn snapshot(
     State(state): State<ApiState>,
     _caller: Caller<SeesPeople>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     let id = parse_id(&id)?;
     let snapshot = state.snapshots.read().ok().and_then(|s| s.get(&id).cloned());
+    if snapshot.is_none()
+        && let Some(owner) = leases(&state.pool, Some(id)).await?.remove(&id).filter(|l| l.instance != state.instance)
+    {
+        return from_owner(&state.peers, &owner, id, &headers).await;
+    }
     let Some(snapshot) = snapshot else {
         let exists = sqlx::query("SELECT 1 FROM streams WHERE id = $1").bind(id).fetch_optional(&state.pool).await?;
         return Err(ApiError::not_found(match exists {
@@ -654,6 +724,36 @@ async fn snapshot(
     Ok(response)
 }
 
+/// The frame of stream `id` as the instance running it answers it, asked with the caller's
+/// credentials (it checks them again).
+async fn from_owner(
+    peers: &PeerClient,
+    owner: &Lease,
+    id: Uuid,
+    headers: &axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    let unavailable = |why: String| {
+        tracing::warn!(stream = %id, owner = %owner.instance, %why, "fetching a frame from the stream's owner failed");
+        ApiError(
+            StatusCode::BAD_GATEWAY,
+            format!("the instance running stream {id} ({}) did not answer", owner.instance),
+        )
+    };
+    let uri = format!("{}/v1/streams/{id}/snapshot", owner.api_url.trim_end_matches('/'));
+    let mut request =
+        axum::http::Request::get(uri).body(axum::body::Body::empty()).map_err(|e| unavailable(e.to_string()))?;
+    for name in [header::AUTHORIZATION, header::COOKIE] {
+        if let Some(value) = headers.get(&name) {
+            request.headers_mut().insert(name, value.clone());
+        }
+    }
+    let answer = tokio::time::timeout(PEER_TIMEOUT, peers.request(request))
+        .await
+        .map_err(|_| unavailable("timed out".into()))?
+        .map_err(|e| unavailable(e.to_string()))?;
+    Ok(answer.map(axum::body::Body::new).into_response())
+}
+
 /// Analyses the stream again from its start: a finished file plays again, a live stream reconnects
 /// (operators and admins).
 #[utoipa::path(post, path = "/v1/streams/{id}/restart", tag = "streams", params(("id" = Uuid, Path, description = "The stream.")), responses((status = 202, body = StreamView)))]
@@ -666,7 +766,8 @@ async fn restart(
     let sql = format!("UPDATE streams SET finished_at = NULL, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}");
     let stream: Option<Stream> = sqlx::query_as(&sql).bind(id).fetch_optional(&state.pool).await?;
     let stream = stream.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no stream {id}")))?;
-    Ok((StatusCode::ACCEPTED, Json(view(stream, &state, caller.role))))
+    let lease = leases(&state.pool, Some(id)).await?;
+    Ok((StatusCode::ACCEPTED, Json(view(stream, &state, caller.role, lease.get(&id)))))
 }
 
 /// Deletes a stream; its worker stops (operators and admins).

@@ -29,6 +29,7 @@ pub mod api;
 pub mod background;
 pub mod events;
 pub mod metrics;
+pub mod ownership;
 pub mod snapshot;
 pub mod source;
 pub mod supervisor;

@@ -7,18 +7,24 @@
 //! after a restart, until an operator restarts it or changes the stream. While a stream's detection
 //! events are not reaching Kafka (a missing topic, an unreachable broker), its state says why and
 //! the service's `/readyz` is not ready.
+//!
+//! Several instances share the streams ([`crate::ownership`]): each runs only the streams it holds a
+//! lease for, takes more as they are added or their owner stops, gives back those beyond its share,
+//! and writes its streams' states into their leases so every instance's API shows them. While the
+//! leases cannot be renewed (PostgreSQL unreachable), `/readyz` says so (condition `leases`).
 
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
 
-use crate::api::{COLUMNS, SourcePolicy, StatusBoard, Stream};
+use crate::api::{COLUMNS, SourcePolicy, StatusBoard, Stream, live_state};
 use crate::detect::{self, FaceDetector, FaceDetectorSettings, PersonDetector, PersonDetectorSettings};
 use crate::events::StreamContext;
 use crate::metrics::IngestMetrics;
+use crate::ownership::{Ownership, WrittenState};
 use crate::snapshot::{SnapshotBoard, SnapshotSlot};
 use crate::source::{Phase, SourceSpec, StreamStatus};
 use crate::track::TrackerSettings;
@@ -57,6 +63,9 @@ pub struct SupervisorSettings {
 
 /// The readiness condition of streams whose detections are not delivered.
 const DELIVERY: &str = "delivery";
+
+/// The readiness condition of leases that cannot be renewed.
+const LEASES: &str = "leases";
 
 /// Blocks or clears [`DELIVERY`] from the streams' states.
 fn report_deliveries(readiness: &Readiness, board: &HashMap<Uuid, StreamStatus>) {
@@ -136,79 +145,174 @@ async fn stop_worker(worker: StreamWorker) {
     let _ = tokio::task::spawn_blocking(move || worker.stop(Duration::from_secs(30))).await;
 }
 
-/// Runs until `shutdown`, then stops every worker (flushing their events).
+/// The running streams and the final states of those that stopped by themselves (a finished file, a
+/// stream that could not start).
+struct Streams {
+    workers: HashMap<Uuid, StreamWorker>,
+    retired: HashMap<Uuid, StreamStatus>,
+    /// The streams this instance holds a lease for.
+    owned: HashSet<Uuid>,
+    /// When the leases were last renewed.
+    renewed: std::time::Instant,
+}
+
+impl Streams {
+    /// Makes stream `id` what the table says (None: deleted, or no longer this instance's).
+    async fn reload(&mut self, settings: &SupervisorSettings, id: Uuid, stream: Option<Stream>) {
+        let previous = self.retired.remove(&id);
+        if let Some(state) = apply(settings, &mut self.workers, id, stream).await {
+            // Recording a finished file notifies too: keep the state it finished with.
+            let kept = previous.filter(|p| p.phase == Phase::Finished && state.phase == Phase::Finished);
+            self.retired.insert(id, kept.unwrap_or(state));
+        }
+    }
+
+    /// Starts the streams of `held` this instance did not hold, and stops those it no longer holds.
+    async fn adopt(&mut self, settings: &SupervisorSettings, pool: &PgPool, held: HashSet<Uuid>) -> anyhow::Result<()> {
+        let lost: Vec<Uuid> = self.owned.difference(&held).copied().collect();
+        let gained: Vec<Uuid> = held.difference(&self.owned).copied().collect();
+        self.owned = held;
+        for id in lost {
+            tracing::info!(stream = %id, "stream no longer this instance's");
+            self.reload(settings, id, None).await;
+            self.retired.remove(&id);
+            settings.metrics.remove_stream(&id.to_string());
+        }
+        for id in gained {
+            let stream = load(pool, Some(id)).await?.into_iter().next();
+            self.reload(settings, id, stream).await;
+        }
+        Ok(())
+    }
+
+    /// The state of each held stream, as the API shows it (before any role's masking).
+    fn written_states(&self, statuses: &StatusBoard, snapshots: &crate::snapshot::SnapshotBoard) -> Vec<WrittenState> {
+        let board = statuses.read().map(|b| b.clone()).unwrap_or_default();
+        let frames = snapshots
+            .read()
+            .map(|s| s.iter().map(|(id, s)| (*id, s.into())).collect())
+            .unwrap_or_else(|_| HashMap::new());
+        self.owned
+            .iter()
+            .filter_map(|id| {
+                let state = live_state(board.get(id).cloned(), frames.get(id).cloned(), true);
+                serde_json::to_value(state).ok().map(|value| (*id, value))
+            })
+            .collect()
+    }
+
+    /// Puts the workers' and retired streams' states on `statuses`.
+    fn publish(&self, settings: &SupervisorSettings, statuses: &StatusBoard) {
+        if let Ok(mut board) = statuses.write() {
+            board.clear();
+            board.extend(self.retired.iter().map(|(id, s)| (*id, s.clone())));
+            board.extend(self.workers.iter().map(|(id, w)| (*id, w.status())));
+            for (id, status) in board.iter() {
+                settings.metrics.observe_status(&id.to_string(), status);
+            }
+            report_deliveries(&settings.readiness, &board);
+        }
+    }
+}
+
+/// Takes and renews this instance's leases, writing its streams' states; starts and stops streams
+/// as they come and go. `/readyz` says so while the leases cannot be renewed.
+async fn settle(
+    settings: &SupervisorSettings,
+    pool: &PgPool,
+    ownership: &Ownership,
+    streams: &mut Streams,
+    statuses: &StatusBoard,
+) -> anyhow::Result<()> {
+    let states = streams.written_states(statuses, &settings.snapshots);
+    match ownership.settle(&states).await {
+        Ok(held) => {
+            settings.readiness.clear(LEASES);
+            streams.renewed = std::time::Instant::now();
+            streams.adopt(settings, pool, held).await?;
+            streams.publish(settings, statuses);
+        }
+        Err(error) => {
+            tracing::warn!(%error, "renewing the streams' leases failed; retrying");
+            settings.readiness.block(LEASES, format!("the streams' leases cannot be renewed: {error}"));
+            // Leases about to expire may be taken by another instance: stop before they do, so no
+            // stream is analysed twice.
+            if streams.renewed.elapsed() > ownership.lease - ownership.renew_every() && !streams.owned.is_empty() {
+                tracing::warn!(streams = streams.owned.len(), "leases not renewed in time; stopping their streams");
+                streams.adopt(settings, pool, HashSet::new()).await?;
+                streams.publish(settings, statuses);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs until `shutdown`, then stops every worker (flushing their events) and gives its streams
+/// back.
 pub async fn run(
     settings: SupervisorSettings,
     pool: PgPool,
     statuses: StatusBoard,
+    ownership: Ownership,
     mut shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let mut listener = PgListener::connect_with(&pool).await?;
     listener.listen("sightline_streams").await?;
-    let mut workers: HashMap<Uuid, StreamWorker> = HashMap::new();
-    let mut retired: HashMap<Uuid, StreamStatus> = HashMap::new();
-    for stream in load(&pool, None).await? {
-        let id = stream.id;
-        if let Some(failed) = apply(&settings, &mut workers, id, Some(stream)).await {
-            retired.insert(id, failed);
-        }
-    }
+    let mut streams = Streams {
+        workers: HashMap::new(),
+        retired: HashMap::new(),
+        owned: HashSet::new(),
+        renewed: std::time::Instant::now(),
+    };
+    let mut renew = tokio::time::interval(ownership.renew_every());
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut publish = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = shutdown.requested() => break,
+            _ = renew.tick() => settle(&settings, &pool, &ownership, &mut streams, &statuses).await?,
             _ = publish.tick() => {
                 // A stream that finished (a file) or gave up is retired: its open tracks are emitted
                 // and its final state stays visible until the stream changes.
-                let done: Vec<Uuid> = workers
+                let done: Vec<Uuid> = streams
+                    .workers
                     .iter()
                     .filter(|(_, w)| matches!(w.status().phase, Phase::Finished | Phase::Failed))
                     .map(|(id, _)| *id)
                     .collect();
                 for id in done {
-                    if let Some(worker) = workers.remove(&id) {
+                    if let Some(worker) = streams.workers.remove(&id) {
                         let status = worker.status();
                         stop_worker(worker).await;
                         if status.phase == Phase::Finished {
                             record_finished(&pool, id).await;
                         }
-                        retired.insert(id, status);
+                        streams.retired.insert(id, status);
                     }
                 }
-                if let Ok(mut board) = statuses.write() {
-                    board.clear();
-                    board.extend(retired.iter().map(|(id, s)| (*id, s.clone())));
-                    board.extend(workers.iter().map(|(id, w)| (*id, w.status())));
-                    for (id, status) in board.iter() {
-                        settings.metrics.observe_status(&id.to_string(), status);
-                    }
-                    report_deliveries(&settings.readiness, &board);
-                }
+                streams.publish(&settings, &statuses);
             }
             notification = listener.recv() => {
                 let notification = notification?;
                 let Ok(id) = Uuid::parse_str(notification.payload()) else { continue };
-                let stream = load(&pool, Some(id)).await?.into_iter().next();
-                let previous = retired.remove(&id);
-                if stream.is_none() {
-                    settings.metrics.remove_stream(&id.to_string());
+                if streams.owned.contains(&id) {
+                    let stream = load(&pool, Some(id)).await?.into_iter().next();
+                    if stream.is_none() {
+                        settings.metrics.remove_stream(&id.to_string());
+                    }
+                    streams.reload(&settings, id, stream).await;
+                    streams.publish(&settings, &statuses);
                 }
-                if let Some(state) = apply(&settings, &mut workers, id, stream).await {
-                    // Recording a finished file notifies too: keep the state it finished with.
-                    let kept = previous.filter(|p| p.phase == Phase::Finished && state.phase == Phase::Finished);
-                    retired.insert(id, kept.unwrap_or(state));
-                }
-                if let Ok(mut board) = statuses.write() {
-                    board.remove(&id);
-                    board.extend(retired.get(&id).map(|s| (id, s.clone())));
-                    board.extend(workers.get(&id).map(|w| (id, w.status())));
-                }
+                // A new or re-enabled stream is taken at once by whichever instance has room; a
+                // disabled one is given back.
+                settle(&settings, &pool, &ownership, &mut streams, &statuses).await?;
             }
         }
     }
-    for (_, worker) in workers.drain() {
+    for (_, worker) in streams.workers.drain() {
         stop_worker(worker).await;
     }
+    ownership.release_all().await;
     Ok(())
 }
 

@@ -50,6 +50,8 @@ async fn streams_api_end_to_end() -> anyhow::Result<()> {
 
     let snapshots = SnapshotBoard::default();
     let state = ApiState {
+        instance: "test".into(),
+        peers: sightline_ingest::api::peer_client(),
         pool: database.pool.clone(),
         statuses: StatusBoard::default(),
         snapshots: snapshots.clone(),
@@ -154,7 +156,7 @@ async fn streams_api_end_to_end() -> anyhow::Result<()> {
         patch(json!({"source_url": shown["source_url"], "name": "Lobby east"}), "operator-secret").await?;
     assert_eq!((status, edited["name"].as_str()), (200, Some("Lobby east")), "{edited}");
     let mut whole = shown.clone();
-    for key in ["id", "state", "finished_ms"] {
+    for key in ["id", "owner", "state", "finished_ms"] {
         whole.as_object_mut().expect("object").remove(key);
     }
     let (status, replaced) =

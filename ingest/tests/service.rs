@@ -4,7 +4,9 @@
 //! centred inside it; a file is stamped on its own timeline from the start the stream declares, and
 //! once analysed to its end it is not analysed again by a restarted service until an operator asks;
 //! a stream whose URL the source policy refuses, written to the table behind the API's back, is not
-//! opened and shows why; SIGTERM stops the service cleanly.
+//! opened and shows why; SIGTERM stops the service cleanly. Two instances on one database share the
+//! streams, each shows every stream with its owner and state, fetches a frame from the instance
+//! running it, and takes over the streams of one that stops.
 
 // Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -222,4 +224,158 @@ async fn read_events(consumer: &StreamConsumer, stream_id: &str) -> anyhow::Resu
 /// The value of the sample `series` (name with labels) in a Prometheus text exposition.
 fn metric(exposition: &str, series: &str) -> Option<f64> {
     exposition.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
+/// Starts `sightline-ingest` as instance `name` on `database`, its API on `port`.
+fn start_instance(
+    name: &str,
+    database: &sightline_testkit::stack::TestDatabase,
+    topic: &str,
+    port: u16,
+) -> std::io::Result<std::process::Child> {
+    Command::new(env!("CARGO_BIN_EXE_sightline-ingest"))
+        .env("SIGHTLINE_INGEST__POSTGRES_URL", &database.url)
+        .env("SIGHTLINE_INGEST__TOPIC", topic)
+        .env("SIGHTLINE_INGEST__KAFKA__BROKERS", kafka().brokers)
+        .env("SIGHTLINE_INGEST__MODELS_DIR", models_dir())
+        .env("SIGHTLINE_INGEST__HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("SIGHTLINE_INGEST__METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("SIGHTLINE_INGEST__SOURCES__ALLOW_LOCAL_FILES", "true")
+        .env("SIGHTLINE_INGEST__OWNERSHIP__INSTANCE", name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+}
+
+/// Each stream's owner and phase as instance `port`'s API shows them, by stream name.
+fn owners(port: u16) -> std::collections::BTreeMap<String, (String, String)> {
+    let (status, streams) = request(port, "GET", "/v1/streams", Some("ops-secret"), None);
+    assert_eq!(status, 200, "{streams}");
+    streams
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|s| {
+            let field = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            (field(&s["name"]), (field(&s["owner"]), field(&s["state"]["phase"])))
+        })
+        .collect()
+}
+
+/// Waits up to `timeout` for `done` to hold of the owners instance `port` shows.
+async fn until_owners(
+    port: u16,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&std::collections::BTreeMap<String, (String, String)>) -> bool,
+) -> anyhow::Result<std::collections::BTreeMap<String, (String, String)>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let seen = tokio::task::spawn_blocking(move || owners(port)).await?;
+        if done(&seen) {
+            return Ok(seen);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{what}: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_share_the_streams_and_take_over_a_stopped_ones() -> anyhow::Result<()> {
+    let mut detector = face_detector();
+    let people = cast(&mut detector);
+    let dir = std::env::temp_dir().join(format!("sightline-instances-{}", std::process::id()));
+    let video = encode_cast_video(&people, &dir);
+    let database = fresh_database("test_instances", &[("ops-secret", "operator")]).await?;
+    let topic = format!("test.{}.detections", database.name);
+    sightline_common::kafka::ensure_topics(
+        &kafka(),
+        &[TopicSpec { name: topic.clone(), partitions: 1, replication: 1, retention_ms: -1 }],
+    )
+    .await?;
+    let listening = |port: u16| async move {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "an instance did not listen");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    };
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = start_instance("ingest-a", &database, &topic, port_a)?;
+    listening(port_a).await?;
+
+    // Four streams: the video file, and three cameras nobody answers for (they keep reconnecting).
+    let mut streams = vec![json!({"name": "file", "source_url": video.display().to_string(), "analysis_fps": 5})];
+    for n in 1..=3 {
+        streams.push(json!({"name": format!("camera {n}"), "source_url": format!("rtsp://127.0.0.1:9/camera-{n}")}));
+    }
+    for stream in streams {
+        let (status, created) = tokio::task::spawn_blocking(move || {
+            request(port_a, "POST", "/v1/streams", Some("ops-secret"), Some(&stream.to_string()))
+        })
+        .await?;
+        assert_eq!(status, 201, "{created}");
+    }
+
+    // Alone, A runs them all.
+    until_owners(port_a, Duration::from_secs(30), "A runs every stream", |seen| {
+        seen.len() == 4 && seen.values().all(|(owner, phase)| owner == "ingest-a" && phase != "pending")
+    })
+    .await?;
+
+    // B joins: A gives back what is beyond its share and B takes it. Two each; either instance's API
+    // shows every stream with its owner and the state its owner runs it in (not "pending": the other
+    // instance wrote it).
+    let mut b = start_instance("ingest-b", &database, &topic, port_b)?;
+    listening(port_b).await?;
+    let shared = until_owners(port_a, Duration::from_secs(40), "two streams each, all running", |seen| {
+        let of = |name: &str| seen.values().filter(|(owner, _)| owner == name).count();
+        of("ingest-a") == 2
+            && of("ingest-b") == 2
+            && seen.values().all(|(_, phase)| ["reconnecting", "finished"].contains(&phase.as_str()))
+    })
+    .await?;
+    let seen_by_b = tokio::task::spawn_blocking(move || owners(port_b)).await?;
+    let owner_of = |seen: &std::collections::BTreeMap<String, (String, String)>, name: &str| seen[name].0.clone();
+    assert_eq!(owner_of(&seen_by_b, "camera 1"), owner_of(&shared, "camera 1"), "{seen_by_b:?} and {shared:?}");
+
+    // The file's last frame, asked of the instance that does not run it, comes from the one that does.
+    let file_owner = owner_of(&shared, "file");
+    let other_port = if file_owner == "ingest-a" { port_b } else { port_a };
+    let (_, list) =
+        tokio::task::spawn_blocking(move || request(other_port, "GET", "/v1/streams", Some("ops-secret"), None))
+            .await?;
+    let file_id = list.as_array().expect("list").iter().find(|s| s["name"] == "file").expect("the file")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let frame = tokio::task::spawn_blocking(move || {
+        sightline_testkit::stack::http_exchange(
+            other_port,
+            "GET",
+            &format!("/v1/streams/{file_id}/snapshot"),
+            Some("ops-secret"),
+            "",
+            b"",
+        )
+    })
+    .await??;
+    assert_eq!(frame.status, 200, "{}", String::from_utf8_lossy(&frame.body));
+    assert_eq!(frame.header("content-type"), Some("image/jpeg"));
+    assert!(frame.body.starts_with(&[0xFF, 0xD8]), "a JPEG");
+
+    // B stops: it gives its streams back, and A takes them all at its next renewal.
+    let status =
+        tokio::task::spawn_blocking(move || sightline_testkit::stack::terminate(&mut b, Duration::from_secs(30)))
+            .await??
+            .ok_or_else(|| anyhow::anyhow!("ingest-b did not stop on SIGTERM"))?;
+    assert!(status.success(), "ingest-b stopped cleanly: {status}");
+    until_owners(port_a, Duration::from_secs(15), "A runs every stream", |seen| {
+        seen.values().all(|(owner, phase)| owner == "ingest-a" && phase != "pending")
+    })
+    .await?;
+    a.kill()?;
+    a.wait()?;
+    database.remove().await
 }

@@ -3,7 +3,7 @@
 //
 //   node web/e2e/streams.mjs add      (an operator) add the video as a stream, a refused rate first
 //                                     with the service's message beside its field; see it running
-//                                     with its last analysed frame
+//                                     on the ingest instance that owns it, with its last analysed frame
 //   node web/e2e/streams.mjs viewer   (a viewer) the same stream without source URL, frame or changes
 //   node web/e2e/streams.mjs change   (an operator) rename the stream, disable it
 //
@@ -40,6 +40,9 @@ if (mode === "add") {
 
     const lobby = row(page, "Lobby camera");
     await lobby.getByText("running", { exact: true }).waitFor({ timeout: 60_000 });
+    // The ingest instance running it (the test's one instance, named after its host and port).
+    const owner = await page.getByRole("term").filter({ hasText: "Run by" }).locator("xpath=following-sibling::dd[1]").textContent();
+    expect(/^ingest instance \S+:\d+$/.test(owner ?? ""), `the instance running it (got ${owner})`);
     // The video's people walk in within its first seconds: a frame with a face on it comes.
     await page.getByTestId("snapshot-counts").filter({ hasText: /^[1-9]\d* faces? / }).waitFor({ timeout: 60_000 });
     const frame = page.getByRole("img", { name: "Last analysed frame of Lobby camera" });

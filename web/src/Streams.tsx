@@ -77,6 +77,7 @@ export function Streams({ role, onSessionEnded }: StreamsProps) {
                 <th>Name</th>
                 <th>Site</th>
                 <th>State</th>
+                <th>Run by</th>
                 <th>Analysed fps</th>
                 <th>Frames</th>
                 {seesFrames && <th>Source</th>}
@@ -99,6 +100,7 @@ export function Streams({ role, onSessionEnded }: StreamsProps) {
                       <span className="muted"> retry in {Math.ceil(stream.state.retry_in_ms / 1000)} s</span>
                     )}
                   </td>
+                  <td>{stream.owner ?? "–"}</td>
                   <td>{stream.state.fps?.toFixed(1) ?? "–"}</td>
                   <td>{stream.state.frames ?? "–"}</td>
                   {seesFrames && <td className="url">{stream.source_url}</td>}
@@ -162,6 +164,8 @@ function StreamDetail({ stream, seesFrames }: { stream: Stream; seesFrames: bool
         <dl>
           <dt>State</dt>
           <dd>{state.phase}</dd>
+          <dt>Run by</dt>
+          <dd>{stream.owner ? `ingest instance ${stream.owner}` : "no instance yet"}</dd>
           <dt>Analysed frames</dt>
           <dd>
             {state.frames ?? 0} ({state.frames_dropped ?? 0} dropped while analysis was busy)

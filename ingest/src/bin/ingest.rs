@@ -9,8 +9,9 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use sightline_common::http::{Ops, start_ops};
 use sightline_common::kafka::KafkaSettings;
-use sightline_ingest::api::{ApiState, SourcePolicy, StatusBoard, router};
+use sightline_ingest::api::{ApiState, SourcePolicy, StatusBoard, peer_client, router};
 use sightline_ingest::metrics::IngestMetrics;
+use sightline_ingest::ownership::{Ownership, OwnershipSettings};
 use sightline_ingest::snapshot::SnapshotBoard;
 use sightline_ingest::supervisor::{self, SupervisorSettings};
 use sightline_ingest::track::TrackerSettings;
@@ -59,6 +60,9 @@ struct IngestSettings {
     improvement_interval_ms: i64,
     /// Which source URLs streams may have (`[sources]`: schemes, hosts, local files, devices).
     sources: SourcePolicy,
+    /// This instance among those sharing the streams (`[ownership]`: its name, the URL the others
+    /// reach its API at, the leases' length).
+    ownership: OwnershipSettings,
     /// `production` refuses the local stack's credentials at start.
     deployment: sightline_common::config::Deployment,
 }
@@ -83,6 +87,7 @@ impl Default for IngestSettings {
             improvement: tracker.improvement,
             improvement_interval_ms: tracker.improvement_interval_ms,
             sources: SourcePolicy::default(),
+            ownership: OwnershipSettings::default(),
             deployment: Default::default(),
         }
     }
@@ -110,7 +115,15 @@ async fn main() -> anyhow::Result<()> {
         start_ops(settings.metrics_addr, "starting", IngestMetrics::register).await?;
     let statuses = StatusBoard::default();
     let snapshots = SnapshotBoard::default();
+    let api_addr: std::net::SocketAddr = settings
+        .http_addr
+        .parse()
+        .with_context(|| format!("http_addr {:?} is not an address and port", settings.http_addr))?;
+    let ownership = Ownership::new(pool.clone(), &settings.ownership, api_addr);
+    tracing::info!(instance = %ownership.instance, "sharing the streams as this instance");
     let app = router(ApiState {
+        instance: ownership.instance.clone(),
+        peers: peer_client(),
         pool: pool.clone(),
         statuses: statuses.clone(),
         snapshots: snapshots.clone(),
@@ -144,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
         readiness: readiness.clone(),
     };
     readiness.set_ready();
-    supervisor::run(supervisor_settings, pool, statuses, shutdown).await?;
+    supervisor::run(supervisor_settings, pool, statuses, ownership, shutdown).await?;
     api.await??;
     tracing::info!("ingest stopped");
     Ok(())
