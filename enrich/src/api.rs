@@ -6,9 +6,9 @@
 //!   pixels, each with the reason it cannot be enrolled, if any) and `refusal`, why enrolment would
 //!   refuse the photo (null: it would take it). Nothing is stored: a form shows it back first;
 //! - `POST /v1/watchlists/{id}/persons?display_name=…&external_id=…` with a JPEG or PNG photo as the
-//!   body: the face is detected, aligned and described on the server (a photo with no face or with
-//!   several gets a 422 saying so); `POST /v1/watchlists/{id}/persons/{person_id}/faces` adds
-//!   another photo of the person. A picture of each face (at most 256 pixels a side) is kept:
+//!   body: the face is detected, aligned and described on the server (a photo with no face, or with
+//!   several and no `face=N` choosing one of those the examination listed, gets a 422 saying so);
+//!   `POST /v1/watchlists/{id}/persons/{person_id}/faces[?face=N]` adds another photo of the person. A picture of each face (at most 256 pixels a side) is kept:
 //!   `GET /v1/watchlists/{id}/persons/{person_id}/picture` is the first one, JPEG;
 //! - `GET /v1/watchlists/{id}/persons?q=…` lists or searches (display name or external id) people;
 //!   `DELETE /v1/watchlists/{id}/persons/{person_id}`.
@@ -18,6 +18,7 @@
 //! `{"error": "..."}`. Every change reaches the running matchers through `sightline_watchlists`.
 
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Json, Router};
@@ -353,21 +354,35 @@ struct NewPersonQuery {
     /// An id of the person elsewhere.
     #[serde(default)]
     external_id: String,
+    /// Which face of a photo with several to enrol: its index in the answer of
+    /// `POST /v1/watchlists/faces`; absent: the photo's one face.
+    face: Option<usize>,
+}
+
+/// The query of `POST /v1/watchlists/{id}/persons/{person}/faces`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct FaceChoice {
+    /// Which face of a photo with several to add: its index in the answer of
+    /// `POST /v1/watchlists/faces`; absent: the photo's one face.
+    face: Option<usize>,
 }
 
 /// Enrols a person from a photo of their face (operators and admins).
 ///
 /// The face is detected, aligned and described on the server; a photo with no usable face, or
-/// with several, is a 422 saying so.
+/// with several and no `face` chosen, is a 422 saying so.
 #[utoipa::path(post, path = "/v1/watchlists/{id}/persons", tag = "persons", params(("id" = Uuid, Path, description = "The list."), NewPersonQuery),
     request_body(content = Vec<u8>, content_type = "image/jpeg", description = "A photo (JPEG or PNG, at most 10 MiB)."), responses((status = 201, body = PersonView), (status = 422, body = ErrorBody, description = "the photo has no usable face, or several")))]
 async fn add_person(
     State(state): State<ApiState>,
     _caller: Caller<Manages>,
     Path(id): Path<String>,
-    Query(query): Query<NewPersonQuery>,
+    query: Result<Query<NewPersonQuery>, QueryRejection>,
     photo: Bytes,
 ) -> Result<(StatusCode, Json<PersonView>), ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let list_id = existing_list(&state.pool, &id).await?;
     let display_name = query.display_name.map(|n| n.trim().to_owned()).unwrap_or_default();
     if display_name.is_empty() || display_name.len() > 200 {
@@ -375,19 +390,27 @@ async fn add_person(
     }
     check_text("display_name", &display_name, 200).map_err(ApiError::bad_request)?;
     check_text("external_id", &query.external_id, 200).map_err(ApiError::bad_request)?;
-    let face = describe_photo(&state.photos, photo).await?;
+    let face = describe_photo(&state.photos, photo, query.face).await?;
     let person = NewPerson { external_id: query.external_id, display_name, metadata: serde_json::json!({}) };
     let person_id = watchlists::enrol(&state.pool, list_id, &person, &[face], &state.spec).await?;
     let view = sqlx::query_as(&format!("{PERSON_VIEW} WHERE p.id = $1")).bind(person_id).fetch_one(&state.pool).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// The one face in `photo`, described: a 422 saying why when the photo cannot be used.
-async fn describe_photo(photos: &Arc<PhotoDescriber>, photo: Bytes) -> Result<DescribedFace, ApiError> {
+/// Face `choice` of `photo` (without a choice, its one face), described: a 422 saying why when the
+/// photo cannot be used.
+async fn describe_photo(
+    photos: &Arc<PhotoDescriber>,
+    photo: Bytes,
+    choice: Option<usize>,
+) -> Result<DescribedFace, ApiError> {
     if photo.is_empty() {
         return Err(ApiError::bad_request("the body must be the person's photo (JPEG or PNG)"));
     }
-    photos.off_runtime(photo, PhotoDescriber::describe_face).await.map_err(photo_error)
+    photos
+        .off_runtime(photo, move |describer, photo| describer.describe_chosen_face(photo, choice))
+        .await
+        .map_err(photo_error)
 }
 
 fn photo_error(error: PhotoError) -> ApiError {
@@ -430,7 +453,8 @@ struct ExaminedFace {
     problem: Option<String>,
 }
 
-/// The faces in a photo as enrolment sees them; nothing is stored (operators and admins).
+/// The faces in a photo as enrolment sees them; nothing is stored (operators and admins). A photo
+/// with several faces can be enrolled by choosing one (`face`, its index here).
 #[utoipa::path(post, path = "/v1/watchlists/faces", tag = "persons", request_body(content = Vec<u8>, content_type = "image/jpeg", description = "A photo (JPEG or PNG, at most 10 MiB)."), responses((status = 200, body = ExaminedPhoto)))]
 async fn examine_photo(
     State(state): State<ApiState>,
@@ -462,17 +486,19 @@ async fn examine_photo(
 }
 
 /// Adds another photo's face to a listed person (operators and admins).
-#[utoipa::path(post, path = "/v1/watchlists/{id}/persons/{person}/faces", tag = "persons", params(("id" = Uuid, Path, description = "The list."), ("person" = Uuid, Path, description = "The person.")),
+#[utoipa::path(post, path = "/v1/watchlists/{id}/persons/{person}/faces", tag = "persons", params(("id" = Uuid, Path, description = "The list."), ("person" = Uuid, Path, description = "The person."), FaceChoice),
     request_body(content = Vec<u8>, content_type = "image/jpeg", description = "A photo (JPEG or PNG, at most 10 MiB)."), responses((status = 201, body = PersonView), (status = 422, body = ErrorBody, description = "the photo has no usable face, or several")))]
 async fn add_face(
     State(state): State<ApiState>,
     _caller: Caller<Manages>,
     Path((id, person)): Path<(String, String)>,
+    choice: Result<Query<FaceChoice>, QueryRejection>,
     photo: Bytes,
 ) -> Result<(StatusCode, Json<PersonView>), ApiError> {
+    let Query(choice) = choice.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let list_id = existing_list(&state.pool, &id).await?;
     let person = parse_id(&person, "person")?;
-    let face = describe_photo(&state.photos, photo).await?;
+    let face = describe_photo(&state.photos, photo, choice.face).await?;
     if !watchlists::add_face(&state.pool, list_id, person, &face, &state.spec).await? {
         return Err(ApiError::not_found(format!("no person {person} in list {list_id}")));
     }

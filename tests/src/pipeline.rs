@@ -350,3 +350,28 @@ impl Drop for KilledOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// An RGB image: width, height and its `width * height * 3` bytes (as `RgbFrame` holds them).
+pub type RgbImage<'a> = (u32, u32, &'a [u8]);
+
+/// Two photos side by side, as a JPEG: a photo of two people, the left one's first.
+pub fn side_by_side(left: RgbImage<'_>, right: RgbImage<'_>) -> anyhow::Result<Vec<u8>> {
+    let (width, height) = (left.0 + right.0, left.1.max(right.1));
+    let mut data = vec![0u8; (width * height * 3) as usize];
+    for ((image_width, image_height, pixels), x0) in [(left, 0), (right, left.0)] {
+        for y in 0..image_height {
+            let from = (y * image_width * 3) as usize;
+            let to = ((y * width + x0) * 3) as usize;
+            data[to..to + (image_width * 3) as usize].copy_from_slice(&pixels[from..from + (image_width * 3) as usize]);
+        }
+    }
+    let mut jpeg = Vec::new();
+    let side = |value: u32| u16::try_from(value).context("the photos are too large for one JPEG");
+    jpeg_encoder::Encoder::new(&mut jpeg, 90).encode(
+        &data,
+        side(width)?,
+        side(height)?,
+        jpeg_encoder::ColorType::Rgb,
+    )?;
+    Ok(jpeg)
+}

@@ -171,13 +171,23 @@ async fn an_operator_enrols_people_by_dropping_photos() -> anyhow::Result<()> {
     let password = "the operator's password";
     let web = WebApp::start("browser_lists", &[("otto", password, Role::Operator)]).await?;
     let photos = photos_dir()?;
-    drive(
-        "watchlists.mjs",
-        "",
-        &web.settings("otto", password, &[("SIGHTLINE_E2E_PHOTOS", photos.display().to_string())]),
-    );
+    // A photo of two people: Obama on the left, Biden on the right.
+    let photo = |name: &str| {
+        sightline_vision::frame::RgbFrame::decode(&std::fs::read(photos.join(name))?).map_err(anyhow::Error::from)
+    };
+    let pair = web.proxy.run_dir.join("pair.jpg");
+    let (left, right) = (photo("obama.jpg")?, photo("biden.jpg")?);
+    let two = sightline_testkit::pipeline::side_by_side(
+        (left.width, left.height, &left.data),
+        (right.width, right.height, &right.data),
+    )?;
+    std::fs::write(&pair, two)?;
+    let settings =
+        [("SIGHTLINE_E2E_PHOTOS", photos.display().to_string()), ("SIGHTLINE_E2E_PAIR", pair.display().to_string())];
+    drive("watchlists.mjs", "", &web.settings("otto", password, &settings));
     // What the screen did, as stored: the list's threshold after the refusal, Obama with a descriptor
-    // and a picture from each of the two usable photos (not the cup), the astronaut removed.
+    // and a picture from each of the two usable photos (not the cup), Biden from the face chosen in
+    // the photo of two, the astronaut removed.
     let list: (String, f32, String) =
         sqlx::query_as("SELECT name, threshold, purpose FROM watchlists").fetch_one(&web.db.pool).await?;
     assert_eq!(list, ("Door".to_owned(), 0.5, "staff expected at the door".to_owned()));
@@ -187,8 +197,20 @@ async fn an_operator_enrols_people_by_dropping_photos() -> anyhow::Result<()> {
     )
     .fetch_all(&web.db.pool)
     .await?;
-    assert_eq!(people, vec![("Barack Obama".to_owned(), "staff-1".to_owned(), 2, 2)]);
-    web.finish(&["11-enrol-confirm", "12-watchlist"]).await
+    assert_eq!(
+        people,
+        vec![("Barack Obama".to_owned(), "staff-1".to_owned(), 2, 2), ("Joe Biden".to_owned(), String::new(), 1, 1)]
+    );
+    // The face chosen in the photo of two is not Obama's.
+    let closest: f64 = sqlx::query_scalar(
+        "SELECT max((SELECT sum(x * y) FROM unnest(b.descriptor, o.descriptor) AS t (x, y)))::float8 \
+         FROM person_descriptors b JOIN watchlist_persons pb ON pb.id = b.person_id AND pb.display_name = 'Joe Biden', \
+         person_descriptors o JOIN watchlist_persons po ON po.id = o.person_id AND po.display_name = 'Barack Obama'",
+    )
+    .fetch_one(&web.db.pool)
+    .await?;
+    assert!(closest < 0.4, "Joe Biden's face is Obama's? similarity {closest}");
+    web.finish(&["11-enrol-confirm", "12-watchlist", "20-enrol-choose-face"]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

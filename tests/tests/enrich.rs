@@ -1,7 +1,8 @@
 //! `sightline-enrich` as a process on the real broker and PostgreSQL, with the real models.
 //!
 //! People are enrolled over the watchlists API from one photo each (obama.jpg, biden.jpg); photos with
-//! no face or two faces get a 422. Detections are made from *other* photos (obama2.jpg, obama3.jpg)
+//! no face or two faces get a 422, unless one of the two is chosen (`face`): the chosen face's
+//! descriptor is that person's. Detections are made from *other* photos (obama2.jpg, obama3.jpg)
 //! and of a stranger (astronaut.png), cropped and encoded the way ingest does. The right person must
 //! match above the threshold, the stranger no one; a body passes through with its reason; garbage
 //! goes to the dead-letter topic. Then the stranger is enrolled over the API while enrich runs, and
@@ -25,6 +26,7 @@ use sightline_common::kafka::TopicSpec;
 use sightline_enrich::pipeline::enriched_event_id;
 use sightline_schemas::v1::{BoundingBox, DetectionEvent, EnrichedEvent, ObjectKind, Point, TrackReportKind};
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce_raw};
+use sightline_testkit::pipeline::side_by_side;
 use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, event_counts, event_ids, eventually};
 use sightline_vision::descriptor::{DESCRIPTOR_DIM, DescriptorSettings, FaceDescriptor, MODEL_NAME};
 use sightline_vision::detect::{self, FaceDetection, FaceDetector, FaceDetectorSettings, ModelFiles};
@@ -85,23 +87,9 @@ fn detection(detector: &mut FaceDetector, photo: &RgbFrame, stream: &str) -> Det
     }
 }
 
-/// The two photos side by side (as JPEG): a photo of two people.
-fn side_by_side(left: &RgbFrame, right: &RgbFrame) -> Vec<u8> {
-    let (width, height) = (left.width + right.width, left.height.max(right.height));
-    let mut data = vec![0u8; (width * height * 3) as usize];
-    for (image, x0) in [(left, 0), (right, left.width)] {
-        for y in 0..image.height {
-            let from = (y * image.width * 3) as usize;
-            let to = ((y * width + x0) * 3) as usize;
-            data[to..to + (image.width * 3) as usize]
-                .copy_from_slice(&image.data[from..from + (image.width * 3) as usize]);
-        }
-    }
-    let mut jpeg = Vec::new();
-    jpeg_encoder::Encoder::new(&mut jpeg, 90)
-        .encode(&data, width as u16, height as u16, jpeg_encoder::ColorType::Rgb)
-        .expect("jpeg");
-    jpeg
+/// `frame` as [`side_by_side`] takes it.
+fn pixels(frame: &RgbFrame) -> sightline_testkit::pipeline::RgbImage<'_> {
+    (frame.width, frame.height, &frame.data)
 }
 
 /// One test's own topics (detections in; enriched events and dead letters out), consumer groups
@@ -221,11 +209,42 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     let (status, body) = call("POST", cup, "ops-secret", "image/png", bytes("coffee.png")).await??;
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("no face"), "{body}");
-    let pair = side_by_side(&photo("obama.jpg"), &photo("biden.jpg"));
+    let pair = side_by_side(pixels(&photo("obama.jpg")), pixels(&photo("biden.jpg")))?;
     let (status, body) =
-        call("POST", format!("{persons}?display_name=Pair"), "ops-secret", "image/jpeg", pair).await??;
+        call("POST", format!("{persons}?display_name=Pair"), "ops-secret", "image/jpeg", pair.clone()).await??;
     assert_eq!(status, 422, "{body}");
-    assert!(body.contains("2 faces"), "{body}");
+    assert!(body.contains("2 faces") && body.contains("choose one (face)"), "{body}");
+    // Choosing a face of the two: the examination lists them; the one on the right (Biden's) is
+    // enrolled, and its descriptor is Biden's, not Obama's.
+    let (status, examined) =
+        call("POST", "/v1/watchlists/faces".into(), "ops-secret", "image/jpeg", pair.clone()).await??;
+    assert_eq!(status, 200, "{examined}");
+    let examined: serde_json::Value = serde_json::from_str(&examined)?;
+    let left_width = f64::from(photo("obama.jpg").width);
+    let faces = examined["faces"].as_array().expect("faces");
+    let right =
+        faces.iter().position(|f| f["x"].as_f64().is_some_and(|x| x >= left_width)).expect("a face on the right");
+    let (status, body) =
+        call("POST", format!("{persons}?display_name=Pair&face=7"), "ops-secret", "image/jpeg", pair.clone()).await??;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("face 7: the image has 2 face(s)"), "{body}");
+    let (status, body) =
+        call("POST", format!("{persons}?display_name=Chosen&face={right}"), "ops-secret", "image/jpeg", pair).await??;
+    assert_eq!(status, 201, "{body}");
+    let chosen = serde_json::from_str::<serde_json::Value>(&body)?["id"].as_str().expect("id").parse::<uuid::Uuid>()?;
+    let similarities: HashMap<String, f64> = sqlx::query_as(
+        "SELECT p.display_name, (SELECT sum(x * y) FROM unnest(d.descriptor, c.descriptor) AS t (x, y))::float8 \
+         FROM person_descriptors d JOIN watchlist_persons p ON p.id = d.person_id, person_descriptors c \
+         WHERE c.person_id = $1 AND d.person_id <> $1",
+    )
+    .bind(chosen)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
+    assert!(similarities["Biden"] > 0.8 && similarities["Obama"] < 0.4, "{similarities:?}");
+    let (status, _) = call("DELETE", format!("{persons}/{chosen}"), "ops-secret", "", vec![]).await??;
+    assert_eq!(status, 204);
     let (status, _) = call("GET", format!("{persons}?q=OBA"), "view-secret", "", vec![]).await??;
     assert_eq!(status, 403, "viewers see no names or faces");
     let (status, body) = call("GET", format!("{persons}?q=OBA"), "ops-secret", "", vec![]).await??;
@@ -371,7 +390,8 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     let face = &one["faces"][0];
     let (x, width) = (face["x"].as_f64().expect("x"), face["width"].as_f64().expect("width"));
     assert!(x >= 0.0 && width > 20.0 && x + width <= one["width"].as_f64().expect("photo width") + 1.0, "{body}");
-    let (status, body) = examine(side_by_side(&photo("obama.jpg"), &photo("biden.jpg")), "ops-secret").await??;
+    let (status, body) =
+        examine(side_by_side(pixels(&photo("obama.jpg")), pixels(&photo("biden.jpg")))?, "ops-secret").await??;
     let two: serde_json::Value = serde_json::from_str(&body)?;
     assert_eq!((status, two["faces"].as_array().map(Vec::len)), (200, Some(2)), "{body}");
     assert!(two["refusal"].as_str().is_some_and(|r| r.contains("2 faces")), "{body}");

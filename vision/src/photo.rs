@@ -50,8 +50,14 @@ impl PhotoDescriber {
 
     /// The one face in `photo`: its descriptor and a picture of it ([`DescribedFace`]).
     pub fn describe_face(&self, photo: &[u8]) -> Result<DescribedFace, PhotoError> {
+        self.describe_chosen_face(photo, None)
+    }
+
+    /// Face `choice` of `photo` (its index among [`PhotoDescriber::examine`]'s faces), or its one
+    /// face without a choice: its descriptor and a picture of it.
+    pub fn describe_chosen_face(&self, photo: &[u8], choice: Option<usize>) -> Result<DescribedFace, PhotoError> {
         let examined = self.examine(photo)?;
-        let face = examined.usable_face().map_err(PhotoError::Unusable)?;
+        let face = examined.chosen_face(choice).map_err(PhotoError::Unusable)?;
         let aligned = align_face(&examined.image, &face.landmarks)
             .ok_or_else(|| PhotoError::Unusable("the face cannot be aligned".into()))?;
         let mut describer =
@@ -85,7 +91,7 @@ impl PhotoDescriber {
     pub async fn off_runtime<T: Send + 'static>(
         self: &Arc<Self>,
         photo: impl AsRef<[u8]> + Send + 'static,
-        work: fn(&Self, &[u8]) -> Result<T, PhotoError>,
+        work: impl FnOnce(&Self, &[u8]) -> Result<T, PhotoError> + Send + 'static,
     ) -> Result<T, PhotoError> {
         let describer = self.clone();
         tokio::task::spawn_blocking(move || work(&describer, photo.as_ref()))
@@ -134,8 +140,22 @@ impl ExaminedPhoto {
         match self.faces.as_slice() {
             [] => Err("no face found in the image".into()),
             [face] => face.problem.clone().map_or(Ok(face), Err),
-            several => Err(format!("{} faces found in the image; a photo of one person is needed", several.len())),
+            several => Err(format!(
+                "{} faces found in the image; choose one (face) or use a photo of one person",
+                several.len()
+            )),
         }
+    }
+
+    /// Face `choice` (its index in [`ExaminedPhoto::faces`]), or [`ExaminedPhoto::usable_face`]
+    /// without a choice; why it cannot be described otherwise.
+    pub fn chosen_face(&self, choice: Option<usize>) -> Result<&FoundFace, String> {
+        let Some(index) = choice else { return self.usable_face() };
+        let face = self.faces.get(index).ok_or_else(|| match self.faces.len() {
+            0 => "face: no face found in the image".to_owned(),
+            found => format!("face {index}: the image has {found} face(s), numbered from 0"),
+        })?;
+        face.problem.clone().map_or(Ok(face), |problem| Err(format!("face {index}: {problem}")))
     }
 }
 

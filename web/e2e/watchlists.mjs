@@ -6,9 +6,10 @@
 // An operator makes a list, is refused a threshold of 1.5 (the service's message beside the field) and
 // sets 0.5; drops three photos on the enrolment form (two of Obama and one of a coffee cup), sees the
 // faces found in each and the cup refused, and enrols Obama from the two; enrols the astronaut from
-// a chosen file; searches; removes the astronaut. Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER,
-// SIGHTLINE_E2E_PASSWORD, SIGHTLINE_E2E_PHOTOS (a directory with obama2.jpg, obama3.jpg, coffee.png,
-// astronaut.png), SIGHTLINE_E2E_SHOTS.
+// a chosen file; enrols Joe Biden from a photo of two people by choosing his face; searches; removes
+// the astronaut. Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD,
+// SIGHTLINE_E2E_PHOTOS (a directory with obama2.jpg, obama3.jpg, coffee.png, astronaut.png),
+// SIGHTLINE_E2E_PAIR (pair.jpg: Obama on the left, Biden on the right), SIGHTLINE_E2E_SHOTS.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { env, expect, inBrowser } from "./browser.mjs";
@@ -78,6 +79,20 @@ await inBrowser(async ({ page, shot, login }) => {
   await verdict("astronaut.png").getByText("One face found; it will be enrolled.").waitFor();
   await enrol.getByRole("button", { name: "Enrol Astronaut with 1 photo" }).click();
   await page.getByRole("listitem", { name: "Astronaut", exact: true }).waitFor();
+
+  // A photo of two people: the operator chooses the face on the right (Biden's) to enrol.
+  await enrol.getByLabel("Display name").fill("Joe Biden");
+  await enrol.locator('input[type="file"]').setInputFiles(env("SIGHTLINE_E2E_PAIR"));
+  await verdict("pair.jpg").getByText("2 faces found: choose the person's face.").waitFor();
+  expect(await enrol.getByRole("button", { name: /^Enrol Joe Biden/ }).isDisabled(), "no enrolment before a face is chosen");
+  const choices = verdict("pair.jpg").getByRole("button", { name: /^Face \d of pair\.jpg$/ });
+  expect((await choices.count()) === 2, "both faces offered");
+  const lefts = await choices.evaluateAll((buttons) => buttons.map((button) => button.getBoundingClientRect().left));
+  await choices.nth(lefts[0] > lefts[1] ? 0 : 1).click();
+  await verdict("pair.jpg").getByText(/^Face \d chosen; it will be enrolled\.$/).waitFor();
+  await shot("20-enrol-choose-face");
+  await enrol.getByRole("button", { name: "Enrol Joe Biden with 1 photo" }).click();
+  await page.getByRole("listitem", { name: "Joe Biden", exact: true }).getByText("1 photo").waitFor();
 
   const search = page.getByRole("searchbox", { name: "Search Door" });
   await search.fill("OBAMA");

@@ -291,7 +291,20 @@ interface Candidate {
   examined: ExaminedPhoto | null;
   /** Why it could not be examined. */
   failure: string | null;
+  /** The face chosen in a photo with several (its index in `examined.faces`). */
+  chosen: number | null;
 }
+
+/** Whether the person's face must be chosen among several in `candidate`'s photo. */
+const choosable = (candidate: Candidate) =>
+  (candidate.examined?.faces.length ?? 0) > 1 && candidate.examined!.faces.some((face) => !face.problem);
+
+/** Whether enrolment takes `candidate`: its one face, or the face chosen among several. */
+const takes = (candidate: Candidate) =>
+  candidate.examined !== null && (candidate.examined.refusal === null || candidate.chosen !== null);
+
+/** The query choosing `candidate`'s face, if one was chosen. */
+const faceQuery = (candidate: Candidate) => (candidate.chosen === null ? "" : `face=${candidate.chosen}`);
 
 /**
  * Enrols one person from one or more photos: each photo dropped (or chosen) is examined by the
@@ -311,7 +324,9 @@ function Enrolment({ list, onEnrolled, onSessionEnded }: { list: Watchlist; onEn
   useEffect(() => () => previews.current.forEach((preview) => URL.revokeObjectURL(preview)), []);
 
   const add = async (files: File[]) => {
-    const added = files.map((file) => ({ file, preview: URL.createObjectURL(file), examined: null, failure: null }) as Candidate);
+    const added = files.map(
+      (file) => ({ file, preview: URL.createObjectURL(file), examined: null, failure: null, chosen: null }) as Candidate,
+    );
     previews.current.push(...added.map((candidate) => candidate.preview));
     setCandidates((current) => [...current, ...added]);
     for (const candidate of added) {
@@ -331,15 +346,22 @@ function Enrolment({ list, onEnrolled, onSessionEnded }: { list: Watchlist; onEn
     void add(Array.from(event.dataTransfer.files));
   };
 
-  const usable = candidates.filter((c) => c.examined && c.examined.refusal === null);
+  const usable = candidates.filter(takes);
   const pending = candidates.some((c) => !c.examined && !c.failure);
   const submit = submitting(async () => {
     setBusy(true);
     try {
-      const query = `display_name=${encodeURIComponent(name)}&external_id=${encodeURIComponent(externalId)}`;
       const [first, ...others] = usable;
-      const person = await api<ListedPerson>("POST", `/v1/watchlists/${list.id}/persons?${query}`, first.file);
-      for (const other of others) await api("POST", `/v1/watchlists/${list.id}/persons/${person.id}/faces`, other.file);
+      const query = [`display_name=${encodeURIComponent(name)}`, `external_id=${encodeURIComponent(externalId)}`, faceQuery(first)];
+      const person = await api<ListedPerson>(
+        "POST",
+        `/v1/watchlists/${list.id}/persons?${query.filter(Boolean).join("&")}`,
+        first.file,
+      );
+      for (const other of others) {
+        const choice = faceQuery(other);
+        await api("POST", `/v1/watchlists/${list.id}/persons/${person.id}/faces${choice ? `?${choice}` : ""}`, other.file);
+      }
       setName("");
       setExternalId("");
       setCandidates([]);
@@ -387,7 +409,7 @@ function Enrolment({ list, onEnrolled, onSessionEnded }: { list: Watchlist; onEn
             }}
           />
         </label>
-        . Each photo needs one face, large enough to describe.
+        . Each photo needs the person's face, large enough to describe; in a photo of several people, choose theirs.
       </div>
       {candidates.length > 0 && (
         <ul className="candidates">
@@ -395,24 +417,40 @@ function Enrolment({ list, onEnrolled, onSessionEnded }: { list: Watchlist; onEn
             <li key={candidate.preview} aria-label={`Photo ${candidate.file.name}`}>
               <div className="framed">
                 <img src={candidate.preview} alt={candidate.file.name} />
-                {candidate.examined?.faces.map((face, index) => (
-                  <span
-                    key={index}
-                    className={face.problem ? "box refused" : "box"}
-                    style={{
-                      left: `${(face.x / candidate.examined!.width) * 100}%`,
-                      top: `${(face.y / candidate.examined!.height) * 100}%`,
-                      width: `${(face.width / candidate.examined!.width) * 100}%`,
-                      height: `${(face.height / candidate.examined!.height) * 100}%`,
-                    }}
-                  />
-                ))}
+                {candidate.examined?.faces.map((face, index) => {
+                  const place = {
+                    left: `${(face.x / candidate.examined!.width) * 100}%`,
+                    top: `${(face.y / candidate.examined!.height) * 100}%`,
+                    width: `${(face.width / candidate.examined!.width) * 100}%`,
+                    height: `${(face.height / candidate.examined!.height) * 100}%`,
+                  };
+                  if (!choosable(candidate) || face.problem) {
+                    return <span key={index} className={face.problem ? "box refused" : "box"} style={place} />;
+                  }
+                  return (
+                    <button
+                      key={index}
+                      type="button"
+                      className={candidate.chosen === index ? "box choosable chosen" : "box choosable"}
+                      style={place}
+                      aria-label={`Face ${index + 1} of ${candidate.file.name}`}
+                      aria-pressed={candidate.chosen === index}
+                      onClick={() =>
+                        setCandidates((current) => current.map((c) => (c === candidate ? { ...c, chosen: index } : c)))
+                      }
+                    />
+                  );
+                })}
               </div>
-              <span className={candidate.examined?.refusal === null ? "verdict" : "verdict error"}>
+              <span className={takes(candidate) ? "verdict" : "verdict error"}>
                 {candidate.failure ??
                   (candidate.examined === null
                     ? "Looking for faces…"
-                    : (candidate.examined.refusal ?? "One face found; it will be enrolled."))}
+                    : candidate.chosen !== null
+                      ? `Face ${candidate.chosen + 1} chosen; it will be enrolled.`
+                      : choosable(candidate)
+                        ? `${candidate.examined.faces.length} faces found: choose the person's face.`
+                        : (candidate.examined.refusal ?? "One face found; it will be enrolled."))}
               </span>
               <button
                 type="button"
