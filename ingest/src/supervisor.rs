@@ -1,6 +1,7 @@
-//! Runs one [`StreamWorker`] per enabled stream in PostgreSQL and keeps them in line with the table:
-//! a change announced on `sightline_streams` restarts (or stops) only that stream's worker, without
-//! restarting the service. Worker states are published to the API's [`StatusBoard`] every second.
+//! Runs one [`StreamWorker`] per enabled stream this instance holds (see below) and keeps them in
+//! line with the table: a change announced on `sightline_streams` restarts (or stops) only that
+//! stream's worker, without restarting the service. Worker states are published to the API's
+//! [`StatusBoard`] every second.
 //! A stream whose URL the service's [`SourcePolicy`] does not allow (stored before the policy was
 //! tightened, or written to the table directly) is not started: its state is `failed` with the reason.
 //! A video file analysed to its end is recorded (`streams.finished_at`) and not analysed again, also

@@ -1,4 +1,5 @@
-//! `sightline-ingest`: the ingest service. Analyses every enabled stream in PostgreSQL, produces
+//! `sightline-ingest`: the ingest service. Analyses its share of the enabled streams in PostgreSQL
+//! (shared with the other instances on the database, [`sightline_ingest::ownership`]), produces
 //! detection events to Kafka, and serves the streams REST API with `/healthz` and `/readyz`.
 //!
 //! Settings: `--config FILE` (TOML, see `ingest/ingest.toml`) overlaid by `SIGHTLINE_INGEST__*`.
