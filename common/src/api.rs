@@ -41,6 +41,11 @@ impl ApiError {
         Self::bad_request(format!("invalid JSON body: {}", rejection.body_text()))
     }
 
+    /// 400: the query string is not the one the route takes (axum's reason, naming the parameter).
+    pub fn invalid_query(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        Self::bad_request(rejection.body_text())
+    }
+
     /// 422: well-formed, but its content cannot be processed (e.g. a photo without a face).
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self(StatusCode::UNPROCESSABLE_ENTITY, message.into())

@@ -382,7 +382,7 @@ async fn add_person(
     query: Result<Query<NewPersonQuery>, QueryRejection>,
     photo: Bytes,
 ) -> Result<(StatusCode, Json<PersonView>), ApiError> {
-    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let Query(query) = query.map_err(ApiError::invalid_query)?;
     let list_id = existing_list(&state.pool, &id).await?;
     let display_name = query.display_name.map(|n| n.trim().to_owned()).unwrap_or_default();
     if display_name.is_empty() || display_name.len() > 200 {
@@ -495,7 +495,7 @@ async fn add_face(
     choice: Result<Query<FaceChoice>, QueryRejection>,
     photo: Bytes,
 ) -> Result<(StatusCode, Json<PersonView>), ApiError> {
-    let Query(choice) = choice.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let Query(choice) = choice.map_err(ApiError::invalid_query)?;
     let list_id = existing_list(&state.pool, &id).await?;
     let person = parse_id(&person, "person")?;
     let face = describe_photo(&state.photos, photo, choice.face).await?;

@@ -272,7 +272,7 @@ async fn list_alerts(
     _caller: Caller<SeesPeople>,
     filter: Result<Query<AlertFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Alerts>, ApiError> {
-    let Query(filter) = filter.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let Query(filter) = filter.map_err(ApiError::invalid_query)?;
     let limit = filter.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request(format!("limit {limit} is outside 1..=1000")));
@@ -399,7 +399,7 @@ async fn live(
     mut headers: HeaderMap,
     query: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let Query(query) = query.map_err(ApiError::invalid_query)?;
     if let Some(token) = query.access_token {
         let value = HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|_| ApiError::bad_request("access_token is not a valid token"))?;

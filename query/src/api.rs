@@ -186,7 +186,7 @@ async fn count_requests(State(metrics): State<QueryMetrics>, request: Request, n
 
 /// A parsed query string, or a 400 naming what is wrong (unknown or malformed parameters).
 fn query_string<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    query.map(|Query(q)| q).map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+    query.map(|Query(q)| q).map_err(ApiError::invalid_query)
 }
 
 fn bad_param(error: InvalidParam) -> ApiError {
