@@ -270,8 +270,9 @@ struct EventsPage {
 
 /// Events newest first, each with its watchlist matches and a best-shot link (analysts and up).
 ///
-/// One row per track (its latest report) unless `every_report`; `next_cursor` fetches the next,
-/// older page, which never skips or repeats an event.
+/// One row per track (its latest report; with a list, person or `matched` filter, its latest report
+/// with a watchlist match) unless `every_report`; `next_cursor` fetches the next, older page, which
+/// never skips or repeats an event.
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(EventsQuery), responses((status = 200, body = EventsPage)))]
 async fn events(
     State(state): State<ApiState>,

@@ -4,6 +4,8 @@
 //! - [`params`]: request parameters (time ranges, filters, pages) validated into clear 400s;
 //! - [`store`]: the warehouse reads, the SQL of `schemas/clickhouse/queries` (checked on ClickHouse
 //!   18.16 and current ClickHouse alike);
+//! - [`hour_counts`]: tracks per hour, stream and kind, cached per day while the day's parts stay the
+//!   same;
 //! - [`face_search`]: search by face (sign sketches, then exact similarity); [`audit`]: every search
 //!   recorded in PostgreSQL;
 //! - [`reports`]: CSV and PDF reports of the events (rendered by `sightline-exporter`);
@@ -14,6 +16,7 @@
 pub mod api;
 pub mod audit;
 pub mod face_search;
+pub mod hour_counts;
 pub mod params;
 pub mod reports;
 pub mod store;

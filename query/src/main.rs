@@ -70,12 +70,19 @@ impl Default for QuerySettings {
     }
 }
 
-/// Keeps readiness in step with the warehouse: ready while it answers.
+/// Keeps readiness in step with the warehouse (ready while it answers), and keeps the hourly counts
+/// of the last month computed (see `sightline_query::hour_counts`), every [`WARM_EVERY`] checks.
 async fn watch_warehouse(warehouse: Warehouse, readiness: Readiness, mut shutdown: Shutdown) {
-    loop {
+    for check in 0u64.. {
         match warehouse.ping().await {
             Ok(()) => readiness.set_ready(),
             Err(error) => readiness.set_not_ready(format!("warehouse: {error}")),
+        }
+        if check % WARM_EVERY == 0 {
+            let now_ms = sightline_common::clock::now_ms();
+            if let Err(error) = warehouse.warm_hour_counts(now_ms).await {
+                tracing::warn!(%error, "computing the hourly counts of the last month");
+            }
         }
         tokio::select! {
             _ = shutdown.requested() => return,
@@ -83,6 +90,9 @@ async fn watch_warehouse(warehouse: Warehouse, readiness: Readiness, mut shutdow
         }
     }
 }
+
+/// How many readiness checks (5 s apart) between two warm-ups of the hourly counts.
+const WARM_EVERY: u64 = 6;
 
 /// The face detector and descriptor for search photos, from the models in `dir`.
 fn photo_describer(dir: &std::path::Path, settings: &QuerySettings) -> anyhow::Result<Arc<PhotoDescriber>> {

@@ -122,6 +122,13 @@ pub struct EventFilter {
     pub every_report: bool,
 }
 
+impl EventFilter {
+    /// Whether only events with a watchlist match are selected (a list, person or matched filter).
+    pub fn needs_match(&self) -> bool {
+        self.list.is_some() || self.person.is_some() || self.matched_only
+    }
+}
+
 /// Where a page starts: after the event at (`capture_ms`, `event_id`) in newest-first order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {

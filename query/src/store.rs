@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::face_search;
+use crate::hour_counts::{HourCount, HourCounts, WARM_DAYS};
 use crate::params::{
     Cursor, EventFilter, EventsRequest, FaceSearchRequest, ObjectKind, PersonsRequest, Scope, TimeRange,
     TimelineRequest, VisitsRequest,
@@ -383,10 +384,11 @@ struct BestShotRow {
     jpeg: Vec<u8>,
 }
 
-/// The warehouse, read-only.
+/// The warehouse, read-only, with the cache of hourly counts its clones share.
 #[derive(Clone)]
 pub struct Warehouse {
     client: Client,
+    hours: HourCounts,
 }
 
 /// An hour, ms.
@@ -394,8 +396,8 @@ const HOUR_MS: i64 = 3_600_000;
 /// The first window a page is looked for in (see [`Warehouse::page`]).
 const FIRST_WINDOW_MS: i64 = HOUR_MS;
 
-/// The whole hours inside `range`, `[first, end)` in seconds: those the hourly track sets
-/// (`track_hours`) answer for. Empty (`first >= end`) when the range holds no whole hour.
+/// The whole hours inside `range`, `[first, end)` in seconds: those the hourly counts
+/// ([`HourCounts`]) answer for. Empty (`first >= end`) when the range holds no whole hour.
 fn whole_hours(range: &TimeRange) -> (u32, u32) {
     let first = range.from_ms.div_euclid(HOUR_MS) + i64::from(range.from_ms.rem_euclid(HOUR_MS) != 0);
     let end = range.to_ms.div_euclid(HOUR_MS);
@@ -415,6 +417,13 @@ fn offsets_are_whole_hours(zone: &str, range: &TimeRange) -> bool {
         }
     }
     true
+}
+
+/// Whether `count` is of `site`, `stream` and `kind` (each `None` for any).
+fn in_scope(count: &HourCount, site: &Option<String>, stream: &Option<String>, kind: Option<ObjectKind>) -> bool {
+    site.as_ref().is_none_or(|site| *site == count.site)
+        && stream.as_ref().is_none_or(|stream| *stream == count.stream_id)
+        && kind.is_none_or(|kind| kind.label() == count.kind)
 }
 
 /// Binds the site, stream and kind filters of `filter`, each twice (`(? = '' OR column = ?)`).
@@ -455,7 +464,7 @@ fn optional(value: &Option<String>) -> &str {
 impl Warehouse {
     /// Reads the warehouse `settings` name.
     pub fn new(settings: &ClickHouseSettings) -> Self {
-        Self { client: settings.read_client() }
+        Self { client: settings.read_client(), hours: HourCounts::default() }
     }
 
     /// `query` with the range bound as its seconds, then its milliseconds.
@@ -471,8 +480,9 @@ impl Warehouse {
         self.client.query(sql).bind(range.from_ms).bind(to_s).bind(range.to_ms)
     }
 
-    /// One page of events, newest first: per track its latest report (`track_page.sql`), or every
-    /// report (`report_page.sql`); then the page's rows (`events_by_id.sql`).
+    /// One page of events, newest first: per track its latest report (`track_page.sql`; with a
+    /// list, person or matched filter its latest report with a match, `identified_page.sql`), or
+    /// every report (`report_page.sql`); then the page's rows (`events_by_id.sql`).
     pub async fn events(&self, request: &EventsRequest) -> Result<Vec<EventRow>, WarehouseError> {
         let page = self.page(request).await?;
         self.events_by_id(&page).await
@@ -484,8 +494,14 @@ impl Warehouse {
     /// cursor) and grows eightfold, from an hour, until it holds a full page or covers the range: a
     /// query costs what its window holds, and the newest page of a busy month is in its last hour.
     /// A window `[start, end)` gives the newest events of the range before `end` exactly: an event
-    /// it leaves out is older than every event it holds.
+    /// it leaves out is older than every event it holds. Pages of one person's tracks are read in
+    /// one query over the range: they are few, and a rarely seen person would need every window.
     pub async fn page(&self, request: &EventsRequest) -> Result<Vec<PageRow>, WarehouseError> {
+        if request.filter.person.is_some() && !request.filter.every_report {
+            // A person's tracks are few and found by a semi-join within the identified tracks: one
+            // query over the range costs less than the windows a rarely seen person would need.
+            return self.page_in(request).await;
+        }
         let end_ms = request.cursor.as_ref().map_or(request.range.to_ms, |c| c.capture_ms.saturating_add(1));
         let mut window_ms = FIRST_WINDOW_MS;
         loop {
@@ -507,21 +523,21 @@ impl Warehouse {
             None => (i64::MAX, String::new()),
         };
         let range = &request.range;
-        let (from_s, to_s) = range.seconds();
-        let match_filtered = u8::from(filter.list.is_some() || filter.person.is_some() || filter.matched_only);
+        let (_, to_s) = range.seconds();
+        let match_filtered = filter.needs_match();
         let query = if filter.every_report {
-            bind_scope(self.ranged(queries::REPORT_PAGE, range), filter)
+            bind_matches(bind_scope(self.ranged(queries::REPORT_PAGE, range), filter), filter)
         } else {
-            let query = bind_scope(self.client.query(queries::TRACK_PAGE).bind(range.from_ms).bind(to_s), filter)
-                .bind(match_filtered)
-                .bind(range.from_ms)
-                .bind(match_filtered)
-                .bind(to_s)
-                .bind(from_s)
-                .bind(to_s);
-            bind_list_and_person(query, filter).bind(range.from_ms).bind(range.to_ms)
+            let sql = if match_filtered { queries::IDENTIFIED_PAGE } else { queries::TRACK_PAGE };
+            let mut query = bind_scope(self.client.query(sql).bind(range.from_ms).bind(to_s), filter);
+            if match_filtered {
+                let person = optional(&filter.person);
+                query = query.bind(person).bind(range.from_ms).bind(to_s).bind(person);
+            }
+            let query = query.bind(range.from_ms).bind(range.to_ms);
+            if match_filtered { bind_list_and_person(query, filter) } else { query }
         };
-        bind_matches(query, filter)
+        query
             .bind(before_ms)
             .bind(before_ms)
             .bind(before_id)
@@ -631,13 +647,7 @@ impl Warehouse {
         let (_, to_s) = range.seconds();
         let query = self.client.query(queries::IDENTIFIED_PERSONS).bind(range.from_ms).bind(zone);
         let query = query.bind(range.from_ms).bind(to_s).bind(range.to_ms).bind(optional(site)).bind(optional(site));
-        query
-            .bind(range.from_ms)
-            .bind(to_s)
-            .bind(range.to_ms)
-            .fetch_all()
-            .await
-            .map_err(query_error("counting identified persons"))
+        query.fetch_all().await.map_err(query_error("counting identified persons"))
     }
 
     /// The dwell of the tracks of `scope`.
@@ -649,33 +659,70 @@ impl Warehouse {
             .map_err(query_error("measuring dwell"))
     }
 
-    /// Arrivals of `scope` by day of the week and hour in `zone`: from the hourly track sets where
-    /// each UTC hour is one local hour (`heatmap_hours.sql`), else by grouping the tracks
-    /// (`heatmap.sql`, for zones such as India's, UTC+5:30).
+    /// Arrivals of `scope` by day of the week and hour in `zone`. Where each UTC hour is one local
+    /// hour, the range's whole hours come from the hourly counts and only its partial first and last
+    /// hours from grouping the tracks (`heatmap.sql` over those); elsewhere (zones such as India's,
+    /// UTC+5:30) the whole range is grouped from the tracks.
     pub async fn heatmap(&self, scope: &Scope, zone: &str) -> Result<Vec<HeatmapRow>, WarehouseError> {
         let range = &scope.range;
-        let (from_s, to_s) = range.seconds();
-        let (site, stream, kind) = (&scope.site, &scope.stream, scope.kind);
-        let query = if offsets_are_whole_hours(zone, range) {
-            let (hours_from_s, hours_to_s) = whole_hours(range);
-            let query = self.client.query(queries::HEATMAP_HOURS).bind(zone).bind(hours_from_s).bind(hours_to_s);
-            let query = bind_site_stream_kind(query, site, stream, kind).bind(zone).bind(from_s).bind(to_s);
-            let query = query.bind(range.from_ms).bind(range.to_ms);
-            query.bind(i64::from(hours_from_s) * 1000).bind(i64::from(hours_to_s) * 1000)
-        } else {
-            let query = self.client.query(queries::HEATMAP).bind(zone).bind(from_s).bind(to_s);
-            query.bind(range.from_ms).bind(range.to_ms)
+        if !offsets_are_whole_hours(zone, range) {
+            return self.heatmap_of_tracks(scope, range, zone).await;
+        }
+        let Ok(time_zone) = jiff::tz::TimeZone::get(zone) else {
+            return self.heatmap_of_tracks(scope, range, zone).await;
         };
-        bind_site_stream_kind(query, site, stream, kind).fetch_all().await.map_err(query_error("counting arrivals"))
+        let (hours_from_s, hours_to_s) = whole_hours(range);
+        let mut cells: HashMap<(u8, u8), u64> = HashMap::new();
+        for count in self.hours.between(&self.client, hours_from_s, hours_to_s).await? {
+            if in_scope(&count, &scope.site, &scope.stream, scope.kind)
+                && let Ok(at) = jiff::Timestamp::from_second(i64::from(count.hour_s))
+            {
+                let local = at.to_zoned(time_zone.clone());
+                let cell = (local.weekday().to_monday_one_offset() as u8, local.hour() as u8);
+                *cells.entry(cell).or_default() += count.tracks;
+            }
+        }
+        let hours_from_ms = i64::from(hours_from_s) * 1000;
+        let hours_to_ms = (i64::from(hours_to_s) * 1000).max(hours_from_ms);
+        let edges = [
+            TimeRange { from_ms: range.from_ms, to_ms: hours_from_ms.min(range.to_ms) },
+            TimeRange { from_ms: hours_to_ms.max(range.from_ms), to_ms: range.to_ms },
+        ];
+        for edge in edges.iter().filter(|edge| edge.from_ms < edge.to_ms) {
+            for row in self.heatmap_of_tracks(scope, edge, zone).await? {
+                *cells.entry((row.day_of_week, row.hour)).or_default() += row.tracks;
+            }
+        }
+        let mut rows: Vec<HeatmapRow> = cells
+            .into_iter()
+            .filter(|(_, tracks)| *tracks > 0)
+            .map(|((day_of_week, hour), tracks)| HeatmapRow { day_of_week, hour, tracks })
+            .collect();
+        rows.sort_by_key(|row| (row.day_of_week, row.hour));
+        Ok(rows)
+    }
+
+    /// Arrivals of `scope` in `range` by grouping its tracks (`heatmap.sql`).
+    async fn heatmap_of_tracks(
+        &self,
+        scope: &Scope,
+        range: &TimeRange,
+        zone: &str,
+    ) -> Result<Vec<HeatmapRow>, WarehouseError> {
+        let (from_s, to_s) = range.seconds();
+        let query = self.client.query(queries::HEATMAP).bind(zone).bind(from_s).bind(to_s);
+        let query = query.bind(range.from_ms).bind(range.to_ms);
+        bind_site_stream_kind(query, &scope.site, &scope.stream, scope.kind)
+            .fetch_all()
+            .await
+            .map_err(query_error("counting arrivals"))
     }
 
     /// Each identified person's visits per site, most visits first, at most `request.limit`.
     pub async fn visits(&self, request: &VisitsRequest) -> Result<Vec<VisitsRow>, WarehouseError> {
         let range = &request.range;
-        let (_, to_s) = range.seconds();
         let query = self.tracks_in(queries::PERSON_TRACKS, range).bind(optional(&request.site));
-        let query = query.bind(optional(&request.site)).bind(range.from_ms).bind(to_s).bind(range.to_ms);
-        let query = query.bind(optional(&request.list)).bind(optional(&request.list));
+        let query = query.bind(optional(&request.site)).bind(optional(&request.list)).bind(optional(&request.list));
         let rows: Vec<PersonTracksRow> = query
             .bind(optional(&request.person))
             .bind(optional(&request.person))
@@ -761,76 +808,106 @@ impl Warehouse {
         Ok(row.map(|r| r.jpeg))
     }
 
-    /// Events per bucket and kind.
+    /// Tracks per bucket and kind. Buckets of whole hours (hour, day) take the range's whole hours
+    /// from the hourly counts; the rest is grouped from the tracks (`timeline.sql`).
     pub async fn timeline(&self, request: &TimelineRequest) -> Result<Vec<TimelineRow>, WarehouseError> {
         let range = &request.range;
-        let (_, to_s) = range.seconds();
-        let query = if request.bucket_ms % HOUR_MS == 0 {
-            let (hours_from_s, hours_to_s) = whole_hours(range);
-            self.client
-                .query(queries::TIMELINE_HOURS)
-                .bind(range.from_ms)
-                .bind(request.bucket_ms)
-                .bind(request.bucket_ms)
-                .bind(hours_from_s)
-                .bind(hours_to_s)
-                .bind(optional(&request.site))
-                .bind(optional(&request.site))
-                .bind(optional(&request.stream))
-                .bind(optional(&request.stream))
-                .bind(range.from_ms)
-                .bind(request.bucket_ms)
-                .bind(request.bucket_ms)
-                .bind(range.from_ms)
-                .bind(to_s)
-                .bind(range.to_ms)
-                .bind(i64::from(hours_from_s) * 1000)
-                .bind(i64::from(hours_to_s) * 1000)
-        } else {
-            self.client
-                .query(queries::TIMELINE)
-                .bind(range.from_ms)
-                .bind(request.bucket_ms)
-                .bind(request.bucket_ms)
-                .bind(range.from_ms)
-                .bind(to_s)
-                .bind(range.to_ms)
-        };
-        query
+        let (hours_from_s, hours_to_s) = if request.bucket_ms % HOUR_MS == 0 { whole_hours(range) } else { (0, 0) };
+        let mut buckets: HashMap<(i64, String), (u64, u64)> = HashMap::new();
+        for count in self.hours.between(&self.client, hours_from_s, hours_to_s).await? {
+            if in_scope(&count, &request.site, &request.stream, None) {
+                let bucket_ms = (i64::from(count.hour_s) * 1000).div_euclid(request.bucket_ms) * request.bucket_ms;
+                let bucket = buckets.entry((bucket_ms, count.kind)).or_default();
+                bucket.0 += count.tracks;
+                bucket.1 += count.matched;
+            }
+        }
+        let query = self.client.query(queries::TIMELINE).bind(range.from_ms).bind(request.bucket_ms);
+        let query = self.present_tracks(query.bind(request.bucket_ms), range, (hours_from_s, hours_to_s));
+        let edges: Vec<TimelineRow> = query
             .bind(optional(&request.site))
             .bind(optional(&request.site))
             .bind(optional(&request.stream))
             .bind(optional(&request.stream))
             .fetch_all()
             .await
-            .map_err(query_error("reading the timeline"))
+            .map_err(query_error("reading the timeline"))?;
+        for row in edges {
+            let bucket = buckets.entry((row.bucket_ms, row.kind)).or_default();
+            bucket.0 += row.tracks;
+            bucket.1 += row.matched;
+        }
+        let mut rows: Vec<TimelineRow> = buckets
+            .into_iter()
+            .filter(|(_, (tracks, _))| *tracks > 0)
+            .map(|((bucket_ms, kind), (tracks, matched))| TimelineRow { bucket_ms, kind, tracks, matched })
+            .collect();
+        rows.sort_by(|a, b| (a.bucket_ms, &a.kind).cmp(&(b.bucket_ms, &b.kind)));
+        Ok(rows)
     }
 
-    /// What each stream saw.
-    pub async fn streams(&self, range: &TimeRange) -> Result<Vec<StreamSummaryRow>, WarehouseError> {
-        let (hours_from_s, hours_to_s) = whole_hours(range);
+    /// `query` bound for the tracks present in `range` but not first seen in the whole hours
+    /// `[first, end)` (seconds; `timeline.sql`, `stream_edges.sql`): the range's start in ms, its end
+    /// in seconds and ms; the hour of its start (three times) and its start in ms (the bound on how
+    /// early a track still present at the start began); the whole hours.
+    fn present_tracks(&self, query: Query, range: &TimeRange, (first, end): (u32, u32)) -> Query {
         let (_, to_s) = range.seconds();
-        self.client
-            .query(queries::STREAM_SUMMARY)
-            .bind(hours_from_s)
-            .bind(hours_to_s)
+        let start_hour_s = (range.from_ms.div_euclid(HOUR_MS) * 3600).clamp(0, i64::from(u32::MAX)) as u32;
+        query
             .bind(range.from_ms)
             .bind(to_s)
             .bind(range.to_ms)
-            .bind(i64::from(hours_from_s) * 1000)
-            .bind(i64::from(hours_to_s) * 1000)
-            .fetch_all()
-            .await
-            .map_err(query_error("reading stream summaries"))
+            .bind(start_hour_s)
+            .bind(start_hour_s)
+            .bind(start_hour_s)
+            .bind(range.from_ms)
+            .bind(first)
+            .bind(end)
+    }
+
+    /// What each stream saw: the range's whole hours from the hourly counts, the rest grouped from
+    /// the tracks (`stream_edges.sql`).
+    pub async fn streams(&self, range: &TimeRange) -> Result<Vec<StreamSummaryRow>, WarehouseError> {
+        let (hours_from_s, hours_to_s) = whole_hours(range);
+        let mut counts = self.hours.between(&self.client, hours_from_s, hours_to_s).await?;
+        let query = self.client.query(queries::STREAM_EDGES);
+        let query = self.present_tracks(query, range, (hours_from_s, hours_to_s));
+        let edges: Vec<HourCount> = query.fetch_all().await.map_err(query_error("reading stream summaries"))?;
+        counts.extend(edges);
+        let mut streams: HashMap<(String, String), StreamSummaryRow> = HashMap::new();
+        for count in counts.into_iter().filter(|count| count.tracks > 0) {
+            let key = (count.site.clone(), count.stream_id.clone());
+            let stream = streams.entry(key).or_insert_with(|| StreamSummaryRow {
+                site: count.site,
+                stream_id: count.stream_id,
+                faces: 0,
+                bodies: 0,
+                matched: 0,
+                last_capture_ms: i64::MIN,
+            });
+            match count.kind.as_str() {
+                "face" => stream.faces += count.tracks,
+                _ => stream.bodies += count.tracks,
+            }
+            stream.matched += count.matched;
+            stream.last_capture_ms = stream.last_capture_ms.max(count.last_seen_ms);
+        }
+        let mut rows: Vec<StreamSummaryRow> = streams.into_values().collect();
+        rows.sort_by(|a, b| (&a.site, &a.stream_id).cmp(&(&b.site, &b.stream_id)));
+        Ok(rows)
+    }
+
+    /// Computes the hourly counts of the last [`WARM_DAYS`] days (ending at `now_ms`) that the
+    /// cache does not hold, so that analysts' long ranges find them ready.
+    pub async fn warm_hour_counts(&self, now_ms: i64) -> Result<(), WarehouseError> {
+        let end_s = (now_ms.div_euclid(HOUR_MS) * 3600).clamp(0, i64::from(u32::MAX)) as u32;
+        let first_s = end_s.saturating_sub(WARM_DAYS * 86_400);
+        self.hours.between(&self.client, first_s, end_s).await.map(|_| ())
     }
 
     /// The most sighted watchlist persons.
     pub async fn persons(&self, request: &PersonsRequest) -> Result<Vec<PersonSightingsRow>, WarehouseError> {
-        let (_, to_s) = request.range.seconds();
         self.tracks_in(queries::TOP_MATCHED_PERSONS, &request.range)
-            .bind(request.range.from_ms)
-            .bind(to_s)
-            .bind(request.range.to_ms)
             .bind(optional(&request.list))
             .bind(optional(&request.list))
             .bind(request.limit)

@@ -140,6 +140,8 @@ pub mod queries {
     /// One page of tracks, newest first, filtered: the ids of their latest reports (the query API's
     /// default event list).
     pub const TRACK_PAGE: &str = include_str!("../clickhouse/queries/track_page.sql");
+    /// One page of identified tracks (a list, person or "matched only" filter), newest first.
+    pub const IDENTIFIED_PAGE: &str = include_str!("../clickhouse/queries/identified_page.sql");
     /// One page of reports, newest first, filtered: their ids (the event list with every report).
     pub const REPORT_PAGE: &str = include_str!("../clickhouse/queries/report_page.sql");
     /// Events by id, with the columns the API lists.
@@ -152,12 +154,14 @@ pub mod queries {
     pub const EVENT_MATCHES: &str = include_str!("../clickhouse/queries/event_matches.sql");
     /// The best-shot JPEG of one event.
     pub const BEST_SHOT: &str = include_str!("../clickhouse/queries/best_shot.sql");
-    /// The timeline for buckets of whole hours, from the hourly track sets (`track_hours`).
-    pub const TIMELINE_HOURS: &str = include_str!("../clickhouse/queries/timeline_hours.sql");
-    /// Tracks per time bucket (of their first sighting) and kind (minute buckets).
+    /// The active parts of the hourly track sets per day (the hourly counts' cache keys).
+    pub const HOUR_SET_PARTS: &str = include_str!("../clickhouse/queries/hour_set_parts.sql");
+    /// Tracks per hour of first sighting, site, stream and kind, from the hourly track sets.
+    pub const HOUR_COUNTS: &str = include_str!("../clickhouse/queries/hour_counts.sql");
+    /// Tracks per time bucket (of their first sighting) and kind, but for the whole hours' counts.
     pub const TIMELINE: &str = include_str!("../clickhouse/queries/timeline.sql");
-    /// Per site and stream: face and body tracks, identified tracks, last sighting.
-    pub const STREAM_SUMMARY: &str = include_str!("../clickhouse/queries/stream_summary.sql");
+    /// Per site, stream and kind: the tracks the whole hours' counts do not hold.
+    pub const STREAM_EDGES: &str = include_str!("../clickhouse/queries/stream_edges.sql");
     /// Search by face, step 1: the nearest faces by sign sketch, with their tracks.
     pub const FACE_CANDIDATES: &str = include_str!("../clickhouse/queries/face_candidates.sql");
     /// Search by face, step 2: the exact similarities of the candidates.
@@ -168,8 +172,6 @@ pub mod queries {
     pub const DWELL: &str = include_str!("../clickhouse/queries/dwell.sql");
     /// Arrivals by day of the week and hour in a time zone.
     pub const HEATMAP: &str = include_str!("../clickhouse/queries/heatmap.sql");
-    /// The same from the hourly track sets, in a zone whose offset is whole hours.
-    pub const HEATMAP_HOURS: &str = include_str!("../clickhouse/queries/heatmap_hours.sql");
     /// Per identified person and site: tracks, dwell and sightings (for visits).
     pub const PERSON_TRACKS: &str = include_str!("../clickhouse/queries/person_tracks.sql");
     /// The descriptor of one event's face and its model.

@@ -142,8 +142,9 @@ def apply_all(engine):
 def test_migrations_apply_and_are_idempotent(engine):
     apply_all(engine)
     tables = {row[0] for row in engine.execute("SHOW TABLES")}
-    assert {"events", "matches", "best_shot_jpegs", "tracks", "track_hours", "event_index", "schema_migrations"} <= tables
+    assert {"events", "matches", "best_shot_jpegs", "tracks", "track_hour_sets", "identified_tracks", "event_index", "schema_migrations"} <= tables
     assert "best_shots" not in tables
+    assert "track_hours" not in tables
 
 
 def test_replayed_rows_are_visible_once(engine):
@@ -170,8 +171,12 @@ def test_every_query_runs(engine, query):
         "event_matches": [SAMPLE_EVENT_ID, "list-1", "VIP", "person-1", "EXT-1", "Person One"],
         "best_shot": ["jpegbytes"],
         "timeline": ["1795168800000", "face", "1", "1"],
-        "timeline_hours": ["1795168800000", "face", "1", "1"],
-        "stream_summary": ["site-a", "cam-01", "1", "0", "1", "1795168800000"],
+        "identified_page": [SAMPLE_EVENT_ID, "1795168800000"],
+        "identified_persons": ["1795129200000", "site-a", "1", "1"],
+        "person_tracks": ["list-1", "person-1", "site-a", "EXT-1", "Person One", "1"],
+        "hour_counts": ["1795168800", "site-a", "cam-01", "face", "1", "1", "1795168800000"],
+        "hour_set_parts": ["20777"],
+        "stream_edges": ["0", "site-a", "cam-01", "face", "1", "1", "1795168800000"],
     }
     if query.stem in expected_first_rows:
         expected = expected_first_rows[query.stem]

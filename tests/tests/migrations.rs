@@ -60,10 +60,12 @@ async fn clickhouse_migrations_apply_once_and_refuse_edits() -> anyhow::Result<(
             "face_descriptors_mv",
             "face_sketches",
             "face_sketches_mv",
+            "identified_tracks",
+            "identified_tracks_mv",
             "matches",
             "schema_migrations",
-            "track_hours",
-            "track_hours_mv",
+            "track_hour_sets",
+            "track_hour_sets_mv",
             "tracks"
         ]
     );

@@ -8,6 +8,6 @@ SELECT
     similarity, rank
 FROM matches
 WHERE capture_time >= toDateTime(?) AND capture_time < toDateTime(?)
-    AND has(?, toString(event_id))
+    AND event_id IN (SELECT toUUID(arrayJoin(?)))
 ORDER BY id, rank
 LIMIT 1 BY id, list_id, person_id

@@ -1,13 +1,12 @@
--- Per identified person and site: the person's tracks present in the range (identified by the
--- latest report's best match, as the most sighted persons count them), their summed dwell, and
--- each track's first and last sighting in order of the first, from which the service counts visits
--- (tracks closer than a gap to the ones before are one visit). Names are the latest a track showed.
--- No FINAL: reports and copies are grouped by the track; only tracks with a match in some report are
--- grouped (a semi-join).
+-- Per identified person and site: the person's tracks present in the range (from
+-- `identified_tracks`: identified by the latest report with a match, as the most sighted persons
+-- count them), their summed dwell, and each track's first and last sighting in order of the first,
+-- from which the service counts visits (tracks closer than a gap to the ones before are one visit).
+-- A track's last sighting is the last its reports with a match saw. Names are the latest a track
+-- showed. No FINAL: reports and copies are grouped by the track.
 -- Bound in order: the range's start in ms, its end in seconds (partition pruning) and in ms; the
--- site filter (twice); the range's start in ms, its end in seconds and in ms again; list and person
--- filters (each twice; '' matches everything).
--- params: 1795132800000; 1795219201; 1795219200000; ''; ''; 1795132800000; 1795219201; 1795219200000; 'list-1'; 'list-1'; ''; ''
+-- site, list and person filters (each twice; '' matches everything).
+-- params: 1795132800000; 1795219201; 1795219200000; ''; ''; 'list-1'; 'list-1'; ''; ''
 SELECT
     track_list AS list_id, track_person AS person_id, track_site AS site,
     argMaxIf(track_external_id, track_last_ms, track_display_name != '') AS external_id,
@@ -22,19 +21,13 @@ FROM
         argMax(best_list_id, version) AS track_list, argMax(best_person_id, version) AS track_person,
         argMax(best_person_external_id, version) AS track_external_id,
         argMax(best_person_display_name, version) AS track_display_name
-    FROM tracks
+    FROM identified_tracks
     PREWHERE last_seen_ms >= ?
     WHERE first_seen < toDateTime(?) AND first_seen_ms < ?
         AND (? = '' OR site = ?)
-        AND cityHash64(stream_id, track_id) IN (
-            SELECT cityHash64(stream_id, track_id) FROM tracks
-            PREWHERE last_seen_ms >= ?
-            WHERE first_seen < toDateTime(?) AND first_seen_ms < ?
-                AND best_person_id != '')
-    GROUP BY cityHash64(stream_id, track_id)
+    GROUP BY track_key
 )
-WHERE track_person != ''
-    AND (? = '' OR track_list = ?)
+WHERE (? = '' OR track_list = ?)
     AND (? = '' OR track_person = ?)
 GROUP BY track_list, track_person, track_site
 ORDER BY tracks DESC, list_id, person_id, site

@@ -1,10 +1,10 @@
--- The most sighted watchlist persons in a time range, optionally of one list: the tracks present in
--- the range whose best match (in their latest report) is the person, with the person's latest
--- known names. Without FINAL: only tracks with a match in some report are grouped (a semi-join on
--- the few matched tracks), each by its latest report (see timeline.sql). Bound: the range's start in
--- ms, its end in seconds (partition pruning) and in ms, twice (tracks, then matched tracks); the
--- list filter (twice; '' matches every list) and how many.
--- params: 1795132800000; 1795219201; 1795219200000; 1795132800000; 1795219201; 1795219200000; ''; ''; 100
+-- The most sighted watchlist persons in a time range, optionally of one list: the identified tracks
+-- present in the range (from `identified_tracks`) whose best match, in their latest report with a
+-- match, is the person, with the person's latest known names. Without FINAL: the reports with a
+-- match and their copies are grouped by the track, keeping the latest (see identified_persons.sql).
+-- Bound: the range's start in ms, its end in seconds (partition pruning) and in ms; the list filter
+-- (twice; '' matches every list) and how many.
+-- params: 1795132800000; 1795219201; 1795219200000; ''; ''; 100
 SELECT
     track_list AS list_id, argMaxIf(track_list_name, track_last_ms, track_list_name != '') AS list_name,
     track_person AS person_id,
@@ -19,18 +19,12 @@ FROM
         argMax(best_person_external_id, version) AS track_external_id,
         argMax(best_person_display_name, version) AS track_display_name,
         argMax(best_similarity, version) AS track_similarity, max(last_seen_ms) AS track_last_ms
-    FROM tracks
+    FROM identified_tracks
     PREWHERE last_seen_ms >= ?
     WHERE first_seen < toDateTime(?) AND first_seen_ms < ?
-        AND cityHash64(stream_id, track_id) IN (
-            SELECT cityHash64(stream_id, track_id) FROM tracks
-            PREWHERE last_seen_ms >= ?
-            WHERE first_seen < toDateTime(?) AND first_seen_ms < ?
-                AND best_person_id != '')
-    GROUP BY cityHash64(stream_id, track_id)
+    GROUP BY track_key
 )
-WHERE track_person != ''
-    AND (? = '' OR track_list = ?)
+WHERE (? = '' OR track_list = ?)
 GROUP BY track_list, track_person
 ORDER BY sightings DESC, list_id, person_id
 LIMIT ?
