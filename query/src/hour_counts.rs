@@ -60,6 +60,23 @@ struct CachedDay {
     counts: Arc<Vec<HourCount>>,
 }
 
+/// The hourly counts of a span of whole hours: the cached days' rows, shared, not copied.
+pub struct HoursIn {
+    days: Vec<Arc<Vec<HourCount>>>,
+    first_s: u32,
+    end_s: u32,
+}
+
+impl HoursIn {
+    /// The counts of the span's hours, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &HourCount> {
+        self.days
+            .iter()
+            .flat_map(|day| day.iter())
+            .filter(|count| count.hour_s >= self.first_s && count.hour_s < self.end_s)
+    }
+}
+
 /// The cache of hourly counts, shared by the clones of a [`crate::store::Warehouse`].
 #[derive(Clone, Default)]
 pub struct HourCounts {
@@ -67,10 +84,11 @@ pub struct HourCounts {
 }
 
 impl HourCounts {
-    /// The counts of the hours in `[first_s, end_s)` (whole hours), in no particular order.
-    pub async fn between(&self, client: &Client, first_s: u32, end_s: u32) -> Result<Vec<HourCount>, WarehouseError> {
+    /// The counts of the hours in `[first_s, end_s)` (whole hours).
+    pub async fn between(&self, client: &Client, first_s: u32, end_s: u32) -> Result<HoursIn, WarehouseError> {
+        let mut found = Vec::new();
         if first_s >= end_s {
-            return Ok(Vec::new());
+            return Ok(HoursIn { days: found, first_s, end_s });
         }
         let (first_day, end_day) = (day_of(first_s), day_of(end_s - 1) + 1);
         let parts: HashMap<u16, String> = client
@@ -83,7 +101,6 @@ impl HourCounts {
             .into_iter()
             .map(|row| (row.day, row.parts))
             .collect();
-        let mut found = Vec::new();
         let mut missing = Vec::new();
         {
             let days = self.days.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -120,12 +137,7 @@ impl HourCounts {
                 days.pop_first();
             }
         }
-        Ok(found
-            .iter()
-            .flat_map(|counts| counts.iter())
-            .filter(|count| count.hour_s >= first_s && count.hour_s < end_s)
-            .cloned()
-            .collect())
+        Ok(HoursIn { days: found, first_s, end_s })
     }
 }
 

@@ -70,19 +70,12 @@ impl Default for QuerySettings {
     }
 }
 
-/// Keeps readiness in step with the warehouse (ready while it answers), and keeps the hourly counts
-/// of the last month computed (see `sightline_query::hour_counts`), every [`WARM_EVERY`] checks.
+/// Keeps readiness in step with the warehouse: ready while it answers.
 async fn watch_warehouse(warehouse: Warehouse, readiness: Readiness, mut shutdown: Shutdown) {
-    for check in 0u64.. {
+    loop {
         match warehouse.ping().await {
             Ok(()) => readiness.set_ready(),
             Err(error) => readiness.set_not_ready(format!("warehouse: {error}")),
-        }
-        if check % WARM_EVERY == 0 {
-            let now_ms = sightline_common::clock::now_ms();
-            if let Err(error) = warehouse.warm_hour_counts(now_ms).await {
-                tracing::warn!(%error, "computing the hourly counts of the last month");
-            }
         }
         tokio::select! {
             _ = shutdown.requested() => return,
@@ -91,8 +84,23 @@ async fn watch_warehouse(warehouse: Warehouse, readiness: Readiness, mut shutdow
     }
 }
 
-/// How many readiness checks (5 s apart) between two warm-ups of the hourly counts.
-const WARM_EVERY: u64 = 6;
+/// Keeps the hourly counts of the last month computed (see `sightline_query::hour_counts`): at
+/// start, then every [`WARM_EVERY`], apart from the readiness checks so that a slow warehouse
+/// does not delay them.
+async fn warm_hour_counts(warehouse: Warehouse, mut shutdown: Shutdown) {
+    loop {
+        if let Err(error) = warehouse.warm_hour_counts(sightline_common::clock::now_ms()).await {
+            tracing::warn!(%error, "computing the hourly counts of the last month");
+        }
+        tokio::select! {
+            _ = shutdown.requested() => return,
+            _ = tokio::time::sleep(WARM_EVERY) => {}
+        }
+    }
+}
+
+/// Time between two warm-ups of the hourly counts.
+const WARM_EVERY: Duration = Duration::from_secs(30);
 
 /// The face detector and descriptor for search photos, from the models in `dir`.
 fn photo_describer(dir: &std::path::Path, settings: &QuerySettings) -> anyhow::Result<Arc<PhotoDescriber>> {
@@ -139,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", settings.http_addr))?;
     // Ready once the API is bound and the warehouse answers.
+    tokio::spawn(warm_hour_counts(warehouse.clone(), shutdown.clone()));
     tokio::spawn(watch_warehouse(warehouse, readiness, shutdown));
     tracing::info!(%addr, "query API listening");
     server.await.context("the API server task")?.context("serving the API")?;

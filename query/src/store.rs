@@ -524,18 +524,16 @@ impl Warehouse {
         };
         let range = &request.range;
         let (_, to_s) = range.seconds();
-        let match_filtered = filter.needs_match();
         let query = if filter.every_report {
             bind_matches(bind_scope(self.ranged(queries::REPORT_PAGE, range), filter), filter)
+        } else if filter.needs_match() {
+            let person = optional(&filter.person);
+            let query = bind_scope(self.client.query(queries::IDENTIFIED_PAGE).bind(range.from_ms).bind(to_s), filter);
+            let query = query.bind(person).bind(range.from_ms).bind(to_s).bind(person);
+            bind_list_and_person(query.bind(range.from_ms).bind(range.to_ms), filter)
         } else {
-            let sql = if match_filtered { queries::IDENTIFIED_PAGE } else { queries::TRACK_PAGE };
-            let mut query = bind_scope(self.client.query(sql).bind(range.from_ms).bind(to_s), filter);
-            if match_filtered {
-                let person = optional(&filter.person);
-                query = query.bind(person).bind(range.from_ms).bind(to_s).bind(person);
-            }
-            let query = query.bind(range.from_ms).bind(range.to_ms);
-            if match_filtered { bind_list_and_person(query, filter) } else { query }
+            let query = bind_scope(self.client.query(queries::TRACK_PAGE).bind(range.from_ms).bind(to_s), filter);
+            query.bind(range.from_ms).bind(range.to_ms)
         };
         query
             .bind(before_ms)
@@ -673,8 +671,8 @@ impl Warehouse {
         };
         let (hours_from_s, hours_to_s) = whole_hours(range);
         let mut cells: HashMap<(u8, u8), u64> = HashMap::new();
-        for count in self.hours.between(&self.client, hours_from_s, hours_to_s).await? {
-            if in_scope(&count, &scope.site, &scope.stream, scope.kind)
+        for count in self.hours.between(&self.client, hours_from_s, hours_to_s).await?.iter() {
+            if in_scope(count, &scope.site, &scope.stream, scope.kind)
                 && let Ok(at) = jiff::Timestamp::from_second(i64::from(count.hour_s))
             {
                 let local = at.to_zoned(time_zone.clone());
@@ -814,10 +812,10 @@ impl Warehouse {
         let range = &request.range;
         let (hours_from_s, hours_to_s) = if request.bucket_ms % HOUR_MS == 0 { whole_hours(range) } else { (0, 0) };
         let mut buckets: HashMap<(i64, String), (u64, u64)> = HashMap::new();
-        for count in self.hours.between(&self.client, hours_from_s, hours_to_s).await? {
-            if in_scope(&count, &request.site, &request.stream, None) {
+        for count in self.hours.between(&self.client, hours_from_s, hours_to_s).await?.iter() {
+            if in_scope(count, &request.site, &request.stream, None) {
                 let bucket_ms = (i64::from(count.hour_s) * 1000).div_euclid(request.bucket_ms) * request.bucket_ms;
-                let bucket = buckets.entry((bucket_ms, count.kind)).or_default();
+                let bucket = buckets.entry((bucket_ms, count.kind.clone())).or_default();
                 bucket.0 += count.tracks;
                 bucket.1 += count.matched;
             }
@@ -869,17 +867,15 @@ impl Warehouse {
     /// the tracks (`stream_edges.sql`).
     pub async fn streams(&self, range: &TimeRange) -> Result<Vec<StreamSummaryRow>, WarehouseError> {
         let (hours_from_s, hours_to_s) = whole_hours(range);
-        let mut counts = self.hours.between(&self.client, hours_from_s, hours_to_s).await?;
+        let hours = self.hours.between(&self.client, hours_from_s, hours_to_s).await?;
         let query = self.client.query(queries::STREAM_EDGES);
         let query = self.present_tracks(query, range, (hours_from_s, hours_to_s));
         let edges: Vec<HourCount> = query.fetch_all().await.map_err(query_error("reading stream summaries"))?;
-        counts.extend(edges);
-        let mut streams: HashMap<(String, String), StreamSummaryRow> = HashMap::new();
-        for count in counts.into_iter().filter(|count| count.tracks > 0) {
-            let key = (count.site.clone(), count.stream_id.clone());
-            let stream = streams.entry(key).or_insert_with(|| StreamSummaryRow {
-                site: count.site,
-                stream_id: count.stream_id,
+        let mut streams: HashMap<(&str, &str), StreamSummaryRow> = HashMap::new();
+        for count in hours.iter().chain(&edges).filter(|count| count.tracks > 0) {
+            let stream = streams.entry((&count.site, &count.stream_id)).or_insert_with(|| StreamSummaryRow {
+                site: count.site.clone(),
+                stream_id: count.stream_id.clone(),
                 faces: 0,
                 bodies: 0,
                 matched: 0,
