@@ -461,8 +461,15 @@ async fn h_tracks_converge_to_their_latest_report() -> anyhow::Result<()> {
     assert!(left.is_empty(), "the old enrichment's matches are gone: {left:?}");
     // The people counts: every track once, in the per-stream summary over all time.
     let everything = sightline_query::params::TimeRange { from_ms: 0, to_ms: sightline_query::params::MAX_TIME_MS };
-    let summary = warehouse.streams(&everything).await?;
-    assert_eq!(summary.iter().map(|s| s.faces + s.bodies).sum::<u64>(), TRACKS);
+    // The views on `tracks` (the hourly sets) are written right after it, in the same insert: wait
+    // for them as for the tracks above.
+    let counted = eventually(Duration::from_secs(30), "the hourly sets to hold the tracks", || async {
+        let summary = warehouse.streams(&everything).await?;
+        let counted = summary.iter().map(|s| s.faces + s.bodies).sum::<u64>();
+        Ok((counted >= TRACKS).then_some(counted))
+    })
+    .await?;
+    assert_eq!(counted, TRACKS);
     assert!(writer.terminate(Duration::from_secs(30)));
     Ok(())
 }
