@@ -378,6 +378,15 @@ pub struct PersonSightingsRow {
     pub last_capture_ms: i64,
 }
 
+/// Where an event is in `events` (`event_key.sql`): the columns its sort key begins with.
+#[derive(clickhouse::Row, Deserialize)]
+struct EventKey {
+    site: String,
+    stream_id: String,
+    kind: String,
+    capture_s: u32,
+}
+
 #[derive(clickhouse::Row, Deserialize)]
 struct BestShotRow {
     #[serde(with = "serde_bytes")]
@@ -617,13 +626,18 @@ impl Warehouse {
 
     /// The event `id`, if it landed.
     pub async fn event(&self, id: Uuid) -> Result<Option<EventRow>, WarehouseError> {
-        self.client
-            .query(queries::EVENT_BY_ID)
-            .bind(id.to_string())
-            .bind(id.to_string())
+        // Two short reads: where the event is, then the row there (one granule per part).
+        let id = id.to_string();
+        let key: Option<EventKey> = self
+            .client
+            .query(queries::EVENT_KEY)
+            .bind(id.as_str())
             .fetch_optional()
             .await
-            .map_err(query_error("reading an event"))
+            .map_err(query_error("locating an event"))?;
+        let Some(key) = key else { return Ok(None) };
+        let query = self.client.query(queries::EVENT_BY_ID).bind(id.as_str()).bind(key.site).bind(key.stream_id);
+        query.bind(key.kind).bind(key.capture_s).fetch_optional().await.map_err(query_error("reading an event"))
     }
 
     /// Whether ClickHouse knows time zone `zone` (an unknown zone fails the query that names it).

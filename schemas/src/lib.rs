@@ -148,7 +148,9 @@ pub mod queries {
     pub const EVENTS_BY_ID: &str = include_str!("../clickhouse/queries/events_by_id.sql");
     /// Every event a CSV export selects, with its matches, newest first (one streamed query).
     pub const EXPORT_EVENTS: &str = include_str!("../clickhouse/queries/export_events.sql");
-    /// One event by id, with the columns of [`EVENTS_BY_ID`].
+    /// Where one event is in `events`: its site, stream, kind and capture time (for [`EVENT_BY_ID`]).
+    pub const EVENT_KEY: &str = include_str!("../clickhouse/queries/event_key.sql");
+    /// One event by id and its key, with the columns of [`EVENTS_BY_ID`].
     pub const EVENT_BY_ID: &str = include_str!("../clickhouse/queries/event_by_id.sql");
     /// The watchlist matches of a set of events.
     pub const EVENT_MATCHES: &str = include_str!("../clickhouse/queries/event_matches.sql");

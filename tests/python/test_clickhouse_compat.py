@@ -142,8 +142,9 @@ def apply_all(engine):
 def test_migrations_apply_and_are_idempotent(engine):
     apply_all(engine)
     tables = {row[0] for row in engine.execute("SHOW TABLES")}
-    assert {"events", "matches", "best_shot_jpegs", "tracks", "track_hour_sets", "identified_tracks", "event_index", "schema_migrations"} <= tables
+    assert {"events", "matches", "best_shot_jpegs", "tracks", "track_hour_sets", "identified_tracks", "event_keys", "schema_migrations"} <= tables
     assert "best_shots" not in tables
+    assert "event_index" not in tables
     assert "track_hours" not in tables
 
 
@@ -168,6 +169,7 @@ def test_every_query_runs(engine, query):
         "events_by_id": [SAMPLE_EVENT_ID, "cam-01", "site-a", "face", "1795168800000"],
         "export_events": [SAMPLE_EVENT_ID, "cam-01", "site-a", "face", "1795168800000"],
         "event_by_id": [SAMPLE_EVENT_ID, "cam-01", "site-a", "face", "1795168800000"],
+        "event_key": ["site-a", "cam-01", "face", "1795168800"],
         "event_matches": [SAMPLE_EVENT_ID, "list-1", "VIP", "person-1", "EXT-1", "Person One"],
         "best_shot": ["jpegbytes"],
         "timeline": ["1795168800000", "face", "1", "1"],

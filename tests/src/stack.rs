@@ -433,6 +433,91 @@ fn dechunk(mut framed: &[u8]) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// One HTTP/1.1 connection on loopback kept open across requests, as browsers and nginx's upstream
+/// `keepalive` hold them: each [`HttpConnection::exchange`] reads its whole response (a body sent
+/// with a length, or in chunks, which it joins) and leaves the connection ready for the next one.
+pub struct HttpConnection {
+    port: u16,
+    open: Option<std::io::BufReader<std::net::TcpStream>>,
+}
+
+impl HttpConnection {
+    /// A connection to `port`, opened on the first request.
+    pub fn new(port: u16) -> Self {
+        Self { port, open: None }
+    }
+
+    /// Sends one request with an optional bearer token and an empty body; its response. A connection
+    /// the service closed while idle is opened again once.
+    pub fn exchange(&mut self, method: &str, path: &str, token: Option<&str>) -> anyhow::Result<HttpResponse> {
+        let reused = self.open.is_some();
+        match self.try_exchange(method, path, token) {
+            Err(_) if reused => {
+                self.open = None;
+                self.try_exchange(method, path, token)
+            }
+            result => result,
+        }
+    }
+
+    fn try_exchange(&mut self, method: &str, path: &str, token: Option<&str>) -> anyhow::Result<HttpResponse> {
+        use std::io::{BufRead, Read, Write};
+        let reader = match &mut self.open {
+            Some(reader) => reader,
+            None => {
+                let stream = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
+                stream.set_read_timeout(Some(Duration::from_secs(300)))?;
+                stream.set_nodelay(true)?;
+                self.open.insert(std::io::BufReader::with_capacity(1 << 16, stream))
+            }
+        };
+        let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        write!(
+            reader.get_mut(),
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}Content-Length: 0\r\n\r\n"
+        )?;
+        let mut headers = String::new();
+        anyhow::ensure!(reader.read_line(&mut headers)? > 0, "the connection was closed");
+        loop {
+            let start = headers.len();
+            reader.read_line(&mut headers)?;
+            if headers[start..].trim().is_empty() {
+                break;
+            }
+        }
+        let status = headers.split(' ').nth(1).and_then(|s| s.parse().ok()).context("no HTTP status")?;
+        let mut response = HttpResponse { status, headers, body: Vec::new() };
+        let closes = response.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        if let Some(length) = response.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+            response.body.resize(length, 0);
+            reader.read_exact(&mut response.body)?;
+        } else if response.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                reader.read_line(&mut line)?;
+                let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+                    .with_context(|| format!("chunk size {line:?}"))?;
+                let start = response.body.len();
+                response.body.resize(start + size, 0);
+                reader.read_exact(&mut response.body[start..])?;
+                line.clear();
+                reader.read_line(&mut line)?; // the chunk's CRLF
+                if size == 0 {
+                    break;
+                }
+            }
+        } else {
+            reader.read_to_end(&mut response.body)?;
+            self.open = None;
+        }
+        if closes {
+            self.open = None;
+        }
+        Ok(response)
+    }
+}
+
 /// Polls `check` every 200 ms until it returns `Some`, or fails after `timeout` with `what`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
 where

@@ -53,8 +53,8 @@ async fn clickhouse_migrations_apply_once_and_refuse_edits() -> anyhow::Result<(
         tables,
         [
             "best_shot_jpegs",
-            "event_index",
-            "event_index_mv",
+            "event_keys",
+            "event_keys_mv",
             "events",
             "face_descriptors",
             "face_descriptors_mv",

@@ -17,7 +17,7 @@ pub const WAREHOUSE_TABLES: &[&str] = &[
     "tracks",
     "track_hour_sets",
     "identified_tracks",
-    "event_index",
+    "event_keys",
     "face_sketches",
     "face_descriptors",
 ];
