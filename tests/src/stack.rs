@@ -447,20 +447,23 @@ impl HttpConnection {
         Self { port, open: None }
     }
 
-    /// Sends one request with an optional bearer token and an empty body; its response. A connection
-    /// the service closed while idle is opened again once.
+    /// Sends one request with an optional bearer token and an empty body; its response. A kept
+    /// connection the service closed while idle (no response begun) is opened again once; any other
+    /// failure is the request's.
     pub fn exchange(&mut self, method: &str, path: &str, token: Option<&str>) -> anyhow::Result<HttpResponse> {
         let reused = self.open.is_some();
-        match self.try_exchange(method, path, token) {
-            Err(_) if reused => {
+        match self.try_exchange(method, path, token)? {
+            Some(response) => Ok(response),
+            None if reused => {
                 self.open = None;
-                self.try_exchange(method, path, token)
+                self.try_exchange(method, path, token)?.context("the service closed a new connection")
             }
-            result => result,
+            None => anyhow::bail!("the service closed a new connection"),
         }
     }
 
-    fn try_exchange(&mut self, method: &str, path: &str, token: Option<&str>) -> anyhow::Result<HttpResponse> {
+    /// The response, or `None` when the connection was closed before a response began.
+    fn try_exchange(&mut self, method: &str, path: &str, token: Option<&str>) -> anyhow::Result<Option<HttpResponse>> {
         use std::io::{BufRead, Read, Write};
         let reader = match &mut self.open {
             Some(reader) => reader,
@@ -472,12 +475,19 @@ impl HttpConnection {
             }
         };
         let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-        write!(
-            reader.get_mut(),
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}Content-Length: 0\r\n\r\n"
-        )?;
+        let request =
+            format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}Content-Length: 0\r\n\r\n");
         let mut headers = String::new();
-        anyhow::ensure!(reader.read_line(&mut headers)? > 0, "the connection was closed");
+        let closed = |error: &std::io::Error| {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+            matches!(error.kind(), BrokenPipe | ConnectionReset | ConnectionAborted)
+        };
+        match reader.get_mut().write_all(request.as_bytes()).and_then(|()| reader.read_line(&mut headers)) {
+            Ok(0) => return Ok(None),
+            Err(error) if closed(&error) => return Ok(None),
+            Err(error) => return Err(error.into()),
+            Ok(_) => {}
+        }
         loop {
             let start = headers.len();
             reader.read_line(&mut headers)?;
@@ -514,7 +524,7 @@ impl HttpConnection {
         if closes {
             self.open = None;
         }
-        Ok(response)
+        Ok(Some(response))
     }
 }
 
