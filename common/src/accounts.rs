@@ -5,13 +5,13 @@
 //!
 //! The routes over these (login, logout, users, tokens) are [`crate::accounts_api`].
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use std::time::Duration;
 
 use crate::api::check_text;
 use crate::auth::{self, AuthError, Principal, Role, Via};
+use crate::passwords::{self, PasswordError};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "sightline_session";
@@ -42,6 +42,9 @@ pub struct AccountSettings {
     pub max_failures_per_client: u32,
     /// The window failed logins are counted over, in minutes.
     pub failure_window_minutes: u32,
+    /// How long a login waits for a password thread (one per core) before it is refused with 503,
+    /// in milliseconds: a flood of logins queues here instead of taking memory.
+    pub password_wait_ms: u32,
 }
 
 impl Default for AccountSettings {
@@ -53,6 +56,7 @@ impl Default for AccountSettings {
             max_failures_per_user: 5,
             max_failures_per_client: 20,
             failure_window_minutes: 15,
+            password_wait_ms: 2000,
         }
     }
 }
@@ -75,6 +79,9 @@ pub enum AccountError {
     /// Too many failed logins recently.
     #[error("too many failed logins {0}; try again in {1} minutes")]
     Throttled(&'static str, u32),
+    /// Every password thread stayed busy for the whole wait (a 503).
+    #[error("too many logins at once; try again in a moment")]
+    Busy,
     /// Hashing failed (it does not, with valid parameters).
     #[error("password hashing: {0}")]
     Hash(String),
@@ -83,20 +90,17 @@ pub enum AccountError {
     Database(#[from] sqlx::Error),
 }
 
-/// The argon2id hash of `password`, as a PHC string, with a fresh random salt.
-pub fn hash_password(password: &str) -> Result<String, AccountError> {
-    let salt =
-        SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes()).map_err(|e| AccountError::Hash(e.to_string()))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| AccountError::Hash(e.to_string()))
+impl From<PasswordError> for AccountError {
+    fn from(error: PasswordError) -> Self {
+        match error {
+            PasswordError::Busy => AccountError::Busy,
+            PasswordError::Hash(message) => AccountError::Hash(message),
+        }
+    }
 }
 
-/// Whether `password` matches the PHC string `hash` (false for a malformed hash).
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-}
+/// How long an administrator's change of a password waits for a password thread.
+const ADMIN_PASSWORD_WAIT: Duration = Duration::from_secs(10);
 
 fn check_username(username: &str) -> Result<(), AccountError> {
     check_text("username", username, 64).map_err(AccountError::Invalid)?;
@@ -117,9 +121,7 @@ fn check_password(password: &str) -> Result<(), AccountError> {
 }
 
 async fn hash_off_thread(password: String) -> Result<String, AccountError> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| AccountError::Hash(e.to_string()))?
+    Ok(passwords::hash(password, ADMIN_PASSWORD_WAIT).await?)
 }
 
 /// A user as listed (never the hash).
@@ -250,21 +252,16 @@ pub struct NewSession {
 /// as long as a wrong password.
 fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| hash_password("decoy password, never valid").unwrap_or_default())
-}
-
-async fn recent_failures(pool: &PgPool, column: &str, value: &str, minutes: u32) -> Result<i64, sqlx::Error> {
-    // `column` is one of two constants below, never input.
-    let sql = format!(
-        "SELECT count(*) FROM login_failures WHERE {column} = $1 \
-         AND failed_at > now() - make_interval(mins => $2)"
-    );
-    sqlx::query_scalar(&sql).bind(value).bind(i32::try_from(minutes).unwrap_or(i32::MAX)).fetch_one(pool).await
+    DECOY.get_or_init(|| passwords::hash_password("decoy password, never valid").unwrap_or_default())
 }
 
 /// Checks `username`'s password and opens a session. `client` is the client's address as the proxy
-/// saw it (`None` when there is no proxy header: then only the per-username limit applies). Failures
-/// are recorded; past the limits in `settings` logins are refused before the password is checked.
+/// saw it (`None` when there is no proxy header: then only the per-username limit applies).
+///
+/// Each attempt is recorded as a failure before its password is checked ([`record_attempt`]):
+/// however many arrive at once, at most `max_failures_per_user` of them are checked, the rest are
+/// [`AccountError::Throttled`] and leave no record. A success clears the username's failures. The password is checked on a password thread ([`passwords`]); when none frees up within
+/// `password_wait_ms` the attempt is [`AccountError::Busy`] and leaves no record either.
 pub async fn login(
     pool: &PgPool,
     settings: &AccountSettings,
@@ -276,39 +273,32 @@ pub async fn login(
     if password.len() > 1024 {
         return Err(AccountError::Invalid("password is longer than 1024 bytes".into()));
     }
-    let window = settings.failure_window_minutes;
-    if recent_failures(pool, "username", username, window).await? >= i64::from(settings.max_failures_per_user) {
-        return Err(AccountError::Throttled("for this username", window));
-    }
-    if let Some(client) = client
-        && recent_failures(pool, "client", client, window).await? >= i64::from(settings.max_failures_per_client)
-    {
-        return Err(AccountError::Throttled("from this address", window));
-    }
+    let minutes = i32::try_from(settings.failure_window_minutes).unwrap_or(i32::MAX);
+    let attempt = record_attempt(pool, settings, username, client).await?;
     let row: Option<(uuid::Uuid, String, String, bool)> =
         sqlx::query_as("SELECT id, password_argon2, role, disabled_at IS NOT NULL FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(pool)
             .await?;
     let hash = row.as_ref().map_or_else(|| decoy_hash().to_owned(), |(_, hash, _, _)| hash.clone());
-    let given = password.to_owned();
-    let matches = tokio::task::spawn_blocking(move || verify_password(&given, &hash))
-        .await
-        .map_err(|e| AccountError::Hash(e.to_string()))?;
+    let wait = Duration::from_millis(u64::from(settings.password_wait_ms));
+    let matches = match passwords::verify(password.to_owned(), hash, wait).await {
+        Ok(matches) => matches,
+        Err(error) => {
+            forget_attempt(pool, attempt).await?;
+            return Err(error.into());
+        }
+    };
     let user = match row {
         Some((id, _, role, false)) if matches => role.parse::<Role>().ok().map(|role| (id, role)),
         _ => None,
     };
     let Some((user_id, role)) = user else {
-        sqlx::query("INSERT INTO login_failures (username, client) VALUES ($1, $2)")
-            .bind(username)
-            .bind(client.unwrap_or(""))
-            .execute(pool)
-            .await?;
-        // Failures older than the window count no more: dropping them keeps the table as small as
-        // one window's failures, however many names a guesser tries.
+        // The attempt's record stays: it is the failure. Failures older than the window count no
+        // more: dropping them keeps the table as small as one window's failures, however many names
+        // a guesser tries.
         sqlx::query("DELETE FROM login_failures WHERE failed_at <= now() - make_interval(mins => $1)")
-            .bind(i32::try_from(window).unwrap_or(i32::MAX))
+            .bind(minutes)
             .execute(pool)
             .await?;
         return Err(AccountError::WrongCredentials);
@@ -332,6 +322,54 @@ pub async fn login(
     sqlx::query("DELETE FROM login_failures WHERE username = $1").bind(username).execute(pool).await?;
     let principal = Principal { id: user_id, name: username.to_owned(), role, via: Via::Session };
     Ok(NewSession { secret, csrf_token, principal, expires_ms })
+}
+
+/// Records an attempt at `username` from `client` as a failure before its password is checked, or
+/// refuses it when the username's or the address's failures within the window reached their limits.
+/// The count and the record are one step per username and per address (transaction-scoped advisory
+/// locks, the username's first), so however many attempts arrive at once, no more than the limit are
+/// recorded, and only recorded attempts are checked.
+async fn record_attempt(
+    pool: &PgPool,
+    settings: &AccountSettings,
+    username: &str,
+    client: Option<&str>,
+) -> Result<i64, AccountError> {
+    let window = settings.failure_window_minutes;
+    let client = client.unwrap_or("");
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(1, hashtext($1))").bind(username).execute(&mut *tx).await?;
+    if !client.is_empty() {
+        sqlx::query("SELECT pg_advisory_xact_lock(2, hashtext($1))").bind(client).execute(&mut *tx).await?;
+    }
+    let (by_user, by_client): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE username = $1), count(*) FILTER (WHERE client = $2 AND $2 <> '') \
+         FROM login_failures WHERE (username = $1 OR client = $2) AND failed_at > now() - make_interval(mins => $3)",
+    )
+    .bind(username)
+    .bind(client)
+    .bind(i32::try_from(window).unwrap_or(i32::MAX))
+    .fetch_one(&mut *tx)
+    .await?;
+    if by_user >= i64::from(settings.max_failures_per_user) {
+        return Err(AccountError::Throttled("for this username", window));
+    }
+    if !client.is_empty() && by_client >= i64::from(settings.max_failures_per_client) {
+        return Err(AccountError::Throttled("from this address", window));
+    }
+    let attempt: i64 = sqlx::query_scalar("INSERT INTO login_failures (username, client) VALUES ($1, $2) RETURNING id")
+        .bind(username)
+        .bind(client)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(attempt)
+}
+
+/// Removes the record of an attempt whose password was not checked.
+async fn forget_attempt(pool: &PgPool, attempt: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM login_failures WHERE id = $1").bind(attempt).execute(pool).await?;
+    Ok(())
 }
 
 /// A live session, as a request's cookie names it.
@@ -390,17 +428,6 @@ pub fn cookie_value<'a>(cookie_header: &'a str, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_hash_with_salt_and_verify() {
-        let first = hash_password("correct horse battery").unwrap();
-        let second = hash_password("correct horse battery").unwrap();
-        assert!(first.starts_with("$argon2id$"), "{first}");
-        assert_ne!(first, second, "a fresh salt each time");
-        assert!(verify_password("correct horse battery", &first));
-        assert!(!verify_password("correct horse battery!", &first));
-        assert!(!verify_password("anything", "not a phc string"));
-    }
 
     #[test]
     fn usernames_and_passwords_are_checked() {

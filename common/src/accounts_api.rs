@@ -32,6 +32,7 @@ impl From<AccountError> for ApiError {
             AccountError::NoSuchUser(_) => ApiError::not_found(error.to_string()),
             AccountError::WrongCredentials => ApiError(StatusCode::UNAUTHORIZED, error.to_string()),
             AccountError::Throttled(..) => ApiError(StatusCode::TOO_MANY_REQUESTS, error.to_string()),
+            AccountError::Busy => ApiError(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
             AccountError::Database(error) => ApiError::from(error),
             AccountError::Hash(message) => {
                 tracing::error!(%message, "password hashing failed");
@@ -114,7 +115,8 @@ struct SessionView {
 #[utoipa::path(post, path = "/v1/auth/login", tag = "accounts", security(()), request_body = LoginForm,
     responses((status = 200, body = SessionView, description = "logged in"),
         (status = 401, body = crate::openapi::ErrorBody, description = "wrong user name or password"),
-        (status = 429, body = crate::openapi::ErrorBody, description = "too many failed logins; wait")))]
+        (status = 429, body = crate::openapi::ErrorBody, description = "too many failed logins; wait"),
+        (status = 503, body = crate::openapi::ErrorBody, description = "too many logins at once; try again in a moment")))]
 async fn login(
     State(state): State<AccountsState>,
     headers: HeaderMap,

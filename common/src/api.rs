@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use sqlx::PgPool;
 
 use crate::accounts::{self, CSRF_HEADER, SESSION_COOKIE};
-use crate::auth::{self, AuthError, Principal, Role};
+use crate::auth::{self, AuthError, Credential, Principal, Role, Via};
 
 /// An error answer: status and message, sent as `{"error": message}`.
 #[derive(Debug)]
@@ -175,6 +175,21 @@ where
     }
 }
 
+impl<R: Requirement> Caller<R> {
+    /// The credential the caller was authorised with (its session, or its token).
+    pub fn credential(&self) -> Credential {
+        credential_of(&self.principal, self.session.as_ref())
+    }
+}
+
+/// The credential behind what [`authorize`] answered: the session if there is one, else the token.
+pub fn credential_of(principal: &Principal, session: Option<&accounts::LiveSession>) -> Credential {
+    match session {
+        Some(session) => Credential { via: Via::Session, id: session.session_id },
+        None => Credential { via: Via::Token, id: principal.id },
+    }
+}
+
 /// `url` with its credentials hidden (`rtsp://***@host/path`; `password`, `token` and similar query
 /// values as `***`), for every role but admin and for logs and thread names.
 pub fn mask_url(url: &str) -> String {
@@ -252,7 +267,12 @@ pub async fn authorize(
         }
         _ => (auth::bearer(pool, authorization).await.map_err(unauthorized)?, None),
     };
-    let role = principal.role;
+    permit(principal.role, access, what)?;
+    Ok((principal, session))
+}
+
+/// Whether `role` may have `access`: a 403 naming `what` it tried to change or see if not.
+pub fn permit(role: Role, access: Access, what: &str) -> Result<(), ApiError> {
     let refused = match access {
         Access::Manage => (!role.can_manage()).then_some("change"),
         Access::People => (!role.can_see_people()).then_some("see"),
@@ -261,7 +281,7 @@ pub async fn authorize(
     };
     match refused {
         Some(verb) => Err(ApiError::forbidden(format!("role {} cannot {verb} {what}", role.as_str()))),
-        None => Ok((principal, session)),
+        None => Ok(()),
     }
 }
 

@@ -234,3 +234,96 @@ pub async fn bearer(pool: &PgPool, authorization: Option<&str>) -> Result<Princi
     }
     Ok(Principal { id, name, role: role.parse().map_err(|_| AuthError::Unknown)?, via: Via::Token })
 }
+
+/// Stores a new single-use ticket for `credential_id`, issued `via`, valid for `valid_seconds`: the
+/// secret and when it expires (Unix ms). Expired tickets are dropped here.
+async fn new_ticket(
+    pool: &PgPool,
+    via: &str,
+    credential_id: uuid::Uuid,
+    valid_seconds: u32,
+) -> Result<(String, i64), sqlx::Error> {
+    sqlx::query("DELETE FROM url_tickets WHERE expires_at <= now()").execute(pool).await?;
+    let ticket = random_secret("tk_");
+    let expires_ms: i64 = sqlx::query_scalar(
+        "INSERT INTO url_tickets (ticket_sha256, via, credential_id, expires_at) \
+         VALUES ($1, $2, $3, now() + make_interval(secs => $4::integer)) \
+         RETURNING (extract(epoch from expires_at) * 1000)::bigint",
+    )
+    .bind(digest(&ticket))
+    .bind(via)
+    .bind(credential_id)
+    .bind(i32::try_from(valid_seconds).unwrap_or(i32::MAX))
+    .fetch_one(pool)
+    .await?;
+    Ok((ticket, expires_ms))
+}
+
+/// A single-use ticket with which one service instance asks another for `resource` (a stream's
+/// frame, ...), valid for `valid_seconds`: its own credential for that one call, never its caller's.
+pub async fn service_ticket(pool: &PgPool, resource: uuid::Uuid, valid_seconds: u32) -> Result<String, sqlx::Error> {
+    Ok(new_ticket(pool, "service", resource, valid_seconds).await?.0)
+}
+
+/// Whether `ticket` is a live [`service_ticket`] for `resource`, using it up.
+pub async fn redeem_service_ticket(pool: &PgPool, ticket: &str, resource: uuid::Uuid) -> Result<bool, sqlx::Error> {
+    let used = sqlx::query(
+        "DELETE FROM url_tickets WHERE ticket_sha256 = $1 AND via = 'service' AND credential_id = $2 \
+         AND expires_at > now()",
+    )
+    .bind(digest(ticket))
+    .bind(resource)
+    .execute(pool)
+    .await?;
+    Ok(used.rows_affected() == 1)
+}
+
+/// The credential a request was authorised with: a bearer token (by its id) or a browser session
+/// (by its id), so that whatever stays open on it (a live feed) can check it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credential {
+    /// Token or session.
+    pub via: Via,
+    /// The token's id in `api_tokens`, or the session's id in `sessions`.
+    pub id: uuid::Uuid,
+}
+
+impl Credential {
+    /// The holder of this credential if it is still valid: the token neither revoked nor expired,
+    /// or the session neither ended nor expired (idle or absolute) and its user not disabled, with
+    /// the role it has now. Unlike a request, this does not move a session's idle deadline.
+    pub async fn holder(&self, pool: &PgPool) -> Result<Option<Principal>, sqlx::Error> {
+        let sql = match self.via {
+            Via::Token => {
+                "SELECT id, name, role FROM api_tokens WHERE id = $1 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > now())"
+            }
+            Via::Session => {
+                "SELECT u.id, u.username, u.role FROM sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.id = $1 AND s.ended_at IS NULL AND u.disabled_at IS NULL \
+                   AND s.idle_expires_at > now() AND s.expires_at > now()"
+            }
+        };
+        let row: Option<(uuid::Uuid, String, String)> = sqlx::query_as(sql).bind(self.id).fetch_optional(pool).await?;
+        Ok(row.and_then(|(id, name, role)| Some(Principal { id, name, role: role.parse().ok()?, via: self.via })))
+    }
+
+    /// A new single-use ticket for this credential, valid for `valid_seconds`: the secret to put in
+    /// a URL and when it expires (Unix ms).
+    pub async fn ticket(&self, pool: &PgPool, valid_seconds: u32) -> Result<(String, i64), sqlx::Error> {
+        new_ticket(pool, self.via.as_str(), self.id, valid_seconds).await
+    }
+
+    /// The credential `ticket` was issued to, using the ticket up: a ticket that is unknown, used
+    /// or expired is `None`. Whether the credential is still valid is for [`Credential::holder`].
+    pub async fn redeem(pool: &PgPool, ticket: &str) -> Result<Option<Credential>, sqlx::Error> {
+        let row: Option<(String, uuid::Uuid)> = sqlx::query_as(
+            "DELETE FROM url_tickets WHERE ticket_sha256 = $1 AND via IN ('token', 'session') AND expires_at > now() \
+             RETURNING via, credential_id",
+        )
+        .bind(digest(ticket))
+        .fetch_optional(pool)
+        .await?;
+        Ok(row.map(|(via, id)| Credential { via: if via == "session" { Via::Session } else { Via::Token }, id }))
+    }
+}

@@ -7,10 +7,14 @@
 //! partitions' high watermarks can. [`GroupWatch`] reads both periodically (a request each, from its
 //! own client, never joining the group) and:
 //! - exports the member's owned partitions and the whole group's lag;
-//! - when the group has lag and none of its committed offsets moved for `stall_after`, blocks
-//!   readiness (condition `assignment` if this member owns no partition, `progress` otherwise),
-//!   and, owning nothing, rejoins the group (a fresh JoinGroup makes the broker rebalance);
-//! - clears the condition as soon as the group's offsets move again or the lag is gone.
+//! - judges progress per partition: a partition with lag whose committed offset has not moved for
+//!   `stall_after` blocks readiness (condition `progress`), naming the topic, the partition and the
+//!   offset it is stuck at, even while every other partition moves (a record the broker accepts but
+//!   cannot serve stops its partition for good; `sightline-admin group skip` moves past it);
+//! - when no partition with lag moved for `stall_after` and this member owns none, blocks
+//!   `assignment` and rejoins the group (a fresh JoinGroup makes the broker rebalance), at most once
+//!   per `stall_after`; the condition holds until the member owns a partition or the group moves;
+//! - clears each condition as soon as what it is about is over.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -80,13 +84,109 @@ pub struct GroupWatch {
 /// How often a member's group is looked at.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(5);
 
-/// What one look at the group found.
-#[derive(Debug, Clone, Copy)]
-struct Observation {
-    /// Messages not committed, over all partitions.
-    lag: i64,
-    /// Sum of the committed offsets: any change means some member made progress.
-    committed_sum: i64,
+/// One partition as one look at the group found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionLook {
+    /// The partition.
+    pub partition: i32,
+    /// The group's committed offset (the partition's first offset when nothing is committed).
+    pub position: i64,
+    /// The partition's high watermark.
+    pub high: i64,
+}
+
+impl PartitionLook {
+    fn lag(&self) -> i64 {
+        (self.high - self.position).max(0)
+    }
+}
+
+/// What the watch concludes from one look.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Why the group is not making progress on some partition (condition `progress`), if it is not.
+    pub progress: Option<String>,
+    /// Why this member is not doing its share (condition `assignment`), if it is not.
+    pub assignment: Option<String>,
+    /// Whether to rejoin the group now.
+    pub rejoin: bool,
+}
+
+/// Judges a group's progress partition by partition across looks; see the module documentation.
+#[derive(Debug)]
+pub struct StallJudge {
+    topic: String,
+    group: String,
+    stall_after: Duration,
+    /// Per partition: the position last seen, and since when it has not moved (or had no lag).
+    moved: std::collections::BTreeMap<i32, (i64, Instant)>,
+    last_rejoin: Option<Instant>,
+}
+
+impl StallJudge {
+    /// A judge of `group` on `topic` that calls a partition stalled after `stall_after`.
+    pub fn new(topic: &str, group: &str, stall_after: Duration) -> Self {
+        Self {
+            topic: topic.to_owned(),
+            group: group.to_owned(),
+            stall_after,
+            moved: Default::default(),
+            last_rejoin: None,
+        }
+    }
+
+    /// The verdict on `partitions` looked at `now`, this member owning `owned` of them.
+    pub fn judge(&mut self, now: Instant, owned: usize, partitions: &[PartitionLook]) -> Verdict {
+        let mut stalled = Vec::new();
+        for look in partitions {
+            let entry = self.moved.entry(look.partition).or_insert((look.position, now));
+            if entry.0 != look.position || look.lag() == 0 {
+                *entry = (look.position, now);
+            }
+            let still_for = now.saturating_duration_since(entry.1);
+            if look.lag() > 0 && still_for >= self.stall_after {
+                stalled.push((look, still_for));
+            }
+        }
+        let mut verdict = Verdict::default();
+        if stalled.is_empty() {
+            return verdict;
+        }
+        let described: Vec<String> = stalled
+            .iter()
+            .map(|(look, still_for)| {
+                format!(
+                    "partition {} at offset {} ({} messages behind, still for {} s)",
+                    look.partition,
+                    look.position,
+                    look.lag(),
+                    still_for.as_secs()
+                )
+            })
+            .collect();
+        verdict.progress = Some(format!(
+            "group {} makes no progress on {}: {}; a record the broker cannot serve is skipped with \
+             `sightline-admin group skip`",
+            self.group,
+            self.topic,
+            described.join(", ")
+        ));
+        let lagging = partitions.iter().filter(|look| look.lag() > 0).count();
+        if owned == 0 && stalled.len() == lagging {
+            let lag: i64 = partitions.iter().map(PartitionLook::lag).sum();
+            verdict.assignment = Some(format!(
+                "owns no partition of {} while group {} has {lag} messages of lag and moves on none; rejoining",
+                self.topic, self.group
+            ));
+            // A rebalance takes time: a full stall period between two rejoins, without pretending
+            // in between that the member has its share.
+            verdict.rejoin = self.last_rejoin.is_none_or(|at| now.saturating_duration_since(at) >= self.stall_after);
+            if verdict.rejoin {
+                self.last_rejoin = Some(now);
+            }
+        }
+        verdict
+    }
 }
 
 impl GroupWatch {
@@ -119,8 +219,7 @@ impl GroupWatch {
             }
         };
         let client = std::sync::Arc::new(client);
-        let mut last_committed: Option<i64> = None;
-        let mut progress_at = Instant::now();
+        let mut judge = StallJudge::new(&self.topic, &self.group, self.stall_after);
         loop {
             tokio::select! {
                 _ = shutdown.requested() => return,
@@ -130,8 +229,8 @@ impl GroupWatch {
             self.metrics.owned_partitions.set(owned as i64);
             let (looking, topic) = (client.clone(), self.topic.clone());
             let observed = tokio::task::spawn_blocking(move || observe(&looking, &topic)).await;
-            let observation = match observed {
-                Ok(Ok(observation)) => observation,
+            let partitions = match observed {
+                Ok(Ok(partitions)) => partitions,
                 Ok(Err(error)) => {
                     tracing::debug!(%error, "group watch: could not read the group's offsets");
                     continue;
@@ -141,49 +240,27 @@ impl GroupWatch {
                     continue;
                 }
             };
-            self.metrics.group_lag.set(observation.lag);
-            if last_committed != Some(observation.committed_sum) || observation.lag == 0 {
-                progress_at = Instant::now();
+            self.metrics.group_lag.set(partitions.iter().map(PartitionLook::lag).sum());
+            let verdict = judge.judge(Instant::now(), owned, &partitions);
+            for (condition, reason) in [("progress", &verdict.progress), ("assignment", &verdict.assignment)] {
+                match reason {
+                    Some(reason) => {
+                        tracing::warn!(condition, "{reason}");
+                        self.readiness.block(condition, reason.clone());
+                    }
+                    None => self.readiness.clear(condition),
+                }
             }
-            last_committed = Some(observation.committed_sum);
-            let stalled_for = progress_at.elapsed();
-            if stalled_for < self.stall_after {
-                self.readiness.clear("assignment");
-                self.readiness.clear("progress");
-                continue;
-            }
-            if owned == 0 {
-                let reason = format!(
-                    "owns no partition of {} while group {} has {} messages of lag and committed nothing for {} s; rejoining",
-                    self.topic,
-                    self.group,
-                    observation.lag,
-                    stalled_for.as_secs()
-                );
-                tracing::warn!("{reason}");
-                self.readiness.block("assignment", reason);
+            if verdict.rejoin {
                 self.metrics.rejoins.inc();
                 rejoin();
-                // Give the rebalance a full stall period before judging again.
-                progress_at = Instant::now();
-            } else {
-                self.readiness.block(
-                    "progress",
-                    format!(
-                        "group {} has {} messages of lag on {} and committed nothing for {} s",
-                        self.group,
-                        observation.lag,
-                        self.topic,
-                        stalled_for.as_secs()
-                    ),
-                );
             }
         }
     }
 }
 
 /// The group's committed offsets and the topic's high watermarks (blocking requests).
-fn observe(client: &BaseConsumer, topic: &str) -> Result<Observation, rdkafka::error::KafkaError> {
+fn observe(client: &BaseConsumer, topic: &str) -> Result<Vec<PartitionLook>, rdkafka::error::KafkaError> {
     let timeout = Duration::from_secs(10);
     let partitions = topic_partitions(client, topic, timeout)?;
     let mut list = TopicPartitionList::new();
@@ -191,15 +268,64 @@ fn observe(client: &BaseConsumer, topic: &str) -> Result<Observation, rdkafka::e
         list.add_partition(topic, *partition);
     }
     let committed = client.committed_offsets(list, timeout)?;
-    let mut observation = Observation { lag: 0, committed_sum: 0 };
+    let mut looks = Vec::new();
     for partition in partitions {
         let (low, high) = client.fetch_watermarks(topic, partition, timeout)?;
         let position = match committed.find_partition(topic, partition).map(|e| e.offset()) {
             Some(Offset::Offset(offset)) => offset,
             _ => low,
         };
-        observation.lag += (high - position).max(0);
-        observation.committed_sum += position;
+        looks.push(PartitionLook { partition, position, high });
     }
-    Ok(observation)
+    Ok(looks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn look(partition: i32, position: i64, high: i64) -> PartitionLook {
+        PartitionLook { partition, position, high }
+    }
+
+    #[test]
+    fn one_stuck_partition_is_reported_while_the_others_move() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut judge = StallJudge::new("events", "writer", Duration::from_secs(30));
+        assert_eq!(judge.judge(at(0), 2, &[look(0, 100, 700), look(1, 50, 90)]), Verdict::default());
+        // Partition 0 keeps moving; partition 1 stays at 50 with lag.
+        assert_eq!(judge.judge(at(20), 2, &[look(0, 300, 900), look(1, 50, 95)]), Verdict::default());
+        let verdict = judge.judge(at(31), 2, &[look(0, 500, 900), look(1, 50, 99)]);
+        let progress = verdict.progress.expect("partition 1 is stuck");
+        assert!(progress.contains("partition 1 at offset 50 (49 messages behind"), "{progress}");
+        assert!(!progress.contains("partition 0"), "{progress}");
+        assert_eq!((verdict.assignment, verdict.rejoin), (None, false), "the member owns partitions");
+        // Once it moves (an operator skipped the record), the condition clears.
+        assert_eq!(judge.judge(at(40), 2, &[look(0, 900, 900), look(1, 51, 99)]), Verdict::default());
+    }
+
+    #[test]
+    fn a_member_without_partitions_stays_not_ready_across_its_rejoin() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut judge = StallJudge::new("events", "writer", Duration::from_secs(30));
+        let stuck = [look(0, 10, 20), look(1, 10, 20)];
+        assert_eq!(judge.judge(at(0), 0, &stuck), Verdict::default());
+        let first = judge.judge(at(30), 0, &stuck);
+        assert!(first.assignment.is_some() && first.rejoin, "{first:?}");
+        // Right after the rejoin the member still owns nothing and nothing moved: still not ready,
+        // and no second rejoin before a full stall period.
+        let next = judge.judge(at(35), 0, &stuck);
+        assert!(next.assignment.is_some(), "the assignment condition holds: {next:?}");
+        assert!(!next.rejoin);
+        assert!(judge.judge(at(60), 0, &stuck).rejoin, "rejoins again a stall period later");
+        // Given a partition, the member is judged by progress alone.
+        let owning = judge.judge(at(61), 1, &stuck);
+        assert_eq!((owning.assignment.is_some(), owning.rejoin), (false, false));
+        // A member without partitions while the group moves is fine (more members than partitions).
+        let mut judge = StallJudge::new("events", "writer", Duration::from_secs(30));
+        assert_eq!(judge.judge(at(0), 0, &[look(0, 10, 20)]), Verdict::default());
+        assert_eq!(judge.judge(at(40), 0, &[look(0, 15, 20)]), Verdict::default());
+    }
 }

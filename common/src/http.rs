@@ -26,6 +26,7 @@ use crate::shutdown::Shutdown;
 #[derive(Clone, Debug)]
 pub struct Readiness {
     blocked: Arc<Mutex<BTreeMap<&'static str, String>>>,
+    unavailable: Arc<Mutex<BTreeMap<&'static str, String>>>,
     gauges: Family<ConditionLabel, Gauge>,
 }
 
@@ -42,7 +43,7 @@ pub const LIFECYCLE: &str = "lifecycle";
 impl Readiness {
     /// Starts not ready, with the given reason (condition [`LIFECYCLE`]).
     pub fn new(initial_reason: &str) -> Self {
-        let readiness = Self { blocked: Arc::default(), gauges: Family::default() };
+        let readiness = Self { blocked: Arc::default(), unavailable: Arc::default(), gauges: Family::default() };
         readiness.block(LIFECYCLE, initial_reason);
         readiness
     }
@@ -71,6 +72,23 @@ impl Readiness {
             blocked.remove(condition);
         }
         self.gauges.get_or_create(&ConditionLabel { condition: condition.into() }).set(0);
+    }
+
+    /// `feature` is unavailable, for `reason`, while the service is otherwise ready: `/readyz` still
+    /// answers 200, and says so (e.g. searches by photo without the face models).
+    pub fn unavailable(&self, feature: &'static str, reason: impl Into<String>) {
+        if let Ok(mut unavailable) = self.unavailable.lock() {
+            unavailable.insert(feature, reason.into());
+        }
+    }
+
+    /// The features that are unavailable, with their reasons; `None` when every one works.
+    pub fn limitations(&self) -> Option<String> {
+        let Ok(unavailable) = self.unavailable.lock() else { return Some("state poisoned".into()) };
+        if unavailable.is_empty() {
+            return None;
+        }
+        Some(unavailable.iter().map(|(feature, reason)| format!("{feature}: {reason}")).collect::<Vec<_>>().join("; "))
     }
 
     /// `None` when ready, else every blocking condition with its reason.
@@ -321,7 +339,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 async fn ready(State(state): State<AppState>) -> Response {
     match state.readiness.reason() {
-        None => (StatusCode::OK, "ready\n".to_owned()).into_response(),
+        None => match state.readiness.limitations() {
+            None => (StatusCode::OK, "ready\n".to_owned()).into_response(),
+            Some(limitations) => (StatusCode::OK, format!("ready; unavailable: {limitations}\n")).into_response(),
+        },
         Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")).into_response(),
     }
 }

@@ -49,6 +49,9 @@ pub enum KafkaError {
         /// Why.
         why: String,
     },
+    /// A skip was refused: the group is not where the operator said.
+    #[error("refusing to skip: {0}")]
+    SkipRefused(String),
 }
 
 fn client_error(action: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaError {
@@ -358,6 +361,80 @@ impl DeadLetterSink {
             .map(|_| ())
             .map_err(|(source, _)| KafkaError::Client { action: format!("dead-lettering to {}", self.topic), source })
     }
+}
+
+/// The `dlq.reason` of the letter that records a record skipped by an operator.
+pub const SKIPPED_REASON: &str = "skipped";
+
+/// Moves consumer group `group` past the one record at `source` (a record the broker accepts but
+/// cannot serve stops its partition for good), after recording the skip as a dead letter on
+/// `dlq_topic` (reason [`SKIPPED_REASON`], the operator's `why` and `by` in its detail; the record's
+/// bytes stay on the source topic). Refused unless the group's committed offset on that partition is
+/// exactly `source.offset`, so a skip never jumps over records the group has not read. Members of
+/// the group keep their own position until they are assigned the partition again: stop them first.
+pub async fn skip_record(
+    settings: &KafkaSettings,
+    group: &str,
+    source: SourcePosition<'_>,
+    dlq_topic: &str,
+    why: &str,
+    by: &str,
+) -> Result<(), KafkaError> {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let mut config = settings.client_config();
+    config.set("group.id", group).set("enable.auto.commit", "false");
+    let consumer: BaseConsumer = config.create().map_err(client_error("creating the group's client"))?;
+    let timeout = Duration::from_secs(30);
+    let mut list = TopicPartitionList::new();
+    list.add_partition(source.topic, source.partition);
+    let committed_now = |list: TopicPartitionList| -> Result<Option<i64>, KafkaError> {
+        let committed =
+            consumer.committed_offsets(list, timeout).map_err(client_error("reading the committed offset"))?;
+        Ok(match committed.find_partition(source.topic, source.partition).map(|e| e.offset()) {
+            Some(Offset::Offset(offset)) => Some(offset),
+            _ => None,
+        })
+    };
+    let at = committed_now(list.clone())?;
+    if at != Some(source.offset) {
+        return Err(KafkaError::SkipRefused(format!(
+            "group {group} is at {} on {}[{}], not at {}",
+            at.map_or("no committed offset".to_owned(), |o| o.to_string()),
+            source.topic,
+            source.partition,
+            source.offset
+        )));
+    }
+    let sink = DeadLetterSink::new(
+        settings,
+        dlq_topic,
+        format!("sightline-admin/{group}"),
+        crate::http::Readiness::new("skip"),
+    )?;
+    let detail = format!("skipped by {by}: {why}");
+    sink.send(source.clone(), None, None, SKIPPED_REASON, &detail).await?;
+    let mut next = TopicPartitionList::new();
+    next.add_partition_offset(source.topic, source.partition, Offset::Offset(source.offset + 1))
+        .map_err(client_error("naming the next offset"))?;
+    consumer.commit(&next, CommitMode::Sync).map_err(client_error("committing the next offset"))?;
+    let after = committed_now(list)?;
+    if after != Some(source.offset + 1) {
+        return Err(KafkaError::SkipRefused(format!(
+            "the broker kept group {group} at {after:?} on {}[{}] (are its members still running?)",
+            source.topic, source.partition
+        )));
+    }
+    tracing::warn!(
+        group,
+        topic = source.topic,
+        partition = source.partition,
+        offset = source.offset,
+        by,
+        why,
+        "record skipped"
+    );
+    Ok(())
 }
 
 /// The partitions of one topic that this consumer-group member owns now, kept up to date by the

@@ -7,7 +7,7 @@
 //! this member's share of it,
 //! [`warehouse`] talks to ClickHouse and applies its migrations, [`relational`] applies the
 //! PostgreSQL migrations, [`auth`] maps API tokens to roles, [`accounts`] keeps users, sessions and
-//! login throttling, [`accounts_api`] serves them, [`api`] gives every REST API the same
+//! login throttling, [`passwords`] hashes passwords on a bounded set of threads, [`accounts_api`] serves them, [`api`] gives every REST API the same
 //! JSON errors and credential checks, [`clock`] tells the time in ms, [`retry`] is the one backoff policy, `mail` (feature `mail`)
 //! sends mail through an SMTP relay.
 
@@ -24,6 +24,7 @@ pub mod kafka;
 #[cfg(feature = "mail")]
 pub mod mail;
 pub mod openapi;
+pub mod passwords;
 pub mod relational;
 pub mod retry;
 pub mod shutdown;

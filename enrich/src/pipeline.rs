@@ -233,7 +233,7 @@ impl Pipeline {
     }
 
     fn check(&self, message: &KafkaMessage<'_>) -> Result<DetectionEvent, validate::Invalid> {
-        let payload = message.payload().ok_or_else(validate::Invalid::empty)?;
+        let payload = validate::payload(message.payload())?;
         let event = DetectionEvent::decode(payload).map_err(|e| validate::Invalid::decode("DetectionEvent", e))?;
         validate::schema_version(event.schema_version)?;
         validate::detection(&event, "", &self.limits)?;

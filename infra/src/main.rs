@@ -9,7 +9,11 @@
 //!   (only its hash is stored); `token list`; `token revoke ID`;
 //! - `user create --username NAME --role ROLE`, `user password NAME`: a web app account, the password
 //!   read from standard input (one line); `user list`; `user disable NAME`, `user enable NAME`;
-//! - `tail detections|events`: prints the newest events of a topic, decoded, one line each.
+//! - `tail detections|events`: prints the newest events of a topic, decoded, one line each;
+//! - `group skip --group G --topic T --partition P --offset O --reason TEXT`: moves a consumer group
+//!   past one record the broker accepts but cannot serve (its readiness names the partition and
+//!   offset), after recording the skip as a dead letter (reason `skipped`) on `--dlq-topic`. Stop
+//!   the group's members first.
 //!
 //! Settings come from `--config` (default `infra/config/admin.toml`) overlaid by `SIGHTLINE_ADMIN__*`
 //! environment variables.
@@ -57,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Consumer groups.
+    Group {
+        #[command(subcommand)]
+        action: GroupAction,
+    },
     /// Print the events of a topic, decoded, one line each.
     Tail {
         /// Which topic.
@@ -78,6 +87,32 @@ enum Command {
         /// once when it ends).
         #[arg(long)]
         until_ended: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupAction {
+    /// Move a group past one record it cannot read, recording the skip as a dead letter. The group's
+    /// members must be stopped; the group must be at exactly that offset.
+    Skip {
+        /// The consumer group (a service's `group_id`).
+        #[arg(long)]
+        group: String,
+        /// The topic it reads.
+        #[arg(long)]
+        topic: String,
+        /// The partition that does not move.
+        #[arg(long)]
+        partition: i32,
+        /// The offset it is stuck at (as its service's /readyz says).
+        #[arg(long)]
+        offset: i64,
+        /// Where the record of the skip goes.
+        #[arg(long, default_value = "sightline.dlq.v1")]
+        dlq_topic: String,
+        /// Why, for the record (e.g. the ticket).
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -216,6 +251,14 @@ async fn main() -> anyhow::Result<()> {
         Command::User { action } => {
             let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
             user_command(&pool, action).await?;
+        }
+        Command::Group { action: GroupAction::Skip { group, topic, partition, offset, dlq_topic, reason } } => {
+            let by = std::env::var("USER").unwrap_or_else(|_| "an operator".into());
+            let source = sightline_common::kafka::SourcePosition { topic: &topic, partition, offset };
+            sightline_common::kafka::skip_record(&settings.kafka, &group, source, &dlq_topic, &reason, &by)
+                .await
+                .with_context(|| format!("skipping {topic}[{partition}]@{offset} for group {group}"))?;
+            println!("group {group} moved past {topic}[{partition}]@{offset}; the skip is recorded on {dlq_topic}");
         }
         Command::Tail { topic, count, idle_seconds, from_beginning, stream, until_ended } => {
             let idle = std::time::Duration::from_secs(idle_seconds);

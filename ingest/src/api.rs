@@ -19,10 +19,12 @@
 //! frame as JPEG with its detections drawn ([`crate::snapshot`]), renewed every second while the
 //! stream runs; its capture time is in `X-Capture-Ms`. The stream's `state.snapshot` says when it was
 //! captured and how many faces and bodies it shows (`{"capture_ms", "faces", "bodies"}`; null: none).
+//! Asked of an instance that does not run the stream, the frame is fetched from the one that does
+//! with a single-use ticket for that stream (`X-Sightline-Peer-Ticket`), never the caller's
+//! credentials, and only a JPEG is taken back.
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
 use axum::{Json, Router};
 use serde::{Deserialize, Deserializer, Serialize};
 use sightline_common::api::{AnyRole, ApiError, Caller, Manages, SeesPeople, check_text, mask_url};
@@ -699,16 +701,32 @@ async fn update(
         headers(("X-Capture-Ms" = i64, description = "When the frame was captured, ms since the epoch")))))]
 async fn snapshot(
     State(state): State<ApiState>,
-    _caller: Caller<SeesPeople>,
+    caller: Result<Caller<SeesPeople>, ApiError>,
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
     let id = parse_id(&id)?;
+    // Another instance asking for a frame of a stream this one runs shows a ticket of its own for
+    // this stream (it checked its caller); anyone else is a caller who must see people.
+    let from_peer = match headers.get(PEER_TICKET_HEADER) {
+        Some(ticket) => {
+            let ticket = ticket.to_str().unwrap_or_default();
+            if !sightline_common::auth::redeem_service_ticket(&state.pool, ticket, id).await? {
+                return Err(ApiError(StatusCode::UNAUTHORIZED, "unknown, used or expired peer ticket".into()));
+            }
+            true
+        }
+        None => {
+            caller?;
+            false
+        }
+    };
     let snapshot = state.snapshots.read().ok().and_then(|s| s.get(&id).cloned());
     if snapshot.is_none()
+        && !from_peer
         && let Some(owner) = leases(&state.pool, Some(id)).await?.remove(&id).filter(|l| l.instance != state.instance)
     {
-        return from_owner(&state.peers, &owner, id, &headers).await;
+        return from_owner(&state, &owner, id).await;
     }
     let Some(snapshot) = snapshot else {
         let exists = sqlx::query("SELECT 1 FROM streams WHERE id = $1").bind(id).fetch_optional(&state.pool).await?;
@@ -717,41 +735,76 @@ async fn snapshot(
             None => format!("no stream {id}"),
         }));
     };
-    let mut response = sightline_common::api::jpeg(axum::body::Bytes::from_owner(snapshot.jpeg), "no-store");
-    response
-        .headers_mut()
-        .insert(header::HeaderName::from_static("x-capture-ms"), header::HeaderValue::from(snapshot.capture_ms));
-    Ok(response)
+    Ok(frame_response(axum::body::Bytes::from_owner(snapshot.jpeg), snapshot.capture_ms))
 }
 
-/// The frame of stream `id` as the instance running it answers it, asked with the caller's
-/// credentials (it checks them again).
-async fn from_owner(
-    peers: &PeerClient,
-    owner: &Lease,
-    id: Uuid,
-    headers: &axum::http::HeaderMap,
-) -> Result<axum::response::Response, ApiError> {
+/// The header in which one instance shows another its ticket for a stream's frame.
+const PEER_TICKET_HEADER: &str = "x-sightline-peer-ticket";
+
+/// How long a peer ticket may wait to be used, in seconds (the request follows at once).
+const PEER_TICKET_SECONDS: u32 = 10;
+
+/// Largest frame taken from another instance.
+const MAX_PEER_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// A frame as this API answers it: the JPEG, not cached, with its capture time.
+fn frame_response(jpeg: axum::body::Bytes, capture_ms: i64) -> axum::response::Response {
+    let mut response = sightline_common::api::jpeg(jpeg, "no-store");
+    response
+        .headers_mut()
+        .insert(header::HeaderName::from_static("x-capture-ms"), header::HeaderValue::from(capture_ms));
+    response
+}
+
+/// The frame of stream `id` from the instance running it, asked with a single-use ticket for this
+/// stream (never the caller's credentials, whatever address the owner's lease names). Only a JPEG
+/// is taken back, and answered as this instance's own: nothing else of the answer (its cookies, its
+/// other headers) reaches the caller. A 404 there is a 404 here; anything else is a 502.
+async fn from_owner(state: &ApiState, owner: &Lease, id: Uuid) -> Result<axum::response::Response, ApiError> {
     let unavailable = |why: String| {
         tracing::warn!(stream = %id, owner = %owner.instance, %why, "fetching a frame from the stream's owner failed");
         ApiError(
             StatusCode::BAD_GATEWAY,
-            format!("the instance running stream {id} ({}) did not answer", owner.instance),
+            format!("the instance running stream {id} ({}) did not answer with a frame", owner.instance),
         )
     };
+    let ticket = sightline_common::auth::service_ticket(&state.pool, id, PEER_TICKET_SECONDS).await?;
     let uri = format!("{}/v1/streams/{id}/snapshot", owner.api_url.trim_end_matches('/'));
-    let mut request =
-        axum::http::Request::get(uri).body(axum::body::Body::empty()).map_err(|e| unavailable(e.to_string()))?;
-    for name in [header::AUTHORIZATION, header::COOKIE] {
-        if let Some(value) = headers.get(&name) {
-            request.headers_mut().insert(name, value.clone());
-        }
-    }
-    let answer = tokio::time::timeout(PEER_TIMEOUT, peers.request(request))
+    let request = axum::http::Request::get(uri)
+        .header(PEER_TICKET_HEADER, ticket)
+        .body(axum::body::Body::empty())
+        .map_err(|e| unavailable(e.to_string()))?;
+    let exchange = async {
+        let answer = state.peers.request(request).await.map_err(|e| e.to_string())?;
+        let (parts, body) = answer.into_parts();
+        let body = axum::body::to_bytes(axum::body::Body::new(body), MAX_PEER_FRAME_BYTES)
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?;
+        Ok::<_, String>((parts, body))
+    };
+    let (parts, body) = tokio::time::timeout(PEER_TIMEOUT, exchange)
         .await
         .map_err(|_| unavailable("timed out".into()))?
-        .map_err(|e| unavailable(e.to_string()))?;
-    Ok(answer.map(axum::body::Body::new).into_response())
+        .map_err(unavailable)?;
+    if parts.status == StatusCode::NOT_FOUND {
+        return Err(ApiError::not_found(format!("stream {id} has no analysed frame yet")));
+    }
+    let is_jpeg = parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == b"image/jpeg")
+        && body.starts_with(&[0xFF, 0xD8, 0xFF]);
+    if parts.status != StatusCode::OK || !is_jpeg {
+        return Err(unavailable(format!(
+            "answered {} with {:?}",
+            parts.status,
+            parts.headers.get(header::CONTENT_TYPE)
+        )));
+    }
+    let capture_ms = parts
+        .headers
+        .get("x-capture-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .ok_or_else(|| unavailable("no capture time".into()))?;
+    Ok(frame_response(body, capture_ms))
 }
 
 /// Analyses the stream again from its start: a finished file plays again, a live stream reconnects

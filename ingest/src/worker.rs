@@ -121,6 +121,21 @@ impl MediaClock {
         MediaClock::File { start_ms: declared_start_ms, modified_ms }
     }
 
+    /// The capture time of a frame at `pts_ms` (in media of `duration_ms`) that arrived at `now_ms`,
+    /// on the connection's timeline `anchor` (the capture time of pts 0), which the first frame sets.
+    /// A live frame is never stamped later than its arrival: when the first frame came late (the
+    /// connection's start was slow) a later one arrives sooner than its timestamp says, and the
+    /// timeline is anchored again at that frame's arrival.
+    pub fn capture_ms(&self, anchor: &mut Option<i64>, pts_ms: i64, duration_ms: Option<i64>, now_ms: i64) -> i64 {
+        let epoch = *anchor.get_or_insert_with(|| self.epoch_ms(pts_ms, duration_ms, now_ms));
+        let capture_ms = epoch.saturating_add(pts_ms);
+        if matches!(self, MediaClock::Live) && capture_ms > now_ms {
+            *anchor = Some(now_ms - pts_ms);
+            return now_ms;
+        }
+        capture_ms
+    }
+
     /// Capture time of pts 0 for a connection whose first frame (at `pts_ms`, in media of
     /// `duration_ms`) arrives at `now_ms`.
     pub fn epoch_ms(&self, pts_ms: i64, duration_ms: Option<i64>, now_ms: i64) -> i64 {
@@ -233,9 +248,7 @@ impl FrameHandler for Analysis {
             self.epoch_ms = None; // a new connection restarts its timestamps
         }
         self.last_pts = frame.pts_ms;
-        let clock = self.clock;
-        let epoch = *self.epoch_ms.get_or_insert_with(|| clock.epoch_ms(frame.pts_ms, frame.duration_ms, now_ms()));
-        let capture_ms = epoch + frame.pts_ms;
+        let capture_ms = self.clock.capture_ms(&mut self.epoch_ms, frame.pts_ms, frame.duration_ms, now_ms());
         let detections = self.detect(&frame.frame);
         if let Some(slot) = &self.snapshot
             && self.last_snapshot.is_none_or(|at| at.elapsed() >= SNAPSHOT_INTERVAL)
@@ -372,6 +385,29 @@ mod tests {
             MediaClock::for_source("/no/such/file.mp4", Some(5)),
             MediaClock::File { start_ms: Some(5), modified_ms: None }
         );
+    }
+
+    #[test]
+    fn live_frames_are_never_stamped_after_they_arrived() {
+        // The first frame (pts 0) arrives 300 ms late, at 10_300; the next ones come on time, every
+        // 40 ms of media and of arrival from 10_010.
+        let mut anchor = None;
+        let live = MediaClock::Live;
+        assert_eq!(live.capture_ms(&mut anchor, 0, None, 10_300), 10_300);
+        let mut previous = 10_300;
+        for (pts, arrived) in [(40, 10_310), (80, 10_350), (120, 10_390), (160, 10_430)] {
+            let capture = live.capture_ms(&mut anchor, pts, None, arrived);
+            assert!(capture <= arrived, "frame {pts} stamped {capture}, after its arrival at {arrived}");
+            assert!(capture >= previous, "capture times keep their order: {capture} after {previous}");
+            previous = capture;
+        }
+        // Re-anchored at the second frame: the rest follow their timestamps from there.
+        assert_eq!(anchor, Some(10_310 - 40));
+        // A file keeps its own timeline, whatever the arrival.
+        let file = MediaClock::File { start_ms: Some(1_000), modified_ms: None };
+        let mut anchor = None;
+        assert_eq!(file.capture_ms(&mut anchor, 0, Some(10_000), 50), 1_000);
+        assert_eq!(file.capture_ms(&mut anchor, 5_000, Some(10_000), 60), 6_000);
     }
 
     #[test]

@@ -247,6 +247,53 @@ fn start_instance(
         .spawn()
 }
 
+/// An HTTP server posing as a stream's owner: it records each request and answers the first with
+/// an HTML page and the second with a JPEG, both setting a cookie.
+struct ForgedOwner {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ForgedOwner {
+    fn start() -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            let answers: [(&str, &[u8]); 2] = [
+                ("text/html", b"<script>steal()</script>"),
+                ("image/jpeg", &[0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0xFF, 0xD9]),
+            ];
+            for (content_type, body) in answers {
+                let Ok((mut connection, _)) = listener.accept() else { return };
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match connection.read(&mut buffer) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                record.lock().unwrap().push(String::from_utf8_lossy(&request).into_owned());
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nSet-Cookie: sightline_session=forged; Path=/\r\n\
+                     X-Capture-Ms: 1700000000000\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = connection.write_all(head.as_bytes());
+                let _ = connection.write_all(body);
+            }
+        });
+        Self { port, seen }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
 /// Each stream's owner and phase as instance `port`'s API shows them, by stream name.
 fn owners(port: u16) -> std::collections::BTreeMap<String, (String, String)> {
     let (status, streams) = request(port, "GET", "/v1/streams", Some("ops-secret"), None);
@@ -364,6 +411,67 @@ async fn instances_share_the_streams_and_take_over_a_stopped_ones() -> anyhow::R
     assert_eq!(frame.status, 200, "{}", String::from_utf8_lossy(&frame.body));
     assert_eq!(frame.header("content-type"), Some("image/jpeg"));
     assert!(frame.body.starts_with(&[0xFF, 0xD8]), "a JPEG");
+    // The owner takes only a ticket an instance issued for that stream.
+    let file_id = list.as_array().expect("list").iter().find(|s| s["name"] == "file").expect("the file")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let reused = tokio::task::spawn_blocking(move || {
+        sightline_testkit::stack::http_exchange_with(
+            if other_port == port_a { port_b } else { port_a },
+            "GET",
+            &format!("/v1/streams/{file_id}/snapshot"),
+            &[("X-Sightline-Peer-Ticket", "tk_never_issued")],
+            "",
+            b"",
+        )
+    })
+    .await??;
+    assert_eq!(reused.status, 401, "a peer ticket nobody issued is refused");
+
+    // A lease that names another address (a forged row, or a compromised instance): the caller's
+    // token and cookie never go there, and what comes back reaches the caller only as a JPEG.
+    let camera_1 = list.as_array().expect("list").iter().find(|s| s["name"] == "camera 1").expect("camera 1")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let forger = ForgedOwner::start();
+    sqlx::query(
+        "UPDATE stream_leases SET instance = 'ingest-forged', api_url = $2, expires_at = now() + interval '1 hour' \
+         WHERE stream_id = $1::uuid",
+    )
+    .bind(&camera_1)
+    .bind(format!("http://127.0.0.1:{}", forger.port))
+    .execute(&database.pool)
+    .await?;
+    let ask = move |id: String| {
+        sightline_testkit::stack::http_exchange_with(
+            port_a,
+            "GET",
+            &format!("/v1/streams/{id}/snapshot"),
+            &[("Authorization", "Bearer ops-secret"), ("Cookie", "sightline_session=ss_secret")],
+            "",
+            b"",
+        )
+    };
+    let camera = camera_1.clone();
+    let html = tokio::task::spawn_blocking(move || ask(camera)).await??;
+    assert_eq!(html.status, 502, "an answer that is not a JPEG is not passed on");
+    assert_eq!(html.header("set-cookie"), None, "{}", html.headers);
+    assert!(!String::from_utf8_lossy(&html.body).contains("<script>"));
+    let camera = camera_1.clone();
+    let jpeg = tokio::task::spawn_blocking(move || ask(camera)).await??;
+    assert_eq!((jpeg.status, jpeg.header("content-type")), (200, Some("image/jpeg")), "{}", jpeg.headers);
+    assert_eq!(jpeg.header("set-cookie"), None, "only the JPEG and its capture time: {}", jpeg.headers);
+    assert_eq!(jpeg.header("x-capture-ms"), Some("1700000000000"));
+    let seen = forger.requests();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for request in &seen {
+        let lower = request.to_lowercase();
+        assert!(!lower.contains("ops-secret") && !lower.contains("ss_secret"), "no caller credential: {request}");
+        assert!(lower.contains("x-sightline-peer-ticket: tk_"), "the instance's own ticket: {request}");
+    }
+    sqlx::query("DELETE FROM stream_leases WHERE stream_id = $1::uuid").bind(&camera_1).execute(&database.pool).await?;
 
     // B stops: it gives its streams back, and A takes them all at its next renewal.
     let status =

@@ -9,8 +9,9 @@
 //! - `GET /v1/alerts/{id}/best-shot`: the best shot of the report that raised it, JPEG (when
 //!   `has_best_shot`);
 //! - `GET /v1/alerts/live`: the live feed, Server-Sent Events (`event: alert`, data: the alert's JSON
-//!   document, as webhooks receive it). Browsers cannot set headers on an `EventSource`, so this route
-//!   also takes the token as `?access_token=`.
+//!   document, as webhooks receive it), ended (`event: ended`) within a second of its token's or
+//!   session's end; `POST /v1/alerts/live/ticket`: a single-use ticket for `?ticket=`, for an
+//!   `EventSource` that cannot send headers (a token in a URL would stay in proxies' logs).
 //!
 //! Reads need analyst or above (alerts name people); rule changes need admin or operator. Webhook
 //! secrets are shown to admins only; a rule sent back with the masked secret (`***`) keeps the stored
@@ -20,26 +21,24 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRef, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use futures::StreamExt as _;
 use serde::{Deserialize, Serialize};
-use sightline_common::api::{Access, ApiError, Caller, Manages, SeesPeople, authorize};
+use sightline_common::api::{Access, ApiError, Caller, Manages, SeesPeople, authorize, credential_of, permit};
+use sightline_common::auth::Credential;
 use sightline_common::auth::Role;
 use sightline_common::openapi::{self, ErrorBody};
 use sqlx::PgPool;
 use std::time::Duration;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::alert::{ALERT_COLUMNS, Alert, AlertDocument};
-use crate::live::LiveFeed;
+use crate::live::{FeedItem, LiveFeed};
 use crate::rules::{self, AlertRule, RuleInput};
 use crate::targets::TargetPolicy;
 
@@ -72,6 +71,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(one_rule, update_rule, delete_rule))
         .routes(routes!(list_alerts))
         .routes(routes!(live))
+        .routes(routes!(live_ticket))
         .routes(routes!(one_alert))
         .routes(routes!(best_shot))
 }
@@ -376,43 +376,87 @@ async fn best_shot(
     Ok(sightline_common::api::jpeg(jpeg, "private, max-age=3600"))
 }
 
-/// The token of `GET /v1/alerts/live`.
+/// How long a live-feed ticket may wait to be used, in seconds.
+const TICKET_SECONDS: u32 = 30;
+
+/// A ticket for the live feed: put it in the feed's URL within `expires_ms`; it works once.
+#[derive(Debug, Serialize, ToSchema)]
+struct LiveTicket {
+    /// The single-use secret for `GET /v1/alerts/live?ticket=`.
+    ticket: String,
+    /// When it expires unused, ms since the epoch.
+    expires_ms: i64,
+}
+
+/// A single-use ticket to open the live feed with (analysts and up).
+///
+/// For clients that cannot send headers to the feed's URL (an `EventSource`): the ticket stands in
+/// the query string instead of a token, so no log holds a credential that still works. It expires
+/// unused after 30 s; the feed it opens runs on the caller's token or session, and ends when that
+/// ends.
+#[utoipa::path(post, path = "/v1/alerts/live/ticket", tag = "alerts", responses((status = 201, body = LiveTicket)))]
+async fn live_ticket(
+    State(pool): State<PgPool>,
+    caller: Caller<SeesPeople>,
+) -> Result<(StatusCode, Json<LiveTicket>), ApiError> {
+    let (ticket, expires_ms) = caller.credential().ticket(&pool, TICKET_SECONDS).await?;
+    Ok((StatusCode::CREATED, Json(LiveTicket { ticket, expires_ms })))
+}
+
+/// The ticket of `GET /v1/alerts/live`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LiveQuery {
-    /// A bearer token, for clients that cannot set headers (an `EventSource`); a session's cookie
-    /// works too.
-    access_token: Option<String>,
+    /// A ticket from `POST /v1/alerts/live/ticket`, for clients that cannot set headers (an
+    /// `EventSource`); a session's cookie or a bearer token work too.
+    ticket: Option<String>,
 }
 
 /// The live feed of alerts, Server-Sent Events (analysts and up).
 ///
 /// Each alert is an `event: alert` whose data is the alert's document, as webhooks receive it
 /// (`AlertDocument`); `event: lagged` (`{"missed": n}`) says a slow reader missed some. Comments
-/// keep the connection open every 15 s.
+/// keep the connection open every 15 s. The caller's token or session is checked again every second
+/// and before each alert: once it is revoked, logged out, expired or its user disabled, the feed
+/// sends `event: ended` (`{"reason": ...}`) and closes.
 #[utoipa::path(get, path = "/v1/alerts/live", tag = "alerts", params(LiveQuery),
     responses((status = 200, content_type = "text/event-stream", body = AlertDocument, description = "alerts as they are raised")))]
 
 async fn live(
     State(state): State<ApiState>,
-    mut headers: HeaderMap,
+    headers: HeaderMap,
     query: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(ApiError::invalid_query)?;
-    if let Some(token) = query.access_token {
-        let value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| ApiError::bad_request("access_token is not a valid token"))?;
-        headers.insert("authorization", value);
-    }
-    authorize(&state.pool, &Method::GET, &headers, Access::People, "alerts").await?;
-    let stream = BroadcastStream::new(state.live.subscribe()).map(|item| {
-        Ok::<_, std::convert::Infallible>(match item {
-            Ok(document) => Event::default().event("alert").data(document),
-            Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                Event::default().event("lagged").data(format!("{{\"missed\":{missed}}}"))
+    let credential = match query.ticket {
+        Some(ticket) => {
+            let unauthorized = |message: &str| ApiError(StatusCode::UNAUTHORIZED, message.to_owned());
+            let credential = Credential::redeem(&state.pool, &ticket).await?.ok_or_else(|| {
+                unauthorized("unknown, used or expired ticket (POST /v1/alerts/live/ticket issues one)")
+            })?;
+            let holder = credential
+                .holder(&state.pool)
+                .await?
+                .ok_or_else(|| unauthorized("the ticket's token or session has ended"))?;
+            permit(holder.role, Access::People, "alerts")?;
+            credential
+        }
+        None => {
+            let (principal, session) = authorize(&state.pool, &Method::GET, &headers, Access::People, "alerts").await?;
+            credential_of(&principal, session.as_ref())
+        }
+    };
+    let subscription = state.live.subscribe(state.pool.clone(), credential);
+    let stream = futures::stream::unfold(subscription, |mut subscription| async move {
+        let event = match subscription.next().await? {
+            FeedItem::Alert(document) => Event::default().event("alert").data(document),
+            FeedItem::Lagged(missed) => Event::default().event("lagged").data(format!("{{\"missed\":{missed}}}")),
+            FeedItem::Ended(reason) => {
+                Event::default().event("ended").data(serde_json::json!({ "reason": reason }).to_string())
             }
-        })
+        };
+        Some((Ok::<_, std::convert::Infallible>(event), subscription))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }

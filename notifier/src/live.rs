@@ -3,11 +3,13 @@
 //! (`GET /v1/alerts/live`, Server-Sent Events). So a browser connected to any notifier sees the alerts
 //! every notifier raises.
 
+use sightline_common::auth::Credential;
 use sightline_common::retry::Backoff;
 use sightline_common::shutdown::Shutdown;
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use crate::alert::Alert;
@@ -31,10 +33,78 @@ impl Default for LiveFeed {
     }
 }
 
+/// How often an open subscription checks its credential again (and before every alert).
+pub const RECHECK: Duration = Duration::from_secs(1);
+
+/// What a subscriber is sent next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedItem {
+    /// An alert's document (JSON).
+    Alert(String),
+    /// This many alerts were missed by a slow reader.
+    Lagged(u64),
+    /// The subscription ends, for this reason: its credential was revoked, logged out, expired,
+    /// disabled or lost the role.
+    Ended(&'static str),
+}
+
+/// One subscriber's view of the feed, on the credential it was opened with: each alert is sent only
+/// after the credential is found still valid, and the credential is checked every [`RECHECK`]
+/// even when no alert comes, so a revoked token, an ended session or a disabled user stops
+/// receiving within a second, and the feed ends with [`FeedItem::Ended`].
+pub struct Subscription {
+    alerts: broadcast::Receiver<String>,
+    checks: tokio::time::Interval,
+    pool: PgPool,
+    credential: Credential,
+    ended: bool,
+}
+
+impl Subscription {
+    /// The next item, or `None` once the subscription ended.
+    pub async fn next(&mut self) -> Option<FeedItem> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            let alert = tokio::select! {
+                alert = self.alerts.recv() => Some(alert),
+                _ = self.checks.tick() => None,
+            };
+            if let Some(reason) = self.refusal().await {
+                self.ended = true;
+                return Some(FeedItem::Ended(reason));
+            }
+            match alert {
+                None => continue,
+                Some(Ok(document)) => return Some(FeedItem::Alert(document)),
+                Some(Err(RecvError::Lagged(missed))) => return Some(FeedItem::Lagged(missed)),
+                Some(Err(RecvError::Closed)) => return None,
+            }
+        }
+    }
+
+    /// Why the credential may no longer receive alerts, if it may not. A check that fails refuses
+    /// too: a browser reconnects on its own, with whatever credential it still has.
+    async fn refusal(&self) -> Option<&'static str> {
+        match self.credential.holder(&self.pool).await {
+            Ok(Some(holder)) if holder.role.can_see_people() => None,
+            Ok(Some(_)) => Some("the role no longer sees alerts"),
+            Ok(None) => Some("the token or session has ended"),
+            Err(error) => {
+                tracing::warn!(%error, "live feed: checking a subscriber's credential failed");
+                Some("the credential could not be checked; reconnect")
+            }
+        }
+    }
+}
+
 impl LiveFeed {
-    /// A new subscription.
-    pub fn subscribe(&self) -> broadcast::Receiver<String> {
-        self.sender.subscribe()
+    /// A new subscription on `credential`, checked again in `pool` as it goes.
+    pub fn subscribe(&self, pool: PgPool, credential: Credential) -> Subscription {
+        let mut checks = tokio::time::interval(RECHECK);
+        checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Subscription { alerts: self.sender.subscribe(), checks, pool, credential, ended: false }
     }
 
     /// Follows new alerts until `shutdown`, reconnecting with backoff.

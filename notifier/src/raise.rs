@@ -116,7 +116,7 @@ impl Raiser {
     }
 
     fn check(&self, message: &Message<'_>) -> Result<EnrichedEvent, validate::Invalid> {
-        let payload = message.payload().ok_or_else(validate::Invalid::empty)?;
+        let payload = validate::payload(message.payload())?;
         let event = EnrichedEvent::decode(payload).map_err(|e| validate::Invalid::decode("EnrichedEvent", e))?;
         validate::schema_version(event.schema_version)?;
         validate::enriched(&event, &self.limits)?;

@@ -181,6 +181,21 @@ fn default_enabled() -> bool {
 /// Longest cooldown: a week.
 const MAX_COOLDOWN_SECS: i32 = 7 * 86_400;
 
+/// Most watchlists one rule names.
+pub const MAX_RULE_LISTS: usize = 100;
+/// Most streams one rule names.
+pub const MAX_RULE_STREAMS: usize = 1000;
+/// Most sites one rule names.
+pub const MAX_RULE_SITES: usize = 100;
+
+/// `field` has at most `max` entries.
+fn bounded<T>(field: &str, values: &[T], max: usize) -> Result<(), String> {
+    if values.len() > max {
+        return Err(format!("{field} has {} entries, more than the {max} allowed", values.len()));
+    }
+    Ok(())
+}
+
 impl RuleInput {
     /// Checks what can be checked without the database; the message names the field.
     pub fn validate(&self, policy: &TargetPolicy) -> Result<(), String> {
@@ -188,6 +203,9 @@ impl RuleInput {
         if self.name.trim().is_empty() {
             return Err("name must not be empty".into());
         }
+        bounded("list_ids", &self.list_ids, MAX_RULE_LISTS)?;
+        bounded("stream_ids", &self.stream_ids, MAX_RULE_STREAMS)?;
+        bounded("sites", &self.sites, MAX_RULE_SITES)?;
         for site in &self.sites {
             sightline_common::api::check_text("sites[]", site, 200)?;
         }

@@ -116,9 +116,9 @@ pub struct ApiState {
     pub warehouse: Warehouse,
     /// Request metrics.
     pub metrics: QueryMetrics,
-    /// Describes the face of a search photo; `None` when the service runs without the face models
+    /// Describes the face of a search photo; why not when the service runs without the face models
     /// (searches by an event's face still work).
-    pub photos: Option<Arc<PhotoDescriber>>,
+    pub photos: Result<Arc<PhotoDescriber>, String>,
     /// The fonts summary PDFs are set in.
     pub fonts: PdfFonts,
     /// Sessions and login throttling ([`sightline_common::accounts_api`] is served here).
@@ -694,8 +694,8 @@ async fn search_faces(
             ));
         }
         None => {
-            let photos = state.photos.as_ref().ok_or_else(|| {
-                ApiError(StatusCode::SERVICE_UNAVAILABLE, "search by photo needs the face models (models_dir)".into())
+            let photos = state.photos.as_ref().map_err(|reason| {
+                ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("search by photo is unavailable: {reason}"))
             })?;
             let sha256: String = Sha256::digest(&photo).iter().map(|b| format!("{b:02x}")).collect();
             let descriptor = photos.describe_off_runtime(photo).await.map_err(|error| match error {

@@ -40,8 +40,9 @@ struct QuerySettings {
     metrics_addr: std::net::SocketAddr,
     /// `production` refuses the local stack's credentials at start.
     deployment: sightline_common::config::Deployment,
-    /// The face models (`make models` prints the directory) for searches by photo; empty: searches
-    /// by photo answer 503, searches by an event's face still work.
+    /// The face models (`make models` prints the directory) for searches by photo; empty or without
+    /// the models: searches by photo answer 503 (and `/readyz` says why), searches by an event's face
+    /// and everything else still work.
     models_dir: Option<PathBuf>,
     /// Threads of each face model.
     model_threads: usize,
@@ -133,11 +134,21 @@ async fn main() -> anyhow::Result<()> {
     )
     .map_err(anyhow::Error::msg)?;
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
-    // What takes time to load is loaded before /readyz can say ready.
-    let photos = settings.models_dir.as_deref().map(|dir| photo_describer(dir, &settings)).transpose()?;
+    // What takes time to load is loaded before /readyz can say ready. Without the face models the
+    // service runs all the same: searches by photo answer 503 with the reason, which /readyz shows.
+    let photos = match settings.models_dir.as_deref() {
+        None => Err("no face models configured (models_dir; `make models` prints the directory)".to_owned()),
+        Some(dir) => photo_describer(dir, &settings).map_err(|error| format!("{error:#}")),
+    };
+    if let Err(reason) = &photos {
+        tracing::warn!(%reason, "searches by photo are unavailable");
+    }
     let fonts = sightline_exporter::PdfFonts::load_system().context("loading the fonts of PDF reports")?;
     let (Ops { shutdown, readiness, .. }, metrics) =
         start_ops(settings.metrics_addr, "reaching the warehouse", QueryMetrics::register).await?;
+    if let Err(reason) = &photos {
+        readiness.unavailable("search by photo", reason.clone());
+    }
 
     let warehouse = Warehouse::new(&settings.clickhouse);
     let accounts = settings.accounts.clone();

@@ -24,6 +24,11 @@ impl Invalid {
         Self { reason: "empty", detail: "message has no payload".into() }
     }
 
+    /// A field or the whole message exceeds its limit.
+    pub fn too_large(detail: impl Into<String>) -> Self {
+        Self { reason: "too_large", detail: detail.into() }
+    }
+
     /// The payload is not a `message` (the decoder's `error`).
     pub fn decode(message: &str, error: impl std::fmt::Display) -> Self {
         Self { reason: "decode", detail: format!("not a valid {message}: {error}") }
@@ -66,13 +71,22 @@ pub const RANK_MAX: u32 = u16::MAX as u32;
 /// Slack allowed when a box is compared with its frame's edges, pixels (float rounding).
 const FRAME_EDGE_TOLERANCE: f32 = 0.5;
 
-/// A `schema_version` is present. Every minor version is readable, newer ones included: changes
-/// within v1 only add fields, which a consumer that does not know them ignores; an incompatible
-/// change gets new topics instead (see `events.proto`).
+/// The largest `schema_version` the warehouse holds (`events.schema_version` is a UInt16).
+pub const SCHEMA_VERSION_MAX: u32 = u16::MAX as u32;
+
+/// A message's payload: a missing one (a tombstone) and a zero-byte one are both `empty`.
+pub fn payload(payload: Option<&[u8]>) -> Result<&[u8], Invalid> {
+    payload.filter(|bytes| !bytes.is_empty()).ok_or_else(Invalid::empty)
+}
+
+/// A `schema_version` is present and one the warehouse holds. Every minor version is readable,
+/// newer ones included: changes within v1 only add fields, which a consumer that does not know them
+/// ignores; an incompatible change gets new topics instead (see `events.proto`).
 pub fn schema_version(version: u32) -> Result<(), Invalid> {
     match version {
         0 => Err(Invalid::field("schema_version is missing")),
-        _ => Ok(()),
+        1..=SCHEMA_VERSION_MAX => Ok(()),
+        _ => Err(Invalid::field(format!("schema_version {version} is more than {SCHEMA_VERSION_MAX}"))),
     }
 }
 
@@ -101,7 +115,7 @@ pub fn uuid_field(field: &str, value: &str) -> Result<(), Invalid> {
 /// `field` is text of at most `limits.text_max_bytes`.
 pub fn text(field: &str, value: &str, limits: &Limits) -> Result<(), Invalid> {
     if value.len() > limits.text_max_bytes {
-        return Err(Invalid::field(format!(
+        return Err(Invalid::too_large(format!(
             "{field} is {} bytes, more than the {} allowed",
             value.len(),
             limits.text_max_bytes
@@ -163,7 +177,7 @@ pub fn detection(event: &DetectionEvent, prefix: &str, limits: &Limits) -> Resul
     finite(&field("detection_score"), event.detection_score)?;
     finite(&field("quality"), event.quality)?;
     if event.landmarks.len() > limits.landmarks_max {
-        return Err(Invalid::field(format!(
+        return Err(Invalid::too_large(format!(
             "{prefix}landmarks has {} points, more than the {} allowed",
             event.landmarks.len(),
             limits.landmarks_max
@@ -176,14 +190,11 @@ pub fn detection(event: &DetectionEvent, prefix: &str, limits: &Limits) -> Resul
     if let Some(jpeg) = &event.best_shot_jpeg
         && jpeg.len() > limits.best_shot_max_bytes
     {
-        return Err(Invalid {
-            reason: "too_large",
-            detail: format!(
-                "{prefix}best_shot_jpeg is {} bytes, more than the {} allowed",
-                jpeg.len(),
-                limits.best_shot_max_bytes
-            ),
-        });
+        return Err(Invalid::too_large(format!(
+            "{prefix}best_shot_jpeg is {} bytes, more than the {} allowed",
+            jpeg.len(),
+            limits.best_shot_max_bytes
+        )));
     }
     Ok(())
 }
@@ -198,7 +209,7 @@ pub fn enriched(event: &EnrichedEvent, limits: &Limits) -> Result<(), Invalid> {
     text("descriptor_skip_reason", &event.descriptor_skip_reason, limits)?;
     if let Some(descriptor) = &event.descriptor {
         if descriptor.values.len() > limits.descriptor_max_values {
-            return Err(Invalid::field(format!(
+            return Err(Invalid::too_large(format!(
                 "descriptor has {} values, more than the {} allowed",
                 descriptor.values.len(),
                 limits.descriptor_max_values
@@ -211,7 +222,7 @@ pub fn enriched(event: &EnrichedEvent, limits: &Limits) -> Result<(), Invalid> {
         text("descriptor.model_version", &descriptor.model_version, limits)?;
     }
     if event.matches.len() > limits.matches_max {
-        return Err(Invalid::field(format!(
+        return Err(Invalid::too_large(format!(
             "matches has {} entries, more than the {} allowed",
             event.matches.len(),
             limits.matches_max
@@ -303,7 +314,6 @@ mod tests {
             DetectionEvent { event_id: "nope".into(), ..valid.clone() },
             DetectionEvent { event_id: "6F1C2A3B-0000-4000-8000-000000000001".into(), ..valid.clone() },
             DetectionEvent { stream_id: String::new(), ..valid.clone() },
-            DetectionEvent { stream_id: "s".repeat(257), ..valid.clone() },
             DetectionEvent { capture_time_ms: 0, ..valid.clone() },
             DetectionEvent { track_id: String::new(), ..valid.clone() },
             DetectionEvent { kind: 0, ..valid.clone() },
@@ -314,7 +324,6 @@ mod tests {
             boxed(0.0, 350.0, 10.0, 20.0),
             DetectionEvent { detection_score: f32::INFINITY, ..valid.clone() },
             DetectionEvent { quality: f32::NAN, ..valid.clone() },
-            DetectionEvent { landmarks: vec![Point::default(); 129], ..valid.clone() },
             DetectionEvent { landmarks: vec![Point { x: f32::NAN, y: 0.0 }], ..valid.clone() },
         ];
         for event in bad {
@@ -322,11 +331,28 @@ mod tests {
             assert_eq!(invalid.reason, "invalid", "{}", invalid.detail);
             assert!(invalid.detail.starts_with("detection."), "{}", invalid.detail);
         }
-        let huge_shot = DetectionEvent { best_shot_jpeg: Some(vec![0xff; 1024 * 1024 + 1]), ..valid.clone() };
-        assert_eq!(detection(&huge_shot, "", &limits).map_err(|e| e.reason), Err("too_large"));
+        // Fields over their limits are too large, not invalid.
+        let over = [
+            DetectionEvent { best_shot_jpeg: Some(vec![0xff; 1024 * 1024 + 1]), ..valid.clone() },
+            DetectionEvent { stream_id: "s".repeat(257), ..valid.clone() },
+            DetectionEvent { site: "s".repeat(257), ..valid.clone() },
+            DetectionEvent { landmarks: vec![Point::default(); 129], ..valid.clone() },
+        ];
+        for event in over {
+            let refused = detection(&event, "", &limits).expect_err("refused");
+            assert_eq!(refused.reason, "too_large", "{}", refused.detail);
+        }
         assert_eq!(schema_version(0).map_err(|e| e.reason), Err("invalid"));
         assert!(schema_version(1).is_ok());
         assert!(schema_version(SCHEMA_VERSION + 1).is_ok(), "newer minor versions are read");
+        assert!(schema_version(65_535).is_ok());
+        assert!(
+            schema_version(65_536).is_err_and(|e| e.reason == "invalid" && e.detail.contains("65536")),
+            "a version the warehouse cannot hold is refused, not stored as 65535"
+        );
+        assert_eq!(payload(None).map_err(|e| e.reason), Err("empty"));
+        assert_eq!(payload(Some(&[])).map_err(|e| e.reason), Err("empty"), "zero bytes are empty");
+        assert_eq!(payload(Some(&[8, 1])), Ok(&[8u8, 1][..]));
     }
 
     #[test]
@@ -357,14 +383,14 @@ mod tests {
             with_match(&|m| m.rank = 70_000),
             with_match(&|m| m.person_id = "P".into()),
             with_match(&|m| m.list_id = "{6f1c2a3b-0000-4000-8000-000000000003}".into()),
-            with_match(&|m| m.person_display_name = "n".repeat(300)),
-            too_many,
-            long_descriptor,
             nan_descriptor,
             EnrichedEvent { detection: None, ..valid_enriched() },
         ];
         for event in bad {
             assert_eq!(enriched(&event, &limits).map_err(|e| e.reason), Err("invalid"), "{event:?}");
+        }
+        for event in [with_match(&|m| m.person_display_name = "n".repeat(300)), too_many, long_descriptor] {
+            assert_eq!(enriched(&event, &limits).map_err(|e| e.reason), Err("too_large"), "{event:?}");
         }
     }
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 use sightline_common::clock::now_ms;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
@@ -104,29 +105,64 @@ async fn receive(
 /// The alert documents a live-feed subscription received, in order.
 pub type LiveFeed = Arc<Mutex<Vec<Value>>>;
 
-/// Subscribes to the notifier's live feed on `port` with `token` in the query string, as a
-/// browser's `EventSource` does, and collects what arrives in the background.
+/// A live-feed subscription read in the background, as a browser's `EventSource` reads it.
+pub struct LiveSubscription {
+    /// The alert documents received, in order.
+    pub alerts: LiveFeed,
+    /// The data of the `ended` event, once the notifier sent it.
+    pub ended: Arc<Mutex<Option<Value>>>,
+    /// Whether the notifier closed the connection.
+    pub closed: Arc<AtomicBool>,
+}
+
+/// A single-use ticket for the live feed, asked with `headers` (a bearer token, or a session's
+/// cookie and CSRF token), as `POST /v1/alerts/live/ticket` answers it.
+pub fn live_ticket(port: u16, headers: &[(&str, &str)]) -> anyhow::Result<String> {
+    let answer = crate::stack::http_exchange_with(port, "POST", "/v1/alerts/live/ticket", headers, "", b"")?;
+    let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    anyhow::ensure!(answer.status == 201, "the ticket was refused: {} {body}", answer.status);
+    body["ticket"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("no ticket in {body}"))
+}
+
+/// Subscribes to the notifier's live feed on `port` with a ticket asked with `token`, as a
+/// browser's `EventSource` does, and collects the alerts that arrive in the background.
 pub async fn subscribe_live(port: u16, token: &str) -> anyhow::Result<LiveFeed> {
+    let ticket = live_ticket(port, &[("Authorization", &format!("Bearer {token}"))])?;
+    Ok(open_live(port, &format!("/v1/alerts/live?ticket={ticket}"), &[]).await?.alerts)
+}
+
+/// Opens the live feed at `path` (its query included) with `headers`, and reads it in the
+/// background: an error unless the notifier answers 200.
+pub async fn open_live(port: u16, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<LiveSubscription> {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    // HTTP/1.0: the event stream comes unchunked, one `data:` line per alert.
-    let request = format!("GET /v1/alerts/live?access_token={token} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    // HTTP/1.0: the event stream comes unchunked, one `data:` line per event.
+    let extra: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{extra}\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut lines = tokio::io::BufReader::new(stream).lines();
     let status = lines.next_line().await?.unwrap_or_default();
     anyhow::ensure!(status.contains(" 200 "), "live feed answered {status}");
-    let received: LiveFeed = Arc::default();
-    let sink = received.clone();
+    let subscription = LiveSubscription { alerts: Arc::default(), ended: Arc::default(), closed: Arc::default() };
+    let (alerts, ended, closed) =
+        (subscription.alerts.clone(), subscription.ended.clone(), subscription.closed.clone());
     tokio::spawn(async move {
+        let mut event = String::new();
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(data) = line.strip_prefix("data: ")
+            if let Some(name) = line.strip_prefix("event: ") {
+                event = name.to_owned();
+            } else if let Some(data) = line.strip_prefix("data: ")
                 && let Ok(document) = serde_json::from_str::<Value>(data)
-                && let Ok(mut sink) = sink.lock()
             {
-                sink.push(document);
+                match event.as_str() {
+                    "alert" => alerts.lock().iter_mut().for_each(|alerts| alerts.push(document.clone())),
+                    "ended" => ended.lock().iter_mut().for_each(|ended| **ended = Some(document.clone())),
+                    _ => {}
+                }
             }
         }
+        closed.store(true, Ordering::SeqCst);
     });
-    Ok(received)
+    Ok(subscription)
 }
 
 /// Every mail in the stack's Maildir (`SIGHTLINE_MAILDIR`) addressed to `recipient`, as raw text.

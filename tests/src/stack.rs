@@ -184,6 +184,14 @@ pub fn terminate(
     }
 }
 
+/// The `SMTP__*` settings of a service that mails to the stack's SMTP sink (`SIGHTLINE_SMTP`): a
+/// relay on loopback, so plain SMTP, as the shipped `notifier.toml` and `scheduler.toml` say.
+pub fn smtp_sink() -> anyhow::Result<[(&'static str, String); 3]> {
+    let sink = std::env::var("SIGHTLINE_SMTP").context("SIGHTLINE_SMTP (the stack's SMTP sink)")?;
+    let (host, port) = sink.rsplit_once(':').with_context(|| format!("SIGHTLINE_SMTP {sink:?} is not host:port"))?;
+    Ok([("SMTP__HOST", host.to_owned()), ("SMTP__PORT", port.to_owned()), ("SMTP__SECURITY", "plain".to_owned())])
+}
+
 /// A running service process, killed when dropped.
 pub struct ServiceProcess {
     child: Child,
@@ -223,8 +231,7 @@ impl ServiceProcess {
         api_port: u16,
         log_name: &str,
     ) -> anyhow::Result<Self> {
-        let smtp_port = std::env::var("SIGHTLINE_SMTP")?.rsplit(':').next().unwrap_or("2525").to_owned();
-        let settings = [
+        let mut settings = vec![
             ("KAFKA__BROKERS", kafka().brokers),
             ("INPUT_TOPIC", isolation.topic.clone()),
             ("ALERTS_TOPIC", alerts_topic.to_owned()),
@@ -232,9 +239,9 @@ impl ServiceProcess {
             ("GROUP_ID", group.to_owned()),
             ("POSTGRES_URL", postgres_url.to_owned()),
             ("HTTP_ADDR", format!("127.0.0.1:{api_port}")),
-            ("SMTP__PORT", smtp_port),
             ("WEBHOOK__ALLOW_HOSTS", "[127.0.0.1]".to_owned()),
         ];
+        settings.extend(smtp_sink()?);
         Self::start("sightline-notifier", "NOTIFIER", "METRICS_ADDR", &[], &settings, log_name)
     }
 
@@ -310,6 +317,50 @@ impl Drop for ServiceProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Resident memory of process `pid`, in MiB (0 when it cannot be read).
+pub fn rss_mb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024
+}
+
+/// The most resident memory a process had while it was watched: sampled every 20 ms on a thread of
+/// its own from [`PeakMemory::watch`] until [`PeakMemory::stop`].
+pub struct PeakMemory {
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    watching: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<()>,
+}
+
+impl PeakMemory {
+    /// Starts watching process `pid`.
+    pub fn watch(pid: u32) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let peak = std::sync::Arc::new(AtomicU64::new(rss_mb(pid)));
+        let watching = std::sync::Arc::new(AtomicBool::new(true));
+        let (high, on) = (peak.clone(), watching.clone());
+        let sampler = std::thread::spawn(move || {
+            while on.load(Ordering::SeqCst) {
+                high.fetch_max(rss_mb(pid), Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        Self { peak, watching, sampler }
+    }
+
+    /// Stops watching: the most resident memory seen, in MiB.
+    pub fn stop(self) -> u64 {
+        use std::sync::atomic::Ordering;
+        self.watching.store(false, Ordering::SeqCst);
+        let _ = self.sampler.join();
+        self.peak.load(Ordering::SeqCst)
     }
 }
 

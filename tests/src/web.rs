@@ -100,6 +100,7 @@ impl ApiServices {
         )?);
         let mut scheduler_settings = vec![("HTTP_ADDR", address(scheduler)), ("POSTGRES_URL", db.url.clone())];
         scheduler_settings.extend(warehouse.iter().cloned());
+        scheduler_settings.extend(stack::smtp_sink()?);
         processes.push(ServiceProcess::start(
             "sightline-scheduler",
             "SCHEDULER",

@@ -252,6 +252,9 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     let found: Vec<serde_json::Value> = serde_json::from_str(&body)?;
     assert_eq!(found.len(), 1, "{body}");
     assert_eq!(found[0]["display_name"], "Obama");
+    let (status, body) = call("GET", format!("{persons}?q=OB%00A"), "ops-secret", "", vec![]).await??;
+    assert_eq!(status, 400, "a NUL byte in the search is refused, not a database error: {body}");
+    assert!(body.contains("U+0000"), "{body}");
 
     // Detections from other photos of the same people, a stranger, a body, and garbage.
     let obama2 = detection(&mut detector, &photo("obama2.jpg"), "cam-1");

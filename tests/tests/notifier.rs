@@ -104,35 +104,56 @@ impl NotifierTest {
     }
 }
 
+impl NotifierTest {
+    /// A fresh isolation with its alerts topic, a database with a token per role, the list "Banned"
+    /// with Ann Example on it and the stream "Door": the test, the list's, Ann's and the stream's ids.
+    async fn create(name: &str) -> anyhow::Result<(Self, Uuid, Uuid, Uuid)> {
+        let iso = Isolation::new(name, 3).await?;
+        let alerts_topic = format!("{}.alerts", iso.topic);
+        let spec = TopicSpec { name: alerts_topic.clone(), partitions: 3, replication: 1, retention_ms: -1 };
+        sightline_common::kafka::ensure_topics(&stack::kafka(), &[spec]).await?;
+        let db = TestDatabase::create(&format!("test_{name}")).await?;
+        for (name, token, role) in [
+            ("operator", OPERATOR, Role::Operator),
+            ("analyst", ANALYST, Role::Analyst),
+            ("viewer", VIEWER, Role::Viewer),
+            ("admin", ADMIN, Role::Admin),
+        ] {
+            sightline_common::auth::register(&db.pool, name, token, role).await?;
+        }
+        let list: Uuid = sqlx::query_scalar("INSERT INTO watchlists (name) VALUES ('Banned') RETURNING id")
+            .fetch_one(&db.pool)
+            .await?;
+        let person: Uuid = sqlx::query_scalar(
+            "INSERT INTO watchlist_persons (list_id, display_name, external_id) VALUES ($1, 'Ann Example', 'EXT-1') RETURNING id",
+        )
+        .bind(list)
+        .fetch_one(&db.pool)
+        .await?;
+        let stream: Uuid = sqlx::query_scalar(
+            "INSERT INTO streams (name, source_url, site) VALUES ('Door', 'rtsp://127.0.0.1:8554/door', 'door') RETURNING id",
+        )
+        .fetch_one(&db.pool)
+        .await?;
+        Ok((Self { iso, alerts_topic, db, api_port: stack::free_port()? }, list, person, stream))
+    }
+
+    /// Starts the notifier and waits for its API.
+    async fn start_and_wait(&self) -> anyhow::Result<ServiceProcess> {
+        let group = format!("{}-notifier", self.iso.group);
+        let notifier = self.start(&group, &group)?;
+        let port = self.api_port;
+        eventually(Duration::from_secs(60), "the notifier API", || async {
+            Ok(call(port, "GET", "/v1/alert-rules", OPERATOR, None).ok().filter(|(s, _)| *s == 200).map(|_| ()))
+        })
+        .await?;
+        Ok(notifier)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watchlisted_people_raise_one_alert_per_track_on_every_channel() -> anyhow::Result<()> {
-    let iso = Isolation::new("notifier", 3).await?;
-    let alerts_topic = format!("{}.alerts", iso.topic);
-    let spec = TopicSpec { name: alerts_topic.clone(), partitions: 3, replication: 1, retention_ms: -1 };
-    sightline_common::kafka::ensure_topics(&stack::kafka(), &[spec]).await?;
-    let db = TestDatabase::create("test_notifier").await?;
-    for (name, token, role) in [
-        ("operator", OPERATOR, Role::Operator),
-        ("analyst", ANALYST, Role::Analyst),
-        ("viewer", VIEWER, Role::Viewer),
-        ("admin", ADMIN, Role::Admin),
-    ] {
-        sightline_common::auth::register(&db.pool, name, token, role).await?;
-    }
-    let list: Uuid =
-        sqlx::query_scalar("INSERT INTO watchlists (name) VALUES ('Banned') RETURNING id").fetch_one(&db.pool).await?;
-    let person: Uuid = sqlx::query_scalar(
-        "INSERT INTO watchlist_persons (list_id, display_name, external_id) VALUES ($1, 'Ann Example', 'EXT-1') RETURNING id",
-    )
-    .bind(list)
-    .fetch_one(&db.pool)
-    .await?;
-    let stream: Uuid = sqlx::query_scalar(
-        "INSERT INTO streams (name, source_url, site) VALUES ('Door', 'rtsp://127.0.0.1:8554/door', 'door') RETURNING id",
-    )
-    .fetch_one(&db.pool)
-    .await?;
-    let test = NotifierTest { iso, alerts_topic, db, api_port: stack::free_port()? };
+    let (test, list, person, stream) = NotifierTest::create("notifier").await?;
     let (port, tag) = (test.api_port, test.iso.group.clone());
 
     let receiver = WebhookReceiver::new(SECRET);
@@ -141,11 +162,7 @@ async fn watchlisted_people_raise_one_alert_per_track_on_every_channel() -> anyh
     let hook_url = |name: &str| format!("http://127.0.0.1:{receiver_port}/hooks/{name}");
 
     let group = format!("{tag}-notifier");
-    let notifier = test.start(&group, &group)?;
-    eventually(Duration::from_secs(60), "the notifier API", || async {
-        Ok(call(port, "GET", "/v1/alert-rules", OPERATOR, None).ok().filter(|(s, _)| *s == 200).map(|_| ()))
-    })
-    .await?;
+    let notifier = test.start_and_wait().await?;
 
     // Bad rules are refused with a 400 naming the problem; roles apply.
     let mail_to = format!("security-{tag}@example.com");
@@ -165,6 +182,8 @@ async fn watchlisted_people_raise_one_alert_per_track_on_every_channel() -> anyh
         (json!({"name": "typo", "channels": {"live": true}, "cooldown": 5}), "cooldown"),
         (json!({"name": "short secret", "channels": {"webhook": {"url": hook_url("x"), "secret": "short"}}}), "secret"),
         (json!({"name": "bad mail", "channels": {"email": {"to": ["not an address"]}}}), "email"),
+        (json!({"name": "many sites", "sites": vec!["door"; 100_000], "channels": {"live": true}}), "sites has 100000"),
+        (json!({"name": "many lists", "list_ids": vec![list; 101], "channels": {"live": true}}), "list_ids has 101"),
     ];
     for (body, needle) in refusals {
         let (status, answer) = call(port, "POST", "/v1/alert-rules", OPERATOR, Some(body.clone()))?;
@@ -452,6 +471,93 @@ async fn watchlisted_people_raise_one_alert_per_track_on_every_channel() -> anyh
     assert!(receiver.hooks("door").iter().chain(&receiver.hooks("flaky")).all(|h| h.signature_valid));
     drop(replay);
     drop(server);
+    test.db.remove().await?;
+    Ok(())
+}
+
+/// A live feed lives only as long as the credential that opened it: a revoked token, a session that
+/// logged out and a disabled user's session each get `event: ended` and a closed connection within
+/// a second or so of the change, and no alert after it, while a feed on a valid token receives the
+/// alert. A ticket opens the feed once; a token in the URL is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_feeds_end_when_their_credential_ends() -> anyhow::Result<()> {
+    use sightline_common::accounts::{self, AccountSettings, UserChange};
+    use sightline_testkit::alerts::{live_ticket, open_live};
+    let (test, list, person, stream) = NotifierTest::create("livefeed").await?;
+    let port = test.api_port;
+    let pool = &test.db.pool;
+    let notifier = test.start_and_wait().await?;
+    let rule = json!({"name": "Live", "list_ids": [list], "channels": {"live": true}});
+    assert_eq!(call(port, "POST", "/v1/alert-rules", OPERATOR, Some(rule))?.0, 201);
+
+    // A token to revoke, and two users with a session each (one logs out, one is disabled).
+    let doomed = sightline_common::auth::issue(pool, "doomed", Role::Analyst, None).await?;
+    let settings = AccountSettings::default();
+    let password = "a long enough password";
+    let mut sessions = Vec::new();
+    for name in ["leaver", "disabled"] {
+        let id = accounts::create_user(pool, name, password, Role::Analyst).await?;
+        sessions.push((id, accounts::login(pool, &settings, name, password, None).await?));
+    }
+    let cookie = |secret: &str| format!("{}={secret}", accounts::SESSION_COOKIE);
+    let bearer = |token: &str| format!("Bearer {token}");
+
+    // The feeds: a valid token's, the doomed token's (by ticket), the leaver's (by cookie) and the
+    // disabled user's (by a ticket asked with the session).
+    let ticket = live_ticket(port, &[("Authorization", &bearer(ANALYST))])?;
+    let path = |ticket: &str| format!("/v1/alerts/live?ticket={ticket}");
+    let valid = open_live(port, &path(&ticket), &[]).await?;
+    let reused = http_exchange(port, "GET", &path(&ticket), None, "", b"")?;
+    assert_eq!(reused.status, 401, "a ticket opens the feed once");
+    let in_url = http_exchange(port, "GET", &format!("/v1/alerts/live?access_token={ANALYST}"), None, "", b"")?;
+    assert_eq!(in_url.status, 400, "a token in the URL is refused");
+    let doomed_ticket = live_ticket(port, &[("Authorization", &bearer(&doomed.token))])?;
+    let revoked = open_live(port, &path(&doomed_ticket), &[]).await?;
+    let leaver_cookie = cookie(&sessions[0].1.secret);
+    let logged_out = open_live(port, "/v1/alerts/live", &[("Cookie", &leaver_cookie)]).await?;
+    let disabled_cookie = cookie(&sessions[1].1.secret);
+    let session_headers = [("Cookie", disabled_cookie.as_str()), ("X-CSRF-Token", sessions[1].1.csrf_token.as_str())];
+    let disabled = open_live(port, &path(&live_ticket(port, &session_headers)?), &[]).await?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for feed in [&valid, &revoked, &logged_out, &disabled] {
+        assert!(!feed.closed.load(std::sync::atomic::Ordering::SeqCst), "every feed is open before the changes");
+    }
+
+    // Revocation, logout, disabling.
+    let changed = std::time::Instant::now();
+    assert!(sightline_common::auth::revoke(pool, doomed.id).await?);
+    sqlx::query("UPDATE sessions SET ended_at = now() WHERE user_id = $1").bind(sessions[0].0).execute(pool).await?;
+    accounts::update_user(pool, sessions[1].0, UserChange { disabled: Some(true), ..Default::default() }).await?;
+    for (what, feed) in [("revoked token", &revoked), ("logged-out session", &logged_out), ("disabled user", &disabled)]
+    {
+        eventually(Duration::from_secs(10), &format!("the {what}'s feed ended"), || async {
+            Ok(feed.closed.load(std::sync::atomic::Ordering::SeqCst).then_some(()))
+        })
+        .await?;
+        let ended = feed.ended.lock().unwrap().clone();
+        assert!(ended.as_ref().is_some_and(|e| e["reason"].as_str().is_some_and(|r| r.contains("ended"))), "{ended:?}");
+    }
+    let took = changed.elapsed();
+    assert!(took < Duration::from_secs(3), "the feeds ended {took:?} after the changes");
+    assert!(!valid.closed.load(std::sync::atomic::Ordering::SeqCst), "the valid token's feed stays open");
+
+    // Ann is seen: the valid feed receives the alert; the ended ones received nothing.
+    let reports = Reports::new();
+    let ann = person_match(list, person, "Ann Example", 0.83);
+    let track = Uuid::new_v4().to_string();
+    let first = reports.report(&stream.to_string(), &track, 0, TrackReportKind::First, now_ms(), Some(&ann));
+    produce_raw(&stack::kafka(), &test.iso.topic, &[first]).await?;
+    eventually(Duration::from_secs(20), "the alert on the valid feed", || async {
+        Ok((valid.alerts.lock().unwrap().len() == 1).then_some(()))
+    })
+    .await?;
+    for feed in [&revoked, &logged_out, &disabled] {
+        assert!(feed.alerts.lock().unwrap().is_empty(), "an ended feed received no alert");
+    }
+    // A ticket of a revoked token opens nothing.
+    let late = live_ticket(port, &[("Authorization", &bearer(&doomed.token))]);
+    assert!(late.is_err_and(|e| e.to_string().contains("401")), "a revoked token gets no ticket");
+    drop(notifier);
     test.db.remove().await?;
     Ok(())
 }

@@ -340,6 +340,48 @@ async fn a_warehouse_outage_is_a_503_and_not_ready_until_it_returns() -> anyhow:
     Ok(())
 }
 
+/// The README's `sightline-query --config query/query.toml` starts with the shipped file, whose
+/// face-model folder does not exist here: the service runs, `/readyz` is 200 and says searches by
+/// photo are unavailable and why, and such a search is a 503 with the reason.
+#[tokio::test]
+async fn the_shipped_configuration_starts_without_the_face_models() -> anyhow::Result<()> {
+    let clickhouse = stack::clickhouse("query_no_models");
+    sightline_common::warehouse::migrate(&clickhouse).await?;
+    let db = TestDatabase::create("test_query_no_models").await?;
+    sightline_common::auth::register(&db.pool, "analyst", ANALYST, Role::Analyst).await?;
+    let port = stack::free_port()?;
+    let settings = [
+        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("POSTGRES_URL", db.url.clone()),
+        ("CLICKHOUSE__URL", clickhouse.url.clone()),
+        ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
+    ];
+    let config = stack::repo_root().join("query/query.toml");
+    let config = config.to_string_lossy();
+    let mut query = ServiceProcess::start(
+        "sightline-query",
+        "QUERY",
+        "METRICS_ADDR",
+        &["--config", &config],
+        &settings,
+        "query-no-models",
+    )?;
+    let readiness = eventually(Duration::from_secs(30), "the query service to be ready", || async {
+        Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|(_, body)| body))
+    })
+    .await?;
+    assert!(readiness.contains("unavailable: search by photo"), "{readiness}");
+    let search = http_exchange(port, "POST", "/v1/search/faces", Some(ANALYST), "image/png", b"\x89PNG not decoded")?;
+    let body = String::from_utf8_lossy(&search.body);
+    assert_eq!(search.status, 503, "{body}");
+    assert!(body.contains("search by photo is unavailable"), "{body}");
+    assert_eq!(get(port, "/v1/stats/streams", Some(ANALYST))?.0, 200, "everything else works");
+    assert!(query.is_running());
+    drop(query);
+    db.remove().await?;
+    Ok(())
+}
+
 /// Tracks reported several times (first, improved, ended): every list and every count of the API,
 /// the CSV and the PDF has one entry per track, never one per report; `every_report=true` lists the
 /// history.

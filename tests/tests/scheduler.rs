@@ -110,6 +110,8 @@ fn start_scheduler(
         ("CLICKHOUSE__URL", clickhouse.url.clone()),
         ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
         ("SMTP__PORT", smtp_port.to_owned()),
+        // The stack's sink is on loopback: plain SMTP, as the shipped scheduler.toml says.
+        ("SMTP__SECURITY", "plain".to_owned()),
     ];
     Ok((ServiceProcess::start("sightline-scheduler", "SCHEDULER", "METRICS_ADDR", &[], &settings, name)?, port))
 }

@@ -197,6 +197,8 @@ async fn d_poison_messages_go_to_the_dlq_with_reasons() -> anyhow::Result<()> {
     if let Some(b) = outside.detection.as_mut().and_then(|d| d.bbox.as_mut()) {
         b.x = 1_270.0;
     }
+    let mut too_new = events.event(10_007);
+    too_new.schema_version = 65_536;
     let mut upper_id = events.event(10_006);
     upper_id.event_id = upper_id.event_id.to_uppercase();
     let poison: Vec<(&str, Vec<u8>)> = vec![
@@ -210,6 +212,8 @@ async fn d_poison_messages_go_to_the_dlq_with_reasons() -> anyhow::Result<()> {
         ("invalid", huge_rank.encode_to_vec()),
         ("invalid", outside.encode_to_vec()),
         ("invalid", upper_id.encode_to_vec()),
+        ("empty", Vec::new()),
+        ("invalid", too_new.encode_to_vec()),
     ];
     let keyed: Vec<(String, Vec<u8>)> = poison.iter().map(|(_, p)| ("cam-00".to_owned(), p.clone())).collect();
     let positions = produce_raw(&kafka, &iso.topic, &keyed).await?;
@@ -324,7 +328,7 @@ async fn f_a_stuck_group_is_not_ready_on_every_member() -> anyhow::Result<()> {
         let reported = first_status == 503
             && second_status == 503
             && [&first_reason, &second_reason].iter().any(|r| r.contains("owns no partition"))
-            && [&first_reason, &second_reason].iter().any(|r| r.contains("committed nothing"))
+            && [&first_reason, &second_reason].iter().any(|r| r.contains("makes no progress"))
             && rejoins >= 1.0;
         Ok(reported.then_some((first_reason, second_reason)))
     })
@@ -332,6 +336,81 @@ async fn f_a_stuck_group_is_not_ready_on_every_member() -> anyhow::Result<()> {
     for writer in [&first, &second] {
         assert_eq!(writer.metric("sightline_consumer_group_lag")?, 50.0, "{reasons:?}");
     }
+    Ok(())
+}
+
+/// A record the broker accepts but never serves (5 MiB and more on tansu, written by another
+/// producer) stops its partition for good while the other partition moves: the writer is not ready
+/// and names the partition and the offset; `sightline-admin group skip` refuses a wrong offset, then
+/// moves the group past the record with a dead letter that records the skip, and everything else
+/// lands.
+#[tokio::test]
+async fn i_a_partition_that_cannot_move_is_reported_and_skipped() -> anyhow::Result<()> {
+    use rdkafka::producer::FutureRecord;
+    let iso = Isolation::new("unservable", 2).await?;
+    let kafka = stack::kafka();
+    let mut produced = produce(&kafka, &iso.topic, &generator(88), 0, 100, None).await?;
+    let foreign = sightline_common::kafka::KafkaSettings { max_message_bytes: 8 * 1024 * 1024, ..kafka.clone() };
+    let unservable = vec![0x42_u8; 5 * 1024 * 1024 + 4096];
+    let delivered = foreign
+        .idempotent_producer()?
+        .send(
+            FutureRecord::<str, [u8]>::to(&iso.topic).partition(1).key("cam-big").payload(&unservable),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!("producing the large record: {e}"))?;
+    let (partition, offset) = (delivered.partition.to_string(), delivered.offset);
+    produced.extend(produce(&kafka, &iso.topic, &generator(88), 100, 200, None).await?);
+    produced.sort();
+    let clickhouse = stack::clickhouse(&iso.database);
+    let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
+    let reason =
+        eventually(Duration::from_secs(120), "the writer to name the partition that does not move", || async {
+            let (status, reason) = writer.get("/readyz")?;
+            Ok((status == 503 && reason.contains(&format!("partition {partition} at offset {offset}")))
+                .then_some(reason))
+        })
+        .await?;
+    assert!(!reason.contains("partition 0 at"), "partition 0 moves: {reason}");
+    assert!(reason.contains("sightline-admin group skip"), "{reason}");
+    let (visible, _) = event_counts(&clickhouse).await?;
+    assert!(visible > 0 && visible < produced.len() as u64, "{visible} of {} landed", produced.len());
+    assert!(writer.terminate(Duration::from_secs(30)), "the writer stops cleanly");
+
+    // The operator skips it: a wrong offset is refused, the right one recorded and passed.
+    let skip = |at: i64| {
+        std::process::Command::new(stack::binary("sightline-admin").unwrap())
+            .args(["group", "skip", "--group", &iso.group, "--topic", &iso.topic, "--partition", &partition])
+            .args(["--offset", &at.to_string(), "--dlq-topic", &iso.dlq_topic, "--reason", "INC-42 unservable record"])
+            .env("SIGHTLINE_ADMIN__KAFKA__BROKERS", &kafka.brokers)
+            .output()
+            .unwrap()
+    };
+    let refused = skip(offset + 1);
+    assert!(!refused.status.success(), "a skip past records the group has not read is refused");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not at"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let done = skip(offset);
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
+    assert_exactly(&clickhouse, &produced).await?;
+    eventually(Duration::from_secs(60), "the writer ready again", || async {
+        Ok((writer.get("/readyz")?.0 == 200).then_some(()))
+    })
+    .await?;
+    let mut config = kafka.client_config();
+    config.set("group.id", format!("{}-dlq-reader", iso.group)).set("auto.offset.reset", "earliest");
+    let reader: StreamConsumer = config.create()?;
+    reader.subscribe(&[&iso.dlq_topic])?;
+    let letter = tokio::time::timeout(Duration::from_secs(60), reader.recv()).await.context("no dead letter")??;
+    let header = |name: &str| stack::header(&letter, name);
+    assert_eq!(header("dlq.reason"), sightline_common::kafka::SKIPPED_REASON);
+    assert_eq!((header("dlq.source.partition"), header("dlq.source.offset")), (partition.clone(), offset.to_string()));
+    assert!(header("dlq.detail").contains("INC-42 unservable record"), "{}", header("dlq.detail"));
     Ok(())
 }
 

@@ -25,22 +25,49 @@ impl RgbFrame {
 
     /// Decodes a PNG or JPEG image.
     pub fn decode(bytes: &[u8]) -> Result<Self, image::ImageError> {
-        let image = image::load_from_memory(bytes)?.to_rgb8();
-        let (width, height) = image.dimensions();
-        Ok(Self { width, height, data: image.into_raw() })
+        Ok(Self::from_image(image::load_from_memory(bytes)?))
     }
 
-    /// Decodes a PNG or JPEG image of at most `max_pixels`, read from its header before anything is
-    /// decoded (a small file can declare an image of gigabytes).
+    fn from_image(image: image::DynamicImage) -> Self {
+        // An 8-bit RGB image is taken as it is; others are converted once.
+        let image = image.into_rgb8();
+        let (width, height) = image.dimensions();
+        Self { width, height, data: image.into_raw() }
+    }
+
+    /// Decodes a PNG or JPEG image of at most `max_pixels` whose decoding takes at most what an
+    /// 8-bit RGB image of `max_pixels` takes (3 bytes a pixel), both read from its header before
+    /// anything is decoded: a small file can declare an image of gigabytes, and a 16-bit RGBA PNG
+    /// takes 8 bytes a pixel decoded, then 3 more converted. Wider formats are refused past that
+    /// budget with a message that says what to send instead.
     pub fn decode_bounded(bytes: &[u8], max_pixels: u64) -> Result<Self, String> {
-        let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        use image::ImageDecoder as _;
+        let budget = max_pixels.saturating_mul(3);
+        let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
             .with_guessed_format()
             .map_err(|e| format!("reading the image: {e}"))?;
-        let (width, height) = reader.into_dimensions().map_err(|e| format!("not a JPEG or PNG image: {e}"))?;
-        if u64::from(width) * u64::from(height) > max_pixels {
+        let mut limits = image::Limits::default();
+        limits.max_alloc = Some(budget);
+        reader.limits(limits);
+        let decoder = reader.into_decoder().map_err(|e| format!("not a JPEG or PNG image: {e}"))?;
+        let (width, height) = decoder.dimensions();
+        let pixels = u64::from(width) * u64::from(height);
+        if pixels > max_pixels {
             return Err(format!("the image is {width}x{height} pixels, more than the {max_pixels} allowed"));
         }
-        Self::decode(bytes).map_err(|e| format!("not a JPEG or PNG image: {e}"))
+        let color = decoder.color_type();
+        let converted = if color == image::ColorType::Rgb8 { 0 } else { 3 };
+        let cost = pixels.saturating_mul(u64::from(color.bytes_per_pixel()) + converted);
+        if cost > budget {
+            return Err(format!(
+                "the image is {width}x{height} pixels of {color:?}, which takes {} MB to decode, more than the {} MB \
+                 allowed; send an 8-bit JPEG or PNG, or a smaller image",
+                cost.div_ceil(1_000_000),
+                budget / 1_000_000
+            ));
+        }
+        let image = image::DynamicImage::from_decoder(decoder).map_err(|e| format!("not a JPEG or PNG image: {e}"))?;
+        Ok(Self::from_image(image))
     }
 
     /// Reads and decodes a PNG or JPEG file.
@@ -217,6 +244,28 @@ impl BoxF {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn png(image: image::DynamicImage) -> Vec<u8> {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        image.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
+        bytes.into_inner()
+    }
+
+    #[test]
+    fn decoding_is_bounded_by_what_the_decoded_image_takes() {
+        let max_pixels = 200 * 200;
+        let rgb = png(image::DynamicImage::new_rgb8(200, 200));
+        assert_eq!(RgbFrame::decode_bounded(&rgb, max_pixels).map(|f| (f.width, f.height)), Ok((200, 200)));
+        let over = png(image::DynamicImage::new_rgb8(201, 200));
+        assert!(RgbFrame::decode_bounded(&over, max_pixels).is_err_and(|e| e.contains("more than the 40000 allowed")));
+        // 16-bit RGBA takes 8 bytes a pixel decoded and 3 converted: within the pixel count, over
+        // the budget of 3 bytes a pixel, refused before decoding; a quarter of it fits.
+        let wide = png(image::DynamicImage::new_rgba16(200, 200));
+        let refused = RgbFrame::decode_bounded(&wide, max_pixels).unwrap_err();
+        assert!(refused.contains("Rgba16") && refused.contains("8-bit"), "{refused}");
+        let small_wide = png(image::DynamicImage::new_rgba16(100, 100));
+        assert_eq!(RgbFrame::decode_bounded(&small_wide, max_pixels).map(|f| f.data.len()), Ok(100 * 100 * 3));
+    }
 
     #[test]
     fn iou_of_identical_disjoint_and_half_overlapping_boxes() {

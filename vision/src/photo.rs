@@ -27,6 +27,9 @@ pub struct PhotoDescriber {
     describer: Arc<Mutex<FaceDescriptor>>,
     min_eye_distance_px: f32,
     max_image_pixels: u64,
+    /// One photo at a time per core is decoded and examined off the runtime; the others wait
+    /// holding only their encoded bytes, so the decoded images in memory are bounded.
+    at_once: Arc<tokio::sync::Semaphore>,
 }
 
 impl PhotoDescriber {
@@ -39,7 +42,9 @@ impl PhotoDescriber {
         min_eye_distance_px: f32,
         max_image_pixels: u64,
     ) -> Self {
-        Self { detector: Mutex::new(detector), describer, min_eye_distance_px, max_image_pixels }
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let at_once = Arc::new(tokio::sync::Semaphore::new(cores));
+        Self { detector: Mutex::new(detector), describer, min_eye_distance_px, max_image_pixels, at_once }
     }
 
     /// The descriptor (L2-normalised) of the one face in `photo` (JPEG or PNG bytes). Blocks for tens
@@ -87,16 +92,25 @@ impl PhotoDescriber {
         Ok(ExaminedPhoto { image, faces })
     }
 
-    /// `work` on `photo` on a blocking thread, for async services.
+    /// `work` on `photo` on a blocking thread, for async services: at most one photo per core at
+    /// once, the others wait their turn.
     pub async fn off_runtime<T: Send + 'static>(
         self: &Arc<Self>,
         photo: impl AsRef<[u8]> + Send + 'static,
         work: impl FnOnce(&Self, &[u8]) -> Result<T, PhotoError> + Send + 'static,
     ) -> Result<T, PhotoError> {
-        let describer = self.clone();
-        tokio::task::spawn_blocking(move || work(&describer, photo.as_ref()))
+        let turn = Arc::clone(&self.at_once)
+            .acquire_owned()
             .await
-            .map_err(|e| PhotoError::Internal(format!("the describing thread failed: {e}")))?
+            .map_err(|_| PhotoError::Internal("the photo queue is closed".into()))?;
+        let describer = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = work(&describer, photo.as_ref());
+            drop(turn);
+            result
+        })
+        .await
+        .map_err(|e| PhotoError::Internal(format!("the describing thread failed: {e}")))?
     }
 
     /// [`PhotoDescriber::describe`] on a blocking thread, for async services.

@@ -39,7 +39,7 @@ function fromLive(document: LiveAlert): Alert {
 }
 
 /** The state of the live feed. */
-type FeedState = "connecting" | "live" | "reconnecting";
+type FeedState = "connecting" | "live" | "reconnecting" | "ended";
 
 /**
  * Alerts: the live feed (new alerts appear as they are raised, with best shot, person, similarity
@@ -84,6 +84,13 @@ export function Alerts({ role, onSessionEnded }: AlertsProps) {
     });
     // Alerts missed while the browser lagged behind are in the list: read it again.
     source.addEventListener("lagged", () => void loadAlerts());
+    // The session ended (logout, disabled, expired) or lost the role: the feed stops for good, and
+    // reading the list again takes the screen back to the login or shows the refusal.
+    source.addEventListener("ended", () => {
+      source.close();
+      setFeed("ended");
+      void loadAlerts();
+    });
     return () => source.close();
   }, [loadAlerts, reloadStreams]);
 

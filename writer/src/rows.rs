@@ -155,7 +155,7 @@ pub fn event_rows(
     offset: i64,
     limits: &validate::Limits,
 ) -> Result<EventRows, Rejection> {
-    let payload = payload.ok_or_else(Rejection::empty)?;
+    let payload = validate::payload(payload)?;
     let event = EnrichedEvent::decode(payload).map_err(|e| Rejection::decode("EnrichedEvent", e))?;
     validate::schema_version(event.schema_version)?;
     validate::enriched(&event, limits)?;
@@ -242,6 +242,7 @@ pub fn event_rows(
     let row = EventRow {
         event_id,
         detection_event_id,
+        // Validated to fit (validate::schema_version).
         schema_version: u16::try_from(event.schema_version).unwrap_or(u16::MAX),
         stream_id: detection.stream_id,
         site: detection.site,
@@ -328,11 +329,15 @@ mod tests {
     fn bad_messages_are_rejected_with_their_reason() {
         let limits = validate::Limits::default();
         assert_eq!(event_rows(None, 0, 0, &limits).unwrap_err().reason, "empty");
+        assert_eq!(event_rows(Some(&[]), 0, 0, &limits).unwrap_err().reason, "empty", "zero bytes are empty");
         assert_eq!(event_rows(Some(b"\xff\xff\xff garbage"), 0, 0, &limits).unwrap_err().reason, "decode");
         let mut newer = valid_event();
         newer.schema_version = 99;
         let read = event_rows(Some(&newer.encode_to_vec()), 0, 0, &limits).expect("newer minor versions are read");
         assert_eq!(read.event.schema_version, 99);
+        let mut too_new = valid_event();
+        too_new.schema_version = 65_536;
+        assert_eq!(event_rows(Some(&too_new.encode_to_vec()), 0, 0, &limits).unwrap_err().reason, "invalid");
         let mut unversioned = valid_event();
         unversioned.schema_version = 0;
         assert_eq!(event_rows(Some(&unversioned.encode_to_vec()), 0, 0, &limits).unwrap_err().reason, "invalid");

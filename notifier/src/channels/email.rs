@@ -51,6 +51,8 @@ pub async fn send(
             Attempt::Fail { status_code: 0, error: format!("relay refused the mail: {error}") }
         }
         Err(MailError::Relay(error)) => Attempt::Retry { status_code: 0, error: format!("relay: {error}") },
-        Err(error @ MailError::Message(_)) => Attempt::Fail { status_code: 0, error: error.to_string() },
+        Err(error @ (MailError::Message(_) | MailError::Settings(_))) => {
+            Attempt::Fail { status_code: 0, error: error.to_string() }
+        }
     }
 }
