@@ -299,12 +299,7 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
     let db = TestDatabase::create("bench_query").await?;
     sightline_common::auth::register(&db.pool, "bench-analyst", TOKEN, Role::Analyst).await?;
     let port = stack::free_port()?;
-    let service_settings = [
-        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
-        ("POSTGRES_URL", db.url.clone()),
-        ("CLICKHOUSE__URL", settings.url.clone()),
-        ("CLICKHOUSE__DATABASE", settings.database.clone()),
-    ];
+    let service_settings = stack::api_settings(port, &db.url, &settings);
     let query =
         ServiceProcess::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &service_settings, "bench-query")?;
     eventually(Duration::from_secs(30), "the query service to be ready", || async {

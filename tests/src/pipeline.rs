@@ -223,12 +223,7 @@ impl VideoPipeline {
             let clickhouse = stack::clickhouse(&iso.database);
             services.push(ServiceProcess::writer(&iso, &clickhouse, &[], &[])?);
             let port = stack::free_port()?;
-            let query_settings = [
-                ("HTTP_ADDR", format!("127.0.0.1:{port}")),
-                ("POSTGRES_URL", db.url.clone()),
-                ("CLICKHOUSE__URL", clickhouse.url.clone()),
-                ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
-            ];
+            let query_settings = stack::api_settings(port, &db.url, &clickhouse);
             let log = format!("{tag}-query");
             services.push(ServiceProcess::start(
                 "sightline-query",

@@ -184,6 +184,17 @@ pub fn terminate(
     }
 }
 
+/// The settings every service with an API, a PostgreSQL database and a warehouse takes: its API on
+/// `port` (loopback), `postgres_url`, and `clickhouse`'s URL and database.
+pub fn api_settings(port: u16, postgres_url: &str, clickhouse: &ClickHouseSettings) -> Vec<(&'static str, String)> {
+    vec![
+        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("POSTGRES_URL", postgres_url.to_owned()),
+        ("CLICKHOUSE__URL", clickhouse.url.clone()),
+        ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
+    ]
+}
+
 /// The `SMTP__*` settings of a service that mails to the stack's SMTP sink (`SIGHTLINE_SMTP`): a
 /// relay on loopback, so plain SMTP, as the shipped `notifier.toml` and `scheduler.toml` say.
 pub fn smtp_sink() -> anyhow::Result<[(&'static str, String); 3]> {

@@ -709,13 +709,8 @@ async fn a_face_search_finds_the_person_photographed_and_no_stranger() -> anyhow
     .await?;
 
     let port = stack::free_port()?;
-    let settings = [
-        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
-        ("POSTGRES_URL", test.db.url.clone()),
-        ("CLICKHOUSE__URL", clickhouse.url.clone()),
-        ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
-        ("MODELS_DIR", files.dir.display().to_string()),
-    ];
+    let mut settings = stack::api_settings(port, &test.db.url, &clickhouse);
+    settings.extend([("MODELS_DIR", files.dir.display().to_string())]);
     let query = ServiceProcess::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &settings, &test.iso.group)?;
     eventually(Duration::from_secs(60), "the query service to be ready", || async {
         Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))

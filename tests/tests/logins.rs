@@ -53,12 +53,7 @@ async fn guessing_is_bounded_in_count_and_memory() -> anyhow::Result<()> {
     let clickhouse = stack::clickhouse(&iso.database);
     sightline_common::warehouse::migrate(&clickhouse).await?;
     let port = stack::free_port()?;
-    let settings = vec![
-        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
-        ("POSTGRES_URL", db.url.clone()),
-        ("CLICKHOUSE__URL", clickhouse.url.clone()),
-        ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
-    ];
+    let settings = stack::api_settings(port, &db.url, &clickhouse);
     let mut query = ServiceProcess::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &settings, &iso.group)?;
     wait_for_port(port).await?;
     let limit = AccountSettings::default().max_failures_per_user as usize;

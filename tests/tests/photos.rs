@@ -46,13 +46,8 @@ async fn wide_photos_are_refused_before_they_are_decoded() -> anyhow::Result<()>
     let clickhouse = stack::clickhouse(&iso.database);
     sightline_common::warehouse::migrate(&clickhouse).await?;
     let port = stack::free_port()?;
-    let settings = [
-        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
-        ("POSTGRES_URL", db.url.clone()),
-        ("CLICKHOUSE__URL", clickhouse.url.clone()),
-        ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
-        ("MODELS_DIR", models.clone()),
-    ];
+    let mut settings = stack::api_settings(port, &db.url, &clickhouse);
+    settings.extend([("MODELS_DIR", models.clone())]);
     let query = ServiceProcess::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &settings, &iso.group)?;
     eventually(Duration::from_secs(60), "the query service to be ready", || async {
         Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))

@@ -66,12 +66,7 @@ async fn start_query(
     log_name: &str,
 ) -> anyhow::Result<(ServiceProcess, u16)> {
     let port = stack::free_port()?;
-    let settings = [
-        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
-        ("POSTGRES_URL", db.url.clone()),
-        ("CLICKHOUSE__URL", clickhouse.url.clone()),
-        ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
-    ];
+    let settings = stack::api_settings(port, &db.url, clickhouse);
     let query = ServiceProcess::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &settings, log_name)?;
     eventually(Duration::from_secs(30), "the query service to be ready", || async {
         Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
@@ -350,12 +345,7 @@ async fn the_shipped_configuration_starts_without_the_face_models() -> anyhow::R
     let db = TestDatabase::create("test_query_no_models").await?;
     sightline_common::auth::register(&db.pool, "analyst", ANALYST, Role::Analyst).await?;
     let port = stack::free_port()?;
-    let settings = [
-        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
-        ("POSTGRES_URL", db.url.clone()),
-        ("CLICKHOUSE__URL", clickhouse.url.clone()),
-        ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
-    ];
+    let settings = stack::api_settings(port, &db.url, &clickhouse);
     let config = stack::repo_root().join("query/query.toml");
     let config = config.to_string_lossy();
     let mut query = ServiceProcess::start(

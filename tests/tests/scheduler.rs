@@ -104,15 +104,9 @@ fn start_scheduler(
 ) -> anyhow::Result<(ServiceProcess, u16)> {
     let port = stack::free_port()?;
     let clickhouse = stack::clickhouse(database);
-    let settings = [
-        ("HTTP_ADDR", format!("127.0.0.1:{port}")),
-        ("POSTGRES_URL", db.url.clone()),
-        ("CLICKHOUSE__URL", clickhouse.url.clone()),
-        ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
-        ("SMTP__PORT", smtp_port.to_owned()),
-        // The stack's sink is on loopback: plain SMTP, as the shipped scheduler.toml says.
-        ("SMTP__SECURITY", "plain".to_owned()),
-    ];
+    let mut settings = stack::api_settings(port, &db.url, &clickhouse);
+    // The stack's sink is on loopback: plain SMTP, as the shipped scheduler.toml says.
+    settings.extend([("SMTP__PORT", smtp_port.to_owned()), ("SMTP__SECURITY", "plain".to_owned())]);
     Ok((ServiceProcess::start("sightline-scheduler", "SCHEDULER", "METRICS_ADDR", &[], &settings, name)?, port))
 }
 

@@ -50,6 +50,8 @@ export function Alerts({ role, onSessionEnded }: AlertsProps) {
   const [alerts, setAlerts] = useState<Alert[] | null>(null);
   const [fresh, setFresh] = useState<Set<string>>(new Set());
   const [feed, setFeed] = useState<FeedState>("connecting");
+  // Bumped to open the feed again after the notifier ended it while the session still works.
+  const [feedGeneration, setFeedGeneration] = useState(0);
   const { error, fail, clear } = useScreenError(onSessionEnded);
   const [streams, reloadStreams] = useStreams(fail);
   const lists = useWatchlists(fail);
@@ -84,15 +86,16 @@ export function Alerts({ role, onSessionEnded }: AlertsProps) {
     });
     // Alerts missed while the browser lagged behind are in the list: read it again.
     source.addEventListener("lagged", () => void loadAlerts());
-    // The session ended (logout, disabled, expired) or lost the role: the feed stops for good, and
-    // reading the list again takes the screen back to the login or shows the refusal.
+    // The notifier ended the feed (the session ended, lost the role, or could not be checked):
+    // reading the list again takes an ended session back to the login or shows the refusal; a
+    // session that still works gets the feed again a moment later.
     source.addEventListener("ended", () => {
       source.close();
       setFeed("ended");
-      void loadAlerts();
+      void loadAlerts().then(() => window.setTimeout(() => setFeedGeneration((n) => n + 1), 2000));
     });
     return () => source.close();
-  }, [loadAlerts, reloadStreams]);
+  }, [loadAlerts, reloadStreams, feedGeneration]);
 
   const cameraOf = (id: string) => streamName(streams, id);
 
