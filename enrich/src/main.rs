@@ -137,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
     let (Ops { shutdown, readiness, .. }, metrics) =
         start_ops(settings.metrics_addr, "loading watchlists", EnrichMetrics::register).await?;
+    tokio::spawn(sightline_common::relational::watch_pool(pool.clone(), readiness.clone(), shutdown.clone()));
 
     let spec = IndexSpec {
         model_name: MODEL_NAME.into(),

@@ -23,6 +23,35 @@ use crate::channels::{self, Attempt};
 use crate::metrics::NotifierMetrics;
 use crate::settings::NotifierSettings;
 
+/// Tries of a database step of one delivery before it is left to the claim's lease.
+const PROMPT_TRIES: u32 = 5;
+
+/// `step` until it succeeds, at most [`PROMPT_TRIES`] times, pausing between tries by the shared
+/// backoff (200 ms doubling to 2 s, with jitter): the last error if every try failed.
+async fn promptly<T, F, Fut>(mut step: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut tries = 0;
+    loop {
+        match step().await {
+            Ok(value) => return Ok(value),
+            Err(error) if tries + 1 >= PROMPT_TRIES => return Err(error),
+            Err(error) => {
+                tries += 1;
+                tracing::debug!(%error, tries, "a delivery's database step failed; trying again");
+                let delay = sightline_common::retry::Backoff::delay_after(
+                    Duration::from_millis(200),
+                    Duration::from_secs(2),
+                    tries,
+                );
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
 /// Everything deliveries need.
 #[derive(Clone)]
 pub struct Deliverer {
@@ -112,7 +141,8 @@ impl Deliverer {
     async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, sqlx::Error> {
         sqlx::query_as(
             "UPDATE alert_deliveries d SET due_at = now() + make_interval(secs => $2::double precision / 1000) \
-             FROM (SELECT alert_id, channel FROM alert_deliveries WHERE status = 'pending' AND due_at <= now() \
+             FROM (SELECT alert_id, channel FROM alert_deliveries \
+                   WHERE status = 'pending' AND due_at <= now() AND channel <> 'live' \
                    ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED) due \
              WHERE d.alert_id = due.alert_id AND d.channel = due.channel \
              RETURNING d.alert_id, d.channel, d.target, d.attempts",
@@ -123,10 +153,12 @@ impl Deliverer {
         .await
     }
 
-    /// One attempt of one delivery, recorded.
+    /// One attempt of one delivery, recorded. Reading the alert and recording the attempt are
+    /// retried a few times at once while the database fails (it may be short of connections), so a
+    /// delivery does not wait for its lease to end; only then is it left to the lease.
     async fn deliver(&self, delivery: Claimed) {
         let started = Instant::now();
-        let alert = match Alert::load(&self.pool, delivery.alert_id).await {
+        let alert = match promptly(|| Alert::load(&self.pool, delivery.alert_id)).await {
             Ok(Some(alert)) => alert,
             Ok(None) => return, // its rule was deleted with its alerts
             Err(error) => {
@@ -148,7 +180,8 @@ impl Deliverer {
         self.metrics.attempt(&delivery.channel, outcome, alert.capture_time_ms);
         let retry_in = self.settings.retry_delay(u32::try_from(number).unwrap_or(u32::MAX));
         let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
-        let recorded = self.record(&delivery, number, outcome, status_code, &error, duration_ms, retry_in).await;
+        let recorded =
+            promptly(|| self.record(&delivery, number, outcome, status_code, &error, duration_ms, retry_in)).await;
         match (&attempt, outcome) {
             (_, "delivered") => {
                 tracing::info!(alert = %alert.id, channel = %delivery.channel, attempt = number, "alert delivered")

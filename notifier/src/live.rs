@@ -107,7 +107,9 @@ impl LiveFeed {
         Subscription { alerts: self.sender.subscribe(), checks, pool, credential, ended: false }
     }
 
-    /// Follows new alerts until `shutdown`, reconnecting with backoff.
+    /// Follows new alerts until `shutdown`, reconnecting with backoff. Each time it (re)connects it
+    /// first publishes the live deliveries still pending from the last [`CATCH_UP`] (raised while
+    /// it was not listening), then every alert it is told of.
     pub async fn follow(self, pool: PgPool, base_url: String, metrics: NotifierMetrics, mut shutdown: Shutdown) {
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         loop {
@@ -122,6 +124,14 @@ impl LiveFeed {
                 }
             };
             backoff.reset();
+            match pending_live(&pool).await {
+                Ok(pending) => {
+                    for id in pending {
+                        self.publish(&pool, &base_url, &metrics, id, &mut shutdown).await;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "live feed: reading the pending live deliveries failed"),
+            }
             loop {
                 let notification = tokio::select! {
                     _ = shutdown.requested() => return,
@@ -135,18 +145,73 @@ impl LiveFeed {
                     }
                 };
                 let Ok(id) = id else { continue };
-                match live_alert(&pool, id).await {
-                    Ok(Some(alert)) => {
-                        metrics.attempt("live", "delivered", alert.capture_time_ms);
-                        // No subscriber is not an error: the feed is live only.
-                        let _ = self.sender.send(alert.document(&base_url).to_string());
-                    }
-                    Ok(None) => {}
-                    Err(error) => tracing::warn!(%error, alert = %id, "live feed: loading the alert failed"),
-                }
+                self.publish(&pool, &base_url, &metrics, id, &mut shutdown).await;
             }
         }
     }
+
+    /// Sends alert `id` to the subscribers if its rule has the live feed, then records its live
+    /// delivery as delivered: never before it was sent. While the database fails (it may be short of
+    /// connections) both steps are retried with backoff rather than the alert dropped; if shutdown
+    /// comes first the delivery stays pending for the next follower's catch-up.
+    async fn publish(
+        &self,
+        pool: &PgPool,
+        base_url: &str,
+        metrics: &NotifierMetrics,
+        id: Uuid,
+        shutdown: &mut Shutdown,
+    ) {
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        let alert = loop {
+            match live_alert(pool, id).await {
+                Ok(Some(alert)) => break alert,
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!(%error, alert = %id, "live feed: loading the alert failed; trying again");
+                    if !backoff.pause(shutdown).await {
+                        return;
+                    }
+                }
+            }
+        };
+        // No subscriber is not an error: the feed is live only.
+        let _ = self.sender.send(alert.document(base_url).to_string());
+        metrics.attempt("live", "delivered", alert.capture_time_ms);
+        backoff.reset();
+        while let Err(error) = mark_published(pool, id).await {
+            tracing::warn!(%error, alert = %id, "live feed: recording the delivery failed; trying again");
+            if !backoff.pause(shutdown).await {
+                return;
+            }
+        }
+    }
+}
+
+/// How far back a follower that (re)connects publishes live deliveries still pending.
+pub const CATCH_UP: Duration = Duration::from_secs(300);
+
+/// The alerts whose live delivery is still pending, raised within [`CATCH_UP`], oldest first.
+async fn pending_live(pool: &PgPool) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT alert_id FROM alert_deliveries WHERE channel = 'live' AND status = 'pending' \
+         AND due_at > now() - make_interval(secs => $1) ORDER BY due_at",
+    )
+    .bind(CATCH_UP.as_secs_f64())
+    .fetch_all(pool)
+    .await
+}
+
+/// Records the live delivery of alert `id` as delivered (the first follower to publish it does).
+async fn mark_published(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE alert_deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = now() \
+         WHERE alert_id = $1 AND channel = 'live' AND status = 'pending'",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// The alert `id` if its rule sends it to the live feed.

@@ -46,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
     let (Ops { shutdown, readiness, .. }, metrics) =
         start_ops(settings.metrics_addr, "loading alert rules", NotifierMetrics::register).await?;
+    tokio::spawn(sightline_common::relational::watch_pool(pool.clone(), readiness.clone(), shutdown.clone()));
 
     // The rules in force before the first event is read; `keep_current` follows their changes.
     let rules: SharedRules = Arc::new(std::sync::RwLock::new(rules::list(&pool).await.context("loading alert rules")?));

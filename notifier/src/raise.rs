@@ -210,17 +210,14 @@ impl Raiser {
         .execute(&mut *tx)
         .await?;
         for (channel, target) in rule.channels.deliveries(&self.alerts_topic) {
-            // The live feed is published by the insert itself (a trigger notifies every notifier).
-            let (status, delivered) = if channel == "live" { ("delivered", true) } else { ("pending", false) };
+            // Every delivery starts pending. The live one is published by the notifiers' followers
+            // (the insert's trigger tells them), which record it delivered once it was sent.
             sqlx::query(
-                "INSERT INTO alert_deliveries (alert_id, channel, target, status, attempts, delivered_at) \
-                 VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN 1 ELSE 0 END, CASE WHEN $5 THEN now() END)",
+                "INSERT INTO alert_deliveries (alert_id, channel, target, status) VALUES ($1, $2, $3, 'pending')",
             )
             .bind(id)
             .bind(channel)
             .bind(target)
-            .bind(status)
-            .bind(delivered)
             .execute(&mut *tx)
             .await?;
         }

@@ -146,6 +146,7 @@ async fn main() -> anyhow::Result<()> {
     let fonts = sightline_exporter::PdfFonts::load_system().context("loading the fonts of PDF reports")?;
     let (Ops { shutdown, readiness, .. }, metrics) =
         start_ops(settings.metrics_addr, "reaching the warehouse", QueryMetrics::register).await?;
+    tokio::spawn(sightline_common::relational::watch_pool(pool.clone(), readiness.clone(), shutdown.clone()));
     if let Err(reason) = &photos {
         readiness.unavailable("search by photo", reason.clone());
     }

@@ -83,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
     let mailer = Mailer::new(&settings.smtp).context("mail settings")?;
     let (Ops { shutdown, readiness, .. }, metrics) =
         start_ops(settings.metrics_addr, "starting", SchedulerMetrics::register).await?;
+    tokio::spawn(sightline_common::relational::watch_pool(pool.clone(), readiness.clone(), shutdown.clone()));
 
     let min_interval = Duration::from_secs(settings.min_interval_secs.max(1));
     let runner = Runner {

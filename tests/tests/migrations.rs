@@ -147,3 +147,32 @@ async fn watchlist_changes_are_announced_with_their_list(pool: &sqlx::PgPool) ->
     assert!(bad_threshold.is_err(), "a threshold above 1 is rejected");
     Ok(())
 }
+
+/// A pool with no connection free makes the service not ready, saying how many it holds, and ready
+/// again once one frees up (`relational::watch_pool`, run by every service with a database).
+#[tokio::test]
+async fn an_exhausted_connection_pool_makes_the_service_not_ready() -> anyhow::Result<()> {
+    use sightline_common::relational::{POOL_CONDITION, watch_pool};
+    let db = stack::TestDatabase::create("test_pool").await?;
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&db.url).await?;
+    let readiness = sightline_common::http::Readiness::new("starting");
+    readiness.set_ready();
+    let (stop, shutdown) = sightline_common::shutdown::channel();
+    tokio::spawn(watch_pool(pool.clone(), readiness.clone(), shutdown));
+    let held = [pool.acquire().await?, pool.acquire().await?];
+    let reason = stack::eventually(std::time::Duration::from_secs(20), "not ready for want of a connection", || {
+        let reason = readiness.reason();
+        async move { Ok(reason.filter(|r| r.contains(POOL_CONDITION))) }
+    })
+    .await?;
+    assert!(reason.contains("no PostgreSQL connection free within 2 s (2 open of at most 2"), "{reason}");
+    drop(held);
+    stack::eventually(std::time::Duration::from_secs(20), "ready once a connection is free", || {
+        let ready = readiness.reason().is_none();
+        async move { Ok(ready.then_some(())) }
+    })
+    .await?;
+    stop.trigger();
+    pool.close().await;
+    db.remove().await
+}

@@ -486,7 +486,45 @@ async fn live_feeds_end_when_their_credential_ends() -> anyhow::Result<()> {
     let (test, list, person, stream) = NotifierTest::create("livefeed").await?;
     let port = test.api_port;
     let pool = &test.db.pool;
+    // An alert whose live delivery no notifier published (raised while the followers were not
+    // listening): the notifier publishes it once it listens, records it delivered only then, and
+    // never claims it as a delivery of its own.
+    let missed_rule: Uuid = sqlx::query_scalar(
+        "INSERT INTO alert_rules (name, channels, enabled) VALUES ('Missed', '{\"live\": true}', false) RETURNING id",
+    )
+    .fetch_one(pool)
+    .await?;
+    let missed = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO alerts (id, rule_id, stream_id, track_id, event_id, list_id, list_name, person_id, \
+         person_display_name, similarity, first_seen_ms, capture_time_ms) \
+         VALUES ($1, $2, $3, 'missed-track', 'missed-event', $4, 'Banned', $5, 'Ann Example', 0.8, $6, $6)",
+    )
+    .bind(missed)
+    .bind(missed_rule)
+    .bind(stream.to_string())
+    .bind(list)
+    .bind(person)
+    .bind(now_ms())
+    .execute(pool)
+    .await?;
+    sqlx::query("INSERT INTO alert_deliveries (alert_id, channel, target) VALUES ($1, 'live', 'true')")
+        .bind(missed)
+        .execute(pool)
+        .await?;
     let notifier = test.start_and_wait().await?;
+    let (status, attempts): (String, i32) =
+        eventually(Duration::from_secs(20), "the missed alert published", || async {
+            let row: (String, i32) = sqlx::query_as(
+                "SELECT status, attempts FROM alert_deliveries WHERE alert_id = $1 AND channel = 'live'",
+            )
+            .bind(missed)
+            .fetch_one(pool)
+            .await?;
+            Ok((row.0 != "pending").then_some(row))
+        })
+        .await?;
+    assert_eq!((status.as_str(), attempts), ("delivered", 1), "published by the follower, not claimed");
     let rule = json!({"name": "Live", "list_ids": [list], "channels": {"live": true}});
     assert_eq!(call(port, "POST", "/v1/alert-rules", OPERATOR, Some(rule))?.0, 201);
 

@@ -114,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
     let (Ops { shutdown, readiness, .. }, metrics) =
         start_ops(settings.metrics_addr, "starting", IngestMetrics::register).await?;
+    tokio::spawn(sightline_common::relational::watch_pool(pool.clone(), readiness.clone(), shutdown.clone()));
     let statuses = StatusBoard::default();
     let snapshots = SnapshotBoard::default();
     let api_addr: std::net::SocketAddr = settings
