@@ -194,6 +194,21 @@ async fn one_origin_with_sessions_and_tokens() -> anyhow::Result<()> {
     assert!(states.lines().any(|l| l.contains(" revoked ") && l.ends_with(" cron")), "{states}");
     assert!(states.lines().any(|l| l.contains(" expired ") && l.ends_with(" exporter")), "{states}");
 
+    // No credential travels in a URL: the proxy refuses a token in the query string before any log
+    // line could hold it, and logs other credential-like values as ***.
+    let in_url = http_exchange(proxy.port, "GET", &format!("/api/v1/alerts/live?access_token={token}"), None, "", &[])?;
+    assert_eq!(in_url.status, 400);
+    assert!(error_of(&in_url).contains("Authorization header"), "{}", error_of(&in_url));
+    let ticket_url = "/api/v1/alerts/live?ticket=tk_a_spent_ticket_value";
+    assert_eq!(http_exchange(proxy.port, "GET", ticket_url, None, "", &[])?.status, 401, "an unknown ticket");
+    let log = stack::eventually(std::time::Duration::from_secs(10), "the proxy's access log", || async {
+        let log = std::fs::read_to_string(proxy.run_dir.join("access.log")).unwrap_or_default();
+        Ok(log.contains("ticket=***").then_some(log))
+    })
+    .await?;
+    assert!(!log.contains(&token) && !log.contains("tk_a_spent_ticket_value"), "no credential in the access log");
+    assert!(log.contains("access_token=***"), "the refused request is logged, masked");
+
     // Logging out ends the session: the cookie is cleared, and the old one no longer works.
     let old_cookie = ada.cookie.clone();
     let logout = ada.request("POST", "/api/v1/auth/logout", None)?;

@@ -38,6 +38,9 @@ function fromLive(document: LiveAlert): Alert {
   };
 }
 
+/** How often the list of alerts is read again, ms. */
+const REFRESH_MS = 60_000;
+
 /** The state of the live feed. */
 type FeedState = "connecting" | "live" | "reconnecting" | "ended";
 
@@ -67,8 +70,13 @@ export function Alerts({ role, onSessionEnded }: AlertsProps) {
     }
   }, [fail, clear]);
 
+  // Read at once, then every minute: deliveries change after an alert arrives, and a screen a guard
+  // keeps open refreshes itself like the others, so its session lasts while it is watched (the
+  // feed checks the session but does not count as activity).
   useEffect(() => {
     void loadAlerts();
+    const timer = window.setInterval(() => void loadAlerts(), REFRESH_MS);
+    return () => window.clearInterval(timer);
   }, [loadAlerts]);
 
   // The live feed: each alert is put on top as it comes; its deliveries are read a moment later.
