@@ -42,6 +42,19 @@ async fn assert_exactly(clickhouse: &ClickHouseSettings, produced: &[String]) ->
     Ok(())
 }
 
+/// The first letter on `iso`'s dead-letter topic (waiting up to 60 s), read by a group of its own.
+async fn first_dead_letter(
+    kafka: &sightline_common::kafka::KafkaSettings,
+    iso: &Isolation,
+) -> anyhow::Result<rdkafka::message::OwnedMessage> {
+    let mut config = kafka.client_config();
+    config.set("group.id", format!("{}-dlq-reader", iso.group)).set("auto.offset.reset", "earliest");
+    let reader: StreamConsumer = config.create()?;
+    reader.subscribe(&[&iso.dlq_topic])?;
+    let letter = tokio::time::timeout(Duration::from_secs(60), reader.recv()).await.context("no dead letter")??;
+    Ok(letter.detach())
+}
+
 /// Waits until `writer` reports at least `at_least` landed events on its `/metrics`.
 async fn wait_for_inserted(writer: &ServiceProcess, at_least: f64, what: &str) -> anyhow::Result<()> {
     eventually(LANDING_TIMEOUT, what, || async {
@@ -402,11 +415,7 @@ async fn i_a_partition_that_cannot_move_is_reported_and_skipped() -> anyhow::Res
         Ok((writer.get("/readyz")?.0 == 200).then_some(()))
     })
     .await?;
-    let mut config = kafka.client_config();
-    config.set("group.id", format!("{}-dlq-reader", iso.group)).set("auto.offset.reset", "earliest");
-    let reader: StreamConsumer = config.create()?;
-    reader.subscribe(&[&iso.dlq_topic])?;
-    let letter = tokio::time::timeout(Duration::from_secs(60), reader.recv()).await.context("no dead letter")??;
+    let letter = first_dead_letter(&kafka, &iso).await?;
     let header = |name: &str| stack::header(&letter, name);
     assert_eq!(header("dlq.reason"), sightline_common::kafka::SKIPPED_REASON);
     assert_eq!((header("dlq.source.partition"), header("dlq.source.offset")), (partition.clone(), offset.to_string()));
@@ -432,11 +441,7 @@ async fn g_a_dead_letter_too_large_to_produce_whole_is_cut() -> anyhow::Result<(
     let _writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
     assert_exactly(&clickhouse, &produced).await?;
 
-    let mut config = kafka.client_config();
-    config.set("group.id", format!("{}-dlq-reader", iso.group)).set("auto.offset.reset", "earliest");
-    let reader: StreamConsumer = config.create()?;
-    reader.subscribe(&[&iso.dlq_topic])?;
-    let letter = tokio::time::timeout(Duration::from_secs(60), reader.recv()).await.context("no dead letter")??;
+    let letter = first_dead_letter(&kafka, &iso).await?;
     let header = |name: &str| stack::header(&letter, name);
     assert_eq!(header("dlq.reason"), "decode");
     assert_eq!(header(sightline_common::kafka::DLQ_TRUNCATED_HEADER), original.len().to_string());
