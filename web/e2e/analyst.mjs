@@ -28,9 +28,20 @@ await inBrowser(async ({ page, shot, login }) => {
   expect(Number(await page.getByTestId("identified-tracks").textContent()) === 1, "one of them identified");
   await page.getByRole("table", { name: /^People per hour/ }).waitFor();
   await page.getByRole("table", { name: /^Arrivals by hour of the week/ }).waitFor();
-  await page.getByRole("combobox", { name: "Time zone" }).fill("Asia/Tokyo");
+  const zoneBox = page.getByRole("combobox", { name: "Time zone" });
+  await zoneBox.fill("Asia/Tokyo");
   await page.getByRole("table", { name: "People per day (Asia/Tokyo)" }).waitFor();
   expect(Number(await count.textContent()) === people, "the same people in another time zone");
+  // Editing the zone goes through names that are no zone ("UT" on the way to "UTC"): the screen
+  // stays, says so beside the box, and follows once the name is one.
+  await zoneBox.fill("UT");
+  await page.getByText("not a time zone; the charts stay in Asia/Tokyo").waitFor();
+  expect(Number(await count.textContent()) === people, "the charts stay while the name is no zone");
+  await shot("21-analytics-zone-typed");
+  await zoneBox.fill("UTC");
+  await page.getByRole("table", { name: "People per day (UTC)" }).waitFor();
+  await zoneBox.fill("Asia/Tokyo");
+  await page.getByRole("table", { name: "People per day (Asia/Tokyo)" }).waitFor();
   await shot("15-analytics");
 
   await page.getByRole("link", { name: "Tracks" }).click();
@@ -51,6 +62,11 @@ await inBrowser(async ({ page, shot, login }) => {
   const [download] = await Promise.all([page.waitForEvent("download"), filters.getByRole("link", { name: "Download PDF" }).click()]);
   const pdf = readFileSync(await download.path());
   expect(pdf.subarray(0, 5).toString() === "%PDF-" && pdf.length > 2000, `a PDF downloaded (${pdf.length} bytes)`);
+  const [csvDownload] = await Promise.all([page.waitForEvent("download"), filters.getByRole("link", { name: "Download CSV" }).click()]);
+  const csv = readFileSync(await csvDownload.path()).toString();
+  const lines = csv.trim().split("\n");
+  expect(lines[0].startsWith("event_id,capture_time,"), `a CSV with its header downloaded (got ${csv.slice(0, 120)})`);
+  expect(lines.length >= 2 && csv.includes("Barack Obama"), `Obama's track's events (${lines.length - 1} rows)`);
 
   await page.getByRole("link", { name: "Search by face" }).click();
   await page.locator('input[type="file"]').setInputFiles(join(env("SIGHTLINE_E2E_PHOTOS"), "obama3.jpg"));

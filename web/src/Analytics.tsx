@@ -15,6 +15,16 @@ const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 const ZONES = [...new Set([browserZone, "UTC", "Europe/London", "Europe/Berlin", "America/New_York", "Asia/Tokyo"])];
 const DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
+/** Whether `name` is a time zone this browser knows (an IANA name such as "Europe/Berlin"). */
+const isZone = (name: string) => {
+  try {
+    new Intl.DateTimeFormat(undefined, { timeZone: name });
+    return name.trim() !== "";
+  } catch {
+    return false;
+  }
+};
+
 
 const seconds = (ms: number | null | undefined) => (ms == null ? "–" : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`);
 
@@ -26,6 +36,13 @@ const seconds = (ms: number | null | undefined) => (ms == null ? "–" : ms < 60
 export function Analytics({ onSessionEnded }: AnalyticsProps) {
   const [range, setRange] = useState<Range>(lastDays(1));
   const [zone, setZone] = useState(browserZone);
+  // What is typed in the zone box; the charts follow it only while it names a zone, so a half-typed
+  // name ("UT" on the way to "UTC") never reaches the charts.
+  const [zoneTyped, setZoneTyped] = useState(browserZone);
+  const typeZone = (name: string) => {
+    setZoneTyped(name);
+    if (isZone(name)) setZone(name);
+  };
   const [site, setSite] = useState("");
 
   const [data, setData] = useState<{ timeline: Timeline; identified: IdentifiedDays; dwell: Dwell; heatmap: Heatmap } | null>(null);
@@ -91,9 +108,14 @@ export function Analytics({ onSessionEnded }: AnalyticsProps) {
             ))}
           </select>
         </label>
-        <label>
+        <label className={zoneTyped === zone ? undefined : "invalid"}>
           Time zone
-          <input list="zones" value={zone} onChange={(e) => setZone(e.target.value)} />
+          <input list="zones" value={zoneTyped} aria-invalid={zoneTyped !== zone} onChange={(e) => typeZone(e.target.value)} />
+          {zoneTyped !== zone && (
+            <span className="error field-error" role="alert">
+              not a time zone; the charts stay in {zone}
+            </span>
+          )}
           <datalist id="zones">
             {ZONES.map((name) => (
               <option key={name} value={name} />

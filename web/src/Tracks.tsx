@@ -89,7 +89,10 @@ export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
   };
   const cameraOf = (id: string) => streamName(streams, id);
   const sites = siteNames(streams);
-  const download = (what: string) => `/api/v1/reports/${what}?${queryOf(filters)}&tz=${encodeURIComponent(Intl.DateTimeFormat().resolvedOptions().timeZone)}`;
+  // The PDF prints times in the browser's zone; the CSV's times are UTC with their ms, as the
+  // service writes them, and it refuses a zone.
+  const zone = encodeURIComponent(Intl.DateTimeFormat().resolvedOptions().timeZone);
+  const downloads = { csv: `/api/v1/reports/events.csv?${queryOf(filters)}`, pdf: `/api/v1/reports/summary.pdf?${queryOf(filters)}&tz=${zone}` };
 
   return (
     <>
@@ -151,10 +154,10 @@ export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
             <input type="checkbox" checked={filters.matched} onChange={(e) => change({ matched: e.target.checked })} />
             only identified
           </label>
-          <a className="button" href={download("events.csv")} download>
+          <a className="button" href={downloads.csv} download>
             Download CSV
           </a>
-          <a className="button" href={download("summary.pdf")} download>
+          <a className="button" href={downloads.pdf} download>
             Download PDF
           </a>
         </form>
