@@ -36,10 +36,16 @@ if (mode === "add") {
     expect((await rate.getAttribute("aria-invalid")) === "true", "the rate marked invalid");
     await shot("07-stream-refused");
     await rate.fill("5");
-    await form.getByRole("button", { name: "Add", exact: true }).click();
+    // An impatient double-click adds the stream once: two clicks before the first request returns.
+    await form.getByRole("button", { name: "Add", exact: true }).evaluate((button) => {
+      button.click();
+      button.click();
+    });
 
     const lobby = row(page, "Lobby camera");
     await lobby.getByText("running", { exact: true }).waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(2500); // one more refresh of the list (every 2 s)
+    expect((await lobby.count()) === 1, `one Lobby camera after a double-click (got ${await lobby.count()})`);
     // The ingest instance running it (the test's one instance, named after its host and port).
     const owner = await page.getByRole("term").filter({ hasText: "Run by" }).locator("xpath=following-sibling::dd[1]").textContent();
     expect(/^ingest instance \S+:\d+$/.test(owner ?? ""), `the instance running it (got ${owner})`);

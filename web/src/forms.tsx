@@ -1,6 +1,6 @@
 // What the screens' forms share: running a change, and the service's refusal shown beside the field it
 // names (the services begin validation messages with the field) or below the form.
-import { type FormEvent, useCallback, useState } from "react";
+import { type FormEvent, useCallback, useRef, useState } from "react";
 import { ApiError, fieldOf } from "./api";
 
 /** The message of a failed call, for the line beside what asked. */
@@ -23,11 +23,17 @@ export class FormProblem extends Error {
 /**
  * A form's submit action: `run(work)` runs `work`, and a refusal (the service's, or a
  * [`FormProblem`]) becomes the form's `problem`, placed at the field of `fields` it names; a 401
- * goes to `onSessionEnded` instead.
+ * goes to `onSessionEnded` instead. While one run is in flight (`busy`) another is ignored, so a
+ * double-click submits once.
  */
 export function useFormAction(onSessionEnded: (error: unknown) => boolean, fields: string[] = []) {
   const [problem, setProblem] = useState<Problem>(null);
+  const [busy, setBusy] = useState(false);
+  const inFlight = useRef(false);
   const run = async (work: () => Promise<void>) => {
+    if (inFlight.current) return;
+    inFlight.current = true;
+    setBusy(true);
     setProblem(null);
     try {
       await work();
@@ -39,6 +45,9 @@ export function useFormAction(onSessionEnded: (error: unknown) => boolean, field
       if (onSessionEnded(caught)) return;
       const message = messageOf(caught);
       setProblem({ field: fieldOf(message, fields), message });
+    } finally {
+      inFlight.current = false;
+      setBusy(false);
     }
   };
   /** A submit handler running `work`. */
@@ -46,7 +55,7 @@ export function useFormAction(onSessionEnded: (error: unknown) => boolean, field
     event.preventDefault();
     void run(work);
   };
-  return { problem, run, submitting };
+  return { problem, run, submitting, busy };
 }
 
 /** The refusal, where it belongs: beside `field`, or (field null) below the form. */
