@@ -297,5 +297,5 @@ async fn a_viewer_browses_the_apis_each_service_documents() -> anyhow::Result<()
         assert_eq!(served, serde_json::from_str::<serde_json::Value>(&kept)?, "{path} is the kept document");
     }
     drive("reference.mjs", "", &web.settings("vic", password, &[]));
-    web.finish(&["19-api-reference"]).await
+    web.finish(&["19-api-reference", "22-not-for-role"]).await
 }

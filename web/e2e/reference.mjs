@@ -40,4 +40,13 @@ await inBrowser(async ({ page, shot, login }) => {
   const refusals = listStreams.getByRole("cell", { name: "401", exact: true });
   expect((await refusals.count()) === 1, "the operation's 401 answer is documented");
   await shot("19-api-reference");
+
+  // A viewer who types the address of a screen for admins is told so, not shown another screen.
+  await page.goto(`${base}/admin`);
+  await page.getByRole("heading", { name: "Not for your role" }).waitFor();
+  await page.getByText("Users and tokens is for admin; your role, viewer, cannot open it.").waitFor();
+  await shot("22-not-for-role");
+  await page.getByRole("link", { name: "Go to Streams" }).click();
+  await page.getByRole("heading", { name: "Streams" }).waitFor();
+  expect(new URL(page.url()).pathname === "/streams", `back on a screen the viewer may open (${page.url()})`);
 });

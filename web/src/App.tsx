@@ -106,6 +106,11 @@ export function App() {
     );
   }
   const screens = SCREENS.filter((screen) => screen.roles.includes(session.role));
+  // A screen of the app the role may not open (a typed or shared address) is said so, not swapped
+  // for another one; any other address is the first screen.
+  const refused = screens.some((candidate) => candidate.path === path)
+    ? undefined
+    : SCREENS.find((candidate) => candidate.path === path);
   const screen = screens.find((candidate) => candidate.path === path) ?? screens[0];
   return (
     <div className="shell">
@@ -116,7 +121,7 @@ export function App() {
             <a
               key={candidate.path}
               href={candidate.path}
-              className={candidate === screen ? "active" : undefined}
+              className={candidate === screen && !refused ? "active" : undefined}
               onClick={(event) => {
                 event.preventDefault();
                 go(candidate.path);
@@ -134,7 +139,23 @@ export function App() {
         </button>
       </header>
       <main>
-        {screen.path === "/reference" ? (
+        {refused ? (
+          <section aria-labelledby="refused-title">
+            <h2 id="refused-title">Not for your role</h2>
+            <p>
+              {refused.title} is for {refused.roles.join(", ")}; your role, {session.role}, cannot open it.{" "}
+              <a
+                href={screen.path}
+                onClick={(event) => {
+                  event.preventDefault();
+                  go(screen.path);
+                }}
+              >
+                Go to {screen.title}
+              </a>
+            </p>
+          </section>
+        ) : screen.path === "/reference" ? (
           <ApiReference onSessionEnded={onSessionEnded} />
         ) : screen.path === "/admin" ? (
           <Admin self={session.name} onSessionEnded={onSessionEnded} />
