@@ -260,7 +260,8 @@ fn decoy_hash() -> &'static str {
 ///
 /// Each attempt is recorded as a failure before its password is checked ([`record_attempt`]):
 /// however many arrive at once, at most `max_failures_per_user` of them are checked, the rest are
-/// [`AccountError::Throttled`] and leave no record. A success clears the username's failures. The password is checked on a password thread ([`passwords`]); when none frees up within
+/// [`AccountError::Throttled`] and leave no record. A success clears the username's failures. The
+/// password is checked on a password thread ([`passwords`]); when none frees up within
 /// `password_wait_ms` the attempt is [`AccountError::Busy`] and leaves no record either.
 pub async fn login(
     pool: &PgPool,

@@ -247,6 +247,25 @@ fn start_instance(
         .spawn()
 }
 
+/// The id of the stream `name` in a `GET /v1/streams` answer.
+fn id_named(list: &Value, name: &str) -> String {
+    let stream = list.as_array().expect("a list").iter().find(|s| s["name"] == name).expect("the stream");
+    stream["id"].as_str().expect("an id").to_owned()
+}
+
+/// `GET /v1/streams/{id}/snapshot` of the instance on `port`, with `headers`.
+async fn snapshot(
+    port: u16,
+    id: &str,
+    headers: &[(&'static str, &'static str)],
+) -> anyhow::Result<sightline_testkit::stack::HttpResponse> {
+    let (path, headers) = (format!("/v1/streams/{id}/snapshot"), headers.to_vec());
+    tokio::task::spawn_blocking(move || {
+        sightline_testkit::stack::http_exchange_with(port, "GET", &path, &headers, "", b"")
+    })
+    .await?
+}
+
 /// An HTTP server posing as a stream's owner: it records each request and answers the first with
 /// an HTML page and the second with a JPEG, both setting a cookie.
 struct ForgedOwner {
@@ -393,48 +412,19 @@ async fn instances_share_the_streams_and_take_over_a_stopped_ones() -> anyhow::R
     let (_, list) =
         tokio::task::spawn_blocking(move || request(other_port, "GET", "/v1/streams", Some("ops-secret"), None))
             .await?;
-    let file_id = list.as_array().expect("list").iter().find(|s| s["name"] == "file").expect("the file")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let frame = tokio::task::spawn_blocking(move || {
-        sightline_testkit::stack::http_exchange(
-            other_port,
-            "GET",
-            &format!("/v1/streams/{file_id}/snapshot"),
-            Some("ops-secret"),
-            "",
-            b"",
-        )
-    })
-    .await??;
+    let file_id = id_named(&list, "file");
+    let frame = snapshot(other_port, &file_id, &[("Authorization", "Bearer ops-secret")]).await?;
     assert_eq!(frame.status, 200, "{}", String::from_utf8_lossy(&frame.body));
     assert_eq!(frame.header("content-type"), Some("image/jpeg"));
     assert!(frame.body.starts_with(&[0xFF, 0xD8]), "a JPEG");
     // The owner takes only a ticket an instance issued for that stream.
-    let file_id = list.as_array().expect("list").iter().find(|s| s["name"] == "file").expect("the file")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let reused = tokio::task::spawn_blocking(move || {
-        sightline_testkit::stack::http_exchange_with(
-            if other_port == port_a { port_b } else { port_a },
-            "GET",
-            &format!("/v1/streams/{file_id}/snapshot"),
-            &[("X-Sightline-Peer-Ticket", "tk_never_issued")],
-            "",
-            b"",
-        )
-    })
-    .await??;
-    assert_eq!(reused.status, 401, "a peer ticket nobody issued is refused");
+    let owner_port = if other_port == port_a { port_b } else { port_a };
+    let forged_ticket = snapshot(owner_port, &file_id, &[("X-Sightline-Peer-Ticket", "tk_never_issued")]).await?;
+    assert_eq!(forged_ticket.status, 401, "a peer ticket nobody issued is refused");
 
     // A lease that names another address (a forged row, or a compromised instance): the caller's
     // token and cookie never go there, and what comes back reaches the caller only as a JPEG.
-    let camera_1 = list.as_array().expect("list").iter().find(|s| s["name"] == "camera 1").expect("camera 1")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let camera_1 = id_named(&list, "camera 1");
     let forger = ForgedOwner::start();
     sqlx::query(
         "UPDATE stream_leases SET instance = 'ingest-forged', api_url = $2, expires_at = now() + interval '1 hour' \
@@ -444,23 +434,12 @@ async fn instances_share_the_streams_and_take_over_a_stopped_ones() -> anyhow::R
     .bind(format!("http://127.0.0.1:{}", forger.port))
     .execute(&database.pool)
     .await?;
-    let ask = move |id: String| {
-        sightline_testkit::stack::http_exchange_with(
-            port_a,
-            "GET",
-            &format!("/v1/streams/{id}/snapshot"),
-            &[("Authorization", "Bearer ops-secret"), ("Cookie", "sightline_session=ss_secret")],
-            "",
-            b"",
-        )
-    };
-    let camera = camera_1.clone();
-    let html = tokio::task::spawn_blocking(move || ask(camera)).await??;
+    let credentials = [("Authorization", "Bearer ops-secret"), ("Cookie", "sightline_session=ss_secret")];
+    let html = snapshot(port_a, &camera_1, &credentials).await?;
     assert_eq!(html.status, 502, "an answer that is not a JPEG is not passed on");
     assert_eq!(html.header("set-cookie"), None, "{}", html.headers);
     assert!(!String::from_utf8_lossy(&html.body).contains("<script>"));
-    let camera = camera_1.clone();
-    let jpeg = tokio::task::spawn_blocking(move || ask(camera)).await??;
+    let jpeg = snapshot(port_a, &camera_1, &credentials).await?;
     assert_eq!((jpeg.status, jpeg.header("content-type")), (200, Some("image/jpeg")), "{}", jpeg.headers);
     assert_eq!(jpeg.header("set-cookie"), None, "only the JPEG and its capture time: {}", jpeg.headers);
     assert_eq!(jpeg.header("x-capture-ms"), Some("1700000000000"));
