@@ -23,7 +23,7 @@ help:
 	@echo "make bench-alert   frame where a watchlisted face appears to webhook received, early reports against track end"
 	@echo "make bench-query   every analyst endpoint at 1M and 10M generated tracks, through the service and straight in ClickHouse"
 	@echo "make models        fetch, convert, verify and cache the ONNX models and test images"
-	@echo "make lint          rustfmt and clippy, warnings as errors"
+	@echo "make lint          rustfmt and clippy, warnings as errors; the web app's ESLint and Prettier"
 	@echo "make openapi       write the REST APIs' OpenAPI documents, generated from the code, to schemas/openapi/"
 	@echo "make stack|status|down  manage the local stack (infra/stack)"
 
@@ -91,6 +91,7 @@ bench-match: stack models
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	infra/web lint
 
 fmt:
 	cargo fmt --all

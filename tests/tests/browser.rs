@@ -260,7 +260,14 @@ async fn an_analyst_counts_finds_and_downloads_what_the_video_shows() -> anyhow:
     let audit: (String, String) =
         sqlx::query_as("SELECT token_name, via FROM face_search_audit").fetch_one(&web.db.pool).await?;
     assert_eq!(audit, ("ana".to_owned(), "session".to_owned()));
-    web.finish(&["15-analytics", "21-analytics-zone-typed", "16-track", "17-search"]).await
+    // The same screens on a phone.
+    drive("phone.mjs", "", &settings);
+    let phone =
+        ["tracks", "track", "streams", "alerts", "search-by-face", "analytics", "reports", "watchlists", "api", "menu"];
+    let phone: Vec<String> = phone.iter().map(|screen| format!("phone-{screen}")).collect();
+    let mut shots = vec!["15-analytics", "21-analytics-zone-typed", "16-track", "17-search"];
+    shots.extend(phone.iter().map(String::as_str));
+    web.finish(&shots).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@
 //
 // A user "vera" is refused with a short password (the service's message beside the form), then made
 // an operator, changed to analyst and disabled; a token "nightly-export" is issued (its secret shown
-// once) and revoked. Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD (an
+// once) and revoked. The role change, the disabling and the revocation each ask before they act. Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD (an
 // admin), SIGHTLINE_E2E_SHOTS.
 import { env, expect, inBrowser } from "./browser.mjs";
 
@@ -27,8 +27,21 @@ await inBrowser(async ({ page, shot, login }) => {
   await newUser.getByRole("button", { name: "Add user" }).click();
   const vera = page.getByRole("row").filter({ has: page.getByRole("cell", { name: "vera", exact: true }) });
   await vera.waitFor();
+  // A role change, a disabling and a revocation each ask first: the first click changes nothing.
+  const veraNow = () =>
+    page.evaluate(async () => (await (await fetch("/api/v1/users")).json()).users.find((user) => user.username === "vera"));
   await vera.getByLabel("Role of vera").selectOption("analyst");
-  await vera.getByRole("button", { name: "Disable vera" }).click();
+  await vera.getByRole("button", { name: "Make vera analyst" }).waitFor();
+  expect((await veraNow()).role === "operator", "no role change before it is confirmed");
+  await shot("23-admin-confirm-role");
+  await vera.getByRole("button", { name: "Make vera analyst" }).click();
+  await vera.getByRole("button", { name: "Make vera analyst" }).waitFor({ state: "detached" });
+  await page.waitForFunction(
+    async () => (await (await fetch("/api/v1/users")).json()).users.find((u) => u.username === "vera").role === "analyst",
+  );
+  await vera.getByRole("button", { name: "Disable vera…" }).click();
+  expect(!(await veraNow()).disabled, "vera still active before the disabling is confirmed");
+  await vera.getByRole("button", { name: "Disable vera and end their sessions" }).click();
   await vera.getByRole("button", { name: "Enable vera" }).waitFor();
   expect((await vera.getByLabel("Role of vera").inputValue()) === "analyst", "vera's new role shown");
 
@@ -41,7 +54,10 @@ await inBrowser(async ({ page, shot, login }) => {
   const token = page.getByRole("row").filter({ has: page.getByRole("cell", { name: "nightly-export", exact: true }) });
   await token.getByRole("cell", { name: "active", exact: true }).waitFor();
   await shot("05-admin");
-  await token.getByRole("button", { name: "Revoke nightly-export" }).click();
+  await token.getByRole("button", { name: "Revoke nightly-export…" }).click();
+  await token.getByRole("button", { name: "Cancel" }).click();
+  await token.getByRole("button", { name: "Revoke nightly-export…" }).click();
+  await token.getByRole("button", { name: "Revoke nightly-export for good" }).click();
   await token.getByRole("cell", { name: "revoked", exact: true }).waitFor();
   const status = await page.evaluate(
     async (bearer) => (await fetch("/api/v1/streams", { headers: { Authorization: `Bearer ${bearer}` }, credentials: "omit" })).status,

@@ -54,6 +54,9 @@ await inBrowser(async ({ page, shot, login }) => {
   await alert.getByTestId("camera").getByText("Lobby camera", { exact: true }).waitFor();
   await alert.getByRole("img", { name: "Best shot of Barack Obama" }).waitFor();
   await page.waitForFunction(() => [...document.querySelectorAll("ul.alerts img")].every((img) => img.complete && img.naturalWidth > 0));
-  await alert.getByRole("list", { name: /^Deliveries/ }).getByText("delivered").waitFor({ timeout: 15_000 });
+  await alert
+    .getByRole("list", { name: /^Deliveries/ })
+    .getByText("delivered")
+    .waitFor({ timeout: 15_000 });
   await shot("13-alert-live");
 });

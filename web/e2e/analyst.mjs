@@ -19,7 +19,7 @@ const people = Number(env("SIGHTLINE_E2E_PEOPLE"));
 const imagesLoaded = (page, selector) =>
   page.waitForFunction((s) => [...document.querySelectorAll(s)].every((img) => img.complete && img.naturalWidth > 0), selector);
 
-await inBrowser(async ({ page, shot, login }) => {
+await inBrowser(async ({ context, page, shot, login }) => {
   await page.goto(`${base}/analytics`);
   await login(env("SIGHTLINE_E2E_USER"), env("SIGHTLINE_E2E_PASSWORD"));
   const count = page.getByTestId("people");
@@ -43,10 +43,17 @@ await inBrowser(async ({ page, shot, login }) => {
   await zoneBox.fill("Asia/Tokyo");
   await page.getByRole("table", { name: "People per day (Asia/Tokyo)" }).waitFor();
   await shot("15-analytics");
+  // The settings are in the address: a reload keeps the zone.
+  expect(new URL(page.url()).searchParams.get("tz") === "Asia/Tokyo", `the zone in the address (${page.url()})`);
+  await page.reload();
+  await page.getByRole("table", { name: "People per day (Asia/Tokyo)" }).waitFor();
 
   await page.getByRole("link", { name: "Tracks" }).click();
   const filters = page.getByRole("form", { name: "Filters" });
-  await page.getByRole("row", { name: /^Track / }).first().waitFor();
+  await page
+    .getByRole("row", { name: /^Track / })
+    .first()
+    .waitFor();
   expect((await page.getByRole("row", { name: /^Track / }).count()) === people, "a row per person's face track");
   await filters.getByLabel("Watchlist").selectOption({ label: "Door" });
   await filters.getByLabel("Person").selectOption({ label: "Barack Obama" });
@@ -56,9 +63,35 @@ await inBrowser(async ({ page, shot, login }) => {
   await obama.click();
   const detail = page.getByRole("region", { name: /^Track on Lobby file/ });
   await detail.getByText(/Barack Obama on Door, similarity 0\.\d\d/).waitFor();
+  // The detail opens beside the list, where the user looks, not below it off-screen.
+  const box = await detail.boundingBox();
+  expect(box && box.y >= 0 && box.y < 800 && box.x > 500, `the track's detail beside the list (at ${JSON.stringify(box)})`);
   await detail.getByRole("img", { name: "Best shot of the track" }).waitFor();
   await imagesLoaded(page, "img.best-shot, img.thumb");
   await shot("16-track");
+  // The filters and the open track are in the address: a reload shows them again, a link opened in
+  // another tab shows the same, and Back closes the track, then undoes the person filter.
+  const address = page.url();
+  expect(/[?&]track=/.test(address) && /[?&]person=/.test(address), `the track and filters in the address (${address})`);
+  await page.reload();
+  await detail.getByText(/Barack Obama on Door, similarity 0\.\d\d/).waitFor();
+  expect((await filters.getByLabel("Watchlist").inputValue()) !== "", "the list filter kept on reload");
+  const other = await context.newPage();
+  await other.goto(address);
+  await other
+    .getByRole("region", { name: /^Track on Lobby file/ })
+    .getByText(/Barack Obama on Door/)
+    .waitFor();
+  await other.close();
+  await page.goBack();
+  await detail.waitFor({ state: "detached" });
+  await page.waitForFunction(() => document.querySelectorAll("tr.clickable").length === 1);
+  await page.goBack();
+  await filters.getByLabel("Person").getByRole("option", { name: "anyone on the list", selected: true }).waitFor({ state: "attached" });
+  expect((await filters.getByLabel("Person").inputValue()) === "", "Back undid the person filter");
+  await page.goForward();
+  await obama.click();
+  await detail.getByText(/Barack Obama on Door/).waitFor();
   const [download] = await Promise.all([page.waitForEvent("download"), filters.getByRole("link", { name: "Download PDF" }).click()]);
   const pdf = readFileSync(await download.path());
   expect(pdf.subarray(0, 5).toString() === "%PDF-" && pdf.length > 2000, `a PDF downloaded (${pdf.length} bytes)`);

@@ -18,20 +18,28 @@ export function expect(condition, message) {
 
 /**
  * Runs `steps({ context, page, shot, login })` in a fresh headless Chromium (with the saved state
- * at `storageState`, if given); fails when a step throws or the page logged a console error.
+ * at `storageState`, if given; a desktop's window unless `viewport` says otherwise, a phone's when it
+ * is narrower than 500 px); fails when a step throws or the page logged a console error.
  */
-export async function inBrowser(steps, { storageState } = {}) {
+export async function inBrowser(steps, { storageState, viewport = { width: 1280, height: 800 } } = {}) {
   const shots = env("SIGHTLINE_E2E_SHOTS");
   mkdirSync(shots, { recursive: true });
   // Flags for a machine without a display or network beyond loopback.
   const browser = await chromium.launch({
     executablePath: process.env.SIGHTLINE_CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   const problems = [];
   try {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, storageState });
+    const context = await browser.newContext({ viewport, storageState, isMobile: viewport.width < 500, hasTouch: viewport.width < 500 });
     const page = await context.newPage();
     page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
     page.on("console", (message) => {
@@ -40,8 +48,7 @@ export async function inBrowser(steps, { storageState } = {}) {
       const refusal = /Failed to load resource: the server responded with a status of (400|401|409|429)/;
       // A stream's frame that went away between its state and the image's request (the stream
       // restarted or stopped) is a 404 the streams screen handles: it shows that there is no frame.
-      const frameGone =
-        /\/api\/v1\/streams\/[^/]+\/snapshot/.test(message.location().url ?? "") && / 404 /.test(message.text());
+      const frameGone = /\/api\/v1\/streams\/[^/]+\/snapshot/.test(message.location().url ?? "") && / 404 /.test(message.text());
       if (message.type() === "error" && !refusal.test(message.text()) && !frameGone) {
         problems.push(`console: ${message.text()} (${message.location().url})`);
       }
@@ -56,7 +63,12 @@ export async function inBrowser(steps, { storageState } = {}) {
       await steps({ context, page, shot, login });
     } catch (error) {
       // What the page showed when a step failed, beside the others.
-      await shot(`failed-${process.argv.slice(1).map((arg) => arg.split("/").pop()).join("-")}`).catch(() => {});
+      await shot(
+        `failed-${process.argv
+          .slice(1)
+          .map((arg) => arg.split("/").pop())
+          .join("-")}`,
+      ).catch(() => {});
       throw error;
     }
     expect(problems.length === 0, `no console errors: ${problems.join("; ")}`);

@@ -23,7 +23,12 @@ await inBrowser(async ({ page, shot, login }) => {
   await zone.fill("Mars/Olympus");
   await form.getByLabel("Recipients").fill(env("SIGHTLINE_E2E_MAIL"));
   await form.getByRole("button", { name: "Add schedule" }).click();
-  await form.locator("label").filter({ hasText: "Time zone" }).getByRole("alert").getByText(/^tz: "Mars\/Olympus" is not a known time zone/).waitFor();
+  await form
+    .locator("label")
+    .filter({ hasText: "Time zone" })
+    .getByRole("alert")
+    .getByText(/^tz: "Mars\/Olympus" is not a known time zone/)
+    .waitFor();
   await zone.fill("Europe/Berlin");
   await form.getByRole("button", { name: "Add schedule" }).click();
   const row = page.getByRole("row").filter({ has: page.getByRole("button", { name: "Morning summary", exact: true }) });
@@ -35,7 +40,17 @@ await inBrowser(async ({ page, shot, login }) => {
   // The run on demand leaves the next scheduled run at 07:00 Berlin time.
   await row.getByRole("cell", { name: /7:00:00/ }).waitFor();
   await shot("18-reports");
-  const [download] = await Promise.all([page.waitForEvent("download"), row.getByRole("link", { name: "Download Morning summary" }).click()]);
+  // Deleting asks first; Cancel keeps the schedule.
+  await row.getByRole("button", { name: "Delete Morning summary" }).click();
+  await row.getByRole("button", { name: "Delete Morning summary for good" }).waitFor();
+  const kept = async () => ((await (await page.evaluate(() => fetch("/api/v1/schedules").then((r) => r.json()))).schedules) ?? []).length;
+  expect((await kept()) === 1, "the schedule kept until the deletion is confirmed");
+  await row.getByRole("button", { name: "Cancel" }).click();
+  await row.getByRole("button", { name: "Delete Morning summary" }).waitFor();
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    row.getByRole("link", { name: "Download Morning summary" }).click(),
+  ]);
   const pdf = readFileSync(await download.path());
   expect(pdf.subarray(0, 5).toString() === "%PDF-", `the report downloaded as a PDF (${pdf.length} bytes)`);
 });

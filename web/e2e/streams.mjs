@@ -15,8 +15,7 @@ const base = env("SIGHTLINE_WEB_URL");
 const mode = process.argv[2];
 
 /** The table row of stream `name`. */
-const row = (page, name) =>
-  page.getByRole("row").filter({ has: page.getByRole("button", { name, exact: true }) });
+const row = (page, name) => page.getByRole("row").filter({ has: page.getByRole("button", { name, exact: true }) });
 
 if (mode === "add") {
   await inBrowser(async ({ page, shot, login }) => {
@@ -50,7 +49,10 @@ if (mode === "add") {
     const owner = await page.getByRole("term").filter({ hasText: "Run by" }).locator("xpath=following-sibling::dd[1]").textContent();
     expect(/^ingest instance \S+:\d+$/.test(owner ?? ""), `the instance running it (got ${owner})`);
     // The video's people walk in within its first seconds: a frame with a face on it comes.
-    await page.getByTestId("snapshot-counts").filter({ hasText: /^[1-9]\d* faces? / }).waitFor({ timeout: 60_000 });
+    await page
+      .getByTestId("snapshot-counts")
+      .filter({ hasText: /^[1-9]\d* faces? / })
+      .waitFor({ timeout: 60_000 });
     const frame = page.getByRole("img", { name: "Last analysed frame of Lobby camera" });
     await page.waitForFunction(
       () => document.querySelector("figure img")?.complete && document.querySelector("figure img").naturalWidth > 0,
@@ -58,6 +60,9 @@ if (mode === "add") {
     const width = await frame.evaluate((img) => img.naturalWidth);
     expect(width === 640, `the analysed frame, 640 pixels wide (got ${width})`);
     await shot("08-stream-running");
+    // The open stream is in the address: a reload shows it again.
+    await page.reload();
+    await page.getByRole("img", { name: "Last analysed frame of Lobby camera" }).waitFor();
   });
 } else if (mode === "change") {
   await inBrowser(async ({ page, shot, login }) => {

@@ -50,7 +50,12 @@ await inBrowser(async ({ page, shot, login }) => {
   const threshold = settings.getByLabel("Threshold");
   await threshold.fill("1.5");
   await settings.getByRole("button", { name: "Save settings" }).click();
-  await settings.locator("label").filter({ hasText: "Threshold" }).getByRole("alert").getByText("threshold 1.5 is not in (-1, 1]").waitFor();
+  await settings
+    .locator("label")
+    .filter({ hasText: "Threshold" })
+    .getByRole("alert")
+    .getByText("threshold 1.5 is not in (-1, 1]")
+    .waitFor();
   await threshold.fill("0.5");
   await settings.getByRole("button", { name: "Save settings" }).click();
   await settings.getByText("Saved.").waitFor();
@@ -89,7 +94,9 @@ await inBrowser(async ({ page, shot, login }) => {
   expect((await choices.count()) === 2, "both faces offered");
   const lefts = await choices.evaluateAll((buttons) => buttons.map((button) => button.getBoundingClientRect().left));
   await choices.nth(lefts[0] > lefts[1] ? 0 : 1).click();
-  await verdict("pair.jpg").getByText(/^Face \d chosen; it will be enrolled\.$/).waitFor();
+  await verdict("pair.jpg")
+    .getByText(/^Face \d chosen; it will be enrolled\.$/)
+    .waitFor();
   await shot("20-enrol-choose-face");
   await enrol.getByRole("button", { name: "Enrol Joe Biden with 1 photo" }).click();
   await page.getByRole("listitem", { name: "Joe Biden", exact: true }).getByText("1 photo").waitFor();

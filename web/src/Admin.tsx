@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { type IssuedToken, type Role, type Token, type Tokens, type User, type Users, api } from "./api";
-import { ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
+import { ConfirmAction, ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
+import { CardTable } from "./layout";
 
 const ROLES: Role[] = ["viewer", "analyst", "operator", "admin"];
 
@@ -20,10 +21,7 @@ export function Admin({ self, onSessionEnded }: AdminProps) {
 
   const load = useCallback(async () => {
     try {
-      const [u, t] = await Promise.all([
-        api<Users>("GET", "/v1/users"),
-        api<Tokens>("GET", "/v1/tokens"),
-      ]);
+      const [u, t] = await Promise.all([api<Users>("GET", "/v1/users"), api<Tokens>("GET", "/v1/tokens")]);
       setUsers(u.users);
       setTokens(t.tokens);
     } catch (caught) {
@@ -53,7 +51,7 @@ export function Admin({ self, onSessionEnded }: AdminProps) {
       <ErrorLine error={error} />
       <section aria-labelledby="users-title">
         <h2 id="users-title">Users</h2>
-        <table>
+        <CardTable>
           <thead>
             <tr>
               <th>Username</th>
@@ -68,35 +66,33 @@ export function Admin({ self, onSessionEnded }: AdminProps) {
               <tr key={user.id}>
                 <td>{user.username}</td>
                 <td>
-                  <select
-                    aria-label={`Role of ${user.username}`}
-                    value={user.role}
-                    disabled={user.username === self}
-                    onChange={(e) => void change(user, { role: e.target.value as Role })}
-                  >
-                    {ROLES.map((role) => (
-                      <option key={role}>{role}</option>
-                    ))}
-                  </select>
+                  <RoleChange user={user} self={self} onChange={(role) => void change(user, { role })} />
                 </td>
                 <td>{user.disabled ? "disabled" : "active"}</td>
                 <td>{user.active_sessions}</td>
                 <td>
-                  {user.username !== self && (
-                    <button type="button" onClick={() => void change(user, { disabled: !user.disabled })}>
-                      {user.disabled ? `Enable ${user.username}` : `Disable ${user.username}`}
-                    </button>
-                  )}
+                  {user.username !== self &&
+                    (user.disabled ? (
+                      <button type="button" className="secondary" onClick={() => void change(user, { disabled: false })}>
+                        Enable {user.username}
+                      </button>
+                    ) : (
+                      <ConfirmAction
+                        ask={`Disable ${user.username}…`}
+                        confirm={`Disable ${user.username} and end their sessions`}
+                        onConfirm={() => void change(user, { disabled: true })}
+                      />
+                    ))}
                 </td>
               </tr>
             ))}
           </tbody>
-        </table>
+        </CardTable>
         <NewUser onCreated={load} onSessionEnded={onSessionEnded} />
       </section>
       <section aria-labelledby="tokens-title">
         <h2 id="tokens-title">Tokens for programs</h2>
-        <table>
+        <CardTable>
           <thead>
             <tr>
               <th>Name</th>
@@ -117,18 +113,62 @@ export function Admin({ self, onSessionEnded }: AdminProps) {
                 <td>{day(token.expires_ms)}</td>
                 <td>
                   {token.state === "active" && (
-                    <button type="button" onClick={() => void revoke(token)}>
-                      Revoke {token.name}
-                    </button>
+                    <ConfirmAction
+                      ask={`Revoke ${token.name}…`}
+                      confirm={`Revoke ${token.name} for good`}
+                      onConfirm={() => void revoke(token)}
+                    />
                   )}
                 </td>
               </tr>
             ))}
           </tbody>
-        </table>
+        </CardTable>
         <NewToken onCreated={load} onSessionEnded={onSessionEnded} />
       </section>
     </>
+  );
+}
+
+/**
+ * A user's role: picking another one asks first ("Make vera analyst" or Cancel), since a role decides
+ * what the person may see; the admin's own role cannot be changed here.
+ */
+function RoleChange({ user, self, onChange }: { user: User; self: string; onChange: (role: Role) => void }) {
+  const [picked, setPicked] = useState<Role | null>(null);
+  return (
+    <span className="confirm">
+      <select
+        aria-label={`Role of ${user.username}`}
+        value={picked ?? user.role}
+        disabled={user.username === self}
+        onChange={(e) => {
+          const role = e.target.value as Role;
+          setPicked(role === user.role ? null : role);
+        }}
+      >
+        {ROLES.map((role) => (
+          <option key={role}>{role}</option>
+        ))}
+      </select>
+      {picked && (
+        <>
+          <button
+            type="button"
+            className="danger"
+            onClick={() => {
+              setPicked(null);
+              onChange(picked);
+            }}
+          >
+            Make {user.username} {picked}
+          </button>
+          <button type="button" className="secondary" onClick={() => setPicked(null)}>
+            Cancel
+          </button>
+        </>
+      )}
+    </span>
   );
 }
 

@@ -1,7 +1,18 @@
 import { useCallback, useEffect, useState } from "react";
-import { type Alert, type AlertRule, type AlertRules, type Alerts, type LiveAlert, type Session, type Stream, type Watchlist, api } from "./api";
-import { ConfirmDelete, ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
+import {
+  type Alert,
+  type AlertRule,
+  type AlertRules,
+  type Alerts,
+  type LiveAlert,
+  type Session,
+  type Stream,
+  type Watchlist,
+  api,
+} from "./api";
+import { ConfirmAction, ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
 import { streamName, useStreams, useWatchlists } from "./names";
+import { CardTable, WithPanel } from "./layout";
 
 interface AlertsProps {
   role: Session["role"];
@@ -207,69 +218,77 @@ function Rules({ manages, lists, streams, onSessionEnded }: RulesProps) {
       .filter(Boolean)
       .join("; ");
 
+  const close = useCallback(() => setEditing(null), []);
   return (
-    <section aria-labelledby="rules-title">
-      <div className="title-row">
-        <h2 id="rules-title">Alert rules</h2>
-        {manages && editing === null && (
-          <button type="button" onClick={() => setEditing("new")}>
-            Add rule
-          </button>
-        )}
-      </div>
-      <ErrorLine error={error} />
-      {rules.length === 0 ? (
-        <p className="empty">No rules yet: no alert is raised.</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Lists</th>
-              <th>Streams</th>
-              <th>Lowest similarity</th>
-              <th>Cooldown</th>
-              <th>Channels</th>
-              <th>State</th>
-              {manages && <th />}
-            </tr>
-          </thead>
-          <tbody>
-            {rules.map((rule) => (
-              <tr key={rule.id}>
-                <td>{rule.name}</td>
-                <td>{names(rule.list_ids, lists)}</td>
-                <td>{names(rule.stream_ids, streams)}</td>
-                <td>{rule.min_similarity || "the list's threshold"}</td>
-                <td>{rule.cooldown_secs} s</td>
-                <td>{channels(rule)}</td>
-                <td>{rule.enabled ? "enabled" : "disabled"}</td>
-                {manages && (
-                  <td className="actions">
-                    <button type="button" onClick={() => setEditing(rule)}>
-                      Edit {rule.name}
-                    </button>
-                  </td>
-                )}
+    <WithPanel
+      panelKey={editing === null ? null : editing === "new" ? "new" : editing.id}
+      onClose={close}
+      panel={
+        editing !== null && (
+          <RuleForm
+            key={editing === "new" ? "new" : editing.id}
+            rule={editing === "new" ? null : editing}
+            lists={lists}
+            streams={streams}
+            onDone={async () => {
+              setEditing(null);
+              await load();
+            }}
+            onSessionEnded={onSessionEnded}
+          />
+        )
+      }
+    >
+      <section aria-labelledby="rules-title">
+        <div className="title-row">
+          <h2 id="rules-title">Alert rules</h2>
+          {manages && editing === null && (
+            <button type="button" onClick={() => setEditing("new")}>
+              Add rule
+            </button>
+          )}
+        </div>
+        <ErrorLine error={error} />
+        {rules.length === 0 ? (
+          <p className="empty">No rules yet: no alert is raised.</p>
+        ) : (
+          <CardTable>
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Lists</th>
+                <th>Streams</th>
+                <th>Lowest similarity</th>
+                <th>Cooldown</th>
+                <th>Channels</th>
+                <th>State</th>
+                {manages && <th />}
               </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
-      {editing !== null && (
-        <RuleForm
-          key={editing === "new" ? "new" : editing.id}
-          rule={editing === "new" ? null : editing}
-          lists={lists}
-          streams={streams}
-          onDone={async () => {
-            setEditing(null);
-            await load();
-          }}
-          onSessionEnded={onSessionEnded}
-        />
-      )}
-    </section>
+            </thead>
+            <tbody>
+              {rules.map((rule) => (
+                <tr key={rule.id}>
+                  <td>{rule.name}</td>
+                  <td>{names(rule.list_ids, lists)}</td>
+                  <td>{names(rule.stream_ids, streams)}</td>
+                  <td>{rule.min_similarity || "the list's threshold"}</td>
+                  <td>{rule.cooldown_secs} s</td>
+                  <td>{channels(rule)}</td>
+                  <td>{rule.enabled ? "enabled" : "disabled"}</td>
+                  {manages && (
+                    <td className="actions">
+                      <button type="button" onClick={() => setEditing(rule)}>
+                        Edit {rule.name}
+                      </button>
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </CardTable>
+        )}
+      </section>
+    </WithPanel>
   );
 }
 
@@ -362,11 +381,7 @@ function RuleForm({ rule, lists, streams, onDone, onSessionEnded }: RuleFormProp
         <legend>Streams (none ticked: every stream)</legend>
         {streams.map((stream) => (
           <label key={stream.id} className="check">
-            <input
-              type="checkbox"
-              checked={streamIds.includes(stream.id)}
-              onChange={() => setStreamIds(toggle(streamIds, stream.id))}
-            />
+            <input type="checkbox" checked={streamIds.includes(stream.id)} onChange={() => setStreamIds(toggle(streamIds, stream.id))} />
             {stream.name}
           </label>
         ))}
@@ -419,7 +434,7 @@ function RuleForm({ rule, lists, streams, onDone, onSessionEnded }: RuleFormProp
         <button type="button" className="secondary" onClick={() => void onDone()}>
           Cancel
         </button>
-        {rule && <ConfirmDelete ask="Delete…" confirm={`Delete ${rule.name} for good`} onDelete={() => void remove()} />}
+        {rule && <ConfirmAction ask="Delete…" confirm={`Delete ${rule.name} for good`} onConfirm={() => void remove()} />}
       </div>
     </form>
   );

@@ -2,13 +2,13 @@ import { useEffect, useState } from "react";
 import { type Dwell, type Heatmap, type IdentifiedDays, type Timeline, api } from "./api";
 import { ErrorLine, useScreenError } from "./forms";
 import { siteNames, useStreams } from "./names";
-import { type Range, RangePicker, inZone, lastDays } from "./time";
+import { RangePicker, inZone, periodChanges, usePeriod } from "./time";
+import { useQueryState } from "./url";
 
 interface AnalyticsProps {
   /** Handles a 401 (the session ended); true when it did. */
   onSessionEnded: (error: unknown) => boolean;
 }
-
 
 /** The zones offered first; any other IANA name can be typed. */
 const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -25,8 +25,8 @@ const isZone = (name: string) => {
   }
 };
 
-
-const seconds = (ms: number | null | undefined) => (ms == null ? "–" : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`);
+const seconds = (ms: number | null | undefined) =>
+  ms == null ? "–" : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`;
 
 /**
  * Analytics: people (face tracks) per hour and per day, unique identified persons per day, how long
@@ -34,16 +34,20 @@ const seconds = (ms: number | null | undefined) => (ms == null ? "–" : ms < 60
  * chart in the time zone the user picks (days start at midnight there).
  */
 export function Analytics({ onSessionEnded }: AnalyticsProps) {
-  const [range, setRange] = useState<Range>(lastDays(1));
-  const [zone, setZone] = useState(browserZone);
+  // The period, site and zone are in the address (a reload, Back or a shared link shows the same charts).
+  const [query, setQuery] = useQueryState();
+  const period = usePeriod(query, "24h");
+  const range = period.range;
+  const zone = isZone(query.get("tz") ?? "") ? (query.get("tz") as string) : browserZone;
+  const site = query.get("site") ?? "";
   // What is typed in the zone box; the charts follow it only while it names a zone, so a half-typed
-  // name ("UT" on the way to "UTC") never reaches the charts.
-  const [zoneTyped, setZoneTyped] = useState(browserZone);
+  // name ("UT" on the way to "UTC") never reaches the charts (or the address).
+  const [zoneTyped, setZoneTyped] = useState(zone);
+  useEffect(() => setZoneTyped(zone), [zone]);
   const typeZone = (name: string) => {
     setZoneTyped(name);
-    if (isZone(name)) setZone(name);
+    if (isZone(name)) setQuery({ tz: name === browserZone ? null : name }, { replace: true });
   };
-  const [site, setSite] = useState("");
 
   const [data, setData] = useState<{ timeline: Timeline; identified: IdentifiedDays; dwell: Dwell; heatmap: Heatmap } | null>(null);
   const { error, fail, clear } = useScreenError(onSessionEnded);
@@ -71,7 +75,10 @@ export function Analytics({ onSessionEnded }: AnalyticsProps) {
         clear();
       },
       (caught: unknown) => {
-        if (!superseded) fail(caught);
+        if (superseded) return;
+        // No numbers from before beside the error: they would read as the answer to this question.
+        setData(null);
+        fail(caught);
       },
     );
     return () => {
@@ -98,10 +105,10 @@ export function Analytics({ onSessionEnded }: AnalyticsProps) {
     <section aria-labelledby="analytics-title">
       <h2 id="analytics-title">Analytics</h2>
       <form className="inline" aria-label="Period, site and time zone" onSubmit={(event) => event.preventDefault()}>
-        <RangePicker range={range} preset="last 24 hours" onChange={setRange} />
+        <RangePicker period={period} onChange={(next) => setQuery(periodChanges(next))} />
         <label>
           Site
-          <select value={site} onChange={(e) => setSite(e.target.value)}>
+          <select value={site} onChange={(e) => setQuery({ site: e.target.value })}>
             <option value="">every site</option>
             {sites.map((name) => (
               <option key={name}>{name}</option>
@@ -125,7 +132,7 @@ export function Analytics({ onSessionEnded }: AnalyticsProps) {
       </form>
       <ErrorLine error={error} />
       {data === null ? (
-        <p className="loading">Loading…</p>
+        !error && <p className="loading">Loading…</p>
       ) : (
         <>
           <div className="headline">
@@ -206,31 +213,34 @@ function HeatmapGrid({ cells, zone }: { cells: Heatmap["cells"]; zone: string })
   return (
     <figure className="chart">
       <figcaption>Arrivals by hour of the week ({zone})</figcaption>
-      <table className="heatmap" aria-label={`Arrivals by hour of the week (${zone})`}>
-        <thead>
-          <tr>
-            <th />
-            {Array.from({ length: 24 }, (_, hour) => (
-              <th key={hour}>{hour}</th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {DAYS.map((name, index) => (
-            <tr key={name}>
-              <th scope="row">{name}</th>
-              {Array.from({ length: 24 }, (_, hour) => {
-                const tracks = at(index + 1, hour);
-                return (
-                  <td key={hour} title={`${name} ${hour}:00: ${tracks}`} style={{ background: `rgba(29, 79, 145, ${tracks / max})` }}>
-                    {tracks > 0 ? tracks : ""}
-                  </td>
-                );
-              })}
+      {/* Twenty-four columns do not fit a phone: the grid scrolls within its frame, not the page. */}
+      <div className="scroll-x">
+        <table className="heatmap" aria-label={`Arrivals by hour of the week (${zone})`}>
+          <thead>
+            <tr>
+              <th />
+              {Array.from({ length: 24 }, (_, hour) => (
+                <th key={hour}>{hour}</th>
+              ))}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {DAYS.map((name, index) => (
+              <tr key={name}>
+                <th scope="row">{name}</th>
+                {Array.from({ length: 24 }, (_, hour) => {
+                  const tracks = at(index + 1, hour);
+                  return (
+                    <td key={hour} title={`${name} ${hour}:00: ${tracks}`} style={{ background: `rgba(29, 79, 145, ${tracks / max})` }}>
+                      {tracks > 0 ? tracks : ""}
+                    </td>
+                  );
+                })}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </figure>
   );
 }

@@ -1,5 +1,6 @@
 import { Fragment, type ReactNode, useEffect, useRef, useState } from "react";
 import { ErrorLine, useScreenError } from "./forms";
+import { CardTable } from "./layout";
 
 // The services' REST APIs as their OpenAPI documents describe them (each service generates its own
 // from its code and serves it; the entry point serves them at /api/openapi/{service}.json).
@@ -115,9 +116,11 @@ const meaningOf = (schema: Schema | undefined): string | undefined =>
 /** Every field of an object schema, those of `allOf` parts included (a flattened struct). */
 function fieldsOf(schema: Schema, schemas: Record<string, Schema>): [string, Schema, boolean][] {
   if (schema.$ref) return fieldsOf(schemas[refName(schema.$ref)] ?? {}, schemas);
-  const own = Object.entries(schema.properties ?? {}).map(
-    ([name, field]): [string, Schema, boolean] => [name, field, schema.required?.includes(name) ?? false],
-  );
+  const own = Object.entries(schema.properties ?? {}).map(([name, field]): [string, Schema, boolean] => [
+    name,
+    field,
+    schema.required?.includes(name) ?? false,
+  ]);
   return [...(schema.allOf ?? []).flatMap((part) => fieldsOf(part, schemas)), ...own];
 }
 
@@ -150,13 +153,12 @@ function OperationView({
   return (
     <details className="operation">
       <summary>
-        <span className={`method method-${method}`}>{method.toUpperCase()}</span> <code>/api{path}</code>{" "}
-        <span>{operation.summary}</span>
+        <span className={`method method-${method}`}>{method.toUpperCase()}</span> <code>/api{path}</code> <span>{operation.summary}</span>
       </summary>
       {operation.description && <p className="description">{operation.description}</p>}
       {open && <p className="muted">No credentials needed.</p>}
       {operation.parameters && operation.parameters.length > 0 && (
-        <table>
+        <CardTable>
           <thead>
             <tr>
               <th>Parameter</th>
@@ -180,7 +182,7 @@ function OperationView({
               </tr>
             ))}
           </tbody>
-        </table>
+        </CardTable>
       )}
       {operation.requestBody && (
         <p>
@@ -189,7 +191,7 @@ function OperationView({
           {operation.requestBody.description && ` — ${operation.requestBody.description}`}
         </p>
       )}
-      <table>
+      <CardTable>
         <thead>
           <tr>
             <th>Answer</th>
@@ -211,7 +213,7 @@ function OperationView({
             );
           })}
         </tbody>
-      </table>
+      </CardTable>
     </details>
   );
 }
@@ -233,7 +235,7 @@ function SchemaView({ name, spec, onSchema }: { name: string; spec: Spec; onSche
           <TypeOf schema={schema} onSchema={onSchema} />
         </p>
       ) : (
-        <table>
+        <CardTable>
           <thead>
             <tr>
               <th>Field</th>
@@ -255,7 +257,7 @@ function SchemaView({ name, spec, onSchema }: { name: string; spec: Spec; onSche
               </tr>
             ))}
           </tbody>
-        </table>
+        </CardTable>
       )}
     </section>
   );
@@ -325,8 +327,8 @@ export function ApiReference({ onSessionEnded }: ApiReferenceProps) {
           </h3>
           {spec.info.description && <p className="description">{spec.info.description}</p>}
           <p className="muted">
-            Programs authenticate with <code>Authorization: Bearer &lt;token&gt;</code> (an admin issues tokens under
-            Users and tokens); this app uses its session cookie. Errors answer JSON <code>{'{"error": "..."}'}</code>.
+            Programs authenticate with <code>Authorization: Bearer &lt;token&gt;</code> (an admin issues tokens under Users and tokens);
+            this app uses its session cookie. Errors answer JSON <code>{'{"error": "..."}'}</code>.
           </p>
           {tags.map((tag) => (
             <div key={tag} className="tag">

@@ -10,7 +10,7 @@ import { Search } from "./Search";
 import { Streams } from "./Streams";
 import { Tracks } from "./Tracks";
 import { Watchlists } from "./Watchlists";
-
+import { navigate, useAddress } from "./url";
 
 /** The screens, by path, with the roles that see them. */
 const SCREENS: { path: string; title: string; roles: Role[] }[] = [
@@ -25,21 +25,6 @@ const SCREENS: { path: string; title: string; roles: Role[] }[] = [
   { path: "/reference", title: "API", roles: ["viewer", "analyst", "operator", "admin"] },
 ];
 
-/** The path shown, kept in the address bar (history API) so reloads and links keep the screen. */
-function usePath(): [string, (path: string) => void] {
-  const [path, setPath] = useState(window.location.pathname);
-  useEffect(() => {
-    const onPop = () => setPath(window.location.pathname);
-    window.addEventListener("popstate", onPop);
-    return () => window.removeEventListener("popstate", onPop);
-  }, []);
-  const go = useCallback((next: string) => {
-    window.history.pushState(null, "", next);
-    setPath(next);
-  }, []);
-  return [path, go];
-}
-
 /** A service's message as a sentence: capitalised, ending with a full stop. */
 function sentence(message: string): string {
   const text = message.charAt(0).toUpperCase() + message.slice(1);
@@ -51,9 +36,13 @@ export function App() {
   const [session, setSession] = useState<Session | null>(null);
   const [checked, setChecked] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
-  const [path, go] = usePath();
-  // A track's face the search screen opens with.
-  const [searchEvent, setSearchEvent] = useState<string | null>(null);
+  const { path } = useAddress();
+  // The menu on a narrow screen, folded behind its button until opened; a choice folds it again.
+  const [menuOpen, setMenuOpen] = useState(false);
+  const go = useCallback((next: string) => {
+    setMenuOpen(false);
+    navigate(next);
+  }, []);
 
   const adopt = useCallback((next: Session | null) => {
     rememberCsrfToken(next?.csrf_token ?? null);
@@ -108,15 +97,22 @@ export function App() {
   const screens = SCREENS.filter((screen) => screen.roles.includes(session.role));
   // A screen of the app the role may not open (a typed or shared address) is said so, not swapped
   // for another one; any other address is the first screen.
-  const refused = screens.some((candidate) => candidate.path === path)
-    ? undefined
-    : SCREENS.find((candidate) => candidate.path === path);
+  const refused = screens.some((candidate) => candidate.path === path) ? undefined : SCREENS.find((candidate) => candidate.path === path);
   const screen = screens.find((candidate) => candidate.path === path) ?? screens[0];
   return (
     <div className="shell">
-      <header>
+      <header className={menuOpen ? "menu-open" : undefined}>
         <h1>Sightline</h1>
-        <nav>
+        <button
+          type="button"
+          className="menu-toggle"
+          aria-expanded={menuOpen}
+          aria-controls="menu"
+          onClick={() => setMenuOpen((open) => !open)}
+        >
+          Menu
+        </button>
+        <nav id="menu" aria-label="Screens">
           {screens.map((candidate) => (
             <a
               key={candidate.path}
@@ -160,15 +156,9 @@ export function App() {
         ) : screen.path === "/admin" ? (
           <Admin self={session.name} onSessionEnded={onSessionEnded} />
         ) : screen.path === "/tracks" ? (
-          <Tracks
-            onSessionEnded={onSessionEnded}
-            onSearchFace={(id) => {
-              setSearchEvent(id);
-              go("/search");
-            }}
-          />
+          <Tracks onSessionEnded={onSessionEnded} onSearchFace={(id) => go(`/search?${new URLSearchParams({ event: id })}`)} />
         ) : screen.path === "/search" ? (
-          <Search onSessionEnded={onSessionEnded} eventId={searchEvent} />
+          <Search onSessionEnded={onSessionEnded} />
         ) : screen.path === "/reports" ? (
           <Reports role={session.role} onSessionEnded={onSessionEnded} />
         ) : screen.path === "/analytics" ? (

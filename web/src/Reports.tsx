@@ -1,8 +1,19 @@
 import { useCallback, useEffect, useState } from "react";
-import { type ReportDeliveries, type ReportDelivery, type ReportSchedule, type ReportSchedules, type Session, type Stream, type Watchlist, api } from "./api";
-import { ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
+import {
+  type ReportDeliveries,
+  type ReportDelivery,
+  type ReportSchedule,
+  type ReportSchedules,
+  type Session,
+  type Stream,
+  type Watchlist,
+  api,
+} from "./api";
+import { ConfirmAction, ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
 import { useStreams, useWatchlists } from "./names";
 import { localTime, zonedTime } from "./time";
+import { CardTable, WithPanel } from "./layout";
+import { useQueryParam } from "./url";
 
 interface ReportsProps {
   role: Session["role"];
@@ -19,7 +30,8 @@ const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
  */
 export function Reports({ role, onSessionEnded }: ReportsProps) {
   const [schedules, setSchedules] = useState<ReportSchedule[] | null>(null);
-  const [selected, setSelected] = useState<string | null>(null);
+  // The open schedule is in the address (`?schedule=`), so a reload, Back or a link shows it.
+  const [selected, setSelected] = useQueryParam("schedule");
   const [deliveries, setDeliveries] = useState<ReportDelivery[]>([]);
   const [adding, setAdding] = useState(false);
   const { error, fail, clear } = useScreenError(onSessionEnded);
@@ -76,8 +88,65 @@ export function Reports({ role, onSessionEnded }: ReportsProps) {
   };
   const shown = schedules?.find((schedule) => schedule.id === selected) ?? null;
 
+  const close = useCallback(() => {
+    setAdding(false);
+    setSelected(null);
+  }, [setSelected]);
   return (
-    <>
+    <WithPanel
+      panelKey={adding ? "new" : (shown?.id ?? null)}
+      onClose={close}
+      panel={
+        adding ? (
+          <ScheduleForm
+            streams={streams}
+            lists={lists}
+            onDone={async (id) => {
+              setAdding(false);
+              if (id) setSelected(id);
+              await load();
+            }}
+            onSessionEnded={onSessionEnded}
+          />
+        ) : (
+          shown && (
+            <section aria-labelledby="deliveries-title">
+              <h2 id="deliveries-title">Deliveries of {shown.name}</h2>
+              {deliveries.length === 0 ? (
+                <p className="empty">Not sent yet.</p>
+              ) : (
+                <CardTable aria-label={`Deliveries of ${shown.name}`}>
+                  <thead>
+                    <tr>
+                      <th>Due</th>
+                      <th>Attempt</th>
+                      <th>Sent</th>
+                      <th>Outcome</th>
+                      <th>Events</th>
+                      <th>Size</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {deliveries.map((delivery) => (
+                      <tr key={`${delivery.due_ms}/${delivery.attempt}`}>
+                        <td>{localTime(delivery.due_ms)}</td>
+                        <td>{delivery.attempt}</td>
+                        <td>{localTime(delivery.finished_ms)}</td>
+                        <td className={delivery.ok ? "delivery-delivered" : "delivery-failed"}>
+                          {delivery.ok ? "sent" : `failed: ${delivery.error}`}
+                        </td>
+                        <td>{delivery.events}</td>
+                        <td>{Math.ceil(delivery.bytes / 1024)} KiB</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </CardTable>
+              )}
+            </section>
+          )
+        )
+      }
+    >
       <section aria-labelledby="reports-title">
         <div className="title-row">
           <h2 id="reports-title">Scheduled reports</h2>
@@ -93,7 +162,7 @@ export function Reports({ role, onSessionEnded }: ReportsProps) {
         ) : schedules.length === 0 ? (
           <p className="empty">No scheduled reports yet.</p>
         ) : (
-          <table>
+          <CardTable>
             <thead>
               <tr>
                 <th>Name</th>
@@ -133,71 +202,22 @@ export function Reports({ role, onSessionEnded }: ReportsProps) {
                         >
                           Run now
                         </button>
-                        <button
-                          type="button"
-                          className="secondary"
-                          aria-label={`Delete ${schedule.name}`}
-                          onClick={() => void act("DELETE", `/v1/schedules/${schedule.id}`)}
-                        >
-                          Delete
-                        </button>
+                        <ConfirmAction
+                          ask="Delete…"
+                          label={`Delete ${schedule.name}`}
+                          confirm={`Delete ${schedule.name} for good`}
+                          onConfirm={() => void act("DELETE", `/v1/schedules/${schedule.id}`)}
+                        />
                       </>
                     )}
                   </td>
                 </tr>
               ))}
             </tbody>
-          </table>
+          </CardTable>
         )}
       </section>
-      {adding && (
-        <ScheduleForm
-          streams={streams}
-          lists={lists}
-          onDone={async (id) => {
-            setAdding(false);
-            if (id) setSelected(id);
-            await load();
-          }}
-          onSessionEnded={onSessionEnded}
-        />
-      )}
-      {shown && (
-        <section aria-labelledby="deliveries-title">
-          <h2 id="deliveries-title">Deliveries of {shown.name}</h2>
-          {deliveries.length === 0 ? (
-            <p className="empty">Not sent yet.</p>
-          ) : (
-            <table aria-label={`Deliveries of ${shown.name}`}>
-              <thead>
-                <tr>
-                  <th>Due</th>
-                  <th>Attempt</th>
-                  <th>Sent</th>
-                  <th>Outcome</th>
-                  <th>Events</th>
-                  <th>Size</th>
-                </tr>
-              </thead>
-              <tbody>
-                {deliveries.map((delivery) => (
-                  <tr key={`${delivery.due_ms}/${delivery.attempt}`}>
-                    <td>{localTime(delivery.due_ms)}</td>
-                    <td>{delivery.attempt}</td>
-                    <td>{localTime(delivery.finished_ms)}</td>
-                    <td className={delivery.ok ? "delivery-delivered" : "delivery-failed"}>
-                      {delivery.ok ? "sent" : `failed: ${delivery.error}`}
-                    </td>
-                    <td>{delivery.events}</td>
-                    <td>{Math.ceil(delivery.bytes / 1024)} KiB</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )}
-        </section>
-      )}
-    </>
+    </WithPanel>
   );
 }
 

@@ -1,14 +1,13 @@
-import { type DragEvent, useEffect, useState } from "react";
+import { type DragEvent, useEffect, useEffectEvent, useState } from "react";
 import { type FaceSearchAnswer, api } from "./api";
 import { ErrorLine, useScreenError } from "./forms";
 import { streamName, useStreams } from "./names";
-import { type Range, RangePicker, lastDays, localTime } from "./time";
+import { RangePicker, localTime, periodChanges, usePeriod } from "./time";
+import { useQueryState } from "./url";
 
 interface SearchProps {
   /** Handles a 401 (the session ended); true when it did. */
   onSessionEnded: (error: unknown) => boolean;
-  /** An event whose face to search for (from a track's detail), if any. */
-  eventId: string | null;
 }
 
 /**
@@ -16,8 +15,13 @@ interface SearchProps {
  * compared with every face seen in the period; the tracks where it was seen, most similar first, with
  * their best shots. Every search is recorded for the audit trail, as the screen says.
  */
-export function Search({ onSessionEnded, eventId }: SearchProps) {
-  const [range, setRange] = useState<Range>(lastDays(7));
+export function Search({ onSessionEnded }: SearchProps) {
+  // The period and the track whose face is searched for (`event`, from a track's detail) are in the
+  // address; a photo is not (it never leaves the browser except to the service).
+  const [query, setQuery] = useQueryState();
+  const period = usePeriod(query, "7d");
+  const range = period.range;
+  const eventId = query.get("event");
   const [threshold, setThreshold] = useState("");
   const [photo, setPhoto] = useState<{ file: File; preview: string } | null>(null);
   const [answer, setAnswer] = useState<FaceSearchAnswer | null>(null);
@@ -46,14 +50,16 @@ export function Search({ onSessionEnded, eventId }: SearchProps) {
       setSearching(false);
     }
   };
+  // Searched again only when another track's face is asked for, not when the period changes.
+  const searchTrack = useEffectEvent((event: string) => void search({ event }));
   useEffect(() => {
-    if (eventId) void search({ event: eventId });
-    // Only when another track's face is asked for, not when the period changes.
+    if (eventId) searchTrack(eventId);
   }, [eventId]);
 
   const choose = (file: File | undefined) => {
     if (!file) return;
     setPhoto({ file, preview: URL.createObjectURL(file) });
+    setQuery({ event: null });
     void search({ file });
   };
   const drop = (event: DragEvent) => {
@@ -67,7 +73,7 @@ export function Search({ onSessionEnded, eventId }: SearchProps) {
       <h2 id="search-title">Search by face</h2>
       <p className="muted">Every search is recorded with who made it, for the audit trail.</p>
       <form className="inline" aria-label="Search" onSubmit={(event) => event.preventDefault()}>
-        <RangePicker range={range} preset="last 7 days" onChange={setRange} />
+        <RangePicker period={period} onChange={(next) => setQuery(periodChanges(next))} />
         <label>
           Lowest similarity (empty: the service's default)
           <input type="number" step="any" value={threshold} onChange={(e) => setThreshold(e.target.value)} />

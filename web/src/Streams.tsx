@@ -1,7 +1,9 @@
 import { useCallback, useEffect, useState } from "react";
 import { type Roi, type Session, type Stream, type StreamFields, api } from "./api";
-import { ConfirmDelete, ErrorLine, FieldProblem, FormProblem, useFormAction, useScreenError } from "./forms";
+import { ConfirmAction, ErrorLine, FieldProblem, FormProblem, useFormAction, useScreenError } from "./forms";
 import { localInput } from "./time";
+import { CardTable, WithPanel } from "./layout";
+import { useQueryParam } from "./url";
 
 interface StreamsProps {
   role: Session["role"];
@@ -23,7 +25,8 @@ const plural = (count: number, one: string, many = `${one}s`) => `${count} ${cou
 export function Streams({ role, onSessionEnded }: StreamsProps) {
   const [streams, setStreams] = useState<Stream[] | null>(null);
   const { error, fail, clear } = useScreenError(onSessionEnded);
-  const [selected, setSelected] = useState<string | null>(null);
+  // The open stream is in the address (`?stream=`), so a reload, Back or a link shows it.
+  const [selected, setSelected] = useQueryParam("stream");
   const [editing, setEditing] = useState<Stream | "new" | null>(null);
   const manages = role === "operator" || role === "admin";
   const seesFrames = role !== "viewer";
@@ -54,8 +57,33 @@ export function Streams({ role, onSessionEnded }: StreamsProps) {
   };
 
   const shown = streams?.find((stream) => stream.id === selected) ?? null;
+  const close = useCallback(() => {
+    setEditing(null);
+    setSelected(null);
+  }, [setSelected]);
+  const form = editing !== null && (
+    <StreamForm
+      key={editing === "new" ? "new" : editing.id}
+      stream={editing === "new" ? null : editing}
+      onDone={async (id) => {
+        setEditing(null);
+        if (id) setSelected(id);
+        await load();
+      }}
+      onDeleted={async () => {
+        setEditing(null);
+        setSelected(null);
+        await load();
+      }}
+      onSessionEnded={onSessionEnded}
+    />
+  );
   return (
-    <>
+    <WithPanel
+      panelKey={editing !== null ? `edit ${editing === "new" ? "new" : editing.id}` : (shown?.id ?? null)}
+      onClose={close}
+      panel={form || (shown && <StreamDetail stream={shown} seesFrames={seesFrames} />)}
+    >
       <section aria-labelledby="streams-title">
         <div className="title-row">
           <h2 id="streams-title">Streams</h2>
@@ -71,7 +99,7 @@ export function Streams({ role, onSessionEnded }: StreamsProps) {
         ) : streams.length === 0 ? (
           <p className="empty">No streams yet.</p>
         ) : (
-          <table>
+          <CardTable>
             <thead>
               <tr>
                 <th>Name</th>
@@ -126,28 +154,10 @@ export function Streams({ role, onSessionEnded }: StreamsProps) {
                 </tr>
               ))}
             </tbody>
-          </table>
+          </CardTable>
         )}
       </section>
-      {editing !== null && (
-        <StreamForm
-          key={editing === "new" ? "new" : editing.id}
-          stream={editing === "new" ? null : editing}
-          onDone={async (id) => {
-            setEditing(null);
-            if (id) setSelected(id);
-            await load();
-          }}
-          onDeleted={async () => {
-            setEditing(null);
-            setSelected(null);
-            await load();
-          }}
-          onSessionEnded={onSessionEnded}
-        />
-      )}
-      {shown && <StreamDetail stream={shown} seesFrames={seesFrames} />}
-    </>
+    </WithPanel>
   );
 }
 
@@ -335,9 +345,7 @@ function StreamForm({ stream, onDone, onDeleted, onSessionEnded }: StreamFormPro
           <button type="button" className="secondary" onClick={() => void onDone()}>
             Cancel
           </button>
-          {stream && (
-            <ConfirmDelete ask="Delete…" confirm={`Delete ${stream.name} for good`} onDelete={() => void remove()} />
-          )}
+          {stream && <ConfirmAction ask="Delete…" confirm={`Delete ${stream.name} for good`} onConfirm={() => void remove()} />}
         </div>
       </form>
     </section>

@@ -1,8 +1,10 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { type EventView, type EventsPage, type ListedPerson, api } from "./api";
 import { ErrorLine, useScreenError } from "./forms";
 import { siteNames, streamName, useStreams, useWatchlists } from "./names";
-import { type Range, RangePicker, lastDays, localTime } from "./time";
+import { type Range, RangePicker, localTime, periodChanges, usePeriod } from "./time";
+import { type QueryChanges, useQueryState } from "./url";
+import { CardTable, WithPanel } from "./layout";
 
 interface TracksProps {
   /** Handles a 401 (the session ended); true when it did. */
@@ -18,6 +20,7 @@ interface Filters {
   stream: string;
   list: string;
   person: string;
+  /** "face", "body" or "both". */
   kind: string;
   matched: boolean;
 }
@@ -28,7 +31,8 @@ const PAGE = 25;
 /** The query string of `filters` (the events API's and the reports' parameters). */
 function queryOf(filters: Filters): URLSearchParams {
   const query = new URLSearchParams({ from: String(filters.range.from_ms), to: String(filters.range.to_ms) });
-  for (const key of ["site", "stream", "list", "person", "kind"] as const) if (filters[key]) query.set(key, filters[key]);
+  for (const key of ["site", "stream", "list", "person"] as const) if (filters[key]) query.set(key, filters[key]);
+  if (filters.kind !== "both") query.set("kind", filters.kind);
   if (filters.matched) query.set("matched", "true");
   return query;
 }
@@ -41,20 +45,27 @@ const duration = (ms: number) => (ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : 
  * detail with its best shot, matches and timeline, and the selection as CSV or PDF.
  */
 export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
-  const [filters, setFilters] = useState<Filters>({
-    range: lastDays(1),
-    site: "",
-    stream: "",
-    list: "",
-    person: "",
-    kind: "face",
-    matched: false,
-  });
-  const [persons, setPersons] = useState<ListedPerson[]>([]);
+  // Everything the screen shows is in the address: the period, the filters, the page and the open track.
+  const [query, setQuery] = useQueryState();
+  const period = usePeriod(query, "24h");
+  const filters = useMemo<Filters>(
+    () => ({
+      range: period.range,
+      site: query.get("site") ?? "",
+      stream: query.get("stream") ?? "",
+      list: query.get("list") ?? "",
+      person: query.get("person") ?? "",
+      kind: query.get("kind") ?? "face",
+      matched: query.get("matched") === "true",
+    }),
+    [query, period],
+  );
   // Cursors of the pages before the one shown (the first page has none).
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const cursors = useMemo(() => [null, ...(query.get("pages")?.split(",").filter(Boolean) ?? [])], [query]);
+  const selectedId = query.get("track");
+  const [persons, setPersons] = useState<ListedPerson[]>([]);
   const [page, setPage] = useState<EventsPage | null>(null);
-  const [selected, setSelected] = useState<EventView | null>(null);
+  const [opened, setOpened] = useState<EventView | null>(null);
   const { error, fail, clear } = useScreenError(onSessionEnded);
   const [streams] = useStreams(fail);
   const lists = useWatchlists(fail);
@@ -75,31 +86,53 @@ export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
       setPage(await api<EventsPage>("GET", `/v1/events?${query}`));
       clear();
     } catch (caught) {
+      setPage(null);
       fail(caught);
     }
   }, [filters, cursor, fail, clear]);
   useEffect(() => {
     void load();
   }, [load]);
+  // The open track: from the page when it is on it, else asked for (a link, a reload on another page).
+  const onPage = page?.events.find((event) => event.id === selectedId) ?? null;
+  useEffect(() => {
+    if (!selectedId || onPage) return;
+    let superseded = false;
+    api<EventView>("GET", `/v1/events/${selectedId}`).then(
+      (event) => !superseded && setOpened(event),
+      (caught: unknown) => !superseded && fail(caught),
+    );
+    return () => {
+      superseded = true;
+    };
+  }, [selectedId, onPage, fail]);
+  const selected = selectedId ? (onPage ?? (opened?.id === selectedId ? opened : null)) : null;
 
   /** New filters start again at the newest page. */
-  const change = (next: Partial<Filters>) => {
-    setFilters((current) => ({ ...current, ...next }));
-    setCursors([null]);
-  };
+  const change = (next: QueryChanges) => setQuery({ ...next, pages: null });
+  const setCursors = (next: (string | null)[]) => setQuery({ pages: next.filter(Boolean).join(",") });
+  const setSelected = (event: EventView) => setQuery({ track: event.id });
+  const close = useCallback(() => setQuery({ track: null }), [setQuery]);
   const cameraOf = (id: string) => streamName(streams, id);
   const sites = siteNames(streams);
   // The PDF prints times in the browser's zone; the CSV's times are UTC with their ms, as the
   // service writes them, and it refuses a zone.
   const zone = encodeURIComponent(Intl.DateTimeFormat().resolvedOptions().timeZone);
-  const downloads = { csv: `/api/v1/reports/events.csv?${queryOf(filters)}`, pdf: `/api/v1/reports/summary.pdf?${queryOf(filters)}&tz=${zone}` };
+  const downloads = {
+    csv: `/api/v1/reports/events.csv?${queryOf(filters)}`,
+    pdf: `/api/v1/reports/summary.pdf?${queryOf(filters)}&tz=${zone}`,
+  };
 
   return (
-    <>
+    <WithPanel
+      panelKey={selected?.id ?? null}
+      onClose={close}
+      panel={selected && <TrackDetail event={selected} camera={cameraOf(selected.stream_id)} onSearchFace={onSearchFace} />}
+    >
       <section aria-labelledby="tracks-title">
         <h2 id="tracks-title">Tracks</h2>
         <form className="inline filters" aria-label="Filters" onSubmit={(event) => event.preventDefault()}>
-          <RangePicker range={filters.range} preset="last 24 hours" onChange={(range) => change({ range })} />
+          <RangePicker period={period} onChange={(next) => change(periodChanges(next))} />
           <label>
             Site
             <select value={filters.site} onChange={(e) => change({ site: e.target.value })}>
@@ -144,14 +177,14 @@ export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
           </label>
           <label>
             Kind
-            <select value={filters.kind} onChange={(e) => change({ kind: e.target.value })}>
+            <select value={filters.kind} onChange={(e) => change({ kind: e.target.value === "face" ? null : e.target.value })}>
               <option value="face">faces</option>
               <option value="body">bodies</option>
-              <option value="">both</option>
+              <option value="both">both</option>
             </select>
           </label>
           <label className="check">
-            <input type="checkbox" checked={filters.matched} onChange={(e) => change({ matched: e.target.checked })} />
+            <input type="checkbox" checked={filters.matched} onChange={(e) => change({ matched: e.target.checked ? "true" : null })} />
             only identified
           </label>
           <a className="button" href={downloads.csv} download>
@@ -167,7 +200,7 @@ export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
         ) : page.events.length === 0 ? (
           <p className="empty">No tracks match.</p>
         ) : (
-          <table>
+          <CardTable>
             <thead>
               <tr>
                 <th>Best shot</th>
@@ -195,12 +228,16 @@ export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
                   <td>{event.kind}</td>
                   <td>{duration(event.last_seen_ms - event.first_seen_ms)}</td>
                   <td>
-                    {event.matches.map((match) => `${match.person_display_name} (${match.similarity.toFixed(2)})`).join(", ")}
+                    {event.matches.length === 0 ? (
+                      <span className="muted">not identified</span>
+                    ) : (
+                      event.matches.map((match) => `${match.person_display_name} (${match.similarity.toFixed(2)})`).join(", ")
+                    )}
                   </td>
                 </tr>
               ))}
             </tbody>
-          </table>
+          </CardTable>
         )}
         <div className="pager">
           <button type="button" className="secondary" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
@@ -217,8 +254,7 @@ export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
           </button>
         </div>
       </section>
-      {selected && <TrackDetail event={selected} camera={cameraOf(selected.stream_id)} onSearchFace={onSearchFace} />}
-    </>
+    </WithPanel>
   );
 }
 

@@ -1,6 +1,8 @@
 import { type DragEvent, useCallback, useEffect, useRef, useState } from "react";
 import { type ExaminedPhoto, type ListedPerson, type Session, type Watchlist, api } from "./api";
-import { ConfirmDelete, ErrorLine, FieldProblem, messageOf, useFormAction, useScreenError } from "./forms";
+import { ConfirmAction, ErrorLine, FieldProblem, messageOf, useFormAction, useScreenError } from "./forms";
+import { CardTable, WIDE, WithPanel } from "./layout";
+import { useQueryParam } from "./url";
 
 interface WatchlistsProps {
   role: Session["role"];
@@ -15,7 +17,8 @@ interface WatchlistsProps {
  */
 export function Watchlists({ role, onSessionEnded }: WatchlistsProps) {
   const [lists, setLists] = useState<Watchlist[] | null>(null);
-  const [selected, setSelected] = useState<string | null>(null);
+  // The open list is in the address (`?list=`), so a reload, Back or a link shows it.
+  const [selected, setSelected] = useQueryParam("list");
   const { error, fail, clear } = useScreenError(onSessionEnded);
   const manages = role === "operator" || role === "admin";
 
@@ -24,19 +27,40 @@ export function Watchlists({ role, onSessionEnded }: WatchlistsProps) {
       const answer = await api<Watchlist[]>("GET", "/v1/watchlists");
       setLists(answer);
       clear();
-      setSelected((current) => current ?? answer[0]?.id ?? null);
+      // A wide screen shows the first list beside the others; a phone shows the lists first.
+      const open = new URLSearchParams(window.location.search).get("list");
+      if (window.matchMedia(WIDE).matches && !open && answer[0]) setSelected(answer[0].id, { replace: true });
     } catch (caught) {
       fail(caught);
     }
-  }, [fail, clear]);
+  }, [fail, clear, setSelected]);
 
   useEffect(() => {
     void load();
   }, [load]);
 
   const list = lists?.find((candidate) => candidate.id === selected) ?? null;
+  const close = useCallback(() => setSelected(null), [setSelected]);
   return (
-    <>
+    <WithPanel
+      panelKey={list?.id ?? null}
+      onClose={close}
+      panel={
+        list && (
+          <ListDetail
+            key={list.id}
+            list={list}
+            manages={manages}
+            onChanged={load}
+            onDeleted={async () => {
+              setSelected(null);
+              await load();
+            }}
+            onSessionEnded={onSessionEnded}
+          />
+        )
+      }
+    >
       <section aria-labelledby="lists-title">
         <h2 id="lists-title">Watchlists</h2>
         <ErrorLine error={error} />
@@ -45,7 +69,7 @@ export function Watchlists({ role, onSessionEnded }: WatchlistsProps) {
         ) : lists.length === 0 ? (
           <p className="empty">No watchlists yet.</p>
         ) : (
-          <table>
+          <CardTable>
             <thead>
               <tr>
                 <th>Name</th>
@@ -70,7 +94,7 @@ export function Watchlists({ role, onSessionEnded }: WatchlistsProps) {
                 </tr>
               ))}
             </tbody>
-          </table>
+          </CardTable>
         )}
         {manages && (
           <NewList
@@ -82,20 +106,7 @@ export function Watchlists({ role, onSessionEnded }: WatchlistsProps) {
           />
         )}
       </section>
-      {list && (
-        <ListDetail
-          key={list.id}
-          list={list}
-          manages={manages}
-          onChanged={load}
-          onDeleted={async () => {
-            setSelected(null);
-            await load();
-          }}
-          onSessionEnded={onSessionEnded}
-        />
-      )}
-    </>
+    </WithPanel>
   );
 }
 
@@ -230,9 +241,7 @@ function ListDetail({ list, manages, onChanged, onDeleted, onSessionEnded }: Lis
           ))}
         </ul>
       )}
-      {manages && (
-        <Enrolment list={list} onEnrolled={reload} onSessionEnded={onSessionEnded} />
-      )}
+      {manages && <Enrolment list={list} onEnrolled={reload} onSessionEnded={onSessionEnded} />}
     </section>
   );
 }
@@ -268,10 +277,10 @@ function ListSettings({ list, onChanged, onDeleted, onSessionEnded }: Omit<ListD
         <FieldProblem problem={problem} field="purpose" />
       </label>
       <button type="submit">Save settings</button>
-      <ConfirmDelete
+      <ConfirmAction
         ask="Delete list…"
         confirm={`Delete ${list.name} and its people for good`}
-        onDelete={() =>
+        onConfirm={() =>
           void run(async () => {
             await api("DELETE", `/v1/watchlists/${list.id}`);
             await onDeleted();
@@ -300,8 +309,7 @@ const choosable = (candidate: Candidate) =>
   (candidate.examined?.faces.length ?? 0) > 1 && candidate.examined!.faces.some((face) => !face.problem);
 
 /** Whether enrolment takes `candidate`: its one face, or the face chosen among several. */
-const takes = (candidate: Candidate) =>
-  candidate.examined !== null && (candidate.examined.refusal === null || candidate.chosen !== null);
+const takes = (candidate: Candidate) => candidate.examined !== null && (candidate.examined.refusal === null || candidate.chosen !== null);
 
 /** The query choosing `candidate`'s face, if one was chosen. */
 const faceQuery = (candidate: Candidate) => (candidate.chosen === null ? "" : `face=${candidate.chosen}`);
@@ -311,7 +319,15 @@ const faceQuery = (candidate: Candidate) => (candidate.chosen === null ? "" : `f
  * service and shown with the faces found; photos it would refuse are shown with the reason and left
  * out; the person is saved from the others.
  */
-function Enrolment({ list, onEnrolled, onSessionEnded }: { list: Watchlist; onEnrolled: () => Promise<void>; onSessionEnded: (error: unknown) => boolean }) {
+function Enrolment({
+  list,
+  onEnrolled,
+  onSessionEnded,
+}: {
+  list: Watchlist;
+  onEnrolled: () => Promise<void>;
+  onSessionEnded: (error: unknown) => boolean;
+}) {
   const [name, setName] = useState("");
   const [externalId, setExternalId] = useState("");
   const [candidates, setCandidates] = useState<Candidate[]>([]);
@@ -353,11 +369,7 @@ function Enrolment({ list, onEnrolled, onSessionEnded }: { list: Watchlist; onEn
     try {
       const [first, ...others] = usable;
       const query = [`display_name=${encodeURIComponent(name)}`, `external_id=${encodeURIComponent(externalId)}`, faceQuery(first)];
-      const person = await api<ListedPerson>(
-        "POST",
-        `/v1/watchlists/${list.id}/persons?${query.filter(Boolean).join("&")}`,
-        first.file,
-      );
+      const person = await api<ListedPerson>("POST", `/v1/watchlists/${list.id}/persons?${query.filter(Boolean).join("&")}`, first.file);
       for (const other of others) {
         const choice = faceQuery(other);
         await api("POST", `/v1/watchlists/${list.id}/persons/${person.id}/faces${choice ? `?${choice}` : ""}`, other.file);
@@ -435,9 +447,7 @@ function Enrolment({ list, onEnrolled, onSessionEnded }: { list: Watchlist; onEn
                       style={place}
                       aria-label={`Face ${index + 1} of ${candidate.file.name}`}
                       aria-pressed={candidate.chosen === index}
-                      onClick={() =>
-                        setCandidates((current) => current.map((c) => (c === candidate ? { ...c, chosen: index } : c)))
-                      }
+                      onClick={() => setCandidates((current) => current.map((c) => (c === candidate ? { ...c, chosen: index } : c)))}
                     />
                   );
                 })}

@@ -4,8 +4,7 @@ import { type FormEvent, useCallback, useRef, useState } from "react";
 import { ApiError, fieldOf } from "./api";
 
 /** The message of a failed call, for the line beside what asked. */
-export const messageOf = (caught: unknown) =>
-  caught instanceof ApiError ? caught.message : "The service could not be reached.";
+export const messageOf = (caught: unknown) => (caught instanceof ApiError ? caught.message : "The service could not be reached.");
 
 /** A form's refusal: the field it names (null: the whole form) and its message. */
 export type Problem = { field: string | null; message: string } | null;
@@ -98,17 +97,43 @@ export function ErrorLine({ error }: { error: string | null }) {
 }
 
 /**
- * A deletion in two steps: `ask` first, then `confirm` (a red button) which runs `onDelete`; a slip of
- * the mouse deletes nothing.
+ * An action in two steps: `ask` first, then `confirm` (a red button) which runs `onConfirm`, or
+ * Cancel; a slip of the mouse changes nothing. `label` names the first button for assistive
+ * technology when `ask` alone is ambiguous in a list ("Delete…" on every row).
  */
-export function ConfirmDelete({ ask, confirm, onDelete }: { ask: string; confirm: string; onDelete: () => void }) {
+export function ConfirmAction({
+  ask,
+  confirm,
+  onConfirm,
+  label,
+  busy = false,
+}: {
+  ask: string;
+  confirm: string;
+  onConfirm: () => void;
+  label?: string;
+  busy?: boolean;
+}) {
   const [confirming, setConfirming] = useState(false);
   return confirming ? (
-    <button type="button" className="danger" onClick={onDelete}>
-      {confirm}
-    </button>
+    <span className="confirm">
+      <button
+        type="button"
+        className="danger"
+        disabled={busy}
+        onClick={() => {
+          setConfirming(false);
+          onConfirm();
+        }}
+      >
+        {confirm}
+      </button>
+      <button type="button" className="secondary" onClick={() => setConfirming(false)}>
+        Cancel
+      </button>
+    </span>
   ) : (
-    <button type="button" className="secondary" onClick={() => setConfirming(true)}>
+    <button type="button" className="secondary" aria-label={label} disabled={busy} onClick={() => setConfirming(true)}>
       {ask}
     </button>
   );

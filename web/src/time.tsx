@@ -1,6 +1,6 @@
 // Time ranges and times as the screens show them: in the browser's time zone, or the zone a screen
 // lets the user choose.
-import { useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 
 /** A range of capture times, ms since the epoch. */
 export interface Range {
@@ -23,37 +23,72 @@ export function localInput(ms: number): string {
   return new Date(ms - offsetMs).toISOString().slice(0, 16);
 }
 
-/** The quick ranges offered. */
+/** The quick ranges offered, by the key the address keeps (`period=24h`). */
 const PRESETS = [
-  { label: "last hour", days: 1 / 24 },
-  { label: "last 24 hours", days: 1 },
-  { label: "last 7 days", days: 7 },
-  { label: "last 30 days", days: 30 },
+  { key: "1h", label: "last hour", days: 1 / 24 },
+  { key: "24h", label: "last 24 hours", days: 1 },
+  { key: "7d", label: "last 7 days", days: 7 },
+  { key: "30d", label: "last 30 days", days: 30 },
 ];
 
-/** A range: a preset (`preset`, the one the screen starts with), or from and to in the browser's time zone. */
-export function RangePicker({ range, preset, onChange }: { range: Range; preset?: string; onChange: (range: Range) => void }) {
+/** A screen's period: a preset counted back from when it was chosen (or the page loaded), or custom. */
+export interface Period {
+  range: Range;
+  /** The preset's key; undefined for a custom range. */
+  preset: string | undefined;
+}
+
+/**
+ * The period the address's `query` names: `from` and `to` (ms, a custom range), else `period` (a
+ * preset's key), else `fallback`'s preset. A preset's range is counted back from the moment the
+ * address first named it, so it stays put while the screen is open.
+ */
+export function usePeriod(query: URLSearchParams, fallback: string): Period {
+  const from = Number(query.get("from"));
+  const to = Number(query.get("to"));
+  const custom = query.has("from") && query.has("to") && Number.isFinite(from) && Number.isFinite(to);
+  const key = PRESETS.some((preset) => preset.key === query.get("period")) ? (query.get("period") as string) : fallback;
+  return useMemo(() => {
+    if (custom) return { range: { from_ms: from, to_ms: to }, preset: undefined };
+    const preset = PRESETS.find((candidate) => candidate.key === key) ?? PRESETS[1];
+    return { range: lastDays(preset.days), preset: preset.key };
+  }, [custom, from, to, key]);
+}
+
+/** The query's changes that name `period` (for `useQueryState`'s `change`). */
+export function periodChanges(period: Period): Record<string, string | null> {
+  return period.preset
+    ? { period: period.preset, from: null, to: null }
+    : { period: null, from: String(period.range.from_ms), to: String(period.range.to_ms) };
+}
+
+/** A period: a preset, or from and to in the browser's time zone (a custom range). */
+export function RangePicker({ period, onChange }: { period: Period; onChange: (period: Period) => void }) {
+  const { range } = period;
   const [from, setFrom] = useState(localInput(range.from_ms));
   const [to, setTo] = useState(localInput(range.to_ms));
-  const apply = (next: Range) => {
-    setFrom(localInput(next.from_ms));
-    setTo(localInput(next.to_ms));
-    onChange(next);
-  };
+  // The boxes follow the period when it changes from elsewhere (Back, a link, a preset).
+  useEffect(() => {
+    setFrom(localInput(range.from_ms));
+    setTo(localInput(range.to_ms));
+  }, [range.from_ms, range.to_ms]);
+  const custom = (next: Range) => onChange({ range: next, preset: undefined });
   return (
     <>
       <label>
         Period
         <select
-          defaultValue={preset ?? ""}
+          value={period.preset ?? ""}
           onChange={(e) => {
-            const preset = PRESETS.find((p) => p.label === e.target.value);
-            if (preset) apply(lastDays(preset.days));
+            const preset = PRESETS.find((p) => p.key === e.target.value);
+            if (preset) onChange({ range: lastDays(preset.days), preset: preset.key });
           }}
         >
           <option value="">custom</option>
           {PRESETS.map((preset) => (
-            <option key={preset.label}>{preset.label}</option>
+            <option key={preset.key} value={preset.key}>
+              {preset.label}
+            </option>
           ))}
         </select>
       </label>
@@ -63,7 +98,7 @@ export function RangePicker({ range, preset, onChange }: { range: Range; preset?
           type="datetime-local"
           value={from}
           onChange={(e) => setFrom(e.target.value)}
-          onBlur={() => from && onChange({ ...range, from_ms: new Date(from).getTime() })}
+          onBlur={() => from && custom({ ...range, from_ms: new Date(from).getTime() })}
         />
       </label>
       <label>
@@ -72,7 +107,7 @@ export function RangePicker({ range, preset, onChange }: { range: Range; preset?
           type="datetime-local"
           value={to}
           onChange={(e) => setTo(e.target.value)}
-          onBlur={() => to && onChange({ ...range, to_ms: new Date(to).getTime() })}
+          onBlur={() => to && custom({ ...range, to_ms: new Date(to).getTime() })}
         />
       </label>
     </>
