@@ -1,37 +1,26 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useState } from "react";
 import { type IssuedToken, type Role, type Token, type Tokens, type User, type Users, api } from "./api";
+import { readProblem, useApi, useRefresh } from "./data";
+import { useSession } from "./session";
 import { ConfirmAction, ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
 import { CardTable } from "./layout";
 
 const ROLES: Role[] = ["viewer", "analyst", "operator", "admin"];
 
-interface AdminProps {
-  /** The admin's own name (their account cannot be disabled or demoted here). */
-  self: string;
-  onSessionEnded: (error: unknown) => boolean;
-}
-
 const day = (ms: number | null | undefined) => (ms == null ? "never" : new Date(ms).toLocaleDateString());
 
 /** Users and tokens: make users, change roles, disable and enable; issue tokens, revoke them. */
-export function Admin({ self, onSessionEnded }: AdminProps) {
-  const [users, setUsers] = useState<User[]>([]);
-  const [tokens, setTokens] = useState<Token[]>([]);
-  const { error, fail, clear } = useScreenError(onSessionEnded);
-
-  const load = useCallback(async () => {
-    try {
-      const [u, t] = await Promise.all([api<Users>("GET", "/v1/users"), api<Tokens>("GET", "/v1/tokens")]);
-      setUsers(u.users);
-      setTokens(t.tokens);
-    } catch (caught) {
-      fail(caught);
-    }
-  }, [fail]);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
+export function Admin() {
+  // The admin's own account cannot be disabled or demoted here.
+  const self = useSession().session.name;
+  const usersAnswer = useApi<Users>("/v1/users");
+  const tokensAnswer = useApi<Tokens>("/v1/tokens");
+  const users: User[] = usersAnswer.data?.users ?? [];
+  const tokens: Token[] = tokensAnswer.data?.tokens ?? [];
+  const { error: actionError, fail, clear } = useScreenError();
+  const error = actionError ?? readProblem(usersAnswer.error) ?? readProblem(tokensAnswer.error);
+  const refresh = useRefresh();
+  const load = useCallback(() => refresh("/v1/users", "/v1/tokens"), [refresh]);
 
   /** Sends one change, then shows the lists as they now are. */
   const apply = async (method: string, path: string, body?: unknown) => {
@@ -88,7 +77,7 @@ export function Admin({ self, onSessionEnded }: AdminProps) {
             ))}
           </tbody>
         </CardTable>
-        <NewUser onCreated={load} onSessionEnded={onSessionEnded} />
+        <NewUser onCreated={load} />
       </section>
       <section aria-labelledby="tokens-title">
         <h2 id="tokens-title">Tokens for programs</h2>
@@ -124,7 +113,7 @@ export function Admin({ self, onSessionEnded }: AdminProps) {
             ))}
           </tbody>
         </CardTable>
-        <NewToken onCreated={load} onSessionEnded={onSessionEnded} />
+        <NewToken onCreated={load} />
       </section>
     </>
   );
@@ -174,7 +163,6 @@ function RoleChange({ user, self, onChange }: { user: User; self: string; onChan
 
 interface NewProps {
   onCreated: () => Promise<void>;
-  onSessionEnded: (error: unknown) => boolean;
 }
 
 /** A role picker for a new user or token. */
@@ -196,7 +184,7 @@ function NewUser(props: NewProps) {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [role, setRole] = useState<Role>("analyst");
-  const { problem, submitting } = useFormAction(props.onSessionEnded);
+  const { problem, submitting, busy } = useFormAction();
   const submit = submitting(async () => {
     await api("POST", "/v1/users", { username, password, role });
     setUsername("");
@@ -215,7 +203,9 @@ function NewUser(props: NewProps) {
         <input type="password" value={password} onChange={(e) => setPassword(e.target.value)} required autoComplete="new-password" />
       </label>
       <RolePicker role={role} onChange={setRole} />
-      <button type="submit">Add user</button>
+      <button type="submit" disabled={busy} aria-busy={busy}>
+        Add user
+      </button>
       <FieldProblem problem={problem} field={null} />
     </form>
   );
@@ -227,7 +217,7 @@ function NewToken(props: NewProps) {
   const [role, setRole] = useState<Role>("viewer");
   const [days, setDays] = useState("90");
   const [issued, setIssued] = useState<string | null>(null);
-  const { problem, submitting } = useFormAction(props.onSessionEnded);
+  const { problem, submitting, busy } = useFormAction();
   const submit = submitting(async () => {
     const body = { name, role, expires_in_days: days === "" ? undefined : Number(days) };
     const answer = await api<IssuedToken>("POST", "/v1/tokens", body);
@@ -247,7 +237,9 @@ function NewToken(props: NewProps) {
         Days valid (empty: never expires)
         <input value={days} onChange={(e) => setDays(e.target.value)} inputMode="numeric" />
       </label>
-      <button type="submit">Issue token</button>
+      <button type="submit" disabled={busy} aria-busy={busy}>
+        Issue token
+      </button>
       <FieldProblem problem={problem} field={null} />
       {issued && (
         <p className="secret">

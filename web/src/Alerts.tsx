@@ -1,27 +1,26 @@
+import { useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useState } from "react";
 import {
   type Alert,
   type AlertRule,
   type AlertRules,
-  type Alerts,
+  type Alerts as AlertsPage,
   type LiveAlert,
-  type Session,
   type Stream,
   type Watchlist,
   api,
 } from "./api";
-import { ConfirmAction, ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
+import { ConfirmAction, ErrorLine, FieldProblem, useFormAction } from "./forms";
 import { streamName, useStreams, useWatchlists } from "./names";
 import { CardTable, WithPanel } from "./layout";
-
-interface AlertsProps {
-  role: Session["role"];
-  /** Handles a 401 (the session ended); true when it did. */
-  onSessionEnded: (error: unknown) => boolean;
-}
+import { readProblem, useApi, useRefresh } from "./data";
+import { useSession } from "./session";
 
 /** Alerts kept on screen. */
 const SHOWN = 50;
+
+/** The latest alerts' path (and cache key). */
+const ALERTS = `/v1/alerts?limit=${SHOWN}`;
 
 const when = (ms: number) => new Date(ms).toLocaleString();
 
@@ -60,35 +59,23 @@ type FeedState = "connecting" | "live" | "reconnecting" | "ended";
  * and camera), the latest alerts with their deliveries, and the rules (operators and admins change
  * them).
  */
-export function Alerts({ role, onSessionEnded }: AlertsProps) {
-  const [alerts, setAlerts] = useState<Alert[] | null>(null);
+export function Alerts() {
+  const { manages } = useSession().can;
+  // Read at once, then every minute, also in a background tab: deliveries change after an alert
+  // arrives, and a screen a guard keeps open refreshes itself like the others, so its session lasts
+  // while it is watched (the feed checks the session but does not count as activity).
+  const answer = useApi<AlertsPage>(ALERTS, { refetchInterval: REFRESH_MS, refetchIntervalInBackground: true });
+  const alerts = answer.data?.alerts ?? null;
+  const error = readProblem(answer.error);
+  const client = useQueryClient();
+  const refresh = useRefresh();
+  const loadAlerts = useCallback(() => refresh(ALERTS), [refresh]);
   const [fresh, setFresh] = useState<Set<string>>(new Set());
   const [feed, setFeed] = useState<FeedState>("connecting");
   // Bumped to open the feed again after the notifier ended it while the session still works.
   const [feedGeneration, setFeedGeneration] = useState(0);
-  const { error, fail, clear } = useScreenError(onSessionEnded);
-  const [streams, reloadStreams] = useStreams(fail);
-  const lists = useWatchlists(fail);
-  const manages = role === "operator" || role === "admin";
-
-  const loadAlerts = useCallback(async () => {
-    try {
-      const answer = await api<Alerts>("GET", `/v1/alerts?limit=${SHOWN}`);
-      setAlerts(answer.alerts);
-      clear();
-    } catch (caught) {
-      fail(caught);
-    }
-  }, [fail, clear]);
-
-  // Read at once, then every minute: deliveries change after an alert arrives, and a screen a guard
-  // keeps open refreshes itself like the others, so its session lasts while it is watched (the
-  // feed checks the session but does not count as activity).
-  useEffect(() => {
-    void loadAlerts();
-    const timer = window.setInterval(() => void loadAlerts(), REFRESH_MS);
-    return () => window.clearInterval(timer);
-  }, [loadAlerts]);
+  const streams = useStreams();
+  const lists = useWatchlists();
 
   // The live feed: each alert is put on top as it comes; its deliveries are read a moment later.
   useEffect(() => {
@@ -97,10 +84,13 @@ export function Alerts({ role, onSessionEnded }: AlertsProps) {
     source.onerror = () => setFeed("reconnecting");
     source.addEventListener("alert", (event) => {
       const alert = fromLive(JSON.parse((event as MessageEvent<string>).data) as LiveAlert);
-      setAlerts((current) => [alert, ...(current ?? []).filter((a) => a.id !== alert.id)].slice(0, SHOWN));
+      client.setQueryData<AlertsPage>([ALERTS], (current) => ({
+        ...current,
+        alerts: [alert, ...(current?.alerts ?? []).filter((a) => a.id !== alert.id)].slice(0, SHOWN),
+      }));
       setFresh((current) => new Set(current).add(alert.id));
       // A camera added since the screen opened is named too.
-      reloadStreams();
+      void refresh("/v1/streams");
       window.setTimeout(() => void loadAlerts(), 3000);
     });
     // Alerts missed while the browser lagged behind are in the list: read it again.
@@ -114,7 +104,7 @@ export function Alerts({ role, onSessionEnded }: AlertsProps) {
       void loadAlerts().then(() => window.setTimeout(() => setFeedGeneration((n) => n + 1), 2000));
     });
     return () => source.close();
-  }, [loadAlerts, reloadStreams, feedGeneration]);
+  }, [loadAlerts, client, refresh, feedGeneration]);
 
   const cameraOf = (id: string) => streamName(streams, id);
 
@@ -159,7 +149,7 @@ export function Alerts({ role, onSessionEnded }: AlertsProps) {
           </ul>
         )}
       </section>
-      <Rules manages={manages} lists={lists} streams={streams} onSessionEnded={onSessionEnded} />
+      <Rules manages={manages} lists={lists} streams={streams} />
     </>
   );
 }
@@ -184,27 +174,16 @@ interface RulesProps {
   manages: boolean;
   lists: Watchlist[];
   streams: Stream[];
-  onSessionEnded: (error: unknown) => boolean;
 }
 
 /** The alert rules; operators and admins add, change, enable and delete them. */
-function Rules({ manages, lists, streams, onSessionEnded }: RulesProps) {
-  const [rules, setRules] = useState<AlertRule[]>([]);
+function Rules({ manages, lists, streams }: RulesProps) {
+  const answer = useApi<AlertRules>("/v1/alert-rules");
+  const rules: AlertRule[] = answer.data?.rules ?? [];
+  const error = readProblem(answer.error);
   const [editing, setEditing] = useState<AlertRule | "new" | null>(null);
-  const { error, fail, clear } = useScreenError(onSessionEnded);
-
-  const load = useCallback(async () => {
-    try {
-      setRules((await api<AlertRules>("GET", "/v1/alert-rules")).rules);
-      clear();
-    } catch (caught) {
-      fail(caught);
-    }
-  }, [fail, clear]);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
+  const refresh = useRefresh();
+  const load = useCallback(() => refresh("/v1/alert-rules"), [refresh]);
 
   const names = (ids: string[], of: { id: string; name: string }[]) =>
     ids.length === 0 ? "all" : ids.map((id) => of.find((item) => item.id === id)?.name ?? id).join(", ");
@@ -234,7 +213,6 @@ function Rules({ manages, lists, streams, onSessionEnded }: RulesProps) {
               setEditing(null);
               await load();
             }}
-            onSessionEnded={onSessionEnded}
           />
         )
       }
@@ -309,11 +287,10 @@ interface RuleFormProps {
   lists: Watchlist[];
   streams: Stream[];
   onDone: () => Promise<void>;
-  onSessionEnded: (error: unknown) => boolean;
 }
 
 /** Adds or changes a rule; the service's refusal beside the field it names. */
-function RuleForm({ rule, lists, streams, onDone, onSessionEnded }: RuleFormProps) {
+function RuleForm({ rule, lists, streams, onDone }: RuleFormProps) {
   const [name, setName] = useState(rule?.name ?? "");
   const [listIds, setListIds] = useState<string[]>(rule?.list_ids ?? []);
   const [streamIds, setStreamIds] = useState<string[]>(rule?.stream_ids ?? []);
@@ -325,7 +302,7 @@ function RuleForm({ rule, lists, streams, onDone, onSessionEnded }: RuleFormProp
   const [webhookUrl, setWebhookUrl] = useState(rule?.channels.webhook?.url ?? "");
   const [webhookSecret, setWebhookSecret] = useState(rule?.channels.webhook?.secret ?? "");
   const [enabled, setEnabled] = useState(rule?.enabled ?? true);
-  const { problem, run, submitting } = useFormAction(onSessionEnded, RULE_FIELDS);
+  const { problem, run, submitting, busy } = useFormAction(RULE_FIELDS);
   const title = rule ? `Edit rule ${rule.name}` : "New rule";
 
   const submit = submitting(async () => {
@@ -430,7 +407,9 @@ function RuleForm({ rule, lists, streams, onDone, onSessionEnded }: RuleFormProp
       </label>
       <FieldProblem problem={problem} field={null} />
       <div className="buttons">
-        <button type="submit">{rule ? "Save rule" : "Add rule"}</button>
+        <button type="submit" disabled={busy} aria-busy={busy}>
+          {rule ? "Save rule" : "Add rule"}
+        </button>
         <button type="button" className="secondary" onClick={() => void onDone()}>
           Cancel
         </button>

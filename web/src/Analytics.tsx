@@ -1,14 +1,10 @@
 import { useEffect, useState } from "react";
-import { type Dwell, type Heatmap, type IdentifiedDays, type Timeline, api } from "./api";
-import { ErrorLine, useScreenError } from "./forms";
+import { type Dwell, type Heatmap, type IdentifiedDays, type Timeline } from "./api";
+import { ErrorLine } from "./forms";
+import { readProblem, useApi } from "./data";
 import { siteNames, useStreams } from "./names";
 import { RangePicker, inZone, periodChanges, usePeriod } from "./time";
 import { useQueryState } from "./url";
-
-interface AnalyticsProps {
-  /** Handles a 401 (the session ended); true when it did. */
-  onSessionEnded: (error: unknown) => boolean;
-}
 
 /** The zones offered first; any other IANA name can be typed. */
 const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -33,7 +29,7 @@ const seconds = (ms: number | null | undefined) =>
  * people stay (dwell distribution) and the hour-of-week heatmap, for a period and a site; every
  * chart in the time zone the user picks (days start at midnight there).
  */
-export function Analytics({ onSessionEnded }: AnalyticsProps) {
+export function Analytics() {
   // The period, site and zone are in the address (a reload, Back or a shared link shows the same charts).
   const [query, setQuery] = useQueryState();
   const period = usePeriod(query, "24h");
@@ -49,42 +45,27 @@ export function Analytics({ onSessionEnded }: AnalyticsProps) {
     if (isZone(name)) setQuery({ tz: name === browserZone ? null : name }, { replace: true });
   };
 
-  const [data, setData] = useState<{ timeline: Timeline; identified: IdentifiedDays; dwell: Dwell; heatmap: Heatmap } | null>(null);
-  const { error, fail, clear } = useScreenError(onSessionEnded);
-  const [streams] = useStreams(fail);
+  const streams = useStreams();
   const sites = siteNames(streams);
-  useEffect(() => {
-    let superseded = false;
-    const base = new URLSearchParams({ from: String(range.from_ms), to: String(range.to_ms) });
-    if (site) base.set("site", site);
-    const withZone = new URLSearchParams(base);
-    withZone.set("tz", zone);
-    const faces = new URLSearchParams(base);
-    faces.set("kind", "face");
-    const facesInZone = new URLSearchParams(withZone);
-    facesInZone.set("kind", "face");
-    Promise.all([
-      api<Timeline>("GET", `/v1/stats/timeline?${base}&bucket=hour`),
-      api<IdentifiedDays>("GET", `/v1/stats/identified?${withZone}`),
-      api<Dwell>("GET", `/v1/stats/dwell?${faces}`),
-      api<Heatmap>("GET", `/v1/stats/heatmap?${facesInZone}`),
-    ]).then(
-      ([timeline, identified, dwell, heatmap]) => {
-        if (superseded) return;
-        setData({ timeline, identified, dwell, heatmap });
-        clear();
-      },
-      (caught: unknown) => {
-        if (superseded) return;
-        // No numbers from before beside the error: they would read as the answer to this question.
-        setData(null);
-        fail(caught);
-      },
-    );
-    return () => {
-      superseded = true;
-    };
-  }, [range, zone, site, fail, clear]);
+  const base = new URLSearchParams({ from: String(range.from_ms), to: String(range.to_ms) });
+  if (site) base.set("site", site);
+  const withZone = new URLSearchParams(base);
+  withZone.set("tz", zone);
+  const faceKind = new URLSearchParams(base);
+  faceKind.set("kind", "face");
+  const facesInZone = new URLSearchParams(withZone);
+  facesInZone.set("kind", "face");
+  const timeline = useApi<Timeline>(`/v1/stats/timeline?${base}&bucket=hour`);
+  const identified = useApi<IdentifiedDays>(`/v1/stats/identified?${withZone}`);
+  const dwell = useApi<Dwell>(`/v1/stats/dwell?${faceKind}`);
+  const heatmap = useApi<Heatmap>(`/v1/stats/heatmap?${facesInZone}`);
+  const error = [timeline, identified, dwell, heatmap].map((answer) => readProblem(answer.error)).find(Boolean) ?? null;
+  // The charts only when every answer is in and none failed: no numbers from before beside an
+  // error, where they would read as the answer to this question.
+  const data =
+    !error && timeline.data && identified.data && dwell.data && heatmap.data
+      ? { timeline: timeline.data, identified: identified.data, dwell: dwell.data, heatmap: heatmap.data }
+      : null;
 
   const faces = data?.timeline.buckets.filter((bucket) => bucket.kind === "face") ?? [];
   const people = faces.reduce((sum, bucket) => sum + bucket.tracks, 0);

@@ -1,5 +1,7 @@
 import { Fragment, type ReactNode, useEffect, useRef, useState } from "react";
-import { ErrorLine, useScreenError } from "./forms";
+import { useQuery } from "@tanstack/react-query";
+import { ErrorLine, messageOf } from "./forms";
+import { useQueryParam } from "./url";
 import { CardTable } from "./layout";
 
 // The services' REST APIs as their OpenAPI documents describe them (each service generates its own
@@ -263,35 +265,22 @@ function SchemaView({ name, spec, onSchema }: { name: string; spec: Spec; onSche
   );
 }
 
-interface ApiReferenceProps {
-  onSessionEnded: (error: unknown) => boolean;
+/** The OpenAPI document of `service`, as the entry point serves it. */
+async function documentOf(service: ServiceId): Promise<Spec> {
+  const response = await fetch(`/api/openapi/${service}.json`, { headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error(`the ${service} service's OpenAPI document is not available (${response.status})`);
+  return (await response.json()) as Spec;
 }
 
 /** The REST APIs, browsable: each service's operations by tag, and the schemas they take and answer. */
-export function ApiReference({ onSessionEnded }: ApiReferenceProps) {
-  const [service, setService] = useState<ServiceId>("query");
-  const [spec, setSpec] = useState<Spec | null>(null);
+export function ApiReference() {
+  // The service shown is in the address (`?service=`); the query service's API is the default.
+  const [chosen, setService] = useQueryParam("service");
+  const service: ServiceId = SERVICES.some((candidate) => candidate.id === chosen) ? (chosen as ServiceId) : "query";
+  const answer = useQuery({ queryKey: ["openapi", service], queryFn: () => documentOf(service), staleTime: Infinity });
+  const spec = answer.data ?? null;
+  const error = answer.error ? messageOf(answer.error) : null;
   const [schema, setSchema] = useState<string | null>(null);
-  const { error, fail, clear } = useScreenError(onSessionEnded);
-
-  useEffect(() => {
-    let current = true;
-    setSpec(null);
-    setSchema(null);
-    fetch(`/api/openapi/${service}.json`, { headers: { Accept: "application/json" } })
-      .then(async (response) => {
-        if (!response.ok) throw new Error(`the ${service} service's OpenAPI document is not available (${response.status})`);
-        const answer = (await response.json()) as Spec;
-        if (current) {
-          clear();
-          setSpec(answer);
-        }
-      })
-      .catch((caught: unknown) => current && fail(caught));
-    return () => {
-      current = false;
-    };
-  }, [service, fail, clear]);
 
   const operations = spec
     ? Object.entries(spec.paths).flatMap(([path, item]) =>
@@ -307,7 +296,13 @@ export function ApiReference({ onSessionEnded }: ApiReferenceProps) {
         <h2>API</h2>
         <label>
           Service{" "}
-          <select value={service} onChange={(event) => setService(event.target.value as ServiceId)}>
+          <select
+            value={service}
+            onChange={(event) => {
+              setSchema(null);
+              setService(event.target.value);
+            }}
+          >
             {SERVICES.map((candidate) => (
               <option key={candidate.id} value={candidate.id}>
                 {candidate.title}

@@ -1,4 +1,5 @@
-import { useCallback, useEffect, useState } from "react";
+import { QueryClientProvider } from "@tanstack/react-query";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ApiError, type Role, type Session, api, rememberCsrfToken } from "./api";
 import { Admin } from "./Admin";
 import { Alerts } from "./Alerts";
@@ -11,6 +12,8 @@ import { Streams } from "./Streams";
 import { Tracks } from "./Tracks";
 import { Watchlists } from "./Watchlists";
 import { navigate, useAddress } from "./url";
+import { makeQueryClient } from "./data";
+import { SessionProvider, abilitiesOf } from "./session";
 
 /** The screens, by path, with the roles that see them. */
 const SCREENS: { path: string; title: string; roles: Role[] }[] = [
@@ -44,10 +47,20 @@ export function App() {
     navigate(next);
   }, []);
 
-  const adopt = useCallback((next: Session | null) => {
-    rememberCsrfToken(next?.csrf_token ?? null);
-    setSession(next);
-  }, []);
+  // What the screens read, cached while the session lasts; a read that finds the session ended
+  // brings the login back (through the handler below, once it exists).
+  const endedRef = useRef<(error: unknown) => boolean>(() => false);
+  const [queryClient] = useState(() => makeQueryClient((error) => endedRef.current(error)));
+
+  const adopt = useCallback(
+    (next: Session | null) => {
+      rememberCsrfToken(next?.csrf_token ?? null);
+      // Nothing read for one session (faces, names) stays in memory for the next.
+      if (!next) queryClient.clear();
+      setSession(next);
+    },
+    [queryClient],
+  );
 
   useEffect(() => {
     api<Session>("GET", "/v1/auth/session")
@@ -72,6 +85,10 @@ export function App() {
     },
     [adopt],
   );
+  useEffect(() => {
+    endedRef.current = onSessionEnded;
+  }, [onSessionEnded]);
+  const tools = useMemo(() => session && { session, can: abilitiesOf(session.role), endedBy: onSessionEnded }, [session, onSessionEnded]);
 
   const logout = async () => {
     try {
@@ -83,7 +100,7 @@ export function App() {
   };
 
   if (!checked) return <p className="loading">Loading…</p>;
-  if (!session) {
+  if (!session || !tools) {
     return (
       <Login
         notice={notice}
@@ -100,77 +117,81 @@ export function App() {
   const refused = screens.some((candidate) => candidate.path === path) ? undefined : SCREENS.find((candidate) => candidate.path === path);
   const screen = screens.find((candidate) => candidate.path === path) ?? screens[0];
   return (
-    <div className="shell">
-      <header className={menuOpen ? "menu-open" : undefined}>
-        <h1>Sightline</h1>
-        <button
-          type="button"
-          className="menu-toggle"
-          aria-expanded={menuOpen}
-          aria-controls="menu"
-          onClick={() => setMenuOpen((open) => !open)}
-        >
-          Menu
-        </button>
-        <nav id="menu" aria-label="Screens">
-          {screens.map((candidate) => (
-            <a
-              key={candidate.path}
-              href={candidate.path}
-              className={candidate === screen && !refused ? "active" : undefined}
-              onClick={(event) => {
-                event.preventDefault();
-                go(candidate.path);
-              }}
+    <QueryClientProvider client={queryClient}>
+      <SessionProvider tools={tools}>
+        <div className="shell">
+          <header className={menuOpen ? "menu-open" : undefined}>
+            <h1>Sightline</h1>
+            <button
+              type="button"
+              className="menu-toggle"
+              aria-expanded={menuOpen}
+              aria-controls="menu"
+              onClick={() => setMenuOpen((open) => !open)}
             >
-              {candidate.title}
-            </a>
-          ))}
-        </nav>
-        <span className="who" data-testid="who">
-          {session.name} ({session.role})
-        </span>
-        <button type="button" onClick={logout}>
-          Log out
-        </button>
-      </header>
-      <main>
-        {refused ? (
-          <section aria-labelledby="refused-title">
-            <h2 id="refused-title">Not for your role</h2>
-            <p>
-              {refused.title} is for {refused.roles.join(", ")}; your role, {session.role}, cannot open it.{" "}
-              <a
-                href={screen.path}
-                onClick={(event) => {
-                  event.preventDefault();
-                  go(screen.path);
-                }}
-              >
-                Go to {screen.title}
-              </a>
-            </p>
-          </section>
-        ) : screen.path === "/reference" ? (
-          <ApiReference onSessionEnded={onSessionEnded} />
-        ) : screen.path === "/admin" ? (
-          <Admin self={session.name} onSessionEnded={onSessionEnded} />
-        ) : screen.path === "/tracks" ? (
-          <Tracks onSessionEnded={onSessionEnded} onSearchFace={(id) => go(`/search?${new URLSearchParams({ event: id })}`)} />
-        ) : screen.path === "/search" ? (
-          <Search onSessionEnded={onSessionEnded} />
-        ) : screen.path === "/reports" ? (
-          <Reports role={session.role} onSessionEnded={onSessionEnded} />
-        ) : screen.path === "/analytics" ? (
-          <Analytics onSessionEnded={onSessionEnded} />
-        ) : screen.path === "/alerts" ? (
-          <Alerts role={session.role} onSessionEnded={onSessionEnded} />
-        ) : screen.path === "/watchlists" ? (
-          <Watchlists role={session.role} onSessionEnded={onSessionEnded} />
-        ) : (
-          <Streams role={session.role} onSessionEnded={onSessionEnded} />
-        )}
-      </main>
-    </div>
+              Menu
+            </button>
+            <nav id="menu" aria-label="Screens">
+              {screens.map((candidate) => (
+                <a
+                  key={candidate.path}
+                  href={candidate.path}
+                  className={candidate === screen && !refused ? "active" : undefined}
+                  onClick={(event) => {
+                    event.preventDefault();
+                    go(candidate.path);
+                  }}
+                >
+                  {candidate.title}
+                </a>
+              ))}
+            </nav>
+            <span className="who" data-testid="who">
+              {session.name} ({session.role})
+            </span>
+            <button type="button" onClick={logout}>
+              Log out
+            </button>
+          </header>
+          <main>
+            {refused ? (
+              <section aria-labelledby="refused-title">
+                <h2 id="refused-title">Not for your role</h2>
+                <p>
+                  {refused.title} is for {refused.roles.join(", ")}; your role, {session.role}, cannot open it.{" "}
+                  <a
+                    href={screen.path}
+                    onClick={(event) => {
+                      event.preventDefault();
+                      go(screen.path);
+                    }}
+                  >
+                    Go to {screen.title}
+                  </a>
+                </p>
+              </section>
+            ) : screen.path === "/reference" ? (
+              <ApiReference />
+            ) : screen.path === "/admin" ? (
+              <Admin />
+            ) : screen.path === "/tracks" ? (
+              <Tracks onSearchFace={(id) => go(`/search?${new URLSearchParams({ event: id })}`)} />
+            ) : screen.path === "/search" ? (
+              <Search />
+            ) : screen.path === "/reports" ? (
+              <Reports />
+            ) : screen.path === "/analytics" ? (
+              <Analytics />
+            ) : screen.path === "/alerts" ? (
+              <Alerts />
+            ) : screen.path === "/watchlists" ? (
+              <Watchlists />
+            ) : (
+              <Streams />
+            )}
+          </main>
+        </div>
+      </SessionProvider>
+    </QueryClientProvider>
   );
 }

@@ -1,10 +1,9 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useState } from "react";
 import {
   type ReportDeliveries,
   type ReportDelivery,
   type ReportSchedule,
   type ReportSchedules,
-  type Session,
   type Stream,
   type Watchlist,
   api,
@@ -14,12 +13,8 @@ import { useStreams, useWatchlists } from "./names";
 import { localTime, zonedTime } from "./time";
 import { CardTable, WithPanel } from "./layout";
 import { useQueryParam } from "./url";
-
-interface ReportsProps {
-  role: Session["role"];
-  /** Handles a 401 (the session ended); true when it did. */
-  onSessionEnded: (error: unknown) => boolean;
-}
+import { readProblem, useApi, useRefresh } from "./data";
+import { useSession } from "./session";
 
 const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
@@ -28,50 +23,27 @@ const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
  * its deliveries; operators and admins add them, run one now and delete them. Any report can also be
  * downloaded here for the period it would cover.
  */
-export function Reports({ role, onSessionEnded }: ReportsProps) {
-  const [schedules, setSchedules] = useState<ReportSchedule[] | null>(null);
+export function Reports() {
+  const { manages } = useSession().can;
   // The open schedule is in the address (`?schedule=`), so a reload, Back or a link shows it.
   const [selected, setSelected] = useQueryParam("schedule");
-  const [deliveries, setDeliveries] = useState<ReportDelivery[]>([]);
+  // While a schedule is open, its deliveries and the schedules (a run moves the next one) are read
+  // every few seconds, so a run now shows up.
+  const polling = { refetchInterval: selected ? 3000 : false } as const;
+  const answer = useApi<ReportSchedules>("/v1/schedules", polling);
+  const schedules = answer.data?.schedules ?? null;
+  const delivered = useApi<ReportDeliveries>(selected ? `/v1/schedules/${selected}/deliveries` : null, polling);
+  const deliveries: ReportDelivery[] = delivered.data?.deliveries ?? [];
   const [adding, setAdding] = useState(false);
-  const { error, fail, clear } = useScreenError(onSessionEnded);
-  const [streams] = useStreams(fail);
-  const lists = useWatchlists(fail);
-  const manages = role === "operator" || role === "admin";
-
-  const load = useCallback(async () => {
-    try {
-      setSchedules((await api<ReportSchedules>("GET", "/v1/schedules")).schedules);
-      clear();
-    } catch (caught) {
-      fail(caught);
-    }
-  }, [fail, clear]);
-  useEffect(() => {
-    void load();
-  }, [load]);
-
-  // The selected schedule's deliveries, read again every few seconds (a run now shows up).
-  useEffect(() => {
-    if (!selected) return;
-    let superseded = false;
-    // The schedules too: a run moves the next one.
-    const read = () => {
-      void load();
-      return api<ReportDeliveries>("GET", `/v1/schedules/${selected}/deliveries`).then(
-        (answer) => !superseded && setDeliveries(answer.deliveries),
-        (caught: unknown) => !superseded && fail(caught),
-      );
-    };
-    void read();
-    const timer = window.setInterval(read, 3000);
-    return () => {
-      superseded = true;
-      window.clearInterval(timer);
-    };
-  }, [selected, load, fail]);
+  const { error: actionError, fail, clear } = useScreenError();
+  const error = actionError ?? readProblem(answer.error) ?? readProblem(delivered.error);
+  const streams = useStreams();
+  const lists = useWatchlists();
+  const refresh = useRefresh();
+  const load = useCallback(() => refresh("/v1/schedules"), [refresh]);
 
   const act = async (method: string, path: string) => {
+    clear();
     try {
       await api(method, path);
       await load();
@@ -106,7 +78,6 @@ export function Reports({ role, onSessionEnded }: ReportsProps) {
               if (id) setSelected(id);
               await load();
             }}
-            onSessionEnded={onSessionEnded}
           />
         ) : (
           shown && (
@@ -227,11 +198,10 @@ interface ScheduleFormProps {
   streams: Stream[];
   lists: Watchlist[];
   onDone: (id?: string) => Promise<void>;
-  onSessionEnded: (error: unknown) => boolean;
 }
 
 /** A new schedule; the service's refusal beside the field it names. */
-function ScheduleForm({ streams, lists, onDone, onSessionEnded }: ScheduleFormProps) {
+function ScheduleForm({ streams, lists, onDone }: ScheduleFormProps) {
   const [name, setName] = useState("");
   const [cron, setCron] = useState("0 0 7 * * Mon-Fri");
   const [tz, setTz] = useState(browserZone);
@@ -241,7 +211,7 @@ function ScheduleForm({ streams, lists, onDone, onSessionEnded }: ScheduleFormPr
   const [stream, setStream] = useState("");
   const [list, setList] = useState("");
   const [matched, setMatched] = useState(false);
-  const { problem, submitting } = useFormAction(onSessionEnded, SCHEDULE_FIELDS);
+  const { problem, submitting, busy } = useFormAction(SCHEDULE_FIELDS);
   const submit = submitting(async () => {
     const body = {
       name,
@@ -322,7 +292,9 @@ function ScheduleForm({ streams, lists, onDone, onSessionEnded }: ScheduleFormPr
         </label>
         <FieldProblem problem={problem} field={null} />
         <div className="buttons">
-          <button type="submit">Add schedule</button>
+          <button type="submit" disabled={busy} aria-busy={busy}>
+            Add schedule
+          </button>
           <button type="button" className="secondary" onClick={() => void onDone()}>
             Cancel
           </button>

@@ -5,17 +5,12 @@ import { streamName, useStreams } from "./names";
 import { RangePicker, localTime, periodChanges, usePeriod } from "./time";
 import { useQueryState } from "./url";
 
-interface SearchProps {
-  /** Handles a 401 (the session ended); true when it did. */
-  onSessionEnded: (error: unknown) => boolean;
-}
-
 /**
  * Search by face: a photo dropped or chosen (or a track's face) is described by the service and
  * compared with every face seen in the period; the tracks where it was seen, most similar first, with
  * their best shots. Every search is recorded for the audit trail, as the screen says.
  */
-export function Search({ onSessionEnded }: SearchProps) {
+export function Search() {
   // The period and the track whose face is searched for (`event`, from a track's detail) are in the
   // address; a photo is not (it never leaves the browser except to the service).
   const [query, setQuery] = useQueryState();
@@ -26,8 +21,8 @@ export function Search({ onSessionEnded }: SearchProps) {
   const [photo, setPhoto] = useState<{ file: File; preview: string } | null>(null);
   const [answer, setAnswer] = useState<FaceSearchAnswer | null>(null);
   const [searching, setSearching] = useState(false);
-  const { error, fail, clear } = useScreenError(onSessionEnded);
-  const [streams] = useStreams(fail);
+  const { error, fail, clear } = useScreenError();
+  const streams = useStreams();
   useEffect(
     () => () => {
       if (photo) URL.revokeObjectURL(photo.preview);

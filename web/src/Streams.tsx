@@ -1,15 +1,11 @@
-import { useCallback, useEffect, useState } from "react";
-import { type Roi, type Session, type Stream, type StreamFields, api } from "./api";
+import { useCallback, useState } from "react";
+import { type Roi, type Stream, type StreamFields, api } from "./api";
+import { readProblem, useApi, useRefresh } from "./data";
+import { useSession } from "./session";
 import { ConfirmAction, ErrorLine, FieldProblem, FormProblem, useFormAction, useScreenError } from "./forms";
 import { localInput } from "./time";
 import { CardTable, WithPanel } from "./layout";
 import { useQueryParam } from "./url";
-
-interface StreamsProps {
-  role: Session["role"];
-  /** Handles a 401 (the session ended); true when it did. */
-  onSessionEnded: (error: unknown) => boolean;
-}
 
 /** How often the streams' live state is read again. */
 const REFRESH_MS = 2000;
@@ -22,32 +18,23 @@ const plural = (count: number, one: string, many = `${one}s`) => `${count} ${cou
  * those who may see faces, the last analysed frame; operators and admins add, change, disable,
  * restart and delete them.
  */
-export function Streams({ role, onSessionEnded }: StreamsProps) {
-  const [streams, setStreams] = useState<Stream[] | null>(null);
-  const { error, fail, clear } = useScreenError(onSessionEnded);
+export function Streams() {
+  const { can } = useSession();
+  const { manages, seesPeople: seesFrames } = can;
+  // Read every two seconds, also in a background tab (the state changes by itself).
+  const list = useApi<Stream[]>("/v1/streams", { refetchInterval: REFRESH_MS, refetchIntervalInBackground: true });
+  const streams = list.data ?? null;
+  const refresh = useRefresh();
+  const { error: actionError, fail, clear } = useScreenError();
+  const error = actionError ?? readProblem(list.error);
   // The open stream is in the address (`?stream=`), so a reload, Back or a link shows it.
   const [selected, setSelected] = useQueryParam("stream");
   const [editing, setEditing] = useState<Stream | "new" | null>(null);
-  const manages = role === "operator" || role === "admin";
-  const seesFrames = role !== "viewer";
-
-  const load = useCallback(async () => {
-    try {
-      setStreams(await api<Stream[]>("GET", "/v1/streams"));
-      clear();
-    } catch (caught) {
-      fail(caught);
-    }
-  }, [fail, clear]);
-
-  useEffect(() => {
-    void load();
-    const timer = window.setInterval(load, REFRESH_MS);
-    return () => window.clearInterval(timer);
-  }, [load]);
+  const load = useCallback(() => refresh("/v1/streams"), [refresh]);
 
   /** Sends one change to a stream, then shows the list as it now is. */
   const act = async (method: string, path: string, body?: unknown) => {
+    clear();
     try {
       await api(method, path, body);
       await load();
@@ -75,7 +62,6 @@ export function Streams({ role, onSessionEnded }: StreamsProps) {
         setSelected(null);
         await load();
       }}
-      onSessionEnded={onSessionEnded}
     />
   );
   return (
@@ -272,18 +258,17 @@ interface StreamFormProps {
   /** After saving (with the stream's id) or cancelling (without). */
   onDone: (id?: string) => Promise<void>;
   onDeleted: () => Promise<void>;
-  onSessionEnded: (error: unknown) => boolean;
 }
 
 /**
  * Adds a stream or changes one: a change sends only the fields that differ (a masked URL left as shown
  * keeps the stored one). The service's refusal appears beside the field it names.
  */
-function StreamForm({ stream, onDone, onDeleted, onSessionEnded }: StreamFormProps) {
+function StreamForm({ stream, onDone, onDeleted }: StreamFormProps) {
   const original = draftOf(stream);
   const [draft, setDraft] = useState<Draft>(original);
   const title = stream ? `Edit ${stream.name}` : "New stream";
-  const { problem, run, submitting } = useFormAction(onSessionEnded, Object.keys(original));
+  const { problem, run, submitting, busy } = useFormAction(Object.keys(original));
 
   const submit = submitting(async () => {
     const fields = fieldsOf(draft);
@@ -341,7 +326,9 @@ function StreamForm({ stream, onDone, onDeleted, onSessionEnded }: StreamFormPro
         })}
         <FieldProblem problem={problem} field={null} />
         <div className="buttons">
-          <button type="submit">{stream ? "Save" : "Add"}</button>
+          <button type="submit" disabled={busy} aria-busy={busy}>
+            {stream ? "Save" : "Add"}
+          </button>
           <button type="button" className="secondary" onClick={() => void onDone()}>
             Cancel
           </button>

@@ -1,14 +1,13 @@
-import { useCallback, useEffect, useMemo, useState } from "react";
-import { type EventView, type EventsPage, type ListedPerson, api } from "./api";
-import { ErrorLine, useScreenError } from "./forms";
+import { useCallback, useMemo } from "react";
+import { type EventView, type EventsPage, type ListedPerson } from "./api";
+import { ErrorLine } from "./forms";
+import { readProblem, useApi } from "./data";
 import { siteNames, streamName, useStreams, useWatchlists } from "./names";
 import { type Range, RangePicker, localTime, periodChanges, usePeriod } from "./time";
 import { type QueryChanges, useQueryState } from "./url";
 import { CardTable, WithPanel } from "./layout";
 
 interface TracksProps {
-  /** Handles a 401 (the session ended); true when it did. */
-  onSessionEnded: (error: unknown) => boolean;
   /** Opens the face search from a track's face. */
   onSearchFace: (eventId: string) => void;
 }
@@ -44,7 +43,7 @@ const duration = (ms: number) => (ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : 
  * follow the API's cursor (so none is skipped or repeated however many arrive meanwhile), a track's
  * detail with its best shot, matches and timeline, and the selection as CSV or PDF.
  */
-export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
+export function Tracks({ onSearchFace }: TracksProps) {
   // Everything the screen shows is in the address: the period, the filters, the page and the open track.
   const [query, setQuery] = useQueryState();
   const period = usePeriod(query, "24h");
@@ -63,50 +62,22 @@ export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
   // Cursors of the pages before the one shown (the first page has none).
   const cursors = useMemo(() => [null, ...(query.get("pages")?.split(",").filter(Boolean) ?? [])], [query]);
   const selectedId = query.get("track");
-  const [persons, setPersons] = useState<ListedPerson[]>([]);
-  const [page, setPage] = useState<EventsPage | null>(null);
-  const [opened, setOpened] = useState<EventView | null>(null);
-  const { error, fail, clear } = useScreenError(onSessionEnded);
-  const [streams] = useStreams(fail);
-  const lists = useWatchlists(fail);
-  useEffect(() => {
-    if (!filters.list) {
-      setPersons([]);
-      return;
-    }
-    api<ListedPerson[]>("GET", `/v1/watchlists/${filters.list}/persons`).then(setPersons, fail);
-  }, [filters.list, fail]);
+  const streams = useStreams();
+  const lists = useWatchlists();
+  const persons = useApi<ListedPerson[]>(filters.list ? `/v1/watchlists/${filters.list}/persons` : null).data ?? [];
 
   const cursor = cursors[cursors.length - 1];
-  const load = useCallback(async () => {
-    const query = queryOf(filters);
-    query.set("limit", String(PAGE));
-    if (cursor) query.set("cursor", cursor);
-    try {
-      setPage(await api<EventsPage>("GET", `/v1/events?${query}`));
-      clear();
-    } catch (caught) {
-      setPage(null);
-      fail(caught);
-    }
-  }, [filters, cursor, fail, clear]);
-  useEffect(() => {
-    void load();
-  }, [load]);
+  const eventsQuery = queryOf(filters);
+  eventsQuery.set("limit", String(PAGE));
+  if (cursor) eventsQuery.set("cursor", cursor);
+  const events = useApi<EventsPage>(`/v1/events?${eventsQuery}`);
+  // No rows from before beside an error: they would read as the answer to these filters.
+  const page = events.isError ? null : (events.data ?? null);
   // The open track: from the page when it is on it, else asked for (a link, a reload on another page).
   const onPage = page?.events.find((event) => event.id === selectedId) ?? null;
-  useEffect(() => {
-    if (!selectedId || onPage) return;
-    let superseded = false;
-    api<EventView>("GET", `/v1/events/${selectedId}`).then(
-      (event) => !superseded && setOpened(event),
-      (caught: unknown) => !superseded && fail(caught),
-    );
-    return () => {
-      superseded = true;
-    };
-  }, [selectedId, onPage, fail]);
-  const selected = selectedId ? (onPage ?? (opened?.id === selectedId ? opened : null)) : null;
+  const opened = useApi<EventView>(selectedId && !onPage ? `/v1/events/${selectedId}` : null);
+  const selected = selectedId ? (onPage ?? opened.data ?? null) : null;
+  const error = readProblem(events.error) ?? readProblem(opened.error);
 
   /** New filters start again at the newest page. */
   const change = (next: QueryChanges) => setQuery({ ...next, pages: null });
@@ -196,7 +167,7 @@ export function Tracks({ onSessionEnded, onSearchFace }: TracksProps) {
         </form>
         <ErrorLine error={error} />
         {page === null ? (
-          <p className="loading">Loading…</p>
+          !error && <p className="loading">Loading…</p>
         ) : page.events.length === 0 ? (
           <p className="empty">No tracks match.</p>
         ) : (

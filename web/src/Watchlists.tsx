@@ -1,43 +1,30 @@
 import { type DragEvent, useCallback, useEffect, useRef, useState } from "react";
-import { type ExaminedPhoto, type ListedPerson, type Session, type Watchlist, api } from "./api";
+import { type ExaminedPhoto, type ListedPerson, type Watchlist, api } from "./api";
+import { readProblem, useApi, useRefresh } from "./data";
+import { useSession } from "./session";
 import { ConfirmAction, ErrorLine, FieldProblem, messageOf, useFormAction, useScreenError } from "./forms";
 import { CardTable, WIDE, WithPanel } from "./layout";
 import { useQueryParam } from "./url";
-
-interface WatchlistsProps {
-  role: Session["role"];
-  /** Handles a 401 (the session ended); true when it did. */
-  onSessionEnded: (error: unknown) => boolean;
-}
 
 /**
  * Watchlists: their matching settings, the people on them with their pictures, search and, for
  * operators and admins, new lists, changed settings, enrolment by dropping photos (each photo's faces
  * shown back before anything is saved) and deletion.
  */
-export function Watchlists({ role, onSessionEnded }: WatchlistsProps) {
-  const [lists, setLists] = useState<Watchlist[] | null>(null);
+export function Watchlists() {
+  const { manages } = useSession().can;
+  const answer = useApi<Watchlist[]>("/v1/watchlists");
+  const lists = answer.data ?? null;
+  const error = readProblem(answer.error);
+  const refresh = useRefresh();
+  const load = useCallback(() => refresh("/v1/watchlists"), [refresh]);
   // The open list is in the address (`?list=`), so a reload, Back or a link shows it.
   const [selected, setSelected] = useQueryParam("list");
-  const { error, fail, clear } = useScreenError(onSessionEnded);
-  const manages = role === "operator" || role === "admin";
-
-  const load = useCallback(async () => {
-    try {
-      const answer = await api<Watchlist[]>("GET", "/v1/watchlists");
-      setLists(answer);
-      clear();
-      // A wide screen shows the first list beside the others; a phone shows the lists first.
-      const open = new URLSearchParams(window.location.search).get("list");
-      if (window.matchMedia(WIDE).matches && !open && answer[0]) setSelected(answer[0].id, { replace: true });
-    } catch (caught) {
-      fail(caught);
-    }
-  }, [fail, clear, setSelected]);
-
+  // A wide screen shows the first list beside the others; a phone shows the lists first.
+  const first = lists?.[0]?.id;
   useEffect(() => {
-    void load();
-  }, [load]);
+    if (first && !selected && window.matchMedia(WIDE).matches) setSelected(first, { replace: true });
+  }, [first, selected, setSelected]);
 
   const list = lists?.find((candidate) => candidate.id === selected) ?? null;
   const close = useCallback(() => setSelected(null), [setSelected]);
@@ -56,7 +43,6 @@ export function Watchlists({ role, onSessionEnded }: WatchlistsProps) {
               setSelected(null);
               await load();
             }}
-            onSessionEnded={onSessionEnded}
           />
         )
       }
@@ -102,7 +88,6 @@ export function Watchlists({ role, onSessionEnded }: WatchlistsProps) {
               setSelected(id);
               await load();
             }}
-            onSessionEnded={onSessionEnded}
           />
         )}
       </section>
@@ -113,12 +98,12 @@ export function Watchlists({ role, onSessionEnded }: WatchlistsProps) {
 const LIST_FIELDS = ["name", "purpose", "threshold", "top_k"];
 
 /** A new list's name, purpose and matching settings. */
-function NewList({ onCreated, onSessionEnded }: { onCreated: (id: string) => Promise<void>; onSessionEnded: (error: unknown) => boolean }) {
+function NewList({ onCreated }: { onCreated: (id: string) => Promise<void> }) {
   const [name, setName] = useState("");
   const [purpose, setPurpose] = useState("");
   const [threshold, setThreshold] = useState("0.5");
   const [topK, setTopK] = useState("1");
-  const { problem, submitting } = useFormAction(onSessionEnded, LIST_FIELDS);
+  const { problem, submitting, busy } = useFormAction(LIST_FIELDS);
   const submit = submitting(async () => {
     const body = { name, purpose, threshold: Number(threshold), top_k: Number(topK) };
     const created = await api<Watchlist>("POST", "/v1/watchlists", body);
@@ -147,7 +132,9 @@ function NewList({ onCreated, onSessionEnded }: { onCreated: (id: string) => Pro
         <input type="number" value={topK} onChange={(e) => setTopK(e.target.value)} />
         <FieldProblem problem={problem} field="top_k" />
       </label>
-      <button type="submit">Add list</button>
+      <button type="submit" disabled={busy} aria-busy={busy}>
+        Add list
+      </button>
       <FieldProblem problem={problem} field={null} />
     </form>
   );
@@ -158,40 +145,23 @@ interface ListDetailProps {
   manages: boolean;
   onChanged: () => Promise<void>;
   onDeleted: () => Promise<void>;
-  onSessionEnded: (error: unknown) => boolean;
 }
 
 /** One list: its settings (editable by managers), its people with search, and enrolment. */
-function ListDetail({ list, manages, onChanged, onDeleted, onSessionEnded }: ListDetailProps) {
-  const [people, setPeople] = useState<ListedPerson[] | null>(null);
+function ListDetail({ list, manages, onChanged, onDeleted }: ListDetailProps) {
   const [search, setSearch] = useState("");
-  const { error, fail, clear } = useScreenError(onSessionEnded);
-
-  // Bumped after a change, to read the people again with the search as it is then.
-  const [version, setVersion] = useState(0);
+  const { error: actionError, fail, clear } = useScreenError();
+  // Only the answer to the latest search is shown, whatever order answers arrive in (a key per search).
+  const found = useApi<ListedPerson[]>(`/v1/watchlists/${list.id}/persons?q=${encodeURIComponent(search)}`);
+  const people = found.data ?? null;
+  const error = actionError ?? readProblem(found.error);
+  const refresh = useRefresh();
   const reload = useCallback(async () => {
-    setVersion((current) => current + 1);
-    await onChanged();
-  }, [onChanged]);
-
-  useEffect(() => {
-    // Only the answer to the latest search is shown, whatever order answers arrive in.
-    let superseded = false;
-    api<ListedPerson[]>("GET", `/v1/watchlists/${list.id}/persons?q=${encodeURIComponent(search)}`)
-      .then((answer) => {
-        if (superseded) return;
-        setPeople(answer);
-        clear();
-      })
-      .catch((caught: unknown) => {
-        if (!superseded) fail(caught);
-      });
-    return () => {
-      superseded = true;
-    };
-  }, [list.id, search, version, fail, clear]);
+    await Promise.all([refresh(`/v1/watchlists/${list.id}/persons`), onChanged()]);
+  }, [refresh, list.id, onChanged]);
 
   const remove = async (person: ListedPerson) => {
+    clear();
     try {
       await api("DELETE", `/v1/watchlists/${list.id}/persons/${person.id}`);
       await reload();
@@ -203,7 +173,7 @@ function ListDetail({ list, manages, onChanged, onDeleted, onSessionEnded }: Lis
   return (
     <section aria-labelledby="list-title">
       <h2 id="list-title">{list.name}</h2>
-      {manages && <ListSettings list={list} onChanged={onChanged} onDeleted={onDeleted} onSessionEnded={onSessionEnded} />}
+      {manages && <ListSettings list={list} onChanged={onChanged} onDeleted={onDeleted} />}
       <h3>People</h3>
       <input
         type="search"
@@ -241,18 +211,18 @@ function ListDetail({ list, manages, onChanged, onDeleted, onSessionEnded }: Lis
           ))}
         </ul>
       )}
-      {manages && <Enrolment list={list} onEnrolled={reload} onSessionEnded={onSessionEnded} />}
+      {manages && <Enrolment list={list} onEnrolled={reload} />}
     </section>
   );
 }
 
 /** A list's matching settings and its deletion. */
-function ListSettings({ list, onChanged, onDeleted, onSessionEnded }: Omit<ListDetailProps, "manages">) {
+function ListSettings({ list, onChanged, onDeleted }: Omit<ListDetailProps, "manages">) {
   const [threshold, setThreshold] = useState(String(list.threshold));
   const [topK, setTopK] = useState(String(list.top_k));
   const [purpose, setPurpose] = useState(list.purpose);
   const [saved, setSaved] = useState(false);
-  const { problem, run, submitting } = useFormAction(onSessionEnded, LIST_FIELDS);
+  const { problem, run, submitting, busy } = useFormAction(LIST_FIELDS);
   const submit = submitting(async () => {
     setSaved(false);
     await api("PATCH", `/v1/watchlists/${list.id}`, { threshold: Number(threshold), top_k: Number(topK), purpose });
@@ -276,7 +246,9 @@ function ListSettings({ list, onChanged, onDeleted, onSessionEnded }: Omit<ListD
         <input value={purpose} onChange={(e) => setPurpose(e.target.value)} />
         <FieldProblem problem={problem} field="purpose" />
       </label>
-      <button type="submit">Save settings</button>
+      <button type="submit" disabled={busy} aria-busy={busy}>
+        Save settings
+      </button>
       <ConfirmAction
         ask="Delete list…"
         confirm={`Delete ${list.name} and its people for good`}
@@ -319,21 +291,13 @@ const faceQuery = (candidate: Candidate) => (candidate.chosen === null ? "" : `f
  * service and shown with the faces found; photos it would refuse are shown with the reason and left
  * out; the person is saved from the others.
  */
-function Enrolment({
-  list,
-  onEnrolled,
-  onSessionEnded,
-}: {
-  list: Watchlist;
-  onEnrolled: () => Promise<void>;
-  onSessionEnded: (error: unknown) => boolean;
-}) {
+function Enrolment({ list, onEnrolled }: { list: Watchlist; onEnrolled: () => Promise<void> }) {
+  const { endedBy } = useSession();
   const [name, setName] = useState("");
   const [externalId, setExternalId] = useState("");
   const [candidates, setCandidates] = useState<Candidate[]>([]);
   const [dragging, setDragging] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const { problem, submitting } = useFormAction(onSessionEnded, ["display_name", "external_id"]);
+  const { problem, submitting, busy } = useFormAction(["display_name", "external_id"]);
 
   // Previews live as long as the form: their addresses are released when it goes.
   const previews = useRef<string[]>([]);
@@ -350,7 +314,7 @@ function Enrolment({
       try {
         update = { examined: await api<ExaminedPhoto>("POST", "/v1/watchlists/faces", candidate.file) };
       } catch (caught) {
-        if (onSessionEnded(caught)) return;
+        if (endedBy(caught)) return;
         update = { failure: messageOf(caught) };
       }
       setCandidates((current) => current.map((c) => (c.preview === candidate.preview ? { ...c, ...update } : c)));
@@ -365,22 +329,17 @@ function Enrolment({
   const usable = candidates.filter(takes);
   const pending = candidates.some((c) => !c.examined && !c.failure);
   const submit = submitting(async () => {
-    setBusy(true);
-    try {
-      const [first, ...others] = usable;
-      const query = [`display_name=${encodeURIComponent(name)}`, `external_id=${encodeURIComponent(externalId)}`, faceQuery(first)];
-      const person = await api<ListedPerson>("POST", `/v1/watchlists/${list.id}/persons?${query.filter(Boolean).join("&")}`, first.file);
-      for (const other of others) {
-        const choice = faceQuery(other);
-        await api("POST", `/v1/watchlists/${list.id}/persons/${person.id}/faces${choice ? `?${choice}` : ""}`, other.file);
-      }
-      setName("");
-      setExternalId("");
-      setCandidates([]);
-      await onEnrolled();
-    } finally {
-      setBusy(false);
+    const [first, ...others] = usable;
+    const query = [`display_name=${encodeURIComponent(name)}`, `external_id=${encodeURIComponent(externalId)}`, faceQuery(first)];
+    const person = await api<ListedPerson>("POST", `/v1/watchlists/${list.id}/persons?${query.filter(Boolean).join("&")}`, first.file);
+    for (const other of others) {
+      const choice = faceQuery(other);
+      await api("POST", `/v1/watchlists/${list.id}/persons/${person.id}/faces${choice ? `?${choice}` : ""}`, other.file);
     }
+    setName("");
+    setExternalId("");
+    setCandidates([]);
+    await onEnrolled();
   });
 
   return (

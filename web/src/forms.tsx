@@ -2,6 +2,7 @@
 // names (the services begin validation messages with the field) or below the form.
 import { type FormEvent, useCallback, useRef, useState } from "react";
 import { ApiError, fieldOf } from "./api";
+import { useSession } from "./session";
 
 /** The message of a failed call, for the line beside what asked. */
 export const messageOf = (caught: unknown) => (caught instanceof ApiError ? caught.message : "The service could not be reached.");
@@ -22,10 +23,11 @@ export class FormProblem extends Error {
 /**
  * A form's submit action: `run(work)` runs `work`, and a refusal (the service's, or a
  * [`FormProblem`]) becomes the form's `problem`, placed at the field of `fields` it names; a 401
- * goes to `onSessionEnded` instead. While one run is in flight (`busy`) another is ignored, so a
+ * brings the login back instead. While one run is in flight (`busy`) another is ignored, so a
  * double-click submits once.
  */
-export function useFormAction(onSessionEnded: (error: unknown) => boolean, fields: string[] = []) {
+export function useFormAction(fields: string[] = []) {
+  const { endedBy } = useSession();
   const [problem, setProblem] = useState<Problem>(null);
   const [busy, setBusy] = useState(false);
   const inFlight = useRef(false);
@@ -41,7 +43,7 @@ export function useFormAction(onSessionEnded: (error: unknown) => boolean, field
         setProblem({ field: caught.field, message: caught.message });
         return;
       }
-      if (onSessionEnded(caught)) return;
+      if (endedBy(caught)) return;
       const message = messageOf(caught);
       setProblem({ field: fieldOf(message, fields), message });
     } finally {
@@ -70,16 +72,17 @@ export function FieldProblem({ problem, field }: { problem: Problem; field: stri
 }
 
 /**
- * A screen's error line: `fail(caught)` shows why a call failed (a 401 goes to `onSessionEnded`
- * instead), `clear()` hides it.
+ * A screen's error line for its changes: `fail(caught)` shows why a call failed (a 401 brings the
+ * login back instead), `clear()` hides it.
  */
-export function useScreenError(onSessionEnded: (error: unknown) => boolean) {
+export function useScreenError() {
+  const { endedBy } = useSession();
   const [error, setError] = useState<string | null>(null);
   const fail = useCallback(
     (caught: unknown) => {
-      if (!onSessionEnded(caught)) setError(messageOf(caught));
+      if (!endedBy(caught)) setError(messageOf(caught));
     },
-    [onSessionEnded],
+    [endedBy],
   );
   const clear = useCallback(() => setError(null), []);
   return { error, fail, clear };

@@ -1,25 +1,16 @@
 // The names screens show instead of ids and offer in their pickers: streams (ingest) and watchlists
-// (enrich), read once per screen.
-import { useCallback, useEffect, useState } from "react";
-import { type Stream, type Watchlist, api } from "./api";
+// (enrich), read through the shared cache (one request however many screens and pickers ask).
+import { type Stream, type Watchlist } from "./api";
+import { useApi } from "./data";
 
-/** The streams, and a function that reads them again (a camera added since). Failures go to `fail`. */
-export function useStreams(fail: (caught: unknown) => void): [Stream[], () => void] {
-  const [streams, setStreams] = useState<Stream[]>([]);
-  const reload = useCallback(() => {
-    api<Stream[]>("GET", "/v1/streams").then(setStreams, fail);
-  }, [fail]);
-  useEffect(reload, [reload]);
-  return [streams, reload];
+/** The streams (none until read). */
+export function useStreams(): Stream[] {
+  return useApi<Stream[]>("/v1/streams").data ?? [];
 }
 
-/** The watchlists. Failures go to `fail`. */
-export function useWatchlists(fail: (caught: unknown) => void): Watchlist[] {
-  const [lists, setLists] = useState<Watchlist[]>([]);
-  useEffect(() => {
-    api<Watchlist[]>("GET", "/v1/watchlists").then(setLists, fail);
-  }, [fail]);
-  return lists;
+/** The watchlists (none until read). */
+export function useWatchlists(): Watchlist[] {
+  return useApi<Watchlist[]>("/v1/watchlists").data ?? [];
 }
 
 /** The name of stream `id` (the id itself for a stream since deleted). */
