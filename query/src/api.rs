@@ -68,8 +68,8 @@ use crate::params::{
     MAX_EXPORT, MAX_REPORT_EVENTS, PersonsQuery, RangeQuery, TimeRange, TimelineQuery, VisitsQuery, format_time,
 };
 use crate::store::{
-    DWELL_BINS_MS, EventRow, Face, FaceSearchRow, HeatmapRow, IdentifiedRow, MatchRow, PersonSightingsRow,
-    StreamSummaryRow, TimelineRow, VisitsRow, Warehouse, next_cursor,
+    DWELL_BINS_MS, EventRow, Face, FaceSearchRow, HeatmapRow, IdentifiedDay, IdentifiedRow, MatchRow,
+    PersonSightingsRow, StreamSummaryRow, TimelineRow, VisitsRow, Warehouse, next_cursor,
 };
 
 /// Largest photo a face search accepts.
@@ -394,6 +394,14 @@ struct IdentifiedDays {
     tz: String,
     /// Days and sites with identified tracks, oldest first.
     days: Vec<IdentifiedRow>,
+    /// Days with identified tracks across the sites asked for, oldest first: a person seen at two
+    /// sites on one day counts once that day.
+    per_day: Vec<IdentifiedDay>,
+    /// Distinct persons identified in the whole range (one person seen on several days or at
+    /// several sites counts once; one person on several lists with the same external id, once).
+    persons: u64,
+    /// Identified tracks in the whole range.
+    tracks: u64,
 }
 
 /// Unique identified persons and identified tracks per day and site (any role).
@@ -406,8 +414,9 @@ async fn identified(
 ) -> Result<Json<IdentifiedDays>, ApiError> {
     let (range, site, zone) = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     state.known_time_zone(&zone).await?;
-    let days = state.read(state.warehouse.identified(&range, &site, &zone)).await?;
-    Ok(Json(IdentifiedDays { range, tz: zone, days }))
+    let counts = state.read(state.warehouse.identified(&range, &site, &zone)).await?;
+    let (persons, tracks) = (counts.total.persons, counts.total.tracks);
+    Ok(Json(IdentifiedDays { range, tz: zone, days: counts.by_site, per_day: counts.by_day, persons, tracks }))
 }
 
 /// How long tracks stayed in view.

@@ -247,6 +247,37 @@ pub struct TimelineRow {
     pub matched: u64,
 }
 
+/// Unique persons a watchlist match identified, and their tracks, on one day across the sites asked for.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IdentifiedDay {
+    /// Start of the day (midnight in the requested time zone), ms since the epoch.
+    pub day_ms: i64,
+    /// Distinct persons (one person seen at several sites that day counts once).
+    pub persons: u64,
+    /// Identified tracks.
+    pub tracks: u64,
+}
+
+/// Unique persons a watchlist match identified, and their tracks, in a whole range.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IdentifiedTotal {
+    /// Distinct persons (one person seen on several days or at several sites counts once).
+    pub persons: u64,
+    /// Identified tracks.
+    pub tracks: u64,
+}
+
+/// The identified persons of a range: per day and site, per day, and in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentifiedCounts {
+    /// Per day and site, oldest first.
+    pub by_site: Vec<IdentifiedRow>,
+    /// Per day across the sites asked for, oldest first.
+    pub by_day: Vec<IdentifiedDay>,
+    /// In the whole range.
+    pub total: IdentifiedTotal,
+}
+
 /// Unique persons a watchlist match identified, and their tracks, on one day at one site.
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IdentifiedRow {
@@ -649,17 +680,27 @@ impl Warehouse {
         }
     }
 
-    /// Unique identified persons and identified tracks per day (from midnight in `zone`) and site.
+    /// Unique identified persons and identified tracks per day (from midnight in `zone`) and site,
+    /// per day across the sites asked for, and in the whole range.
     pub async fn identified(
         &self,
         range: &TimeRange,
         site: &Option<String>,
         zone: &str,
-    ) -> Result<Vec<IdentifiedRow>, WarehouseError> {
+    ) -> Result<IdentifiedCounts, WarehouseError> {
         let (_, to_s) = range.seconds();
-        let query = self.client.query(queries::IDENTIFIED_PERSONS).bind(range.from_ms).bind(zone);
-        let query = query.bind(range.from_ms).bind(to_s).bind(range.to_ms).bind(optional(site)).bind(optional(site));
-        query.fetch_all().await.map_err(query_error("counting identified persons"))
+        let per_day = |sql: &str| {
+            let query = self.client.query(sql).bind(range.from_ms).bind(zone);
+            query.bind(range.from_ms).bind(to_s).bind(range.to_ms).bind(optional(site)).bind(optional(site))
+        };
+        let by_site = per_day(queries::IDENTIFIED_PERSONS).fetch_all().await;
+        let by_site = by_site.map_err(query_error("counting identified persons"))?;
+        let by_day = per_day(queries::IDENTIFIED_DAYS).fetch_all().await;
+        let by_day = by_day.map_err(query_error("counting identified persons per day"))?;
+        let total = self.client.query(queries::IDENTIFIED_TOTAL).bind(range.from_ms).bind(to_s).bind(range.to_ms);
+        let total = total.bind(optional(site)).bind(optional(site)).fetch_one::<IdentifiedTotal>().await;
+        let total = total.map_err(query_error("counting identified persons in the range"))?;
+        Ok(IdentifiedCounts { by_site, by_day, total })
     }
 
     /// The dwell of the tracks of `scope`.

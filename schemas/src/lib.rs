@@ -170,6 +170,10 @@ pub mod queries {
     pub const FACE_SIMILARITIES: &str = include_str!("../clickhouse/queries/face_similarities.sql");
     /// Unique identified persons and identified tracks per day and site.
     pub const IDENTIFIED_PERSONS: &str = include_str!("../clickhouse/queries/identified_persons.sql");
+    /// Unique identified persons and identified tracks per day, across the sites asked for.
+    pub const IDENTIFIED_DAYS: &str = include_str!("../clickhouse/queries/identified_days.sql");
+    /// Unique identified persons and identified tracks in the whole range.
+    pub const IDENTIFIED_TOTAL: &str = include_str!("../clickhouse/queries/identified_total.sql");
     /// Dwell of tracks: count, mean, percentiles and histogram.
     pub const DWELL: &str = include_str!("../clickhouse/queries/dwell.sql");
     /// Arrivals by day of the week and hour in a time zone.

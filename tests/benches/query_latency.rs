@@ -100,7 +100,7 @@ fn raw_read<'a>(warehouse: &'a Warehouse, path: &'a str, now_ms: i64) -> RawRead
             "/v1/stats/identified" => {
                 let (range, site, zone) = parse::<IdentifiedQuery>(query).validate(now_ms)?;
                 warehouse.knows_time_zone(&zone).await?;
-                warehouse.identified(&range, &site, &zone).await?.len() as u64
+                warehouse.identified(&range, &site, &zone).await?.by_site.len() as u64
             }
             "/v1/stats/dwell" => {
                 let (scope, _) = parse::<BreakdownQuery>(query).validate(now_ms)?;

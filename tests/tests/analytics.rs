@@ -213,14 +213,32 @@ async fn new_answers_equal_the_generators(
     }
     let want: BTreeMap<(i64, String), (u64, u64)> =
         want.into_iter().map(|(key, (persons, n))| (key, (persons.len() as u64, n))).collect();
-    let served: BTreeMap<(i64, String), (u64, u64)> = warehouse
-        .identified(&range, &None, "Asia/Kolkata")
-        .await?
-        .into_iter()
-        .map(|row| ((row.day_ms, row.site), (row.persons, row.tracks)))
-        .collect();
+    let counts = warehouse.identified(&range, &None, "Asia/Kolkata").await?;
+    let served: BTreeMap<(i64, String), (u64, u64)> =
+        counts.by_site.iter().map(|row| ((row.day_ms, row.site.clone()), (row.persons, row.tracks))).collect();
     assert!(want.values().map(|(_, n)| n).sum::<u64>() > 20, "the case has identified tracks");
     assert_eq!(served, want, "identified persons per day and site");
+
+    // Per day across the sites, and in the whole range: a person seen at several sites (or on
+    // several days) counts once.
+    let mut by_day: BTreeMap<i64, (std::collections::BTreeSet<&str>, u64)> = BTreeMap::new();
+    let mut everyone = std::collections::BTreeSet::new();
+    for track in present.iter().filter(|t| !t.person.is_empty()) {
+        let local = track.first_ms.max(range.from_ms) + india_ms;
+        let entry = by_day.entry(local.div_euclid(DAY_MS) * DAY_MS - india_ms).or_default();
+        entry.0.insert(&track.person);
+        entry.1 += 1;
+        everyone.insert(track.person.as_str());
+    }
+    let by_day: BTreeMap<i64, (u64, u64)> =
+        by_day.into_iter().map(|(day, (persons, n))| (day, (persons.len() as u64, n))).collect();
+    let served_by_day: BTreeMap<i64, (u64, u64)> =
+        counts.by_day.iter().map(|day| (day.day_ms, (day.persons, day.tracks))).collect();
+    assert_eq!(served_by_day, by_day, "identified persons per day across the sites");
+    let sum_of_sites: u64 = served.values().map(|(persons, _)| persons).sum();
+    assert!(sum_of_sites > by_day.values().map(|(persons, _)| persons).sum::<u64>(), "some persons at two sites a day");
+    let identified = by_day.values().map(|(_, n)| n).sum::<u64>();
+    assert_eq!((counts.total.persons, counts.total.tracks), (everyone.len() as u64, identified), "in the whole range");
 
     // Dwell of the tracks present: count, mean, median, histogram.
     let scope = |site: Option<&str>| sightline_query::params::Scope {
@@ -295,5 +313,30 @@ async fn new_answers_equal_the_generators(
         .collect();
     assert!(want.values().any(|(visits, tracks, _)| visits < tracks), "some visits hold several tracks");
     assert_eq!(served, want, "visits per person and site");
+
+    // One person enrolled on two lists with one external id, seen on two tracks whose best matches
+    // name each enrolment, counts once; a person without an external id counts by enrolment.
+    let before = warehouse.identified(&range, &None, "Asia/Kolkata").await?.total;
+    let at_ms = range.from_ms + HOUR_MS;
+    let sightings = [
+        (9_001, "list-door", "10000000-0000-4000-8000-000000000001", "EXT-TWO-LISTS"),
+        (9_002, "list-vip", "10000000-0000-4000-8000-000000000002", "EXT-TWO-LISTS"),
+        (9_003, "list-door", "10000000-0000-4000-8000-000000000003", ""),
+    ];
+    for (track_key, list, person, external) in sightings {
+        let row = format!(
+            "INSERT INTO identified_tracks SELECT toDateTime({at_s}), {track_key}, 'site-a', 'two-lists', 'face', \
+             {at_ms}, {at_ms} + 5000, {at_ms}, toUUID('{person}'), '{list}', '{list}', '{person}', '{external}', \
+             'Someone', 0.8, ['{list}'], ['{person}'], 1",
+            at_s = at_ms / 1000,
+        );
+        settings.read_client().query(&row).execute().await?;
+    }
+    let after = warehouse.identified(&range, &None, "Asia/Kolkata").await?.total;
+    assert_eq!(
+        (after.persons, after.tracks),
+        (before.persons + 2, before.tracks + 3),
+        "one person on two lists counts once"
+    );
     Ok(())
 }

@@ -22,15 +22,20 @@ const imagesLoaded = (page, selector) =>
 await inBrowser(async ({ context, page, shot, login }) => {
   await page.goto(`${base}/analytics`);
   await login(env("SIGHTLINE_E2E_USER"), env("SIGHTLINE_E2E_PASSWORD"));
-  const count = page.getByTestId("people");
+  const count = page.getByTestId("face-tracks");
   await count.waitFor();
-  expect(Number(await count.textContent()) === people, `the ground truth, ${people} people (got ${await count.textContent()})`);
+  expect(Number(await count.textContent()) === people, `the ground truth, ${people} face tracks (got ${await count.textContent()})`);
   expect(Number(await page.getByTestId("identified-tracks").textContent()) === 1, "one of them identified");
-  await page.getByRole("table", { name: /^People per hour/ }).waitFor();
+  expect(Number(await page.getByTestId("distinct-persons").textContent()) === 1, "one distinct person identified");
+  // The hours on a full axis: every hour of the last 24, the empty ones too (24 or 25 rows, as the
+  // period starts within an hour or on one).
+  const hours = page.getByRole("table", { name: /^Face tracks per hour/ }).getByRole("row");
+  await hours.first().waitFor();
+  expect([24, 25].includes(await hours.count()), `every hour of the period (got ${await hours.count()} rows)`);
   await page.getByRole("table", { name: /^Arrivals by hour of the week/ }).waitFor();
   const zoneBox = page.getByRole("combobox", { name: "Time zone" });
   await zoneBox.fill("Asia/Tokyo");
-  await page.getByRole("table", { name: "People per day (Asia/Tokyo)" }).waitFor();
+  await page.getByRole("table", { name: "Face tracks per day (Asia/Tokyo)" }).waitFor();
   expect(Number(await count.textContent()) === people, "the same people in another time zone");
   // Editing the zone goes through names that are no zone ("UT" on the way to "UTC"): the screen
   // stays, says so beside the box, and follows once the name is one.
@@ -39,14 +44,14 @@ await inBrowser(async ({ context, page, shot, login }) => {
   expect(Number(await count.textContent()) === people, "the charts stay while the name is no zone");
   await shot("21-analytics-zone-typed");
   await zoneBox.fill("UTC");
-  await page.getByRole("table", { name: "People per day (UTC)" }).waitFor();
+  await page.getByRole("table", { name: "Face tracks per day (UTC)" }).waitFor();
   await zoneBox.fill("Asia/Tokyo");
-  await page.getByRole("table", { name: "People per day (Asia/Tokyo)" }).waitFor();
+  await page.getByRole("table", { name: "Face tracks per day (Asia/Tokyo)" }).waitFor();
   await shot("15-analytics");
   // The settings are in the address: a reload keeps the zone.
   expect(new URL(page.url()).searchParams.get("tz") === "Asia/Tokyo", `the zone in the address (${page.url()})`);
   await page.reload();
-  await page.getByRole("table", { name: "People per day (Asia/Tokyo)" }).waitFor();
+  await page.getByRole("table", { name: "Face tracks per day (Asia/Tokyo)" }).waitFor();
 
   await page.getByRole("link", { name: "Tracks" }).click();
   const filters = page.getByRole("form", { name: "Filters" });

@@ -25,7 +25,8 @@ const seconds = (ms: number | null | undefined) =>
   ms == null ? "–" : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`;
 
 /**
- * Analytics: people (face tracks) per hour and per day, unique identified persons per day, how long
+ * Analytics: face tracks per hour and per day (on a full time axis, empty hours and days shown),
+ * distinct identified persons per day and in the period (a person counts once), how long
  * people stay (dwell distribution) and the hour-of-week heatmap, for a period and a site; every
  * chart in the time zone the user picks (days start at midnight there).
  */
@@ -68,20 +69,19 @@ export function Analytics() {
       : null;
 
   const faces = data?.timeline.buckets.filter((bucket) => bucket.kind === "face") ?? [];
-  const people = faces.reduce((sum, bucket) => sum + bucket.tracks, 0);
+  const faceTracks = faces.reduce((sum, bucket) => sum + bucket.tracks, 0);
   const identifiedTracks = faces.reduce((sum, bucket) => sum + bucket.matched, 0);
+  // The full time axis: every hour and every day of the period, the empty ones too.
+  const axis = fullAxis(range.from_ms, range.to_ms, zone);
+  const tracksPerHour = new Map(faces.map((bucket) => [bucket.bucket_ms, bucket.tracks]));
   // Hourly counts summed per day in the zone (each track counts in the hour it was first seen).
-  const perDay = new Map<string, number>();
+  const tracksPerDay = new Map<string, number>(axis.days.map((day) => [day, 0]));
   for (const bucket of faces) {
-    const day = inZone(bucket.bucket_ms, zone, { weekday: "short", day: "numeric", month: "short" });
-    perDay.set(day, (perDay.get(day) ?? 0) + bucket.tracks);
+    const day = dayLabel(bucket.bucket_ms, zone);
+    tracksPerDay.set(day, (tracksPerDay.get(day) ?? 0) + bucket.tracks);
   }
-  const uniquePersons = new Map<string, number>();
-  for (const day of data?.identified.days ?? []) {
-    const label = inZone(day.day_ms, zone, { weekday: "short", day: "numeric", month: "short" });
-    uniquePersons.set(label, (uniquePersons.get(label) ?? 0) + day.persons);
-  }
-
+  const personsPerDay = new Map<string, number>(axis.days.map((day) => [day, 0]));
+  for (const day of data?.identified.per_day ?? []) personsPerDay.set(dayLabel(day.day_ms, zone), day.persons);
   return (
     <section aria-labelledby="analytics-title">
       <h2 id="analytics-title">Analytics</h2>
@@ -118,33 +118,46 @@ export function Analytics() {
         <>
           <div className="headline">
             <div>
-              <span className="number" data-testid="people">
-                {people}
+              <span className="number" data-testid="face-tracks">
+                {faceTracks}
               </span>
-              people seen (face tracks)
+              face tracks
+              <span className="muted">one per passage: a person who comes back is counted again</span>
             </div>
             <div>
               <span className="number" data-testid="identified-tracks">
                 {identifiedTracks}
               </span>
-              of them identified
+              identified tracks
+              <span className="muted">tracks a watchlist match named</span>
+            </div>
+            <div>
+              <span className="number" data-testid="distinct-persons">
+                {data.identified.persons}
+              </span>
+              distinct persons identified
+              <span className="muted">each counted once in the period</span>
             </div>
             <div>
               <span className="number">{seconds(data.dwell.p50_ms)}</span>
               median time in view
             </div>
           </div>
+          {axis.hours.length <= MAX_HOURS ? (
+            <Bars
+              title={`Face tracks per hour (${zone})`}
+              rows={axis.hours.map((hour_ms) => ({
+                label: inZone(hour_ms, zone, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" }),
+                value: tracksPerHour.get(hour_ms) ?? 0,
+              }))}
+            />
+          ) : (
+            <p className="muted">Face tracks per hour are shown for periods of up to three days.</p>
+          )}
+          <Bars title={`Face tracks per day (${zone})`} rows={[...tracksPerDay].map(([label, value]) => ({ label, value }))} />
           <Bars
-            title={`People per hour (${zone})`}
-            rows={faces.map((bucket) => ({
-              label: inZone(bucket.bucket_ms, zone, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" }),
-              value: bucket.tracks,
-            }))}
-          />
-          <Bars title={`People per day (${zone})`} rows={[...perDay].map(([label, value]) => ({ label, value }))} />
-          <Bars
-            title={`Unique identified persons per day (${zone})`}
-            rows={[...uniquePersons].map(([label, value]) => ({ label, value }))}
+            title={`Distinct persons identified per day (${zone})`}
+            rows={[...personsPerDay].map(([label, value]) => ({ label, value }))}
           />
           <Bars
             title="Time in view"
@@ -159,6 +172,29 @@ export function Analytics() {
     </section>
   );
 }
+
+/** The longest period whose hours get a chart of their own (three days). */
+const MAX_HOURS = 72;
+
+/** The day of `ms` in `zone`, as the charts name days. */
+const dayLabel = (ms: number, zone: string) => inZone(ms, zone, { weekday: "short", day: "numeric", month: "short" });
+
+/**
+ * Every hour (its start, ms) that overlaps the range, and every day (its label in `zone`) those
+ * hours fall on, in order: the charts' axes, with the hours and days where nothing was seen.
+ */
+function fullAxis(from_ms: number, to_ms: number, zone: string): { hours: number[]; days: string[] } {
+  const hours: number[] = [];
+  const days: string[] = [];
+  for (let hour = Math.floor(from_ms / HOUR_MS) * HOUR_MS; hour < to_ms; hour += HOUR_MS) {
+    hours.push(hour);
+    const day = dayLabel(Math.max(hour, from_ms), zone);
+    if (days[days.length - 1] !== day) days.push(day);
+  }
+  return { hours, days };
+}
+
+const HOUR_MS = 3_600_000;
 
 /** A horizontal bar chart; its rows are also its accessible table. */
 function Bars({ title, rows }: { title: string; rows: { label: string; value: number }[] }) {

@@ -1,6 +1,7 @@
 -- Unique identified persons per day and site: for the identified tracks present in the range (from
 -- `identified_tracks`: a track's person is the one its latest report with a match matched, as the
--- most sighted persons count them), the distinct persons and the tracks per day of their first
+-- most sighted persons count them; one person on several lists, enrolled with the same external id,
+-- counts once), the distinct persons and the tracks per day of their first
 -- sighting (or of the range's start, for tracks that arrived before it), days starting at midnight
 -- in the requested time zone. A track is present while its reports with a match saw it.
 -- No FINAL: a track's reports and their replayed copies are grouped by the track, so a replay adds
@@ -15,7 +16,8 @@ FROM
 (
     SELECT
         any(site) AS track_site, any(first_seen_ms) AS track_first_ms,
-        argMax(best_person_id, version) AS track_person
+        argMax(if(best_person_external_id = '', best_person_id, concat('external:', best_person_external_id)), version)
+            AS track_person
     FROM identified_tracks
     PREWHERE last_seen_ms >= ?
     WHERE first_seen < toDateTime(?) AND first_seen_ms < ?
