@@ -152,6 +152,9 @@ pub struct Report {
     pub heatmap: Vec<HeatmapCell>,
     /// The events shown with their best shots.
     pub events: Vec<EventRecord>,
+    /// How many events the filters select in the range (the shown ones may be fewer), and whether
+    /// that count stopped at a cap (then it is "at least").
+    pub events_selected: (u64, bool),
 }
 
 impl Report {
@@ -352,6 +355,7 @@ mod tests {
                     event(&format!("e{i}"), matches)
                 })
                 .collect(),
+            events_selected: (98, false),
         };
         let fonts = PdfFonts::load_system().expect("Debian's Noto fonts (infra/stack deps installs them)");
         let bytes = report_pdf(&report, &fonts);
@@ -370,6 +374,7 @@ mod tests {
             "E1",
             "site = lobby",
             "2026-11-20 19:00:00 +09:00",
+            "40 of the 98 events these filters select are shown here",
         ] {
             assert!(text.contains(needle), "{needle:?} missing from {text}");
         }

@@ -111,11 +111,15 @@ pub async fn summary(
             matched: s.matched,
         })
         .collect();
-    let persons_request = PersonsRequest { range: request.range, list: filter.list.clone(), limit: 20 };
+    // The most sighted persons of the list filter; with a person filter, that person only (asked
+    // among every person of the range, so one seen rarely is not lost behind the 20 most sighted).
+    let limit = if filter.person.is_some() { PERSONS_COUNTED } else { 20 };
+    let persons_request = PersonsRequest { range: request.range, list: filter.list.clone(), limit };
     let persons = warehouse
         .persons(&persons_request)
         .await?
         .into_iter()
+        .filter(|p| filter.person.as_ref().is_none_or(|person| &p.person_id == person))
         .map(|p| PersonTotals {
             display_name: p.display_name,
             external_id: p.external_id,
@@ -153,7 +157,22 @@ pub async fn summary(
         timeline_bucket_ms: timeline_request.bucket_ms,
         heatmap,
         events: matched_first(warehouse, request).await?,
+        events_selected: selected(warehouse, request).await?,
     })
+}
+
+/// The most persons a person-filtered summary looks among for its person.
+const PERSONS_COUNTED: u32 = 100_000;
+
+/// The most events a summary counts for "N of M shown".
+const EVENTS_COUNTED: u32 = 100_000;
+
+/// How many events `request`'s filters select in its range (ids only), and whether the count
+/// stopped at [`EVENTS_COUNTED`].
+async fn selected(warehouse: &Warehouse, request: &EventsRequest) -> Result<(u64, bool), WarehouseError> {
+    let counting = EventsRequest { limit: EVENTS_COUNTED, cursor: None, ..request.clone() };
+    let found = warehouse.page(&counting).await?.len() as u64;
+    Ok((found, found >= u64::from(EVENTS_COUNTED)))
 }
 
 /// Up to `request.limit` events with best shots: the newest with a watchlist match, then the
@@ -191,9 +210,11 @@ fn timeline_buckets(request: &TimelineRequest, rows: Vec<TimelineRow>) -> Vec<Ti
     buckets
 }
 
-/// Names the report's streams (the operators' names from PostgreSQL's `streams`); a stream that
-/// is not registered there keeps its id.
+/// Names the report's streams (the operators' names from PostgreSQL's `streams`) and its list and
+/// person filters (the watchlists' names); a stream, list or person not registered there keeps its
+/// id.
 pub async fn name_streams(pool: &PgPool, report: &mut Report) -> Result<(), sqlx::Error> {
+    name_lists_and_persons(pool, report).await?;
     let ids: BTreeSet<&str> = report
         .streams
         .iter()
@@ -212,6 +233,21 @@ pub async fn name_streams(pool: &PgPool, report: &mut Report) -> Result<(), sqlx
             && let Some(stream_name) = report.stream_names.get(value.as_str())
         {
             *value = stream_name.clone();
+        }
+    }
+    Ok(())
+}
+
+/// The list and person filters of `report` by name instead of id (an id no longer known stays).
+async fn name_lists_and_persons(pool: &PgPool, report: &mut Report) -> Result<(), sqlx::Error> {
+    for (name, value) in &mut report.filters {
+        let sql = match name.as_str() {
+            "list" => "SELECT name FROM watchlists WHERE id::text = $1",
+            "person" => "SELECT display_name FROM watchlist_persons WHERE id::text = $1",
+            _ => continue,
+        };
+        if let Some(named) = sqlx::query_scalar::<_, String>(sql).bind(value.as_str()).fetch_optional(pool).await? {
+            *value = named;
         }
     }
     Ok(())

@@ -139,5 +139,15 @@ async fn listed_people_in_the_video_are_alerted_while_in_view_and_counted_once()
     let contents = sightline_exporter::read_pdf(&pdf.body).map_err(anyhow::Error::msg)?;
     let needle = format!("Seen on these streams: {people} faces");
     assert!(contents.text.contains(&needle), "{needle:?} missing from the PDF: {}", contents.text);
+    // A PDF of one listed person: its filters by name, and that person alone among the persons seen.
+    let obama = hooks.iter().find(|h| h.body["person"]["display_name"] == "obama").expect("obama's alert");
+    let (person, list) = (obama.body["person"]["id"].as_str(), obama.body["list"]["id"].as_str());
+    let (person, list) = (person.unwrap_or_default(), list.unwrap_or_default());
+    let path = format!("/v1/reports/summary.pdf?{range}&list={list}&person={person}");
+    let pdf = http_exchange(query, "GET", &path, Some(ANALYST), "", &[])?;
+    assert_eq!(pdf.status, 200);
+    let text = sightline_exporter::read_pdf(&pdf.body).map_err(anyhow::Error::msg)?.text;
+    assert!(text.contains("list = Listed, person = obama"), "the filters by name: {text}");
+    assert!(text.contains("obama") && !text.contains("biden"), "obama only: {text}");
     pipeline.remove().await
 }

@@ -220,9 +220,11 @@ async fn the_query_api_answers_from_the_warehouse() -> anyhow::Result<()> {
     assert_eq!(contents.images, 10, "the ten latest matched events, each with its best shot");
     let newest_matched =
         events.iter().filter(|e| !e.matches.is_empty()).max_by_key(|e| detection(e).capture_time_ms).expect("a match");
+    let matched = events.iter().filter(|e| !e.matches.is_empty()).count();
     for needle in [
         format!("Seen on these streams: {faces} faces, {} bodies", EVENTS - faces),
         "Filters: matched = true".to_owned(),
+        format!("10 of the {matched} events these filters select are shown here"),
         newest_matched.matches[0].person_display_name.clone(),
         detection(newest_matched).stream_id.clone(),
     ] {

@@ -54,6 +54,16 @@ pub fn report_pdf(report: &Report, fonts: &PdfFonts) -> Vec<u8> {
 
     pages.gap(4.0);
     pages.line(&format!("Events ({}), watchlist matches first", report.events.len()), Weight::Bold, 13.0);
+    let (selected, capped) = report.events_selected;
+    if selected > report.events.len() as u64 {
+        // Never a silent cut: say how many matched and where the rest are.
+        let total = if capped { format!("more than {selected}") } else { selected.to_string() };
+        let shown = format!(
+            "{} of the {total} events these filters select are shown here; the CSV of the same selection has them all.",
+            report.events.len()
+        );
+        pages.line(&shown, Weight::Regular, 10.0);
+    }
     let (with_match, without): (Vec<&EventRecord>, Vec<&EventRecord>) =
         report.events.iter().partition(|e| !e.matches.is_empty());
     for event in with_match.into_iter().chain(without) {
