@@ -405,8 +405,23 @@ pub(crate) struct LiveState {
     phase: PhaseName,
     /// While reconnecting: when the next attempt is, ms from now.
     retry_in_ms: Option<u64>,
-    /// Why the source failed last (admins see the cause, others that it failed).
+    /// Since when the stream has been running, or not running (the latest change between the
+    /// two), ms since the epoch: "running since", "reconnecting since". Null while no worker runs it.
+    #[serde(default)]
+    since_ms: Option<i64>,
+    /// When the last frame was analysed, ms since the epoch.
+    #[serde(default)]
+    last_frame_ms: Option<i64>,
+    /// Why the source failed last, in words a person can act on ("connection refused by
+    /// 10.0.0.7:554", "authentication failed: …"); viewers are told only that it failed. While the
+    /// stream runs again it is the last interruption.
     last_error: Option<String>,
+    /// When the source failed last, ms since the epoch.
+    #[serde(default)]
+    last_error_ms: Option<i64>,
+    /// GStreamer's whole text of the last failure (admins only; it may name hosts, ports and paths).
+    #[serde(default)]
+    last_error_detail: Option<String>,
     /// Analysed frames per second, over the last second or so.
     fps: Option<f32>,
     /// Frames analysed.
@@ -461,7 +476,11 @@ pub(crate) fn live_state(status: Option<StreamStatus>, snapshot: Option<Snapshot
         return LiveState {
             phase: if enabled { PhaseName::Pending } else { PhaseName::Disabled },
             retry_in_ms: None,
+            since_ms: None,
+            last_frame_ms: None,
             last_error: None,
+            last_error_ms: None,
+            last_error_detail: None,
             fps: None,
             frames: None,
             frames_dropped: None,
@@ -485,7 +504,11 @@ pub(crate) fn live_state(status: Option<StreamStatus>, snapshot: Option<Snapshot
     LiveState {
         phase,
         retry_in_ms,
+        since_ms: Some(s.since_ms),
+        last_frame_ms: s.last_frame_ms,
         last_error: s.last_error,
+        last_error_ms: s.last_error_ms,
+        last_error_detail: s.last_error_detail,
         fps: Some(s.fps),
         frames: Some(s.frames),
         frames_dropped: Some(s.frames_dropped),
@@ -517,9 +540,10 @@ async fn leases(pool: &PgPool, id: Option<Uuid>) -> Result<HashMap<Uuid, Lease>,
     Ok(rows.into_iter().map(|(id, instance, api_url, state)| (id, Lease { instance, api_url, state })).collect())
 }
 
-/// The stream as `role` may see it: admins get the source URL and the failure's text as they are;
-/// operators and analysts the URL with its credentials masked ([`mask_url`]); viewers no URL. The
-/// failure's text (which may tell whether a host, port or file exists) is for admins only. The
+/// The stream as `role` may see it: admins get the source URL and the failure's whole text;
+/// operators and analysts the URL with its credentials masked ([`mask_url`]) and the failure in
+/// words (which names no more than the masked URL: its host and port, or that the file is
+/// missing); viewers no URL and only that it failed. The
 /// state is this instance's when it runs the stream, else the one its owner last wrote.
 fn view(mut stream: Stream, state: &ApiState, role: Role, lease: Option<&Lease>) -> StreamView {
     let status = state.statuses.read().ok().and_then(|s| s.get(&stream.id).cloned());
@@ -533,9 +557,13 @@ fn view(mut stream: Stream, state: &ApiState, role: Role, lease: Option<&Lease>)
         (None, Some(written)) if stream.enabled => written,
         (status, _) => live_state(status, snapshot, stream.enabled),
     };
+    // The failure in words for those who run or watch cameras; GStreamer's whole text for admins;
+    // viewers learn only that it failed.
     if role != Role::Admin {
-        live.last_error =
-            live.last_error.map(|_| "the source could not be opened or read (an admin can see why)".to_owned());
+        live.last_error_detail = None;
+    }
+    if role == Role::Viewer {
+        live.last_error = live.last_error.map(|_| "the camera could not be opened or read".to_owned());
     }
     match role {
         Role::Admin => {}

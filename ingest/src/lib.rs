@@ -28,6 +28,7 @@
 pub mod api;
 pub mod background;
 pub mod events;
+pub mod health;
 pub mod metrics;
 pub mod ownership;
 pub mod snapshot;

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::frame::RgbFrame;
+use crate::health::Failure;
 
 /// What to read and how.
 #[derive(Debug, Clone)]
@@ -111,8 +112,18 @@ pub enum Phase {
 pub struct StreamStatus {
     /// Current phase.
     pub phase: Phase,
-    /// The last error, if any.
+    /// The last failure, in words a person can act on ([`crate::health`]); kept after the stream
+    /// recovers (then it is the last interruption).
     pub last_error: Option<String>,
+    /// GStreamer's whole text of the last failure (for admins).
+    pub last_error_detail: Option<String>,
+    /// When the last failure happened, ms since the epoch.
+    pub last_error_ms: Option<i64>,
+    /// Since when the stream has been running, or not running (the latest change between the two),
+    /// ms since the epoch: "running since", "reconnecting since".
+    pub since_ms: i64,
+    /// When the last frame was analysed, ms since the epoch.
+    pub last_frame_ms: Option<i64>,
     /// Analysed frames per second, measured over the last second or so.
     pub fps: f32,
     /// Frames delivered since the stream was created.
@@ -135,6 +146,10 @@ impl Default for StreamStatus {
         Self {
             phase: Phase::Starting,
             last_error: None,
+            last_error_detail: None,
+            last_error_ms: None,
+            since_ms: sightline_common::clock::now_ms(),
+            last_frame_ms: None,
             fps: 0.0,
             frames: 0,
             frames_dropped: 0,
@@ -228,6 +243,18 @@ fn update(status: &Mutex<StreamStatus>, change: impl FnOnce(&mut StreamStatus)) 
     }
 }
 
+/// Moves the stream to `phase`; `since_ms` follows when it starts or stops running.
+fn enter(status: &Mutex<StreamStatus>, phase: Phase) {
+    update(status, |s| set_phase(s, phase));
+}
+
+fn set_phase(status: &mut StreamStatus, phase: Phase) {
+    if (status.phase == Phase::Running) != (phase == Phase::Running) {
+        status.since_ms = sightline_common::clock::now_ms();
+    }
+    status.phase = phase;
+}
+
 /// How one connection ended.
 enum Ended {
     EndOfStream,
@@ -238,7 +265,7 @@ enum Ended {
 fn supervise(spec: &SourceSpec, status: &Mutex<StreamStatus>, stop: &AtomicBool, mut handler: impl FrameHandler) {
     let mut failures = 0u32;
     loop {
-        update(status, |s| s.phase = Phase::Starting);
+        enter(status, Phase::Starting);
         let mut delivered = false;
         let outcome = connect_and_read(spec, status, stop, &mut |frame| {
             delivered = true;
@@ -249,37 +276,43 @@ fn supervise(spec: &SourceSpec, status: &Mutex<StreamStatus>, stop: &AtomicBool,
         }
         let error = match outcome {
             Ok(Ended::StopRequested) => {
-                update(status, |s| s.phase = Phase::Stopped);
+                enter(status, Phase::Stopped);
                 return;
             }
             Ok(Ended::EndOfStream) if !spec.is_live() => {
-                update(status, |s| s.phase = Phase::Finished);
+                enter(status, Phase::Finished);
                 return;
             }
-            Ok(Ended::EndOfStream) => "end of stream".to_owned(),
-            Err(error) => error,
+            Ok(Ended::EndOfStream) => crate::health::ended(),
+            Err(failure) => failure,
         };
-        tracing::warn!(url = %sightline_common::api::mask_url(&spec.url), error = %sightline_common::api::mask_url_in(&error, &spec.url), "stream interrupted");
-        update(status, |s| s.last_error = Some(error.clone()));
+        let masked = |text: &str| sightline_common::api::mask_url_in(text, &spec.url);
+        tracing::warn!(url = %sightline_common::api::mask_url(&spec.url), reason = %masked(&error.reason),
+            detail = %masked(&error.detail), "stream interrupted");
+        update(status, |s| {
+            s.last_error = Some(masked(&error.reason));
+            s.last_error_detail = Some(error.detail.clone());
+            s.last_error_ms = Some(sightline_common::clock::now_ms());
+        });
         if !spec.is_live() {
-            update(status, |s| s.phase = Phase::Failed);
+            enter(status, Phase::Failed);
             return;
         }
         failures = if delivered { 1 } else { failures + 1 };
         if spec.max_attempts > 0 && failures > spec.max_attempts {
-            update(status, |s| s.phase = Phase::Failed);
+            enter(status, Phase::Failed);
             return;
         }
         let retry_in = sightline_common::retry::Backoff::delay_after(spec.initial_backoff, spec.max_backoff, failures);
         update(status, |s| {
-            s.phase = Phase::Reconnecting { attempt: failures, retry_in };
+            set_phase(s, Phase::Reconnecting { attempt: failures, retry_in });
             s.reconnects += 1;
             s.fps = 0.0;
         });
         let resume_at = Instant::now() + retry_in;
         while Instant::now() < resume_at {
             if stop.load(Ordering::SeqCst) {
-                update(status, |s| s.phase = Phase::Stopped);
+                enter(status, Phase::Stopped);
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -293,11 +326,11 @@ fn connect_and_read(
     status: &Mutex<StreamStatus>,
     stop: &AtomicBool,
     on_frame: &mut dyn FnMut(SourceFrame),
-) -> Result<Ended, String> {
+) -> Result<Ended, Failure> {
     let pipeline = gst::parse::launch(&spec.pipeline_description())
-        .map_err(|e| format!("building the pipeline: {e}"))?
+        .map_err(|e| Failure::plain(format!("the video pipeline could not be built: {e}")))?
         .downcast::<gst::Pipeline>()
-        .map_err(|_| "the description is not a pipeline".to_owned())?;
+        .map_err(|_| Failure::plain("the description is not a pipeline"))?;
     if !spec.is_live() {
         crate::background::decode_in_background(&pipeline);
     }
@@ -312,13 +345,14 @@ fn read(
     status: &Mutex<StreamStatus>,
     stop: &AtomicBool,
     on_frame: &mut dyn FnMut(SourceFrame),
-) -> Result<Ended, String> {
+) -> Result<Ended, Failure> {
     let sink = pipeline
         .by_name("sink")
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .ok_or("the pipeline has no appsink")?;
-    let bus = pipeline.bus().ok_or("the pipeline has no bus")?;
-    pipeline.set_state(gst::State::Playing).map_err(|e| format!("starting the pipeline: {e}"))?;
+        .ok_or_else(|| Failure::plain("the pipeline has no appsink"))?;
+    let bus = pipeline.bus().ok_or_else(|| Failure::plain("the pipeline has no bus"))?;
+    // A source that cannot be opened fails the state change; its error message on the bus says why.
+    let started = pipeline.set_state(gst::State::Playing);
 
     let frame_interval_ms = 1000.0 / spec.analysis_fps.max(1) as f64;
     let mut duration_ms: Option<Option<i64>> = None;
@@ -332,8 +366,8 @@ fn read(
         while let Some(message) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos]) {
             match message.view() {
                 gst::MessageView::Error(error) => {
-                    let source = error.src().map(|s| s.name().to_string()).unwrap_or_default();
-                    return Err(format!("{source}: {}", error.error()));
+                    let debug = error.debug().map(|debug| debug.to_string());
+                    return Err(crate::health::describe(&error.error(), debug.as_deref(), &spec.url));
                 }
                 gst::MessageView::Eos(_) => return Ok(Ended::EndOfStream),
                 _ => {}
@@ -344,11 +378,15 @@ fn read(
                 return Ok(Ended::EndOfStream);
             }
             if spec.is_live() && last_frame_at.elapsed() > spec.stall_timeout {
-                return Err(format!("no frame for {:?}", spec.stall_timeout));
+                return Err(crate::health::stalled(spec.stall_timeout));
+            }
+            if let Err(error) = started {
+                // The state change failed and the bus had no error saying why.
+                return Err(Failure::plain(format!("the pipeline could not start: {error}")));
             }
             continue;
         };
-        let mut frame = to_frame(&sample)?;
+        let mut frame = to_frame(&sample).map_err(Failure::plain)?;
         frame.duration_ms = *duration_ms.get_or_insert_with(|| {
             let duration = (!spec.is_live()).then(|| pipeline.query_duration::<gst::ClockTime>()).flatten();
             duration.and_then(|d| i64::try_from(d.mseconds()).ok())
@@ -368,7 +406,8 @@ fn read(
             window = (Instant::now(), 0);
         }
         update(status, |s| {
-            s.phase = Phase::Running;
+            set_phase(s, Phase::Running);
+            s.last_frame_ms = Some(sightline_common::clock::now_ms());
             s.frames += 1;
             s.frames_dropped += dropped;
             if let Some(fps) = fps {

@@ -163,7 +163,9 @@ async fn an_operator_adds_the_test_video_and_sees_it_analysed() -> anyhow::Resul
     let stored: (String, String, i32, bool) =
         sqlx::query_as("SELECT name, source_url, analysis_fps, enabled FROM streams").fetch_one(&web.db.pool).await?;
     assert_eq!(stored, ("Lobby east".to_owned(), camera.url.clone(), 5, false));
-    web.finish(&["07-stream-refused", "08-stream-running", "09-stream-disabled", "10-streams-viewer"]).await
+    let shots =
+        ["07-stream-refused", "08-stream-running", "09-stream-disabled", "10-streams-viewer", "24-stream-health"];
+    web.finish(&shots).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

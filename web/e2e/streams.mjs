@@ -5,7 +5,8 @@
 //                                     with the service's message beside its field; see it running
 //                                     on the ingest instance that owns it, with its last analysed frame
 //   node web/e2e/streams.mjs viewer   (a viewer) the same stream without source URL, frame or changes
-//   node web/e2e/streams.mjs change   (an operator) rename the stream, disable it
+//   node web/e2e/streams.mjs change   (an operator) rename the stream, disable it; add a camera
+//                                     nobody answers for, read its health, delete it
 //
 // Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD, SIGHTLINE_E2E_VIDEO_URL,
 // SIGHTLINE_E2E_SHOTS.
@@ -59,6 +60,11 @@ if (mode === "add") {
     );
     const width = await frame.evaluate((img) => img.naturalWidth);
     expect(width === 640, `the analysed frame, 640 pixels wide (got ${width})`);
+    // Its health in words: running since when, and its last frame.
+    await lobby
+      .getByTestId("health")
+      .filter({ hasText: /^running since .+, last frame \d+ s ago/ })
+      .waitFor();
     await shot("08-stream-running");
     // The open stream is in the address: a reload shows it again.
     await page.reload();
@@ -79,6 +85,24 @@ if (mode === "add") {
     await east.getByText("disabled", { exact: true }).waitFor();
     await east.getByRole("button", { name: "Enable Lobby east" }).waitFor();
     await shot("09-stream-disabled");
+
+    // A camera nobody answers for: its health names the cause a person can act on, the host and
+    // port that refused, and when it tries again; then it is deleted.
+    await page.getByRole("button", { name: "Add stream" }).click();
+    const form = page.getByRole("form", { name: "New stream" });
+    await form.getByLabel("Name").fill("Dead camera");
+    await form.getByLabel("Source URL").fill("rtsp://127.0.0.1:9/dead");
+    await form.getByRole("button", { name: "Add", exact: true }).click();
+    const dead = row(page, "Dead camera");
+    const health = dead.getByTestId("health");
+    await health.getByText("connection refused by 127.0.0.1:9 (nothing listens on that port)").waitFor({ timeout: 30_000 });
+    await health.getByText(/not running since .+; next try in \d+ s/).waitFor({ timeout: 30_000 });
+    expect(!/rtspsrc|Could not open/.test(await health.textContent()), `no GStreamer element names: ${await health.textContent()}`);
+    await shot("24-stream-health");
+    await dead.getByRole("button", { name: "Edit Dead camera" }).click();
+    await page.getByRole("button", { name: "Delete…" }).click();
+    await page.getByRole("button", { name: "Delete Dead camera for good" }).click();
+    await dead.waitFor({ state: "detached" });
   });
 } else if (mode === "viewer") {
   await inBrowser(async ({ page, shot, login }) => {

@@ -95,7 +95,7 @@ export function Streams() {
                 <th>Analysed fps</th>
                 <th>Frames</th>
                 {seesFrames && <th>Source</th>}
-                <th>Problem</th>
+                <th>Health</th>
                 {manages && <th />}
               </tr>
             </thead>
@@ -110,16 +110,13 @@ export function Streams() {
                   <td>{stream.site}</td>
                   <td>
                     <span className={`phase phase-${stream.state.phase}`}>{stream.state.phase}</span>
-                    {stream.state.retry_in_ms != null && (
-                      <span className="muted"> retry in {Math.ceil(stream.state.retry_in_ms / 1000)} s</span>
-                    )}
                   </td>
                   <td>{stream.owner ?? "–"}</td>
                   <td>{stream.state.fps?.toFixed(1) ?? "–"}</td>
                   <td>{stream.state.frames ?? "–"}</td>
                   {seesFrames && <td className="url">{stream.source_url}</td>}
                   <td>
-                    {stream.state.last_error ?? ""}
+                    <Health state={stream.state} />
                     {stream.state.delivery_error && (
                       <span className="error">Detections are not reaching Kafka: {stream.state.delivery_error}</span>
                     )}
@@ -147,6 +144,65 @@ export function Streams() {
   );
 }
 
+/** How long ago `ms` was, in words ("4 s ago", "3 min ago"). */
+function ago(ms: number): string {
+  const seconds = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (seconds < 90) return `${seconds} s ago`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
+  return `${Math.round(seconds / 3600)} h ago`;
+}
+
+/**
+ * A stream's health in words: since when it runs (and its last frame) or has not run, the reason a
+ * person can act on ("connection refused by 10.0.0.7:554", "authentication failed: …"), when it
+ * retries, and, while it runs again, its last interruption.
+ */
+function Health({ state }: { state: Stream["state"] }) {
+  const since = state.since_ms == null ? "" : ` since ${time(state.since_ms)}`;
+  const reason = state.last_error && <span className="error">{state.last_error}</span>;
+  switch (state.phase) {
+    case "running":
+      return (
+        <span data-testid="health">
+          running{since}
+          {state.last_frame_ms != null && `, last frame ${ago(state.last_frame_ms)}`}
+          {state.last_error && state.last_error_ms != null && (
+            <span className="muted">
+              {" "}
+              (last interruption {time(state.last_error_ms)}: {state.last_error})
+            </span>
+          )}
+        </span>
+      );
+    case "reconnecting":
+    case "starting":
+      return (
+        <span data-testid="health">
+          {reason ?? "opening the source"}
+          <span className="muted">
+            {state.last_error ? `; not running${since}` : ""}
+            {state.retry_in_ms != null && `; next try in ${Math.ceil(state.retry_in_ms / 1000)} s`}
+          </span>
+        </span>
+      );
+    case "failed":
+      return (
+        <span data-testid="health">
+          {reason ?? "failed"}
+          <span className="muted">; gave up, not running{since}</span>
+        </span>
+      );
+    case "finished":
+      return <span data-testid="health">analysed to its end{state.since_ms != null && ` at ${time(state.since_ms)}`}</span>;
+    case "disabled":
+      return <span data-testid="health">not analysed while disabled</span>;
+    case "pending":
+      return <span data-testid="health">waiting for an ingest instance to take it</span>;
+    default:
+      return <span data-testid="health">{state.phase}</span>;
+  }
+}
+
 /** One stream's numbers and, for those who may see faces, its last analysed frame. */
 function StreamDetail({ stream, seesFrames }: { stream: Stream; seesFrames: boolean }) {
   const { state } = stream;
@@ -160,6 +216,10 @@ function StreamDetail({ stream, seesFrames }: { stream: Stream; seesFrames: bool
         <dl>
           <dt>State</dt>
           <dd>{state.phase}</dd>
+          <dt>Health</dt>
+          <dd>
+            <Health state={state} />
+          </dd>
           <dt>Run by</dt>
           <dd>{stream.owner ? `ingest instance ${stream.owner}` : "no instance yet"}</dd>
           <dt>Analysed frames</dt>

@@ -5,7 +5,8 @@
 //! Sightline's live sources do) sees it again. Without `--file` it serves a live moving test pattern
 //! (640x360 at 15 fps) shared by all clients. With `--log-plays` it prints `play <ms since the epoch>`
 //! on stdout whenever a client starts playing (the file's first frame leaves then), so a benchmark
-//! can tell when each person of the video appears.
+//! can tell when each person of the video appears. With `--credentials user:password` clients must
+//! log in (HTTP basic), as most cameras ask.
 
 use clap::Parser;
 use gstreamer as gst;
@@ -27,6 +28,9 @@ struct Cli {
     /// Print `play <ms since the epoch>` when a client starts playing.
     #[arg(long)]
     log_plays: bool,
+    /// `user:password`: clients must log in with these (HTTP basic), as cameras often ask.
+    #[arg(long)]
+    credentials: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,6 +52,19 @@ fn main() -> anyhow::Result<()> {
     let factory = rtsp::RTSPMediaFactory::new();
     factory.set_launch(&launch);
     factory.set_shared(cli.file.is_none());
+    if let Some(credentials) = &cli.credentials {
+        let (user, password) =
+            credentials.split_once(':').ok_or_else(|| anyhow::anyhow!("--credentials takes user:password"))?;
+        let auth = rtsp::RTSPAuth::new();
+        let token = rtsp::RTSPToken::builder().field(rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer").build();
+        auth.add_basic(&rtsp::RTSPAuth::make_basic(user, password), &token);
+        server.set_auth(Some(&auth));
+        let role = gst::Structure::builder("viewer")
+            .field(rtsp::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+            .field(rtsp::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+            .build();
+        factory.add_role_from_structure(&role);
+    }
     mounts.add_factory(&cli.mount, factory);
     if cli.log_plays {
         server.connect_client_connected(|_, client| {

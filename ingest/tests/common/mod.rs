@@ -119,10 +119,18 @@ impl Drop for RtspServer {
 /// Starts `sightline-rtsp-serve` on `port` at `/live`: `file` (an H.264 mp4), or a live test pattern;
 /// returns once it listens.
 pub fn serve_rtsp(port: u16, file: Option<&Path>) -> RtspServer {
+    serve_rtsp_with(port, file, None)
+}
+
+/// As [`serve_rtsp`], asking clients for `credentials` (`user:password`) when given.
+pub fn serve_rtsp_with(port: u16, file: Option<&Path>, credentials: Option<&str>) -> RtspServer {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sightline-rtsp-serve"));
     command.args(["--port", &port.to_string(), "--mount", "/live"]);
     if let Some(file) = file {
         command.arg("--file").arg(file);
+    }
+    if let Some(credentials) = credentials {
+        command.args(["--credentials", credentials]);
     }
     let server = RtspServer(
         command
