@@ -3,7 +3,8 @@
 //
 //   node web/e2e/reports.mjs
 //
-// An operator adds a schedule, is refused an unknown time zone beside that field, sets
+// An operator adds a schedule from presets (weekly, then weekdays at 07:00; the hours covered follow),
+// is refused an unknown time zone beside that field, sets
 // Europe/Berlin, runs it now and sees its delivery, and downloads the report it mails.
 // Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD, SIGHTLINE_E2E_MAIL (the
 // recipient), SIGHTLINE_E2E_SHOTS.
@@ -19,6 +20,16 @@ await inBrowser(async ({ page, shot, login }) => {
   await page.getByRole("button", { name: "Add schedule" }).click();
   const form = page.getByRole("form", { name: "New schedule" });
   await form.getByLabel("Schedule name").fill("Morning summary");
+  // When it runs, from presets: a weekly report covers the week, the others a day; weekdays at 07:00.
+  const repeats = form.getByLabel("Repeats");
+  await repeats.selectOption({ label: "once a week" });
+  await form.getByLabel("Day of the week").selectOption({ label: "Friday" });
+  await form.getByText("every Friday at 07:00, in the time zone below").waitFor();
+  expect((await form.getByLabel("Hours covered before each run").inputValue()) === "168", "a weekly report covers the week");
+  await repeats.selectOption({ label: "on weekdays (Monday to Friday)" });
+  await form.getByLabel("At", { exact: true }).fill("07:00");
+  await form.getByText("on weekdays at 07:00, in the time zone below").waitFor();
+  expect((await form.getByLabel("Hours covered before each run").inputValue()) === "24", "a daily report covers a day");
   const zone = form.getByLabel("Time zone of the schedule and the report");
   await zone.fill("Mars/Olympus");
   await form.getByLabel("Recipients").fill(env("SIGHTLINE_E2E_MAIL"));
@@ -33,6 +44,7 @@ await inBrowser(async ({ page, shot, login }) => {
   await form.getByRole("button", { name: "Add schedule" }).click();
   const row = page.getByRole("row").filter({ has: page.getByRole("button", { name: "Morning summary", exact: true }) });
   await row.getByText("Europe/Berlin").first().waitFor();
+  await row.getByText("on weekdays at 07:00").waitFor();
 
   await row.getByRole("button", { name: "Run Morning summary now" }).click();
   const deliveries = page.getByRole("table", { name: "Deliveries of Morning summary" });

@@ -154,7 +154,8 @@ export function Reports() {
                     </button>
                   </td>
                   <td>
-                    <code>{schedule.cron}</code> {schedule.tz}
+                    {describeCron(schedule.cron) === schedule.cron ? <code>{schedule.cron}</code> : describeCron(schedule.cron)}{" "}
+                    <span className="muted">({schedule.tz})</span>
                   </td>
                   <td>{schedule.format.toUpperCase()}</td>
                   <td>{schedule.range_hours} h</td>
@@ -192,6 +193,40 @@ export function Reports() {
   );
 }
 
+/** How often a schedule runs, as the form offers it. */
+type Repeats = "daily" | "weekdays" | "weekly" | "cron";
+
+const WEEKDAYS = [
+  ["Mon", "Monday"],
+  ["Tue", "Tuesday"],
+  ["Wed", "Wednesday"],
+  ["Thu", "Thursday"],
+  ["Fri", "Friday"],
+  ["Sat", "Saturday"],
+  ["Sun", "Sunday"],
+] as const;
+
+/** The scheduler's cron expression (seconds first) for a preset at `at` ("HH:MM") on `weekday`. */
+function cronOf(repeats: Exclude<Repeats, "cron">, at: string, weekday: string): string {
+  const [hour, minute] = at.split(":").map((part) => Number(part));
+  const days = repeats === "daily" ? "*" : repeats === "weekdays" ? "Mon-Fri" : weekday;
+  return `0 ${minute || 0} ${hour || 0} * * ${days}`;
+}
+
+/**
+ * A cron expression in words when it is one the presets make ("on weekdays at 07:00"); the
+ * expression itself otherwise.
+ */
+function describeCron(cron: string): string {
+  const match = /^0 (\d{1,2}) (\d{1,2}) \* \* (\*|Mon-Fri|Mon|Tue|Wed|Thu|Fri|Sat|Sun)$/.exec(cron.trim());
+  if (!match) return cron;
+  const time = `${match[2].padStart(2, "0")}:${match[1].padStart(2, "0")}`;
+  if (match[3] === "*") return `every day at ${time}`;
+  if (match[3] === "Mon-Fri") return `on weekdays at ${time}`;
+  const day = WEEKDAYS.find(([short]) => short === match[3])?.[1];
+  return `every ${day} at ${time}`;
+}
+
 const SCHEDULE_FIELDS = ["name", "cron", "tz", "format", "range_hours", "recipients", "filters"];
 
 interface ScheduleFormProps {
@@ -203,7 +238,12 @@ interface ScheduleFormProps {
 /** A new schedule; the service's refusal beside the field it names. */
 function ScheduleForm({ streams, lists, onDone }: ScheduleFormProps) {
   const [name, setName] = useState("");
-  const [cron, setCron] = useState("0 0 7 * * Mon-Fri");
+  // When it runs: a preset at a time of day (cron made from them), or a cron expression for experts.
+  const [repeats, setRepeats] = useState<Repeats>("weekdays");
+  const [at, setAt] = useState("07:00");
+  const [weekday, setWeekday] = useState("Mon");
+  const [expert, setExpert] = useState("0 0 7 * * Mon-Fri");
+  const cron = repeats === "cron" ? expert : cronOf(repeats, at, weekday);
   const [tz, setTz] = useState(browserZone);
   const [format, setFormat] = useState<"pdf" | "csv">("pdf");
   const [rangeHours, setRangeHours] = useState("24");
@@ -238,10 +278,49 @@ function ScheduleForm({ streams, lists, onDone }: ScheduleFormProps) {
           <FieldProblem problem={problem} field="name" />
         </label>
         <label>
-          When (cron, seconds first: 0 0 7 * * Mon-Fri is 07:00 on weekdays)
-          <input value={cron} onChange={(e) => setCron(e.target.value)} />
-          <FieldProblem problem={problem} field="cron" />
+          Repeats
+          <select
+            value={repeats}
+            onChange={(e) => {
+              const next = e.target.value as Repeats;
+              if (next === "cron") setExpert(cron);
+              // A weekly report covers the week; the others the day before.
+              if (next !== "cron") setRangeHours(next === "weekly" ? "168" : "24");
+              setRepeats(next);
+            }}
+          >
+            <option value="daily">every day</option>
+            <option value="weekdays">on weekdays (Monday to Friday)</option>
+            <option value="weekly">once a week</option>
+            <option value="cron">custom (cron expression)</option>
+          </select>
+          {repeats !== "cron" && <span className="muted">{describeCron(cron)}, in the time zone below</span>}
         </label>
+        {repeats === "weekly" && (
+          <label>
+            On
+            <select aria-label="Day of the week" value={weekday} onChange={(e) => setWeekday(e.target.value)}>
+              {WEEKDAYS.map(([short, long]) => (
+                <option key={short} value={short}>
+                  {long}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
+        {repeats === "cron" ? (
+          <label>
+            Cron expression (seconds first: 0 0 7 * * Mon-Fri is 07:00 on weekdays)
+            <input value={expert} onChange={(e) => setExpert(e.target.value)} />
+            <FieldProblem problem={problem} field="cron" />
+          </label>
+        ) : (
+          <label>
+            At
+            <input type="time" value={at} onChange={(e) => setAt(e.target.value)} required />
+            <FieldProblem problem={problem} field="cron" />
+          </label>
+        )}
         <label>
           Time zone of the schedule and the report
           <input value={tz} onChange={(e) => setTz(e.target.value)} />
