@@ -25,7 +25,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sightline_common::api::{ApiError, Caller, Manages, SeesPeople, check_text};
 use sightline_common::openapi::{self, ErrorBody};
-use sightline_vision::photo::{DescribedFace, PhotoDescriber, PhotoError};
+use sightline_vision::photo::{DescribedFace, ExaminedPhotoView, PhotoDescriber, PhotoError};
 use sqlx::PgPool;
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
@@ -424,66 +424,19 @@ fn photo_error(error: PhotoError) -> ApiError {
     }
 }
 
-/// The faces enrolment finds in a photo.
-#[derive(Debug, Serialize, ToSchema)]
-struct ExaminedPhoto {
-    /// The photo's width, pixels.
-    width: u32,
-    /// Its height, pixels.
-    height: u32,
-    /// The faces detected, most certain first.
-    faces: Vec<ExaminedFace>,
-    /// Why enrolment would refuse the photo; null: it would take it.
-    refusal: Option<String>,
-}
-
-/// A face detected in a photo, in photo pixels.
-#[derive(Debug, Serialize, ToSchema)]
-struct ExaminedFace {
-    /// Left.
-    x: f32,
-    /// Top.
-    y: f32,
-    /// Width.
-    width: f32,
-    /// Height.
-    height: f32,
-    /// Detector score, 0 to 1.
-    score: f32,
-    /// Why this face cannot be enrolled; null: it can.
-    problem: Option<String>,
-}
-
 /// The faces in a photo as enrolment sees them; nothing is stored (operators and admins). A photo
 /// with several faces can be enrolled by choosing one (`face`, its index here).
-#[utoipa::path(post, path = "/v1/watchlists/faces", tag = "persons", request_body(content = Vec<u8>, content_type = "image/jpeg", description = "A photo (JPEG or PNG, at most 10 MiB)."), responses((status = 200, body = ExaminedPhoto)))]
+#[utoipa::path(post, path = "/v1/watchlists/faces", tag = "persons", request_body(content = Vec<u8>, content_type = "image/jpeg", description = "A photo (JPEG or PNG, at most 10 MiB)."), responses((status = 200, body = ExaminedPhotoView)))]
 async fn examine_photo(
     State(state): State<ApiState>,
     _caller: Caller<Manages>,
     photo: Bytes,
-) -> Result<Json<ExaminedPhoto>, ApiError> {
+) -> Result<Json<ExaminedPhotoView>, ApiError> {
     if photo.is_empty() {
         return Err(ApiError::bad_request("the body must be a photo (JPEG or PNG)"));
     }
     let examined = state.photos.off_runtime(photo, PhotoDescriber::examine).await.map_err(photo_error)?;
-    let faces = examined
-        .faces
-        .iter()
-        .map(|face| ExaminedFace {
-            x: face.bbox.x,
-            y: face.bbox.y,
-            width: face.bbox.width,
-            height: face.bbox.height,
-            score: face.score,
-            problem: face.problem.clone(),
-        })
-        .collect();
-    Ok(Json(ExaminedPhoto {
-        width: examined.image.width,
-        height: examined.image.height,
-        faces,
-        refusal: examined.usable_face().err(),
-    }))
+    Ok(Json(ExaminedPhotoView::from(&examined)))
 }
 
 /// Adds another photo's face to a listed person (operators and admins).

@@ -52,7 +52,7 @@ use sightline_common::openapi::{self, ErrorBody};
 use sightline_common::warehouse::WarehouseError;
 use sightline_exporter::{PdfFonts, ReportClock};
 use sightline_vision::descriptor::{MODEL_NAME, MODEL_VERSION};
-use sightline_vision::photo::{PhotoDescriber, PhotoError};
+use sightline_vision::photo::{ExaminedPhotoView, PhotoDescriber, PhotoError};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -68,7 +68,7 @@ use crate::params::{
     MAX_EXPORT, MAX_REPORT_EVENTS, PersonsQuery, RangeQuery, TimeRange, TimelineQuery, VisitsQuery, format_time,
 };
 use crate::store::{
-    DWELL_BINS_MS, EventRow, Face, FaceSearchRow, HeatmapRow, IdentifiedDay, IdentifiedRow, MatchRow,
+    DWELL_BINS_MS, EventRow, Face, FaceSearchRow, HeatmapRow, IdentifiedDay, IdentifiedRow, MatchRow, PageRow,
     PersonSightingsRow, StreamSummaryRow, TimelineRow, VisitsRow, Warehouse, next_cursor,
 };
 
@@ -125,6 +125,15 @@ pub struct ApiState {
     pub accounts: AccountSettings,
 }
 
+impl ApiState {
+    /// The face models for search photos, or a 503 saying why they are not available.
+    fn photo_describer(&self) -> Result<&Arc<PhotoDescriber>, ApiError> {
+        self.photos.as_ref().map_err(|reason| {
+            ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("search by photo is unavailable: {reason}"))
+        })
+    }
+}
+
 impl axum::extract::FromRef<ApiState> for PgPool {
     fn from_ref(state: &ApiState) -> PgPool {
         state.pool.clone()
@@ -134,6 +143,7 @@ impl axum::extract::FromRef<ApiState> for PgPool {
 /// The API's routes with their documentation (the accounts routes are added by [`router`]).
 fn routes() -> OpenApiRouter<ApiState> {
     let (schemas, paths, search) = routes!(search_faces);
+    let (examine_schemas, examine_paths, examine) = routes!(examine_search_photo);
     OpenApiRouter::new()
         .routes(routes!(events))
         .routes(routes!(event))
@@ -148,6 +158,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(events_csv))
         .routes(routes!(summary_pdf))
         .routes((schemas, paths, search.layer(DefaultBodyLimit::max(MAX_PHOTO_BYTES))))
+        .routes((examine_schemas, examine_paths, examine.layer(DefaultBodyLimit::max(MAX_PHOTO_BYTES))))
         .routes(routes!(face_search_audit))
 }
 
@@ -659,6 +670,20 @@ struct FaceMatchView {
     last_seen: String,
     /// The best-matching report's best shot (a JPEG) under this API; null: none is stored.
     best_shot_url: Option<String>,
+    /// Whom the track was identified as (that report's watchlist matches, best first); empty: no one
+    /// on a watchlist.
+    matches: Vec<SearchMatch>,
+}
+
+/// A watchlist match of a track a face search found.
+#[derive(Debug, Serialize, ToSchema)]
+struct SearchMatch {
+    /// The person's name.
+    person_display_name: String,
+    /// The watchlist.
+    list_name: String,
+    /// Similarity of the track's face to the person's.
+    similarity: f32,
 }
 
 /// What a face search found.
@@ -703,17 +728,12 @@ async fn search_faces(
             ));
         }
         None => {
-            let photos = state.photos.as_ref().map_err(|reason| {
-                ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("search by photo is unavailable: {reason}"))
-            })?;
+            let photos = state.photo_describer()?;
             let sha256: String = Sha256::digest(&photo).iter().map(|b| format!("{b:02x}")).collect();
-            let descriptor = photos.describe_off_runtime(photo).await.map_err(|error| match error {
-                PhotoError::Unusable(reason) => ApiError::unprocessable(reason),
-                PhotoError::Internal(_) => {
-                    tracing::error!(%error, "describing a search photo failed");
-                    ApiError(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
-                }
-            })?;
+            let choice = request.face;
+            let described =
+                photos.off_runtime(photo, move |describer, photo| describer.describe_chosen_face(photo, choice));
+            let descriptor = described.await.map(|face| face.descriptor).map_err(photo_error)?;
             let face = Face {
                 descriptor,
                 descriptor_model: MODEL_NAME.into(),
@@ -725,16 +745,61 @@ async fn search_faces(
     let record = audit::record_search(&state.pool, &caller.principal, &searched, &request).await?;
     let found = state.read(state.warehouse.search_faces(&face, &request)).await;
     audit::record_outcome(&state.pool, record, found.as_ref().ok().map(Vec::len)).await?;
-    let tracks: Vec<FaceMatchView> = found?
+    let found = found?;
+    // Whom each track was identified as: the matches of its best-matching report.
+    let reports: Vec<PageRow> =
+        found.iter().map(|track| PageRow { id: track.event_id.clone(), capture_ms: track.event_capture_ms }).collect();
+    let events = state.read(state.warehouse.events_by_id(&reports)).await?;
+    let mut matches = state.read(state.warehouse.matches_by_event(&events)).await?;
+    let tracks: Vec<FaceMatchView> = found
         .into_iter()
         .map(|track| FaceMatchView {
             first_seen: format_time(track.first_ms),
             last_seen: format_time(track.last_ms),
             best_shot_url: (track.has_best_shot != 0).then(|| format!("/v1/events/{}/best-shot", track.event_id)),
+            matches: matches
+                .remove(&track.event_id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| SearchMatch {
+                    person_display_name: m.person_display_name,
+                    list_name: m.list_name,
+                    similarity: m.similarity,
+                })
+                .collect(),
             track,
         })
         .collect();
     Ok(Json(FaceSearchAnswer { range: request.range, threshold: request.threshold, audit_id: record, tracks }))
+}
+
+/// The faces in a search photo, to choose the one to search for in a photo of several people
+/// (`face`, its index here); nothing is stored or searched (analysts and up).
+#[utoipa::path(post, path = "/v1/search/faces/examine", tag = "search",
+    request_body(content = Vec<u8>, content_type = "image/jpeg", description = "A photo (JPEG or PNG, at most 10 MiB)."),
+    responses((status = 200, body = ExaminedPhotoView),
+        (status = 503, body = ErrorBody, description = "the face models are not available")))]
+async fn examine_search_photo(
+    State(state): State<ApiState>,
+    _caller: Caller<SeesPeople>,
+    photo: Bytes,
+) -> Result<Json<ExaminedPhotoView>, ApiError> {
+    if photo.is_empty() {
+        return Err(ApiError::bad_request("the body must be a photo (JPEG or PNG)"));
+    }
+    let examined = state.photo_describer()?.off_runtime(photo, PhotoDescriber::examine).await.map_err(photo_error)?;
+    Ok(Json(ExaminedPhotoView::from(&examined)))
+}
+
+/// A search photo's failure as the answer: a photo without a usable face is a 422 saying why.
+fn photo_error(error: PhotoError) -> ApiError {
+    match error {
+        PhotoError::Unusable(reason) => ApiError::unprocessable(reason),
+        PhotoError::Internal(_) => {
+            tracing::error!(%error, "describing a search photo failed");
+            ApiError(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+        }
+    }
 }
 
 /// Recorded face searches.

@@ -566,6 +566,9 @@ pub struct FaceSearchQuery {
     limit: Option<String>,
     /// Search for the face of this event (its id) instead of a photo; no body then.
     event: Option<String>,
+    /// In a photo of several people, the face to search for: its index among the faces
+    /// `POST /v1/search/faces/examine` finds (from 0).
+    face: Option<String>,
 }
 
 /// A validated face search (without its face).
@@ -583,6 +586,8 @@ pub struct FaceSearchRequest {
     pub limit: u32,
     /// Search for the face of this event instead of a photo.
     pub event: Option<Uuid>,
+    /// In a photo of several people, the face searched for (its index among the faces found).
+    pub face: Option<usize>,
 }
 
 impl FaceSearchQuery {
@@ -603,6 +608,9 @@ impl FaceSearchQuery {
         let event = non_empty(self.event)
             .map(|id| id.parse::<Uuid>().map_err(|_| invalid("event", format!("{id:?} is not an event id (a UUID)"))))
             .transpose()?;
+        let face = non_empty(self.face)
+            .map(|n| n.parse::<usize>().map_err(|_| invalid("face", format!("{n:?} is not a face's number (0, 1, …)"))))
+            .transpose()?;
         Ok(FaceSearchRequest {
             range: TimeRange::parse(self.from.as_deref(), self.to.as_deref(), now_ms)?,
             site: non_empty(self.site),
@@ -610,6 +618,7 @@ impl FaceSearchQuery {
             threshold,
             limit: parse_count("limit", self.limit.as_deref(), DEFAULT_SEARCH_TRACKS, MAX_SEARCH_TRACKS)?,
             event,
+            face,
         })
     }
 }

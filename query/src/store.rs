@@ -69,6 +69,9 @@ pub struct FaceSearchRow {
     pub similarity: f64,
     /// The report with that similarity (its best shot shows the face).
     pub event_id: String,
+    /// That report's capture time, ms since the epoch.
+    #[serde(skip_serializing)]
+    pub event_capture_ms: i64,
     /// Whether that report has a best shot.
     #[serde(skip_serializing)]
     pub has_best_shot: u8,
@@ -103,6 +106,7 @@ pub fn rank_tracks(
             site: candidate.site.clone(),
             similarity: f64::NEG_INFINITY,
             event_id: String::new(),
+            event_capture_ms: 0,
             has_best_shot: 0,
             first_ms: candidate.capture_ms,
             last_ms: candidate.capture_ms,
@@ -111,6 +115,7 @@ pub fn rank_tracks(
         if score > track.similarity {
             track.similarity = score;
             track.event_id = candidate.id;
+            track.event_capture_ms = candidate.capture_ms;
             track.has_best_shot = candidate.has_best_shot;
         }
         track.first_ms = track.first_ms.min(candidate.capture_ms);

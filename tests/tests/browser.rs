@@ -65,6 +65,23 @@ impl WebApp {
     }
 }
 
+/// A photo of two people, Obama on the left and Biden on the right, written into the test's run
+/// directory.
+fn pair_photo(web: &WebApp) -> anyhow::Result<PathBuf> {
+    let photos = photos_dir()?;
+    let photo = |name: &str| {
+        sightline_vision::frame::RgbFrame::decode(&std::fs::read(photos.join(name))?).map_err(anyhow::Error::from)
+    };
+    let pair = web.proxy.run_dir.join("pair.jpg");
+    let (left, right) = (photo("obama.jpg")?, photo("biden.jpg")?);
+    let two = sightline_testkit::pipeline::side_by_side(
+        (left.width, left.height, &left.data),
+        (right.width, right.height, &right.data),
+    )?;
+    std::fs::write(&pair, two)?;
+    Ok(pair)
+}
+
 /// The models' sample photos (`infra/models`).
 fn photos_dir() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(std::env::var("SIGHTLINE_MODELS_DIR")?).join("images"))
@@ -173,17 +190,7 @@ async fn an_operator_enrols_people_by_dropping_photos() -> anyhow::Result<()> {
     let password = "the operator's password";
     let web = WebApp::start("browser_lists", &[("otto", password, Role::Operator)]).await?;
     let photos = photos_dir()?;
-    // A photo of two people: Obama on the left, Biden on the right.
-    let photo = |name: &str| {
-        sightline_vision::frame::RgbFrame::decode(&std::fs::read(photos.join(name))?).map_err(anyhow::Error::from)
-    };
-    let pair = web.proxy.run_dir.join("pair.jpg");
-    let (left, right) = (photo("obama.jpg")?, photo("biden.jpg")?);
-    let two = sightline_testkit::pipeline::side_by_side(
-        (left.width, left.height, &left.data),
-        (right.width, right.height, &right.data),
-    )?;
-    std::fs::write(&pair, two)?;
+    let pair = pair_photo(&web)?;
     let settings =
         [("SIGHTLINE_E2E_PHOTOS", photos.display().to_string()), ("SIGHTLINE_E2E_PAIR", pair.display().to_string())];
     drive("watchlists.mjs", "", &web.settings("otto", password, &settings));
@@ -255,7 +262,11 @@ async fn an_analyst_counts_finds_and_downloads_what_the_video_shows() -> anyhow:
     let settings = web.settings(
         "ana",
         password,
-        &[("SIGHTLINE_E2E_PEOPLE", people.to_string()), ("SIGHTLINE_E2E_PHOTOS", photos.display().to_string())],
+        &[
+            ("SIGHTLINE_E2E_PEOPLE", people.to_string()),
+            ("SIGHTLINE_E2E_PHOTOS", photos.display().to_string()),
+            ("SIGHTLINE_E2E_PAIR", pair_photo(&web)?.display().to_string()),
+        ],
     );
     drive("analyst.mjs", "", &settings);
     // The search was recorded for the audit trail, as the analyst's, from their session.
@@ -267,7 +278,7 @@ async fn an_analyst_counts_finds_and_downloads_what_the_video_shows() -> anyhow:
     let phone =
         ["tracks", "track", "streams", "alerts", "search-by-face", "analytics", "reports", "watchlists", "api", "menu"];
     let phone: Vec<String> = phone.iter().map(|screen| format!("phone-{screen}")).collect();
-    let mut shots = vec!["15-analytics", "21-analytics-zone-typed", "16-track", "17-search"];
+    let mut shots = vec!["15-analytics", "21-analytics-zone-typed", "16-track", "17-search", "25-search-choose-face"];
     shots.extend(phone.iter().map(String::as_str));
     web.finish(&shots).await
 }

@@ -173,6 +173,63 @@ impl ExaminedPhoto {
     }
 }
 
+/// The faces in a photo as the services' APIs show them (enrolment's examination, the face search's
+/// picker): boxes in photo pixels, each with why it cannot be described, and why the photo as a
+/// whole would be refused without a choice of face.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ExaminedPhoto)]
+pub struct ExaminedPhotoView {
+    /// The photo's width, pixels.
+    pub width: u32,
+    /// Its height, pixels.
+    pub height: u32,
+    /// The faces detected, most certain first; `face=N` chooses one by its index here.
+    pub faces: Vec<ExaminedFace>,
+    /// Why the photo is refused without a choice of face (none, several, too small); null: its
+    /// one face is taken.
+    pub refusal: Option<String>,
+}
+
+/// A face detected in a photo, in photo pixels.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ExaminedFace {
+    /// Left.
+    pub x: f32,
+    /// Top.
+    pub y: f32,
+    /// Width.
+    pub width: f32,
+    /// Height.
+    pub height: f32,
+    /// Detector score, 0 to 1.
+    pub score: f32,
+    /// Why this face cannot be described (too small); null: it can.
+    pub problem: Option<String>,
+}
+
+impl From<&ExaminedPhoto> for ExaminedPhotoView {
+    fn from(examined: &ExaminedPhoto) -> Self {
+        let faces = examined
+            .faces
+            .iter()
+            .map(|face| ExaminedFace {
+                x: face.bbox.x,
+                y: face.bbox.y,
+                width: face.bbox.width,
+                height: face.bbox.height,
+                score: face.score,
+                problem: face.problem.clone(),
+            })
+            .collect();
+        Self {
+            width: examined.image.width,
+            height: examined.image.height,
+            faces,
+            refusal: examined.usable_face().err(),
+        }
+    }
+}
+
 /// A face detected in a photo.
 #[derive(Debug, Clone)]
 pub struct FoundFace {

@@ -6,8 +6,11 @@
 // Analytics show the video's ground-truth number of people; the tracks, filtered to Obama with the
 // list and person pickers, show his one track, whose detail has his best shot and match; the PDF of
 // the selection downloads; a search by another photo of Obama finds that track first.
+// In a photo of two people the analyst chooses Biden's face; his hit says he is on no list and
+// opens his track.
 // Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD, SIGHTLINE_E2E_PEOPLE (the
-// ground truth), SIGHTLINE_E2E_PHOTOS (with obama3.jpg), SIGHTLINE_E2E_SHOTS.
+// ground truth), SIGHTLINE_E2E_PHOTOS (with obama3.jpg), SIGHTLINE_E2E_PAIR (Obama left, Biden
+// right), SIGHTLINE_E2E_SHOTS.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { env, expect, inBrowser } from "./browser.mjs";
@@ -112,6 +115,31 @@ await inBrowser(async ({ context, page, shot, login }) => {
   await hits.waitFor({ timeout: 60_000 });
   const first = hits.getByRole("listitem").first();
   expect((await first.getAttribute("aria-label")) === "Seen on Lobby file", "found on the video's stream");
-  await imagesLoaded(page, "ol.hits img, img.searched");
+  await imagesLoaded(page, "ol.hits img, .searched img");
+  // Each hit says whom its track was identified as.
+  await first
+    .getByTestId("identified-as")
+    .getByText(/^Barack Obama on Door \(0\.\d\d\)$/)
+    .waitFor();
   await shot("17-search");
+
+  // A photo of two people: the analyst chooses the face on the right (Biden's, on no list), and a
+  // hit opens its track.
+  await page.locator('input[type="file"]').setInputFiles(env("SIGHTLINE_E2E_PAIR"));
+  await page.getByText("2 faces found: choose the face to search for.").waitFor({ timeout: 60_000 });
+  const faces = await page.getByRole("button", { name: /^Face \d of the photo$/ }).all();
+  const placed = await Promise.all(faces.map(async (face) => ({ face, x: (await face.boundingBox()).x })));
+  placed.sort((a, b) => b.x - a.x);
+  await placed[0].face.click();
+  const biden = hits.getByRole("listitem").first();
+  await biden.getByTestId("identified-as").getByText("not identified", { exact: true }).waitFor({ timeout: 60_000 });
+  expect((await biden.getAttribute("aria-label")) === "Seen on Lobby file", "Biden found on the video's stream");
+  await imagesLoaded(page, "ol.hits img, .searched img");
+  await shot("25-search-choose-face");
+  await biden.getByRole("link", { name: "Open the track" }).click();
+  await page
+    .getByRole("region", { name: /^Track on Lobby file/ })
+    .getByText("no one on a watchlist")
+    .waitFor();
+  expect(new URL(page.url()).pathname === "/tracks", "the track opened on the tracks screen");
 });

@@ -5,6 +5,7 @@ import { useSession } from "./session";
 import { ConfirmAction, ErrorLine, FieldProblem, messageOf, useFormAction, useScreenError } from "./forms";
 import { CardTable, WIDE, WithPanel } from "./layout";
 import { useQueryParam } from "./url";
+import { FramedFaces, choosable } from "./faces";
 
 /**
  * Watchlists: their matching settings, the people on them with their pictures, search and, for
@@ -277,8 +278,7 @@ interface Candidate {
 }
 
 /** Whether the person's face must be chosen among several in `candidate`'s photo. */
-const choosable = (candidate: Candidate) =>
-  (candidate.examined?.faces.length ?? 0) > 1 && candidate.examined!.faces.some((face) => !face.problem);
+const mustChoose = (candidate: Candidate) => choosable(candidate.examined);
 
 /** Whether enrolment takes `candidate`: its one face, or the face chosen among several. */
 const takes = (candidate: Candidate) => candidate.examined !== null && (candidate.examined.refusal === null || candidate.chosen !== null);
@@ -386,38 +386,21 @@ function Enrolment({ list, onEnrolled }: { list: Watchlist; onEnrolled: () => Pr
         <ul className="candidates">
           {candidates.map((candidate) => (
             <li key={candidate.preview} aria-label={`Photo ${candidate.file.name}`}>
-              <div className="framed">
-                <img src={candidate.preview} alt={candidate.file.name} />
-                {candidate.examined?.faces.map((face, index) => {
-                  const place = {
-                    left: `${(face.x / candidate.examined!.width) * 100}%`,
-                    top: `${(face.y / candidate.examined!.height) * 100}%`,
-                    width: `${(face.width / candidate.examined!.width) * 100}%`,
-                    height: `${(face.height / candidate.examined!.height) * 100}%`,
-                  };
-                  if (!choosable(candidate) || face.problem) {
-                    return <span key={index} className={face.problem ? "box refused" : "box"} style={place} />;
-                  }
-                  return (
-                    <button
-                      key={index}
-                      type="button"
-                      className={candidate.chosen === index ? "box choosable chosen" : "box choosable"}
-                      style={place}
-                      aria-label={`Face ${index + 1} of ${candidate.file.name}`}
-                      aria-pressed={candidate.chosen === index}
-                      onClick={() => setCandidates((current) => current.map((c) => (c === candidate ? { ...c, chosen: index } : c)))}
-                    />
-                  );
-                })}
-              </div>
+              <FramedFaces
+                src={candidate.preview}
+                alt={candidate.file.name}
+                name={candidate.file.name}
+                examined={candidate.examined}
+                chosen={candidate.chosen}
+                onChoose={(index) => setCandidates((current) => current.map((c) => (c === candidate ? { ...c, chosen: index } : c)))}
+              />
               <span className={takes(candidate) ? "verdict" : "verdict error"}>
                 {candidate.failure ??
                   (candidate.examined === null
                     ? "Looking for faces…"
                     : candidate.chosen !== null
                       ? `Face ${candidate.chosen + 1} chosen; it will be enrolled.`
-                      : choosable(candidate)
+                      : mustChoose(candidate)
                         ? `${candidate.examined.faces.length} faces found: choose the person's face.`
                         : (candidate.examined.refusal ?? "One face found; it will be enrolled."))}
               </span>
