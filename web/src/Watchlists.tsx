@@ -1,3 +1,4 @@
+import { keepPreviousData } from "@tanstack/react-query";
 import { type DragEvent, useCallback, useEffect, useRef, useState } from "react";
 import { type ExaminedPhoto, type ListedPerson, type Watchlist, api } from "./api";
 import { readProblem, useApi, useRefresh } from "./data";
@@ -152,8 +153,11 @@ interface ListDetailProps {
 function ListDetail({ list, manages, onChanged, onDeleted }: ListDetailProps) {
   const [search, setSearch] = useState("");
   const { error: actionError, fail, clear } = useScreenError();
-  // Only the answer to the latest search is shown, whatever order answers arrive in (a key per search).
-  const found = useApi<ListedPerson[]>(`/v1/watchlists/${list.id}/persons?q=${encodeURIComponent(search)}`);
+  // Only the answer to the latest search is shown, whatever order answers arrive in (a key per
+  // search); while it is on its way the previous answer stays, so typing does not blank the list.
+  const found = useApi<ListedPerson[]>(`/v1/watchlists/${list.id}/persons?q=${encodeURIComponent(search)}`, {
+    placeholderData: keepPreviousData,
+  });
   const people = found.data ?? null;
   const error = actionError ?? readProblem(found.error);
   const refresh = useRefresh();
