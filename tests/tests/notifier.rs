@@ -381,7 +381,9 @@ async fn watchlisted_people_raise_one_alert_per_track_on_every_channel() -> anyh
     .fetch_one(&test.db.pool)
     .await?;
     assert_eq!((refused.0.as_str(), refused.1), ("failed", 1), "{refused:?}");
-    assert!(refused.2.contains("400"), "{refused:?}");
+    let said =
+        "the receiver refused the alert (400 Bad Request); it is not sent again: check what the receiver accepts";
+    assert_eq!(refused.2, said, "the refusal in words");
     let flaky_keys: BTreeSet<String> = receiver.hooks("flaky").into_iter().map(|h| h.idempotency_key).collect();
     assert_eq!(flaky_keys.len(), 1, "every retry carries the same idempotency key");
 
@@ -405,7 +407,19 @@ async fn watchlisted_people_raise_one_alert_per_track_on_every_channel() -> anyh
         Ok((test.alert_count().await? == 1 + 2 + 5 * 2).then_some(()))
     })
     .await?;
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    // Meanwhile the deliveries say why, in words that name the receiver's address.
+    let refused_by =
+        format!("connection refused by 127.0.0.1:{receiver_port} (nothing listens on that port); it is sent again");
+    eventually(Duration::from_secs(20), "a delivery waiting on the receiver says why", || async {
+        let waiting: Vec<(String,)> =
+            sqlx::query_as("SELECT last_error FROM alert_deliveries WHERE status <> 'delivered' AND last_error = $1")
+                .bind(&refused_by)
+                .fetch_all(&test.db.pool)
+                .await?;
+        Ok((!waiting.is_empty()).then_some(()))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(15)).await;
     server = receiver.serve(receiver_port).await?;
     eventually(Duration::from_secs(90), "every alert delivered after the receiver returned", || async {
         Ok((receiver.delivered("flaky").len() == 6).then_some(()))

@@ -38,6 +38,7 @@ pub fn signature(secret: &[u8], timestamp_ms: i64, body: &[u8]) -> String {
 pub struct WebhookChannel {
     client: reqwest::Client,
     policy: TargetPolicy,
+    timeout: Duration,
 }
 
 impl WebhookChannel {
@@ -50,7 +51,7 @@ impl WebhookChannel {
             .dns_resolver(policy.resolver())
             .user_agent("sightline-notifier")
             .build()?;
-        Ok(Self { client, policy })
+        Ok(Self { client, policy, timeout })
     }
 
     /// One attempt to deliver `body` (the alert's JSON) for `alert_id` to `url`, signed with `secret`.
@@ -74,17 +75,73 @@ impl WebhookChannel {
                 if status.is_success() {
                     Attempt::Delivered { status_code: code }
                 } else if status.is_server_error() || code == 408 || code == 429 {
-                    Attempt::Retry { status_code: code, error: format!("receiver answered {status}") }
+                    let error =
+                        format!("the receiver answered {status}: it could not take the alert now; it is sent again");
+                    Attempt::Retry { status_code: code, error }
                 } else {
-                    Attempt::Fail { status_code: code, error: format!("receiver answered {status}; not retried") }
+                    Attempt::Fail { status_code: code, error: refusal(status) }
                 }
             }
-            Err(error) => {
-                let error = error_chain(&error);
-                Attempt::Retry { status_code: 0, error }
-            }
+            Err(error) => Attempt::Retry { status_code: 0, error: unreachable(&error, url, self.timeout) },
         }
     }
+}
+
+/// A receiver's refusal (a 4xx other than 408 and 429) in words a person can act on; not retried.
+fn refusal(status: reqwest::StatusCode) -> String {
+    let advice = match status.as_u16() {
+        401 | 403 => "check the credentials or the secret the receiver expects",
+        404 | 405 => "check the rule's webhook URL",
+        _ => "check what the receiver accepts",
+    };
+    format!("the receiver refused the alert ({status}); it is not sent again: {advice}")
+}
+
+/// Why a webhook could not be reached, in words that stay the same on every retry: a refused
+/// connection, no answer in time, an address that cannot be found, a failed TLS handshake; the
+/// error's own text otherwise.
+fn unreachable(error: &reqwest::Error, url: &str, timeout: Duration) -> String {
+    let place = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|url| Some(format!("{}:{}", url.host_str()?, url.port_or_known_default()?)))
+        .unwrap_or_else(|| "the receiver".to_owned());
+    let chain = error_chain(error);
+    let io_kind = io_error_kind(error);
+    if error.is_timeout() || io_kind == Some(std::io::ErrorKind::TimedOut) {
+        format!("no answer from {place} within {} s; it is sent again", timeout.as_secs())
+    } else if io_kind == Some(std::io::ErrorKind::ConnectionRefused) {
+        format!("connection refused by {place} (nothing listens on that port); it is sent again")
+    } else if chain.contains("dns error") || chain.contains("failed to lookup address") {
+        let host = place.rsplit_once(':').map_or(place.as_str(), |(host, _)| host);
+        format!("the address {host} could not be found (name resolution failed); it is sent again")
+    } else if chain.contains("certificate") || chain.contains("tls") || chain.contains("TLS") {
+        format!("the TLS handshake with {place} failed ({}); it is sent again", last_cause(error))
+    } else {
+        format!("{place} could not be reached: {}; it is sent again", last_cause(error))
+    }
+}
+
+/// The kind of the I/O error among `error`'s causes, if there is one.
+fn io_error_kind(error: &dyn std::error::Error) -> Option<std::io::ErrorKind> {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// The innermost cause of `error` (the one that says what happened).
+fn last_cause(error: &dyn std::error::Error) -> String {
+    let mut last = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        last = cause.to_string();
+        source = cause.source();
+    }
+    last
 }
 
 /// An error with its causes, e.g. "error sending request: connection refused".
