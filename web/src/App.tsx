@@ -13,7 +13,7 @@ import { Tracks } from "./Tracks";
 import { Watchlists } from "./Watchlists";
 import { navigate, useAddress } from "./url";
 import { makeQueryClient } from "./data";
-import { SessionProvider, abilitiesOf } from "./session";
+import { SessionProvider, abilitiesOf, sessionEnded } from "./session";
 
 /** The screens, by path, with the roles that see them. */
 const SCREENS: { path: string; title: string; roles: Role[] }[] = [
@@ -76,7 +76,7 @@ export function App() {
   // A request that finds the session ended (idle, logged out elsewhere) brings the login back.
   const onSessionEnded = useCallback(
     (error: unknown) => {
-      if (error instanceof ApiError && error.status === 401) {
+      if (sessionEnded(error)) {
         setNotice(sentence(error.message));
         adopt(null);
         return true;

@@ -46,4 +46,4 @@ export function useSession(): SessionTools {
 }
 
 /** Whether `error` says the session ended (the services answer 401). */
-export const sessionEnded = (error: unknown) => error instanceof ApiError && error.status === 401;
+export const sessionEnded = (error: unknown): error is ApiError => error instanceof ApiError && error.status === 401;

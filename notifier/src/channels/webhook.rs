@@ -121,39 +121,26 @@ fn unreachable(error: &reqwest::Error, url: &str, timeout: Duration) -> String {
     }
 }
 
+/// `error` and its causes, outermost first.
+fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |cause| cause.source())
+}
+
 /// The kind of the I/O error among `error`'s causes, if there is one.
-fn io_error_kind(error: &dyn std::error::Error) -> Option<std::io::ErrorKind> {
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        source = cause.source();
-    }
-    None
+fn io_error_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    causes(error).find_map(|cause| cause.downcast_ref::<std::io::Error>().map(std::io::Error::kind))
 }
 
 /// The innermost cause of `error` (the one that says what happened).
-fn last_cause(error: &dyn std::error::Error) -> String {
-    let mut last = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        last = cause.to_string();
-        source = cause.source();
-    }
-    last
+fn last_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    causes(error).last().map(ToString::to_string).unwrap_or_default()
 }
 
 /// An error with its causes, e.g. "error sending request: connection refused".
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    causes(error).map(ToString::to_string).collect::<Vec<_>>().join(": ")
 }
 
 #[cfg(test)]
