@@ -44,6 +44,23 @@ pub struct Alert {
     pub raised_ms: i64,
     /// Whether the raising report carried a best shot (`GET /v1/alerts/{id}/best-shot`).
     pub has_best_shot: bool,
+    /// What the desk did about it.
+    #[serde(flatten)]
+    pub handling: Handling,
+}
+
+/// Where an alert stands on the desk: `new` until someone acknowledges it, then `acknowledged`, then
+/// `resolved` (with a note); who moved it there, when, and their note.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Handling {
+    /// `new`, `acknowledged` or `resolved`.
+    pub state: String,
+    /// Who moved it to its state (a username or a token's name); empty while new.
+    pub handled_by: String,
+    /// When, ms since the epoch; null while new.
+    pub handled_ms: Option<i64>,
+    /// Their note.
+    pub note: String,
 }
 
 /// An alert as webhooks receive it (signed) and the live feed sends it (`event: alert`).
@@ -110,7 +127,8 @@ pub struct AlertPerson {
 pub const ALERT_COLUMNS: &str = "a.id, a.rule_id, r.name AS rule_name, a.stream_id, a.site, a.track_id, a.event_id, \
      a.list_id, a.list_name, a.person_id, a.person_external_id, a.person_display_name, a.similarity, \
      a.first_seen_ms, a.capture_time_ms, (extract(epoch FROM a.raised_at) * 1000)::bigint AS raised_ms, \
-     a.best_shot_jpeg IS NOT NULL AS has_best_shot";
+     a.best_shot_jpeg IS NOT NULL AS has_best_shot, a.state, a.handled_by, \
+     (extract(epoch FROM a.handled_at) * 1000)::bigint AS handled_ms, a.note";
 
 impl<'r> sqlx::FromRow<'r, PgRow> for Alert {
     fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
@@ -132,6 +150,12 @@ impl<'r> sqlx::FromRow<'r, PgRow> for Alert {
             capture_time_ms: row.try_get("capture_time_ms")?,
             raised_ms: row.try_get("raised_ms")?,
             has_best_shot: row.try_get("has_best_shot")?,
+            handling: Handling {
+                state: row.try_get("state")?,
+                handled_by: row.try_get("handled_by")?,
+                handled_ms: row.try_get("handled_ms")?,
+                note: row.try_get("note")?,
+            },
         })
     }
 }

@@ -3,17 +3,16 @@
 //! - `GET /v1/alert-rules`, `POST /v1/alert-rules` (`{"name", "list_ids", "stream_ids", "sites",
 //!   "min_similarity", "cooldown_secs", "channels": {"webhook": {"url", "secret"}, "email": {"to"},
 //!   "live", "kafka"}, "enabled"}`); `GET`, `PUT`, `DELETE /v1/alert-rules/{id}`;
-//! - `GET /v1/alerts?rule&stream&person&limit`: the latest alerts, newest first, each with its
-//!   deliveries (channel, status, attempts, last error);
-//! - `GET /v1/alerts/{id}`: one alert with its deliveries and every attempt;
-//! - `GET /v1/alerts/{id}/best-shot`: the best shot of the report that raised it, JPEG (when
-//!   `has_best_shot`);
+//! - the alert desk ([`crate::desk`]): alerts paged and filtered with their deliveries, counts per
+//!   state, one alert with its attempts and actions, its best shot, acknowledging, resolving and
+//!   reopening it, and sending a failed delivery again;
 //! - `GET /v1/alerts/live`: the live feed, Server-Sent Events (`event: alert`, data: the alert's JSON
-//!   document, as webhooks receive it), ended (`event: ended`) within a second of its token's or
+//!   document, as webhooks receive it; `event: changed` when an alert is acknowledged, resolved,
+//!   reopened or a delivery sent again), ended (`event: ended`) within a second of its token's or
 //!   session's end; `POST /v1/alerts/live/ticket`: a single-use ticket for `?ticket=`, for an
 //!   `EventSource` that cannot send headers (a token in a URL would stay in proxies' logs).
 //!
-//! Reads need analyst or above (alerts name people); rule changes need admin or operator. Webhook
+//! Reads and desk steps need analyst or above (alerts name people); rule changes need admin or operator. Webhook
 //! secrets are shown to admins only; a rule sent back with the masked secret (`***`) keeps the stored
 //! one. Errors are JSON `{"error": "..."}`: a malformed rule, a webhook
 //! URL that is not http(s) or points at a non-routable host not allowed by the operator, or a list or
@@ -36,7 +35,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::alert::{ALERT_COLUMNS, Alert, AlertDocument};
+use crate::alert::AlertDocument;
+use crate::desk::{self, parse_id};
 use crate::live::{FeedItem, LiveFeed};
 use crate::rules::{self, AlertRule, RuleInput};
 use crate::targets::TargetPolicy;
@@ -68,11 +68,14 @@ fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(list_rules, create_rule))
         .routes(routes!(one_rule, update_rule, delete_rule))
-        .routes(routes!(list_alerts))
+        .routes(routes!(desk::list_alerts))
+        .routes(routes!(desk::alert_counts))
         .routes(routes!(live))
         .routes(routes!(live_ticket))
-        .routes(routes!(one_alert))
-        .routes(routes!(best_shot))
+        .routes(routes!(desk::one_alert))
+        .routes(routes!(desk::best_shot))
+        .routes(routes!(desk::take_action))
+        .routes(routes!(desk::retry_delivery))
 }
 
 /// The API's OpenAPI document (`GET /openapi.json`, kept in `schemas/openapi/notifier.json`).
@@ -85,10 +88,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
          or above (alerts name people); rule changes need an operator or admin. Webhook secrets are shown \
          to admins only; a rule sent back with the masked secret (`***`) keeps the stored one.",
     )
-}
-
-fn parse_id(id: &str, what: &str) -> Result<Uuid, ApiError> {
-    id.parse().map_err(|_| ApiError::bad_request(format!("{id:?} is not {what} id (a UUID)")))
 }
 
 fn shown(rule: rules::AlertRule, role: Role) -> rules::AlertRule {
@@ -202,179 +201,6 @@ async fn delete_rule(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Filters of `GET /v1/alerts`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-struct AlertFilter {
-    /// Only alerts of this rule.
-    rule: Option<Uuid>,
-    /// Only alerts on this stream.
-    stream: Option<String>,
-    /// Only alerts about this person.
-    person: Option<Uuid>,
-    /// The most alerts, 1 to 1000; default 100.
-    limit: Option<i64>,
-}
-
-/// Where an alert went.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-struct Delivery {
-    /// `webhook`, `email`, `live` or `kafka`.
-    channel: String,
-    /// `pending`, `delivered` or `failed`.
-    status: String,
-    /// Attempts so far.
-    attempts: i32,
-    /// Why the last attempt failed.
-    last_error: Option<String>,
-    /// When it was delivered, ms since the epoch.
-    delivered_ms: Option<i64>,
-}
-
-/// An alert with its deliveries.
-#[derive(Debug, Serialize, ToSchema)]
-struct AlertView {
-    /// The alert.
-    #[serde(flatten)]
-    alert: Alert,
-    /// Its deliveries, by channel.
-    deliveries: Vec<Delivery>,
-}
-
-/// The latest alerts.
-#[derive(Debug, Serialize, ToSchema)]
-struct Alerts {
-    /// Newest first.
-    alerts: Vec<AlertView>,
-}
-
-/// Deliveries of alerts, per alert.
-async fn deliveries_of(
-    pool: &PgPool,
-    ids: &[Uuid],
-) -> Result<Vec<(Uuid, sqlx::types::Json<Vec<Delivery>>)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT alert_id, json_agg(json_build_object('channel', channel, 'status', status, 'attempts', attempts, \
-         'last_error', last_error, 'delivered_ms', (extract(epoch FROM delivered_at) * 1000)::bigint) \
-         ORDER BY channel) FROM alert_deliveries WHERE alert_id = ANY($1) GROUP BY alert_id",
-    )
-    .bind(ids)
-    .fetch_all(pool)
-    .await
-}
-
-/// The latest alerts, newest first, each with its deliveries (analysts and up).
-#[utoipa::path(get, path = "/v1/alerts", tag = "alerts", params(AlertFilter), responses((status = 200, body = Alerts)))]
-async fn list_alerts(
-    State(pool): State<PgPool>,
-    _caller: Caller<SeesPeople>,
-    filter: Result<Query<AlertFilter>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Alerts>, ApiError> {
-    let Query(filter) = filter.map_err(ApiError::invalid_query)?;
-    let limit = filter.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit {limit} is outside 1..=1000")));
-    }
-    let alerts: Vec<Alert> = sqlx::query_as(&format!(
-        "SELECT {ALERT_COLUMNS} FROM alerts a JOIN alert_rules r ON r.id = a.rule_id \
-         WHERE ($1::uuid IS NULL OR a.rule_id = $1) AND ($2::text IS NULL OR a.stream_id = $2) \
-         AND ($3::uuid IS NULL OR a.person_id = $3) ORDER BY a.raised_at DESC, a.id LIMIT $4"
-    ))
-    .bind(filter.rule)
-    .bind(filter.stream)
-    .bind(filter.person)
-    .bind(limit)
-    .fetch_all(&pool)
-    .await?;
-    let ids: Vec<Uuid> = alerts.iter().map(|a| a.id).collect();
-    let mut deliveries: std::collections::HashMap<Uuid, Vec<Delivery>> =
-        deliveries_of(&pool, &ids).await?.into_iter().map(|(id, d)| (id, d.0)).collect();
-    let alerts = alerts
-        .into_iter()
-        .map(|alert| AlertView { deliveries: deliveries.remove(&alert.id).unwrap_or_default(), alert })
-        .collect();
-    Ok(Json(Alerts { alerts }))
-}
-
-/// One recorded attempt.
-#[derive(Debug, serde::Serialize, ToSchema)]
-struct AttemptRow {
-    /// The channel.
-    channel: String,
-    /// 1 for the first attempt.
-    attempt: i32,
-    /// `delivered`, `retry` or `failed`.
-    outcome: String,
-    /// The receiver's HTTP or SMTP status; 0 without one.
-    status_code: i32,
-    /// Why it failed; empty when it did not.
-    error: String,
-    /// How long it took, ms.
-    duration_ms: i32,
-    /// When, ms since the epoch.
-    at_ms: i64,
-}
-
-/// An alert with its deliveries and every attempt.
-#[derive(Debug, Serialize, ToSchema)]
-struct AlertDetail {
-    /// The alert and its deliveries.
-    #[serde(flatten)]
-    view: AlertView,
-    /// Every delivery attempt, oldest first.
-    attempts: Vec<AttemptRow>,
-}
-
-impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for AttemptRow {
-    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
-        use sqlx::Row as _;
-        Ok(Self {
-            channel: row.try_get("channel")?,
-            attempt: row.try_get("attempt")?,
-            outcome: row.try_get("outcome")?,
-            status_code: row.try_get("status_code")?,
-            error: row.try_get("error")?,
-            duration_ms: row.try_get("duration_ms")?,
-            at_ms: row.try_get("at_ms")?,
-        })
-    }
-}
-
-/// One alert with its deliveries and every delivery attempt (analysts and up).
-#[utoipa::path(get, path = "/v1/alerts/{id}", tag = "alerts", params(("id" = Uuid, Path, description = "The alert.")), responses((status = 200, body = AlertDetail)))]
-async fn one_alert(
-    State(pool): State<PgPool>,
-    _caller: Caller<SeesPeople>,
-    Path(id): Path<String>,
-) -> Result<Json<AlertDetail>, ApiError> {
-    let id = parse_id(&id, "an alert")?;
-    let alert = Alert::load(&pool, id).await?.ok_or_else(|| ApiError::not_found("no such alert"))?;
-    let deliveries = deliveries_of(&pool, &[id]).await?.into_iter().next().map(|(_, d)| d.0).unwrap_or_default();
-    let attempts: Vec<AttemptRow> = sqlx::query_as(
-        "SELECT channel, attempt, outcome, status_code, error, duration_ms, \
-         (extract(epoch FROM at) * 1000)::bigint AS at_ms FROM alert_delivery_attempts WHERE alert_id = $1 ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(&pool)
-    .await?;
-    Ok(Json(AlertDetail { view: AlertView { alert, deliveries }, attempts }))
-}
-
-/// The best shot of the report that raised an alert, JPEG, when `has_best_shot` (analysts and up).
-#[utoipa::path(get, path = "/v1/alerts/{id}/best-shot", tag = "alerts", params(("id" = Uuid, Path, description = "The alert.")),
-    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "the best shot")))]
-async fn best_shot(
-    State(pool): State<PgPool>,
-    _caller: Caller<SeesPeople>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let id = parse_id(&id, "an alert")?;
-    let jpeg =
-        Alert::best_shot(&pool, id).await?.ok_or_else(|| ApiError::not_found("no best shot of such an alert"))?;
-    Ok(sightline_common::api::jpeg(jpeg, "private, max-age=3600"))
-}
-
 /// How long a live-feed ticket may wait to be used, in seconds.
 const TICKET_SECONDS: u32 = 30;
 
@@ -415,7 +241,8 @@ struct LiveQuery {
 /// The live feed of alerts, Server-Sent Events (analysts and up).
 ///
 /// Each alert is an `event: alert` whose data is the alert's document, as webhooks receive it
-/// (`AlertDocument`); `event: lagged` (`{"missed": n}`) says a slow reader missed some. Comments
+/// (`AlertDocument`); `event: changed` (`{"alert_id", "state", "handled_by", "handled_ms", "note"}`)
+/// when someone acknowledges, resolves or reopens an alert or sends a delivery again; `event: lagged` (`{"missed": n}`) says a slow reader missed some. Comments
 /// keep the connection open every 15 s. The caller's token or session is checked again every second
 /// and before each alert: once it is revoked, logged out, expired or its user disabled, the feed
 /// sends `event: ended` (`{"reason": ...}`) and closes.
@@ -450,6 +277,7 @@ async fn live(
     let stream = futures::stream::unfold(subscription, |mut subscription| async move {
         let event = match subscription.next().await? {
             FeedItem::Alert(document) => Event::default().event("alert").data(document),
+            FeedItem::Changed(state) => Event::default().event("changed").data(state),
             FeedItem::Lagged(missed) => Event::default().event("lagged").data(format!("{{\"missed\":{missed}}}")),
             FeedItem::Ended(reason) => {
                 Event::default().event("ended").data(serde_json::json!({ "reason": reason }).to_string())

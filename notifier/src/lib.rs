@@ -10,12 +10,14 @@
 //!   neither lose nor repeat an alert);
 //! - [`deliver`]: the delivery loop over the outbox, through the [`channels`] (webhook, email,
 //!   Kafka), recording every attempt and retrying with the shared backoff; [`live`]: the live feed;
-//! - [`api`]: rules, alerts with their deliveries and attempts, the live feed; [`metrics`].
+//! - [`api`]: rules and the live feed; [`desk`]: alerts paged and filtered, with their deliveries,
+//!   attempts and the steps the person on duty takes (acknowledge, resolve, retry); [`metrics`].
 
 pub mod alert;
 pub mod api;
 pub mod channels;
 pub mod deliver;
+pub mod desk;
 pub mod live;
 pub mod metrics;
 pub mod raise;

@@ -1,7 +1,9 @@
 //! The live feed: every notifier follows the `sightline_alerts` channel (a trigger announces each new
 //! alert) and sends the alerts whose rule has the `live` channel to the browsers subscribed to it
 //! (`GET /v1/alerts/live`, Server-Sent Events). So a browser connected to any notifier sees the alerts
-//! every notifier raises.
+//! every notifier raises. A step on the desk (an alert acknowledged, resolved, reopened, a delivery
+//! sent again) is announced on the same channel (`changed:<id>`) and sent to every subscriber as
+//! `event: changed`, so every desk shows it at once.
 
 use sightline_common::auth::Credential;
 use sightline_common::retry::Backoff;
@@ -13,6 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use crate::alert::Alert;
+use crate::desk::CHANGED_PREFIX;
 use crate::metrics::NotifierMetrics;
 
 /// PostgreSQL channel announcing new alerts (payload: the alert id).
@@ -21,10 +24,19 @@ pub const ALERTS_CHANNEL: &str = "sightline_alerts";
 /// Alerts waiting per subscriber at most; a subscriber further behind misses the oldest and is told.
 const FEED_CAPACITY: usize = 256;
 
-/// The feed subscribers receive from: alert documents as JSON.
+/// What the feed broadcasts.
+#[derive(Debug, Clone)]
+enum Published {
+    /// A new alert's document (JSON).
+    Alert(String),
+    /// An alert's new state (JSON: `alert_id`, `state`, `handled_by`, `handled_ms`, `note`).
+    Changed(String),
+}
+
+/// The feed subscribers receive from.
 #[derive(Clone)]
 pub struct LiveFeed {
-    sender: broadcast::Sender<String>,
+    sender: broadcast::Sender<Published>,
 }
 
 impl Default for LiveFeed {
@@ -41,6 +53,9 @@ pub const RECHECK: Duration = Duration::from_secs(1);
 pub enum FeedItem {
     /// An alert's document (JSON).
     Alert(String),
+    /// An alert changed state on the desk (JSON: `alert_id`, `state`, `handled_by`, `handled_ms`,
+    /// `note`).
+    Changed(String),
     /// This many alerts were missed by a slow reader.
     Lagged(u64),
     /// The subscription ends, for this reason: its credential was revoked, logged out, expired,
@@ -53,7 +68,7 @@ pub enum FeedItem {
 /// even when no alert comes, so a revoked token, an ended session or a disabled user stops
 /// receiving within a second, and the feed ends with [`FeedItem::Ended`].
 pub struct Subscription {
-    alerts: broadcast::Receiver<String>,
+    alerts: broadcast::Receiver<Published>,
     checks: tokio::time::Interval,
     pool: PgPool,
     credential: Credential,
@@ -77,7 +92,8 @@ impl Subscription {
             }
             match alert {
                 None => continue,
-                Some(Ok(document)) => return Some(FeedItem::Alert(document)),
+                Some(Ok(Published::Alert(document))) => return Some(FeedItem::Alert(document)),
+                Some(Ok(Published::Changed(state))) => return Some(FeedItem::Changed(state)),
                 Some(Err(RecvError::Lagged(missed))) => return Some(FeedItem::Lagged(missed)),
                 Some(Err(RecvError::Closed)) => return None,
             }
@@ -137,15 +153,21 @@ impl LiveFeed {
                     _ = shutdown.requested() => return,
                     notification = listener.recv() => notification,
                 };
-                let id = match notification {
-                    Ok(notification) => notification.payload().parse::<Uuid>(),
+                let notification = match notification {
+                    Ok(notification) => notification,
                     Err(error) => {
                         tracing::warn!(%error, "live feed: listener lost; reconnecting");
                         break;
                     }
                 };
-                let Ok(id) = id else { continue };
-                self.publish(&pool, &base_url, &metrics, id, &mut shutdown).await;
+                let payload = notification.payload();
+                if let Some(changed) = payload.strip_prefix(CHANGED_PREFIX) {
+                    if let Ok(id) = changed.parse::<Uuid>() {
+                        self.publish_change(&pool, id).await;
+                    }
+                } else if let Ok(id) = payload.parse::<Uuid>() {
+                    self.publish(&pool, &base_url, &metrics, id, &mut shutdown).await;
+                }
             }
         }
     }
@@ -176,7 +198,7 @@ impl LiveFeed {
             }
         };
         // No subscriber is not an error: the feed is live only.
-        let _ = self.sender.send(alert.document(base_url).to_string());
+        let _ = self.sender.send(Published::Alert(alert.document(base_url).to_string()));
         metrics.attempt("live", "delivered", alert.capture_time_ms);
         backoff.reset();
         while let Err(error) = mark_published(pool, id).await {
@@ -184,6 +206,26 @@ impl LiveFeed {
             if !backoff.pause(shutdown).await {
                 return;
             }
+        }
+    }
+}
+
+impl LiveFeed {
+    /// Sends alert `id`'s state to the subscribers. A desk that misses it (the database failed
+    /// here) still shows the state on its next read of the list.
+    async fn publish_change(&self, pool: &PgPool, id: Uuid) {
+        match Alert::load(pool, id).await {
+            Ok(Some(alert)) => {
+                let mut state = serde_json::json!({ "alert_id": alert.id });
+                if let (Some(fields), Ok(serde_json::Value::Object(handling))) =
+                    (state.as_object_mut(), serde_json::to_value(&alert.handling))
+                {
+                    fields.extend(handling);
+                }
+                let _ = self.sender.send(Published::Changed(state.to_string()));
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, alert = %id, "live feed: loading a changed alert failed"),
         }
     }
 }

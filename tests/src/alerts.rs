@@ -109,6 +109,9 @@ pub type LiveFeed = Arc<Mutex<Vec<Value>>>;
 pub struct LiveSubscription {
     /// The alert documents received, in order.
     pub alerts: LiveFeed,
+    /// The data of every `changed` event (an alert acknowledged, resolved, reopened, a delivery
+    /// sent again), in order.
+    pub changed: LiveFeed,
     /// The data of the `ended` event, once the notifier sent it.
     pub ended: Arc<Mutex<Option<Value>>>,
     /// Whether the notifier closed the connection.
@@ -142,9 +145,18 @@ pub async fn open_live(port: u16, path: &str, headers: &[(&str, &str)]) -> anyho
     let mut lines = tokio::io::BufReader::new(stream).lines();
     let status = lines.next_line().await?.unwrap_or_default();
     anyhow::ensure!(status.contains(" 200 "), "live feed answered {status}");
-    let subscription = LiveSubscription { alerts: Arc::default(), ended: Arc::default(), closed: Arc::default() };
-    let (alerts, ended, closed) =
-        (subscription.alerts.clone(), subscription.ended.clone(), subscription.closed.clone());
+    let subscription = LiveSubscription {
+        alerts: Arc::default(),
+        changed: Arc::default(),
+        ended: Arc::default(),
+        closed: Arc::default(),
+    };
+    let (alerts, changed, ended, closed) = (
+        subscription.alerts.clone(),
+        subscription.changed.clone(),
+        subscription.ended.clone(),
+        subscription.closed.clone(),
+    );
     tokio::spawn(async move {
         let mut event = String::new();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -155,6 +167,7 @@ pub async fn open_live(port: u16, path: &str, headers: &[(&str, &str)]) -> anyho
             {
                 match event.as_str() {
                     "alert" => alerts.lock().iter_mut().for_each(|alerts| alerts.push(document.clone())),
+                    "changed" => changed.lock().iter_mut().for_each(|changed| changed.push(document.clone())),
                     "ended" => ended.lock().iter_mut().for_each(|ended| **ended = Some(document.clone())),
                     _ => {}
                 }

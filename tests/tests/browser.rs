@@ -231,14 +231,23 @@ async fn an_operator_sees_a_listed_person_alerted_live() -> anyhow::Result<()> {
     // The list the rule watches, with Obama enrolled from another photo than the video's.
     list_obama_at_the_door(&web).await?;
     drive("alerts.mjs", "", &web.settings("otto", password, &[("SIGHTLINE_E2E_VIDEO_URL", camera.url.clone())]));
-    // What the screen did, as stored: the rule on the list, live only, and the alert it raised.
+    // What the screen did, as stored: the rule on the list, live and webhook, the alert it raised,
+    // resolved by otto with the note, and the desk's log of it.
     let rule: (String, Vec<uuid::Uuid>, serde_json::Value) =
         sqlx::query_as("SELECT name, list_ids, channels FROM alert_rules").fetch_one(&web.db.pool).await?;
-    assert_eq!((rule.0.as_str(), rule.1.len(), &rule.2), ("Door staff", 1, &json!({"live": true, "kafka": false})));
-    let alerted: Vec<String> =
-        sqlx::query_scalar("SELECT DISTINCT person_display_name FROM alerts").fetch_all(&web.db.pool).await?;
-    assert_eq!(alerted, vec!["Barack Obama".to_owned()]);
-    web.finish(&["13-alert-live", "14-rule-refused"]).await
+    assert_eq!((rule.0.as_str(), rule.1.len(), &rule.2["live"]), ("Door staff", 1, &json!(true)));
+    assert!(rule.2["webhook"]["url"].as_str().is_some_and(|url| url.starts_with("http://127.0.0.1:")), "{:?}", rule.2);
+    let alerted: Vec<(String, String, String, String)> =
+        sqlx::query_as("SELECT person_display_name, state, handled_by, note FROM alerts")
+            .fetch_all(&web.db.pool)
+            .await?;
+    let resolved = ("Barack Obama".into(), "resolved".into(), "otto".into(), "Visitor, let in by reception".into());
+    assert_eq!(alerted, vec![resolved]);
+    let log: Vec<(String, String)> =
+        sqlx::query_as("SELECT action, by_name FROM alert_actions ORDER BY id").fetch_all(&web.db.pool).await?;
+    let steps = [("retried", "otto"), ("acknowledged", "otto"), ("resolved", "otto")];
+    assert_eq!(log, steps.map(|(a, b)| (a.to_owned(), b.to_owned())));
+    web.finish(&["13-alert-live", "14-rule-refused", "26-alert-desk"]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

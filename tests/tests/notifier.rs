@@ -381,8 +381,7 @@ async fn watchlisted_people_raise_one_alert_per_track_on_every_channel() -> anyh
     .fetch_one(&test.db.pool)
     .await?;
     assert_eq!((refused.0.as_str(), refused.1), ("failed", 1), "{refused:?}");
-    let said =
-        "the receiver refused the alert (400 Bad Request); it is not sent again: check what the receiver accepts";
+    let said = "the receiver refused the alert (400 Bad Request); it is not sent again on its own: check what the receiver accepts";
     assert_eq!(refused.2, said, "the refusal in words");
     let flaky_keys: BTreeSet<String> = receiver.hooks("flaky").into_iter().map(|h| h.idempotency_key).collect();
     assert_eq!(flaky_keys.len(), 1, "every retry carries the same idempotency key");
@@ -609,6 +608,157 @@ async fn live_feeds_end_when_their_credential_ends() -> anyhow::Result<()> {
     // A ticket of a revoked token opens nothing.
     let late = live_ticket(port, &[("Authorization", &bearer(&doomed.token))]);
     assert!(late.is_err_and(|e| e.to_string().contains("401")), "a revoked token gets no ticket");
+    drop(notifier);
+    test.db.remove().await?;
+    Ok(())
+}
+
+/// The alert desk over the API: alerts paged by cursor with the filters' total, filtered by state,
+/// stream and time; acknowledged by one person, refused to a second (409 naming who took it),
+/// resolved only with a note, each step logged with who and when and announced on the live feed;
+/// the unread count follows; a failed webhook sent again from the desk is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alert_desk_pages_filters_and_logs_who_handled_each_alert() -> anyhow::Result<()> {
+    use sightline_testkit::alerts::{live_ticket, open_live};
+    let (test, list, person, stream) = NotifierTest::create("alert_desk").await?;
+    let port = test.api_port;
+    let receiver = WebhookReceiver::new(SECRET);
+    let receiver_port = stack::free_port()?;
+    let _server = receiver.serve(receiver_port).await?;
+    receiver.answer("desk", 400);
+    let notifier = test.start_and_wait().await?;
+    let rule = json!({"name": "Desk", "list_ids": [list], "cooldown_secs": 0,
+                      "channels": {"live": true, "webhook": {"url": format!("http://127.0.0.1:{receiver_port}/hooks/desk"), "secret": SECRET}}});
+    let (status, created) = call(port, "POST", "/v1/alert-rules", OPERATOR, Some(rule))?;
+    assert_eq!(status, 201, "{created}");
+    let ticket = live_ticket(port, &[("Authorization", &format!("Bearer {ANALYST}"))])?;
+    let feed = open_live(port, &format!("/v1/alerts/live?ticket={ticket}"), &[]).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Five tracks of Ann: three at the door, two on another camera.
+    let reports = Reports::new();
+    let ann = person_match(list, person, "Ann Example", 0.83);
+    let (door, other) = (stream.to_string(), Uuid::new_v4().to_string());
+    let before = now_ms();
+    let messages: Vec<_> = (0..5)
+        .map(|i| {
+            let on = if i < 3 { &door } else { &other };
+            reports.report(on, &Uuid::new_v4().to_string(), 0, TrackReportKind::First, now_ms(), Some(&ann))
+        })
+        .collect();
+    produce_raw(&stack::kafka(), &test.iso.topic, &messages).await?;
+    eventually(Duration::from_secs(30), "five alerts", || async { Ok((test.alert_count().await? == 5).then_some(())) })
+        .await?;
+
+    // Pages of two, by cursor: every alert once, the total on each page.
+    let mut seen = BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    for expected in [2, 2, 1] {
+        let path = match &cursor {
+            Some(cursor) => format!("/v1/alerts?limit=2&cursor={cursor}"),
+            None => "/v1/alerts?limit=2".to_owned(),
+        };
+        let (status, page) = call(port, "GET", &path, ANALYST, None)?;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["total"], 5, "{page}");
+        let alerts = page["alerts"].as_array().cloned().unwrap_or_default();
+        assert_eq!(alerts.len(), expected, "{page}");
+        seen.extend(alerts.iter().filter_map(|a| a["id"].as_str().map(str::to_owned)));
+        assert!(alerts.iter().all(|a| a["state"] == "new"), "{page}");
+        cursor = page["next"].as_str().map(str::to_owned);
+    }
+    assert_eq!((seen.len(), cursor), (5, None), "every alert once, then no next page");
+    let total = |query: &str| -> anyhow::Result<serde_json::Value> {
+        let (status, page) = call(port, "GET", &format!("/v1/alerts?{query}"), ANALYST, None)?;
+        assert_eq!(status, 200, "{query}: {page}");
+        Ok(page["total"].clone())
+    };
+    assert_eq!(total(&format!("stream={door}"))?, 3);
+    assert_eq!(total(&format!("list={list}&person={person}"))?, 5);
+    assert_eq!(total(&format!("list={}", Uuid::new_v4()))?, 0);
+    assert_eq!(total(&format!("from={before}&to={}", now_ms() + 1000))?, 5);
+    assert_eq!(total(&format!("from={}", now_ms() + 60_000))?, 0, "none raised in the future");
+    assert_eq!(call(port, "GET", "/v1/alerts?state=closed", ANALYST, None)?.0, 400);
+    assert_eq!(call(port, "GET", "/v1/alerts/counts", ANALYST, None)?.1, json!({"new": 5, "acknowledged": 0}));
+    assert_eq!(call(port, "GET", "/v1/alerts/counts", VIEWER, None)?.0, 403);
+
+    // Vera (the analyst token) acknowledges; a colleague's acknowledge is refused, naming her.
+    let alert = seen.iter().next().cloned().unwrap_or_default();
+    let actions = format!("/v1/alerts/{alert}/actions");
+    let (status, acknowledged) = call(port, "POST", &actions, ANALYST, Some(json!({"action": "acknowledge"})))?;
+    assert_eq!(status, 200, "{acknowledged}");
+    assert_eq!(
+        (acknowledged["state"].as_str(), acknowledged["handled_by"].as_str()),
+        (Some("acknowledged"), Some("analyst"))
+    );
+    let (status, refused) = call(port, "POST", &actions, OPERATOR, Some(json!({"action": "acknowledge"})))?;
+    assert_eq!(status, 409, "{refused}");
+    assert!(refused["error"].as_str().is_some_and(|e| e.contains("acknowledged (by analyst)")), "{refused}");
+    let (status, refused) = call(port, "POST", &actions, OPERATOR, Some(json!({"action": "resolve", "note": " "})))?;
+    assert!(status == 400 && refused["error"].as_str().is_some_and(|e| e.starts_with("note")), "{refused}");
+    assert_eq!(call(port, "POST", &actions, OPERATOR, Some(json!({"action": "close"})))?.0, 400);
+    assert_eq!(call(port, "POST", &actions, VIEWER, Some(json!({"action": "acknowledge"})))?.0, 403);
+    let unknown = format!("/v1/alerts/{}/actions", Uuid::new_v4());
+    assert_eq!(call(port, "POST", &unknown, OPERATOR, Some(json!({"action": "acknowledge"})))?.0, 404);
+    let resolve = json!({"action": "resolve", "note": "a visitor, let in"});
+    let (status, resolved) = call(port, "POST", &actions, OPERATOR, Some(resolve))?;
+    assert_eq!(status, 200, "{resolved}");
+    assert_eq!((resolved["state"].as_str(), resolved["note"].as_str()), (Some("resolved"), Some("a visitor, let in")));
+    let log: Vec<(String, String, String)> = resolved["actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| (a["action"].to_string(), a["by"].to_string(), a["note"].to_string()))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            ("\"acknowledged\"".into(), "\"analyst\"".into(), "\"\"".into()),
+            ("\"resolved\"".into(), "\"operator\"".into(), "\"a visitor, let in\"".into())
+        ],
+        "{resolved}"
+    );
+    assert_eq!(call(port, "GET", "/v1/alerts/counts", ANALYST, None)?.1, json!({"new": 4, "acknowledged": 0}));
+    assert_eq!(total("state=new")?, 4);
+    assert_eq!(total("state=open")?, 4);
+    assert_eq!(total("state=resolved")?, 1);
+    // Every desk was told of both steps.
+    eventually(Duration::from_secs(10), "both steps on the live feed", || async {
+        let changed = feed.changed.lock().unwrap().clone();
+        let states: Vec<_> =
+            changed.iter().filter(|c| c["alert_id"] == alert.as_str()).map(|c| c["state"].clone()).collect();
+        Ok((states == [json!("acknowledged"), json!("resolved")]).then_some(()))
+    })
+    .await?;
+
+    // The webhook refused it (400, not sent again); the receiver is fixed and the desk sends it again.
+    let webhook_of = |detail: &serde_json::Value| {
+        detail["deliveries"].as_array().into_iter().flatten().find(|d| d["channel"] == "webhook").cloned()
+    };
+    let retry = format!("/v1/alerts/{alert}/deliveries/webhook/retry");
+    eventually(Duration::from_secs(20), "the refused webhook recorded", || async {
+        let (_, detail) = call(port, "GET", &format!("/v1/alerts/{alert}"), ANALYST, None)?;
+        Ok(webhook_of(&detail).filter(|d| d["status"] == "failed").map(|_| ()))
+    })
+    .await?;
+    receiver.answer("desk", 200);
+    let (status, retried) = call(port, "POST", &retry, ANALYST, Some(json!({})))?;
+    assert_eq!(status, 202, "{retried}");
+    eventually(Duration::from_secs(20), "the webhook delivered on the second attempt", || async {
+        let (_, detail) = call(port, "GET", &format!("/v1/alerts/{alert}"), ANALYST, None)?;
+        Ok(webhook_of(&detail).filter(|d| d["status"] == "delivered" && d["attempts"] == 2).map(|_| ()))
+    })
+    .await?;
+    assert!(receiver.delivered("desk").contains(&alert), "the receiver got it");
+    let (status, refused) = call(port, "POST", &retry, ANALYST, Some(json!({})))?;
+    assert!(status == 409 && refused["error"].as_str().is_some_and(|e| e.contains("delivered")), "{refused}");
+    let live_retry = format!("/v1/alerts/{alert}/deliveries/live/retry");
+    assert_eq!(call(port, "POST", &live_retry, ANALYST, Some(json!({})))?.0, 409);
+    let mail_retry = format!("/v1/alerts/{alert}/deliveries/email/retry");
+    assert_eq!(call(port, "POST", &mail_retry, ANALYST, Some(json!({})))?.0, 404, "the rule sends no mail");
+    let (_, detail) = call(port, "GET", &format!("/v1/alerts/{alert}"), ANALYST, None)?;
+    assert_eq!(detail["actions"][2]["action"], "retried", "{detail}");
+    assert_eq!(detail["actions"][2]["note"], "webhook", "{detail}");
     drop(notifier);
     test.db.remove().await?;
     Ok(())

@@ -194,6 +194,12 @@ async fn every_route_with_every_role() -> anyhow::Result<()> {
         route(notifier_port, "GET", "/v1/alerts", Need::People),
         route(notifier_port, "GET", format!("/v1/alerts/{nobody}"), Need::People),
         route(notifier_port, "GET", format!("/v1/alerts/{nobody}/best-shot"), Need::People),
+        route(notifier_port, "GET", "/v1/alerts/counts", Need::People),
+        with_json(
+            route(notifier_port, "POST", format!("/v1/alerts/{nobody}/actions"), Need::People),
+            serde_json::json!({"action": "acknowledge"}),
+        ),
+        route(notifier_port, "POST", format!("/v1/alerts/{nobody}/deliveries/webhook/retry"), Need::People),
         route(notifier_port, "POST", "/v1/alerts/live/ticket", Need::People),
         route(query_port, "GET", "/v1/reports/events.csv", Need::People),
         route(query_port, "GET", "/v1/reports/summary.pdf", Need::People),

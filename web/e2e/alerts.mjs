@@ -3,21 +3,55 @@
 //
 //   node web/e2e/alerts.mjs
 //
-// An operator opens the alerts, is refused a rule with a bad address (the service's message beside
-// the field), adds a rule on "Door" for the live feed, and with the page left open adds the video as
-// a stream (through the API, as the page's session): Obama's alert appears without a reload, with
-// his best shot, name, similarity and camera; a moment later its delivery on the live feed shows.
+// An operator opens the alerts, turns on browser notifications and sound, is refused a rule with a
+// bad address (the service's message beside the field), adds a rule on "Door" for the live feed and
+// a webhook (a receiver started here that refuses at first), and with the page left open adds the
+// video as a stream (through the API, as the page's session): Obama's alert appears without a
+// reload, with his best shot, name, similarity and camera, a browser notification and the unread
+// count in the menu (on every screen); its live delivery shows, the refused webhook says why and is
+// sent again from the desk once the receiver accepts. The operator acknowledges it (a second desk
+// open in another tab shows it at once, and the unread count goes), opens it beside the list, is
+// asked for a note to resolve it, resolves it, filters the desk by state (kept on reload) and opens
+// the alert's track.
 // Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD, SIGHTLINE_E2E_VIDEO_URL,
 // SIGHTLINE_E2E_SHOTS.
+import { createServer } from "node:http";
 import { env, expect, inBrowser } from "./browser.mjs";
 
 const base = env("SIGHTLINE_WEB_URL");
 
-await inBrowser(async ({ page, shot, login }) => {
+// A webhook receiver that refuses (400) until told to accept.
+let accepting = false;
+const received = [];
+const receiver = createServer((request, response) => {
+  request.resume();
+  request.on("end", () => {
+    received.push(accepting ? 200 : 400);
+    response.writeHead(accepting ? 200 : 400).end();
+  });
+});
+await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+const hook = `http://127.0.0.1:${receiver.address().port}/hook`;
+
+await inBrowser(async ({ context, page, shot, login }) => {
+  // Chromium's own notifications, allowed for the app and counted as the page shows them.
+  await context.grantPermissions(["notifications"], { origin: base });
+  await context.addInitScript(() => {
+    window.sightlineNotifications = [];
+    const Shown = window.Notification;
+    window.Notification = class extends Shown {
+      constructor(title, options) {
+        super(title, options);
+        window.sightlineNotifications.push(title);
+      }
+    };
+  });
   await page.goto(`${base}/alerts`);
   await login(env("SIGHTLINE_E2E_USER"), env("SIGHTLINE_E2E_PASSWORD"));
   await page.getByText("No alerts yet.").waitFor();
   await page.getByText("No rules yet: no alert is raised.").waitFor();
+  await page.getByRole("checkbox", { name: "Notifications" }).check();
+  await page.getByRole("checkbox", { name: "Sound" }).check();
 
   await page.getByRole("button", { name: "Add rule" }).click();
   const form = page.getByRole("form", { name: "New rule" });
@@ -29,11 +63,18 @@ await inBrowser(async ({ page, shot, login }) => {
   await form.locator("label").filter({ hasText: "Email to" }).getByRole("alert").getByText('"not an address" is not an address').waitFor();
   await shot("14-rule-refused");
   await email.fill("");
+  await form.getByLabel("Webhook URL").fill(hook);
+  await form.getByLabel(/^Webhook secret/).fill("a-webhook-secret-of-some-length");
   await form.getByRole("button", { name: "Add rule" }).click();
   const rule = page.getByRole("row").filter({ has: page.getByRole("cell", { name: "Door staff", exact: true }) });
-  await rule.getByRole("cell", { name: "live", exact: true }).waitFor();
+  await rule.getByRole("cell", { name: `live; webhook ${hook}`, exact: true }).waitFor();
   await rule.getByRole("cell", { name: "Door", exact: true }).waitFor();
   await page.getByTestId("feed").getByText("live", { exact: true }).waitFor();
+
+  // A second desk (another tab of the same browser) follows the same alerts.
+  const second = await context.newPage();
+  await second.goto(`${base}/alerts`);
+  await second.getByTestId("feed").getByText("live", { exact: true }).waitFor();
 
   // The page stays as it is: a marker that a reload would lose.
   await page.evaluate(() => {
@@ -54,9 +95,73 @@ await inBrowser(async ({ page, shot, login }) => {
   await alert.getByTestId("camera").getByText("Lobby camera", { exact: true }).waitFor();
   await alert.getByRole("img", { name: "Best shot of Barack Obama" }).waitFor();
   await page.waitForFunction(() => [...document.querySelectorAll("ul.alerts img")].every((img) => img.complete && img.naturalWidth > 0));
-  await alert
-    .getByRole("list", { name: /^Deliveries/ })
-    .getByText("delivered")
-    .waitFor({ timeout: 15_000 });
+  const deliveries = alert.getByRole("list", { name: /^Deliveries/ });
+  await deliveries.getByText("delivered").waitFor({ timeout: 15_000 });
+  await page.getByTestId("unread").getByText("1", { exact: true }).waitFor();
+  expect((await page.evaluate(() => window.sightlineNotifications)).includes("Barack Obama seen"), "a browser notification for the alert");
+  await alert.getByTestId("alert-state").getByText("new", { exact: true }).waitFor();
+  // The webhook refused it, in words, and is sent again once the receiver accepts.
+  await deliveries.getByText(/the receiver refused the alert \(400 Bad Request\)/).waitFor({ timeout: 15_000 });
   await shot("13-alert-live");
+  accepting = true;
+  await alert.getByRole("button", { name: "Send webhook again" }).click();
+  await deliveries.getByText("webhook: delivered after 2 attempts").waitFor({ timeout: 15_000 });
+  expect(received.join() === "400,200", `the receiver refused once, then accepted (got ${received.join()})`);
+
+  // The unread count is on every screen.
+  await page
+    .getByRole("navigation")
+    .getByRole("link", { name: /^Tracks/ })
+    .click();
+  await page.getByRole("heading", { name: "Tracks" }).waitFor();
+  await page
+    .getByRole("link", { name: /^Alerts/ })
+    .getByLabel("1 new alert")
+    .waitFor();
+  await page.goBack();
+
+  // Acknowledged here, shown at once on the other desk; no alert is unread any more.
+  await alert.getByRole("button", { name: "Acknowledge" }).click();
+  await alert.getByTestId("alert-state").getByText("acknowledged by otto").waitFor();
+  await second
+    .getByRole("listitem", { name: "Alert: Barack Obama" })
+    .getByTestId("alert-state")
+    .getByText("acknowledged by otto")
+    .waitFor();
+  await page.getByTestId("unread").waitFor({ state: "detached" });
+  await second.getByTestId("unread").waitFor({ state: "detached" });
+
+  // Opened beside the list; resolving asks for a note.
+  await alert.getByRole("button", { name: "Open the alert on Barack Obama" }).click();
+  const panel = page.getByRole("region", { name: /^Barack Obama/ });
+  await panel.waitFor();
+  expect(new URL(page.url()).searchParams.has("alert"), "the open alert is in the address");
+  await panel.getByRole("button", { name: "Resolve" }).click();
+  await panel
+    .getByRole("alert")
+    .getByText(/^note: say what was found or done/)
+    .waitFor();
+  await panel.getByLabel(/^Note/).fill("Visitor, let in by reception");
+  await panel.getByRole("button", { name: "Resolve" }).click();
+  await alert.getByTestId("alert-state").getByText("resolved by otto").waitFor();
+  const log = panel.getByRole("list", { name: "What was done" });
+  await log.getByText("acknowledged").waitFor();
+  await log.getByText("resolved “Visitor, let in by reception”").waitFor();
+  await second.getByRole("listitem", { name: "Alert: Barack Obama" }).getByText("resolved by otto").waitFor();
+  await shot("26-alert-desk");
+
+  // The desk filtered by state, kept on reload.
+  await page.getByLabel("State").selectOption("new");
+  await page.getByText("No alerts match these filters.").waitFor();
+  await page.getByLabel("State").selectOption("resolved");
+  await page.getByTestId("alert-count").getByText("1–1 of 1 alert, newest first").waitFor();
+  await page.reload();
+  await page.getByTestId("alert-count").getByText("1–1 of 1 alert, newest first").waitFor();
+  expect((await page.getByLabel("State").inputValue()) === "resolved", "the state filter survives a reload");
+
+  // The alert opens its track.
+  await panel.getByRole("link", { name: "Open the track" }).click();
+  await page.getByRole("heading", { name: /^Track on Lobby camera/ }).waitFor();
+  await second.close();
 });
+receiver.close();

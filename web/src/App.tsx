@@ -14,6 +14,7 @@ import { Watchlists } from "./Watchlists";
 import { navigate, useAddress } from "./url";
 import { makeQueryClient } from "./data";
 import { SessionProvider, abilitiesOf, sessionEnded } from "./session";
+import { AlertFeedProvider, useAlertFeed } from "./feed";
 
 /** The screens, by path, with the roles that see them. */
 const SCREENS: { path: string; title: string; roles: Role[] }[] = [
@@ -119,79 +120,96 @@ export function App() {
   return (
     <QueryClientProvider client={queryClient}>
       <SessionProvider tools={tools}>
-        <div className="shell">
-          <header className={menuOpen ? "menu-open" : undefined}>
-            <h1>Sightline</h1>
-            <button
-              type="button"
-              className="menu-toggle"
-              aria-expanded={menuOpen}
-              aria-controls="menu"
-              onClick={() => setMenuOpen((open) => !open)}
-            >
-              Menu
-            </button>
-            <nav id="menu" aria-label="Screens">
-              {screens.map((candidate) => (
-                <a
-                  key={candidate.path}
-                  href={candidate.path}
-                  className={candidate === screen && !refused ? "active" : undefined}
-                  onClick={(event) => {
-                    event.preventDefault();
-                    go(candidate.path);
-                  }}
-                >
-                  {candidate.title}
-                </a>
-              ))}
-            </nav>
-            <span className="who" data-testid="who">
-              {session.name} ({session.role})
-            </span>
-            <button type="button" onClick={logout}>
-              Log out
-            </button>
-          </header>
-          <main>
-            {refused ? (
-              <section aria-labelledby="refused-title">
-                <h2 id="refused-title">Not for your role</h2>
-                <p>
-                  {refused.title} is for {refused.roles.join(", ")}; your role, {session.role}, cannot open it.{" "}
+        <AlertFeedProvider enabled={tools.can.seesPeople}>
+          <div className="shell">
+            <header className={menuOpen ? "menu-open" : undefined}>
+              <h1>Sightline</h1>
+              <button
+                type="button"
+                className="menu-toggle"
+                aria-expanded={menuOpen}
+                aria-controls="menu"
+                onClick={() => setMenuOpen((open) => !open)}
+              >
+                Menu
+              </button>
+              <nav id="menu" aria-label="Screens">
+                {screens.map((candidate) => (
                   <a
-                    href={screen.path}
+                    key={candidate.path}
+                    href={candidate.path}
+                    className={candidate === screen && !refused ? "active" : undefined}
                     onClick={(event) => {
                       event.preventDefault();
-                      go(screen.path);
+                      go(candidate.path);
                     }}
                   >
-                    Go to {screen.title}
+                    {candidate.title}
+                    {candidate.path === "/alerts" && <UnreadCount />}
                   </a>
-                </p>
-              </section>
-            ) : screen.path === "/reference" ? (
-              <ApiReference />
-            ) : screen.path === "/admin" ? (
-              <Admin />
-            ) : screen.path === "/tracks" ? (
-              <Tracks onSearchFace={(id) => go(`/search?${new URLSearchParams({ event: id })}`)} />
-            ) : screen.path === "/search" ? (
-              <Search />
-            ) : screen.path === "/reports" ? (
-              <Reports />
-            ) : screen.path === "/analytics" ? (
-              <Analytics />
-            ) : screen.path === "/alerts" ? (
-              <Alerts />
-            ) : screen.path === "/watchlists" ? (
-              <Watchlists />
-            ) : (
-              <Streams />
-            )}
-          </main>
-        </div>
+                ))}
+              </nav>
+              <span className="who" data-testid="who">
+                {session.name} ({session.role})
+              </span>
+              <button type="button" onClick={logout}>
+                Log out
+              </button>
+            </header>
+            <main>
+              {refused ? (
+                <section aria-labelledby="refused-title">
+                  <h2 id="refused-title">Not for your role</h2>
+                  <p>
+                    {refused.title} is for {refused.roles.join(", ")}; your role, {session.role}, cannot open it.{" "}
+                    <a
+                      href={screen.path}
+                      onClick={(event) => {
+                        event.preventDefault();
+                        go(screen.path);
+                      }}
+                    >
+                      Go to {screen.title}
+                    </a>
+                  </p>
+                </section>
+              ) : screen.path === "/reference" ? (
+                <ApiReference />
+              ) : screen.path === "/admin" ? (
+                <Admin />
+              ) : screen.path === "/tracks" ? (
+                <Tracks onSearchFace={(id) => go(`/search?${new URLSearchParams({ event: id })}`)} />
+              ) : screen.path === "/search" ? (
+                <Search />
+              ) : screen.path === "/reports" ? (
+                <Reports />
+              ) : screen.path === "/analytics" ? (
+                <Analytics />
+              ) : screen.path === "/alerts" ? (
+                <Alerts />
+              ) : screen.path === "/watchlists" ? (
+                <Watchlists />
+              ) : (
+                <Streams />
+              )}
+            </main>
+          </div>
+        </AlertFeedProvider>
       </SessionProvider>
     </QueryClientProvider>
+  );
+}
+
+/** The alerts no one acknowledged yet, beside the menu's Alerts and in the tab's title. */
+function UnreadCount({ testId = "unread" }: { testId?: string }) {
+  const unread = useAlertFeed()?.unread ?? null;
+  useEffect(() => {
+    document.title = unread ? `(${unread}) Sightline` : "Sightline";
+  }, [unread]);
+  if (!unread) return null;
+  return (
+    <span className="badge" data-testid={testId} aria-label={`${unread} new ${unread === 1 ? "alert" : "alerts"}`}>
+      {unread > 999 ? "999+" : unread}
+    </span>
   );
 }

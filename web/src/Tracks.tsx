@@ -1,8 +1,9 @@
 import { useCallback, useMemo } from "react";
-import { type EventView, type EventsPage, type ListedPerson } from "./api";
+import { type EventView, type EventsPage } from "./api";
 import { ErrorLine } from "./forms";
 import { readProblem, useApi } from "./data";
-import { siteNames, streamName, useStreams, useWatchlists } from "./names";
+import { streamName, useStreams } from "./names";
+import { Pager, WhereAndWhoFilters, cursorsOf } from "./filters";
 import { type Range, RangePicker, localTime, periodChanges, usePeriod } from "./time";
 import { type QueryChanges, useQueryState } from "./url";
 import { CardTable, WithPanel } from "./layout";
@@ -60,11 +61,9 @@ export function Tracks({ onSearchFace }: TracksProps) {
     [query, period],
   );
   // Cursors of the pages before the one shown (the first page has none).
-  const cursors = useMemo(() => [null, ...(query.get("pages")?.split(",").filter(Boolean) ?? [])], [query]);
+  const cursors = useMemo(() => cursorsOf(query), [query]);
   const selectedId = query.get("track");
   const streams = useStreams();
-  const lists = useWatchlists();
-  const persons = useApi<ListedPerson[]>(filters.list ? `/v1/watchlists/${filters.list}/persons` : null).data ?? [];
 
   const cursor = cursors[cursors.length - 1];
   const eventsQuery = queryOf(filters);
@@ -81,11 +80,9 @@ export function Tracks({ onSearchFace }: TracksProps) {
 
   /** New filters start again at the newest page. */
   const change = (next: QueryChanges) => setQuery({ ...next, pages: null });
-  const setCursors = (next: (string | null)[]) => setQuery({ pages: next.filter(Boolean).join(",") });
   const setSelected = (event: EventView) => setQuery({ track: event.id });
   const close = useCallback(() => setQuery({ track: null }), [setQuery]);
   const cameraOf = (id: string) => streamName(streams, id);
-  const sites = siteNames(streams);
   // The PDF prints times in the browser's zone; the CSV's times are UTC with their ms, as the
   // service writes them, and it refuses a zone.
   const zone = encodeURIComponent(Intl.DateTimeFormat().resolvedOptions().timeZone);
@@ -104,48 +101,7 @@ export function Tracks({ onSearchFace }: TracksProps) {
         <h2 id="tracks-title">Tracks</h2>
         <form className="inline filters" aria-label="Filters" onSubmit={(event) => event.preventDefault()}>
           <RangePicker period={period} onChange={(next) => change(periodChanges(next))} />
-          <label>
-            Site
-            <select value={filters.site} onChange={(e) => change({ site: e.target.value })}>
-              <option value="">every site</option>
-              {sites.map((site) => (
-                <option key={site}>{site}</option>
-              ))}
-            </select>
-          </label>
-          <label>
-            Stream
-            <select value={filters.stream} onChange={(e) => change({ stream: e.target.value })}>
-              <option value="">every stream</option>
-              {streams.map((stream) => (
-                <option key={stream.id} value={stream.id}>
-                  {stream.name}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            Watchlist
-            <select value={filters.list} onChange={(e) => change({ list: e.target.value, person: "" })}>
-              <option value="">any or none</option>
-              {lists.map((list) => (
-                <option key={list.id} value={list.id}>
-                  {list.name}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            Person
-            <select value={filters.person} disabled={!filters.list} onChange={(e) => change({ person: e.target.value })}>
-              <option value="">{filters.list ? "anyone on the list" : "pick a list first"}</option>
-              {persons.map((person) => (
-                <option key={person.id} value={person.id}>
-                  {person.display_name}
-                </option>
-              ))}
-            </select>
-          </label>
+          <WhereAndWhoFilters values={filters} change={change} anyList="any or none" />
           <label>
             Kind
             <select value={filters.kind} onChange={(e) => change({ kind: e.target.value === "face" ? null : e.target.value })}>
@@ -210,20 +166,7 @@ export function Tracks({ onSearchFace }: TracksProps) {
             </tbody>
           </CardTable>
         )}
-        <div className="pager">
-          <button type="button" className="secondary" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
-            Newer
-          </button>
-          <span className="muted">page {cursors.length}</span>
-          <button
-            type="button"
-            className="secondary"
-            disabled={!page?.next_cursor}
-            onClick={() => page?.next_cursor && setCursors([...cursors, page.next_cursor])}
-          >
-            Older
-          </button>
-        </div>
+        <Pager cursors={cursors} next={page?.next_cursor} change={setQuery} />
       </section>
     </WithPanel>
   );

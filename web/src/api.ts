@@ -118,8 +118,10 @@ export type ExaminedPhoto = Enrich<"ExaminedPhoto">;
 export type Delivery = Notifier<"Delivery">;
 /** An alert with its deliveries (notifier's GET /v1/alerts). */
 export type Alert = Notifier<"AlertView">;
-/** The latest alerts (notifier's GET /v1/alerts). */
+/** A page of alerts, how many the filters select and the next page's cursor (notifier's GET /v1/alerts). */
 export type Alerts = Notifier<"Alerts">;
+/** An alert with its deliveries, attempts and the desk's steps (notifier's GET /v1/alerts/{id}). */
+export type AlertDetail = Notifier<"AlertDetail">;
 /** An alert as the live feed sends it (`event: alert` on GET /v1/alerts/live), as webhooks get it. */
 export type LiveAlert = Notifier<"AlertDocument">;
 /** An alert rule (notifier's GET /v1/alert-rules); the webhook secret is `***` but for admins. */

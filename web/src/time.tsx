@@ -31,10 +31,13 @@ const PRESETS = [
   { key: "30d", label: "last 30 days", days: 30 },
 ];
 
+/** The key of "any time" (`period=all`), offered by screens whose lists have no natural window (the alert desk). */
+export const ANY_TIME = "all";
+
 /** A screen's period: a preset counted back from when it was chosen (or the page loaded), or custom. */
 export interface Period {
   range: Range;
-  /** The preset's key; undefined for a custom range. */
+  /** The preset's key (`ANY_TIME`: no bounds; the range is then from the epoch to now); undefined for a custom range. */
   preset: string | undefined;
 }
 
@@ -47,9 +50,12 @@ export function usePeriod(query: URLSearchParams, fallback: string): Period {
   const from = Number(query.get("from"));
   const to = Number(query.get("to"));
   const custom = query.has("from") && query.has("to") && Number.isFinite(from) && Number.isFinite(to);
-  const key = PRESETS.some((preset) => preset.key === query.get("period")) ? (query.get("period") as string) : fallback;
+  const named = query.get("period");
+  const key =
+    PRESETS.some((preset) => preset.key === named) || (named === ANY_TIME && fallback === ANY_TIME) ? (named as string) : fallback;
   return useMemo(() => {
     if (custom) return { range: { from_ms: from, to_ms: to }, preset: undefined };
+    if (key === ANY_TIME) return { range: { from_ms: 0, to_ms: Date.now() }, preset: ANY_TIME };
     const preset = PRESETS.find((candidate) => candidate.key === key) ?? PRESETS[1];
     return { range: lastDays(preset.days), preset: preset.key };
   }, [custom, from, to, key]);
@@ -62,8 +68,19 @@ export function periodChanges(period: Period): Record<string, string | null> {
     : { period: null, from: String(period.range.from_ms), to: String(period.range.to_ms) };
 }
 
-/** A period: a preset, or from and to in the browser's time zone (a custom range). */
-export function RangePicker({ period, onChange }: { period: Period; onChange: (period: Period) => void }) {
+/**
+ * A period: a preset, or from and to in the browser's time zone (a custom range); with `anyTime`,
+ * also "any time" (then without from and to).
+ */
+export function RangePicker({
+  period,
+  onChange,
+  anyTime = false,
+}: {
+  period: Period;
+  onChange: (period: Period) => void;
+  anyTime?: boolean;
+}) {
   const { range } = period;
   const [from, setFrom] = useState(localInput(range.from_ms));
   const [to, setTo] = useState(localInput(range.to_ms));
@@ -82,8 +99,11 @@ export function RangePicker({ period, onChange }: { period: Period; onChange: (p
           onChange={(e) => {
             const preset = PRESETS.find((p) => p.key === e.target.value);
             if (preset) onChange({ range: lastDays(preset.days), preset: preset.key });
+            else if (e.target.value === ANY_TIME) onChange({ range: { from_ms: 0, to_ms: Date.now() }, preset: ANY_TIME });
+            else if (period.preset === ANY_TIME) onChange({ range: lastDays(1), preset: undefined });
           }}
         >
+          {anyTime && <option value={ANY_TIME}>any time</option>}
           <option value="">custom</option>
           {PRESETS.map((preset) => (
             <option key={preset.key} value={preset.key}>
@@ -92,24 +112,28 @@ export function RangePicker({ period, onChange }: { period: Period; onChange: (p
           ))}
         </select>
       </label>
-      <label>
-        From
-        <input
-          type="datetime-local"
-          value={from}
-          onChange={(e) => setFrom(e.target.value)}
-          onBlur={() => from && custom({ ...range, from_ms: new Date(from).getTime() })}
-        />
-      </label>
-      <label>
-        To
-        <input
-          type="datetime-local"
-          value={to}
-          onChange={(e) => setTo(e.target.value)}
-          onBlur={() => to && custom({ ...range, to_ms: new Date(to).getTime() })}
-        />
-      </label>
+      {period.preset !== ANY_TIME && (
+        <>
+          <label>
+            From
+            <input
+              type="datetime-local"
+              value={from}
+              onChange={(e) => setFrom(e.target.value)}
+              onBlur={() => from && custom({ ...range, from_ms: new Date(from).getTime() })}
+            />
+          </label>
+          <label>
+            To
+            <input
+              type="datetime-local"
+              value={to}
+              onChange={(e) => setTo(e.target.value)}
+              onBlur={() => to && custom({ ...range, to_ms: new Date(to).getTime() })}
+            />
+          </label>
+        </>
+      )}
     </>
   );
 }

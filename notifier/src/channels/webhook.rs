@@ -94,7 +94,7 @@ fn refusal(status: reqwest::StatusCode) -> String {
         404 | 405 => "check the rule's webhook URL",
         _ => "check what the receiver accepts",
     };
-    format!("the receiver refused the alert ({status}); it is not sent again: {advice}")
+    format!("the receiver refused the alert ({status}); it is not sent again on its own: {advice}")
 }
 
 /// Why a webhook could not be reached, in words that stay the same on every retry: a refused

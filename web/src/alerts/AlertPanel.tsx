@@ -1,0 +1,154 @@
+// One alert opened on the desk: the best shot, who and where, links to the track, the person's
+// sightings and the camera, what was done about it (who, when, their note) and the steps to take,
+// and every delivery attempt.
+import { useState } from "react";
+import { type AlertDetail } from "../api";
+import { ErrorLine, FieldProblem, useFormAction } from "../forms";
+import { readProblem, useApi } from "../data";
+import { localTime } from "../time";
+import { streamName, useStreams } from "../names";
+import { Deliveries, StateBadge, takeStep } from "./AlertCard";
+
+/** What a logged step says after who took it: "acknowledged", "resolved “note”", "sent the webhook again". */
+function stepWords(action: string, note: string): string {
+  if (action === "retried") return `sent the ${note} again`;
+  return note ? `${action} “${note}”` : action;
+}
+
+interface AlertPanelProps {
+  id: string;
+  /** Opens another screen at `url` (a path and query). */
+  go: (url: string) => void;
+  /** Shows the desk's alerts about this person. */
+  onPersonFilter: (list: string, person: string) => void;
+  onChanged: () => Promise<unknown>;
+}
+
+/** The open alert (`alert=` in the address). */
+export function AlertPanel({ id, go, onPersonFilter, onChanged }: AlertPanelProps) {
+  const answer = useApi<AlertDetail>(`/v1/alerts/${id}`);
+  const streams = useStreams();
+  const alert = answer.data;
+  const [note, setNote] = useState("");
+  const { problem, run, busy } = useFormAction(["note"]);
+  const error = readProblem(answer.error);
+  if (!alert) return error ? <ErrorLine error={error} /> : <p className="loading">Loading…</p>;
+
+  const step = (action: "acknowledge" | "resolve" | "reopen") =>
+    void run(async () => {
+      await takeStep(alert, action, note);
+      setNote("");
+      await onChanged();
+    });
+  const link = (url: string, label: string) => (
+    <a
+      href={url}
+      onClick={(event) => {
+        event.preventDefault();
+        go(url);
+      }}
+    >
+      {label}
+    </a>
+  );
+  const name = alert.person_display_name;
+  return (
+    <section aria-labelledby="alert-title" className="alert-detail">
+      <h3 id="alert-title">
+        {name} <StateBadge alert={alert} />
+      </h3>
+      {alert.has_best_shot && <img className="best-shot" src={`/api/v1/alerts/${alert.id}/best-shot`} alt={`Best shot of ${name}`} />}
+      <dl>
+        <dt>Match</dt>
+        <dd>
+          similarity {alert.similarity.toFixed(2)} on {alert.list_name}
+          {alert.person_external_id && ` (${alert.person_external_id})`}
+        </dd>
+        <dt>Camera</dt>
+        <dd>
+          {streamName(streams, alert.stream_id)}
+          {alert.site && ` (${alert.site})`}
+        </dd>
+        <dt>Seen</dt>
+        <dd>
+          {localTime(alert.capture_time_ms)} (track first seen {localTime(alert.first_seen_ms)})
+        </dd>
+        <dt>Raised</dt>
+        <dd>
+          {localTime(alert.raised_ms)} by rule {alert.rule_name}
+        </dd>
+      </dl>
+      <p className="links">
+        {link(`/tracks?${new URLSearchParams({ track: alert.event_id })}`, "Open the track")}
+        {link(`/tracks?${new URLSearchParams({ list: alert.list_id, person: alert.person_id, period: "7d" })}`, `${name}'s sightings`)}
+        {link(`/streams?${new URLSearchParams({ stream: alert.stream_id })}`, "The camera now")}
+        <button type="button" className="link" onClick={() => onPersonFilter(alert.list_id, alert.person_id)}>
+          Alerts about {name}
+        </button>
+      </p>
+
+      <h4>On the desk</h4>
+      {alert.actions.length === 0 ? (
+        <p className="muted">No one has taken it on yet.</p>
+      ) : (
+        <ol className="alert-log" aria-label="What was done">
+          {alert.actions.map((action, index) => (
+            <li key={index}>
+              {localTime(action.at_ms)}: <strong>{action.by}</strong> {stepWords(action.action, action.note)}
+            </li>
+          ))}
+        </ol>
+      )}
+      <form
+        className="fields"
+        aria-label="Handle the alert"
+        onSubmit={(event) => {
+          event.preventDefault();
+          step(alert.state === "resolved" ? "reopen" : "resolve");
+        }}
+      >
+        <label>
+          Note (what you found or did)
+          <input value={note} onChange={(e) => setNote(e.target.value)} maxLength={2000} autoComplete="off" />
+          <FieldProblem problem={problem} field="note" />
+        </label>
+        <FieldProblem problem={problem} field={null} />
+        <div className="buttons">
+          {alert.state === "new" && (
+            <button type="button" disabled={busy} aria-busy={busy} onClick={() => step("acknowledge")}>
+              Acknowledge
+            </button>
+          )}
+          {alert.state !== "resolved" && (
+            <button type="submit" disabled={busy} aria-busy={busy}>
+              Resolve
+            </button>
+          )}
+          {alert.state !== "new" && (
+            <button type="button" className="secondary" disabled={busy} aria-busy={busy} onClick={() => step("reopen")}>
+              Reopen
+            </button>
+          )}
+        </div>
+      </form>
+
+      <h4>Deliveries</h4>
+      {alert.deliveries.length === 0 ? (
+        <p className="muted">None: the rule sends it nowhere.</p>
+      ) : (
+        <Deliveries alert={alert} onChanged={onChanged} />
+      )}
+      {alert.attempts.length > 0 && (
+        <ol className="alert-log" aria-label="Delivery attempts">
+          {alert.attempts.map((attempt, index) => (
+            <li key={index}>
+              {localTime(attempt.at_ms)}: {attempt.channel} attempt {attempt.attempt}, {attempt.outcome}
+              {attempt.status_code > 0 && ` (${attempt.status_code})`}
+              {attempt.error && <span className="error"> {attempt.error}</span>}
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}
