@@ -170,8 +170,13 @@ echo "   $(grep 'matches=\[demo-people' "$DATA/demo/enriched.txt" | grep -o 'tra
 query() { curl -sf "$CH/?database=sightline" --data-binary "$1 FORMAT PrettyCompactMonoBlock"; }
 visible() { curl -sf "$CH/?database=sightline" --data-binary "SELECT count() FROM events FINAL"; }
 
-echo "== producing $COUNT enriched events (seed $SEED) to sightline.events.v1"
-"$BIN/sightline-loadgen" --count "$COUNT" --seed "$SEED"
+# The generated history covers the last 20 hours, so it falls inside the screens' default views (the
+# last 24 hours).
+HISTORY_MS=$((20 * 3600 * 1000))
+START_MS=$(($(date +%s) * 1000 - HISTORY_MS))
+STEP_MS=$((HISTORY_MS / COUNT))
+echo "== producing $COUNT enriched events (seed $SEED) to sightline.events.v1, over the last 20 hours"
+"$BIN/sightline-loadgen" --count "$COUNT" --seed "$SEED" --start-ms "$START_MS" --step-ms "$STEP_MS"
 before=$(visible)
 target=$((before + COUNT))
 
@@ -188,7 +193,7 @@ landed=$(visible)
 echo "visible events: $landed (were $before; produced $COUNT plus the demo video's)"
 
 echo "== replaying the first 500 events of this run: they must not be counted twice"
-"$BIN/sightline-loadgen" --count 500 --seed "$SEED"
+"$BIN/sightline-loadgen" --count 500 --seed "$SEED" --start-ms "$START_MS" --step-ms "$STEP_MS"
 sleep 3
 echo "visible events after the replay: $(visible)"
 [ "$(visible)" -eq "$landed" ] || { echo "unexpected count after replay"; exit 1; }
@@ -258,6 +263,20 @@ echo "== ingest: analysing the camera again, and left running"
 daemon ingest "$DATA/logs/demo-ingest.log" env SIGHTLINE_INGEST__MODELS_DIR="$MODELS" SIGHTLINE_INGEST__HTTP_ADDR="$INGEST_ADDR" \
   "$BIN/sightline-ingest" --config ingest/ingest.toml
 for _ in $(seq 1 100); do curl -sf "http://$INGEST_ADDR/healthz" >/dev/null && break; sleep 0.2; done
+# A looping video is not a camera: after a few passes the demo disables it (the Streams screen can
+# enable it again), so the counts stay those of a few people passing, not of a loop run for hours.
+PASSES=${DEMO_CAMERA_PASSES:-3}
+FRAMES=$((PASSES * 8 * 5)) # the video is 8 s long, analysed at 5 fps
+daemon camera-stop "$DATA/logs/demo-camera-stop.log" bash -c '
+  for _ in $(seq 1 600); do
+    frames=$(curl -sf -H "Authorization: Bearer $1" "http://$2/v1/streams/$3" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"state\"].get(\"frames\") or 0)" 2>/dev/null || echo 0)
+    [ "${frames:-0}" -ge "$4" ] && break
+    sleep 2
+  done
+  curl -sf -X PATCH -H "Authorization: Bearer $1" -H "content-type: application/json" -d "{\"enabled\": false}" \
+    "http://$2/v1/streams/$3" >/dev/null && echo "the demo camera disabled after $4 analysed frames"' \
+  camera-stop "$TOKEN" "$INGEST_ADDR" "$STREAM" "$FRAMES"
+echo "   the camera is disabled after $PASSES passes of the video ($FRAMES analysed frames); enable it on the Streams screen to watch again"
 
 echo "== web app: built by infra/web, behind nginx on http://$WEB_ADDR"
 WEB_ROOT=$(infra/web build)

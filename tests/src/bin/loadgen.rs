@@ -1,6 +1,7 @@
 //! `sightline-loadgen`: produces realistic enriched events to a topic (default `sightline.events.v1`).
 //!
-//! `sightline-loadgen --count 10000 [--rate 500] [--first 0] [--seed 1] [--streams 8] [--sites 3]`
+//! `sightline-loadgen --count 10000 [--rate 500] [--first 0] [--seed 1] [--streams 8] [--sites 3]
+//! [--start-ms MS] [--step-ms 250]`
 
 use clap::Parser;
 use sightline_common::kafka::KafkaSettings;
@@ -34,6 +35,13 @@ struct Cli {
     /// Number of sites.
     #[arg(long, default_value_t = 3)]
     sites: usize,
+    /// Capture time of event 0, ms since the epoch (default: the profile's fixed start, so a seed
+    /// gives the same events on every run); the demo dates its history relative to now.
+    #[arg(long)]
+    start_ms: Option<i64>,
+    /// Capture-time step between consecutive events, ms.
+    #[arg(long)]
+    step_ms: Option<i64>,
 }
 
 #[tokio::main]
@@ -41,7 +49,15 @@ async fn main() -> anyhow::Result<()> {
     sightline_common::telemetry::init();
     let cli = Cli::parse();
     let kafka = KafkaSettings { brokers: cli.brokers, ..Default::default() };
-    let profile = LoadProfile { seed: cli.seed, streams: cli.streams, sites: cli.sites, ..Default::default() };
+    let defaults = LoadProfile::default();
+    let profile = LoadProfile {
+        seed: cli.seed,
+        streams: cli.streams,
+        sites: cli.sites,
+        start_ms: cli.start_ms.unwrap_or(defaults.start_ms),
+        step_ms: cli.step_ms.unwrap_or(defaults.step_ms),
+        ..defaults
+    };
     let generator = EventGenerator::new(profile);
     let started = Instant::now();
     let ids = produce(&kafka, &cli.topic, &generator, cli.first, cli.count, cli.rate).await?;
