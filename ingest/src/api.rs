@@ -350,6 +350,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(fetch, replace, change, remove))
         .routes(routes!(restart))
         .routes(routes!(snapshot))
+        .routes(routes!(frame))
 }
 
 /// The API's OpenAPI document (`GET /openapi.json`, kept in `schemas/openapi/ingest.json`).
@@ -733,7 +734,83 @@ async fn snapshot(
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
-    let id = parse_id(&id)?;
+    latest_frame(&state, caller, &id, &headers, Representation::Jpeg).await
+}
+
+/// The stream's last analysed frame with what was detected in it: the JPEG (base64, detections
+/// drawn) and each box with its track, as fractions of the frame (analysts and up).
+///
+/// For the camera wall, which puts the names of identified people on their boxes: the boxes are
+/// those of this very JPEG. Renewed every second while the stream runs; 404 while the stream has
+/// no analysed frame.
+#[utoipa::path(get, path = "/v1/streams/{id}/frame", tag = "streams", params(("id" = Uuid, Path, description = "The stream.")),
+    responses((status = 200, body = FrameView)))]
+async fn frame(
+    State(state): State<ApiState>,
+    caller: Result<Caller<SeesPeople>, ApiError>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    latest_frame(&state, caller, &id, &headers, Representation::Json).await
+}
+
+/// A stream's last analysed frame with its boxes (`GET /v1/streams/{id}/frame`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct FrameView {
+    /// Capture time, ms since the epoch.
+    capture_ms: i64,
+    /// The frame's width, pixels.
+    width: u32,
+    /// Its height, pixels.
+    height: u32,
+    /// What was detected, each with its track.
+    boxes: Vec<crate::snapshot::SnapshotBox>,
+    /// The JPEG, base64.
+    jpeg: String,
+}
+
+impl From<&crate::snapshot::Snapshot> for FrameView {
+    fn from(snapshot: &crate::snapshot::Snapshot) -> Self {
+        use base64::Engine as _;
+        Self {
+            capture_ms: snapshot.capture_ms,
+            width: snapshot.width,
+            height: snapshot.height,
+            boxes: snapshot.boxes.clone(),
+            jpeg: base64::engine::general_purpose::STANDARD.encode(&snapshot.jpeg),
+        }
+    }
+}
+
+/// How a frame is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Representation {
+    /// The JPEG, its capture time in `X-Capture-Ms` (`/snapshot`).
+    Jpeg,
+    /// A [`FrameView`] (`/frame`).
+    Json,
+}
+
+impl Representation {
+    /// The route's last segment.
+    fn segment(self) -> &'static str {
+        match self {
+            Representation::Jpeg => "snapshot",
+            Representation::Json => "frame",
+        }
+    }
+}
+
+/// The last analysed frame of stream `id` as `representation`: this instance's when it runs the
+/// stream, else the owner's.
+async fn latest_frame(
+    state: &ApiState,
+    caller: Result<Caller<SeesPeople>, ApiError>,
+    id: &str,
+    headers: &axum::http::HeaderMap,
+    representation: Representation,
+) -> Result<axum::response::Response, ApiError> {
+    let id = parse_id(id)?;
     // Another instance asking for a frame of a stream this one runs shows a ticket of its own for
     // this stream (it checked its caller); anyone else is a caller who must see people.
     let from_peer = match headers.get(PEER_TICKET_HEADER) {
@@ -754,7 +831,7 @@ async fn snapshot(
         && !from_peer
         && let Some(owner) = leases(&state.pool, Some(id)).await?.remove(&id).filter(|l| l.instance != state.instance)
     {
-        return from_owner(&state, &owner, id).await;
+        return from_owner(state, &owner, id, representation).await;
     }
     let Some(snapshot) = snapshot else {
         let exists = sqlx::query("SELECT 1 FROM streams WHERE id = $1").bind(id).fetch_optional(&state.pool).await?;
@@ -763,7 +840,10 @@ async fn snapshot(
             None => format!("no stream {id}"),
         }));
     };
-    Ok(frame_response(axum::body::Bytes::from_owner(snapshot.jpeg), snapshot.capture_ms))
+    Ok(match representation {
+        Representation::Jpeg => frame_response(axum::body::Bytes::from_owner(snapshot.jpeg), snapshot.capture_ms),
+        Representation::Json => frame_json(&FrameView::from(&snapshot)),
+    })
 }
 
 /// The header in which one instance shows another its ticket for a stream's frame.
@@ -784,11 +864,23 @@ fn frame_response(jpeg: axum::body::Bytes, capture_ms: i64) -> axum::response::R
     response
 }
 
+/// A frame with its boxes as this API answers it: JSON, not cached (it shows faces).
+fn frame_json(frame: &FrameView) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    ([(header::CACHE_CONTROL, "no-store")], Json(frame)).into_response()
+}
+
 /// The frame of stream `id` from the instance running it, asked with a single-use ticket for this
 /// stream (never the caller's credentials, whatever address the owner's lease names). Only a JPEG
-/// is taken back, and answered as this instance's own: nothing else of the answer (its cookies, its
-/// other headers) reaches the caller. A 404 there is a 404 here; anything else is a 502.
-async fn from_owner(state: &ApiState, owner: &Lease, id: Uuid) -> Result<axum::response::Response, ApiError> {
+/// (or a frame with its boxes, parsed) is taken back, and answered as this instance's own: nothing
+/// else of the answer (its cookies, its other headers) reaches the caller. A 404 there is a 404
+/// here; anything else is a 502.
+async fn from_owner(
+    state: &ApiState,
+    owner: &Lease,
+    id: Uuid,
+    representation: Representation,
+) -> Result<axum::response::Response, ApiError> {
     let unavailable = |why: String| {
         tracing::warn!(stream = %id, owner = %owner.instance, %why, "fetching a frame from the stream's owner failed");
         ApiError(
@@ -797,7 +889,7 @@ async fn from_owner(state: &ApiState, owner: &Lease, id: Uuid) -> Result<axum::r
         )
     };
     let ticket = sightline_common::auth::service_ticket(&state.pool, id, PEER_TICKET_SECONDS).await?;
-    let uri = format!("{}/v1/streams/{id}/snapshot", owner.api_url.trim_end_matches('/'));
+    let uri = format!("{}/v1/streams/{id}/{}", owner.api_url.trim_end_matches('/'), representation.segment());
     let request = axum::http::Request::get(uri)
         .header(PEER_TICKET_HEADER, ticket)
         .body(axum::body::Body::empty())
@@ -817,22 +909,33 @@ async fn from_owner(state: &ApiState, owner: &Lease, id: Uuid) -> Result<axum::r
     if parts.status == StatusCode::NOT_FOUND {
         return Err(ApiError::not_found(format!("stream {id} has no analysed frame yet")));
     }
-    let is_jpeg = parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == b"image/jpeg")
-        && body.starts_with(&[0xFF, 0xD8, 0xFF]);
-    if parts.status != StatusCode::OK || !is_jpeg {
+    let content_type = parts.headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes());
+    if parts.status != StatusCode::OK {
         return Err(unavailable(format!(
             "answered {} with {:?}",
             parts.status,
             parts.headers.get(header::CONTENT_TYPE)
         )));
     }
-    let capture_ms = parts
-        .headers
-        .get("x-capture-ms")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i64>().ok())
-        .ok_or_else(|| unavailable("no capture time".into()))?;
-    Ok(frame_response(body, capture_ms))
+    match representation {
+        Representation::Jpeg => {
+            if content_type != Some(b"image/jpeg") || !body.starts_with(&[0xFF, 0xD8, 0xFF]) {
+                return Err(unavailable(format!("answered {:?}, not a JPEG", parts.headers.get(header::CONTENT_TYPE))));
+            }
+            let capture_ms = parts
+                .headers
+                .get("x-capture-ms")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<i64>().ok())
+                .ok_or_else(|| unavailable("no capture time".into()))?;
+            Ok(frame_response(body, capture_ms))
+        }
+        Representation::Json => {
+            let frame: FrameView =
+                serde_json::from_slice(&body).map_err(|e| unavailable(format!("not a frame with boxes: {e}")))?;
+            Ok(frame_json(&frame))
+        }
+    }
 }
 
 /// Analyses the stream again from its start: a finished file plays again, a live stream reconnects

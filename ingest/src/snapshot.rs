@@ -1,7 +1,8 @@
 //! The last analysed frame of each stream, as operators check a camera: what it sees, what was
 //! detected in it (faces green, bodies blue) and the region of interest (yellow). A worker renders one
 //! at most every [`SNAPSHOT_INTERVAL`] into the service's [`SnapshotBoard`], which the API serves
-//! (`GET /v1/streams/{id}/snapshot`).
+//! (`GET /v1/streams/{id}/snapshot`; `GET /v1/streams/{id}/frame` with its boxes and their tracks, for
+//! the camera wall to name the people on them).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -28,6 +29,29 @@ pub struct Snapshot {
     pub faces: usize,
     /// Bodies detected in it.
     pub bodies: usize,
+    /// The frame's size, pixels.
+    pub width: u32,
+    /// Its height, pixels.
+    pub height: u32,
+    /// What was detected, each with its track.
+    pub boxes: Vec<SnapshotBox>,
+}
+
+/// A detection on a snapshot: its kind, its track and its box as fractions of the frame.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct SnapshotBox {
+    /// `face` or `body`.
+    pub kind: String,
+    /// The track it belongs to (its reports carry this id once it is confirmed).
+    pub track_id: Uuid,
+    /// Left edge, fraction of the width.
+    pub x: f32,
+    /// Top edge, fraction of the height.
+    pub y: f32,
+    /// Width, fraction of the frame's.
+    pub width: f32,
+    /// Height, fraction of the frame's.
+    pub height: f32,
 }
 
 /// The latest snapshot of each stream, by id.
@@ -55,8 +79,15 @@ const FACE_COLOUR: [u8; 3] = [0x2e, 0xcc, 0x40];
 const BODY_COLOUR: [u8; 3] = [0x1f, 0x8f, 0xff];
 const ROI_COLOUR: [u8; 3] = [0xff, 0xd7, 0x00];
 
-/// `frame` with `detections` and `roi` drawn on it, as a [`Snapshot`] captured at `capture_ms`.
-pub fn render(frame: &RgbFrame, detections: &[Detection], roi: Option<Roi>, capture_ms: i64) -> Option<Snapshot> {
+/// `frame` with `detections` (of the tracks `tracks`, in the same order) and `roi` drawn on it, as a
+/// [`Snapshot`] captured at `capture_ms`.
+pub fn render(
+    frame: &RgbFrame,
+    detections: &[Detection],
+    tracks: &[Uuid],
+    roi: Option<Roi>,
+    capture_ms: i64,
+) -> Option<Snapshot> {
     let mut canvas = frame.clone();
     let thickness = (frame.width / 320).max(2);
     if let Some(roi) = roi {
@@ -69,7 +100,28 @@ pub fn render(frame: &RgbFrame, detections: &[Detection], roi: Option<Roi>, capt
         outline(&mut canvas, &detection.bbox, colour, thickness);
     }
     let faces = detections.iter().filter(|d| d.kind == Kind::Face).count();
-    Some(Snapshot { jpeg: encode_jpeg(&canvas)?.into(), capture_ms, faces, bodies: detections.len() - faces })
+    let (w, h) = (frame.width.max(1) as f32, frame.height.max(1) as f32);
+    let boxes = detections
+        .iter()
+        .zip(tracks)
+        .map(|(detection, track)| SnapshotBox {
+            kind: if detection.kind == Kind::Face { "face" } else { "body" }.to_owned(),
+            track_id: *track,
+            x: (detection.bbox.x / w).clamp(0.0, 1.0),
+            y: (detection.bbox.y / h).clamp(0.0, 1.0),
+            width: (detection.bbox.width / w).clamp(0.0, 1.0),
+            height: (detection.bbox.height / h).clamp(0.0, 1.0),
+        })
+        .collect();
+    Some(Snapshot {
+        jpeg: encode_jpeg(&canvas)?.into(),
+        capture_ms,
+        faces,
+        bodies: detections.len() - faces,
+        width: frame.width,
+        height: frame.height,
+        boxes,
+    })
 }
 
 /// Draws the outline of `bbox` (clipped to the frame), `thickness` pixels wide, inside the box.
@@ -125,8 +177,17 @@ mod tests {
             landmarks: vec![],
         };
         let body = Detection { kind: Kind::Body, ..face.clone() };
-        let snapshot = render(&frame, &[face, body], None, 7).expect("encoded");
+        let tracks = [Uuid::new_v4(), Uuid::new_v4()];
+        let snapshot = render(&frame, &[face, body], &tracks, None, 7).expect("encoded");
         assert_eq!((snapshot.faces, snapshot.bodies, snapshot.capture_ms), (1, 1, 7));
+        assert_eq!((snapshot.width, snapshot.height), (64, 48));
+        let face_box = &snapshot.boxes[0];
+        assert_eq!((face_box.kind.as_str(), face_box.track_id), ("face", tracks[0]));
+        assert_eq!(
+            (face_box.x, face_box.y, face_box.width, face_box.height),
+            (4.0 / 64.0, 4.0 / 48.0, 0.25, 16.0 / 48.0)
+        );
+        assert_eq!((snapshot.boxes[1].kind.as_str(), snapshot.boxes[1].track_id), ("body", tracks[1]));
         let decoded = RgbFrame::decode(&snapshot.jpeg).expect("a JPEG");
         assert_eq!((decoded.width, decoded.height), (64, 48));
     }

@@ -237,13 +237,21 @@ pub struct Tracker {
     tracks: Vec<Track>,
     /// Namespace of the stream's track ids.
     namespace: Uuid,
+    /// The track of each detection of the last frame, in the detections' order.
+    assigned: Vec<Uuid>,
 }
 
 impl Tracker {
     /// An empty tracker for the stream `stream_id`.
     pub fn new(settings: TrackerSettings, stream_id: &str) -> Self {
         let namespace = Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("sightline-stream/{stream_id}").as_bytes());
-        Self { settings, tracks: Vec::new(), namespace }
+        Self { settings, tracks: Vec::new(), namespace, assigned: Vec::new() }
+    }
+
+    /// The track of each detection of the last frame given to [`Tracker::update`], in the
+    /// detections' order (a track's id is the one its reports carry once it is confirmed).
+    pub fn assigned(&self) -> &[Uuid] {
+        &self.assigned
     }
 
     /// Tracks alive (tentative or confirmed).
@@ -307,6 +315,7 @@ impl Tracker {
                 }
             }
         }
+        self.assigned = detection_track.iter().filter_map(|t| t.map(|t| self.tracks[t].id)).collect();
         self.link_faces_to_bodies(now_ms);
 
         let mut reports = Vec::new();
@@ -611,9 +620,11 @@ mod tests {
                 reports.push((t, report));
             }
         }
+        let assigned_while_seen = tracker.assigned().to_vec();
         for t in (4_000..6_000).step_by(100) {
             reports.extend(tracker.update(t, &frame, &[]).into_iter().map(|r| (t, r)));
         }
+        assert!(tracker.assigned().is_empty(), "no detection, no track assigned");
         let reasons: Vec<ReportReason> = reports.iter().map(|(_, r)| r.reason).collect();
         assert_eq!(reasons.first(), Some(&ReportReason::First), "{reasons:?}");
         assert_eq!(reasons.last(), Some(&ReportReason::Ended), "{reasons:?}");
@@ -625,6 +636,7 @@ mod tests {
         // Each report: same track, sequence one higher, best shot no worse; improved ones 15 %
         // better than the last and at least a second apart.
         let track = first.track_id;
+        assert_eq!(assigned_while_seen, [track], "the face's box belongs to the track its reports name");
         let mut previous: Option<(i64, f32)> = None;
         for (i, (t, report)) in reports.iter().enumerate() {
             assert_eq!((report.track_id, report.sequence), (track, i as u32));

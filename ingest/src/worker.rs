@@ -250,23 +250,27 @@ impl FrameHandler for Analysis {
         self.last_pts = frame.pts_ms;
         let capture_ms = self.clock.capture_ms(&mut self.epoch_ms, frame.pts_ms, frame.duration_ms, now_ms());
         let detections = self.detect(&frame.frame);
-        if let Some(slot) = &self.snapshot
-            && self.last_snapshot.is_none_or(|at| at.elapsed() >= SNAPSHOT_INTERVAL)
-        {
-            self.last_snapshot = Some(Instant::now());
-            if let Some(snapshot) = crate::snapshot::render(&frame.frame, &detections, self.roi, capture_ms) {
-                slot.put(snapshot);
-            }
-        }
         self.metrics.frames.inc();
         let faces = detections.iter().filter(|d| d.kind == Kind::Face).count() as u64;
         self.metrics.faces.inc_by(faces);
         self.metrics.bodies.inc_by(detections.len() as u64 - faces);
-        let Ok(mut guard) = self.tracks.lock() else { return };
-        let (tracker, context) = &mut *guard;
-        (context.frame_width, context.frame_height) = (frame.frame.width, frame.frame.height);
-        for report in tracker.update(capture_ms, &frame.frame, &detections) {
-            emit(&self.producer, &self.topic, context, &report);
+        let tracks = {
+            let Ok(mut guard) = self.tracks.lock() else { return };
+            let (tracker, context) = &mut *guard;
+            (context.frame_width, context.frame_height) = (frame.frame.width, frame.frame.height);
+            for report in tracker.update(capture_ms, &frame.frame, &detections) {
+                emit(&self.producer, &self.topic, context, &report);
+            }
+            tracker.assigned().to_vec()
+        };
+        // Drawn after tracking, so each box carries the track its reports name.
+        if let Some(slot) = &self.snapshot
+            && self.last_snapshot.is_none_or(|at| at.elapsed() >= SNAPSHOT_INTERVAL)
+        {
+            self.last_snapshot = Some(Instant::now());
+            if let Some(snapshot) = crate::snapshot::render(&frame.frame, &detections, &tracks, self.roi, capture_ms) {
+                slot.put(snapshot);
+            }
         }
         self.metrics.analysis_seconds.observe(started.elapsed().as_secs_f64());
     }

@@ -9,7 +9,7 @@ mod common;
 use common::{fresh_database, request};
 use serde_json::json;
 use sightline_ingest::api::{ApiState, SourcePolicy, StatusBoard, router};
-use sightline_ingest::snapshot::{Snapshot, SnapshotBoard};
+use sightline_ingest::snapshot::{Snapshot, SnapshotBoard, SnapshotBox};
 use sightline_testkit::stack::http_exchange;
 use sqlx::postgres::PgListener;
 use std::time::Duration;
@@ -176,7 +176,23 @@ async fn streams_api_end_to_end() -> anyhow::Result<()> {
     assert!(String::from_utf8_lossy(&missing.body).contains("no analysed frame yet"), "{missing:?}");
     let jpeg: Vec<u8> = vec![0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 0xff, 0xd9];
     let stream_id = uuid::Uuid::parse_str(&id)?;
-    let taken = Snapshot { jpeg: jpeg.clone().into(), capture_ms: 1_700_000_000_123, faces: 1, bodies: 0 };
+    let face = SnapshotBox {
+        kind: "face".into(),
+        track_id: uuid::Uuid::new_v4(),
+        x: 0.25,
+        y: 0.5,
+        width: 0.125,
+        height: 0.25,
+    };
+    let taken = Snapshot {
+        jpeg: jpeg.clone().into(),
+        capture_ms: 1_700_000_000_123,
+        faces: 1,
+        bodies: 0,
+        width: 640,
+        height: 480,
+        boxes: vec![face.clone()],
+    };
     snapshots.write().expect("board").insert(stream_id, taken);
     let served = get_snapshot("operator-secret").await??;
     assert_eq!((served.status, served.header("content-type")), (200, Some("image/jpeg")));
@@ -188,6 +204,15 @@ async fn streams_api_end_to_end() -> anyhow::Result<()> {
     assert_eq!(get_snapshot("viewer-secret").await??.status, 403, "viewers see no faces");
     let (_, listed) = call("GET", format!("/v1/streams/{id}"), Some("viewer-secret"), None).await?;
     assert_eq!(listed["state"]["snapshot"], json!({"capture_ms": 1_700_000_000_123i64, "faces": 1, "bodies": 0}));
+    // The frame with its boxes, for the camera wall: the same JPEG, each box with its track.
+    let (status, frame) = call("GET", format!("/v1/streams/{id}/frame"), Some("operator-secret"), None).await?;
+    assert_eq!(status, 200, "{frame}");
+    use base64::Engine as _;
+    let framed = base64::engine::general_purpose::STANDARD.decode(frame["jpeg"].as_str().unwrap_or_default())?;
+    assert_eq!(framed, jpeg, "the frame's JPEG is the snapshot's");
+    assert_eq!((frame["capture_ms"].as_i64(), frame["width"].as_u64()), (Some(1_700_000_000_123), Some(640)));
+    assert_eq!(frame["boxes"], json!([face]), "{frame}");
+    assert_eq!(call("GET", format!("/v1/streams/{id}/frame"), Some("viewer-secret"), None).await?.0, 403);
     let other = format!("/v1/streams/{}/snapshot", uuid::Uuid::new_v4());
     let unknown =
         tokio::task::spawn_blocking(move || http_exchange(port, "GET", &other, Some("admin-secret"), "", b""))

@@ -180,8 +180,19 @@ async fn an_operator_adds_the_test_video_and_sees_it_analysed() -> anyhow::Resul
     let stored: (String, String, i32, bool) =
         sqlx::query_as("SELECT name, source_url, analysis_fps, enabled FROM streams").fetch_one(&web.db.pool).await?;
     assert_eq!(stored, ("Lobby east".to_owned(), camera.url.clone(), 5, false));
-    let shots =
-        ["07-stream-refused", "08-stream-running", "09-stream-disabled", "10-streams-viewer", "24-stream-health"];
+    // The region drawn with the mouse: 10 % to 90 % across, 20 % to 80 % down.
+    let roi: serde_json::Value =
+        sqlx::query_scalar("SELECT to_jsonb(roi) FROM streams").fetch_one(&web.db.pool).await?;
+    let near = |key: &str, expected: f64| roi[key].as_f64().is_some_and(|v| (v - expected).abs() < 0.01);
+    assert!(near("x", 0.1) && near("y", 0.2) && near("width", 0.8) && near("height", 0.6), "{roi}");
+    let shots = [
+        "07-stream-refused",
+        "08-stream-running",
+        "09-stream-disabled",
+        "10-streams-viewer",
+        "24-stream-health",
+        "28-stream-roi-drawn",
+    ];
     web.finish(&shots).await
 }
 
@@ -247,7 +258,7 @@ async fn an_operator_sees_a_listed_person_alerted_live() -> anyhow::Result<()> {
         sqlx::query_as("SELECT action, by_name FROM alert_actions ORDER BY id").fetch_all(&web.db.pool).await?;
     let steps = [("retried", "otto"), ("acknowledged", "otto"), ("resolved", "otto")];
     assert_eq!(log, steps.map(|(a, b)| (a.to_owned(), b.to_owned())));
-    web.finish(&["13-alert-live", "14-rule-refused", "26-alert-desk"]).await
+    web.finish(&["13-alert-live", "14-rule-refused", "26-alert-desk", "27-camera-wall"]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,8 +296,9 @@ async fn an_analyst_counts_finds_and_downloads_what_the_video_shows() -> anyhow:
     // The same screens on a phone.
     drive("phone.mjs", "", &settings);
     let phone =
-        ["tracks", "track", "streams", "alerts", "search-by-face", "analytics", "reports", "watchlists", "api", "menu"];
-    let phone: Vec<String> = phone.iter().map(|screen| format!("phone-{screen}")).collect();
+        ["tracks", "track", "camera-wall", "streams", "alerts", "search-by-face", "analytics", "reports", "watchlists"];
+    let phone = phone.iter().chain(&["api", "menu"]);
+    let phone: Vec<String> = phone.map(|screen| format!("phone-{screen}")).collect();
     let mut shots = vec!["15-analytics", "21-analytics-zone-typed", "16-track", "17-search", "25-search-choose-face"];
     shots.extend(phone.iter().map(String::as_str));
     web.finish(&shots).await

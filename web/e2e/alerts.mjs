@@ -163,5 +163,27 @@ await inBrowser(async ({ context, page, shot, login }) => {
   await panel.getByRole("link", { name: "Open the track" }).click();
   await page.getByRole("heading", { name: /^Track on Lobby camera/ }).waitFor();
   await second.close();
+
+  // The camera wall: the camera's frame, renewed, with Obama's name on his box when he is in view
+  // (the video loops every 8 s), and the camera's health.
+  await page.getByRole("navigation").getByRole("link", { name: "Camera wall" }).click();
+  const tile = page.getByRole("article", { name: "Camera Lobby camera" });
+  await tile
+    .getByTestId("health")
+    .getByText(/^running since/)
+    .waitFor();
+  const frameImage = tile.getByRole("img", { name: "Last analysed frame of Lobby camera" });
+  await frameImage.waitFor();
+  const firstFrame = await frameImage.getAttribute("src");
+  await page.waitForFunction(
+    (before) => document.querySelector('article[aria-label="Camera Lobby camera"] img')?.getAttribute("src") !== before,
+    firstFrame,
+    { timeout: 10_000 },
+  );
+  await tile
+    .getByTestId("name-on-box")
+    .getByText(/^Barack Obama 0\.\d\d$/)
+    .waitFor({ timeout: 60_000 });
+  await shot("27-camera-wall");
 });
 receiver.close();

@@ -48,7 +48,7 @@ export async function inBrowser(steps, { storageState, viewport = { width: 1280,
       const refusal = /Failed to load resource: the server responded with a status of (400|401|409|429)/;
       // A stream's frame that went away between its state and the image's request (the stream
       // restarted or stopped) is a 404 the streams screen handles: it shows that there is no frame.
-      const frameGone = /\/api\/v1\/streams\/[^/]+\/snapshot/.test(message.location().url ?? "") && / 404 /.test(message.text());
+      const frameGone = /\/api\/v1\/streams\/[^/]+\/(snapshot|frame)/.test(message.location().url ?? "") && / 404 /.test(message.text());
       if (message.type() === "error" && !refusal.test(message.text()) && !frameGone) {
         problems.push(`console: ${message.text()} (${message.location().url})`);
       }

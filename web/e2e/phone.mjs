@@ -66,6 +66,7 @@ await inBrowser(
 
     // Each screen with what shows it loaded.
     for (const [title, loaded] of [
+      ["Camera wall", page.getByRole("article", { name: "Camera Lobby file" }).getByTestId("health")],
       ["Streams", page.getByRole("row", { name: /Lobby file/ })],
       ["Alerts", page.getByRole("heading", { name: "Alert rules" })],
       ["Search by face", page.getByRole("heading", { name: "Search by face" })],

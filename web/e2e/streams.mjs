@@ -79,6 +79,24 @@ if (mode === "add") {
     await lobby.getByRole("button", { name: "Edit Lobby camera" }).click();
     const edit = page.getByRole("form", { name: "Edit Lobby camera" });
     await edit.getByLabel("Name").fill("Lobby east");
+    // The region of interest drawn with the mouse on the last frame: from 10 % to 90 % across and
+    // 20 % to 80 % down.
+    const drawing = edit.getByRole("img", { name: "Last analysed frame of Lobby camera, to draw on" });
+    await drawing.waitFor();
+    const box = await drawing.boundingBox();
+    await page.mouse.move(box.x + box.width * 0.1, box.y + box.height * 0.2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5, { steps: 5 });
+    await page.mouse.move(box.x + box.width * 0.9, box.y + box.height * 0.8, { steps: 5 });
+    await page.mouse.up();
+    const drawn = (await edit.getByLabel(/^Region of interest/).inputValue()).split(",").map(Number);
+    const expected = [0.1, 0.2, 0.8, 0.6];
+    expect(
+      drawn.length === 4 && drawn.every((value, i) => Math.abs(value - expected[i]) < 0.01),
+      `the drawn region in the form (got ${drawn.join(", ")})`,
+    );
+    await edit.getByTestId("roi-drawn").waitFor();
+    await shot("28-stream-roi-drawn");
     await edit.getByRole("button", { name: "Save" }).click();
     const east = row(page, "Lobby east");
     await east.getByRole("button", { name: "Disable Lobby east" }).click();
@@ -114,15 +132,26 @@ if (mode === "add") {
     expect((await page.getByRole("img").count()) === 0, "no frames");
     const screens = await page.getByRole("navigation").getByRole("link").allTextContents();
     expect(
-      screens.join(",") === "Streams,Analytics,API",
-      `only aggregates and the API reference: no faces, names or tracks (got ${screens})`,
+      screens.join(",") === "Camera wall,Streams,Analytics,API",
+      `only the cameras' health, aggregates and the API reference: no faces, names or tracks (got ${screens})`,
     );
     expect((await page.getByRole("button", { name: /^(Add stream|Edit|Disable)/ }).count()) === 0, "no changes");
     const [stream] = await (await page.request.get(`${base}/api/v1/streams`)).json();
     expect(stream.state.snapshot && stream.source_url === "", "a running stream with a frame, its URL withheld");
-    const status = (await page.request.get(`${base}/api/v1/streams/${stream.id}/snapshot`)).status();
-    expect(status === 403, `the frame refused to a viewer (got ${status})`);
+    for (const route of ["snapshot", "frame"]) {
+      const status = (await page.request.get(`${base}/api/v1/streams/${stream.id}/${route}`)).status();
+      expect(status === 403, `the ${route} refused to a viewer (got ${status})`);
+    }
     await shot("10-streams-viewer");
+    // The wall shows a viewer each camera's health, without its frame.
+    await page.getByRole("navigation").getByRole("link", { name: "Camera wall" }).click();
+    const tile = page.getByRole("article", { name: "Camera Lobby camera" });
+    await tile
+      .getByTestId("health")
+      .getByText(/^running since/)
+      .waitFor();
+    await tile.getByText("frames are for analysts and up").waitFor();
+    expect((await page.getByRole("img").count()) === 0, "no frames on the wall");
   });
 } else {
   throw new Error(`unknown mode ${mode} (add, viewer or change)`);

@@ -10,6 +10,7 @@ import { Reports } from "./Reports";
 import { Search } from "./Search";
 import { Streams } from "./Streams";
 import { Tracks } from "./Tracks";
+import { Wall } from "./Wall";
 import { Watchlists } from "./Watchlists";
 import { navigate, useAddress } from "./url";
 import { makeQueryClient } from "./data";
@@ -18,6 +19,7 @@ import { AlertFeedProvider, useAlertFeed } from "./feed";
 
 /** The screens, by path, with the roles that see them. */
 const SCREENS: { path: string; title: string; roles: Role[] }[] = [
+  { path: "/wall", title: "Camera wall", roles: ["viewer", "analyst", "operator", "admin"] },
   { path: "/streams", title: "Streams", roles: ["viewer", "analyst", "operator", "admin"] },
   { path: "/alerts", title: "Alerts", roles: ["analyst", "operator", "admin"] },
   { path: "/tracks", title: "Tracks", roles: ["analyst", "operator", "admin"] },
@@ -189,6 +191,8 @@ export function App() {
                 <Alerts />
               ) : screen.path === "/watchlists" ? (
                 <Watchlists />
+              ) : screen.path === "/wall" ? (
+                <Wall />
               ) : (
                 <Streams />
               )}

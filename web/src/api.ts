@@ -107,6 +107,9 @@ export function fieldOf(message: string, fields: string[]): string | null {
   return null;
 }
 
+/** A stream's last analysed frame with its boxes and their tracks (ingest's GET /v1/streams/{id}/frame). */
+export type Frame = Ingest<"FrameView">;
+
 /** A watchlist (enrich's GET /v1/watchlists). */
 export type Watchlist = Enrich<"ListView">;
 /** A listed person (enrich's GET /v1/watchlists/{id}/persons). */
