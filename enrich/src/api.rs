@@ -67,7 +67,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(examine_photo))
         .routes(routes!(change_list, delete_list))
         .routes(routes!(persons, add_person))
-        .routes(routes!(delete_person))
+        .routes(routes!(one_person, change_person, delete_person))
         .routes(routes!(add_face))
         .routes(routes!(picture))
 }
@@ -460,28 +460,159 @@ async fn add_face(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// The picture of a listed person's first enrolled face, JPEG, at most 256 pixels a side (analysts
-/// and up).
-#[utoipa::path(get, path = "/v1/watchlists/{id}/persons/{person}/picture", tag = "persons", params(("id" = Uuid, Path, description = "The list."), ("person" = Uuid, Path, description = "The person.")),
+/// Which of a person's pictures (`GET .../picture`).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct PictureChoice {
+    /// The picture's number, 0 for the first enrolled (the default) up to `pictures` - 1.
+    n: Option<i64>,
+}
+
+/// The picture of one of a listed person's enrolled faces (the first unless `n`), JPEG, at most
+/// 256 pixels a side (analysts and up).
+#[utoipa::path(get, path = "/v1/watchlists/{id}/persons/{person}/picture", tag = "persons", params(("id" = Uuid, Path, description = "The list."), ("person" = Uuid, Path, description = "The person."), PictureChoice),
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "the picture")))]
 async fn picture(
     State(state): State<ApiState>,
     _caller: Caller<SeesPeople>,
     Path((id, person)): Path<(String, String)>,
+    choice: Result<Query<PictureChoice>, QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
+    let Query(choice) = choice.map_err(ApiError::invalid_query)?;
+    let n = choice.n.unwrap_or(0);
+    if n < 0 {
+        return Err(ApiError::bad_request(format!("n {n} is negative")));
+    }
     let list_id = existing_list(&state.pool, &id).await?;
     let person = parse_id(&person, "person")?;
     let picture: Option<Vec<u8>> = sqlx::query_scalar(
         "SELECT picture_jpeg FROM person_descriptors WHERE person_id = $1 AND list_id = $2 \
-         AND picture_jpeg IS NOT NULL ORDER BY created_at, id LIMIT 1",
+         AND picture_jpeg IS NOT NULL ORDER BY created_at, id OFFSET $3 LIMIT 1",
     )
     .bind(person)
     .bind(list_id)
+    .bind(n)
     .fetch_optional(&state.pool)
     .await?;
     let picture =
         picture.ok_or_else(|| ApiError::not_found(format!("no picture of person {person} in list {list_id}")))?;
     Ok(sightline_common::api::jpeg(picture, "private, max-age=3600"))
+}
+
+/// Where else a person is listed: another list's entry with the same external id.
+#[derive(Debug, Serialize, ToSchema)]
+struct Listing {
+    /// The list.
+    list_id: Uuid,
+    /// Its name.
+    list_name: String,
+    /// The person's entry on it.
+    person_id: Uuid,
+    /// The name it gives them.
+    display_name: String,
+}
+
+/// A listed person with their list's name and the other lists that have them.
+#[derive(Debug, Serialize, ToSchema)]
+struct PersonDetail {
+    /// The person.
+    #[serde(flatten)]
+    person: PersonView,
+    /// Their list's name.
+    list_name: String,
+    /// Other lists' entries with the same external id (none without one).
+    also_on: Vec<Listing>,
+}
+
+/// A listed person on `list_id`, with their list's name and the other lists that have them; 404
+/// if there is none.
+async fn person_detail(pool: &PgPool, list_id: Uuid, person: Uuid) -> Result<PersonDetail, ApiError> {
+    let view: PersonView = sqlx::query_as(&format!("{PERSON_VIEW} WHERE p.id = $1 AND p.list_id = $2"))
+        .bind(person)
+        .bind(list_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no person {person} in list {list_id}")))?;
+    let list_name: String =
+        sqlx::query_scalar("SELECT name FROM watchlists WHERE id = $1").bind(list_id).fetch_one(pool).await?;
+    let also_on = sqlx::query_as::<_, (Uuid, String, Uuid, String)>(
+        "SELECT l.id, l.name, p.id, p.display_name FROM watchlist_persons p JOIN watchlists l ON l.id = p.list_id \
+         WHERE p.external_id = $1 AND $1 <> '' AND p.id <> $2 ORDER BY l.name, p.id",
+    )
+    .bind(&view.external_id)
+    .bind(person)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|(list_id, list_name, person_id, display_name)| Listing { list_id, list_name, person_id, display_name })
+    .collect();
+    Ok(PersonDetail { person: view, list_name, also_on })
+}
+
+/// One listed person, with their list's name and the other lists that have them (by external id)
+/// (analysts and up).
+#[utoipa::path(get, path = "/v1/watchlists/{id}/persons/{person}", tag = "persons", params(("id" = Uuid, Path, description = "The list."), ("person" = Uuid, Path, description = "The person.")),
+    responses((status = 200, body = PersonDetail)))]
+async fn one_person(
+    State(state): State<ApiState>,
+    _caller: Caller<SeesPeople>,
+    Path((id, person)): Path<(String, String)>,
+) -> Result<Json<PersonDetail>, ApiError> {
+    let list_id = existing_list(&state.pool, &id).await?;
+    let person = parse_id(&person, "person")?;
+    Ok(Json(person_detail(&state.pool, list_id, person).await?))
+}
+
+/// `PATCH /v1/watchlists/{id}/persons/{person}`: the fields to change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PersonPatch {
+    /// The name shown in alerts and reports, 1 to 200 characters.
+    display_name: Option<String>,
+    /// An id of the person elsewhere; empty for none.
+    external_id: Option<String>,
+}
+
+/// Renames a listed person or changes their external id (operators and admins). Matches from now on
+/// carry the new name (every enrich reloads the list at once); alerts and tracks already recorded
+/// keep the name they were made with.
+#[utoipa::path(patch, path = "/v1/watchlists/{id}/persons/{person}", tag = "persons", params(("id" = Uuid, Path, description = "The list."), ("person" = Uuid, Path, description = "The person.")),
+    request_body = PersonPatch, responses((status = 200, body = PersonDetail)))]
+async fn change_person(
+    State(state): State<ApiState>,
+    _caller: Caller<Manages>,
+    Path((id, person)): Path<(String, String)>,
+    body: Result<Json<PersonPatch>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<PersonDetail>, ApiError> {
+    let Json(patch) = body.map_err(ApiError::invalid_json)?;
+    let list_id = existing_list(&state.pool, &id).await?;
+    let person = parse_id(&person, "person")?;
+    let display_name = patch.display_name.map(|name| name.trim().to_owned());
+    if let Some(name) = &display_name {
+        if name.is_empty() || name.len() > 200 {
+            return Err(ApiError::bad_request("display_name must be 1 to 200 characters"));
+        }
+        check_text("display_name", name, 200).map_err(ApiError::bad_request)?;
+    }
+    let external_id = patch.external_id.map(|id| id.trim().to_owned());
+    if let Some(external_id) = &external_id {
+        check_text("external_id", external_id, 200).map_err(ApiError::bad_request)?;
+    }
+    let changed = sqlx::query(
+        "UPDATE watchlist_persons SET display_name = COALESCE($3, display_name), external_id = COALESCE($4, external_id) \
+         WHERE id = $1 AND list_id = $2",
+    )
+    .bind(person)
+    .bind(list_id)
+    .bind(display_name)
+    .bind(external_id)
+    .execute(&state.pool)
+    .await?;
+    if changed.rows_affected() == 0 {
+        return Err(ApiError::not_found(format!("no person {person} in list {list_id}")));
+    }
+    Ok(Json(person_detail(&state.pool, list_id, person).await?))
 }
 
 /// Removes a person and their faces from a watchlist (operators and admins).

@@ -372,6 +372,8 @@ pub struct PersonsQuery {
     to: Option<String>,
     /// Only matches on this watchlist (its id).
     list: Option<String>,
+    /// Only this watchlist person (their id): their sightings in the range.
+    person: Option<String>,
     /// The most items to answer.
     limit: Option<String>,
 }
@@ -383,6 +385,8 @@ pub struct PersonsRequest {
     pub range: TimeRange,
     /// Only this watchlist.
     pub list: Option<String>,
+    /// Only this person.
+    pub person: Option<String>,
     /// How many persons.
     pub limit: u32,
 }
@@ -393,6 +397,7 @@ impl PersonsQuery {
         Ok(PersonsRequest {
             range: TimeRange::parse(self.from.as_deref(), self.to.as_deref(), now_ms)?,
             list: non_empty(self.list),
+            person: non_empty(self.person),
             limit: parse_count("limit", self.limit.as_deref(), 20, 1_000)?,
         })
     }

@@ -111,15 +111,13 @@ pub async fn summary(
             matched: s.matched,
         })
         .collect();
-    // The most sighted persons of the list filter; with a person filter, that person only (asked
-    // among every person of the range, so one seen rarely is not lost behind the 20 most sighted).
-    let limit = if filter.person.is_some() { PERSONS_COUNTED } else { 20 };
-    let persons_request = PersonsRequest { range: request.range, list: filter.list.clone(), limit };
+    // The most sighted persons of the list filter; with a person filter, that person only.
+    let persons_request =
+        PersonsRequest { range: request.range, list: filter.list.clone(), person: filter.person.clone(), limit: 20 };
     let persons = warehouse
         .persons(&persons_request)
         .await?
         .into_iter()
-        .filter(|p| filter.person.as_ref().is_none_or(|person| &p.person_id == person))
         .map(|p| PersonTotals {
             display_name: p.display_name,
             external_id: p.external_id,
@@ -160,9 +158,6 @@ pub async fn summary(
         events_selected: selected(warehouse, request).await?,
     })
 }
-
-/// The most persons a person-filtered summary looks among for its person.
-const PERSONS_COUNTED: u32 = 100_000;
 
 /// The most events a summary counts for "N of M shown".
 const EVENTS_COUNTED: u32 = 100_000;

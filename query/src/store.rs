@@ -966,6 +966,8 @@ impl Warehouse {
         self.tracks_in(queries::TOP_MATCHED_PERSONS, &request.range)
             .bind(optional(&request.list))
             .bind(optional(&request.list))
+            .bind(optional(&request.person))
+            .bind(optional(&request.person))
             .bind(request.limit)
             .fetch_all()
             .await

@@ -205,9 +205,9 @@ async fn an_operator_enrols_people_by_dropping_photos() -> anyhow::Result<()> {
     let settings =
         [("SIGHTLINE_E2E_PHOTOS", photos.display().to_string()), ("SIGHTLINE_E2E_PAIR", pair.display().to_string())];
     drive("watchlists.mjs", "", &web.settings("otto", password, &settings));
-    // What the screen did, as stored: the list's threshold after the refusal, Obama with a descriptor
-    // and a picture from each of the two usable photos (not the cup), Biden from the face chosen in
-    // the photo of two, the astronaut removed.
+    // What the screen did, as stored: the list's threshold after the refusal, Obama (renamed on his
+    // page) with a descriptor and a picture from each of the two usable photos (not the cup), Biden
+    // from the face chosen in the photo of two, the astronaut removed and enrolled again in bulk.
     let list: (String, f32, String) =
         sqlx::query_as("SELECT name, threshold, purpose FROM watchlists").fetch_one(&web.db.pool).await?;
     assert_eq!(list, ("Door".to_owned(), 0.5, "staff expected at the door".to_owned()));
@@ -219,18 +219,23 @@ async fn an_operator_enrols_people_by_dropping_photos() -> anyhow::Result<()> {
     .await?;
     assert_eq!(
         people,
-        vec![("Barack Obama".to_owned(), "staff-1".to_owned(), 2, 2), ("Joe Biden".to_owned(), String::new(), 1, 1)]
+        vec![
+            ("Astronaut".to_owned(), "staff-3".to_owned(), 1, 1),
+            ("Barack H. Obama".to_owned(), "staff-1".to_owned(), 2, 2),
+            ("Joe Biden".to_owned(), String::new(), 1, 1)
+        ]
     );
     // The face chosen in the photo of two is not Obama's.
     let closest: f64 = sqlx::query_scalar(
         "SELECT max((SELECT sum(x * y) FROM unnest(b.descriptor, o.descriptor) AS t (x, y)))::float8 \
          FROM person_descriptors b JOIN watchlist_persons pb ON pb.id = b.person_id AND pb.display_name = 'Joe Biden', \
-         person_descriptors o JOIN watchlist_persons po ON po.id = o.person_id AND po.display_name = 'Barack Obama'",
+         person_descriptors o JOIN watchlist_persons po ON po.id = o.person_id AND po.display_name = 'Barack H. Obama'",
     )
     .fetch_one(&web.db.pool)
     .await?;
     assert!(closest < 0.4, "Joe Biden's face is Obama's? similarity {closest}");
-    web.finish(&["11-enrol-confirm", "12-watchlist", "20-enrol-choose-face"]).await
+    web.finish(&["11-enrol-confirm", "12-watchlist", "20-enrol-choose-face", "29-person-page", "30-bulk-enrolment"])
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,7 +263,7 @@ async fn an_operator_sees_a_listed_person_alerted_live() -> anyhow::Result<()> {
         sqlx::query_as("SELECT action, by_name FROM alert_actions ORDER BY id").fetch_all(&web.db.pool).await?;
     let steps = [("retried", "otto"), ("acknowledged", "otto"), ("resolved", "otto")];
     assert_eq!(log, steps.map(|(a, b)| (a.to_owned(), b.to_owned())));
-    web.finish(&["13-alert-live", "14-rule-refused", "26-alert-desk", "27-camera-wall"]).await
+    web.finish(&["13-alert-live", "14-rule-refused", "26-alert-desk", "27-camera-wall", "31-person-sightings"]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -663,6 +663,52 @@ async fn watchlist_changes_made_during_a_database_outage_are_not_lost() -> anyho
     })
     .await?;
     println!("both matched {} ms after the outage ended", ended.elapsed().as_millis());
+
+    // A person's page: renamed, their external id given to the staging entry too, which the page
+    // then names as another list that has them; the new name is what matches carry from now on.
+    let page = |list: &str, person: &str| format!("/v1/watchlists/{list}/persons/{person}");
+    let patch = |list: &str, person: &str, body: &str| {
+        call("PATCH", page(list, person), "application/json", body.as_bytes().to_vec())
+    };
+    let (status, body) = patch(&door, &person.to_string(), r#"{"display_name": " Joseph R. Biden "}"#).await??;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (json(&body)["display_name"].as_str(), json(&body)["list_name"].as_str()),
+        (Some("Joseph R. Biden"), Some("door"))
+    );
+    let (status, body) = patch(&staging, &staged_person, r#"{"external_id": "ext-biden"}"#).await??;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call("GET", page(&door, &person.to_string()), "", Vec::new()).await??;
+    assert_eq!(status, 200, "{body}");
+    let also_on = &json(&body)["also_on"];
+    assert_eq!(also_on.as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(
+        (also_on[0]["list_name"].as_str(), also_on[0]["person_id"].as_str()),
+        (Some("staging"), Some(staged_person.as_str()))
+    );
+    for (body, needle) in [
+        (r#"{"display_name": ""}"#, "display_name"),
+        (r#"{"name": "x"}"#, "name"),
+        (r#"{"external_id": "a\nb"}"#, "external_id"),
+    ] {
+        let (status, answer) = patch(&door, &person.to_string(), body).await??;
+        assert!(status == 400 && answer.contains(needle), "{body}: {status} {answer}");
+    }
+    assert_eq!(patch(&door, &uuid::Uuid::new_v4().to_string(), r#"{"display_name": "x"}"#).await??.0, 404);
+    let picture = |n: &str| call("GET", format!("{}/picture{n}", page(&staging, &staged_person)), "", Vec::new());
+    assert_eq!(picture("").await??.0, 200, "the first picture");
+    assert_eq!(picture("?n=0").await??.0, 200, "the first picture by number");
+    assert_eq!(picture("?n=1").await??.0, 404, "one picture only");
+    assert_eq!(picture("?n=-1").await??.0, 400);
+    eventually(Duration::from_secs(20), "Biden's matches under his new name", || async {
+        let biden = DetectionEvent { event_id: uuid::Uuid::new_v4().to_string(), ..biden.clone() };
+        produce(&producer, &test.input, "cam-1", &biden.encode_to_vec()).await?;
+        let events = read(&consumer, 1).await?;
+        let best = events.get(&biden.event_id).and_then(|e| e.matches.first()).map(|m| m.person_display_name.clone());
+        Ok((best.as_deref() == Some("Joseph R. Biden")).then_some(()))
+    })
+    .await?;
+
     eventually(Duration::from_secs(10), "/readyz ready again", || async {
         Ok((enrich.get("/readyz")?.0 == 200).then_some(()))
     })

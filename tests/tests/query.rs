@@ -191,6 +191,15 @@ async fn the_query_api_answers_from_the_warehouse() -> anyhow::Result<()> {
         *want_persons.entry((m.list_id.clone(), m.person_id.clone())).or_default() += 1;
     }
     assert_eq!(served_persons, want_persons);
+    // One person's sightings: the person filter answers their row alone.
+    let (_, person) = want_persons.keys().next().expect("a matched person");
+    let (status, one) = get(port, &format!("/v1/stats/persons?{range}&person={person}"), Some(ANALYST))?;
+    assert_eq!(status, 200, "{one}");
+    let rows = one["persons"].as_array().cloned().unwrap_or_default();
+    let listed: u64 = want_persons.iter().filter(|((_, p), _)| p == person).map(|(_, n)| n).sum();
+    assert_eq!(rows.len(), want_persons.keys().filter(|(_, p)| p == person).count(), "{one}");
+    assert!(rows.iter().all(|r| r["person_id"] == person.as_str()), "{one}");
+    assert_eq!(rows.iter().map(|r| r["sightings"].as_u64().unwrap_or(0)).sum::<u64>(), listed, "{one}");
 
     // Reports: every selected event as CSV; a PDF for people with the latest events' best shots.
     let csv = http_exchange(

@@ -170,6 +170,11 @@ async fn every_route_with_every_role() -> anyhow::Result<()> {
         route(enrich_port, "GET", format!("/v1/watchlists/{list_id}/persons"), Need::People),
         route(enrich_port, "POST", format!("/v1/watchlists/{list_id}/persons?display_name=X"), Need::Manage),
         route(enrich_port, "DELETE", format!("/v1/watchlists/{list_id}/persons/{nobody}"), Need::Manage),
+        route(enrich_port, "GET", format!("/v1/watchlists/{list_id}/persons/{nobody}"), Need::People),
+        with_json(
+            route(enrich_port, "PATCH", format!("/v1/watchlists/{list_id}/persons/{nobody}"), Need::Manage),
+            serde_json::json!({"display_name": "X"}),
+        ),
         with_json(route(enrich_port, "PATCH", format!("/v1/watchlists/{nobody}"), Need::Manage), serde_json::json!({})),
         route(enrich_port, "POST", "/v1/watchlists/faces", Need::Manage),
         route(enrich_port, "POST", format!("/v1/watchlists/{list_id}/persons/{nobody}/faces"), Need::Manage),

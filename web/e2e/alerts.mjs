@@ -148,7 +148,7 @@ await inBrowser(async ({ context, page, shot, login }) => {
   await log.getByText("acknowledged").waitFor();
   await log.getByText("resolved “Visitor, let in by reception”").waitFor();
   await second.getByRole("listitem", { name: "Alert: Barack Obama" }).getByText("resolved by otto").waitFor();
-  await shot("26-alert-desk");
+  await shot("26-alert-desk", { tall: true });
 
   // The desk filtered by state, kept on reload.
   await page.getByLabel("State").selectOption("new");
@@ -158,6 +158,19 @@ await inBrowser(async ({ context, page, shot, login }) => {
   await page.reload();
   await page.getByTestId("alert-count").getByText("1–1 of 1 alert, newest first").waitFor();
   expect((await page.getByLabel("State").inputValue()) === "resolved", "the state filter survives a reload");
+
+  // The alert opens the person's page: where they were seen and their alerts.
+  await panel.getByRole("link", { name: "Barack Obama's page" }).click();
+  const personPage = page.getByRole("region", { name: "Barack Obama" });
+  await personPage
+    .getByTestId("sightings-count")
+    .getByText(/^\d+ tracks? in this period/)
+    .waitFor({ timeout: 30_000 });
+  await personPage.getByRole("table", { name: "Sightings of Barack Obama" }).getByRole("cell", { name: "Lobby camera" }).first().waitFor();
+  const personAlerts = personPage.getByRole("list", { name: "Alerts about Barack Obama" });
+  await personAlerts.getByText("resolved by otto").waitFor();
+  await shot("31-person-sightings", { tall: true });
+  await page.goBack();
 
   // The alert opens its track.
   await panel.getByRole("link", { name: "Open the track" }).click();

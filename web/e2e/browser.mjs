@@ -45,7 +45,7 @@ export async function inBrowser(steps, { storageState, viewport = { width: 1280,
     page.on("console", (message) => {
       // An expected refusal (a wrong password, a form the service refused, the session check before
       // login) is an answer the app shows, not a fault; Chromium logs it as a failed resource.
-      const refusal = /Failed to load resource: the server responded with a status of (400|401|409|429)/;
+      const refusal = /Failed to load resource: the server responded with a status of (400|401|409|422|429)/;
       // A stream's frame that went away between its state and the image's request (the stream
       // restarted or stopped) is a 404 the streams screen handles: it shows that there is no frame.
       const frameGone = /\/api\/v1\/streams\/[^/]+\/(snapshot|frame)/.test(message.location().url ?? "") && / 404 /.test(message.text());
@@ -53,7 +53,14 @@ export async function inBrowser(steps, { storageState, viewport = { width: 1280,
         problems.push(`console: ${message.text()} (${message.location().url})`);
       }
     });
-    const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+    // A side panel scrolls inside the window: `{ tall: true }` takes the shot in a window tall
+    // enough to show all of it (then the window's size comes back).
+    const shot = async (name, { tall = false } = {}) => {
+      const size = page.viewportSize();
+      if (tall) await page.setViewportSize({ width: size.width, height: 2400 });
+      await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+      if (tall) await page.setViewportSize(size);
+    };
     const login = async (user, secret) => {
       await page.getByLabel("Username").fill(user);
       await page.getByLabel("Password").fill(secret);

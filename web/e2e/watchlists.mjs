@@ -7,7 +7,10 @@
 // sets 0.5; drops three photos on the enrolment form (two of Obama and one of a coffee cup), sees the
 // faces found in each and the cup refused, and enrols Obama from the two; enrols the astronaut from
 // a chosen file; enrols Joe Biden from a photo of two people by choosing his face; searches; removes
-// the astronaut. Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD,
+// the astronaut; opens Obama's page (his two photos, no sighting, no alert), renames him and reloads
+// the page; enrols many at once from photos and a CSV, each file's result listed (one enrolled, a cup
+// with no face, a photo of two and a missing file refused, one already listed and one not in the
+// CSV skipped). Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD,
 // SIGHTLINE_E2E_PHOTOS (a directory with obama2.jpg, obama3.jpg, coffee.png, astronaut.png),
 // SIGHTLINE_E2E_PAIR (pair.jpg: Obama on the left, Biden on the right), SIGHTLINE_E2E_SHOTS.
 import { readFileSync } from "node:fs";
@@ -115,4 +118,58 @@ await inBrowser(async ({ page, shot, login }) => {
   await obama.waitFor();
   await page.waitForFunction(() => [...document.querySelectorAll("ul.people img")].every((img) => img.complete && img.naturalWidth > 0));
   await shot("12-watchlist");
+
+  // Obama's page: his photos, where he was seen and his alerts; renamed, kept on reload.
+  await obama.getByRole("button", { name: "Open Barack Obama's page" }).click();
+  const personPage = page.getByRole("region", { name: "Barack Obama" });
+  await personPage.getByRole("img", { name: "Photo 2 of Barack Obama" }).waitFor();
+  await personPage.getByText("External id staff-1; on Door").waitFor();
+  await personPage.getByTestId("sightings-count").getByText("Not seen in this period.").waitFor();
+  await personPage.getByText("No alert about them.").waitFor();
+  const edit = personPage.getByRole("form", { name: "Edit Barack Obama" });
+  await edit.getByLabel("Name").fill("Barack H. Obama");
+  await edit.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("heading", { name: "Barack H. Obama" }).waitFor();
+  await page.reload();
+  await page.getByRole("heading", { name: "Barack H. Obama" }).waitFor();
+  expect(new URL(page.url()).searchParams.has("person"), "the person's page is in the address");
+  await page.waitForFunction(() => [...document.querySelectorAll(".person-page img")].every((img) => img.complete && img.naturalWidth > 0));
+  await shot("29-person-page", { tall: true });
+  await page.getByRole("button", { name: "← Door" }).click();
+
+  // Many at once: photos and a CSV naming them; each file's result.
+  const bulk = page.getByRole("region", { name: "Enrol many people" });
+  const csv = [
+    "file,display_name,external_id",
+    "astronaut.png,Astronaut,staff-3",
+    "coffee.png,Coffee Cup,staff-4",
+    "pair.jpg,Two People,staff-5",
+    "missing.jpg,Nobody,staff-6",
+    "obama3.jpg,Barack Obama,staff-1",
+  ].join("\n");
+  const file = (path, name = path.split("/").pop()) => ({
+    name,
+    mimeType: name.endsWith(".png") ? "image/png" : "image/jpeg",
+    buffer: readFileSync(path),
+  });
+  await bulk
+    .getByLabel("Photos and a CSV")
+    .setInputFiles([
+      { name: "people.csv", mimeType: "text/csv", buffer: Buffer.from(csv) },
+      ...["astronaut.png", "coffee.png", "obama3.jpg", "obama2.jpg"].map((name) => file(join(photos, name))),
+      file(env("SIGHTLINE_E2E_PAIR")),
+    ]);
+  const result = (name) => bulk.getByRole("row", { name, exact: true }).getByTestId("bulk-result");
+  await result("missing.jpg").getByText("refused: no photo named missing.jpg among the files chosen").waitFor();
+  await result("obama3.jpg").getByText("skipped: already listed as Barack H. Obama").waitFor();
+  await result("obama2.jpg").getByText("skipped: not in people.csv").waitFor();
+  await bulk.getByRole("button", { name: "Enrol 3 people" }).click();
+  await bulk.getByRole("status").getByText("1 enrolled, 3 refused, 2 skipped.").waitFor({ timeout: 60_000 });
+  await result("astronaut.png").getByText("enrolled", { exact: true }).waitFor();
+  await result("coffee.png").getByText("refused: no face found in the image").waitFor();
+  await result("pair.jpg")
+    .getByText(/^refused: 2 faces found in the image/)
+    .waitFor();
+  await page.getByRole("listitem", { name: "Astronaut", exact: true }).waitFor();
+  await shot("30-bulk-enrolment", { tall: true });
 });

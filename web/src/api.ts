@@ -114,6 +114,10 @@ export type Frame = Ingest<"FrameView">;
 export type Watchlist = Enrich<"ListView">;
 /** A listed person (enrich's GET /v1/watchlists/{id}/persons). */
 export type ListedPerson = Enrich<"PersonView">;
+/** A listed person with their list's name and the other lists that have them (enrich's GET /v1/watchlists/{id}/persons/{person}). */
+export type PersonDetail = Enrich<"PersonDetail">;
+/** Sightings per watchlist person (query's GET /v1/stats/persons). */
+export type PersonCounts = Query<"PersonCounts">;
 /** The faces enrolment finds in a photo (enrich's POST /v1/watchlists/faces). */
 export type ExaminedPhoto = Enrich<"ExaminedPhoto">;
 

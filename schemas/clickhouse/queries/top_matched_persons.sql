@@ -3,8 +3,8 @@
 -- match, is the person, with the person's latest known names. Without FINAL: the reports with a
 -- match and their copies are grouped by the track, keeping the latest (see identified_persons.sql).
 -- Bound: the range's start in ms, its end in seconds (partition pruning) and in ms; the list filter
--- (twice; '' matches every list) and how many.
--- params: 1795132800000; 1795219201; 1795219200000; ''; ''; 100
+-- (twice; '' matches every list), the person filter (twice; '' matches everyone) and how many.
+-- params: 1795132800000; 1795219201; 1795219200000; ''; ''; ''; ''; 100
 SELECT
     track_list AS list_id, argMaxIf(track_list_name, track_last_ms, track_list_name != '') AS list_name,
     track_person AS person_id,
@@ -24,7 +24,7 @@ FROM
     WHERE first_seen < toDateTime(?) AND first_seen_ms < ?
     GROUP BY track_key
 )
-WHERE (? = '' OR track_list = ?)
+WHERE (? = '' OR track_list = ?) AND (? = '' OR track_person = ?)
 GROUP BY track_list, track_person
 ORDER BY sightings DESC, list_id, person_id
 LIMIT ?

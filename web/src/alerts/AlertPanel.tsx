@@ -80,7 +80,7 @@ export function AlertPanel({ id, go, onPersonFilter, onChanged }: AlertPanelProp
       </dl>
       <p className="links">
         {link(`/tracks?${new URLSearchParams({ track: alert.event_id })}`, "Open the track")}
-        {link(`/tracks?${new URLSearchParams({ list: alert.list_id, person: alert.person_id, period: "7d" })}`, `${name}'s sightings`)}
+        {link(`/watchlists?${new URLSearchParams({ list: alert.list_id, person: alert.person_id })}`, `${name}'s page`)}
         {link(`/streams?${new URLSearchParams({ stream: alert.stream_id })}`, "The camera now")}
         <button type="button" className="link" onClick={() => onPersonFilter(alert.list_id, alert.person_id)}>
           Alerts about {name}
