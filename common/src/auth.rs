@@ -265,6 +265,10 @@ pub async fn service_ticket(pool: &PgPool, resource: uuid::Uuid, valid_seconds: 
     Ok(new_ticket(pool, "service", resource, valid_seconds).await?.0)
 }
 
+/// The header in which one service shows another its [`service_ticket`] for a resource (an ingest
+/// instance asking the owner of a stream for its frame, the notifier asking for an alert's scene).
+pub const PEER_TICKET_HEADER: &str = "x-sightline-peer-ticket";
+
 /// Whether `ticket` is a live [`service_ticket`] for `resource`, using it up.
 pub async fn redeem_service_ticket(pool: &PgPool, ticket: &str, resource: uuid::Uuid) -> Result<bool, sqlx::Error> {
     let used = sqlx::query(

@@ -28,7 +28,7 @@ use axum::http::{StatusCode, header};
 use axum::{Json, Router};
 use serde::{Deserialize, Deserializer, Serialize};
 use sightline_common::api::{AnyRole, ApiError, Caller, Manages, SeesPeople, check_text, mask_url};
-use sightline_common::auth::Role;
+use sightline_common::auth::{PEER_TICKET_HEADER, Role};
 use sightline_common::openapi;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -845,9 +845,6 @@ async fn latest_frame(
         Representation::Json => frame_json(&FrameView::from(&snapshot)),
     })
 }
-
-/// The header in which one instance shows another its ticket for a stream's frame.
-const PEER_TICKET_HEADER: &str = "x-sightline-peer-ticket";
 
 /// How long a peer ticket may wait to be used, in seconds (the request follows at once).
 const PEER_TICKET_SECONDS: u32 = 10;

@@ -74,6 +74,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(live_ticket))
         .routes(routes!(desk::one_alert))
         .routes(routes!(desk::best_shot))
+        .routes(routes!(desk::scene))
         .routes(routes!(desk::take_action))
         .routes(routes!(desk::retry_delivery))
 }

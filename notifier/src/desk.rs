@@ -4,7 +4,8 @@
 //! - `GET /v1/alerts?from&to&stream&site&list&person&rule&state&cursor&limit`: alerts newest first,
 //!   how many the filters select, and the cursor of the next page;
 //! - `GET /v1/alerts/counts`: alerts per state (the menu's unread count is the `new` ones);
-//! - `GET /v1/alerts/{id}`: one alert with its deliveries, every attempt and every action;
+//! - `GET /v1/alerts/{id}`: one alert with its deliveries, every attempt, every action and its scene
+//!   (the camera's frame when it was raised, [`crate::scene`]; `GET /v1/alerts/{id}/scene`);
 //! - `POST /v1/alerts/{id}/actions` (`{"action": "acknowledge" | "resolve" | "reopen", "note"}`);
 //! - `POST /v1/alerts/{id}/deliveries/{channel}/retry`: a failed delivery sent once more.
 //!
@@ -265,6 +266,9 @@ pub struct AlertDetail {
     attempts: Vec<AttemptRow>,
     /// Every step taken on it, oldest first.
     actions: Vec<ActionRow>,
+    /// The camera's frame when it was raised, with every box in it (the JPEG at
+    /// `GET /v1/alerts/{id}/scene`); null when none was kept.
+    scene: Option<crate::scene::SceneView>,
 }
 
 /// The alert `id` with its deliveries, attempts and actions; 404 if there is none.
@@ -299,7 +303,8 @@ async fn detail(pool: &PgPool, id: Uuid) -> Result<AlertDetail, ApiError> {
     .into_iter()
     .map(|(action, note, by, at_ms)| ActionRow { action, note, by, at_ms })
     .collect();
-    Ok(AlertDetail { view, attempts, actions })
+    let scene = crate::scene::scene_of(pool, id).await?;
+    Ok(AlertDetail { view, attempts, actions, scene })
 }
 
 /// One alert with its deliveries, every delivery attempt and every step taken on it (analysts and up).
@@ -323,6 +328,21 @@ pub async fn best_shot(
     let id = parse_id(&id, "an alert")?;
     let jpeg =
         Alert::best_shot(&pool, id).await?.ok_or_else(|| ApiError::not_found("no best shot of such an alert"))?;
+    Ok(sightline_common::api::jpeg(jpeg, "private, max-age=3600"))
+}
+
+/// The camera's frame when the alert was raised, JPEG, when its `scene` was kept (analysts and up).
+#[utoipa::path(get, path = "/v1/alerts/{id}/scene", tag = "alerts", params(("id" = Uuid, Path, description = "The alert.")),
+    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "the frame")))]
+pub async fn scene(
+    State(pool): State<PgPool>,
+    _caller: Caller<SeesPeople>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id, "an alert")?;
+    let jpeg = crate::scene::scene_jpeg(&pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no scene was kept of such an alert"))?;
     Ok(sightline_common::api::jpeg(jpeg, "private, max-age=3600"))
 }
 

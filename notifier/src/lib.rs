@@ -8,6 +8,7 @@
 //! - [`raise`]: the consumer stage; at most one alert per rule and track, none inside a rule's
 //!   cooldown, stored with its deliveries before anything is sent (so crashes, restarts and replays
 //!   neither lose nor repeat an alert);
+//! - [`scene`]: each new alert's scene, the camera's frame with the person outlined;
 //! - [`deliver`]: the delivery loop over the outbox, through the [`channels`] (webhook, email,
 //!   Kafka), recording every attempt and retrying with the shared backoff; [`live`]: the live feed;
 //! - [`api`]: rules and the live feed; [`desk`]: alerts paged and filtered, with their deliveries,
@@ -22,5 +23,6 @@ pub mod live;
 pub mod metrics;
 pub mod raise;
 pub mod rules;
+pub mod scene;
 pub mod settings;
 pub mod targets;

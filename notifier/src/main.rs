@@ -92,9 +92,11 @@ async fn main() -> anyhow::Result<()> {
         prefetch_max_kbytes: None,
     };
     let consumer = GroupConsumer::start(&spec, readiness.clone(), metrics.consumer.clone(), &shutdown)?;
+    let scenes = sightline_notifier::scene::Scenes::new(pool.clone()).context("the scenes' HTTP client")?;
     let raiser = Raiser {
         pool,
         rules,
+        scenes,
         alerts_topic: settings.alerts_topic.clone(),
         wake,
         readiness: readiness.clone(),

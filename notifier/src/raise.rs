@@ -65,6 +65,8 @@ pub struct Raiser {
     pub batch_linger: Duration,
     /// Events appended longer ago than this raise no alert (a backlog after an outage, a replay).
     pub max_event_age_ms: i64,
+    /// Keeps each new alert's scene.
+    pub scenes: crate::scene::Scenes,
 }
 
 /// One alert to raise.
@@ -137,6 +139,10 @@ impl Raiser {
                             self.metrics.raised.inc();
                             self.metrics.raise_seconds.observe(started.elapsed().as_secs_f64());
                             self.wake.notify_one();
+                            if let Some(detection) = &candidate.event.detection {
+                                let id = alert_id(candidate.rule.id, &detection.stream_id, &detection.track_id);
+                                self.scenes.keep(id, &detection.stream_id, detection.capture_time_ms);
+                            }
                         }
                         Outcome::Exists => {}
                         Outcome::Cooldown => self.metrics.skipped("cooldown"),

@@ -263,6 +263,15 @@ async fn an_operator_sees_a_listed_person_alerted_live() -> anyhow::Result<()> {
         sqlx::query_as("SELECT action, by_name FROM alert_actions ORDER BY id").fetch_all(&web.db.pool).await?;
     let steps = [("retried", "otto"), ("acknowledged", "otto"), ("resolved", "otto")];
     assert_eq!(log, steps.map(|(a, b)| (a.to_owned(), b.to_owned())));
+    // Its scene: a frame of the camera no older than the report, with Obama's track among its boxes.
+    let (scene_ms, report_ms, boxes): (i64, i64, serde_json::Value) = sqlx::query_as(
+        "SELECT s.capture_ms, a.capture_time_ms, s.boxes FROM alert_scenes s JOIN alerts a ON a.id = s.alert_id",
+    )
+    .fetch_one(&web.db.pool)
+    .await?;
+    let track: String = sqlx::query_scalar("SELECT track_id FROM alerts").fetch_one(&web.db.pool).await?;
+    assert!(scene_ms >= report_ms, "the scene {scene_ms} is not older than the report {report_ms}");
+    assert!(boxes.as_array().into_iter().flatten().any(|b| b["track_id"] == track.as_str()), "{boxes}");
     web.finish(&["13-alert-live", "14-rule-refused", "26-alert-desk", "27-camera-wall", "31-person-sightings"]).await
 }
 

@@ -201,6 +201,7 @@ async fn every_route_with_every_role() -> anyhow::Result<()> {
         route(notifier_port, "GET", format!("/v1/alerts/{nobody}"), Need::People),
         route(notifier_port, "GET", format!("/v1/alerts/{nobody}/best-shot"), Need::People),
         route(notifier_port, "GET", "/v1/alerts/counts", Need::People),
+        route(notifier_port, "GET", format!("/v1/alerts/{nobody}/scene"), Need::People),
         with_json(
             route(notifier_port, "POST", format!("/v1/alerts/{nobody}/actions"), Need::People),
             serde_json::json!({"action": "acknowledge"}),

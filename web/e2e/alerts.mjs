@@ -11,7 +11,8 @@
 // count in the menu (on every screen); its live delivery shows, the refused webhook says why and is
 // sent again from the desk once the receiver accepts. The operator acknowledges it (a second desk
 // open in another tab shows it at once, and the unread count goes), opens it beside the list, is
-// asked for a note to resolve it, resolves it, filters the desk by state (kept on reload) and opens
+// asked for a note to resolve it, resolves it, sees the camera's frame of that moment with Obama
+// outlined, filters the desk by state (kept on reload) and opens
 // the alert's track.
 // Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD, SIGHTLINE_E2E_VIDEO_URL,
 // SIGHTLINE_E2E_SHOTS.
@@ -148,6 +149,9 @@ await inBrowser(async ({ context, page, shot, login }) => {
   await log.getByText("acknowledged").waitFor();
   await log.getByText("resolved “Visitor, let in by reception”").waitFor();
   await second.getByRole("listitem", { name: "Alert: Barack Obama" }).getByText("resolved by otto").waitFor();
+  // The camera's frame when the alert was raised, Obama outlined on it.
+  await panel.getByRole("img", { name: "The camera when the alert on Barack Obama was raised" }).waitFor();
+  await panel.getByTestId("alert-person-box").getByText("Barack Obama").waitFor();
   await shot("26-alert-desk", { tall: true });
 
   // The desk filtered by state, kept on reload.

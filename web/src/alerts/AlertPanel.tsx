@@ -78,6 +78,7 @@ export function AlertPanel({ id, go, onPersonFilter, onChanged }: AlertPanelProp
           {localTime(alert.raised_ms)} by rule {alert.rule_name}
         </dd>
       </dl>
+      <Scene alert={alert} />
       <p className="links">
         {link(`/tracks?${new URLSearchParams({ track: alert.event_id })}`, "Open the track")}
         {link(`/watchlists?${new URLSearchParams({ list: alert.list_id, person: alert.person_id })}`, `${name}'s page`)}
@@ -150,5 +151,38 @@ export function AlertPanel({ id, go, onPersonFilter, onChanged }: AlertPanelProp
         </ol>
       )}
     </section>
+  );
+}
+
+/** The camera's frame when the alert was raised, with the alert's person outlined. */
+function Scene({ alert }: { alert: AlertDetail }) {
+  const { scene } = alert;
+  if (!scene) return <p className="muted">No frame of the camera was kept for this alert (no ingest instance answered in time).</p>;
+  const person = scene.boxes.find((box) => box.track_id === alert.track_id);
+  const after = (scene.capture_ms - alert.capture_time_ms) / 1000;
+  return (
+    <figure className="scene">
+      <div className="scene-frame">
+        <img src={`/api/v1/alerts/${alert.id}/scene`} alt={`The camera when the alert on ${alert.person_display_name} was raised`} />
+        {person && (
+          <div
+            className="named-box"
+            data-testid="alert-person-box"
+            style={{
+              left: `${person.x * 100}%`,
+              top: `${person.y * 100}%`,
+              width: `${person.width * 100}%`,
+              height: `${person.height * 100}%`,
+            }}
+          >
+            <span className="name-tag">{alert.person_display_name}</span>
+          </div>
+        )}
+      </div>
+      <figcaption className="muted">
+        The camera at {localTime(scene.capture_ms)}, {Math.abs(after).toFixed(1)} s {after >= 0 ? "after" : "before"} the report that raised
+        the alert{person ? "" : "; the person is not outlined: they were not detected in this frame"}.
+      </figcaption>
+    </figure>
   );
 }
