@@ -162,7 +162,7 @@ async fn an_admin_makes_users_and_tokens_on_screen() -> anyhow::Result<()> {
             .fetch_one(&web.db.pool)
             .await?;
     assert_eq!(token, ("analyst".to_owned(), true));
-    web.finish(&["05-admin", "06-admin-revoked"]).await
+    web.finish(&["05-admin", "06-admin-revoked", "phone-admin"]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +272,10 @@ async fn an_operator_sees_a_listed_person_alerted_live() -> anyhow::Result<()> {
     let track: String = sqlx::query_scalar("SELECT track_id FROM alerts").fetch_one(&web.db.pool).await?;
     assert!(scene_ms >= report_ms, "the scene {scene_ms} is not older than the report {report_ms}");
     assert!(boxes.as_array().into_iter().flatten().any(|b| b["track_id"] == track.as_str()), "{boxes}");
-    web.finish(&["13-alert-live", "14-rule-refused", "26-alert-desk", "27-camera-wall", "31-person-sightings"]).await
+    let shots = ["13-alert-live", "14-rule-refused", "26-alert-desk", "27-camera-wall", "31-person-sightings"];
+    let phone = ["phone-alert-desk", "phone-camera-wall-live", "phone-alert", "phone-rule-form", "phone-stream-form"];
+    let shots: Vec<&str> = shots.iter().chain(&phone).copied().collect();
+    web.finish(&shots).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

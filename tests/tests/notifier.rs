@@ -722,12 +722,13 @@ async fn the_alert_desk_pages_filters_and_logs_who_handled_each_alert() -> anyho
     assert_eq!(total("state=new")?, 4);
     assert_eq!(total("state=open")?, 4);
     assert_eq!(total("state=resolved")?, 1);
-    // Every desk was told of both steps.
+    // Every desk was told of both steps (each event carries the alert's state when it is sent, so
+    // a follower behind may send "resolved" twice), the last one resolved.
     eventually(Duration::from_secs(10), "both steps on the live feed", || async {
         let changed = feed.changed.lock().unwrap().clone();
         let states: Vec<_> =
             changed.iter().filter(|c| c["alert_id"] == alert.as_str()).map(|c| c["state"].clone()).collect();
-        Ok((states == [json!("acknowledged"), json!("resolved")]).then_some(()))
+        Ok((states.len() == 2 && states.last() == Some(&json!("resolved"))).then_some(()))
     })
     .await?;
 

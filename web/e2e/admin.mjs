@@ -7,7 +7,7 @@
 // an operator, changed to analyst and disabled; a token "nightly-export" is issued (its secret shown
 // once) and revoked. The role change, the disabling and the revocation each ask before they act. Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD (an
 // admin), SIGHTLINE_E2E_SHOTS.
-import { env, expect, inBrowser } from "./browser.mjs";
+import { PHONE, env, expect, fitsWidth, inBrowser } from "./browser.mjs";
 
 const base = env("SIGHTLINE_WEB_URL");
 
@@ -65,4 +65,10 @@ await inBrowser(async ({ page, shot, login }) => {
   );
   expect(status === 401, `the revoked token is refused (got ${status})`);
   await shot("06-admin-revoked");
+
+  // The same screen on a phone: users and tokens as cards within the width.
+  await page.setViewportSize(PHONE);
+  await token.waitFor();
+  await fitsWidth(page, "users and tokens");
+  await shot("phone-admin");
 });

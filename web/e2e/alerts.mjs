@@ -17,7 +17,7 @@
 // Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD, SIGHTLINE_E2E_VIDEO_URL,
 // SIGHTLINE_E2E_SHOTS.
 import { createServer } from "node:http";
-import { env, expect, inBrowser } from "./browser.mjs";
+import { PHONE, env, expect, fitsWidth, inBrowser } from "./browser.mjs";
 
 const base = env("SIGHTLINE_WEB_URL");
 
@@ -202,5 +202,33 @@ await inBrowser(async ({ context, page, shot, login }) => {
     .getByText(/^Barack Obama 0\.\d\d$/)
     .waitFor({ timeout: 60_000 });
   await shot("27-camera-wall");
+
+  // The same screens on a phone: the desk, the alert as a sheet over it, the wall, the stream's and
+  // the rule's forms, each within the width.
+  await page.setViewportSize(PHONE);
+  for (const [screen, path, loaded] of [
+    ["alert-desk", "/alerts", page.getByRole("listitem", { name: "Alert: Barack Obama" })],
+    ["camera-wall-live", "/wall", tile.getByTestId("name-on-box").or(tile.getByTestId("health")).first()],
+  ]) {
+    await page.goto(`${base}${path}`);
+    await loaded.waitFor();
+    await fitsWidth(page, screen);
+    await shot(`phone-${screen}`);
+  }
+  await page.goto(`${base}/alerts`);
+  await page.getByRole("button", { name: "Open the alert on Barack Obama" }).click();
+  await panel.getByRole("img", { name: "The camera when the alert on Barack Obama was raised" }).waitFor();
+  await fitsWidth(page, "the alert");
+  await shot("phone-alert", { window: true });
+  await page.getByRole("button", { name: "Close" }).click();
+  await page.getByRole("button", { name: "Edit Door staff" }).click();
+  await page.getByRole("form", { name: "Edit rule Door staff" }).waitFor();
+  await fitsWidth(page, "the rule's form");
+  await shot("phone-rule-form", { window: true });
+  await page.goto(`${base}/streams`);
+  await page.getByRole("button", { name: "Edit Lobby camera" }).click();
+  await page.getByRole("form", { name: "Edit Lobby camera" }).getByRole("img").waitFor();
+  await fitsWidth(page, "the stream's form");
+  await shot("phone-stream-form", { window: true });
 });
 receiver.close();

@@ -16,6 +16,34 @@ export function expect(condition, message) {
   if (!condition) throw new Error(`expected: ${message}`);
 }
 
+/** A phone's window: 360 px wide, the narrowest common one. */
+export const PHONE = { width: 360, height: 740 };
+
+/** Throws unless `locator`'s box lies inside the window, left to right and top to bottom. */
+export async function onScreen(locator, what) {
+  const viewport = locator.page().viewportSize();
+  const box = await locator.boundingBox();
+  expect(box !== null, `${what} shown`);
+  const inside = box.x >= 0 && box.x + box.width <= viewport.width + 0.5 && box.y >= 0 && box.y < viewport.height;
+  expect(inside, `${what} inside the ${viewport.width} px window (at x ${box.x}, y ${box.y}, ${box.width} wide)`);
+}
+
+/** Throws when the page is wider than the window (the user would scroll sideways). */
+export async function fitsWidth(page, screen) {
+  const viewport = page.viewportSize();
+  const width = await page.evaluate(() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth));
+  const wide = await page.evaluate((limit) => {
+    // The elements reaching past the window, to name in the failure.
+    // A wide chart scrolls inside its own frame (.scroll-x), by design; the page must not.
+    return [...document.querySelectorAll("body *")]
+      .filter((element) => !element.closest(".scroll-x") && element.getBoundingClientRect().right > limit + 0.5)
+      .slice(0, 3)
+      .map((element) => `${element.tagName.toLowerCase()}.${element.className}`)
+      .join(", ");
+  }, viewport.width);
+  expect(width <= viewport.width && wide === "", `${screen} fits ${viewport.width} px (page ${width} px wide; past the edge: ${wide})`);
+}
+
 /**
  * Runs `steps({ context, page, shot, login })` in a fresh headless Chromium (with the saved state
  * at `storageState`, if given; a desktop's window unless `viewport` says otherwise, a phone's when it
@@ -54,11 +82,13 @@ export async function inBrowser(steps, { storageState, viewport = { width: 1280,
       }
     });
     // A side panel scrolls inside the window: `{ tall: true }` takes the shot in a window tall
-    // enough to show all of it (then the window's size comes back).
-    const shot = async (name, { tall = false } = {}) => {
+    // enough to show all of it (then the window's size comes back). A sheet over the page on a
+    // phone is fixed to the window: `{ window: true }` takes what the window shows (a whole-page
+    // shot would draw the page's lower part over the sheet, which no user sees).
+    const shot = async (name, { tall = false, window = false } = {}) => {
       const size = page.viewportSize();
       if (tall) await page.setViewportSize({ width: size.width, height: 2400 });
-      await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+      await page.screenshot({ path: join(shots, `${name}.png`), fullPage: !window });
       if (tall) await page.setViewportSize(size);
     };
     const login = async (user, secret) => {

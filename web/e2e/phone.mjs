@@ -8,33 +8,9 @@
 // and a tapped track's detail covers the list at the top of the screen, with a Close button that
 // brings the list back. Screenshots: phone-<screen>.png. Settings: SIGHTLINE_WEB_URL,
 // SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD, SIGHTLINE_E2E_SHOTS.
-import { env, expect, inBrowser } from "./browser.mjs";
+import { PHONE, env, expect, fitsWidth, inBrowser, onScreen } from "./browser.mjs";
 
 const base = env("SIGHTLINE_WEB_URL");
-const viewport = { width: 360, height: 740 };
-
-/** Throws unless `locator`'s box lies inside the window, left to right and top to bottom. */
-async function onScreen(locator, what) {
-  const box = await locator.boundingBox();
-  expect(box !== null, `${what} shown`);
-  const inside = box.x >= 0 && box.x + box.width <= viewport.width + 0.5 && box.y >= 0 && box.y < viewport.height;
-  expect(inside, `${what} inside the 360 px window (at x ${box.x}, y ${box.y}, ${box.width} wide)`);
-}
-
-/** Throws when the page is wider than the window (the user would scroll sideways). */
-async function fitsWidth(page, screen) {
-  const width = await page.evaluate(() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth));
-  const wide = await page.evaluate((limit) => {
-    // The elements reaching past the window, to name in the failure.
-    // A wide chart scrolls inside its own frame (.scroll-x), by design; the page must not.
-    return [...document.querySelectorAll("body *")]
-      .filter((element) => !element.closest(".scroll-x") && element.getBoundingClientRect().right > limit + 0.5)
-      .slice(0, 3)
-      .map((element) => `${element.tagName.toLowerCase()}.${element.className}`)
-      .join(", ");
-  }, viewport.width);
-  expect(width <= viewport.width && wide === "", `${screen} fits 360 px (page ${width} px wide; past the edge: ${wide})`);
-}
 
 await inBrowser(
   async ({ page, shot, login }) => {
@@ -59,7 +35,7 @@ await inBrowser(
     await detail.waitFor();
     await onScreen(detail.getByRole("heading"), "the track's detail heading");
     await fitsWidth(page, "the track's detail");
-    await shot("phone-track");
+    await shot("phone-track", { window: true });
     await page.getByRole("button", { name: "Close" }).click();
     await detail.waitFor({ state: "detached" });
     await onScreen(first, "the list again");
@@ -86,5 +62,5 @@ await inBrowser(
     await menu.click();
     await shot("phone-menu");
   },
-  { viewport },
+  { viewport: PHONE },
 );

@@ -46,7 +46,7 @@ await inBrowser(async ({ page, shot, login }) => {
   await page.getByRole("heading", { name: "Not for your role" }).waitFor();
   await page.getByText("Users and tokens is for admin; your role, viewer, cannot open it.").waitFor();
   await shot("22-not-for-role");
-  await page.getByRole("link", { name: "Go to Streams" }).click();
-  await page.getByRole("heading", { name: "Streams" }).waitFor();
-  expect(new URL(page.url()).pathname === "/streams", `back on a screen the viewer may open (${page.url()})`);
+  await page.getByRole("link", { name: "Go to Camera wall" }).click();
+  await page.getByRole("heading", { name: "Camera wall" }).waitFor();
+  expect(new URL(page.url()).pathname === "/wall", `back on a screen the viewer may open (${page.url()})`);
 });

@@ -26,6 +26,10 @@ if (mode === "login") {
     await refusal.waitFor();
     expect((await refusal.textContent()) === "wrong username or password", "the service's refusal shown");
     await login(user, password);
+    // The first screen is the camera wall, with the stream's tile.
+    await page.getByRole("heading", { name: "Camera wall" }).waitFor();
+    await page.getByRole("article", { name: `Camera ${env("SIGHTLINE_E2E_STREAM")}` }).waitFor();
+    await page.getByRole("navigation").getByRole("link", { name: "Streams", exact: true }).click();
     await page.getByRole("heading", { name: "Streams" }).waitFor();
     await page.getByRole("cell", { name: env("SIGHTLINE_E2E_STREAM"), exact: true }).waitFor();
     expect((await page.getByTestId("who").textContent()).startsWith(user), "the user's name in the header");
@@ -42,7 +46,7 @@ if (mode === "login") {
       await page.getByText("Session ended; log in again.").waitFor();
       await shot("03-session-ended");
       await login(user, password);
-      await page.getByRole("heading", { name: "Streams" }).waitFor();
+      await page.getByRole("heading", { name: "Camera wall" }).waitFor();
       await page.getByRole("button", { name: "Log out" }).click();
       await page.getByText("You have logged out.").waitFor();
       await page.reload();

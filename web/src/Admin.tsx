@@ -1,11 +1,11 @@
-import { useCallback, useState } from "react";
-import { type IssuedToken, type Role, type Token, type Tokens, type User, type Users, api } from "./api";
+import { useCallback } from "react";
+import { type Role, type Token, type Tokens, type User, type Users, api } from "./api";
 import { readProblem, useApi, useRefresh } from "./data";
 import { useSession } from "./session";
-import { ConfirmAction, ErrorLine, FieldProblem, useFormAction, useScreenError } from "./forms";
+import { ConfirmAction, ErrorLine, useScreenError } from "./forms";
 import { CardTable } from "./layout";
-
-const ROLES: Role[] = ["viewer", "analyst", "operator", "admin"];
+import { RoleChange } from "./admin/RoleChange";
+import { NewToken, NewUser } from "./admin/NewAccess";
 
 const day = (ms: number | null | undefined) => (ms == null ? "never" : new Date(ms).toLocaleDateString());
 
@@ -116,136 +116,5 @@ export function Admin() {
         <NewToken onCreated={load} />
       </section>
     </>
-  );
-}
-
-/**
- * A user's role: picking another one asks first ("Make vera analyst" or Cancel), since a role decides
- * what the person may see; the admin's own role cannot be changed here.
- */
-function RoleChange({ user, self, onChange }: { user: User; self: string; onChange: (role: Role) => void }) {
-  const [picked, setPicked] = useState<Role | null>(null);
-  return (
-    <span className="confirm">
-      <select
-        aria-label={`Role of ${user.username}`}
-        value={picked ?? user.role}
-        disabled={user.username === self}
-        onChange={(e) => {
-          const role = e.target.value as Role;
-          setPicked(role === user.role ? null : role);
-        }}
-      >
-        {ROLES.map((role) => (
-          <option key={role}>{role}</option>
-        ))}
-      </select>
-      {picked && (
-        <>
-          <button
-            type="button"
-            className="danger"
-            onClick={() => {
-              setPicked(null);
-              onChange(picked);
-            }}
-          >
-            Make {user.username} {picked}
-          </button>
-          <button type="button" className="secondary" onClick={() => setPicked(null)}>
-            Cancel
-          </button>
-        </>
-      )}
-    </span>
-  );
-}
-
-interface NewProps {
-  onCreated: () => Promise<void>;
-}
-
-/** A role picker for a new user or token. */
-function RolePicker({ role, onChange }: { role: Role; onChange: (role: Role) => void }) {
-  return (
-    <label>
-      Role
-      <select value={role} onChange={(e) => onChange(e.target.value as Role)}>
-        {ROLES.map((r) => (
-          <option key={r}>{r}</option>
-        ))}
-      </select>
-    </label>
-  );
-}
-
-/** The form for a new user: the service's refusal (a taken name, a short password) shown beside it. */
-function NewUser(props: NewProps) {
-  const [username, setUsername] = useState("");
-  const [password, setPassword] = useState("");
-  const [role, setRole] = useState<Role>("analyst");
-  const { problem, submitting, busy } = useFormAction();
-  const submit = submitting(async () => {
-    await api("POST", "/v1/users", { username, password, role });
-    setUsername("");
-    setPassword("");
-    await props.onCreated();
-  });
-
-  return (
-    <form className="inline" onSubmit={submit} aria-label="New user">
-      <label>
-        New username
-        <input value={username} onChange={(e) => setUsername(e.target.value)} required autoComplete="off" />
-      </label>
-      <label>
-        Password
-        <input type="password" value={password} onChange={(e) => setPassword(e.target.value)} required autoComplete="new-password" />
-      </label>
-      <RolePicker role={role} onChange={setRole} />
-      <button type="submit" disabled={busy} aria-busy={busy}>
-        Add user
-      </button>
-      <FieldProblem problem={problem} field={null} />
-    </form>
-  );
-}
-
-/** The form for a new token; the secret is shown once, here. */
-function NewToken(props: NewProps) {
-  const [name, setName] = useState("");
-  const [role, setRole] = useState<Role>("viewer");
-  const [days, setDays] = useState("90");
-  const [issued, setIssued] = useState<string | null>(null);
-  const { problem, submitting, busy } = useFormAction();
-  const submit = submitting(async () => {
-    const body = { name, role, expires_in_days: days === "" ? undefined : Number(days) };
-    const answer = await api<IssuedToken>("POST", "/v1/tokens", body);
-    setIssued(answer.token);
-    setName("");
-    await props.onCreated();
-  });
-
-  return (
-    <form className="inline" onSubmit={submit} aria-label="New token">
-      <label>
-        Token name
-        <input value={name} onChange={(e) => setName(e.target.value)} required autoComplete="off" />
-      </label>
-      <RolePicker role={role} onChange={setRole} />
-      <label>
-        Days valid (empty: never expires)
-        <input value={days} onChange={(e) => setDays(e.target.value)} inputMode="numeric" />
-      </label>
-      <button type="submit" disabled={busy} aria-busy={busy}>
-        Issue token
-      </button>
-      <FieldProblem problem={problem} field={null} />
-      {issued && (
-        <p className="secret">
-          Copy it now; it is not shown again: <code data-testid="issued-token">{issued}</code>
-        </p>
-      )}
-    </form>
   );
 }
