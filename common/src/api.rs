@@ -100,6 +100,11 @@ pub fn check_text(field: &str, value: &str, max_bytes: usize) -> Result<(), Stri
     Ok(())
 }
 
+/// A SQL `LIKE`/`ILIKE` pattern matching `text` anywhere, its own `%`, `_` and `\\` taken literally.
+pub fn contains_pattern(text: &str) -> String {
+    format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+}
+
 /// What a route needs, as a type for [`Caller`].
 pub trait Requirement: Send + Sync + 'static {
     /// The access checked.
@@ -300,6 +305,12 @@ mod tests {
         assert!(check_text("name", "a\u{0}b", 200).is_err_and(|e| e.contains("name") && e.contains("U+0000")));
         assert!(check_text("name", "a\r\nBcc: x", 200).is_err());
         assert!(check_text("name", &"x".repeat(201), 200).is_err_and(|e| e.contains("201 bytes")));
+    }
+
+    #[test]
+    fn a_search_pattern_takes_wildcards_literally() {
+        assert_eq!(contains_pattern("ann"), "%ann%");
+        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
     }
 
     #[test]

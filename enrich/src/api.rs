@@ -334,7 +334,7 @@ async fn persons(
     let q = query.q.unwrap_or_default();
     check_text("q", &q, 200).map_err(ApiError::bad_request)?;
     let list_id = existing_list(&state.pool, &id).await?;
-    let pattern = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let pattern = sightline_common::api::contains_pattern(&q);
     let persons = sqlx::query_as(&format!(
         "{PERSON_VIEW} WHERE p.list_id = $1 AND (p.display_name ILIKE $2 OR p.external_id ILIKE $2) \
          ORDER BY p.display_name, p.id"

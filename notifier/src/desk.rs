@@ -1,7 +1,7 @@
 //! The alert desk: alerts paged and filtered, each with its deliveries, what was done about it and by
 //! whom, and the steps the person on duty takes.
 //!
-//! - `GET /v1/alerts?from&to&stream&site&list&person&rule&state&cursor&limit`: alerts newest first,
+//! - `GET /v1/alerts?from&to&stream&site&list&person&rule&state&q&cursor&limit`: alerts newest first,
 //!   how many the filters select, and the cursor of the next page;
 //! - `GET /v1/alerts/counts`: alerts per state (the menu's unread count is the `new` ones);
 //! - `GET /v1/alerts/{id}`: one alert with its deliveries, every attempt, every action and its scene
@@ -60,6 +60,8 @@ pub struct AlertFilter {
     rule: Option<Uuid>,
     /// `new`, `acknowledged`, `resolved`, or `open` (new or acknowledged).
     state: Option<String>,
+    /// Part of the person's name or external id, or of the note (case-insensitive).
+    q: Option<String>,
     /// The page after this alert (`next` of the previous page).
     cursor: Option<Uuid>,
     /// The most alerts, 1 to 1000; default 100.
@@ -83,18 +85,21 @@ impl AlertFilter {
     }
 }
 
-/// The filters' condition on `alerts a`, parameters $1 to $8 in [`bind_filter`]'s order.
+/// The filters' condition on `alerts a`, parameters $1 to $9 in [`bind_filter`]'s order.
 const FILTER_CONDITION: &str = "($1::bigint IS NULL OR a.raised_at >= to_timestamp($1::double precision / 1000)) \
      AND ($2::bigint IS NULL OR a.raised_at < to_timestamp($2::double precision / 1000)) \
      AND ($3::text IS NULL OR a.stream_id = $3) AND ($4::text IS NULL OR a.site = $4) \
      AND ($5::uuid IS NULL OR a.list_id = $5) AND ($6::uuid IS NULL OR a.person_id = $6) \
-     AND ($7::uuid IS NULL OR a.rule_id = $7) AND ($8::text[] IS NULL OR a.state = ANY($8))";
+     AND ($7::uuid IS NULL OR a.rule_id = $7) AND ($8::text[] IS NULL OR a.state = ANY($8)) \
+     AND ($9::text IS NULL OR a.person_display_name ILIKE $9 OR a.person_external_id ILIKE $9 OR a.note ILIKE $9)";
 
 fn bind_filter<'q, O>(
     query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
     filter: &'q AlertFilter,
     states: Option<Vec<String>>,
 ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    let pattern =
+        filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(sightline_common::api::contains_pattern);
     query
         .bind(filter.from)
         .bind(filter.to)
@@ -104,6 +109,7 @@ fn bind_filter<'q, O>(
         .bind(filter.person)
         .bind(filter.rule)
         .bind(states)
+        .bind(pattern)
 }
 
 /// Where an alert went.
@@ -179,11 +185,13 @@ pub async fn list_alerts(
         return Err(ApiError::bad_request(format!("limit {limit} is outside 1..=1000")));
     }
     let states = filter.states()?;
+    sightline_common::api::check_text("q", filter.q.as_deref().unwrap_or_default(), 200)
+        .map_err(ApiError::bad_request)?;
     // One more than asked: whether a next page exists.
     let page = format!(
         "SELECT {ALERT_COLUMNS} FROM alerts a JOIN alert_rules r ON r.id = a.rule_id WHERE {FILTER_CONDITION} \
-         AND ($9::uuid IS NULL OR (a.raised_at, a.id) < (SELECT raised_at, id FROM alerts WHERE id = $9)) \
-         ORDER BY a.raised_at DESC, a.id DESC LIMIT $10"
+         AND ($10::uuid IS NULL OR (a.raised_at, a.id) < (SELECT raised_at, id FROM alerts WHERE id = $10)) \
+         ORDER BY a.raised_at DESC, a.id DESC LIMIT $11"
     );
     let mut alerts: Vec<Alert> = bind_filter(sqlx::query_as(&page), &filter, states.clone())
         .bind(filter.cursor)

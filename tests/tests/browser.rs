@@ -273,8 +273,9 @@ async fn an_operator_sees_a_listed_person_alerted_live() -> anyhow::Result<()> {
     assert!(scene_ms >= report_ms, "the scene {scene_ms} is not older than the report {report_ms}");
     assert!(boxes.as_array().into_iter().flatten().any(|b| b["track_id"] == track.as_str()), "{boxes}");
     let shots = ["13-alert-live", "14-rule-refused", "26-alert-desk", "27-camera-wall", "31-person-sightings"];
-    let phone = ["phone-alert-desk", "phone-camera-wall-live", "phone-alert", "phone-rule-form", "phone-stream-form"];
-    let shots: Vec<&str> = shots.iter().chain(&phone).copied().collect();
+    let phone = ["phone-alert-desk", "phone-camera-wall-live", "phone-alert", "phone-person-page", "phone-rule-form"];
+    let phone = phone.iter().chain(&["phone-stream-form"]);
+    let shots: Vec<&str> = shots.iter().chain(phone).copied().collect();
     web.finish(&shots).await
 }
 

@@ -722,6 +722,9 @@ async fn the_alert_desk_pages_filters_and_logs_who_handled_each_alert() -> anyho
     assert_eq!(total("state=new")?, 4);
     assert_eq!(total("state=open")?, 4);
     assert_eq!(total("state=resolved")?, 1);
+    assert_eq!(total("q=ann%20EX")?, 5, "a search by name, in any case");
+    assert_eq!(total("q=visitor")?, 1, "a search by note");
+    assert_eq!(total("q=50%25")?, 0, "a % searched for, not a wildcard");
     // Every desk was told of both steps (each event carries the alert's state when it is sent, so
     // a follower behind may send "resolved" twice), the last one resolved.
     eventually(Duration::from_secs(10), "both steps on the live feed", || async {

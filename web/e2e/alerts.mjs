@@ -154,6 +154,13 @@ await inBrowser(async ({ context, page, shot, login }) => {
   await panel.getByTestId("alert-person-box").getByText("Barack Obama").waitFor();
   await shot("26-alert-desk", { tall: true });
 
+  // A search by name or note.
+  const searchBox = page.getByRole("searchbox", { name: "Search" });
+  await searchBox.fill("reception");
+  await page.getByTestId("alert-count").getByText("1–1 of 1 alert, newest first").waitFor();
+  await searchBox.fill("Biden");
+  await page.getByText("No alerts match these filters.").waitFor();
+  await searchBox.fill("");
   // The desk filtered by state, kept on reload.
   await page.getByLabel("State").selectOption("new");
   await page.getByText("No alerts match these filters.").waitFor();
@@ -220,6 +227,11 @@ await inBrowser(async ({ context, page, shot, login }) => {
   await panel.getByRole("img", { name: "The camera when the alert on Barack Obama was raised" }).waitFor();
   await fitsWidth(page, "the alert");
   await shot("phone-alert", { window: true });
+  await panel.getByRole("link", { name: "Barack Obama's page" }).click();
+  await page.getByRole("table", { name: "Sightings of Barack Obama" }).waitFor();
+  await fitsWidth(page, "the person's page");
+  await shot("phone-person-page", { window: true });
+  await page.goBack();
   await page.getByRole("button", { name: "Close" }).click();
   await page.getByRole("button", { name: "Edit Door staff" }).click();
   await page.getByRole("form", { name: "Edit rule Door staff" }).waitFor();

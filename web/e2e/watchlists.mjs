@@ -127,7 +127,7 @@ await inBrowser(async ({ page, shot, login }) => {
   await personPage.getByTestId("sightings-count").getByText("Not seen in this period.").waitFor();
   await personPage.getByText("No alert about them.").waitFor();
   const edit = personPage.getByRole("form", { name: "Edit Barack Obama" });
-  await edit.getByLabel("Name").fill("Barack H. Obama");
+  await edit.getByLabel("Display name").fill("Barack H. Obama");
   await edit.getByRole("button", { name: "Save" }).click();
   await page.getByRole("heading", { name: "Barack H. Obama" }).waitFor();
   await page.reload();

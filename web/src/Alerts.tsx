@@ -11,7 +11,7 @@ import { readProblem, useApi, useRefresh } from "./data";
 import { useSession } from "./session";
 import { ANY_TIME, RangePicker, periodChanges, usePeriod } from "./time";
 import { type QueryChanges, navigate, useQueryState } from "./url";
-import { Pager, WhereAndWhoFilters, cursorsOf } from "./filters";
+import { FilterFold, Pager, WhereAndWhoFilters, cursorsOf } from "./filters";
 import { useAlertFeed } from "./feed";
 import { AlertCard } from "./alerts/AlertCard";
 import { AlertPanel } from "./alerts/AlertPanel";
@@ -61,6 +61,7 @@ function AlertDesk() {
       person: query.get("person") ?? "",
       rule: query.get("rule") ?? "",
       state: query.get("state") ?? "",
+      q: query.get("q") ?? "",
     }),
     [query],
   );
@@ -114,31 +115,43 @@ function AlertDesk() {
           </span>
           <Announcing />
         </div>
-        <form className="inline filters" aria-label="Filters" onSubmit={(event) => event.preventDefault()}>
-          <RangePicker period={period} onChange={(next) => change(periodChanges(next))} anyTime />
-          <WhereAndWhoFilters values={filters} change={change} anyList="any list" />
-          <label>
-            Rule
-            <select value={filters.rule} onChange={(e) => change({ rule: e.target.value })}>
-              <option value="">any rule</option>
-              {rules.map((rule) => (
-                <option key={rule.id} value={rule.id}>
-                  {rule.name}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            State
-            <select value={filters.state} onChange={(e) => change({ state: e.target.value })}>
-              {STATES.map((state) => (
-                <option key={state.key} value={state.key}>
-                  {state.label}
-                </option>
-              ))}
-            </select>
-          </label>
-        </form>
+        <FilterFold set={Object.values(filters).filter(Boolean).length + (period.preset === ANY_TIME ? 0 : 1)}>
+          <form className="inline filters" aria-label="Filters" onSubmit={(event) => event.preventDefault()}>
+            <label>
+              Search
+              <input
+                type="search"
+                value={filters.q}
+                placeholder="Name, external id or note"
+                // Typing changes the address in place: Back goes to the search before, not to each key.
+                onChange={(e) => setQuery({ q: e.target.value, pages: null }, { replace: true })}
+              />
+            </label>
+            <RangePicker period={period} onChange={(next) => change(periodChanges(next))} anyTime />
+            <WhereAndWhoFilters values={filters} change={change} anyList="any list" />
+            <label>
+              Rule
+              <select value={filters.rule} onChange={(e) => change({ rule: e.target.value })}>
+                <option value="">any rule</option>
+                {rules.map((rule) => (
+                  <option key={rule.id} value={rule.id}>
+                    {rule.name}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label>
+              State
+              <select value={filters.state} onChange={(e) => change({ state: e.target.value })}>
+                {STATES.map((state) => (
+                  <option key={state.key} value={state.key}>
+                    {state.label}
+                  </option>
+                ))}
+              </select>
+            </label>
+          </form>
+        </FilterFold>
         <ErrorLine error={error} />
         {page === null ? (
           !error && <p className="loading">Loading…</p>

@@ -1,6 +1,8 @@
 // The filters and pages lists share: where (site, stream) and who (watchlist, person), picked by name,
 // and the Newer/Older pager over a service's cursors, both kept in the address.
+import { type ReactNode, useSyncExternalStore } from "react";
 import { type ListedPerson } from "./api";
+import { WIDE } from "./layout";
 import { useApi } from "./data";
 import { siteNames, useStreams, useWatchlists } from "./names";
 import { type QueryChanges } from "./url";
@@ -100,5 +102,31 @@ export function Pager({
         Older
       </button>
     </div>
+  );
+}
+
+/** Whether the window is wide enough for a list and its detail side by side, followed as it changes. */
+function useWide(): boolean {
+  return useSyncExternalStore(
+    (onChange) => {
+      const query = window.matchMedia(WIDE);
+      query.addEventListener("change", onChange);
+      return () => query.removeEventListener("change", onChange);
+    },
+    () => window.matchMedia(WIDE).matches,
+  );
+}
+
+/**
+ * A list's filters: shown as they are on a wide screen; on a narrow one folded behind "Filters (n
+ * set)", so the list itself is on the first screen of a phone.
+ */
+export function FilterFold({ set, children }: { set: number; children: ReactNode }) {
+  if (useWide()) return <>{children}</>;
+  return (
+    <details className="filter-fold">
+      <summary>Filters{set > 0 ? ` (${set} set)` : ""}</summary>
+      {children}
+    </details>
   );
 }

@@ -5,6 +5,7 @@ import { type ExaminedPhoto, type ListedPerson, type Watchlist, api } from "../a
 import { useSession } from "../session";
 import { FieldProblem, messageOf, useFormAction } from "../forms";
 import { FramedFaces, choosable } from "../faces";
+import { PersonFields } from "./PersonFields";
 
 /** A dropped photo, what enrolment found in it, and its preview's address. */
 interface Candidate {
@@ -86,16 +87,7 @@ export function Enrolment({ list, onEnrolled }: { list: Watchlist; onEnrolled: (
     <form className="enrol" onSubmit={submit} aria-label={`Enrol into ${list.name}`}>
       <h3>Enrol a person</h3>
       <div className="inline">
-        <label>
-          Display name
-          <input value={name} onChange={(e) => setName(e.target.value)} required autoComplete="off" />
-          <FieldProblem problem={problem} field="display_name" />
-        </label>
-        <label>
-          External id
-          <input value={externalId} onChange={(e) => setExternalId(e.target.value)} autoComplete="off" />
-          <FieldProblem problem={problem} field="external_id" />
-        </label>
+        <PersonFields name={name} externalId={externalId} onName={setName} onExternalId={setExternalId} problem={problem} />
       </div>
       <div
         className={dragging ? "dropzone dragging" : "dropzone"}

@@ -10,6 +10,7 @@ import { useSession } from "../session";
 import { RangePicker, localTime, periodChanges, usePeriod } from "../time";
 import { navigate, useQueryState } from "../url";
 import { StateBadge } from "../alerts/AlertCard";
+import { PersonFields } from "./PersonFields";
 
 /** Sightings listed on the page (the Tracks screen pages through all of them). */
 const SIGHTINGS_SHOWN = 50;
@@ -177,16 +178,7 @@ function PersonForm({ person, path, onSaved }: { person: PersonDetail; path: str
   });
   return (
     <form className="inline" onSubmit={submit} aria-label={`Edit ${person.display_name}`}>
-      <label>
-        Name
-        <input value={name} onChange={(e) => setName(e.target.value)} required autoComplete="off" />
-        <FieldProblem problem={problem} field="display_name" />
-      </label>
-      <label>
-        External id
-        <input value={externalId} onChange={(e) => setExternalId(e.target.value)} autoComplete="off" />
-        <FieldProblem problem={problem} field="external_id" />
-      </label>
+      <PersonFields name={name} externalId={externalId} onName={setName} onExternalId={setExternalId} problem={problem} />
       <button type="submit" disabled={busy} aria-busy={busy}>
         Save
       </button>
