@@ -14,6 +14,7 @@
 pub mod accounts;
 pub mod accounts_api;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -24,6 +24,7 @@ use axum::http::StatusCode;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sightline_common::api::{ApiError, Caller, Manages, SeesPeople, check_text};
+use sightline_common::audit::Entry;
 use sightline_common::openapi::{self, ErrorBody};
 use sightline_vision::photo::{DescribedFace, ExaminedPhotoView, PhotoDescriber, PhotoError};
 use sqlx::PgPool;
@@ -220,13 +221,14 @@ async fn lists(State(state): State<ApiState>, _caller: Caller<SeesPeople>) -> Re
     responses((status = 201, body = ListView), (status = 409, body = ErrorBody, description = "the name is taken")))]
 async fn create_list(
     State(state): State<ApiState>,
-    _caller: Caller<Manages>,
+    caller: Caller<Manages>,
     body: Result<Json<ListInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<ListView>), ApiError> {
     let Json(input) = body.map_err(ApiError::invalid_json)?;
     let list = input.validated()?;
     let id = watchlists::create_list(&state.pool, &list).await.map_err(|e| list_conflict(e, &list.name))?;
     let view = sqlx::query_as(&format!("{LIST_VIEW} WHERE w.id = $1")).bind(id).fetch_one(&state.pool).await?;
+    audit(&state, &caller, Entry::new("watchlist.create", id.to_string())).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -235,7 +237,7 @@ async fn create_list(
     responses((status = 200, body = ListView), (status = 409, body = ErrorBody, description = "the name is taken")))]
 async fn change_list(
     State(state): State<ApiState>,
-    _caller: Caller<Manages>,
+    caller: Caller<Manages>,
     Path(id): Path<String>,
     body: Result<Json<ListPatch>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<ListView>, ApiError> {
@@ -256,6 +258,7 @@ async fn change_list(
         return Err(ApiError::not_found(format!("no list {id}")));
     }
     let view = sqlx::query_as(&format!("{LIST_VIEW} WHERE w.id = $1")).bind(id).fetch_one(&state.pool).await?;
+    audit(&state, &caller, Entry::new("watchlist.change", id.to_string())).await?;
     Ok(Json(view))
 }
 
@@ -263,7 +266,7 @@ async fn change_list(
 #[utoipa::path(delete, path = "/v1/watchlists/{id}", tag = "watchlists", params(("id" = Uuid, Path, description = "The list.")), responses((status = 204, description = "deleted")))]
 async fn delete_list(
     State(state): State<ApiState>,
-    _caller: Caller<Manages>,
+    caller: Caller<Manages>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id, "list")?;
@@ -271,6 +274,7 @@ async fn delete_list(
     if deleted.rows_affected() == 0 {
         return Err(ApiError::not_found(format!("no list {id}")));
     }
+    audit(&state, &caller, Entry::new("watchlist.delete", id.to_string())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -378,7 +382,7 @@ struct FaceChoice {
     request_body(content = Vec<u8>, content_type = "image/jpeg", description = "A photo (JPEG or PNG, at most 10 MiB)."), responses((status = 201, body = PersonView), (status = 422, body = ErrorBody, description = "the photo has no usable face, or several")))]
 async fn add_person(
     State(state): State<ApiState>,
-    _caller: Caller<Manages>,
+    caller: Caller<Manages>,
     Path(id): Path<String>,
     query: Result<Query<NewPersonQuery>, QueryRejection>,
     photo: Bytes,
@@ -395,6 +399,7 @@ async fn add_person(
     let person = NewPerson { external_id: query.external_id, display_name, metadata: serde_json::json!({}) };
     let person_id = watchlists::enrol(&state.pool, list_id, &person, &[face], &state.spec).await?;
     let view = sqlx::query_as(&format!("{PERSON_VIEW} WHERE p.id = $1")).bind(person_id).fetch_one(&state.pool).await?;
+    audit(&state, &caller, Entry::new("watchlist.person.enrol", format!("{list_id}/{person_id}")).counting(1)).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -444,7 +449,7 @@ async fn examine_photo(
     request_body(content = Vec<u8>, content_type = "image/jpeg", description = "A photo (JPEG or PNG, at most 10 MiB)."), responses((status = 201, body = PersonView), (status = 422, body = ErrorBody, description = "the photo has no usable face, or several")))]
 async fn add_face(
     State(state): State<ApiState>,
-    _caller: Caller<Manages>,
+    caller: Caller<Manages>,
     Path((id, person)): Path<(String, String)>,
     choice: Result<Query<FaceChoice>, QueryRejection>,
     photo: Bytes,
@@ -457,6 +462,7 @@ async fn add_face(
         return Err(ApiError::not_found(format!("no person {person} in list {list_id}")));
     }
     let view = sqlx::query_as(&format!("{PERSON_VIEW} WHERE p.id = $1")).bind(person).fetch_one(&state.pool).await?;
+    audit(&state, &caller, Entry::new("watchlist.person.add_face", format!("{list_id}/{person}")).counting(1)).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -581,7 +587,7 @@ struct PersonPatch {
     request_body = PersonPatch, responses((status = 200, body = PersonDetail)))]
 async fn change_person(
     State(state): State<ApiState>,
-    _caller: Caller<Manages>,
+    caller: Caller<Manages>,
     Path((id, person)): Path<(String, String)>,
     body: Result<Json<PersonPatch>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<PersonDetail>, ApiError> {
@@ -612,6 +618,7 @@ async fn change_person(
     if changed.rows_affected() == 0 {
         return Err(ApiError::not_found(format!("no person {person} in list {list_id}")));
     }
+    audit(&state, &caller, Entry::new("watchlist.person.change", format!("{list_id}/{person}"))).await?;
     Ok(Json(person_detail(&state.pool, list_id, person).await?))
 }
 
@@ -620,7 +627,7 @@ async fn change_person(
     responses((status = 204, description = "deleted")))]
 async fn delete_person(
     State(state): State<ApiState>,
-    _caller: Caller<Manages>,
+    caller: Caller<Manages>,
     Path((id, person)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let list_id = existing_list(&state.pool, &id).await?;
@@ -633,7 +640,14 @@ async fn delete_person(
     if deleted.rows_affected() == 0 {
         return Err(ApiError::not_found(format!("no person {person} in list {list_id}")));
     }
+    audit(&state, &caller, Entry::new("watchlist.person.delete", format!("{list_id}/{person}"))).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Records a change of a watchlist in the audit log, as the caller's.
+async fn audit(state: &ApiState, caller: &Caller<Manages>, entry: Entry) -> Result<(), ApiError> {
+    sightline_common::audit::record(&state.pool, &caller.principal, "enrich", entry).await?;
+    Ok(())
 }
 
 async fn existing_list(pool: &PgPool, id: &str) -> Result<Uuid, ApiError> {

@@ -32,7 +32,7 @@ use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::extract::{MatchedPath, Path, Query, RawQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -64,13 +64,15 @@ use uuid::Uuid;
 
 use crate::audit::{self, SearchedFace};
 use crate::params::{
-    AuditQuery, BreakdownQuery, DEFAULT_REPORT_EVENTS, EventsQuery, FaceSearchQuery, IdentifiedQuery, InvalidParam,
-    MAX_EXPORT, MAX_REPORT_EVENTS, PersonsQuery, RangeQuery, TimeRange, TimelineQuery, VisitsQuery, format_time,
+    AuditLogQuery, AuditQuery, BreakdownQuery, DEFAULT_REPORT_EVENTS, EventsQuery, FaceSearchQuery, IdentifiedQuery,
+    InvalidParam, MAX_EXPORT, MAX_REPORT_EVENTS, PersonsQuery, RangeQuery, TimeRange, TimelineQuery, VisitsQuery,
+    format_time,
 };
 use crate::store::{
     DWELL_BINS_MS, EventRow, Face, FaceSearchRow, HeatmapRow, IdentifiedDay, IdentifiedRow, MatchRow, PageRow,
     PersonSightingsRow, StreamSummaryRow, TimelineRow, VisitsRow, Warehouse, next_cursor,
 };
+use sightline_common::audit as trail;
 
 /// Largest photo a face search accepts.
 pub const MAX_PHOTO_BYTES: usize = 10 * 1024 * 1024;
@@ -160,6 +162,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes((schemas, paths, search.layer(DefaultBodyLimit::max(MAX_PHOTO_BYTES))))
         .routes((examine_schemas, examine_paths, examine.layer(DefaultBodyLimit::max(MAX_PHOTO_BYTES))))
         .routes(routes!(face_search_audit))
+        .routes(routes!(audit_log))
 }
 
 /// The API's OpenAPI document (`GET /openapi.json`, kept in `schemas/openapi/query.json`).
@@ -561,11 +564,13 @@ const CSV_CHUNK_ROWS: usize = 2_000;
     responses((status = 200, content_type = "text/csv", body = String, description = "the events, a row each")))]
 async fn events_csv(
     State(state): State<ApiState>,
-    _caller: Caller<SeesPeople>,
+    caller: Caller<SeesPeople>,
+    RawQuery(filters): RawQuery,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let export = query_string(query)?.validate_export(now_ms()).map_err(bad_param)?;
     let mut request = export.events;
+    let mut exported = u64::from(request.limit);
     if !export.limited {
         // Every selected event, or a 400 saying the selection is too large: never a silent cut.
         request.limit = MAX_EXPORT.saturating_add(1);
@@ -577,7 +582,11 @@ async fn events_csv(
             )));
         }
         request.limit = MAX_EXPORT;
+        exported = count;
     }
+    // Recorded before a byte is sent: an export whose record cannot be written is not made.
+    let entry = trail::Entry::new("export.csv", filters.unwrap_or_default()).counting(exported);
+    trail::record(&state.pool, &caller.principal, SERVICE, entry).await?;
     let cursor = state.warehouse.export(&request).map_err(unavailable)?;
     let (sender, receiver) = tokio::sync::mpsc::channel(4);
     tokio::spawn(stream_csv(state.warehouse.clone(), cursor, sender));
@@ -637,7 +646,8 @@ async fn stream_csv(
     responses((status = 200, content_type = "application/pdf", body = Vec<u8>, description = "the report")))]
 async fn summary_pdf(
     State(state): State<ApiState>,
-    _caller: Caller<SeesPeople>,
+    caller: Caller<SeesPeople>,
+    RawQuery(filters): RawQuery,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let now = now_ms();
@@ -648,6 +658,8 @@ async fn summary_pdf(
     let mut report =
         state.read(crate::reports::summary(&state.warehouse, &request, "Sightline report", now, clock)).await?;
     crate::reports::name_streams(&state.pool, &mut report).await?;
+    let entry = trail::Entry::new("export.pdf", filters.unwrap_or_default()).counting(report.events.len());
+    trail::record(&state.pool, &caller.principal, SERVICE, entry).await?;
     let fonts = state.fonts.clone();
     let pdf = tokio::task::spawn_blocking(move || sightline_exporter::report_pdf(&report, &fonts)).await.map_err(
         |error| {
@@ -823,6 +835,41 @@ async fn face_search_audit(
     let (range, limit) = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     let searches = audit::searches(&state.pool, range.from_ms, range.to_ms, limit).await?;
     Ok(Json(SearchRecords { range, searches }))
+}
+
+/// This service's name in the audit log.
+const SERVICE: &str = "query";
+
+/// The audit log's records.
+#[derive(Debug, Serialize, ToSchema)]
+struct AuditRecords {
+    /// The range listed.
+    #[serde(flatten)]
+    range: TimeRange,
+    /// Newest first.
+    records: Vec<trail::AuditRecord>,
+}
+
+/// The audit log: who exported, changed a watchlist or otherwise touched biometric data, when, and
+/// how many items, newest first (admins).
+#[utoipa::path(get, path = "/v1/audit", tag = "search", params(AuditLogQuery), responses((status = 200, body = AuditRecords)))]
+async fn audit_log(
+    State(state): State<ApiState>,
+    _caller: Caller<Audits>,
+    query: Result<Query<AuditLogQuery>, QueryRejection>,
+) -> Result<Json<AuditRecords>, ApiError> {
+    let query = query_string(query)?;
+    let (range, limit) = query.validate(now_ms()).map_err(bad_param)?;
+    let records = trail::records(
+        &state.pool,
+        range.from_ms,
+        range.to_ms,
+        query.action.as_deref().filter(|a| !a.is_empty()),
+        query.who.as_deref().filter(|w| !w.is_empty()),
+        i64::from(limit),
+    )
+    .await?;
+    Ok(Json(AuditRecords { range, records }))
 }
 
 #[cfg(test)]

@@ -641,6 +641,31 @@ pub struct AuditQuery {
     limit: Option<String>,
 }
 
+/// The query of `GET /v1/audit`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditLogQuery {
+    /// Start of the range, inclusive: ms since the epoch or RFC 3339; default 24 hours before `to`.
+    pub from: Option<String>,
+    /// End of the range, exclusive: ms since the epoch or RFC 3339; default now.
+    pub to: Option<String>,
+    /// Only this action, or those under it (`export` is `export.csv` and `export.pdf`).
+    pub action: Option<String>,
+    /// Only what this user or token did (its name).
+    pub who: Option<String>,
+    /// The most items to answer.
+    pub limit: Option<String>,
+}
+
+impl AuditLogQuery {
+    /// The range (default the last 24 hours) and the most records (default 100, at most 1,000).
+    pub fn validate(&self, now_ms: i64) -> Result<(TimeRange, u32), InvalidParam> {
+        let range = TimeRange::parse(self.from.as_deref(), self.to.as_deref(), now_ms)?;
+        Ok((range, parse_count("limit", self.limit.as_deref(), 100, 1_000)?))
+    }
+}
+
 impl AuditQuery {
     /// Validates the request: the range (default the last 24 hours) and the most records (default
     /// 100, at most 1,000).

@@ -695,6 +695,15 @@ async fn watchlist_changes_made_during_a_database_outage_are_not_lost() -> anyho
         assert!(status == 400 && answer.contains(needle), "{body}: {status} {answer}");
     }
     assert_eq!(patch(&door, &uuid::Uuid::new_v4().to_string(), r#"{"display_name": "x"}"#).await??.0, 404);
+    // Each change made through the API is in the audit log as the operator's; refused ones and the
+    // outage's SQL are not.
+    let logged: Vec<(String, String)> =
+        sqlx::query_as("SELECT action, principal_name FROM audit_log ORDER BY id").fetch_all(pool).await?;
+    let actions: Vec<&str> = logged.iter().map(|(action, _)| action.as_str()).collect();
+    let expected = ["watchlist.create", "watchlist.create", "watchlist.person.enrol", "watchlist.person.enrol"];
+    let expected = expected.iter().chain(&["watchlist.person.change", "watchlist.person.change"]);
+    assert_eq!(actions, expected.copied().collect::<Vec<_>>());
+    assert!(logged.iter().all(|(_, who)| who == "ops"), "{logged:?}");
     let picture = |n: &str| call("GET", format!("{}/picture{n}", page(&staging, &staged_person)), "", Vec::new());
     assert_eq!(picture("").await??.0, 200, "the first picture");
     assert_eq!(picture("?n=0").await??.0, 200, "the first picture by number");

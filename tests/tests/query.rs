@@ -277,6 +277,37 @@ async fn the_query_api_answers_from_the_warehouse() -> anyhow::Result<()> {
     let (status, body) = get(port, &format!("/v1/events?{range}&tz=Asia/Tokyo"), Some(ANALYST))?;
     assert_eq!(status, 400, "only the PDF takes a time zone: {body}");
 
+    // Every export made is in the audit log, newest first, with who, the filters and how many
+    // events; refused ones (the viewer's, the unknown zone) are not. Admins read it.
+    sightline_common::auth::register(&db.pool, "auditor", "auditor-secret", Role::Admin).await?;
+    let (status, log) = get(port, "/v1/audit?action=export", Some("auditor-secret"))?;
+    assert_eq!(status, 200, "{log}");
+    let records: Vec<(String, String, String, i64)> = log["records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let (action, who) = (r["action"].as_str().unwrap_or(""), r["who"].as_str().unwrap_or(""));
+            let subject = r["subject"].as_str().unwrap_or("");
+            (action.to_owned(), who.to_owned(), subject.to_owned(), r["count"].as_i64().unwrap_or(-1))
+        })
+        .collect();
+    let faces_b_count = i64::try_from(ids(&faces_b).len())?;
+    assert_eq!(
+        records,
+        [
+            ("export.pdf".to_owned(), "analyst".to_owned(), format!("{range}&matched=true&limit=10&tz=Asia/Tokyo"), 10),
+            ("export.pdf".to_owned(), "analyst".to_owned(), format!("{range}&matched=true&limit=10"), 10),
+            ("export.csv".to_owned(), "analyst".to_owned(), format!("{range}&site=site-b&kind=face"), faces_b_count),
+        ],
+        "{log}"
+    );
+    assert_eq!(get(port, "/v1/audit", Some(ANALYST))?.0, 403, "the audit log is for admins");
+    let refused = sqlx::query("UPDATE audit_log SET principal_name = 'someone else'").execute(&db.pool).await;
+    assert!(refused.is_err_and(|e| e.to_string().contains("append-only")), "records cannot be changed");
+    let refused = sqlx::query("DELETE FROM audit_log").execute(&db.pool).await;
+    assert!(refused.is_err_and(|e| e.to_string().contains("append-only")), "records cannot be deleted");
+
     // Roles: viewers see aggregates only; no token, no answer.
     let (status, body) = get(port, &format!("/v1/events?{range}"), Some(VIEWER))?;
     assert_eq!(status, 403, "{body}");
