@@ -163,6 +163,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes((examine_schemas, examine_paths, examine.layer(DefaultBodyLimit::max(MAX_PHOTO_BYTES))))
         .routes(routes!(face_search_audit))
         .routes(routes!(audit_log))
+        .routes(routes!(audit_log_csv))
 }
 
 /// The API's OpenAPI document (`GET /openapi.json`, kept in `schemas/openapi/query.json`).
@@ -758,6 +759,12 @@ async fn search_faces(
     let found = state.read(state.warehouse.search_faces(&face, &request)).await;
     audit::record_outcome(&state.pool, record, found.as_ref().ok().map(Vec::len)).await?;
     let found = found?;
+    let subject = match &searched {
+        SearchedFace::Photo(sha256) => format!("photo {sha256}"),
+        SearchedFace::Event(event) => format!("event {event}"),
+    };
+    let entry = trail::Entry::new("search.face", subject).counting(found.len());
+    trail::record(&state.pool, &caller.principal, SERVICE, entry).await?;
     // Whom each track was identified as: the matches of its best-matching report.
     let reports: Vec<PageRow> =
         found.iter().map(|track| PageRow { id: track.event_id.clone(), capture_ms: track.event_capture_ms }).collect();
@@ -870,6 +877,41 @@ async fn audit_log(
     )
     .await?;
     Ok(Json(AuditRecords { range, records }))
+}
+
+/// The audit log's records as CSV, newest first, the same filters as `GET /v1/audit` (admins).
+#[utoipa::path(get, path = "/v1/audit.csv", tag = "search", params(AuditLogQuery),
+    responses((status = 200, content_type = "text/csv", body = String, description = "the records, a row each")))]
+async fn audit_log_csv(
+    State(state): State<ApiState>,
+    caller: Caller<Audits>,
+    query: Result<Query<AuditLogQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Json(AuditRecords { records, .. }) = audit_log(State(state), caller, query).await?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let written: Result<(), csv::Error> = (|| {
+        writer.write_record(["id", "at", "who", "role", "via", "service", "action", "subject", "count", "detail"])?;
+        for record in &records {
+            writer.write_record([
+                record.id.to_string(),
+                format_time(record.at_ms),
+                record.who.clone(),
+                record.role.clone(),
+                record.via.clone(),
+                record.service.clone(),
+                record.action.clone(),
+                record.subject.clone(),
+                record.count.map(|count| count.to_string()).unwrap_or_default(),
+                record.detail.to_string(),
+            ])?;
+        }
+        Ok(())
+    })();
+    let bytes = written.and_then(|()| writer.into_inner().map_err(|e| e.into_error().into())).map_err(|error| {
+        tracing::error!(%error, "writing the audit CSV");
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "writing the CSV failed".into())
+    })?;
+    Ok(attachment("text/csv; charset=utf-8", "sightline-audit.csv", bytes))
 }
 
 #[cfg(test)]

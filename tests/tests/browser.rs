@@ -162,7 +162,7 @@ async fn an_admin_makes_users_and_tokens_on_screen() -> anyhow::Result<()> {
             .fetch_one(&web.db.pool)
             .await?;
     assert_eq!(token, ("analyst".to_owned(), true));
-    web.finish(&["05-admin", "06-admin-revoked", "phone-admin"]).await
+    web.finish(&["05-admin", "06-admin-revoked", "32-privacy", "phone-privacy", "phone-admin"]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -880,6 +880,26 @@ async fn a_face_search_finds_the_person_photographed_and_no_stranger() -> anyhow
         ],
         "newest first: {body}"
     );
+    // The same searches in the audit log, with what face and how many tracks.
+    let (status, body) = stack::call(port, "GET", "/v1/audit?action=search", "admin-secret", None)?;
+    assert_eq!(status, 200, "{body}");
+    let logged: Vec<(String, i64)> = body["records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| (r["subject"].as_str().unwrap_or("").to_owned(), r["count"].as_i64().unwrap_or(-1)))
+        .collect();
+    let wanted: Vec<(String, i64)> = summary
+        .iter()
+        .map(|(_, photo, event, found)| {
+            let subject = match (photo, event) {
+                (Some(photo), _) => format!("photo {photo}"),
+                (None, event) => format!("event {}", event.clone().unwrap_or_default()),
+            };
+            (subject, found.unwrap_or(-1))
+        })
+        .collect();
+    assert_eq!(logged, wanted, "{body}");
 
     assert!(query.terminate(Duration::from_secs(30)));
     assert!(enrich.terminate(Duration::from_secs(30)));

@@ -303,6 +303,13 @@ async fn the_query_api_answers_from_the_warehouse() -> anyhow::Result<()> {
         "{log}"
     );
     assert_eq!(get(port, "/v1/audit", Some(ANALYST))?.0, 403, "the audit log is for admins");
+    let csv = http_exchange(port, "GET", "/v1/audit.csv?action=export", Some("auditor-secret"), "", b"")?;
+    assert_eq!((csv.status, csv.header("content-type")), (200, Some("text/csv; charset=utf-8")));
+    let csv = String::from_utf8(csv.body)?;
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(rows[0].starts_with("id,at,who,role,via,service,action,subject,count"), "{csv}");
+    assert_eq!(rows.len(), 4, "the header and the three exports: {csv}");
+    assert!(rows[3].contains(",analyst,analyst,token,query,export.csv,") && rows[3].contains("site=site-b"), "{csv}");
     let refused = sqlx::query("UPDATE audit_log SET principal_name = 'someone else'").execute(&db.pool).await;
     assert!(refused.is_err_and(|e| e.to_string().contains("append-only")), "records cannot be changed");
     let refused = sqlx::query("DELETE FROM audit_log").execute(&db.pool).await;

@@ -193,6 +193,7 @@ async fn every_route_with_every_role() -> anyhow::Result<()> {
         route(query_port, "POST", "/v1/search/faces/examine", Need::People),
         route(query_port, "GET", "/v1/audit/face-searches", Need::Admin),
         route(query_port, "GET", "/v1/audit", Need::Admin),
+        route(query_port, "GET", "/v1/audit.csv", Need::Admin),
         route(notifier_port, "GET", "/v1/alert-rules", Need::People),
         with_json(route(notifier_port, "POST", "/v1/alert-rules", Need::Manage), rule.clone()),
         route(notifier_port, "GET", format!("/v1/alert-rules/{rule_id}"), Need::People),

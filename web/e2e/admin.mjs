@@ -5,7 +5,8 @@
 //
 // A user "vera" is refused with a short password (the service's message beside the form), then made
 // an operator, changed to analyst and disabled; a token "nightly-export" is issued (its secret shown
-// once) and revoked. The role change, the disabling and the revocation each ask before they act. Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD (an
+// once) and revoked. The role change, the disabling and the revocation each ask before they act. An
+// export made with the session shows on the Privacy screen's audit log, filtered, and in its CSV. Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD (an
 // admin), SIGHTLINE_E2E_SHOTS.
 import { PHONE, env, expect, fitsWidth, inBrowser } from "./browser.mjs";
 
@@ -66,8 +67,34 @@ await inBrowser(async ({ page, shot, login }) => {
   expect(status === 401, `the revoked token is refused (got ${status})`);
   await shot("06-admin-revoked");
 
-  // The same screen on a phone: users and tokens as cards within the width.
+  // The audit log: an export made with this session is on the Privacy screen, as ada's, filtered
+  // by action, and in its CSV.
+  const exported = await page.request.get(`${base}/api/v1/reports/events.csv?from=0&to=1000&site=lobby`);
+  expect(exported.status() === 200, `an export (got ${exported.status()})`);
+  await page.getByRole("navigation").getByRole("link", { name: "Privacy" }).click();
+  const records = page.getByRole("table", { name: "Audit records" });
+  const exportRow = records.getByRole("row").filter({ has: page.getByRole("cell", { name: "export.csv", exact: true }) });
+  await exportRow.getByRole("cell", { name: "ada (admin, session)" }).waitFor();
+  await exportRow.getByRole("cell", { name: "from=0&to=1000&site=lobby" }).waitFor();
+  await page.getByLabel("Action").selectOption("watchlist");
+  await page.getByText("No records match.").waitFor();
+  await page.getByLabel("Action").selectOption("export");
+  await exportRow.waitFor();
+  const csvLink = await page.getByRole("link", { name: "Download CSV" }).getAttribute("href");
+  const csv = await (await page.request.get(`${base}${csvLink}`)).text();
+  expect(
+    csv.startsWith("id,at,who,role,via,service,action,subject,count") && csv.includes(",ada,admin,session,query,export.csv,"),
+    `the log as CSV: ${csv}`,
+  );
+  await shot("32-privacy");
+
+  // The same screens on a phone, within the width.
   await page.setViewportSize(PHONE);
+  await exportRow.waitFor();
+  await fitsWidth(page, "the audit log");
+  await shot("phone-privacy");
+  await page.getByRole("button", { name: "Menu" }).click();
+  await page.getByRole("navigation").getByRole("link", { name: "Users and tokens" }).click();
   await token.waitFor();
   await fitsWidth(page, "users and tokens");
   await shot("phone-admin");

@@ -6,6 +6,7 @@ import { Alerts } from "./Alerts";
 import { Analytics } from "./Analytics";
 import { ApiReference } from "./ApiReference";
 import { Login } from "./Login";
+import { Privacy } from "./Privacy";
 import { Reports } from "./Reports";
 import { Search } from "./Search";
 import { Streams } from "./Streams";
@@ -28,6 +29,7 @@ const SCREENS: { path: string; title: string; roles: Role[] }[] = [
   { path: "/reports", title: "Reports", roles: ["analyst", "operator", "admin"] },
   { path: "/watchlists", title: "Watchlists", roles: ["analyst", "operator", "admin"] },
   { path: "/admin", title: "Users and tokens", roles: ["admin"] },
+  { path: "/privacy", title: "Privacy", roles: ["admin"] },
   { path: "/reference", title: "API", roles: ["viewer", "analyst", "operator", "admin"] },
 ];
 
@@ -193,6 +195,8 @@ export function App() {
                 <Watchlists />
               ) : screen.path === "/wall" ? (
                 <Wall />
+              ) : screen.path === "/privacy" ? (
+                <Privacy />
               ) : (
                 <Streams />
               )}

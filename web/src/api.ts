@@ -144,6 +144,8 @@ export type EventMatch = Query<"MatchRow">;
 export type EventView = Query<"EventView">;
 /** One page of events (GET /v1/events). */
 export type EventsPage = Query<"EventsPage">;
+/** The audit log's records (query's GET /v1/audit). */
+export type AuditRecords = Query<"AuditRecords">;
 /** What a face search found (query's POST /v1/search/faces). */
 export type FaceSearchAnswer = Query<"FaceSearchAnswer">;
 /** Tracks per bucket (GET /v1/stats/timeline). */
