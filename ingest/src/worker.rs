@@ -254,6 +254,8 @@ impl FrameHandler for Analysis {
         let faces = detections.iter().filter(|d| d.kind == Kind::Face).count() as u64;
         self.metrics.faces.inc_by(faces);
         self.metrics.bodies.inc_by(detections.len() as u64 - faces);
+        let snapshot_due =
+            self.snapshot.is_some() && self.last_snapshot.is_none_or(|at| at.elapsed() >= SNAPSHOT_INTERVAL);
         let tracks = {
             let Ok(mut guard) = self.tracks.lock() else { return };
             let (tracker, context) = &mut *guard;
@@ -261,11 +263,12 @@ impl FrameHandler for Analysis {
             for report in tracker.update(capture_ms, &frame.frame, &detections) {
                 emit(&self.producer, &self.topic, context, &report);
             }
-            tracker.assigned().to_vec()
+            // The boxes' tracks, copied only for a frame that becomes a snapshot.
+            if snapshot_due { tracker.assigned().to_vec() } else { Vec::new() }
         };
         // Drawn after tracking, so each box carries the track its reports name.
         if let Some(slot) = &self.snapshot
-            && self.last_snapshot.is_none_or(|at| at.elapsed() >= SNAPSHOT_INTERVAL)
+            && snapshot_due
         {
             self.last_snapshot = Some(Instant::now());
             if let Some(snapshot) = crate::snapshot::render(&frame.frame, &detections, &tracks, self.roi, capture_ms) {

@@ -210,19 +210,24 @@ impl LiveFeed {
     }
 }
 
+/// The data of `event: changed`: the alert and where it now stands.
+#[derive(serde::Serialize)]
+struct Changed<'a> {
+    alert_id: Uuid,
+    #[serde(flatten)]
+    handling: &'a crate::alert::Handling,
+}
+
 impl LiveFeed {
     /// Sends alert `id`'s state to the subscribers. A desk that misses it (the database failed
     /// here) still shows the state on its next read of the list.
     async fn publish_change(&self, pool: &PgPool, id: Uuid) {
         match Alert::load(pool, id).await {
             Ok(Some(alert)) => {
-                let mut state = serde_json::json!({ "alert_id": alert.id });
-                if let (Some(fields), Ok(serde_json::Value::Object(handling))) =
-                    (state.as_object_mut(), serde_json::to_value(&alert.handling))
-                {
-                    fields.extend(handling);
+                let changed = Changed { alert_id: alert.id, handling: &alert.handling };
+                if let Ok(state) = serde_json::to_string(&changed) {
+                    let _ = self.sender.send(Published::Changed(state));
                 }
-                let _ = self.sender.send(Published::Changed(state.to_string()));
             }
             Ok(None) => {}
             Err(error) => tracing::warn!(%error, alert = %id, "live feed: loading a changed alert failed"),

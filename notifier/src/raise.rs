@@ -135,12 +135,11 @@ impl Raiser {
                 Ok(outcome) => {
                     self.readiness.clear("postgres");
                     match outcome {
-                        Outcome::Raised => {
+                        Outcome::Raised(id) => {
                             self.metrics.raised.inc();
                             self.metrics.raise_seconds.observe(started.elapsed().as_secs_f64());
                             self.wake.notify_one();
                             if let Some(detection) = &candidate.event.detection {
-                                let id = alert_id(candidate.rule.id, &detection.stream_id, &detection.track_id);
                                 self.scenes.keep(id, &detection.stream_id, detection.capture_time_ms);
                             }
                         }
@@ -229,13 +228,14 @@ impl Raiser {
         }
         tx.commit().await?;
         tracing::info!(alert = %id, rule = %rule.name, person = %best.person_display_name, stream = %detection.stream_id, "alert raised");
-        Ok(Outcome::Raised)
+        Ok(Outcome::Raised(id))
     }
 }
 
 /// What raising a candidate did.
 enum Outcome {
-    Raised,
+    /// Stored, with this id.
+    Raised(Uuid),
     /// The rule already alerted on this track.
     Exists,
     /// The rule alerted on this person on this stream within its cooldown.

@@ -658,11 +658,21 @@ pub struct AuditLogQuery {
     pub limit: Option<String>,
 }
 
+/// An audit listing's range (default the last 24 hours) and most records (default 100, at most
+/// 1,000).
+fn audit_range(
+    from: Option<&str>,
+    to: Option<&str>,
+    limit: Option<&str>,
+    now_ms: i64,
+) -> Result<(TimeRange, u32), InvalidParam> {
+    Ok((TimeRange::parse(from, to, now_ms)?, parse_count("limit", limit, 100, 1_000)?))
+}
+
 impl AuditLogQuery {
     /// The range (default the last 24 hours) and the most records (default 100, at most 1,000).
     pub fn validate(&self, now_ms: i64) -> Result<(TimeRange, u32), InvalidParam> {
-        let range = TimeRange::parse(self.from.as_deref(), self.to.as_deref(), now_ms)?;
-        Ok((range, parse_count("limit", self.limit.as_deref(), 100, 1_000)?))
+        audit_range(self.from.as_deref(), self.to.as_deref(), self.limit.as_deref(), now_ms)
     }
 }
 
@@ -670,8 +680,7 @@ impl AuditQuery {
     /// Validates the request: the range (default the last 24 hours) and the most records (default
     /// 100, at most 1,000).
     pub fn validate(self, now_ms: i64) -> Result<(TimeRange, u32), InvalidParam> {
-        let range = TimeRange::parse(self.from.as_deref(), self.to.as_deref(), now_ms)?;
-        Ok((range, parse_count("limit", self.limit.as_deref(), 100, 1_000)?))
+        audit_range(self.from.as_deref(), self.to.as_deref(), self.limit.as_deref(), now_ms)
     }
 }
 

@@ -10,7 +10,7 @@ import { WithPanel } from "./layout";
 import { readProblem, useApi, useRefresh } from "./data";
 import { useSession } from "./session";
 import { ANY_TIME, RangePicker, periodChanges, usePeriod } from "./time";
-import { type QueryChanges, navigate, useQueryState } from "./url";
+import { type QueryChanges, useQueryState } from "./url";
 import { FilterFold, Pager, WhereAndWhoFilters, cursorsOf } from "./filters";
 import { useAlertFeed } from "./feed";
 import { AlertCard } from "./alerts/AlertCard";
@@ -100,7 +100,6 @@ function AlertDesk() {
           <AlertPanel
             key={selectedId}
             id={selectedId}
-            go={navigate}
             onPersonFilter={(list, person) => change({ list, person, alert: null })}
             onChanged={onChanged}
           />

@@ -2,6 +2,7 @@
 // beside its list (a side panel on a wide screen, a sheet over the list on a narrow one), never
 // appended below it where a click seems to do nothing.
 import { type ComponentProps, type ReactNode, useEffect, useLayoutEffect, useRef } from "react";
+import { navigate } from "./url";
 
 /** A screen wide enough for a list and its detail side by side (style.css agrees: 1001 px). */
 export const WIDE = "(min-width: 1001px)";
@@ -81,5 +82,20 @@ export function WithPanel({
         {panel}
       </div>
     </div>
+  );
+}
+
+/** A link to another screen of the app (a path and query): followed without reloading the page. */
+export function AppLink({ to, children }: { to: string; children: ReactNode }) {
+  return (
+    <a
+      href={to}
+      onClick={(event) => {
+        event.preventDefault();
+        navigate(to);
+      }}
+    >
+      {children}
+    </a>
   );
 }

@@ -6,6 +6,7 @@ import { type AlertDetail } from "../api";
 import { ErrorLine, FieldProblem, useFormAction } from "../forms";
 import { readProblem, useApi } from "../data";
 import { localTime } from "../time";
+import { AppLink } from "../layout";
 import { streamName, useStreams } from "../names";
 import { Deliveries, StateBadge, takeStep } from "./AlertCard";
 
@@ -17,15 +18,13 @@ function stepWords(action: string, note: string): string {
 
 interface AlertPanelProps {
   id: string;
-  /** Opens another screen at `url` (a path and query). */
-  go: (url: string) => void;
   /** Shows the desk's alerts about this person. */
   onPersonFilter: (list: string, person: string) => void;
   onChanged: () => Promise<unknown>;
 }
 
 /** The open alert (`alert=` in the address). */
-export function AlertPanel({ id, go, onPersonFilter, onChanged }: AlertPanelProps) {
+export function AlertPanel({ id, onPersonFilter, onChanged }: AlertPanelProps) {
   const answer = useApi<AlertDetail>(`/v1/alerts/${id}`);
   const streams = useStreams();
   const alert = answer.data;
@@ -40,17 +39,6 @@ export function AlertPanel({ id, go, onPersonFilter, onChanged }: AlertPanelProp
       setNote("");
       await onChanged();
     });
-  const link = (url: string, label: string) => (
-    <a
-      href={url}
-      onClick={(event) => {
-        event.preventDefault();
-        go(url);
-      }}
-    >
-      {label}
-    </a>
-  );
   const name = alert.person_display_name;
   return (
     <section aria-labelledby="alert-title" className="alert-detail">
@@ -80,9 +68,9 @@ export function AlertPanel({ id, go, onPersonFilter, onChanged }: AlertPanelProp
       </dl>
       <Scene alert={alert} />
       <p className="links">
-        {link(`/tracks?${new URLSearchParams({ track: alert.event_id })}`, "Open the track")}
-        {link(`/watchlists?${new URLSearchParams({ list: alert.list_id, person: alert.person_id })}`, `${name}'s page`)}
-        {link(`/streams?${new URLSearchParams({ stream: alert.stream_id })}`, "The camera now")}
+        <AppLink to={`/tracks?${new URLSearchParams({ track: alert.event_id })}`}>Open the track</AppLink>
+        <AppLink to={`/watchlists?${new URLSearchParams({ list: alert.list_id, person: alert.person_id })}`}>{name}&apos;s page</AppLink>
+        <AppLink to={`/streams?${new URLSearchParams({ stream: alert.stream_id })}`}>The camera now</AppLink>
         <button type="button" className="link" onClick={() => onPersonFilter(alert.list_id, alert.person_id)}>
           Alerts about {name}
         </button>

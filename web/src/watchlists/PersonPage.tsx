@@ -4,11 +4,11 @@ import { useState } from "react";
 import { type Alerts, type EventsPage, type PersonCounts, type PersonDetail, type Watchlist, api } from "../api";
 import { readProblem, useApi, useRefresh } from "../data";
 import { ErrorLine, FieldProblem, useFormAction } from "../forms";
-import { CardTable } from "../layout";
+import { AppLink, CardTable } from "../layout";
 import { streamName, useStreams } from "../names";
 import { useSession } from "../session";
 import { RangePicker, localTime, periodChanges, usePeriod } from "../time";
-import { navigate, useQueryState } from "../url";
+import { useQueryState } from "../url";
 import { StateBadge } from "../alerts/AlertCard";
 import { PersonFields } from "./PersonFields";
 
@@ -17,21 +17,6 @@ const SIGHTINGS_SHOWN = 50;
 
 /** Alerts listed on the page (the alert desk pages through all of them). */
 const ALERTS_SHOWN = 10;
-
-/** A link inside the app. */
-function Go({ to, children }: { to: string; children: string }) {
-  return (
-    <a
-      href={to}
-      onClick={(event) => {
-        event.preventDefault();
-        navigate(to);
-      }}
-    >
-      {children}
-    </a>
-  );
-}
 
 /** The page of person `personId` on `list` (`?list=…&person=…`). */
 export function PersonPage({ list, personId, onChanged }: { list: Watchlist; personId: string; onChanged: () => Promise<unknown> }) {
@@ -68,7 +53,7 @@ export function PersonPage({ list, personId, onChanged }: { list: Watchlist; per
         {person.also_on.map((entry, index) => (
           <span key={entry.person_id}>
             {index > 0 && ", "}
-            <Go to={`/watchlists?${new URLSearchParams({ list: entry.list_id, person: entry.person_id })}`}>{entry.list_name}</Go>
+            <AppLink to={`/watchlists?${new URLSearchParams({ list: entry.list_id, person: entry.person_id })}`}>{entry.list_name}</AppLink>
           </span>
         ))}
       </p>
@@ -103,7 +88,7 @@ export function PersonPage({ list, personId, onChanged }: { list: Watchlist; per
           : total === 0
             ? "Not seen in this period."
             : `${total} ${total === 1 ? "track" : "tracks"} in this period${events && events.length < total ? `; the latest ${events.length} below` : ""}.`}{" "}
-        <Go to={tracksLink}>All in Tracks</Go>
+        <AppLink to={tracksLink}>All in Tracks</AppLink>
       </p>
       {events && events.length > 0 && (
         <>
@@ -128,7 +113,7 @@ export function PersonPage({ list, personId, onChanged }: { list: Watchlist; per
                   <td>{streamName(streams, event.stream_id)}</td>
                   <td>{event.matches.find((match) => match.person_id === personId)?.similarity.toFixed(2) ?? ""}</td>
                   <td>
-                    <Go to={`/tracks?${new URLSearchParams({ track: event.id })}`}>Open</Go>
+                    <AppLink to={`/tracks?${new URLSearchParams({ track: event.id })}`}>Open</AppLink>
                   </td>
                 </tr>
               ))}
@@ -145,14 +130,14 @@ export function PersonPage({ list, personId, onChanged }: { list: Watchlist; per
             {alerts.data.total > 0 && (
               <>
                 {" "}
-                <Go to={`/alerts?${new URLSearchParams(who)}`}>On the alert desk</Go>
+                <AppLink to={`/alerts?${new URLSearchParams(who)}`}>On the alert desk</AppLink>
               </>
             )}
           </p>
           <ul className="alert-log" aria-label={`Alerts about ${person.display_name}`}>
             {alerts.data.alerts.map((alert) => (
               <li key={alert.id}>
-                <Go to={`/alerts?${new URLSearchParams({ alert: alert.id })}`}>{localTime(alert.capture_time_ms)}</Go> on{" "}
+                <AppLink to={`/alerts?${new URLSearchParams({ alert: alert.id })}`}>{localTime(alert.capture_time_ms)}</AppLink> on{" "}
                 {streamName(streams, alert.stream_id)}, rule {alert.rule_name} <StateBadge alert={alert} />
               </li>
             ))}
