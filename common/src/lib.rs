@@ -9,7 +9,8 @@
 //! PostgreSQL migrations, [`auth`] maps API tokens to roles, [`accounts`] keeps users, sessions and
 //! login throttling, [`passwords`] hashes passwords on a bounded set of threads, [`accounts_api`] serves them, [`api`] gives every REST API the same
 //! JSON errors and credential checks, [`clock`] tells the time in ms, [`retry`] is the one backoff policy, `mail` (feature `mail`)
-//! sends mail through an SMTP relay.
+//! sends mail through an SMTP relay, [`privacy`] is the `[privacy]` settings section, [`keys`] and
+//! [`sealing`] seal biometric fields with keys of their tracks (crypto-shredding).
 
 pub mod accounts;
 pub mod accounts_api;
@@ -22,12 +23,15 @@ pub mod consumer;
 pub mod group;
 pub mod http;
 pub mod kafka;
+pub mod keys;
 #[cfg(feature = "mail")]
 pub mod mail;
 pub mod openapi;
 pub mod passwords;
+pub mod privacy;
 pub mod relational;
 pub mod retry;
+pub mod sealing;
 pub mod shutdown;
 pub mod telemetry;
 pub mod warehouse;

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use sightline_common::consumer::{ConsumerSpec, GroupConsumer};
 use sightline_common::http::{Ops, start_ops};
 use sightline_common::kafka::KafkaSettings;
+use sightline_common::keys::{KeyClass, Sealer};
+use sightline_common::privacy::PrivacySettings;
 use sightline_enrich::api::{ApiState, router};
 use sightline_enrich::describe::FaceGate;
 use sightline_enrich::metrics::EnrichMetrics;
@@ -74,6 +76,8 @@ struct EnrichSettings {
     max_image_pixels: u64,
     /// `production` refuses the local stack's credentials at start.
     deployment: sightline_common::config::Deployment,
+    /// Sealing of descriptors and matches, the key-encryption key (`[privacy]`).
+    privacy: PrivacySettings,
 }
 
 impl Default for EnrichSettings {
@@ -101,6 +105,7 @@ impl Default for EnrichSettings {
             track_memory_max: 10_000,
             max_image_pixels: 40_000_000,
             deployment: Default::default(),
+            privacy: PrivacySettings::default(),
         }
     }
 }
@@ -135,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
         FaceDetectorSettings { threads: settings.threads, ..Default::default() },
     )?;
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
+    let keys = settings.privacy.key_store(settings.deployment, pool.clone())?;
     let (Ops { shutdown, readiness, .. }, metrics) =
         start_ops(settings.metrics_addr, "loading watchlists", EnrichMetrics::register).await?;
     tokio::spawn(sightline_common::relational::watch_pool(pool.clone(), readiness.clone(), shutdown.clone()));
@@ -199,6 +205,8 @@ async fn main() -> anyhow::Result<()> {
         metrics,
         limits: settings.limits,
         tracks: std::sync::Mutex::new(sightline_enrich::tracks::TrackMemory::new(settings.track_memory_max)),
+        ring: settings.privacy.key_ring(keys.clone()),
+        sealer: settings.privacy.seal.then(|| Sealer::new(keys, KeyClass::Template)),
     };
     readiness.set_ready();
     tracing::info!(input = %settings.input_topic, output = %settings.output_topic, group = %settings.group_id, "enrich running");

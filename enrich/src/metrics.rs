@@ -33,6 +33,8 @@ pub struct EnrichMetrics {
     pub matches: Counter,
     /// Failed descriptor model runs (retried).
     pub model_retries: Counter,
+    /// Failed reads or writes of track keys (retried).
+    pub key_errors: Counter,
     /// Seconds per descriptor model run (one batch).
     pub describe_seconds: Histogram,
     /// Watchlist reloads into the index (one list or all), by outcome.
@@ -63,6 +65,7 @@ impl EnrichMetrics {
         r.register("skipped", "Detections without a descriptor, by reason", metrics.skipped.clone());
         r.register("matches", "Watchlist matches reported", metrics.matches.clone());
         r.register("model_retries", "Failed descriptor model runs", metrics.model_retries.clone());
+        r.register("key_errors", "Failed reads or writes of track keys (retried)", metrics.key_errors.clone());
         r.register("describe_seconds", "Descriptor model run time per batch", metrics.describe_seconds.clone());
         r.register(
             "watchlist_reloads",
@@ -93,6 +96,7 @@ impl EnrichMetrics {
             skipped: Family::default(),
             matches: Counter::default(),
             model_retries: Counter::default(),
+            key_errors: Counter::default(),
             describe_seconds: Histogram::new(exponential_buckets(0.002, 2.0, 12)),
             watchlist_reloads: Family::default(),
             watchlist_index_age_seconds: Gauge::default(),

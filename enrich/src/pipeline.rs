@@ -20,7 +20,9 @@ use rdkafka::producer::FutureProducer;
 use sightline_common::clock::now_ms;
 use sightline_common::consumer::{self, GroupConsumer, Message as KafkaMessage};
 use sightline_common::kafka::{OutRecord, produce_until_acknowledged};
+use sightline_common::keys::{KeyError, KeyRing, Sealer};
 use sightline_common::retry::Backoff;
+use sightline_common::sealing::{OpenError, open_detection, seal_enriched, strip_detection};
 use sightline_common::shutdown::Shutdown;
 use sightline_schemas::v1::{Descriptor, DetectionEvent, EnrichedEvent, MatchResult, ObjectKind, SCHEMA_VERSION};
 use sightline_schemas::validate;
@@ -36,6 +38,9 @@ use crate::index::Candidate;
 use crate::metrics::EnrichMetrics;
 use crate::tracks::{TrackKey, TrackMemory};
 use crate::watchlists::SharedIndex;
+
+/// `descriptor_skip_reason` of a face whose best shot is erased (its image key is destroyed).
+pub const ERASED: &str = "erased";
 
 /// Namespace of enriched event ids (UUID v5 of the detection's event id).
 const ENRICHED_NAMESPACE: Uuid = Uuid::from_u128(0x5e1f_0e4a_1c2b_4d7e_9a10_6b3c_8d2f_e001);
@@ -69,6 +74,10 @@ pub struct Pipeline {
     pub limits: validate::Limits,
     /// The face tracks seen: descriptors of their best shots and their best matches.
     pub tracks: Mutex<TrackMemory>,
+    /// Opens the best shots ingest sealed.
+    pub ring: KeyRing,
+    /// Seals descriptors and matches with the tracks' template keys (none: `privacy.seal` is off).
+    pub sealer: Option<Sealer>,
 }
 
 /// One message of a batch, once looked at.
@@ -108,13 +117,19 @@ impl Pipeline {
 
     /// Enriches one batch; `false` if shutdown interrupted it before every output was acknowledged.
     async fn process(&self, consumer: &GroupConsumer, batch: &[KafkaMessage<'_>], shutdown: &Shutdown) -> bool {
+        let checked: Vec<Result<DetectionEvent, validate::Invalid>> = batch.iter().map(|m| self.check(m)).collect();
+        let sealed = checked.iter().filter_map(|c| c.as_ref().ok().and_then(|e| e.sealed.as_ref()));
+        if self.until_keys(shutdown, || self.ring.load(sealed.clone())).await.is_none() {
+            return false;
+        }
         let mut items = Vec::with_capacity(batch.len());
         let mut faces = Vec::new();
         let mut shots: HashMap<(TrackKey, i64), usize> = HashMap::new();
-        for message in batch {
-            items.push(match self.check(message) {
-                Ok(event) => {
-                    let face = self.face_of(&event, &mut faces, &mut shots);
+        for (message, checked) in batch.iter().zip(checked) {
+            let opened = checked.and_then(|event| self.open(event));
+            items.push(match opened {
+                Ok((event, erased)) => {
+                    let face = if erased { Face::Skip(ERASED) } else { self.face_of(&event, &mut faces, &mut shots) };
                     Item::Detection { event: Box::new(event), face }
                 }
                 Err(invalid) => {
@@ -160,7 +175,7 @@ impl Pipeline {
                 None => (Vec::new(), None),
             };
             self.metrics.observe(skip_reason.as_str(), matches.len());
-            let enriched = EnrichedEvent {
+            let mut enriched = EnrichedEvent {
                 schema_version: SCHEMA_VERSION,
                 event_id: enriched_event_id(&event.event_id).to_string(),
                 descriptor: descriptor.map(|values| Descriptor {
@@ -173,7 +188,11 @@ impl Pipeline {
                 matches,
                 enriched_time_ms: now_ms(),
                 detection: Some(*event),
+                sealed: None,
             };
+            if !self.seal(&mut enriched, shutdown).await {
+                return false;
+            }
             inputs.push(index);
             outputs.push(OutRecord { key: message.key().map(<[u8]>::to_vec), payload: enriched.encode_to_vec() });
         }
@@ -230,6 +249,68 @@ impl Pipeline {
             memory.remember(&track, event.capture_time_ms, descriptor, similarity);
         }
         (matches, best)
+    }
+
+    /// Seals `enriched`'s descriptor and matches with its track's template key (created on the
+    /// track's first sealed report, PostgreSQL retried); `false` on shutdown.
+    async fn seal(&self, enriched: &mut EnrichedEvent, shutdown: &Shutdown) -> bool {
+        let Some(detection) = enriched.detection.as_mut() else { return true };
+        strip_detection(detection);
+        let Some(sealer) = &self.sealer else { return true };
+        if enriched.descriptor.is_none() && enriched.matches.is_empty() && enriched.track_best_match.is_none() {
+            return true;
+        }
+        let (stream_id, track_id) = (detection.stream_id.clone(), detection.track_id.clone());
+        let (first_seen_ms, ended) = (detection.first_seen_ms, detection.track_ended);
+        let Some(key) = self.until_keys(shutdown, || sealer.key(&stream_id, &track_id, first_seen_ms)).await else {
+            return false;
+        };
+        if ended {
+            sealer.forget(&stream_id, &track_id);
+        }
+        match seal_enriched(enriched, &key) {
+            Ok(()) => true,
+            Err(error) => {
+                // Only the system's random source can fail here; the event is not produced in clear.
+                tracing::error!(%error, "sealing an enriched event failed");
+                false
+            }
+        }
+    }
+
+    /// `event` with its best shot opened, checked again in clear, and whether it was erased.
+    fn open(&self, mut event: DetectionEvent) -> Result<(DetectionEvent, bool), validate::Invalid> {
+        let opening = match open_detection(&mut event, &self.ring) {
+            Ok(opening) => opening,
+            Err(OpenError::Invalid(reason)) => return Err(validate::Invalid::sealed(reason)),
+            // Loaded by the caller: only a bug gets here; dead-lettered, so it is seen, not lost.
+            Err(OpenError::Unavailable) => return Err(validate::Invalid::sealed("its key was not loaded")),
+        };
+        validate::detection(&event, "", &self.limits)?;
+        Ok((event, opening.erased > 0))
+    }
+
+    /// Runs `load` until it succeeds (PostgreSQL may be down: retried with backoff, never taken for
+    /// erased); `None` on shutdown.
+    async fn until_keys<T, F, Fut>(&self, shutdown: &Shutdown, mut load: F) -> Option<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, KeyError>>,
+    {
+        let mut backoff = Backoff::new(MODEL_RETRY_INITIAL, MODEL_RETRY_MAX);
+        let mut shutdown = shutdown.clone();
+        loop {
+            match load().await {
+                Ok(value) => return Some(value),
+                Err(error) => {
+                    self.metrics.key_errors.inc();
+                    tracing::warn!(%error, "track keys unavailable; retrying");
+                }
+            }
+            if !backoff.pause(&mut shutdown).await {
+                return None;
+            }
+        }
     }
 
     fn check(&self, message: &KafkaMessage<'_>) -> Result<DetectionEvent, validate::Invalid> {

@@ -56,6 +56,7 @@ pub fn detection_event(context: &StreamContext, report: &TrackReport, processing
             ReportReason::Ended => TrackReportKind::Ended,
         } as i32,
         report_sequence: report.sequence,
+        sealed: None,
     }
 }
 

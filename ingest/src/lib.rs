@@ -31,6 +31,7 @@ pub mod events;
 pub mod health;
 pub mod metrics;
 pub mod ownership;
+pub mod sealing;
 pub mod snapshot;
 pub mod source;
 pub mod supervisor;

@@ -32,6 +32,7 @@ pub struct IngestMetrics {
     detections: Family<KindLabel, Counter>,
     events_delivered: Family<StreamLabel, Counter>,
     events_failed: Family<StreamLabel, Counter>,
+    best_shots_withheld: Family<StreamLabel, Counter>,
     analysis_seconds: Histogram,
     running: Family<StreamLabel, Gauge>,
     frames_dropped: Family<StreamLabel, Gauge>,
@@ -52,6 +53,11 @@ impl IngestMetrics {
         );
         r.register("events_delivered", "Detection events the broker acknowledged", metrics.events_delivered.clone());
         r.register("events_failed", "Detection events that could not be delivered", metrics.events_failed.clone());
+        r.register(
+            "best_shots_withheld",
+            "Detection events produced without their best shot because it could not be sealed",
+            metrics.best_shots_withheld.clone(),
+        );
         r.register("analysis_seconds", "Detection and tracking time per frame", metrics.analysis_seconds.clone());
         r.register("stream_running", "1 while the stream delivers frames, else 0", metrics.running.clone());
         r.register("frames_dropped", "Frames skipped because analysis fell behind", metrics.frames_dropped.clone());
@@ -67,6 +73,7 @@ impl IngestMetrics {
             detections: Family::default(),
             events_delivered: Family::default(),
             events_failed: Family::default(),
+            best_shots_withheld: Family::default(),
             analysis_seconds: Histogram::new(exponential_buckets(0.002, 2.0, 12)),
             running: Family::default(),
             frames_dropped: Family::default(),
@@ -84,7 +91,9 @@ impl IngestMetrics {
         let bodies = owned(&self.detections, &kind("body"));
         let events_delivered = owned(&self.events_delivered, &label);
         let events_failed = owned(&self.events_failed, &label);
+        let best_shots_withheld = owned(&self.best_shots_withheld, &label);
         StreamMetrics {
+            best_shots_withheld,
             frames,
             faces,
             bodies,
@@ -106,7 +115,7 @@ impl IngestMetrics {
     /// Forgets a deleted stream's series.
     pub fn remove_stream(&self, stream: &str) {
         let label = StreamLabel { stream: stream.to_owned() };
-        for family in [&self.frames, &self.events_delivered, &self.events_failed] {
+        for family in [&self.frames, &self.events_delivered, &self.events_failed, &self.best_shots_withheld] {
             family.remove(&label);
         }
         for family in [&self.running, &self.frames_dropped, &self.reconnects] {
@@ -142,6 +151,8 @@ pub struct StreamMetrics {
     pub events_delivered: Counter,
     /// Events not delivered.
     pub events_failed: Counter,
+    /// Events produced without their best shot (it could not be sealed).
+    pub best_shots_withheld: Counter,
     /// Detection and tracking time per frame (shared by all streams).
     pub analysis_seconds: Histogram,
 }

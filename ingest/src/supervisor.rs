@@ -18,6 +18,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -26,6 +27,7 @@ use crate::detect::{self, FaceDetector, FaceDetectorSettings, PersonDetector, Pe
 use crate::events::StreamContext;
 use crate::metrics::IngestMetrics;
 use crate::ownership::{Ownership, WrittenState};
+use crate::sealing::ImageSealer;
 use crate::snapshot::{SnapshotBoard, SnapshotSlot};
 use crate::source::{Phase, SourceSpec, StreamStatus};
 use crate::track::TrackerSettings;
@@ -60,6 +62,8 @@ pub struct SupervisorSettings {
     /// The service's readiness: blocked (condition `delivery`) while a stream's detections are not
     /// reaching Kafka.
     pub readiness: Readiness,
+    /// Seals best shots with their tracks' keys (none: `privacy.seal` is off).
+    pub sealer: Option<Arc<ImageSealer>>,
 }
 
 /// The readiness condition of streams whose detections are not delivered.
@@ -118,6 +122,7 @@ fn start_worker(settings: &SupervisorSettings, stream: &Stream) -> anyhow::Resul
         metrics: settings.metrics.stream(&stream.id.to_string()),
         clock: MediaClock::for_source(&stream.source_url, stream.media_start_ms),
         snapshot: Some(SnapshotSlot { board: settings.snapshots.clone(), stream: stream.id }),
+        sealer: settings.sealer.clone(),
     };
     StreamWorker::start(worker_settings, Models { faces, people })
 }

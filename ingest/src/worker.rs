@@ -22,6 +22,7 @@ use crate::detect::{FaceDetector, PersonDetector};
 use crate::events::{StreamContext, detection_event};
 use crate::frame::{BoxF, RgbFrame};
 use crate::metrics::StreamMetrics;
+use crate::sealing::ImageSealer;
 use crate::snapshot::{SNAPSHOT_INTERVAL, SnapshotSlot};
 use crate::source::{FrameHandler, FrameSource, SourceFrame, SourceSpec, StreamStatus};
 use crate::track::{Detection, Kind, Tracker, TrackerSettings};
@@ -55,6 +56,15 @@ pub struct DeliveryContext {
 impl ClientContext for DeliveryContext {}
 
 impl DeliveryContext {
+    /// Notes that an event goes without its best shot, and why (shown as the stream's delivery
+    /// error until an event is delivered).
+    fn withheld(&self, error: String) {
+        self.metrics.best_shots_withheld.inc();
+        if let Ok(mut last) = self.counters.last_error.lock() {
+            *last = Some(error);
+        }
+    }
+
     /// Counts an event that was not delivered, and why.
     fn failed(&self, error: String) {
         self.counters.failed(error);
@@ -169,6 +179,8 @@ pub struct WorkerSettings {
     pub clock: MediaClock,
     /// Where the stream's snapshots go (none: not kept).
     pub snapshot: Option<SnapshotSlot>,
+    /// Seals best shots with their tracks' keys (none: `privacy.seal` is off, images in clear).
+    pub sealer: Option<Arc<ImageSealer>>,
 }
 
 /// Keeps the detections whose centre lies inside `roi` (fractions of a `width` x `height` frame).
@@ -185,10 +197,17 @@ pub fn inside_roi(detections: Vec<Detection>, roi: Option<Roi>, width: u32, heig
 /// A running stream; stops when dropped or with [`StreamWorker::stop`].
 pub struct StreamWorker {
     source: FrameSource,
-    producer: ThreadedProducer<DeliveryContext>,
+    emitter: Emitter,
     counters: Arc<DeliveryCounters>,
     tracks: SharedTracks,
+}
+
+/// Produces a stream's track reports: sealed, then queued on the idempotent producer.
+#[derive(Clone)]
+struct Emitter {
+    producer: ThreadedProducer<DeliveryContext>,
     topic: String,
+    sealer: Option<Arc<ImageSealer>>,
 }
 
 /// The stream's tracker and context (whose frame size the frames tell), shared by the source's thread
@@ -201,8 +220,7 @@ struct Analysis {
     models: Models,
     roi: Option<Roi>,
     tracks: SharedTracks,
-    producer: ThreadedProducer<DeliveryContext>,
-    topic: String,
+    emitter: Emitter,
     metrics: StreamMetrics,
     clock: MediaClock,
     /// Capture time of pts 0 of the current connection.
@@ -261,7 +279,7 @@ impl FrameHandler for Analysis {
             let (tracker, context) = &mut *guard;
             (context.frame_width, context.frame_height) = (frame.frame.width, frame.frame.height);
             for report in tracker.update(capture_ms, &frame.frame, &detections) {
-                emit(&self.producer, &self.topic, context, &report);
+                self.emitter.emit(context, &report);
             }
             // The boxes' tracks, copied only for a frame that becomes a snapshot.
             if snapshot_due { tracker.assigned().to_vec() } else { Vec::new() }
@@ -283,16 +301,16 @@ impl FrameHandler for Analysis {
     fn interrupted(&mut self) {
         self.epoch_ms = None;
         self.last_pts = i64::MIN;
-        finish_tracks(&self.tracks, &self.producer, &self.topic);
+        finish_tracks(&self.tracks, &self.emitter);
     }
 }
 
 /// Ends every open track of the stream, emitting the confirmed ones.
-fn finish_tracks(tracks: &SharedTracks, producer: &ThreadedProducer<DeliveryContext>, topic: &str) {
+fn finish_tracks(tracks: &SharedTracks, emitter: &Emitter) {
     if let Ok(mut guard) = tracks.lock() {
         let (tracker, context) = &mut *guard;
         for report in tracker.finish() {
-            emit(producer, topic, context, &report);
+            emitter.emit(context, &report);
         }
     }
 }
@@ -305,6 +323,7 @@ impl StreamWorker {
             .kafka
             .idempotent_producer_config()
             .create_with_context(DeliveryContext { counters: counters.clone(), metrics: settings.metrics.clone() })?;
+        let emitter = Emitter { producer, topic: settings.topic, sealer: settings.sealer };
         let tracks = Arc::new(Mutex::new((
             Tracker::new(settings.tracker.clone(), &settings.context.stream_id),
             settings.context.clone(),
@@ -314,8 +333,7 @@ impl StreamWorker {
             models,
             roi: settings.roi,
             tracks: tracks.clone(),
-            producer: producer.clone(),
-            topic: settings.topic.clone(),
+            emitter: emitter.clone(),
             metrics: settings.metrics,
             clock: settings.clock,
             epoch_ms: None,
@@ -324,7 +342,7 @@ impl StreamWorker {
             last_snapshot: None,
         };
         let source = FrameSource::start(settings.source, analysis)?;
-        Ok(Self { source, producer, counters, tracks, topic: settings.topic })
+        Ok(Self { source, emitter, counters, tracks })
     }
 
     /// The stream's state, with its deliveries.
@@ -346,25 +364,30 @@ impl StreamWorker {
     /// (at most `flush_timeout`).
     pub fn stop(self, flush_timeout: Duration) {
         self.source.stop();
-        finish_tracks(&self.tracks, &self.producer, &self.topic);
-        if let Err(error) = rdkafka::producer::Producer::flush(&self.producer, flush_timeout) {
+        finish_tracks(&self.tracks, &self.emitter);
+        if let Err(error) = rdkafka::producer::Producer::flush(&self.emitter.producer, flush_timeout) {
             tracing::error!(%error, "flushing detection events");
         }
     }
 }
 
-fn emit(
-    producer: &ThreadedProducer<DeliveryContext>,
-    topic: &str,
-    context: &StreamContext,
-    report: &crate::track::TrackReport,
-) {
-    let event = detection_event(context, report, now_ms());
-    let payload = event.encode_to_vec();
-    let record = BaseRecord::to(topic).key(context.stream_id.as_str()).payload(&payload);
-    if let Err((error, _)) = producer.send(record) {
-        tracing::error!(%error, stream = %context.stream_id, "queueing a detection event failed");
-        rdkafka::producer::Producer::context(producer).failed(format!("queueing for {topic}: {error}"));
+impl Emitter {
+    /// Produces `report` (its best shot sealed first, or withheld when it cannot be sealed).
+    fn emit(&self, context: &StreamContext, report: &crate::track::TrackReport) {
+        let mut event = detection_event(context, report, now_ms());
+        let context_of = || rdkafka::producer::Producer::context(&self.producer);
+        if let Some(sealer) = &self.sealer
+            && let Err(error) = sealer.seal(&mut event)
+        {
+            tracing::error!(%error, stream = %context.stream_id, "a detection event goes without its best shot");
+            context_of().withheld(error);
+        }
+        let payload = event.encode_to_vec();
+        let record = BaseRecord::to(&self.topic).key(context.stream_id.as_str()).payload(&payload);
+        if let Err((error, _)) = self.producer.send(record) {
+            tracing::error!(%error, stream = %context.stream_id, "queueing a detection event failed");
+            context_of().failed(format!("queueing for {}: {error}", self.topic));
+        }
     }
 }
 

@@ -157,6 +157,7 @@ async fn a_dropped_live_connection_ends_its_tracks_at_once() -> anyhow::Result<(
         metrics: Default::default(),
         clock: MediaClock::Live,
         snapshot: None,
+        sealer: None,
     };
     let worker = StreamWorker::start(settings, Models { faces: face_detector(), people: None })?;
     let counters = worker.counters_handle();
@@ -250,5 +251,6 @@ fn file_settings(
         metrics: Default::default(),
         clock: MediaClock::for_source(&video.display().to_string(), None),
         snapshot,
+        sealer: None,
     }
 }

@@ -233,6 +233,7 @@ impl Alert {
             first_seen_ms: self.first_seen_ms,
             capture_time_ms: self.capture_time_ms,
             raised_time_ms: self.raised_ms,
+            sealed: None,
         }
     }
 }

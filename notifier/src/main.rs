@@ -93,7 +93,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let consumer = GroupConsumer::start(&spec, readiness.clone(), metrics.consumer.clone(), &shutdown)?;
     let scenes = sightline_notifier::scene::Scenes::new(pool.clone()).context("the scenes' HTTP client")?;
+    let keys = settings.privacy.key_ring(settings.privacy.key_store(settings.deployment, pool.clone())?);
     let raiser = Raiser {
+        keys,
         pool,
         rules,
         scenes,

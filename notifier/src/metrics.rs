@@ -39,6 +39,8 @@ pub struct NotifierMetrics {
     pub attempts: Family<DeliveryLabel, Counter>,
     /// Seconds from the raising report's capture to the alert's delivery, by channel.
     pub delivery_latency_seconds: Family<ChannelLabel, Histogram, fn() -> Histogram>,
+    /// Failed reads of track keys (retried).
+    pub key_errors: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -55,6 +57,7 @@ impl NotifierMetrics {
             raise_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             attempts: Family::default(),
             delivery_latency_seconds: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            key_errors: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("sightline_notifier");
         r.register("alerts_raised", "Alerts raised", metrics.raised.clone());
@@ -66,6 +69,7 @@ impl NotifierMetrics {
             "Capture of the raising report to delivery, by channel",
             metrics.delivery_latency_seconds.clone(),
         );
+        r.register("key_errors", "Failed reads of track keys (retried)", metrics.key_errors.clone());
         metrics
     }
 

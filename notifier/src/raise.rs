@@ -22,7 +22,9 @@ use rdkafka::Message as _;
 use sightline_common::clock::now_ms;
 use sightline_common::consumer::{self, GroupConsumer, Message};
 use sightline_common::http::Readiness;
+use sightline_common::keys::KeyRing;
 use sightline_common::retry::Backoff;
+use sightline_common::sealing::{self, OpenError};
 use sightline_common::shutdown::Shutdown;
 use sightline_schemas::v1::{EnrichedEvent, MatchResult, ObjectKind};
 use sightline_schemas::validate;
@@ -67,6 +69,8 @@ pub struct Raiser {
     pub max_event_age_ms: i64,
     /// Keeps each new alert's scene.
     pub scenes: crate::scene::Scenes,
+    /// Opens the events' sealed best shots and matches.
+    pub keys: KeyRing,
 }
 
 /// One alert to raise.
@@ -90,8 +94,19 @@ impl Raiser {
     /// Raises the batch's alerts; `false` on shutdown before all were stored.
     async fn process(&self, consumer: &GroupConsumer, batch: &[Message<'_>], shutdown: &Shutdown) -> bool {
         let rules: Vec<AlertRule> = self.rules.read().map(|r| r.clone()).unwrap_or_default();
-        for message in batch {
-            let event = match self.check(message) {
+        let checked: Vec<_> = batch.iter().map(|message| self.check(message)).collect();
+        let sealed: Vec<_> = checked.iter().flatten().flat_map(sealing::sealed_parts).collect();
+        if !self.keys.load_until_done(sealed.iter().copied(), shutdown, &self.readiness, &self.metrics.key_errors).await
+        {
+            return false;
+        }
+        for (message, checked) in batch.iter().zip(checked) {
+            let opened = checked.and_then(|mut event| match sealing::open_enriched(&mut event, &self.keys) {
+                Ok(_) => validate::enriched(&event, &self.limits).map(|()| event),
+                Err(OpenError::Invalid(reason)) => Err(validate::Invalid::sealed(reason)),
+                Err(OpenError::Unavailable) => Err(validate::Invalid::sealed("its key was not loaded")),
+            });
+            let event = match opened {
                 Ok(event) => event,
                 Err(invalid) => {
                     if !consumer.dead_letter(message, invalid.reason, &invalid.detail, shutdown).await {

@@ -59,6 +59,8 @@ pub struct NotifierSettings {
     pub limits: sightline_schemas::validate::Limits,
     /// `production` refuses the local stack's credentials at start.
     pub deployment: sightline_common::config::Deployment,
+    /// The key-encryption key and how long opened keys are kept (`[privacy]`).
+    pub privacy: sightline_common::privacy::PrivacySettings,
 }
 
 /// How webhooks are called.
@@ -105,6 +107,7 @@ impl Default for NotifierSettings {
             retry_max_ms: 60_000,
             limits: Default::default(),
             deployment: Default::default(),
+            privacy: Default::default(),
         }
     }
 }

@@ -16,7 +16,7 @@ pub mod v1 {
 
     /// The `schema_version` (minor version of the v1 schema) this build writes. Consumers read
     /// every minor version, newer ones included (see the evolution rules in `events.proto`).
-    pub const SCHEMA_VERSION: u32 = 2;
+    pub const SCHEMA_VERSION: u32 = 3;
 
     impl ObjectKind {
         /// The kind's name in the warehouse (`events.kind`, whose Enum8 codes are these enum

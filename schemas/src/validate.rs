@@ -7,7 +7,8 @@ use crate::v1::{DetectionEvent, EnrichedEvent, MatchResult, ObjectKind};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
     /// `empty` (no payload), `decode` (not the expected message), `invalid` (a required field is
-    /// missing or malformed) or `too_large` (a field or the whole message exceeds its limit).
+    /// missing or malformed), `too_large` (a field or the whole message exceeds its limit) or
+    /// `sealed` (its sealed biometric fields do not open with their key).
     pub reason: &'static str,
     /// What is wrong, naming the field.
     pub detail: String,
@@ -27,6 +28,11 @@ impl Invalid {
     /// A field or the whole message exceeds its limit.
     pub fn too_large(detail: impl Into<String>) -> Self {
         Self { reason: "too_large", detail: detail.into() }
+    }
+
+    /// The event's sealed fields do not open with their key or do not decode (`sealed`).
+    pub fn sealed(detail: impl Into<String>) -> Self {
+        Self { reason: "sealed", detail: format!("sealed fields: {}", detail.into()) }
     }
 
     /// The payload is not a `message` (the decoder's `error`).

@@ -136,6 +136,7 @@ impl EventGenerator {
                 TrackReportKind::Improved
             } as i32,
             report_sequence: sequence,
+            sealed: None,
         };
         let (descriptor, skip_reason, matches) = if is_face {
             let mut values: Vec<f32> = (0..192).map(|_| rng.random_range(-1.0f32..1.0)).collect();
@@ -175,6 +176,7 @@ impl EventGenerator {
             track_best_match: matches.first().cloned(),
             matches,
             enriched_time_ms: capture_ms + 500,
+            sealed: None,
         }
     }
 }

@@ -221,7 +221,8 @@ impl VideoPipeline {
         let mut query_port = None;
         if options.warehouse {
             let clickhouse = stack::clickhouse(&iso.database);
-            services.push(ServiceProcess::writer(&iso, &clickhouse, &[], &[])?);
+            // The track keys that open the events' sealed fields are in the services' database.
+            services.push(ServiceProcess::writer(&iso, &clickhouse, &[], &[("POSTGRES_URL", &db.url)])?);
             let port = stack::free_port()?;
             let query_settings = stack::api_settings(port, &db.url, &clickhouse);
             let log = format!("{tag}-query");

@@ -725,3 +725,36 @@ pub async fn landed_events(
     .await?;
     Ok((isolation, (0..count).map(|i| generator.event(i)).collect()))
 }
+
+/// Opens sealed events as an authorised downstream consumer does (docs/privacy.md): the development
+/// key-encryption key and the track keys in the services' database.
+pub struct KeyReader {
+    ring: sightline_common::keys::KeyRing,
+}
+
+impl KeyReader {
+    /// A reader of the track keys in `pool`.
+    pub fn new(pool: sqlx::PgPool) -> anyhow::Result<Self> {
+        let privacy = sightline_common::privacy::PrivacySettings::default();
+        let store = privacy.key_store(Default::default(), pool)?;
+        Ok(Self { ring: privacy.key_ring(store) })
+    }
+
+    /// `event`'s sealed fields in clear (absent where their key is destroyed).
+    pub async fn open_enriched(
+        &self,
+        event: &mut sightline_schemas::v1::EnrichedEvent,
+    ) -> anyhow::Result<sightline_common::sealing::Opening> {
+        self.ring.load(sightline_common::sealing::sealed_parts(event)).await?;
+        Ok(sightline_common::sealing::open_enriched(event, &self.ring)?)
+    }
+
+    /// `event`'s best shot in clear (absent where its key is destroyed).
+    pub async fn open_detection(
+        &self,
+        event: &mut sightline_schemas::v1::DetectionEvent,
+    ) -> anyhow::Result<sightline_common::sealing::Opening> {
+        self.ring.load(event.sealed.iter()).await?;
+        Ok(sightline_common::sealing::open_detection(event, &self.ring)?)
+    }
+}

@@ -86,7 +86,8 @@ impl ApiServices {
                 &log("enrich"),
             )?,
         ];
-        processes.push(ServiceProcess::writer(iso, &clickhouse, &[], &[])?);
+        // The track keys that open the events' sealed fields are in the services' database.
+        processes.push(ServiceProcess::writer(iso, &clickhouse, &[], &[("POSTGRES_URL", &db.url)])?);
         let mut query_settings =
             vec![("HTTP_ADDR", address(query)), ("POSTGRES_URL", db.url.clone()), ("MODELS_DIR", models.clone())];
         query_settings.extend(warehouse.iter().cloned());

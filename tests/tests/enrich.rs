@@ -27,7 +27,9 @@ use sightline_enrich::pipeline::enriched_event_id;
 use sightline_schemas::v1::{BoundingBox, DetectionEvent, EnrichedEvent, ObjectKind, Point, TrackReportKind};
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce_raw};
 use sightline_testkit::pipeline::side_by_side;
-use sightline_testkit::stack::{self, Isolation, ServiceProcess, TestDatabase, event_counts, event_ids, eventually};
+use sightline_testkit::stack::{
+    self, Isolation, KeyReader, ServiceProcess, TestDatabase, event_counts, event_ids, eventually,
+};
 use sightline_vision::descriptor::{DESCRIPTOR_DIM, DescriptorSettings, FaceDescriptor, MODEL_NAME};
 use sightline_vision::detect::{self, FaceDetection, FaceDetector, FaceDetectorSettings, ModelFiles};
 use sightline_vision::frame::RgbFrame;
@@ -148,13 +150,23 @@ async fn produce(producer: &FutureProducer, topic: &str, key: &str, payload: &[u
 }
 
 /// Enriched events from `consumer` by detection id, until `count` or a 60 s silence.
-async fn read(consumer: &StreamConsumer, count: usize) -> anyhow::Result<HashMap<String, EnrichedEvent>> {
+/// Their sealed fields are opened with `keys`, as an authorised consumer does.
+async fn read(
+    consumer: &StreamConsumer,
+    keys: &KeyReader,
+    count: usize,
+) -> anyhow::Result<HashMap<String, EnrichedEvent>> {
     let mut events = HashMap::new();
     while events.len() < count {
         let message = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
             .await
             .map_err(|_| anyhow::anyhow!("only {} of {count} enriched events", events.len()))??;
-        let event = EnrichedEvent::decode(message.payload().unwrap_or_default())?;
+        let mut event = EnrichedEvent::decode(message.payload().unwrap_or_default())?;
+        if event.sealed.is_some() {
+            // On the wire, a descriptor and its matches are ciphertext only.
+            assert!(event.descriptor.is_none() && event.matches.is_empty() && event.track_best_match.is_none());
+        }
+        keys.open_enriched(&mut event).await?;
         let detection = event.detection.clone().expect("the detection travels along");
         events.insert(detection.event_id, event);
     }
@@ -302,12 +314,13 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     produce(&producer, input, "cam-1", &garbage).await?;
 
     let consumer = test.reader(output, "reader")?;
-    let events = read(&consumer, 5).await?;
+    let events = read(&consumer, &KeyReader::new(test.db.pool.clone())?, 5).await?;
 
     for (detection, who) in [(&obama2, "obama2.jpg"), (&obama3, "obama3.jpg")] {
         let event = &events[&detection.event_id];
         assert_eq!(event.event_id, enriched_event_id(&detection.event_id).to_string());
         let descriptor = event.descriptor.as_ref().expect("a descriptor");
+        assert!(event.sealed.is_some(), "{who}: the descriptor travels sealed");
         assert_eq!((descriptor.values.len(), descriptor.model_name.as_str()), (DESCRIPTOR_DIM, MODEL_NAME));
         let best = event.matches.first().unwrap_or_else(|| panic!("{who} matches no one: {:?}", event.matches));
         assert_eq!(
@@ -356,7 +369,7 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
         ..stranger.clone()
     };
     produce(&producer, input, &again.stream_id, &again.encode_to_vec()).await?;
-    let events = read(&consumer, 1).await?;
+    let events = read(&consumer, &KeyReader::new(test.db.pool.clone())?, 1).await?;
     let event = events.get(&again.event_id).expect("the new detection's event");
     let best = event.matches.first().expect("the newly listed person matches");
     assert_eq!(best.person_display_name, "Astronaut");
@@ -488,7 +501,7 @@ async fn enrich_killed_mid_stream_still_yields_one_enriched_event_per_detection(
     }
     let enrich = test.start(stack::free_port()?, &[])?;
     let clickhouse = stack::clickhouse(&iso.database);
-    let writer = ServiceProcess::writer(iso, &clickhouse, &[], &[])?;
+    let writer = ServiceProcess::writer(iso, &clickhouse, &[], &[("POSTGRES_URL", &test.db.url)])?;
     eventually(Duration::from_secs(180), &format!("{DETECTIONS} enriched events landed"), || async {
         let (visible, _) = event_counts(&clickhouse).await?;
         anyhow::ensure!(visible <= DETECTIONS, "{visible} visible, more than {DETECTIONS} detections");
@@ -542,7 +555,7 @@ async fn faces_the_model_keeps_failing_on_are_dead_lettered() -> anyhow::Result<
     assert_eq!(letter.payload(), Some(face.encode_to_vec().as_slice()), "the original detection, unchanged");
 
     let consumer = test.reader(&test.iso.topic, "reader")?;
-    let events = read(&consumer, 1).await?;
+    let events = read(&consumer, &KeyReader::new(test.db.pool.clone())?, 1).await?;
     assert_eq!(events[&body.event_id].descriptor_skip_reason, "body", "bodies still pass through");
     assert_eq!(enrich.metric("sightline_enrich_model_retries_total")?, 2.0, "retried before giving up");
 
@@ -656,7 +669,7 @@ async fn watchlist_changes_made_during_a_database_outage_are_not_lost() -> anyho
         );
         produce(&producer, &test.input, "cam-1", &biden.encode_to_vec()).await?;
         produce(&producer, &test.input, "cam-1", &astronaut.encode_to_vec()).await?;
-        let events = read(&consumer, 2).await?;
+        let events = read(&consumer, &KeyReader::new(test.db.pool.clone())?, 2).await?;
         let best = |id: &str| events.get(id).and_then(|e| e.matches.first()).map(|m| m.person_display_name.clone());
         let matched = (best(&biden.event_id), best(&astronaut.event_id));
         Ok((matched == (Some("Biden".into()), Some("Astronaut".into()))).then_some(()))
@@ -712,7 +725,7 @@ async fn watchlist_changes_made_during_a_database_outage_are_not_lost() -> anyho
     eventually(Duration::from_secs(20), "Biden's matches under his new name", || async {
         let biden = DetectionEvent { event_id: uuid::Uuid::new_v4().to_string(), ..biden.clone() };
         produce(&producer, &test.input, "cam-1", &biden.encode_to_vec()).await?;
-        let events = read(&consumer, 1).await?;
+        let events = read(&consumer, &KeyReader::new(test.db.pool.clone())?, 1).await?;
         let best = events.get(&biden.event_id).and_then(|e| e.matches.first()).map(|m| m.person_display_name.clone());
         Ok((best.as_deref() == Some("Joseph R. Biden")).then_some(()))
     })
@@ -757,7 +770,7 @@ async fn a_face_search_finds_the_person_photographed_and_no_stranger() -> anyhow
     produce_raw(&stack::kafka(), &test.input, &messages).await?;
     let enrich = test.start(stack::free_port()?, &[])?;
     let clickhouse = stack::clickhouse(&test.iso.database);
-    let writer = ServiceProcess::writer(&test.iso, &clickhouse, &[], &[])?;
+    let writer = ServiceProcess::writer(&test.iso, &clickhouse, &[], &[("POSTGRES_URL", &test.db.url)])?;
     eventually(Duration::from_secs(120), "the 4 enriched events landed", || async {
         Ok((event_counts(&clickhouse).await?.0 == 4).then_some(()))
     })

@@ -127,7 +127,10 @@ async fn bench_writer(topic: &str, count: u64, run: &str) -> anyhow::Result<f64>
     let mut registry = Registry::default();
     let metrics = WriterMetrics::register(&mut registry);
     let (trigger, shutdown) = sightline_common::shutdown::channel();
-    let task = tokio::spawn(sightline_writer::run(settings, shutdown, metrics.clone(), Readiness::new("bench")));
+    // The load's events are in clear: the key ring is never asked (`make bench-privacy` measures it).
+    let pool = sqlx::PgPool::connect_lazy(&stack::postgres_url())?;
+    let keys = settings.privacy.key_ring(settings.privacy.key_store(settings.deployment, pool)?);
+    let task = tokio::spawn(sightline_writer::run(settings, keys, shutdown, metrics.clone(), Readiness::new("bench")));
     let mut first = None;
     let deadline = Instant::now() + Duration::from_secs(600);
     while metrics.inserted.get() < count {

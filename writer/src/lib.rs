@@ -25,13 +25,17 @@ use anyhow::Context;
 use rdkafka::Message;
 use sightline_common::consumer::{ConsumerSpec, GroupConsumer};
 use sightline_common::http::Readiness;
+use sightline_common::keys::KeyRing;
+use sightline_common::sealing::{self, OpenError};
 use sightline_common::shutdown::Shutdown;
+use sightline_schemas::v1::EnrichedEvent;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::batch::Batch;
 use crate::metrics::WriterMetrics;
+use crate::rows::Rejection;
 use crate::settings::WriterSettings;
 use crate::sink::ClickHouseSink;
 
@@ -47,6 +51,7 @@ pub struct RunSummary {
 /// Runs the writer until `shutdown`; then flushes what was consumed, commits and returns.
 pub async fn run(
     settings: WriterSettings,
+    keys: KeyRing,
     shutdown: Shutdown,
     metrics: WriterMetrics,
     readiness: Readiness,
@@ -88,7 +93,8 @@ pub async fn run(
         shutdown.clone(),
         Duration::from_millis(settings.shutdown_grace_ms),
     ));
-    let consumed = consume_loop(&settings, &consumer, shutdown, batches).await;
+    let opener = Opener { ring: keys, metrics: metrics.clone(), readiness: readiness.clone() };
+    let consumed = consume_loop(&settings, &opener, &consumer, shutdown, batches).await;
     let inserted = sink_task.await.context("sink task panicked")?;
     readiness.set_not_ready("stopped");
     consumer.stop();
@@ -98,6 +104,7 @@ pub async fn run(
 /// Reads messages into batches until shutdown; returns how many messages it consumed.
 async fn consume_loop(
     settings: &WriterSettings,
+    opener: &Opener,
     consumer: &GroupConsumer,
     mut shutdown: Shutdown,
     batches: mpsc::Sender<Batch>,
@@ -118,7 +125,14 @@ async fn consume_loop(
                 consumed += 1;
                 last_message = Instant::now();
                 let (partition, offset) = (message.partition(), message.offset());
-                match rows::event_rows(message.payload(), partition, offset, &settings.limits) {
+                let opened = match rows::decode_event(message.payload()) {
+                    Ok(event) => match opener.open(event, &shutdown).await {
+                        Some(opened) => opened,
+                        None => break,
+                    },
+                    Err(rejection) => Err(rejection),
+                };
+                match opened.and_then(|event| rows::rows_of(event, partition, offset, &settings.limits)) {
                     Ok(rows) => batch.push(rows, partition, offset, message.payload_len()),
                     Err(rejection) => {
                         if !consumer.dead_letter(&message, rejection.reason, &rejection.detail, &shutdown).await {
@@ -138,6 +152,37 @@ async fn consume_loop(
         let _ = batches.send(batch).await;
     }
     consumed
+}
+
+/// Opens the sealed fields of events with their tracks' keys.
+struct Opener {
+    ring: KeyRing,
+    metrics: WriterMetrics,
+    readiness: Readiness,
+}
+
+impl Opener {
+    /// `event` with its sealed fields in clear, or absent where their key is destroyed (erased or
+    /// expired: counted, the rest of the event lands); a rejection when they do not open. Keys that
+    /// cannot be read (PostgreSQL down) are retried ([`KeyRing::load_until_done`]); `None` on
+    /// shutdown.
+    async fn open(&self, mut event: EnrichedEvent, shutdown: &Shutdown) -> Option<Result<EnrichedEvent, Rejection>> {
+        if sealing::sealed_parts(&event).next().is_none() {
+            return Some(Ok(event));
+        }
+        let parts = sealing::sealed_parts(&event);
+        if !self.ring.load_until_done(parts, shutdown, &self.readiness, &self.metrics.key_errors).await {
+            return None;
+        }
+        Some(match sealing::open_enriched(&mut event, &self.ring) {
+            Ok(opening) => {
+                self.metrics.erased_fields.inc_by(u64::from(opening.erased));
+                Ok(event)
+            }
+            Err(OpenError::Invalid(reason)) => Err(Rejection::sealed(reason)),
+            Err(OpenError::Unavailable) => Err(Rejection::sealed("its key was not loaded")),
+        })
+    }
 }
 
 /// Lands batches in order and commits each after it landed; returns the events landed.

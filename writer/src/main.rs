@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
     sightline_common::config::refuse_development_credentials(
         settings.deployment,
         "writer",
-        None,
+        Some(&settings.postgres_url),
         Some(&settings.clickhouse.password),
     )
     .map_err(anyhow::Error::msg)?;
@@ -73,7 +73,10 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(settings: WriterSettings) -> anyhow::Result<()> {
     let addr = settings.http_addr.parse().with_context(|| format!("http_addr {:?}", settings.http_addr))?;
     let (Ops { shutdown, readiness, .. }, metrics) = start_ops(addr, "starting", WriterMetrics::register).await?;
-    let summary = sightline_writer::run(settings, shutdown, metrics, readiness).await?;
+    let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
+    tokio::spawn(sightline_common::relational::watch_pool(pool.clone(), readiness.clone(), shutdown.clone()));
+    let keys = settings.privacy.key_ring(settings.privacy.key_store(settings.deployment, pool)?);
+    let summary = sightline_writer::run(settings, keys, shutdown, metrics, readiness).await?;
     tracing::info!(consumed = summary.consumed, inserted = summary.inserted, "writer stopped");
     Ok(())
 }

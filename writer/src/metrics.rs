@@ -18,6 +18,11 @@ pub struct WriterMetrics {
     pub batch_latency: Histogram,
     /// Seconds one batch's inserts took.
     pub insert_duration: Histogram,
+    /// Sealed parts of events landed without their biometric fields: their key is destroyed (the
+    /// person erased or the data expired).
+    pub erased_fields: Counter,
+    /// Failed reads of track keys (retried).
+    pub key_errors: Counter,
 }
 
 impl WriterMetrics {
@@ -29,12 +34,20 @@ impl WriterMetrics {
             insert_retries: Counter::default(),
             batch_latency: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             insert_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            erased_fields: Counter::default(),
+            key_errors: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("sightline_writer");
         r.register("inserted", "Events landed in ClickHouse", metrics.inserted.clone());
         r.register("insert_retries", "Failed insert attempts", metrics.insert_retries.clone());
         r.register("batch_latency_seconds", "First message to committed offsets", metrics.batch_latency.clone());
         r.register("insert_duration_seconds", "Duration of one batch's inserts", metrics.insert_duration.clone());
+        r.register(
+            "erased_fields",
+            "Sealed parts of events landed without their biometric fields (key destroyed: erased or expired)",
+            metrics.erased_fields.clone(),
+        );
+        r.register("key_errors", "Failed reads of track keys (retried)", metrics.key_errors.clone());
         metrics
     }
 }

@@ -148,16 +148,32 @@ fn parse_uuid(field: &str, value: &str) -> Result<Uuid, Rejection> {
 }
 
 /// Decodes and validates an `EnrichedEvent` from `payload`, read at `partition`/`offset`; every
-/// field within `limits` ([`validate::enriched`]).
+/// field within `limits` ([`validate::enriched`]). For an event in clear (sealed ones go through
+/// [`decode_event`], are opened, then [`rows_of`]).
 pub fn event_rows(
     payload: Option<&[u8]>,
     partition: i32,
     offset: i64,
     limits: &validate::Limits,
 ) -> Result<EventRows, Rejection> {
+    rows_of(decode_event(payload)?, partition, offset, limits)
+}
+
+/// Decodes an `EnrichedEvent` of a minor version this writer reads.
+pub fn decode_event(payload: Option<&[u8]>) -> Result<EnrichedEvent, Rejection> {
     let payload = validate::payload(payload)?;
     let event = EnrichedEvent::decode(payload).map_err(|e| Rejection::decode("EnrichedEvent", e))?;
     validate::schema_version(event.schema_version)?;
+    Ok(event)
+}
+
+/// The rows of `event` (its sealed fields opened, or absent where erased), validated within `limits`.
+pub fn rows_of(
+    event: EnrichedEvent,
+    partition: i32,
+    offset: i64,
+    limits: &validate::Limits,
+) -> Result<EventRows, Rejection> {
     validate::enriched(&event, limits)?;
     let event_id = parse_uuid("event_id", &event.event_id)?;
     let detection = event.detection.ok_or_else(|| Rejection::field("detection is missing"))?;

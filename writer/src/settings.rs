@@ -58,6 +58,10 @@ pub struct WriterSettings {
     pub limits: sightline_schemas::validate::Limits,
     /// `production` refuses an empty ClickHouse password at start.
     pub deployment: sightline_common::config::Deployment,
+    /// PostgreSQL URL: the track keys that open the events' sealed biometric fields.
+    pub postgres_url: String,
+    /// The key-encryption key and how long opened keys are kept (`[privacy]`).
+    pub privacy: sightline_common::privacy::PrivacySettings,
 }
 
 impl Default for WriterSettings {
@@ -85,6 +89,8 @@ impl Default for WriterSettings {
             insert_lz4: false,
             limits: Default::default(),
             deployment: Default::default(),
+            postgres_url: "postgres://sightline:sightline@localhost:5432/sightline".into(),
+            privacy: Default::default(),
         }
     }
 }

@@ -10,13 +10,16 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use sightline_common::http::{Ops, start_ops};
 use sightline_common::kafka::KafkaSettings;
+use sightline_common::privacy::PrivacySettings;
 use sightline_ingest::api::{ApiState, SourcePolicy, StatusBoard, peer_client, router};
 use sightline_ingest::metrics::IngestMetrics;
 use sightline_ingest::ownership::{Ownership, OwnershipSettings};
+use sightline_ingest::sealing::ImageSealer;
 use sightline_ingest::snapshot::SnapshotBoard;
 use sightline_ingest::supervisor::{self, SupervisorSettings};
 use sightline_ingest::track::TrackerSettings;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(name = "sightline-ingest", about = "Video streams to tracked detections on Kafka")]
@@ -66,6 +69,8 @@ struct IngestSettings {
     ownership: OwnershipSettings,
     /// `production` refuses the local stack's credentials at start.
     deployment: sightline_common::config::Deployment,
+    /// Sealing of best shots and the deployment's key-encryption key (`[privacy]`).
+    privacy: PrivacySettings,
 }
 
 impl Default for IngestSettings {
@@ -90,6 +95,7 @@ impl Default for IngestSettings {
             sources: SourcePolicy::default(),
             ownership: OwnershipSettings::default(),
             deployment: Default::default(),
+            privacy: PrivacySettings::default(),
         }
     }
 }
@@ -112,6 +118,13 @@ async fn main() -> anyhow::Result<()> {
         settings.models_dir.display()
     );
     let pool = sightline_common::relational::migrate(&settings.postgres_url).await.context("postgres")?;
+    let sealer = if settings.privacy.seal {
+        let store = settings.privacy.key_store(settings.deployment, pool.clone())?;
+        Some(Arc::new(ImageSealer::new(store, tokio::runtime::Handle::current())))
+    } else {
+        tracing::warn!("privacy.seal is off: best shots go to Kafka in clear");
+        None
+    };
     let (Ops { shutdown, readiness, .. }, metrics) =
         start_ops(settings.metrics_addr, "starting", IngestMetrics::register).await?;
     tokio::spawn(sightline_common::relational::watch_pool(pool.clone(), readiness.clone(), shutdown.clone()));
@@ -157,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
         metrics,
         snapshots,
         readiness: readiness.clone(),
+        sealer,
     };
     readiness.set_ready();
     supervisor::run(supervisor_settings, pool, statuses, ownership, shutdown).await?;

@@ -1,0 +1,461 @@
+//! Data keys of tracks and the sealing of biometric fields (docs/privacy.md, section 3).
+//!
+//! Every track gets random 256-bit data keys ([`DataKey`]): ingest one for its best shots
+//! ([`KeyClass::Image`]), enrich one for its descriptors and identities ([`KeyClass::Template`]).
+//! They are stored in PostgreSQL `track_keys`, wrapped with AES-256-GCM by the deployment's
+//! key-encryption key ([`Kek`]), which never enters the database. Producers seal with a [`Sealer`];
+//! consumers open with a [`KeyRing`], which tells a destroyed key (the data is erased or expired:
+//! [`Opened::Erased`]) from one it could not look up (retry later).
+
+use prometheus_client::metrics::counter::Counter;
+use prost::Message as _;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use sha2::{Digest, Sha256};
+use sightline_schemas::v1::{ProtectedFields, SealedFields};
+use sqlx::PgPool;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+use crate::http::Readiness;
+use crate::retry::Backoff;
+use crate::shutdown::Shutdown;
+
+/// Why a key could not be made, stored, fetched or used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// PostgreSQL failed.
+    #[error("track keys in postgres: {0}")]
+    Store(#[from] sqlx::Error),
+    /// The system's random source failed.
+    #[error("the system's random source failed")]
+    Random,
+    /// Encryption or decryption failed (a wrong key, or altered bytes).
+    #[error("{0}")]
+    Crypto(&'static str),
+}
+
+/// One day in `track_keys`: days since the Unix epoch (UTC) of `time_ms`.
+pub fn key_day(time_ms: i64) -> u32 {
+    u32::try_from(time_ms.div_euclid(86_400_000)).unwrap_or(0)
+}
+
+/// The name of the partition of `track_keys` holding `day`, e.g. `track_keys_20261206`.
+pub fn partition_name(day: u32) -> String {
+    let date = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(i64::from(day));
+    format!("track_keys_{:04}{:02}{:02}", date.year(), u8::from(date.month()), date.day())
+}
+
+/// The associated data of a track's sealed fields: a ciphertext moved to another track does not open.
+pub fn track_aad(stream_id: &str, track_id: &str) -> Vec<u8> {
+    format!("{stream_id}/{track_id}").into_bytes()
+}
+
+fn random<const N: usize>() -> Result<[u8; N], KeyError> {
+    let mut bytes = [0u8; N];
+    SystemRandom::new().fill(&mut bytes).map_err(|_| KeyError::Random)?;
+    Ok(bytes)
+}
+
+fn aes_key(bytes: &[u8; 32]) -> Result<LessSafeKey, KeyError> {
+    UnboundKey::new(&AES_256_GCM, bytes).map(LessSafeKey::new).map_err(|_| KeyError::Crypto("bad key length"))
+}
+
+/// `plain` sealed under `key`: a random nonce and the ciphertext with its tag.
+fn seal_bytes(key: &LessSafeKey, mut plain: Vec<u8>, aad: &[u8]) -> Result<([u8; NONCE_LEN], Vec<u8>), KeyError> {
+    let nonce = random::<NONCE_LEN>()?;
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut plain)
+        .map_err(|_| KeyError::Crypto("sealing failed"))?;
+    Ok((nonce, plain))
+}
+
+fn open_bytes(key: &LessSafeKey, nonce: &[u8], mut sealed: Vec<u8>, aad: &[u8]) -> Result<Vec<u8>, KeyError> {
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| KeyError::Crypto("the nonce is not 12 bytes"))?;
+    let length = key
+        .open_in_place(nonce, Aad::from(aad), &mut sealed)
+        .map_err(|_| KeyError::Crypto("the sealed fields do not open with their key (altered or moved)"))?
+        .len();
+    sealed.truncate(length);
+    Ok(sealed)
+}
+
+/// The deployment's key-encryption key: wraps and unwraps data keys.
+pub struct Kek {
+    key: LessSafeKey,
+    id: String,
+}
+
+impl Kek {
+    /// The key from its 32 bytes ([`crate::privacy::PrivacySettings::kek_bytes`]).
+    pub fn new(bytes: &[u8; 32]) -> Result<Self, KeyError> {
+        let digest = Sha256::digest(bytes);
+        let id = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Self { key: aes_key(bytes)?, id })
+    }
+
+    /// The key's id as stored beside what it wrapped (not secret).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn wrap(&self, key_id: Uuid, dek: &[u8; 32]) -> Result<Vec<u8>, KeyError> {
+        let (nonce, mut sealed) = seal_bytes(&self.key, dek.to_vec(), key_id.as_bytes())?;
+        let mut wrapped = nonce.to_vec();
+        wrapped.append(&mut sealed);
+        Ok(wrapped)
+    }
+
+    fn unwrap(&self, key_id: Uuid, wrapped: &[u8]) -> Result<[u8; 32], KeyError> {
+        if wrapped.len() < NONCE_LEN {
+            return Err(KeyError::Crypto("a wrapped key is too short"));
+        }
+        let (nonce, sealed) = wrapped.split_at(NONCE_LEN);
+        let plain = open_bytes(&self.key, nonce, sealed.to_vec(), key_id.as_bytes())?;
+        plain.try_into().map_err(|_| KeyError::Crypto("a wrapped key is not 32 bytes"))
+    }
+}
+
+/// What a data key seals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyClass {
+    /// Best shots (ingest).
+    Image,
+    /// Descriptors and identities (enrich; alerts reuse the key of the event that raised them).
+    Template,
+}
+
+impl KeyClass {
+    /// Its name in `track_keys.class`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyClass::Image => "image",
+            KeyClass::Template => "template",
+        }
+    }
+}
+
+/// A track's data key, unwrapped.
+#[derive(Clone)]
+pub struct DataKey {
+    /// Its id in `track_keys`.
+    pub id: Uuid,
+    /// Its partition's day.
+    pub day: u32,
+    key: Arc<LessSafeKey>,
+}
+
+impl DataKey {
+    /// `fields` sealed for the track whose associated data is `aad` ([`track_aad`]).
+    pub fn seal(&self, fields: &ProtectedFields, aad: &[u8]) -> Result<SealedFields, KeyError> {
+        let (nonce, ciphertext) = seal_bytes(&self.key, fields.encode_to_vec(), aad)?;
+        Ok(SealedFields { key_id: self.id.to_string(), key_day: self.day, nonce: nonce.to_vec(), ciphertext })
+    }
+
+    fn open(&self, sealed: &SealedFields, aad: &[u8]) -> Result<ProtectedFields, String> {
+        let plain = open_bytes(&self.key, &sealed.nonce, sealed.ciphertext.clone(), aad).map_err(|e| e.to_string())?;
+        ProtectedFields::decode(plain.as_slice()).map_err(|e| format!("the sealed fields do not decode: {e}"))
+    }
+}
+
+/// `track_keys` in PostgreSQL, through the deployment's key-encryption key.
+pub struct KeyStore {
+    pool: PgPool,
+    kek: Kek,
+    /// Days whose partition is known to exist.
+    partitions: Mutex<HashSet<u32>>,
+}
+
+impl KeyStore {
+    /// The store on `pool` (migrated) with `kek`.
+    pub fn new(pool: PgPool, kek: Kek) -> Self {
+        Self { pool, kek, partitions: Mutex::new(HashSet::new()) }
+    }
+
+    /// A new key of `class` for the track, stored (wrapped) before it is returned: a field sealed
+    /// with it can always be opened until the key is destroyed.
+    pub async fn create(
+        &self,
+        stream_id: &str,
+        track_id: &str,
+        class: KeyClass,
+        day: u32,
+    ) -> Result<DataKey, KeyError> {
+        let id = Uuid::new_v4();
+        let dek = random::<32>()?;
+        let wrapped = self.kek.wrap(id, &dek)?;
+        for attempt in 0..2 {
+            self.ensure_partition(day).await?;
+            let inserted = sqlx::query(
+                "INSERT INTO track_keys (day, key_id, stream_id, track_id, class, wrapped_dek, kek_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(day as i32)
+            .bind(id)
+            .bind(stream_id)
+            .bind(track_id)
+            .bind(class.as_str())
+            .bind(&wrapped)
+            .bind(self.kek.id())
+            .execute(&self.pool)
+            .await;
+            match inserted {
+                Ok(_) => break,
+                // The day's partition was dropped (expired) since it was seen: create it again.
+                Err(sqlx::Error::Database(e)) if attempt == 0 && e.code().as_deref() == Some("23514") => {
+                    if let Ok(mut known) = self.partitions.lock() {
+                        known.remove(&day);
+                    }
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(DataKey { id, day, key: Arc::new(aes_key(&dek)?) })
+    }
+
+    async fn ensure_partition(&self, day: u32) -> Result<(), KeyError> {
+        if self.partitions.lock().is_ok_and(|known| known.contains(&day)) {
+            return Ok(());
+        }
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} PARTITION OF track_keys FOR VALUES FROM ({day}) TO ({})",
+            partition_name(day),
+            u64::from(day) + 1
+        );
+        match sqlx::query(&sql).execute(&self.pool).await {
+            Ok(_) => {}
+            // Another service created it at the same moment.
+            Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42P07" | "23505")) => {}
+            Err(error) => return Err(error.into()),
+        }
+        if let Ok(mut known) = self.partitions.lock() {
+            known.insert(day);
+        }
+        Ok(())
+    }
+
+    /// The keys of `wanted` (day, id) that exist, unwrapped.
+    pub async fn fetch(&self, wanted: &[(u32, Uuid)]) -> Result<HashMap<Uuid, DataKey>, KeyError> {
+        let days: Vec<i32> = wanted.iter().map(|(day, _)| *day as i32).collect();
+        let ids: Vec<Uuid> = wanted.iter().map(|(_, id)| *id).collect();
+        let rows: Vec<(i32, Uuid, Vec<u8>)> = sqlx::query_as(
+            "SELECT k.day, k.key_id, k.wrapped_dek FROM track_keys k \
+             JOIN unnest($1::int[], $2::uuid[]) AS w(day, key_id) ON k.day = w.day AND k.key_id = w.key_id",
+        )
+        .bind(&days)
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut keys = HashMap::with_capacity(rows.len());
+        for (day, id, wrapped) in rows {
+            let dek = self.kek.unwrap(id, &wrapped)?;
+            keys.insert(id, DataKey { id, day: day as u32, key: Arc::new(aes_key(&dek)?) });
+        }
+        Ok(keys)
+    }
+}
+
+/// A producer's keys of the tracks it is reporting, created on a track's first sealed field.
+pub struct Sealer {
+    store: Arc<KeyStore>,
+    class: KeyClass,
+    live: Mutex<HashMap<(String, String), DataKey>>,
+}
+
+/// Live tracks a [`Sealer`] keeps keys for at most; beyond, it forgets them all (a track seen again
+/// gets a new key, which is as erasable as the first).
+const LIVE_TRACKS_MAX: usize = 100_000;
+
+impl Sealer {
+    /// A sealer of `class` keys in `store`.
+    pub fn new(store: Arc<KeyStore>, class: KeyClass) -> Self {
+        Self { store, class, live: Mutex::new(HashMap::new()) }
+    }
+
+    /// The track's key, created (and stored) on its first use. `first_seen_ms` chooses its day.
+    pub async fn key(&self, stream_id: &str, track_id: &str, first_seen_ms: i64) -> Result<DataKey, KeyError> {
+        let track = (stream_id.to_owned(), track_id.to_owned());
+        if let Some(key) = self.live.lock().ok().and_then(|live| live.get(&track).cloned()) {
+            return Ok(key);
+        }
+        let key = self.store.create(stream_id, track_id, self.class, key_day(first_seen_ms)).await?;
+        if let Ok(mut live) = self.live.lock() {
+            if live.len() >= LIVE_TRACKS_MAX {
+                live.clear();
+            }
+            live.insert(track, key.clone());
+        }
+        Ok(key)
+    }
+
+    /// Forgets the track's key (its last report is sealed).
+    pub fn forget(&self, stream_id: &str, track_id: &str) {
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(&(stream_id.to_owned(), track_id.to_owned()));
+        }
+    }
+}
+
+/// What opening sealed fields gave.
+#[derive(Debug)]
+pub enum Opened {
+    /// The fields in clear.
+    Clear(Box<ProtectedFields>),
+    /// The key is destroyed: the fields are erased or expired, for good.
+    Erased,
+    /// The bytes do not open with their key or do not decode: a poison message.
+    Invalid(String),
+    /// The key was not loaded ([`KeyRing::load`] first): try again.
+    Unavailable,
+}
+
+struct Cached {
+    key: Option<DataKey>,
+    at: Instant,
+}
+
+/// A consumer's keys: loaded in one query per batch, kept for a short while.
+pub struct KeyRing {
+    store: Arc<KeyStore>,
+    ttl: Duration,
+    cache: Mutex<HashMap<Uuid, Cached>>,
+}
+
+/// The readiness condition of a service that cannot read track keys.
+pub const TRACK_KEYS: &str = "track_keys";
+
+/// Keys a [`KeyRing`] keeps at most.
+const RING_MAX: usize = 200_000;
+
+impl KeyRing {
+    /// A ring over `store` keeping keys (and their absence) for `ttl`.
+    pub fn new(store: Arc<KeyStore>, ttl: Duration) -> Self {
+        Self { store, ttl, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Loads the keys of `sealed` not held (or held too long) in one query. An error leaves them
+    /// unavailable: the caller retries, it never takes the data for erased.
+    pub async fn load<'a>(&self, sealed: impl IntoIterator<Item = &'a SealedFields>) -> Result<(), KeyError> {
+        let now = Instant::now();
+        let mut wanted: Vec<(u32, Uuid)> = {
+            let Ok(cache) = self.cache.lock() else { return Ok(()) };
+            sealed
+                .into_iter()
+                .filter_map(|s| Uuid::parse_str(&s.key_id).ok().map(|id| (s.key_day, id)))
+                .filter(|(_, id)| cache.get(id).is_none_or(|c| now.duration_since(c.at) > self.ttl))
+                .collect()
+        };
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let mut found = self.store.fetch(&wanted).await?;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() + wanted.len() > RING_MAX {
+                cache.retain(|_, c| now.duration_since(c.at) <= self.ttl);
+                if cache.len() + wanted.len() > RING_MAX {
+                    cache.clear();
+                }
+            }
+            for (_, id) in wanted {
+                cache.insert(id, Cached { key: found.remove(&id), at: now });
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::load`], retried with backoff while it fails (PostgreSQL down: the data is never taken
+    /// for erased), the service not ready meanwhile (condition `track_keys`), each failure counted
+    /// in `errors`; `false` on shutdown first.
+    pub async fn load_until_done<'a, I>(
+        &self,
+        sealed: I,
+        shutdown: &Shutdown,
+        readiness: &Readiness,
+        errors: &Counter,
+    ) -> bool
+    where
+        I: IntoIterator<Item = &'a SealedFields> + Clone,
+    {
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        let mut shutdown = shutdown.clone();
+        loop {
+            match self.load(sealed.clone()).await {
+                Ok(()) => {
+                    readiness.clear(TRACK_KEYS);
+                    return true;
+                }
+                Err(error) => {
+                    errors.inc();
+                    readiness.block(TRACK_KEYS, format!("cannot read track keys: {error}"));
+                    tracing::warn!(%error, "track keys unavailable; retrying");
+                }
+            }
+            if !backoff.pause(&mut shutdown).await {
+                return false;
+            }
+        }
+    }
+
+    /// Opens `sealed` (of the track whose associated data is `aad`) with a loaded key.
+    pub fn open(&self, sealed: &SealedFields, aad: &[u8]) -> Opened {
+        let Ok(id) = Uuid::parse_str(&sealed.key_id) else {
+            return Opened::Invalid(format!("sealed fields name key {:?}, not a UUID", sealed.key_id));
+        };
+        let key = match self.cache.lock() {
+            Ok(cache) => match cache.get(&id) {
+                Some(Cached { key: Some(key), .. }) => key.clone(),
+                Some(Cached { key: None, .. }) => return Opened::Erased,
+                None => return Opened::Unavailable,
+            },
+            Err(_) => return Opened::Unavailable,
+        };
+        match key.open(sealed, aad) {
+            Ok(fields) => Opened::Clear(Box::new(fields)),
+            Err(reason) => Opened::Invalid(reason),
+        }
+    }
+
+    /// The loaded key `sealed` names, to seal more fields of the same track (an alert with the key of
+    /// the event that raised it); `None` when it is destroyed or not loaded.
+    pub fn key_of(&self, sealed: &SealedFields) -> Option<DataKey> {
+        let id = Uuid::parse_str(&sealed.key_id).ok()?;
+        self.cache.lock().ok()?.get(&id)?.key.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_wrap_and_fields_seal_for_their_track_only() {
+        let kek = Kek::new(&[7; 32]).expect("kek");
+        let id = Uuid::new_v4();
+        let dek = [9u8; 32];
+        let wrapped = kek.wrap(id, &dek).expect("wrap");
+        assert_eq!(kek.unwrap(id, &wrapped).expect("unwrap"), dek);
+        assert!(kek.unwrap(Uuid::new_v4(), &wrapped).is_err(), "a wrapped key moved to another id");
+        assert!(Kek::new(&[8; 32]).expect("kek").unwrap(id, &wrapped).is_err(), "another KEK");
+
+        let key = DataKey { id, day: 20_000, key: Arc::new(aes_key(&dek).expect("key")) };
+        let fields = ProtectedFields { best_shot_jpeg: Some(vec![0xff, 0xd8, 0xff, 1, 2, 3]), ..Default::default() };
+        let sealed = key.seal(&fields, &track_aad("cam", "t1")).expect("seal");
+        assert!(!sealed.ciphertext.windows(3).any(|w| w == [0xff, 0xd8, 0xff]));
+        assert_eq!(key.open(&sealed, &track_aad("cam", "t1")).expect("open"), fields);
+        assert!(key.open(&sealed, &track_aad("cam", "t2")).is_err(), "moved to another track");
+        let mut altered = sealed.clone();
+        altered.ciphertext[0] ^= 1;
+        assert!(key.open(&altered, &track_aad("cam", "t1")).is_err());
+    }
+
+    #[test]
+    fn days_and_partitions() {
+        assert_eq!(key_day(0), 0);
+        assert_eq!(key_day(86_400_000 * 3 + 5), 3);
+        assert_eq!(key_day(-5), 0);
+        assert_eq!(partition_name(key_day(1_796_601_600_000)), "track_keys_20261207");
+    }
+}

@@ -1,0 +1,247 @@
+//! Crypto-shredding end to end (docs/privacy.md, section 3), every service a process on the real
+//! stack: the test video through ingest, enrich, the writer and the notifier, two of its people on a
+//! watchlist.
+//!
+//! On the wire no best shot, descriptor or name is readable: the raw bytes of the detections and
+//! events topics, read with a plain Kafka consumer, hold no JPEG and no listed person's name. Then one
+//! listed person's tracks (their face tracks and the bodies around them) have their keys destroyed,
+//! as an erasure does: a new writer group replaying the whole topic into a fresh warehouse (what
+//! `writer rebuild` reads back) lands those tracks' times and boxes but none of their best shots,
+//! descriptors or matches, and enrich replaying the detections describes none of their faces, while
+//! the other listed person keeps everything.
+
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use prost::Message as _;
+use rdkafka::Message as _;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use sightline_schemas::v1::{DetectionEvent, EnrichedEvent, ObjectKind};
+use sightline_testkit::pipeline::{PipelineOptions, VideoPipeline};
+use sightline_testkit::stack::{self, Isolation, KeyReader, ServiceProcess, eventually};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// Listed people and their enrolment photos; the video's third person is a stranger.
+const LISTED: [(&str, &str); 2] = [("obama", "obama2.jpg"), ("biden", "biden.jpg")];
+/// The listed person erased.
+const ERASED: &str = "obama";
+/// The listed person kept.
+const KEPT: &str = "biden";
+
+/// Every payload of `topic` from its start, until none came for 5 s.
+async fn raw_payloads(topic: &str, group: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut config = stack::kafka().client_config();
+    config.set("group.id", group).set("auto.offset.reset", "earliest");
+    let consumer: StreamConsumer = config.create()?;
+    consumer.subscribe(&[topic])?;
+    let mut payloads = Vec::new();
+    while let Ok(message) = tokio::time::timeout(Duration::from_secs(5), consumer.recv()).await {
+        payloads.push(message?.payload().unwrap_or_default().to_vec());
+    }
+    Ok(payloads)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+/// The JPEG start-of-image marker every best shot begins with.
+const JPEG_START: [u8; 3] = [0xff, 0xd8, 0xff];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_track_whose_keys_are_destroyed_stays_erased_across_a_rebuild_and_a_replay() -> anyhow::Result<()> {
+    let mut pipeline = VideoPipeline::start(PipelineOptions {
+        name: "privacy",
+        listed: LISTED.to_vec(),
+        cooldown_secs: 300,
+        mail_to: None,
+        warehouse: true,
+    })
+    .await?;
+    pipeline.start_ingest(&[]).await?;
+    let camera = pipeline.add_camera("Door")?;
+    let clickhouse = stack::clickhouse(&pipeline.iso.database);
+    let client = clickhouse.read_client();
+    let matched = |name: &'static str| {
+        let client = client.clone();
+        async move {
+            let sql = "SELECT DISTINCT stream_id, track_id FROM events \
+                       WHERE event_id IN (SELECT event_id FROM matches WHERE person_display_name = ?)";
+            anyhow::Ok(client.query(sql).bind(name).fetch_all::<(String, String)>().await?)
+        }
+    };
+    // Both listed people matched, and the video's pass ended (every face track ended).
+    let people = pipeline.truth.people.len() as u64;
+    eventually(Duration::from_secs(240), "both listed people matched and every face track ended", || async {
+        let ended: u64 =
+            client.query("SELECT count() FROM tracks FINAL WHERE kind = 'face' AND ended = 1").fetch_one().await?;
+        Ok((ended >= people && !matched(ERASED).await?.is_empty() && !matched(KEPT).await?.is_empty()).then_some(()))
+    })
+    .await?;
+    pipeline.remove_camera(&camera)?;
+    tokio::time::sleep(Duration::from_secs(3)).await; // the last reports land
+
+    // On the wire: no JPEG in any detection or event, no listed name in any event; every best shot
+    // and descriptor travels sealed.
+    let detections = raw_payloads(&pipeline.detections, &format!("{}-raw-d", pipeline.iso.group)).await?;
+    let events = raw_payloads(&pipeline.iso.topic, &format!("{}-raw-e", pipeline.iso.group)).await?;
+    assert!(!detections.is_empty() && !events.is_empty());
+    for payload in detections.iter().chain(&events) {
+        assert!(!contains(payload, &JPEG_START), "a best shot in clear on the wire");
+    }
+    for payload in &events {
+        for (name, _) in LISTED {
+            assert!(!contains(payload, name.as_bytes()), "{name}'s name in clear on the wire");
+        }
+    }
+    let decoded: Vec<EnrichedEvent> =
+        events.iter().map(|p| EnrichedEvent::decode(p.as_slice())).collect::<Result<_, _>>()?;
+    let described = decoded.iter().filter(|e| e.sealed.is_some()).count();
+    assert!(described > 0 && decoded.iter().all(|e| e.descriptor.is_none() && e.matches.is_empty()));
+    let sealed_shots = detections
+        .iter()
+        .map(|p| DetectionEvent::decode(p.as_slice()))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|d| d.sealed.is_some() && d.best_shot_jpeg.is_none())
+        .count();
+    assert!(sealed_shots > 0, "best shots travel sealed");
+
+    // Erase one listed person's tracks as an erasure does: destroy their keys. Their face tracks and
+    // the bodies those faces were part of.
+    let faces = matched(ERASED).await?;
+    let mut erased: BTreeSet<(String, String)> = faces.iter().cloned().collect();
+    for (stream_id, track_id) in &faces {
+        let sql = "SELECT DISTINCT parent_track_id FROM events WHERE stream_id = ? AND track_id = ? AND parent_track_id != ''";
+        for parent in client.query(sql).bind(stream_id).bind(track_id).fetch_all::<String>().await? {
+            erased.insert((stream_id.clone(), parent));
+        }
+    }
+    let pool = &pipeline.db.pool;
+    let mut destroyed = 0;
+    for (stream_id, track_id) in &erased {
+        destroyed += sqlx::query("DELETE FROM track_keys WHERE stream_id = $1 AND track_id = $2")
+            .bind(stream_id)
+            .bind(track_id)
+            .execute(pool)
+            .await?
+            .rows_affected();
+    }
+    assert!(destroyed >= faces.len() as u64 * 2, "each face track had an image and a template key: {destroyed}");
+
+    // Their raw events no longer open; the other person's do.
+    let keys = KeyReader::new(pool.clone())?;
+    let (mut erased_parts, mut kept_names) = (0, 0);
+    for mut event in decoded.clone() {
+        let detection = event.detection.clone().expect("detection");
+        let opening = keys.open_enriched(&mut event).await?;
+        if erased.contains(&(detection.stream_id.clone(), detection.track_id.clone())) {
+            assert_eq!(opening.erased, opening.sealed, "every sealed part of an erased track stays shut");
+            assert!(
+                event.descriptor.is_none()
+                    && event.matches.is_empty()
+                    && event.detection.unwrap().best_shot_jpeg.is_none()
+            );
+            erased_parts += opening.erased;
+        } else {
+            assert_eq!(opening.erased, 0);
+            kept_names += event.matches.iter().filter(|m| m.person_display_name == KEPT).count();
+        }
+    }
+    assert!(erased_parts > 0 && kept_names > 0, "erased parts {erased_parts}, {KEPT}'s matches {kept_names}");
+
+    // A new writer group replays the whole topic into a fresh warehouse, as a rebuild does.
+    let rebuild = Isolation {
+        group: format!("{}-rebuild", pipeline.iso.group),
+        database: format!("{}_rebuild", pipeline.iso.database),
+        ..pipeline.iso.clone()
+    };
+    let rebuilt = stack::clickhouse(&rebuild.database);
+    let writer = ServiceProcess::writer(&rebuild, &rebuilt, &[], &[("POSTGRES_URL", &pipeline.db.url)])?;
+    let (original, _) = stack::event_counts(&clickhouse).await?;
+    eventually(Duration::from_secs(120), "the replay landed every event", || async {
+        Ok((stack::event_counts(&rebuilt).await.map(|c| c.0).unwrap_or(0) >= original).then_some(()))
+    })
+    .await?;
+    assert!(writer.metric("sightline_writer_erased_fields_total")? >= erased_parts as f64);
+    let rebuilt_client = rebuilt.read_client();
+    for (stream_id, track_id) in &erased {
+        let (rows, described, shots): (u64, u64, u64) = rebuilt_client
+            .query("SELECT count(), countIf(notEmpty(descriptor)), countIf(has_best_shot = 1) FROM events FINAL WHERE stream_id = ? AND track_id = ?")
+            .bind(stream_id)
+            .bind(track_id)
+            .fetch_one()
+            .await?;
+        assert!(rows > 0, "the track's metadata still counts");
+        assert_eq!((described, shots), (0, 0), "track {track_id}: no descriptor or best shot came back");
+        for table in ["best_shot_jpegs", "matches", "face_descriptors"] {
+            let sql = format!(
+                "SELECT count() FROM {table} WHERE event_id IN (SELECT event_id FROM events WHERE stream_id = ? AND track_id = ?)"
+            );
+            let count: u64 = rebuilt_client.query(&sql).bind(stream_id).bind(track_id).fetch_one().await?;
+            assert_eq!(count, 0, "{table} holds erased track {track_id}");
+        }
+    }
+    for (table, column) in [
+        ("matches", "person_display_name"),
+        ("tracks", "best_person_display_name"),
+        ("identified_tracks", "best_person_display_name"),
+    ] {
+        let count = |name: &'static str| {
+            let sql = format!("SELECT count() FROM {table} WHERE {column} = ?");
+            let client = rebuilt_client.clone();
+            async move { anyhow::Ok(client.query(&sql).bind(name).fetch_one::<u64>().await?) }
+        };
+        assert_eq!(count(ERASED).await?, 0, "{table} names the erased person");
+        assert!(count(KEPT).await? > 0, "{table} lost the other person");
+    }
+    let kept_shots: u64 = rebuilt_client
+        .query("SELECT count() FROM best_shot_jpegs WHERE event_id IN (SELECT event_id FROM matches WHERE person_display_name = ?)")
+        .bind(KEPT)
+        .fetch_one()
+        .await?;
+    assert!(kept_shots > 0, "the other person's best shots are kept");
+    let (counted, _) = stack::event_counts(&rebuilt).await?;
+    assert_eq!(counted, original, "every event still counts");
+
+    // Enrich replaying the detections in a group of its own describes none of the erased faces.
+    let replayed = format!("{}.replayed", pipeline.iso.topic);
+    let spec =
+        sightline_common::kafka::TopicSpec { name: replayed.clone(), partitions: 3, replication: 1, retention_ms: -1 };
+    sightline_common::kafka::ensure_topics(&stack::kafka(), &[spec]).await?;
+    let enrich_settings = [
+        ("KAFKA__BROKERS", stack::kafka().brokers),
+        ("INPUT_TOPIC", pipeline.detections.clone()),
+        ("OUTPUT_TOPIC", replayed.clone()),
+        ("DLQ_TOPIC", pipeline.iso.dlq_topic.clone()),
+        ("GROUP_ID", format!("{}-enrich-replay", pipeline.iso.group)),
+        ("POSTGRES_URL", pipeline.db.url.clone()),
+        ("MODELS_DIR", std::env::var("SIGHTLINE_MODELS_DIR")?),
+        ("HTTP_ADDR", format!("127.0.0.1:{}", stack::free_port()?)),
+    ];
+    let group = format!("{}-enrich-replay", pipeline.iso.group);
+    let _enrich = ServiceProcess::start("sightline-enrich", "ENRICH", "METRICS_ADDR", &[], &enrich_settings, &group)?;
+    let again = eventually(Duration::from_secs(120), "enrich replayed every detection", || async {
+        let payloads = raw_payloads(&replayed, &format!("{group}-reader-{}", uuid::Uuid::new_v4().simple())).await?;
+        Ok((payloads.len() >= detections.len()).then_some(payloads))
+    })
+    .await?;
+    let (mut erased_faces, mut kept_matches) = (0, 0);
+    for payload in &again {
+        let mut event = EnrichedEvent::decode(payload.as_slice())?;
+        keys.open_enriched(&mut event).await?;
+        let detection = event.detection.clone().expect("detection");
+        if erased.contains(&(detection.stream_id.clone(), detection.track_id.clone())) {
+            assert!(event.descriptor.is_none() && event.matches.is_empty(), "an erased face described again");
+            if detection.kind == ObjectKind::Face as i32 {
+                assert_eq!(event.descriptor_skip_reason, "erased");
+                erased_faces += 1;
+            }
+        } else {
+            kept_matches += event.matches.iter().filter(|m| m.person_display_name == KEPT).count();
+        }
+    }
+    assert!(erased_faces > 0 && kept_matches > 0, "erased faces {erased_faces}, {KEPT}'s matches {kept_matches}");
+    pipeline.remove().await
+}
