@@ -418,11 +418,12 @@ impl KeyRing {
         }
     }
 
-    /// The loaded key `sealed` names, to seal more fields of the same track (an alert with the key of
-    /// the event that raised it); `None` when it is destroyed or not loaded.
-    pub fn key_of(&self, sealed: &SealedFields) -> Option<DataKey> {
-        let id = Uuid::parse_str(&sealed.key_id).ok()?;
-        self.cache.lock().ok()?.get(&id)?.key.clone()
+    /// The key `id` of `day`, to seal more fields of its track (an alert with the key of the event
+    /// that raised it): loaded if needed, `None` when it is destroyed.
+    pub async fn key(&self, day: u32, id: Uuid) -> Result<Option<DataKey>, KeyError> {
+        let reference = SealedFields { key_id: id.to_string(), key_day: day, ..Default::default() };
+        self.load([&reference]).await?;
+        Ok(self.cache.lock().ok().and_then(|cache| cache.get(&id).and_then(|c| c.key.clone())))
     }
 }
 

@@ -47,6 +47,11 @@ pub struct Alert {
     /// What the desk did about it.
     #[serde(flatten)]
     pub handling: Handling,
+    /// The template key of the event that raised it (day, id), which seals its match on the alerts
+    /// topic; `None` for an alert raised from an event in clear.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub key: Option<(u32, Uuid)>,
 }
 
 /// Where an alert stands on the desk: `new` until someone acknowledges it, then `acknowledged`, then
@@ -128,7 +133,7 @@ pub const ALERT_COLUMNS: &str = "a.id, a.rule_id, r.name AS rule_name, a.stream_
      a.list_id, a.list_name, a.person_id, a.person_external_id, a.person_display_name, a.similarity, \
      a.first_seen_ms, a.capture_time_ms, (extract(epoch FROM a.raised_at) * 1000)::bigint AS raised_ms, \
      a.best_shot_jpeg IS NOT NULL AS has_best_shot, a.state, a.handled_by, \
-     (extract(epoch FROM a.handled_at) * 1000)::bigint AS handled_ms, a.note";
+     (extract(epoch FROM a.handled_at) * 1000)::bigint AS handled_ms, a.note, a.key_id, a.key_day";
 
 impl<'r> sqlx::FromRow<'r, PgRow> for Alert {
     fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
@@ -155,6 +160,10 @@ impl<'r> sqlx::FromRow<'r, PgRow> for Alert {
                 handled_by: row.try_get("handled_by")?,
                 handled_ms: row.try_get("handled_ms")?,
                 note: row.try_get("note")?,
+            },
+            key: match (row.try_get::<Option<i32>, _>("key_day")?, row.try_get::<Option<Uuid>, _>("key_id")?) {
+                (Some(day), Some(id)) => Some((u32::try_from(day).unwrap_or(0), id)),
+                _ => None,
             },
         })
     }

@@ -10,6 +10,7 @@
 
 use rdkafka::producer::FutureProducer;
 use sightline_common::http::Readiness;
+use sightline_common::keys::KeyRing;
 use sightline_common::mail::Mailer;
 use sightline_common::shutdown::Shutdown;
 use sqlx::PgPool;
@@ -69,6 +70,8 @@ pub struct Deliverer {
     pub metrics: NotifierMetrics,
     /// Blocked (condition `deliveries`) while the outbox cannot be read.
     pub readiness: Readiness,
+    /// The track keys that seal alerts on the alerts topic.
+    pub keys: Arc<KeyRing>,
 }
 
 /// A claimed delivery.
@@ -222,7 +225,7 @@ impl Deliverer {
             }
             "kafka" => {
                 let topic = target["topic"].as_str().unwrap_or(&self.settings.alerts_topic);
-                channels::kafka::send(&self.producer, topic, alert).await
+                channels::kafka::send(&self.producer, topic, alert, &self.keys).await
             }
             other => Attempt::Fail { status_code: 0, error: format!("unknown channel {other:?}") },
         }

@@ -68,7 +68,9 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(addr = %api_addr, "alerts API listening");
 
     let wake = Arc::new(tokio::sync::Notify::new());
+    let keys = Arc::new(settings.privacy.key_ring(settings.privacy.key_store(settings.deployment, pool.clone())?));
     let deliverer = Deliverer {
+        keys: keys.clone(),
         pool: pool.clone(),
         settings: settings.clone(),
         webhook: WebhookChannel::new(policy, Duration::from_millis(settings.webhook.timeout_ms))
@@ -93,7 +95,6 @@ async fn main() -> anyhow::Result<()> {
     };
     let consumer = GroupConsumer::start(&spec, readiness.clone(), metrics.consumer.clone(), &shutdown)?;
     let scenes = sightline_notifier::scene::Scenes::new(pool.clone()).context("the scenes' HTTP client")?;
-    let keys = settings.privacy.key_ring(settings.privacy.key_store(settings.deployment, pool.clone())?);
     let raiser = Raiser {
         keys,
         pool,

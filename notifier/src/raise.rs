@@ -70,7 +70,7 @@ pub struct Raiser {
     /// Keeps each new alert's scene.
     pub scenes: crate::scene::Scenes,
     /// Opens the events' sealed best shots and matches.
-    pub keys: KeyRing,
+    pub keys: Arc<KeyRing>,
 }
 
 /// One alert to raise.
@@ -207,10 +207,16 @@ impl Raiser {
         if in_cooldown {
             return Ok(Outcome::Cooldown);
         }
+        // The template key that sealed the match: the alerts topic's copy is sealed with it too.
+        let key = event
+            .sealed
+            .as_ref()
+            .and_then(|sealed| uuid::Uuid::parse_str(&sealed.key_id).ok().map(|id| (sealed.key_day, id)));
         sqlx::query(
             "INSERT INTO alerts (id, rule_id, stream_id, site, track_id, event_id, list_id, list_name, person_id, \
-             person_external_id, person_display_name, similarity, first_seen_ms, capture_time_ms, best_shot_jpeg) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             person_external_id, person_display_name, similarity, first_seen_ms, capture_time_ms, best_shot_jpeg, \
+             key_id, key_day) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(id)
         .bind(rule.id)
@@ -227,6 +233,8 @@ impl Raiser {
         .bind(detection.first_seen_ms)
         .bind(detection.capture_time_ms)
         .bind(detection.best_shot_jpeg.as_deref())
+        .bind(key.map(|(_, id)| id))
+        .bind(key.map(|(day, _)| i32::try_from(day).unwrap_or(i32::MAX)))
         .execute(&mut *tx)
         .await?;
         for (channel, target) in rule.channels.deliveries(&self.alerts_topic) {

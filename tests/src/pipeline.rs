@@ -209,6 +209,7 @@ impl VideoPipeline {
         let mut channels = json!({
             "webhook": {"url": format!("http://127.0.0.1:{receiver_port}/hooks/{HOOK}"), "secret": WEBHOOK_SECRET},
             "live": true,
+            "kafka": true,
         });
         if let Some(to) = &options.mail_to {
             channels["email"] = json!({ "to": [to] });

@@ -749,6 +749,15 @@ impl KeyReader {
         Ok(sightline_common::sealing::open_enriched(event, &self.ring)?)
     }
 
+    /// `event`'s match in clear (absent where its key is destroyed).
+    pub async fn open_alert(
+        &self,
+        event: &mut sightline_schemas::v1::AlertEvent,
+    ) -> anyhow::Result<sightline_common::sealing::Opening> {
+        self.ring.load(event.sealed.iter()).await?;
+        Ok(sightline_common::sealing::open_alert(event, &self.ring)?)
+    }
+
     /// `event`'s best shot in clear (absent where its key is destroyed).
     pub async fn open_detection(
         &self,

@@ -16,7 +16,7 @@
 use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use sightline_schemas::v1::{DetectionEvent, EnrichedEvent, ObjectKind};
+use sightline_schemas::v1::{AlertEvent, DetectionEvent, EnrichedEvent, ObjectKind};
 use sightline_testkit::pipeline::{PipelineOptions, VideoPipeline};
 use sightline_testkit::stack::{self, Isolation, KeyReader, ServiceProcess, eventually};
 use std::collections::BTreeSet;
@@ -86,11 +86,12 @@ async fn a_track_whose_keys_are_destroyed_stays_erased_across_a_rebuild_and_a_re
     // and descriptor travels sealed.
     let detections = raw_payloads(&pipeline.detections, &format!("{}-raw-d", pipeline.iso.group)).await?;
     let events = raw_payloads(&pipeline.iso.topic, &format!("{}-raw-e", pipeline.iso.group)).await?;
-    assert!(!detections.is_empty() && !events.is_empty());
+    let alerts = raw_payloads(&pipeline.alerts_topic, &format!("{}-raw-a", pipeline.iso.group)).await?;
+    assert!(!detections.is_empty() && !events.is_empty() && alerts.len() >= LISTED.len());
     for payload in detections.iter().chain(&events) {
         assert!(!contains(payload, &JPEG_START), "a best shot in clear on the wire");
     }
-    for payload in &events {
+    for payload in events.iter().chain(&alerts) {
         for (name, _) in LISTED {
             assert!(!contains(payload, name.as_bytes()), "{name}'s name in clear on the wire");
         }
@@ -150,6 +151,23 @@ async fn a_track_whose_keys_are_destroyed_stays_erased_across_a_rebuild_and_a_re
         }
     }
     assert!(erased_parts > 0 && kept_names > 0, "erased parts {erased_parts}, {KEPT}'s matches {kept_names}");
+    // So do their alerts on the alerts topic: the match is sealed with the event's template key.
+    let mut alerted = BTreeSet::new();
+    for payload in &alerts {
+        let mut alert = AlertEvent::decode(payload.as_slice())?;
+        let identity = alert.r#match.clone().expect("a match");
+        assert!(alert.sealed.is_some() && identity.person_display_name.is_empty() && !identity.person_id.is_empty());
+        let opening = keys.open_alert(&mut alert).await?;
+        match alert.r#match {
+            Some(opened) => alerted.insert(opened.person_display_name),
+            None => alerted.insert(format!("erased:{}", opening.erased)),
+        };
+    }
+    assert_eq!(
+        alerted,
+        [KEPT.to_owned(), "erased:1".to_owned()].into(),
+        "the kept person's alert opens, the other's not"
+    );
 
     // A new writer group replays the whole topic into a fresh warehouse, as a rebuild does.
     let rebuild = Isolation {
