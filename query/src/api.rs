@@ -46,7 +46,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sightline_common::accounts::AccountSettings;
 use sightline_common::accounts_api::{self, AccountsState};
-use sightline_common::api::{AnyRole, ApiError, Audits, Caller, SeesPeople};
+use sightline_common::api::{Administers, AnyRole, ApiError, Audits, Caller, SeesPeople};
 use sightline_common::clock::now_ms;
 use sightline_common::openapi::{self, ErrorBody};
 use sightline_common::warehouse::WarehouseError;
@@ -63,6 +63,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::audit::{self, SearchedFace};
+use crate::erasure::{Eraser, ErasureError, ErasureReport, ErasureRequest};
 use crate::params::{
     AuditLogQuery, AuditQuery, BreakdownQuery, DEFAULT_REPORT_EVENTS, EventsQuery, FaceSearchQuery, IdentifiedQuery,
     InvalidParam, MAX_EXPORT, MAX_REPORT_EVENTS, PersonsQuery, RangeQuery, TimeRange, TimelineQuery, VisitsQuery,
@@ -125,6 +126,8 @@ pub struct ApiState {
     pub fonts: PdfFonts,
     /// Sessions and login throttling ([`sightline_common::accounts_api`] is served here).
     pub accounts: AccountSettings,
+    /// Erasures of people and tracks.
+    pub eraser: Eraser,
 }
 
 impl ApiState {
@@ -164,6 +167,8 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(face_search_audit))
         .routes(routes!(audit_log))
         .routes(routes!(audit_log_csv))
+        .routes(routes!(erasure_preview))
+        .routes(routes!(erasure))
 }
 
 /// The API's OpenAPI document (`GET /openapi.json`, kept in `schemas/openapi/query.json`).
@@ -842,6 +847,47 @@ async fn face_search_audit(
     let (range, limit) = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     let searches = audit::searches(&state.pool, range.from_ms, range.to_ms, limit).await?;
     Ok(Json(SearchRecords { range, searches }))
+}
+
+impl From<ErasureError> for ApiError {
+    fn from(error: ErasureError) -> Self {
+        match error {
+            ErasureError::Invalid(message) => ApiError::bad_request(message),
+            ErasureError::Postgres(error) => error.into(),
+            ErasureError::Warehouse(error) => unavailable(error),
+        }
+    }
+}
+
+/// What erasing a watchlist person or tracks would remove, per store: tracks, reports, descriptors,
+/// best shots, matches, alerts, enrolments and track keys (admins). Nothing is changed.
+#[utoipa::path(post, path = "/v1/privacy/erasures/preview", tag = "privacy", request_body = ErasureRequest,
+    responses((status = 200, body = ErasureReport), (status = 400, body = ErrorBody)))]
+async fn erasure_preview(
+    State(state): State<ApiState>,
+    _caller: Caller<Administers>,
+    body: Result<Json<ErasureRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<ErasureReport>, ApiError> {
+    let Json(request) = body.map_err(ApiError::invalid_json)?;
+    Ok(Json(state.eraser.preview(&request).await?))
+}
+
+/// Erases a watchlist person or tracks for good (admins; `reason` required): their track keys are
+/// destroyed, so no copy on the Kafka topics can be read again and a rebuild brings nothing back;
+/// their best shots, descriptors, matches, alerts and enrolment are deleted; their reports stay,
+/// emptied of biometrics, so counts stay right. The receipt (counts per store) is kept in the audit
+/// log (`privacy.erasure`). The warehouse's deletions complete in the background, within seconds.
+#[utoipa::path(post, path = "/v1/privacy/erasures", tag = "privacy", request_body = ErasureRequest,
+    responses((status = 200, body = ErasureReport), (status = 400, body = ErrorBody)))]
+async fn erasure(
+    State(state): State<ApiState>,
+    caller: Caller<Administers>,
+    body: Result<Json<ErasureRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<ErasureReport>, ApiError> {
+    let Json(request) = body.map_err(ApiError::invalid_json)?;
+    let report = state.eraser.erase(&request, &caller.principal).await?;
+    tracing::info!(receipt = ?report.receipt_id, tracks = report.counts.tracks, "erasure done");
+    Ok(Json(report))
 }
 
 /// This service's name in the audit log.

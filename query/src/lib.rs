@@ -8,6 +8,7 @@
 //!   same;
 //! - [`face_search`]: search by face (sign sketches, then exact similarity); [`audit`]: every search
 //!   recorded in PostgreSQL;
+//! - [`erasure`]: erasure of a person or tracks (keys destroyed, clear copies deleted, receipt kept);
 //! - [`reports`]: CSV and PDF reports of the events (rendered by `sightline-exporter`);
 //! - [`api`]: the axum routes and token roles.
 //!
@@ -15,6 +16,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod erasure;
 pub mod face_search;
 pub mod hour_counts;
 pub mod params;

@@ -8,9 +8,11 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use sightline_common::accounts::AccountSettings;
 use sightline_common::http::{Ops, Readiness, start_ops};
+use sightline_common::privacy::PrivacySettings;
 use sightline_common::shutdown::Shutdown;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_query::api::{ApiState, QueryMetrics, router};
+use sightline_query::erasure::Eraser;
 use sightline_query::store::Warehouse;
 use sightline_vision::descriptor::{DescriptorSettings, FaceDescriptor};
 use sightline_vision::detect::{self, FaceDetector, FaceDetectorSettings, ModelFiles};
@@ -52,6 +54,14 @@ struct QuerySettings {
     max_image_pixels: u64,
     /// Sessions and login throttling of the web app's users (this service serves the login).
     accounts: AccountSettings,
+    /// How long services keep track keys (an erasure's warehouse deletions run again after it), the
+    /// retention periods (`[privacy]`).
+    privacy: PrivacySettings,
+    /// ClickHouse user allowed to delete and update rows, for erasures (empty: `clickhouse.user`,
+    /// which must then be allowed; in production the API's user reads only).
+    erasure_clickhouse_user: String,
+    /// Its password.
+    erasure_clickhouse_password: String,
 }
 
 impl Default for QuerySettings {
@@ -67,6 +77,9 @@ impl Default for QuerySettings {
             model_threads: 1,
             min_eye_distance_px: 8.0,
             max_image_pixels: 40_000_000,
+            privacy: PrivacySettings::default(),
+            erasure_clickhouse_user: String::new(),
+            erasure_clickhouse_password: String::new(),
         }
     }
 }
@@ -153,7 +166,17 @@ async fn main() -> anyhow::Result<()> {
 
     let warehouse = Warehouse::new(&settings.clickhouse);
     let accounts = settings.accounts.clone();
-    let state = ApiState { pool, warehouse: warehouse.clone(), metrics, photos, fonts, accounts };
+    let mut erasure_clickhouse = settings.clickhouse.clone();
+    if !settings.erasure_clickhouse_user.is_empty() {
+        erasure_clickhouse.user = settings.erasure_clickhouse_user.clone();
+        erasure_clickhouse.password = settings.erasure_clickhouse_password.clone();
+    }
+    let eraser = Eraser {
+        pool: pool.clone(),
+        clickhouse: erasure_clickhouse,
+        key_cache: Duration::from_secs(settings.privacy.key_cache_secs),
+    };
+    let state = ApiState { pool, warehouse: warehouse.clone(), metrics, photos, fonts, accounts, eraser };
     let (addr, server) =
         sightline_common::http::serve_router(settings.http_addr.as_str(), router(state), shutdown.clone())
             .await

@@ -84,28 +84,33 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// The statements of `sql`: split at `;` that ends a line, comments and blanks dropped.
+pub fn statements(sql: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        let code = line.trim_end();
+        if code.trim_start().starts_with("--") || code.trim().is_empty() {
+            continue;
+        }
+        if let Some(body) = code.strip_suffix(';') {
+            current.push_str(body);
+            statements.push(std::mem::take(&mut current).trim().to_owned());
+        } else {
+            current.push_str(code);
+            current.push('\n');
+        }
+    }
+    if !current.trim().is_empty() {
+        statements.push(current.trim().to_owned());
+    }
+    statements
+}
+
 impl Migration {
     /// The statements of this file: split at `;` that ends a line, comments and blanks dropped.
     pub fn statements(&self) -> Vec<String> {
-        let mut statements = Vec::new();
-        let mut current = String::new();
-        for line in self.sql.lines() {
-            let code = line.trim_end();
-            if code.trim_start().starts_with("--") || code.trim().is_empty() {
-                continue;
-            }
-            if let Some(body) = code.strip_suffix(';') {
-                current.push_str(body);
-                statements.push(std::mem::take(&mut current).trim().to_owned());
-            } else {
-                current.push_str(code);
-                current.push('\n');
-            }
-        }
-        if !current.trim().is_empty() {
-            statements.push(current.trim().to_owned());
-        }
-        statements
+        statements(self.sql)
     }
 
     /// FNV-1a 64 checksum of the file, recorded when applied to detect later edits.
@@ -123,6 +128,14 @@ include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 
 /// Warehouse queries run by the services and tests, also checked on current ClickHouse (chdb).
 pub mod queries {
+    /// The tracks a watchlist person was matched on and the bodies their faces were part of
+    /// (`stream_id/track_id`; an erasure by person).
+    pub const ERASURE_PERSON_TRACKS: &str = include_str!("../clickhouse/queries/erasure_person_tracks.sql");
+    /// What erasing a set of tracks removes from the warehouse, per table.
+    pub const ERASURE_COUNTS: &str = include_str!("../clickhouse/queries/erasure_counts.sql");
+    /// The mutations that erase a set of tracks' biometric copies (several statements, `;` at a line
+    /// end; see [`crate::statements`]).
+    pub const ERASE_TRACKS: &str = include_str!("../clickhouse/queries/erase_tracks.sql");
     /// Exactly-once view of the events: total rows as analysts see them, and distinct ids.
     pub const EVENT_COUNTS: &str = include_str!("../clickhouse/queries/event_counts.sql");
     /// Exactly-once view of the tracks: rows as analysts see them, distinct tracks, reports.

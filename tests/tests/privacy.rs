@@ -2,10 +2,11 @@
 //! stack: the test video through ingest, enrich, the writer and the notifier, two of its people on a
 //! watchlist.
 //!
-//! On the wire no best shot, descriptor or name is readable: the raw bytes of the detections and
-//! events topics, read with a plain Kafka consumer, hold no JPEG and no listed person's name. Then one
-//! listed person's tracks (their face tracks and the bodies around them) have their keys destroyed,
-//! as an erasure does: a new writer group replaying the whole topic into a fresh warehouse (what
+//! On the wire no best shot, descriptor or name is readable: the raw bytes of the detections, events
+//! and alerts topics, read with a plain Kafka consumer, hold no JPEG and no listed person's name.
+//! Then an admin erases one listed person through the query API (preview, then the erasure and its
+//! receipt): their keys, alerts and enrolment are gone from PostgreSQL, their best shots,
+//! descriptors and names from the warehouse and the events API; a new writer group replaying the whole topic into a fresh warehouse (what
 //! `writer rebuild` reads back) lands those tracks' times and boxes but none of their best shots,
 //! descriptors or matches, and enrich replaying the detections describes none of their faces, while
 //! the other listed person keeps everything.
@@ -16,8 +17,10 @@
 use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use serde_json::json;
+use sightline_common::auth::Role;
 use sightline_schemas::v1::{AlertEvent, DetectionEvent, EnrichedEvent, ObjectKind};
-use sightline_testkit::pipeline::{PipelineOptions, VideoPipeline};
+use sightline_testkit::pipeline::{ANALYST, PipelineOptions, VideoPipeline, call};
 use sightline_testkit::stack::{self, Isolation, KeyReader, ServiceProcess, eventually};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -46,11 +49,14 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle)
 }
 
+/// The privacy officer's token.
+const ADMIN: &str = "privacy-officer-secret";
+
 /// The JPEG start-of-image marker every best shot begins with.
 const JPEG_START: [u8; 3] = [0xff, 0xd8, 0xff];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_track_whose_keys_are_destroyed_stays_erased_across_a_rebuild_and_a_replay() -> anyhow::Result<()> {
+async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow::Result<()> {
     let mut pipeline = VideoPipeline::start(PipelineOptions {
         name: "privacy",
         listed: LISTED.to_vec(),
@@ -109,27 +115,86 @@ async fn a_track_whose_keys_are_destroyed_stays_erased_across_a_rebuild_and_a_re
         .count();
     assert!(sealed_shots > 0, "best shots travel sealed");
 
-    // Erase one listed person's tracks as an erasure does: destroy their keys. Their face tracks and
-    // the bodies those faces were part of.
+    // An admin erases the person: the preview counts what will go, per store, then the erasure
+    // answers the same counts as its receipt. It covers their face tracks and the bodies those faces
+    // were part of.
     let faces = matched(ERASED).await?;
-    let mut erased: BTreeSet<(String, String)> = faces.iter().cloned().collect();
+    let mut expected: BTreeSet<(String, String)> = faces.iter().cloned().collect();
     for (stream_id, track_id) in &faces {
         let sql = "SELECT DISTINCT parent_track_id FROM events WHERE stream_id = ? AND track_id = ? AND parent_track_id != ''";
         for parent in client.query(sql).bind(stream_id).bind(track_id).fetch_all::<String>().await? {
-            erased.insert((stream_id.clone(), parent));
+            expected.insert((stream_id.clone(), parent));
         }
     }
     let pool = &pipeline.db.pool;
-    let mut destroyed = 0;
-    for (stream_id, track_id) in &erased {
-        destroyed += sqlx::query("DELETE FROM track_keys WHERE stream_id = $1 AND track_id = $2")
-            .bind(stream_id)
-            .bind(track_id)
-            .execute(pool)
-            .await?
-            .rows_affected();
+    sightline_common::auth::register(pool, "privacy-officer", ADMIN, Role::Admin).await?;
+    let person: uuid::Uuid = sqlx::query_scalar("SELECT id FROM watchlist_persons WHERE display_name = $1")
+        .bind(ERASED)
+        .fetch_one(pool)
+        .await?;
+    let query_port = pipeline.query_port.expect("the query API");
+    let request = json!({"person_id": person, "reason": "data subject request 2026-117"});
+    let (status, preview) = call(query_port, "POST", "/v1/privacy/erasures/preview", ADMIN, Some(request.clone()))?;
+    assert_eq!(status, 200, "{preview}");
+    let (status, refused) = call(query_port, "POST", "/v1/privacy/erasures", ANALYST, Some(request.clone()))?;
+    assert_eq!(status, 403, "an analyst cannot erase: {refused}");
+    let (status, receipt) = call(query_port, "POST", "/v1/privacy/erasures", ADMIN, Some(request))?;
+    assert_eq!(status, 200, "{receipt}");
+    let erased: BTreeSet<(String, String)> = receipt["tracks"]
+        .as_array()
+        .expect("tracks")
+        .iter()
+        .filter_map(|t| t.as_str()?.split_once('/').map(|(s, t)| (s.to_owned(), t.to_owned())))
+        .collect();
+    assert!(expected.is_subset(&erased), "the person's face tracks and their bodies: {expected:?} in {erased:?}");
+    let counts = &receipt["counts"];
+    assert_eq!(counts, &preview["counts"], "the receipt counts what the preview said");
+    assert_eq!(counts["tracks"].as_u64(), Some(erased.len() as u64));
+    assert_eq!(counts["enrolments"].as_u64(), Some(1));
+    assert!(counts["keys"].as_u64() >= Some(faces.len() as u64 * 2), "an image and a template key per face: {counts}");
+    for store in ["events", "descriptors", "best_shots", "matches", "alerts"] {
+        assert!(counts[store].as_u64() > Some(0), "{store}: {counts}");
     }
-    assert!(destroyed >= faces.len() as u64 * 2, "each face track had an image and a template key: {destroyed}");
+    let receipt_id = receipt["receipt_id"].as_i64().expect("a receipt");
+    let (action, subject): (String, String) =
+        sqlx::query_as("SELECT action, subject FROM audit_log WHERE id = $1").bind(receipt_id).fetch_one(pool).await?;
+    assert_eq!((action.as_str(), subject), ("privacy.erasure", format!("person {person}")));
+
+    // PostgreSQL: no key, alert or enrolment of theirs is left; the other person's are.
+    let left: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM track_keys WHERE stream_id || '/' || track_id = ANY($1)), \
+         (SELECT count(*) FROM alerts WHERE person_display_name = $2), \
+         (SELECT count(*) FROM watchlist_persons WHERE display_name = $2)",
+    )
+    .bind(erased.iter().map(|(s, t)| format!("{s}/{t}")).collect::<Vec<_>>())
+    .bind(ERASED)
+    .fetch_one(pool)
+    .await?;
+    assert_eq!(left, (0, 0, 0), "keys, alerts, enrolments of the erased person");
+    let kept_alerts: i64 = sqlx::query_scalar("SELECT count(*) FROM alerts WHERE person_display_name = $1")
+        .bind(KEPT)
+        .fetch_one(pool)
+        .await?;
+    assert!(kept_alerts > 0);
+
+    // The warehouse as analysts read it: once the mutations ran, no best shot, descriptor or name of
+    // theirs; the API's events name the other person only.
+    eventually(Duration::from_secs(60), "the warehouse's copies deleted", || async {
+        let names: u64 =
+            client.query("SELECT count() FROM matches WHERE person_display_name = ?").bind(ERASED).fetch_one().await?;
+        let tracks: Vec<String> = erased.iter().map(|(s, t)| format!("{s}/{t}")).collect();
+        let sql = "SELECT count() FROM best_shot_jpegs WHERE event_id IN \
+                   (SELECT event_id FROM events WHERE has(?, concat(stream_id, '/', track_id)))";
+        let shots: u64 = client.query(sql).bind(&tracks).fetch_one().await?;
+        let sql = "SELECT countIf(notEmpty(descriptor)) FROM events WHERE has(?, concat(stream_id, '/', track_id))";
+        let described: u64 = client.query(sql).bind(&tracks).fetch_one().await?;
+        Ok((names + shots + described == 0).then_some(()))
+    })
+    .await?;
+    let (status, listed) = call(query_port, "GET", "/v1/events?limit=500", ANALYST, None)?;
+    assert_eq!(status, 200);
+    let listed = listed.to_string();
+    assert!(!listed.contains(ERASED) && listed.contains(KEPT), "the events list names only the kept person");
 
     // Their raw events no longer open; the other person's do.
     let keys = KeyReader::new(pool.clone())?;

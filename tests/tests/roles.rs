@@ -106,6 +106,8 @@ async fn every_route_with_every_role() -> anyhow::Result<()> {
     // What the routes read: a stream whose URL carries credentials (it fails: nothing listens on
     // port 9), a watchlist with one person, a schedule with a recipient.
     let admin = "admin-token";
+    // An erasure of a track no one saw: nothing to erase, but every step runs.
+    let erasure = serde_json::json!({"tracks": ["nowhere/nobody"], "reason": "roles test"});
     let stream = serde_json::json!({"name": "door", "source_url": SECRET_URL, "site": "hq"});
     let (status, created) = call(ingest_port, "POST", "/v1/streams", admin, Some(stream.clone()))?;
     assert_eq!(status, 201, "{created}");
@@ -194,6 +196,8 @@ async fn every_route_with_every_role() -> anyhow::Result<()> {
         route(query_port, "GET", "/v1/audit/face-searches", Need::Admin),
         route(query_port, "GET", "/v1/audit", Need::Admin),
         route(query_port, "GET", "/v1/audit.csv", Need::Admin),
+        with_json(route(query_port, "POST", "/v1/privacy/erasures/preview", Need::Admin), erasure.clone()),
+        with_json(route(query_port, "POST", "/v1/privacy/erasures", Need::Admin), erasure),
         route(notifier_port, "GET", "/v1/alert-rules", Need::People),
         with_json(route(notifier_port, "POST", "/v1/alert-rules", Need::Manage), rule.clone()),
         route(notifier_port, "GET", format!("/v1/alert-rules/{rule_id}"), Need::People),

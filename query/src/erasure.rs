@@ -1,0 +1,263 @@
+//! Erasure of a person or of tracks (docs/privacy.md, section 3): admins name a watchlist person,
+//! tracks (`stream_id/track_id`, e.g. those a face search by photo found), or both; a preview counts
+//! what would go, per store; the erasure then
+//!
+//! 1. destroys the tracks' keys in `track_keys` (every copy of their best shots, descriptors and
+//!    matches on the Kafka topics, the dead-letter topic and any replay becomes unreadable, and a
+//!    `writer rebuild` lands them without those fields);
+//! 2. deletes the clear copies: in ClickHouse the best shots, descriptors, matches and
+//!    identifications (mutations; the reports and tracks stay, emptied of them, so counts stay
+//!    right), in PostgreSQL the alerts of those tracks or of the person (deliveries, desk log and
+//!    scenes with them) and the person's enrolment (pictures and descriptors);
+//! 3. records the receipt in the audit log, and runs the ClickHouse mutations once more after
+//!    `privacy.key_cache_secs`, for what a service that still held a key landed meanwhile.
+
+use serde::{Deserialize, Serialize};
+use sightline_common::audit::{self, Entry};
+use sightline_common::auth::Principal;
+use sightline_common::warehouse::{ClickHouseSettings, WarehouseError};
+use sightline_schemas::queries;
+use sqlx::PgPool;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// What to erase. At least one of the two.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureRequest {
+    /// A watchlist person: their enrolment, their alerts, and every track they were matched on with
+    /// the body tracks those faces were part of.
+    #[serde(default)]
+    pub person_id: Option<Uuid>,
+    /// Tracks as `stream_id/track_id` (a face search's tracks, for a person on no watchlist).
+    #[serde(default)]
+    pub tracks: Vec<String>,
+    /// Why (the request's reference, e.g. a data subject's request number); required to erase.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// How many items an erasure removes, per store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ErasureCounts {
+    /// Tracks covered (their reports stay, emptied of biometrics).
+    pub tracks: u64,
+    /// Their reports in the warehouse.
+    pub events: u64,
+    /// Reports with a descriptor (ClickHouse `events`, `face_descriptors`, `face_sketches`).
+    pub descriptors: u64,
+    /// Best-shot images (ClickHouse `best_shot_jpegs`).
+    pub best_shots: u64,
+    /// Watchlist matches (ClickHouse `matches`, `identified_tracks`).
+    pub matches: u64,
+    /// Alerts with their deliveries, desk log and scenes (PostgreSQL).
+    pub alerts: u64,
+    /// Enrolments: the person with their pictures and descriptors (PostgreSQL).
+    pub enrolments: u64,
+    /// Track keys destroyed (PostgreSQL `track_keys`): what makes the Kafka copies unreadable.
+    pub keys: u64,
+}
+
+/// A preview or a receipt.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErasureReport {
+    /// The receipt's id in the audit log (none for a preview).
+    pub receipt_id: Option<i64>,
+    /// Counts per store.
+    pub counts: ErasureCounts,
+    /// The tracks covered, `stream_id/track_id`.
+    pub tracks: Vec<String>,
+}
+
+/// Why an erasure could not be previewed or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ErasureError {
+    /// The request names nothing or is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// PostgreSQL failed.
+    #[error("postgres: {0}")]
+    Postgres(#[from] sqlx::Error),
+    /// ClickHouse failed.
+    #[error("warehouse: {0}")]
+    Warehouse(#[from] WarehouseError),
+}
+
+impl From<clickhouse::error::Error> for ErasureError {
+    fn from(source: clickhouse::error::Error) -> Self {
+        ErasureError::Warehouse(WarehouseError::Query { action: "erasure".into(), source })
+    }
+}
+
+/// Most tracks one erasure covers (a person's tracks over the retention period fit many times).
+pub const MAX_TRACKS: usize = 100_000;
+
+/// Where erasures act.
+#[derive(Clone)]
+pub struct Eraser {
+    /// Keys, alerts, enrolments, the audit log.
+    pub pool: PgPool,
+    /// The warehouse, with a user allowed to mutate it.
+    pub clickhouse: ClickHouseSettings,
+    /// How long services keep keys in memory: the mutations run again after it.
+    pub key_cache: Duration,
+}
+
+/// `stream_id/track_id` split; `None` when it is not one.
+fn split_track(track: &str) -> Option<(&str, &str)> {
+    track.split_once('/').filter(|(stream, track)| !stream.is_empty() && !track.is_empty())
+}
+
+impl Eraser {
+    /// The tracks `request` covers, checked.
+    async fn tracks(&self, request: &ErasureRequest) -> Result<Vec<String>, ErasureError> {
+        if request.person_id.is_none() && request.tracks.is_empty() {
+            return Err(ErasureError::Invalid("name a person_id, tracks, or both".into()));
+        }
+        let mut tracks: BTreeSet<String> = BTreeSet::new();
+        for track in &request.tracks {
+            if split_track(track).is_none() || track.len() > 512 {
+                return Err(ErasureError::Invalid(format!("tracks: {track:?} is not stream_id/track_id")));
+            }
+            tracks.insert(track.clone());
+        }
+        if let Some(person) = request.person_id {
+            let person = person.to_string();
+            let client = self.clickhouse.read_client();
+            let found: Vec<String> =
+                client.query(queries::ERASURE_PERSON_TRACKS).bind(&person).bind(&person).fetch_all().await?;
+            tracks.extend(found);
+            let alerted: Vec<(String, String)> =
+                sqlx::query_as("SELECT DISTINCT stream_id, track_id FROM alerts WHERE person_id = $1")
+                    .bind(request.person_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+            tracks.extend(alerted.into_iter().map(|(stream, track)| format!("{stream}/{track}")));
+        }
+        if tracks.len() > MAX_TRACKS {
+            return Err(ErasureError::Invalid(format!("{} tracks; erase at most {MAX_TRACKS} at once", tracks.len())));
+        }
+        Ok(tracks.into_iter().collect())
+    }
+
+    /// The tracks as two arrays for `unnest`.
+    fn columns(tracks: &[String]) -> (Vec<String>, Vec<String>) {
+        tracks.iter().filter_map(|t| split_track(t)).map(|(s, t)| (s.to_owned(), t.to_owned())).unzip()
+    }
+
+    /// What erasing `request` would remove, per store.
+    pub async fn preview(&self, request: &ErasureRequest) -> Result<ErasureReport, ErasureError> {
+        let tracks = self.tracks(request).await?;
+        let mut counts = self.warehouse_counts(&tracks).await?;
+        let (streams, ids) = Self::columns(&tracks);
+        counts.keys = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM track_keys WHERE (stream_id, track_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+        )
+        .bind(&streams)
+        .bind(&ids)
+        .fetch_one(&self.pool)
+        .await? as u64;
+        counts.alerts = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM alerts WHERE person_id = $3 \
+             OR (stream_id, track_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+        )
+        .bind(&streams)
+        .bind(&ids)
+        .bind(request.person_id)
+        .fetch_one(&self.pool)
+        .await? as u64;
+        counts.enrolments = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM watchlist_persons WHERE id = $1")
+            .bind(request.person_id)
+            .fetch_one(&self.pool)
+            .await? as u64;
+        Ok(ErasureReport { receipt_id: None, counts, tracks })
+    }
+
+    async fn warehouse_counts(&self, tracks: &[String]) -> Result<ErasureCounts, ErasureError> {
+        let mut query = self.clickhouse.read_client().query(queries::ERASURE_COUNTS);
+        for _ in 0..4 {
+            query = query.bind(tracks);
+        }
+        let (events, descriptors, best_shots, matches) = query.fetch_one::<(u64, u64, u64, u64)>().await?;
+        Ok(ErasureCounts {
+            tracks: tracks.len() as u64,
+            events,
+            descriptors,
+            best_shots,
+            matches,
+            ..Default::default()
+        })
+    }
+
+    /// Erases what `request` covers on behalf of `caller`: keys first, then the clear copies; the
+    /// receipt is recorded in the audit log.
+    pub async fn erase(&self, request: &ErasureRequest, caller: &Principal) -> Result<ErasureReport, ErasureError> {
+        let reason = request.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+        let Some(reason) = reason else {
+            return Err(ErasureError::Invalid("reason: say why (e.g. the data subject's request)".into()));
+        };
+        if reason.chars().count() > 500 {
+            return Err(ErasureError::Invalid("reason: at most 500 characters".into()));
+        }
+        let preview = self.preview(request).await?;
+        let mut counts = preview.counts.clone();
+        let (streams, ids) = Self::columns(&preview.tracks);
+        let mut transaction = self.pool.begin().await?;
+        counts.keys = sqlx::query(
+            "DELETE FROM track_keys WHERE (stream_id, track_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+        )
+        .bind(&streams)
+        .bind(&ids)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+        counts.alerts = sqlx::query(
+            "DELETE FROM alerts WHERE person_id = $3 \
+             OR (stream_id, track_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+        )
+        .bind(&streams)
+        .bind(&ids)
+        .bind(request.person_id)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+        counts.enrolments = sqlx::query("DELETE FROM watchlist_persons WHERE id = $1")
+            .bind(request.person_id)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+        transaction.commit().await?;
+        self.mutate(&preview.tracks).await?;
+        let subject = request.person_id.map_or_else(|| "tracks".to_owned(), |p| format!("person {p}"));
+        let detail = serde_json::json!({ "reason": reason, "counts": counts, "tracks": preview.tracks });
+        let entry = Entry { action: "privacy.erasure", subject, count: Some(counts.tracks as i64), detail };
+        let receipt_id = audit::record(&self.pool, caller, "query", entry).await?;
+        let again = self.clone();
+        let tracks = preview.tracks.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(again.key_cache + Duration::from_secs(5)).await;
+            if let Err(error) = again.mutate(&tracks).await {
+                tracing::error!(%error, receipt = receipt_id, "running an erasure's mutations again failed");
+            }
+        });
+        Ok(ErasureReport { receipt_id: Some(receipt_id), counts, tracks: preview.tracks })
+    }
+
+    /// Deletes the tracks' clear copies in ClickHouse (mutations, run in the background by the
+    /// server; running them again changes nothing).
+    async fn mutate(&self, tracks: &[String]) -> Result<(), ErasureError> {
+        if tracks.is_empty() {
+            return Ok(());
+        }
+        let client = self.clickhouse.read_client();
+        for statement in sightline_schemas::statements(queries::ERASE_TRACKS) {
+            let mut query = client.query(&statement);
+            for _ in 0..statement.matches('?').count() {
+                query = query.bind(tracks);
+            }
+            query.execute().await?;
+        }
+        Ok(())
+    }
+}
