@@ -128,6 +128,23 @@ pub struct ApiState {
     pub accounts: AccountSettings,
     /// Erasures of people and tracks.
     pub eraser: Eraser,
+    /// The deployment's `[privacy]` settings, shown to admins.
+    pub privacy: PrivacyView,
+}
+
+/// The `[privacy]` settings as admins see them (never the key itself or where it is kept).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PrivacyView {
+    /// Whether producers seal biometric fields on the wire.
+    pub seal: bool,
+    /// `deployment` (a key-encryption key from the deployment's secrets) or `development` (the
+    /// published development key: protects nothing).
+    pub key_source: String,
+    /// How long a service keeps a track key in memory, seconds: the longest a destroyed key still
+    /// opens something.
+    pub key_cache_secs: u64,
+    /// Retention per data class, days.
+    pub retention: sightline_common::privacy::RetentionSettings,
 }
 
 impl ApiState {
@@ -167,6 +184,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(face_search_audit))
         .routes(routes!(audit_log))
         .routes(routes!(audit_log_csv))
+        .routes(routes!(privacy_settings))
         .routes(routes!(erasure_preview))
         .routes(routes!(erasure))
 }
@@ -847,6 +865,13 @@ async fn face_search_audit(
     let (range, limit) = query_string(query)?.validate(now_ms()).map_err(bad_param)?;
     let searches = audit::searches(&state.pool, range.from_ms, range.to_ms, limit).await?;
     Ok(Json(SearchRecords { range, searches }))
+}
+
+/// The deployment's privacy settings: sealing, where the key-encryption key comes from, and the
+/// retention period of each data class (admins; read-only, set in every service's `[privacy]`).
+#[utoipa::path(get, path = "/v1/privacy/settings", tag = "privacy", responses((status = 200, body = PrivacyView)))]
+async fn privacy_settings(State(state): State<ApiState>, _caller: Caller<Audits>) -> Json<PrivacyView> {
+    Json(state.privacy)
 }
 
 impl From<ErasureError> for ApiError {

@@ -175,6 +175,10 @@ impl Eraser {
     }
 
     async fn warehouse_counts(&self, tracks: &[String]) -> Result<ErasureCounts, ErasureError> {
+        if tracks.is_empty() {
+            // Nothing to count (and `[]` has no element type ClickHouse 18.16 could compare).
+            return Ok(ErasureCounts::default());
+        }
         let mut query = self.clickhouse.read_client().query(queries::ERASURE_COUNTS);
         for _ in 0..4 {
             query = query.bind(tracks);

@@ -11,7 +11,7 @@ use sightline_common::http::{Ops, Readiness, start_ops};
 use sightline_common::privacy::PrivacySettings;
 use sightline_common::shutdown::Shutdown;
 use sightline_common::warehouse::ClickHouseSettings;
-use sightline_query::api::{ApiState, QueryMetrics, router};
+use sightline_query::api::{ApiState, PrivacyView, QueryMetrics, router};
 use sightline_query::erasure::Eraser;
 use sightline_query::store::Warehouse;
 use sightline_vision::descriptor::{DescriptorSettings, FaceDescriptor};
@@ -176,7 +176,13 @@ async fn main() -> anyhow::Result<()> {
         clickhouse: erasure_clickhouse,
         key_cache: Duration::from_secs(settings.privacy.key_cache_secs),
     };
-    let state = ApiState { pool, warehouse: warehouse.clone(), metrics, photos, fonts, accounts, eraser };
+    let privacy = PrivacyView {
+        seal: settings.privacy.seal,
+        key_source: if settings.privacy.kek_file.is_empty() { "development" } else { "deployment" }.into(),
+        key_cache_secs: settings.privacy.key_cache_secs,
+        retention: settings.privacy.retention.clone(),
+    };
+    let state = ApiState { pool, warehouse: warehouse.clone(), metrics, photos, fonts, accounts, eraser, privacy };
     let (addr, server) =
         sightline_common::http::serve_router(settings.http_addr.as_str(), router(state), shutdown.clone())
             .await

@@ -150,7 +150,29 @@ async fn a_session_in_the_browser_logs_in_sees_streams_expires_and_logs_out() ->
 async fn an_admin_makes_users_and_tokens_on_screen() -> anyhow::Result<()> {
     let password = "the admin's password";
     let web = WebApp::start("browser_admin", &[("ada", password, Role::Admin)]).await?;
-    drive("admin.mjs", "", &web.settings("ada", password, &[]));
+    // A watchlist person for the admin to erase.
+    let (list, person): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(
+        "WITH list AS (INSERT INTO watchlists (name) VALUES ('Visitors') RETURNING id) \
+         INSERT INTO watchlist_persons (list_id, display_name, external_id) SELECT id, 'Erin Example', 'V-17' FROM list \
+         RETURNING list_id, id",
+    )
+    .fetch_one(&web.db.pool)
+    .await?;
+    let people = [("SIGHTLINE_E2E_LIST", list.to_string()), ("SIGHTLINE_E2E_PERSON", person.to_string())];
+    drive("admin.mjs", "", &web.settings("ada", password, &people));
+    // The erasure as stored: the person gone, the receipt in the audit log with the reason.
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM watchlist_persons WHERE id = $1")
+        .bind(person)
+        .fetch_one(&web.db.pool)
+        .await?;
+    assert_eq!(left, 0, "the person erased");
+    let receipt: (String, String, serde_json::Value) =
+        sqlx::query_as("SELECT principal_name, subject, detail FROM audit_log WHERE action = 'privacy.erasure'")
+            .fetch_one(&web.db.pool)
+            .await?;
+    assert_eq!((receipt.0.as_str(), receipt.1), ("ada", format!("person {person}")));
+    assert_eq!(receipt.2["reason"], "request DSR-2026-117");
+    assert_eq!(receipt.2["counts"]["enrolments"], 1);
     // What the screen did, as stored.
     let vera: (String, bool) =
         sqlx::query_as("SELECT role, disabled_at IS NOT NULL FROM users WHERE username = 'vera'")
@@ -162,7 +184,16 @@ async fn an_admin_makes_users_and_tokens_on_screen() -> anyhow::Result<()> {
             .fetch_one(&web.db.pool)
             .await?;
     assert_eq!(token, ("analyst".to_owned(), true));
-    web.finish(&["05-admin", "06-admin-revoked", "32-privacy", "phone-privacy", "phone-admin"]).await
+    web.finish(&[
+        "05-admin",
+        "06-admin-revoked",
+        "32-privacy",
+        "33-erasure-preview",
+        "34-erasure-receipt",
+        "phone-privacy",
+        "phone-admin",
+    ])
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

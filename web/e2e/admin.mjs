@@ -6,8 +6,11 @@
 // A user "vera" is refused with a short password (the service's message beside the form), then made
 // an operator, changed to analyst and disabled; a token "nightly-export" is issued (its secret shown
 // once) and revoked. The role change, the disabling and the revocation each ask before they act. An
-// export made with the session shows on the Privacy screen's audit log, filtered, and in its CSV. Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD (an
-// admin), SIGHTLINE_E2E_SHOTS.
+// export made with the session shows on the Privacy screen's audit log, filtered, and in its CSV;
+// the retention periods are shown; a watchlist person is erased from their page through the Privacy
+// screen's preview, reason and confirmation, and the receipt is in the audit log. Settings:
+// SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD (an admin), SIGHTLINE_E2E_LIST and
+// SIGHTLINE_E2E_PERSON (the person to erase), SIGHTLINE_E2E_SHOTS.
 import { PHONE, env, expect, fitsWidth, inBrowser } from "./browser.mjs";
 
 const base = env("SIGHTLINE_WEB_URL");
@@ -87,11 +90,37 @@ await inBrowser(async ({ page, shot, login }) => {
     `the log as CSV: ${csv}`,
   );
   await shot("32-privacy");
+  const retention = page.getByRole("table", { name: "Retention periods" });
+  await retention.getByRole("row").filter({ hasText: "Face images, no watchlist match" }).getByRole("cell", { name: "7 days" }).waitFor();
+  await retention.getByRole("row").filter({ hasText: "Counts" }).getByRole("cell", { name: "3 years" }).waitFor();
+
+  // Erasure: a watchlist person's page offers it to admins; the Privacy screen previews what goes,
+  // asks why and for a confirmation, then shows the receipt the audit log keeps.
+  await page.goto(`${base}/watchlists?list=${env("SIGHTLINE_E2E_LIST")}&person=${env("SIGHTLINE_E2E_PERSON")}`);
+  await page.getByRole("link", { name: "Erase this person…" }).click();
+  await page.getByRole("heading", { name: "Erase Erin Example" }).waitFor();
+  const plan = page.getByRole("table", { name: "What will be erased" });
+  await plan.getByRole("row").filter({ hasText: "Watchlist enrolments" }).getByRole("cell", { name: "1", exact: true }).waitFor();
+  expect(await page.getByRole("button", { name: "Erase…" }).isDisabled(), "no erasure without a reason");
+  await shot("33-erasure-preview");
+  await page.getByLabel("Reason (kept in the audit log)").fill("request DSR-2026-117");
+  await page.getByRole("button", { name: "Erase…" }).click();
+  const enrolled = () =>
+    page.evaluate(async (list) => (await (await fetch(`/api/v1/watchlists/${list}/persons`)).json()).length, env("SIGHTLINE_E2E_LIST"));
+  expect((await enrolled()) === 1, "nothing erased before the confirmation");
+  await page.getByRole("button", { name: "Erase for good" }).click();
+  await page.getByTestId("erasure-receipt").waitFor();
+  expect((await enrolled()) === 0, "the person erased");
+  await shot("34-erasure-receipt");
+  await page.getByRole("button", { name: "Done: show erasures in the audit log" }).click();
+  const erasureRow = records.getByRole("row").filter({ has: page.getByRole("cell", { name: "privacy.erasure", exact: true }) });
+  await erasureRow.getByRole("cell", { name: "ada (admin, session)" }).waitFor();
+  await page.getByRole("heading", { name: "Erase a person" }).waitFor();
 
   // The same screens on a phone, within the width.
   await page.setViewportSize(PHONE);
-  await exportRow.waitFor();
-  await fitsWidth(page, "the audit log");
+  await erasureRow.waitFor();
+  await fitsWidth(page, "the privacy screen");
   await shot("phone-privacy");
   await page.getByRole("button", { name: "Menu" }).click();
   await page.getByRole("navigation").getByRole("link", { name: "Users and tokens" }).click();

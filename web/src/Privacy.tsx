@@ -1,12 +1,15 @@
-// Privacy (admins): the audit log of who exported, searched by face or changed a watchlist, when,
-// and how many items, filtered and downloadable as CSV (docs/privacy.md). Retention settings and
-// erasure come here as #26 builds them.
+// Privacy (admins; docs/privacy.md): erasure of a person or tracks with its preview and receipt, the
+// deployment's retention settings, and the audit log of who exported, searched by face, changed a
+// watchlist or erased, when, and how many items, filtered and downloadable as CSV.
+import { useState } from "react";
 import { type AuditRecords } from "./api";
 import { ErrorLine } from "./forms";
 import { readProblem, useApi } from "./data";
 import { CardTable } from "./layout";
 import { RangePicker, localTime, periodChanges, usePeriod } from "./time";
 import { useQueryState } from "./url";
+import { Erasure } from "./privacy/Erasure";
+import { Retention } from "./privacy/Retention";
 
 /** The kinds of action the filter offers (a kind is a prefix of the actions under it). */
 const ACTIONS = [
@@ -14,10 +17,24 @@ const ACTIONS = [
   { key: "export", label: "exports (CSV, PDF)" },
   { key: "search", label: "searches by face" },
   { key: "watchlist", label: "watchlist changes" },
+  { key: "privacy", label: "erasures" },
 ];
 
-/** The audit log. */
+/** Erasure, retention and the audit log. */
 export function Privacy() {
+  // An erasure is recorded now: the log is opened again, so its period reaches the present.
+  const [erasures, setErasures] = useState(0);
+  return (
+    <>
+      <Erasure onErased={() => setErasures((count) => count + 1)} />
+      <Retention />
+      <AuditLog key={erasures} />
+    </>
+  );
+}
+
+/** The audit log. */
+function AuditLog() {
   const [query, setQuery] = useQueryState();
   const period = usePeriod(query, "7d");
   const action = query.get("action") ?? "";
@@ -31,7 +48,8 @@ export function Privacy() {
     <section aria-labelledby="privacy-title">
       <h2 id="privacy-title">Audit log</h2>
       <p className="muted">
-        Who looked at or changed biometric data: exports, searches by face, watchlist changes. Records cannot be changed or deleted.
+        Who looked at or changed biometric data: exports, searches by face, watchlist changes, erasures. Records cannot be changed or
+        deleted.
       </p>
       <form className="inline filters" aria-label="Filters" onSubmit={(event) => event.preventDefault()}>
         <RangePicker period={period} onChange={(next) => setQuery(periodChanges(next))} />

@@ -4,6 +4,8 @@ import { FramedFaces, choosable } from "./faces";
 import { ErrorLine, useScreenError } from "./forms";
 import { streamName, useStreams } from "./names";
 import { RangePicker, localTime, periodChanges, usePeriod } from "./time";
+import { AppLink } from "./layout";
+import { useSession } from "./session";
 import { navigate, useQueryState } from "./url";
 
 /**
@@ -26,6 +28,7 @@ export function Search() {
   const [searching, setSearching] = useState(false);
   const { error, fail, clear } = useScreenError();
   const streams = useStreams();
+  const { administers } = useSession().can;
   useEffect(
     () => () => {
       if (photo) URL.revokeObjectURL(photo.preview);
@@ -133,42 +136,53 @@ export function Search() {
         (answer.tracks.length === 0 ? (
           <p className="empty">The face was not seen in this period.</p>
         ) : (
-          <ol className="hits" aria-label="Tracks with the face">
-            {answer.tracks.map((track) => (
-              <li key={`${track.stream_id}/${track.track_id}`} aria-label={`Seen on ${cameraOf(track.stream_id)}`}>
-                {track.best_shot_url ? (
-                  <img src={`/api${track.best_shot_url}`} alt={`Best shot on ${cameraOf(track.stream_id)}`} />
-                ) : (
-                  <div className="no-picture">no best shot</div>
-                )}
-                <div>
-                  <strong data-testid="similarity">similarity {track.similarity.toFixed(2)}</strong>
+          <>
+            {administers && (
+              <p>
+                <AppLink
+                  to={`/privacy?${new URLSearchParams({ erase_tracks: answer.tracks.map((t) => `${t.stream_id}/${t.track_id}`).join(",") })}`}
+                >
+                  Erase these tracks…
+                </AppLink>
+              </p>
+            )}
+            <ol className="hits" aria-label="Tracks with the face">
+              {answer.tracks.map((track) => (
+                <li key={`${track.stream_id}/${track.track_id}`} aria-label={`Seen on ${cameraOf(track.stream_id)}`}>
+                  {track.best_shot_url ? (
+                    <img src={`/api${track.best_shot_url}`} alt={`Best shot on ${cameraOf(track.stream_id)}`} />
+                  ) : (
+                    <div className="no-picture">no best shot</div>
+                  )}
                   <div>
-                    {cameraOf(track.stream_id)}
-                    {track.site && <span className="muted"> ({track.site})</span>}
+                    <strong data-testid="similarity">similarity {track.similarity.toFixed(2)}</strong>
+                    <div>
+                      {cameraOf(track.stream_id)}
+                      {track.site && <span className="muted"> ({track.site})</span>}
+                    </div>
+                    <div className="muted">
+                      {localTime(track.first_ms)} to {localTime(track.last_ms)}, {track.sightings}{" "}
+                      {track.sightings === 1 ? "sighting" : "sightings"}
+                    </div>
+                    <div data-testid="identified-as">
+                      {track.matches.length === 0
+                        ? "not identified"
+                        : track.matches.map((m) => `${m.person_display_name} on ${m.list_name} (${m.similarity.toFixed(2)})`).join(", ")}
+                    </div>
+                    <a
+                      href={`/tracks?track=${track.event_id}`}
+                      onClick={(event) => {
+                        event.preventDefault();
+                        navigate(`/tracks?${new URLSearchParams({ track: track.event_id })}`);
+                      }}
+                    >
+                      Open the track
+                    </a>
                   </div>
-                  <div className="muted">
-                    {localTime(track.first_ms)} to {localTime(track.last_ms)}, {track.sightings}{" "}
-                    {track.sightings === 1 ? "sighting" : "sightings"}
-                  </div>
-                  <div data-testid="identified-as">
-                    {track.matches.length === 0
-                      ? "not identified"
-                      : track.matches.map((m) => `${m.person_display_name} on ${m.list_name} (${m.similarity.toFixed(2)})`).join(", ")}
-                  </div>
-                  <a
-                    href={`/tracks?track=${track.event_id}`}
-                    onClick={(event) => {
-                      event.preventDefault();
-                      navigate(`/tracks?${new URLSearchParams({ track: track.event_id })}`);
-                    }}
-                  >
-                    Open the track
-                  </a>
-                </div>
-              </li>
-            ))}
-          </ol>
+                </li>
+              ))}
+            </ol>
+          </>
         ))}
     </section>
   );

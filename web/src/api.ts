@@ -146,6 +146,12 @@ export type EventView = Query<"EventView">;
 export type EventsPage = Query<"EventsPage">;
 /** The audit log's records (query's GET /v1/audit). */
 export type AuditRecords = Query<"AuditRecords">;
+/** The deployment's privacy settings (query's GET /v1/privacy/settings). */
+export type PrivacySettings = Query<"PrivacyView">;
+/** What an erasure would remove or removed, per store (query's POST /v1/privacy/erasures). */
+export type ErasureReport = Query<"ErasureReport">;
+/** What to erase: a watchlist person, tracks, or both, and why. */
+export type ErasureRequest = Query<"ErasureRequest">;
 /** What a face search found (query's POST /v1/search/faces). */
 export type FaceSearchAnswer = Query<"FaceSearchAnswer">;
 /** Tracks per bucket (GET /v1/stats/timeline). */

@@ -20,7 +20,7 @@ const ALERTS_SHOWN = 10;
 
 /** The page of person `personId` on `list` (`?list=…&person=…`). */
 export function PersonPage({ list, personId, onChanged }: { list: Watchlist; personId: string; onChanged: () => Promise<unknown> }) {
-  const { manages } = useSession().can;
+  const { manages, administers } = useSession().can;
   const [query, setQuery] = useQueryState();
   const period = usePeriod(query, "30d");
   const streams = useStreams();
@@ -57,6 +57,13 @@ export function PersonPage({ list, personId, onChanged }: { list: Watchlist; per
           </span>
         ))}
       </p>
+      {administers && (
+        <p>
+          <AppLink to={`/privacy?${new URLSearchParams({ erase_person: personId, erase_name: person.display_name })}`}>
+            Erase this person…
+          </AppLink>
+        </p>
+      )}
       <div className="photos">
         {Array.from({ length: person.pictures }, (_, n) => (
           <img key={n} src={`/api${path}/picture?n=${n}`} alt={`Photo ${n + 1} of ${person.display_name}`} />
