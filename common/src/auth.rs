@@ -193,6 +193,8 @@ pub enum Via {
     Token,
     /// A browser session (a user who logged in with a password).
     Session,
+    /// A service acting on its own schedule (a retention run).
+    Service,
 }
 
 impl Via {
@@ -201,6 +203,7 @@ impl Via {
         match self {
             Via::Token => "token",
             Via::Session => "session",
+            Via::Service => "service",
         }
     }
 }
@@ -307,6 +310,8 @@ impl Credential {
                  WHERE s.id = $1 AND s.ended_at IS NULL AND u.disabled_at IS NULL \
                    AND s.idle_expires_at > now() AND s.expires_at > now()"
             }
+            // A service's own schedule holds no credential a request could present.
+            Via::Service => return Ok(None),
         };
         let row: Option<(uuid::Uuid, String, String)> = sqlx::query_as(sql).bind(self.id).fetch_optional(pool).await?;
         Ok(row.and_then(|(id, name, role)| Some(Principal { id, name, role: role.parse().ok()?, via: self.via })))

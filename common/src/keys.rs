@@ -235,6 +235,17 @@ impl KeyStore {
         Ok(())
     }
 
+    /// Marks the keys of `tracks` of the stream as of a track that matched a watchlist (kept for the
+    /// matched periods).
+    pub async fn mark_matched(&self, stream_id: &str, tracks: &[&str]) -> Result<(), KeyError> {
+        sqlx::query("UPDATE track_keys SET matched = true WHERE stream_id = $1 AND track_id = ANY($2) AND NOT matched")
+            .bind(stream_id)
+            .bind(tracks)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The keys of `wanted` (day, id) that exist, unwrapped.
     pub async fn fetch(&self, wanted: &[(u32, Uuid)]) -> Result<HashMap<Uuid, DataKey>, KeyError> {
         let days: Vec<i32> = wanted.iter().map(|(day, _)| *day as i32).collect();
@@ -260,7 +271,8 @@ impl KeyStore {
 pub struct Sealer {
     store: Arc<KeyStore>,
     class: KeyClass,
-    live: Mutex<HashMap<(String, String), DataKey>>,
+    /// Each live track's key, and whether the track is marked matched.
+    live: Mutex<HashMap<(String, String), (DataKey, bool)>>,
 }
 
 /// Live tracks a [`Sealer`] keeps keys for at most; beyond, it forgets them all (a track seen again
@@ -276,7 +288,7 @@ impl Sealer {
     /// The track's key, created (and stored) on its first use. `first_seen_ms` chooses its day.
     pub async fn key(&self, stream_id: &str, track_id: &str, first_seen_ms: i64) -> Result<DataKey, KeyError> {
         let track = (stream_id.to_owned(), track_id.to_owned());
-        if let Some(key) = self.live.lock().ok().and_then(|live| live.get(&track).cloned()) {
+        if let Some((key, _)) = self.live.lock().ok().and_then(|live| live.get(&track).cloned()) {
             return Ok(key);
         }
         let key = self.store.create(stream_id, track_id, self.class, key_day(first_seen_ms)).await?;
@@ -284,9 +296,26 @@ impl Sealer {
             if live.len() >= LIVE_TRACKS_MAX {
                 live.clear();
             }
-            live.insert(track, key.clone());
+            live.insert(track, (key.clone(), false));
         }
         Ok(key)
+    }
+
+    /// Marks the track (and the body it is part of, `parent_track_id` when not empty) matched, once
+    /// per track: its keys are then kept for the matched periods. Call after [`Self::key`].
+    pub async fn mark_matched(&self, stream_id: &str, track_id: &str, parent_track_id: &str) -> Result<(), KeyError> {
+        let track = (stream_id.to_owned(), track_id.to_owned());
+        if self.live.lock().ok().and_then(|live| live.get(&track).map(|(_, matched)| *matched)).unwrap_or(false) {
+            return Ok(());
+        }
+        let tracks: Vec<&str> = [track_id, parent_track_id].into_iter().filter(|t| !t.is_empty()).collect();
+        self.store.mark_matched(stream_id, &tracks).await?;
+        if let Ok(mut live) = self.live.lock()
+            && let Some(entry) = live.get_mut(&track)
+        {
+            entry.1 = true;
+        }
+        Ok(())
     }
 
     /// Forgets the track's key (its last report is sealed).

@@ -26,11 +26,19 @@ pub struct PrivacySettings {
     pub key_cache_secs: u64,
     /// How long each class of data is kept.
     pub retention: RetentionSettings,
+    /// How often retention runs (one instance at a time), seconds.
+    pub retention_every_secs: u64,
 }
 
 impl Default for PrivacySettings {
     fn default() -> Self {
-        Self { seal: true, kek_file: String::new(), key_cache_secs: 60, retention: RetentionSettings::default() }
+        Self {
+            seal: true,
+            kek_file: String::new(),
+            key_cache_secs: 60,
+            retention: RetentionSettings::default(),
+            retention_every_secs: 3_600,
+        }
     }
 }
 

@@ -265,6 +265,13 @@ impl Pipeline {
         let Some(key) = self.until_keys(shutdown, || sealer.key(&stream_id, &track_id, first_seen_ms)).await else {
             return false;
         };
+        // A matched track's keys are kept for the matched periods (docs/privacy.md).
+        let parent = detection.parent_track_id.clone();
+        if enriched.track_best_match.is_some()
+            && self.until_keys(shutdown, || sealer.mark_matched(&stream_id, &track_id, &parent)).await.is_none()
+        {
+            return false;
+        }
         if ended {
             sealer.forget(&stream_id, &track_id);
         }

@@ -69,6 +69,7 @@ use crate::params::{
     InvalidParam, MAX_EXPORT, MAX_REPORT_EVENTS, PersonsQuery, RangeQuery, TimeRange, TimelineQuery, VisitsQuery,
     format_time,
 };
+use crate::retention::{Retention, RetentionRun};
 use crate::store::{
     DWELL_BINS_MS, EventRow, Face, FaceSearchRow, HeatmapRow, IdentifiedDay, IdentifiedRow, MatchRow, PageRow,
     PersonSightingsRow, StreamSummaryRow, TimelineRow, VisitsRow, Warehouse, next_cursor,
@@ -130,6 +131,8 @@ pub struct ApiState {
     pub eraser: Eraser,
     /// The deployment's `[privacy]` settings, shown to admins.
     pub privacy: PrivacyView,
+    /// Retention runs.
+    pub retention: Retention,
 }
 
 /// The `[privacy]` settings as admins see them (never the key itself or where it is kept).
@@ -185,6 +188,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(audit_log))
         .routes(routes!(audit_log_csv))
         .routes(routes!(privacy_settings))
+        .routes(routes!(retention_runs, run_retention))
         .routes(routes!(erasure_preview))
         .routes(routes!(erasure))
 }
@@ -872,6 +876,36 @@ async fn face_search_audit(
 #[utoipa::path(get, path = "/v1/privacy/settings", tag = "privacy", responses((status = 200, body = PrivacyView)))]
 async fn privacy_settings(State(state): State<ApiState>, _caller: Caller<Audits>) -> Json<PrivacyView> {
     Json(state.privacy)
+}
+
+/// The retention runs (what each expired, per store), newest first (admins).
+#[derive(Debug, Serialize, ToSchema)]
+struct RetentionRuns {
+    /// The latest 20.
+    runs: Vec<RetentionRun>,
+}
+
+/// The latest retention runs: when, by whom (`schedule` or an admin), and what each expired (admins).
+#[utoipa::path(get, path = "/v1/privacy/retention-runs", tag = "privacy", responses((status = 200, body = RetentionRuns)))]
+async fn retention_runs(
+    State(state): State<ApiState>,
+    _caller: Caller<Audits>,
+) -> Result<Json<RetentionRuns>, ApiError> {
+    Ok(Json(RetentionRuns { runs: state.retention.runs(20).await? }))
+}
+
+/// Runs retention now (admins): keys, the warehouse's copies and partitions, alerts and audit records
+/// past their periods are expired, and the run is recorded. 409 while another run is under way.
+#[utoipa::path(post, path = "/v1/privacy/retention-runs", tag = "privacy",
+    responses((status = 200, body = RetentionRun), (status = 409, body = ErrorBody)))]
+async fn run_retention(
+    State(state): State<ApiState>,
+    caller: Caller<Administers>,
+) -> Result<Json<RetentionRun>, ApiError> {
+    match state.retention.run(Some(&caller.principal)).await? {
+        Some(run) => Ok(Json(run)),
+        None => Err(ApiError(StatusCode::CONFLICT, "a retention run is under way; try again when it ends".into())),
+    }
 }
 
 impl From<ErasureError> for ApiError {

@@ -250,7 +250,7 @@ impl Eraser {
 
     /// Deletes the tracks' clear copies in ClickHouse (mutations, run in the background by the
     /// server; running them again changes nothing).
-    async fn mutate(&self, tracks: &[String]) -> Result<(), ErasureError> {
+    pub(crate) async fn mutate(&self, tracks: &[String]) -> Result<(), ErasureError> {
         if tracks.is_empty() {
             return Ok(());
         }

@@ -9,6 +9,7 @@
 //! - [`face_search`]: search by face (sign sketches, then exact similarity); [`audit`]: every search
 //!   recorded in PostgreSQL;
 //! - [`erasure`]: erasure of a person or tracks (keys destroyed, clear copies deleted, receipt kept);
+//! - [`retention`]: each class of data expired when its period ends, hourly, by the erasure's path;
 //! - [`reports`]: CSV and PDF reports of the events (rendered by `sightline-exporter`);
 //! - [`api`]: the axum routes and token roles.
 //!
@@ -21,4 +22,5 @@ pub mod face_search;
 pub mod hour_counts;
 pub mod params;
 pub mod reports;
+pub mod retention;
 pub mod store;

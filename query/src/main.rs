@@ -13,6 +13,7 @@ use sightline_common::shutdown::Shutdown;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_query::api::{ApiState, PrivacyView, QueryMetrics, router};
 use sightline_query::erasure::Eraser;
+use sightline_query::retention::Retention;
 use sightline_query::store::Warehouse;
 use sightline_vision::descriptor::{DescriptorSettings, FaceDescriptor};
 use sightline_vision::detect::{self, FaceDetector, FaceDetectorSettings, ModelFiles};
@@ -182,7 +183,14 @@ async fn main() -> anyhow::Result<()> {
         key_cache_secs: settings.privacy.key_cache_secs,
         retention: settings.privacy.retention.clone(),
     };
-    let state = ApiState { pool, warehouse: warehouse.clone(), metrics, photos, fonts, accounts, eraser, privacy };
+    let retention = Retention {
+        eraser: eraser.clone(),
+        settings: settings.privacy.retention.clone(),
+        every: Duration::from_secs(settings.privacy.retention_every_secs.max(60)),
+    };
+    tokio::spawn(retention.clone().schedule(shutdown.clone()));
+    let state =
+        ApiState { pool, warehouse: warehouse.clone(), metrics, photos, fonts, accounts, eraser, privacy, retention };
     let (addr, server) =
         sightline_common::http::serve_router(settings.http_addr.as_str(), router(state), shutdown.clone())
             .await

@@ -131,6 +131,8 @@ pub mod queries {
     /// The tracks a watchlist person was matched on and the bodies their faces were part of
     /// (`stream_id/track_id`; an erasure by person).
     pub const ERASURE_PERSON_TRACKS: &str = include_str!("../clickhouse/queries/erasure_person_tracks.sql");
+    /// The active partitions of the database's tables (retention).
+    pub const TABLE_PARTITIONS: &str = include_str!("../clickhouse/queries/table_partitions.sql");
     /// What erasing a set of tracks removes from the warehouse, per table.
     pub const ERASURE_COUNTS: &str = include_str!("../clickhouse/queries/erasure_counts.sql");
     /// The mutations that erase a set of tracks' biometric copies (several statements, `;` at a line

@@ -108,6 +108,8 @@ pub struct VideoPipeline {
     pub list_id: String,
     /// The RTSP URL of the video.
     pub video_url: String,
+    /// The video file itself.
+    pub video: PathBuf,
     /// Port of the notifier's API.
     pub notifier_port: u16,
     /// Port of the query API, with `warehouse`.
@@ -248,6 +250,7 @@ impl VideoPipeline {
             receiver,
             list_id,
             video_url: rtsp.url.clone(),
+            video: video.clone(),
             notifier_port,
             query_port,
             ingest_port: None,
@@ -291,6 +294,17 @@ impl VideoPipeline {
         let stream = json!({"name": name, "source_url": self.video_url, "site": "lobby"});
         let (status, created) = call(port, "POST", "/v1/streams", OPERATOR, Some(stream))?;
         anyhow::ensure!(status == 201, "registering the camera: {status} {created}");
+        Ok(created["id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Registers the video file as a recording named `name` at site `lobby`, taken from `start_ms`
+    /// (its capture times are on that timeline); its id. Ingest must allow local files.
+    pub fn add_recording(&self, name: &str, start_ms: i64) -> anyhow::Result<String> {
+        let port = self.ingest_port.context("ingest is not running")?;
+        let stream = json!({"name": name, "source_url": self.video.display().to_string(), "site": "lobby",
+                            "media_start_ms": start_ms});
+        let (status, created) = call(port, "POST", "/v1/streams", OPERATOR, Some(stream))?;
+        anyhow::ensure!(status == 201, "registering the recording: {status} {created}");
         Ok(created["id"].as_str().unwrap_or_default().to_owned())
     }
 

@@ -328,3 +328,143 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
     assert!(erased_faces > 0 && kept_matches > 0, "erased faces {erased_faces}, {KEPT}'s matches {kept_matches}");
     pipeline.remove().await
 }
+
+/// Retention with the shipped periods, on the test video recorded ten days ago (a file whose capture
+/// times are on that timeline): an admin runs it now. The faces that matched no watchlist are past
+/// their 7 days: their keys are destroyed and their best shots and descriptors leave the warehouse;
+/// the listed people's faces (90 days) stay whole; every report and track still counts, and a replay
+/// of the topic into a fresh warehouse agrees. An alert and an audit record dated past their periods
+/// are deleted; the run is in the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_past_its_period_expires_from_every_store_while_counts_stay() -> anyhow::Result<()> {
+    let mut pipeline = VideoPipeline::start(PipelineOptions {
+        name: "retention",
+        listed: LISTED.to_vec(),
+        cooldown_secs: 300,
+        mail_to: None,
+        warehouse: true,
+    })
+    .await?;
+    pipeline.start_ingest(&[("SOURCES__ALLOW_LOCAL_FILES", "true".to_owned())]).await?;
+    let ten_days_ago = sightline_common::clock::now_ms() - 10 * 86_400_000;
+    pipeline.add_recording("Yesterday's door", ten_days_ago)?;
+    let clickhouse = stack::clickhouse(&pipeline.iso.database);
+    let client = clickhouse.read_client();
+    let people = pipeline.truth.people.len() as u64;
+    // Face tracks as (matched, track), once the recording's faces all ended and both listed matched.
+    let faces = || {
+        let client = client.clone();
+        async move {
+            let sql = "SELECT best_person_id != '' AS matched, concat(stream_id, '/', track_id) FROM tracks FINAL \
+                       WHERE kind = 'face' AND ended = 1";
+            anyhow::Ok(client.query(sql).fetch_all::<(bool, String)>().await?)
+        }
+    };
+    let faces = eventually(Duration::from_secs(240), "the recording's faces landed, the listed matched", || async {
+        let faces = faces().await?;
+        let matched = faces.iter().filter(|(m, _)| *m).count();
+        Ok((faces.len() as u64 >= people && matched >= LISTED.len() && matched < faces.len()).then_some(faces))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await; // the last reports land
+    let (unmatched, matched): (Vec<_>, Vec<_>) = faces.into_iter().partition(|(m, _)| !*m);
+    let unmatched: Vec<String> = unmatched.into_iter().map(|(_, t)| t).collect();
+    let matched: Vec<String> = matched.into_iter().map(|(_, t)| t).collect();
+    let before = stack::event_counts(&clickhouse).await?;
+    let shots = |tracks: Vec<String>| {
+        let client = client.clone();
+        async move {
+            let sql = "SELECT (SELECT count() FROM best_shot_jpegs WHERE event_id IN \
+                       (SELECT event_id FROM events WHERE has(?, concat(stream_id, '/', track_id)))), \
+                       (SELECT countIf(notEmpty(descriptor)) FROM events WHERE has(?, concat(stream_id, '/', track_id)))";
+            anyhow::Ok(client.query(sql).bind(&tracks).bind(&tracks).fetch_one::<(u64, u64)>().await?)
+        }
+    };
+    let (unmatched_shots, unmatched_described) = shots(unmatched.clone()).await?;
+    assert!(unmatched_shots > 0 && unmatched_described > 0, "the stranger's face was kept until now");
+
+    // An alert and an audit record from before their periods (180 days, 2 years).
+    let pool = &pipeline.db.pool;
+    let old_alert: uuid::Uuid =
+        sqlx::query_scalar("UPDATE alerts SET raised_at = now() - interval '200 days' WHERE id = (SELECT min(id::text)::uuid FROM alerts) RETURNING id")
+            .fetch_one(pool)
+            .await?;
+    sqlx::query(
+        "INSERT INTO audit_log (at, principal_id, principal_name, role, via, service, action) \
+         VALUES (now() - interval '800 days', gen_random_uuid(), 'old', 'admin', 'token', 'query', 'export.csv')",
+    )
+    .execute(pool)
+    .await?;
+
+    sightline_common::auth::register(pool, "privacy-officer", ADMIN, Role::Admin).await?;
+    let query_port = pipeline.query_port.expect("the query API");
+    let (status, refused) = call(query_port, "POST", "/v1/privacy/retention-runs", ANALYST, None)?;
+    assert_eq!(status, 403, "{refused}");
+    let (status, run) = call(query_port, "POST", "/v1/privacy/retention-runs", ADMIN, None)?;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["outcome"], "done", "{run}");
+    let counts = &run["counts"];
+    assert!(counts["keys"].as_u64() >= Some(unmatched.len() as u64 * 2), "an image and a template key per face: {run}");
+    assert!(counts["alerts"].as_u64() >= Some(1) && counts["audit_records"].as_u64() >= Some(1), "{run}");
+
+    // PostgreSQL: the unmatched faces' keys are gone, the matched ones' kept; the old alert and record too.
+    let keys = |tracks: Vec<String>| async move {
+        anyhow::Ok(
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM track_keys WHERE stream_id || '/' || track_id = ANY($1)",
+            )
+            .bind(tracks)
+            .fetch_one(pool)
+            .await?,
+        )
+    };
+    assert_eq!(keys(unmatched.clone()).await?, 0, "the unmatched faces' keys expired");
+    assert!(keys(matched.clone()).await? >= matched.len() as i64 * 2, "the matched faces' keys are kept");
+    let alert_left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM alerts WHERE id = $1").bind(old_alert).fetch_one(pool).await?;
+    let old_records: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE principal_name = 'old'").fetch_one(pool).await?;
+    assert_eq!((alert_left, old_records), (0, 0), "the alert and the audit record past their periods");
+    let refused = sqlx::query("DELETE FROM audit_log").execute(pool).await;
+    assert!(refused.is_err(), "outside a retention run the log is still append-only");
+    let recorded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'privacy.retention' AND principal_name = 'privacy-officer'",
+    )
+    .fetch_one(pool)
+    .await?;
+    assert_eq!(recorded, 1);
+
+    // The warehouse: the unmatched faces' copies go, the matched ones' stay, and every count stays.
+    eventually(Duration::from_secs(60), "the expired faces' copies deleted", || async {
+        Ok((shots(unmatched.clone()).await? == (0, 0)).then_some(()))
+    })
+    .await?;
+    let (kept_shots, kept_described) = shots(matched.clone()).await?;
+    assert!(kept_shots > 0 && kept_described > 0, "the listed people's faces are kept for 90 days");
+    assert_eq!(stack::event_counts(&clickhouse).await?, before, "every report still counts");
+
+    // A replay of the topic into a fresh warehouse agrees.
+    let rebuild = Isolation {
+        group: format!("{}-rebuild", pipeline.iso.group),
+        database: format!("{}_rebuild", pipeline.iso.database),
+        ..pipeline.iso.clone()
+    };
+    let rebuilt = stack::clickhouse(&rebuild.database);
+    let _writer = ServiceProcess::writer(&rebuild, &rebuilt, &[], &[("POSTGRES_URL", &pipeline.db.url)])?;
+    eventually(Duration::from_secs(120), "the replay landed every event", || async {
+        Ok((stack::event_counts(&rebuilt).await.map(|c| c.0).unwrap_or(0) >= before.0).then_some(()))
+    })
+    .await?;
+    let replayed = |tracks: Vec<String>| {
+        let client = rebuilt.read_client();
+        async move {
+            let sql = "SELECT countIf(notEmpty(descriptor)), countIf(has_best_shot = 1) FROM events \
+                       WHERE has(?, concat(stream_id, '/', track_id))";
+            anyhow::Ok(client.query(sql).bind(&tracks).fetch_one::<(u64, u64)>().await?)
+        }
+    };
+    assert_eq!(replayed(unmatched).await?, (0, 0), "a rebuild brings no expired face back");
+    let (described, shot) = replayed(matched).await?;
+    assert!(described > 0 && shot > 0, "a rebuild keeps the kept faces");
+    pipeline.remove().await
+}

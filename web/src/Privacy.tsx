@@ -17,7 +17,7 @@ const ACTIONS = [
   { key: "export", label: "exports (CSV, PDF)" },
   { key: "search", label: "searches by face" },
   { key: "watchlist", label: "watchlist changes" },
-  { key: "privacy", label: "erasures" },
+  { key: "privacy", label: "erasures and retention runs" },
 ];
 
 /** Erasure, retention and the audit log. */
@@ -48,8 +48,8 @@ function AuditLog() {
     <section aria-labelledby="privacy-title">
       <h2 id="privacy-title">Audit log</h2>
       <p className="muted">
-        Who looked at or changed biometric data: exports, searches by face, watchlist changes, erasures. Records cannot be changed or
-        deleted.
+        Who looked at or changed biometric data: exports, searches by face, watchlist changes, erasures, retention runs. Records cannot be
+        changed or deleted.
       </p>
       <form className="inline filters" aria-label="Filters" onSubmit={(event) => event.preventDefault()}>
         <RangePicker period={period} onChange={(next) => setQuery(periodChanges(next))} />

@@ -148,6 +148,10 @@ export type EventsPage = Query<"EventsPage">;
 export type AuditRecords = Query<"AuditRecords">;
 /** The deployment's privacy settings (query's GET /v1/privacy/settings). */
 export type PrivacySettings = Query<"PrivacyView">;
+/** The latest retention runs (query's GET /v1/privacy/retention-runs). */
+export type RetentionRuns = Query<"RetentionRuns">;
+/** One retention run. */
+export type RetentionRun = Query<"RetentionRun">;
 /** What an erasure would remove or removed, per store (query's POST /v1/privacy/erasures). */
 export type ErasureReport = Query<"ErasureReport">;
 /** What to erase: a watchlist person, tracks, or both, and why. */

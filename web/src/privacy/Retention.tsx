@@ -1,9 +1,12 @@
 // The deployment's privacy settings, read-only (admins): whether biometric fields travel sealed,
-// where the key-encryption key comes from, and how long each class of data is kept (docs/privacy.md).
-import { type PrivacySettings } from "../api";
-import { readProblem, useApi } from "../data";
-import { ErrorLine } from "../forms";
+// where the key-encryption key comes from, and how long each class of data is kept (docs/privacy.md);
+// the latest retention run, and a way to run it now.
+import { useState } from "react";
+import { type PrivacySettings, type RetentionRun, type RetentionRuns, api } from "../api";
+import { readProblem, useApi, useRefresh } from "../data";
+import { ConfirmAction, ErrorLine, useScreenError } from "../forms";
 import { CardTable } from "../layout";
+import { localTime } from "../time";
 
 /** The classes of data, in the order a data-protection officer reads them, and what each holds. */
 const CLASSES: { key: keyof PrivacySettings["retention"]; label: string; holds: string }[] = [
@@ -24,7 +27,54 @@ function period(days: number): string {
   return `${days} ${days === 1 ? "day" : "days"}`;
 }
 
-/** The settings, as set in every service's `[privacy]` section. */
+/** What a run expired, in a line. */
+function expired(run: RetentionRun): string {
+  if (run.outcome === "running") return "running…";
+  if (run.outcome === "failed") return `failed: ${run.error ?? "no reason given"}`;
+  const counts = run.counts as Record<string, number | string[]>;
+  const count = (key: string) => (typeof counts[key] === "number" ? (counts[key] as number) : 0);
+  const partitions = Array.isArray(counts.partitions) ? counts.partitions.length : 0;
+  return (
+    `${count("keys")} track keys destroyed, ${count("tracks")} tracks' faces deleted, ${partitions} warehouse partitions dropped, ` +
+    `${count("alerts")} alerts and ${count("audit_records")} audit records deleted`
+  );
+}
+
+/** The latest run, and a button to run retention now. */
+function Runs() {
+  const answer = useApi<RetentionRuns>("/v1/privacy/retention-runs");
+  const refresh = useRefresh();
+  const { error, fail, clear } = useScreenError();
+  const [busy, setBusy] = useState(false);
+  const last = answer.data?.runs[0];
+  const runNow = async () => {
+    setBusy(true);
+    clear();
+    try {
+      await api<RetentionRun>("POST", "/v1/privacy/retention-runs");
+      await refresh("/v1/privacy/retention-runs", "/v1/audit");
+    } catch (caught) {
+      fail(caught);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="inline" data-testid="retention-runs">
+      <p>
+        {last
+          ? `Last run ${localTime(last.started_ms)} (${last.trigger === "schedule" ? "hourly" : `by ${last.trigger}`}): ${expired(last)}.`
+          : answer.isLoading
+            ? "Loading…"
+            : "Retention has not run yet; it runs every hour."}
+      </p>
+      <ConfirmAction ask="Run retention now…" confirm="Expire what is past its period" onConfirm={() => void runNow()} busy={busy} />
+      <ErrorLine error={error ?? readProblem(answer.error)} />
+    </div>
+  );
+}
+
+/** The settings, as set in every service's `[privacy]` section, and the runs. */
 export function Retention() {
   const answer = useApi<PrivacySettings>("/v1/privacy/settings");
   const settings = answer.data;
@@ -63,6 +113,7 @@ export function Retention() {
             </tbody>
           </CardTable>
           <p className="muted">Set in the services' [privacy] settings; the same file for every service.</p>
+          <Runs />
         </>
       )}
     </section>

@@ -1,0 +1,348 @@
+//! Retention (docs/privacy.md, section 2): each class of data disappears when its period ends, by
+//! the same path as an erasure. One run at a time across instances (a PostgreSQL advisory lock),
+//! hourly and when an admin asks:
+//!
+//! 1. **keys**: the track keys past their class's period are destroyed (`image` keys by the face
+//!    images' periods, `template` keys by the descriptors' and identities', matched tracks by the
+//!    matched periods), so every copy on the Kafka topics becomes unreadable for good; day partitions
+//!    of `track_keys` past the longest period are dropped;
+//! 2. **clear copies**: the warehouse's best shots, descriptors and matches of the tracks whose keys
+//!    just expired are deleted ([`Eraser::mutate`], the erasure's mutations); whole partitions past a
+//!    table's period are dropped (reports and tracks by the track metadata's period, matches and
+//!    identifications by the identities', images and descriptors by their longest, hourly counts by
+//!    the aggregates');
+//! 3. **PostgreSQL**: alerts (deliveries, desk log, scenes with them) past the alerts' period, and the
+//!    audit log and face-search records past the audit period;
+//! 4. the run is recorded (`retention_runs`, and `privacy.retention` in the audit log).
+
+use serde::Serialize;
+use sightline_common::audit::{self, Entry};
+use sightline_common::auth::{Principal, Role, Via};
+use sightline_common::clock::now_ms;
+use sightline_common::keys::{key_day, partition_name};
+use sightline_common::privacy::RetentionSettings;
+use sightline_common::shutdown::Shutdown;
+use sightline_schemas::queries;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use time::{Date, Month};
+
+use crate::erasure::{Eraser, ErasureError};
+
+/// The advisory lock one retention run holds.
+const RETENTION_LOCK: i64 = 0x5e11_7e7e;
+
+/// Tracks per batch of warehouse mutations.
+const MUTATION_BATCH: usize = 10_000;
+
+/// What one run expired.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct RetentionCounts {
+    /// Track keys destroyed.
+    pub keys: u64,
+    /// Tracks whose warehouse copies were deleted (their first key expired).
+    pub tracks: u64,
+    /// Warehouse partitions dropped, as `table partition`.
+    pub partitions: Vec<String>,
+    /// Day partitions of `track_keys` dropped.
+    pub key_partitions: u64,
+    /// Alerts deleted.
+    pub alerts: u64,
+    /// Audit records deleted (the log's own retention).
+    pub audit_records: u64,
+    /// Face-search records deleted.
+    pub face_searches: u64,
+}
+
+/// One run as `GET /v1/privacy/retention-runs` lists it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RetentionRun {
+    /// Its id.
+    pub id: i64,
+    /// When it started, ms since the epoch.
+    pub started_ms: i64,
+    /// When it finished, ms since the epoch (none while running).
+    pub finished_ms: Option<i64>,
+    /// `schedule`, or the admin who asked for it.
+    pub trigger: String,
+    /// `running`, `done` or `failed`.
+    pub outcome: String,
+    /// What it expired ([`RetentionCounts`]).
+    #[schema(value_type = Object)]
+    pub counts: serde_json::Value,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for RetentionRun {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Self {
+            id: row.try_get("id")?,
+            started_ms: row.try_get("started_ms")?,
+            finished_ms: row.try_get("finished_ms")?,
+            trigger: row.try_get("trigger")?,
+            outcome: row.try_get("outcome")?,
+            counts: row.try_get("counts")?,
+            error: row.try_get("error")?,
+        })
+    }
+}
+
+/// Runs retention.
+#[derive(Clone)]
+pub struct Retention {
+    /// The eraser (its pool and warehouse client with the right to delete).
+    pub eraser: Eraser,
+    /// The periods.
+    pub settings: RetentionSettings,
+    /// How often the scheduled run comes.
+    pub every: Duration,
+}
+
+/// The principal the scheduled runs are recorded under.
+fn scheduler() -> Principal {
+    Principal { id: uuid::Uuid::nil(), name: "retention".into(), role: Role::Admin, via: Via::Service }
+}
+
+/// The last day a partition of `table` holds, from its partition value (`'2026-12-06'` or `202612`).
+fn partition_end(partition: &str) -> Option<Date> {
+    let value = partition.trim_matches('\'');
+    if let [year, month, day] = value.split('-').collect::<Vec<_>>()[..] {
+        let month = Month::try_from(month.parse::<u8>().ok()?).ok()?;
+        return Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok();
+    }
+    if value.len() == 6 {
+        let (year, month) = (value[..4].parse::<i32>().ok()?, value[4..].parse::<u8>().ok()?);
+        let month = Month::try_from(month).ok()?;
+        let next = if month == Month::December {
+            Date::from_calendar_date(year + 1, Month::January, 1)
+        } else {
+            Date::from_calendar_date(year, month.next(), 1)
+        };
+        return next.ok()?.previous_day();
+    }
+    None
+}
+
+/// The SQL literal that names a partition in `ALTER TABLE … DROP PARTITION`.
+fn partition_literal(partition: &str) -> Option<String> {
+    let value = partition.trim_matches('\'');
+    if value.bytes().all(|b| b.is_ascii_digit() || b == b'-') && !value.is_empty() {
+        Some(if value.contains('-') { format!("'{value}'") } else { value.to_owned() })
+    } else {
+        None
+    }
+}
+
+/// The day `days` before `today` (days since the epoch).
+fn before(today: u32, days: u32) -> i32 {
+    today as i32 - days as i32
+}
+
+impl Retention {
+    /// The period of `table`'s partitions, in days (none: the table is not expired by partition).
+    fn table_days(&self, table: &str) -> Option<u32> {
+        let s = &self.settings;
+        Some(match table {
+            "events" | "tracks" | "event_keys" => s.track_metadata_days,
+            "matches" | "identified_tracks" => s.identities_days,
+            "best_shot_jpegs" => s.face_images_unmatched_days.max(s.face_images_matched_days),
+            "face_descriptors" | "face_sketches" => s.descriptors_unmatched_days.max(s.descriptors_matched_days),
+            "track_hour_sets" => s.aggregates_days,
+            _ => return None,
+        })
+    }
+
+    /// Runs retention now, on behalf of `by` (none: the schedule). `Ok(None)` when another run holds
+    /// the lock.
+    pub async fn run(&self, by: Option<&Principal>) -> Result<Option<RetentionRun>, ErasureError> {
+        let pool = &self.eraser.pool;
+        let mut lock = pool.acquire().await?;
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(RETENTION_LOCK).fetch_one(&mut *lock).await?;
+        if !locked {
+            return Ok(None);
+        }
+        let trigger = by.map_or_else(|| "schedule".to_owned(), |p| p.name.clone());
+        let id: i64 = sqlx::query_scalar("INSERT INTO retention_runs (trigger) VALUES ($1) RETURNING id")
+            .bind(&trigger)
+            .fetch_one(pool)
+            .await?;
+        let outcome = self.expire().await;
+        let (state, counts, error) = match &outcome {
+            Ok(counts) => ("done", serde_json::to_value(counts).unwrap_or_default(), None),
+            Err(error) => ("failed", serde_json::json!({}), Some(error.to_string())),
+        };
+        sqlx::query(
+            "UPDATE retention_runs SET finished_at = now(), outcome = $2, counts = $3, error = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(&counts)
+        .bind(&error)
+        .execute(pool)
+        .await?;
+        let principal = by.cloned().unwrap_or_else(scheduler);
+        let entry = Entry {
+            action: "privacy.retention",
+            subject: format!("run {id}"),
+            count: counts["keys"].as_i64(),
+            detail: serde_json::json!({ "outcome": state, "counts": counts, "error": error }),
+        };
+        audit::record(pool, &principal, "query", entry).await?;
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(RETENTION_LOCK).execute(&mut *lock).await;
+        if let Err(error) = outcome {
+            tracing::error!(%error, run = id, "retention run failed");
+        }
+        Ok(self.runs(1).await?.into_iter().next())
+    }
+
+    /// Expires what is past its period in every store.
+    async fn expire(&self) -> Result<RetentionCounts, ErasureError> {
+        let s = &self.settings;
+        let pool = &self.eraser.pool;
+        let today = key_day(now_ms());
+        let mut counts = RetentionCounts::default();
+
+        // 1. Keys, by class and match status.
+        let longest = [s.face_images_unmatched_days, s.face_images_matched_days, s.descriptors_unmatched_days]
+            .into_iter()
+            .chain([s.descriptors_matched_days, s.identities_days])
+            .max()
+            .unwrap_or(0);
+        let template_matched = s.descriptors_matched_days.max(s.identities_days);
+        let mut expired: BTreeSet<String> = BTreeSet::new();
+        for (class, matched, days) in [
+            ("image", false, s.face_images_unmatched_days),
+            ("image", true, s.face_images_matched_days),
+            ("template", false, s.descriptors_unmatched_days),
+            ("template", true, template_matched),
+        ] {
+            let tracks: Vec<String> = sqlx::query_scalar(
+                "DELETE FROM track_keys WHERE class = $1 AND matched = $2 AND day < $3 \
+                 RETURNING stream_id || '/' || track_id",
+            )
+            .bind(class)
+            .bind(matched)
+            .bind(before(today, days))
+            .fetch_all(pool)
+            .await?;
+            counts.keys += tracks.len() as u64;
+            expired.extend(tracks);
+        }
+        let partitions: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'track_keys'",
+        )
+        .fetch_all(pool)
+        .await?;
+        let cutoff = partition_name(u32::try_from(before(today, longest)).unwrap_or(0));
+        for partition in partitions {
+            // `track_keys_YYYYMMDD` sort as their days do.
+            if partition.len() == cutoff.len() && partition < cutoff {
+                sqlx::query(&format!("DROP TABLE IF EXISTS {partition}")).execute(pool).await?;
+                counts.key_partitions += 1;
+            }
+        }
+
+        // 2. The warehouse: the expired tracks' copies, then whole partitions past their periods.
+        let expired: Vec<String> = expired.into_iter().collect();
+        for batch in expired.chunks(MUTATION_BATCH) {
+            self.eraser.mutate(batch).await?;
+        }
+        counts.tracks = expired.len() as u64;
+        let client = self.eraser.clickhouse.read_client();
+        let parts: Vec<(String, String)> = client.query(queries::TABLE_PARTITIONS).fetch_all().await?;
+        let today_date = time::OffsetDateTime::from_unix_timestamp(now_ms() / 1000).map(|t| t.date()).ok();
+        for (table, partition) in parts {
+            let (Some(days), Some(end), Some(literal), Some(today_date)) =
+                (self.table_days(&table), partition_end(&partition), partition_literal(&partition), today_date)
+            else {
+                continue;
+            };
+            if end < today_date - time::Duration::days(i64::from(days)) {
+                client.query(&format!("ALTER TABLE {table} DROP PARTITION {literal}")).execute().await?;
+                counts.partitions.push(format!("{table} {literal}"));
+            }
+        }
+
+        // 3. PostgreSQL: alerts and the audit trail.
+        counts.alerts = sqlx::query("DELETE FROM alerts WHERE raised_at < now() - make_interval(days => $1)")
+            .bind(s.alerts_days as i32)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        let mut transaction = pool.begin().await?;
+        sqlx::query("SET LOCAL sightline.retention = 'on'").execute(&mut *transaction).await?;
+        counts.audit_records = sqlx::query("DELETE FROM audit_log WHERE at < now() - make_interval(days => $1)")
+            .bind(s.audit_days as i32)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+        transaction.commit().await?;
+        counts.face_searches =
+            sqlx::query("DELETE FROM face_search_audit WHERE searched_at < now() - make_interval(days => $1)")
+                .bind(s.audit_days as i32)
+                .execute(pool)
+                .await?
+                .rows_affected();
+        Ok(counts)
+    }
+
+    /// The latest `limit` runs, newest first.
+    pub async fn runs(&self, limit: i64) -> Result<Vec<RetentionRun>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, (extract(epoch FROM started_at) * 1000)::bigint AS started_ms, \
+             (extract(epoch FROM finished_at) * 1000)::bigint AS finished_ms, trigger, outcome, counts, error \
+             FROM retention_runs ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.eraser.pool)
+        .await
+    }
+
+    /// Runs retention every `every` (the latest run's start decides, so instances together run it
+    /// at that pace) until `shutdown`.
+    pub async fn schedule(self, mut shutdown: Shutdown) {
+        loop {
+            let due: Result<bool, sqlx::Error> = sqlx::query_scalar(
+                "SELECT coalesce(max(started_at), 'epoch') < now() - make_interval(secs => $1) FROM retention_runs",
+            )
+            .bind(self.every.as_secs_f64())
+            .fetch_one(&self.eraser.pool)
+            .await;
+            match due {
+                Ok(true) => match self.run(None).await {
+                    Ok(Some(run)) => tracing::info!(run = run.id, outcome = %run.outcome, "retention ran"),
+                    Ok(None) => tracing::debug!("another instance runs retention"),
+                    Err(error) => tracing::error!(%error, "retention could not run"),
+                },
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "checking when retention last ran"),
+            }
+            tokio::select! {
+                _ = shutdown.requested() => return,
+                _ = tokio::time::sleep(Duration::from_secs(60).min(self.every)) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_end_on_their_last_day() {
+        let day = |y, m, d| Date::from_calendar_date(y, Month::try_from(m).unwrap_or(Month::January), d).ok();
+        assert_eq!(partition_end("'2026-12-06'"), day(2026, 12, 6));
+        assert_eq!(partition_end("2026-12-06"), day(2026, 12, 6));
+        assert_eq!(partition_end("202612"), day(2026, 12, 31));
+        assert_eq!(partition_end("202602"), day(2026, 2, 28));
+        assert_eq!(partition_end("tuple()"), None);
+        assert_eq!(partition_literal("'2026-12-06'").as_deref(), Some("'2026-12-06'"));
+        assert_eq!(partition_literal("202612").as_deref(), Some("202612"));
+        assert_eq!(partition_literal("x; DROP"), None);
+    }
+}
