@@ -12,7 +12,7 @@ WITH_STACK_ENV = set -a && eval "$$($(STACK) env)" && set +a &&
 # Exports the prepared models' directory (infra/models verifies the cached copy in well under a second).
 WITH_MODELS = export SIGHTLINE_MODELS_DIR="$$(infra/models)" &&
 
-.PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest bench-match bench-alert bench-query lint fmt clean-data openapi
+.PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest bench-match bench-alert bench-query bench-privacy lint fmt clean-data openapi
 
 help:
 	@echo "make demo          bring the stack up, ingest the test video over RTSP, land events in ClickHouse"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-match   watchlist search against FAISS, descriptor extraction against raw ONNX Runtime"
 	@echo "make bench-alert   frame where a watchlisted face appears to webhook received, early reports against track end"
 	@echo "make bench-query   every analyst endpoint at 1M and 10M generated tracks, through the service and straight in ClickHouse"
+	@echo "make bench-privacy the writer on sealed events against clear ones; erasing a person at 1M and 10M tracks"
 	@echo "make models        fetch, convert, verify and cache the ONNX models and test images"
 	@echo "make lint          rustfmt and clippy, warnings as errors; the web app's ESLint and Prettier"
 	@echo "make openapi       write the REST APIs' OpenAPI documents, generated from the code, to schemas/openapi/"
@@ -81,6 +82,12 @@ bench-query: stack
 	$(STACK) deps
 	cargo build --release -p sightline-query --bins
 	$(WITH_STACK_ENV) cargo bench -q -p sightline-testkit --bench query_latency
+
+# BENCH_TRACKS (default 1000000,10000000) picks the erasure's sizes; BENCH_EVENTS and BENCH_ROUNDS the
+# hot path's.
+bench-privacy: stack
+	$(STACK) deps
+	$(WITH_STACK_ENV) cargo bench -q -p sightline-testkit --bench privacy_cost
 
 bench-ingest: stack models
 	$(WITH_STACK_ENV) $(WITH_MODELS) cargo bench -q -p sightline-ingest --bench ingest_throughput

@@ -28,6 +28,10 @@ pub struct PrivacySettings {
     pub retention: RetentionSettings,
     /// How often retention runs (one instance at a time), seconds.
     pub retention_every_secs: u64,
+    /// How long a service waits after it starts before it first looks whether retention is due,
+    /// seconds: a service in a restart loop does not run it over and over, and a new deployment
+    /// (or a test's services, which live minutes) keeps what it was given for that long.
+    pub retention_start_delay_secs: u64,
 }
 
 impl Default for PrivacySettings {
@@ -38,6 +42,7 @@ impl Default for PrivacySettings {
             key_cache_secs: 60,
             retention: RetentionSettings::default(),
             retention_every_secs: 3_600,
+            retention_start_delay_secs: 600,
         }
     }
 }

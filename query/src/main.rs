@@ -187,6 +187,7 @@ async fn main() -> anyhow::Result<()> {
         eraser: eraser.clone(),
         settings: settings.privacy.retention.clone(),
         every: Duration::from_secs(settings.privacy.retention_every_secs.max(60)),
+        start_delay: Duration::from_secs(settings.privacy.retention_start_delay_secs),
     };
     tokio::spawn(retention.clone().schedule(shutdown.clone()));
     let state =

@@ -98,6 +98,8 @@ pub struct Retention {
     pub settings: RetentionSettings,
     /// How often the scheduled run comes.
     pub every: Duration,
+    /// How long after the service starts the schedule first looks.
+    pub start_delay: Duration,
 }
 
 /// The principal the scheduled runs are recorded under.
@@ -303,8 +305,12 @@ impl Retention {
     }
 
     /// Runs retention every `every` (the latest run's start decides, so instances together run it
-    /// at that pace) until `shutdown`.
+    /// at that pace), the first look `start_delay` after the start, until `shutdown`.
     pub async fn schedule(self, mut shutdown: Shutdown) {
+        tokio::select! {
+            _ = shutdown.requested() => return,
+            _ = tokio::time::sleep(self.start_delay) => {}
+        }
         loop {
             let due: Result<bool, sqlx::Error> = sqlx::query_scalar(
                 "SELECT coalesce(max(started_at), 'epoch') < now() - make_interval(secs => $1) FROM retention_runs",

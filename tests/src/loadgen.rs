@@ -202,8 +202,8 @@ pub fn noise_jpeg(seed: u64) -> Vec<u8> {
     out
 }
 
-/// Produces events `first..first+count` of `generator` to `topic` (key = stream id), keeping at most
-/// `in_flight` unacknowledged; `rate_per_s` (if set) paces them. Returns the produced event ids.
+/// Produces events `first..first + count` of `generator` to `topic` (keyed by stream id), at most
+/// `rate_per_s` per second when given, and waits for every acknowledgement; returns their ids.
 pub async fn produce(
     kafka: &KafkaSettings,
     topic: &str,
@@ -212,12 +212,22 @@ pub async fn produce(
     count: u64,
     rate_per_s: Option<f64>,
 ) -> anyhow::Result<Vec<String>> {
+    produce_events(kafka, topic, (first..first + count).map(|i| generator.event(i)), rate_per_s).await
+}
+
+/// Produces `events` to `topic` (keyed by stream id), at most `rate_per_s` per second when given,
+/// and waits for every acknowledgement; returns their ids.
+pub async fn produce_events(
+    kafka: &KafkaSettings,
+    topic: &str,
+    events: impl IntoIterator<Item = EnrichedEvent>,
+    rate_per_s: Option<f64>,
+) -> anyhow::Result<Vec<String>> {
     let producer: FutureProducer = kafka.idempotent_producer()?;
-    let mut ids = Vec::with_capacity(count as usize);
+    let mut ids = Vec::new();
     let mut pending = VecDeque::new();
     let started = Instant::now();
-    for i in 0..count {
-        let event = generator.event(first + i);
+    for (i, event) in events.into_iter().enumerate() {
         let key = event.detection.as_ref().map(|d| d.stream_id.clone()).unwrap_or_default();
         ids.push(event.event_id.clone());
         let payload = event.encode_to_vec();

@@ -122,24 +122,35 @@ async fn consume_loop(
             _ = shutdown.requested() => break,
             _ = tokio::time::sleep_until(deadline.into()) => true,
             message = consumer.recv() => {
-                consumed += 1;
-                last_message = Instant::now();
-                let (partition, offset) = (message.partition(), message.offset());
-                let opened = match rows::decode_event(message.payload()) {
-                    Ok(event) => match opener.open(event, &shutdown).await {
-                        Some(opened) => opened,
-                        None => break,
-                    },
-                    Err(rejection) => Err(rejection),
-                };
-                match opened.and_then(|event| rows::rows_of(event, partition, offset, &settings.limits)) {
-                    Ok(rows) => batch.push(rows, partition, offset, message.payload_len()),
-                    Err(rejection) => {
-                        if !consumer.dead_letter(&message, rejection.reason, &rejection.detail, &shutdown).await {
-                            break;
-                        }
-                        batch.advance(partition, offset);
+                // With what the consumer holds already (at most READ_AHEAD): their keys are read in
+                // one query. Drained here, outside the select, so no message is dropped half-read.
+                let mut messages = vec![message];
+                while messages.len() < READ_AHEAD {
+                    match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
+                        Ok(message) => messages.push(message),
+                        Err(_) => break,
                     }
+                }
+                consumed += messages.len() as u64;
+                last_message = Instant::now();
+                let decoded: Vec<_> = messages.iter().map(|m| rows::decode_event(m.payload())).collect();
+                let Some(opened) = opener.open_all(decoded, &shutdown).await else { break };
+                let mut stopped = false;
+                for (message, opened) in messages.iter().zip(opened) {
+                    let (partition, offset) = (message.partition(), message.offset());
+                    match opened.and_then(|event| rows::rows_of(event, partition, offset, &settings.limits)) {
+                        Ok(rows) => batch.push(rows, partition, offset, message.payload_len()),
+                        Err(rejection) => {
+                            if !consumer.dead_letter(message, rejection.reason, &rejection.detail, &shutdown).await {
+                                stopped = true;
+                                break;
+                            }
+                            batch.advance(partition, offset);
+                        }
+                    }
+                }
+                if stopped {
+                    break;
                 }
                 batch.event_count() >= settings.batch_max_events || batch.payload_bytes() >= settings.batch_max_bytes
             }
@@ -154,6 +165,9 @@ async fn consume_loop(
     consumed
 }
 
+/// Messages the consumer already holds that are read together (their keys in one query).
+const READ_AHEAD: usize = 512;
+
 /// Opens the sealed fields of events with their tracks' keys.
 struct Opener {
     ring: KeyRing,
@@ -162,26 +176,37 @@ struct Opener {
 }
 
 impl Opener {
-    /// `event` with its sealed fields in clear, or absent where their key is destroyed (erased or
-    /// expired: counted, the rest of the event lands); a rejection when they do not open. Keys that
-    /// cannot be read (PostgreSQL down) are retried ([`KeyRing::load_until_done`]); `None` on
-    /// shutdown.
-    async fn open(&self, mut event: EnrichedEvent, shutdown: &Shutdown) -> Option<Result<EnrichedEvent, Rejection>> {
-        if sealing::sealed_parts(&event).next().is_none() {
-            return Some(Ok(event));
-        }
-        let parts = sealing::sealed_parts(&event);
-        if !self.ring.load_until_done(parts, shutdown, &self.readiness, &self.metrics.key_errors).await {
+    /// `events` with their sealed fields in clear, or absent where their key is destroyed (erased or
+    /// expired: counted, the rest of the event lands); a rejection for those that do not open. The
+    /// keys of all of them are read in one query, retried while they cannot be read
+    /// ([`KeyRing::load_until_done`]); `None` on shutdown.
+    async fn open_all(
+        &self,
+        events: Vec<Result<EnrichedEvent, Rejection>>,
+        shutdown: &Shutdown,
+    ) -> Option<Vec<Result<EnrichedEvent, Rejection>>> {
+        let parts: Vec<_> = events.iter().flatten().flat_map(sealing::sealed_parts).collect();
+        if !parts.is_empty()
+            && !self
+                .ring
+                .load_until_done(parts.iter().copied(), shutdown, &self.readiness, &self.metrics.key_errors)
+                .await
+        {
             return None;
         }
-        Some(match sealing::open_enriched(&mut event, &self.ring) {
+        Some(events.into_iter().map(|event| event.and_then(|event| self.open(event))).collect())
+    }
+
+    /// `event` opened with loaded keys.
+    fn open(&self, mut event: EnrichedEvent) -> Result<EnrichedEvent, Rejection> {
+        match sealing::open_enriched(&mut event, &self.ring) {
             Ok(opening) => {
                 self.metrics.erased_fields.inc_by(u64::from(opening.erased));
                 Ok(event)
             }
             Err(OpenError::Invalid(reason)) => Err(Rejection::sealed(reason)),
             Err(OpenError::Unavailable) => Err(Rejection::sealed("its key was not loaded")),
-        })
+        }
     }
 }
 

@@ -1,0 +1,266 @@
+//! `make bench-privacy`: what protecting biometric data costs (docs/privacy.md).
+//!
+//! 1. **The hot path**: the writer (in-process, release build) landing the same generated events
+//!    sealed as ingest and enrich seal them (best shot with the track's image key, descriptor and
+//!    matches with its template key, keys in PostgreSQL) and in clear, in alternating rounds
+//!    (`BENCH_ROUNDS`, default 4; `BENCH_EVENTS` per round, default 20000, three reports per
+//!    track), each round a fresh group and warehouse. Prints each round's rates, the median
+//!    sealed/clear ratio and `privacy_overhead=` (1 - that ratio).
+//! 2. **Erasure**: for each size N of `BENCH_TRACKS` (default `1000000,10000000`), a warehouse of N
+//!    generated tracks (`sightline_testkit::warehouse_load`, database `sightline_bench_erasure_<N>`,
+//!    made again for every run since erasures change it) and N track keys in PostgreSQL; a watchlist
+//!    person is erased through the query service's eraser (their tracks found, keys destroyed, the
+//!    warehouse's mutations run to the end), against a peer in the same process: a scan reading
+//!    what any erasure must read (the person's tracks' rows in every table the erasure changes).
+//!    Prints `erasure_<N>_s=` (goal: under 300 s at 10M) with the ratio to the scan.
+
+// A benchmark: a failed expectation ends it with a message.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use anyhow::Context as _;
+use prometheus_client::registry::Registry;
+use sightline_common::auth::{Principal, Role, Via};
+use sightline_common::clock::now_ms;
+use sightline_common::http::Readiness;
+use sightline_common::keys::{KeyClass, KeyStore, Sealer, key_day, partition_name};
+use sightline_common::privacy::PrivacySettings;
+use sightline_common::sealing::{seal_detection, seal_enriched};
+use sightline_query::erasure::{Eraser, ErasureRequest};
+use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce_events};
+use sightline_testkit::rounds::{env_number, median, summary};
+use sightline_testkit::stack::{self, Isolation, TestDatabase};
+use sightline_testkit::warehouse_load::{WarehouseLoad, person_id};
+use sightline_writer::metrics::WriterMetrics;
+use sightline_writer::settings::WriterSettings;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const DAY_MS: i64 = 86_400_000;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    hot_path().await?;
+    let sizes = std::env::var("BENCH_TRACKS").unwrap_or_else(|_| "1000000,10000000".into());
+    for size in sizes.split(',').filter_map(|s| s.trim().parse::<u64>().ok()) {
+        erasure(size).await?;
+    }
+    Ok(())
+}
+
+/// The writer on sealed events against the same events in clear.
+async fn hot_path() -> anyhow::Result<()> {
+    let events = env_number("BENCH_EVENTS", 20_000) as u64;
+    let rounds = env_number("BENCH_ROUNDS", 4).max(1);
+    let db = TestDatabase::create("bench_privacy").await?;
+    let privacy = PrivacySettings::default();
+    let store = privacy.key_store(Default::default(), db.pool.clone())?;
+    let profile = LoadProfile { reports_per_track: 3, start_ms: now_ms() - DAY_MS, step_ms: 50, ..Default::default() };
+    let generator = EventGenerator::new(profile);
+    let iso = Isolation::new("bench-privacy", 4).await?;
+    let sealed_topic = format!("{}.sealed", iso.topic);
+    let spec = sightline_common::kafka::TopicSpec {
+        name: sealed_topic.clone(),
+        partitions: 4,
+        replication: 1,
+        retention_ms: -1,
+    };
+    sightline_common::kafka::ensure_topics(&stack::kafka(), &[spec]).await?;
+    produce_events(&stack::kafka(), &iso.topic, (0..events).map(|i| generator.event(i)), None).await?;
+    let started = Instant::now();
+    let sealed = seal_all(&generator, events, store.clone()).await?;
+    println!(
+        "sealed {events} events ({} tracks, two keys each) in {:.1} s",
+        events / 3,
+        started.elapsed().as_secs_f64()
+    );
+    produce_events(&stack::kafka(), &sealed_topic, sealed, None).await?;
+
+    let mut ratios = Vec::new();
+    for round in 1..=rounds {
+        let run = format!("{}r{round}", iso.group);
+        let (clear, sealed) = if round % 2 == 1 {
+            let clear = writer_rate(&iso.topic, events, &format!("{run}c"), &store, &privacy).await?;
+            (clear, writer_rate(&sealed_topic, events, &format!("{run}s"), &store, &privacy).await?)
+        } else {
+            let sealed = writer_rate(&sealed_topic, events, &format!("{run}s"), &store, &privacy).await?;
+            (writer_rate(&iso.topic, events, &format!("{run}c"), &store, &privacy).await?, sealed)
+        };
+        println!(
+            "round {round}: writer clear={clear:.0} sealed={sealed:.0} events/s; sealed/clear={:.3}",
+            sealed / clear
+        );
+        ratios.push(sealed / clear);
+    }
+    println!("sealed_vs_clear={:.3}", median(&ratios));
+    println!("privacy_overhead={:.1}%", (1.0 - median(&ratios)) * 100.0);
+    println!("spread: sealed_vs_clear {}", summary(&ratios));
+    db.remove().await
+}
+
+/// Events `0..count` of `generator`, sealed as ingest and enrich seal them (keys made in `store`).
+async fn seal_all(
+    generator: &EventGenerator,
+    count: u64,
+    store: Arc<KeyStore>,
+) -> anyhow::Result<Vec<sightline_schemas::v1::EnrichedEvent>> {
+    let images = Sealer::new(store.clone(), KeyClass::Image);
+    let templates = Sealer::new(store, KeyClass::Template);
+    let mut sealed = Vec::with_capacity(count as usize);
+    for index in 0..count {
+        let mut event = generator.event(index);
+        let detection = event.detection.as_mut().context("detection")?;
+        let (stream, track, first) = (detection.stream_id.clone(), detection.track_id.clone(), detection.first_seen_ms);
+        seal_detection(detection, &images.key(&stream, &track, first).await?)?;
+        seal_enriched(&mut event, &templates.key(&stream, &track, first).await?)?;
+        sealed.push(event);
+    }
+    Ok(sealed)
+}
+
+/// The in-process writer's events/s on `topic` (first consumed to last landed), keys from `store`.
+async fn writer_rate(
+    topic: &str,
+    count: u64,
+    run: &str,
+    store: &Arc<KeyStore>,
+    privacy: &PrivacySettings,
+) -> anyhow::Result<f64> {
+    let settings = WriterSettings {
+        kafka: stack::kafka(),
+        clickhouse: stack::clickhouse(&format!("bench_privacy_{run}").replace('-', "_")),
+        topic: topic.to_owned(),
+        dlq_topic: format!("{topic}.dlq"),
+        group_id: format!("bench-privacy-{run}"),
+        http_addr: "127.0.0.1:0".into(),
+        ..Default::default()
+    };
+    let database = settings.clickhouse.clone();
+    let mut registry = Registry::default();
+    let metrics = WriterMetrics::register(&mut registry);
+    let (trigger, shutdown) = sightline_common::shutdown::channel();
+    let keys = privacy.key_ring(store.clone());
+    let task = tokio::spawn(sightline_writer::run(settings, keys, shutdown, metrics.clone(), Readiness::new("bench")));
+    let mut first = None;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while metrics.inserted.get() < count {
+        anyhow::ensure!(Instant::now() < deadline, "the writer did not land {count} events in time");
+        if first.is_none() && metrics.consumer.consumed.get() > 0 {
+            first = Some(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let elapsed = first.context("no message consumed")?.elapsed().as_secs_f64();
+    trigger.trigger();
+    task.await??;
+    anyhow::ensure!(metrics.erased_fields.get() == 0, "no key may be missing");
+    database.server_client().query(&format!("DROP DATABASE IF EXISTS {}", database.database)).execute().await?;
+    Ok(count as f64 / elapsed)
+}
+
+/// Erasure of a person among `size` tracks, against a scan of what it must read.
+async fn erasure(size: u64) -> anyhow::Result<()> {
+    let settings = stack::clickhouse(&format!("sightline_bench_erasure_{size}"));
+    // Erasures change the dataset: it is made again for every run.
+    settings.server_client().query(&format!("DROP DATABASE IF EXISTS {}", settings.database)).execute().await?;
+    let end_ms = now_ms() - now_ms().rem_euclid(DAY_MS);
+    let load = WarehouseLoad { tracks: size, end_ms, days: 30, best_shots: 100_000, duplicate_every: 50 };
+    let started = Instant::now();
+    let dataset = load.ensure(&settings).await?;
+    println!(
+        "erasure at {size}: {} tracks over 30 days made in {:.0} s",
+        dataset.tracks,
+        started.elapsed().as_secs_f64()
+    );
+
+    // A key per track in PostgreSQL (synthetic ids for all but the persons erased below: the
+    // deletion's cost is the index's, the same for any id).
+    let db = TestDatabase::create(&format!("bench_erasure_{size}")).await?;
+    let first_day = key_day(end_ms - 30 * DAY_MS);
+    for day in first_day..=key_day(end_ms) {
+        sqlx::query(&format!(
+            "CREATE TABLE IF NOT EXISTS {} PARTITION OF track_keys FOR VALUES FROM ({day}) TO ({})",
+            partition_name(day),
+            day + 1
+        ))
+        .execute(&db.pool)
+        .await?;
+    }
+    let started = Instant::now();
+    sqlx::query(
+        "INSERT INTO track_keys (day, key_id, stream_id, track_id, class, wrapped_dek, kek_id) \
+         SELECT $1 + (n % 30), gen_random_uuid(), 'cam-' || (10 + n % 24), 'synthetic-' || n, 'image', '\\x00', 'bench' \
+         FROM generate_series(1, $2::bigint) AS n",
+    )
+    .bind(first_day as i32)
+    .bind(size as i64)
+    .execute(&db.pool)
+    .await?;
+    println!("erasure at {size}: {size} keys in PostgreSQL in {:.0} s", started.elapsed().as_secs_f64());
+
+    let eraser = Eraser { pool: db.pool.clone(), clickhouse: settings.clone(), key_cache: Duration::from_secs(60) };
+    let admin = Principal { id: uuid::Uuid::nil(), name: "bench".into(), role: Role::Admin, via: Via::Service };
+    let client = settings.read_client();
+    let rounds = env_number("BENCH_ROUNDS", 3).max(1);
+    let (mut seconds, mut ratios) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // A different often-seen person each round (the generator's persons are skewed: low numbers
+        // are seen most).
+        let person = person_id(round as u64);
+        let tracks: Vec<String> = client
+            .query(sightline_schemas::queries::ERASURE_PERSON_TRACKS)
+            .bind(&person)
+            .bind(&person)
+            .fetch_all()
+            .await?;
+        for track in &tracks {
+            let (stream, id) = track.split_once('/').context("track")?;
+            sqlx::query(
+                "INSERT INTO track_keys (day, key_id, stream_id, track_id, class, wrapped_dek, kek_id) \
+                 VALUES ($1, gen_random_uuid(), $2, $3, 'image', '\\x00', 'bench')",
+            )
+            .bind(first_day as i32 + 15)
+            .bind(stream)
+            .bind(id)
+            .execute(&db.pool)
+            .await?;
+        }
+        // The peer: reading the person's rows in every table the erasure changes.
+        let scan_started = Instant::now();
+        let _: (u64, u64, u64, u64) = {
+            let mut query = client.query(sightline_schemas::queries::ERASURE_COUNTS);
+            for _ in 0..4 {
+                query = query.bind(&tracks);
+            }
+            query.fetch_one().await?
+        };
+        let scan = scan_started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let request =
+            ErasureRequest { person_id: Some(person.parse()?), tracks: Vec::new(), reason: Some("bench".into()) };
+        let receipt = eraser.erase(&request, &admin).await?;
+        loop {
+            let pending: u64 = client
+                .query("SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0")
+                .fetch_one()
+                .await?;
+            if pending == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let took = started.elapsed().as_secs_f64();
+        println!(
+            "erasure at {size}, round {}: person with {} tracks, {} keys: {took:.1} s (scan {scan:.2} s, ratio {:.0})",
+            round + 1,
+            receipt.counts.tracks,
+            receipt.counts.keys,
+            took / scan
+        );
+        seconds.push(took);
+        ratios.push(took / scan);
+    }
+    let label = if size.is_multiple_of(1_000_000) { format!("{}m", size / 1_000_000) } else { size.to_string() };
+    println!("erasure_{label}_s={:.1}", median(&seconds));
+    println!("erasure_{label}_vs_scan={:.0}", median(&ratios));
+    db.remove().await
+}
