@@ -351,8 +351,50 @@ pub struct KeyRing {
     cache: Mutex<HashMap<Uuid, Cached>>,
 }
 
+/// The keys `(day, id)` that `sealed` name (a malformed id names none: opening says why).
+fn key_ids<'a>(sealed: impl IntoIterator<Item = &'a SealedFields>) -> impl Iterator<Item = (u32, Uuid)> {
+    sealed.into_iter().filter_map(|s| Uuid::parse_str(&s.key_id).ok().map(|id| (s.key_day, id)))
+}
+
 /// The readiness condition of a service that cannot read track keys.
 pub const TRACK_KEYS: &str = "track_keys";
+
+/// Runs `operation` on track keys until it succeeds, with backoff (PostgreSQL down: data is never
+/// taken for erased, nothing is produced unsealed), each failure counted in `errors` and, with
+/// `readiness`, the service not ready meanwhile (condition [`TRACK_KEYS`]); `None` on shutdown first.
+pub async fn until_done<T, F, Fut>(
+    shutdown: &Shutdown,
+    readiness: Option<&Readiness>,
+    errors: &Counter,
+    mut operation: F,
+) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, KeyError>>,
+{
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    let mut shutdown = shutdown.clone();
+    loop {
+        match operation().await {
+            Ok(value) => {
+                if let Some(readiness) = readiness {
+                    readiness.clear(TRACK_KEYS);
+                }
+                return Some(value);
+            }
+            Err(error) => {
+                errors.inc();
+                if let Some(readiness) = readiness {
+                    readiness.block(TRACK_KEYS, format!("cannot read track keys: {error}"));
+                }
+                tracing::warn!(%error, "track keys unavailable; retrying");
+            }
+        }
+        if !backoff.pause(&mut shutdown).await {
+            return None;
+        }
+    }
+}
 
 /// Keys a [`KeyRing`] keeps at most.
 const RING_MAX: usize = 200_000;
@@ -366,12 +408,15 @@ impl KeyRing {
     /// Loads the keys of `sealed` not held (or held too long) in one query. An error leaves them
     /// unavailable: the caller retries, it never takes the data for erased.
     pub async fn load<'a>(&self, sealed: impl IntoIterator<Item = &'a SealedFields>) -> Result<(), KeyError> {
+        self.load_ids(key_ids(sealed)).await
+    }
+
+    /// Loads the keys `(day, id)` not held (or held too long) in one query.
+    async fn load_ids(&self, ids: impl IntoIterator<Item = (u32, Uuid)>) -> Result<(), KeyError> {
         let now = Instant::now();
         let mut wanted: Vec<(u32, Uuid)> = {
             let Ok(cache) = self.cache.lock() else { return Ok(()) };
-            sealed
-                .into_iter()
-                .filter_map(|s| Uuid::parse_str(&s.key_id).ok().map(|id| (s.key_day, id)))
+            ids.into_iter()
                 .filter(|(_, id)| cache.get(id).is_none_or(|c| now.duration_since(c.at) > self.ttl))
                 .collect()
         };
@@ -395,37 +440,16 @@ impl KeyRing {
         Ok(())
     }
 
-    /// [`Self::load`], retried with backoff while it fails (PostgreSQL down: the data is never taken
-    /// for erased), the service not ready meanwhile (condition `track_keys`), each failure counted
-    /// in `errors`; `false` on shutdown first.
-    pub async fn load_until_done<'a, I>(
+    /// [`Self::load`], retried by [`until_done`] with `readiness`; `false` on shutdown first.
+    pub async fn load_until_done<'a>(
         &self,
-        sealed: I,
+        sealed: impl IntoIterator<Item = &'a SealedFields>,
         shutdown: &Shutdown,
         readiness: &Readiness,
         errors: &Counter,
-    ) -> bool
-    where
-        I: IntoIterator<Item = &'a SealedFields> + Clone,
-    {
-        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
-        let mut shutdown = shutdown.clone();
-        loop {
-            match self.load(sealed.clone()).await {
-                Ok(()) => {
-                    readiness.clear(TRACK_KEYS);
-                    return true;
-                }
-                Err(error) => {
-                    errors.inc();
-                    readiness.block(TRACK_KEYS, format!("cannot read track keys: {error}"));
-                    tracing::warn!(%error, "track keys unavailable; retrying");
-                }
-            }
-            if !backoff.pause(&mut shutdown).await {
-                return false;
-            }
-        }
+    ) -> bool {
+        let ids: Vec<(u32, Uuid)> = key_ids(sealed).collect();
+        until_done(shutdown, Some(readiness), errors, || self.load_ids(ids.iter().copied())).await.is_some()
     }
 
     /// Opens `sealed` (of the track whose associated data is `aad`) with a loaded key.
@@ -450,8 +474,7 @@ impl KeyRing {
     /// The key `id` of `day`, to seal more fields of its track (an alert with the key of the event
     /// that raised it): loaded if needed, `None` when it is destroyed.
     pub async fn key(&self, day: u32, id: Uuid) -> Result<Option<DataKey>, KeyError> {
-        let reference = SealedFields { key_id: id.to_string(), key_day: day, ..Default::default() };
-        self.load([&reference]).await?;
+        self.load_ids([(day, id)]).await?;
         Ok(self.cache.lock().ok().and_then(|cache| cache.get(&id).and_then(|c| c.key.clone())))
     }
 }

@@ -17,6 +17,17 @@ pub enum OpenError {
     Unavailable,
 }
 
+impl From<OpenError> for sightline_schemas::validate::Invalid {
+    /// The dead letter's reason (`sealed`); a key not loaded is a bug of the caller, dead-lettered
+    /// so it is seen rather than lost.
+    fn from(error: OpenError) -> Self {
+        match error {
+            OpenError::Invalid(reason) => Self::sealed(reason),
+            OpenError::Unavailable => Self::sealed("its key was not loaded"),
+        }
+    }
+}
+
 /// How many sealed parts an event had, and how many of them were erased (their key destroyed).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Opening {
@@ -87,7 +98,7 @@ pub fn seal_enriched(event: &mut EnrichedEvent, key: &DataKey) -> Result<(), Key
 }
 
 /// The sealed parts of an enriched event, whose keys [`KeyRing::load`] must load before opening.
-pub fn sealed_parts(event: &EnrichedEvent) -> impl Iterator<Item = &SealedFields> + Clone {
+pub fn sealed_parts(event: &EnrichedEvent) -> impl Iterator<Item = &SealedFields> {
     event.sealed.iter().chain(event.detection.as_ref().and_then(|d| d.sealed.as_ref()))
 }
 

@@ -20,9 +20,9 @@ use rdkafka::producer::FutureProducer;
 use sightline_common::clock::now_ms;
 use sightline_common::consumer::{self, GroupConsumer, Message as KafkaMessage};
 use sightline_common::kafka::{OutRecord, produce_until_acknowledged};
-use sightline_common::keys::{KeyError, KeyRing, Sealer};
+use sightline_common::keys::{KeyRing, Sealer, until_done};
 use sightline_common::retry::Backoff;
-use sightline_common::sealing::{OpenError, open_detection, seal_enriched, strip_detection};
+use sightline_common::sealing::{open_detection, seal_enriched, strip_detection};
 use sightline_common::shutdown::Shutdown;
 use sightline_schemas::v1::{Descriptor, DetectionEvent, EnrichedEvent, MatchResult, ObjectKind, SCHEMA_VERSION};
 use sightline_schemas::validate;
@@ -117,9 +117,9 @@ impl Pipeline {
 
     /// Enriches one batch; `false` if shutdown interrupted it before every output was acknowledged.
     async fn process(&self, consumer: &GroupConsumer, batch: &[KafkaMessage<'_>], shutdown: &Shutdown) -> bool {
-        let checked: Vec<Result<DetectionEvent, validate::Invalid>> = batch.iter().map(|m| self.check(m)).collect();
+        let checked: Vec<Result<DetectionEvent, validate::Invalid>> = batch.iter().map(|m| self.decode(m)).collect();
         let sealed = checked.iter().filter_map(|c| c.as_ref().ok().and_then(|e| e.sealed.as_ref()));
-        if self.until_keys(shutdown, || self.ring.load(sealed.clone())).await.is_none() {
+        if until_done(shutdown, None, &self.metrics.key_errors, || self.ring.load(sealed.clone())).await.is_none() {
             return false;
         }
         let mut items = Vec::with_capacity(batch.len());
@@ -262,13 +262,17 @@ impl Pipeline {
         }
         let (stream_id, track_id) = (detection.stream_id.clone(), detection.track_id.clone());
         let (first_seen_ms, ended) = (detection.first_seen_ms, detection.track_ended);
-        let Some(key) = self.until_keys(shutdown, || sealer.key(&stream_id, &track_id, first_seen_ms)).await else {
+        let errors = &self.metrics.key_errors;
+        let Some(key) = until_done(shutdown, None, errors, || sealer.key(&stream_id, &track_id, first_seen_ms)).await
+        else {
             return false;
         };
         // A matched track's keys are kept for the matched periods (docs/privacy.md).
         let parent = detection.parent_track_id.clone();
         if enriched.track_best_match.is_some()
-            && self.until_keys(shutdown, || sealer.mark_matched(&stream_id, &track_id, &parent)).await.is_none()
+            && until_done(shutdown, None, errors, || sealer.mark_matched(&stream_id, &track_id, &parent))
+                .await
+                .is_none()
         {
             return false;
         }
@@ -287,44 +291,16 @@ impl Pipeline {
 
     /// `event` with its best shot opened, checked again in clear, and whether it was erased.
     fn open(&self, mut event: DetectionEvent) -> Result<(DetectionEvent, bool), validate::Invalid> {
-        let opening = match open_detection(&mut event, &self.ring) {
-            Ok(opening) => opening,
-            Err(OpenError::Invalid(reason)) => return Err(validate::Invalid::sealed(reason)),
-            // Loaded by the caller: only a bug gets here; dead-lettered, so it is seen, not lost.
-            Err(OpenError::Unavailable) => return Err(validate::Invalid::sealed("its key was not loaded")),
-        };
+        let opening = open_detection(&mut event, &self.ring)?;
         validate::detection(&event, "", &self.limits)?;
         Ok((event, opening.erased > 0))
     }
 
-    /// Runs `load` until it succeeds (PostgreSQL may be down: retried with backoff, never taken for
-    /// erased); `None` on shutdown.
-    async fn until_keys<T, F, Fut>(&self, shutdown: &Shutdown, mut load: F) -> Option<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, KeyError>>,
-    {
-        let mut backoff = Backoff::new(MODEL_RETRY_INITIAL, MODEL_RETRY_MAX);
-        let mut shutdown = shutdown.clone();
-        loop {
-            match load().await {
-                Ok(value) => return Some(value),
-                Err(error) => {
-                    self.metrics.key_errors.inc();
-                    tracing::warn!(%error, "track keys unavailable; retrying");
-                }
-            }
-            if !backoff.pause(&mut shutdown).await {
-                return None;
-            }
-        }
-    }
-
-    fn check(&self, message: &KafkaMessage<'_>) -> Result<DetectionEvent, validate::Invalid> {
+    /// The message's detection, decoded; it is validated once opened ([`Self::open`]).
+    fn decode(&self, message: &KafkaMessage<'_>) -> Result<DetectionEvent, validate::Invalid> {
         let payload = validate::payload(message.payload())?;
         let event = DetectionEvent::decode(payload).map_err(|e| validate::Invalid::decode("DetectionEvent", e))?;
         validate::schema_version(event.schema_version)?;
-        validate::detection(&event, "", &self.limits)?;
         Ok(event)
     }
 

@@ -24,7 +24,7 @@ use sightline_common::consumer::{self, GroupConsumer, Message};
 use sightline_common::http::Readiness;
 use sightline_common::keys::KeyRing;
 use sightline_common::retry::Backoff;
-use sightline_common::sealing::{self, OpenError};
+use sightline_common::sealing;
 use sightline_common::shutdown::Shutdown;
 use sightline_schemas::v1::{EnrichedEvent, MatchResult, ObjectKind};
 use sightline_schemas::validate;
@@ -94,19 +94,13 @@ impl Raiser {
     /// Raises the batch's alerts; `false` on shutdown before all were stored.
     async fn process(&self, consumer: &GroupConsumer, batch: &[Message<'_>], shutdown: &Shutdown) -> bool {
         let rules: Vec<AlertRule> = self.rules.read().map(|r| r.clone()).unwrap_or_default();
-        let checked: Vec<_> = batch.iter().map(|message| self.check(message)).collect();
-        let sealed: Vec<_> = checked.iter().flatten().flat_map(sealing::sealed_parts).collect();
-        if !self.keys.load_until_done(sealed.iter().copied(), shutdown, &self.readiness, &self.metrics.key_errors).await
-        {
+        let checked: Vec<_> = batch.iter().map(|message| self.decode(message)).collect();
+        let sealed = checked.iter().flatten().flat_map(sealing::sealed_parts);
+        if !self.keys.load_until_done(sealed, shutdown, &self.readiness, &self.metrics.key_errors).await {
             return false;
         }
         for (message, checked) in batch.iter().zip(checked) {
-            let opened = checked.and_then(|mut event| match sealing::open_enriched(&mut event, &self.keys) {
-                Ok(_) => validate::enriched(&event, &self.limits).map(|()| event),
-                Err(OpenError::Invalid(reason)) => Err(validate::Invalid::sealed(reason)),
-                Err(OpenError::Unavailable) => Err(validate::Invalid::sealed("its key was not loaded")),
-            });
-            let event = match opened {
+            let event = match checked.and_then(|event| self.open(event)) {
                 Ok(event) => event,
                 Err(invalid) => {
                     if !consumer.dead_letter(message, invalid.reason, &invalid.detail, shutdown).await {
@@ -132,10 +126,17 @@ impl Raiser {
         true
     }
 
-    fn check(&self, message: &Message<'_>) -> Result<EnrichedEvent, validate::Invalid> {
+    /// The message's event, decoded; it is validated once opened ([`Self::open`]).
+    fn decode(&self, message: &Message<'_>) -> Result<EnrichedEvent, validate::Invalid> {
         let payload = validate::payload(message.payload())?;
         let event = EnrichedEvent::decode(payload).map_err(|e| validate::Invalid::decode("EnrichedEvent", e))?;
         validate::schema_version(event.schema_version)?;
+        Ok(event)
+    }
+
+    /// `event` with its sealed fields opened (keys loaded by the caller), checked in clear.
+    fn open(&self, mut event: EnrichedEvent) -> Result<EnrichedEvent, validate::Invalid> {
+        sealing::open_enriched(&mut event, &self.keys)?;
         validate::enriched(&event, &self.limits)?;
         Ok(event)
     }

@@ -62,6 +62,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::SERVICE;
 use crate::audit::{self, SearchedFace};
 use crate::erasure::{Eraser, ErasureError, ErasureReport, ErasureRequest};
 use crate::params::{
@@ -948,9 +949,6 @@ async fn erasure(
     tracing::info!(receipt = ?report.receipt_id, tracks = report.counts.tracks, "erasure done");
     Ok(Json(report))
 }
-
-/// This service's name in the audit log.
-const SERVICE: &str = "query";
 
 /// The audit log's records.
 #[derive(Debug, Serialize, ToSchema)]

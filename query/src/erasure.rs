@@ -204,9 +204,10 @@ impl Eraser {
         if reason.chars().count() > 500 {
             return Err(ErasureError::Invalid("reason: at most 500 characters".into()));
         }
-        let preview = self.preview(request).await?;
-        let mut counts = preview.counts.clone();
-        let (streams, ids) = Self::columns(&preview.tracks);
+        // PostgreSQL's counts are what the deletions below remove, not counted beforehand.
+        let tracks = self.tracks(request).await?;
+        let mut counts = self.warehouse_counts(&tracks).await?;
+        let (streams, ids) = Self::columns(&tracks);
         let mut transaction = self.pool.begin().await?;
         counts.keys = sqlx::query(
             "DELETE FROM track_keys WHERE (stream_id, track_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
@@ -232,20 +233,20 @@ impl Eraser {
             .await?
             .rows_affected();
         transaction.commit().await?;
-        self.mutate(&preview.tracks).await?;
+        self.mutate(&tracks).await?;
         let subject = request.person_id.map_or_else(|| "tracks".to_owned(), |p| format!("person {p}"));
-        let detail = serde_json::json!({ "reason": reason, "counts": counts, "tracks": preview.tracks });
+        let detail = serde_json::json!({ "reason": reason, "counts": counts, "tracks": tracks });
         let entry = Entry { action: "privacy.erasure", subject, count: Some(counts.tracks as i64), detail };
-        let receipt_id = audit::record(&self.pool, caller, "query", entry).await?;
+        let receipt_id = audit::record(&self.pool, caller, crate::SERVICE, entry).await?;
         let again = self.clone();
-        let tracks = preview.tracks.clone();
+        let again_tracks = tracks.clone();
         tokio::spawn(async move {
             tokio::time::sleep(again.key_cache + Duration::from_secs(5)).await;
-            if let Err(error) = again.mutate(&tracks).await {
+            if let Err(error) = again.mutate(&again_tracks).await {
                 tracing::error!(%error, receipt = receipt_id, "running an erasure's mutations again failed");
             }
         });
-        Ok(ErasureReport { receipt_id: Some(receipt_id), counts, tracks: preview.tracks })
+        Ok(ErasureReport { receipt_id: Some(receipt_id), counts, tracks })
     }
 
     /// Deletes the tracks' clear copies in ClickHouse (mutations, run in the background by the

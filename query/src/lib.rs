@@ -24,3 +24,6 @@ pub mod params;
 pub mod reports;
 pub mod retention;
 pub mod store;
+
+/// This service's name in the audit log.
+pub const SERVICE: &str = "query";

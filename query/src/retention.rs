@@ -192,7 +192,7 @@ impl Retention {
             count: counts["keys"].as_i64(),
             detail: serde_json::json!({ "outcome": state, "counts": counts, "error": error }),
         };
-        audit::record(pool, &principal, "query", entry).await?;
+        audit::record(pool, &principal, crate::SERVICE, entry).await?;
         let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(RETENTION_LOCK).execute(&mut *lock).await;
         if let Err(error) = outcome {
             tracing::error!(%error, run = id, "retention run failed");

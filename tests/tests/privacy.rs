@@ -19,6 +19,7 @@ use rdkafka::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use serde_json::json;
 use sightline_common::auth::Role;
+use sightline_common::warehouse::ClickHouseSettings;
 use sightline_schemas::v1::{AlertEvent, DetectionEvent, EnrichedEvent, ObjectKind};
 use sightline_testkit::pipeline::{ANALYST, PipelineOptions, VideoPipeline, call};
 use sightline_testkit::stack::{self, Isolation, KeyReader, ServiceProcess, eventually};
@@ -51,6 +52,27 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// The privacy officer's token.
 const ADMIN: &str = "privacy-officer-secret";
+
+/// A writer in a group of its own replaying the pipeline's whole events topic into a fresh
+/// warehouse (what `writer rebuild` reads back), once it landed `events` visible events: the writer
+/// (for its metrics) and the warehouse.
+async fn replay_into_a_fresh_warehouse(
+    pipeline: &VideoPipeline,
+    events: u64,
+) -> anyhow::Result<(ServiceProcess, ClickHouseSettings)> {
+    let rebuild = Isolation {
+        group: format!("{}-rebuild", pipeline.iso.group),
+        database: format!("{}_rebuild", pipeline.iso.database),
+        ..pipeline.iso.clone()
+    };
+    let rebuilt = stack::clickhouse(&rebuild.database);
+    let writer = ServiceProcess::writer(&rebuild, &rebuilt, &[], &[("POSTGRES_URL", &pipeline.db.url)])?;
+    eventually(Duration::from_secs(120), "the replay landed every event", || async {
+        Ok((stack::event_counts(&rebuilt).await.map(|c| c.0).unwrap_or(0) >= events).then_some(()))
+    })
+    .await?;
+    Ok((writer, rebuilt))
+}
 
 /// The JPEG start-of-image marker every best shot begins with.
 const JPEG_START: [u8; 3] = [0xff, 0xd8, 0xff];
@@ -235,18 +257,8 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
     );
 
     // A new writer group replays the whole topic into a fresh warehouse, as a rebuild does.
-    let rebuild = Isolation {
-        group: format!("{}-rebuild", pipeline.iso.group),
-        database: format!("{}_rebuild", pipeline.iso.database),
-        ..pipeline.iso.clone()
-    };
-    let rebuilt = stack::clickhouse(&rebuild.database);
-    let writer = ServiceProcess::writer(&rebuild, &rebuilt, &[], &[("POSTGRES_URL", &pipeline.db.url)])?;
     let (original, _) = stack::event_counts(&clickhouse).await?;
-    eventually(Duration::from_secs(120), "the replay landed every event", || async {
-        Ok((stack::event_counts(&rebuilt).await.map(|c| c.0).unwrap_or(0) >= original).then_some(()))
-    })
-    .await?;
+    let (writer, rebuilt) = replay_into_a_fresh_warehouse(&pipeline, original).await?;
     assert!(writer.metric("sightline_writer_erased_fields_total")? >= erased_parts as f64);
     let rebuilt_client = rebuilt.read_client();
     for (stream_id, track_id) in &erased {
@@ -444,17 +456,7 @@ async fn data_past_its_period_expires_from_every_store_while_counts_stay() -> an
     assert_eq!(stack::event_counts(&clickhouse).await?, before, "every report still counts");
 
     // A replay of the topic into a fresh warehouse agrees.
-    let rebuild = Isolation {
-        group: format!("{}-rebuild", pipeline.iso.group),
-        database: format!("{}_rebuild", pipeline.iso.database),
-        ..pipeline.iso.clone()
-    };
-    let rebuilt = stack::clickhouse(&rebuild.database);
-    let _writer = ServiceProcess::writer(&rebuild, &rebuilt, &[], &[("POSTGRES_URL", &pipeline.db.url)])?;
-    eventually(Duration::from_secs(120), "the replay landed every event", || async {
-        Ok((stack::event_counts(&rebuilt).await.map(|c| c.0).unwrap_or(0) >= before.0).then_some(()))
-    })
-    .await?;
+    let (_writer, rebuilt) = replay_into_a_fresh_warehouse(&pipeline, before.0).await?;
     let replayed = |tracks: Vec<String>| {
         let client = rebuilt.read_client();
         async move {

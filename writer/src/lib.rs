@@ -26,7 +26,7 @@ use rdkafka::Message;
 use sightline_common::consumer::{ConsumerSpec, GroupConsumer};
 use sightline_common::http::Readiness;
 use sightline_common::keys::KeyRing;
-use sightline_common::sealing::{self, OpenError};
+use sightline_common::sealing;
 use sightline_common::shutdown::Shutdown;
 use sightline_schemas::v1::EnrichedEvent;
 use std::sync::Arc;
@@ -185,13 +185,8 @@ impl Opener {
         events: Vec<Result<EnrichedEvent, Rejection>>,
         shutdown: &Shutdown,
     ) -> Option<Vec<Result<EnrichedEvent, Rejection>>> {
-        let parts: Vec<_> = events.iter().flatten().flat_map(sealing::sealed_parts).collect();
-        if !parts.is_empty()
-            && !self
-                .ring
-                .load_until_done(parts.iter().copied(), shutdown, &self.readiness, &self.metrics.key_errors)
-                .await
-        {
+        let parts = events.iter().flatten().flat_map(sealing::sealed_parts);
+        if !self.ring.load_until_done(parts, shutdown, &self.readiness, &self.metrics.key_errors).await {
             return None;
         }
         Some(events.into_iter().map(|event| event.and_then(|event| self.open(event))).collect())
@@ -199,14 +194,9 @@ impl Opener {
 
     /// `event` opened with loaded keys.
     fn open(&self, mut event: EnrichedEvent) -> Result<EnrichedEvent, Rejection> {
-        match sealing::open_enriched(&mut event, &self.ring) {
-            Ok(opening) => {
-                self.metrics.erased_fields.inc_by(u64::from(opening.erased));
-                Ok(event)
-            }
-            Err(OpenError::Invalid(reason)) => Err(Rejection::sealed(reason)),
-            Err(OpenError::Unavailable) => Err(Rejection::sealed("its key was not loaded")),
-        }
+        let opening = sealing::open_enriched(&mut event, &self.ring)?;
+        self.metrics.erased_fields.inc_by(u64::from(opening.erased));
+        Ok(event)
     }
 }
 
