@@ -4,6 +4,9 @@
 
 use serde::Serialize;
 use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::auth::Principal;
 
@@ -50,6 +53,49 @@ pub async fn record(pool: &PgPool, principal: &Principal, service: &str, entry: 
     .bind(&entry.detail)
     .fetch_one(pool)
     .await
+}
+
+/// How long one viewer's looks at one image count as one look: the browser keeps an image it loaded
+/// (`Cache-Control: private`), and a screen asks again for the images it shows when it is redrawn.
+pub const VIEW_WINDOW: Duration = Duration::from_secs(600);
+
+/// Most (viewer, image) pairs remembered; past it, pairs older than [`VIEW_WINDOW`] are forgotten.
+const VIEWS_REMEMBERED: usize = 20_000;
+
+type ViewKey = (uuid::Uuid, &'static str, String);
+
+/// The looks recorded in this process in the last [`VIEW_WINDOW`].
+fn recent_views() -> &'static Mutex<HashMap<ViewKey, Instant>> {
+    static VIEWS: OnceLock<Mutex<HashMap<ViewKey, Instant>>> = OnceLock::new();
+    VIEWS.get_or_init(Default::default)
+}
+
+/// Records that `principal` is shown a face image (`action`, e.g. `image.best_shot`; `subject`, the
+/// image's id) through `service`, before it is served: once per viewer and image in
+/// [`VIEW_WINDOW`]. An image whose look cannot be recorded is not served (the error).
+pub async fn record_view(
+    pool: &PgPool,
+    principal: &Principal,
+    service: &str,
+    action: &'static str,
+    subject: String,
+) -> Result<(), sqlx::Error> {
+    let key = (principal.id, action, subject);
+    let now = Instant::now();
+    let seen = |views: &HashMap<ViewKey, Instant>| views.get(&key).is_some_and(|at| now - *at < VIEW_WINDOW);
+    if recent_views().lock().map(|views| seen(&views)).unwrap_or(false) {
+        return Ok(());
+    }
+    record(pool, principal, service, Entry::new(action, key.2.clone()).counting(1)).await?;
+    if let Ok(mut views) = recent_views().lock() {
+        if views.len() >= VIEWS_REMEMBERED {
+            views.retain(|_, at| now - *at < VIEW_WINDOW);
+        }
+        if views.len() < VIEWS_REMEMBERED {
+            views.insert(key, now);
+        }
+    }
+    Ok(())
 }
 
 /// An audit record as admins read it.

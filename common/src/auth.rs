@@ -221,6 +221,14 @@ pub struct Principal {
     pub via: Via,
 }
 
+impl Principal {
+    /// A service acting on its own schedule (a retention run, a scheduled report): no account, the
+    /// service's `name` in audit records.
+    pub fn service(name: &str) -> Self {
+        Self { id: uuid::Uuid::nil(), name: name.to_owned(), role: Role::Admin, via: Via::Service }
+    }
+}
+
 /// The holder of the bearer token in `authorization` (the header's value).
 pub async fn bearer(pool: &PgPool, authorization: Option<&str>) -> Result<Principal, AuthError> {
     let token = authorization.and_then(|v| v.strip_prefix("Bearer ")).ok_or(AuthError::Missing)?;

@@ -246,6 +246,19 @@ impl KeyStore {
         Ok(())
     }
 
+    /// Destroys `track`'s keys when none of them is marked matched; how many went.
+    pub async fn destroy_unmatched(&self, stream_id: &str, track_id: &str) -> Result<u64, KeyError> {
+        let deleted = sqlx::query(
+            "DELETE FROM track_keys WHERE stream_id = $1 AND track_id = $2 AND NOT EXISTS \
+             (SELECT 1 FROM track_keys m WHERE m.stream_id = $1 AND m.track_id = $2 AND m.matched)",
+        )
+        .bind(stream_id)
+        .bind(track_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(deleted.rows_affected())
+    }
+
     /// The keys of `wanted` (day, id) that exist, unwrapped.
     pub async fn fetch(&self, wanted: &[(u32, Uuid)]) -> Result<HashMap<Uuid, DataKey>, KeyError> {
         let days: Vec<i32> = wanted.iter().map(|(day, _)| *day as i32).collect();
@@ -323,6 +336,14 @@ impl Sealer {
         if let Ok(mut live) = self.live.lock() {
             live.remove(&(stream_id.to_owned(), track_id.to_owned()));
         }
+    }
+
+    /// Destroys every key (any class) of a track that ended without matching a watchlist, unless a
+    /// key of it is marked matched: privacy by default, where a stream keeps such faces as counts
+    /// only. How many keys went.
+    pub async fn destroy_unmatched(&self, stream_id: &str, track_id: &str) -> Result<u64, KeyError> {
+        self.forget(stream_id, track_id);
+        self.store.destroy_unmatched(stream_id, track_id).await
     }
 }
 

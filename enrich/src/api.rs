@@ -481,7 +481,7 @@ struct PictureChoice {
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "the picture")))]
 async fn picture(
     State(state): State<ApiState>,
-    _caller: Caller<SeesPeople>,
+    caller: Caller<SeesPeople>,
     Path((id, person)): Path<(String, String)>,
     choice: Result<Query<PictureChoice>, QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
@@ -503,6 +503,8 @@ async fn picture(
     .await?;
     let picture =
         picture.ok_or_else(|| ApiError::not_found(format!("no picture of person {person} in list {list_id}")))?;
+    let subject = format!("{list_id}/{person}/{n}");
+    sightline_common::audit::record_view(&state.pool, &caller.principal, "enrich", "image.enrolment", subject).await?;
     Ok(sightline_common::api::jpeg(picture, "private, max-age=3600"))
 }
 

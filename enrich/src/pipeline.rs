@@ -39,6 +39,10 @@ use crate::metrics::EnrichMetrics;
 use crate::tracks::{TrackKey, TrackMemory};
 use crate::watchlists::SharedIndex;
 
+/// `descriptor_skip_reason` of a face that matched no one on a stream that keeps such faces as
+/// counts only (its descriptor and best shot are dropped).
+pub const NOT_KEPT: &str = "unmatched_not_kept";
+
 /// `descriptor_skip_reason` of a face whose best shot is erased (its image key is destroyed).
 pub const ERASED: &str = "erased";
 
@@ -158,8 +162,8 @@ impl Pipeline {
         let descriptors = descriptors.unwrap_or_default();
         let (mut inputs, mut outputs) = (Vec::new(), Vec::new());
         for (index, (message, item)) in batch.iter().zip(items).enumerate() {
-            let Item::Detection { event, face } = item else { continue };
-            let (descriptor, skip_reason) = match face {
+            let Item::Detection { mut event, face } = item else { continue };
+            let (mut descriptor, mut skip_reason) = match face {
                 Face::Describe(at) => match descriptors.get(at) {
                     Some(values) => (Some(values.clone()), String::new()),
                     None => continue, // dead-lettered above
@@ -174,6 +178,24 @@ impl Pipeline {
                 Some(values) => self.match_track(&event, values),
                 None => (Vec::new(), None),
             };
+            // Privacy by default: on a stream that keeps unmatched faces as counts only, a face that
+            // matches no one (and whose track matched no one) goes on without descriptor or best
+            // shot, and the keys of its track go when it ends.
+            let not_kept = event.count_only_unmatched_faces
+                && event.kind == ObjectKind::Face as i32
+                && matches.is_empty()
+                && track_best_match.is_none();
+            if not_kept {
+                descriptor = None;
+                if skip_reason.is_empty() {
+                    skip_reason = NOT_KEPT.to_owned();
+                }
+                event.best_shot_jpeg = None;
+                event.sealed = None;
+                if event.track_ended && !self.destroy_unmatched_keys(&event, shutdown).await {
+                    return false;
+                }
+            }
             self.metrics.observe(skip_reason.as_str(), matches.len());
             let mut enriched = EnrichedEvent {
                 schema_version: SCHEMA_VERSION,
@@ -253,6 +275,16 @@ impl Pipeline {
 
     /// Seals `enriched`'s descriptor and matches with its track's template key (created on the
     /// track's first sealed report, PostgreSQL retried); `false` on shutdown.
+    /// Destroys the keys of `event`'s track, which ended matching no one on a counts-only stream;
+    /// false when stopped while PostgreSQL fails.
+    async fn destroy_unmatched_keys(&self, event: &DetectionEvent, shutdown: &Shutdown) -> bool {
+        let Some(sealer) = &self.sealer else { return true };
+        let errors = &self.metrics.key_errors;
+        until_done(shutdown, None, errors, || sealer.destroy_unmatched(&event.stream_id, &event.track_id))
+            .await
+            .is_some()
+    }
+
     async fn seal(&self, enriched: &mut EnrichedEvent, shutdown: &Shutdown) -> bool {
         let Some(detection) = enriched.detection.as_mut() else { return true };
         strip_detection(detection);

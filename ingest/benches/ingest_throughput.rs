@@ -162,7 +162,13 @@ fn ingest_run(
     faces.detect(warm_up)?;
     people.detect(warm_up)?;
     let settings = WorkerSettings {
-        context: StreamContext { stream_id: "bench".into(), site: "bench".into(), frame_width: 0, frame_height: 0 },
+        context: StreamContext {
+            stream_id: "bench".into(),
+            site: "bench".into(),
+            frame_width: 0,
+            frame_height: 0,
+            count_only_unmatched_faces: false,
+        },
         source: SourceSpec { analysis_fps: fps, width: ANALYSIS_WIDTH, ..SourceSpec::new(video.display().to_string()) },
         tracker: TrackerSettings::default(),
         kafka,

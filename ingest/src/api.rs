@@ -28,6 +28,7 @@ use axum::http::{StatusCode, header};
 use axum::{Json, Router};
 use serde::{Deserialize, Deserializer, Serialize};
 use sightline_common::api::{AnyRole, ApiError, Caller, Manages, SeesPeople, check_text, mask_url};
+use sightline_common::audit;
 use sightline_common::auth::{PEER_TICKET_HEADER, Role};
 use sightline_common::openapi;
 use sqlx::PgPool;
@@ -63,6 +64,9 @@ pub struct Stream {
     pub person_min_score: f32,
     /// Whether it is analysed.
     pub enabled: bool,
+    /// Privacy by default: faces that match no watchlist are kept as counts only (no descriptor, no
+    /// best shot; their tracks' keys destroyed when they end).
+    pub count_only_unmatched_faces: bool,
     /// For a video file: when its first frame was taken, ms since the epoch (capture times are this
     /// plus the frame's position in the file); null: the file's last modification minus its length.
     pub media_start_ms: Option<i64>,
@@ -84,6 +88,7 @@ impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for Stream {
             face_min_score: row.try_get("face_min_score")?,
             person_min_score: row.try_get("person_min_score")?,
             enabled: row.try_get("enabled")?,
+            count_only_unmatched_faces: row.try_get("count_only_unmatched_faces")?,
             media_start_ms: row.try_get("media_start_ms")?,
             finished_ms: row.try_get("finished_ms")?,
         })
@@ -129,6 +134,9 @@ pub struct StreamInput {
     /// Whether it is analysed.
     #[serde(default = "default_enabled")]
     pub enabled: bool,
+    /// Faces that match no watchlist kept as counts only (default: kept whole).
+    #[serde(default)]
+    pub count_only_unmatched_faces: bool,
     /// For a video file: when its first frame was taken, ms since the epoch.
     #[serde(default)]
     pub media_start_ms: Option<i64>,
@@ -170,6 +178,8 @@ pub struct StreamPatch {
     pub person_min_score: Option<f32>,
     /// Whether it is analysed.
     pub enabled: Option<bool>,
+    /// Faces that match no watchlist kept as counts only.
+    pub count_only_unmatched_faces: Option<bool>,
     /// For a video file: when its first frame was taken (null: from the file).
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>)]
@@ -193,6 +203,7 @@ impl StreamPatch {
             face_min_score: self.face_min_score.unwrap_or(stored.face_min_score),
             person_min_score: self.person_min_score.unwrap_or(stored.person_min_score),
             enabled: self.enabled.unwrap_or(stored.enabled),
+            count_only_unmatched_faces: self.count_only_unmatched_faces.unwrap_or(stored.count_only_unmatched_faces),
             media_start_ms: self.media_start_ms.unwrap_or(stored.media_start_ms),
         }
     }
@@ -576,11 +587,11 @@ fn view(mut stream: Stream, state: &ApiState, role: Role, lease: Option<&Lease>)
 
 /// The columns of a [`Stream`], in its field order.
 pub(crate) const COLUMNS: &str = "id, name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, \
-     enabled, media_start_ms, (extract(epoch from finished_at) * 1000)::bigint AS finished_ms";
+     enabled, count_only_unmatched_faces, media_start_ms, (extract(epoch from finished_at) * 1000)::bigint AS finished_ms";
 
 type StreamQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Stream, sqlx::postgres::PgArguments>;
 
-/// Binds the input's fields as parameters $1..$9, in the order INSERT and UPDATE name them.
+/// Binds the input's fields as parameters $1..$10, in the order INSERT and UPDATE name them.
 fn bind_input<'q>(query: StreamQuery<'q>, input: &'q StreamInput) -> StreamQuery<'q> {
     query
         .bind(input.name.trim())
@@ -592,6 +603,7 @@ fn bind_input<'q>(query: StreamQuery<'q>, input: &'q StreamInput) -> StreamQuery
         .bind(input.person_min_score)
         .bind(input.enabled)
         .bind(input.media_start_ms)
+        .bind(input.count_only_unmatched_faces)
 }
 
 fn parse_input(
@@ -652,7 +664,7 @@ async fn create(
     let input = parse_input(body, &state.sources)?;
     let sql = format!(
         "INSERT INTO streams (name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, enabled, \
-         media_start_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+         media_start_ms, count_only_unmatched_faces) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
     );
     let stream: Stream = bind_input(sqlx::query_as(&sql), &input).fetch_one(&state.pool).await?;
     Ok((StatusCode::CREATED, Json(view(stream, &state, caller.role, None))))
@@ -712,8 +724,8 @@ async fn update(
     input.validate(&state.sources).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
     let sql = format!(
         "UPDATE streams SET name = $1, source_url = $2, site = $3, analysis_fps = $4, roi = $5, face_min_score = $6, \
-         person_min_score = $7, enabled = $8, media_start_ms = $9, finished_at = NULL, updated_at = now() \
-         WHERE id = $10 RETURNING {COLUMNS}"
+         person_min_score = $7, enabled = $8, media_start_ms = $9, count_only_unmatched_faces = $10, \
+         finished_at = NULL, updated_at = now() WHERE id = $11 RETURNING {COLUMNS}"
     );
     let stream: Stream = bind_input(sqlx::query_as(&sql), &input).bind(id).fetch_one(&mut *transaction).await?;
     transaction.commit().await?;
@@ -813,37 +825,52 @@ async fn latest_frame(
     let id = parse_id(id)?;
     // Another instance asking for a frame of a stream this one runs shows a ticket of its own for
     // this stream (it checked its caller); anyone else is a caller who must see people.
-    let from_peer = match headers.get(PEER_TICKET_HEADER) {
+    let viewer = match headers.get(PEER_TICKET_HEADER) {
         Some(ticket) => {
             let ticket = ticket.to_str().unwrap_or_default();
             if !sightline_common::auth::redeem_service_ticket(&state.pool, ticket, id).await? {
                 return Err(ApiError(StatusCode::UNAUTHORIZED, "unknown, used or expired peer ticket".into()));
             }
-            true
+            None
         }
-        None => {
-            caller?;
-            false
-        }
+        None => Some(caller?.principal),
     };
     let snapshot = state.snapshots.read().ok().and_then(|s| s.get(&id).cloned());
-    if snapshot.is_none()
-        && !from_peer
-        && let Some(owner) = leases(&state.pool, Some(id)).await?.remove(&id).filter(|l| l.instance != state.instance)
-    {
-        return from_owner(state, &owner, id, representation).await;
-    }
-    let Some(snapshot) = snapshot else {
-        let exists = sqlx::query("SELECT 1 FROM streams WHERE id = $1").bind(id).fetch_optional(&state.pool).await?;
-        return Err(ApiError::not_found(match exists {
-            Some(_) => format!("stream {id} has no analysed frame yet (it is not running, or has not read a frame)"),
-            None => format!("no stream {id}"),
-        }));
+    let response = match snapshot {
+        Some(snapshot) => match representation {
+            Representation::Jpeg => frame_response(axum::body::Bytes::from_owner(snapshot.jpeg), snapshot.capture_ms),
+            Representation::Json => frame_json(&FrameView::from(&snapshot)),
+        },
+        None => {
+            let owner = match viewer {
+                Some(_) => leases(&state.pool, Some(id)).await?.remove(&id).filter(|l| l.instance != state.instance),
+                None => None,
+            };
+            match owner {
+                Some(owner) => from_owner(state, &owner, id, representation).await?,
+                None => {
+                    let exists =
+                        sqlx::query("SELECT 1 FROM streams WHERE id = $1").bind(id).fetch_optional(&state.pool).await?;
+                    return Err(ApiError::not_found(match exists {
+                        Some(_) => {
+                            format!(
+                                "stream {id} has no analysed frame yet (it is not running, or has not read a frame)"
+                            )
+                        }
+                        None => format!("no stream {id}"),
+                    }));
+                }
+            }
+        }
     };
-    Ok(match representation {
-        Representation::Jpeg => frame_response(axum::body::Bytes::from_owner(snapshot.jpeg), snapshot.capture_ms),
-        Representation::Json => frame_json(&FrameView::from(&snapshot)),
-    })
+    // A user's look at a camera's frame (it shows faces) is recorded once per stream in the audit
+    // window, by the instance the user asked; a peer serving it for that instance records nothing.
+    if let Some(viewer) = viewer
+        && response.status().is_success()
+    {
+        audit::record_view(&state.pool, &viewer, "ingest", "image.snapshot", id.to_string()).await?;
+    }
+    Ok(response)
 }
 
 /// How long a peer ticket may wait to be used, in seconds (the request follows at once).

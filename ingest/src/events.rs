@@ -17,6 +17,8 @@ pub struct StreamContext {
     pub frame_width: u32,
     /// Analysed frame size.
     pub frame_height: u32,
+    /// The stream keeps faces that match no watchlist as counts only (stamped on each detection).
+    pub count_only_unmatched_faces: bool,
 }
 
 /// JPEG quality of best-shot crops.
@@ -57,6 +59,7 @@ pub fn detection_event(context: &StreamContext, report: &TrackReport, processing
         } as i32,
         report_sequence: report.sequence,
         sealed: None,
+        count_only_unmatched_faces: context.count_only_unmatched_faces,
     }
 }
 
@@ -105,8 +108,13 @@ mod tests {
 
     #[test]
     fn a_report_becomes_a_complete_event_with_a_stable_id() {
-        let context =
-            StreamContext { stream_id: "cam-1".into(), site: "hq".into(), frame_width: 1280, frame_height: 720 };
+        let context = StreamContext {
+            stream_id: "cam-1".into(),
+            site: "hq".into(),
+            frame_width: 1280,
+            frame_height: 720,
+            count_only_unmatched_faces: false,
+        };
         let event = detection_event(&context, &report(0, ReportReason::Ended), 5_000);
         assert_eq!(event, detection_event(&context, &report(0, ReportReason::Ended), 5_000));
         assert_ne!(event.event_id, detection_event(&context, &report(1, ReportReason::Ended), 5_000).event_id);
@@ -128,8 +136,13 @@ mod tests {
 
     #[test]
     fn a_box_past_the_frame_edge_is_cut_to_the_frame() {
-        let context =
-            StreamContext { stream_id: "cam-1".into(), site: "hq".into(), frame_width: 640, frame_height: 360 };
+        let context = StreamContext {
+            stream_id: "cam-1".into(),
+            site: "hq".into(),
+            frame_width: 640,
+            frame_height: 360,
+            count_only_unmatched_faces: false,
+        };
         let mut edge = report(0, ReportReason::Ended);
         edge.best_shot.bbox = BoxF { x: -6.0, y: 340.0, width: 30.0, height: 40.0 };
         let event = detection_event(&context, &edge, 5_000);

@@ -109,6 +109,7 @@ fn start_worker(settings: &SupervisorSettings, stream: &Stream) -> anyhow::Resul
             site: stream.site.clone(),
             frame_width: 0,
             frame_height: 0,
+            count_only_unmatched_faces: stream.count_only_unmatched_faces,
         },
         source: SourceSpec {
             analysis_fps: stream.analysis_fps.clamp(1, 30) as u32,

@@ -142,6 +142,7 @@ async fn a_dropped_live_connection_ends_its_tracks_at_once() -> anyhow::Result<(
             site: "gate".into(),
             frame_width: 0,
             frame_height: 0,
+            count_only_unmatched_faces: false,
         },
         source: SourceSpec {
             analysis_fps: 5,
@@ -242,7 +243,13 @@ fn file_settings(
     snapshot: Option<SnapshotSlot>,
 ) -> WorkerSettings {
     WorkerSettings {
-        context: StreamContext { stream_id, site: "lobby".into(), frame_width: 0, frame_height: 0 },
+        context: StreamContext {
+            stream_id,
+            site: "lobby".into(),
+            frame_width: 0,
+            frame_height: 0,
+            count_only_unmatched_faces: false,
+        },
         source: SourceSpec { analysis_fps: 5, width: 640, ..SourceSpec::new(video.display().to_string()) },
         tracker: TrackerSettings::default(),
         kafka: kafka(),

@@ -20,6 +20,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use sightline_common::api::{ApiError, Caller, SeesPeople};
+use sightline_common::audit;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
@@ -330,12 +331,13 @@ pub async fn one_alert(
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "the best shot")))]
 pub async fn best_shot(
     State(pool): State<PgPool>,
-    _caller: Caller<SeesPeople>,
+    caller: Caller<SeesPeople>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id, "an alert")?;
     let jpeg =
         Alert::best_shot(&pool, id).await?.ok_or_else(|| ApiError::not_found("no best shot of such an alert"))?;
+    audit::record_view(&pool, &caller.principal, "notifier", "image.alert_best_shot", id.to_string()).await?;
     Ok(sightline_common::api::jpeg(jpeg, "private, max-age=3600"))
 }
 
@@ -344,13 +346,14 @@ pub async fn best_shot(
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "the frame")))]
 pub async fn scene(
     State(pool): State<PgPool>,
-    _caller: Caller<SeesPeople>,
+    caller: Caller<SeesPeople>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id, "an alert")?;
     let jpeg = crate::scene::scene_jpeg(&pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("no scene was kept of such an alert"))?;
+    audit::record_view(&pool, &caller.principal, "notifier", "image.alert_scene", id.to_string()).await?;
     Ok(sightline_common::api::jpeg(jpeg, "private, max-age=3600"))
 }
 

@@ -189,6 +189,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(audit_log))
         .routes(routes!(audit_log_csv))
         .routes(routes!(privacy_settings))
+        .routes(routes!(records_of_processing))
         .routes(routes!(retention_runs, run_retention))
         .routes(routes!(erasure_preview))
         .routes(routes!(erasure))
@@ -348,7 +349,7 @@ async fn event(
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "the best shot")))]
 async fn best_shot(
     State(state): State<ApiState>,
-    _caller: Caller<SeesPeople>,
+    caller: Caller<SeesPeople>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = event_id(&id)?;
@@ -356,6 +357,7 @@ async fn best_shot(
         .read(state.warehouse.best_shot(id))
         .await?
         .ok_or_else(|| ApiError::not_found("no best shot for this event"))?;
+    trail::record_view(&state.pool, &caller.principal, crate::SERVICE, "image.best_shot", id.to_string()).await?;
     Ok(sightline_common::api::jpeg(jpeg, "private, max-age=86400"))
 }
 
@@ -879,6 +881,25 @@ async fn privacy_settings(State(state): State<ApiState>, _caller: Caller<Audits>
     Json(state.privacy)
 }
 
+/// The records of processing (GDPR article 30) generated from the settings in force: each class of
+/// data, where it is kept, for how long and who can read it, as a Markdown document to complete and
+/// hand to a data-protection officer (admins).
+#[utoipa::path(get, path = "/v1/privacy/records-of-processing", tag = "privacy",
+    responses((status = 200, content_type = "text/markdown", body = String, description = "the document")))]
+async fn records_of_processing(State(state): State<ApiState>, _caller: Caller<Audits>) -> Response {
+    use axum::http::header;
+    let document = crate::records::records_of_processing(&state.privacy, &format_time(now_ms()));
+    (
+        [
+            (header::CONTENT_TYPE, "text/markdown; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"sightline-records-of-processing.md\""),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        document,
+    )
+        .into_response()
+}
+
 /// The retention runs (what each expired, per store), newest first (admins).
 #[derive(Debug, Serialize, ToSchema)]
 struct RetentionRuns {
@@ -915,6 +936,9 @@ impl From<ErasureError> for ApiError {
             ErasureError::Invalid(message) => ApiError::bad_request(message),
             ErasureError::Postgres(error) => error.into(),
             ErasureError::Warehouse(error) => unavailable(error),
+            unfinished @ ErasureError::Unfinished(..) => {
+                ApiError(StatusCode::SERVICE_UNAVAILABLE, unfinished.to_string())
+            }
         }
     }
 }

@@ -82,6 +82,9 @@ pub enum ErasureError {
     /// ClickHouse failed.
     #[error("warehouse: {0}")]
     Warehouse(#[from] WarehouseError),
+    /// The warehouse did not finish the erasure's mutations in time.
+    #[error("the warehouse's mutations of erasure {0} were not done after {1} s")]
+    Unfinished(String, u64),
 }
 
 impl From<clickhouse::error::Error> for ErasureError {
@@ -149,7 +152,8 @@ impl Eraser {
     /// What erasing `request` would remove, per store.
     pub async fn preview(&self, request: &ErasureRequest) -> Result<ErasureReport, ErasureError> {
         let tracks = self.tracks(request).await?;
-        let mut counts = self.warehouse_counts(&tracks).await?;
+        let targets = self.list(&tracks).await?;
+        let mut counts = self.warehouse_counts(&targets).await?;
         let (streams, ids) = Self::columns(&tracks);
         counts.keys = sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM track_keys WHERE (stream_id, track_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
@@ -174,18 +178,49 @@ impl Eraser {
         Ok(ErasureReport { receipt_id: None, counts, tracks })
     }
 
-    async fn warehouse_counts(&self, tracks: &[String]) -> Result<ErasureCounts, ErasureError> {
+    /// Lists `tracks` and their reports in the warehouse's `erasure_targets` under a new id: every
+    /// later step finds their rows through it.
+    pub(crate) async fn list(&self, tracks: &[String]) -> Result<Targets, ErasureError> {
+        let targets = Targets { id: Uuid::new_v4().to_string(), tracks: tracks.len() };
         if tracks.is_empty() {
-            // Nothing to count (and `[]` has no element type ClickHouse 18.16 could compare).
+            return Ok(targets);
+        }
+        let client = self.clickhouse.read_client();
+        let listed = u32::try_from(sightline_common::clock::now_ms() / 1000).unwrap_or(u32::MAX);
+        let mut insert = client.insert::<TargetRow>("erasure_targets").await?;
+        for (stream_id, track_id) in tracks.iter().filter_map(|t| split_track(t)) {
+            let row = TargetRow {
+                erasure_id: targets.id.clone(),
+                listed,
+                stream_id: stream_id.to_owned(),
+                track_id: track_id.to_owned(),
+                event_id: Uuid::nil(),
+            };
+            insert.write(&row).await?;
+        }
+        insert.end().await?;
+        self.list_events(&targets).await?;
+        Ok(targets)
+    }
+
+    /// Adds the listed tracks' reports in `events` to the list (again: what landed since).
+    async fn list_events(&self, targets: &Targets) -> Result<(), ErasureError> {
+        let client = self.clickhouse.read_client();
+        client.query(queries::ERASURE_LIST_EVENTS).bind(&targets.id).bind(&targets.id).execute().await?;
+        Ok(())
+    }
+
+    async fn warehouse_counts(&self, targets: &Targets) -> Result<ErasureCounts, ErasureError> {
+        if targets.tracks == 0 {
             return Ok(ErasureCounts::default());
         }
         let mut query = self.clickhouse.read_client().query(queries::ERASURE_COUNTS);
         for _ in 0..4 {
-            query = query.bind(tracks);
+            query = query.bind(&targets.id);
         }
         let (events, descriptors, best_shots, matches) = query.fetch_one::<(u64, u64, u64, u64)>().await?;
         Ok(ErasureCounts {
-            tracks: tracks.len() as u64,
+            tracks: targets.tracks as u64,
             events,
             descriptors,
             best_shots,
@@ -206,7 +241,8 @@ impl Eraser {
         }
         // PostgreSQL's counts are what the deletions below remove, not counted beforehand.
         let tracks = self.tracks(request).await?;
-        let mut counts = self.warehouse_counts(&tracks).await?;
+        let targets = self.list(&tracks).await?;
+        let mut counts = self.warehouse_counts(&targets).await?;
         let (streams, ids) = Self::columns(&tracks);
         let mut transaction = self.pool.begin().await?;
         counts.keys = sqlx::query(
@@ -233,36 +269,97 @@ impl Eraser {
             .await?
             .rows_affected();
         transaction.commit().await?;
-        self.mutate(&tracks).await?;
+        self.mutate(&targets).await?;
         let subject = request.person_id.map_or_else(|| "tracks".to_owned(), |p| format!("person {p}"));
         let detail = serde_json::json!({ "reason": reason, "counts": counts, "tracks": tracks });
         let entry = Entry { action: "privacy.erasure", subject, count: Some(counts.tracks as i64), detail };
         let receipt_id = audit::record(&self.pool, caller, crate::SERVICE, entry).await?;
-        let again = self.clone();
-        let again_tracks = tracks.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(again.key_cache + Duration::from_secs(5)).await;
-            if let Err(error) = again.mutate(&again_tracks).await {
-                tracing::error!(%error, receipt = receipt_id, "running an erasure's mutations again failed");
-            }
-        });
+        self.look_again_later(targets, format!("receipt {receipt_id}"));
         Ok(ErasureReport { receipt_id: Some(receipt_id), counts, tracks })
     }
 
-    /// Deletes the tracks' clear copies in ClickHouse (mutations, run in the background by the
-    /// server; running them again changes nothing).
-    pub(crate) async fn mutate(&self, tracks: &[String]) -> Result<(), ErasureError> {
-        if tracks.is_empty() {
+    /// Deletes the listed tracks' clear copies in ClickHouse (mutations, run in the background by
+    /// the server; running them again changes nothing).
+    pub(crate) async fn mutate(&self, targets: &Targets) -> Result<(), ErasureError> {
+        if targets.tracks == 0 {
             return Ok(());
         }
         let client = self.clickhouse.read_client();
         for statement in sightline_schemas::statements(queries::ERASE_TRACKS) {
             let mut query = client.query(&statement);
             for _ in 0..statement.matches('?').count() {
-                query = query.bind(tracks);
+                query = query.bind(&targets.id);
             }
             query.execute().await?;
         }
         Ok(())
     }
+
+    /// How many of the erasure's mutations the warehouse has not finished.
+    pub async fn pending(&self, targets: &Targets) -> Result<u64, ErasureError> {
+        let client = self.clickhouse.read_client();
+        Ok(client.query(queries::ERASURE_PENDING).bind(&targets.id).fetch_one().await?)
+    }
+
+    /// After the key cache's life, and once the first mutations are done: lists the tracks' reports
+    /// again and, if any biometric copy landed meanwhile (a service still held a key), runs the
+    /// mutations again. `what` names the erasure in the log.
+    pub(crate) fn look_again_later(&self, targets: Targets, what: String) {
+        if targets.tracks == 0 {
+            return;
+        }
+        let eraser = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(eraser.key_cache + Duration::from_secs(5)).await;
+            if let Err(error) = eraser.look_again(&targets).await {
+                tracing::error!(%error, erasure = %what, "looking again at an erasure's tracks failed");
+            }
+        });
+    }
+
+    async fn look_again(&self, targets: &Targets) -> Result<(), ErasureError> {
+        let started = std::time::Instant::now();
+        while self.pending(targets).await? > 0 {
+            if started.elapsed() > LONGEST_MUTATION {
+                return Err(ErasureError::Unfinished(targets.id.clone(), LONGEST_MUTATION.as_secs()));
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        self.list_events(targets).await?;
+        let left = self.warehouse_counts(targets).await?;
+        if left.descriptors + left.best_shots + left.matches > 0 {
+            tracing::info!(
+                erasure = %targets.id,
+                descriptors = left.descriptors,
+                best_shots = left.best_shots,
+                matches = left.matches,
+                "biometric copies landed after an erasure; erasing them too"
+            );
+            self.mutate(targets).await?;
+        }
+        Ok(())
+    }
 }
+
+/// Tracks listed for an erasure in the warehouse (`erasure_targets`).
+#[derive(Debug, Clone)]
+pub struct Targets {
+    /// The list's id (in every mutation's command).
+    pub id: String,
+    /// How many tracks it names.
+    pub tracks: usize,
+}
+
+/// A row of `erasure_targets`.
+#[derive(Debug, Clone, clickhouse::Row, Serialize)]
+struct TargetRow {
+    erasure_id: String,
+    listed: u32,
+    stream_id: String,
+    track_id: String,
+    #[serde(with = "clickhouse::serde::uuid")]
+    event_id: Uuid,
+}
+
+/// How long the second look waits for the first mutations before it gives up (and says so).
+const LONGEST_MUTATION: Duration = Duration::from_secs(3600);

@@ -21,6 +21,7 @@ pub mod erasure;
 pub mod face_search;
 pub mod hour_counts;
 pub mod params;
+pub mod records;
 pub mod reports;
 pub mod retention;
 pub mod store;

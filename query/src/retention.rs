@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 use sightline_common::audit::{self, Entry};
-use sightline_common::auth::{Principal, Role, Via};
+use sightline_common::auth::Principal;
 use sightline_common::clock::now_ms;
 use sightline_common::keys::{key_day, partition_name};
 use sightline_common::privacy::RetentionSettings;
@@ -31,9 +31,6 @@ use crate::erasure::{Eraser, ErasureError};
 
 /// The advisory lock one retention run holds.
 const RETENTION_LOCK: i64 = 0x5e11_7e7e;
-
-/// Tracks per batch of warehouse mutations.
-const MUTATION_BATCH: usize = 10_000;
 
 /// What one run expired.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -104,7 +101,7 @@ pub struct Retention {
 
 /// The principal the scheduled runs are recorded under.
 fn scheduler() -> Principal {
-    Principal { id: uuid::Uuid::nil(), name: "retention".into(), role: Role::Admin, via: Via::Service }
+    Principal::service("retention")
 }
 
 /// The last day a partition of `table` holds, from its partition value (`'2026-12-06'` or `202612`).
@@ -147,7 +144,7 @@ impl Retention {
     fn table_days(&self, table: &str) -> Option<u32> {
         let s = &self.settings;
         Some(match table {
-            "events" | "tracks" | "event_keys" => s.track_metadata_days,
+            "events" | "tracks" | "event_keys" | "erasure_targets" => s.track_metadata_days,
             "matches" | "identified_tracks" => s.identities_days,
             "best_shot_jpegs" => s.face_images_unmatched_days.max(s.face_images_matched_days),
             "face_descriptors" | "face_sketches" => s.descriptors_unmatched_days.max(s.descriptors_matched_days),
@@ -250,9 +247,9 @@ impl Retention {
 
         // 2. The warehouse: the expired tracks' copies, then whole partitions past their periods.
         let expired: Vec<String> = expired.into_iter().collect();
-        for batch in expired.chunks(MUTATION_BATCH) {
-            self.eraser.mutate(batch).await?;
-        }
+        let targets = self.eraser.list(&expired).await?;
+        self.eraser.mutate(&targets).await?;
+        self.eraser.look_again_later(targets, "retention".into());
         counts.tracks = expired.len() as u64;
         let client = self.eraser.clickhouse.read_client();
         let parts: Vec<(String, String)> = client.query(queries::TABLE_PARTITIONS).fetch_all().await?;

@@ -5,6 +5,8 @@
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
+use sightline_common::audit::{self, Entry};
+use sightline_common::auth::Principal;
 use sightline_common::clock::now_ms;
 use sightline_common::retry::Backoff;
 use sightline_common::shutdown::Shutdown;
@@ -154,6 +156,21 @@ impl Runner {
             attachment: built.bytes,
             message_id: format!("{}.{}@sightline", schedule.id, schedule.next_run_ms),
         };
+        // Who receives what is recorded before it leaves (a report holds names and matches).
+        let entry = Entry {
+            action: if schedule.format == Format::Pdf { "export.mail.pdf" } else { "export.mail.csv" },
+            subject: format!("schedule {} ({})", schedule.id, schedule.name),
+            count: Some(i64::from(counts.0)),
+            detail: serde_json::json!({
+                "recipients": schedule.recipients,
+                "from_ms": now_ms - i64::from(schedule.range_hours) * 3_600_000,
+                "to_ms": now_ms,
+                "filters": schedule.filters,
+            }),
+        };
+        audit::record(&self.pool, &Principal::service("scheduler"), "scheduler", entry)
+            .await
+            .map_err(|e| format!("recording the mail in the audit log: {e}"))?;
         self.mailer.send(mail).await.map_err(|e| e.to_string())?;
         Ok(counts)
     }

@@ -133,9 +133,13 @@ pub mod queries {
     pub const ERASURE_PERSON_TRACKS: &str = include_str!("../clickhouse/queries/erasure_person_tracks.sql");
     /// The active partitions of the database's tables (retention).
     pub const TABLE_PARTITIONS: &str = include_str!("../clickhouse/queries/table_partitions.sql");
-    /// What erasing a set of tracks removes from the warehouse, per table.
+    /// Adds the reports of the tracks listed under an erasure id to `erasure_targets`.
+    pub const ERASURE_LIST_EVENTS: &str = include_str!("../clickhouse/queries/erasure_list_events.sql");
+    /// How many of an erasure's mutations are not done yet.
+    pub const ERASURE_PENDING: &str = include_str!("../clickhouse/queries/erasure_pending.sql");
+    /// What erasing the tracks listed under an erasure id removes from the warehouse, per table.
     pub const ERASURE_COUNTS: &str = include_str!("../clickhouse/queries/erasure_counts.sql");
-    /// The mutations that erase a set of tracks' biometric copies (several statements, `;` at a line
+    /// The mutations that erase the listed tracks' biometric copies (several statements, `;` at a line
     /// end; see [`crate::statements`]).
     pub const ERASE_TRACKS: &str = include_str!("../clickhouse/queries/erase_tracks.sql");
     /// Exactly-once view of the events: total rows as analysts see them, and distinct ids.

@@ -137,6 +137,7 @@ impl EventGenerator {
             } as i32,
             report_sequence: sequence,
             sealed: None,
+            count_only_unmatched_faces: false,
         };
         let (descriptor, skip_reason, matches) = if is_face {
             let mut values: Vec<f32> = (0..192).map(|_| rng.random_range(-1.0f32..1.0)).collect();

@@ -296,8 +296,30 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
         report_sequence: 1,
         ..stranger.clone()
     };
+    // Privacy by default: on cam-3, faces that match no one are kept as counts only. Both arrive
+    // sealed as ingest seals them (the track's image key in PostgreSQL); the stranger's report ends
+    // its track.
+    let images = sightline_common::keys::Sealer::new(
+        sightline_common::privacy::PrivacySettings::default().key_store(Default::default(), pool.clone())?,
+        sightline_common::keys::KeyClass::Image,
+    );
+    let counted = |event: &DetectionEvent, ended: bool| DetectionEvent {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        stream_id: "cam-3".into(),
+        track_id: uuid::Uuid::new_v4().to_string(),
+        schema_version: sightline_schemas::v1::SCHEMA_VERSION,
+        count_only_unmatched_faces: true,
+        track_ended: ended,
+        report_kind: if ended { TrackReportKind::Ended } else { TrackReportKind::First } as i32,
+        ..event.clone()
+    };
+    let (mut private_stranger, mut private_obama) = (counted(&stranger, true), counted(&obama2, false));
+    for event in [&mut private_stranger, &mut private_obama] {
+        let key = images.key(&event.stream_id, &event.track_id, event.first_seen_ms).await?;
+        sightline_common::sealing::seal_detection(event, &key)?;
+    }
     let producer = kafka.idempotent_producer()?;
-    for event in [&obama2, &obama3, &stranger, &body, &obama3_later] {
+    for event in [&obama2, &obama3, &stranger, &body, &obama3_later, &private_stranger, &private_obama] {
         produce(&producer, input, &event.stream_id, &event.encode_to_vec()).await?;
     }
     produce(&producer, input, "cam-1", b"not a detection").await?;
@@ -314,7 +336,7 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     produce(&producer, input, "cam-1", &garbage).await?;
 
     let consumer = test.reader(output, "reader")?;
-    let events = read(&consumer, &KeyReader::new(test.db.pool.clone())?, 5).await?;
+    let events = read(&consumer, &KeyReader::new(test.db.pool.clone())?, 7).await?;
 
     for (detection, who) in [(&obama2, "obama2.jpg"), (&obama3, "obama3.jpg")] {
         let event = &events[&detection.event_id];
@@ -342,6 +364,33 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     assert!(unknown.matches.is_empty(), "the stranger matches no one: {:?}", unknown.matches);
     let passed = &events[&body.event_id];
     assert_eq!((passed.descriptor_skip_reason.as_str(), passed.descriptor.is_none()), ("body", true));
+    // The counted stranger goes on as a count: no descriptor, no best shot in clear or sealed, and
+    // its track's key is destroyed; the listed person on the same stream is kept whole.
+    let counted_only = &events[&private_stranger.event_id];
+    let detection = counted_only.detection.as_ref().expect("the detection");
+    assert_eq!(
+        (
+            counted_only.descriptor_skip_reason.as_str(),
+            counted_only.descriptor.is_none(),
+            counted_only.sealed.is_none()
+        ),
+        ("unmatched_not_kept", true, true),
+        "{counted_only:?}"
+    );
+    assert!(detection.best_shot_jpeg.is_none() && detection.sealed.is_none(), "no best shot: {detection:?}");
+    let keys_left = |track: String| async move {
+        anyhow::Ok(
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM track_keys WHERE track_id = $1")
+                .bind(track)
+                .fetch_one(pool)
+                .await?,
+        )
+    };
+    assert_eq!(keys_left(private_stranger.track_id.clone()).await?, 0, "the unmatched track's keys are destroyed");
+    let listed = &events[&private_obama.event_id];
+    assert!(listed.descriptor.is_some() && listed.matches.first().is_some_and(|m| m.person_display_name == "Obama"));
+    assert!(listed.detection.as_ref().is_some_and(|d| d.sealed.is_some()), "the listed person's best shot is kept");
+    assert!(keys_left(private_obama.track_id.clone()).await? >= 2, "image and template keys, marked matched");
 
     let dead = test.reader(dlq, "dlq")?;
     let mut letters = HashMap::new();
@@ -377,19 +426,19 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     assert_eq!(event.track_best_match.as_ref(), Some(best));
     assert_eq!(event.descriptor, events_descriptor_of_stranger, "the same descriptor, not extracted again");
 
-    // What happened is visible in /metrics: 4 faces described (obama2, obama3, the stranger, obama3's
-    // later shot), one reused (the stranger's second report), one body skipped, three dead letters,
-    // and 3 matches.
+    // What happened is visible in /metrics: 6 faces described (obama2, obama3, the stranger, obama3's
+    // later shot, the two on cam-3), one reused (the stranger's second report), one body and one
+    // counted face skipped, three dead letters, and 4 matches.
     let metric = |name: &str| enrich.metric(name).unwrap_or(f64::NAN);
-    eventually(Duration::from_secs(10), "6 acknowledged outputs in /metrics", || async {
-        Ok((metric("sightline_enrich_produced_total") == 6.0).then_some(()))
+    eventually(Duration::from_secs(10), "8 acknowledged outputs in /metrics", || async {
+        Ok((metric("sightline_enrich_produced_total") == 8.0).then_some(()))
     })
     .await?;
-    assert_eq!(metric("sightline_enrich_described_total"), 4.0);
+    assert_eq!(metric("sightline_enrich_described_total"), 6.0);
     assert_eq!(metric("sightline_enrich_descriptors_reused_total"), 1.0);
-    assert_eq!(metric("sightline_enrich_skipped_total"), 1.0);
+    assert_eq!(metric("sightline_enrich_skipped_total"), 2.0);
     assert_eq!(metric("sightline_enrich_dead_lettered_total"), 3.0);
-    assert_eq!(metric("sightline_enrich_matches_total"), 3.0);
+    assert_eq!(metric("sightline_enrich_matches_total"), 4.0);
     let (status, ready) = enrich.get("/readyz")?;
     assert_eq!((status, ready.trim()), (200, "ready"));
 

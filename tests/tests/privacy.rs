@@ -137,6 +137,40 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
         .count();
     assert!(sealed_shots > 0, "best shots travel sealed");
 
+    // Every look at a face is recorded before the image is served: an analyst opens a best shot of
+    // the kept person's and the best shot of their alert, each twice (the second time, within the
+    // window, is the same look), and the audit log holds one record of each.
+    let pool = &pipeline.db.pool;
+    let query_port = pipeline.query_port.expect("the query API");
+    let sql = "SELECT toString(event_id) FROM best_shot_jpegs \
+               WHERE event_id IN (SELECT event_id FROM matches WHERE person_display_name = ?) LIMIT 1";
+    let shot: String = client.query(sql).bind(KEPT).fetch_one().await?;
+    let alert: uuid::Uuid = sqlx::query_scalar(
+        "SELECT id FROM alerts WHERE person_display_name = $1 AND best_shot_jpeg IS NOT NULL LIMIT 1",
+    )
+    .bind(KEPT)
+    .fetch_one(pool)
+    .await?;
+    for _ in 0..2 {
+        let looks = [
+            (query_port, format!("/v1/events/{shot}/best-shot")),
+            (pipeline.notifier_port, format!("/v1/alerts/{alert}/best-shot")),
+        ];
+        for (port, path) in looks {
+            let (status, _) = stack::http_request(port, "GET", &path, Some(ANALYST), "", b"")?;
+            assert_eq!(status, 200, "{path}");
+        }
+    }
+    let looks: Vec<(String, String, String, Option<i64>)> =
+        sqlx::query_as("SELECT action, subject, role, count FROM audit_log WHERE action LIKE 'image.%' ORDER BY id")
+            .fetch_all(pool)
+            .await?;
+    let expected_looks = vec![
+        ("image.best_shot".to_owned(), shot.clone(), "analyst".to_owned(), Some(1)),
+        ("image.alert_best_shot".to_owned(), alert.to_string(), "analyst".to_owned(), Some(1)),
+    ];
+    assert_eq!(looks, expected_looks, "one record per look at a face");
+
     // An admin erases the person: the preview counts what will go, per store, then the erasure
     // answers the same counts as its receipt. It covers their face tracks and the bodies those faces
     // were part of.
@@ -148,13 +182,11 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
             expected.insert((stream_id.clone(), parent));
         }
     }
-    let pool = &pipeline.db.pool;
     sightline_common::auth::register(pool, "privacy-officer", ADMIN, Role::Admin).await?;
     let person: uuid::Uuid = sqlx::query_scalar("SELECT id FROM watchlist_persons WHERE display_name = $1")
         .bind(ERASED)
         .fetch_one(pool)
         .await?;
-    let query_port = pipeline.query_port.expect("the query API");
     let request = json!({"person_id": person, "reason": "data subject request 2026-117"});
     let (status, preview) = call(query_port, "POST", "/v1/privacy/erasures/preview", ADMIN, Some(request.clone()))?;
     assert_eq!(status, 200, "{preview}");

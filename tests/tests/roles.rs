@@ -197,6 +197,7 @@ async fn every_route_with_every_role() -> anyhow::Result<()> {
         route(query_port, "GET", "/v1/audit", Need::Admin),
         route(query_port, "GET", "/v1/audit.csv", Need::Admin),
         route(query_port, "GET", "/v1/privacy/settings", Need::Admin),
+        route(query_port, "GET", "/v1/privacy/records-of-processing", Need::Admin),
         route(query_port, "GET", "/v1/privacy/retention-runs", Need::Admin),
         route(query_port, "POST", "/v1/privacy/retention-runs", Need::Admin),
         with_json(route(query_port, "POST", "/v1/privacy/erasures/preview", Need::Admin), erasure.clone()),

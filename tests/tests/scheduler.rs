@@ -216,6 +216,21 @@ async fn scheduled_reports_arrive_by_mail_once_each() -> anyhow::Result<()> {
         *by_id.entry(mail.header("Message-ID").unwrap_or_default()).or_default() += 1;
     }
     assert!(by_id.values().all(|&n| n == 1), "a run was mailed twice: {by_id:?}");
+    // Each mail is in the audit log with its recipients, recorded by the scheduler before it left.
+    let recorded: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT action, principal_name, detail FROM audit_log WHERE action LIKE 'export.mail.%' \
+         AND subject LIKE $1 ORDER BY id",
+    )
+    .bind(format!("schedule {csv_id} %"))
+    .fetch_all(&db.pool)
+    .await?;
+    assert_eq!(recorded.len(), mails.len(), "one audit record per mail: {recorded:?}");
+    assert!(
+        recorded.iter().all(|(action, who, detail)| action == "export.mail.csv"
+            && who == "scheduler"
+            && detail["recipients"] == json!([csv_to])),
+        "{recorded:?}"
+    );
 
     // The deliveries of the PDF schedule are visible, and counted.
     assert!(

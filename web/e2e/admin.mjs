@@ -89,6 +89,12 @@ await inBrowser(async ({ page, shot, login }) => {
     csv.startsWith("id,at,who,role,via,service,action,subject,count") && csv.includes(",ada,admin,session,query,export.csv,"),
     `the log as CSV: ${csv}`,
   );
+  const recordsLink = await page.getByTestId("records-of-processing").getAttribute("href");
+  const recordsDoc = await (await page.request.get(`${base}${recordsLink}`)).text();
+  expect(
+    recordsDoc.startsWith("# Records of processing") && recordsDoc.includes("| Face images |") && recordsDoc.includes("7 days if the face matched no watchlist"),
+    `the records of processing, from the settings: ${recordsDoc.slice(0, 400)}`,
+  );
   await shot("32-privacy");
   const retention = page.getByRole("table", { name: "Retention periods" });
   await retention.getByRole("row").filter({ hasText: "Face images, no watchlist match" }).getByRole("cell", { name: "7 days" }).waitFor();

@@ -14,7 +14,8 @@ import { Retention } from "./privacy/Retention";
 /** The kinds of action the filter offers (a kind is a prefix of the actions under it). */
 const ACTIONS = [
   { key: "", label: "every action" },
-  { key: "export", label: "exports (CSV, PDF)" },
+  { key: "image", label: "looks at face images" },
+  { key: "export", label: "exports (CSV, PDF, scheduled mails)" },
   { key: "search", label: "searches by face" },
   { key: "watchlist", label: "watchlist changes" },
   { key: "privacy", label: "erasures and retention runs" },

@@ -112,7 +112,13 @@ export function Retention() {
               ))}
             </tbody>
           </CardTable>
-          <p className="muted">Set in the services' [privacy] settings; the same file for every service.</p>
+          <p className="muted">
+            Set in the services' [privacy] settings; the same file for every service.{" "}
+            <a href="/api/v1/privacy/records-of-processing" download data-testid="records-of-processing">
+              Records of processing
+            </a>{" "}
+            (what is kept, where, for how long and who can read it, for your data-protection officer).
+          </p>
           <Runs />
         </>
       )}

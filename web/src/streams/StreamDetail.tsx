@@ -40,6 +40,8 @@ export function StreamDetail({ stream, seesFrames }: { stream: Stream; seesFrame
           <dd>
             face {stream.face_min_score}, person {stream.person_min_score}
           </dd>
+          <dt>Faces matching no watchlist</dt>
+          <dd>{stream.count_only_unmatched_faces ? "counted only (no image or descriptor kept)" : "kept"}</dd>
         </dl>
         {!seesFrames && <p className="muted">Frames are shown to analysts, operators and admins.</p>}
         {seesFrames &&

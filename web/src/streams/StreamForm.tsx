@@ -4,8 +4,11 @@ import { type Roi, type Stream, type StreamFields, api } from "../api";
 import { ConfirmAction, FieldProblem, FormProblem, useFormAction } from "../forms";
 import { localInput } from "../time";
 
-/** A form's text for each field: what the inputs hold (enabling is a button of its own). */
-type Draft = Record<Exclude<keyof StreamFields, "enabled">, string>;
+/** A form's text fields: what the inputs hold (enabling is a button of its own). */
+type TextField = Exclude<keyof StreamFields, "enabled" | "count_only_unmatched_faces">;
+
+/** What the form holds: the text fields and the privacy checkbox. */
+type Draft = Record<TextField, string> & { count_only_unmatched_faces: boolean };
 
 const NUMBER_FIELDS = ["analysis_fps", "face_min_score", "person_min_score"] as const;
 
@@ -20,6 +23,7 @@ function draftOf(stream: Stream | null): Draft {
     person_min_score: String(stream?.person_min_score ?? 0.5),
     roi: roi ? `${roi.x}, ${roi.y}, ${roi.width}, ${roi.height}` : "",
     media_start_ms: stream?.media_start_ms != null ? localInput(stream.media_start_ms) : "",
+    count_only_unmatched_faces: stream?.count_only_unmatched_faces ?? false,
   };
 }
 
@@ -44,6 +48,7 @@ function fieldsOf(draft: Draft): StreamFields {
     person_min_score: 0,
     roi: roiOf(draft.roi),
     media_start_ms: draft.media_start_ms === "" ? null : new Date(draft.media_start_ms).getTime(),
+    count_only_unmatched_faces: draft.count_only_unmatched_faces,
   };
   for (const field of NUMBER_FIELDS) fields[field] = Number(draft[field]);
   return fields;
@@ -91,7 +96,7 @@ export function StreamForm({ stream, onDone, onDeleted }: StreamFormProps) {
       await onDeleted();
     });
 
-  const input = (field: keyof Draft, label: string, extra: { type?: string; step?: string; placeholder?: string } = {}) => (
+  const input = (field: TextField, label: string, extra: { type?: string; step?: string; placeholder?: string } = {}) => (
     <label className={problem?.field === field ? "invalid" : undefined}>
       {label}
       <input
@@ -122,6 +127,14 @@ export function StreamForm({ stream, onDone, onDeleted }: StreamFormProps) {
         {input("media_start_ms", "For a file: when its first frame was taken (empty: from the file)", {
           type: "datetime-local",
         })}
+        <label className="check">
+          <input
+            type="checkbox"
+            checked={draft.count_only_unmatched_faces}
+            onChange={(e) => setDraft({ ...draft, count_only_unmatched_faces: e.target.checked })}
+          />
+          Keep faces that match no watchlist as counts only (no face image or descriptor is kept)
+        </label>
         <FieldProblem problem={problem} field={null} />
         <div className="buttons">
           <button type="submit" disabled={busy} aria-busy={busy}>
