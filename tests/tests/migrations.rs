@@ -53,6 +53,7 @@ async fn clickhouse_migrations_apply_once_and_refuse_edits() -> anyhow::Result<(
         tables,
         [
             "best_shot_jpegs",
+            "erasure_targets",
             "event_keys",
             "event_keys_mv",
             "events",

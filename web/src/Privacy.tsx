@@ -49,8 +49,8 @@ function AuditLog() {
     <section aria-labelledby="privacy-title">
       <h2 id="privacy-title">Audit log</h2>
       <p className="muted">
-        Who looked at or changed biometric data: exports, searches by face, watchlist changes, erasures, retention runs. Records cannot be
-        changed or deleted.
+        Who looked at or changed biometric data: looks at face images (once per person and image in 10 minutes), searches by face, exports
+        and scheduled mails, watchlist changes, erasures, retention runs. Records cannot be changed or deleted.
       </p>
       <form className="inline filters" aria-label="Filters" onSubmit={(event) => event.preventDefault()}>
         <RangePicker period={period} onChange={(next) => setQuery(periodChanges(next))} />
