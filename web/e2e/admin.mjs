@@ -92,7 +92,9 @@ await inBrowser(async ({ page, shot, login }) => {
   const recordsLink = await page.getByTestId("records-of-processing").getAttribute("href");
   const recordsDoc = await (await page.request.get(`${base}${recordsLink}`)).text();
   expect(
-    recordsDoc.startsWith("# Records of processing") && recordsDoc.includes("| Face images |") && recordsDoc.includes("7 days if the face matched no watchlist"),
+    recordsDoc.startsWith("# Records of processing") &&
+      recordsDoc.includes("| Face images |") &&
+      recordsDoc.includes("7 days if the face matched no watchlist"),
     `the records of processing, from the settings: ${recordsDoc.slice(0, 400)}`,
   );
   await shot("32-privacy");
