@@ -273,8 +273,6 @@ impl Pipeline {
         (matches, best)
     }
 
-    /// Seals `enriched`'s descriptor and matches with its track's template key (created on the
-    /// track's first sealed report, PostgreSQL retried); `false` on shutdown.
     /// Destroys the keys of `event`'s track, which ended matching no one on a counts-only stream;
     /// false when stopped while PostgreSQL fails.
     async fn destroy_unmatched_keys(&self, event: &DetectionEvent, shutdown: &Shutdown) -> bool {
@@ -285,6 +283,8 @@ impl Pipeline {
             .is_some()
     }
 
+    /// Seals `enriched`'s descriptor and matches with its track's template key (created on the
+    /// track's first sealed report, PostgreSQL retried); `false` on shutdown.
     async fn seal(&self, enriched: &mut EnrichedEvent, shutdown: &Shutdown) -> bool {
         let Some(detection) = enriched.detection.as_mut() else { return true };
         strip_detection(detection);

@@ -836,31 +836,26 @@ async fn latest_frame(
         None => Some(caller?.principal),
     };
     let snapshot = state.snapshots.read().ok().and_then(|s| s.get(&id).cloned());
-    let response = match snapshot {
-        Some(snapshot) => match representation {
+    // A user asking for a stream another instance runs gets that instance's frame.
+    let owner = match (&snapshot, &viewer) {
+        (None, Some(_)) => leases(&state.pool, Some(id)).await?.remove(&id).filter(|l| l.instance != state.instance),
+        _ => None,
+    };
+    let response = match (snapshot, owner) {
+        (Some(snapshot), _) => match representation {
             Representation::Jpeg => frame_response(axum::body::Bytes::from_owner(snapshot.jpeg), snapshot.capture_ms),
             Representation::Json => frame_json(&FrameView::from(&snapshot)),
         },
-        None => {
-            let owner = match viewer {
-                Some(_) => leases(&state.pool, Some(id)).await?.remove(&id).filter(|l| l.instance != state.instance),
-                None => None,
-            };
-            match owner {
-                Some(owner) => from_owner(state, &owner, id, representation).await?,
-                None => {
-                    let exists =
-                        sqlx::query("SELECT 1 FROM streams WHERE id = $1").bind(id).fetch_optional(&state.pool).await?;
-                    return Err(ApiError::not_found(match exists {
-                        Some(_) => {
-                            format!(
-                                "stream {id} has no analysed frame yet (it is not running, or has not read a frame)"
-                            )
-                        }
-                        None => format!("no stream {id}"),
-                    }));
+        (None, Some(owner)) => from_owner(state, &owner, id, representation).await?,
+        (None, None) => {
+            let exists =
+                sqlx::query("SELECT 1 FROM streams WHERE id = $1").bind(id).fetch_optional(&state.pool).await?;
+            return Err(ApiError::not_found(match exists {
+                Some(_) => {
+                    format!("stream {id} has no analysed frame yet (it is not running, or has not read a frame)")
                 }
-            }
+                None => format!("no stream {id}"),
+            }));
         }
     };
     // A user's look at a camera's frame (it shows faces) is recorded once per stream in the audit

@@ -8,19 +8,19 @@
 //!    sealed/clear ratio and `privacy_overhead=` (1 - that ratio).
 //! 2. **Erasure**: for each size N of `BENCH_TRACKS` (default `1000000,10000000`), a warehouse of N
 //!    generated tracks (`sightline_testkit::warehouse_load`, database `sightline_bench_erasure_<N>`)
-//!    and N track keys in PostgreSQL; a watchlist
-//!    person is erased through the query service's eraser (their tracks found and listed, keys
-//!    destroyed, the warehouse's mutations run to the end), against a peer in the same process: the
-//!    same erasure's preview (finding, listing and counting what it changes). The dataset is made
-//!    once per day and copied by hard links for every round. Prints `erasure_<N>_s=` (goal: under
-//!    300 s at 10M) with the ratio to the preview.
+//!    and N track keys in PostgreSQL; a watchlist person is erased through the query service's
+//!    eraser (their tracks found and listed, keys destroyed, the warehouse's mutations run to the
+//!    end), against a peer in the same process: the same erasure's preview (finding, listing and
+//!    counting what it changes). The dataset is made once per day and copied by hard links for
+//!    every round. Prints `erasure_<N>_s=` (goal: under 300 s at 10M) with the ratio to the
+//!    preview.
 
 // A benchmark: a failed expectation ends it with a message.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use anyhow::Context as _;
 use prometheus_client::registry::Registry;
-use sightline_common::auth::{Principal, Role, Via};
+use sightline_common::auth::Principal;
 use sightline_common::clock::now_ms;
 use sightline_common::http::Readiness;
 use sightline_common::keys::{KeyClass, KeyStore, Sealer, key_day, partition_name};
@@ -28,7 +28,7 @@ use sightline_common::privacy::PrivacySettings;
 use sightline_common::sealing::{seal_detection, seal_enriched};
 use sightline_query::erasure::{Eraser, ErasureRequest};
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce_events};
-use sightline_testkit::rounds::{env_number, median, summary};
+use sightline_testkit::rounds::{env_number, median, rate_until, summary};
 use sightline_testkit::stack::{self, Isolation, TestDatabase};
 use sightline_testkit::warehouse_load::{WarehouseLoad, person_id};
 use sightline_writer::metrics::WriterMetrics;
@@ -141,21 +141,13 @@ async fn writer_rate(
     let (trigger, shutdown) = sightline_common::shutdown::channel();
     let keys = privacy.key_ring(store.clone());
     let task = tokio::spawn(sightline_writer::run(settings, keys, shutdown, metrics.clone(), Readiness::new("bench")));
-    let mut first = None;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while metrics.inserted.get() < count {
-        anyhow::ensure!(Instant::now() < deadline, "the writer did not land {count} events in time");
-        if first.is_none() && metrics.consumer.consumed.get() > 0 {
-            first = Some(Instant::now());
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let elapsed = first.context("no message consumed")?.elapsed().as_secs_f64();
+    let (consumed, landed) = (|| metrics.consumer.consumed.get(), || metrics.inserted.get());
+    let rate = rate_until("the writer", count, Duration::from_secs(600), consumed, landed).await?;
     trigger.trigger();
     task.await??;
     anyhow::ensure!(metrics.erased_fields.get() == 0, "no key may be missing");
     database.server_client().query(&format!("DROP DATABASE IF EXISTS {}", database.database)).execute().await?;
-    Ok(count as f64 / elapsed)
+    Ok(rate)
 }
 
 /// Erasure of a person among `size` tracks, against a preview of the same erasure (what it reads).
@@ -200,7 +192,7 @@ async fn erasure(size: u64) -> anyhow::Result<()> {
 
     let work = stack::clickhouse(&format!("sightline_bench_erasure_{size}_work"));
     let eraser = Eraser { pool: db.pool.clone(), clickhouse: work.clone(), key_cache: Duration::from_secs(60) };
-    let admin = Principal { id: uuid::Uuid::nil(), name: "bench".into(), role: Role::Admin, via: Via::Service };
+    let admin = Principal::service("bench");
     let rounds = env_number("BENCH_ROUNDS", 3).max(1);
     let (mut seconds, mut ratios) = (Vec::new(), Vec::new());
     for round in 0..rounds {

@@ -22,6 +22,29 @@ pub fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// Items per second of a run watched through two counters: from the moment `started` first counts
+/// something to the moment `done` counts `count` items (polled every 2 ms). An error names `what`
+/// when that takes longer than `limit`.
+pub async fn rate_until(
+    what: &str,
+    count: u64,
+    limit: std::time::Duration,
+    started: impl Fn() -> u64,
+    done: impl Fn() -> u64,
+) -> anyhow::Result<f64> {
+    let deadline = std::time::Instant::now() + limit;
+    let mut first = None;
+    while done() < count {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "{what} did not reach {count} in {limit:?}");
+        if first.is_none() && started() > 0 {
+            first = Some(std::time::Instant::now());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let first = first.ok_or_else(|| anyhow::anyhow!("{what}: nothing started"))?;
+    Ok(count as f64 / first.elapsed().as_secs_f64())
+}
+
 /// `median (min–max over N rounds)`, for a benchmark's summary line.
 pub fn summary(values: &[f64]) -> String {
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);

@@ -30,7 +30,7 @@ use sightline_common::http::Readiness;
 use sightline_common::kafka::TopicSpec;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce};
-use sightline_testkit::rounds::{median, summary};
+use sightline_testkit::rounds::{median, rate_until, summary};
 use sightline_testkit::stack;
 use sightline_writer::metrics::WriterMetrics;
 use sightline_writer::settings::WriterSettings;
@@ -131,19 +131,11 @@ async fn bench_writer(topic: &str, count: u64, run: &str) -> anyhow::Result<f64>
     let pool = sqlx::PgPool::connect_lazy(&stack::postgres_url())?;
     let keys = settings.privacy.key_ring(settings.privacy.key_store(settings.deployment, pool)?);
     let task = tokio::spawn(sightline_writer::run(settings, keys, shutdown, metrics.clone(), Readiness::new("bench")));
-    let mut first = None;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while metrics.inserted.get() < count {
-        anyhow::ensure!(Instant::now() < deadline, "writer did not land {count} events in time");
-        if first.is_none() && metrics.consumer.consumed.get() > 0 {
-            first = Some(Instant::now());
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let elapsed = first.context("no message consumed")?.elapsed().as_secs_f64();
+    let (consumed, landed) = (|| metrics.consumer.consumed.get(), || metrics.inserted.get());
+    let rate = rate_until("the writer", count, Duration::from_secs(600), consumed, landed).await?;
     trigger.trigger();
     task.await??;
-    Ok(count as f64 / elapsed)
+    Ok(rate)
 }
 
 /// A bare consume: every message read, nothing decoded; returns the rate and the payloads.
