@@ -852,7 +852,10 @@ async fn latest_frame(
                 sqlx::query("SELECT 1 FROM streams WHERE id = $1").bind(id).fetch_optional(&state.pool).await?;
             return Err(ApiError::not_found(match exists {
                 Some(_) => {
-                    format!("stream {id} has no analysed frame yet (it is not running, or has not read a frame)")
+                    format!(
+                        "stream {id} has no analysed frame yet (it is not running, has not read a frame, \
+                         or is a file that finished on another instance: restart it to see it again)"
+                    )
                 }
                 None => format!("no stream {id}"),
             }));

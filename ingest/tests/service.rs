@@ -413,7 +413,22 @@ async fn instances_share_the_streams_and_take_over_a_stopped_ones() -> anyhow::R
         tokio::task::spawn_blocking(move || request(other_port, "GET", "/v1/streams", Some("ops-secret"), None))
             .await?;
     let file_id = id_named(&list, "file");
-    let frame = snapshot(other_port, &file_id, &[("Authorization", "Bearer ops-secret")]).await?;
+    // Frames live in the memory of the instance that analysed them: a file that finished before it
+    // changed hands has none on its new owner. Played again, its owner has one.
+    let restart_path = format!("/v1/streams/{file_id}/restart");
+    let (status, restarted) = tokio::task::spawn_blocking(move || {
+        request(other_port, "POST", &restart_path, Some("ops-secret"), None)
+    })
+    .await?;
+    assert_eq!(status, 202, "{restarted}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let frame = loop {
+        let frame = snapshot(other_port, &file_id, &[("Authorization", "Bearer ops-secret")]).await?;
+        if frame.status != 404 || Instant::now() > deadline {
+            break frame;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert_eq!(frame.status, 200, "{}", String::from_utf8_lossy(&frame.body));
     assert_eq!(frame.header("content-type"), Some("image/jpeg"));
     assert!(frame.body.starts_with(&[0xFF, 0xD8]), "a JPEG");
