@@ -177,7 +177,11 @@ fn ingest_run(
         metrics: Default::default(),
         clock: MediaClock::for_source(&video.display().to_string(), None),
         // As in production: a snapshot a second.
-        snapshot: Some(SnapshotSlot { board: Default::default(), stream: uuid::Uuid::nil() }),
+        snapshot: Some(SnapshotSlot {
+            board: Default::default(),
+            stream: uuid::Uuid::nil(),
+            blur_faces_for_viewers: false,
+        }),
         // Sealing's cost is measured by `make bench-privacy`.
         sealer: None,
     };

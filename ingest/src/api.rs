@@ -27,7 +27,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::{Json, Router};
 use serde::{Deserialize, Deserializer, Serialize};
-use sightline_common::api::{AnyRole, ApiError, Caller, Manages, SeesPeople, check_text, mask_url};
+use sightline_common::api::{AnyRole, ApiError, Caller, Manages, check_text, mask_url};
 use sightline_common::audit;
 use sightline_common::auth::{PEER_TICKET_HEADER, Role};
 use sightline_common::openapi;
@@ -67,6 +67,9 @@ pub struct Stream {
     /// Privacy by default: faces that match no watchlist are kept as counts only (no descriptor, no
     /// best shot; their tracks' keys destroyed when they end).
     pub count_only_unmatched_faces: bool,
+    /// Privacy by default: viewers see its frames with every face blurred (off: viewers see none of
+    /// its frames; analysts and up see them whole either way).
+    pub blur_faces_for_viewers: bool,
     /// For a video file: when its first frame was taken, ms since the epoch (capture times are this
     /// plus the frame's position in the file); null: the file's last modification minus its length.
     pub media_start_ms: Option<i64>,
@@ -89,6 +92,7 @@ impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for Stream {
             person_min_score: row.try_get("person_min_score")?,
             enabled: row.try_get("enabled")?,
             count_only_unmatched_faces: row.try_get("count_only_unmatched_faces")?,
+            blur_faces_for_viewers: row.try_get("blur_faces_for_viewers")?,
             media_start_ms: row.try_get("media_start_ms")?,
             finished_ms: row.try_get("finished_ms")?,
         })
@@ -137,6 +141,9 @@ pub struct StreamInput {
     /// Faces that match no watchlist kept as counts only (default: kept whole).
     #[serde(default)]
     pub count_only_unmatched_faces: bool,
+    /// Viewers see its frames with every face blurred (default: viewers see none of its frames).
+    #[serde(default)]
+    pub blur_faces_for_viewers: bool,
     /// For a video file: when its first frame was taken, ms since the epoch.
     #[serde(default)]
     pub media_start_ms: Option<i64>,
@@ -180,6 +187,8 @@ pub struct StreamPatch {
     pub enabled: Option<bool>,
     /// Faces that match no watchlist kept as counts only.
     pub count_only_unmatched_faces: Option<bool>,
+    /// Viewers see its frames with every face blurred.
+    pub blur_faces_for_viewers: Option<bool>,
     /// For a video file: when its first frame was taken (null: from the file).
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>)]
@@ -204,6 +213,7 @@ impl StreamPatch {
             person_min_score: self.person_min_score.unwrap_or(stored.person_min_score),
             enabled: self.enabled.unwrap_or(stored.enabled),
             count_only_unmatched_faces: self.count_only_unmatched_faces.unwrap_or(stored.count_only_unmatched_faces),
+            blur_faces_for_viewers: self.blur_faces_for_viewers.unwrap_or(stored.blur_faces_for_viewers),
             media_start_ms: self.media_start_ms.unwrap_or(stored.media_start_ms),
         }
     }
@@ -587,11 +597,11 @@ fn view(mut stream: Stream, state: &ApiState, role: Role, lease: Option<&Lease>)
 
 /// The columns of a [`Stream`], in its field order.
 pub(crate) const COLUMNS: &str = "id, name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, \
-     enabled, count_only_unmatched_faces, media_start_ms, (extract(epoch from finished_at) * 1000)::bigint AS finished_ms";
+     enabled, count_only_unmatched_faces, blur_faces_for_viewers, media_start_ms, (extract(epoch from finished_at) * 1000)::bigint AS finished_ms";
 
 type StreamQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Stream, sqlx::postgres::PgArguments>;
 
-/// Binds the input's fields as parameters $1..$10, in the order INSERT and UPDATE name them.
+/// Binds the input's fields as parameters $1..$11, in the order INSERT and UPDATE name them.
 fn bind_input<'q>(query: StreamQuery<'q>, input: &'q StreamInput) -> StreamQuery<'q> {
     query
         .bind(input.name.trim())
@@ -604,6 +614,7 @@ fn bind_input<'q>(query: StreamQuery<'q>, input: &'q StreamInput) -> StreamQuery
         .bind(input.enabled)
         .bind(input.media_start_ms)
         .bind(input.count_only_unmatched_faces)
+        .bind(input.blur_faces_for_viewers)
 }
 
 fn parse_input(
@@ -664,7 +675,8 @@ async fn create(
     let input = parse_input(body, &state.sources)?;
     let sql = format!(
         "INSERT INTO streams (name, source_url, site, analysis_fps, roi, face_min_score, person_min_score, enabled, \
-         media_start_ms, count_only_unmatched_faces) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+         media_start_ms, count_only_unmatched_faces, blur_faces_for_viewers) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
     );
     let stream: Stream = bind_input(sqlx::query_as(&sql), &input).fetch_one(&state.pool).await?;
     Ok((StatusCode::CREATED, Json(view(stream, &state, caller.role, None))))
@@ -725,7 +737,7 @@ async fn update(
     let sql = format!(
         "UPDATE streams SET name = $1, source_url = $2, site = $3, analysis_fps = $4, roi = $5, face_min_score = $6, \
          person_min_score = $7, enabled = $8, media_start_ms = $9, count_only_unmatched_faces = $10, \
-         finished_at = NULL, updated_at = now() WHERE id = $11 RETURNING {COLUMNS}"
+         blur_faces_for_viewers = $11, finished_at = NULL, updated_at = now() WHERE id = $12 RETURNING {COLUMNS}"
     );
     let stream: Stream = bind_input(sqlx::query_as(&sql), &input).bind(id).fetch_one(&mut *transaction).await?;
     transaction.commit().await?;
@@ -733,37 +745,62 @@ async fn update(
     Ok(Json(view(stream, state, caller.role, lease.get(&id))))
 }
 
-/// The stream's last analysed frame, JPEG, with its detections drawn (analysts and up).
+/// Which copy of a frame is asked for.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct FrameQuery {
+    /// `blurred`: the copy with every face blurred, the only one viewers get, and only of a stream
+    /// with `blur_faces_for_viewers`; `whole` (the default for analysts and up): faces as seen.
+    #[param(inline)]
+    faces: Option<FacesShown>,
+}
+
+/// How faces are shown on a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum FacesShown {
+    /// As the camera saw them.
+    Whole,
+    /// Every detected face and head pixelated.
+    Blurred,
+}
+
+/// The stream's last analysed frame, JPEG, with its detections drawn.
 ///
 /// Renewed every second while the stream runs; the capture time is in `X-Capture-Ms`. 404 while
-/// the stream has no analysed frame.
-#[utoipa::path(get, path = "/v1/streams/{id}/snapshot", tag = "streams", params(("id" = Uuid, Path, description = "The stream.")),
+/// the stream has no analysed frame. Analysts and up see faces; viewers see the frames of a stream
+/// with `blur_faces_for_viewers` with every face blurred (looks at whole faces are audited).
+#[utoipa::path(get, path = "/v1/streams/{id}/snapshot", tag = "streams", params(("id" = Uuid, Path, description = "The stream."), FrameQuery),
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "the frame",
         headers(("X-Capture-Ms" = i64, description = "When the frame was captured, ms since the epoch")))))]
 async fn snapshot(
     State(state): State<ApiState>,
-    caller: Result<Caller<SeesPeople>, ApiError>,
+    caller: Result<Caller<AnyRole>, ApiError>,
     Path(id): Path<String>,
+    query: Result<axum::extract::Query<FrameQuery>, axum::extract::rejection::QueryRejection>,
     headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
-    latest_frame(&state, caller, &id, &headers, Representation::Jpeg).await
+    let faces = query.map_err(ApiError::invalid_query)?.0.faces;
+    latest_frame(&state, caller, &id, faces, &headers, Representation::Jpeg).await
 }
 
 /// The stream's last analysed frame with what was detected in it: the JPEG (base64, detections
-/// drawn) and each box with its track, as fractions of the frame (analysts and up).
+/// drawn) and each box with its track, as fractions of the frame.
 ///
 /// For the camera wall, which puts the names of identified people on their boxes: the boxes are
 /// those of this very JPEG. Renewed every second while the stream runs; 404 while the stream has
-/// no analysed frame.
-#[utoipa::path(get, path = "/v1/streams/{id}/frame", tag = "streams", params(("id" = Uuid, Path, description = "The stream.")),
+/// no analysed frame. Who sees faces: as for the snapshot.
+#[utoipa::path(get, path = "/v1/streams/{id}/frame", tag = "streams", params(("id" = Uuid, Path, description = "The stream."), FrameQuery),
     responses((status = 200, body = FrameView)))]
 async fn frame(
     State(state): State<ApiState>,
-    caller: Result<Caller<SeesPeople>, ApiError>,
+    caller: Result<Caller<AnyRole>, ApiError>,
     Path(id): Path<String>,
+    query: Result<axum::extract::Query<FrameQuery>, axum::extract::rejection::QueryRejection>,
     headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, ApiError> {
-    latest_frame(&state, caller, &id, &headers, Representation::Json).await
+    let faces = query.map_err(ApiError::invalid_query)?.0.faces;
+    latest_frame(&state, caller, &id, faces, &headers, Representation::Json).await
 }
 
 /// A stream's last analysed frame with its boxes (`GET /v1/streams/{id}/frame`).
@@ -779,17 +816,22 @@ pub(crate) struct FrameView {
     boxes: Vec<crate::snapshot::SnapshotBox>,
     /// The JPEG, base64.
     jpeg: String,
+    /// Whether its faces are blurred.
+    #[serde(default)]
+    faces_blurred: bool,
 }
 
-impl From<&crate::snapshot::Snapshot> for FrameView {
-    fn from(snapshot: &crate::snapshot::Snapshot) -> Self {
+impl FrameView {
+    /// `snapshot` with `jpeg`, one of its copies.
+    fn new(snapshot: &crate::snapshot::Snapshot, jpeg: &[u8], faces_blurred: bool) -> Self {
         use base64::Engine as _;
         Self {
             capture_ms: snapshot.capture_ms,
             width: snapshot.width,
             height: snapshot.height,
             boxes: snapshot.boxes.clone(),
-            jpeg: base64::engine::general_purpose::STANDARD.encode(&snapshot.jpeg),
+            jpeg: base64::engine::general_purpose::STANDARD.encode(jpeg),
+            faces_blurred,
         }
     }
 }
@@ -813,27 +855,39 @@ impl Representation {
     }
 }
 
-/// The last analysed frame of stream `id` as `representation`: this instance's when it runs the
-/// stream, else the owner's.
+/// The last analysed frame of stream `id` as `representation`, with `faces` shown as asked (or as
+/// the caller's role allows): this instance's when it runs the stream, else the owner's.
 async fn latest_frame(
     state: &ApiState,
-    caller: Result<Caller<SeesPeople>, ApiError>,
+    caller: Result<Caller<AnyRole>, ApiError>,
     id: &str,
+    faces: Option<FacesShown>,
     headers: &axum::http::HeaderMap,
     representation: Representation,
 ) -> Result<axum::response::Response, ApiError> {
     let id = parse_id(id)?;
     // Another instance asking for a frame of a stream this one runs shows a ticket of its own for
-    // this stream (it checked its caller); anyone else is a caller who must see people.
-    let viewer = match headers.get(PEER_TICKET_HEADER) {
+    // this stream (it checked its caller and asks for the copy the caller may see); anyone else is a
+    // user who sees faces whole if their role sees people, else blurred if the stream allows it.
+    let (viewer, faces) = match headers.get(PEER_TICKET_HEADER) {
         Some(ticket) => {
             let ticket = ticket.to_str().unwrap_or_default();
             if !sightline_common::auth::redeem_service_ticket(&state.pool, ticket, id).await? {
                 return Err(ApiError(StatusCode::UNAUTHORIZED, "unknown, used or expired peer ticket".into()));
             }
-            None
+            (None, faces.unwrap_or(FacesShown::Whole))
         }
-        None => Some(caller?.principal),
+        None => {
+            let caller = caller?;
+            let faces = match caller.role.can_see_people() {
+                true => faces.unwrap_or(FacesShown::Whole),
+                false => FacesShown::Blurred,
+            };
+            if faces == FacesShown::Blurred {
+                shows_blurred_frames(&state.pool, id).await?;
+            }
+            (Some(caller.principal), faces)
+        }
     };
     let snapshot = state.snapshots.read().ok().and_then(|s| s.get(&id).cloned());
     // A user asking for a stream another instance runs gets that instance's frame.
@@ -841,13 +895,18 @@ async fn latest_frame(
         (None, Some(_)) => leases(&state.pool, Some(id)).await?.remove(&id).filter(|l| l.instance != state.instance),
         _ => None,
     };
-    let response = match (snapshot, owner) {
-        (Some(snapshot), _) => match representation {
-            Representation::Jpeg => frame_response(axum::body::Bytes::from_owner(snapshot.jpeg), snapshot.capture_ms),
-            Representation::Json => frame_json(&FrameView::from(&snapshot)),
+    // The copy asked for (a blurred one is rendered only while the stream shows viewers frames).
+    let copy = snapshot.map(|snapshot| match faces {
+        FacesShown::Whole => Some((snapshot.jpeg.clone(), snapshot)),
+        FacesShown::Blurred => snapshot.blurred_jpeg.clone().map(|jpeg| (jpeg, snapshot)),
+    });
+    let response = match (copy, owner) {
+        (Some(Some((jpeg, snapshot))), _) => match representation {
+            Representation::Jpeg => frame_response(axum::body::Bytes::from_owner(jpeg), snapshot.capture_ms),
+            Representation::Json => frame_json(&FrameView::new(&snapshot, &jpeg, faces == FacesShown::Blurred)),
         },
-        (None, Some(owner)) => from_owner(state, &owner, id, representation).await?,
-        (None, None) => {
+        (None, Some(owner)) => from_owner(state, &owner, id, faces, representation).await?,
+        (Some(None), _) | (None, None) => {
             let exists =
                 sqlx::query("SELECT 1 FROM streams WHERE id = $1").bind(id).fetch_optional(&state.pool).await?;
             return Err(ApiError::not_found(match exists {
@@ -861,14 +920,35 @@ async fn latest_frame(
             }));
         }
     };
-    // A user's look at a camera's frame (it shows faces) is recorded once per stream in the audit
+    // A user's look at a camera's frame with faces whole is recorded once per stream in the audit
     // window, by the instance the user asked; a peer serving it for that instance records nothing.
     if let Some(viewer) = viewer
+        && faces == FacesShown::Whole
         && response.status().is_success()
     {
         audit::record_view(&state.pool, &viewer, "ingest", "image.snapshot", id.to_string()).await?;
     }
     Ok(response)
+}
+
+/// Passes when stream `id` shows its frames to viewers with faces blurred; 403 when it does not,
+/// 404 when there is no such stream.
+async fn shows_blurred_frames(pool: &PgPool, id: Uuid) -> Result<(), ApiError> {
+    let shows: Option<bool> = sqlx::query_scalar("SELECT blur_faces_for_viewers FROM streams WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    match shows {
+        Some(true) => Ok(()),
+        Some(false) => Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!(
+                "stream {id} shows its frames to analysts and up only; an operator can let viewers see them \
+                 with faces blurred (blur_faces_for_viewers)"
+            ),
+        )),
+        None => Err(ApiError::not_found(format!("no stream {id}"))),
+    }
 }
 
 /// How long a peer ticket may wait to be used, in seconds (the request follows at once).
@@ -901,6 +981,7 @@ async fn from_owner(
     state: &ApiState,
     owner: &Lease,
     id: Uuid,
+    faces: FacesShown,
     representation: Representation,
 ) -> Result<axum::response::Response, ApiError> {
     let unavailable = |why: String| {
@@ -911,7 +992,12 @@ async fn from_owner(
         )
     };
     let ticket = sightline_common::auth::service_ticket(&state.pool, id, PEER_TICKET_SECONDS).await?;
-    let uri = format!("{}/v1/streams/{id}/{}", owner.api_url.trim_end_matches('/'), representation.segment());
+    let copy = match faces {
+        FacesShown::Whole => "whole",
+        FacesShown::Blurred => "blurred",
+    };
+    let uri =
+        format!("{}/v1/streams/{id}/{}?faces={copy}", owner.api_url.trim_end_matches('/'), representation.segment());
     let request = axum::http::Request::get(uri)
         .header(PEER_TICKET_HEADER, ticket)
         .body(axum::body::Body::empty())

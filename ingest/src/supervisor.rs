@@ -122,7 +122,11 @@ fn start_worker(settings: &SupervisorSettings, stream: &Stream) -> anyhow::Resul
         roi: stream.roi.as_ref().map(|r| r.0),
         metrics: settings.metrics.stream(&stream.id.to_string()),
         clock: MediaClock::for_source(&stream.source_url, stream.media_start_ms),
-        snapshot: Some(SnapshotSlot { board: settings.snapshots.clone(), stream: stream.id }),
+        snapshot: Some(SnapshotSlot {
+            board: settings.snapshots.clone(),
+            stream: stream.id,
+            blur_faces_for_viewers: stream.blur_faces_for_viewers,
+        }),
         sealer: settings.sealer.clone(),
     };
     StreamWorker::start(worker_settings, Models { faces, people })

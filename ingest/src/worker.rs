@@ -289,7 +289,14 @@ impl FrameHandler for Analysis {
             && snapshot_due
         {
             self.last_snapshot = Some(Instant::now());
-            if let Some(snapshot) = crate::snapshot::render(&frame.frame, &detections, &tracks, self.roi, capture_ms) {
+            if let Some(snapshot) = crate::snapshot::render(
+                &frame.frame,
+                &detections,
+                &tracks,
+                self.roi,
+                capture_ms,
+                slot.blur_faces_for_viewers,
+            ) {
                 slot.put(snapshot);
             }
         }

@@ -186,6 +186,7 @@ async fn streams_api_end_to_end() -> anyhow::Result<()> {
     };
     let taken = Snapshot {
         jpeg: jpeg.clone().into(),
+        blurred_jpeg: None,
         capture_ms: 1_700_000_000_123,
         faces: 1,
         bodies: 0,
@@ -212,7 +213,42 @@ async fn streams_api_end_to_end() -> anyhow::Result<()> {
     assert_eq!(framed, jpeg, "the frame's JPEG is the snapshot's");
     assert_eq!((frame["capture_ms"].as_i64(), frame["width"].as_u64()), (Some(1_700_000_000_123), Some(640)));
     assert_eq!(frame["boxes"], json!([face]), "{frame}");
-    assert_eq!(call("GET", format!("/v1/streams/{id}/frame"), Some("viewer-secret"), None).await?.0, 403);
+    let (status, refused) = call("GET", format!("/v1/streams/{id}/frame"), Some("viewer-secret"), None).await?;
+    assert_eq!(status, 403, "{refused}");
+    assert!(refused["error"].as_str().is_some_and(|e| e.contains("blur_faces_for_viewers")), "{refused}");
+
+    // A stream that shows viewers its frames with faces blurred: viewers get only the blurred copy,
+    // whatever they ask; analysts and up get it when they ask for it. Only looks at whole faces are
+    // audited.
+    let (status, changed) = patch(json!({"blur_faces_for_viewers": true}), "operator-secret").await?;
+    assert_eq!((status, &changed["blur_faces_for_viewers"]), (200, &json!(true)), "{changed}");
+    let blurred: Vec<u8> = vec![0xff, 0xd8, 0xff, 0xe0, 9, 9, 9, 0xff, 0xd9];
+    let with_blurred =
+        Snapshot { blurred_jpeg: Some(blurred.clone().into()), ..snapshots.read().expect("board")[&stream_id].clone() };
+    snapshots.write().expect("board").insert(stream_id, with_blurred);
+    let seen = |path: String, token: &'static str| {
+        tokio::task::spawn_blocking(move || http_exchange(port, "GET", &path, Some(token), "", b""))
+    };
+    for path in [snapshot_path.clone(), format!("{snapshot_path}?faces=whole")] {
+        let served = seen(path, "viewer-secret").await??;
+        assert_eq!((served.status, &served.body), (200, &blurred), "a viewer sees the blurred copy only");
+    }
+    let (status, frame) = call("GET", format!("/v1/streams/{id}/frame"), Some("viewer-secret"), None).await?;
+    assert_eq!((status, &frame["faces_blurred"]), (200, &json!(true)), "{frame}");
+    let framed = base64::engine::general_purpose::STANDARD.decode(frame["jpeg"].as_str().unwrap_or_default())?;
+    assert_eq!(framed, blurred);
+    assert_eq!(seen(format!("{snapshot_path}?faces=blurred"), "operator-secret").await??.body, blurred);
+    assert_eq!(seen(snapshot_path.clone(), "operator-secret").await??.body, jpeg, "whole unless asked");
+    let bogus = seen(format!("{snapshot_path}?faces=some"), "operator-secret").await??;
+    assert!(bogus.status == 400 && String::from_utf8_lossy(&bogus.body).contains("faces"), "{bogus:?}");
+    let looks: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT role, count FROM audit_log WHERE action = 'image.snapshot' AND subject = $1 ORDER BY id",
+    )
+    .bind(&id)
+    .fetch_all(&database.pool)
+    .await?;
+    assert_eq!(looks, vec![("operator".to_owned(), 1)], "only looks at whole faces are recorded");
+
     let other = format!("/v1/streams/{}/snapshot", uuid::Uuid::new_v4());
     let unknown =
         tokio::task::spawn_blocking(move || http_exchange(port, "GET", &other, Some("admin-secret"), "", b""))

@@ -352,7 +352,7 @@ async fn instances_share_the_streams_and_take_over_a_stopped_ones() -> anyhow::R
     let people = cast(&mut detector);
     let dir = std::env::temp_dir().join(format!("sightline-instances-{}", std::process::id()));
     let video = encode_cast_video(&people, &dir);
-    let database = fresh_database("test_instances", &[("ops-secret", "operator")]).await?;
+    let database = fresh_database("test_instances", &[("ops-secret", "operator"), ("viewer-secret", "viewer")]).await?;
     let topic = format!("test.{}.detections", database.name);
     sightline_common::kafka::ensure_topics(
         &kafka(),
@@ -372,7 +372,9 @@ async fn instances_share_the_streams_and_take_over_a_stopped_ones() -> anyhow::R
     listening(port_a).await?;
 
     // Four streams: the video file, and three cameras nobody answers for (they keep reconnecting).
-    let mut streams = vec![json!({"name": "file", "source_url": video.display().to_string(), "analysis_fps": 5})];
+    let mut streams = vec![
+        json!({"name": "file", "source_url": video.display().to_string(), "analysis_fps": 5, "blur_faces_for_viewers": true}),
+    ];
     for n in 1..=3 {
         streams.push(json!({"name": format!("camera {n}"), "source_url": format!("rtsp://127.0.0.1:9/camera-{n}")}));
     }
@@ -416,10 +418,9 @@ async fn instances_share_the_streams_and_take_over_a_stopped_ones() -> anyhow::R
     // Frames live in the memory of the instance that analysed them: a file that finished before it
     // changed hands has none on its new owner. Played again, its owner has one.
     let restart_path = format!("/v1/streams/{file_id}/restart");
-    let (status, restarted) = tokio::task::spawn_blocking(move || {
-        request(other_port, "POST", &restart_path, Some("ops-secret"), None)
-    })
-    .await?;
+    let (status, restarted) =
+        tokio::task::spawn_blocking(move || request(other_port, "POST", &restart_path, Some("ops-secret"), None))
+            .await?;
     assert_eq!(status, 202, "{restarted}");
     let deadline = Instant::now() + Duration::from_secs(30);
     let frame = loop {
@@ -432,6 +433,12 @@ async fn instances_share_the_streams_and_take_over_a_stopped_ones() -> anyhow::R
     assert_eq!(frame.status, 200, "{}", String::from_utf8_lossy(&frame.body));
     assert_eq!(frame.header("content-type"), Some("image/jpeg"));
     assert!(frame.body.starts_with(&[0xFF, 0xD8]), "a JPEG");
+    // A viewer asking there gets the owner's blurred copy.
+    let frame_path = format!("/v1/streams/{file_id}/frame");
+    let (status, blurred) =
+        tokio::task::spawn_blocking(move || request(other_port, "GET", &frame_path, Some("viewer-secret"), None))
+            .await?;
+    assert_eq!((status, &blurred["faces_blurred"]), (200, &json!(true)), "{blurred}");
     // The owner takes only a ticket an instance issued for that stream.
     let owner_port = if other_port == port_a { port_b } else { port_a };
     let forged_ticket = snapshot(owner_port, &file_id, &[("X-Sightline-Peer-Ticket", "tk_never_issued")]).await?;

@@ -39,7 +39,8 @@ async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result
     )
     .await?;
 
-    let snapshots = SnapshotSlot { board: Default::default(), stream: uuid::Uuid::new_v4() };
+    let snapshots =
+        SnapshotSlot { board: Default::default(), stream: uuid::Uuid::new_v4(), blur_faces_for_viewers: false };
     let modified_ms = std::fs::metadata(&video)?.modified()?.duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let settings = file_settings(format!("cam-{tag}"), &video, topic.clone(), Some(snapshots.clone()));
     let worker = StreamWorker::start(settings, Models { faces: face_detector(), people: Some(person_detector()) })?;

@@ -152,7 +152,8 @@ pub fn records_of_processing(view: &PrivacyView, generated: &str) -> String {
     );
     let _ = writeln!(
         doc,
-        "- Roles: viewers see counts only; analysts and operators see people; admins also read the \
+        "- Roles: viewers see counts, and camera frames only with every face blurred (on the streams set \
+         to show them); analysts and operators see people; admins also read the \
          audit log and erase. Every look at a face image, face search, export and scheduled mail is \
          recorded in the audit log, which the services can only append to."
     );

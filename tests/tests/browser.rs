@@ -206,6 +206,14 @@ async fn an_operator_adds_the_test_video_and_sees_it_analysed() -> anyhow::Resul
     let video_url = [("SIGHTLINE_E2E_VIDEO_URL", camera.url.clone())];
     drive("streams.mjs", "add", &web.settings(operator.0, operator.1, &video_url));
     drive("streams.mjs", "viewer", &web.settings(viewer.0, viewer.1, &video_url));
+    drive("streams.mjs", "blur", &web.settings(operator.0, operator.1, &video_url));
+    drive("streams.mjs", "blurred", &web.settings(viewer.0, viewer.1, &video_url));
+    // The viewer's looks were at blurred faces: none is in the audit log; the operator's are.
+    let looks: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT role FROM audit_log WHERE action = 'image.snapshot' ORDER BY role")
+            .fetch_all(&web.db.pool)
+            .await?;
+    assert_eq!(looks, ["operator"], "only looks at whole faces are audited");
     drive("streams.mjs", "change", &web.settings(operator.0, operator.1, &video_url));
     // What the screens did, as stored: the URL as typed, the rate after the refusal, the new name.
     let stored: (String, String, i32, bool) =
@@ -221,6 +229,7 @@ async fn an_operator_adds_the_test_video_and_sees_it_analysed() -> anyhow::Resul
         "08-stream-running",
         "09-stream-disabled",
         "10-streams-viewer",
+        "11-wall-viewer-blurred",
         "24-stream-health",
         "28-stream-roi-drawn",
     ];

@@ -5,6 +5,9 @@
 //                                     with the service's message beside its field; see it running
 //                                     on the ingest instance that owns it, with its last analysed frame
 //   node web/e2e/streams.mjs viewer   (a viewer) the same stream without source URL, frame or changes
+//   node web/e2e/streams.mjs blur     (an operator) let viewers see the stream's frames, faces blurred
+//   node web/e2e/streams.mjs blurred  (a viewer) the stream's frame, faces blurred, on the wall and
+//                                     on the streams screen
 //   node web/e2e/streams.mjs change   (an operator) rename the stream, disable it; add a camera
 //                                     nobody answers for, read its health, delete it
 //
@@ -150,9 +153,41 @@ if (mode === "add") {
       .getByTestId("health")
       .getByText(/^running since/)
       .waitFor();
-    await tile.getByText("frames are for analysts and up").waitFor();
+    await tile.getByText("frames of this camera are for analysts and up").waitFor();
     expect((await page.getByRole("img").count()) === 0, "no frames on the wall");
   });
+} else if (mode === "blur") {
+  await inBrowser(async ({ page, login }) => {
+    await page.goto(`${base}/streams`);
+    await login(env("SIGHTLINE_E2E_USER"), env("SIGHTLINE_E2E_PASSWORD"));
+    await row(page, "Lobby camera").getByRole("button", { name: "Edit Lobby camera" }).click();
+    const edit = page.getByRole("form", { name: "Edit Lobby camera" });
+    await edit.getByLabel("Show viewers this camera's frames with every face blurred").check();
+    await edit.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("button", { name: "Lobby camera", exact: true }).click();
+    await page.getByText("shown, every face blurred").waitFor();
+  });
+} else if (mode === "blurred") {
+  await inBrowser(async ({ page, shot, login }) => {
+    await page.goto(`${base}/wall`);
+    await login(env("SIGHTLINE_E2E_USER"), env("SIGHTLINE_E2E_PASSWORD"));
+    // The wall's tile shows the camera's frame, marked as blurred, and no name.
+    const tile = page.getByRole("article", { name: "Camera Lobby camera" });
+    await tile.getByRole("img", { name: "Last analysed frame of Lobby camera" }).waitFor({ timeout: 30_000 });
+    await tile.getByTestId("faces-blurred").waitFor();
+    expect((await tile.getByTestId("name-on-box").count()) === 0, "no names for a viewer");
+    await shot("11-wall-viewer-blurred");
+    const [stream] = await (await page.request.get(`${base}/api/v1/streams`)).json();
+    for (const query of ["", "?faces=whole"]) {
+      const frame = await (await page.request.get(`${base}/api/v1/streams/${stream.id}/frame${query}`)).json();
+      expect(frame.faces_blurred === true, `the frame${query} a viewer gets is the blurred copy`);
+    }
+    // So does the stream's detail.
+    await page.getByRole("navigation").getByRole("link", { name: "Streams" }).click();
+    await page.getByRole("button", { name: "Lobby camera", exact: true }).click();
+    await page.getByRole("img", { name: "Last analysed frame of Lobby camera" }).waitFor({ timeout: 30_000 });
+    await page.getByTestId("faces-blurred").waitFor();
+  });
 } else {
-  throw new Error(`unknown mode ${mode} (add, viewer or change)`);
+  throw new Error(`unknown mode ${mode} (add, viewer, blur, blurred or change)`);
 }

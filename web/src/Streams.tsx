@@ -14,12 +14,12 @@ const REFRESH_MS = 2000;
 
 /**
  * The cameras and files being analysed, with their live state (refreshed every two seconds) and, for
- * those who may see faces, the last analysed frame; operators and admins add, change, disable,
+ * those who may see faces (or for viewers, blurred, where the stream allows it), the last analysed frame; operators and admins add, change, disable,
  * restart and delete them.
  */
 export function Streams() {
   const { can } = useSession();
-  const { manages, seesPeople: seesFrames } = can;
+  const { manages, seesPeople } = can;
   // Read every two seconds, also in a background tab (the state changes by itself).
   const list = useApi<Stream[]>("/v1/streams", { refetchInterval: REFRESH_MS, refetchIntervalInBackground: true });
   const streams = list.data ?? null;
@@ -67,7 +67,7 @@ export function Streams() {
     <WithPanel
       panelKey={editing !== null ? `edit ${editing === "new" ? "new" : editing.id}` : (shown?.id ?? null)}
       onClose={close}
-      panel={form || (shown && <StreamDetail stream={shown} seesFrames={seesFrames} />)}
+      panel={form || (shown && <StreamDetail stream={shown} seesPeople={seesPeople} />)}
     >
       <section aria-labelledby="streams-title">
         <div className="title-row">
@@ -93,7 +93,7 @@ export function Streams() {
                 <th>Run by</th>
                 <th>Analysed fps</th>
                 <th>Frames</th>
-                {seesFrames && <th>Source</th>}
+                {seesPeople && <th>Source</th>}
                 <th>Health</th>
                 {manages && <th />}
               </tr>
@@ -113,7 +113,7 @@ export function Streams() {
                   <td>{stream.owner ?? "–"}</td>
                   <td>{stream.state.fps?.toFixed(1) ?? "–"}</td>
                   <td>{stream.state.frames ?? "–"}</td>
-                  {seesFrames && <td className="url">{stream.source_url}</td>}
+                  {seesPeople && <td className="url">{stream.source_url}</td>}
                   <td>
                     <Health state={stream.state} />
                     {stream.state.delivery_error && (

@@ -67,7 +67,12 @@ export function Wall() {
         </label>
       </div>
       <ErrorLine error={readProblem(list.error)} />
-      {!seesPeople && <p className="muted">Frames and names are shown to analysts, operators and admins; here is each camera's health.</p>}
+      {!seesPeople && (
+        <p className="muted">
+          Names are shown to analysts, operators and admins; frames only of cameras that show viewers faces blurred. Here is each camera's
+          health.
+        </p>
+      )}
       {streams === null ? (
         !list.error && <p className="loading">Loading…</p>
       ) : shown.length === 0 ? (
@@ -75,7 +80,7 @@ export function Wall() {
       ) : (
         <div className="wall">
           {shown.map((stream) => (
-            <CameraTile key={stream.id} stream={stream} identified={identified} seesFrames={seesPeople} />
+            <CameraTile key={stream.id} stream={stream} identified={identified} seesPeople={seesPeople} />
           ))}
         </div>
       )}

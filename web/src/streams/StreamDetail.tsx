@@ -1,11 +1,13 @@
-// One stream's numbers and, for those who may see faces, its last analysed frame.
+// One stream's numbers and its last analysed frame: whole for those who may see faces, blurred for
+// viewers of a stream that shows them its frames.
 import { useState } from "react";
 import { type Stream } from "../api";
 import { Health, plural, time } from "./Health";
 
-/** One stream's numbers and, for those who may see faces, its last analysed frame. */
-export function StreamDetail({ stream, seesFrames }: { stream: Stream; seesFrames: boolean }) {
+/** One stream's numbers and its last analysed frame, as the user's role may see it. */
+export function StreamDetail({ stream, seesPeople }: { stream: Stream; seesPeople: boolean }) {
   const { state } = stream;
+  const seesFrames = seesPeople || stream.blur_faces_for_viewers;
   // The frame asked for, when the service no longer had it (the stream restarted or stopped between
   // reading its state and fetching the image): the next state says what there is.
   const [gone, setGone] = useState<number | null>(null);
@@ -42,8 +44,10 @@ export function StreamDetail({ stream, seesFrames }: { stream: Stream; seesFrame
           </dd>
           <dt>Faces matching no watchlist</dt>
           <dd>{stream.count_only_unmatched_faces ? "counted only (no image or descriptor kept)" : "kept"}</dd>
+          <dt>Frames for viewers</dt>
+          <dd>{stream.blur_faces_for_viewers ? "shown, every face blurred" : "not shown"}</dd>
         </dl>
-        {!seesFrames && <p className="muted">Frames are shown to analysts, operators and admins.</p>}
+        {!seesFrames && <p className="muted">This camera's frames are shown to analysts, operators and admins.</p>}
         {seesFrames &&
           (state.snapshot && state.snapshot.capture_ms !== gone ? (
             <figure>
@@ -58,7 +62,8 @@ export function StreamDetail({ stream, seesFrames }: { stream: Stream; seesFrame
                 <span data-testid="snapshot-counts">
                   {plural(state.snapshot.faces, "face")} (green), {plural(state.snapshot.bodies, "body", "bodies")} (blue)
                 </span>
-                {stream.roi && ", the region of interest in yellow"}.
+                {stream.roi && ", the region of interest in yellow"}
+                {!seesPeople && <span data-testid="faces-blurred">; faces blurred</span>}.
               </figcaption>
             </figure>
           ) : (

@@ -5,10 +5,13 @@ import { ConfirmAction, FieldProblem, FormProblem, useFormAction } from "../form
 import { localInput } from "../time";
 
 /** A form's text fields: what the inputs hold (enabling is a button of its own). */
-type TextField = Exclude<keyof StreamFields, "enabled" | "count_only_unmatched_faces">;
+type TextField = Exclude<keyof StreamFields, "enabled" | PrivacyField>;
 
-/** What the form holds: the text fields and the privacy checkbox. */
-type Draft = Record<TextField, string> & { count_only_unmatched_faces: boolean };
+/** The privacy checkboxes. */
+type PrivacyField = "count_only_unmatched_faces" | "blur_faces_for_viewers";
+
+/** What the form holds: the text fields and the privacy checkboxes. */
+type Draft = Record<TextField, string> & Record<PrivacyField, boolean>;
 
 const NUMBER_FIELDS = ["analysis_fps", "face_min_score", "person_min_score"] as const;
 
@@ -24,6 +27,7 @@ function draftOf(stream: Stream | null): Draft {
     roi: roi ? `${roi.x}, ${roi.y}, ${roi.width}, ${roi.height}` : "",
     media_start_ms: stream?.media_start_ms != null ? localInput(stream.media_start_ms) : "",
     count_only_unmatched_faces: stream?.count_only_unmatched_faces ?? false,
+    blur_faces_for_viewers: stream?.blur_faces_for_viewers ?? false,
   };
 }
 
@@ -49,6 +53,7 @@ function fieldsOf(draft: Draft): StreamFields {
     roi: roiOf(draft.roi),
     media_start_ms: draft.media_start_ms === "" ? null : new Date(draft.media_start_ms).getTime(),
     count_only_unmatched_faces: draft.count_only_unmatched_faces,
+    blur_faces_for_viewers: draft.blur_faces_for_viewers,
   };
   for (const field of NUMBER_FIELDS) fields[field] = Number(draft[field]);
   return fields;
@@ -134,6 +139,14 @@ export function StreamForm({ stream, onDone, onDeleted }: StreamFormProps) {
             onChange={(e) => setDraft({ ...draft, count_only_unmatched_faces: e.target.checked })}
           />
           Keep faces that match no watchlist as counts only (no face image or descriptor is kept)
+        </label>
+        <label className="check">
+          <input
+            type="checkbox"
+            checked={draft.blur_faces_for_viewers}
+            onChange={(e) => setDraft({ ...draft, blur_faces_for_viewers: e.target.checked })}
+          />
+          Show viewers this camera's frames with every face blurred (otherwise viewers see no frame)
         </label>
         <FieldProblem problem={problem} field={null} />
         <div className="buttons">

@@ -19,12 +19,13 @@ interface CameraTileProps {
   stream: Stream;
   /** Identified tracks, by track id. */
   identified: Map<string, Identified>;
-  /** Whether the user may see frames (and so faces and names). */
-  seesFrames: boolean;
+  /** Whether the user may see faces and names (else only frames of a stream that blurs faces for viewers). */
+  seesPeople: boolean;
 }
 
 /** A camera's tile. */
-export function CameraTile({ stream, identified, seesFrames }: CameraTileProps) {
+export function CameraTile({ stream, identified, seesPeople }: CameraTileProps) {
+  const seesFrames = seesPeople || stream.blur_faces_for_viewers;
   const hasFrame = seesFrames && stream.state.snapshot != null;
   const running = stream.state.phase === "running";
   const frame = useApi<Frame>(hasFrame ? `/v1/streams/${stream.id}/frame` : null, {
@@ -39,6 +40,12 @@ export function CameraTile({ stream, identified, seesFrames }: CameraTileProps) 
         <strong>{stream.name}</strong>
         {stream.site && <span className="muted"> {stream.site}</span>}
         {frame && <span className="muted tile-time">{time(frame.capture_ms)}</span>}
+        {frame?.faces_blurred && (
+          <span className="muted" data-testid="faces-blurred">
+            {" "}
+            faces blurred
+          </span>
+        )}
       </header>
       <div className="tile-frame">
         {frame && hasFrame ? (
@@ -67,7 +74,7 @@ export function CameraTile({ stream, identified, seesFrames }: CameraTileProps) 
             })}
           </>
         ) : (
-          <div className="no-frame">{seesFrames ? "no analysed frame" : "frames are for analysts and up"}</div>
+          <div className="no-frame">{seesFrames ? "no analysed frame" : "frames of this camera are for analysts and up"}</div>
         )}
       </div>
       <footer>
