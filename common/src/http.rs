@@ -82,6 +82,13 @@ impl Readiness {
         }
     }
 
+    /// `feature` works again.
+    pub fn available(&self, feature: &'static str) {
+        if let Ok(mut unavailable) = self.unavailable.lock() {
+            unavailable.remove(feature);
+        }
+    }
+
     /// The features that are unavailable, with their reasons; `None` when every one works.
     pub fn limitations(&self) -> Option<String> {
         let Ok(unavailable) = self.unavailable.lock() else { return Some("state poisoned".into()) };

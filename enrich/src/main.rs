@@ -207,6 +207,7 @@ async fn main() -> anyhow::Result<()> {
         tracks: std::sync::Mutex::new(sightline_enrich::tracks::TrackMemory::new(settings.track_memory_max)),
         ring: settings.privacy.key_ring(keys.clone()),
         sealer: settings.privacy.seal.then(|| Sealer::new(keys, KeyClass::Template)),
+        readiness: readiness.clone(),
     };
     readiness.set_ready();
     tracing::info!(input = %settings.input_topic, output = %settings.output_topic, group = %settings.group_id, "enrich running");

@@ -19,6 +19,7 @@ use rdkafka::Message;
 use rdkafka::producer::FutureProducer;
 use sightline_common::clock::now_ms;
 use sightline_common::consumer::{self, GroupConsumer, Message as KafkaMessage};
+use sightline_common::http::Readiness;
 use sightline_common::kafka::{OutRecord, produce_until_acknowledged};
 use sightline_common::keys::{KeyRing, Sealer, until_done};
 use sightline_common::retry::Backoff;
@@ -82,6 +83,8 @@ pub struct Pipeline {
     pub ring: KeyRing,
     /// Seals descriptors and matches with the tracks' template keys (none: `privacy.seal` is off).
     pub sealer: Option<Sealer>,
+    /// The service's readiness: not ready while track keys cannot be read or made.
+    pub readiness: Readiness,
 }
 
 /// One message of a batch, once looked at.
@@ -123,7 +126,10 @@ impl Pipeline {
     async fn process(&self, consumer: &GroupConsumer, batch: &[KafkaMessage<'_>], shutdown: &Shutdown) -> bool {
         let checked: Vec<Result<DetectionEvent, validate::Invalid>> = batch.iter().map(|m| self.decode(m)).collect();
         let sealed = checked.iter().filter_map(|c| c.as_ref().ok().and_then(|e| e.sealed.as_ref()));
-        if until_done(shutdown, None, &self.metrics.key_errors, || self.ring.load(sealed.clone())).await.is_none() {
+        if until_done(shutdown, Some(&self.readiness), &self.metrics.key_errors, || self.ring.load(sealed.clone()))
+            .await
+            .is_none()
+        {
             return false;
         }
         let mut items = Vec::with_capacity(batch.len());
@@ -277,8 +283,8 @@ impl Pipeline {
     /// false when stopped while PostgreSQL fails.
     async fn destroy_unmatched_keys(&self, event: &DetectionEvent, shutdown: &Shutdown) -> bool {
         let Some(sealer) = &self.sealer else { return true };
-        let errors = &self.metrics.key_errors;
-        until_done(shutdown, None, errors, || sealer.destroy_unmatched(&event.stream_id, &event.track_id))
+        let (errors, readiness) = (&self.metrics.key_errors, Some(&self.readiness));
+        until_done(shutdown, readiness, errors, || sealer.destroy_unmatched(&event.stream_id, &event.track_id))
             .await
             .is_some()
     }
@@ -294,15 +300,16 @@ impl Pipeline {
         }
         let (stream_id, track_id) = (detection.stream_id.clone(), detection.track_id.clone());
         let (first_seen_ms, ended) = (detection.first_seen_ms, detection.track_ended);
-        let errors = &self.metrics.key_errors;
-        let Some(key) = until_done(shutdown, None, errors, || sealer.key(&stream_id, &track_id, first_seen_ms)).await
+        let (errors, readiness) = (&self.metrics.key_errors, Some(&self.readiness));
+        let Some(key) =
+            until_done(shutdown, readiness, errors, || sealer.key(&stream_id, &track_id, first_seen_ms)).await
         else {
             return false;
         };
         // A matched track's keys are kept for the matched periods (docs/privacy.md).
         let parent = detection.parent_track_id.clone();
         if enriched.track_best_match.is_some()
-            && until_done(shutdown, None, errors, || sealer.mark_matched(&stream_id, &track_id, &parent))
+            && until_done(shutdown, readiness, errors, || sealer.mark_matched(&stream_id, &track_id, &parent))
                 .await
                 .is_none()
         {

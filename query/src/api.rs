@@ -20,8 +20,8 @@
 //! - `POST /v1/search/faces?from&to&site&stream&threshold&limit` with a photo (JPEG or PNG) as the
 //!   body, or `?event=<id>` and no body for that event's face: the tracks where the face was seen,
 //!   most similar first, each with its best-matching report and best-shot link; every search is
-//!   recorded first (`face_search_audit`), and admins read the records with
-//!   `GET /v1/audit/face-searches?from&to&limit`;
+//!   recorded in the audit log (`search.face`) before it is answered, and admins read the records
+//!   with `GET /v1/audit/face-searches?from&to&limit` (or `GET /v1/audit?action=search.face`);
 //!
 //! Times are ms since the epoch or RFC 3339; the range defaults to the last 24 hours. Every `/v1`
 //! request needs a bearer token: aggregates (timeline, streams) any role, anything that identifies
@@ -96,6 +96,8 @@ pub struct QueryMetrics {
     pub requests: Family<EndpointLabels, Counter>,
     /// Warehouse query time, seconds.
     pub warehouse_seconds: Histogram,
+    /// Retention's runs and health.
+    pub retention: crate::retention::RetentionMetrics,
 }
 
 impl QueryMetrics {
@@ -104,11 +106,12 @@ impl QueryMetrics {
         let metrics = Self {
             requests: Family::default(),
             warehouse_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            retention: Default::default(),
         };
         let registry = registry.sub_registry_with_prefix("sightline_query");
         registry.register("requests", "API requests by endpoint and status class", metrics.requests.clone());
         registry.register("warehouse_seconds", "Time of warehouse queries", metrics.warehouse_seconds.clone());
-        metrics
+        Self { retention: crate::retention::RetentionMetrics::register(registry), ..metrics }
     }
 }
 
@@ -785,16 +788,11 @@ async fn search_faces(
             (face, SearchedFace::Photo(sha256))
         }
     };
-    let record = audit::record_search(&state.pool, &caller.principal, &searched, &request).await?;
+    // Recorded before any of it is answered: a search whose record cannot be written shows nothing.
     let found = state.read(state.warehouse.search_faces(&face, &request)).await;
-    audit::record_outcome(&state.pool, record, found.as_ref().ok().map(Vec::len)).await?;
+    let tracks_found = found.as_ref().ok().map(Vec::len);
+    let record = audit::record_search(&state.pool, &caller.principal, &searched, &request, tracks_found).await?;
     let found = found?;
-    let subject = match &searched {
-        SearchedFace::Photo(sha256) => format!("photo {sha256}"),
-        SearchedFace::Event(event) => format!("event {event}"),
-    };
-    let entry = trail::Entry::new("search.face", subject).counting(found.len());
-    trail::record(&state.pool, &caller.principal, SERVICE, entry).await?;
     // Whom each track was identified as: the matches of its best-matching report.
     let reports: Vec<PageRow> =
         found.iter().map(|track| PageRow { id: track.event_id.clone(), capture_ms: track.event_capture_ms }).collect();

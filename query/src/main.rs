@@ -13,7 +13,7 @@ use sightline_common::shutdown::Shutdown;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_query::api::{ApiState, PrivacyView, QueryMetrics, router};
 use sightline_query::erasure::Eraser;
-use sightline_query::retention::Retention;
+use sightline_query::retention::{Retention, RetentionHealth};
 use sightline_query::store::Warehouse;
 use sightline_vision::descriptor::{DescriptorSettings, FaceDescriptor};
 use sightline_vision::detect::{self, FaceDetector, FaceDetectorSettings, ModelFiles};
@@ -188,6 +188,7 @@ async fn main() -> anyhow::Result<()> {
         settings: settings.privacy.retention.clone(),
         every: Duration::from_secs(settings.privacy.retention_every_secs.max(60)),
         start_delay: Duration::from_secs(settings.privacy.retention_start_delay_secs),
+        health: RetentionHealth { readiness: readiness.clone(), metrics: metrics.retention.clone() },
     };
     tokio::spawn(retention.clone().schedule(shutdown.clone()));
     let state =

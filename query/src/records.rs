@@ -89,7 +89,7 @@ fn classes(view: &PrivacyView) -> Vec<Class> {
             name: "Audit records",
             what: "who looked at or changed biometric data: image views, face searches, exports, \
                    scheduled mails, watchlist changes, erasures, retention runs",
-            stores: "PostgreSQL `audit_log` (append-only), `face_search_audit`",
+            stores: "PostgreSQL `audit_log` (append-only)",
             period: days(r.audit_days),
             readers: "admins",
         },

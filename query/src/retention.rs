@@ -12,13 +12,25 @@
 //!    identifications by the identities', images and descriptors by their longest, hourly counts by
 //!    the aggregates');
 //! 3. **PostgreSQL**: alerts (deliveries, desk log, scenes with them) past the alerts' period, and the
-//!    audit log and face-search records past the audit period;
+//!    audit log (face searches included) past the audit period;
 //! 4. the run is recorded (`retention_runs`, and `privacy.retention` in the audit log).
+//!
+//! Every instance reads how retention fares from the recorded runs, each minute and after a run of
+//! its own, and says so ([`RetentionHealth`]): `/readyz` names a failed last run or runs overdue
+//! (as a limitation: analysts' queries still work, so the service stays ready), and the metrics
+//! `sightline_query_retention_*` give the last success, whether it is failing, the runs and what
+//! they expired.
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 use sightline_common::audit::{self, Entry};
 use sightline_common::auth::Principal;
 use sightline_common::clock::now_ms;
+use sightline_common::http::Readiness;
 use sightline_common::keys::{key_day, partition_name};
 use sightline_common::privacy::RetentionSettings;
 use sightline_common::shutdown::Shutdown;
@@ -45,10 +57,8 @@ pub struct RetentionCounts {
     pub key_partitions: u64,
     /// Alerts deleted.
     pub alerts: u64,
-    /// Audit records deleted (the log's own retention).
+    /// Audit records deleted (the log's own retention; face searches among them).
     pub audit_records: u64,
-    /// Face-search records deleted.
-    pub face_searches: u64,
 }
 
 /// One run as `GET /v1/privacy/retention-runs` lists it.
@@ -86,6 +96,130 @@ impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for RetentionRun {
     }
 }
 
+/// The feature `/readyz` names while retention fails.
+pub const RETENTION: &str = "retention";
+
+/// Runs without a success, in scheduled periods, after which retention is overdue.
+const OVERDUE_PERIODS: u32 = 3;
+
+/// A label of the retention metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RetentionLabel {
+    /// A run's outcome (`done`, `failed`), or what was expired (`keys`, `tracks`, ...).
+    pub kind: String,
+}
+
+/// Retention's metrics (prefix `sightline_query_retention`).
+#[derive(Clone, Debug, Default)]
+pub struct RetentionMetrics {
+    /// This instance's runs, by outcome.
+    pub runs: Family<RetentionLabel, Counter>,
+    /// What this instance's runs expired, by kind.
+    pub expired: Family<RetentionLabel, Counter>,
+    /// When a run (of any instance) last succeeded, seconds since the epoch; 0: never.
+    pub last_success: Gauge,
+    /// 1 while the last run failed or runs are overdue.
+    pub failing: Gauge,
+}
+
+impl RetentionMetrics {
+    /// Registers the metrics in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        let registry = registry.sub_registry_with_prefix("retention");
+        registry.register("runs", "Retention runs of this instance, by outcome", metrics.runs.clone());
+        registry.register("expired", "What this instance's retention runs expired, by kind", metrics.expired.clone());
+        registry.register(
+            "last_success_timestamp_seconds",
+            "When a retention run last succeeded (any instance), seconds since the epoch; 0: never",
+            metrics.last_success.clone(),
+        );
+        registry.register(
+            "failing",
+            "1 while the last retention run failed or runs are overdue (see /readyz for why)",
+            metrics.failing.clone(),
+        );
+        metrics
+    }
+
+    /// Counts a run of this instance.
+    fn count(&self, outcome: &str, counts: Option<&RetentionCounts>) {
+        let label = |kind: &str| RetentionLabel { kind: kind.to_owned() };
+        self.runs.get_or_create(&label(outcome)).inc();
+        if let Some(c) = counts {
+            for (kind, n) in [
+                ("keys", c.keys),
+                ("tracks", c.tracks),
+                ("partitions", c.partitions.len() as u64),
+                ("key_partitions", c.key_partitions),
+                ("alerts", c.alerts),
+                ("audit_records", c.audit_records),
+            ] {
+                self.expired.get_or_create(&label(kind)).inc_by(n);
+            }
+        }
+    }
+}
+
+/// Where retention's health is told: `/readyz` and the metrics.
+#[derive(Clone, Debug)]
+pub struct RetentionHealth {
+    /// The service's readiness.
+    pub readiness: Readiness,
+    /// The metrics.
+    pub metrics: RetentionMetrics,
+}
+
+/// How retention fares, as the recorded runs say.
+#[derive(Debug)]
+struct Fare {
+    /// The latest finished run: its id, outcome and error.
+    latest_id: Option<i64>,
+    latest_outcome: Option<String>,
+    latest_error: Option<String>,
+    /// The last success, seconds since the epoch and in words.
+    last_done_s: Option<i64>,
+    last_done: Option<String>,
+    /// No success (or none since the first run) for [`OVERDUE_PERIODS`] periods.
+    overdue: Option<bool>,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for Fare {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(Self {
+            latest_id: row.try_get("latest_id")?,
+            latest_outcome: row.try_get("latest_outcome")?,
+            latest_error: row.try_get("latest_error")?,
+            last_done_s: row.try_get("last_done_s")?,
+            last_done: row.try_get("last_done")?,
+            overdue: row.try_get("overdue")?,
+        })
+    }
+}
+
+impl Fare {
+    /// Why retention is failing, in words; `None` while it is not.
+    fn failing(&self, every: Duration) -> Option<String> {
+        let since = match &self.last_done {
+            Some(at) => format!("last success {at}"),
+            None => "no run has succeeded yet".to_owned(),
+        };
+        if self.latest_outcome.as_deref() == Some("failed") {
+            let error = self.latest_error.as_deref().unwrap_or("no reason recorded");
+            let id = self.latest_id.unwrap_or_default();
+            return Some(format!(
+                "run {id} failed: {error}; data past its period stays until a run succeeds ({since})"
+            ));
+        }
+        if self.overdue == Some(true) {
+            let hours = (every * OVERDUE_PERIODS).as_secs_f64() / 3_600.0;
+            return Some(format!("no run has succeeded for over {hours:.1} h ({since}); data past its period stays"));
+        }
+        None
+    }
+}
+
 /// Runs retention.
 #[derive(Clone)]
 pub struct Retention {
@@ -97,6 +231,8 @@ pub struct Retention {
     pub every: Duration,
     /// How long after the service starts the schedule first looks.
     pub start_delay: Duration,
+    /// Where its health is told.
+    pub health: RetentionHealth,
 }
 
 /// The principal the scheduled runs are recorded under.
@@ -169,6 +305,7 @@ impl Retention {
             .fetch_one(pool)
             .await?;
         let outcome = self.expire().await;
+        self.health.metrics.count(if outcome.is_ok() { "done" } else { "failed" }, outcome.as_ref().ok());
         let (state, counts, error) = match &outcome {
             Ok(counts) => ("done", serde_json::to_value(counts).unwrap_or_default(), None),
             Err(error) => ("failed", serde_json::json!({}), Some(error.to_string())),
@@ -194,7 +331,40 @@ impl Retention {
         if let Err(error) = outcome {
             tracing::error!(%error, run = id, "retention run failed");
         }
+        self.report_health().await?;
         Ok(self.runs(1).await?.into_iter().next())
+    }
+
+    /// Reads how retention fares from the runs every instance records and tells it: a failed last
+    /// run or runs overdue are a limitation on `/readyz`, and the metrics follow.
+    pub async fn report_health(&self) -> Result<(), sqlx::Error> {
+        let fare: Fare = sqlx::query_as(
+            "WITH latest AS (SELECT id, outcome, error FROM retention_runs WHERE outcome <> 'running' \
+                             ORDER BY id DESC LIMIT 1), \
+                  done AS (SELECT max(finished_at) AS at FROM retention_runs WHERE outcome = 'done'), \
+                  first AS (SELECT min(started_at) AS at FROM retention_runs) \
+             SELECT latest.id AS latest_id, latest.outcome AS latest_outcome, latest.error AS latest_error, \
+                    extract(epoch FROM done.at)::bigint AS last_done_s, \
+                    to_char(done.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"') AS last_done, \
+                    coalesce(done.at, first.at) < now() - make_interval(secs => $1) AS overdue \
+             FROM done CROSS JOIN first LEFT JOIN latest ON true",
+        )
+        .bind((self.every * OVERDUE_PERIODS).as_secs_f64())
+        .fetch_one(&self.eraser.pool)
+        .await?;
+        let RetentionHealth { readiness, metrics } = &self.health;
+        metrics.last_success.set(fare.last_done_s.unwrap_or(0));
+        match fare.failing(self.every) {
+            Some(reason) => {
+                metrics.failing.set(1);
+                readiness.unavailable(RETENTION, reason);
+            }
+            None => {
+                metrics.failing.set(0);
+                readiness.available(RETENTION);
+            }
+        }
+        Ok(())
     }
 
     /// Expires what is past its period in every store.
@@ -280,12 +450,6 @@ impl Retention {
             .await?
             .rows_affected();
         transaction.commit().await?;
-        counts.face_searches =
-            sqlx::query("DELETE FROM face_search_audit WHERE searched_at < now() - make_interval(days => $1)")
-                .bind(s.audit_days as i32)
-                .execute(pool)
-                .await?
-                .rows_affected();
         Ok(counts)
     }
 
@@ -302,8 +466,12 @@ impl Retention {
     }
 
     /// Runs retention every `every` (the latest run's start decides, so instances together run it
-    /// at that pace), the first look `start_delay` after the start, until `shutdown`.
+    /// at that pace), the first look `start_delay` after the start, until `shutdown`; tells how
+    /// retention fares at the start and each minute.
     pub async fn schedule(self, mut shutdown: Shutdown) {
+        if let Err(error) = self.report_health().await {
+            tracing::warn!(%error, "reading how retention fares");
+        }
         tokio::select! {
             _ = shutdown.requested() => return,
             _ = tokio::time::sleep(self.start_delay) => {}
@@ -324,6 +492,9 @@ impl Retention {
                 Ok(false) => {}
                 Err(error) => tracing::warn!(%error, "checking when retention last ran"),
             }
+            if let Err(error) = self.report_health().await {
+                tracing::warn!(%error, "reading how retention fares");
+            }
             tokio::select! {
                 _ = shutdown.requested() => return,
                 _ = tokio::time::sleep(Duration::from_secs(60).min(self.every)) => {}
@@ -335,6 +506,26 @@ impl Retention {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_last_run_or_runs_overdue_are_failing() {
+        let hour = Duration::from_secs(3_600);
+        let fare = |outcome: Option<&str>, overdue: Option<bool>| Fare {
+            latest_id: outcome.map(|_| 7),
+            latest_outcome: outcome.map(str::to_owned),
+            latest_error: Some("warehouse: connection refused".into()),
+            last_done_s: None,
+            last_done: None,
+            overdue,
+        };
+        assert_eq!(fare(None, None).failing(hour), None, "no run yet: not failing");
+        assert_eq!(fare(Some("done"), Some(false)).failing(hour), None);
+        let failed = fare(Some("failed"), Some(false)).failing(hour).expect("failing");
+        assert!(failed.starts_with("run 7 failed: warehouse: connection refused;"), "{failed}");
+        assert!(failed.contains("no run has succeeded yet"), "{failed}");
+        let overdue = fare(Some("done"), Some(true)).failing(hour).expect("overdue");
+        assert!(overdue.starts_with("no run has succeeded for over 3.0 h"), "{overdue}");
+    }
 
     #[test]
     fn partitions_end_on_their_last_day() {

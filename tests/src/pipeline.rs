@@ -116,6 +116,8 @@ pub struct VideoPipeline {
     pub query_port: Option<u16>,
     /// Port of ingest's API, while it runs.
     pub ingest_port: Option<u16>,
+    /// The query service's process (its `/readyz` and metrics), with `warehouse`.
+    query: Option<usize>,
     plays: Arc<Mutex<Vec<i64>>>,
     rtsp: RtspVideo,
     ingest: Option<ServiceProcess>,
@@ -131,6 +133,11 @@ pub async fn answering(port: u16, path: &str, token: &str) -> anyhow::Result<()>
 }
 
 impl VideoPipeline {
+    /// The query service's process, with `warehouse`.
+    pub fn query_service(&self) -> Option<&ServiceProcess> {
+        self.services.get(self.query?)
+    }
+
     /// Starts the video server, enrich (with the listed people enrolled), the notifier (with a rule
     /// on the list) and, with `warehouse`, the writer and the query API. Ingest is started by
     /// [`Self::start_ingest`].
@@ -221,7 +228,7 @@ impl VideoPipeline {
         let (status, created) = call(notifier_port, "POST", "/v1/alert-rules", OPERATOR, Some(rule))?;
         anyhow::ensure!(status == 201, "creating the rule: {status} {created}");
 
-        let mut query_port = None;
+        let (mut query_port, mut query) = (None, None);
         if options.warehouse {
             let clickhouse = stack::clickhouse(&iso.database);
             // The track keys that open the events' sealed fields are in the services' database.
@@ -238,6 +245,7 @@ impl VideoPipeline {
                 &log,
             )?);
             query_port = Some(port);
+            query = Some(services.len() - 1);
         }
         // The notifier applies a new rule within a second.
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -254,6 +262,7 @@ impl VideoPipeline {
             notifier_port,
             query_port,
             ingest_port: None,
+            query,
             plays,
             rtsp,
             ingest: None,

@@ -312,13 +312,18 @@ impl ServiceProcess {
         http_get(self.http_port, path)
     }
 
-    /// The value of an unlabelled metric (or the sum over its labels) from `/metrics`.
+    /// The value of a metric from `/metrics`: of one series when `name` gives its labels as
+    /// exposed (`runs_total{kind="done"}`), else the sum over its labels.
     pub fn metric(&self, name: &str) -> anyhow::Result<f64> {
         let (_, body) = self.get("/metrics")?;
+        let series = |line: &str| match name.contains('{') {
+            true => line.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ')),
+            false => line.split(['{', ' ']).next() == Some(name),
+        };
         Ok(body
             .lines()
             .filter(|l| !l.starts_with('#'))
-            .filter(|l| l.split(['{', ' ']).next() == Some(name))
+            .filter(|l| series(l))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum())
     }

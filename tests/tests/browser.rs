@@ -349,7 +349,9 @@ async fn an_analyst_counts_finds_and_downloads_what_the_video_shows() -> anyhow:
     drive("analyst.mjs", "", &settings);
     // The search was recorded for the audit trail, as the analyst's, from their session.
     let audit: (String, String) =
-        sqlx::query_as("SELECT token_name, via FROM face_search_audit").fetch_one(&web.db.pool).await?;
+        sqlx::query_as("SELECT principal_name, via FROM audit_log WHERE action = 'search.face'")
+            .fetch_one(&web.db.pool)
+            .await?;
     assert_eq!(audit, ("ana".to_owned(), "session".to_owned()));
     // The same screens on a phone.
     drive("phone.mjs", "", &settings);

@@ -617,7 +617,9 @@ async fn faces_the_model_keeps_failing_on_are_dead_lettered() -> anyhow::Result<
 /// The database refuses every connection for a few seconds while enrich runs: its watchlist follower
 /// loses its notification connection and cannot reload. It reports the stale index (`/readyz` and
 /// `/metrics`), keeps retrying, and once the database is back, a person enrolled during the outage
-/// (whose notification nobody heard) and one enrolled after it both match within seconds.
+/// (whose notification nobody heard) and one enrolled after it both match within seconds. A face
+/// that arrives during the outage cannot get its track's key: enrich says so on `/readyz` and sends
+/// it on, sealed, once the database is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watchlist_changes_made_during_a_database_outage_are_not_lost() -> anyhow::Result<()> {
     use sqlx::{Connection, Executor, Row};
@@ -652,6 +654,12 @@ async fn watchlist_changes_made_during_a_database_outage_are_not_lost() -> anyho
             .await??;
     assert_eq!(status, 201, "{body}");
     let staged_person = serde_json::from_str::<serde_json::Value>(&body)?["id"].as_str().expect("id").to_owned();
+    let environment = detect::runtime(&files.runtime_library())?;
+    let mut detector = FaceDetector::new(&environment, &files.face_model(), FaceDetectorSettings::default())?;
+    let biden = detection(&mut detector, &photo("biden.jpg"), "cam-1");
+    let astronaut = detection(&mut detector, &photo("astronaut.png"), "cam-1");
+    let producer = stack::kafka().idempotent_producer()?;
+    let consumer = test.reader(&test.iso.topic, "reader")?;
 
     // The outage: new connections refused, every open one but ours closed.
     let mut keeper = sqlx::PgConnection::connect(&test.db.url).await?;
@@ -670,6 +678,13 @@ async fn watchlist_changes_made_during_a_database_outage_are_not_lost() -> anyho
     eventually(Duration::from_secs(20), "/readyz to report the stale watchlist index", || async {
         let (status, reason) = enrich.get("/readyz")?;
         Ok((status == 503 && reason.contains("watchlists")).then_some(reason))
+    })
+    .await?;
+    let waiting = DetectionEvent { event_id: uuid::Uuid::new_v4().to_string(), ..astronaut.clone() };
+    produce(&producer, &test.input, "cam-1", &waiting.encode_to_vec()).await?;
+    eventually(Duration::from_secs(20), "/readyz to report the track keys", || async {
+        let (status, reason) = enrich.get("/readyz")?;
+        Ok((status == 503 && reason.contains("track_keys: cannot read track keys")).then_some(reason))
     })
     .await?;
     // Biden enrolled in `door` during the outage.
@@ -694,6 +709,10 @@ async fn watchlist_changes_made_during_a_database_outage_are_not_lost() -> anyho
     let (status, reason) = enrich.get("/readyz")?;
     assert!(status == 503 && reason.contains("stale"), "{status} {reason}");
     owner.execute(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true").as_str()).await?;
+    let keys = KeyReader::new(test.db.pool.clone())?;
+    let sent = read(&consumer, &keys, 1).await?;
+    let sent = sent.get(&waiting.event_id).expect("the face that waited for its key");
+    assert!(sent.sealed.is_some() && sent.descriptor.is_some(), "sent on sealed, and opens: {sent:?}");
 
     // After the outage: the astronaut enrolled over the API.
     let (status, body) = call(
@@ -704,12 +723,6 @@ async fn watchlist_changes_made_during_a_database_outage_are_not_lost() -> anyho
     )
     .await??;
     assert_eq!(status, 201, "{body}");
-    let environment = detect::runtime(&files.runtime_library())?;
-    let mut detector = FaceDetector::new(&environment, &files.face_model(), FaceDetectorSettings::default())?;
-    let biden = detection(&mut detector, &photo("biden.jpg"), "cam-1");
-    let astronaut = detection(&mut detector, &photo("astronaut.png"), "cam-1");
-    let producer = stack::kafka().idempotent_producer()?;
-    let consumer = test.reader(&test.iso.topic, "reader")?;
     let ended = std::time::Instant::now();
     eventually(Duration::from_secs(20), "both people to match after the outage", || async {
         let (biden, astronaut) = (
@@ -718,7 +731,7 @@ async fn watchlist_changes_made_during_a_database_outage_are_not_lost() -> anyho
         );
         produce(&producer, &test.input, "cam-1", &biden.encode_to_vec()).await?;
         produce(&producer, &test.input, "cam-1", &astronaut.encode_to_vec()).await?;
-        let events = read(&consumer, &KeyReader::new(test.db.pool.clone())?, 2).await?;
+        let events = read(&consumer, &keys, 2).await?;
         let best = |id: &str| events.get(id).and_then(|e| e.matches.first()).map(|m| m.person_display_name.clone());
         let matched = (best(&biden.event_id), best(&astronaut.event_id));
         Ok((matched == (Some("Biden".into()), Some("Astronaut".into()))).then_some(()))
@@ -942,6 +955,10 @@ async fn a_face_search_finds_the_person_photographed_and_no_stranger() -> anyhow
         ],
         "newest first: {body}"
     );
+    let newest = &records[0];
+    assert!(newest["threshold"].as_f64().is_some_and(|t| (t - 0.95).abs() < 1e-6), "its scope: {newest}");
+    assert!(newest["from_ms"].as_i64() > Some(0) && newest["to_ms"].as_i64() > newest["from_ms"].as_i64());
+    assert_eq!((newest["outcome"].as_str(), newest["via"].as_str()), (Some("done"), Some("token")), "{newest}");
     // The same searches in the audit log, with what face and how many tracks.
     let (status, body) = stack::call(port, "GET", "/v1/audit?action=search", "admin-secret", None)?;
     assert_eq!(status, 200, "{body}");

@@ -478,6 +478,30 @@ async fn data_past_its_period_expires_from_every_store_while_counts_stay() -> an
     .await?;
     assert_eq!(recorded, 1);
 
+    // A run that fails (the alerts table is away) is named on /readyz and in the metrics, as a
+    // limitation: the service stays ready for analysts. The next run that succeeds clears it.
+    let query = pipeline.query_service().expect("the query service");
+    let (status, ready) = query.get("/readyz")?;
+    assert!(status == 200 && !ready.contains("retention"), "{status} {ready}");
+    assert_eq!(query.metric("sightline_query_retention_failing")?, 0.0);
+    let succeeded = query.metric("sightline_query_retention_last_success_timestamp_seconds")?;
+    assert!(succeeded > 0.0, "the first run's success is exported");
+    sqlx::query("ALTER TABLE alerts RENAME TO alerts_away").execute(pool).await?;
+    let (status, failed) = call(query_port, "POST", "/v1/privacy/retention-runs", ADMIN, None)?;
+    sqlx::query("ALTER TABLE alerts_away RENAME TO alerts").execute(pool).await?;
+    assert_eq!((status, &failed["outcome"]), (200, &json!("failed")), "{failed}");
+    let (status, ready) = query.get("/readyz")?;
+    let named = format!("retention: run {} failed", failed["id"]);
+    assert!(status == 200 && ready.contains(&named) && ready.contains("alerts"), "{status} {ready}");
+    assert_eq!(query.metric("sightline_query_retention_failing")?, 1.0);
+    assert_eq!(query.metric("sightline_query_retention_runs_total{kind=\"failed\"}")?, 1.0);
+    let (status, again) = call(query_port, "POST", "/v1/privacy/retention-runs", ADMIN, None)?;
+    assert_eq!((status, &again["outcome"]), (200, &json!("done")), "{again}");
+    let (status, ready) = query.get("/readyz")?;
+    assert!(status == 200 && !ready.contains("retention"), "{status} {ready}");
+    assert_eq!(query.metric("sightline_query_retention_failing")?, 0.0);
+    assert_eq!(query.metric("sightline_query_retention_runs_total{kind=\"done\"}")?, 2.0);
+
     // The warehouse: the unmatched faces' copies go, the matched ones' stay, and every count stays.
     eventually(Duration::from_secs(60), "the expired faces' copies deleted", || async {
         Ok((shots(unmatched.clone()).await? == (0, 0)).then_some(()))

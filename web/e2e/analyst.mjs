@@ -83,7 +83,8 @@ await inBrowser(async ({ context, page, shot, login }) => {
   expect(/[?&]track=/.test(address) && /[?&]person=/.test(address), `the track and filters in the address (${address})`);
   await page.reload();
   await detail.getByText(/Barack Obama on Door, similarity 0\.\d\d/).waitFor();
-  expect((await filters.getByLabel("Watchlist").inputValue()) !== "", "the list filter kept on reload");
+  // The list filter kept on reload: selected once the lists' names have loaded.
+  await filters.getByLabel("Watchlist").locator("option:checked").filter({ hasText: "Door" }).waitFor({ state: "attached" });
   const other = await context.newPage();
   await other.goto(address);
   await other
