@@ -234,7 +234,11 @@ impl VideoPipeline {
             // The track keys that open the events' sealed fields are in the services' database.
             services.push(ServiceProcess::writer(&iso, &clickhouse, &[], &[("POSTGRES_URL", &db.url)])?);
             let port = stack::free_port()?;
-            let query_settings = stack::api_settings(port, &db.url, &clickhouse);
+            let mut query_settings = stack::api_settings(port, &db.url, &clickhouse);
+            // Searches by photo need the face models (a test's erasure finds a person by photo).
+            if let Ok(models) = std::env::var("SIGHTLINE_MODELS_DIR") {
+                query_settings.push(("MODELS_DIR", models));
+            }
             let log = format!("{tag}-query");
             services.push(ServiceProcess::start(
                 "sightline-query",

@@ -1,15 +1,17 @@
 //! Crypto-shredding end to end (docs/privacy.md, section 3), every service a process on the real
-//! stack: the test video through ingest, enrich, the writer and the notifier, two of its people on a
-//! watchlist.
+//! stack: the test video through ingest on two cameras, enrich, the writer and the notifier (a rule
+//! with a webhook), two of its people on a watchlist.
 //!
 //! On the wire no best shot, descriptor or name is readable: the raw bytes of the detections, events
 //! and alerts topics, read with a plain Kafka consumer, hold no JPEG and no listed person's name.
-//! Then an admin erases one listed person through the query API (preview, then the erasure and its
-//! receipt): their keys, alerts and enrolment are gone from PostgreSQL, their best shots,
-//! descriptors and names from the warehouse and the events API; a new writer group replaying the whole topic into a fresh warehouse (what
-//! `writer rebuild` reads back) lands those tracks' times and boxes but none of their best shots,
-//! descriptors or matches, and enrich replaying the detections describes none of their faces, while
-//! the other listed person keeps everything.
+//! Then an admin finds one listed person by a photo (a face search) and erases them with their
+//! enrolment through the query API (preview, then the erasure and its receipt): their keys, alerts
+//! (and deliveries) and enrolment are gone from PostgreSQL, their best shots, descriptors and names
+//! from the warehouse and from every answer (events, face search, CSV export, the alert desk); a new
+//! writer group replaying the whole topic into a fresh warehouse (what `writer rebuild` reads back)
+//! lands those tracks' times and boxes but none of their best shots, descriptors or matches, and
+//! enrich replaying the detections describes none of their faces, while the other listed person
+//! keeps everything.
 
 // Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -88,7 +90,7 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
     })
     .await?;
     pipeline.start_ingest(&[]).await?;
-    let camera = pipeline.add_camera("Door")?;
+    let cameras = [pipeline.add_camera("Door")?, pipeline.add_camera("Lobby")?];
     let clickhouse = stack::clickhouse(&pipeline.iso.database);
     let client = clickhouse.read_client();
     let matched = |name: &'static str| {
@@ -99,15 +101,24 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
             anyhow::Ok(client.query(sql).bind(name).fetch_all::<(String, String)>().await?)
         }
     };
-    // Both listed people matched, and the video's pass ended (every face track ended).
+    // Both listed people matched on both cameras, and the video's passes ended (every face track
+    // ended).
     let people = pipeline.truth.people.len() as u64;
-    eventually(Duration::from_secs(240), "both listed people matched and every face track ended", || async {
-        let ended: u64 =
-            client.query("SELECT count() FROM tracks FINAL WHERE kind = 'face' AND ended = 1").fetch_one().await?;
-        Ok((ended >= people && !matched(ERASED).await?.is_empty() && !matched(KEPT).await?.is_empty()).then_some(()))
-    })
+    let streams = |tracks: Vec<(String, String)>| tracks.into_iter().map(|(s, _)| s).collect::<BTreeSet<_>>().len();
+    eventually(
+        Duration::from_secs(300),
+        "both listed people matched on both cameras, every face track ended",
+        || async {
+            let ended: u64 =
+                client.query("SELECT count() FROM tracks FINAL WHERE kind = 'face' AND ended = 1").fetch_one().await?;
+            let both = streams(matched(ERASED).await?) == 2 && streams(matched(KEPT).await?) == 2;
+            Ok((ended >= 2 * people && both).then_some(()))
+        },
+    )
     .await?;
-    pipeline.remove_camera(&camera)?;
+    for camera in &cameras {
+        pipeline.remove_camera(camera)?;
+    }
     tokio::time::sleep(Duration::from_secs(3)).await; // the last reports land
 
     // On the wire: no JPEG in any detection or event, no listed name in any event; every best shot
@@ -171,10 +182,36 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
     ];
     assert_eq!(looks, expected_looks, "one record per look at a face");
 
-    // An admin erases the person: the preview counts what will go, per store, then the erasure
-    // answers the same counts as its receipt. It covers their face tracks and the bodies those faces
-    // were part of.
+    // The alert desk and the rule's webhook had the person's alert.
+    let desk = |token: &'static str| call(pipeline.notifier_port, "GET", "/v1/alerts?limit=100", token, None);
+    let (status, alerts_listed) = desk(ANALYST)?;
+    assert!(status == 200 && alerts_listed.to_string().contains(ERASED), "{alerts_listed}");
+    let hooked = pipeline.receiver.all();
+    assert!(hooked.iter().any(|h| h.body.to_string().contains(ERASED)), "the webhook carried the alert");
+
+    // An admin finds the person by a photo (not the enrolled one): the face search's tracks.
+    let photo = std::fs::read(std::path::Path::new(&std::env::var("SIGHTLINE_MODELS_DIR")?).join("images/obama.jpg"))?;
+    let now = sightline_common::clock::now_ms();
+    let search_path = format!("/v1/search/faces?from={}&to={}", now - 3_600_000, now + 60_000);
+    let search = |token: &'static str| {
+        stack::http_request(query_port, "POST", &search_path, Some(token), "image/jpeg", &photo)
+            .map(|(status, body)| (status, serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default()))
+    };
+    sightline_common::auth::register(pool, "privacy-officer", ADMIN, Role::Admin).await?;
+    let (status, found) = search(ADMIN)?;
+    assert_eq!(status, 200, "{found}");
+    let by_photo: BTreeSet<(String, String)> = found["tracks"]
+        .as_array()
+        .expect("tracks")
+        .iter()
+        .map(|t| (t["stream_id"].as_str().unwrap_or("").to_owned(), t["track_id"].as_str().unwrap_or("").to_owned()))
+        .collect();
     let faces = matched(ERASED).await?;
+    assert!(faces.iter().all(|face| by_photo.contains(face)), "the photo finds every track of theirs: {found}");
+
+    // The admin erases what the photo found, with the person's enrolment: the preview counts what
+    // will go, per store, then the erasure answers the same counts as its receipt. It covers their
+    // face tracks on both cameras and the bodies those faces were part of.
     let mut expected: BTreeSet<(String, String)> = faces.iter().cloned().collect();
     for (stream_id, track_id) in &faces {
         let sql = "SELECT DISTINCT parent_track_id FROM events WHERE stream_id = ? AND track_id = ? AND parent_track_id != ''";
@@ -182,12 +219,19 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
             expected.insert((stream_id.clone(), parent));
         }
     }
-    sightline_common::auth::register(pool, "privacy-officer", ADMIN, Role::Admin).await?;
     let person: uuid::Uuid = sqlx::query_scalar("SELECT id FROM watchlist_persons WHERE display_name = $1")
         .bind(ERASED)
         .fetch_one(pool)
         .await?;
-    let request = json!({"person_id": person, "reason": "data subject request 2026-117"});
+    let tracks: Vec<String> = by_photo.iter().map(|(s, t)| format!("{s}/{t}")).collect();
+    let their_alerts: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM alerts WHERE person_display_name = $1").bind(ERASED).fetch_all(pool).await?;
+    let deliveries = |alerts: Vec<uuid::Uuid>| async move {
+        let sql = "SELECT count(*) FROM alert_deliveries WHERE alert_id = ANY($1) AND channel = 'webhook'";
+        anyhow::Ok(sqlx::query_scalar::<_, i64>(sql).bind(alerts).fetch_one(pool).await?)
+    };
+    assert!(deliveries(their_alerts.clone()).await? > 0, "their alert's webhook delivery is recorded");
+    let request = json!({"person_id": person, "tracks": tracks, "reason": "data subject request 2026-117"});
     let (status, preview) = call(query_port, "POST", "/v1/privacy/erasures/preview", ADMIN, Some(request.clone()))?;
     assert_eq!(status, 200, "{preview}");
     let (status, refused) = call(query_port, "POST", "/v1/privacy/erasures", ANALYST, Some(request.clone()))?;
@@ -201,6 +245,8 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
         .filter_map(|t| t.as_str()?.split_once('/').map(|(s, t)| (s.to_owned(), t.to_owned())))
         .collect();
     assert!(expected.is_subset(&erased), "the person's face tracks and their bodies: {expected:?} in {erased:?}");
+    assert!(by_photo.is_subset(&erased), "what the photo found: {by_photo:?} in {erased:?}");
+    assert!(erased.len() >= 3 && streams(erased.iter().cloned().collect()) == 2, "tracks on both cameras: {erased:?}");
     let counts = &receipt["counts"];
     assert_eq!(counts, &preview["counts"], "the receipt counts what the preview said");
     assert_eq!(counts["tracks"].as_u64(), Some(erased.len() as u64));
@@ -225,6 +271,7 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
     .fetch_one(pool)
     .await?;
     assert_eq!(left, (0, 0, 0), "keys, alerts, enrolments of the erased person");
+    assert_eq!(deliveries(their_alerts).await?, 0, "their alerts' deliveries");
     let kept_alerts: i64 = sqlx::query_scalar("SELECT count(*) FROM alerts WHERE person_display_name = $1")
         .bind(KEPT)
         .fetch_one(pool)
@@ -249,6 +296,21 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
     assert_eq!(status, 200);
     let listed = listed.to_string();
     assert!(!listed.contains(ERASED) && listed.contains(KEPT), "the events list names only the kept person");
+    // So do the CSV export and the alert desk; the photo finds none of their tracks any more.
+    let (status, csv) = stack::http_request(query_port, "GET", "/v1/reports/events.csv", Some(ANALYST), "", b"")?;
+    assert!(status == 200 && !csv.contains(ERASED) && csv.contains(KEPT), "the CSV names only the kept person");
+    let (status, alerts_listed) = desk(ANALYST)?;
+    let alerts_listed = alerts_listed.to_string();
+    assert!(status == 200 && !alerts_listed.contains(ERASED) && alerts_listed.contains(KEPT), "{alerts_listed}");
+    let (status, found) = search(ANALYST)?;
+    assert_eq!(status, 200, "{found}");
+    let found_again = found["tracks"].as_array().expect("tracks").iter().any(|t| {
+        erased.contains(&(
+            t["stream_id"].as_str().unwrap_or("").to_owned(),
+            t["track_id"].as_str().unwrap_or("").to_owned(),
+        ))
+    });
+    assert!(!found_again, "the photo still finds an erased track: {found}");
 
     // Their raw events no longer open; the other person's do.
     let keys = KeyReader::new(pool.clone())?;
