@@ -6,7 +6,8 @@
 #   an API token, registers the camera through ingest's REST API and shows the tracked detections
 #   (with best shots) that ingest produces to sightline.detections.v1, the stream's live state, and
 #   the enriched events (descriptors, watchlist matches) that enrich makes of them.
-#   Warehouse: produces realistic enriched events to sightline.events.v1, runs the writer until they
+#   Warehouse: produces realistic enriched events (sealed with their tracks' keys, as real ones
+#   travel) to sightline.events.v1, runs the writer until they
 #   have landed in ClickHouse, replays some to show nothing is counted twice, and prints what landed.
 #   Query: starts sightline-query and reads the streams, the demo camera's matched events and the most
 #   sighted persons back through its REST API (the dashboard is served on the same address).
@@ -175,8 +176,10 @@ visible() { curl -sf "$CH/?database=sightline" --data-binary "SELECT count() FRO
 HISTORY_MS=$((20 * 3600 * 1000))
 START_MS=$(($(date +%s) * 1000 - HISTORY_MS))
 STEP_MS=$((HISTORY_MS / COUNT))
-echo "== producing $COUNT enriched events (seed $SEED) to sightline.events.v1, over the last 20 hours"
-"$BIN/sightline-loadgen" --count "$COUNT" --seed "$SEED" --start-ms "$START_MS" --step-ms "$STEP_MS"
+echo "== producing $COUNT enriched events (seed $SEED) to sightline.events.v1, over the last 20 hours,"
+echo "   sealed as ingest and enrich seal real ones (their tracks' keys in PostgreSQL)"
+"$BIN/sightline-loadgen" --count "$COUNT" --seed "$SEED" --start-ms "$START_MS" --step-ms "$STEP_MS" \
+  --seal-with-postgres "${SIGHTLINE_POSTGRES_URL:?}"
 before=$(visible)
 target=$((before + COUNT))
 
@@ -193,7 +196,8 @@ landed=$(visible)
 echo "visible events: $landed (were $before; produced $COUNT plus the demo video's)"
 
 echo "== replaying the first 500 events of this run: they must not be counted twice"
-"$BIN/sightline-loadgen" --count 500 --seed "$SEED" --start-ms "$START_MS" --step-ms "$STEP_MS"
+"$BIN/sightline-loadgen" --count 500 --seed "$SEED" --start-ms "$START_MS" --step-ms "$STEP_MS" \
+  --seal-with-postgres "$SIGHTLINE_POSTGRES_URL"
 sleep 3
 echo "visible events after the replay: $(visible)"
 [ "$(visible)" -eq "$landed" ] || { echo "unexpected count after replay"; exit 1; }

@@ -277,6 +277,32 @@ pub fn person_name(n: u32) -> String {
     format!("{} {n}", NAMES[n as usize % NAMES.len()])
 }
 
+/// Seals generated events as ingest and enrich seal real ones (docs/privacy.md, section 3): each
+/// event's best shot with its track's image key, its descriptor and matches with its template key,
+/// the keys made in (or read from) PostgreSQL. A replay of the same events uses the same keys.
+pub struct EventSealer {
+    images: sightline_common::keys::Sealer,
+    templates: sightline_common::keys::Sealer,
+}
+
+impl EventSealer {
+    /// A sealer whose keys live in `store`.
+    pub fn new(store: std::sync::Arc<sightline_common::keys::KeyStore>) -> Self {
+        use sightline_common::keys::{KeyClass, Sealer};
+        Self { images: Sealer::new(store.clone(), KeyClass::Image), templates: Sealer::new(store, KeyClass::Template) }
+    }
+
+    /// `event` sealed.
+    pub async fn seal(&self, mut event: EnrichedEvent) -> anyhow::Result<EnrichedEvent> {
+        use sightline_common::sealing::{seal_detection, seal_enriched};
+        let Some(detection) = event.detection.as_mut() else { return Ok(event) };
+        let (stream, track, first) = (detection.stream_id.clone(), detection.track_id.clone(), detection.first_seen_ms);
+        seal_detection(detection, &self.images.key(&stream, &track, first).await?)?;
+        seal_enriched(&mut event, &self.templates.key(&stream, &track, first).await?)?;
+        Ok(event)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,17 @@ pub fn summary(values: &[f64]) -> String {
     format!("{:.2} (min {min:.2}, max {max:.2} over {} rounds)", median(values), values.len())
 }
 
+/// CPU time this process has used so far (user and system, every thread), seconds: from
+/// `/proc/self/stat`, in the kernel's clock ticks (100 a second on Linux); 0 where it cannot be read.
+pub fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |field: usize| fields.get(field - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(14) + ticks(15)) / 100.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +75,18 @@ mod tests {
         assert_eq!(summary(&[1.0, 0.5, 2.0]), "1.00 (min 0.50, max 2.00 over 3 rounds)");
         let values: Vec<f64> = (1..=20).map(f64::from).collect();
         assert_eq!((quantile(&values, 0.5), quantile(&values, 0.95)), (10.0, 19.0));
+    }
+
+    #[test]
+    fn the_process_cpu_time_grows_while_it_works() {
+        let before = process_cpu_seconds();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut spin = 0u64;
+        while process_cpu_seconds() - before < 0.1 {
+            assert!(std::time::Instant::now() < deadline, "0.1 s of CPU never counted");
+            for _ in 0..100_000 {
+                spin = std::hint::black_box(spin.wrapping_mul(31).wrapping_add(1));
+            }
+        }
     }
 }
