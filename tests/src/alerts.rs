@@ -1,6 +1,6 @@
 //! What tests and benchmarks use to watch alerts arrive: a real webhook receiver (HTTP, signature
-//! checked, answers set per path), a live-feed subscriber (Server-Sent Events over TCP, as a browser
-//! reads it) and the stack's Maildir.
+//! checked, answers set per path) and a live-feed subscriber (Server-Sent Events over TCP, as a
+//! browser reads it); mail is read with [`crate::mail`].
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -8,7 +8,6 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use sightline_common::clock::now_ms;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
@@ -176,17 +175,4 @@ pub async fn open_live(port: u16, path: &str, headers: &[(&str, &str)]) -> anyho
         closed.store(true, Ordering::SeqCst);
     });
     Ok(subscription)
-}
-
-/// Every mail in the stack's Maildir (`SIGHTLINE_MAILDIR`) addressed to `recipient`, as raw text.
-pub fn mails_to(recipient: &str) -> anyhow::Result<Vec<String>> {
-    let maildir = PathBuf::from(std::env::var("SIGHTLINE_MAILDIR")?).join("new");
-    let mut mails = Vec::new();
-    for entry in std::fs::read_dir(&maildir)? {
-        let raw = std::fs::read_to_string(entry?.path())?;
-        if raw.lines().take_while(|l| !l.is_empty()).any(|l| l.starts_with("To:") && l.contains(recipient)) {
-            mails.push(raw);
-        }
-    }
-    Ok(mails)
 }

@@ -12,6 +12,7 @@
 
 pub mod alerts;
 pub mod loadgen;
+pub mod mail;
 pub mod pdf;
 pub mod pipeline;
 pub mod rounds;

@@ -279,7 +279,9 @@ pub fn person_name(n: u32) -> String {
 
 /// Seals generated events as ingest and enrich seal real ones (docs/privacy.md, section 3): each
 /// event's best shot with its track's image key, its descriptor and matches with its template key,
-/// the keys made in (or read from) PostgreSQL. A replay of the same events uses the same keys.
+/// the keys made in PostgreSQL on a track's first event and held for its others. Another sealer
+/// (another run) makes new keys for the same tracks, as a restarted ingest does: an erasure or
+/// expiry destroys every key of a track.
 pub struct EventSealer {
     images: sightline_common::keys::Sealer,
     templates: sightline_common::keys::Sealer,

@@ -378,7 +378,7 @@ async fn an_operator_schedules_a_report_in_a_time_zone_and_sends_it_now() -> any
     .fetch_one(&web.db.pool)
     .await?;
     assert_eq!((tz.as_str(), berlin_time.as_str()), ("Europe/Berlin", "07:00"));
-    let mails = sightline_testkit::alerts::mails_to(&recipient)?;
+    let mails = sightline_testkit::mail::mails_to(&recipient)?;
     assert_eq!(mails.len(), 1, "the report sent now arrived once");
     assert!(mails[0].contains("Subject: Morning summary"), "{}", &mails[0][..mails[0].len().min(2000)]);
     web.finish(&["18-reports"]).await

@@ -1,13 +1,14 @@
 //! Crypto-shredding end to end (docs/privacy.md, section 3), every service a process on the real
-//! stack: the test video through ingest on two cameras, enrich, the writer and the notifier (a rule
-//! with a webhook), two of its people on a watchlist.
+//! stack: the test video through ingest on two cameras, enrich, the writer, the notifier (a rule
+//! with a webhook) and the scheduler (a CSV report by mail), two of its people on a watchlist.
 //!
 //! On the wire no best shot, descriptor or name is readable: the raw bytes of the detections, events
 //! and alerts topics, read with a plain Kafka consumer, hold no JPEG and no listed person's name.
 //! Then an admin finds one listed person by a photo (a face search) and erases them with their
 //! enrolment through the query API (preview, then the erasure and its receipt): their keys, alerts
 //! (and deliveries) and enrolment are gone from PostgreSQL, their best shots, descriptors and names
-//! from the warehouse and from every answer (events, face search, CSV export, the alert desk); a new
+//! from the warehouse and from every answer (events, face search, CSV export, the next scheduled
+//! CSV report, the alert desk); a new
 //! writer group replaying the whole topic into a fresh warehouse (what `writer rebuild` reads back)
 //! lands those tracks' times and boxes but none of their best shots, descriptors or matches, and
 //! enrich replaying the detections describes none of their faces, while the other listed person
@@ -23,7 +24,7 @@ use serde_json::json;
 use sightline_common::auth::Role;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_schemas::v1::{AlertEvent, DetectionEvent, EnrichedEvent, ObjectKind};
-use sightline_testkit::pipeline::{ANALYST, PipelineOptions, VideoPipeline, call};
+use sightline_testkit::pipeline::{ANALYST, OPERATOR, PipelineOptions, VideoPipeline, call};
 use sightline_testkit::stack::{self, Isolation, KeyReader, ServiceProcess, eventually};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -189,6 +190,35 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
     let hooked = pipeline.receiver.all();
     assert!(hooked.iter().any(|h| h.body.to_string().contains(ERASED)), "the webhook carried the alert");
 
+    // A scheduled CSV report, sent now: it names both listed people.
+    let scheduler_port = stack::free_port()?;
+    let mut settings = stack::api_settings(scheduler_port, &pipeline.db.url, &clickhouse);
+    settings.extend(stack::smtp_sink()?);
+    let group = format!("{}-scheduler", pipeline.iso.group);
+    let _scheduler = ServiceProcess::start("sightline-scheduler", "SCHEDULER", "METRICS_ADDR", &[], &settings, &group)?;
+    sightline_testkit::pipeline::answering(scheduler_port, "/v1/schedules", OPERATOR).await?;
+    let report_to = format!("dpo-{}@example.com", pipeline.iso.group);
+    let schedule = json!({"name": "Door report", "cron": "0 0 6 * * *", "format": "csv", "range_hours": 2,
+                          "recipients": [report_to]});
+    let (status, created) = call(scheduler_port, "POST", "/v1/schedules", OPERATOR, Some(schedule))?;
+    assert_eq!(status, 201, "{created}");
+    let send_now = format!("/v1/schedules/{}/run", created["id"].as_str().expect("id"));
+    let reports = |count: usize| {
+        let report_to = report_to.clone();
+        eventually(Duration::from_secs(60), "the scheduled CSV", move || {
+            let report_to = report_to.clone();
+            async move {
+                let mails = sightline_testkit::mail::attachments_to(&report_to)?;
+                let csvs: Vec<String> =
+                    mails.into_iter().map(|m| String::from_utf8_lossy(&m.attachment).into_owned()).collect();
+                Ok((csvs.len() >= count).then_some(csvs))
+            }
+        })
+    };
+    assert_eq!(call(scheduler_port, "POST", &send_now, OPERATOR, None)?.0, 202);
+    let first_report = reports(1).await?;
+    assert!(first_report[0].contains(ERASED) && first_report[0].contains(KEPT), "{}", first_report[0]);
+
     // An admin finds the person by a photo (not the enrolled one): the face search's tracks.
     let photo = std::fs::read(std::path::Path::new(&std::env::var("SIGHTLINE_MODELS_DIR")?).join("images/obama.jpg"))?;
     let now = sightline_common::clock::now_ms();
@@ -296,6 +326,11 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
     assert_eq!(status, 200);
     let listed = listed.to_string();
     assert!(!listed.contains(ERASED) && listed.contains(KEPT), "the events list names only the kept person");
+    // So does the next scheduled CSV (the one sent before is the recipient's).
+    assert_eq!(call(scheduler_port, "POST", &send_now, OPERATOR, None)?.0, 202);
+    let both = reports(2).await?;
+    assert_eq!(both.iter().filter(|csv| csv.contains(ERASED)).count(), 1, "only the report sent before names them");
+    assert!(both.iter().all(|csv| csv.contains(KEPT)), "both reports name the kept person");
     // So do the CSV export and the alert desk; the photo finds none of their tracks any more.
     let (status, csv) = stack::http_request(query_port, "GET", "/v1/reports/events.csv", Some(ANALYST), "", b"")?;
     assert!(status == 200 && !csv.contains(ERASED) && csv.contains(KEPT), "the CSV names only the kept person");

@@ -8,93 +8,18 @@
 // Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 use sightline_common::auth::Role;
 use sightline_common::clock::now_ms;
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile};
+use sightline_testkit::mail::attachments_to;
 use sightline_testkit::stack::{self, ServiceProcess, TestDatabase, call, eventually};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::time::Duration;
 
 const OPERATOR: &str = "operator-secret";
 const VIEWER: &str = "viewer-secret";
 const EVENTS: u64 = 120;
-
-/// A mail as the test reads it back: its headers and its attachment.
-#[derive(Debug)]
-struct Received {
-    headers: String,
-    attachment_name: String,
-    attachment: Vec<u8>,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_owned())
-        })
-    }
-}
-
-/// Parses a MIME message as lettre writes it: the first part with a file name is the attachment
-/// (base64; the name may be in RFC 2231 form, `filename*0="..."`).
-fn parse_mail(raw: &str) -> anyhow::Result<Received> {
-    let raw = raw.replace("\r\n", "\n");
-    let (headers, body) = raw.split_once("\n\n").ok_or_else(|| anyhow::anyhow!("no header end"))?;
-    let part = body
-        .split("\n--")
-        .find(|part| part.contains("filename"))
-        .ok_or_else(|| anyhow::anyhow!("no attachment in {raw}"))?;
-    let (part_headers, part_body) = part.split_once("\n\n").ok_or_else(|| anyhow::anyhow!("no part body"))?;
-    let name = part_headers
-        .split("filename")
-        .nth(1)
-        .and_then(|rest| rest.split_once('='))
-        .and_then(|(_, value)| value.split(['\n', ';']).next())
-        .map(|n| n.trim_matches(|c: char| c == '"' || c.is_whitespace()).to_owned())
-        .unwrap_or_default();
-    let attachment = if part_headers.to_ascii_lowercase().contains("quoted-printable") {
-        quoted_printable(part_body.trim_end_matches('-'))?
-    } else {
-        let encoded: String = part_body.lines().map(str::trim).collect();
-        base64::engine::general_purpose::STANDARD.decode(encoded.trim_end_matches('-'))?
-    };
-    Ok(Received { headers: headers.to_owned(), attachment_name: name, attachment })
-}
-
-/// Decodes quoted-printable text (RFC 2045): `=XX` bytes, `=` at a line end joins lines.
-fn quoted_printable(text: &str) -> anyhow::Result<Vec<u8>> {
-    let joined = text.trim_end_matches('\n').replace("=\n", "");
-    let bytes = joined.as_bytes();
-    let (mut out, mut i) = (Vec::with_capacity(bytes.len()), 0);
-    while i < bytes.len() {
-        if bytes[i] == b'=' && i + 3 <= bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3])?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|e| anyhow::anyhow!("quoted-printable {hex:?}: {e}"))?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Ok(out)
-}
-
-/// Every mail in the stack's Maildir addressed to `recipient`.
-fn mails_to(recipient: &str) -> anyhow::Result<Vec<Received>> {
-    let maildir = PathBuf::from(std::env::var("SIGHTLINE_MAILDIR")?).join("new");
-    let mut mails = Vec::new();
-    for entry in std::fs::read_dir(&maildir)? {
-        let raw = std::fs::read_to_string(entry?.path())?;
-        if raw.lines().take_while(|l| !l.is_empty()).any(|l| l.starts_with("To:") && l.contains(recipient)) {
-            mails.push(parse_mail(&raw)?);
-        }
-    }
-    Ok(mails)
-}
 
 fn start_scheduler(
     db: &TestDatabase,
@@ -149,7 +74,7 @@ async fn scheduled_reports_arrive_by_mail_once_each() -> anyhow::Result<()> {
     // A yearly PDF, sent now on demand.
     assert_eq!(call(port, "POST", &format!("/v1/schedules/{pdf_id}/run"), OPERATOR, None)?.0, 202);
     let pdf_mail = eventually(Duration::from_secs(30), "the PDF report by mail", || async {
-        Ok(mails_to(&pdf_to)?.into_iter().next())
+        Ok(attachments_to(&pdf_to)?.into_iter().next())
     })
     .await?;
     assert!(pdf_mail.attachment_name.ends_with(".pdf"), "{pdf_mail:?}");
@@ -180,9 +105,10 @@ async fn scheduled_reports_arrive_by_mail_once_each() -> anyhow::Result<()> {
     let (status, created) = call(port, "POST", "/v1/schedules", OPERATOR, Some(csv_schedule))?;
     assert_eq!(status, 201, "{created}");
     let csv_id = created["id"].as_str().unwrap_or_default().to_owned();
-    let csv_mail =
-        eventually(Duration::from_secs(30), "the CSV report", || async { Ok(mails_to(&csv_to)?.into_iter().next()) })
-            .await?;
+    let csv_mail = eventually(Duration::from_secs(30), "the CSV report", || async {
+        Ok(attachments_to(&csv_to)?.into_iter().next())
+    })
+    .await?;
     let want: BTreeSet<String> = events
         .iter()
         .filter(|e| e.detection.as_ref().is_some_and(|d| d.site == "site-b" && d.kind == 1))
@@ -192,7 +118,7 @@ async fn scheduled_reports_arrive_by_mail_once_each() -> anyhow::Result<()> {
     let got: BTreeSet<String> = text.lines().skip(1).filter_map(|l| l.split(',').next().map(str::to_owned)).collect();
     assert_eq!(got, want, "the CSV report holds exactly the selected events");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(mails_to(&csv_to)?.len(), 1, "two instances polling every second mail the run once");
+    assert_eq!(attachments_to(&csv_to)?.len(), 1, "two instances polling every second mail the run once");
 
     // An expression stored behind the API's back (a manual edit, an older release): every second,
     // due now. It runs once, then not again before the minimum interval has passed.
@@ -202,11 +128,11 @@ async fn scheduled_reports_arrive_by_mail_once_each() -> anyhow::Result<()> {
         .await?;
     let ran_at = now_ms();
     eventually(Duration::from_secs(30), "the run due now", || async {
-        Ok((mails_to(&csv_to)?.len() >= 2).then_some(()))
+        Ok((attachments_to(&csv_to)?.len() >= 2).then_some(()))
     })
     .await?;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let mails = mails_to(&csv_to)?;
+    let mails = attachments_to(&csv_to)?;
     assert_eq!(mails.len(), 2, "an every-second expression ran more than once within 5 s");
     let (_, stored) = call(port, "GET", &format!("/v1/schedules/{csv_id}"), OPERATOR, None)?;
     assert!(stored["next_run_ms"].as_i64().is_some_and(|next| next >= ran_at + 60_000), "{stored}");

@@ -61,7 +61,8 @@ function Runs() {
   };
   return (
     <div className="inline" data-testid="retention-runs">
-      <p>
+      {/* A failed run leaves data past its period in place: said as a problem, not in passing. */}
+      <p {...(last?.outcome === "failed" ? { className: "error", role: "alert" } : {})}>
         {last
           ? `Last run ${localTime(last.started_ms)} (${last.trigger === "schedule" ? "hourly" : `by ${last.trigger}`}): ${expired(last)}.`
           : answer.isLoading
