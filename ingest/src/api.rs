@@ -3,7 +3,8 @@
 //!
 //! Every request needs `Authorization: Bearer <token>`, checked against `api_tokens` (SHA-256 of the
 //! token; not revoked). Reading needs any role (viewers get no source URL; only admins get it whole,
-//! and the failure text); changing needs `admin` or `operator`. Errors are JSON
+//! and the failure text; viewers see a stream's frames only with every face blurred, and only where
+//! the stream allows it); changing needs `admin` or `operator`. Errors are JSON
 //! `{"error": "..."}` with 400 (invalid input), 401 (no or unknown token), 403 (role), 404 (no such
 //! stream) or 500. `POST /v1/streams/{id}/restart` analyses a stream again from its start (a video
 //! file analysed to its end is otherwise not analysed again, on restart either; a change through
@@ -380,8 +381,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         routes().into_openapi(),
         "Sightline ingest API",
         "The cameras and video files ingest analyses, with each one's live state and last analysed frame. \
-         Reading needs any role (viewers get no source URL, and only admins see a failure's cause); changes \
-         need an operator or admin. Validation errors begin with the field they are about.",
+         Reading needs any role (viewers get no source URL, only admins see a failure's cause, and viewers \
+         see frames only with every face blurred, where the stream allows it); changes need an operator or admin. Validation errors begin with the field they are about.",
     )
 }
 
@@ -869,7 +870,7 @@ async fn latest_frame(
     // Another instance asking for a frame of a stream this one runs shows a ticket of its own for
     // this stream (it checked its caller and asks for the copy the caller may see); anyone else is a
     // user who sees faces whole if their role sees people, else blurred if the stream allows it.
-    let (viewer, faces) = match headers.get(PEER_TICKET_HEADER) {
+    let (user, faces) = match headers.get(PEER_TICKET_HEADER) {
         Some(ticket) => {
             let ticket = ticket.to_str().unwrap_or_default();
             if !sightline_common::auth::redeem_service_ticket(&state.pool, ticket, id).await? {
@@ -891,7 +892,7 @@ async fn latest_frame(
     };
     let snapshot = state.snapshots.read().ok().and_then(|s| s.get(&id).cloned());
     // A user asking for a stream another instance runs gets that instance's frame.
-    let owner = match (&snapshot, &viewer) {
+    let owner = match (&snapshot, &user) {
         (None, Some(_)) => leases(&state.pool, Some(id)).await?.remove(&id).filter(|l| l.instance != state.instance),
         _ => None,
     };
@@ -922,11 +923,11 @@ async fn latest_frame(
     };
     // A user's look at a camera's frame with faces whole is recorded once per stream in the audit
     // window, by the instance the user asked; a peer serving it for that instance records nothing.
-    if let Some(viewer) = viewer
+    if let Some(user) = user
         && faces == FacesShown::Whole
         && response.status().is_success()
     {
-        audit::record_view(&state.pool, &viewer, "ingest", "image.snapshot", id.to_string()).await?;
+        audit::record_view(&state.pool, &user, "ingest", "image.snapshot", id.to_string()).await?;
     }
     Ok(response)
 }

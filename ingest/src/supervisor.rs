@@ -153,13 +153,23 @@ async fn record_finished(pool: &PgPool, id: Uuid) {
 }
 
 async fn stop_worker(worker: StreamWorker) {
-    let _ = tokio::task::spawn_blocking(move || worker.stop(Duration::from_secs(30))).await;
+    let _ = stop_in_background(worker).await;
+}
+
+/// Stops `worker` on a blocking thread without waiting for it: it analyses no further frame once
+/// asked, then reports its open tracks ended and flushes its events (up to 30 s). A stream whose
+/// settings changed restarts at once, however slowly its old connection closes or the broker takes
+/// the last events; the service's shutdown waits for these stops.
+fn stop_in_background(worker: StreamWorker) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_blocking(move || worker.stop(Duration::from_secs(30)))
 }
 
 /// The running streams and the final states of those that stopped by themselves (a finished file, a
 /// stream that could not start).
 struct Streams {
     workers: HashMap<Uuid, StreamWorker>,
+    /// Workers stopping in the background (a stream changed or handed over).
+    stopping: Vec<tokio::task::JoinHandle<()>>,
     retired: HashMap<Uuid, StreamStatus>,
     /// The streams this instance holds a lease for.
     owned: HashSet<Uuid>,
@@ -171,7 +181,7 @@ impl Streams {
     /// Makes stream `id` what the table says (None: deleted, or no longer this instance's).
     async fn reload(&mut self, settings: &SupervisorSettings, id: Uuid, stream: Option<Stream>) {
         let previous = self.retired.remove(&id);
-        if let Some(state) = apply(settings, &mut self.workers, id, stream).await {
+        if let Some(state) = apply(settings, &mut self.workers, &mut self.stopping, id, stream).await {
             // Recording a finished file notifies too: keep the state it finished with.
             let kept = previous.filter(|p| p.phase == Phase::Finished && state.phase == Phase::Finished);
             self.retired.insert(id, kept.unwrap_or(state));
@@ -271,6 +281,7 @@ pub async fn run(
     listener.listen("sightline_streams").await?;
     let mut streams = Streams {
         workers: HashMap::new(),
+        stopping: Vec::new(),
         retired: HashMap::new(),
         owned: HashSet::new(),
         renewed: std::time::Instant::now(),
@@ -323,6 +334,9 @@ pub async fn run(
     for (_, worker) in streams.workers.drain() {
         stop_worker(worker).await;
     }
+    for stopping in streams.stopping.drain(..) {
+        let _ = stopping.await;
+    }
     ownership.release_all().await;
     Ok(())
 }
@@ -334,12 +348,14 @@ pub async fn run(
 async fn apply(
     settings: &SupervisorSettings,
     workers: &mut HashMap<Uuid, StreamWorker>,
+    stopping: &mut Vec<tokio::task::JoinHandle<()>>,
     id: Uuid,
     stream: Option<Stream>,
 ) -> Option<StreamStatus> {
+    stopping.retain(|stop| !stop.is_finished());
     if let Some(worker) = workers.remove(&id) {
         tracing::info!(stream = %id, "stopping stream");
-        stop_worker(worker).await;
+        stopping.push(stop_in_background(worker));
     }
     let finished_before = stream
         .as_ref()

@@ -230,6 +230,7 @@ async fn an_operator_adds_the_test_video_and_sees_it_analysed() -> anyhow::Resul
         "09-stream-disabled",
         "10-streams-viewer",
         "11-wall-viewer-blurred",
+        "phone-wall-viewer-blurred",
         "24-stream-health",
         "28-stream-roi-drawn",
     ];

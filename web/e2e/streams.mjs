@@ -13,7 +13,7 @@
 //
 // Settings: SIGHTLINE_WEB_URL, SIGHTLINE_E2E_USER, SIGHTLINE_E2E_PASSWORD, SIGHTLINE_E2E_VIDEO_URL,
 // SIGHTLINE_E2E_SHOTS.
-import { env, expect, inBrowser } from "./browser.mjs";
+import { PHONE, env, expect, fitsWidth, inBrowser, onScreen } from "./browser.mjs";
 
 const base = env("SIGHTLINE_WEB_URL");
 const mode = process.argv[2];
@@ -187,6 +187,14 @@ if (mode === "add") {
     await page.getByRole("button", { name: "Lobby camera", exact: true }).click();
     await page.getByRole("img", { name: "Last analysed frame of Lobby camera" }).waitFor({ timeout: 30_000 });
     await page.getByTestId("faces-blurred").waitFor();
+    // On a guard's phone: the wall's tile with its blurred frame and its mark, nothing past the edge.
+    await page.setViewportSize(PHONE);
+    await page.goto(`${base}/wall`);
+    const phoneTile = page.getByRole("article", { name: "Camera Lobby camera" });
+    await phoneTile.getByRole("img", { name: "Last analysed frame of Lobby camera" }).waitFor({ timeout: 30_000 });
+    await onScreen(phoneTile.getByTestId("faces-blurred"), "the faces-blurred mark");
+    await fitsWidth(page, "the camera wall of a viewer");
+    await shot("phone-wall-viewer-blurred");
   });
 } else {
   throw new Error(`unknown mode ${mode} (add, viewer, blur, blurred or change)`);
