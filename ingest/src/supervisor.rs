@@ -152,16 +152,17 @@ async fn record_finished(pool: &PgPool, id: Uuid) {
     }
 }
 
-async fn stop_worker(worker: StreamWorker) {
-    let _ = stop_in_background(worker).await;
+async fn stop_worker(id: Uuid, worker: StreamWorker) {
+    let _ = stop_in_background(id, worker).await;
 }
 
 /// Stops `worker` on a blocking thread without waiting for it: it analyses no further frame once
 /// asked, then reports its open tracks ended and flushes its events (up to 30 s). A stream whose
 /// settings changed restarts at once, however slowly its old connection closes or the broker takes
 /// the last events; the service's shutdown waits for these stops.
-fn stop_in_background(worker: StreamWorker) -> tokio::task::JoinHandle<()> {
-    tokio::task::spawn_blocking(move || worker.stop(Duration::from_secs(30)))
+fn stop_in_background(id: Uuid, worker: StreamWorker) -> tokio::task::JoinHandle<()> {
+    let span = tracing::info_span!("stopping", stream = %id);
+    tokio::task::spawn_blocking(move || span.in_scope(|| worker.stop(Duration::from_secs(30))))
 }
 
 /// The running streams and the final states of those that stopped by themselves (a finished file, a
@@ -305,7 +306,7 @@ pub async fn run(
                 for id in done {
                     if let Some(worker) = streams.workers.remove(&id) {
                         let status = worker.status();
-                        stop_worker(worker).await;
+                        stop_worker(id, worker).await;
                         if status.phase == Phase::Finished {
                             record_finished(&pool, id).await;
                         }
@@ -331,8 +332,8 @@ pub async fn run(
             }
         }
     }
-    for (_, worker) in streams.workers.drain() {
-        stop_worker(worker).await;
+    for (id, worker) in streams.workers.drain() {
+        stop_worker(id, worker).await;
     }
     for stopping in streams.stopping.drain(..) {
         let _ = stopping.await;
@@ -355,7 +356,7 @@ async fn apply(
     stopping.retain(|stop| !stop.is_finished());
     if let Some(worker) = workers.remove(&id) {
         tracing::info!(stream = %id, "stopping stream");
-        stopping.push(stop_in_background(worker));
+        stopping.push(stop_in_background(id, worker));
     }
     let finished_before = stream
         .as_ref()

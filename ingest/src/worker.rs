@@ -194,6 +194,10 @@ pub fn inside_roi(detections: Vec<Detection>, roi: Option<Roi>, width: u32, heig
         .collect()
 }
 
+/// A stop taking longer than this is logged with the time of each of its stages (closing the
+/// source, reporting the open tracks ended, flushing the events).
+pub const SLOW_STOP: Duration = Duration::from_secs(2);
+
 /// A running stream; stops when dropped or with [`StreamWorker::stop`].
 pub struct StreamWorker {
     source: FrameSource,
@@ -368,12 +372,28 @@ impl StreamWorker {
     }
 
     /// Stops the source, ends the open tracks (emitting the confirmed ones) and flushes the producer
-    /// (at most `flush_timeout`).
+    /// (at most `flush_timeout`). A stop slower than [`SLOW_STOP`] is logged with each stage's time.
     pub fn stop(self, flush_timeout: Duration) {
+        let started = Instant::now();
         self.source.stop();
+        let source = started.elapsed();
         finish_tracks(&self.tracks, &self.emitter);
+        let ended = started.elapsed() - source;
         if let Err(error) = rdkafka::producer::Producer::flush(&self.emitter.producer, flush_timeout) {
             tracing::error!(%error, "flushing detection events");
+        }
+        let total = started.elapsed();
+        let ms = |d: Duration| d.as_millis();
+        let flush = total - source - ended;
+        if total > SLOW_STOP {
+            tracing::warn!(
+                source_ms = ms(source),
+                ended_ms = ms(ended),
+                flush_ms = ms(flush),
+                "stopping the stream was slow"
+            );
+        } else {
+            tracing::debug!(source_ms = ms(source), ended_ms = ms(ended), flush_ms = ms(flush), "stream stopped");
         }
     }
 }
