@@ -126,10 +126,7 @@ impl Pipeline {
     async fn process(&self, consumer: &GroupConsumer, batch: &[KafkaMessage<'_>], shutdown: &Shutdown) -> bool {
         let checked: Vec<Result<DetectionEvent, validate::Invalid>> = batch.iter().map(|m| self.decode(m)).collect();
         let sealed = checked.iter().filter_map(|c| c.as_ref().ok().and_then(|e| e.sealed.as_ref()));
-        if until_done(shutdown, Some(&self.readiness), &self.metrics.key_errors, || self.ring.load(sealed.clone()))
-            .await
-            .is_none()
-        {
+        if self.until_keys(shutdown, || self.ring.load(sealed.clone())).await.is_none() {
             return false;
         }
         let mut items = Vec::with_capacity(batch.len());
@@ -279,14 +276,20 @@ impl Pipeline {
         (matches, best)
     }
 
+    /// Runs track-key work until it succeeds ([`until_done`]): each failure counted, the service not
+    /// ready meanwhile; `None` on shutdown first.
+    async fn until_keys<T, Fut>(&self, shutdown: &Shutdown, operation: impl FnMut() -> Fut) -> Option<T>
+    where
+        Fut: std::future::Future<Output = Result<T, sightline_common::keys::KeyError>>,
+    {
+        until_done(shutdown, Some(&self.readiness), &self.metrics.key_errors, operation).await
+    }
+
     /// Destroys the keys of `event`'s track, which ended matching no one on a counts-only stream;
     /// false when stopped while PostgreSQL fails.
     async fn destroy_unmatched_keys(&self, event: &DetectionEvent, shutdown: &Shutdown) -> bool {
         let Some(sealer) = &self.sealer else { return true };
-        let (errors, readiness) = (&self.metrics.key_errors, Some(&self.readiness));
-        until_done(shutdown, readiness, errors, || sealer.destroy_unmatched(&event.stream_id, &event.track_id))
-            .await
-            .is_some()
+        self.until_keys(shutdown, || sealer.destroy_unmatched(&event.stream_id, &event.track_id)).await.is_some()
     }
 
     /// Seals `enriched`'s descriptor and matches with its track's template key (created on the
@@ -300,18 +303,13 @@ impl Pipeline {
         }
         let (stream_id, track_id) = (detection.stream_id.clone(), detection.track_id.clone());
         let (first_seen_ms, ended) = (detection.first_seen_ms, detection.track_ended);
-        let (errors, readiness) = (&self.metrics.key_errors, Some(&self.readiness));
-        let Some(key) =
-            until_done(shutdown, readiness, errors, || sealer.key(&stream_id, &track_id, first_seen_ms)).await
-        else {
+        let Some(key) = self.until_keys(shutdown, || sealer.key(&stream_id, &track_id, first_seen_ms)).await else {
             return false;
         };
         // A matched track's keys are kept for the matched periods (docs/privacy.md).
         let parent = detection.parent_track_id.clone();
         if enriched.track_best_match.is_some()
-            && until_done(shutdown, readiness, errors, || sealer.mark_matched(&stream_id, &track_id, &parent))
-                .await
-                .is_none()
+            && self.until_keys(shutdown, || sealer.mark_matched(&stream_id, &track_id, &parent)).await.is_none()
         {
             return false;
         }

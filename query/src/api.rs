@@ -103,15 +103,15 @@ pub struct QueryMetrics {
 impl QueryMetrics {
     /// Registers the metrics in `registry` (prefix `sightline_query`).
     pub fn register(registry: &mut Registry) -> Self {
+        let registry = registry.sub_registry_with_prefix("sightline_query");
         let metrics = Self {
             requests: Family::default(),
             warehouse_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
-            retention: Default::default(),
+            retention: crate::retention::RetentionMetrics::register(registry),
         };
-        let registry = registry.sub_registry_with_prefix("sightline_query");
         registry.register("requests", "API requests by endpoint and status class", metrics.requests.clone());
         registry.register("warehouse_seconds", "Time of warehouse queries", metrics.warehouse_seconds.clone());
-        Self { retention: crate::retention::RetentionMetrics::register(registry), ..metrics }
+        metrics
     }
 }
 
