@@ -22,7 +22,7 @@ help:
 	@echo "make bench-match   watchlist search against FAISS, descriptor extraction against raw ONNX Runtime"
 	@echo "make bench-alert   frame where a watchlisted face appears to webhook received, early reports against track end"
 	@echo "make bench-query   every analyst endpoint at 1M and 10M generated tracks, through the service and straight in ClickHouse"
-	@echo "make bench-privacy the writer on sealed events against clear ones; erasing a person at 1M and 10M tracks"
+	@echo "make bench-privacy ingest, enrich and the writer sealed against clear; erasing a person at 1M and 10M tracks"
 	@echo "make models        fetch, convert, verify and cache the ONNX models and test images"
 	@echo "make lint          rustfmt and clippy, warnings as errors; the web app's ESLint and Prettier"
 	@echo "make openapi       write the REST APIs' OpenAPI documents, generated from the code, to schemas/openapi/"
@@ -84,10 +84,11 @@ bench-query: stack
 	$(WITH_STACK_ENV) cargo bench -q -p sightline-testkit --bench query_latency
 
 # BENCH_TRACKS (default 1000000,10000000) picks the erasure's sizes; BENCH_EVENTS and BENCH_ROUNDS the
-# hot path's.
-bench-privacy: stack
+# hot path's. Ingest and enrich run as their release-built services.
+bench-privacy: stack models
 	$(STACK) deps
-	$(WITH_STACK_ENV) cargo bench -q -p sightline-testkit --bench privacy_cost
+	cargo build --release -p sightline-ingest -p sightline-enrich --bins
+	$(WITH_STACK_ENV) $(WITH_MODELS) cargo bench -q -p sightline-testkit --bench privacy_cost
 
 bench-ingest: stack models
 	$(WITH_STACK_ENV) $(WITH_MODELS) cargo bench -q -p sightline-ingest --bench ingest_throughput

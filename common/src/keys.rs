@@ -153,7 +153,8 @@ impl DataKey {
         Ok(SealedFields { key_id: self.id.to_string(), key_day: self.day, nonce: nonce.to_vec(), ciphertext })
     }
 
-    fn open(&self, sealed: &SealedFields, aad: &[u8]) -> Result<ProtectedFields, String> {
+    /// The fields of `sealed`, opened for the track whose associated data is `aad`.
+    pub(crate) fn open(&self, sealed: &SealedFields, aad: &[u8]) -> Result<ProtectedFields, String> {
         let plain = open_bytes(&self.key, &sealed.nonce, sealed.ciphertext.clone(), aad).map_err(|e| e.to_string())?;
         ProtectedFields::decode(plain.as_slice()).map_err(|e| format!("the sealed fields do not decode: {e}"))
     }
@@ -182,36 +183,59 @@ impl KeyStore {
         class: KeyClass,
         day: u32,
     ) -> Result<DataKey, KeyError> {
-        let id = Uuid::new_v4();
-        let dek = random::<32>()?;
-        let wrapped = self.kek.wrap(id, &dek)?;
+        let mut keys = self.create_many(&[(stream_id, track_id, day)], class).await?;
+        keys.pop().ok_or(KeyError::Crypto("no key was made"))
+    }
+
+    /// New keys of `class` for `tracks` (stream id, track id, day), in their order, stored (wrapped)
+    /// in one statement, one commit, before they are returned.
+    pub async fn create_many(&self, tracks: &[(&str, &str, u32)], class: KeyClass) -> Result<Vec<DataKey>, KeyError> {
+        if tracks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (mut keys, mut wrapped) = (Vec::with_capacity(tracks.len()), Vec::with_capacity(tracks.len()));
+        for &(_, _, day) in tracks {
+            let id = Uuid::new_v4();
+            let dek = random::<32>()?;
+            wrapped.push(self.kek.wrap(id, &dek)?);
+            keys.push(DataKey { id, day, key: Arc::new(aes_key(&dek)?) });
+        }
+        let days: Vec<i32> = keys.iter().map(|k| k.day as i32).collect();
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.id).collect();
+        let streams: Vec<&str> = tracks.iter().map(|t| t.0).collect();
+        let track_ids: Vec<&str> = tracks.iter().map(|t| t.1).collect();
+        let partition_days: HashSet<u32> = keys.iter().map(|k| k.day).collect();
         for attempt in 0..2 {
-            self.ensure_partition(day).await?;
+            for &day in &partition_days {
+                self.ensure_partition(day).await?;
+            }
             let inserted = sqlx::query(
                 "INSERT INTO track_keys (day, key_id, stream_id, track_id, class, wrapped_dek, kek_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 SELECT day, key_id, stream_id, track_id, $5, wrapped_dek, $6 \
+                 FROM unnest($1::int[], $2::uuid[], $3::text[], $4::text[], $7::bytea[]) \
+                   AS new(day, key_id, stream_id, track_id, wrapped_dek)",
             )
-            .bind(day as i32)
-            .bind(id)
-            .bind(stream_id)
-            .bind(track_id)
+            .bind(&days)
+            .bind(&ids)
+            .bind(&streams)
+            .bind(&track_ids)
             .bind(class.as_str())
-            .bind(&wrapped)
             .bind(self.kek.id())
+            .bind(&wrapped)
             .execute(&self.pool)
             .await;
             match inserted {
                 Ok(_) => break,
-                // The day's partition was dropped (expired) since it was seen: create it again.
+                // A partition dropped (by retention) since it was seen: make it again, once.
                 Err(sqlx::Error::Database(e)) if attempt == 0 && e.code().as_deref() == Some("23514") => {
                     if let Ok(mut known) = self.partitions.lock() {
-                        known.remove(&day);
+                        known.retain(|day| !partition_days.contains(day));
                     }
                 }
                 Err(error) => return Err(error.into()),
             }
         }
-        Ok(DataKey { id, day, key: Arc::new(aes_key(&dek)?) })
+        Ok(keys)
     }
 
     async fn ensure_partition(&self, day: u32) -> Result<(), KeyError> {
@@ -235,14 +259,22 @@ impl KeyStore {
         Ok(())
     }
 
-    /// Marks the keys of `tracks` of the stream as of a track that matched a watchlist (kept for the
-    /// matched periods).
-    pub async fn mark_matched(&self, stream_id: &str, tracks: &[&str]) -> Result<(), KeyError> {
-        sqlx::query("UPDATE track_keys SET matched = true WHERE stream_id = $1 AND track_id = ANY($2) AND NOT matched")
-            .bind(stream_id)
-            .bind(tracks)
-            .execute(&self.pool)
-            .await?;
+    /// Marks the keys of `tracks` (stream id, track id) as of tracks that matched a watchlist (kept
+    /// for the matched periods), in one statement.
+    pub async fn mark_matched(&self, tracks: &[(&str, &str)]) -> Result<(), KeyError> {
+        if tracks.is_empty() {
+            return Ok(());
+        }
+        let streams: Vec<&str> = tracks.iter().map(|t| t.0).collect();
+        let track_ids: Vec<&str> = tracks.iter().map(|t| t.1).collect();
+        sqlx::query(
+            "UPDATE track_keys k SET matched = true FROM unnest($1::text[], $2::text[]) AS m(stream_id, track_id) \
+             WHERE k.stream_id = m.stream_id AND k.track_id = m.track_id AND NOT k.matched",
+        )
+        .bind(&streams)
+        .bind(&track_ids)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -278,6 +310,21 @@ impl KeyStore {
         }
         Ok(keys)
     }
+}
+
+/// A track some events of a batch are sealed for ([`Sealer::prepare`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TrackToSeal<'a> {
+    /// Its stream.
+    pub stream_id: &'a str,
+    /// The track.
+    pub track_id: &'a str,
+    /// The body track it is part of, or empty.
+    pub parent_track_id: &'a str,
+    /// When it was first seen, ms: chooses its key's day.
+    pub first_seen_ms: i64,
+    /// Whether it matched a watchlist (its keys, and its parent's, are then kept longer).
+    pub matched: bool,
 }
 
 /// A producer's keys of the tracks it is reporting, created on a track's first sealed field.
@@ -321,12 +368,61 @@ impl Sealer {
         if self.live.lock().ok().and_then(|live| live.get(&track).map(|(_, matched)| *matched)).unwrap_or(false) {
             return Ok(());
         }
-        let tracks: Vec<&str> = [track_id, parent_track_id].into_iter().filter(|t| !t.is_empty()).collect();
-        self.store.mark_matched(stream_id, &tracks).await?;
+        let tracks: Vec<(&str, &str)> =
+            [track_id, parent_track_id].into_iter().filter(|t| !t.is_empty()).map(|t| (stream_id, t)).collect();
+        self.store.mark_matched(&tracks).await?;
         if let Ok(mut live) = self.live.lock()
             && let Some(entry) = live.get_mut(&track)
         {
             entry.1 = true;
+        }
+        Ok(())
+    }
+
+    /// Makes ready what sealing the events of `tracks` needs, in two statements at most instead of
+    /// one or two per track: the keys of the tracks that have none yet, made in one (a batch of
+    /// reports of new tracks costs one commit), and the marks of the matched ones not yet marked in
+    /// one more. [`Self::key`] and [`Self::mark_matched`] then find them done.
+    pub async fn prepare(&self, tracks: &[TrackToSeal<'_>]) -> Result<(), KeyError> {
+        let (mut new, mut to_mark) = (Vec::new(), Vec::new());
+        {
+            let Ok(live) = self.live.lock() else { return Ok(()) };
+            let mut seen = HashSet::new();
+            for track in tracks {
+                if !seen.insert((track.stream_id, track.track_id)) {
+                    continue;
+                }
+                let held = live.get(&(track.stream_id.to_owned(), track.track_id.to_owned()));
+                if held.is_none() {
+                    new.push((track.stream_id, track.track_id, key_day(track.first_seen_ms)));
+                }
+                if track.matched && !held.is_some_and(|(_, marked)| *marked) {
+                    to_mark.push(*track);
+                }
+            }
+        }
+        let made = self.store.create_many(&new, self.class).await?;
+        if let Ok(mut live) = self.live.lock() {
+            if live.len() + made.len() > LIVE_TRACKS_MAX {
+                live.clear();
+            }
+            for ((stream_id, track_id, _), key) in new.into_iter().zip(made) {
+                live.insert((stream_id.to_owned(), track_id.to_owned()), (key, false));
+            }
+        }
+        let marks: Vec<(&str, &str)> = to_mark
+            .iter()
+            .flat_map(|t| {
+                [t.track_id, t.parent_track_id].into_iter().filter(|id| !id.is_empty()).map(|id| (t.stream_id, id))
+            })
+            .collect();
+        self.store.mark_matched(&marks).await?;
+        if let Ok(mut live) = self.live.lock() {
+            for track in to_mark {
+                if let Some(entry) = live.get_mut(&(track.stream_id.to_owned(), track.track_id.to_owned())) {
+                    entry.1 = true;
+                }
+            }
         }
         Ok(())
     }
@@ -358,6 +454,19 @@ pub enum Opened {
     Invalid(String),
     /// The key was not loaded ([`KeyRing::load`] first): try again.
     Unavailable,
+}
+
+/// The state of a sealed part's key in a [`KeyRing`] ([`KeyRing::state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyState {
+    /// Loaded: the part opens (unless altered).
+    Held,
+    /// Destroyed (erased or expired): the part never opens again.
+    Destroyed,
+    /// Not loaded: load it first (never take the part for erased).
+    Unavailable,
+    /// The part names no valid key.
+    Invalid(String),
 }
 
 struct Cached {
@@ -473,22 +582,36 @@ impl KeyRing {
         until_done(shutdown, Some(readiness), errors, || self.load_ids(ids.iter().copied())).await.is_some()
     }
 
+    /// The ring's entry for the key of `sealed`: `None` when not loaded, `Some(None)` when destroyed;
+    /// an error when `sealed` names no valid key.
+    fn cached(&self, sealed: &SealedFields) -> Result<Option<Option<DataKey>>, String> {
+        let id = Uuid::parse_str(&sealed.key_id)
+            .map_err(|_| format!("sealed fields name key {:?}, not a UUID", sealed.key_id))?;
+        Ok(self.cache.lock().ok().and_then(|cache| cache.get(&id).map(|cached| cached.key.clone())))
+    }
+
     /// Opens `sealed` (of the track whose associated data is `aad`) with a loaded key.
     pub fn open(&self, sealed: &SealedFields, aad: &[u8]) -> Opened {
-        let Ok(id) = Uuid::parse_str(&sealed.key_id) else {
-            return Opened::Invalid(format!("sealed fields name key {:?}, not a UUID", sealed.key_id));
-        };
-        let key = match self.cache.lock() {
-            Ok(cache) => match cache.get(&id) {
-                Some(Cached { key: Some(key), .. }) => key.clone(),
-                Some(Cached { key: None, .. }) => return Opened::Erased,
-                None => return Opened::Unavailable,
-            },
-            Err(_) => return Opened::Unavailable,
-        };
-        match key.open(sealed, aad) {
-            Ok(fields) => Opened::Clear(Box::new(fields)),
+        match self.cached(sealed) {
             Err(reason) => Opened::Invalid(reason),
+            Ok(None) => Opened::Unavailable,
+            Ok(Some(None)) => Opened::Erased,
+            Ok(Some(Some(key))) => match key.open(sealed, aad) {
+                Ok(fields) => Opened::Clear(Box::new(fields)),
+                Err(reason) => Opened::Invalid(reason),
+            },
+        }
+    }
+
+    /// Whether the key of `sealed` is held, destroyed or not loaded, without opening anything: a
+    /// consumer that passes sealed fields on as they are (the writer lands best shots sealed) checks
+    /// only that they can still be opened.
+    pub fn state(&self, sealed: &SealedFields) -> KeyState {
+        match self.cached(sealed) {
+            Err(reason) => KeyState::Invalid(reason),
+            Ok(None) => KeyState::Unavailable,
+            Ok(Some(None)) => KeyState::Destroyed,
+            Ok(Some(Some(_))) => KeyState::Held,
         }
     }
 

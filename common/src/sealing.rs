@@ -4,7 +4,8 @@
 
 use sightline_schemas::v1::{AlertEvent, DetectionEvent, EnrichedEvent, ProtectedFields, SealedFields};
 
-use crate::keys::{DataKey, KeyError, KeyRing, Opened, track_aad};
+use crate::keys::{DataKey, KeyError, KeyRing, KeyState, Opened, track_aad};
+use prost::Message as _;
 
 /// Why an event's sealed fields could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -108,15 +109,73 @@ pub fn open_enriched(event: &mut EnrichedEvent, ring: &KeyRing) -> Result<Openin
     let mut opening = Opening::default();
     let Some(detection) = event.detection.as_mut() else { return Ok(opening) };
     opening.add(open_detection(detection, ring)?);
-    if let Some(sealed) = &event.sealed {
-        let opened = open_part(ring, sealed, &track_aad(&detection.stream_id, &detection.track_id))?;
-        opening.add(Opening { sealed: 1, erased: u32::from(opened.is_none()) });
-        let fields = opened.unwrap_or_default();
-        event.descriptor = fields.descriptor;
-        event.matches = fields.matches;
-        event.track_best_match = fields.track_best_match;
-    }
+    opening.add(open_enrichment(event, ring)?);
     Ok(opening)
+}
+
+/// What the warehouse keeps of an enriched event: its descriptor, matches and track best match
+/// opened (the warehouse searches and counts them), its best shot left sealed when its key is held
+/// (the reader opens it, [`open_stored_best_shot`]; the writer only checks it can still be opened)
+/// and dropped when its key is destroyed (erased or expired: counted as erased).
+pub fn open_enriched_keeping_images(event: &mut EnrichedEvent, ring: &KeyRing) -> Result<Opening, OpenError> {
+    let mut opening = Opening::default();
+    let Some(detection) = event.detection.as_mut() else { return Ok(opening) };
+    if let Some(sealed) = &detection.sealed {
+        let erased = match ring.state(sealed) {
+            KeyState::Held => false,
+            KeyState::Destroyed => true,
+            KeyState::Unavailable => return Err(OpenError::Unavailable),
+            KeyState::Invalid(reason) => return Err(OpenError::Invalid(reason)),
+        };
+        if erased {
+            detection.sealed = None;
+        }
+        opening.add(Opening { sealed: 1, erased: u32::from(erased) });
+    }
+    opening.add(open_enrichment(event, ring)?);
+    Ok(opening)
+}
+
+/// Restores the enriched event's own sealed part (descriptor, matches, track best match), left
+/// absent when its key is destroyed.
+fn open_enrichment(event: &mut EnrichedEvent, ring: &KeyRing) -> Result<Opening, OpenError> {
+    let (Some(sealed), Some(detection)) = (&event.sealed, &event.detection) else { return Ok(Opening::default()) };
+    let opened = open_part(ring, sealed, &track_aad(&detection.stream_id, &detection.track_id))?;
+    let erased = opened.is_none();
+    let fields = opened.unwrap_or_default();
+    event.descriptor = fields.descriptor;
+    event.matches = fields.matches;
+    event.track_best_match = fields.track_best_match;
+    Ok(Opening { sealed: 1, erased: u32::from(erased) })
+}
+
+/// Why a best shot the warehouse keeps sealed could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredImageError {
+    /// Its key could not be read (PostgreSQL): try again.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// The stored bytes do not decode or open with their key (altered, or moved to another track).
+    #[error("the stored best shot does not open: {0}")]
+    Invalid(String),
+}
+
+/// The JPEG of a best shot the warehouse keeps sealed (`stored`: the detection's `SealedFields`,
+/// encoded, as the writer landed it) of track `stream_id`/`track_id`: `None` when its key is
+/// destroyed (the person is erased or the image expired). Loads the key into `ring` if needed.
+pub async fn open_stored_best_shot(
+    ring: &KeyRing,
+    stored: &[u8],
+    stream_id: &str,
+    track_id: &str,
+) -> Result<Option<Vec<u8>>, StoredImageError> {
+    let sealed =
+        SealedFields::decode(stored).map_err(|e| StoredImageError::Invalid(format!("not sealed fields: {e}")))?;
+    let id = uuid::Uuid::parse_str(&sealed.key_id)
+        .map_err(|_| StoredImageError::Invalid(format!("it names key {:?}, not a UUID", sealed.key_id)))?;
+    let Some(key) = ring.key(sealed.key_day, id).await? else { return Ok(None) };
+    let fields = key.open(&sealed, &track_aad(stream_id, track_id)).map_err(StoredImageError::Invalid)?;
+    Ok(fields.best_shot_jpeg)
 }
 
 /// Seals the alert's match with `key` (the template key of the event that raised it): the clear

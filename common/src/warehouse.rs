@@ -20,6 +20,10 @@ pub enum WarehouseError {
         #[source]
         source: clickhouse::error::Error,
     },
+    /// A best shot the warehouse keeps sealed could not be opened (its key unreadable, or the
+    /// stored bytes altered).
+    #[error("reading a best shot: {0}")]
+    Image(#[from] crate::sealing::StoredImageError),
     /// An applied migration's file changed afterwards.
     #[error(
         "clickhouse migration {version} ({name}) was edited after it was applied (checksum {applied} != {current}); add a new migration instead"
@@ -103,8 +107,9 @@ struct AppliedMigration {
 /// Creates the database if needed and applies the embedded migrations that are not applied yet,
 /// recording each in `schema_migrations`. Returns the versions applied by this call.
 ///
-/// Migrations use `IF NOT EXISTS`, so a run interrupted between a statement and its record is safe
-/// to repeat; an applied migration whose file changed is refused.
+/// Migrations use `IF NOT EXISTS` (and one `ADD COLUMN` per statement, a column found added taken as
+/// done), so a run interrupted between a statement and its record is safe to repeat; an applied
+/// migration whose file changed is refused.
 pub async fn migrate(settings: &ClickHouseSettings) -> Result<Vec<u32>, WarehouseError> {
     apply_migrations(settings, CLICKHOUSE_MIGRATIONS).await
 }
@@ -141,11 +146,15 @@ pub async fn apply_migrations(
             continue;
         }
         for statement in migration.statements() {
-            client
-                .query(&statement)
-                .execute()
-                .await
-                .map_err(query_error(format!("applying migration {} ({})", migration.version, migration.name)))?;
+            match client.query(&statement).execute().await {
+                Ok(()) => {}
+                Err(error) if column_already_added(&statement, &error) => {}
+                Err(error) => {
+                    return Err(query_error(format!("applying migration {} ({})", migration.version, migration.name))(
+                        error,
+                    ));
+                }
+            }
         }
         let mut insert =
             client.insert::<AppliedMigration>("schema_migrations").await.map_err(query_error("recording migration"))?;
@@ -158,6 +167,15 @@ pub async fn apply_migrations(
         newly_applied.push(migration.version);
     }
     Ok(newly_applied)
+}
+
+/// Whether `error` says the column `statement` adds exists already: ClickHouse 18.16 has no
+/// `ADD COLUMN IF NOT EXISTS`, so a migration that adds one column per statement is repeatable.
+fn column_already_added(statement: &str, error: &clickhouse::error::Error) -> bool {
+    let message = error.to_string();
+    statement.to_ascii_uppercase().contains(" ADD COLUMN ")
+        && message.contains("already exists")
+        && (message.contains("Code: 44") || message.contains("Code: 15"))
 }
 
 /// Checks that the server answers.

@@ -21,7 +21,7 @@ use sightline_common::clock::now_ms;
 use sightline_common::consumer::{self, GroupConsumer, Message as KafkaMessage};
 use sightline_common::http::Readiness;
 use sightline_common::kafka::{OutRecord, produce_until_acknowledged};
-use sightline_common::keys::{KeyRing, Sealer, until_done};
+use sightline_common::keys::{KeyRing, Sealer, TrackToSeal, until_done};
 use sightline_common::retry::Backoff;
 use sightline_common::sealing::{open_detection, seal_enriched, strip_detection};
 use sightline_common::shutdown::Shutdown;
@@ -110,6 +110,19 @@ fn best_match<'a>(matches: impl IntoIterator<Item = &'a MatchResult>) -> Option<
     matches.into_iter().max_by(|a, b| a.similarity.total_cmp(&b.similarity))
 }
 
+/// The track `event` is sealed for, when [`Pipeline::seal`] will seal anything of it.
+fn to_seal(event: &EnrichedEvent) -> Option<TrackToSeal<'_>> {
+    let detection = event.detection.as_ref()?;
+    let sealed = event.descriptor.is_some() || !event.matches.is_empty() || event.track_best_match.is_some();
+    sealed.then_some(TrackToSeal {
+        stream_id: &detection.stream_id,
+        track_id: &detection.track_id,
+        parent_track_id: &detection.parent_track_id,
+        first_seen_ms: detection.first_seen_ms,
+        matched: event.track_best_match.is_some(),
+    })
+}
+
 impl Pipeline {
     /// Runs until `shutdown`: the batch in hand is finished (or left uncommitted, to be replayed).
     /// Offsets are committed only once every output of the batch is acknowledged.
@@ -163,7 +176,7 @@ impl Pipeline {
             None => return false,
         };
         let descriptors = descriptors.unwrap_or_default();
-        let (mut inputs, mut outputs) = (Vec::new(), Vec::new());
+        let (mut inputs, mut enriched_events) = (Vec::new(), Vec::new());
         for (index, (message, item)) in batch.iter().zip(items).enumerate() {
             let Item::Detection { mut event, face } = item else { continue };
             let (mut descriptor, mut skip_reason) = match face {
@@ -200,7 +213,7 @@ impl Pipeline {
                 }
             }
             self.metrics.observe(skip_reason.as_str(), matches.len());
-            let mut enriched = EnrichedEvent {
+            let enriched = EnrichedEvent {
                 schema_version: SCHEMA_VERSION,
                 event_id: enriched_event_id(&event.event_id).to_string(),
                 descriptor: descriptor.map(|values| Descriptor {
@@ -215,6 +228,17 @@ impl Pipeline {
                 detection: Some(*event),
                 sealed: None,
             };
+            enriched_events.push((index, message, enriched));
+        }
+        // The batch's new track keys made, and its matched tracks marked, in two statements.
+        if let Some(sealer) = &self.sealer {
+            let tracks: Vec<TrackToSeal<'_>> = enriched_events.iter().filter_map(|(_, _, e)| to_seal(e)).collect();
+            if self.until_keys(shutdown, || sealer.prepare(&tracks)).await.is_none() {
+                return false;
+            }
+        }
+        let mut outputs = Vec::with_capacity(enriched_events.len());
+        for (index, message, mut enriched) in enriched_events {
             if !self.seal(&mut enriched, shutdown).await {
                 return false;
             }
@@ -298,17 +322,15 @@ impl Pipeline {
         let Some(detection) = enriched.detection.as_mut() else { return true };
         strip_detection(detection);
         let Some(sealer) = &self.sealer else { return true };
-        if enriched.descriptor.is_none() && enriched.matches.is_empty() && enriched.track_best_match.is_none() {
-            return true;
-        }
-        let (stream_id, track_id) = (detection.stream_id.clone(), detection.track_id.clone());
-        let (first_seen_ms, ended) = (detection.first_seen_ms, detection.track_ended);
+        let Some(track) = to_seal(enriched) else { return true };
+        let (stream_id, track_id) = (track.stream_id.to_owned(), track.track_id.to_owned());
+        let (first_seen_ms, parent) = (track.first_seen_ms, track.parent_track_id.to_owned());
+        let ended = enriched.detection.as_ref().is_some_and(|d| d.track_ended);
         let Some(key) = self.until_keys(shutdown, || sealer.key(&stream_id, &track_id, first_seen_ms)).await else {
             return false;
         };
         // A matched track's keys are kept for the matched periods (docs/privacy.md).
-        let parent = detection.parent_track_id.clone();
-        if enriched.track_best_match.is_some()
+        if track.matched
             && self.until_keys(shutdown, || sealer.mark_matched(&stream_id, &track_id, &parent)).await.is_none()
         {
             return false;

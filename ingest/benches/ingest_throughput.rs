@@ -26,7 +26,7 @@ use sightline_ingest::events::StreamContext;
 use sightline_ingest::frame::RgbFrame;
 use sightline_ingest::snapshot::SnapshotSlot;
 use sightline_ingest::source::{FrameSource, Phase, SourceFrame, SourceSpec};
-use sightline_ingest::testmedia::{Actor, STANDARD_VIDEO, VideoSpec, encode, standard_cast};
+use sightline_ingest::testmedia::{STANDARD_VIDEO, VideoSpec, encode, repeated_cast, standard_cast};
 use sightline_ingest::track::TrackerSettings;
 use sightline_ingest::worker::{MediaClock, Models, StreamWorker, WorkerSettings};
 use sightline_testkit::rounds::{median, summary};
@@ -52,17 +52,6 @@ fn detectors(files: &ModelFiles, threads: usize) -> anyhow::Result<(FaceDetector
         PersonDetectorSettings { threads, ..Default::default() },
     )?;
     Ok((faces, people))
-}
-
-/// The standard cast, repeated every [`STANDARD_VIDEO`] length so faces are on screen throughout.
-fn long_cast(cast: &[Actor], duration_ms: i64) -> Vec<Actor> {
-    let rounds = (duration_ms + STANDARD_VIDEO.duration_ms - 1) / STANDARD_VIDEO.duration_ms;
-    (0..rounds)
-        .flat_map(|round| {
-            let shift = round * STANDARD_VIDEO.duration_ms;
-            cast.iter().map(move |a| Actor { enter_ms: a.enter_ms + shift, leave_ms: a.leave_ms + shift, ..a.clone() })
-        })
-        .collect()
 }
 
 /// Every frame of `video` as the service's source delivers it.
@@ -220,7 +209,7 @@ fn main() -> anyhow::Result<()> {
     {
         let (mut faces, _) = detectors(&files, threads)?;
         let cast = standard_cast(&mut faces, &files.dir.join("images")).map_err(|e| anyhow!(e))?;
-        encode(&spec, &long_cast(&cast, duration_ms), &video_path).map_err(|e| anyhow!(e))?;
+        encode(&spec, &repeated_cast(&cast, duration_ms), &video_path).map_err(|e| anyhow!(e))?;
     }
     let frames = decode_all(&video_path, spec.fps)?;
     ensure!(!frames.is_empty(), "no frames decoded");

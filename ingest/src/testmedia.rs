@@ -128,6 +128,18 @@ pub fn standard_cast(detector: &mut FaceDetector, images_dir: &Path) -> Result<V
 /// The standard video: 8 s, 1280x720 at 15 fps.
 pub const STANDARD_VIDEO: VideoSpec = VideoSpec { width: 1280, height: 720, fps: 15, duration_ms: 8_000 };
 
+/// `cast` repeated every [`STANDARD_VIDEO`] length over `duration_ms`, so faces are on screen
+/// throughout a longer video.
+pub fn repeated_cast(cast: &[Actor], duration_ms: i64) -> Vec<Actor> {
+    let rounds = (duration_ms + STANDARD_VIDEO.duration_ms - 1) / STANDARD_VIDEO.duration_ms;
+    (0..rounds)
+        .flat_map(|round| {
+            let shift = round * STANDARD_VIDEO.duration_ms;
+            cast.iter().map(move |a| Actor { enter_ms: a.enter_ms + shift, leave_ms: a.leave_ms + shift, ..a.clone() })
+        })
+        .collect()
+}
+
 /// The ground truth of a video as JSON: for every frame, each visible person's face box (pixels).
 pub fn ground_truth(spec: &VideoSpec, actors: &[Actor]) -> serde_json::Value {
     let frames: Vec<serde_json::Value> = (0..spec.duration_ms * i64::from(spec.fps) / 1000)

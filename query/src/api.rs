@@ -48,7 +48,9 @@ use sightline_common::accounts::AccountSettings;
 use sightline_common::accounts_api::{self, AccountsState};
 use sightline_common::api::{Administers, AnyRole, ApiError, Audits, Caller, SeesPeople};
 use sightline_common::clock::now_ms;
+use sightline_common::keys::KeyRing;
 use sightline_common::openapi::{self, ErrorBody};
+use sightline_common::sealing::StoredImageError;
 use sightline_common::warehouse::WarehouseError;
 use sightline_exporter::{PdfFonts, ReportClock};
 use sightline_vision::descriptor::{MODEL_NAME, MODEL_VERSION};
@@ -122,6 +124,8 @@ pub struct ApiState {
     pub pool: PgPool,
     /// The events.
     pub warehouse: Warehouse,
+    /// The track keys that open the best shots the warehouse keeps sealed.
+    pub keys: Arc<KeyRing>,
     /// Request metrics.
     pub metrics: QueryMetrics,
     /// Describes the face of a search photo; why not when the service runs without the face models
@@ -242,7 +246,16 @@ fn bad_param(error: InvalidParam) -> ApiError {
 
 fn unavailable(error: WarehouseError) -> ApiError {
     tracing::error!(%error, "warehouse query failed");
-    ApiError(StatusCode::SERVICE_UNAVAILABLE, "the warehouse is not answering; try again".into())
+    match error {
+        WarehouseError::Image(StoredImageError::Keys(_)) => {
+            ApiError(StatusCode::SERVICE_UNAVAILABLE, "the track keys are not answering; try again".into())
+        }
+        WarehouseError::Image(StoredImageError::Invalid(_)) => ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the stored best shot does not open with its track's key (altered in the warehouse)".into(),
+        ),
+        _ => ApiError(StatusCode::SERVICE_UNAVAILABLE, "the warehouse is not answering; try again".into()),
+    }
 }
 
 fn event_id(id: &str) -> Result<Uuid, ApiError> {
@@ -357,7 +370,7 @@ async fn best_shot(
 ) -> Result<Response, ApiError> {
     let id = event_id(&id)?;
     let jpeg = state
-        .read(state.warehouse.best_shot(id))
+        .read(state.warehouse.best_shot(id, &state.keys))
         .await?
         .ok_or_else(|| ApiError::not_found("no best shot for this event"))?;
     trail::record_view(&state.pool, &caller.principal, crate::SERVICE, "image.best_shot", id.to_string()).await?;
@@ -689,8 +702,9 @@ async fn summary_pdf(
         query_string(query)?.validate_report(now, DEFAULT_REPORT_EVENTS, MAX_REPORT_EVENTS).map_err(bad_param)?;
     let clock = ReportClock::named(&zone).map_err(|error| ApiError::bad_request(format!("tz: {error}")))?;
     state.known_time_zone(&zone).await?;
-    let mut report =
-        state.read(crate::reports::summary(&state.warehouse, &request, "Sightline report", now, clock)).await?;
+    let mut report = state
+        .read(crate::reports::summary(&state.warehouse, &state.keys, &request, "Sightline report", now, clock))
+        .await?;
     crate::reports::name_streams(&state.pool, &mut report).await?;
     let entry = trail::Entry::new("export.pdf", filters.unwrap_or_default()).counting(report.events.len());
     trail::record(&state.pool, &caller.principal, SERVICE, entry).await?;

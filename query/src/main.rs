@@ -166,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let warehouse = Warehouse::new(&settings.clickhouse);
+    let keys = Arc::new(settings.privacy.key_ring(settings.privacy.key_store(settings.deployment, pool.clone())?));
     let accounts = settings.accounts.clone();
     let mut erasure_clickhouse = settings.clickhouse.clone();
     if !settings.erasure_clickhouse_user.is_empty() {
@@ -191,8 +192,18 @@ async fn main() -> anyhow::Result<()> {
         health: RetentionHealth { readiness: readiness.clone(), metrics: metrics.retention.clone() },
     };
     tokio::spawn(retention.clone().schedule(shutdown.clone()));
-    let state =
-        ApiState { pool, warehouse: warehouse.clone(), metrics, photos, fonts, accounts, eraser, privacy, retention };
+    let state = ApiState {
+        pool,
+        warehouse: warehouse.clone(),
+        keys,
+        metrics,
+        photos,
+        fonts,
+        accounts,
+        eraser,
+        privacy,
+        retention,
+    };
     let (addr, server) =
         sightline_common::http::serve_router(settings.http_addr.as_str(), router(state), shutdown.clone())
             .await

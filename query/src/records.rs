@@ -34,7 +34,7 @@ fn classes(view: &PrivacyView) -> Vec<Class> {
         Class {
             name: "Face images",
             what: "best shots of faces, alert scenes, watchlist enrolment pictures",
-            stores: "ClickHouse `best_shot_jpegs`; PostgreSQL alerts (best shot, scene) and \
+            stores: "ClickHouse `best_shot_jpegs` (sealed); PostgreSQL alerts (best shot, scene) and \
                      `person_descriptors` (enrolment); Kafka detections (sealed)",
             period: format!(
                 "{} if the face matched no watchlist, {} if it matched; enrolments until the person \

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use sightline_common::keys::KeyRing;
 use sightline_common::warehouse::WarehouseError;
 use sightline_exporter::{
     EventRecord, HeatmapCell, MatchRecord, PersonTotals, Report, ReportClock, StreamTotals, TimelineBucket,
@@ -16,12 +17,13 @@ use crate::store::{EventRow, MatchRow, TimelineRow, Warehouse};
 /// Events read per warehouse query while collecting a report's rows (after one query for their ids).
 const FETCH_CHUNK: usize = 1_000;
 
-/// Every event `request` selects, newest first, up to its `limit`, each with its matches and, if
-/// `with_best_shots`, its best-shot JPEG: the ids in one page query, then the rows in chunks.
+/// Every event `request` selects, newest first, up to its `limit`, each with its matches and, given
+/// `best_shots` (the keys that open sealed ones), its best-shot JPEG: the ids in one page query,
+/// then the rows in chunks.
 pub async fn collect_events(
     warehouse: &Warehouse,
     request: &EventsRequest,
-    with_best_shots: bool,
+    best_shots: Option<&KeyRing>,
 ) -> Result<Vec<EventRecord>, WarehouseError> {
     let page = warehouse.page(request).await?;
     let mut records = Vec::with_capacity(page.len());
@@ -29,8 +31,8 @@ pub async fn collect_events(
         let rows = warehouse.events_by_id(chunk).await?;
         let mut matches = warehouse.matches_by_event(&rows).await?;
         for row in rows {
-            let best_shot = match (with_best_shots, row.has_best_shot != 0, row.id.parse()) {
-                (true, true, Ok(id)) => warehouse.best_shot(id).await?,
+            let best_shot = match (best_shots, row.has_best_shot != 0, row.id.parse()) {
+                (Some(keys), true, Ok(id)) => warehouse.best_shot(id, keys).await?,
                 _ => None,
             };
             let event_matches = matches.remove(&row.id).unwrap_or_default();
@@ -91,6 +93,7 @@ fn filters(request: &EventsRequest) -> Vec<(String, String)> {
 /// [`name_streams`] names them.
 pub async fn summary(
     warehouse: &Warehouse,
+    keys: &KeyRing,
     request: &EventsRequest,
     title: &str,
     generated_ms: i64,
@@ -154,7 +157,7 @@ pub async fn summary(
         timeline,
         timeline_bucket_ms: timeline_request.bucket_ms,
         heatmap,
-        events: matched_first(warehouse, request).await?,
+        events: matched_first(warehouse, keys, request).await?,
         events_selected: selected(warehouse, request).await?,
     })
 }
@@ -172,13 +175,17 @@ async fn selected(warehouse: &Warehouse, request: &EventsRequest) -> Result<(u64
 
 /// Up to `request.limit` events with best shots: the newest with a watchlist match, then the
 /// newest of the others.
-async fn matched_first(warehouse: &Warehouse, request: &EventsRequest) -> Result<Vec<EventRecord>, WarehouseError> {
+async fn matched_first(
+    warehouse: &Warehouse,
+    keys: &KeyRing,
+    request: &EventsRequest,
+) -> Result<Vec<EventRecord>, WarehouseError> {
     let mut matched_request = request.clone();
     matched_request.filter.matched_only = true;
-    let mut events = collect_events(warehouse, &matched_request, true).await?;
+    let mut events = collect_events(warehouse, &matched_request, Some(keys)).await?;
     if events.len() < request.limit as usize && !request.filter.matched_only {
         let shown: BTreeSet<String> = events.iter().map(|e| e.id.clone()).collect();
-        let rest = collect_events(warehouse, request, true).await?;
+        let rest = collect_events(warehouse, request, Some(keys)).await?;
         let room = request.limit as usize - events.len();
         events.extend(rest.into_iter().filter(|e| !shown.contains(&e.id) && e.matches.is_empty()).take(room));
     }

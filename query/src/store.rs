@@ -6,6 +6,8 @@
 use clickhouse::Client;
 use clickhouse::query::Query;
 use serde::{Deserialize, Serialize};
+use sightline_common::keys::KeyRing;
+use sightline_common::sealing::open_stored_best_shot;
 use sightline_common::warehouse::{ClickHouseSettings, WarehouseError, query_error};
 use sightline_schemas::queries;
 use std::collections::HashMap;
@@ -427,6 +429,10 @@ struct EventKey {
 struct BestShotRow {
     #[serde(with = "serde_bytes")]
     jpeg: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    sealed: Vec<u8>,
+    stream_id: String,
+    track_id: String,
 }
 
 /// The warehouse, read-only, with the cache of hourly counts its clones share.
@@ -854,8 +860,9 @@ impl Warehouse {
         Ok(rank_tracks(candidates, similarities, request.threshold, request.limit))
     }
 
-    /// The best-shot JPEG of event `id`, if stored.
-    pub async fn best_shot(&self, id: Uuid) -> Result<Option<Vec<u8>>, WarehouseError> {
+    /// The best-shot JPEG of event `id`, if stored: kept in clear, or sealed and opened with its
+    /// track's image key from `keys` (`None` when that key is destroyed: erased or expired).
+    pub async fn best_shot(&self, id: Uuid, keys: &KeyRing) -> Result<Option<Vec<u8>>, WarehouseError> {
         let row: Option<BestShotRow> = self
             .client
             .query(queries::BEST_SHOT)
@@ -863,7 +870,11 @@ impl Warehouse {
             .fetch_optional()
             .await
             .map_err(query_error("reading a best shot"))?;
-        Ok(row.map(|r| r.jpeg))
+        let Some(row) = row else { return Ok(None) };
+        if row.sealed.is_empty() {
+            return Ok(Some(row.jpeg));
+        }
+        Ok(open_stored_best_shot(keys, &row.sealed, &row.stream_id, &row.track_id).await?)
     }
 
     /// Tracks per bucket and kind. Buckets of whole hours (hour, day) take the range's whole hours

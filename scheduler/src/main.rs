@@ -9,11 +9,13 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use sightline_common::http::{Ops, start_ops};
 use sightline_common::mail::{Mailer, SmtpSettings};
+use sightline_common::privacy::PrivacySettings;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_query::store::Warehouse;
 use sightline_scheduler::api::ApiState;
 use sightline_scheduler::runner::{Runner, SchedulerMetrics};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -48,6 +50,9 @@ struct SchedulerSettings {
     metrics_addr: std::net::SocketAddr,
     /// `production` refuses the local stack's credentials at start.
     deployment: sightline_common::config::Deployment,
+    /// The key-encryption key that opens the track keys of sealed best shots in PDF reports
+    /// (`[privacy]`, shared by every service; docs/privacy.md).
+    privacy: PrivacySettings,
 }
 
 impl Default for SchedulerSettings {
@@ -63,6 +68,7 @@ impl Default for SchedulerSettings {
             http_addr: "127.0.0.1:8084".into(),
             metrics_addr: ([127, 0, 0, 1], 9468).into(),
             deployment: Default::default(),
+            privacy: PrivacySettings::default(),
         }
     }
 }
@@ -89,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
     let runner = Runner {
         pool: pool.clone(),
         warehouse: Warehouse::new(&settings.clickhouse),
+        keys: Arc::new(settings.privacy.key_ring(settings.privacy.key_store(settings.deployment, pool.clone())?)),
         mailer,
         poll: Duration::from_millis(settings.poll_ms.max(100)),
         retry_base: Duration::from_millis(settings.retry_base_ms.max(100)),

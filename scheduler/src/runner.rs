@@ -8,6 +8,7 @@ use prometheus_client::registry::Registry;
 use sightline_common::audit::{self, Entry};
 use sightline_common::auth::Principal;
 use sightline_common::clock::now_ms;
+use sightline_common::keys::KeyRing;
 use sightline_common::retry::Backoff;
 use sightline_common::shutdown::Shutdown;
 use sightline_exporter::{PdfFonts, ReportClock, events_csv, report_pdf};
@@ -15,6 +16,7 @@ use sightline_query::params::{EventsRequest, MAX_MAILED_EVENTS, MAX_REPORT_EVENT
 use sightline_query::reports;
 use sightline_query::store::Warehouse;
 use sqlx::PgPool;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -55,6 +57,8 @@ pub struct Runner {
     pub pool: PgPool,
     /// The events.
     pub warehouse: Warehouse,
+    /// The track keys that open the best shots the warehouse keeps sealed (PDF reports show them).
+    pub keys: Arc<KeyRing>,
     /// The relay.
     pub mailer: Mailer,
     /// How often to look for due schedules.
@@ -187,7 +191,7 @@ impl Runner {
             Format::Csv => {
                 let request = EventsRequest { range, filter, limit: MAX_MAILED_EVENTS, cursor: None };
                 let events =
-                    reports::collect_events(&self.warehouse, &request, false).await.map_err(|e| e.to_string())?;
+                    reports::collect_events(&self.warehouse, &request, None).await.map_err(|e| e.to_string())?;
                 let bytes = events_csv(&events).map_err(|e| e.to_string())?;
                 Ok(Built {
                     bytes,
@@ -199,7 +203,7 @@ impl Runner {
             Format::Pdf => {
                 let request = EventsRequest { range, filter, limit: PDF_EVENTS.min(MAX_REPORT_EVENTS), cursor: None };
                 let clock = ReportClock::named(&schedule.tz).unwrap_or_else(|_| ReportClock::utc());
-                let mut report = reports::summary(&self.warehouse, &request, &schedule.name, now_ms, clock)
+                let mut report = reports::summary(&self.warehouse, &self.keys, &request, &schedule.name, now_ms, clock)
                     .await
                     .map_err(|e| e.to_string())?;
                 reports::name_streams(&self.pool, &mut report).await.map_err(|e| format!("naming streams: {e}"))?;

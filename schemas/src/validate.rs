@@ -202,8 +202,22 @@ pub fn detection(event: &DetectionEvent, prefix: &str, limits: &Limits) -> Resul
             limits.best_shot_max_bytes
         )));
     }
+    // A sealed best shot is checked by its size only (the warehouse keeps it sealed; its reader
+    // opens it): the JPEG within the limit, plus its field's framing and the 16-byte tag.
+    if let Some(sealed) = &event.sealed
+        && sealed.ciphertext.len() > limits.best_shot_max_bytes + SEALED_OVERHEAD_BYTES
+    {
+        return Err(Invalid::too_large(format!(
+            "{prefix}sealed is {} bytes, more than a best shot of the {} allowed",
+            sealed.ciphertext.len(),
+            limits.best_shot_max_bytes
+        )));
+    }
     Ok(())
 }
+
+/// What sealing adds to a best shot's bytes: the protobuf field's tag and length, and AES-GCM's tag.
+const SEALED_OVERHEAD_BYTES: usize = 32;
 
 /// An enriched event as the contract allows it: its id, its detection ([`detection`]), a bounded
 /// finite descriptor, and at most `limits.matches_max` matches with finite similarities, ranks the
@@ -270,7 +284,7 @@ fn match_result(prefix: &str, m: &MatchResult, limits: &Limits) -> Result<(), In
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::v1::{BoundingBox, Descriptor, MatchResult, Point, SCHEMA_VERSION};
+    use crate::v1::{BoundingBox, Descriptor, MatchResult, Point, SCHEMA_VERSION, SealedFields};
 
     fn valid_detection() -> DetectionEvent {
         DetectionEvent {
@@ -343,6 +357,10 @@ mod tests {
             DetectionEvent { stream_id: "s".repeat(257), ..valid.clone() },
             DetectionEvent { site: "s".repeat(257), ..valid.clone() },
             DetectionEvent { landmarks: vec![Point::default(); 129], ..valid.clone() },
+            DetectionEvent {
+                sealed: Some(SealedFields { ciphertext: vec![0; 1024 * 1024 + 33], ..Default::default() }),
+                ..valid.clone()
+            },
         ];
         for event in over {
             let refused = detection(&event, "", &limits).expect_err("refused");

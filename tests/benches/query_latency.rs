@@ -23,6 +23,7 @@
 
 use anyhow::Context as _;
 use sightline_common::auth::Role;
+use sightline_common::keys::KeyRing;
 use sightline_query::params::{
     BreakdownQuery, EventsQuery, FaceSearchQuery, IdentifiedQuery, PersonsQuery, RangeQuery, TimelineQuery, VisitsQuery,
 };
@@ -80,7 +81,7 @@ fn fetch(connection: &mut HttpConnection, path: &str) -> anyhow::Result<Vec<u8>>
 
 /// The warehouse reads the service makes for `path` (the handler's calls, without HTTP and JSON):
 /// rows read.
-fn raw_read<'a>(warehouse: &'a Warehouse, path: &'a str, now_ms: i64) -> RawRead<'a> {
+fn raw_read<'a>(warehouse: &'a Warehouse, keys: &'a KeyRing, path: &'a str, now_ms: i64) -> RawRead<'a> {
     Box::pin(async move {
         let (route, query) = path.split_once('?').unwrap_or((path, ""));
         let rows = match route {
@@ -119,7 +120,7 @@ fn raw_read<'a>(warehouse: &'a Warehouse, path: &'a str, now_ms: i64) -> RawRead
                     sightline_query::params::MAX_REPORT_EVENTS,
                 )?;
                 let clock = sightline_exporter::ReportClock::utc();
-                sightline_query::reports::summary(warehouse, &request, "bench", now_ms, clock).await?.events.len()
+                sightline_query::reports::summary(warehouse, keys, &request, "bench", now_ms, clock).await?.events.len()
                     as u64
             }
             "/v1/search/faces" => {
@@ -130,7 +131,7 @@ fn raw_read<'a>(warehouse: &'a Warehouse, path: &'a str, now_ms: i64) -> RawRead
             }
             other if other.ends_with("/best-shot") => {
                 let id = other.trim_start_matches("/v1/events/").trim_end_matches("/best-shot").parse()?;
-                warehouse.best_shot(id).await?.map_or(0, |jpeg| jpeg.len() as u64)
+                warehouse.best_shot(id, keys).await?.map_or(0, |jpeg| jpeg.len() as u64)
             }
             other => {
                 let id = other.trim_start_matches("/v1/events/").parse()?;
@@ -431,6 +432,8 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
         endpoints.into_iter().filter(|e| only.is_empty() || only.iter().any(|n| n == e.name)).collect();
 
     let warehouse = Warehouse::new(&settings);
+    let privacy = sightline_common::privacy::PrivacySettings::default();
+    let keys = privacy.key_ring(privacy.key_store(Default::default(), db.pool.clone())?);
     let now_ms = end;
     let mut worst_p95 = 0.0f64;
     let mut worst_ratio = 0.0f64;
@@ -461,7 +464,7 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
                         break 'samples;
                     }
                 } else {
-                    raw_read(&warehouse, &path, now_ms).await?;
+                    raw_read(&warehouse, &keys, &path, now_ms).await?;
                     raw_ms = started.elapsed().as_secs_f64() * 1000.0;
                 }
             }

@@ -36,6 +36,10 @@ pub struct LoadProfile {
     /// Reports per track (consecutive events): the first, improved ones, and the one that ends it.
     /// Every report of a track has its stream, kind, first sighting and matches.
     pub reports_per_track: u32,
+    /// Distinct best-shot JPEGs the events cycle through. Real best shots all differ and, being
+    /// JPEGs, do not compress, like sealed ones; a few repeated images compress in the warehouse
+    /// (fine for most tests, not for comparing clear with sealed images).
+    pub distinct_best_shots: usize,
 }
 
 impl Default for LoadProfile {
@@ -49,6 +53,7 @@ impl Default for LoadProfile {
             face_share: 0.7,
             match_share: 0.3,
             reports_per_track: 1,
+            distinct_best_shots: 8,
         }
     }
 }
@@ -63,7 +68,8 @@ pub struct EventGenerator {
 impl EventGenerator {
     /// A generator for `profile`; encodes its pool of best-shot JPEGs once.
     pub fn new(profile: LoadProfile) -> Self {
-        let jpegs = (0..8).map(|i| noise_jpeg(profile.seed.wrapping_add(i))).collect();
+        let jpegs =
+            (0..profile.distinct_best_shots.max(1) as u64).map(|i| noise_jpeg(profile.seed.wrapping_add(i))).collect();
         let lists = vec![
             (Uuid::new_v5(&ID_NAMESPACE, b"list-vip").to_string(), "VIP".to_owned()),
             (Uuid::new_v5(&ID_NAMESPACE, b"list-banned").to_string(), "Banned".to_owned()),

@@ -52,9 +52,22 @@ pub struct Truth {
 /// in a directory of its own, and moves the ground truth then the video into place, so a video seen
 /// there always has its ground truth beside it.
 pub fn test_video() -> anyhow::Result<(PathBuf, Truth)> {
+    test_video_named("people", &[])
+}
+
+/// The test video `seconds` long (the cast coming back every 8 s), made once like [`test_video`]:
+/// benchmarks run longer than the standard video.
+pub fn long_test_video(seconds: u32) -> anyhow::Result<(PathBuf, Truth)> {
+    test_video_named(&format!("people-{seconds}s"), &["--seconds".to_owned(), seconds.to_string()])
+}
+
+/// The test video `name` (`<name>.mp4` and `<name>.truth.json`), made by `sightline-testmedia` with
+/// `args` if missing.
+fn test_video_named(name: &str, args: &[String]) -> anyhow::Result<(PathBuf, Truth)> {
     static MAKING: Mutex<()> = Mutex::new(());
     let dir = stack::data_dir().join("test-media");
-    let video = dir.join("people.mp4");
+    let video = dir.join(format!("{name}.mp4"));
+    let truth = dir.join(format!("{name}.truth.json"));
     let _making = MAKING.lock().map_err(|_| anyhow::anyhow!("a test panicked while making the test video"))?;
     if !video.exists() {
         let scratch = stack::data_dir().join(format!("test-media.making-{}", std::process::id()));
@@ -63,15 +76,16 @@ pub fn test_video() -> anyhow::Result<(PathBuf, Truth)> {
             .arg(std::env::var("SIGHTLINE_MODELS_DIR").context("SIGHTLINE_MODELS_DIR")?)
             .arg("--out")
             .arg(&scratch)
+            .args(args)
             .stdout(Stdio::null())
             .status()?;
         anyhow::ensure!(status.success(), "sightline-testmedia failed");
         std::fs::create_dir_all(&dir)?;
-        std::fs::rename(scratch.join("people.truth.json"), dir.join("people.truth.json"))?;
+        std::fs::rename(scratch.join("people.truth.json"), &truth)?;
         std::fs::rename(scratch.join("people.mp4"), &video)?;
         let _ = std::fs::remove_dir_all(&scratch);
     }
-    let truth = serde_json::from_slice(&std::fs::read(dir.join("people.truth.json"))?)?;
+    let truth = serde_json::from_slice(&std::fs::read(truth)?)?;
     Ok((video, truth))
 }
 

@@ -170,7 +170,7 @@ SELECT event_id, capture_time, capture_ms, stream_id, site, matched_list_ids[1],
     top_similarity, toUInt16(1), toFloat32(0.6)
 FROM events WHERE length(matched_person_ids) > 0"
             .to_owned(),
-        "INSERT INTO best_shot_jpegs
+        "INSERT INTO best_shot_jpegs (event_id, capture_time, stream_id, jpeg)
 SELECT event_id, capture_time, stream_id, jpeg
 FROM (SELECT event_id, capture_time, stream_id, toUInt8(cityHash64(toString(event_id)) % 64) AS shot
       FROM events WHERE has_best_shot = 1)

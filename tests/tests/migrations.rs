@@ -35,6 +35,13 @@ async fn clickhouse_migrations_apply_once_and_refuse_edits() -> anyhow::Result<(
         )
         .execute()
         .await?;
+    client
+        .query(
+            "INSERT INTO best_shots (event_id, capture_time, stream_id, jpeg) SELECT \
+             toUUID('5b1e4c1e-2f0a-4a4e-9a3b-0c8f2d7e6a11'), toDateTime(1795168800), 'cam-1', 'jpeg-bytes'",
+        )
+        .execute()
+        .await?;
     let applied = migrate(&settings).await?;
     assert_eq!(applied, CLICKHOUSE_MIGRATIONS[1..].iter().map(|m| m.version).collect::<Vec<_>>());
     assert!(migrate(&settings).await?.is_empty(), "a second run applies nothing");
@@ -85,6 +92,24 @@ async fn clickhouse_migrations_apply_once_and_refuse_edits() -> anyhow::Result<(
         Migration { version: 9_999, name: "probe", sql: "CREATE TABLE IF NOT EXISTS probe (x UInt8) ENGINE = Memory;" };
     let with_next: Vec<Migration> = CLICKHOUSE_MIGRATIONS.iter().copied().chain([next]).collect();
     assert_eq!(apply_migrations(&settings, &with_next).await?, vec![9_999]);
+    // A run interrupted after a column was added repeats that statement: the column found added is
+    // taken as added (18.16 has no `ADD COLUMN IF NOT EXISTS`), anything else still fails.
+    let repeated = Migration {
+        version: 10_000,
+        name: "repeated",
+        sql: "CREATE TABLE IF NOT EXISTS columns_probe (x UInt8) ENGINE = MergeTree() ORDER BY x;\n\
+              ALTER TABLE columns_probe ADD COLUMN y String DEFAULT '';\n\
+              ALTER TABLE columns_probe ADD COLUMN y String DEFAULT '';",
+    };
+    let with_repeated: Vec<Migration> = with_next.iter().copied().chain([repeated]).collect();
+    assert_eq!(apply_migrations(&settings, &with_repeated).await?, vec![10_000]);
+    let broken = Migration { version: 10_001, name: "broken", sql: "ALTER TABLE missing ADD COLUMN y String;" };
+    let with_broken: Vec<Migration> = with_repeated.iter().copied().chain([broken]).collect();
+    assert!(apply_migrations(&settings, &with_broken).await.is_err(), "a missing table is still an error");
+    // A best shot landed before migration 0014 reads as before (in clear), its new columns empty.
+    let landed: Vec<(String, String, String)> =
+        client.query("SELECT jpeg, track_id, sealed FROM best_shot_jpegs").fetch_all().await?;
+    assert_eq!(landed, [("jpeg-bytes".to_owned(), String::new(), String::new())]);
     client.query(&format!("DROP DATABASE `{}`", settings.database)).execute().await?;
     Ok(())
 }

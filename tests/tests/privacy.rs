@@ -169,10 +169,18 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
             (pipeline.notifier_port, format!("/v1/alerts/{alert}/best-shot")),
         ];
         for (port, path) in looks {
-            let (status, _) = stack::http_request(port, "GET", &path, Some(ANALYST), "", b"")?;
-            assert_eq!(status, 200, "{path}");
+            let response = stack::http_exchange(port, "GET", &path, Some(ANALYST), "", b"")?;
+            assert_eq!(response.status, 200, "{path}");
+            assert!(response.body.starts_with(&[0xff, 0xd8]), "{path} serves a JPEG");
         }
     }
+    // The warehouse keeps best shots sealed (opened per read above): no JPEG in clear, none of the
+    // stored bytes a JPEG.
+    let (stored, clear, jpeg_marked): (u64, u64, u64) = client
+        .query("SELECT count(), countIf(notEmpty(jpeg)), countIf(startsWith(sealed, unhex('FFD8FF'))) FROM best_shot_jpegs")
+        .fetch_one()
+        .await?;
+    assert!(stored > 0 && clear == 0 && jpeg_marked == 0, "{stored} best shots, {clear} in clear, {jpeg_marked} JPEGs");
     let looks: Vec<(String, String, String, Option<i64>)> =
         sqlx::query_as("SELECT action, subject, role, count FROM audit_log WHERE action LIKE 'image.%' ORDER BY id")
             .fetch_all(pool)

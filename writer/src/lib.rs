@@ -168,7 +168,8 @@ async fn consume_loop(
 /// Messages the consumer already holds that are read together (their keys in one query).
 const READ_AHEAD: usize = 512;
 
-/// Opens the sealed fields of events with their tracks' keys.
+/// Opens the sealed fields of events with their tracks' keys, but for best shots: those land
+/// sealed (the query service opens one per read) once their key is known to be held.
 struct Opener {
     ring: KeyRing,
     metrics: WriterMetrics,
@@ -176,8 +177,9 @@ struct Opener {
 }
 
 impl Opener {
-    /// `events` with their sealed fields in clear, or absent where their key is destroyed (erased or
-    /// expired: counted, the rest of the event lands); a rejection for those that do not open. The
+    /// `events` with their sealed fields in clear (best shots still sealed), or absent where their
+    /// key is destroyed (erased or expired: counted, the rest of the event lands); a rejection for
+    /// those that do not open. The
     /// keys of all of them are read in one query, retried while they cannot be read
     /// ([`KeyRing::load_until_done`]); `None` on shutdown.
     async fn open_all(
@@ -192,9 +194,9 @@ impl Opener {
         Some(events.into_iter().map(|event| event.and_then(|event| self.open(event))).collect())
     }
 
-    /// `event` opened with loaded keys.
+    /// `event` opened with loaded keys ([`sealing::open_enriched_keeping_images`]).
     fn open(&self, mut event: EnrichedEvent) -> Result<EnrichedEvent, Rejection> {
-        let opening = sealing::open_enriched(&mut event, &self.ring)?;
+        let opening = sealing::open_enriched_keeping_images(&mut event, &self.ring)?;
         self.metrics.erased_fields.inc_by(u64::from(opening.erased));
         Ok(event)
     }

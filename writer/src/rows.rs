@@ -74,7 +74,9 @@ pub struct MatchRow {
     pub threshold: f32,
 }
 
-/// A row of `best_shots`.
+/// A row of `best_shot_jpegs`: the JPEG in clear (an event in clear) or sealed (`sealed`: the
+/// detection's `SealedFields` as ingest sealed them, opened by the reader; see
+/// `schemas/clickhouse/0014_sealed_best_shots.sql`).
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
 #[allow(missing_docs)] // the fields are the table's columns, documented in its DDL
 pub struct BestShotRow {
@@ -84,6 +86,9 @@ pub struct BestShotRow {
     pub stream_id: String,
     #[serde(with = "serde_bytes")]
     pub jpeg: Vec<u8>,
+    pub track_id: String,
+    #[serde(with = "serde_bytes")]
+    pub sealed: Vec<u8>,
 }
 
 /// A row of `tracks` (see `schemas/clickhouse/0002_tracks.sql`): the track's state as of one
@@ -149,7 +154,7 @@ fn parse_uuid(field: &str, value: &str) -> Result<Uuid, Rejection> {
 
 /// Decodes and validates an `EnrichedEvent` from `payload`, read at `partition`/`offset`; every
 /// field within `limits` ([`validate::enriched`]). For an event in clear (sealed ones go through
-/// [`decode_event`], are opened, then [`rows_of`]).
+/// [`decode_event`], are opened but for their best shot, then [`rows_of`]).
 pub fn event_rows(
     payload: Option<&[u8]>,
     partition: i32,
@@ -167,7 +172,8 @@ pub fn decode_event(payload: Option<&[u8]>) -> Result<EnrichedEvent, Rejection> 
     Ok(event)
 }
 
-/// The rows of `event` (its sealed fields opened, or absent where erased), validated within `limits`.
+/// The rows of `event` (its enrichment's sealed fields opened, its best shot in clear or still
+/// sealed, what is erased absent), validated within `limits`.
 pub fn rows_of(
     event: EnrichedEvent,
     partition: i32,
@@ -237,7 +243,7 @@ pub fn rows_of(
         parent_track_id: detection.parent_track_id.clone(),
         event_id,
         best_shot_ms: detection.capture_time_ms,
-        has_best_shot: u8::from(detection.best_shot_jpeg.is_some()),
+        has_best_shot: u8::from(detection.best_shot_jpeg.is_some() || detection.sealed.is_some()),
         quality: detection.quality,
         best_list_id: best.map(|m| m.list_id.clone()).unwrap_or_default(),
         best_list_name: best.map(|m| m.list_name.clone()).unwrap_or_default(),
@@ -249,11 +255,19 @@ pub fn rows_of(
         matched_person_ids,
         version: track_version(detection.report_sequence, event.enriched_time_ms),
     };
-    let best_shot = detection.best_shot_jpeg.map(|jpeg| BestShotRow {
+    // A sealed detection part holds only the best shot (ingest seals nothing else into it).
+    let (jpeg, sealed) = match (detection.best_shot_jpeg, detection.sealed) {
+        (Some(jpeg), _) => (Some(jpeg), Vec::new()),
+        (None, Some(sealed)) => (Some(Vec::new()), sealed.encode_to_vec()),
+        (None, None) => (None, Vec::new()),
+    };
+    let best_shot = jpeg.map(|jpeg| BestShotRow {
         event_id,
         capture_time,
         stream_id: detection.stream_id.clone(),
         jpeg,
+        track_id: detection.track_id.clone(),
+        sealed,
     });
     let row = EventRow {
         event_id,
@@ -300,7 +314,7 @@ pub fn rows_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sightline_schemas::v1::{BoundingBox, DetectionEvent, MatchResult, ObjectKind};
+    use sightline_schemas::v1::{BoundingBox, DetectionEvent, MatchResult, ObjectKind, SealedFields};
 
     fn valid_event() -> EnrichedEvent {
         EnrichedEvent {
@@ -339,6 +353,26 @@ mod tests {
         assert_eq!((rows.event.source_partition, rows.event.source_offset), (2, 42));
         assert_eq!(rows.matches.len(), 1);
         assert_eq!(rows.best_shot.map(|b| b.jpeg), Some(vec![0xff, 0xd8]));
+    }
+
+    #[test]
+    fn a_sealed_best_shot_lands_sealed() {
+        let mut event = valid_event();
+        let detection = event.detection.as_mut().expect("detection");
+        detection.best_shot_jpeg = None;
+        let sealed = SealedFields {
+            key_id: Uuid::new_v4().to_string(),
+            key_day: 3,
+            nonce: vec![1; 12],
+            ciphertext: vec![7; 40],
+        };
+        detection.sealed = Some(sealed.clone());
+        let rows = rows_of(event, 0, 0, &validate::Limits::default()).expect("valid");
+        let best_shot = rows.best_shot.expect("a best shot");
+        assert!(best_shot.jpeg.is_empty(), "no JPEG in clear");
+        assert_eq!(SealedFields::decode(best_shot.sealed.as_slice()).expect("decodes"), sealed);
+        assert_eq!(best_shot.track_id, rows.event.track_id, "the track it opens with");
+        assert_eq!((rows.event.has_best_shot, rows.track.has_best_shot), (1, 1));
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //! times, heads cut from the photos `infra/models` prepares) and its ground truth, for the demo and
 //! for trying the service by hand.
 //!
-//! `sightline-testmedia --models-dir DIR --out DIR` writes `people.mp4` (H.264, 1280x720, 15 fps) and
-//! `people.truth.json` (per frame, each visible face's box in pixels).
+//! `sightline-testmedia --models-dir DIR --out DIR` writes `people.mp4` (H.264, 1280x720, 15 fps, 8 s;
+//! `--seconds` for a longer one, the cast coming back every 8 s) and `people.truth.json` (per frame,
+//! each visible face's box in pixels).
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
 use sightline_ingest::detect::{self, FaceDetector, FaceDetectorSettings, ModelFiles};
-use sightline_ingest::testmedia::{STANDARD_VIDEO, VideoSpec, encode, ground_truth, standard_cast};
+use sightline_ingest::testmedia::{STANDARD_VIDEO, VideoSpec, encode, ground_truth, repeated_cast, standard_cast};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -23,6 +24,9 @@ struct Cli {
     /// Frames per second of the video.
     #[arg(long, default_value_t = STANDARD_VIDEO.fps)]
     fps: u32,
+    /// Length of the video, seconds: the standard cast comes back every 8 s.
+    #[arg(long, default_value_t = STANDARD_VIDEO.duration_ms / 1000)]
+    seconds: i64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,8 +34,9 @@ fn main() -> anyhow::Result<()> {
     let files = ModelFiles { dir: cli.models_dir };
     let environment = detect::runtime(&files.runtime_library())?;
     let mut detector = FaceDetector::new(&environment, &files.face_model(), FaceDetectorSettings::default())?;
+    let spec = VideoSpec { fps: cli.fps, duration_ms: cli.seconds.max(1) * 1000, ..STANDARD_VIDEO };
     let cast = standard_cast(&mut detector, &files.dir.join("images")).map_err(|e| anyhow!(e))?;
-    let spec = VideoSpec { fps: cli.fps, ..STANDARD_VIDEO };
+    let cast = repeated_cast(&cast, spec.duration_ms);
     std::fs::create_dir_all(&cli.out).with_context(|| format!("creating {}", cli.out.display()))?;
     let video = cli.out.join("people.mp4");
     encode(&spec, &cast, &video).map_err(|e| anyhow!(e)).with_context(|| format!("encoding {}", video.display()))?;
