@@ -12,7 +12,8 @@
 //! writer group replaying the whole topic into a fresh warehouse (what `writer rebuild` reads back)
 //! lands those tracks' times and boxes but none of their best shots, descriptors or matches, and
 //! enrich replaying the detections describes none of their faces, while the other listed person
-//! keeps everything.
+//! keeps everything. A poison copy of one of their events, dead-lettered by the writer as it came,
+//! opens to their name before the erasure and stays shut after it.
 
 // Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -148,6 +149,33 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
         .filter(|d| d.sealed.is_some() && d.best_shot_jpeg.is_none())
         .count();
     assert!(sealed_shots > 0, "best shots travel sealed");
+
+    // A poison copy of one of the person's events (its schema version zeroed) goes to the
+    // dead-letter topic as it came, sealed fields and all: there it opens to their name, for now.
+    let reader = KeyReader::new(pipeline.db.pool.clone())?;
+    let mut poison = None;
+    for event in &decoded {
+        let mut opened = event.clone();
+        reader.open_enriched(&mut opened).await?;
+        if opened.matches.iter().any(|m| m.person_display_name == ERASED) {
+            poison = Some(EnrichedEvent { schema_version: 0, ..event.clone() });
+            break;
+        }
+    }
+    let poison = poison.expect("an event of the person to erase");
+    sightline_testkit::loadgen::produce_events(&stack::kafka(), &pipeline.iso.topic, [poison.clone()], None).await?;
+    let dead_letters = eventually(Duration::from_secs(60), "the poison event in the dead-letter topic", || async {
+        let group = format!("{}-raw-dlq-{}", pipeline.iso.group, uuid::Uuid::new_v4().simple());
+        let payloads = raw_payloads(&pipeline.iso.dlq_topic, &group).await?;
+        Ok(payloads
+            .into_iter()
+            .find(|p| EnrichedEvent::decode(p.as_slice()).is_ok_and(|e| e.event_id == poison.event_id)))
+    })
+    .await?;
+    let mut dead_letter = EnrichedEvent::decode(dead_letters.as_slice())?;
+    reader.open_enriched(&mut dead_letter).await?;
+    assert!(dead_letter.matches.iter().any(|m| m.person_display_name == ERASED), "the dead letter opens before");
+    assert!(!contains(&dead_letters, ERASED.as_bytes()), "no name in clear in the dead-letter topic");
 
     // Every look at a face is recorded before the image is served: an analyst opens a best shot of
     // the kept person's and the best shot of their alert, each twice (the second time, within the
@@ -375,6 +403,11 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
         }
     }
     assert!(erased_parts > 0 && kept_names > 0, "erased parts {erased_parts}, {KEPT}'s matches {kept_names}");
+    // So does their copy in the dead-letter topic.
+    let mut dead_letter = EnrichedEvent::decode(dead_letters.as_slice())?;
+    let opening = keys.open_enriched(&mut dead_letter).await?;
+    assert!(opening.sealed > 0 && opening.erased == opening.sealed, "the dead letter stays shut: {opening:?}");
+    assert!(dead_letter.matches.is_empty() && dead_letter.descriptor.is_none());
     // So do their alerts on the alerts topic: the match is sealed with the event's template key.
     let mut alerted = BTreeSet::new();
     for payload in &alerts {
