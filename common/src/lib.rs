@@ -26,6 +26,8 @@ pub mod kafka;
 pub mod keys;
 #[cfg(feature = "mail")]
 pub mod mail;
+#[cfg(feature = "objects")]
+pub mod objects;
 pub mod openapi;
 pub mod passwords;
 pub mod privacy;
