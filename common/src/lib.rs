@@ -9,8 +9,9 @@
 //! PostgreSQL migrations, [`auth`] maps API tokens to roles, [`accounts`] keeps users, sessions and
 //! login throttling, [`passwords`] hashes passwords on a bounded set of threads, [`accounts_api`] serves them, [`api`] gives every REST API the same
 //! JSON errors and credential checks, [`clock`] tells the time in ms, [`retry`] is the one backoff policy, `mail` (feature `mail`)
-//! sends mail through an SMTP relay, [`privacy`] is the `[privacy]` settings section, [`keys`] and
-//! [`sealing`] seal biometric fields with keys of their tracks (crypto-shredding).
+//! sends mail through an SMTP relay, `objects` (feature `objects`) stores images and clips in an
+//! S3-compatible store, [`privacy`] is the `[privacy]` settings section, [`keys`] and [`sealing`]
+//! seal biometric fields with keys of their tracks (crypto-shredding).
 
 pub mod accounts;
 pub mod accounts_api;
