@@ -163,10 +163,11 @@ import json, sys
 for a in json.load(sys.stdin)['alerts']:
     print(f\"   alert {a['id']}: {a['person_display_name']} on {a['site']}, deliveries \" + ', '.join(f\"{d['channel']} {d['status']} after {d['attempts']} attempt(s)\" for d in a['deliveries']))"
 
-echo "== enrich: the enriched events of this stream on sightline.events.v1 (descriptor, watchlist matches)"
+echo "== enrich: the enriched events of this stream on sightline.events.v1 (descriptor and matches travel sealed)"
 "$BIN/sightline-admin" --config infra/config/admin.toml tail events --from-beginning --stream "$STREAM" \
   --count "$(wc -l <"$DATA/demo/detections.txt")" --idle-seconds 30 2>/dev/null | tee "$DATA/demo/enriched.txt" | cut -c1-200
-echo "   $(grep 'matches=\[demo-people' "$DATA/demo/enriched.txt" | grep -o 'track=[^ ]*' | sort -u | wc -l) face track(s) matched a listed person"
+echo "   $(grep 'descriptor and matches sealed' "$DATA/demo/enriched.txt" | grep -o 'track=[^ ]*' | sort -u | wc -l) face track(s) described;" \
+  "their descriptors and matches are sealed on the wire (docs/privacy.md): who matched is in the alerts above"
 
 query() { curl -sf "$CH/?database=sightline" --data-binary "$1 FORMAT PrettyCompactMonoBlock"; }
 visible() { curl -sf "$CH/?database=sightline" --data-binary "SELECT count() FROM events FINAL"; }

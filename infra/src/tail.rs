@@ -29,7 +29,7 @@ fn describe_detection(event: &DetectionEvent) -> String {
     };
     let bbox = event.bbox.map(|b| format!("{:.0},{:.0} {:.0}x{:.0}", b.x, b.y, b.width, b.height)).unwrap_or_default();
     format!(
-        "{} stream={} site={} {kind} track={} report={report}#{} frames={} seen={}..{}ms box={bbox} quality={:.2} best_shot={}B",
+        "{} stream={} site={} {kind} track={} report={report}#{} frames={} seen={}..{}ms box={bbox} quality={:.2} best_shot={}",
         event.event_id,
         event.stream_id,
         event.site,
@@ -39,8 +39,17 @@ fn describe_detection(event: &DetectionEvent) -> String {
         event.first_seen_ms,
         event.last_seen_ms,
         event.quality,
-        event.best_shot_jpeg.as_ref().map_or(0, |j| j.len()),
+        best_shot(event),
     )
+}
+
+/// The detection's best shot as the wire carries it: its size in clear, sealed, or none.
+fn best_shot(event: &DetectionEvent) -> String {
+    match (&event.best_shot_jpeg, &event.sealed) {
+        (Some(jpeg), _) => format!("{}B", jpeg.len()),
+        (None, Some(sealed)) => format!("sealed:{}B", sealed.ciphertext.len()),
+        (None, None) => "0B".to_owned(),
+    }
 }
 
 fn describe(topic: TailTopic, payload: &[u8]) -> String {
@@ -57,6 +66,10 @@ fn describe(topic: TailTopic, payload: &[u8]) -> String {
                     .map(|m| format!("{}:{}@{:.3}", m.list_name, m.person_display_name, m.similarity))
                     .collect();
                 let detection = event.detection.as_ref().map(describe_detection).unwrap_or_default();
+                // Sealed fields are not opened here: reading them is for the audited services.
+                if event.sealed.is_some() {
+                    return format!("{} descriptor and matches sealed <- {detection}", event.event_id);
+                }
                 let descriptor = if event.descriptor.is_some() {
                     "descriptor".to_owned()
                 } else {
@@ -123,4 +136,27 @@ pub async fn run(kafka: &KafkaSettings, topic: TailTopic, options: TailOptions) 
     }
     eprintln!("{printed} event(s) from {name}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sightline_schemas::v1::SealedFields;
+
+    #[test]
+    fn sealed_fields_are_shown_as_sealed_not_as_absent() {
+        let sealed = SealedFields { ciphertext: vec![0; 48], ..Default::default() };
+        let detection = DetectionEvent { track_id: "t1".into(), sealed: Some(sealed.clone()), ..Default::default() };
+        let event = EnrichedEvent {
+            event_id: "e1".into(),
+            detection: Some(detection),
+            sealed: Some(sealed),
+            ..Default::default()
+        };
+        let line = describe(TailTopic::Events, &event.encode_to_vec());
+        assert!(line.contains("descriptor and matches sealed") && line.contains("best_shot=sealed:48B"), "{line}");
+        assert!(!line.contains("matches=[]") && !line.contains("no descriptor"), "{line}");
+        let clear = EnrichedEvent { sealed: None, descriptor_skip_reason: "body".into(), ..event };
+        assert!(describe(TailTopic::Events, &clear.encode_to_vec()).contains("no descriptor (body) matches=[]"));
+    }
 }
