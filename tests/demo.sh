@@ -108,7 +108,7 @@ done
 api -X POST "http://$NOTIFIER_ADDR/v1/alert-rules" -d "{\"name\": \"demo-door\", \"list_ids\": [\"$LIST\"],
   \"channels\": {\"webhook\": {\"url\": \"http://127.0.0.1:$RECEIVER_PORT/alert\", \"secret\": \"demo-webhook-secret\"}, \"live\": true}}" \
   | python3 -c "import json,sys; r=json.load(sys.stdin); print(f\"   rule {r['name']}: list {r['list_ids'][0]}, cooldown {r['cooldown_secs']} s, channels {', '.join(sorted(k for k, v in r['channels'].items() if v))}\")"
-curl -sN "http://$NOTIFIER_ADDR/v1/alerts/live?access_token=$TOKEN" >"$DATA/demo/live.txt" 2>/dev/null &
+curl -sN -H "Authorization: Bearer $TOKEN" "http://$NOTIFIER_ADDR/v1/alerts/live" >"$DATA/demo/live.txt" 2>/dev/null &
 pids+=($!)
 sleep 1 # the notifier applies a new rule within a second
 
