@@ -146,6 +146,23 @@ pub async fn answering(port: u16, path: &str, token: &str) -> anyhow::Result<()>
     .await
 }
 
+/// Through the enrich API on `port`: a watchlist "Listed" (threshold 0.45) with `listed` enrolled,
+/// each by their photo in the models' images (`models`); its id.
+pub async fn enrol_listed(port: u16, models: &str, listed: &[(&str, &str)]) -> anyhow::Result<String> {
+    answering(port, "/v1/watchlists", OPERATOR).await?;
+    let list = json!({"name": "Listed", "threshold": 0.45, "top_k": 1});
+    let (status, list) = call(port, "POST", "/v1/watchlists", OPERATOR, Some(list))?;
+    anyhow::ensure!(status == 201, "creating the watchlist: {status} {list}");
+    let list_id = list["id"].as_str().unwrap_or_default().to_owned();
+    for (name, photo) in listed {
+        let image = std::fs::read(PathBuf::from(models).join("images").join(photo))?;
+        let path = format!("/v1/watchlists/{list_id}/persons?display_name={name}&external_id=ext-{name}");
+        let (status, body) = http_request(port, "POST", &path, Some(OPERATOR), "image/jpeg", &image)?;
+        anyhow::ensure!(status == 201, "enrolling {name}: {status} {body}");
+    }
+    Ok(list_id)
+}
+
 impl VideoPipeline {
     /// The query service's process, with `warehouse`.
     pub fn query_service(&self) -> Option<&ServiceProcess> {
@@ -209,17 +226,7 @@ impl VideoPipeline {
             &enrich_settings,
             &log,
         )?);
-        answering(enrich_port, "/v1/watchlists", OPERATOR).await?;
-        let list = json!({"name": "Listed", "threshold": 0.45, "top_k": 1});
-        let (status, list) = call(enrich_port, "POST", "/v1/watchlists", OPERATOR, Some(list))?;
-        anyhow::ensure!(status == 201, "creating the watchlist: {status} {list}");
-        let list_id = list["id"].as_str().unwrap_or_default().to_owned();
-        for (name, photo) in &options.listed {
-            let image = std::fs::read(PathBuf::from(&models).join("images").join(photo))?;
-            let path = format!("/v1/watchlists/{list_id}/persons?display_name={name}&external_id=ext-{name}");
-            let (status, body) = http_request(enrich_port, "POST", &path, Some(OPERATOR), "image/jpeg", &image)?;
-            anyhow::ensure!(status == 201, "enrolling {name}: {status} {body}");
-        }
+        let list_id = enrol_listed(enrich_port, &models, &options.listed).await?;
 
         let receiver = WebhookReceiver::new(WEBHOOK_SECRET);
         let receiver_port = stack::free_port()?;

@@ -16,8 +16,8 @@ use anyhow::Context as _;
 use serde_json::json;
 use sightline_common::auth::Role;
 use sightline_common::kafka::TopicSpec;
-use sightline_testkit::pipeline::{OPERATOR, answering, long_test_video};
-use sightline_testkit::stack::{self, ServiceProcess, TestDatabase, call, http_request};
+use sightline_testkit::pipeline::{OPERATOR, answering, enrol_listed, long_test_video};
+use sightline_testkit::stack::{self, ServiceProcess, TestDatabase, call};
 use std::time::{Duration, Instant};
 
 /// The people of the test video on the watchlist enrich matches against, with their photos.
@@ -172,17 +172,7 @@ impl Bench {
         ]);
         let log = format!("bench-privacy-{}-enrol", self.tag);
         let enrich = ServiceProcess::start("sightline-enrich", "ENRICH", "METRICS_ADDR", &[], &settings, &log)?;
-        answering(port, "/v1/watchlists", OPERATOR).await?;
-        let list = json!({"name": "Listed", "threshold": 0.45, "top_k": 1});
-        let (status, list) = call(port, "POST", "/v1/watchlists", OPERATOR, Some(list))?;
-        anyhow::ensure!(status == 201, "creating the watchlist: {status} {list}");
-        let list_id = list["id"].as_str().unwrap_or_default().to_owned();
-        for (name, photo) in LISTED {
-            let image = std::fs::read(std::path::Path::new(&self.models).join("images").join(photo))?;
-            let path = format!("/v1/watchlists/{list_id}/persons?display_name={name}");
-            let (status, body) = http_request(port, "POST", &path, Some(OPERATOR), "image/jpeg", &image)?;
-            anyhow::ensure!(status == 201, "enrolling {name}: {status} {body}");
-        }
+        enrol_listed(port, &self.models, &LISTED).await?;
         enrich.terminate(Duration::from_secs(30));
         Ok(())
     }
