@@ -6,17 +6,22 @@
 //! Writes are retried with the shared backoff ([`crate::retry`]) while the store is unreachable or
 //! answers 5xx/429, for up to `retry_for_secs`: a store that is down for seconds loses nothing.
 //! Reads are retried briefly and then fail as [`ObjectError::Unavailable`], so an API can answer
-//! 503 at once. Keys are laid out by the callers so that retention can delete whole prefixes
-//! ([`ObjectStore::delete_prefix`]).
+//! 503 at once. Keys are laid out by kind and day ([`media_key`]: `<kind>/<yyyy-mm-dd>/<stream>/<id>`)
+//! so that retention deletes a whole day of one kind at once ([`ObjectStore::expire_days_before`]).
+//! Every key is stored under the settings' `prefix`, so deployments (or tests) can share a bucket;
+//! callers, and the keys the warehouse keeps, never see it.
 
 use std::time::{Duration, Instant};
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rusty_s3::actions::{ListObjectsV2, S3Action as _};
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Deployment;
+use crate::http::Readiness;
 use crate::retry::Backoff;
+use crate::shutdown::Shutdown;
 
 /// How long a signed request stays valid: it is sent at once.
 const SIGNED_FOR: Duration = Duration::from_secs(300);
@@ -34,6 +39,9 @@ pub struct ObjectStoreSettings {
     pub region: String,
     /// The bucket.
     pub bucket: String,
+    /// Prepended to every key (empty, or ending with `/`): several deployments, or tests, can share
+    /// one bucket.
+    pub prefix: String,
     /// Path-style URLs (`endpoint/bucket/key`: Garage, MinIO) rather than virtual-host style
     /// (`bucket.endpoint/key`: AWS).
     pub path_style: bool,
@@ -54,6 +62,7 @@ impl Default for ObjectStoreSettings {
             endpoint: "http://127.0.0.1:3900".into(),
             region: "garage".into(),
             bucket: "sightline".into(),
+            prefix: String::new(),
             path_style: true,
             access_key_id: "GK5e1a7c0d9b3f2e4a6c8d0b1f".into(),
             secret_access_key_env: "SIGHTLINE_S3_SECRET_ACCESS_KEY".into(),
@@ -91,6 +100,7 @@ pub struct ObjectStore {
     credentials: Credentials,
     client: reqwest::Client,
     retry_for: Duration,
+    prefix: String,
 }
 
 impl std::fmt::Debug for ObjectStore {
@@ -110,6 +120,9 @@ impl ObjectStore {
     /// The store `settings` name. In `deployment` production the secret key must be set in the
     /// environment.
     pub fn new(settings: &ObjectStoreSettings, deployment: Deployment) -> Result<Self, ObjectError> {
+        if !settings.prefix.is_empty() && !settings.prefix.ends_with('/') {
+            return Err(ObjectError::Settings(format!("prefix {:?}: end it with '/'", settings.prefix)));
+        }
         let endpoint = settings
             .endpoint
             .parse()
@@ -136,13 +149,34 @@ impl ObjectStore {
             credentials: Credentials::new(settings.access_key_id.clone(), secret),
             client,
             retry_for: Duration::from_secs(settings.retry_for_secs),
+            prefix: settings.prefix.clone(),
         })
+    }
+
+    /// `key` as stored, under the settings' prefix.
+    fn stored(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// [`Self::new`], with [`watch`] keeping `readiness` in step with the store (as `need` says)
+    /// until `shutdown`: how a service opens its store.
+    pub fn watched(
+        settings: &ObjectStoreSettings,
+        deployment: Deployment,
+        need: StoreNeed,
+        readiness: &Readiness,
+        shutdown: &Shutdown,
+    ) -> Result<Self, ObjectError> {
+        let store = Self::new(settings, deployment)?;
+        tokio::spawn(watch(store.clone(), need, readiness.clone(), shutdown.clone()));
+        Ok(store)
     }
 
     /// Stores `bytes` under `key`, replacing what was there; retried while the store is
     /// unavailable, for up to `retry_for_secs`.
     pub async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), ObjectError> {
         let body = bytes::Bytes::from(bytes);
+        let key = &self.stored(key);
         self.retried("storing an object", self.retry_for, || async {
             let url = self.bucket.put_object(Some(&self.credentials), key).sign(SIGNED_FOR);
             let sent = self.client.put(url).header("content-type", content_type).body(body.clone()).send().await;
@@ -159,6 +193,7 @@ impl ObjectStore {
 
     /// The bytes stored under `key`, `None` if there are none. Retried for a few seconds at most.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ObjectError> {
+        let key = &self.stored(key);
         self.retried("reading an object", READ_RETRY_FOR, || async {
             let url = self.bucket.get_object(Some(&self.credentials), key).sign(SIGNED_FOR);
             let response = match self.client.get(url).send().await {
@@ -181,6 +216,7 @@ impl ObjectStore {
 
     /// Deletes `key` (nothing happens if it is not there); retried like [`Self::put`].
     pub async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        let key = &self.stored(key);
         self.retried("deleting an object", self.retry_for, || async {
             let url = self.bucket.delete_object(Some(&self.credentials), key).sign(SIGNED_FOR);
             match self.client.delete(url).send().await {
@@ -197,13 +233,33 @@ impl ObjectStore {
 
     /// Every key that starts with `prefix`, in the store's order.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectError> {
-        let mut keys = Vec::new();
+        Ok(self.list_under(prefix, None).await?.0)
+    }
+
+    /// The folders right under `prefix` (which ends with `/`): each `prefix<name>/`, in the store's
+    /// order.
+    pub async fn folders(&self, prefix: &str) -> Result<Vec<String>, ObjectError> {
+        Ok(self.list_under(prefix, Some("/")).await?.1)
+    }
+
+    /// The keys under `prefix` and, with a `delimiter`, the common prefixes (folders) too; both
+    /// without the settings' prefix.
+    async fn list_under(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+    ) -> Result<(Vec<String>, Vec<String>), ObjectError> {
+        let stored_prefix = self.stored(prefix);
+        let (mut keys, mut folders) = (Vec::new(), Vec::new());
         let mut token: Option<String> = None;
         loop {
             let page = self
                 .retried("listing objects", READ_RETRY_FOR, || async {
                     let mut action = self.bucket.list_objects_v2(Some(&self.credentials));
-                    action.with_prefix(prefix);
+                    action.with_prefix(stored_prefix.as_str());
+                    if let Some(delimiter) = delimiter {
+                        action.with_delimiter(delimiter);
+                    }
                     if let Some(token) = &token {
                         action.with_continuation_token(token.clone());
                     }
@@ -218,11 +274,9 @@ impl ObjectStore {
                     match response.text().await {
                         Ok(text) => match ListObjectsV2::parse_response(&text) {
                             Ok(page) => Attempt::Done(page),
-                            Err(error) => Attempt::Fail(ObjectError::Refused {
-                                action: "listing objects",
-                                status: 200,
-                                detail: format!("an answer that is not a listing: {error}"),
-                            }),
+                            Err(error) => {
+                                Attempt::Fail(listing_refused(format!("an answer that is not a listing: {error}")))
+                            }
                         },
                         Err(error) => Attempt::Again(transport(error)),
                     }
@@ -230,35 +284,74 @@ impl ObjectStore {
                 .await?;
             // Listings come URL-encoded (`encoding-type=url`): keys are given back as stored.
             for object in page.contents {
-                let key = percent_encoding::percent_decode_str(&object.key).decode_utf8().map_err(|e| {
-                    ObjectError::Refused {
-                        action: "listing objects",
-                        status: 200,
-                        detail: format!("a key that is not UTF-8: {e}"),
-                    }
-                })?;
-                keys.push(key.into_owned());
+                keys.push(self.unstored(&object.key)?);
+            }
+            for folder in page.common_prefixes {
+                folders.push(self.unstored(&folder.prefix)?);
             }
             match page.next_continuation_token {
                 Some(next) => token = Some(next),
-                None => return Ok(keys),
+                None => return Ok((keys, folders)),
             }
         }
+    }
+
+    /// A key of a listing (URL-encoded, under the settings' prefix) as callers know it.
+    fn unstored(&self, listed: &str) -> Result<String, ObjectError> {
+        let key = percent_encoding::percent_decode_str(listed)
+            .decode_utf8()
+            .map_err(|e| listing_refused(format!("a key that is not UTF-8: {e}")))?;
+        Ok(key.strip_prefix(self.prefix.as_str()).unwrap_or(&key).to_owned())
     }
 
     /// Deletes every key that starts with `prefix` (retention expires whole prefixes); how many.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, ObjectError> {
         let keys = self.list(prefix).await?;
-        for key in &keys {
-            self.delete(key).await?;
-        }
+        self.delete_all(&keys).await?;
         Ok(keys.len() as u64)
+    }
+
+    /// The days of `kind` the store holds objects of, oldest first.
+    pub async fn days(&self, kind: MediaKind) -> Result<Vec<(time::Date, String)>, ObjectError> {
+        let mut days: Vec<(time::Date, String)> = self
+            .folders(&format!("{}/", kind.folder()))
+            .await?
+            .into_iter()
+            .filter_map(|folder| {
+                let day = folder.trim_end_matches('/').rsplit('/').next()?;
+                Some((parse_day_folder(day)?, folder))
+            })
+            .collect();
+        days.sort();
+        Ok(days)
+    }
+
+    /// Deletes every object of `kind` of the days before `first_kept` (retention); how many.
+    pub async fn expire_days_before(&self, kind: MediaKind, first_kept: time::Date) -> Result<u64, ObjectError> {
+        let mut deleted = 0;
+        for (day, folder) in self.days(kind).await? {
+            if day >= first_kept {
+                break;
+            }
+            deleted += self.delete_prefix(&folder).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes `keys`, up to [`CONCURRENT_REQUESTS`] at a time.
+    pub async fn delete_all(&self, keys: &[String]) -> Result<(), ObjectError> {
+        use futures::{StreamExt as _, TryStreamExt as _};
+        // The futures made beforehand: a stream that makes them in a closure is not `Send` for
+        // every lifetime (rust-lang/rust#102211).
+        let deletions: Vec<_> = keys.iter().map(|key| self.delete(key)).collect();
+        futures::stream::iter(deletions).buffer_unordered(CONCURRENT_REQUESTS).try_collect().await
     }
 
     /// Whether the bucket answers (for `/readyz`).
     pub async fn check(&self) -> Result<(), ObjectError> {
         let url = self.bucket.head_bucket(Some(&self.credentials)).sign(SIGNED_FOR);
-        let response = self.client.head(url).send().await.map_err(|e| ObjectError::Unavailable(transport(e)))?;
+        let request = self.client.head(url).timeout(CHECK_TIMEOUT);
+        let response = request.send().await.map_err(|e| ObjectError::Unavailable(transport(e)))?;
         match classify("checking the bucket", response).await {
             Ok(_) => Ok(()),
             Err(Failure::Fail(error)) => Err(error),
@@ -288,6 +381,101 @@ impl ObjectStore {
                     tokio::time::sleep(delay).await;
                 }
             }
+        }
+    }
+}
+
+/// Requests a batch of writes or deletions sends at once.
+pub const CONCURRENT_REQUESTS: usize = 16;
+
+/// A listing that cannot be understood.
+fn listing_refused(detail: String) -> ObjectError {
+    ObjectError::Refused { action: "listing objects", status: 200, detail }
+}
+
+/// What an object is: the first part of its key, so each kind has its own retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    /// A report's best shot (the warehouse keeps its key).
+    BestShot,
+    /// A track's video clip.
+    Clip,
+    /// A watchlist person's enrolment picture.
+    Picture,
+    /// An alert's scene: the analysed frame when the alert was raised.
+    Scene,
+}
+
+impl MediaKind {
+    /// The folder its keys start with.
+    pub fn folder(self) -> &'static str {
+        match self {
+            MediaKind::BestShot => "best-shots",
+            MediaKind::Clip => "clips",
+            MediaKind::Picture => "pictures",
+            MediaKind::Scene => "scenes",
+        }
+    }
+}
+
+/// `day` as the folder of a key: `yyyy-mm-dd`.
+pub fn day_folder(day: time::Date) -> String {
+    format!("{:04}-{:02}-{:02}", day.year(), u8::from(day.month()), day.day())
+}
+
+/// The day a folder of [`day_folder`] names.
+fn parse_day_folder(folder: &str) -> Option<time::Date> {
+    let mut parts = folder.splitn(3, '-');
+    let year = parts.next()?.parse().ok()?;
+    let month = time::Month::try_from(parts.next()?.parse::<u8>().ok()?).ok()?;
+    time::Date::from_calendar_date(year, month, parts.next()?.parse().ok()?).ok()
+}
+
+/// What a stream id keeps as it is in a key: letters, digits, `-`, `_` and `.` (anything else,
+/// `/` above all, is percent-encoded, so a stream is always one folder).
+const KEY_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
+
+/// The key of an object of `kind` about `stream_id`, captured at `capture_ms` (ms since the epoch,
+/// UTC), named `name` (an id that is the same on every replay, so storing it again replaces it):
+/// `<kind>/<yyyy-mm-dd>/<stream>/<name>`.
+pub fn media_key(kind: MediaKind, capture_ms: i64, stream_id: &str, name: &str) -> String {
+    let day = time::OffsetDateTime::from_unix_timestamp(capture_ms.div_euclid(1000))
+        .map(|t| t.date())
+        .unwrap_or(time::Date::MIN);
+    format!("{}/{}/{}/{name}", kind.folder(), day_folder(day), utf8_percent_encode(stream_id, KEY_SEGMENT))
+}
+
+/// The readiness condition, or limitation, of [`watch`].
+pub const STORE_CONDITION: &str = "object store";
+
+/// How long a check waits for the store: a store that answers slower than this is not serving.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often [`watch`] checks the bucket.
+pub const CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// What the service cannot do while the store is unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreNeed {
+    /// It cannot make progress (a writer): not ready.
+    Blocking,
+    /// Only some answers need it (images of an API): ready, with the limitation named.
+    Feature,
+}
+
+/// Keeps `readiness` in step with the store until `shutdown`: every [`CHECK_EVERY`] it checks the
+/// bucket and, while that fails, says so under [`STORE_CONDITION`] as `need` says.
+pub async fn watch(store: ObjectStore, need: StoreNeed, readiness: Readiness, mut shutdown: Shutdown) {
+    loop {
+        match (store.check().await, need) {
+            (Ok(()), StoreNeed::Blocking) => readiness.clear(STORE_CONDITION),
+            (Ok(()), StoreNeed::Feature) => readiness.available(STORE_CONDITION),
+            (Err(error), StoreNeed::Blocking) => readiness.block(STORE_CONDITION, error.to_string()),
+            (Err(error), StoreNeed::Feature) => readiness.unavailable(STORE_CONDITION, error.to_string()),
+        }
+        tokio::select! {
+            _ = shutdown.requested() => return,
+            _ = tokio::time::sleep(CHECK_EVERY) => {}
         }
     }
 }
@@ -326,4 +514,20 @@ async fn classify(action: &'static str, response: reqwest::Response) -> Result<r
         return Err(Failure::Again(format!("HTTP {status}: {detail}")));
     }
     Err(Failure::Fail(ObjectError::Refused { action, status: status.as_u16(), detail }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_laid_out_by_kind_day_and_stream() {
+        let key = media_key(MediaKind::BestShot, 1_765_065_600_123, "lobby/door 2", "e1");
+        assert_eq!(key, "best-shots/2025-12-07/lobby%2Fdoor%202/e1");
+        assert_eq!(media_key(MediaKind::Clip, 0, "cam-1_a.b", "t"), "clips/1970-01-01/cam-1_a.b/t");
+        let day = time::Date::from_calendar_date(2026, time::Month::March, 4).expect("a day");
+        assert_eq!(parse_day_folder(&day_folder(day)), Some(day));
+        assert_eq!(parse_day_folder("2026-13-01"), None);
+        assert_eq!(parse_day_folder("latest"), None);
+    }
 }

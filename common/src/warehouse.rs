@@ -24,6 +24,10 @@ pub enum WarehouseError {
     /// stored bytes altered).
     #[error("reading a best shot: {0}")]
     Image(#[from] crate::sealing::StoredImageError),
+    /// An image the warehouse keeps the key of could not be read from the object store.
+    #[cfg(feature = "objects")]
+    #[error("reading an image: {0}")]
+    Objects(#[from] crate::objects::ObjectError),
     /// An applied migration's file changed afterwards.
     #[error(
         "clickhouse migration {version} ({name}) was edited after it was applied (checksum {applied} != {current}); add a new migration instead"

@@ -49,6 +49,7 @@ use sightline_common::accounts_api::{self, AccountsState};
 use sightline_common::api::{Administers, AnyRole, ApiError, Audits, Caller, SeesPeople};
 use sightline_common::clock::now_ms;
 use sightline_common::keys::KeyRing;
+use sightline_common::objects::ObjectError;
 use sightline_common::openapi::{self, ErrorBody};
 use sightline_common::sealing::StoredImageError;
 use sightline_common::warehouse::WarehouseError;
@@ -252,8 +253,14 @@ fn unavailable(error: WarehouseError) -> ApiError {
         }
         WarehouseError::Image(StoredImageError::Invalid(_)) => ApiError(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "the stored best shot does not open with its track's key (altered in the warehouse)".into(),
+            "the stored best shot does not open with its track's key (altered in storage)".into(),
         ),
+        WarehouseError::Objects(ObjectError::Unavailable(_)) => {
+            ApiError(StatusCode::SERVICE_UNAVAILABLE, "the object store is not answering; try again".into())
+        }
+        WarehouseError::Objects(_) => {
+            ApiError(StatusCode::INTERNAL_SERVER_ERROR, "the object store refused to read the image".into())
+        }
         _ => ApiError(StatusCode::SERVICE_UNAVAILABLE, "the warehouse is not answering; try again".into()),
     }
 }
@@ -943,6 +950,7 @@ impl From<ErasureError> for ApiError {
             ErasureError::Invalid(message) => ApiError::bad_request(message),
             ErasureError::Postgres(error) => error.into(),
             ErasureError::Warehouse(error) => unavailable(error),
+            ErasureError::Objects(error) => unavailable(WarehouseError::Objects(error)),
         }
     }
 }

@@ -5,9 +5,9 @@
 //! 1. destroys the tracks' keys in `track_keys` (every copy of their best shots, descriptors and
 //!    matches on the Kafka topics, the dead-letter topic and any replay becomes unreadable, and a
 //!    `writer rebuild` lands them without those fields);
-//! 2. deletes the clear copies: in ClickHouse the best shots, descriptors, matches and
-//!    identifications (mutations; the reports and tracks stay, emptied of them, so counts stay
-//!    right), in PostgreSQL the alerts of those tracks or of the person (deliveries, desk log and
+//! 2. deletes the copies: the best shots' objects in the object store, in ClickHouse the rows of
+//!    best shots, descriptors, matches and identifications (mutations; the reports and tracks stay,
+//!    emptied of them, so counts stay right), in PostgreSQL the alerts of those tracks or of the person (deliveries, desk log and
 //!    scenes with them) and the person's enrolment (pictures and descriptors);
 //! 3. records the receipt in the audit log, and runs the ClickHouse mutations once more after
 //!    `privacy.key_cache_secs`, for what a service that still held a key landed meanwhile.
@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 use sightline_common::audit::{self, Entry};
 use sightline_common::auth::Principal;
+use sightline_common::objects::{ObjectError, ObjectStore};
 use sightline_common::warehouse::{ClickHouseSettings, WarehouseError};
 use sightline_schemas::queries;
 use sqlx::PgPool;
@@ -82,6 +83,9 @@ pub enum ErasureError {
     /// ClickHouse failed.
     #[error("warehouse: {0}")]
     Warehouse(#[from] WarehouseError),
+    /// The object store failed.
+    #[error("object store: {0}")]
+    Objects(#[from] ObjectError),
 }
 
 impl From<clickhouse::error::Error> for ErasureError {
@@ -102,6 +106,8 @@ pub struct Eraser {
     pub clickhouse: ClickHouseSettings,
     /// How long services keep keys in memory: the mutations run again after it.
     pub key_cache: Duration,
+    /// Where the best shots are stored.
+    pub objects: ObjectStore,
 }
 
 /// `stream_id/track_id` split; `None` when it is not one.
@@ -275,13 +281,15 @@ impl Eraser {
         Ok(ErasureReport { receipt_id: Some(receipt_id), counts, tracks })
     }
 
-    /// Deletes the listed tracks' clear copies in ClickHouse (mutations, run in the background by
-    /// the server; running them again changes nothing).
+    /// Deletes the listed tracks' copies: their best shots' objects, then their rows in ClickHouse
+    /// (mutations, run in the background by the server; running them again changes nothing).
     pub(crate) async fn mutate(&self, targets: &Targets) -> Result<(), ErasureError> {
         if targets.tracks == 0 {
             return Ok(());
         }
         let client = self.clickhouse.read_client();
+        let objects: Vec<String> = client.query(queries::ERASURE_OBJECTS).bind(&targets.id).fetch_all().await?;
+        self.objects.delete_all(&objects).await?;
         for statement in sightline_schemas::statements(queries::ERASE_TRACKS) {
             let mut query = client.query(&statement);
             for _ in 0..statement.matches('?').count() {

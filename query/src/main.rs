@@ -8,6 +8,7 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use sightline_common::accounts::AccountSettings;
 use sightline_common::http::{Ops, Readiness, start_ops};
+use sightline_common::objects::{ObjectStore, ObjectStoreSettings, StoreNeed};
 use sightline_common::privacy::PrivacySettings;
 use sightline_common::shutdown::Shutdown;
 use sightline_common::warehouse::ClickHouseSettings;
@@ -63,6 +64,9 @@ struct QuerySettings {
     erasure_clickhouse_user: String,
     /// Its password.
     erasure_clickhouse_password: String,
+    /// Where best shots are stored (`[objects]`); images answer 503 while it is down, and `/readyz`
+    /// names that limitation.
+    objects: ObjectStoreSettings,
 }
 
 impl Default for QuerySettings {
@@ -81,6 +85,7 @@ impl Default for QuerySettings {
             privacy: PrivacySettings::default(),
             erasure_clickhouse_user: String::new(),
             erasure_clickhouse_password: String::new(),
+            objects: ObjectStoreSettings::default(),
         }
     }
 }
@@ -165,7 +170,10 @@ async fn main() -> anyhow::Result<()> {
         readiness.unavailable("search by photo", reason.clone());
     }
 
-    let warehouse = Warehouse::new(&settings.clickhouse);
+    let objects =
+        ObjectStore::watched(&settings.objects, settings.deployment, StoreNeed::Feature, &readiness, &shutdown)
+            .context("the object store")?;
+    let warehouse = Warehouse::new(&settings.clickhouse, objects.clone());
     let keys = Arc::new(settings.privacy.key_ring(settings.privacy.key_store(settings.deployment, pool.clone())?));
     let accounts = settings.accounts.clone();
     let mut erasure_clickhouse = settings.clickhouse.clone();
@@ -176,6 +184,7 @@ async fn main() -> anyhow::Result<()> {
     let eraser = Eraser {
         pool: pool.clone(),
         clickhouse: erasure_clickhouse,
+        objects,
         key_cache: Duration::from_secs(settings.privacy.key_cache_secs),
     };
     let privacy = PrivacyView {

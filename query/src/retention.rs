@@ -6,11 +6,11 @@
 //!    images' periods, `template` keys by the descriptors' and identities', matched tracks by the
 //!    matched periods), so every copy on the Kafka topics becomes unreadable for good; day partitions
 //!    of `track_keys` past the longest period are dropped;
-//! 2. **clear copies**: the warehouse's best shots, descriptors and matches of the tracks whose keys
-//!    just expired are deleted ([`Eraser::mutate`], the erasure's mutations); whole partitions past a
-//!    table's period are dropped (reports and tracks by the track metadata's period, matches and
-//!    identifications by the identities', images and descriptors by their longest, hourly counts by
-//!    the aggregates');
+//! 2. **copies**: the best shots, descriptors and matches of the tracks whose keys just expired are
+//!    deleted ([`Eraser::mutate`], the erasure's deletions); whole partitions past a table's period
+//!    are dropped (reports and tracks by the track metadata's period, matches and identifications by
+//!    the identities', images and descriptors by their longest, hourly counts by the aggregates'),
+//!    and so are the object store's days of best shots past the images' longest period;
 //! 3. **PostgreSQL**: alerts (deliveries, desk log, scenes with them) past the alerts' period, and the
 //!    audit log (face searches included) past the audit period;
 //! 4. the run is recorded (`retention_runs`, and `privacy.retention` in the audit log).
@@ -32,6 +32,7 @@ use sightline_common::auth::Principal;
 use sightline_common::clock::now_ms;
 use sightline_common::http::Readiness;
 use sightline_common::keys::{key_day, partition_name};
+use sightline_common::objects::MediaKind;
 use sightline_common::privacy::RetentionSettings;
 use sightline_common::shutdown::Shutdown;
 use sightline_schemas::queries;
@@ -53,6 +54,8 @@ pub struct RetentionCounts {
     pub tracks: u64,
     /// Warehouse partitions dropped, as `table partition`.
     pub partitions: Vec<String>,
+    /// Objects deleted with their day (best shots past the longest image period).
+    pub objects: u64,
     /// Day partitions of `track_keys` dropped.
     pub key_partitions: u64,
     /// Alerts deleted.
@@ -434,6 +437,14 @@ impl Retention {
                 client.query(&format!("ALTER TABLE {table} DROP PARTITION {literal}")).execute().await?;
                 counts.partitions.push(format!("{table} {literal}"));
             }
+        }
+
+        // The object store: whole days of best shots past the longest image period (those of tracks
+        // whose image keys expired sooner went with their tracks' copies above).
+        if let Some(today_date) = today_date {
+            let days = s.face_images_unmatched_days.max(s.face_images_matched_days);
+            let first_kept = today_date - time::Duration::days(i64::from(days));
+            counts.objects = self.eraser.objects.expire_days_before(MediaKind::BestShot, first_kept).await?;
         }
 
         // 3. PostgreSQL: alerts and the audit trail.

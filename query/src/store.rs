@@ -7,6 +7,7 @@ use clickhouse::Client;
 use clickhouse::query::Query;
 use serde::{Deserialize, Serialize};
 use sightline_common::keys::KeyRing;
+use sightline_common::objects::ObjectStore;
 use sightline_common::sealing::open_stored_best_shot;
 use sightline_common::warehouse::{ClickHouseSettings, WarehouseError, query_error};
 use sightline_schemas::queries;
@@ -433,6 +434,8 @@ struct BestShotRow {
     sealed: Vec<u8>,
     stream_id: String,
     track_id: String,
+    object_key: String,
+    object_sealed: u8,
 }
 
 /// The warehouse, read-only, with the cache of hourly counts its clones share.
@@ -440,6 +443,7 @@ struct BestShotRow {
 pub struct Warehouse {
     client: Client,
     hours: HourCounts,
+    objects: ObjectStore,
 }
 
 /// An hour, ms.
@@ -514,8 +518,9 @@ fn optional(value: &Option<String>) -> &str {
 
 impl Warehouse {
     /// Reads the warehouse `settings` name.
-    pub fn new(settings: &ClickHouseSettings) -> Self {
-        Self { client: settings.read_client(), hours: HourCounts::default() }
+    /// The warehouse `settings` name, its images in `objects`.
+    pub fn new(settings: &ClickHouseSettings, objects: ObjectStore) -> Self {
+        Self { client: settings.read_client(), hours: HourCounts::default(), objects }
     }
 
     /// `query` with the range bound as its seconds, then its milliseconds.
@@ -860,8 +865,10 @@ impl Warehouse {
         Ok(rank_tracks(candidates, similarities, request.threshold, request.limit))
     }
 
-    /// The best-shot JPEG of event `id`, if stored: kept in clear, or sealed and opened with its
-    /// track's image key from `keys` (`None` when that key is destroyed: erased or expired).
+    /// The best-shot JPEG of event `id`, if stored: read from the object store (or from the
+    /// warehouse, for a row landed before it and not yet moved out), in clear or sealed and opened
+    /// with its track's image key from `keys` (`None` when that key is destroyed, erased or expired,
+    /// or the object is gone: erased or expired too).
     pub async fn best_shot(&self, id: Uuid, keys: &KeyRing) -> Result<Option<Vec<u8>>, WarehouseError> {
         let row: Option<BestShotRow> = self
             .client
@@ -871,10 +878,17 @@ impl Warehouse {
             .await
             .map_err(query_error("reading a best shot"))?;
         let Some(row) = row else { return Ok(None) };
-        if row.sealed.is_empty() {
-            return Ok(Some(row.jpeg));
+        let (bytes, sealed) = if row.object_key.is_empty() {
+            let sealed = !row.sealed.is_empty();
+            (if sealed { row.sealed } else { row.jpeg }, sealed)
+        } else {
+            let Some(bytes) = self.objects.get(&row.object_key).await? else { return Ok(None) };
+            (bytes, row.object_sealed != 0)
+        };
+        if !sealed {
+            return Ok(Some(bytes));
         }
-        Ok(open_stored_best_shot(keys, &row.sealed, &row.stream_id, &row.track_id).await?)
+        Ok(open_stored_best_shot(keys, &bytes, &row.stream_id, &row.track_id).await?)
     }
 
     /// Tracks per bucket and kind. Buckets of whole hours (hour, day) take the range's whole hours

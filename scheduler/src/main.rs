@@ -9,6 +9,7 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use sightline_common::http::{Ops, start_ops};
 use sightline_common::mail::{Mailer, SmtpSettings};
+use sightline_common::objects::{ObjectStore, ObjectStoreSettings};
 use sightline_common::privacy::PrivacySettings;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_query::store::Warehouse;
@@ -53,6 +54,9 @@ struct SchedulerSettings {
     /// The key-encryption key that opens the track keys of sealed best shots in PDF reports
     /// (`[privacy]`, shared by every service; docs/privacy.md).
     privacy: PrivacySettings,
+    /// Where the reports' best shots are stored (`[objects]`); a run that cannot read them is
+    /// retried.
+    objects: ObjectStoreSettings,
 }
 
 impl Default for SchedulerSettings {
@@ -69,6 +73,7 @@ impl Default for SchedulerSettings {
             metrics_addr: ([127, 0, 0, 1], 9468).into(),
             deployment: Default::default(),
             privacy: PrivacySettings::default(),
+            objects: ObjectStoreSettings::default(),
         }
     }
 }
@@ -94,7 +99,10 @@ async fn main() -> anyhow::Result<()> {
     let min_interval = Duration::from_secs(settings.min_interval_secs.max(1));
     let runner = Runner {
         pool: pool.clone(),
-        warehouse: Warehouse::new(&settings.clickhouse),
+        warehouse: Warehouse::new(
+            &settings.clickhouse,
+            ObjectStore::new(&settings.objects, settings.deployment).context("the object store")?,
+        ),
         keys: Arc::new(settings.privacy.key_ring(settings.privacy.key_store(settings.deployment, pool.clone())?)),
         mailer,
         poll: Duration::from_millis(settings.poll_ms.max(100)),

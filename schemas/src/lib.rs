@@ -142,6 +142,10 @@ pub mod queries {
     /// The mutations that erase the listed tracks' biometric copies (several statements, `;` at a line
     /// end; see [`crate::statements`]).
     pub const ERASE_TRACKS: &str = include_str!("../clickhouse/queries/erase_tracks.sql");
+    /// A page of the best shots that still hold their bytes, to move into the object store.
+    pub const BEST_SHOTS_TO_MOVE: &str = include_str!("../clickhouse/queries/best_shots_to_move.sql");
+    /// The object-store keys of an erasure's best shots.
+    pub const ERASURE_OBJECTS: &str = include_str!("../clickhouse/queries/erasure_objects.sql");
     /// Exactly-once view of the events: total rows as analysts see them, and distinct ids.
     pub const EVENT_COUNTS: &str = include_str!("../clickhouse/queries/event_counts.sql");
     /// Exactly-once view of the tracks: rows as analysts see them, distinct tracks, reports.

@@ -431,7 +431,7 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
     let endpoints: Vec<Endpoint> =
         endpoints.into_iter().filter(|e| only.is_empty() || only.iter().any(|n| n == e.name)).collect();
 
-    let warehouse = Warehouse::new(&settings);
+    let warehouse = Warehouse::new(&settings, stack::object_store(&settings.database)?);
     let privacy = sightline_common::privacy::PrivacySettings::default();
     let keys = privacy.key_ring(privacy.key_store(Default::default(), db.pool.clone())?);
     let now_ms = end;

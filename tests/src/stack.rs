@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use sightline_common::kafka::{KafkaSettings, TopicSpec};
+use sightline_common::objects::{ObjectStore, ObjectStoreSettings};
 use sightline_common::warehouse::ClickHouseSettings;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,28 @@ pub fn clickhouse(database: &str) -> ClickHouseSettings {
         database: database.to_owned(),
         ..Default::default()
     }
+}
+
+/// The local stack's object store (`SIGHTLINE_S3_ENDPOINT`), with keys under `<database>/`: each
+/// test's objects are apart, as its warehouse database is.
+pub fn objects(database: &str) -> ObjectStoreSettings {
+    ObjectStoreSettings {
+        endpoint: env_or("SIGHTLINE_S3_ENDPOINT", "http://127.0.0.1:3900"),
+        prefix: format!("{database}/"),
+        ..Default::default()
+    }
+}
+
+/// [`objects`] as a store.
+pub fn object_store(database: &str) -> anyhow::Result<ObjectStore> {
+    Ok(ObjectStore::new(&objects(database), sightline_common::config::Deployment::Development)?)
+}
+
+/// The `OBJECTS__*` settings of a service that stores or reads images of the warehouse `clickhouse`
+/// ([`objects`]).
+pub fn object_settings(clickhouse: &ClickHouseSettings) -> [(&'static str, String); 2] {
+    let objects = objects(&clickhouse.database);
+    [("OBJECTS__ENDPOINT", objects.endpoint), ("OBJECTS__PREFIX", objects.prefix)]
 }
 
 /// PostgreSQL URL of the local stack.
@@ -187,12 +210,14 @@ pub fn terminate(
 /// The settings every service with an API, a PostgreSQL database and a warehouse takes: its API on
 /// `port` (loopback), `postgres_url`, and `clickhouse`'s URL and database.
 pub fn api_settings(port: u16, postgres_url: &str, clickhouse: &ClickHouseSettings) -> Vec<(&'static str, String)> {
-    vec![
+    let mut settings = vec![
         ("HTTP_ADDR", format!("127.0.0.1:{port}")),
         ("POSTGRES_URL", postgres_url.to_owned()),
         ("CLICKHOUSE__URL", clickhouse.url.clone()),
         ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
-    ]
+    ];
+    settings.extend(object_settings(clickhouse));
+    settings
 }
 
 /// The `SMTP__*` settings of a service that mails to the stack's SMTP sink (`SIGHTLINE_SMTP`): a
@@ -227,6 +252,7 @@ impl ServiceProcess {
             ("DLQ_TOPIC", isolation.dlq_topic.clone()),
             ("GROUP_ID", isolation.group.clone()),
         ];
+        all.extend(object_settings(clickhouse));
         all.extend(settings.iter().map(|(k, v)| (*k, v.to_string())));
         Self::start("sightline-writer", "WRITER", "HTTP_ADDR", args, &all, &isolation.group)
     }

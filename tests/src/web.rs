@@ -49,8 +49,13 @@ impl ApiServices {
         let [ingest, enrich, query, notifier, scheduler] = [(); 5].map(|_| stack::free_port());
         let (ingest, enrich, query, notifier, scheduler) = (ingest?, enrich?, query?, notifier?, scheduler?);
         let address = |port: u16| format!("127.0.0.1:{port}");
-        let warehouse =
-            [("CLICKHOUSE__URL", clickhouse.url.clone()), ("CLICKHOUSE__DATABASE", clickhouse.database.clone())];
+        let [endpoint, prefix] = stack::object_settings(&clickhouse);
+        let warehouse = [
+            ("CLICKHOUSE__URL", clickhouse.url.clone()),
+            ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
+            endpoint,
+            prefix,
+        ];
         let mut processes = vec![
             ServiceProcess::start(
                 "sightline-ingest",

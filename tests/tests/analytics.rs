@@ -53,7 +53,7 @@ async fn counts_equal_the_generators_with_duplicates_unmerged() -> anyhow::Resul
     let load = WarehouseLoad { tracks: 30_000, end_ms, days: 3, best_shots: 2_000, duplicate_every: 10 };
     let dataset = load.ensure(&settings).await?;
     assert!(dataset.event_rows > dataset.tracks + dataset.tracks / 20, "about one row in ten is a copy");
-    let warehouse = Warehouse::new(&settings);
+    let warehouse = Warehouse::new(&settings, stack::object_store(&settings.database)?);
 
     // Whole days by day, an unaligned 30-hour range by hour (partial first and last hours, tracks
     // from before the range), and one site.

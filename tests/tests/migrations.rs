@@ -106,10 +106,13 @@ async fn clickhouse_migrations_apply_once_and_refuse_edits() -> anyhow::Result<(
     let broken = Migration { version: 10_001, name: "broken", sql: "ALTER TABLE missing ADD COLUMN y String;" };
     let with_broken: Vec<Migration> = with_repeated.iter().copied().chain([broken]).collect();
     assert!(apply_migrations(&settings, &with_broken).await.is_err(), "a missing table is still an error");
-    // A best shot landed before migration 0014 reads as before (in clear), its new columns empty.
-    let landed: Vec<(String, String, String)> =
-        client.query("SELECT jpeg, track_id, sealed FROM best_shot_jpegs").fetch_all().await?;
-    assert_eq!(landed, [("jpeg-bytes".to_owned(), String::new(), String::new())]);
+    // A best shot landed before migrations 0014 and 0015 keeps its JPEG, its new columns empty (the
+    // writer moves it into the object store: tests/tests/objects.rs).
+    let landed: Vec<(String, String, String, String, u8)> = client
+        .query("SELECT jpeg, track_id, sealed, object_key, object_sealed FROM best_shot_jpegs")
+        .fetch_all()
+        .await?;
+    assert_eq!(landed, [("jpeg-bytes".to_owned(), String::new(), String::new(), String::new(), 0)]);
     client.query(&format!("DROP DATABASE `{}`", settings.database)).execute().await?;
     Ok(())
 }

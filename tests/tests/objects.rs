@@ -1,13 +1,20 @@
 //! The object store module (`common::objects`) on the local stack's Garage: objects are stored, read,
-//! listed and deleted by prefix (how retention expires them); while the store is paused for 20 s,
-//! its check says it is unavailable, writes wait and are retried, and none is lost.
+//! listed and deleted by prefix and by day (how retention expires them); while the store is paused
+//! for 20 s, its check says it is unavailable, writes wait and are retried, and none is lost: neither
+//! by the module nor by the writer landing best shots. Best shots the warehouse held before the
+//! object store are moved out into it.
 
 // Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use sightline_common::config::Deployment;
-use sightline_common::objects::{ObjectError, ObjectStore, ObjectStoreSettings};
+use sightline_common::objects::{MediaKind, ObjectError, ObjectStore, ObjectStoreSettings, media_key};
+use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce};
+use sightline_testkit::stack::{self, Isolation, ServiceProcess, event_counts, eventually};
 use std::time::{Duration, Instant};
+
+/// Tests that pause Garage take turns: a pause must not meet another test's reads.
+static GARAGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The local stack's store, with the shipped settings.
 fn store() -> anyhow::Result<ObjectStore> {
@@ -43,9 +50,9 @@ impl Drop for Paused {
     }
 }
 
-// One test: the pause must not meet another test's reads.
 #[tokio::test]
 async fn objects_are_kept_through_a_store_paused_for_20_s() -> anyhow::Result<()> {
+    let _turn = GARAGE.lock().await;
     let store = store()?;
     store.check().await?;
     let prefix = format!("test/objects-{}/", uuid::Uuid::new_v4().simple());
@@ -88,4 +95,162 @@ async fn objects_are_kept_through_a_store_paused_for_20_s() -> anyhow::Result<()
     assert_eq!(store.delete_prefix(&prefix).await?, 6);
     assert!(store.list(&prefix).await?.is_empty());
     Ok(())
+}
+
+#[tokio::test]
+async fn keys_live_under_the_prefix_and_expire_by_day() -> anyhow::Result<()> {
+    let database = format!("test_objects_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let prefixed = stack::object_store(&database)?;
+    let day_ms = 86_400_000;
+    let now_ms = sightline_common::clock::now_ms();
+    let old = media_key(MediaKind::BestShot, now_ms - 40 * day_ms, "cam/1", "e-old");
+    let recent = media_key(MediaKind::BestShot, now_ms - 2 * day_ms, "cam/1", "e-recent");
+    let clip = media_key(MediaKind::Clip, now_ms - 40 * day_ms, "cam/1", "t-old");
+    for key in [&old, &recent, &clip] {
+        prefixed.put(key, vec![7; 10], "application/octet-stream").await?;
+    }
+    // Listed as callers named them; stored under the database's prefix, apart from other tests'.
+    let mut listed = prefixed.list("").await?;
+    listed.sort();
+    let mut expected = vec![old.clone(), recent.clone(), clip.clone()];
+    expected.sort();
+    assert_eq!(listed, expected);
+    let whole = store()?;
+    assert_eq!(whole.get(&format!("{database}/{recent}")).await?, Some(vec![7; 10]), "under {database}/");
+    assert!(old.contains("/cam%2F1/"), "a stream is one folder: {old}");
+    assert_eq!(prefixed.days(MediaKind::BestShot).await?.len(), 2);
+    // Retention: best shots of the days before the first kept go; other kinds stay.
+    let today = time::OffsetDateTime::now_utc().date();
+    assert_eq!(prefixed.expire_days_before(MediaKind::BestShot, today - time::Duration::days(30)).await?, 1);
+    assert_eq!(prefixed.get(&old).await?, None);
+    assert!(prefixed.get(&recent).await?.is_some() && prefixed.get(&clip).await?.is_some());
+    assert_eq!(prefixed.delete_prefix("").await?, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_writer_loses_no_best_shot_while_the_store_is_paused_for_20_s() -> anyhow::Result<()> {
+    let _turn = GARAGE.lock().await;
+    let iso = Isolation::new("objects_pause", 2).await?;
+    let clickhouse = stack::clickhouse(&iso.database);
+    let total = 1_500u64;
+    let generator = || EventGenerator::new(LoadProfile { seed: 77, ..Default::default() });
+    let producer = {
+        let topic = iso.topic.clone();
+        tokio::spawn(async move { produce(&stack::kafka(), &topic, &generator(), 0, total, Some(50.0)).await })
+    };
+    let writer = ServiceProcess::writer(&iso, &clickhouse, &[], &[])?;
+    eventually(Duration::from_secs(120), "best shots stored before the pause", || async {
+        Ok((writer.metric("sightline_writer_images_stored_total").unwrap_or(0.0) >= 100.0).then_some(()))
+    })
+    .await?;
+
+    let paused = Paused::garage()?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (status, reason) = writer.get("/readyz")?;
+    assert_eq!(status, 503, "not ready while the store is paused: {reason}");
+    assert!(reason.contains("object store"), "{reason}");
+    let landed_during = event_counts(&clickhouse).await?.0;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(event_counts(&clickhouse).await?.0, landed_during, "no event lands before its best shot");
+    drop(paused);
+
+    let produced = producer.await??;
+    eventually(Duration::from_secs(180), "every event landed", || async {
+        Ok((event_counts(&clickhouse).await?.0 == produced.len() as u64).then_some(()))
+    })
+    .await?;
+    let client = clickhouse.read_client();
+    let (rows, keyed): (u64, u64) = client
+        .query("SELECT count(), countIf(object_key != '' AND empty(jpeg)) FROM best_shot_jpegs FINAL")
+        .fetch_one()
+        .await?;
+    assert_eq!((rows, keyed), (total, total), "every best shot landed with its key");
+    let store = stack::object_store(&iso.database)?;
+    assert_eq!(store.list("best-shots/").await?.len() as u64, total, "and is in the store");
+    // Read back as the API reads it: the JPEG produced.
+    let warehouse = sightline_query::store::Warehouse::new(&clickhouse, store.clone());
+    let pool = sqlx::PgPool::connect_lazy(&stack::postgres_url())?;
+    let privacy = sightline_common::privacy::PrivacySettings::default();
+    let keys = privacy.key_ring(privacy.key_store(Deployment::Development, pool)?);
+    let events = generator();
+    for index in [0, 700, total - 1] {
+        let event = events.event(index);
+        let read = warehouse.best_shot(event.event_id.parse()?, &keys).await?;
+        assert_eq!(read, event.detection.and_then(|d| d.best_shot_jpeg), "event {index}'s best shot");
+    }
+    let (status, _) = writer.get("/readyz")?;
+    assert_eq!(status, 200);
+    assert!(writer.terminate(Duration::from_secs(30)));
+    store.delete_prefix("").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn best_shots_landed_before_the_store_are_moved_out() -> anyhow::Result<()> {
+    let database = format!("test_move_images_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let clickhouse = stack::clickhouse(&database);
+    let migrations = sightline_schemas::CLICKHOUSE_MIGRATIONS;
+    let before = migrations.iter().position(|m| m.version == 15).expect("migration 0015");
+    sightline_common::warehouse::apply_migrations(&clickhouse, &migrations[..before]).await?;
+    let client = clickhouse.read_client();
+    // As the writer landed them before 0015: a JPEG in clear, a sealed one, and one emptied by an
+    // erasure's mutation (nothing to move).
+    let sealed = sightline_schemas::v1::SealedFields {
+        key_id: uuid::Uuid::new_v4().to_string(),
+        key_day: 20_000,
+        nonce: vec![1; 12],
+        ciphertext: vec![9; 64],
+    };
+    let sealed = prost::Message::encode_to_vec(&sealed);
+    let (clear_id, sealed_id) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    client
+        .query(
+            "INSERT INTO best_shot_jpegs (event_id, capture_time, stream_id, jpeg, track_id, sealed) VALUES \
+             (toUUID(?), toDateTime(1765065600), 'cam-1', unhex('FFD8FF0102'), '', ''), \
+             (toUUID(?), toDateTime(1767225600), 'cam-2', '', 't-2', unhex(?))",
+        )
+        .bind(clear_id.to_string())
+        .bind(sealed_id.to_string())
+        .bind(hex(&sealed))
+        .execute()
+        .await?;
+    sightline_common::warehouse::migrate(&clickhouse).await?;
+
+    let store = stack::object_store(&database)?;
+    let metrics = sightline_writer::metrics::WriterMetrics::register(&mut Default::default());
+    let (_trigger, shutdown) = sightline_common::shutdown::channel();
+    let moved = sightline_writer::images::move_out(&client, &store, &metrics, &shutdown).await?;
+    assert_eq!(moved, 2);
+    let rows: Vec<(String, String, String, String, u8)> = client
+        .query("SELECT toString(event_id), hex(jpeg), hex(sealed), object_key, object_sealed FROM best_shot_jpegs ORDER BY capture_time")
+        .fetch_all()
+        .await?;
+    let clear_key = format!("best-shots/2025-12-07/cam-1/{clear_id}");
+    let sealed_key = format!("best-shots/2026-01-01/cam-2/{sealed_id}");
+    assert_eq!(
+        rows,
+        [
+            (clear_id.to_string(), String::new(), String::new(), clear_key.clone(), 0),
+            (sealed_id.to_string(), String::new(), String::new(), sealed_key.clone(), 1),
+        ],
+        "one row each, with the key and without the bytes (the partitions merged)"
+    );
+    assert_eq!(store.get(&clear_key).await?, Some(vec![0xff, 0xd8, 0xff, 1, 2]));
+    assert_eq!(store.get(&sealed_key).await?, Some(sealed));
+    // Read as the API reads it, and a second run finds nothing left.
+    let warehouse = sightline_query::store::Warehouse::new(&clickhouse, store.clone());
+    let pool = sqlx::PgPool::connect_lazy(&stack::postgres_url())?;
+    let privacy = sightline_common::privacy::PrivacySettings::default();
+    let keys = privacy.key_ring(privacy.key_store(Deployment::Development, pool)?);
+    assert_eq!(warehouse.best_shot(clear_id, &keys).await?, Some(vec![0xff, 0xd8, 0xff, 1, 2]));
+    assert_eq!(sightline_writer::images::move_out(&client, &store, &metrics, &shutdown).await?, 0);
+    client.query(&format!("DROP DATABASE `{database}`")).execute().await?;
+    store.delete_prefix("").await?;
+    Ok(())
+}
+
+/// `bytes` as hexadecimal digits.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }

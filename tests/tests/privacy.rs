@@ -23,6 +23,7 @@ use rdkafka::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use serde_json::json;
 use sightline_common::auth::Role;
+use sightline_common::objects::ObjectStore;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_schemas::v1::{AlertEvent, DetectionEvent, EnrichedEvent, ObjectKind};
 use sightline_testkit::pipeline::{ANALYST, OPERATOR, PipelineOptions, VideoPipeline, call};
@@ -48,6 +49,22 @@ async fn raw_payloads(topic: &str, group: &str) -> anyhow::Result<Vec<Vec<u8>>> 
         payloads.push(message?.payload().unwrap_or_default().to_vec());
     }
     Ok(payloads)
+}
+
+/// The object-store keys of the best shots of `tracks` (`stream_id/track_id`) in the warehouse.
+async fn image_keys(client: &clickhouse::Client, tracks: &[String]) -> anyhow::Result<Vec<String>> {
+    let sql = "SELECT DISTINCT object_key FROM best_shot_jpegs WHERE object_key != '' AND event_id IN \
+               (SELECT event_id FROM events WHERE has(?, concat(stream_id, '/', track_id)))";
+    Ok(client.query(sql).bind(tracks).fetch_all().await?)
+}
+
+/// How many of `keys` the object store holds.
+async fn stored(store: &ObjectStore, keys: &[String]) -> anyhow::Result<usize> {
+    let mut held = 0;
+    for key in keys {
+        held += usize::from(store.get(key).await?.is_some());
+    }
+    Ok(held)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -202,13 +219,23 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
             assert!(response.body.starts_with(&[0xff, 0xd8]), "{path} serves a JPEG");
         }
     }
-    // The warehouse keeps best shots sealed (opened per read above): no JPEG in clear, none of the
-    // stored bytes a JPEG.
-    let (stored, clear, jpeg_marked): (u64, u64, u64) = client
-        .query("SELECT count(), countIf(notEmpty(jpeg)), countIf(startsWith(sealed, unhex('FFD8FF'))) FROM best_shot_jpegs")
+    // The warehouse keeps the best shots' keys, no bytes; the object store keeps them sealed (opened
+    // per read above): none of the stored objects is a JPEG.
+    let (rows, with_bytes, sealed_objects): (u64, u64, u64) = client
+        .query("SELECT count(), countIf(notEmpty(jpeg) OR notEmpty(sealed)), countIf(object_key != '' AND object_sealed = 1) FROM best_shot_jpegs")
         .fetch_one()
         .await?;
-    assert!(stored > 0 && clear == 0 && jpeg_marked == 0, "{stored} best shots, {clear} in clear, {jpeg_marked} JPEGs");
+    assert!(
+        rows > 0 && with_bytes == 0 && sealed_objects == rows,
+        "{rows} best shots, {with_bytes} with bytes, {sealed_objects} sealed objects"
+    );
+    let store = stack::object_store(&clickhouse.database)?;
+    let objects = store.list("best-shots/").await?;
+    assert!(objects.len() as u64 >= rows / 2, "{} objects for {rows} rows", objects.len());
+    for key in objects.iter().take(50) {
+        let bytes = store.get(key).await?.expect("a listed object");
+        assert!(!bytes.starts_with(&[0xff, 0xd8, 0xff]), "{key} is a JPEG in clear");
+    }
     let looks: Vec<(String, String, String, Option<i64>)> =
         sqlx::query_as("SELECT action, subject, role, count FROM audit_log WHERE action LIKE 'image.%' ORDER BY id")
             .fetch_all(pool)
@@ -300,6 +327,11 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
     let request = json!({"person_id": person, "tracks": tracks, "reason": "data subject request 2026-117"});
     let (status, preview) = call(query_port, "POST", "/v1/privacy/erasures/preview", ADMIN, Some(request.clone()))?;
     assert_eq!(status, 200, "{preview}");
+    let covered: Vec<String> =
+        preview["tracks"].as_array().expect("tracks").iter().filter_map(|t| Some(t.as_str()?.to_owned())).collect();
+    let their_images = image_keys(&client, &covered).await?;
+    assert!(!their_images.is_empty(), "their best shots are in the object store");
+    assert_eq!(stored(&store, &their_images).await?, their_images.len());
     let (status, refused) = call(query_port, "POST", "/v1/privacy/erasures", ANALYST, Some(request.clone()))?;
     assert_eq!(status, 403, "an analyst cannot erase: {refused}");
     let (status, receipt) = call(query_port, "POST", "/v1/privacy/erasures", ADMIN, Some(request))?;
@@ -358,6 +390,8 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
         Ok((names + shots + described == 0).then_some(()))
     })
     .await?;
+    assert_eq!(stored(&store, &their_images).await?, 0, "their best shots are gone from the object store");
+    assert!(!store.list("best-shots/").await?.is_empty(), "the other person's are kept");
     let (status, listed) = call(query_port, "GET", "/v1/events?limit=500", ANALYST, None)?;
     assert_eq!(status, 200);
     let listed = listed.to_string();
@@ -564,6 +598,19 @@ async fn data_past_its_period_expires_from_every_store_while_counts_stay() -> an
     };
     let (unmatched_shots, unmatched_described) = shots(unmatched.clone()).await?;
     assert!(unmatched_shots > 0 && unmatched_described > 0, "the stranger's face was kept until now");
+    let store = stack::object_store(&clickhouse.database)?;
+    let (unmatched_images, matched_images) =
+        (image_keys(&client, &unmatched).await?, image_keys(&client, &matched).await?);
+    assert!(!unmatched_images.is_empty() && !matched_images.is_empty());
+    assert_eq!(
+        stored(&store, &unmatched_images).await?,
+        unmatched_images.len(),
+        "the stranger's best shots are stored"
+    );
+    // A day of best shots past the longest image period, as an older deployment left it, and one of
+    // today's kept beside it.
+    let old_day = "best-shots/2020-01-01/cam-old/1";
+    store.put(old_day, vec![1, 2, 3], "application/octet-stream").await?;
 
     // An alert and an audit record from before their periods (180 days, 2 years).
     let pool = &pipeline.db.pool;
@@ -601,6 +648,10 @@ async fn data_past_its_period_expires_from_every_store_while_counts_stay() -> an
         )
     };
     assert_eq!(keys(unmatched.clone()).await?, 0, "the unmatched faces' keys expired");
+    assert_eq!(stored(&store, &unmatched_images).await?, 0, "the unmatched faces' best shots left the object store");
+    assert_eq!(stored(&store, &matched_images).await?, matched_images.len(), "the matched faces' are kept");
+    assert_eq!(store.get(old_day).await?, None, "a day past the images' longest period is deleted");
+    assert!(counts["objects"].as_u64() >= Some(1), "{run}");
     assert!(keys(matched.clone()).await? >= matched.len() as i64 * 2, "the matched faces' keys are kept");
     let alert_left: i64 =
         sqlx::query_scalar("SELECT count(*) FROM alerts WHERE id = $1").bind(old_alert).fetch_one(pool).await?;

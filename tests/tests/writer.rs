@@ -77,11 +77,25 @@ async fn a_every_produced_event_is_visible_exactly_once() -> anyhow::Result<()> 
     let client = clickhouse.read_client();
     let matches: u64 = client.query("SELECT count() FROM matches FINAL").fetch_one().await?;
     let shots: u64 = client
-        .query("SELECT count() FROM best_shot_jpegs FINAL WHERE length(jpeg) BETWEEN 10000 AND 20000")
+        .query("SELECT count() FROM best_shot_jpegs FINAL WHERE object_key != '' AND empty(jpeg) AND empty(sealed)")
         .fetch_one()
         .await?;
     assert_eq!(matches, expected_matches as u64);
-    assert_eq!(shots, 3_000);
+    assert_eq!(shots, 3_000, "every best shot landed as its key");
+    // The images are in the object store, as generated (in clear: the load is not sealed).
+    let store = stack::object_store(&iso.database)?;
+    let stored = store.list("best-shots/").await?;
+    assert_eq!(stored.len(), 3_000);
+    let first = events.event(0);
+    let detection = first.detection.as_ref().expect("detection");
+    let key = sightline_common::objects::media_key(
+        sightline_common::objects::MediaKind::BestShot,
+        detection.capture_time_ms,
+        &detection.stream_id,
+        &first.event_id,
+    );
+    assert_eq!(store.get(&key).await?, detection.best_shot_jpeg.clone(), "{key}");
+    assert_eq!(writer.metric("sightline_writer_images_stored_total")?, 3_000.0);
 
     let (status, ready) = writer.get("/readyz")?;
     assert_eq!((status, ready.trim()), (200, "ready"));
@@ -161,6 +175,9 @@ async fn c_replay_from_zero_and_rebuild_change_nothing() -> anyhow::Result<()> {
     assert_eq!(fingerprint().await?, before, "rebuild from the log gives the same results");
     let stored: u64 = clickhouse.read_client().query("SELECT count() FROM events").fetch_one().await?;
     assert_eq!(stored, 2_000, "rebuild started from empty tables");
+    // The replays stored the same best shots again, under the same keys.
+    assert_eq!(stack::object_store(&iso.database)?.list("best-shots/").await?.len(), 2_000);
+    assert!(rebuild.metric("sightline_writer_images_stored_total")? >= 2_000.0);
     assert!(rebuild.terminate(Duration::from_secs(30)));
     Ok(())
 }
@@ -539,7 +556,7 @@ async fn h_tracks_converge_to_their_latest_report() -> anyhow::Result<()> {
     // service reads them (`events` copies ordered by enrichment time, the matches its row names;
     // `tracks` keeps the latest by version whatever the order).
     let rematched = events.event(rematched_track * 3 + 2);
-    let warehouse = sightline_query::store::Warehouse::new(&clickhouse);
+    let warehouse = sightline_query::store::Warehouse::new(&clickhouse, stack::object_store(&clickhouse.database)?);
     let row = warehouse.event(rematched.event_id.parse()?).await?.expect("the re-enriched report landed");
     let left: Vec<_> = warehouse.matches_by_event(&[row]).await?.into_values().flatten().collect();
     assert!(left.is_empty(), "the old enrichment's matches are gone: {left:?}");

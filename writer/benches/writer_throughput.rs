@@ -115,9 +115,11 @@ fn fresh_database(run: &str, what: &str) -> ClickHouseSettings {
 
 /// The writer in-process; rate from its first consumed message to its last landed event.
 async fn bench_writer(topic: &str, count: u64, run: &str) -> anyhow::Result<f64> {
+    let clickhouse = fresh_database(run, "writer");
     let settings = WriterSettings {
         kafka: stack::kafka(),
-        clickhouse: fresh_database(run, "writer"),
+        objects: stack::objects(&clickhouse.database),
+        clickhouse,
         topic: topic.to_owned(),
         dlq_topic: format!("{topic}.dlq"),
         group_id: format!("bench-writer-{run}"),

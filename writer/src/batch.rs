@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::rows::{BestShotRow, EventRow, EventRows, MatchRow, TrackRow};
+use crate::rows::{BestShotRow, EventRow, EventRows, ImageObject, MatchRow, TrackRow};
 
 /// Rows waiting to be inserted, and the positions they cover.
 #[derive(Debug, Default)]
@@ -12,6 +12,7 @@ pub struct Batch {
     events: Vec<EventRow>,
     matches: Vec<MatchRow>,
     best_shots: Vec<BestShotRow>,
+    images: Vec<ImageObject>,
     tracks: Vec<TrackRow>,
     payload_bytes: usize,
     /// Per partition, the next offset to consume once this batch is landed.
@@ -26,6 +27,7 @@ impl Batch {
         self.events.push(rows.event);
         self.matches.extend(rows.matches);
         self.best_shots.extend(rows.best_shot);
+        self.images.extend(rows.image);
         self.tracks.push(rows.track);
         self.payload_bytes += payload_bytes;
         self.advance(partition, offset);
@@ -51,6 +53,11 @@ impl Batch {
     /// Best-shot rows in the batch.
     pub fn best_shots(&self) -> &[BestShotRow] {
         &self.best_shots
+    }
+
+    /// The images to store before the rows land.
+    pub fn images(&self) -> &[ImageObject] {
+        &self.images
     }
 
     /// Track states in the batch (one per event).

@@ -6,15 +6,16 @@
 //!
 //! 1. the **consumer task** reads messages, turns each into rows ([`rows::event_rows`]) or, when it
 //!    cannot, dead-letters it with the reason, and cuts batches by count, bytes, age and idleness;
-//! 2. the **sink task** inserts each batch ([`sink::ClickHouseSink`]), retrying with backoff while
-//!    ClickHouse is unavailable, and commits the batch's offsets only after ClickHouse acknowledged
-//!    it.
+//! 2. the **sink task** stores each batch's best shots in the object store, then inserts its rows
+//!    ([`sink::ClickHouseSink`]), retrying with backoff while either is unavailable, and commits the
+//!    batch's offsets only after both acknowledged it.
 //!
 //! Why that is exactly-once for readers is explained in `docs/writer.md`: offsets are committed
 //! after the data (at-least-once delivery), every row is keyed by the event's deterministic id in a
 //! ReplacingMergeTree, and reads use `FINAL` (idempotent landing).
 
 pub mod batch;
+pub mod images;
 pub mod metrics;
 pub mod rebuild;
 pub mod rows;
@@ -26,6 +27,7 @@ use rdkafka::Message;
 use sightline_common::consumer::{ConsumerSpec, GroupConsumer};
 use sightline_common::http::Readiness;
 use sightline_common::keys::KeyRing;
+use sightline_common::objects::{ObjectStore, StoreNeed};
 use sightline_common::sealing;
 use sightline_common::shutdown::Shutdown;
 use sightline_schemas::v1::EnrichedEvent;
@@ -72,9 +74,17 @@ pub async fn run(
         fetch_wait_max_ms: settings.fetch_wait_max_ms,
         prefetch_max_kbytes: Some(settings.prefetch_max_kbytes),
     };
+    let objects =
+        ObjectStore::watched(&settings.objects, settings.deployment, StoreNeed::Blocking, &readiness, &shutdown)
+            .context("the object store")?;
+    if settings.move_images_on_start {
+        let client = settings.clickhouse.read_client();
+        tokio::spawn(images::move_out_logged(client, objects.clone(), metrics.clone(), shutdown.clone()));
+    }
     let consumer = Arc::new(GroupConsumer::start(&spec, readiness.clone(), metrics.consumer.clone(), &shutdown)?);
     let sink = ClickHouseSink::new(
         &settings.clickhouse,
+        objects,
         settings.insert_lz4,
         Duration::from_millis(settings.retry_initial_ms),
         Duration::from_millis(settings.retry_max_ms),

@@ -23,6 +23,12 @@ pub struct WriterMetrics {
     pub erased_fields: Counter,
     /// Failed reads of track keys (retried).
     pub key_errors: Counter,
+    /// Images stored in the object store (a replayed event's image is stored again).
+    pub images_stored: Counter,
+    /// Their bytes.
+    pub image_bytes: Counter,
+    /// Images landed before the object store that were moved out of the warehouse into it.
+    pub images_moved: Counter,
 }
 
 impl WriterMetrics {
@@ -36,6 +42,9 @@ impl WriterMetrics {
             insert_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             erased_fields: Counter::default(),
             key_errors: Counter::default(),
+            images_stored: Counter::default(),
+            image_bytes: Counter::default(),
+            images_moved: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("sightline_writer");
         r.register("inserted", "Events landed in ClickHouse", metrics.inserted.clone());
@@ -48,6 +57,13 @@ impl WriterMetrics {
             metrics.erased_fields.clone(),
         );
         r.register("key_errors", "Failed reads of track keys (retried)", metrics.key_errors.clone());
+        r.register("images_stored", "Images stored in the object store", metrics.images_stored.clone());
+        r.register("image_bytes", "Bytes of the images stored in the object store", metrics.image_bytes.clone());
+        r.register(
+            "images_moved",
+            "Images landed before the object store, moved out of the warehouse into it",
+            metrics.images_moved.clone(),
+        );
         metrics
     }
 }

@@ -2,6 +2,7 @@
 
 use prost::Message;
 use serde::Serialize;
+use sightline_common::objects::{MediaKind, media_key};
 use sightline_schemas::v1::EnrichedEvent;
 use sightline_schemas::validate;
 use uuid::Uuid;
@@ -74,10 +75,12 @@ pub struct MatchRow {
     pub threshold: f32,
 }
 
-/// A row of `best_shot_jpegs`: the JPEG in clear (an event in clear) or sealed (`sealed`: the
-/// detection's `SealedFields` as ingest sealed them, opened by the reader; see
-/// `schemas/clickhouse/0014_sealed_best_shots.sql`).
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
+/// A row of `best_shot_jpegs`: where the image is in the object store (`object_key`), and whether
+/// the object is sealed (the detection's `SealedFields` as ingest sealed them, opened by the reader
+/// with the track's image key) or a JPEG in clear (an event in clear); see
+/// `schemas/clickhouse/0015_best_shot_objects.sql`. `jpeg` and `sealed` are the bytes rows landed
+/// before 0015 kept in the warehouse; the writer leaves them empty.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, serde::Deserialize)]
 #[allow(missing_docs)] // the fields are the table's columns, documented in its DDL
 pub struct BestShotRow {
     #[serde(with = "clickhouse::serde::uuid")]
@@ -89,6 +92,31 @@ pub struct BestShotRow {
     pub track_id: String,
     #[serde(with = "serde_bytes")]
     pub sealed: Vec<u8>,
+    pub object_key: String,
+    pub object_sealed: u8,
+}
+
+/// An image to store before the row that names it lands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageObject {
+    /// Its key ([`media_key`]: the same for every copy of the event).
+    pub key: String,
+    /// The detection's `SealedFields`, encoded, or the JPEG in clear.
+    pub bytes: Vec<u8>,
+    /// Whether `bytes` are sealed.
+    pub sealed: bool,
+}
+
+impl ImageObject {
+    /// The best shot of event `event_id` of `stream_id`, captured at `capture_ms`.
+    pub fn best_shot(event_id: Uuid, capture_ms: i64, stream_id: &str, bytes: Vec<u8>, sealed: bool) -> Self {
+        Self { key: media_key(MediaKind::BestShot, capture_ms, stream_id, &event_id.to_string()), bytes, sealed }
+    }
+
+    /// The content type it is stored with.
+    pub fn content_type(&self) -> &'static str {
+        if self.sealed { "application/octet-stream" } else { "image/jpeg" }
+    }
 }
 
 /// A row of `tracks` (see `schemas/clickhouse/0002_tracks.sql`): the track's state as of one
@@ -141,8 +169,10 @@ pub struct EventRows {
     pub event: EventRow,
     /// Its watchlist matches.
     pub matches: Vec<MatchRow>,
-    /// Its best-shot image, if it carried one.
+    /// Its best shot's row, if it carried one...
     pub best_shot: Option<BestShotRow>,
+    /// ...and the image, to store first.
+    pub image: Option<ImageObject>,
     /// Its track's state as of this report.
     pub track: TrackRow,
 }
@@ -256,18 +286,23 @@ pub fn rows_of(
         version: track_version(detection.report_sequence, event.enriched_time_ms),
     };
     // A sealed detection part holds only the best shot (ingest seals nothing else into it).
-    let (jpeg, sealed) = match (detection.best_shot_jpeg, detection.sealed) {
-        (Some(jpeg), _) => (Some(jpeg), Vec::new()),
-        (None, Some(sealed)) => (Some(Vec::new()), sealed.encode_to_vec()),
-        (None, None) => (None, Vec::new()),
-    };
-    let best_shot = jpeg.map(|jpeg| BestShotRow {
+    let image = match (detection.best_shot_jpeg, detection.sealed) {
+        (Some(jpeg), _) => Some((jpeg, false)),
+        (None, Some(sealed)) => Some((sealed.encode_to_vec(), true)),
+        (None, None) => None,
+    }
+    .map(|(bytes, sealed)| {
+        ImageObject::best_shot(event_id, detection.capture_time_ms, &detection.stream_id, bytes, sealed)
+    });
+    let best_shot = image.as_ref().map(|image| BestShotRow {
         event_id,
         capture_time,
         stream_id: detection.stream_id.clone(),
-        jpeg,
+        jpeg: Vec::new(),
         track_id: detection.track_id.clone(),
-        sealed,
+        sealed: Vec::new(),
+        object_key: image.key.clone(),
+        object_sealed: u8::from(image.sealed),
     });
     let row = EventRow {
         event_id,
@@ -308,7 +343,7 @@ pub fn rows_of(
         source_partition: partition,
         source_offset: offset,
     };
-    Ok(EventRows { event: row, matches, best_shot, track })
+    Ok(EventRows { event: row, matches, best_shot, image, track })
 }
 
 #[cfg(test)]
@@ -352,7 +387,11 @@ mod tests {
         assert_eq!(rows.event.matched_person_ids.len(), 1);
         assert_eq!((rows.event.source_partition, rows.event.source_offset), (2, 42));
         assert_eq!(rows.matches.len(), 1);
-        assert_eq!(rows.best_shot.map(|b| b.jpeg), Some(vec![0xff, 0xd8]));
+        let image = rows.image.expect("an image");
+        assert_eq!((image.bytes.as_slice(), image.sealed), (&[0xff, 0xd8][..], false));
+        let best_shot = rows.best_shot.expect("a best shot");
+        assert!(best_shot.jpeg.is_empty() && best_shot.sealed.is_empty(), "the warehouse keeps no bytes");
+        assert_eq!((best_shot.object_key, best_shot.object_sealed), (image.key, 0));
     }
 
     #[test]
@@ -369,9 +408,13 @@ mod tests {
         detection.sealed = Some(sealed.clone());
         let rows = rows_of(event, 0, 0, &validate::Limits::default()).expect("valid");
         let best_shot = rows.best_shot.expect("a best shot");
-        assert!(best_shot.jpeg.is_empty(), "no JPEG in clear");
-        assert_eq!(SealedFields::decode(best_shot.sealed.as_slice()).expect("decodes"), sealed);
+        let image = rows.image.expect("an image");
+        assert!(image.sealed, "no JPEG in clear");
+        assert_eq!(SealedFields::decode(image.bytes.as_slice()).expect("decodes"), sealed);
         assert_eq!(best_shot.track_id, rows.event.track_id, "the track it opens with");
+        assert_eq!((best_shot.object_key, best_shot.object_sealed), (image.key.clone(), 1));
+        let event_id = rows.event.event_id;
+        assert_eq!(image.key, format!("best-shots/2023-11-14/cam-1/{event_id}"));
         assert_eq!((rows.event.has_best_shot, rows.track.has_best_shot), (1, 1));
     }
 

@@ -62,6 +62,11 @@ pub struct WriterSettings {
     pub postgres_url: String,
     /// The key-encryption key and how long opened keys are kept (`[privacy]`).
     pub privacy: sightline_common::privacy::PrivacySettings,
+    /// Where best shots are stored (`[objects]`).
+    pub objects: sightline_common::objects::ObjectStoreSettings,
+    /// Move the best shots landed before the object store out of the warehouse at start, in the
+    /// background (see [`crate::images`]).
+    pub move_images_on_start: bool,
 }
 
 impl Default for WriterSettings {
@@ -91,6 +96,8 @@ impl Default for WriterSettings {
             deployment: Default::default(),
             postgres_url: "postgres://sightline:sightline@localhost:5432/sightline".into(),
             privacy: Default::default(),
+            objects: Default::default(),
+            move_images_on_start: true,
         }
     }
 }

@@ -1,10 +1,14 @@
-//! The ClickHouse sink: lands a batch's rows in `best_shot_jpegs`, `matches`, `events` and `tracks`.
+//! The sink: stores a batch's images in the object store, then lands its rows in `best_shot_jpegs`,
+//! `matches`, `events` and `tracks`.
 //!
-//! Every insert is idempotent (ReplacingMergeTree keyed by the event id, read with FINAL), so a batch
-//! is simply retried, with the shared jittered backoff, until ClickHouse acknowledges all three inserts.
+//! Every step is idempotent (an image's key is derived from its event, so storing it again replaces
+//! it with the same bytes; rows go to ReplacingMergeTrees keyed by the event id), so a batch is simply
+//! retried, with the shared jittered backoff, until the store and ClickHouse acknowledged all of it.
 
 use clickhouse::{Client, Compression, Row, RowWrite};
+use futures::{StreamExt as _, TryStreamExt as _};
 use sightline_common::http::Readiness;
+use sightline_common::objects::{CONCURRENT_REQUESTS, ObjectError, ObjectStore, STORE_CONDITION};
 use sightline_common::retry::Backoff;
 use sightline_common::shutdown::Shutdown;
 use sightline_common::warehouse::{ClickHouseSettings, WarehouseError, query_error};
@@ -12,10 +16,23 @@ use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
 use crate::metrics::WriterMetrics;
+use crate::rows::ImageObject;
 
-/// Inserts batches into the warehouse.
+/// Why a batch did not land (it is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// An image could not be stored.
+    #[error("storing images: {0}")]
+    Objects(#[from] ObjectError),
+    /// The rows could not be inserted.
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+}
+
+/// Lands batches: their images in the object store, their rows in the warehouse.
 pub struct ClickHouseSink {
     client: Client,
+    objects: ObjectStore,
     retry_initial: Duration,
     retry_max: Duration,
     readiness: Readiness,
@@ -23,9 +40,10 @@ pub struct ClickHouseSink {
 }
 
 impl ClickHouseSink {
-    /// A sink for `settings`, retrying between the given delays.
+    /// A sink for `settings` storing images in `objects`, retrying between the given delays.
     pub fn new(
         settings: &ClickHouseSettings,
+        objects: ObjectStore,
         lz4: bool,
         retry_initial: Duration,
         retry_max: Duration,
@@ -34,12 +52,17 @@ impl ClickHouseSink {
     ) -> Self {
         let compression = if lz4 { Compression::Lz4 } else { Compression::None };
         let client = settings.read_client().with_compression(compression);
-        Self { client, retry_initial, retry_max, readiness, metrics }
+        Self { client, objects, retry_initial, retry_max, readiness, metrics }
     }
 
-    /// Inserts the batch once ([`insert_batch`]).
-    pub async fn insert_once(&self, batch: &Batch) -> Result<(), WarehouseError> {
-        insert_batch(&self.client, batch).await
+    /// Lands the batch once: its images ([`store_images`]), then its rows ([`insert_batch`]).
+    pub async fn insert_once(&self, batch: &Batch) -> Result<(), SinkError> {
+        store_images(&self.objects, batch.images()).await?;
+        self.readiness.clear(STORE_CONDITION);
+        self.metrics.images_stored.inc_by(batch.images().len() as u64);
+        self.metrics.image_bytes.inc_by(batch.images().iter().map(|image| image.bytes.len() as u64).sum());
+        insert_batch(&self.client, batch).await?;
+        Ok(())
     }
 
     /// Inserts the batch, retrying until it lands. Returns `false` if it had not landed `grace`
@@ -58,7 +81,12 @@ impl ClickHouseSink {
                 Err(error) => {
                     let delay = backoff.next_delay();
                     self.metrics.insert_retries.inc();
-                    self.readiness.block("warehouse", format!("clickhouse insert failing: {error}"));
+                    match &error {
+                        SinkError::Objects(_) => self.readiness.block(STORE_CONDITION, error.to_string()),
+                        SinkError::Warehouse(_) => {
+                            self.readiness.block("warehouse", format!("clickhouse insert failing: {error}"))
+                        }
+                    }
                     tracing::warn!(%error, events = batch.event_count(), retry_in_ms = delay.as_millis() as u64, "insert failed; retrying");
                     delay
                 }
@@ -72,6 +100,16 @@ impl ClickHouseSink {
             tokio::time::sleep(delay).await;
         }
     }
+}
+
+/// Stores `images`, up to [`CONCURRENT_REQUESTS`] at a time, each retried while the store is
+/// unavailable (for the store's `retry_for_secs`).
+pub async fn store_images(objects: &ObjectStore, images: &[ImageObject]) -> Result<(), ObjectError> {
+    // The futures made beforehand: a stream that makes them in a closure is not `Send` for every
+    // lifetime (rust-lang/rust#102211).
+    let puts: Vec<_> =
+        images.iter().map(|image| objects.put(&image.key, image.bytes.clone(), image.content_type())).collect();
+    futures::stream::iter(puts).buffer_unordered(CONCURRENT_REQUESTS).try_collect().await
 }
 
 /// Inserts a batch's rows: `best_shot_jpegs`, then `matches`, then `events`, then `tracks`, so an event

@@ -238,9 +238,11 @@ async fn writer_rate(
     privacy: &PrivacySettings,
 ) -> anyhow::Result<WriterRun> {
     let cpu_before = process_cpu_seconds();
+    let clickhouse = stack::clickhouse(&format!("bench_privacy_{run}").replace('-', "_"));
     let settings = WriterSettings {
         kafka: stack::kafka(),
-        clickhouse: stack::clickhouse(&format!("bench_privacy_{run}").replace('-', "_")),
+        objects: stack::objects(&clickhouse.database),
+        clickhouse,
         topic: topic.to_owned(),
         dlq_topic: format!("{topic}.dlq"),
         group_id: format!("bench-privacy-{run}"),
@@ -260,6 +262,7 @@ async fn writer_rate(
     task.await??;
     anyhow::ensure!(metrics.erased_fields.get() == 0, "no key may be missing");
     database.server_client().query(&format!("DROP DATABASE IF EXISTS {}", database.database)).execute().await?;
+    stack::object_store(&database.database)?.delete_prefix("").await?;
     Ok(WriterRun { rate, cpu_us })
 }
 
@@ -304,7 +307,12 @@ async fn erasure(size: u64) -> anyhow::Result<()> {
     println!("erasure at {size}: {size} keys in PostgreSQL in {:.0} s", started.elapsed().as_secs_f64());
 
     let work = stack::clickhouse(&format!("sightline_bench_erasure_{size}_work"));
-    let eraser = Eraser { pool: db.pool.clone(), clickhouse: work.clone(), key_cache: Duration::from_secs(60) };
+    let eraser = Eraser {
+        pool: db.pool.clone(),
+        clickhouse: work.clone(),
+        key_cache: Duration::from_secs(60),
+        objects: stack::object_store(&work.database)?,
+    };
     let admin = Principal::service("bench");
     let rounds = env_number("BENCH_ROUNDS", 3).max(1);
     let (mut seconds, mut ratios) = (Vec::new(), Vec::new());
