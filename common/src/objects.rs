@@ -18,6 +18,8 @@ use rusty_s3::actions::{ListObjectsV2, S3Action as _};
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 use serde::{Deserialize, Serialize};
 
+use sightline_schemas::v1::DetectionEvent;
+
 use crate::config::Deployment;
 use crate::http::Readiness;
 use crate::retry::Backoff;
@@ -443,6 +445,22 @@ pub fn media_key(kind: MediaKind, capture_ms: i64, stream_id: &str, name: &str) 
         .map(|t| t.date())
         .unwrap_or(time::Date::MIN);
     format!("{}/{}/{}/{name}", kind.folder(), day_folder(day), utf8_percent_encode(stream_id, KEY_SEGMENT))
+}
+
+/// The object a report's best shot is stored as, and whether it is sealed: the detection's sealed
+/// fields, encoded, as ingest sealed them, else its JPEG in clear (an event in clear). The writer
+/// and the notifier store these same bytes under the same key ([`best_shot_key`]).
+pub fn best_shot_object(detection: &DetectionEvent) -> Option<(Vec<u8>, bool)> {
+    match (&detection.sealed, &detection.best_shot_jpeg) {
+        (Some(sealed), _) => Some((prost::Message::encode_to_vec(sealed), true)),
+        (None, Some(jpeg)) => Some((jpeg.clone(), false)),
+        (None, None) => None,
+    }
+}
+
+/// The key of the best shot of report `event_id` (the enriched event's id) of `detection`.
+pub fn best_shot_key(detection: &DetectionEvent, event_id: uuid::Uuid) -> String {
+    media_key(MediaKind::BestShot, detection.capture_time_ms, &detection.stream_id, &event_id.to_string())
 }
 
 /// The readiness condition, or limitation, of [`watch`].

@@ -132,7 +132,7 @@ pub struct AlertPerson {
 pub const ALERT_COLUMNS: &str = "a.id, a.rule_id, r.name AS rule_name, a.stream_id, a.site, a.track_id, a.event_id, \
      a.list_id, a.list_name, a.person_id, a.person_external_id, a.person_display_name, a.similarity, \
      a.first_seen_ms, a.capture_time_ms, (extract(epoch FROM a.raised_at) * 1000)::bigint AS raised_ms, \
-     a.best_shot_jpeg IS NOT NULL AS has_best_shot, a.state, a.handled_by, \
+     (a.best_shot_jpeg IS NOT NULL OR a.best_shot_key IS NOT NULL) AS has_best_shot, a.state, a.handled_by, \
      (extract(epoch FROM a.handled_at) * 1000)::bigint AS handled_ms, a.note, a.key_id, a.key_day";
 
 impl<'r> sqlx::FromRow<'r, PgRow> for Alert {
@@ -178,15 +178,6 @@ impl Alert {
         .bind(id)
         .fetch_optional(pool)
         .await
-    }
-
-    /// The alert's best shot (JPEG), if the raising report carried one.
-    pub async fn best_shot(pool: &PgPool, id: Uuid) -> Result<Option<Vec<u8>>, sqlx::Error> {
-        Ok(sqlx::query_scalar::<_, Option<Vec<u8>>>("SELECT best_shot_jpeg FROM alerts WHERE id = $1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
-            .flatten())
     }
 
     /// The URL of the best shot on the query API.

@@ -37,6 +37,7 @@ use uuid::Uuid;
 
 use crate::alert::AlertDocument;
 use crate::desk::{self, parse_id};
+use crate::images::AlertImages;
 use crate::live::{FeedItem, LiveFeed};
 use crate::rules::{self, AlertRule, RuleInput};
 use crate::targets::TargetPolicy;
@@ -50,11 +51,19 @@ pub struct ApiState {
     pub policy: TargetPolicy,
     /// The live feed.
     pub live: LiveFeed,
+    /// Alerts' best shots and scenes.
+    pub images: AlertImages,
 }
 
 impl FromRef<ApiState> for PgPool {
     fn from_ref(state: &ApiState) -> Self {
         state.pool.clone()
+    }
+}
+
+impl FromRef<ApiState> for AlertImages {
+    fn from_ref(state: &ApiState) -> Self {
+        state.images.clone()
     }
 }
 

@@ -70,6 +70,8 @@ pub struct Deliverer {
     pub metrics: NotifierMetrics,
     /// Blocked (condition `deliveries`) while the outbox cannot be read.
     pub readiness: Readiness,
+    /// The alerts' best shots, attached to mail.
+    pub images: crate::images::AlertImages,
     /// The track keys that seal alerts on the alerts topic.
     pub keys: Arc<KeyRing>,
 }
@@ -215,7 +217,7 @@ impl Deliverer {
                     .as_array()
                     .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
                     .unwrap_or_default();
-                let best_shot = match Alert::best_shot(&self.pool, alert.id).await {
+                let best_shot = match self.images.best_shot(&self.pool, alert.id).await {
                     Ok(best_shot) => best_shot,
                     Err(error) => {
                         return Attempt::Retry { status_code: 0, error: format!("loading the best shot: {error}") };

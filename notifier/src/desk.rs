@@ -27,6 +27,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::alert::{ALERT_COLUMNS, Alert};
+use crate::images::AlertImages;
 use crate::live::ALERTS_CHANNEL;
 
 /// The prefix of a `sightline_alerts` notification that says an alert changed state (the payload of
@@ -331,12 +332,13 @@ pub async fn one_alert(
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "the best shot")))]
 pub async fn best_shot(
     State(pool): State<PgPool>,
+    State(images): State<AlertImages>,
     caller: Caller<SeesPeople>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id, "an alert")?;
     let jpeg =
-        Alert::best_shot(&pool, id).await?.ok_or_else(|| ApiError::not_found("no best shot of such an alert"))?;
+        images.best_shot(&pool, id).await?.ok_or_else(|| ApiError::not_found("no best shot of such an alert"))?;
     audit::record_view(&pool, &caller.principal, "notifier", "image.alert_best_shot", id.to_string()).await?;
     Ok(sightline_common::api::jpeg(jpeg, "private, max-age=3600"))
 }
@@ -346,13 +348,13 @@ pub async fn best_shot(
     responses((status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "the frame")))]
 pub async fn scene(
     State(pool): State<PgPool>,
+    State(images): State<AlertImages>,
     caller: Caller<SeesPeople>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id, "an alert")?;
-    let jpeg = crate::scene::scene_jpeg(&pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no scene was kept of such an alert"))?;
+    let jpeg =
+        images.scene(&pool, id).await?.ok_or_else(|| ApiError::not_found("no scene was kept of such an alert"))?;
     audit::record_view(&pool, &caller.principal, "notifier", "image.alert_scene", id.to_string()).await?;
     Ok(sightline_common::api::jpeg(jpeg, "private, max-age=3600"))
 }

@@ -19,6 +19,7 @@ pub mod api;
 pub mod channels;
 pub mod deliver;
 pub mod desk;
+pub mod images;
 pub mod live;
 pub mod metrics;
 pub mod raise;

@@ -9,9 +9,11 @@ use clap::Parser;
 use sightline_common::consumer::{ConsumerSpec, GroupConsumer};
 use sightline_common::http::{Ops, start_ops};
 use sightline_common::mail::Mailer;
+use sightline_common::objects::{ObjectStore, StoreNeed};
 use sightline_notifier::api::{ApiState, router};
 use sightline_notifier::channels::webhook::WebhookChannel;
 use sightline_notifier::deliver::Deliverer;
+use sightline_notifier::images::AlertImages;
 use sightline_notifier::live::LiveFeed;
 use sightline_notifier::metrics::NotifierMetrics;
 use sightline_notifier::raise::Raiser;
@@ -60,7 +62,12 @@ async fn main() -> anyhow::Result<()> {
         metrics.clone(),
         shutdown.clone(),
     ));
-    let api_state = ApiState { pool: pool.clone(), policy: policy.clone(), live };
+    let keys = Arc::new(settings.privacy.key_ring(settings.privacy.key_store(settings.deployment, pool.clone())?));
+    let objects =
+        ObjectStore::watched(&settings.objects, settings.deployment, StoreNeed::Feature, &readiness, &shutdown)
+            .context("the object store")?;
+    let images = AlertImages { objects: objects.clone(), keys: keys.clone() };
+    let api_state = ApiState { pool: pool.clone(), policy: policy.clone(), live, images: images.clone() };
     let (api_addr, api) =
         sightline_common::http::serve_router(settings.http_addr.as_str(), router(api_state), shutdown.clone())
             .await
@@ -68,7 +75,6 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(addr = %api_addr, "alerts API listening");
 
     let wake = Arc::new(tokio::sync::Notify::new());
-    let keys = Arc::new(settings.privacy.key_ring(settings.privacy.key_store(settings.deployment, pool.clone())?));
     let deliverer = Deliverer {
         keys: keys.clone(),
         pool: pool.clone(),
@@ -79,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         producer: settings.kafka.idempotent_producer()?,
         metrics: metrics.clone(),
         readiness: readiness.clone(),
+        images: images.clone(),
     };
     let deliver_task = tokio::spawn(deliverer.run(wake.clone(), shutdown.clone()));
 
@@ -94,9 +101,10 @@ async fn main() -> anyhow::Result<()> {
         prefetch_max_kbytes: None,
     };
     let consumer = GroupConsumer::start(&spec, readiness.clone(), metrics.consumer.clone(), &shutdown)?;
-    let scenes = sightline_notifier::scene::Scenes::new(pool.clone()).context("the scenes' HTTP client")?;
+    let scenes = sightline_notifier::scene::Scenes::new(pool.clone(), objects).context("the scenes' HTTP client")?;
     let raiser = Raiser {
         keys,
+        images,
         pool,
         rules,
         scenes,

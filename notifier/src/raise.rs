@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::images::BestShotObject;
 use crate::metrics::NotifierMetrics;
 use crate::rules::{AlertRule, SharedRules};
 
@@ -71,7 +72,12 @@ pub struct Raiser {
     pub scenes: crate::scene::Scenes,
     /// Opens the events' sealed best shots and matches.
     pub keys: Arc<KeyRing>,
+    /// Stores each new alert's best shot.
+    pub images: crate::images::AlertImages,
 }
+
+/// Longest an alert waits for its best shot to be stored.
+const STORE_WAIT: Duration = Duration::from_millis(500);
 
 /// One alert to raise.
 struct Candidate<'a> {
@@ -143,6 +149,14 @@ impl Raiser {
 
     /// Raises one candidate, retrying with backoff while PostgreSQL fails; `false` on shutdown first.
     async fn raise_until_stored(&self, candidate: &Candidate<'_>, shutdown: &Shutdown) -> bool {
+        // The best shot is stored first, so the alert's mail and desk have it; an alert waits at most
+        // STORE_WAIT for a slow store (the store goes on in the background, and the writer stores the
+        // same object anyway).
+        if let Some(detection) = &candidate.event.detection
+            && let Some(best_shot) = BestShotObject::of(detection, &candidate.event.event_id)
+        {
+            let _ = tokio::time::timeout(STORE_WAIT, self.images.store(best_shot)).await;
+        }
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         let mut shutdown = shutdown.clone();
         loop {
@@ -208,6 +222,8 @@ impl Raiser {
         if in_cooldown {
             return Ok(Outcome::Cooldown);
         }
+        // The best shot is the report's object in the store (stored once raised).
+        let best_shot = BestShotObject::of(detection, &event.event_id);
         // The template key that sealed the match: the alerts topic's copy is sealed with it too.
         let key = event
             .sealed
@@ -215,9 +231,9 @@ impl Raiser {
             .and_then(|sealed| uuid::Uuid::parse_str(&sealed.key_id).ok().map(|id| (sealed.key_day, id)));
         sqlx::query(
             "INSERT INTO alerts (id, rule_id, stream_id, site, track_id, event_id, list_id, list_name, person_id, \
-             person_external_id, person_display_name, similarity, first_seen_ms, capture_time_ms, best_shot_jpeg, \
-             key_id, key_day) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             person_external_id, person_display_name, similarity, first_seen_ms, capture_time_ms, best_shot_key, \
+             best_shot_sealed, key_id, key_day) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(id)
         .bind(rule.id)
@@ -233,7 +249,8 @@ impl Raiser {
         .bind(best.similarity)
         .bind(detection.first_seen_ms)
         .bind(detection.capture_time_ms)
-        .bind(detection.best_shot_jpeg.as_deref())
+        .bind(best_shot.as_ref().map(|b| b.key.as_str()))
+        .bind(best_shot.as_ref().is_some_and(|b| b.sealed))
         .bind(key.map(|(_, id)| id))
         .bind(key.map(|(day, _)| i32::try_from(day).unwrap_or(i32::MAX)))
         .execute(&mut *tx)

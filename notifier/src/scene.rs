@@ -5,12 +5,14 @@
 //! (its lease in `stream_leases` names its API) for the stream's frame (`GET /v1/streams/{id}/frame`)
 //! with a single-use service ticket for that stream, never a user's credentials. A frame older than
 //! the report that raised the alert may not show the person yet, so it asks again, a few times, until
-//! the frame is at least as recent. The scene is kept in `alert_scenes` beside its alert. It is a
+//! the frame is at least as recent. The frame is stored in the object store
+//! (`scenes/<day>/<stream>/<alert id>`) and the rest in `alert_scenes` beside its alert. It is a
 //! best effort: no instance running the stream, or one that does not answer in time, leaves the alert
 //! without a scene (said so on screen), never delays the alert or its deliveries.
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use sightline_common::objects::{MediaKind, ObjectStore, media_key};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,15 +63,16 @@ struct Frame {
 #[derive(Clone)]
 pub struct Scenes {
     pool: PgPool,
+    objects: ObjectStore,
     client: reqwest::Client,
     slots: Arc<Semaphore>,
 }
 
 impl Scenes {
-    /// Scenes kept in `pool`.
-    pub fn new(pool: PgPool) -> Result<Self, reqwest::Error> {
+    /// Scenes kept in `pool`, their frames in `objects`.
+    pub fn new(pool: PgPool, objects: ObjectStore) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build()?;
-        Ok(Self { pool, client, slots: Arc::new(Semaphore::new(IN_FLIGHT)) })
+        Ok(Self { pool, objects, client, slots: Arc::new(Semaphore::new(IN_FLIGHT)) })
     }
 
     /// Keeps the scene of alert `alert`, raised by a report of `stream_id` captured at
@@ -120,16 +123,18 @@ impl Scenes {
         }
         let Some(frame) = frame else { return Ok(false) };
         let jpeg = base64::engine::general_purpose::STANDARD.decode(&frame.jpeg)?;
+        let key = media_key(MediaKind::Scene, frame.capture_ms, &stream.to_string(), &alert.to_string());
+        self.objects.put(&key, jpeg, "image/jpeg").await?;
         sqlx::query(
-            "INSERT INTO alert_scenes (alert_id, capture_ms, width, height, boxes, jpeg) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (alert_id) DO NOTHING",
+            "INSERT INTO alert_scenes (alert_id, capture_ms, width, height, boxes, object_key) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (alert_id) DO NOTHING",
         )
         .bind(alert)
         .bind(frame.capture_ms)
         .bind(i32::try_from(frame.width).unwrap_or(i32::MAX))
         .bind(i32::try_from(frame.height).unwrap_or(i32::MAX))
         .bind(sqlx::types::Json(&frame.boxes))
-        .bind(jpeg)
+        .bind(&key)
         .execute(&self.pool)
         .await?;
         Ok(true)
@@ -157,9 +162,4 @@ pub async fn scene_of(pool: &PgPool, id: Uuid) -> Result<Option<SceneView>, sqlx
             .fetch_optional(pool)
             .await?;
     Ok(row.map(|(capture_ms, width, height, boxes)| SceneView { capture_ms, width, height, boxes: boxes.0 }))
-}
-
-/// The JPEG of alert `id`'s scene, if one was kept.
-pub async fn scene_jpeg(pool: &PgPool, id: Uuid) -> Result<Option<Vec<u8>>, sqlx::Error> {
-    sqlx::query_scalar("SELECT jpeg FROM alert_scenes WHERE alert_id = $1").bind(id).fetch_optional(pool).await
 }

@@ -61,6 +61,10 @@ pub struct NotifierSettings {
     pub deployment: sightline_common::config::Deployment,
     /// The key-encryption key and how long opened keys are kept (`[privacy]`).
     pub privacy: sightline_common::privacy::PrivacySettings,
+    /// Where alerts' best shots and scenes are stored (`[objects]`); while it is down, alerts are
+    /// raised and delivered all the same, their images stored once it is back (and `/readyz` names
+    /// the limitation).
+    pub objects: sightline_common::objects::ObjectStoreSettings,
 }
 
 /// How webhooks are called.
@@ -108,6 +112,7 @@ impl Default for NotifierSettings {
             limits: Default::default(),
             deployment: Default::default(),
             privacy: Default::default(),
+            objects: Default::default(),
         }
     }
 }

@@ -248,6 +248,20 @@ impl Eraser {
         let mut counts = self.warehouse_counts(&targets).await?;
         let (streams, ids) = Self::columns(&tracks);
         let mut transaction = self.pool.begin().await?;
+        // The alerts' images in the object store (their best shots, which are the reports' objects,
+        // and their scenes), deleted once the rows that name them are.
+        let alert_images: Vec<String> = sqlx::query_scalar(
+            "SELECT key FROM (SELECT a.best_shot_key AS key FROM alerts a \
+                 WHERE a.person_id = $3 OR (a.stream_id, a.track_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) \
+               UNION ALL SELECT s.object_key FROM alert_scenes s JOIN alerts a ON a.id = s.alert_id \
+                 WHERE a.person_id = $3 OR (a.stream_id, a.track_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))) \
+             AS images WHERE key IS NOT NULL",
+        )
+        .bind(&streams)
+        .bind(&ids)
+        .bind(request.person_id)
+        .fetch_all(&mut *transaction)
+        .await?;
         counts.keys = sqlx::query(
             "DELETE FROM track_keys WHERE (stream_id, track_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
         )
@@ -272,6 +286,7 @@ impl Eraser {
             .await?
             .rows_affected();
         transaction.commit().await?;
+        self.objects.delete_all(&alert_images).await?;
         self.mutate(&targets).await?;
         let subject = request.person_id.map_or_else(|| "tracks".to_owned(), |p| format!("person {p}"));
         let detail = serde_json::json!({ "reason": reason, "counts": counts, "tracks": tracks });

@@ -34,8 +34,9 @@ fn classes(view: &PrivacyView) -> Vec<Class> {
         Class {
             name: "Face images",
             what: "best shots of faces, alert scenes, watchlist enrolment pictures",
-            stores: "ClickHouse `best_shot_jpegs` (sealed); PostgreSQL alerts (best shot, scene) and \
-                     `person_descriptors` (enrolment); Kafka detections (sealed)",
+            stores: "the object store (best shots sealed, alert scenes), their keys in ClickHouse \
+                     `best_shot_jpegs` and PostgreSQL alerts; PostgreSQL `person_descriptors` (enrolment); \
+                     Kafka detections (sealed)",
             period: format!(
                 "{} if the face matched no watchlist, {} if it matched; enrolments until the person \
                  is removed or erased",

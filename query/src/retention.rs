@@ -447,12 +447,17 @@ impl Retention {
             counts.objects = self.eraser.objects.expire_days_before(MediaKind::BestShot, first_kept).await?;
         }
 
-        // 3. PostgreSQL: alerts and the audit trail.
+        // 3. PostgreSQL: alerts and the audit trail; the alerts' scenes with them, a day at a time in
+        // the object store (their best shots are the reports' objects, above).
         counts.alerts = sqlx::query("DELETE FROM alerts WHERE raised_at < now() - make_interval(days => $1)")
             .bind(s.alerts_days as i32)
             .execute(pool)
             .await?
             .rows_affected();
+        if let Some(today_date) = today_date {
+            let first_kept = today_date - time::Duration::days(i64::from(s.alerts_days));
+            counts.objects += self.eraser.objects.expire_days_before(MediaKind::Scene, first_kept).await?;
+        }
         let mut transaction = pool.begin().await?;
         sqlx::query("SET LOCAL sightline.retention = 'on'").execute(&mut *transaction).await?;
         counts.audit_records = sqlx::query("DELETE FROM audit_log WHERE at < now() - make_interval(days => $1)")

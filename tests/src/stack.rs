@@ -278,6 +278,9 @@ impl ServiceProcess {
             ("HTTP_ADDR", format!("127.0.0.1:{api_port}")),
             ("WEBHOOK__ALLOW_HOSTS", "[127.0.0.1]".to_owned()),
         ];
+        // Its images under the same prefix as the writer's of `isolation`'s warehouse.
+        let objects = objects(&isolation.database);
+        settings.extend([("OBJECTS__ENDPOINT", objects.endpoint), ("OBJECTS__PREFIX", objects.prefix)]);
         settings.extend(smtp_sink()?);
         Self::start("sightline-notifier", "NOTIFIER", "METRICS_ADDR", &[], &settings, log_name)
     }

@@ -317,6 +317,16 @@ async fn watchlisted_people_raise_one_alert_per_track_on_every_channel() -> anyh
     let shot = http_exchange(port, "GET", &best_shot, Some(ANALYST), "", b"")?;
     assert_eq!((shot.status, shot.header("content-type")), (200, Some("image/jpeg")));
     assert!(shot.body.starts_with(&[0xff, 0xd8]), "a JPEG");
+    // It is the report's object in the object store (the writer's key), not bytes in PostgreSQL.
+    let (kept_bytes, key): (bool, Option<String>) =
+        sqlx::query_as("SELECT best_shot_jpeg IS NOT NULL, best_shot_key FROM alerts WHERE id = $1::uuid")
+            .bind(&alert_id)
+            .fetch_one(&test.db.pool)
+            .await?;
+    let key = key.expect("the alert names its best shot's object");
+    assert!(!kept_bytes && key.starts_with("best-shots/"), "{key}");
+    let stored = stack::object_store(&test.iso.database)?.get(&key).await?;
+    assert_eq!(stored.as_deref(), Some(shot.body.as_slice()), "the stored object is the JPEG served");
     assert_eq!(http_exchange(port, "GET", &best_shot, Some(VIEWER), "", b"")?.status, 403);
     let unknown = format!("/v1/alerts/{}/best-shot", Uuid::new_v4());
     assert_eq!(http_exchange(port, "GET", &unknown, Some(ANALYST), "", b"")?.status, 404);

@@ -203,7 +203,7 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
                WHERE event_id IN (SELECT event_id FROM matches WHERE person_display_name = ?) LIMIT 1";
     let shot: String = client.query(sql).bind(KEPT).fetch_one().await?;
     let alert: uuid::Uuid = sqlx::query_scalar(
-        "SELECT id FROM alerts WHERE person_display_name = $1 AND best_shot_jpeg IS NOT NULL LIMIT 1",
+        "SELECT id FROM alerts WHERE person_display_name = $1 AND best_shot_key IS NOT NULL LIMIT 1",
     )
     .bind(KEPT)
     .fetch_one(pool)
@@ -324,6 +324,16 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
         anyhow::Ok(sqlx::query_scalar::<_, i64>(sql).bind(alerts).fetch_one(pool).await?)
     };
     assert!(deliveries(their_alerts.clone()).await? > 0, "their alert's webhook delivery is recorded");
+    // Their alerts' images (best shots and scenes) are in the object store, named by the alerts.
+    let alert_images: Vec<String> = sqlx::query_scalar(
+        "SELECT key FROM (SELECT best_shot_key AS key FROM alerts WHERE id = ANY($1) \
+         UNION ALL SELECT object_key FROM alert_scenes WHERE alert_id = ANY($1)) AS images WHERE key IS NOT NULL",
+    )
+    .bind(&their_alerts)
+    .fetch_all(pool)
+    .await?;
+    assert!(!alert_images.is_empty(), "their alerts name their images");
+    assert_eq!(stored(&store, &alert_images).await?, alert_images.len());
     let request = json!({"person_id": person, "tracks": tracks, "reason": "data subject request 2026-117"});
     let (status, preview) = call(query_port, "POST", "/v1/privacy/erasures/preview", ADMIN, Some(request.clone()))?;
     assert_eq!(status, 200, "{preview}");
@@ -391,6 +401,7 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
     })
     .await?;
     assert_eq!(stored(&store, &their_images).await?, 0, "their best shots are gone from the object store");
+    assert_eq!(stored(&store, &alert_images).await?, 0, "their alerts' images are gone from the object store");
     assert!(!store.list("best-shots/").await?.is_empty(), "the other person's are kept");
     let (status, listed) = call(query_port, "GET", "/v1/events?limit=500", ANALYST, None)?;
     assert_eq!(status, 200);

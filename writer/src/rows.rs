@@ -2,7 +2,7 @@
 
 use prost::Message;
 use serde::Serialize;
-use sightline_common::objects::{MediaKind, media_key};
+use sightline_common::objects::{MediaKind, best_shot_key, best_shot_object, media_key};
 use sightline_schemas::v1::EnrichedEvent;
 use sightline_schemas::validate;
 use uuid::Uuid;
@@ -286,13 +286,10 @@ pub fn rows_of(
         version: track_version(detection.report_sequence, event.enriched_time_ms),
     };
     // A sealed detection part holds only the best shot (ingest seals nothing else into it).
-    let image = match (detection.best_shot_jpeg, detection.sealed) {
-        (Some(jpeg), _) => Some((jpeg, false)),
-        (None, Some(sealed)) => Some((sealed.encode_to_vec(), true)),
-        (None, None) => None,
-    }
-    .map(|(bytes, sealed)| {
-        ImageObject::best_shot(event_id, detection.capture_time_ms, &detection.stream_id, bytes, sealed)
+    let image = best_shot_object(&detection).map(|(bytes, sealed)| ImageObject {
+        key: best_shot_key(&detection, event_id),
+        bytes,
+        sealed,
     });
     let best_shot = image.as_ref().map(|image| BestShotRow {
         event_id,
