@@ -463,6 +463,15 @@ pub fn best_shot_key(detection: &DetectionEvent, event_id: uuid::Uuid) -> String
     media_key(MediaKind::BestShot, detection.capture_time_ms, &detection.stream_id, &event_id.to_string())
 }
 
+/// The folder of a watchlist person's enrolment pictures (deleted with the person), or of a whole
+/// list's without `person_id`: `pictures/<list>/[<person>/]`.
+pub fn pictures_folder(list_id: uuid::Uuid, person_id: Option<uuid::Uuid>) -> String {
+    match person_id {
+        Some(person) => format!("{}/{list_id}/{person}/", MediaKind::Picture.folder()),
+        None => format!("{}/{list_id}/", MediaKind::Picture.folder()),
+    }
+}
+
 /// The readiness condition, or limitation, of [`watch`].
 pub const STORE_CONDITION: &str = "object store";
 

@@ -25,6 +25,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sightline_common::api::{ApiError, Caller, Manages, SeesPeople, check_text};
 use sightline_common::audit::Entry;
+use sightline_common::objects::{ObjectError, ObjectStore, pictures_folder};
 use sightline_common::openapi::{self, ErrorBody};
 use sightline_vision::photo::{DescribedFace, ExaminedPhotoView, PhotoDescriber, PhotoError};
 use sqlx::PgPool;
@@ -48,6 +49,8 @@ pub struct ApiState {
     pub photos: Arc<PhotoDescriber>,
     /// The model whose descriptors are stored.
     pub spec: IndexSpec,
+    /// Where enrolment pictures are stored.
+    pub objects: ObjectStore,
 }
 
 impl axum::extract::FromRef<ApiState> for PgPool {
@@ -274,6 +277,7 @@ async fn delete_list(
     if deleted.rows_affected() == 0 {
         return Err(ApiError::not_found(format!("no list {id}")));
     }
+    state.objects.delete_prefix(&pictures_folder(id, None)).await.map_err(store_error)?;
     audit(&state, &caller, Entry::new("watchlist.delete", id.to_string())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -315,7 +319,8 @@ impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for PersonView {
 
 const PERSON_VIEW: &str = "SELECT p.id, p.list_id, p.external_id, p.display_name, p.metadata, \
      (SELECT count(*) FROM person_descriptors d WHERE d.person_id = p.id) AS descriptors, \
-     (SELECT count(*) FROM person_descriptors d WHERE d.person_id = p.id AND d.picture_jpeg IS NOT NULL) AS pictures \
+     (SELECT count(*) FROM person_descriptors d WHERE d.person_id = p.id \
+      AND (d.picture_jpeg IS NOT NULL OR d.picture_key IS NOT NULL)) AS pictures \
      FROM watchlist_persons p";
 
 /// The query of `GET /v1/watchlists/{id}/persons`.
@@ -397,7 +402,9 @@ async fn add_person(
     check_text("external_id", &query.external_id, 200).map_err(ApiError::bad_request)?;
     let face = describe_photo(&state.photos, photo, query.face).await?;
     let person = NewPerson { external_id: query.external_id, display_name, metadata: serde_json::json!({}) };
-    let person_id = watchlists::enrol(&state.pool, list_id, &person, &[face], &state.spec).await?;
+    let person_id = Uuid::new_v4();
+    let face = watchlists::store_picture(&state.objects, list_id, person_id, face).await.map_err(store_error)?;
+    watchlists::enrol(&state.pool, list_id, person_id, &person, &[face], &state.spec).await?;
     let view = sqlx::query_as(&format!("{PERSON_VIEW} WHERE p.id = $1")).bind(person_id).fetch_one(&state.pool).await?;
     audit(&state, &caller, Entry::new("watchlist.person.enrol", format!("{list_id}/{person_id}")).counting(1)).await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -417,6 +424,17 @@ async fn describe_photo(
         .off_runtime(photo, move |describer, photo| describer.describe_chosen_face(photo, choice))
         .await
         .map_err(photo_error)
+}
+
+/// An object store failure as an answer: 503 while it is unavailable, else 500.
+fn store_error(error: ObjectError) -> ApiError {
+    tracing::error!(%error, "the object store failed");
+    match error {
+        ObjectError::Unavailable(_) => {
+            ApiError(StatusCode::SERVICE_UNAVAILABLE, "the object store is not answering; try again".into())
+        }
+        _ => ApiError(StatusCode::INTERNAL_SERVER_ERROR, "the object store refused the picture".into()),
+    }
 }
 
 fn photo_error(error: PhotoError) -> ApiError {
@@ -458,7 +476,11 @@ async fn add_face(
     let list_id = existing_list(&state.pool, &id).await?;
     let person = parse_id(&person, "person")?;
     let face = describe_photo(&state.photos, photo, choice.face).await?;
+    let face = watchlists::store_picture(&state.objects, list_id, person, face).await.map_err(store_error)?;
     if !watchlists::add_face(&state.pool, list_id, person, &face, &state.spec).await? {
+        if let Some(key) = &face.picture_key {
+            state.objects.delete(key).await.map_err(store_error)?;
+        }
         return Err(ApiError::not_found(format!("no person {person} in list {list_id}")));
     }
     let view = sqlx::query_as(&format!("{PERSON_VIEW} WHERE p.id = $1")).bind(person).fetch_one(&state.pool).await?;
@@ -492,15 +514,20 @@ async fn picture(
     }
     let list_id = existing_list(&state.pool, &id).await?;
     let person = parse_id(&person, "person")?;
-    let picture: Option<Vec<u8>> = sqlx::query_scalar(
-        "SELECT picture_jpeg FROM person_descriptors WHERE person_id = $1 AND list_id = $2 \
-         AND picture_jpeg IS NOT NULL ORDER BY created_at, id OFFSET $3 LIMIT 1",
+    let stored: Option<(Option<Vec<u8>>, Option<String>)> = sqlx::query_as(
+        "SELECT picture_jpeg, picture_key FROM person_descriptors WHERE person_id = $1 AND list_id = $2 \
+         AND (picture_jpeg IS NOT NULL OR picture_key IS NOT NULL) ORDER BY created_at, id OFFSET $3 LIMIT 1",
     )
     .bind(person)
     .bind(list_id)
     .bind(n)
     .fetch_optional(&state.pool)
     .await?;
+    let picture = match stored {
+        Some((_, Some(key))) => state.objects.get(&key).await.map_err(store_error)?,
+        Some((jpeg, None)) => jpeg,
+        None => None,
+    };
     let picture =
         picture.ok_or_else(|| ApiError::not_found(format!("no picture of person {person} in list {list_id}")))?;
     let subject = format!("{list_id}/{person}/{n}");
@@ -642,6 +669,7 @@ async fn delete_person(
     if deleted.rows_affected() == 0 {
         return Err(ApiError::not_found(format!("no person {person} in list {list_id}")));
     }
+    state.objects.delete_prefix(&pictures_folder(list_id, Some(person))).await.map_err(store_error)?;
     audit(&state, &caller, Entry::new("watchlist.person.delete", format!("{list_id}/{person}"))).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,6 +11,7 @@ use sightline_common::consumer::{ConsumerSpec, GroupConsumer};
 use sightline_common::http::{Ops, start_ops};
 use sightline_common::kafka::KafkaSettings;
 use sightline_common::keys::{KeyClass, Sealer};
+use sightline_common::objects::{ObjectStore, ObjectStoreSettings, StoreNeed};
 use sightline_common::privacy::PrivacySettings;
 use sightline_enrich::api::{ApiState, router};
 use sightline_enrich::describe::FaceGate;
@@ -78,6 +79,9 @@ struct EnrichSettings {
     deployment: sightline_common::config::Deployment,
     /// Sealing of descriptors and matches, the key-encryption key (`[privacy]`).
     privacy: PrivacySettings,
+    /// Where enrolment pictures are stored (`[objects]`); while it is down, enrolments answer 503
+    /// and `/readyz` names the limitation.
+    objects: ObjectStoreSettings,
 }
 
 impl Default for EnrichSettings {
@@ -106,6 +110,7 @@ impl Default for EnrichSettings {
             max_image_pixels: 40_000_000,
             deployment: Default::default(),
             privacy: PrivacySettings::default(),
+            objects: ObjectStoreSettings::default(),
         }
     }
 }
@@ -174,6 +179,14 @@ async fn main() -> anyhow::Result<()> {
             settings.max_image_pixels,
         )),
         spec,
+        objects: ObjectStore::watched(
+            &settings.objects,
+            settings.deployment,
+            StoreNeed::Feature,
+            &readiness,
+            &shutdown,
+        )
+        .context("the object store")?,
     };
     let (api_addr, api) =
         sightline_common::http::serve_router(settings.http_addr.as_str(), router(api_state), shutdown.clone())

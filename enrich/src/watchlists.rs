@@ -2,6 +2,7 @@
 //! with their descriptors, and keeping the in-memory [`WatchlistIndex`] current (loaded at start,
 //! then each list reloaded when `sightline_watchlists` announces a change to it).
 
+use sightline_common::objects::{ObjectError, ObjectStore, pictures_folder};
 use sightline_vision::photo::DescribedFace;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -87,31 +88,64 @@ pub async fn update_list(pool: &PgPool, id: Uuid, list: &NewList) -> Result<bool
     Ok(updated.rows_affected() == 1)
 }
 
-/// Enrols `person` in `list_id` with `faces` (described by the model in `spec`), in one transaction;
-/// returns the person's id.
+/// A face to enrol: its id, its descriptor, and the key of its picture, stored beforehand
+/// ([`store_picture`]).
+#[derive(Debug, Clone)]
+pub struct EnrolledFace {
+    /// The face's id (its row's, and the last part of its picture's key).
+    pub id: Uuid,
+    /// L2-normalised descriptor.
+    pub descriptor: Vec<f32>,
+    /// Its picture's key in the object store (none when no picture could be made).
+    pub picture_key: Option<String>,
+}
+
+/// Stores `face`'s picture (if it has one) under `pictures/<list>/<person>/<face id>`, before the
+/// face's row names it: the face to enrol.
+pub async fn store_picture(
+    objects: &ObjectStore,
+    list_id: Uuid,
+    person_id: Uuid,
+    face: DescribedFace,
+) -> Result<EnrolledFace, ObjectError> {
+    let id = Uuid::new_v4();
+    let picture_key = match face.picture {
+        Some(jpeg) => {
+            let key = format!("{}{id}", pictures_folder(list_id, Some(person_id)));
+            objects.put(&key, jpeg, "image/jpeg").await?;
+            Some(key)
+        }
+        None => None,
+    };
+    Ok(EnrolledFace { id, descriptor: face.descriptor, picture_key })
+}
+
+/// Enrols `person` as `person_id` in `list_id` with `faces` (described by the model in `spec`), in
+/// one transaction.
 pub async fn enrol(
     pool: &PgPool,
     list_id: Uuid,
+    person_id: Uuid,
     person: &NewPerson,
-    faces: &[DescribedFace],
+    faces: &[EnrolledFace],
     spec: &IndexSpec,
-) -> Result<Uuid, sqlx::Error> {
+) -> Result<(), sqlx::Error> {
     let mut transaction = pool.begin().await?;
-    let person_id: Uuid = sqlx::query_scalar(
-        "INSERT INTO watchlist_persons (list_id, external_id, display_name, metadata) VALUES ($1, $2, $3, $4) \
-         RETURNING id",
+    sqlx::query(
+        "INSERT INTO watchlist_persons (id, list_id, external_id, display_name, metadata) VALUES ($1, $2, $3, $4, $5)",
     )
+    .bind(person_id)
     .bind(list_id)
     .bind(&person.external_id)
     .bind(&person.display_name)
     .bind(&person.metadata)
-    .fetch_one(&mut *transaction)
+    .execute(&mut *transaction)
     .await?;
     for face in faces {
         insert_face(&mut transaction, list_id, person_id, face, spec).await?;
     }
     transaction.commit().await?;
-    Ok(person_id)
+    Ok(())
 }
 
 /// Adds `face` to person `person_id` of `list_id`; false if the list holds no such person.
@@ -119,7 +153,7 @@ pub async fn add_face(
     pool: &PgPool,
     list_id: Uuid,
     person_id: Uuid,
-    face: &DescribedFace,
+    face: &EnrolledFace,
     spec: &IndexSpec,
 ) -> Result<bool, sqlx::Error> {
     let mut transaction = pool.begin().await?;
@@ -141,19 +175,20 @@ async fn insert_face(
     transaction: &mut sqlx::PgTransaction<'_>,
     list_id: Uuid,
     person_id: Uuid,
-    face: &DescribedFace,
+    face: &EnrolledFace,
     spec: &IndexSpec,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO person_descriptors (person_id, list_id, model_name, model_version, descriptor, picture_jpeg) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO person_descriptors (id, person_id, list_id, model_name, model_version, descriptor, picture_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
+    .bind(face.id)
     .bind(person_id)
     .bind(list_id)
     .bind(&spec.model_name)
     .bind(&spec.model_version)
     .bind(&face.descriptor)
-    .bind(&face.picture)
+    .bind(&face.picture_key)
     .execute(&mut **transaction)
     .await?;
     Ok(())

@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 use sightline_common::audit::{self, Entry};
 use sightline_common::auth::Principal;
-use sightline_common::objects::{ObjectError, ObjectStore};
+use sightline_common::objects::{ObjectError, ObjectStore, pictures_folder};
 use sightline_common::warehouse::{ClickHouseSettings, WarehouseError};
 use sightline_schemas::queries;
 use sqlx::PgPool;
@@ -280,13 +280,17 @@ impl Eraser {
         .execute(&mut *transaction)
         .await?
         .rows_affected();
-        counts.enrolments = sqlx::query("DELETE FROM watchlist_persons WHERE id = $1")
-            .bind(request.person_id)
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected();
+        let enrolments: Vec<(Uuid, Uuid)> =
+            sqlx::query_as("DELETE FROM watchlist_persons WHERE id = $1 RETURNING list_id, id")
+                .bind(request.person_id)
+                .fetch_all(&mut *transaction)
+                .await?;
+        counts.enrolments = enrolments.len() as u64;
         transaction.commit().await?;
         self.objects.delete_all(&alert_images).await?;
+        for (list_id, person_id) in enrolments {
+            self.objects.delete_prefix(&pictures_folder(list_id, Some(person_id))).await?;
+        }
         self.mutate(&targets).await?;
         let subject = request.person_id.map_or_else(|| "tracks".to_owned(), |p| format!("person {p}"));
         let detail = serde_json::json!({ "reason": reason, "counts": counts, "tracks": tracks });

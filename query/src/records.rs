@@ -34,8 +34,8 @@ fn classes(view: &PrivacyView) -> Vec<Class> {
         Class {
             name: "Face images",
             what: "best shots of faces, alert scenes, watchlist enrolment pictures",
-            stores: "the object store (best shots sealed, alert scenes), their keys in ClickHouse \
-                     `best_shot_jpegs` and PostgreSQL alerts; PostgreSQL `person_descriptors` (enrolment); \
+            stores: "the object store (best shots sealed, alert scenes, enrolment pictures), their \
+                     keys in ClickHouse `best_shot_jpegs` and PostgreSQL alerts and `person_descriptors`; \
                      Kafka detections (sealed)",
             period: format!(
                 "{} if the face matched no watchlist, {} if it matched; enrolments until the person \

@@ -207,7 +207,7 @@ impl VideoPipeline {
 
         let mut services = Vec::new();
         let enrich_port = stack::free_port()?;
-        let enrich_settings = [
+        let mut enrich_settings = vec![
             ("KAFKA__BROKERS", kafka.clone()),
             ("INPUT_TOPIC", detections.clone()),
             ("OUTPUT_TOPIC", iso.topic.clone()),
@@ -217,6 +217,7 @@ impl VideoPipeline {
             ("MODELS_DIR", models.clone()),
             ("HTTP_ADDR", format!("127.0.0.1:{enrich_port}")),
         ];
+        enrich_settings.extend(stack::object_settings(&iso.database));
         let log = format!("{tag}-enrich");
         services.push(ServiceProcess::start(
             "sightline-enrich",

@@ -54,10 +54,10 @@ pub fn object_store(database: &str) -> anyhow::Result<ObjectStore> {
     Ok(ObjectStore::new(&objects(database), sightline_common::config::Deployment::Development)?)
 }
 
-/// The `OBJECTS__*` settings of a service that stores or reads images of the warehouse `clickhouse`
-/// ([`objects`]).
-pub fn object_settings(clickhouse: &ClickHouseSettings) -> [(&'static str, String); 2] {
-    let objects = objects(&clickhouse.database);
+/// The `OBJECTS__*` settings of a service that stores or reads images beside the warehouse
+/// `database` ([`objects`]).
+pub fn object_settings(database: &str) -> [(&'static str, String); 2] {
+    let objects = objects(database);
     [("OBJECTS__ENDPOINT", objects.endpoint), ("OBJECTS__PREFIX", objects.prefix)]
 }
 
@@ -216,7 +216,7 @@ pub fn api_settings(port: u16, postgres_url: &str, clickhouse: &ClickHouseSettin
         ("CLICKHOUSE__URL", clickhouse.url.clone()),
         ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
     ];
-    settings.extend(object_settings(clickhouse));
+    settings.extend(object_settings(&clickhouse.database));
     settings
 }
 
@@ -252,7 +252,7 @@ impl ServiceProcess {
             ("DLQ_TOPIC", isolation.dlq_topic.clone()),
             ("GROUP_ID", isolation.group.clone()),
         ];
-        all.extend(object_settings(clickhouse));
+        all.extend(object_settings(&clickhouse.database));
         all.extend(settings.iter().map(|(k, v)| (*k, v.to_string())));
         Self::start("sightline-writer", "WRITER", "HTTP_ADDR", args, &all, &isolation.group)
     }
@@ -279,8 +279,7 @@ impl ServiceProcess {
             ("WEBHOOK__ALLOW_HOSTS", "[127.0.0.1]".to_owned()),
         ];
         // Its images under the same prefix as the writer's of `isolation`'s warehouse.
-        let objects = objects(&isolation.database);
-        settings.extend([("OBJECTS__ENDPOINT", objects.endpoint), ("OBJECTS__PREFIX", objects.prefix)]);
+        settings.extend(object_settings(&isolation.database));
         settings.extend(smtp_sink()?);
         Self::start("sightline-notifier", "NOTIFIER", "METRICS_ADDR", &[], &settings, log_name)
     }

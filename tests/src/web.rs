@@ -49,12 +49,12 @@ impl ApiServices {
         let [ingest, enrich, query, notifier, scheduler] = [(); 5].map(|_| stack::free_port());
         let (ingest, enrich, query, notifier, scheduler) = (ingest?, enrich?, query?, notifier?, scheduler?);
         let address = |port: u16| format!("127.0.0.1:{port}");
-        let [endpoint, prefix] = stack::object_settings(&clickhouse);
+        let [endpoint, prefix] = stack::object_settings(&clickhouse.database);
         let warehouse = [
             ("CLICKHOUSE__URL", clickhouse.url.clone()),
             ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
-            endpoint,
-            prefix,
+            endpoint.clone(),
+            prefix.clone(),
         ];
         let mut processes = vec![
             ServiceProcess::start(
@@ -87,6 +87,8 @@ impl ApiServices {
                     ("DLQ_TOPIC", iso.dlq_topic.clone()),
                     ("GROUP_ID", format!("{}-enrich", iso.group)),
                     ("MODELS_DIR", models.clone()),
+                    endpoint,
+                    prefix,
                 ],
                 &log("enrich"),
             )?,

@@ -253,7 +253,7 @@ async fn an_operator_enrols_people_by_dropping_photos() -> anyhow::Result<()> {
         sqlx::query_as("SELECT name, threshold, purpose FROM watchlists").fetch_one(&web.db.pool).await?;
     assert_eq!(list, ("Door".to_owned(), 0.5, "staff expected at the door".to_owned()));
     let people: Vec<(String, String, i64, i64)> = sqlx::query_as(
-        "SELECT p.display_name, p.external_id, count(d.id), count(d.picture_jpeg) FROM watchlist_persons p \
+        "SELECT p.display_name, p.external_id, count(d.id), count(d.picture_key) FROM watchlist_persons p \
          LEFT JOIN person_descriptors d ON d.person_id = p.id GROUP BY p.id ORDER BY p.display_name",
     )
     .fetch_all(&web.db.pool)

@@ -127,6 +127,7 @@ impl EnrichTest {
             ("MODELS_DIR", files().dir.display().to_string()),
             ("HTTP_ADDR", format!("127.0.0.1:{api_port}")),
         ];
+        all.extend(stack::object_settings(&self.iso.database));
         all.extend(settings.iter().cloned());
         ServiceProcess::start("sightline-enrich", "ENRICH", "METRICS_ADDR", &[], &all, &group)
     }
@@ -487,6 +488,20 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     assert!(picture.width.max(picture.height) <= 256 && picture.width >= 64, "{}x{}", picture.width, picture.height);
     assert_eq!(detector.detect(&picture)?.len(), 1, "the picture shows the face");
     assert_eq!(stack::http_exchange(api_port, "GET", &picture_path, Some("view-secret"), "", b"")?.status, 403);
+    // The pictures are objects in the person's folder of the object store; the rows keep their keys.
+    let keys: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT picture_key FROM person_descriptors WHERE person_id = $1::uuid AND picture_jpeg IS NULL",
+    )
+    .bind(&obama_id)
+    .fetch_all(&test.db.pool)
+    .await?;
+    let store = stack::object_store(&test.iso.database)?;
+    let folder = format!("pictures/{list_id}/{obama_id}/");
+    let mut stored = store.list(&folder).await?;
+    stored.sort();
+    let mut named: Vec<String> = keys.into_iter().flatten().collect();
+    named.sort();
+    assert!(named.len() == 2 && stored == named, "{stored:?} {named:?}");
 
     // A list's settings change in place; errors name the field; a taken name is a conflict.
     let list_path = format!("/v1/watchlists/{list_id}");
@@ -513,6 +528,10 @@ async fn faces_match_their_enrolled_person_and_strangers_match_no_one() -> anyho
     assert_eq!(status, 201);
     assert_eq!(change(format!("/v1/watchlists/{other_id}"), r#"{"name": "vip"}"#).await??.0, 409);
     assert_eq!(change(format!("/v1/watchlists/{nobody}"), r#"{"top_k": 2}"#).await??.0, 404);
+
+    // Removing the person removes their pictures from the store.
+    assert_eq!(call("DELETE", format!("{persons}/{obama_id}"), "ops-secret", "", vec![]).await??.0, 204);
+    assert!(store.list(&folder).await?.is_empty(), "the pictures went with the person");
 
     assert!(enrich.terminate(Duration::from_secs(30)), "SIGTERM stops enrich cleanly");
     test.db.remove().await?;

@@ -334,6 +334,8 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
     .await?;
     assert!(!alert_images.is_empty(), "their alerts name their images");
     assert_eq!(stored(&store, &alert_images).await?, alert_images.len());
+    let their_pictures = format!("pictures/{}/{person}/", pipeline.list_id);
+    assert!(!store.list(&their_pictures).await?.is_empty(), "their enrolment pictures are stored");
     let request = json!({"person_id": person, "tracks": tracks, "reason": "data subject request 2026-117"});
     let (status, preview) = call(query_port, "POST", "/v1/privacy/erasures/preview", ADMIN, Some(request.clone()))?;
     assert_eq!(status, 200, "{preview}");
@@ -402,6 +404,7 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
     .await?;
     assert_eq!(stored(&store, &their_images).await?, 0, "their best shots are gone from the object store");
     assert_eq!(stored(&store, &alert_images).await?, 0, "their alerts' images are gone from the object store");
+    assert!(store.list(&their_pictures).await?.is_empty(), "their enrolment pictures are gone from it");
     assert!(!store.list("best-shots/").await?.is_empty(), "the other person's are kept");
     let (status, listed) = call(query_port, "GET", "/v1/events?limit=500", ANALYST, None)?;
     assert_eq!(status, 200);
@@ -520,7 +523,10 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
     let spec =
         sightline_common::kafka::TopicSpec { name: replayed.clone(), partitions: 3, replication: 1, retention_ms: -1 };
     sightline_common::kafka::ensure_topics(&stack::kafka(), &[spec]).await?;
+    let [endpoint, prefix] = stack::object_settings(&pipeline.iso.database);
     let enrich_settings = [
+        endpoint,
+        prefix,
         ("KAFKA__BROKERS", stack::kafka().brokers),
         ("INPUT_TOPIC", pipeline.detections.clone()),
         ("OUTPUT_TOPIC", replayed.clone()),

@@ -84,7 +84,7 @@ def main():
     def flush():
         if not events:
             return
-        ch.execute("INSERT INTO best_shots (event_id, capture_time, stream_id, jpeg) VALUES", shots)
+        ch.execute("INSERT INTO best_shot_jpegs (event_id, capture_time, stream_id, jpeg) VALUES", shots)
         if matches:
             ch.execute(f"INSERT INTO matches ({MATCH_COLUMNS}) VALUES", matches)
         ch.execute(f"INSERT INTO events ({EVENT_COLUMNS}) VALUES", events)
