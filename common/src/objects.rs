@@ -458,9 +458,13 @@ pub fn best_shot_object(detection: &DetectionEvent) -> Option<(Vec<u8>, bool)> {
     }
 }
 
-/// The key of the best shot of report `event_id` (the enriched event's id) of `detection`.
-pub fn best_shot_key(detection: &DetectionEvent, event_id: uuid::Uuid) -> String {
-    media_key(MediaKind::BestShot, detection.capture_time_ms, &detection.stream_id, &event_id.to_string())
+/// The key of `detection`'s best shot: `best-shots/<day>/<stream>/<track>-<capture ms>`. Every
+/// report of a track that carries the same best shot (the contract: the same capture time) names the
+/// same object, so it is stored once however many reports repeat it (each report's copy is sealed
+/// with a nonce of its own, and every copy opens to the same JPEG with the track's key).
+pub fn best_shot_key(detection: &DetectionEvent) -> String {
+    let name = format!("{}-{}", detection.track_id, detection.capture_time_ms);
+    media_key(MediaKind::BestShot, detection.capture_time_ms, &detection.stream_id, &name)
 }
 
 /// The folder of a watchlist person's enrolment pictures (deleted with the person), or of a whole
@@ -556,5 +560,19 @@ mod tests {
         assert_eq!(parse_day_folder(&day_folder(day)), Some(day));
         assert_eq!(parse_day_folder("2026-13-01"), None);
         assert_eq!(parse_day_folder("latest"), None);
+    }
+
+    #[test]
+    fn reports_repeating_a_best_shot_name_one_object() {
+        let report = |capture_time_ms: i64, report_sequence: u32| DetectionEvent {
+            stream_id: "cam-1".into(),
+            track_id: "t-1".into(),
+            capture_time_ms,
+            report_sequence,
+            ..Default::default()
+        };
+        assert_eq!(best_shot_key(&report(1_765_065_600_123, 0)), "best-shots/2025-12-07/cam-1/t-1-1765065600123");
+        assert_eq!(best_shot_key(&report(1_765_065_600_123, 0)), best_shot_key(&report(1_765_065_600_123, 3)));
+        assert_ne!(best_shot_key(&report(1_765_065_600_123, 0)), best_shot_key(&report(1_765_065_601_000, 3)));
     }
 }

@@ -72,11 +72,10 @@ pub struct BestShotObject {
 }
 
 impl BestShotObject {
-    /// The best shot of report `event_id` of `detection`, if it carries one.
-    pub fn of(detection: &DetectionEvent, event_id: &str) -> Option<Self> {
-        let event_id = event_id.parse::<Uuid>().ok()?;
+    /// The best shot of `detection`, if it carries one.
+    pub fn of(detection: &DetectionEvent) -> Option<Self> {
         let (bytes, sealed) = best_shot_object(detection)?;
-        Some(Self { key: best_shot_key(detection, event_id), bytes, sealed })
+        Some(Self { key: best_shot_key(detection), bytes, sealed })
     }
 }
 

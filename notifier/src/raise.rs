@@ -153,7 +153,7 @@ impl Raiser {
         // STORE_WAIT for a slow store (the store goes on in the background, and the writer stores the
         // same object anyway).
         if let Some(detection) = &candidate.event.detection
-            && let Some(best_shot) = BestShotObject::of(detection, &candidate.event.event_id)
+            && let Some(best_shot) = BestShotObject::of(detection)
         {
             let _ = tokio::time::timeout(STORE_WAIT, self.images.store(best_shot)).await;
         }
@@ -223,7 +223,7 @@ impl Raiser {
             return Ok(Outcome::Cooldown);
         }
         // The best shot is the report's object in the store (stored once raised).
-        let best_shot = BestShotObject::of(detection, &event.event_id);
+        let best_shot = BestShotObject::of(detection);
         // The template key that sealed the match: the alerts topic's copy is sealed with it too.
         let key = event
             .sealed

@@ -88,12 +88,7 @@ async fn a_every_produced_event_is_visible_exactly_once() -> anyhow::Result<()> 
     assert_eq!(stored.len(), 3_000);
     let first = events.event(0);
     let detection = first.detection.as_ref().expect("detection");
-    let key = sightline_common::objects::media_key(
-        sightline_common::objects::MediaKind::BestShot,
-        detection.capture_time_ms,
-        &detection.stream_id,
-        &first.event_id,
-    );
+    let key = sightline_common::objects::best_shot_key(detection);
     assert_eq!(store.get(&key).await?, detection.best_shot_jpeg.clone(), "{key}");
     assert_eq!(writer.metric("sightline_writer_images_stored_total")?, 3_000.0);
 

@@ -108,7 +108,9 @@ pub struct ImageObject {
 }
 
 impl ImageObject {
-    /// The best shot of event `event_id` of `stream_id`, captured at `capture_ms`.
+    /// A best shot landed before the object store (migration 0015), named by its event `event_id`
+    /// (the row does not say which of its track's reports carried it first), of `stream_id`,
+    /// captured at `capture_ms`.
     pub fn best_shot(event_id: Uuid, capture_ms: i64, stream_id: &str, bytes: Vec<u8>, sealed: bool) -> Self {
         Self { key: media_key(MediaKind::BestShot, capture_ms, stream_id, &event_id.to_string()), bytes, sealed }
     }
@@ -287,7 +289,7 @@ pub fn rows_of(
     };
     // A sealed detection part holds only the best shot (ingest seals nothing else into it).
     let image = best_shot_object(&detection).map(|(bytes, sealed)| ImageObject {
-        key: best_shot_key(&detection, event_id),
+        key: best_shot_key(&detection),
         bytes,
         sealed,
     });
@@ -410,8 +412,8 @@ mod tests {
         assert_eq!(SealedFields::decode(image.bytes.as_slice()).expect("decodes"), sealed);
         assert_eq!(best_shot.track_id, rows.event.track_id, "the track it opens with");
         assert_eq!((best_shot.object_key, best_shot.object_sealed), (image.key.clone(), 1));
-        let event_id = rows.event.event_id;
-        assert_eq!(image.key, format!("best-shots/2023-11-14/cam-1/{event_id}"));
+        let track_id = &rows.event.track_id;
+        assert_eq!(image.key, format!("best-shots/2023-11-14/cam-1/{track_id}-1700000000123"));
         assert_eq!((rows.event.has_best_shot, rows.track.has_best_shot), (1, 1));
     }
 

@@ -12,6 +12,8 @@ use sightline_common::objects::{CONCURRENT_REQUESTS, ObjectError, ObjectStore, S
 use sightline_common::retry::Backoff;
 use sightline_common::shutdown::Shutdown;
 use sightline_common::warehouse::{ClickHouseSettings, WarehouseError, query_error};
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
@@ -29,10 +31,40 @@ pub enum SinkError {
     Warehouse(#[from] WarehouseError),
 }
 
+/// Keys this writer stored lately, at most [`RECENT_KEYS`]: a report that repeats its track's best
+/// shot names an object already stored, which is not stored again (after a restart it is, once:
+/// storing is idempotent).
+#[derive(Default)]
+struct RecentKeys {
+    order: VecDeque<String>,
+    held: HashSet<String>,
+}
+
+/// How many recently stored keys the writer remembers (about 10 MB).
+const RECENT_KEYS: usize = 100_000;
+
+impl RecentKeys {
+    fn contains(&self, key: &str) -> bool {
+        self.held.contains(key)
+    }
+
+    fn insert(&mut self, key: &str) {
+        if self.held.insert(key.to_owned()) {
+            self.order.push_back(key.to_owned());
+            if self.order.len() > RECENT_KEYS
+                && let Some(oldest) = self.order.pop_front()
+            {
+                self.held.remove(&oldest);
+            }
+        }
+    }
+}
+
 /// Lands batches: their images in the object store, their rows in the warehouse.
 pub struct ClickHouseSink {
     client: Client,
     objects: ObjectStore,
+    recent: Mutex<RecentKeys>,
     retry_initial: Duration,
     retry_max: Duration,
     readiness: Readiness,
@@ -52,17 +84,35 @@ impl ClickHouseSink {
     ) -> Self {
         let compression = if lz4 { Compression::Lz4 } else { Compression::None };
         let client = settings.read_client().with_compression(compression);
-        Self { client, objects, retry_initial, retry_max, readiness, metrics }
+        Self { client, objects, recent: Mutex::default(), retry_initial, retry_max, readiness, metrics }
     }
 
-    /// Lands the batch once: its images ([`store_images`]), then its rows ([`insert_batch`]).
+    /// Lands the batch once: its images not stored lately ([`store_images`]), then its rows
+    /// ([`insert_batch`]).
     pub async fn insert_once(&self, batch: &Batch) -> Result<(), SinkError> {
-        store_images(&self.objects, batch.images()).await?;
+        let fresh = self.not_stored_lately(batch.images());
+        store_images(&self.objects, &fresh).await?;
         self.readiness.clear(STORE_CONDITION);
-        self.metrics.images_stored.inc_by(batch.images().len() as u64);
-        self.metrics.image_bytes.inc_by(batch.images().iter().map(|image| image.bytes.len() as u64).sum());
+        self.metrics.images_stored.inc_by(fresh.len() as u64);
+        self.metrics.image_bytes.inc_by(fresh.iter().map(|image| image.bytes.len() as u64).sum());
+        self.remember(&fresh);
         insert_batch(&self.client, batch).await?;
         Ok(())
+    }
+
+    /// `images` but those stored lately, each key once.
+    fn not_stored_lately(&self, images: &[ImageObject]) -> Vec<ImageObject> {
+        let recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut keys = HashSet::new();
+        images.iter().filter(|image| !recent.contains(&image.key) && keys.insert(image.key.as_str())).cloned().collect()
+    }
+
+    /// Remembers that `images` are stored.
+    fn remember(&self, images: &[ImageObject]) {
+        let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for image in images {
+            recent.insert(&image.key);
+        }
     }
 
     /// Inserts the batch, retrying until it lands. Returns `false` if it had not landed `grace`
@@ -137,4 +187,21 @@ where
         insert.write(row).await.map_err(query_error(action()))?;
     }
     insert.end().await.map_err(query_error(action()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_keys_forget_the_oldest_beyond_their_bound() {
+        let mut recent = RecentKeys::default();
+        for i in 0..=RECENT_KEYS {
+            recent.insert(&format!("k{i}"));
+        }
+        recent.insert("k5");
+        assert!(!recent.contains("k0"), "the oldest is forgotten");
+        assert!(recent.contains("k1") && recent.contains(&format!("k{RECENT_KEYS}")));
+        assert_eq!((recent.order.len(), recent.held.len()), (RECENT_KEYS, RECENT_KEYS));
+    }
 }
