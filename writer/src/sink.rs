@@ -1,9 +1,10 @@
 //! The sink: stores a batch's images in the object store, then lands its rows in `best_shot_jpegs`,
 //! `matches`, `events` and `tracks`.
 //!
-//! Every step is idempotent (an image's key is derived from its event, so storing it again replaces
-//! it with the same bytes; rows go to ReplacingMergeTrees keyed by the event id), so a batch is simply
-//! retried, with the shared jittered backoff, until the store and ClickHouse acknowledged all of it.
+//! Every step is idempotent (an image's key is derived from its report, so storing it again replaces
+//! it with a copy that opens to the same image; rows go to ReplacingMergeTrees keyed by the event
+//! id), so a batch is simply retried, with the shared jittered backoff, until the store and
+//! ClickHouse acknowledged all of it.
 
 use clickhouse::{Client, Compression, Row, RowWrite};
 use futures::{StreamExt as _, TryStreamExt as _};
