@@ -91,6 +91,18 @@ async fn a_every_produced_event_is_visible_exactly_once() -> anyhow::Result<()> 
     let key = sightline_common::objects::best_shot_key(detection);
     assert_eq!(store.get(&key).await?, detection.best_shot_jpeg.clone(), "{key}");
     assert_eq!(writer.metric("sightline_writer_images_stored_total")?, 3_000.0);
+    // The store's growth per camera: every image's bytes, under its stream.
+    let bytes_of = |stream: Option<&str>| -> usize {
+        (0..3_000)
+            .filter_map(|i| events.event(i).detection)
+            .filter(|d| stream.is_none_or(|s| d.stream_id == s))
+            .map(|d| d.best_shot_jpeg.map_or(0, |j| j.len()))
+            .sum()
+    };
+    assert_eq!(writer.metric("sightline_writer_image_bytes_total")?, bytes_of(None) as f64);
+    let camera = r#"sightline_writer_image_bytes_total{stream="cam-01"}"#;
+    assert_eq!(writer.metric(camera)?, bytes_of(Some("cam-01")) as f64);
+    assert!(bytes_of(Some("cam-01")) > 0);
 
     let (status, ready) = writer.get("/readyz")?;
     assert_eq!((status, ready.trim()), (200, "ready"));

@@ -1,9 +1,18 @@
 //! The writer's Prometheus metrics.
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use sightline_common::consumer::ConsumerMetrics;
+
+/// A stream's label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StreamLabel {
+    /// The stream id.
+    pub stream: String,
+}
 
 /// Counters and gauges the writer updates.
 #[derive(Clone, Debug)]
@@ -25,8 +34,8 @@ pub struct WriterMetrics {
     pub key_errors: Counter,
     /// Images stored in the object store (a replayed event's image is stored again).
     pub images_stored: Counter,
-    /// Their bytes.
-    pub image_bytes: Counter,
+    /// Their bytes, per stream: the store's growth per camera (`increase(...[1d])`: per camera-day).
+    pub image_bytes: Family<StreamLabel, Counter>,
     /// Images landed before the object store that were moved out of the warehouse into it.
     pub images_moved: Counter,
 }
@@ -43,7 +52,7 @@ impl WriterMetrics {
             erased_fields: Counter::default(),
             key_errors: Counter::default(),
             images_stored: Counter::default(),
-            image_bytes: Counter::default(),
+            image_bytes: Family::default(),
             images_moved: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("sightline_writer");
@@ -58,7 +67,11 @@ impl WriterMetrics {
         );
         r.register("key_errors", "Failed reads of track keys (retried)", metrics.key_errors.clone());
         r.register("images_stored", "Images stored in the object store", metrics.images_stored.clone());
-        r.register("image_bytes", "Bytes of the images stored in the object store", metrics.image_bytes.clone());
+        r.register(
+            "image_bytes",
+            "Bytes of the images stored in the object store, per stream",
+            metrics.image_bytes.clone(),
+        );
         r.register(
             "images_moved",
             "Images landed before the object store, moved out of the warehouse into it",

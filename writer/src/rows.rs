@@ -105,6 +105,8 @@ pub struct ImageObject {
     pub bytes: Vec<u8>,
     /// Whether `bytes` are sealed.
     pub sealed: bool,
+    /// The stream it was captured on.
+    pub stream_id: String,
 }
 
 impl ImageObject {
@@ -112,7 +114,8 @@ impl ImageObject {
     /// (the row does not say which of its track's reports carried it first), of `stream_id`,
     /// captured at `capture_ms`.
     pub fn best_shot(event_id: Uuid, capture_ms: i64, stream_id: &str, bytes: Vec<u8>, sealed: bool) -> Self {
-        Self { key: media_key(MediaKind::BestShot, capture_ms, stream_id, &event_id.to_string()), bytes, sealed }
+        let key = media_key(MediaKind::BestShot, capture_ms, stream_id, &event_id.to_string());
+        Self { key, bytes, sealed, stream_id: stream_id.to_owned() }
     }
 
     /// The content type it is stored with.
@@ -292,6 +295,7 @@ pub fn rows_of(
         key: best_shot_key(&detection),
         bytes,
         sealed,
+        stream_id: detection.stream_id.clone(),
     });
     let best_shot = image.as_ref().map(|image| BestShotRow {
         event_id,

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::batch::Batch;
-use crate::metrics::WriterMetrics;
+use crate::metrics::{StreamLabel, WriterMetrics};
 use crate::rows::ImageObject;
 
 /// Why a batch did not land (it is retried).
@@ -95,7 +95,10 @@ impl ClickHouseSink {
         store_images(&self.objects, &fresh).await?;
         self.readiness.clear(STORE_CONDITION);
         self.metrics.images_stored.inc_by(fresh.len() as u64);
-        self.metrics.image_bytes.inc_by(fresh.iter().map(|image| image.bytes.len() as u64).sum());
+        for image in &fresh {
+            let stream = StreamLabel { stream: image.stream_id.clone() };
+            self.metrics.image_bytes.get_or_create(&stream).inc_by(image.bytes.len() as u64);
+        }
         self.remember(&fresh);
         insert_batch(&self.client, batch).await?;
         Ok(())
