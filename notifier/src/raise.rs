@@ -222,7 +222,7 @@ impl Raiser {
         if in_cooldown {
             return Ok(Outcome::Cooldown);
         }
-        // The best shot is the report's object in the store (stored once raised).
+        // The best shot is the report's object in the store (stored just before, by the caller).
         let best_shot = BestShotObject::of(detection);
         // The template key that sealed the match: the alerts topic's copy is sealed with it too.
         let key = event
