@@ -73,6 +73,21 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// An object store failure as an answer: 503 while the store is unavailable (try again), 500 when
+/// it refused the request or the settings cannot work.
+#[cfg(feature = "objects")]
+impl From<crate::objects::ObjectError> for ApiError {
+    fn from(error: crate::objects::ObjectError) -> Self {
+        tracing::error!(%error, "the object store failed");
+        match error {
+            crate::objects::ObjectError::Unavailable(_) => {
+                ApiError(StatusCode::SERVICE_UNAVAILABLE, "the object store is not answering; try again".into())
+            }
+            _ => ApiError(StatusCode::INTERNAL_SERVER_ERROR, "the object store refused the request".into()),
+        }
+    }
+}
+
 /// What a request does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {

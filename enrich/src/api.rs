@@ -25,7 +25,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sightline_common::api::{ApiError, Caller, Manages, SeesPeople, check_text};
 use sightline_common::audit::Entry;
-use sightline_common::objects::{ObjectError, ObjectStore, pictures_folder};
+use sightline_common::objects::{ObjectStore, pictures_folder};
 use sightline_common::openapi::{self, ErrorBody};
 use sightline_vision::photo::{DescribedFace, ExaminedPhotoView, PhotoDescriber, PhotoError};
 use sqlx::PgPool;
@@ -277,7 +277,7 @@ async fn delete_list(
     if deleted.rows_affected() == 0 {
         return Err(ApiError::not_found(format!("no list {id}")));
     }
-    state.objects.delete_prefix(&pictures_folder(id, None)).await.map_err(store_error)?;
+    state.objects.delete_prefix(&pictures_folder(id, None)).await?;
     audit(&state, &caller, Entry::new("watchlist.delete", id.to_string())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -403,7 +403,7 @@ async fn add_person(
     let face = describe_photo(&state.photos, photo, query.face).await?;
     let person = NewPerson { external_id: query.external_id, display_name, metadata: serde_json::json!({}) };
     let person_id = Uuid::new_v4();
-    let face = watchlists::store_picture(&state.objects, list_id, person_id, face).await.map_err(store_error)?;
+    let face = watchlists::store_picture(&state.objects, list_id, person_id, face).await?;
     watchlists::enrol(&state.pool, list_id, person_id, &person, &[face], &state.spec).await?;
     let view = sqlx::query_as(&format!("{PERSON_VIEW} WHERE p.id = $1")).bind(person_id).fetch_one(&state.pool).await?;
     audit(&state, &caller, Entry::new("watchlist.person.enrol", format!("{list_id}/{person_id}")).counting(1)).await?;
@@ -424,17 +424,6 @@ async fn describe_photo(
         .off_runtime(photo, move |describer, photo| describer.describe_chosen_face(photo, choice))
         .await
         .map_err(photo_error)
-}
-
-/// An object store failure as an answer: 503 while it is unavailable, else 500.
-fn store_error(error: ObjectError) -> ApiError {
-    tracing::error!(%error, "the object store failed");
-    match error {
-        ObjectError::Unavailable(_) => {
-            ApiError(StatusCode::SERVICE_UNAVAILABLE, "the object store is not answering; try again".into())
-        }
-        _ => ApiError(StatusCode::INTERNAL_SERVER_ERROR, "the object store refused the picture".into()),
-    }
 }
 
 fn photo_error(error: PhotoError) -> ApiError {
@@ -476,10 +465,10 @@ async fn add_face(
     let list_id = existing_list(&state.pool, &id).await?;
     let person = parse_id(&person, "person")?;
     let face = describe_photo(&state.photos, photo, choice.face).await?;
-    let face = watchlists::store_picture(&state.objects, list_id, person, face).await.map_err(store_error)?;
+    let face = watchlists::store_picture(&state.objects, list_id, person, face).await?;
     if !watchlists::add_face(&state.pool, list_id, person, &face, &state.spec).await? {
         if let Some(key) = &face.picture_key {
-            state.objects.delete(key).await.map_err(store_error)?;
+            state.objects.delete(key).await?;
         }
         return Err(ApiError::not_found(format!("no person {person} in list {list_id}")));
     }
@@ -524,7 +513,7 @@ async fn picture(
     .fetch_optional(&state.pool)
     .await?;
     let picture = match stored {
-        Some((_, Some(key))) => state.objects.get(&key).await.map_err(store_error)?,
+        Some((_, Some(key))) => state.objects.get(&key).await?,
         Some((jpeg, None)) => jpeg,
         None => None,
     };
@@ -669,7 +658,7 @@ async fn delete_person(
     if deleted.rows_affected() == 0 {
         return Err(ApiError::not_found(format!("no person {person} in list {list_id}")));
     }
-    state.objects.delete_prefix(&pictures_folder(list_id, Some(person))).await.map_err(store_error)?;
+    state.objects.delete_prefix(&pictures_folder(list_id, Some(person))).await?;
     audit(&state, &caller, Entry::new("watchlist.person.delete", format!("{list_id}/{person}"))).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -34,15 +34,14 @@ impl From<ImageError> for ApiError {
         tracing::error!(%error, "reading an alert's image failed");
         match error {
             ImageError::Database(error) => error.into(),
-            ImageError::Objects(ObjectError::Unavailable(_)) => {
-                ApiError(StatusCode::SERVICE_UNAVAILABLE, "the object store is not answering; try again".into())
-            }
+            ImageError::Objects(error) => error.into(),
             ImageError::Stored(StoredImageError::Keys(_)) => {
                 ApiError(StatusCode::SERVICE_UNAVAILABLE, "the track keys are not answering; try again".into())
             }
-            ImageError::Objects(_) | ImageError::Stored(_) => {
-                ApiError(StatusCode::INTERNAL_SERVER_ERROR, "the stored image cannot be read".into())
-            }
+            ImageError::Stored(_) => ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the stored image does not open with its track's key".into(),
+            ),
         }
     }
 }

@@ -49,7 +49,6 @@ use sightline_common::accounts_api::{self, AccountsState};
 use sightline_common::api::{Administers, AnyRole, ApiError, Audits, Caller, SeesPeople};
 use sightline_common::clock::now_ms;
 use sightline_common::keys::KeyRing;
-use sightline_common::objects::ObjectError;
 use sightline_common::openapi::{self, ErrorBody};
 use sightline_common::sealing::StoredImageError;
 use sightline_common::warehouse::WarehouseError;
@@ -255,12 +254,7 @@ fn unavailable(error: WarehouseError) -> ApiError {
             StatusCode::INTERNAL_SERVER_ERROR,
             "the stored best shot does not open with its track's key (altered in storage)".into(),
         ),
-        WarehouseError::Objects(ObjectError::Unavailable(_)) => {
-            ApiError(StatusCode::SERVICE_UNAVAILABLE, "the object store is not answering; try again".into())
-        }
-        WarehouseError::Objects(_) => {
-            ApiError(StatusCode::INTERNAL_SERVER_ERROR, "the object store refused to read the image".into())
-        }
+        WarehouseError::Objects(error) => error.into(),
         _ => ApiError(StatusCode::SERVICE_UNAVAILABLE, "the warehouse is not answering; try again".into()),
     }
 }
