@@ -458,6 +458,11 @@ pub fn best_shot_object(detection: &DetectionEvent) -> Option<(Vec<u8>, bool)> {
     }
 }
 
+/// The content type a best shot is stored with: sealed fields are bytes, a JPEG in clear a JPEG.
+pub fn best_shot_content_type(sealed: bool) -> &'static str {
+    if sealed { "application/octet-stream" } else { "image/jpeg" }
+}
+
 /// The key of `detection`'s best shot: `best-shots/<day>/<stream>/<track>-<capture ms>`. Every
 /// report of a track that carries the same best shot (the contract: the same capture time) names the
 /// same object, so it is stored once however many reports repeat it (each report's copy is sealed

@@ -7,7 +7,7 @@
 
 use sightline_common::api::ApiError;
 use sightline_common::keys::KeyRing;
-use sightline_common::objects::{ObjectError, ObjectStore, best_shot_key, best_shot_object};
+use sightline_common::objects::{ObjectError, ObjectStore, best_shot_content_type, best_shot_key, best_shot_object};
 use sightline_common::sealing::{StoredImageError, open_stored_best_shot};
 use sightline_schemas::v1::DetectionEvent;
 use sqlx::PgPool;
@@ -84,7 +84,7 @@ impl AlertImages {
     pub fn store(&self, object: BestShotObject) -> tokio::task::JoinHandle<()> {
         let objects = self.objects.clone();
         tokio::spawn(async move {
-            let content_type = if object.sealed { "application/octet-stream" } else { "image/jpeg" };
+            let content_type = best_shot_content_type(object.sealed);
             if let Err(error) = objects.put(&object.key, object.bytes, content_type).await {
                 tracing::warn!(%error, "an alert's best shot was not stored (the writer stores it)");
             }

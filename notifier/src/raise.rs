@@ -152,16 +152,16 @@ impl Raiser {
         // The best shot is stored first, so the alert's mail and desk have it; an alert waits at most
         // STORE_WAIT for a slow store (the store goes on in the background, and the writer stores the
         // same object anyway).
-        if let Some(detection) = &candidate.event.detection
-            && let Some(best_shot) = BestShotObject::of(detection)
-        {
+        let best_shot = candidate.event.detection.as_ref().and_then(BestShotObject::of);
+        let named = best_shot.as_ref().map(|b| (b.key.clone(), b.sealed));
+        if let Some(best_shot) = best_shot {
             let _ = tokio::time::timeout(STORE_WAIT, self.images.store(best_shot)).await;
         }
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         let mut shutdown = shutdown.clone();
         loop {
             let started = Instant::now();
-            match self.raise(candidate).await {
+            match self.raise(candidate, named.as_ref()).await {
                 Ok(outcome) => {
                     self.readiness.clear("postgres");
                     match outcome {
@@ -189,7 +189,12 @@ impl Raiser {
         }
     }
 
-    async fn raise(&self, candidate: &Candidate<'_>) -> Result<Outcome, sqlx::Error> {
+    /// Stores the alert of `candidate`, naming its best shot's object (`(key, sealed)`), if any.
+    async fn raise(
+        &self,
+        candidate: &Candidate<'_>,
+        best_shot: Option<&(String, bool)>,
+    ) -> Result<Outcome, sqlx::Error> {
         let Candidate { rule, event, best } = candidate;
         let Some(detection) = &event.detection else { return Ok(Outcome::Exists) };
         let id = alert_id(rule.id, &detection.stream_id, &detection.track_id);
@@ -222,8 +227,6 @@ impl Raiser {
         if in_cooldown {
             return Ok(Outcome::Cooldown);
         }
-        // The best shot is the report's object in the store (stored just before, by the caller).
-        let best_shot = BestShotObject::of(detection);
         // The template key that sealed the match: the alerts topic's copy is sealed with it too.
         let key = event
             .sealed
@@ -249,8 +252,8 @@ impl Raiser {
         .bind(best.similarity)
         .bind(detection.first_seen_ms)
         .bind(detection.capture_time_ms)
-        .bind(best_shot.as_ref().map(|b| b.key.as_str()))
-        .bind(best_shot.as_ref().is_some_and(|b| b.sealed))
+        .bind(best_shot.map(|(key, _)| key.as_str()))
+        .bind(best_shot.is_some_and(|(_, sealed)| *sealed))
         .bind(key.map(|(_, id)| id))
         .bind(key.map(|(day, _)| i32::try_from(day).unwrap_or(i32::MAX)))
         .execute(&mut *tx)

@@ -1,7 +1,7 @@
 //! Moving the best shots landed before the object store out of the warehouse (ClickHouse migration
 //! 0015): each row that still holds its image's bytes (`jpeg` in clear or `sealed`) is stored in the
-//! object store under the key the writer gives it today, and landed again with that key and without
-//! the bytes. The later row replaces the earlier one when their parts merge; the partitions the move
+//! object store under a key named by its event id (the row does not say which of its track's reports
+//! carried the image first), and landed again with that key and without the bytes. The later row replaces the earlier one when their parts merge; the partitions the move
 //! changed are merged at the end, so the bytes leave the warehouse's disks. Until then a read takes
 //! the copy with the key (`best_shot.sql`).
 //!

@@ -117,11 +117,6 @@ impl ImageObject {
         let key = media_key(MediaKind::BestShot, capture_ms, stream_id, &event_id.to_string());
         Self { key, bytes, sealed, stream_id: stream_id.to_owned() }
     }
-
-    /// The content type it is stored with.
-    pub fn content_type(&self) -> &'static str {
-        if self.sealed { "application/octet-stream" } else { "image/jpeg" }
-    }
 }
 
 /// A row of `tracks` (see `schemas/clickhouse/0002_tracks.sql`): the track's state as of one

@@ -9,7 +9,9 @@
 use clickhouse::{Client, Compression, Row, RowWrite};
 use futures::{StreamExt as _, TryStreamExt as _};
 use sightline_common::http::Readiness;
-use sightline_common::objects::{CONCURRENT_REQUESTS, ObjectError, ObjectStore, STORE_CONDITION};
+use sightline_common::objects::{
+    CONCURRENT_REQUESTS, ObjectError, ObjectStore, STORE_CONDITION, best_shot_content_type,
+};
 use sightline_common::retry::Backoff;
 use sightline_common::shutdown::Shutdown;
 use sightline_common::warehouse::{ClickHouseSettings, WarehouseError, query_error};
@@ -92,7 +94,7 @@ impl ClickHouseSink {
     /// ([`insert_batch`]).
     pub async fn insert_once(&self, batch: &Batch) -> Result<(), SinkError> {
         let fresh = self.not_stored_lately(batch.images());
-        store_images(&self.objects, &fresh).await?;
+        store_images(&self.objects, fresh.iter().copied()).await?;
         self.readiness.clear(STORE_CONDITION);
         self.metrics.images_stored.inc_by(fresh.len() as u64);
         for image in &fresh {
@@ -105,14 +107,14 @@ impl ClickHouseSink {
     }
 
     /// `images` but those stored lately, each key once.
-    fn not_stored_lately(&self, images: &[ImageObject]) -> Vec<ImageObject> {
+    fn not_stored_lately<'a>(&self, images: &'a [ImageObject]) -> Vec<&'a ImageObject> {
         let recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut keys = HashSet::new();
-        images.iter().filter(|image| !recent.contains(&image.key) && keys.insert(image.key.as_str())).cloned().collect()
+        images.iter().filter(|image| !recent.contains(&image.key) && keys.insert(image.key.as_str())).collect()
     }
 
     /// Remembers that `images` are stored.
-    fn remember(&self, images: &[ImageObject]) {
+    fn remember(&self, images: &[&ImageObject]) {
         let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for image in images {
             recent.insert(&image.key);
@@ -158,11 +160,16 @@ impl ClickHouseSink {
 
 /// Stores `images`, up to [`CONCURRENT_REQUESTS`] at a time, each retried while the store is
 /// unavailable (for the store's `retry_for_secs`).
-pub async fn store_images(objects: &ObjectStore, images: &[ImageObject]) -> Result<(), ObjectError> {
+pub async fn store_images<'a>(
+    objects: &ObjectStore,
+    images: impl IntoIterator<Item = &'a ImageObject>,
+) -> Result<(), ObjectError> {
     // The futures made beforehand: a stream that makes them in a closure is not `Send` for every
     // lifetime (rust-lang/rust#102211).
-    let puts: Vec<_> =
-        images.iter().map(|image| objects.put(&image.key, image.bytes.clone(), image.content_type())).collect();
+    let puts: Vec<_> = images
+        .into_iter()
+        .map(|image| objects.put(&image.key, image.bytes.clone(), best_shot_content_type(image.sealed)))
+        .collect();
     futures::stream::iter(puts).buffer_unordered(CONCURRENT_REQUESTS).try_collect().await
 }
 
