@@ -248,20 +248,6 @@ impl Eraser {
         let mut counts = self.warehouse_counts(&targets).await?;
         let (streams, ids) = Self::columns(&tracks);
         let mut transaction = self.pool.begin().await?;
-        // The alerts' images in the object store (their best shots, which are the reports' objects,
-        // and their scenes), deleted once the rows that name them are.
-        let alert_images: Vec<String> = sqlx::query_scalar(
-            "SELECT key FROM (SELECT a.best_shot_key AS key FROM alerts a \
-                 WHERE a.person_id = $3 OR (a.stream_id, a.track_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) \
-               UNION ALL SELECT s.object_key FROM alert_scenes s JOIN alerts a ON a.id = s.alert_id \
-                 WHERE a.person_id = $3 OR (a.stream_id, a.track_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))) \
-             AS images WHERE key IS NOT NULL",
-        )
-        .bind(&streams)
-        .bind(&ids)
-        .bind(request.person_id)
-        .fetch_all(&mut *transaction)
-        .await?;
         counts.keys = sqlx::query(
             "DELETE FROM track_keys WHERE (stream_id, track_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
         )
@@ -270,16 +256,24 @@ impl Eraser {
         .execute(&mut *transaction)
         .await?
         .rows_affected();
-        counts.alerts = sqlx::query(
-            "DELETE FROM alerts WHERE person_id = $3 \
-             OR (stream_id, track_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+        // The alerts go with the images of theirs the object store holds (their best shots, which
+        // are the reports' objects, and their scenes): the statement sees the scenes before the
+        // cascade removes them, and the objects are deleted once the rows that name them are.
+        let (alerts, alert_images): (i64, Vec<String>) = sqlx::query_as(
+            "WITH gone AS (DELETE FROM alerts WHERE person_id = $3 \
+                 OR (stream_id, track_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) \
+                 RETURNING id, best_shot_key) \
+             SELECT (SELECT count(*) FROM gone), \
+                    ARRAY(SELECT best_shot_key FROM gone WHERE best_shot_key IS NOT NULL \
+                          UNION ALL SELECT s.object_key FROM alert_scenes s JOIN gone ON gone.id = s.alert_id \
+                          WHERE s.object_key IS NOT NULL)",
         )
         .bind(&streams)
         .bind(&ids)
         .bind(request.person_id)
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected();
+        .fetch_one(&mut *transaction)
+        .await?;
+        counts.alerts = alerts as u64;
         let enrolments: Vec<(Uuid, Uuid)> =
             sqlx::query_as("DELETE FROM watchlist_persons WHERE id = $1 RETURNING list_id, id")
                 .bind(request.person_id)
