@@ -12,13 +12,14 @@ WITH_STACK_ENV = set -a && eval "$$($(STACK) env)" && set +a &&
 # Exports the prepared models' directory (infra/models verifies the cached copy in well under a second).
 WITH_MODELS = export SIGHTLINE_MODELS_DIR="$$(infra/models)" &&
 
-.PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest bench-match bench-alert bench-query bench-privacy lint fmt clean-data openapi
+.PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest bench-media bench-match bench-alert bench-query bench-privacy lint fmt clean-data openapi
 
 help:
 	@echo "make demo          bring the stack up, ingest the test video over RTSP, land events in ClickHouse"
 	@echo "make test          bring the stack up and run every test on the real servers"
 	@echo "make bench-writer  writer throughput against a bare consume/insert ceiling and a Python peer"
 	@echo "make bench-ingest  ingest frames/s (decode, detect, track, emit) against raw ONNX Runtime"
+	@echo "make bench-media   clips' CPU cost against analysis alone, time to a playable clip, bytes per camera-hour"
 	@echo "make bench-match   watchlist search against FAISS, descriptor extraction against raw ONNX Runtime"
 	@echo "make bench-alert   frame where a watchlisted face appears to webhook received, early reports against track end"
 	@echo "make bench-query   every analyst endpoint at 1M and 10M generated tracks, through the service and straight in ClickHouse"
@@ -92,6 +93,9 @@ bench-privacy: stack models
 
 bench-ingest: stack models
 	$(WITH_STACK_ENV) $(WITH_MODELS) cargo bench -q -p sightline-ingest --bench ingest_throughput
+
+bench-media: stack models build
+	$(WITH_STACK_ENV) $(WITH_MODELS) cargo bench -q -p sightline-ingest --bench media
 
 bench-match: stack models
 	$(WITH_STACK_ENV) $(WITH_MODELS) cargo bench -q -p sightline-enrich --bench match_throughput

@@ -60,6 +60,57 @@ pub fn jpeg(image: impl Into<axum::body::Body>, cache_control: &'static str) -> 
     ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, cache_control)], image.into()).into_response()
 }
 
+/// A video of `bytes` (MP4), whole or the single byte range `range` asks for (`bytes=a-b`, `a-` or
+/// `-n`: 206 with `Content-Range`; outside the video: 416), never cached (a clip may still grow),
+/// with `extra` headers.
+pub fn video(bytes: Vec<u8>, range: Option<&str>, extra: &[(&'static str, String)]) -> Result<Response, ApiError> {
+    use axum::http::{HeaderValue, header};
+    let total = bytes.len();
+    let (status, body, content_range) = match range.map(|r| byte_range(r, total)) {
+        None => (StatusCode::OK, bytes, None),
+        Some(Some((start, end))) => {
+            (StatusCode::PARTIAL_CONTENT, bytes[start..=end].to_vec(), Some(format!("bytes {start}-{end}/{total}")))
+        }
+        Some(None) => {
+            let mut refused =
+                ApiError(StatusCode::RANGE_NOT_SATISFIABLE, format!("the range is outside the {total} bytes"))
+                    .into_response();
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{total}")) {
+                refused.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+            return Ok(refused);
+        }
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(value) = content_range.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        headers.insert(header::CONTENT_RANGE, value);
+    }
+    for (name, value) in extra {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(*name, value);
+        }
+    }
+    Ok(response)
+}
+
+/// The first and last byte (inclusive) of a `Range: bytes=…` header over `total` bytes; `None` when
+/// it names none of them. Only the first range of a list is served.
+fn byte_range(header: &str, total: usize) -> Option<(usize, usize)> {
+    let spec = header.trim().strip_prefix("bytes=")?.split(',').next()?.trim();
+    let (start, end) = spec.split_once('-')?;
+    let last = total.checked_sub(1)?;
+    let (start, end) = match (start.trim(), end.trim()) {
+        ("", suffix) => (total.saturating_sub(suffix.parse::<usize>().ok().filter(|&n| n > 0)?), last),
+        (start, "") => (start.parse().ok()?, last),
+        (start, end) => (start.parse().ok()?, end.parse::<usize>().ok()?.min(last)),
+    };
+    (start <= end && start <= last).then_some((start, end))
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
@@ -313,6 +364,18 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_ranges_are_read_as_browsers_send_them() {
+        assert_eq!(byte_range("bytes=0-", 100), Some((0, 99)));
+        assert_eq!(byte_range("bytes=10-19", 100), Some((10, 19)));
+        assert_eq!(byte_range("bytes=90-500", 100), Some((90, 99)));
+        assert_eq!(byte_range("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(byte_range("bytes=100-", 100), None);
+        assert_eq!(byte_range("bytes=20-10", 100), None);
+        assert_eq!(byte_range("items=0-1", 100), None);
+        assert_eq!(byte_range("bytes=0-", 0), None);
+    }
 
     #[test]
     fn text_fields_are_bounded_and_free_of_control_characters() {

@@ -233,6 +233,30 @@ impl ObjectStore {
         .await
     }
 
+    /// The clip stored in `folder` (docs/media.md) as one fragmented MP4: its init segment, then its
+    /// media segments in order. `None` when the folder holds no init segment (no clip, or gone).
+    /// A clip still being written reads as far as it is stored.
+    pub async fn read_clip(&self, folder: &str) -> Result<Option<Vec<u8>>, ObjectError> {
+        let folder = folder.trim_end_matches('/');
+        let mut segments = self.list(&format!("{folder}/")).await?;
+        let init = format!("{folder}/{CLIP_INIT_SEGMENT}");
+        if !segments.contains(&init) {
+            return Ok(None);
+        }
+        segments.retain(|key| key.ends_with(".m4s"));
+        segments.sort();
+        let mut clip = Vec::new();
+        for key in std::iter::once(&init).chain(&segments) {
+            match self.get(key).await? {
+                Some(bytes) => clip.extend_from_slice(&bytes),
+                // Init gone: the clip was deleted meanwhile. A segment gone: the rest cannot follow.
+                None if key == &init => return Ok(None),
+                None => break,
+            }
+        }
+        Ok(Some(clip))
+    }
+
     /// Every key that starts with `prefix`, in the store's order.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectError> {
         Ok(self.list_under(prefix, None).await?.0)
@@ -470,6 +494,15 @@ pub fn best_shot_content_type(sealed: bool) -> &'static str {
 pub fn best_shot_key(detection: &DetectionEvent) -> String {
     let name = format!("{}-{}", detection.track_id, detection.capture_time_ms);
     media_key(MediaKind::BestShot, detection.capture_time_ms, &detection.stream_id, &name)
+}
+
+/// Name of a clip's init segment in its folder (`DetectionEvent.clip_key`).
+pub const CLIP_INIT_SEGMENT: &str = "init.mp4";
+
+/// Name of a clip's media segment `sequence` (from 1) in its folder: `00001.m4s`…, so that the names
+/// sort in the segments' order.
+pub fn clip_segment_name(sequence: u32) -> String {
+    format!("{sequence:05}.m4s")
 }
 
 /// The folder of a watchlist person's enrolment pictures (deleted with the person), or of a whole

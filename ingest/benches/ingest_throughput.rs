@@ -173,6 +173,8 @@ fn ingest_run(
         }),
         // Sealing's cost is measured by `make bench-privacy`.
         sealer: None,
+        // Clips' cost is measured by `make bench-media`.
+        recorder: None,
     };
     let started = Instant::now();
     let worker = StreamWorker::start(settings, Models { faces, people: Some(people) })?;

@@ -60,6 +60,8 @@ pub fn detection_event(context: &StreamContext, report: &TrackReport, processing
         report_sequence: report.sequence,
         sealed: None,
         count_only_unmatched_faces: context.count_only_unmatched_faces,
+        clip_key: String::new(),
+        clip_start_ms: 0,
     }
 }
 

@@ -4,6 +4,8 @@
 //! - [`source`]: GStreamer sources (RTSP, files, HTTP MJPEG, V4L2) to RGB frames at the analysis
 //!   rate, with reconnects, backoff and a visible state per stream; files decode in the
 //!   [`background`], on the cycles analysis leaves idle;
+//! - [`clip`]: a clip of every reported track, from the stream's own H.264 (a ring of the last
+//!   seconds for the pre-roll), as fragmented MP4 segments stored while the track lasts;
 //! - [`track`]: tracking per stream (IoU against a constant-velocity prediction), track lifecycle,
 //!   best shot by quality, faces linked to their bodies;
 //! - [`events`]: a track report as a `DetectionEvent` (the `sightline.detections.v1` contract), with
@@ -27,6 +29,7 @@
 
 pub mod api;
 pub mod background;
+pub mod clip;
 pub mod events;
 pub mod health;
 pub mod metrics;

@@ -38,6 +38,10 @@ pub struct IngestMetrics {
     frames_dropped: Family<StreamLabel, Gauge>,
     reconnects: Family<StreamLabel, Gauge>,
     fps: Family<StreamLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    clips: Family<StreamLabel, Counter>,
+    clip_bytes: Family<StreamLabel, Counter>,
+    clip_pieces_dropped: Family<StreamLabel, Counter>,
+    clip_queue_bytes: Gauge,
 }
 
 impl IngestMetrics {
@@ -63,6 +67,18 @@ impl IngestMetrics {
         r.register("frames_dropped", "Frames skipped because analysis fell behind", metrics.frames_dropped.clone());
         r.register("reconnects", "Reconnects of the stream's source", metrics.reconnects.clone());
         r.register("analysed_fps", "Analysed frames per second, last second", metrics.fps.clone());
+        r.register("clips", "Clips started (one per reported track of an H.264 source)", metrics.clips.clone());
+        r.register(
+            "clip_bytes",
+            "Bytes of clips stored in the object store (increase over 1d: storage per camera-day)",
+            metrics.clip_bytes.clone(),
+        );
+        r.register(
+            "clip_pieces_dropped",
+            "Clip segments dropped because the object store could not take them in time",
+            metrics.clip_pieces_dropped.clone(),
+        );
+        r.register("clip_queue_bytes", "Clip bytes waiting for the object store", metrics.clip_queue_bytes.clone());
         metrics
     }
 
@@ -79,6 +95,10 @@ impl IngestMetrics {
             frames_dropped: Family::default(),
             reconnects: Family::default(),
             fps: Family::default(),
+            clips: Family::default(),
+            clip_bytes: Family::default(),
+            clip_pieces_dropped: Family::default(),
+            clip_queue_bytes: Gauge::default(),
         }
     }
 
@@ -93,6 +113,7 @@ impl IngestMetrics {
         let events_failed = owned(&self.events_failed, &label);
         let best_shots_withheld = owned(&self.best_shots_withheld, &label);
         StreamMetrics {
+            clips: owned(&self.clips, &label),
             best_shots_withheld,
             frames,
             faces,
@@ -101,6 +122,27 @@ impl IngestMetrics {
             events_failed,
             analysis_seconds: self.analysis_seconds.clone(),
         }
+    }
+
+    /// Counts `bytes` of a stream's clips stored.
+    pub fn clip_stored(&self, stream: &str, bytes: usize) {
+        let label = StreamLabel { stream: stream.to_owned() };
+        self.clip_bytes.get_or_create(&label).inc_by(bytes as u64);
+    }
+
+    /// Bytes of a stream's clips stored so far.
+    pub fn clip_bytes_of(&self, stream: &str) -> u64 {
+        self.clip_bytes.get_or_create(&StreamLabel { stream: stream.to_owned() }).get()
+    }
+
+    /// Counts a stream's clip segment dropped.
+    pub fn clip_piece_dropped(&self, stream: &str) {
+        self.clip_pieces_dropped.get_or_create(&StreamLabel { stream: stream.to_owned() }).inc();
+    }
+
+    /// Sets the clip bytes waiting for the object store.
+    pub fn set_clip_queue_bytes(&self, bytes: usize) {
+        self.clip_queue_bytes.set(bytes as i64);
     }
 
     /// Publishes a stream's state as gauges.
@@ -115,7 +157,15 @@ impl IngestMetrics {
     /// Forgets a deleted stream's series.
     pub fn remove_stream(&self, stream: &str) {
         let label = StreamLabel { stream: stream.to_owned() };
-        for family in [&self.frames, &self.events_delivered, &self.events_failed, &self.best_shots_withheld] {
+        for family in [
+            &self.frames,
+            &self.events_delivered,
+            &self.events_failed,
+            &self.best_shots_withheld,
+            &self.clips,
+            &self.clip_bytes,
+            &self.clip_pieces_dropped,
+        ] {
             family.remove(&label);
         }
         for family in [&self.running, &self.frames_dropped, &self.reconnects] {
@@ -155,6 +205,8 @@ pub struct StreamMetrics {
     pub best_shots_withheld: Counter,
     /// Detection and tracking time per frame (shared by all streams).
     pub analysis_seconds: Histogram,
+    /// Clips started.
+    pub clips: Counter,
 }
 
 impl Default for StreamMetrics {

@@ -2,6 +2,10 @@
 //! rate-limited to the analysis frame rate and scaled inside the pipeline, handed to Rust as RGB
 //! frames through an appsink.
 //!
+//! With clips on, an RTSP or file source is parsed once (`parsebin`) and split: one branch decodes
+//! for analysis, the other hands the encoded frames, untouched, to the stream's clip
+//! [`Recorder`](crate::clip::recorder::Recorder).
+//!
 //! A [`FrameSource`] runs one stream on its own thread. Live sources (RTSP, HTTP, V4L2) reconnect with
 //! exponential backoff after an error, a stall or an end of stream. A file that fails is *failed*; one
 //! that ends is *finished*. The stream's state (phase, last error, measured fps, frames, frames
@@ -14,8 +18,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::clip::EncodedFrame;
+use crate::clip::fmp4::VideoConfig;
+use crate::clip::recorder::Recorder;
 use crate::frame::RgbFrame;
 use crate::health::Failure;
+
+/// A stream's clip recorder, shared by its source's encoded branch and its analysis.
+pub type SharedRecorder = Arc<Mutex<Recorder>>;
 
 /// What to read and how.
 #[derive(Debug, Clone)]
@@ -34,6 +44,8 @@ pub struct SourceSpec {
     pub max_attempts: u32,
     /// A live source that delivers no frame for this long is restarted.
     pub stall_timeout: Duration,
+    /// Where the encoded frames go for clips (RTSP and file sources only).
+    pub clips: Option<SharedRecorder>,
 }
 
 impl SourceSpec {
@@ -47,7 +59,14 @@ impl SourceSpec {
             max_backoff: Duration::from_secs(30),
             max_attempts: 0,
             stall_timeout: Duration::from_secs(10),
+            clips: None,
         }
+    }
+
+    /// Whether the encoded frames are split off for clips: clips are wanted and the source is parsed
+    /// before decoding (RTSP or a file; not MJPEG over HTTP nor a V4L2 device).
+    pub fn splits_encoded(&self) -> bool {
+        self.clips.is_some() && (self.url.starts_with("rtsp") || self.file_path().is_some())
     }
 
     /// Whether the source is live (reconnects) rather than a file (ends).
@@ -63,14 +82,25 @@ impl SourceSpec {
     /// The GStreamer pipeline description for this source.
     pub fn pipeline_description(&self) -> String {
         let quoted = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
-        let head = if self.url.starts_with("rtsp://") || self.url.starts_with("rtsps://") {
-            format!("rtspsrc location={} latency=200 protocols=tcp ! decodebin", quoted(&self.url))
+        let source = if self.url.starts_with("rtsp://") || self.url.starts_with("rtsps://") {
+            format!("rtspsrc location={} latency=200 protocols=tcp", quoted(&self.url))
+        } else {
+            format!("filesrc location={}", quoted(self.file_path().unwrap_or_default()))
+        };
+        let head = if self.splits_encoded() {
+            // The parser's video pad is linked to `split` when it appears (`link_parsed_video`).
+            format!(
+                "{source} ! parsebin name=parse  tee name=split  split. ! queue ! appsink name=encoded sync=false \
+                 split. ! queue ! decodebin"
+            )
+        } else if self.url.starts_with("rtsp://") || self.url.starts_with("rtsps://") {
+            format!("{source} ! decodebin")
         } else if self.url.starts_with("http://") || self.url.starts_with("https://") {
             format!("souphttpsrc location={} is-live=true ! multipartdemux ! jpegdec", quoted(&self.url))
         } else if let Some(device) = self.url.strip_prefix("v4l2://") {
             format!("v4l2src device={} ! decodebin", quoted(device))
         } else {
-            format!("filesrc location={} ! decodebin", quoted(self.file_path().unwrap_or_default()))
+            format!("{source} ! decodebin")
         };
         // Rate control right after decoding, scale before converting: the cheap order (stack.md).
         // A live source drops frames analysis cannot keep up with; a file waits for analysis.
@@ -334,6 +364,10 @@ fn connect_and_read(
     if !spec.is_live() {
         crate::background::decode_in_background(&pipeline);
     }
+    if let Some(recorder) = spec.clips.as_ref().filter(|_| spec.splits_encoded()) {
+        link_parsed_video(&pipeline)?;
+        tap_encoded(&pipeline, recorder.clone())?;
+    }
     let result = read(spec, &pipeline, status, stop, on_frame);
     let _ = pipeline.set_state(gst::State::Null);
     result
@@ -416,6 +450,90 @@ fn read(
         });
         on_frame(frame);
     }
+}
+
+/// Links the parser's first video pad to the split (analysis and clips); other pads (audio) go to a
+/// sink that discards them, so they never stop the source.
+fn link_parsed_video(pipeline: &gst::Pipeline) -> Result<(), Failure> {
+    let parse = pipeline.by_name("parse").ok_or_else(|| Failure::plain("the pipeline has no parser"))?;
+    let split = pipeline.by_name("split").ok_or_else(|| Failure::plain("the pipeline has no split"))?;
+    let weak = pipeline.downgrade();
+    parse.connect_pad_added(move |_, pad| {
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let is_video = caps.structure(0).is_some_and(|s| s.name().starts_with("video/") || s.name() == "image/jpeg");
+        let split_sink = split.static_pad("sink");
+        if is_video && let Some(sink) = split_sink.filter(|sink| !sink.is_linked()) {
+            if let Err(error) = pad.link(&sink) {
+                tracing::error!(%error, "linking the parsed video for analysis and clips");
+            }
+            return;
+        }
+        let Some(pipeline) = weak.upgrade() else { return };
+        let Ok(discard) = gst::ElementFactory::make("fakesink").property("sync", false).build() else { return };
+        if pipeline.add(&discard).is_ok() {
+            let _ = discard.sync_state_with_parent();
+            if let Some(sink) = discard.static_pad("sink") {
+                let _ = pad.link(&sink);
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Lag allowed between a frame's decode and presentation times when the source gives no decode
+/// time (RTP): decode times are made up as the presentation time minus this, never going back.
+const REORDER_ALLOWANCE_NS: i64 = 200_000_000;
+
+/// Hands every encoded frame of the split to `recorder`, with its decoder configuration.
+fn tap_encoded(pipeline: &gst::Pipeline, recorder: SharedRecorder) -> Result<(), Failure> {
+    let sink = pipeline
+        .by_name("encoded")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| Failure::plain("the pipeline has no encoded appsink"))?;
+    let mut last_caps: Option<gst::Caps> = None;
+    let mut last_dts_ns = i64::MIN;
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let Ok(mut recorder) = recorder.lock() else { return Ok(gst::FlowSuccess::Ok) };
+                if let Some(caps) = sample.caps()
+                    && last_caps.as_ref().is_none_or(|last| last.as_ref() != caps)
+                {
+                    recorder.set_config(video_config(caps));
+                    last_caps = Some(caps.to_owned());
+                }
+                let Some(buffer) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
+                let Some(pts) = buffer.pts() else { return Ok(gst::FlowSuccess::Ok) };
+                let pts_ns = pts.nseconds() as i64;
+                let dts_ns = buffer.dts().map_or(pts_ns - REORDER_ALLOWANCE_NS, |dts| dts.nseconds() as i64);
+                let dts_ns = if dts_ns <= last_dts_ns { last_dts_ns + 1 } else { dts_ns };
+                last_dts_ns = dts_ns;
+                let Ok(map) = buffer.map_readable() else { return Ok(gst::FlowSuccess::Ok) };
+                recorder.push(EncodedFrame {
+                    pts_ns,
+                    dts_ns,
+                    keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                    data: Arc::from(map.as_slice()),
+                });
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    Ok(())
+}
+
+/// The decoder configuration of H.264 in `avc` form; `None` for any other video (no clips).
+fn video_config(caps: &gst::CapsRef) -> Option<VideoConfig> {
+    let structure = caps.structure(0)?;
+    if structure.name() != "video/x-h264" || structure.get::<&str>("stream-format").ok()? != "avc" {
+        return None;
+    }
+    let avcc = structure.get::<gst::Buffer>("codec_data").ok()?;
+    let avcc = avcc.map_readable().ok()?.as_slice().to_vec();
+    let width = u32::try_from(structure.get::<i32>("width").ok()?).ok()?;
+    let height = u32::try_from(structure.get::<i32>("height").ok()?).ok()?;
+    Some(VideoConfig { width, height, avcc })
 }
 
 /// Copies an RGB sample into a packed frame (GStreamer pads RGB rows to 4 bytes).

@@ -64,6 +64,8 @@ pub struct SupervisorSettings {
     pub readiness: Readiness,
     /// Seals best shots with their tracks' keys (none: `privacy.seal` is off).
     pub sealer: Option<Arc<ImageSealer>>,
+    /// Records clips of the tracks (none: clips are off).
+    pub clips: Option<crate::clip::Clips>,
 }
 
 /// The readiness condition of streams whose detections are not delivered.
@@ -103,6 +105,8 @@ fn start_worker(settings: &SupervisorSettings, stream: &Stream) -> anyhow::Resul
     } else {
         None
     };
+    let metrics = settings.metrics.stream(&stream.id.to_string());
+    let recorder = settings.clips.as_ref().map(|clips| clips.recorder(&stream.id.to_string(), &metrics));
     let worker_settings = WorkerSettings {
         context: StreamContext {
             stream_id: stream.id.to_string(),
@@ -114,13 +118,14 @@ fn start_worker(settings: &SupervisorSettings, stream: &Stream) -> anyhow::Resul
         source: SourceSpec {
             analysis_fps: stream.analysis_fps.clamp(1, 30) as u32,
             width: settings.analysis_width,
+            clips: recorder.clone(),
             ..SourceSpec::new(stream.source_url.clone())
         },
         tracker: settings.tracker.clone(),
         kafka: settings.kafka.clone(),
         topic: settings.topic.clone(),
         roi: stream.roi.as_ref().map(|r| r.0),
-        metrics: settings.metrics.stream(&stream.id.to_string()),
+        metrics,
         clock: MediaClock::for_source(&stream.source_url, stream.media_start_ms),
         snapshot: Some(SnapshotSlot {
             board: settings.snapshots.clone(),
@@ -128,6 +133,7 @@ fn start_worker(settings: &SupervisorSettings, stream: &Stream) -> anyhow::Resul
             blur_faces_for_viewers: stream.blur_faces_for_viewers,
         }),
         sealer: settings.sealer.clone(),
+        recorder,
     };
     StreamWorker::start(worker_settings, Models { faces, people })
 }

@@ -262,3 +262,61 @@ pub fn encode(spec: &VideoSpec, actors: &[Actor], path: &Path) -> Result<(), Str
     let _ = pipeline.set_state(gst::State::Null);
     result
 }
+
+/// A frame of a decoded video: when it is shown and its mean grey level (a cheap fingerprint to
+/// compare two decodings of the same picture).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecodedFrame {
+    /// Presentation time, ms.
+    pub pts_ms: i64,
+    /// Mean of its grey levels (0-255).
+    pub mean_grey: f64,
+}
+
+/// A decoded video: every frame's time and fingerprint, and the pictures asked for with their times.
+pub type DecodedVideo = (Vec<DecodedFrame>, Vec<(i64, RgbFrame)>);
+
+/// Decodes the MP4 (plain or fragmented) at `path` with GStreamer: every frame's time and
+/// fingerprint, and the pictures of the first frames shown at or after each of `pictures_at` (ms).
+pub fn decode_mp4(path: &Path, pictures_at: &[i64]) -> Result<DecodedVideo, String> {
+    gst::init().map_err(|e| e.to_string())?;
+    let description = format!(
+        "filesrc location=\"{}\" ! qtdemux ! decodebin ! videoconvert ! video/x-raw,format=RGB ! \
+         appsink name=sink sync=false",
+        path.display()
+    );
+    let pipeline = gst::parse::launch(&description)
+        .map_err(|e| e.to_string())?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline".to_owned())?;
+    let sink = pipeline.by_name("sink").and_then(|e| e.downcast::<gst_app::AppSink>().ok()).ok_or("no appsink")?;
+    pipeline.set_state(gst::State::Playing).map_err(|e| e.to_string())?;
+    let (mut frames, mut pictures) = (Vec::new(), Vec::new());
+    let mut wanted: Vec<i64> = pictures_at.to_vec();
+    wanted.sort_unstable();
+    while let Ok(sample) = sink.pull_sample() {
+        let caps = sample.caps().and_then(|c| c.structure(0).map(|s| s.to_owned())).ok_or("no caps")?;
+        let width = caps.get::<i32>("width").map_err(|e| e.to_string())? as usize;
+        let height = caps.get::<i32>("height").map_err(|e| e.to_string())? as usize;
+        let buffer = sample.buffer().ok_or("no buffer")?;
+        let pts_ms = buffer.pts().map(|t| t.mseconds() as i64).ok_or("a frame without a time")?;
+        let map = buffer.map_readable().map_err(|e| e.to_string())?;
+        let stride = (width * 3 + 3) & !3;
+        let mut data = Vec::with_capacity(width * height * 3);
+        for row in 0..height {
+            data.extend_from_slice(&map[row * stride..row * stride + width * 3]);
+        }
+        let mean_grey = data.iter().map(|&v| f64::from(v)).sum::<f64>() / data.len().max(1) as f64;
+        frames.push(DecodedFrame { pts_ms, mean_grey });
+        while wanted.first().is_some_and(|&at| at <= pts_ms) {
+            wanted.remove(0);
+            pictures.push((pts_ms, RgbFrame { width: width as u32, height: height as u32, data: data.clone() }));
+        }
+    }
+    let error = pipeline.bus().and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]));
+    let _ = pipeline.set_state(gst::State::Null);
+    match error.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Error(e)) => Err(format!("decoding {}: {}", path.display(), e.error())),
+        _ => Ok((frames, pictures)),
+    }
+}

@@ -24,7 +24,7 @@ use crate::frame::{BoxF, RgbFrame};
 use crate::metrics::StreamMetrics;
 use crate::sealing::ImageSealer;
 use crate::snapshot::{SNAPSHOT_INTERVAL, SnapshotSlot};
-use crate::source::{FrameHandler, FrameSource, SourceFrame, SourceSpec, StreamStatus};
+use crate::source::{FrameHandler, FrameSource, SharedRecorder, SourceFrame, SourceSpec, StreamStatus};
 use crate::track::{Detection, Kind, Tracker, TrackerSettings};
 
 /// Delivery counters of a stream's producer.
@@ -181,6 +181,8 @@ pub struct WorkerSettings {
     pub snapshot: Option<SnapshotSlot>,
     /// Seals best shots with their tracks' keys (none: `privacy.seal` is off, images in clear).
     pub sealer: Option<Arc<ImageSealer>>,
+    /// Records the tracks' clips (none: clips are off). `source.clips` must be the same recorder.
+    pub recorder: Option<SharedRecorder>,
 }
 
 /// Keeps the detections whose centre lies inside `roi` (fractions of a `width` x `height` frame).
@@ -212,6 +214,7 @@ struct Emitter {
     producer: ThreadedProducer<DeliveryContext>,
     topic: String,
     sealer: Option<Arc<ImageSealer>>,
+    recorder: Option<SharedRecorder>,
 }
 
 /// The stream's tracker and context (whose frame size the frames tell), shared by the source's thread
@@ -271,6 +274,9 @@ impl FrameHandler for Analysis {
         }
         self.last_pts = frame.pts_ms;
         let capture_ms = self.clock.capture_ms(&mut self.epoch_ms, frame.pts_ms, frame.duration_ms, now_ms());
+        if let Some(mut recorder) = self.emitter.recorder.as_ref().and_then(|r| r.lock().ok()) {
+            recorder.set_epoch(self.epoch_ms);
+        }
         let detections = self.detect(&frame.frame);
         self.metrics.frames.inc();
         let faces = detections.iter().filter(|d| d.kind == Kind::Face).count() as u64;
@@ -313,6 +319,9 @@ impl FrameHandler for Analysis {
         self.epoch_ms = None;
         self.last_pts = i64::MIN;
         finish_tracks(&self.tracks, &self.emitter);
+        if let Some(mut recorder) = self.emitter.recorder.as_ref().and_then(|r| r.lock().ok()) {
+            recorder.interrupted();
+        }
     }
 }
 
@@ -334,7 +343,7 @@ impl StreamWorker {
             .kafka
             .idempotent_producer_config()
             .create_with_context(DeliveryContext { counters: counters.clone(), metrics: settings.metrics.clone() })?;
-        let emitter = Emitter { producer, topic: settings.topic, sealer: settings.sealer };
+        let emitter = Emitter { producer, topic: settings.topic, sealer: settings.sealer, recorder: settings.recorder };
         let tracks = Arc::new(Mutex::new((
             Tracker::new(settings.tracker.clone(), &settings.context.stream_id),
             settings.context.clone(),
@@ -378,6 +387,9 @@ impl StreamWorker {
         self.source.stop();
         let source = started.elapsed();
         finish_tracks(&self.tracks, &self.emitter);
+        if let Some(mut recorder) = self.emitter.recorder.as_ref().and_then(|r| r.lock().ok()) {
+            recorder.close_all();
+        }
         let ended = started.elapsed() - source;
         if let Err(error) = rdkafka::producer::Producer::flush(&self.emitter.producer, flush_timeout) {
             tracing::error!(%error, "flushing detection events");
@@ -402,6 +414,10 @@ impl Emitter {
     /// Produces `report` (its best shot sealed first, or withheld when it cannot be sealed).
     fn emit(&self, context: &StreamContext, report: &crate::track::TrackReport) {
         let mut event = detection_event(context, report, now_ms());
+        if let Some(clip) = self.recorder.as_ref().and_then(|r| r.lock().ok()).and_then(|mut r| r.clip_for(report)) {
+            event.clip_key = clip.key;
+            event.clip_start_ms = clip.start_ms;
+        }
         let context_of = || rdkafka::producer::Producer::context(&self.producer);
         if let Some(sealer) = &self.sealer
             && let Err(error) = sealer.seal(&mut event)

@@ -160,6 +160,7 @@ async fn a_dropped_live_connection_ends_its_tracks_at_once() -> anyhow::Result<(
         clock: MediaClock::Live,
         snapshot: None,
         sealer: None,
+        recorder: None,
     };
     let worker = StreamWorker::start(settings, Models { faces: face_detector(), people: None })?;
     let counters = worker.counters_handle();
@@ -260,5 +261,6 @@ fn file_settings(
         clock: MediaClock::for_source(&video.display().to_string(), None),
         snapshot,
         sealer: None,
+        recorder: None,
     }
 }

@@ -181,6 +181,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(events))
         .routes(routes!(event))
         .routes(routes!(best_shot))
+        .routes(routes!(clip))
         .routes(routes!(timeline))
         .routes(routes!(streams))
         .routes(routes!(persons))
@@ -376,6 +377,33 @@ async fn best_shot(
         .ok_or_else(|| ApiError::not_found("no best shot for this event"))?;
     trail::record_view(&state.pool, &caller.principal, crate::SERVICE, "image.best_shot", id.to_string()).await?;
     Ok(sightline_common::api::jpeg(jpeg, "private, max-age=86400"))
+}
+
+/// The video clip of an event's track, fragmented MP4 (analysts and up: it shows faces). The clip
+/// runs from a few seconds before the track was first seen to a few seconds after it ended, and
+/// grows while the track lasts. `X-Clip-Start-Ms` is the capture time of its first frame (ms since
+/// the epoch), so the event's best shot is at `capture_ms - X-Clip-Start-Ms` into it. A `Range`
+/// of bytes is answered 206 with that part.
+#[utoipa::path(get, path = "/v1/events/{id}/clip", tag = "events", params(("id" = Uuid, Path, description = "The event.")),
+    responses((status = 200, content_type = "video/mp4", body = Vec<u8>, description = "the clip"),
+        (status = 206, content_type = "video/mp4", body = Vec<u8>, description = "the range of the clip asked for"),
+        (status = 404, description = "the event or its clip does not exist"),
+        (status = 416, description = "the range is outside the clip")))]
+async fn clip(
+    State(state): State<ApiState>,
+    caller: Caller<SeesPeople>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = event_id(&id)?;
+    let event = state.read(state.warehouse.event(id)).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
+    let (video, start_ms) = state
+        .read(state.warehouse.clip(&event))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no clip for this event's track"))?;
+    trail::record_view(&state.pool, &caller.principal, crate::SERVICE, "video.clip", id.to_string()).await?;
+    let range = headers.get(axum::http::header::RANGE).and_then(|v| v.to_str().ok());
+    sightline_common::api::video(video, range, &[("x-clip-start-ms", start_ms.to_string())])
 }
 
 /// Tracks per time bucket.

@@ -294,7 +294,7 @@ impl Eraser {
         Ok(ErasureReport { receipt_id: Some(receipt_id), counts, tracks })
     }
 
-    /// Deletes the listed tracks' copies: their best shots' objects, then their rows in ClickHouse
+    /// Deletes the listed tracks' copies: their best shots' objects and their clips, then their rows in ClickHouse
     /// (mutations, run in the background by the server; running them again changes nothing).
     pub(crate) async fn mutate(&self, targets: &Targets) -> Result<(), ErasureError> {
         if targets.tracks == 0 {
@@ -303,6 +303,10 @@ impl Eraser {
         let client = self.clickhouse.read_client();
         let objects: Vec<String> = client.query(queries::ERASURE_OBJECTS).bind(&targets.id).fetch_all().await?;
         self.objects.delete_all(&objects).await?;
+        let clips: Vec<String> = client.query(queries::ERASURE_CLIPS).bind(&targets.id).fetch_all().await?;
+        for clip in clips {
+            self.objects.delete_prefix(&format!("{clip}/")).await?;
+        }
         for statement in sightline_schemas::statements(queries::ERASE_TRACKS) {
             let mut query = client.query(&statement);
             for _ in 0..statement.matches('?').count() {

@@ -439,12 +439,14 @@ impl Retention {
             }
         }
 
-        // The object store: whole days of best shots past the longest image period (those of tracks
-        // whose image keys expired sooner went with their tracks' copies above).
+        // The object store: whole days of best shots and clips (they show faces too) past the longest
+        // image period (those of tracks whose image keys expired sooner went with their tracks' copies
+        // above: a clip is kept as long as its track's face images, longer when it matched).
         if let Some(today_date) = today_date {
             let days = s.face_images_unmatched_days.max(s.face_images_matched_days);
             let first_kept = today_date - time::Duration::days(i64::from(days));
             counts.objects = self.eraser.objects.expire_days_before(MediaKind::BestShot, first_kept).await?;
+            counts.objects += self.eraser.objects.expire_days_before(MediaKind::Clip, first_kept).await?;
         }
 
         // 3. PostgreSQL: alerts and the audit trail; the alerts' scenes with them, a day at a time in

@@ -427,6 +427,12 @@ struct EventKey {
 }
 
 #[derive(clickhouse::Row, Deserialize)]
+struct ClipRow {
+    clip_key: String,
+    clip_start_ms: i64,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
 struct BestShotRow {
     #[serde(with = "serde_bytes")]
     jpeg: Vec<u8>,
@@ -685,6 +691,25 @@ impl Warehouse {
         let Some(key) = key else { return Ok(None) };
         let query = self.client.query(queries::EVENT_BY_ID).bind(id.as_str()).bind(key.site).bind(key.stream_id);
         query.bind(key.kind).bind(key.capture_s).fetch_optional().await.map_err(query_error("reading an event"))
+    }
+
+    /// The clip of `event`'s track: its fragmented MP4 and the capture time of its first frame, ms
+    /// since the epoch. `None` when the track has no clip or it is gone from the store.
+    pub async fn clip(&self, event: &EventRow) -> Result<Option<(Vec<u8>, i64)>, WarehouseError> {
+        let first_seen_s = u32::try_from(event.first_seen_ms.div_euclid(1000)).unwrap_or(0);
+        let clip: Option<ClipRow> = self
+            .client
+            .query(queries::TRACK_CLIP)
+            .bind(event.site.as_str())
+            .bind(event.stream_id.as_str())
+            .bind(event.kind.as_str())
+            .bind(first_seen_s)
+            .bind(event.track_id.as_str())
+            .fetch_optional()
+            .await
+            .map_err(query_error("finding a track's clip"))?;
+        let Some(clip) = clip else { return Ok(None) };
+        Ok(self.objects.read_clip(&clip.clip_key).await?.map(|bytes| (bytes, clip.clip_start_ms)))
     }
 
     /// Whether ClickHouse knows time zone `zone` (an unknown zone fails the query that names it).

@@ -16,7 +16,7 @@ pub mod v1 {
 
     /// The `schema_version` (minor version of the v1 schema) this build writes. Consumers read
     /// every minor version, newer ones included (see the evolution rules in `events.proto`).
-    pub const SCHEMA_VERSION: u32 = 3;
+    pub const SCHEMA_VERSION: u32 = 4;
 
     impl ObjectKind {
         /// The kind's name in the warehouse (`events.kind`, whose Enum8 codes are these enum
@@ -144,6 +144,10 @@ pub mod queries {
     pub const ERASE_TRACKS: &str = include_str!("../clickhouse/queries/erase_tracks.sql");
     /// A page of the best shots that still hold their bytes, to move into the object store.
     pub const BEST_SHOTS_TO_MOVE: &str = include_str!("../clickhouse/queries/best_shots_to_move.sql");
+    /// A track's clip: its folder in the object store and its start.
+    pub const TRACK_CLIP: &str = include_str!("../clickhouse/queries/track_clip.sql");
+    /// The clip folders of an erasure's tracks.
+    pub const ERASURE_CLIPS: &str = include_str!("../clickhouse/queries/erasure_clips.sql");
     /// The object-store keys of an erasure's best shots.
     pub const ERASURE_OBJECTS: &str = include_str!("../clickhouse/queries/erasure_objects.sql");
     /// Exactly-once view of the events: total rows as analysts see them, and distinct ids.

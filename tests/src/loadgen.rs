@@ -144,6 +144,8 @@ impl EventGenerator {
             report_sequence: sequence,
             sealed: None,
             count_only_unmatched_faces: false,
+            clip_key: String::new(),
+            clip_start_ms: 0,
         };
         let (descriptor, skip_reason, matches) = if is_face {
             let mut values: Vec<f32> = (0..192).map(|_| rng.random_range(-1.0f32..1.0)).collect();

@@ -307,6 +307,7 @@ impl VideoPipeline {
             ("MODELS_DIR", std::env::var("SIGHTLINE_MODELS_DIR")?),
             ("HTTP_ADDR", format!("127.0.0.1:{port}")),
         ];
+        all.extend(stack::object_settings(&self.iso.database));
         all.extend(settings.iter().cloned());
         let log = format!("{}-ingest", self.iso.group);
         self.ingest = Some(ServiceProcess::start("sightline-ingest", "INGEST", "METRICS_ADDR", &[], &all, &log)?);

@@ -181,7 +181,8 @@ SELECT
     track_id, stream_id, site, kind, toDateTime(intDiv(first_seen_ms, 1000)), first_seen_ms,
     last_seen_ms, last_seen_ms - first_seen_ms, frame_count, toUInt32(1), track_ended, '', event_id,
     capture_ms, has_best_shot, quality, list_id, list_name, person_id, person_external_id,
-    person_display_name, top_similarity, matched_list_ids, matched_person_ids, toUInt64(enriched_ms)
+    person_display_name, top_similarity, matched_list_ids, matched_person_ids, toUInt64(enriched_ms), '',
+    toInt64(0)
 FROM events
 ANY LEFT JOIN
 (

@@ -70,6 +70,8 @@ impl ApiServices {
                     ("MODELS_DIR", models.clone()),
                     // The test video is analysed as a file, once, so counts have a ground truth.
                     ("SOURCES__ALLOW_LOCAL_FILES", "true".to_owned()),
+                    endpoint.clone(),
+                    prefix.clone(),
                 ],
                 &log("ingest"),
             )?,

@@ -360,7 +360,14 @@ async fn an_analyst_counts_finds_and_downloads_what_the_video_shows() -> anyhow:
         ["tracks", "track", "camera-wall", "streams", "alerts", "search-by-face", "analytics", "reports", "watchlists"];
     let phone = phone.iter().chain(&["api", "menu"]);
     let phone: Vec<String> = phone.map(|screen| format!("phone-{screen}")).collect();
-    let mut shots = vec!["15-analytics", "21-analytics-zone-typed", "16-track", "17-search", "25-search-choose-face"];
+    let mut shots = vec![
+        "15-analytics",
+        "21-analytics-zone-typed",
+        "16-track",
+        "26-track-clip",
+        "17-search",
+        "25-search-choose-face",
+    ];
     shots.extend(phone.iter().map(String::as_str));
     web.finish(&shots).await
 }

@@ -254,3 +254,119 @@ async fn best_shots_landed_before_the_store_are_moved_out() -> anyhow::Result<()
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
+
+/// A camera over RTSP whose tracks' clips are written while Garage is paused for 20 s: every piece
+/// waits in ingest's queue and lands once the store is back, so each clip is whole (its init
+/// segment, then every segment in order) and plays its track's time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_clip_is_lost_while_the_store_is_paused_for_20_s() -> anyhow::Result<()> {
+    use prost::Message as _;
+    use rdkafka::Message as _;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use sightline_ingest::clip::{ClipSettings, Clips, upload::ClipUploads};
+    use sightline_ingest::events::StreamContext;
+    use sightline_ingest::source::SourceSpec;
+    use sightline_ingest::worker::{MediaClock, Models, StreamWorker, WorkerSettings};
+    use sightline_schemas::v1::{DetectionEvent, ObjectKind};
+
+    let _turn = GARAGE.lock().await;
+    let (video, truth) = sightline_testkit::pipeline::test_video()?;
+    let rtsp = sightline_testkit::pipeline::RtspVideo::serve(&video)?;
+    let iso = Isolation::new("clips_paused", 1).await?;
+    let topic = format!("{}.detections", iso.topic);
+    sightline_common::kafka::ensure_topics(
+        &stack::kafka(),
+        &[sightline_common::kafka::TopicSpec { name: topic.clone(), partitions: 1, replication: 1, retention_ms: -1 }],
+    )
+    .await?;
+    let store = stack::object_store(&iso.database)?;
+    let metrics = sightline_ingest::metrics::IngestMetrics::unregistered();
+    let settings = ClipSettings::default();
+    let (uploads, uploader) = ClipUploads::start(store.clone(), settings.max_queued_bytes, metrics.clone());
+    let clips = Clips { settings, uploads };
+    let stream_metrics = metrics.stream("door");
+    let recorder = clips.recorder("door", &stream_metrics);
+    drop(clips);
+    let models = sightline_vision::detect::ModelFiles { dir: std::env::var("SIGHTLINE_MODELS_DIR")?.into() };
+    let environment = sightline_vision::detect::runtime(&models.runtime_library())?;
+    let faces = sightline_vision::detect::FaceDetector::new(&environment, &models.face_model(), Default::default())?;
+    let worker = StreamWorker::start(
+        WorkerSettings {
+            context: StreamContext {
+                stream_id: "door".into(),
+                site: "hq".into(),
+                frame_width: 0,
+                frame_height: 0,
+                count_only_unmatched_faces: false,
+            },
+            source: SourceSpec {
+                analysis_fps: 5,
+                width: 640,
+                clips: Some(recorder.clone()),
+                ..SourceSpec::new(&rtsp.url)
+            },
+            tracker: Default::default(),
+            kafka: stack::kafka(),
+            topic: topic.clone(),
+            roi: None,
+            metrics: stream_metrics,
+            clock: MediaClock::Live,
+            snapshot: None,
+            sealer: None,
+            recorder: Some(recorder),
+        },
+        Models { faces, people: None },
+    )?;
+    let mut config = stack::kafka().client_config();
+    config.set("group.id", format!("{}-reports", iso.group)).set("auto.offset.reset", "earliest");
+    let reports: StreamConsumer = config.create()?;
+    reports.subscribe(&[topic.as_str()])?;
+    let next = || async {
+        let message = tokio::time::timeout(Duration::from_secs(60), reports.recv()).await??;
+        anyhow::Ok(DetectionEvent::decode(message.payload().unwrap_or_default())?)
+    };
+
+    // Paused from the first report on: the video's faces come, go and end meanwhile.
+    let first = next().await?;
+    let paused = Paused::garage()?;
+    let started = Instant::now();
+    let mut ended: Vec<DetectionEvent> = Vec::new();
+    while ended.len() < truth.people.len() {
+        let report = next().await?;
+        if report.track_ended && report.kind == ObjectKind::Face as i32 {
+            ended.push(report);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(20).saturating_sub(started.elapsed())).await;
+    assert!(!first.clip_key.is_empty(), "the first report names its clip");
+    drop(paused);
+    tokio::task::spawn_blocking(move || worker.stop(Duration::from_secs(30))).await?;
+    uploader.finish(Duration::from_secs(60)).await;
+
+    for report in &ended {
+        assert!(!report.clip_key.is_empty(), "a clip for {}", report.track_id);
+        let mut pieces = store.list(&format!("{}/", report.clip_key)).await?;
+        pieces.sort();
+        let segments: Vec<&String> = pieces.iter().filter(|k| k.ends_with(".m4s")).collect();
+        let expected: Vec<String> = (1..=segments.len() as u32)
+            .map(|n| format!("{}/{}", report.clip_key, sightline_common::objects::clip_segment_name(n)))
+            .collect();
+        assert_eq!(segments, expected.iter().collect::<Vec<_>>(), "every segment, in order");
+        assert!(pieces.contains(&format!("{}/init.mp4", report.clip_key)), "{pieces:?}");
+        let clip = store.read_clip(&report.clip_key).await?.expect("the clip");
+        let path = std::env::temp_dir().join(format!("{}-{}.mp4", iso.group, report.track_id));
+        std::fs::write(&path, &clip)?;
+        let (frames, _) = sightline_ingest::testmedia::decode_mp4(&path, &[]).map_err(anyhow::Error::msg)?;
+        let _ = std::fs::remove_file(&path);
+        let shown = (frames[0].pts_ms + report.clip_start_ms, frames[frames.len() - 1].pts_ms + report.clip_start_ms);
+        assert!(
+            shown.0 <= report.first_seen_ms && shown.1 >= report.last_seen_ms,
+            "the clip ({shown:?}) plays the track's time ({}..{})",
+            report.first_seen_ms,
+            report.last_seen_ms
+        );
+    }
+    assert!(metrics.stream("door").clips.get() >= ended.len() as u64, "a clip per track");
+    store.delete_prefix("").await?;
+    Ok(())
+}

@@ -27,6 +27,7 @@ const LISTED: [(&str, &str); 2] = [("obama", "obama2.jpg"), ("biden", "biden.jpg
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listed_people_in_the_video_are_alerted_while_in_view_and_counted_once() -> anyhow::Result<()> {
+    let models = sightline_vision::detect::ModelFiles { dir: std::env::var("SIGHTLINE_MODELS_DIR")?.into() };
     let mail_to = format!("door-{}@example.com", uuid::Uuid::new_v4().simple());
     let mut pipeline = VideoPipeline::start(PipelineOptions {
         name: "pipeline",
@@ -150,5 +151,61 @@ async fn listed_people_in_the_video_are_alerted_while_in_view_and_counted_once()
     let text = sightline_exporter::read_pdf(&pdf.body).map_err(anyhow::Error::msg)?.text;
     assert!(text.contains("list = Listed, person = obama"), "the filters by name: {text}");
     assert!(text.contains("obama") && !text.contains("biden"), "obama only: {text}");
+
+    // Every face track has a clip, the same in all its reports. The listed person's clip, read
+    // through the query API (with its own time in `X-Clip-Start-Ms`), covers their time in the video
+    // by its ground truth, and at the best shot's moment shows a face where the event's box is.
+    for reports in tracks.values().filter(|r| r[0].kind == ObjectKind::Face as i32) {
+        let key = &reports[reports.len() - 1].clip_key;
+        assert!(key.starts_with("clips/"), "a face track without a clip: {:?}", reports[0].track_id);
+        assert!(reports.iter().all(|r| &r.clip_key == key && r.clip_start_ms > 0), "one clip per track");
+    }
+    let obama_track = obama.body["track_id"].as_str().unwrap_or_default();
+    let best = tracks[obama_track].iter().max_by_key(|r| r.report_sequence).expect("reports").clone();
+    // The warehouse knows the report by its enriched event's id.
+    let event = sightline_enrich::pipeline::enriched_event_id(&best.event_id);
+    let clip = eventually(Duration::from_secs(30), "obama's clip", || async {
+        let clip = http_exchange(query, "GET", &format!("/v1/events/{event}/clip"), Some(ANALYST), "", &[])?;
+        Ok((clip.status == 200).then_some(clip))
+    })
+    .await?;
+    assert_eq!(clip.header("content-type"), Some("video/mp4"));
+    let start_ms: i64 = clip.header("x-clip-start-ms").unwrap_or_default().parse()?;
+    assert_eq!(start_ms, best.clip_start_ms);
+    let path = std::env::temp_dir().join(format!("{}-clip.mp4", pipeline.iso.group));
+    std::fs::write(&path, &clip.body)?;
+    let best_shot_at = best.capture_time_ms - start_ms;
+    let (frames, pictures) =
+        sightline_ingest::testmedia::decode_mp4(&path, &[best_shot_at]).map_err(anyhow::Error::msg)?;
+    let _ = std::fs::remove_file(&path);
+    let play_ms = pipeline.plays().first().copied().expect("the server logged its play");
+    let truth = pipeline.truth.people.iter().find(|p| p.person == "obama").expect("obama in the ground truth");
+    let (shown_from, shown_to) = (frames[0].pts_ms + start_ms, frames[frames.len() - 1].pts_ms + start_ms);
+    // Capture times are the frames' arrival (within the stream's latency) of the play's timeline.
+    assert!(
+        shown_from <= play_ms + truth.enter_ms && shown_to >= play_ms + truth.leave_ms,
+        "the clip ({shown_from}..{shown_to}) covers obama's time ({}..{})",
+        play_ms + truth.enter_ms,
+        play_ms + truth.leave_ms
+    );
+    let (_, picture) = &pictures[0];
+    let environment = sightline_vision::detect::runtime(&models.runtime_library())?;
+    let mut detector =
+        sightline_vision::detect::FaceDetector::new(&environment, &models.face_model(), Default::default())?;
+    let scale = picture.width as f32 / best.frame_width as f32;
+    let bbox = best.bbox.expect("a box");
+    let faces = detector.detect(picture)?;
+    let overlap =
+        faces.iter().map(|f| iou(&f.bbox, bbox.x * scale, bbox.y * scale, bbox.width * scale, bbox.height * scale));
+    let overlap = overlap.fold(0.0f32, f32::max);
+    assert!(overlap > 0.5, "a face where the best shot's box is in the clip at {best_shot_at} ms: {faces:?}, {bbox:?}");
     pipeline.remove().await
+}
+
+/// Intersection over union of `a` and the box at (`x`, `y`) of `w` x `h`.
+fn iou(a: &sightline_vision::frame::BoxF, x: f32, y: f32, w: f32, h: f32) -> f32 {
+    let (left, top) = (a.x.max(x), a.y.max(y));
+    let (right, bottom) = ((a.x + a.width).min(x + w), (a.y + a.height).min(y + h));
+    let inter = (right - left).max(0.0) * (bottom - top).max(0.0);
+    inter / (a.width * a.height + w * h - inter).max(f32::EPSILON)
 }

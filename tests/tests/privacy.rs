@@ -23,7 +23,7 @@ use rdkafka::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use serde_json::json;
 use sightline_common::auth::Role;
-use sightline_common::objects::ObjectStore;
+use sightline_common::objects::{MediaKind, ObjectStore};
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_schemas::v1::{AlertEvent, DetectionEvent, EnrichedEvent, ObjectKind};
 use sightline_testkit::pipeline::{ANALYST, OPERATOR, PipelineOptions, VideoPipeline, call};
@@ -55,6 +55,13 @@ async fn raw_payloads(topic: &str, group: &str) -> anyhow::Result<Vec<Vec<u8>>> 
 async fn image_keys(client: &clickhouse::Client, tracks: &[String]) -> anyhow::Result<Vec<String>> {
     let sql = "SELECT DISTINCT object_key FROM best_shot_jpegs WHERE object_key != '' AND event_id IN \
                (SELECT event_id FROM events WHERE has(?, concat(stream_id, '/', track_id)))";
+    Ok(client.query(sql).bind(tracks).fetch_all().await?)
+}
+
+/// The clips of `tracks` (`stream_id/track_id`): the init segments of their folders, one per clip.
+async fn clip_keys(client: &clickhouse::Client, tracks: &[String]) -> anyhow::Result<Vec<String>> {
+    let sql = "SELECT DISTINCT concat(clip_key, '/init.mp4') FROM tracks WHERE clip_key != '' AND \
+               has(?, concat(stream_id, '/', track_id))";
     Ok(client.query(sql).bind(tracks).fetch_all().await?)
 }
 
@@ -344,6 +351,9 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
     let their_images = image_keys(&client, &covered).await?;
     assert!(!their_images.is_empty(), "their best shots are in the object store");
     assert_eq!(stored(&store, &their_images).await?, their_images.len());
+    let their_clips = clip_keys(&client, &covered).await?;
+    assert!(!their_clips.is_empty(), "their tracks' clips are in the object store");
+    assert_eq!(stored(&store, &their_clips).await?, their_clips.len());
     let (status, refused) = call(query_port, "POST", "/v1/privacy/erasures", ANALYST, Some(request.clone()))?;
     assert_eq!(status, 403, "an analyst cannot erase: {refused}");
     let (status, receipt) = call(query_port, "POST", "/v1/privacy/erasures", ADMIN, Some(request))?;
@@ -404,6 +414,8 @@ async fn an_erased_person_stays_erased_across_a_rebuild_and_a_replay() -> anyhow
     .await?;
     assert_eq!(stored(&store, &their_images).await?, 0, "their best shots are gone from the object store");
     assert_eq!(stored(&store, &alert_images).await?, 0, "their alerts' images are gone from the object store");
+    assert_eq!(stored(&store, &their_clips).await?, 0, "their tracks' clips are gone from the object store");
+    assert!(!store.list("clips/").await?.is_empty(), "the other tracks' clips are kept");
     assert!(store.list(&their_pictures).await?.is_empty(), "their enrolment pictures are gone from it");
     assert!(!store.list("best-shots/").await?.is_empty(), "the other person's are kept");
     let (status, listed) = call(query_port, "GET", "/v1/events?limit=500", ANALYST, None)?;
@@ -619,6 +631,12 @@ async fn data_past_its_period_expires_from_every_store_while_counts_stay() -> an
     let (unmatched_images, matched_images) =
         (image_keys(&client, &unmatched).await?, image_keys(&client, &matched).await?);
     assert!(!unmatched_images.is_empty() && !matched_images.is_empty());
+    // Every face's clip (the recording is H.264) is stored, in the recording's day.
+    let (unmatched_clips, matched_clips) = (clip_keys(&client, &unmatched).await?, clip_keys(&client, &matched).await?);
+    assert_eq!((unmatched_clips.len(), matched_clips.len()), (unmatched.len(), matched.len()), "a clip per face");
+    let recording_day = sightline_common::objects::media_key(MediaKind::Clip, ten_days_ago, "", "");
+    assert!(unmatched_clips.iter().all(|k| k.starts_with(recording_day.trim_end_matches('/'))), "{unmatched_clips:?}");
+    assert_eq!(stored(&store, &unmatched_clips).await?, unmatched.len(), "the stranger's clips are stored");
     assert_eq!(
         stored(&store, &unmatched_images).await?,
         unmatched_images.len(),
@@ -667,6 +685,13 @@ async fn data_past_its_period_expires_from_every_store_while_counts_stay() -> an
     assert_eq!(keys(unmatched.clone()).await?, 0, "the unmatched faces' keys expired");
     assert_eq!(stored(&store, &unmatched_images).await?, 0, "the unmatched faces' best shots left the object store");
     assert_eq!(stored(&store, &matched_images).await?, matched_images.len(), "the matched faces' are kept");
+    // The clips follow their faces' images: the stranger's left the store, whole; the listed kept.
+    assert_eq!(stored(&store, &unmatched_clips).await?, 0, "the unmatched faces' clips left the object store");
+    for clip in &unmatched_clips {
+        let folder = clip.trim_end_matches("init.mp4");
+        assert_eq!(store.list(folder).await?, Vec::<String>::new(), "no piece of {folder} is left");
+    }
+    assert_eq!(stored(&store, &matched_clips).await?, matched_clips.len(), "the matched faces' clips are kept");
     assert_eq!(store.get(old_day).await?, None, "a day past the images' longest period is deleted");
     assert!(counts["objects"].as_u64() >= Some(1), "{run}");
     assert!(keys(matched.clone()).await? >= matched.len() as i64 * 2, "the matched faces' keys are kept");

@@ -4,7 +4,8 @@
 //   node web/e2e/analyst.mjs
 //
 // Analytics show the video's ground-truth number of people; the tracks, filtered to Obama with the
-// list and person pickers, show his one track, whose detail has his best shot and match; the PDF of
+// list and person pickers, show his one track, whose detail has his best shot, his match and his
+// clip (the camera's video plays, his box drawn at the best shot's moment); the PDF of
 // the selection downloads; a search by another photo of Obama finds that track first.
 // In a photo of two people the analyst chooses Biden's face; his hit says he is on no list and
 // opens his track.
@@ -77,6 +78,35 @@ await inBrowser(async ({ context, page, shot, login }) => {
   await detail.getByRole("img", { name: "Best shot of the track" }).waitFor();
   await imagesLoaded(page, "img.best-shot, img.thumb");
   await shot("16-track");
+  // The track's clip plays in the browser: the camera's own video (1280x720), its best shot's moment
+  // marked, and the person's box drawn over the picture when the video is there.
+  const clip = detail.getByLabel("Video of the track");
+  await clip.waitFor();
+  await page.waitForFunction(
+    () => {
+      const video = document.querySelector("video");
+      return video && video.readyState >= 1 && video.videoWidth > 0;
+    },
+    null,
+    { timeout: 20_000 },
+  );
+  const size = await clip.evaluate((video) => [video.videoWidth, video.videoHeight, video.duration]);
+  expect(size[0] === 1280 && size[1] === 720 && size[2] > 3, `the clip's picture and length (${size})`);
+  const played = await clip.evaluate(async (video) => {
+    await video.play();
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    video.pause();
+    return video.currentTime;
+  });
+  expect(played > 0.5, `the clip plays (reached ${played} s)`);
+  await detail.getByRole("button", { name: /^Show the best shot/ }).click();
+  await page.getByTestId("clip-box").waitFor();
+  await page.waitForFunction(() => {
+    const video = document.querySelector("video");
+    return video && !video.seeking && video.readyState >= 2;
+  });
+  await detail.locator(".clip-mark").waitFor();
+  await shot("26-track-clip");
   // The filters and the open track are in the address: a reload shows them again, a link opened in
   // another tab shows the same, and Back closes the track, then undoes the person filter.
   const address = page.url();

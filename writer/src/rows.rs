@@ -150,6 +150,8 @@ pub struct TrackRow {
     pub matched_list_ids: Vec<String>,
     pub matched_person_ids: Vec<String>,
     pub version: u64,
+    pub clip_key: String,
+    pub clip_start_ms: i64,
 }
 
 /// Bits of [`track_version`] below the report sequence: enrichment times in ms up to the year 2109.
@@ -284,6 +286,8 @@ pub fn rows_of(
         matched_list_ids,
         matched_person_ids,
         version: track_version(detection.report_sequence, event.enriched_time_ms),
+        clip_key: detection.clip_key.clone(),
+        clip_start_ms: detection.clip_start_ms,
     };
     // A sealed detection part holds only the best shot (ingest seals nothing else into it).
     let image = best_shot_object(&detection).map(|(bytes, sealed)| ImageObject {

@@ -10,8 +10,11 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use sightline_common::http::{Ops, start_ops};
 use sightline_common::kafka::KafkaSettings;
+use sightline_common::objects::{ObjectStore, ObjectStoreSettings, StoreNeed};
 use sightline_common::privacy::PrivacySettings;
 use sightline_ingest::api::{ApiState, SourcePolicy, StatusBoard, peer_client, router};
+use sightline_ingest::clip::upload::ClipUploads;
+use sightline_ingest::clip::{ClipSettings, Clips};
 use sightline_ingest::metrics::IngestMetrics;
 use sightline_ingest::ownership::{Ownership, OwnershipSettings};
 use sightline_ingest::sealing::ImageSealer;
@@ -71,6 +74,10 @@ struct IngestSettings {
     deployment: sightline_common::config::Deployment,
     /// Sealing of best shots and the deployment's key-encryption key (`[privacy]`).
     privacy: PrivacySettings,
+    /// Clips of the tracks (`[clips]`: on or off, pre- and post-roll, length, memory).
+    clips: ClipSettings,
+    /// The object store clips go to (`[objects]`).
+    objects: ObjectStoreSettings,
 }
 
 impl Default for IngestSettings {
@@ -96,9 +103,14 @@ impl Default for IngestSettings {
             ownership: OwnershipSettings::default(),
             deployment: Default::default(),
             privacy: PrivacySettings::default(),
+            clips: ClipSettings::default(),
+            objects: ObjectStoreSettings::default(),
         }
     }
 }
+
+/// How long a stopping instance waits for its last clip segments to be stored.
+const CLIPS_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -128,6 +140,14 @@ async fn main() -> anyhow::Result<()> {
     let (Ops { shutdown, readiness, .. }, metrics) =
         start_ops(settings.metrics_addr, "starting", IngestMetrics::register).await?;
     tokio::spawn(sightline_common::relational::watch_pool(pool.clone(), readiness.clone(), shutdown.clone()));
+    let (clips, uploader) = if settings.clips.enabled {
+        let store =
+            ObjectStore::watched(&settings.objects, settings.deployment, StoreNeed::Feature, &readiness, &shutdown)?;
+        let (uploads, uploader) = ClipUploads::start(store, settings.clips.max_queued_bytes, metrics.clone());
+        (Some(Clips { settings: settings.clips.clone(), uploads }), Some(uploader))
+    } else {
+        (None, None)
+    };
     let statuses = StatusBoard::default();
     let snapshots = SnapshotBoard::default();
     let api_addr: std::net::SocketAddr = settings
@@ -171,9 +191,13 @@ async fn main() -> anyhow::Result<()> {
         snapshots,
         readiness: readiness.clone(),
         sealer,
+        clips,
     };
     readiness.set_ready();
     supervisor::run(supervisor_settings, pool, statuses, ownership, shutdown).await?;
+    if let Some(uploader) = uploader {
+        uploader.finish(CLIPS_DRAIN_TIMEOUT).await;
+    }
     api.await??;
     tracing::info!("ingest stopped");
     Ok(())

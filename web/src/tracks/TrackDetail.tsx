@@ -1,6 +1,7 @@
-// One track: its best shot, its matches and its timeline.
+// One track: its best shot, its video clip, its matches and its timeline.
 import { type EventView } from "../api";
 import { localTime } from "../time";
+import { ClipPlayer } from "./ClipPlayer";
 
 /** How long a track was in view, in words. */
 export const duration = (ms: number) => (ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`);
@@ -44,6 +45,7 @@ export function TrackDetail({ event, camera, onSearchFace }: { event: EventView;
           </button>
         )}
       </div>
+      <ClipPlayer event={event} />
     </section>
   );
 }

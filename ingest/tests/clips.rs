@@ -1,0 +1,139 @@
+//! Clips from a source's own encoded video: the file's H.264 split off before decoding, cut around
+//! a track, muxed as fragmented MP4 and decoded again by GStreamer to the same frames, at the same
+//! times, as the source.
+
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use common::{cast, encode_cast_video, face_detector};
+use sightline_ingest::clip::upload::ClipUploads;
+use sightline_ingest::clip::{ClipSettings, Clips};
+use sightline_ingest::frame::{BoxF, RgbFrame};
+use sightline_ingest::metrics::IngestMetrics;
+use sightline_ingest::source::{FrameSource, Phase, SourceFrame, SourceSpec};
+use sightline_ingest::track::{BestShot, ReportReason, TrackReport};
+use sightline_schemas::v1::ObjectKind;
+use std::time::{Duration, Instant};
+
+/// A report of track `track` seen from `first_ms` to `last_ms` (capture times; here the file's
+/// timeline, its epoch being 0).
+fn report(track: uuid::Uuid, first_ms: i64, last_ms: i64, reason: ReportReason) -> TrackReport {
+    TrackReport {
+        track_id: track,
+        kind: ObjectKind::Face,
+        first_seen_ms: first_ms,
+        last_seen_ms: last_ms,
+        frame_count: 1,
+        best_shot: BestShot {
+            time_ms: first_ms,
+            bbox: BoxF { x: 0.0, y: 0.0, width: 10.0, height: 10.0 },
+            landmarks: Vec::new(),
+            score: 0.9,
+            quality: 0.9,
+            crop: RgbFrame { width: 1, height: 1, data: vec![0; 3] },
+            crop_origin: (0, 0),
+        },
+        parent_track_id: None,
+        reason,
+        sequence: u32::from(reason == ReportReason::Ended),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracks_clip_is_the_sources_own_video_around_it() {
+    let mut detector = face_detector();
+    let people = cast(&mut detector);
+    let dir = std::env::temp_dir().join(format!("sightline-clips-{}", std::process::id()));
+    let video = encode_cast_video(&people, &dir);
+    let (uploads, mut pieces) = ClipUploads::queue(usize::MAX, IngestMetrics::unregistered());
+    let settings = ClipSettings::default();
+    let clips = Clips { settings: settings.clone(), uploads };
+    let recorder = clips.recorder("cam-clips", &Default::default());
+
+    // A track seen from 4.0 s to 4.5 s of the file: reported first at 4.0 s, ended after 4.6 s.
+    let track = uuid::Uuid::new_v4();
+    let (first_ms, last_ms) = (4_000, 4_500);
+    let reported = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let handler = {
+        let (recorder, reported) = (recorder.clone(), reported.clone());
+        move |frame: SourceFrame| {
+            let mut recorder = recorder.lock().unwrap();
+            recorder.set_epoch(Some(0));
+            let mut reported = reported.lock().unwrap();
+            if frame.pts_ms >= first_ms && reported.is_empty() {
+                reported.push(recorder.clip_for(&report(track, first_ms, first_ms, ReportReason::First)));
+            } else if frame.pts_ms > last_ms + 100 && reported.len() == 1 {
+                reported.push(recorder.clip_for(&report(track, first_ms, last_ms, ReportReason::Ended)));
+            }
+        }
+    };
+    let spec = SourceSpec {
+        analysis_fps: 5,
+        width: 320,
+        clips: Some(recorder.clone()),
+        ..SourceSpec::new(video.display().to_string())
+    };
+    let source = FrameSource::start(spec, handler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while source.status().phase != Phase::Finished {
+        assert!(Instant::now() < deadline, "{:?}", source.status());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    source.stop();
+    recorder.lock().unwrap().close_all();
+
+    let reported = reported.lock().unwrap().clone();
+    assert_eq!(reported.len(), 2, "both reports were made");
+    let clip = reported[0].clone().expect("the track has a clip");
+    assert_eq!(reported[1], Some(clip.clone()), "every report names the same clip");
+    let day =
+        sightline_common::objects::media_key(sightline_common::objects::MediaKind::Clip, first_ms, "cam-clips", "");
+    assert_eq!(clip.key, format!("{day}{track}"));
+    // The pre-roll reaches back 3 s, to the key frame before 1 s (there is one a second; the clip's
+    // time 0 is its decode time, a few frames before it is shown).
+    assert!((0..=1_000).contains(&clip.start_ms), "the clip starts at {} ms", clip.start_ms);
+
+    let mut stored = Vec::new();
+    while let Ok(piece) = pieces.try_recv() {
+        stored.push(piece);
+    }
+    assert_eq!(stored[0].key, format!("{}/init.mp4", clip.key));
+    // Once complete, its init segment is stored again with the clip's length.
+    let last = stored.pop().expect("pieces");
+    assert_eq!(last.key, stored[0].key);
+    assert!(last.bytes.windows(4).any(|w| w == b"mehd"), "the complete clip's length");
+    stored[0] = last;
+    let names: Vec<String> = stored[1..].iter().map(|p| p.key.rsplit('/').next().unwrap().to_owned()).collect();
+    let expected: Vec<String> = (1..=names.len() as u32).map(sightline_common::objects::clip_segment_name).collect();
+    assert_eq!(names, expected, "segments in order");
+    assert!(names.len() >= 6, "about a segment a second over 6.5 s: {names:?}");
+    let bytes: Vec<u8> = stored.iter().flat_map(|p| p.bytes.iter().copied()).collect();
+    let clip_path = dir.join("clip.mp4");
+    std::fs::write(&clip_path, &bytes).unwrap();
+
+    // The clip decodes to the source's frames from its start up to the post-roll's end (4.5 + 3 s),
+    // each at its time in the source less the clip's start.
+    let decoded = |path: &std::path::Path| sightline_ingest::testmedia::decode_mp4(path, &[]).unwrap().0;
+    let (source_frames, clip_frames) = (decoded(&video), decoded(&clip_path));
+    let first_shown = source_frames.iter().find(|f| f.pts_ms >= clip.start_ms).map(|f| f.pts_ms);
+    assert_eq!(clip_frames.first().map(|f| f.pts_ms + clip.start_ms), first_shown, "the clip starts at a key frame");
+    let last = clip_frames.last().map(|f| f.pts_ms + clip.start_ms);
+    assert!(last >= Some(7_400), "to the post-roll's end: {last:?}");
+    assert!(clip_frames.len() >= 95, "6.5 s at 15 fps: {} frames", clip_frames.len());
+    // Every frame of the clip is the source's frame of that time (the last few, whose decoding
+    // order crosses the clip's end, may be left out).
+    for frame in &clip_frames {
+        let at = frame.pts_ms + clip.start_ms;
+        let source = source_frames
+            .iter()
+            .find(|f| (f.pts_ms - at).abs() <= 1)
+            .unwrap_or_else(|| panic!("no source frame at {at} ms"));
+        assert!(
+            (frame.mean_grey - source.mean_grey).abs() < 0.01,
+            "the same picture at {at} ms: {frame:?} vs {source:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
