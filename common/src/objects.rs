@@ -499,6 +499,11 @@ pub fn best_shot_key(detection: &DetectionEvent) -> String {
 /// Name of a clip's init segment in its folder (`DetectionEvent.clip_key`).
 pub const CLIP_INIT_SEGMENT: &str = "init.mp4";
 
+/// Name of a clip's box path in its folder: the track's box in each analysed frame, as JSON
+/// (`{"boxes": [[t_ms, x, y, width, height], …]}`, times from the clip's time 0, boxes as fractions
+/// of the frame), stored when the clip is complete.
+pub const CLIP_BOXES: &str = "boxes.json";
+
 /// Name of a clip's media segment `sequence` (from 1) in its folder: `00001.m4s`…, so that the names
 /// sort in the segments' order.
 pub fn clip_segment_name(sequence: u32) -> String {

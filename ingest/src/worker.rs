@@ -291,6 +291,10 @@ impl FrameHandler for Analysis {
             for report in tracker.update(capture_ms, &frame.frame, &detections) {
                 self.emitter.emit(context, &report);
             }
+            if let Some(mut recorder) = self.emitter.recorder.as_ref().and_then(|r| r.lock().ok()) {
+                let boxes: Vec<BoxF> = detections.iter().map(|d| d.bbox).collect();
+                recorder.observe(capture_ms, frame.frame.width, frame.frame.height, tracker.assigned(), &boxes);
+            }
             // The boxes' tracks, copied only for a frame that becomes a snapshot.
             if snapshot_due { tracker.assigned().to_vec() } else { Vec::new() }
         };

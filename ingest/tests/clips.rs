@@ -61,6 +61,12 @@ async fn a_tracks_clip_is_the_sources_own_video_around_it() {
         move |frame: SourceFrame| {
             let mut recorder = recorder.lock().unwrap();
             recorder.set_epoch(Some(0));
+            if (first_ms..=last_ms).contains(&frame.pts_ms) {
+                // The track's box in this analysed frame (320 x 180), moving right 10 px a frame.
+                let x = (frame.pts_ms - first_ms) as f32 / 20.0;
+                let bbox = BoxF { x, y: 18.0, width: 32.0, height: 36.0 };
+                recorder.observe(frame.pts_ms, 320, 180, &[track], &[bbox]);
+            }
             let mut reported = reported.lock().unwrap();
             if frame.pts_ms >= first_ms && reported.is_empty() {
                 reported.push(recorder.clip_for(&report(track, first_ms, first_ms, ReportReason::First)));
@@ -105,6 +111,20 @@ async fn a_tracks_clip_is_the_sources_own_video_around_it() {
     assert_eq!(last.key, stored[0].key);
     assert!(last.bytes.windows(4).any(|w| w == b"mehd"), "the complete clip's length");
     stored[0] = last;
+    // Before it, the track's box path: a box per analysed frame it was seen in, on the clip's time.
+    let path = stored.pop().expect("pieces");
+    assert_eq!(path.key, format!("{}/boxes.json", clip.key));
+    let path: serde_json::Value = serde_json::from_slice(&path.bytes).unwrap();
+    let boxes = path["boxes"].as_array().unwrap();
+    assert!(boxes.len() >= 2, "a box for each analysed frame from 4.0 to 4.5 s (5 a second): {path}");
+    for b in boxes {
+        // Each box where it was in its frame, at its frame's time on the clip's timeline.
+        let captured = b[0].as_f64().unwrap() + clip.start_ms as f64;
+        assert!((first_ms as f64..=last_ms as f64).contains(&captured), "{path}");
+        let x = (captured - first_ms as f64) / 20.0 / 320.0;
+        assert!((b[1].as_f64().unwrap() - x).abs() < 1e-4 && (b[2].as_f64().unwrap() - 0.1).abs() < 1e-6, "{path}");
+        assert!((b[3].as_f64().unwrap() - 0.1).abs() < 1e-6 && (b[4].as_f64().unwrap() - 0.2).abs() < 1e-6, "{path}");
+    }
     let names: Vec<String> = stored[1..].iter().map(|p| p.key.rsplit('/').next().unwrap().to_owned()).collect();
     let expected: Vec<String> = (1..=names.len() as u32).map(sightline_common::objects::clip_segment_name).collect();
     assert_eq!(names, expected, "segments in order");

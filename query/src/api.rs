@@ -182,6 +182,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(event))
         .routes(routes!(best_shot))
         .routes(routes!(clip))
+        .routes(routes!(clip_boxes))
         .routes(routes!(timeline))
         .routes(routes!(streams))
         .routes(routes!(persons))
@@ -404,6 +405,33 @@ async fn clip(
     trail::record_view(&state.pool, &caller.principal, crate::SERVICE, "video.clip", id.to_string()).await?;
     let range = headers.get(axum::http::header::RANGE).and_then(|v| v.to_str().ok());
     sightline_common::api::video(video, range, &[("x-clip-start-ms", start_ms.to_string())])
+}
+
+/// The track's box in every analysed frame of its clip (analysts and up), for drawing it over the
+/// video: `{"boxes": [[t_ms, x, y, width, height], ...]}`, times from the clip's time 0, boxes as
+/// fractions of the frame. Stored when the clip is complete: 404 before, as without a clip.
+#[utoipa::path(get, path = "/v1/events/{id}/clip/boxes", tag = "events", params(("id" = Uuid, Path, description = "The event.")),
+    responses((status = 200, content_type = "application/json", body = Object, description = "the box path"),
+        (status = 404, description = "the event, its clip or the clip's boxes do not exist")))]
+async fn clip_boxes(
+    State(state): State<ApiState>,
+    _caller: Caller<SeesPeople>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = event_id(&id)?;
+    let event = state.read(state.warehouse.event(id)).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
+    let boxes = state
+        .read(state.warehouse.clip_boxes(&event))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no box path for this event's clip (yet)"))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json"),
+            (axum::http::header::CACHE_CONTROL, "private, no-cache"),
+        ],
+        boxes,
+    )
+        .into_response())
 }
 
 /// Tracks per time bucket.

@@ -693,9 +693,22 @@ impl Warehouse {
         query.bind(key.kind).bind(key.capture_s).fetch_optional().await.map_err(query_error("reading an event"))
     }
 
-    /// The clip of `event`'s track: its fragmented MP4 and the capture time of its first frame, ms
-    /// since the epoch. `None` when the track has no clip or it is gone from the store.
+    /// The clip of `event`'s track: its fragmented MP4 and the capture time of its time 0, ms since
+    /// the epoch. `None` when the track has no clip or it is gone from the store.
     pub async fn clip(&self, event: &EventRow) -> Result<Option<(Vec<u8>, i64)>, WarehouseError> {
+        let Some(clip) = self.clip_of(event).await? else { return Ok(None) };
+        Ok(self.objects.read_clip(&clip.clip_key).await?.map(|bytes| (bytes, clip.clip_start_ms)))
+    }
+
+    /// The box path of `event`'s track's clip (`boxes.json`, stored when the clip is complete).
+    pub async fn clip_boxes(&self, event: &EventRow) -> Result<Option<Vec<u8>>, WarehouseError> {
+        let Some(clip) = self.clip_of(event).await? else { return Ok(None) };
+        let key = format!("{}/{}", clip.clip_key, sightline_common::objects::CLIP_BOXES);
+        Ok(self.objects.get(&key).await?)
+    }
+
+    /// Where `event`'s track's clip is, if it has one.
+    async fn clip_of(&self, event: &EventRow) -> Result<Option<ClipRow>, WarehouseError> {
         let first_seen_s = u32::try_from(event.first_seen_ms.div_euclid(1000)).unwrap_or(0);
         let clip: Option<ClipRow> = self
             .client
@@ -708,8 +721,7 @@ impl Warehouse {
             .fetch_optional()
             .await
             .map_err(query_error("finding a track's clip"))?;
-        let Some(clip) = clip else { return Ok(None) };
-        Ok(self.objects.read_clip(&clip.clip_key).await?.map(|bytes| (bytes, clip.clip_start_ms)))
+        Ok(clip)
     }
 
     /// Whether ClickHouse knows time zone `zone` (an unknown zone fails the query that names it).

@@ -199,6 +199,24 @@ async fn listed_people_in_the_video_are_alerted_while_in_view_and_counted_once()
         faces.iter().map(|f| iou(&f.bbox, bbox.x * scale, bbox.y * scale, bbox.width * scale, bbox.height * scale));
     let overlap = overlap.fold(0.0f32, f32::max);
     assert!(overlap > 0.5, "a face where the best shot's box is in the clip at {best_shot_at} ms: {faces:?}, {bbox:?}");
+    // The clip's box path has the track's box in each analysed frame: at the best shot's moment, the
+    // event's box.
+    let (status, path) = call(query, "GET", &format!("/v1/events/{event}/clip/boxes"), ANALYST, None)?;
+    assert_eq!(status, 200, "{path}");
+    let boxes = path["boxes"].as_array().expect("boxes");
+    assert!(boxes.len() as u32 >= best.frame_count * 9 / 10, "{} boxes for {} frames", boxes.len(), best.frame_count);
+    let at_best = boxes
+        .iter()
+        .filter_map(|b| Some((b[0].as_f64()?, [b[1].as_f64()?, b[2].as_f64()?, b[3].as_f64()?, b[4].as_f64()?])))
+        .min_by_key(|(t, _)| (t - best_shot_at as f64).abs() as i64)
+        .expect("a box");
+    let (w, h) = (best.frame_width as f64, best.frame_height as f64);
+    let event_box = [bbox.x as f64 / w, bbox.y as f64 / h, bbox.width as f64 / w, bbox.height as f64 / h];
+    assert!((at_best.0 - best_shot_at as f64).abs() <= 1.0, "a box at the best shot's moment: {at_best:?}");
+    assert!(
+        at_best.1.iter().zip(event_box).all(|(a, b)| (a - b).abs() < 0.01),
+        "the path's box {at_best:?} is the event's {event_box:?}"
+    );
     pipeline.remove().await
 }
 

@@ -185,6 +185,7 @@ async fn every_route_with_every_role() -> anyhow::Result<()> {
         route(query_port, "GET", format!("/v1/events/{nobody}"), Need::People),
         route(query_port, "GET", format!("/v1/events/{nobody}/best-shot"), Need::People),
         route(query_port, "GET", format!("/v1/events/{nobody}/clip"), Need::People),
+        route(query_port, "GET", format!("/v1/events/{nobody}/clip/boxes"), Need::People),
         route(query_port, "GET", "/v1/stats/timeline", Need::Any),
         route(query_port, "GET", "/v1/stats/streams", Need::Any),
         route(query_port, "GET", "/v1/stats/persons", Need::People),

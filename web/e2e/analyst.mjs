@@ -106,7 +106,21 @@ await inBrowser(async ({ context, page, shot, login }) => {
     return video && !video.seeking && video.readyState >= 2;
   });
   await detail.locator(".clip-mark").waitFor();
+  // The box follows him: drawn elsewhere a second and a half earlier, where he was then.
+  await detail.getByText("The box follows the person through the video.").waitFor();
+  const boxLeft = () => page.getByTestId("clip-box").evaluate((box) => box.style.left);
+  const atBestShot = await boxLeft();
   await shot("26-track-clip");
+  await clip.evaluate((video) => {
+    video.currentTime = Math.max(0, video.currentTime - 1.5);
+  });
+  await page.waitForFunction(() => {
+    const video = document.querySelector("video");
+    return video && !video.seeking && video.readyState >= 2;
+  });
+  await page.getByTestId("clip-box").waitFor();
+  const earlier = await boxLeft();
+  expect(earlier !== atBestShot, `the box moved with him (${earlier} then ${atBestShot})`);
   // The filters and the open track are in the address: a reload shows them again, a link opened in
   // another tab shows the same, and Back closes the track, then undoes the person filter.
   const address = page.url();

@@ -12,14 +12,17 @@
 //!
 //! A clip is a folder of the object store, `clips/<day>/<stream>/<track>/` (its key on the wire, in
 //! `DetectionEvent.clip_key`): `init.mp4`, then `00001.m4s`, `00002.m4s`… Concatenated in order they
-//! are one playable file, which is how the query service serves a clip.
+//! are one playable file, which is how the query service serves a clip. When the clip is complete,
+//! `boxes.json` holds the track's box in every analysed frame, so a player draws it over the video.
 
 pub mod fmp4;
 pub mod recorder;
 pub mod ring;
 pub mod upload;
 
-pub use sightline_common::objects::{CLIP_INIT_SEGMENT as INIT_SEGMENT, clip_segment_name as media_segment_name};
+pub use sightline_common::objects::{
+    CLIP_BOXES as BOXES, CLIP_INIT_SEGMENT as INIT_SEGMENT, clip_segment_name as media_segment_name,
+};
 
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::fmp4::{self, VideoConfig};
 use super::ring::Ring;
 use super::upload::{ClipUploads, Piece};
-use super::{ClipSettings, EncodedFrame, INIT_SEGMENT, media_segment_name};
+use super::{BOXES, ClipSettings, EncodedFrame, INIT_SEGMENT, media_segment_name};
+use crate::frame::BoxF;
 use crate::track::TrackReport;
 
 /// A track's clip as the events name it.
@@ -29,6 +30,26 @@ pub struct ClipRef {
 /// How many closed clips are remembered, so a track's later reports still name its clip.
 const CLOSED_REMEMBERED: usize = 4_096;
 
+/// A track's box in one analysed frame: capture time (ms since the epoch) and the box, pixels of
+/// the analysed frame.
+type TimedBox = (i64, BoxF);
+
+/// The boxes a clip's `boxes.json` holds: the track's box in each analysed frame, times on the
+/// clip's timeline (ms from its time 0), boxes as fractions of the frame, so a player draws the
+/// person's box over the video at any size.
+#[derive(Debug, serde::Serialize)]
+struct BoxPath {
+    /// `[t_ms, x, y, width, height]` per analysed frame, oldest first.
+    boxes: Vec<[f32; 5]>,
+}
+
+/// Boxes kept of a live track that has no clip yet (its confirmation and the pre-roll's time), and
+/// of any clip: at 5 analysed fps, over two minutes.
+const MAX_BOXES: usize = 1_000;
+
+/// A track unseen for this long is forgotten by the box paths (its clip, if any, keeps its own).
+const FORGET_TRACK_MS: i64 = 10_000;
+
 /// A stream's ring and open clips.
 #[derive(Debug)]
 pub struct Recorder {
@@ -43,6 +64,10 @@ pub struct Recorder {
     open: HashMap<Uuid, Clip>,
     closed: HashMap<Uuid, ClipRef>,
     closed_order: VecDeque<Uuid>,
+    /// Recent boxes of live tracks without a clip yet.
+    paths: HashMap<Uuid, Vec<TimedBox>>,
+    /// The analysed frames' size.
+    frame_size: (f32, f32),
 }
 
 #[derive(Debug)]
@@ -61,6 +86,8 @@ struct Clip {
     pending: Vec<EncodedFrame>,
     last_dts_ns: Option<i64>,
     last_duration_ns: i64,
+    /// The track's boxes so far.
+    path: Vec<TimedBox>,
 }
 
 /// A frame's duration when nothing better is known (25 fps).
@@ -85,6 +112,8 @@ impl Recorder {
             open: HashMap::new(),
             closed: HashMap::new(),
             closed_order: VecDeque::new(),
+            paths: HashMap::new(),
+            frame_size: (1.0, 1.0),
         }
     }
 
@@ -106,6 +135,26 @@ impl Recorder {
     /// The capture time of pts 0 on the current connection (analysis knows it).
     pub fn set_epoch(&mut self, epoch_ms: Option<i64>) {
         self.epoch_ms = epoch_ms;
+    }
+
+    /// The tracks' boxes in an analysed frame of `width` x `height` captured at `capture_ms`: each
+    /// detection's track (`tracks`, in the detections' order) and box.
+    pub fn observe(&mut self, capture_ms: i64, width: u32, height: u32, tracks: &[Uuid], boxes: &[BoxF]) {
+        if self.config.is_none() {
+            return;
+        }
+        self.frame_size = (width.max(1) as f32, height.max(1) as f32);
+        for (track, bbox) in tracks.iter().zip(boxes) {
+            let path = match self.open.get_mut(track) {
+                Some(clip) => &mut clip.path,
+                None if self.closed.contains_key(track) => continue,
+                None => self.paths.entry(*track).or_default(),
+            };
+            if path.len() < MAX_BOXES {
+                path.push((capture_ms, *bbox));
+            }
+        }
+        self.paths.retain(|_, path| path.last().is_some_and(|(at, _)| capture_ms - at < FORGET_TRACK_MS));
     }
 
     /// A new frame of the stream: kept in the ring and added to every open clip; clips past their
@@ -171,6 +220,7 @@ impl Recorder {
             pending: Vec::new(),
             last_dts_ns: None,
             last_duration_ns: DEFAULT_FRAME_NS,
+            path: self.paths.remove(&report.track_id).unwrap_or_default(),
         };
         let mut pieces = vec![Piece {
             key: format!("{}/{INIT_SEGMENT}", clip.reference.key),
@@ -205,6 +255,23 @@ impl Recorder {
         let Some(mut clip) = self.open.remove(&track) else { return };
         let mut pieces = Vec::new();
         clip.cut(None, &self.stream_id, &mut pieces);
+        let path = BoxPath {
+            boxes: clip
+                .path
+                .iter()
+                .map(|(at, b)| {
+                    let (w, h) = self.frame_size;
+                    [(at - clip.reference.start_ms) as f32, b.x / w, b.y / h, b.width / w, b.height / h]
+                })
+                .collect(),
+        };
+        if let Ok(json) = serde_json::to_vec(&path) {
+            pieces.push(Piece {
+                key: format!("{}/{BOXES}", clip.reference.key),
+                bytes: json,
+                stream_id: self.stream_id.clone(),
+            });
+        }
         // The complete clip's init segment again, now with its length.
         if let (Some(config), Some(last)) = (&self.config, clip.last_dts_ns) {
             let length = last + clip.last_duration_ns - clip.start_dts_ns;

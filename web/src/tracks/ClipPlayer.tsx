@@ -1,10 +1,44 @@
-// A track's clip (docs/media.md): the camera's own video around the track, with the best shot's
-// moment marked on its timeline and the person's box drawn over the picture at that moment.
+// A track's clip (docs/media.md): the camera's own video around the track, with the person's box
+// drawn over the picture as they move (the track's box in each analysed frame) and the best shot's
+// moment marked on its timeline.
 import { useEffect, useRef, useState } from "react";
 import { type EventView } from "../api";
 
-/** How close to the best shot's moment (seconds) its box is drawn. */
+/** How close to the best shot's moment (seconds) its box is drawn when the clip has no box path. */
 const BOX_SHOWN_WITHIN_S = 0.4;
+
+/** How long (ms) a box of the path stays drawn after its frame: a little over two analysed frames. */
+const PATH_BOX_HOLD_MS = 500;
+
+/** The track's box in each analysed frame: [t_ms from the clip's time 0, x, y, width, height]. */
+type PathBox = [number, number, number, number, number];
+
+/** The clip's box path, once the clip is complete (null before, or without one). */
+function useBoxPath(eventId: string): PathBox[] | null {
+  const [path, setPath] = useState<PathBox[] | null>(null);
+  useEffect(() => {
+    let cancelled = false;
+    setPath(null);
+    fetch(`/api/v1/events/${eventId}/clip/boxes`)
+      .then((response) => (response.ok ? (response.json() as Promise<{ boxes: PathBox[] }>) : null))
+      .then((body) => !cancelled && setPath(body?.boxes ?? null))
+      .catch(() => !cancelled && setPath(null));
+    return () => {
+      cancelled = true;
+    };
+  }, [eventId]);
+  return path;
+}
+
+/** The path's box shown at `ms` into the clip: the latest at or before it, if recent enough. */
+function boxAt(path: PathBox[], ms: number): PathBox | null {
+  let found: PathBox | null = null;
+  for (const box of path) {
+    if (box[0] > ms) break;
+    found = box;
+  }
+  return found && ms - found[0] <= PATH_BOX_HOLD_MS ? found : null;
+}
 
 type Clip = { url: string; startMs: number } | { error: string } | null;
 
@@ -38,18 +72,27 @@ function useClip(eventId: string): Clip {
 /** The clip of `event`'s track with its best shot marked; a message when there is none. */
 export function ClipPlayer({ event }: { event: EventView }) {
   const clip = useClip(event.id);
+  const path = useBoxPath(event.id);
   const video = useRef<HTMLVideoElement>(null);
   const [time, setTime] = useState(0);
   const [length, setLength] = useState(0);
   if (clip === null) return <p className="clip-note">Loading the video…</p>;
   if ("error" in clip) return <p className="clip-note">{clip.error}</p>;
   const bestShotS = (event.capture_ms - clip.startMs) / 1000;
-  const boxShown = Math.abs(time - bestShotS) <= BOX_SHOWN_WITHIN_S;
-  const box = {
-    left: `${(100 * event.bbox_x) / event.frame_width}%`,
-    top: `${(100 * event.bbox_y) / event.frame_height}%`,
-    width: `${(100 * event.bbox_w) / event.frame_width}%`,
-    height: `${(100 * event.bbox_h) / event.frame_height}%`,
+  const fromPath = path && boxAt(path, time * 1000);
+  const bestShotBox: PathBox = [
+    0,
+    event.bbox_x / event.frame_width,
+    event.bbox_y / event.frame_height,
+    event.bbox_w / event.frame_width,
+    event.bbox_h / event.frame_height,
+  ];
+  const shown = path ? fromPath : Math.abs(time - bestShotS) <= BOX_SHOWN_WITHIN_S ? bestShotBox : null;
+  const box = shown && {
+    left: `${100 * shown[1]}%`,
+    top: `${100 * shown[2]}%`,
+    width: `${100 * shown[3]}%`,
+    height: `${100 * shown[4]}%`,
   };
   const seekToBestShot = () => {
     if (!video.current) return;
@@ -72,7 +115,7 @@ export function ClipPlayer({ event }: { event: EventView }) {
           onLoadedMetadata={(e) => setLength(Number.isFinite(e.currentTarget.duration) ? e.currentTarget.duration : 0)}
           onDurationChange={(e) => setLength(Number.isFinite(e.currentTarget.duration) ? e.currentTarget.duration : 0)}
         />
-        {boxShown && <div className="clip-box" style={box} data-testid="clip-box" />}
+        {box && <div className="clip-box" style={box} data-testid="clip-box" />}
       </div>
       <div className="clip-timeline" aria-hidden="true">
         {length > 0 && <span className="clip-mark" style={{ left: `${Math.min(100, (100 * bestShotS) / length)}%` }} />}
@@ -81,7 +124,7 @@ export function ClipPlayer({ event }: { event: EventView }) {
         <button type="button" onClick={seekToBestShot}>
           Show the best shot ({bestShotS.toFixed(1)} s)
         </button>{" "}
-        The box marks the person at the best shot's moment.
+        {path ? "The box follows the person through the video." : "The box marks the person at the best shot's moment."}
       </figcaption>
     </figure>
   );
