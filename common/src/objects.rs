@@ -28,7 +28,7 @@ use crate::shutdown::Shutdown;
 /// How long a signed request stays valid: it is sent at once.
 const SIGNED_FOR: Duration = Duration::from_secs(300);
 /// The local stack's development secret (published: it protects nothing; production refuses it).
-const DEVELOPMENT_SECRET: &str = "5c1a6e0b2f4d8c93a7e1b6d0f2c4a8e9b3d7f1a5c9e2b6d0a4f8c3e7b1d5a9f2";
+pub const DEVELOPMENT_SECRET: &str = "5c1a6e0b2f4d8c93a7e1b6d0f2c4a8e9b3d7f1a5c9e2b6d0a4f8c3e7b1d5a9f2";
 
 /// `[objects]`: where images and clips are stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

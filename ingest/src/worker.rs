@@ -274,7 +274,7 @@ impl FrameHandler for Analysis {
         }
         self.last_pts = frame.pts_ms;
         let capture_ms = self.clock.capture_ms(&mut self.epoch_ms, frame.pts_ms, frame.duration_ms, now_ms());
-        if let Some(mut recorder) = self.emitter.recorder.as_ref().and_then(|r| r.lock().ok()) {
+        if let Some(mut recorder) = self.emitter.recorder() {
             recorder.set_epoch(self.epoch_ms);
         }
         let detections = self.detect(&frame.frame);
@@ -291,7 +291,7 @@ impl FrameHandler for Analysis {
             for report in tracker.update(capture_ms, &frame.frame, &detections) {
                 self.emitter.emit(context, &report);
             }
-            if let Some(mut recorder) = self.emitter.recorder.as_ref().and_then(|r| r.lock().ok()) {
+            if let Some(mut recorder) = self.emitter.recorder() {
                 let boxes: Vec<BoxF> = detections.iter().map(|d| d.bbox).collect();
                 recorder.observe(capture_ms, frame.frame.width, frame.frame.height, tracker.assigned(), &boxes);
             }
@@ -323,7 +323,7 @@ impl FrameHandler for Analysis {
         self.epoch_ms = None;
         self.last_pts = i64::MIN;
         finish_tracks(&self.tracks, &self.emitter);
-        if let Some(mut recorder) = self.emitter.recorder.as_ref().and_then(|r| r.lock().ok()) {
+        if let Some(mut recorder) = self.emitter.recorder() {
             recorder.interrupted();
         }
     }
@@ -391,7 +391,7 @@ impl StreamWorker {
         self.source.stop();
         let source = started.elapsed();
         finish_tracks(&self.tracks, &self.emitter);
-        if let Some(mut recorder) = self.emitter.recorder.as_ref().and_then(|r| r.lock().ok()) {
+        if let Some(mut recorder) = self.emitter.recorder() {
             recorder.close_all();
         }
         let ended = started.elapsed() - source;
@@ -415,10 +415,15 @@ impl StreamWorker {
 }
 
 impl Emitter {
+    /// The stream's clip recorder, locked; none when clips are off.
+    fn recorder(&self) -> Option<std::sync::MutexGuard<'_, crate::clip::recorder::Recorder>> {
+        self.recorder.as_ref().and_then(|recorder| recorder.lock().ok())
+    }
+
     /// Produces `report` (its best shot sealed first, or withheld when it cannot be sealed).
     fn emit(&self, context: &StreamContext, report: &crate::track::TrackReport) {
         let mut event = detection_event(context, report, now_ms());
-        if let Some(clip) = self.recorder.as_ref().and_then(|r| r.lock().ok()).and_then(|mut r| r.clip_for(report)) {
+        if let Some(clip) = self.recorder().and_then(|mut recorder| recorder.clip_for(report)) {
             event.clip_key = clip.key;
             event.clip_start_ms = clip.start_ms;
         }

@@ -1,17 +1,28 @@
 """What a team would otherwise write: a Python consumer (confluent-kafka) that decodes the enriched
-events (protobuf), batches them and inserts events, matches, best shots and track states into ClickHouse
-(clickhouse-driver, native protocol: clickhouse-connect cannot talk to 18.16), committing offsets
-after each batch's inserts. Peer of sightline-writer in `make bench-writer`.
+events (protobuf), batches them, stores each batch's best shots in the object store (S3 PUTs signed
+with SigV4 by the standard library, 16 at a time, each image once, under the writer's keys), then
+inserts events, matches, best-shot keys and track states into ClickHouse (clickhouse-driver, native
+protocol: clickhouse-connect cannot talk to 18.16), committing offsets after each batch's inserts:
+the writer's work. Peer of sightline-writer in `make bench-writer`.
 
-Prints `events_per_s=<rate>` measured from the first message to the last insert.
+Prints `events_per_s=<rate>` measured from the first message to the last insert, and `puts_per_s=`,
+the images stored per second over the same time.
 """
 
 import argparse
+import datetime
+import hashlib
+import hmac
+import http.client
+import os
 import pathlib
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from clickhouse_driver import Client
 from confluent_kafka import Consumer
@@ -52,6 +63,63 @@ MATCH_COLUMNS = (
 )
 
 
+class Bucket:
+    """A bucket of an S3-compatible store, path style, requests signed with AWS Signature V4; one
+    keep-alive connection per thread."""
+
+    def __init__(self, endpoint, bucket, region, prefix, access_key, secret):
+        url = urllib.parse.urlsplit(endpoint)
+        self.host, self.https = url.netloc, url.scheme == "https"
+        self.bucket, self.region, self.prefix = bucket, region, prefix
+        self.access_key, self.secret = access_key, secret
+        self.local = threading.local()
+
+    def _connection(self):
+        connection = getattr(self.local, "connection", None)
+        if connection is None:
+            kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+            connection = self.local.connection = kind(self.host, timeout=10)
+        return connection
+
+    def put(self, key, body, content_type):
+        path = f"/{self.bucket}/" + urllib.parse.quote(self.prefix + key, safe="/-_.~")
+        amz_date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        day = amz_date[:8]
+        payload = hashlib.sha256(body).hexdigest()
+        headers = {"host": self.host, "x-amz-content-sha256": payload, "x-amz-date": amz_date}
+        signed = ";".join(sorted(headers))
+        canonical_headers = "".join(f"{name}:{headers[name]}\n" for name in sorted(headers))
+        canonical = "\n".join(["PUT", path, "", canonical_headers, signed, payload])
+        scope = f"{day}/{self.region}/s3/aws4_request"
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+        key_bytes = hmac.new(("AWS4" + self.secret).encode(), day.encode(), hashlib.sha256).digest()
+        for part in (self.region, "s3", "aws4_request"):
+            key_bytes = hmac.new(key_bytes, part.encode(), hashlib.sha256).digest()
+        signature = hmac.new(key_bytes, to_sign.encode(), hashlib.sha256).hexdigest()
+        headers["authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={self.access_key}/{scope}, SignedHeaders={signed}, Signature={signature}"
+        )
+        headers["content-type"] = content_type
+        for _ in range(5):
+            try:
+                connection = self._connection()
+                connection.request("PUT", path, body=body, headers=headers)
+                response = connection.getresponse()
+                answer = response.read()
+                if response.status == 200:
+                    return
+                raise RuntimeError(f"PUT {key}: HTTP {response.status} {answer[:200]!r}")
+            except (http.client.HTTPException, OSError):
+                self.local.connection = None
+        raise RuntimeError(f"PUT {key}: the store did not answer")
+
+
+def best_shot_key(stream_id, track_id, capture_ms):
+    """The writer's key of a best shot (common::objects::best_shot_key)."""
+    day = datetime.datetime.fromtimestamp(capture_ms // 1000, datetime.timezone.utc).strftime("%Y-%m-%d")
+    return f"best-shots/{day}/{urllib.parse.quote(stream_id, safe='-_.')}/{track_id}-{capture_ms}"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--brokers", required=True)
@@ -62,7 +130,17 @@ def main():
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--fetch-wait-max-ms", type=int, default=500)
+    parser.add_argument("--s3-endpoint", required=True)
+    parser.add_argument("--s3-bucket", required=True)
+    parser.add_argument("--s3-region", required=True)
+    parser.add_argument("--s3-prefix", default="")
+    parser.add_argument("--s3-access-key", required=True)
     args = parser.parse_args()
+    bucket = Bucket(args.s3_endpoint, args.s3_bucket, args.s3_region, args.s3_prefix, args.s3_access_key,
+                    os.environ["SIGHTLINE_S3_SECRET_ACCESS_KEY"])
+    uploads = ThreadPoolExecutor(max_workers=16)
+    stored_keys = set()
+    puts = 0
 
     pb = load_messages_module()
     ch = Client("127.0.0.1", port=args.clickhouse_port, database=args.database)
@@ -79,12 +157,19 @@ def main():
     kinds = {1: "face", 2: "body"}
     seen = 0
     started = None
-    events, matches, shots, tracks = [], [], [], []
+    events, matches, shots, tracks, images = [], [], [], [], {}
 
     def flush():
+        nonlocal puts
         if not events:
             return
-        ch.execute("INSERT INTO best_shot_jpegs (event_id, capture_time, stream_id, jpeg) VALUES", shots)
+        # The images first, so no row names an image the store does not hold.
+        for _ in uploads.map(lambda item: bucket.put(item[0], item[1], "image/jpeg"), images.items()):
+            puts += 1
+        stored_keys.update(images)
+        images.clear()
+        ch.execute("INSERT INTO best_shot_jpegs (event_id, capture_time, stream_id, track_id, object_key) VALUES",
+                   shots)
         if matches:
             ch.execute(f"INSERT INTO matches ({MATCH_COLUMNS}) VALUES", matches)
         ch.execute(f"INSERT INTO events ({EVENT_COLUMNS}) VALUES", events)
@@ -119,7 +204,10 @@ def main():
                      m.person_id, m.person_external_id, m.person_display_name, m.similarity, m.rank, m.threshold)
                 )
             if d.HasField("best_shot_jpeg"):
-                shots.append((event_id, capture_time, d.stream_id, d.best_shot_jpeg))
+                key = best_shot_key(d.stream_id, d.track_id, d.capture_time_ms)
+                if key not in stored_keys:
+                    images[key] = d.best_shot_jpeg
+                shots.append((event_id, capture_time, d.stream_id, d.track_id, key))
             # The track's state as of this report, as the writer lands it (see writer/src/rows.rs).
             best = event.track_best_match if event.HasField("track_best_match") else max(
                 event.matches, key=lambda m: m.similarity, default=None)
@@ -153,7 +241,9 @@ def main():
             batch_started = None
     elapsed = time.perf_counter() - started
     consumer.close()
+    uploads.shutdown()
     print(f"events_per_s={seen / elapsed:.1f}")
+    print(f"puts_per_s={puts / elapsed:.1f}")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
 //! 1. **writer**: `sightline_writer::run` in-process, fresh group and database;
 //! 2. **ceiling**: the slower of (a) a bare consume of the topic (no decoding, no inserting) and (b) a raw
 //!    RowBinary insert of the same rows (decoded beforehand, untimed) with the writer's batch size;
-//! 3. **python**: `writer/bench/python_peer.py` (confluent-kafka + clickhouse-driver), fresh group and
-//!    database.
+//! 3. **python**: `writer/bench/python_peer.py` (confluent-kafka + clickhouse-driver, and S3 PUTs of
+//!    each best shot to the same Garage, 16 at a time, before the rows that name them, as the writer
+//!    does), fresh group, database and key prefix; it prints its images stored per second.
 //!
 //! Every rate is events per second from the first message consumed to the last event landed, so group
 //! joins and start-up are not counted. All three consumers use the writer's default
@@ -193,8 +194,12 @@ async fn bench_python(topic: &str, count: u64, run: &str) -> anyhow::Result<f64>
     let venv =
         std::env::var("SIGHTLINE_VENV").context("SIGHTLINE_VENV is not set (run through `make bench-writer`)")?;
     let script = stack::repo_root().join("writer/bench/python_peer.py");
+    let objects = stack::objects(&settings.database);
     let output = tokio::process::Command::new(format!("{venv}/bin/python"))
         .arg(script)
+        .args(["--s3-endpoint", &objects.endpoint, "--s3-bucket", &objects.bucket, "--s3-region", &objects.region])
+        .args(["--s3-prefix", &objects.prefix, "--s3-access-key", &objects.access_key_id])
+        .env("SIGHTLINE_S3_SECRET_ACCESS_KEY", sightline_common::objects::DEVELOPMENT_SECRET)
         .args(["--brokers", &stack::kafka().brokers, "--topic", topic, "--group", &format!("bench-python-{run}")])
         .args(["--clickhouse-port", &std::env::var("SIGHTLINE_CLICKHOUSE_TCP_PORT").unwrap_or_else(|_| "19000".into())])
         .args(["--database", &settings.database, "--count", &count.to_string()])
@@ -213,6 +218,9 @@ async fn bench_python(topic: &str, count: u64, run: &str) -> anyhow::Result<f64>
         .find_map(|l| l.strip_prefix("events_per_s="))
         .and_then(|v| v.trim().parse::<f64>().ok())
         .context("python peer printed no rate")?;
+    if let Some(puts) = stdout.lines().find_map(|l| l.strip_prefix("puts_per_s=")) {
+        println!("  python peer: {} images stored per second", puts.trim());
+    }
     let landed = stack::event_counts(&settings).await?.0;
     anyhow::ensure!(landed == count, "python peer landed {landed} of {count} events");
     Ok(rate)

@@ -127,11 +127,6 @@ impl Recorder {
         }
     }
 
-    /// Whether the stream's video can be clipped (H.264 seen).
-    pub fn has_video(&self) -> bool {
-        self.config.is_some()
-    }
-
     /// The capture time of pts 0 on the current connection (analysis knows it).
     pub fn set_epoch(&mut self, epoch_ms: Option<i64>) {
         self.epoch_ms = epoch_ms;
@@ -295,11 +290,6 @@ impl Recorder {
         for piece in pieces {
             self.uploads.send(piece);
         }
-    }
-
-    /// Clips open now.
-    pub fn open_clips(&self) -> usize {
-        self.open.len()
     }
 }
 
