@@ -60,33 +60,80 @@ pub fn jpeg(image: impl Into<axum::body::Body>, cache_control: &'static str) -> 
     ([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, cache_control)], image.into()).into_response()
 }
 
-/// A video of `bytes` (MP4), whole or the single byte range `range` asks for (`bytes=a-b`, `a-` or
-/// `-n`: 206 with `Content-Range`; outside the video: 416), never cached (a clip may still grow),
-/// with `extra` headers.
-pub fn video(bytes: Vec<u8>, range: Option<&str>, extra: &[(&'static str, String)]) -> Result<Response, ApiError> {
+/// The part of a video a request asks for: whole, or the single byte range of its `Range` header
+/// (`bytes=a-b`, `a-` or `-n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoPart {
+    /// First byte.
+    pub first: u64,
+    /// Last byte (inclusive).
+    pub last: u64,
+    /// The video's length.
+    pub total: u64,
+    /// Asked for as a range (answered 206).
+    ranged: bool,
+}
+
+impl VideoPart {
+    /// The part of a video of `total` bytes that `range` (the `Range` header, if any) asks for;
+    /// `Err` when the range is outside the video.
+    pub fn of(range: Option<&str>, total: u64) -> Result<Self, RangeNotSatisfiable> {
+        let Some(range) = range else {
+            return Ok(Self { first: 0, last: total.saturating_sub(1), total, ranged: false });
+        };
+        match byte_range(range, total) {
+            Some((first, last)) => Ok(Self { first, last, total, ranged: true }),
+            None => Err(RangeNotSatisfiable { total }),
+        }
+    }
+
+    /// Its length, bytes.
+    pub fn len(&self) -> u64 {
+        if self.total == 0 { 0 } else { self.last - self.first + 1 }
+    }
+
+    /// Whether it has no bytes (the video is empty).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A range outside a video of `total` bytes: answered 416 with `Content-Range: bytes */total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeNotSatisfiable {
+    /// The video's length.
+    pub total: u64,
+}
+
+impl IntoResponse for RangeNotSatisfiable {
+    fn into_response(self) -> Response {
+        use axum::http::{HeaderValue, header};
+        let total = self.total;
+        let mut refused =
+            ApiError(StatusCode::RANGE_NOT_SATISFIABLE, format!("the range is outside the {total} bytes"))
+                .into_response();
+        if let Ok(value) = HeaderValue::from_str(&format!("bytes */{total}")) {
+            refused.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
+        refused
+    }
+}
+
+/// A video answer (MP4): `body` is `part`'s bytes (200, or 206 with `Content-Range`), or nothing for
+/// a HEAD request (`body` is `None`: the headers alone, with the length the part has). Never cached
+/// (a clip may still grow); `extra` headers added.
+pub fn video(part: VideoPart, body: Option<Vec<u8>>, extra: &[(&'static str, String)]) -> Response {
     use axum::http::{HeaderValue, header};
-    let total = bytes.len();
-    let (status, body, content_range) = match range.map(|r| byte_range(r, total)) {
-        None => (StatusCode::OK, bytes, None),
-        Some(Some((start, end))) => {
-            (StatusCode::PARTIAL_CONTENT, bytes[start..=end].to_vec(), Some(format!("bytes {start}-{end}/{total}")))
-        }
-        Some(None) => {
-            let mut refused =
-                ApiError(StatusCode::RANGE_NOT_SATISFIABLE, format!("the range is outside the {total} bytes"))
-                    .into_response();
-            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{total}")) {
-                refused.headers_mut().insert(header::CONTENT_RANGE, value);
-            }
-            return Ok(refused);
-        }
-    };
-    let mut response = (status, body).into_response();
+    let status = if part.ranged { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
+    let mut response = (status, body.unwrap_or_default()).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(part.len()));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Some(value) = content_range.and_then(|v| HeaderValue::from_str(&v).ok()) {
+    if part.ranged
+        && let Ok(value) = HeaderValue::from_str(&format!("bytes {}-{}/{}", part.first, part.last, part.total))
+    {
         headers.insert(header::CONTENT_RANGE, value);
     }
     for (name, value) in extra {
@@ -94,19 +141,19 @@ pub fn video(bytes: Vec<u8>, range: Option<&str>, extra: &[(&'static str, String
             headers.insert(*name, value);
         }
     }
-    Ok(response)
+    response
 }
 
 /// The first and last byte (inclusive) of a `Range: bytes=…` header over `total` bytes; `None` when
 /// it names none of them. Only the first range of a list is served.
-fn byte_range(header: &str, total: usize) -> Option<(usize, usize)> {
+fn byte_range(header: &str, total: u64) -> Option<(u64, u64)> {
     let spec = header.trim().strip_prefix("bytes=")?.split(',').next()?.trim();
     let (start, end) = spec.split_once('-')?;
     let last = total.checked_sub(1)?;
     let (start, end) = match (start.trim(), end.trim()) {
-        ("", suffix) => (total.saturating_sub(suffix.parse::<usize>().ok().filter(|&n| n > 0)?), last),
+        ("", suffix) => (total.saturating_sub(suffix.parse::<u64>().ok().filter(|&n| n > 0)?), last),
         (start, "") => (start.parse().ok()?, last),
-        (start, end) => (start.parse().ok()?, end.parse::<usize>().ok()?.min(last)),
+        (start, end) => (start.parse().ok()?, end.parse::<u64>().ok()?.min(last)),
     };
     (start <= end && start <= last).then_some((start, end))
 }
@@ -375,6 +422,19 @@ mod tests {
         assert_eq!(byte_range("bytes=20-10", 100), None);
         assert_eq!(byte_range("items=0-1", 100), None);
         assert_eq!(byte_range("bytes=0-", 0), None);
+    }
+
+    #[test]
+    fn a_video_part_is_the_whole_or_the_range_asked_for() {
+        let whole = VideoPart::of(None, 100).unwrap();
+        assert_eq!((whole.first, whole.last, whole.len(), whole.ranged), (0, 99, 100, false));
+        let part = VideoPart::of(Some("bytes=10-19"), 100).unwrap();
+        assert_eq!((part.first, part.last, part.len(), part.ranged), (10, 19, 10, true));
+        assert_eq!(VideoPart::of(Some("bytes=100-"), 100), Err(RangeNotSatisfiable { total: 100 }));
+        let refused = RangeNotSatisfiable { total: 100 }.into_response();
+        assert_eq!(refused.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(refused.headers()["content-range"], "bytes */100");
+        assert!(VideoPart::of(None, 0).unwrap().is_empty());
     }
 
     #[test]

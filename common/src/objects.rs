@@ -237,29 +237,65 @@ impl ObjectStore {
     /// media segments in order. `None` when the folder holds no init segment (no clip, or gone).
     /// A clip still being written reads as far as it is stored.
     pub async fn read_clip(&self, folder: &str) -> Result<Option<Vec<u8>>, ObjectError> {
+        let Some(layout) = self.clip_layout(folder).await? else { return Ok(None) };
+        match layout.len().checked_sub(1) {
+            Some(last) => self.read_clip_range(&layout, 0, last).await,
+            None => Ok(Some(Vec::new())),
+        }
+    }
+
+    /// Where the pieces of the clip in `folder` are in its fragmented MP4, from one listing (no
+    /// object is read). `None` when the folder holds no init segment.
+    pub async fn clip_layout(&self, folder: &str) -> Result<Option<ClipLayout>, ObjectError> {
         let folder = folder.trim_end_matches('/');
-        let mut segments = self.list(&format!("{folder}/")).await?;
+        let listed = self.list_under(&format!("{folder}/"), None).await?.0;
         let init = format!("{folder}/{CLIP_INIT_SEGMENT}");
-        if !segments.contains(&init) {
+        let Some(init_size) = listed.iter().find(|(key, _)| key == &init).map(|(_, size)| *size) else {
             return Ok(None);
-        }
-        segments.retain(|key| key.ends_with(".m4s"));
+        };
+        let mut segments: Vec<(String, u64)> = listed.into_iter().filter(|(key, _)| key.ends_with(".m4s")).collect();
         segments.sort();
-        let mut clip = Vec::new();
-        for key in std::iter::once(&init).chain(&segments) {
-            match self.get(key).await? {
-                Some(bytes) => clip.extend_from_slice(&bytes),
-                // Init gone: the clip was deleted meanwhile. A segment gone: the rest cannot follow.
-                None if key == &init => return Ok(None),
-                None => break,
-            }
+        // A gap (a segment not stored yet, or lost): the ones after it cannot follow.
+        let expected = (1..).map(|sequence| format!("{folder}/{}", clip_segment_name(sequence)));
+        let segments = segments.into_iter().zip(expected).take_while(|((key, _), expected)| key == expected);
+        let mut pieces = vec![(init, 0, init_size)];
+        let mut offset = init_size;
+        for ((key, size), _) in segments {
+            pieces.push((key, offset, size));
+            offset += size;
         }
-        Ok(Some(clip))
+        Ok(Some(ClipLayout { pieces }))
+    }
+
+    /// Bytes `first..=last` of the clip laid out as `layout`, reading only the pieces they cover.
+    /// `None` when a piece is gone or changed since it was listed (the clip was deleted, or its
+    /// init segment stored again when it was completed): list it again.
+    pub async fn read_clip_range(
+        &self,
+        layout: &ClipLayout,
+        first: u64,
+        last: u64,
+    ) -> Result<Option<Vec<u8>>, ObjectError> {
+        let mut bytes = Vec::with_capacity(usize::try_from(last.saturating_sub(first) + 1).unwrap_or(0));
+        for (key, offset, size) in &layout.pieces {
+            let end = offset + size;
+            if end <= first || *offset > last {
+                continue;
+            }
+            let piece = match self.get(key).await? {
+                Some(piece) if piece.len() as u64 == *size => piece,
+                _ => return Ok(None),
+            };
+            let from = first.saturating_sub(*offset) as usize;
+            let to = (last.min(end - 1) - offset) as usize;
+            bytes.extend_from_slice(&piece[from..=to]);
+        }
+        Ok(Some(bytes))
     }
 
     /// Every key that starts with `prefix`, in the store's order.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectError> {
-        Ok(self.list_under(prefix, None).await?.0)
+        Ok(self.list_under(prefix, None).await?.0.into_iter().map(|(key, _)| key).collect())
     }
 
     /// The folders right under `prefix` (which ends with `/`): each `prefix<name>/`, in the store's
@@ -268,13 +304,13 @@ impl ObjectStore {
         Ok(self.list_under(prefix, Some("/")).await?.1)
     }
 
-    /// The keys under `prefix` and, with a `delimiter`, the common prefixes (folders) too; both
-    /// without the settings' prefix.
+    /// The keys under `prefix` with their sizes and, with a `delimiter`, the common prefixes
+    /// (folders) too; both without the settings' prefix.
     async fn list_under(
         &self,
         prefix: &str,
         delimiter: Option<&str>,
-    ) -> Result<(Vec<String>, Vec<String>), ObjectError> {
+    ) -> Result<(Vec<(String, u64)>, Vec<String>), ObjectError> {
         let stored_prefix = self.stored(prefix);
         let (mut keys, mut folders) = (Vec::new(), Vec::new());
         let mut token: Option<String> = None;
@@ -310,7 +346,7 @@ impl ObjectStore {
                 .await?;
             // Listings come URL-encoded (`encoding-type=url`): keys are given back as stored.
             for object in page.contents {
-                keys.push(self.unstored(&object.key)?);
+                keys.push((self.unstored(&object.key)?, object.size));
             }
             for folder in page.common_prefixes {
                 folders.push(self.unstored(&folder.prefix)?);
@@ -503,6 +539,25 @@ pub const CLIP_INIT_SEGMENT: &str = "init.mp4";
 /// (`{"boxes": [[t_ms, x, y, width, height], …]}`, times from the clip's time 0, boxes as fractions
 /// of the frame), stored when the clip is complete.
 pub const CLIP_BOXES: &str = "boxes.json";
+
+/// Where each piece of a stored clip sits in its fragmented MP4 ([`ObjectStore::clip_layout`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClipLayout {
+    /// Each piece's key, first byte and size: the init segment, then the media segments in order.
+    pieces: Vec<(String, u64, u64)>,
+}
+
+impl ClipLayout {
+    /// The clip's length, bytes.
+    pub fn len(&self) -> u64 {
+        self.pieces.last().map_or(0, |(_, offset, size)| offset + size)
+    }
+
+    /// Whether the clip has no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// Name of a clip's media segment `sequence` (from 1) in its folder: `00001.m4s`…, so that the names
 /// sort in the segments' order.

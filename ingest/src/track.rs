@@ -171,6 +171,15 @@ impl Track {
         const BETA: f32 = 0.3;
         let dt = (now_ms - self.last_update_ms).max(1) as f32;
         let predicted = self.predicted(now_ms);
+        if predicted.iou(&bbox) < self.bbox.iou(&bbox) {
+            // Found nearer its last box than its prediction: the velocity was wrong (see
+            // `Tracker::update`), so the track starts again from the sighting, at rest.
+            self.bbox = bbox;
+            self.velocity = [0.0; 4];
+            self.last_update_ms = now_ms;
+            self.hits += 1;
+            return;
+        }
         let centre = |b: &BoxF| [b.x + b.width / 2.0, b.y + b.height / 2.0, b.width, b.height];
         let (p, m) = (centre(&predicted), centre(&bbox));
         let mut state = [0.0f32; 4];
@@ -262,13 +271,16 @@ impl Tracker {
     /// Feeds the detections of the frame taken at `now_ms`; returns the reports due (ended tracks and
     /// periodic updates).
     pub fn update(&mut self, now_ms: i64, frame: &RgbFrame, detections: &[Detection]) -> Vec<TrackReport> {
-        // Greedy association, best IoU first, within each kind.
+        // Greedy association, best IoU first, within each kind. A detection is compared with the
+        // track's predicted box and with its last one: the velocity of a young track is mostly the
+        // detector's jitter, and carried over a pause (missed detections, or no frame analysed
+        // while the machine was busy) it moves the prediction off a person who stood still.
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (t, track) in self.tracks.iter().enumerate() {
             let predicted = track.predicted(now_ms);
             for (d, detection) in detections.iter().enumerate() {
                 if detection.kind == track.kind {
-                    let iou = predicted.iou(&detection.bbox);
+                    let iou = predicted.iou(&detection.bbox).max(track.bbox.iou(&detection.bbox));
                     if iou >= self.settings.iou_threshold {
                         pairs.push((iou, t, d));
                     }
@@ -531,6 +543,30 @@ mod tests {
             reports.iter().map(|r| r.frame_count).collect::<Vec<_>>()
         );
         assert_eq!(reports[0].frame_count, 25);
+    }
+
+    #[test]
+    fn a_pause_in_analysis_after_a_jittery_start_does_not_split_a_track() {
+        // A face standing still, found with a detector's usual jitter in its first frames (40 ms
+        // apart), then no frame analysed for 630 ms (the machine was busy), then found again where
+        // it stood. The jitter's velocity, carried over 630 ms, moves the prediction off the face.
+        let frame = textured_frame(640, 480);
+        let mut tracker = Tracker::new(end_only(), "cam");
+        let mut reports = Vec::new();
+        let jitter = [(0.0, 0.0, 60.0), (7.0, -4.0, 66.0), (13.0, -7.0, 72.0), (17.0, -9.0, 76.0)];
+        for (step, (dx, dy, size)) in jitter.into_iter().enumerate() {
+            reports.extend(tracker.update(step as i64 * 40, &frame, &[face(300.0 + dx, 200.0 + dy, size, 0.9)]));
+        }
+        for step in 0..10 {
+            let t = 750 + step * 40;
+            reports.extend(tracker.update(t, &frame, &[face(304.0, 196.0, 66.0, 0.9)]));
+        }
+        reports.extend(tracker.finish());
+        assert_eq!(
+            reports.iter().map(|r| (r.first_seen_ms, r.frame_count)).collect::<Vec<_>>(),
+            vec![(0, 14)],
+            "one track over the pause"
+        );
     }
 
     #[test]

@@ -292,8 +292,8 @@ impl FrameHandler for Analysis {
                 self.emitter.emit(context, &report);
             }
             if let Some(mut recorder) = self.emitter.recorder() {
-                let boxes: Vec<BoxF> = detections.iter().map(|d| d.bbox).collect();
-                recorder.observe(capture_ms, frame.frame.width, frame.frame.height, tracker.assigned(), &boxes);
+                let boxes = detections.iter().map(|d| d.bbox);
+                recorder.observe(capture_ms, frame.frame.width, frame.frame.height, tracker.assigned(), boxes);
             }
             // The boxes' tracks, copied only for a frame that becomes a snapshot.
             if snapshot_due { tracker.assigned().to_vec() } else { Vec::new() }

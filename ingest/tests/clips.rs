@@ -65,7 +65,7 @@ async fn a_tracks_clip_is_the_sources_own_video_around_it() {
                 // The track's box in this analysed frame (320 x 180), moving right 10 px a frame.
                 let x = (frame.pts_ms - first_ms) as f32 / 20.0;
                 let bbox = BoxF { x, y: 18.0, width: 32.0, height: 36.0 };
-                recorder.observe(frame.pts_ms, 320, 180, &[track], &[bbox]);
+                recorder.observe(frame.pts_ms, 320, 180, &[track], [bbox]);
             }
             let mut reported = reported.lock().unwrap();
             if frame.pts_ms >= first_ms && reported.is_empty() {

@@ -394,18 +394,41 @@ async fn clip(
     State(state): State<ApiState>,
     caller: Caller<SeesPeople>,
     Path(id): Path<String>,
+    method: axum::http::Method,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
+    use sightline_common::api::{VideoPart, video};
     let id = event_id(&id)?;
     let event = state.read(state.warehouse.event(id)).await?.ok_or_else(|| ApiError::not_found("no such event"))?;
-    let (video, start_ms) = state
-        .read(state.warehouse.clip(&event))
-        .await?
-        .ok_or_else(|| ApiError::not_found("no clip for this event's track"))?;
-    trail::record_view(&state.pool, &caller.principal, crate::SERVICE, "video.clip", id.to_string()).await?;
+    let no_clip = || ApiError::not_found("no clip for this event's track");
+    let (folder, start_ms) = state.read(state.warehouse.clip(&event)).await?.ok_or_else(no_clip)?;
     let range = headers.get(axum::http::header::RANGE).and_then(|v| v.to_str().ok());
-    sightline_common::api::video(video, range, &[("x-clip-start-ms", start_ms.to_string())])
+    let extra = [("x-clip-start-ms", start_ms.to_string())];
+    // Listed again when a piece changed under the read (the clip was completed meanwhile).
+    for _ in 0..CLIP_READ_ATTEMPTS {
+        let layout = state.read(state.warehouse.clip_layout(&folder)).await?.ok_or_else(no_clip)?;
+        let part = match VideoPart::of(range, layout.len()) {
+            Ok(part) => part,
+            Err(refused) => return Ok(refused.into_response()),
+        };
+        if method == axum::http::Method::HEAD {
+            return Ok(video(part, None, &extra));
+        }
+        let Some(bytes) = state.read(state.warehouse.clip_bytes(&layout, part.first, part.last)).await? else {
+            continue;
+        };
+        // A viewing starts at the clip's first byte; the ranges a player asks for next are the same
+        // viewing.
+        if part.first == 0 {
+            trail::record_view(&state.pool, &caller.principal, crate::SERVICE, "video.clip", id.to_string()).await?;
+        }
+        return Ok(video(part, Some(bytes), &extra));
+    }
+    Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "the clip changed while it was read: ask again".into()))
 }
+
+/// Reads of a clip that is being completed: one more after its init segment was stored again.
+const CLIP_READ_ATTEMPTS: usize = 3;
 
 /// The track's box in every analysed frame of its clip (analysts and up), for drawing it over the
 /// video: `{"boxes": [[t_ms, x, y, width, height], ...]}`, times from the clip's time 0, boxes as

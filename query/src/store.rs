@@ -7,7 +7,7 @@ use clickhouse::Client;
 use clickhouse::query::Query;
 use serde::{Deserialize, Serialize};
 use sightline_common::keys::KeyRing;
-use sightline_common::objects::ObjectStore;
+use sightline_common::objects::{ClipLayout, ObjectStore};
 use sightline_common::sealing::open_stored_best_shot;
 use sightline_common::warehouse::{ClickHouseSettings, WarehouseError, query_error};
 use sightline_schemas::queries;
@@ -693,11 +693,26 @@ impl Warehouse {
         query.bind(key.kind).bind(key.capture_s).fetch_optional().await.map_err(query_error("reading an event"))
     }
 
-    /// The clip of `event`'s track: its fragmented MP4 and the capture time of its time 0, ms since
-    /// the epoch. `None` when the track has no clip or it is gone from the store.
-    pub async fn clip(&self, event: &EventRow) -> Result<Option<(Vec<u8>, i64)>, WarehouseError> {
-        let Some(clip) = self.clip_of(event).await? else { return Ok(None) };
-        Ok(self.objects.read_clip(&clip.clip_key).await?.map(|bytes| (bytes, clip.clip_start_ms)))
+    /// The clip of `event`'s track: its folder in the object store and the capture time of its time
+    /// 0, ms since the epoch. `None` when the track has no clip.
+    pub async fn clip(&self, event: &EventRow) -> Result<Option<(String, i64)>, WarehouseError> {
+        Ok(self.clip_of(event).await?.map(|clip| (clip.clip_key, clip.clip_start_ms)))
+    }
+
+    /// Where the pieces of the clip in `folder` are (one listing); `None` when it is gone.
+    pub async fn clip_layout(&self, folder: &str) -> Result<Option<ClipLayout>, WarehouseError> {
+        Ok(self.objects.clip_layout(folder).await?)
+    }
+
+    /// Bytes `first..=last` of a clip laid out as `layout`, from the pieces they cover; `None` when
+    /// the clip changed since it was listed.
+    pub async fn clip_bytes(
+        &self,
+        layout: &ClipLayout,
+        first: u64,
+        last: u64,
+    ) -> Result<Option<Vec<u8>>, WarehouseError> {
+        Ok(self.objects.read_clip_range(layout, first, last).await?)
     }
 
     /// The box path of `event`'s track's clip (`boxes.json`, stored when the clip is complete).

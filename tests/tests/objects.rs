@@ -8,7 +8,9 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use sightline_common::config::Deployment;
-use sightline_common::objects::{MediaKind, ObjectError, ObjectStore, ObjectStoreSettings, media_key};
+use sightline_common::objects::{
+    CLIP_INIT_SEGMENT, MediaKind, ObjectError, ObjectStore, ObjectStoreSettings, clip_segment_name, media_key,
+};
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce};
 use sightline_testkit::stack::{self, Isolation, ServiceProcess, event_counts, eventually};
 use std::time::{Duration, Instant};
@@ -125,6 +127,41 @@ async fn keys_live_under_the_prefix_and_expire_by_day() -> anyhow::Result<()> {
     assert_eq!(prefixed.get(&old).await?, None);
     assert!(prefixed.get(&recent).await?.is_some() && prefixed.get(&clip).await?.is_some());
     assert_eq!(prefixed.delete_prefix("").await?, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_clip_is_read_by_ranges_from_the_pieces_they_cover() -> anyhow::Result<()> {
+    let database = format!("test_objects_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let store = stack::object_store(&database)?;
+    let folder = media_key(MediaKind::Clip, sightline_common::clock::now_ms(), "cam-1", "track-1");
+    // An init segment and three media segments, each byte telling its piece.
+    let pieces = [(CLIP_INIT_SEGMENT.to_owned(), vec![0u8; 30])]
+        .into_iter()
+        .chain((1..=3).map(|n| (clip_segment_name(n), vec![n as u8; 100])))
+        .collect::<Vec<_>>();
+    for (name, bytes) in &pieces {
+        store.put(&format!("{folder}/{name}"), bytes.clone(), "video/mp4").await?;
+    }
+    let whole: Vec<u8> = pieces.iter().flat_map(|(_, bytes)| bytes.clone()).collect();
+    let layout = store.clip_layout(&folder).await?.expect("a clip");
+    assert_eq!(layout.len(), 330);
+    assert_eq!(store.read_clip(&folder).await?, Some(whole.clone()));
+    for (first, last) in [(0, 29), (25, 140), (130, 329), (200, 200)] {
+        let part = store.read_clip_range(&layout, first, last).await?;
+        assert_eq!(part.as_deref(), Some(&whole[first as usize..=last as usize]), "bytes {first}-{last}");
+    }
+    // Only the pieces a range covers are read: with the first segment gone, the third is still read.
+    store.delete(&format!("{folder}/{}", clip_segment_name(1))).await?;
+    assert_eq!(store.read_clip_range(&layout, 250, 329).await?, Some(vec![3; 80]));
+    assert_eq!(store.read_clip_range(&layout, 0, 100).await?, None, "a piece gone since the listing");
+    // After a gap, the later segments cannot follow: the clip is its init segment alone.
+    assert_eq!(store.clip_layout(&folder).await?.map(|l| l.len()), Some(30));
+    // The init segment stored again (the clip completed, with its length): read again after listing.
+    store.put(&format!("{folder}/{CLIP_INIT_SEGMENT}"), vec![0; 40], "video/mp4").await?;
+    assert_eq!(store.read_clip_range(&layout, 0, 10).await?, None, "the init segment changed since the listing");
+    assert_eq!(store.delete_prefix("").await?, 3);
+    assert_eq!(store.clip_layout(&folder).await?, None);
     Ok(())
 }
 

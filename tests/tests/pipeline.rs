@@ -18,7 +18,7 @@ use sightline_schemas::v1::{DetectionEvent, ObjectKind};
 use sightline_testkit::alerts::subscribe_live;
 use sightline_testkit::mail::mails_to;
 use sightline_testkit::pipeline::{ANALYST, HOOK, PipelineOptions, VideoPipeline, call};
-use sightline_testkit::stack::{self, eventually, http_exchange};
+use sightline_testkit::stack::{self, eventually, http_exchange, http_exchange_with};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -172,6 +172,19 @@ async fn listed_people_in_the_video_are_alerted_while_in_view_and_counted_once()
     assert_eq!(clip.header("content-type"), Some("video/mp4"));
     let start_ms: i64 = clip.header("x-clip-start-ms").unwrap_or_default().parse()?;
     assert_eq!(start_ms, best.clip_start_ms);
+    // A HEAD says its length and start without the video; a range is the same bytes as the whole's.
+    let clip_path = format!("/v1/events/{event}/clip");
+    let head = http_exchange(query, "HEAD", &clip_path, Some(ANALYST), "", &[])?;
+    let length = clip.body.len().to_string();
+    assert_eq!((head.status, head.header("content-length"), head.body.len()), (200, Some(length.as_str()), 0));
+    assert_eq!(head.header("x-clip-start-ms"), clip.header("x-clip-start-ms"));
+    let (from, to) = (clip.body.len() / 3, clip.body.len() * 2 / 3);
+    let bearer = format!("Bearer {ANALYST}");
+    let range = format!("bytes={from}-{to}");
+    let part = http_exchange_with(query, "GET", &clip_path, &[("Authorization", &bearer), ("Range", &range)], "", &[])?;
+    assert_eq!(part.status, 206);
+    assert_eq!(part.header("content-range"), Some(format!("bytes {from}-{to}/{length}").as_str()));
+    assert!(part.body == clip.body[from..=to], "the range's bytes are the whole clip's");
     let path = std::env::temp_dir().join(format!("{}-clip.mp4", pipeline.iso.group));
     std::fs::write(&path, &clip.body)?;
     let best_shot_at = best.capture_time_ms - start_ms;

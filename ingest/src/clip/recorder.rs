@@ -134,7 +134,14 @@ impl Recorder {
 
     /// The tracks' boxes in an analysed frame of `width` x `height` captured at `capture_ms`: each
     /// detection's track (`tracks`, in the detections' order) and box.
-    pub fn observe(&mut self, capture_ms: i64, width: u32, height: u32, tracks: &[Uuid], boxes: &[BoxF]) {
+    pub fn observe(
+        &mut self,
+        capture_ms: i64,
+        width: u32,
+        height: u32,
+        tracks: &[Uuid],
+        boxes: impl IntoIterator<Item = BoxF>,
+    ) {
         if self.config.is_none() {
             return;
         }
@@ -146,7 +153,7 @@ impl Recorder {
                 None => self.paths.entry(*track).or_default(),
             };
             if path.len() < MAX_BOXES {
-                path.push((capture_ms, *bbox));
+                path.push((capture_ms, bbox));
             }
         }
         self.paths.retain(|_, path| path.last().is_some_and(|(at, _)| capture_ms - at < FORGET_TRACK_MS));
@@ -217,11 +224,7 @@ impl Recorder {
             last_duration_ns: DEFAULT_FRAME_NS,
             path: self.paths.remove(&report.track_id).unwrap_or_default(),
         };
-        let mut pieces = vec![Piece {
-            key: format!("{}/{INIT_SEGMENT}", clip.reference.key),
-            bytes: fmp4::init_segment(config, None),
-            stream_id: self.stream_id.clone(),
-        }];
+        let mut pieces = vec![self.piece(&clip.reference.key, INIT_SEGMENT, fmp4::init_segment(config, None))];
         for frame in &frames {
             clip.feed(frame, &self.settings, &self.stream_id, &mut pieces);
         }
@@ -261,20 +264,12 @@ impl Recorder {
                 .collect(),
         };
         if let Ok(json) = serde_json::to_vec(&path) {
-            pieces.push(Piece {
-                key: format!("{}/{BOXES}", clip.reference.key),
-                bytes: json,
-                stream_id: self.stream_id.clone(),
-            });
+            pieces.push(self.piece(&clip.reference.key, BOXES, json));
         }
         // The complete clip's init segment again, now with its length.
         if let (Some(config), Some(last)) = (&self.config, clip.last_dts_ns) {
             let length = last + clip.last_duration_ns - clip.start_dts_ns;
-            pieces.push(Piece {
-                key: format!("{}/{INIT_SEGMENT}", clip.reference.key),
-                bytes: fmp4::init_segment(config, Some(length)),
-                stream_id: self.stream_id.clone(),
-            });
+            pieces.push(self.piece(&clip.reference.key, INIT_SEGMENT, fmp4::init_segment(config, Some(length))));
         }
         self.send(pieces);
         self.closed.insert(track, clip.reference);
@@ -284,6 +279,11 @@ impl Recorder {
                 self.closed.remove(&old);
             }
         }
+    }
+
+    /// The object `name` of the clip in `folder`.
+    fn piece(&self, folder: &str, name: &str, bytes: Vec<u8>) -> Piece {
+        Piece { key: format!("{folder}/{name}"), bytes, stream_id: self.stream_id.clone() }
     }
 
     fn send(&self, pieces: Vec<Piece>) {
