@@ -19,7 +19,7 @@ help:
 	@echo "make test          bring the stack up and run every test on the real servers"
 	@echo "make bench-writer  writer throughput against a bare consume/insert ceiling and a Python peer"
 	@echo "make bench-ingest  ingest frames/s (decode, detect, track, emit) against raw ONNX Runtime"
-	@echo "make bench-media   clips' CPU cost against analysis alone, time to a playable clip, bytes per camera-hour"
+	@echo "make bench-media   clips' and live views' CPU cost against analysis alone, time to a playable clip, bytes per camera-hour"
 	@echo "make bench-match   watchlist search against FAISS, descriptor extraction against raw ONNX Runtime"
 	@echo "make bench-alert   frame where a watchlisted face appears to webhook received, early reports against track end"
 	@echo "make bench-query   every analyst endpoint at 1M and 10M generated tracks, through the service and straight in ClickHouse"

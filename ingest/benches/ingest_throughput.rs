@@ -170,6 +170,7 @@ fn ingest_run(
             board: Default::default(),
             stream: uuid::Uuid::nil(),
             blur_faces_for_viewers: false,
+            live: sightline_ingest::live::LiveViews::default().start(uuid::Uuid::nil()),
         }),
         // Sealing's cost is measured by `make bench-privacy`.
         sealer: None,

@@ -10,6 +10,10 @@
 //!   stored, polled every 20 ms).
 //! - `clip_bytes_per_camera_hour=`: the clips' bytes stored per hour of this busy video (people in
 //!   view all the time, faces and bodies each with their clip), beside the video's own bitrate.
+//! - `live_overhead=`: the same path's CPU time while one person watches the stream's live view
+//!   (every analysed frame rendered as a JPEG and made a part of the view) against unwatched (a
+//!   snapshot a second, as in production), in the same alternating rounds; and the view's bitrate
+//!   per viewer (`live_kbit_per_viewer=`).
 //!
 //! Environment: `SIGHTLINE_MODELS_DIR` (required), the stack's (`infra/stack env`), `BENCH_SECONDS`
 //! (video length, default 24), `BENCH_ROUNDS` (default 3).
@@ -25,7 +29,9 @@ use sightline_ingest::detect::{
     self, FaceDetector, FaceDetectorSettings, ModelFiles, PersonDetector, PersonDetectorSettings,
 };
 use sightline_ingest::events::StreamContext;
+use sightline_ingest::live::{FacesShown, LiveViews};
 use sightline_ingest::metrics::IngestMetrics;
+use sightline_ingest::snapshot::SnapshotSlot;
 use sightline_ingest::source::{Phase, SourceSpec};
 use sightline_ingest::testmedia::{STANDARD_VIDEO, VideoSpec, encode, repeated_cast, standard_cast};
 use sightline_ingest::worker::{MediaClock, Models, StreamWorker, WorkerSettings};
@@ -68,14 +74,15 @@ fn topic(runtime: &tokio::runtime::Runtime) -> anyhow::Result<String> {
     Ok(topic)
 }
 
-/// One stream over `url` (a file, or RTSP when `live`), with clips when `clips` is given: the worker
-/// and, with clips, the uploader to finish after it.
+/// One stream over `url` (a file, or RTSP when `live`), with clips when `clips` is given and its
+/// snapshots and live view in `live` (as in production) when given.
 fn start(
     files: &ModelFiles,
     url: &str,
     topic: String,
     clips: Option<&Clips>,
     metrics: &IngestMetrics,
+    live: Option<&LiveViews>,
 ) -> anyhow::Result<StreamWorker> {
     let stream_metrics = metrics.stream("bench");
     let recorder = clips.map(|clips| clips.recorder("bench", &stream_metrics));
@@ -94,33 +101,74 @@ fn start(
         roi: None,
         metrics: stream_metrics,
         clock: MediaClock::for_source(url, None),
-        snapshot: None,
+        snapshot: live.map(|views| SnapshotSlot {
+            board: Default::default(),
+            stream: BENCH_STREAM,
+            blur_faces_for_viewers: false,
+            live: views.start(BENCH_STREAM),
+        }),
         sealer: None,
         recorder,
     };
     StreamWorker::start(settings, models(files)?)
 }
 
-/// One file run: the CPU time it took, from start to every clip piece stored.
+/// The bench's stream, for its live view.
+const BENCH_STREAM: uuid::Uuid = uuid::Uuid::nil();
+
+/// What a file run has besides analysis (and a snapshot a second, as in production).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// Nothing more.
+    Plain,
+    /// Clips, stored in Garage.
+    Clips,
+    /// One viewer of the live view.
+    Watched,
+}
+
+/// What a file run took and gave.
+struct RunCost {
+    /// CPU time, from start to every clip piece stored.
+    cpu: Duration,
+    /// Clip bytes stored.
+    clip_bytes: u64,
+    /// Bytes of the live view sent to its viewer.
+    live_bytes: u64,
+}
+
+/// One file run of `run`.
 fn file_run(
     runtime: &tokio::runtime::Runtime,
     files: &ModelFiles,
     video: &Path,
-    with_clips: bool,
+    run: Run,
     prefix: &str,
-) -> anyhow::Result<(Duration, u64)> {
+) -> anyhow::Result<RunCost> {
     let metrics = IngestMetrics::unregistered();
     let topic = topic(runtime)?;
     let store = stack::object_store(prefix)?;
     let _guard = runtime.enter();
-    let (clips, uploader) = if with_clips {
+    let (clips, uploader) = if run == Run::Clips {
         let (uploads, uploader) = ClipUploads::start(store, ClipSettings::default().max_queued_bytes, metrics.clone());
         (Some(Clips { settings: ClipSettings::default(), uploads }), Some(uploader))
     } else {
         (None, None)
     };
+    let views = LiveViews::default();
     let before = cpu_time();
-    let worker = start(files, &video.display().to_string(), topic, clips.as_ref(), &metrics)?;
+    let worker = start(files, &video.display().to_string(), topic, clips.as_ref(), &metrics, Some(&views))?;
+    // The viewer takes every part as the API would send it.
+    let viewer = (run == Run::Watched).then(|| views.watch_local(BENCH_STREAM, FacesShown::Whole)).flatten();
+    let watching = viewer.map(|mut viewer| {
+        runtime.spawn(async move {
+            let mut bytes = 0;
+            while let Some(frame) = viewer.next().await {
+                bytes += frame.part().len() as u64;
+            }
+            bytes
+        })
+    });
     drop(clips);
     while !matches!(worker.status().phase, Phase::Finished | Phase::Failed) {
         std::thread::sleep(Duration::from_millis(5));
@@ -130,7 +178,11 @@ fn file_run(
     if let Some(uploader) = uploader {
         runtime.block_on(uploader.finish(Duration::from_secs(60)));
     }
-    Ok((cpu_time() - before, metrics.clip_bytes_of("bench")))
+    let live_bytes = match watching {
+        Some(task) => runtime.block_on(task)?,
+        None => 0,
+    };
+    Ok(RunCost { cpu: cpu_time() - before, clip_bytes: metrics.clip_bytes_of("bench"), live_bytes })
 }
 
 /// Over RTSP in real time: ms from each track's first report to its clip being playable.
@@ -144,7 +196,7 @@ fn ready_latencies(runtime: &tokio::runtime::Runtime, files: &ModelFiles, video:
     let (uploads, uploader) =
         ClipUploads::start(store.clone(), ClipSettings::default().max_queued_bytes, metrics.clone());
     let clips = Clips { settings: ClipSettings::default(), uploads };
-    let worker = start(files, &rtsp.url, topic.clone(), Some(&clips), &metrics)?;
+    let worker = start(files, &rtsp.url, topic.clone(), Some(&clips), &metrics, None)?;
     drop(clips);
     let latencies = runtime.block_on(async {
         let mut config = stack::kafka().client_config();
@@ -214,25 +266,39 @@ fn main() -> anyhow::Result<()> {
         duration_ms as f64 / 1000.0,
         video_bytes * 8.0 / (duration_ms as f64 / 1000.0) / 1e6
     );
-    let (mut overheads, mut clip_bytes) = (Vec::new(), Vec::new());
+    let (mut overheads, mut clip_bytes, mut live_overheads, mut live_bytes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
         let prefix = format!("bench_media_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-        let (plain, _) = file_run(&runtime, &files, &video, false, &prefix)?;
-        let (clipped, bytes) = file_run(&runtime, &files, &video, true, &prefix)?;
-        ensure!(bytes > 0, "no clip was stored");
-        let overhead = clipped.as_secs_f64() / plain.as_secs_f64() - 1.0;
+        let plain = file_run(&runtime, &files, &video, Run::Plain, &prefix)?.cpu.as_secs_f64();
+        let clipped = file_run(&runtime, &files, &video, Run::Clips, &prefix)?;
+        let watched = file_run(&runtime, &files, &video, Run::Watched, &prefix)?;
+        ensure!(clipped.clip_bytes > 0, "no clip was stored");
+        ensure!(watched.live_bytes > 0, "the live view showed nothing");
+        let overhead = clipped.cpu.as_secs_f64() / plain - 1.0;
+        let live_overhead = watched.cpu.as_secs_f64() / plain - 1.0;
         println!(
-            "round {round}: cpu_s_without_clips={:.2} cpu_s_with_clips={:.2} overhead={:.1}% clip_bytes={bytes}",
-            plain.as_secs_f64(),
-            clipped.as_secs_f64(),
-            overhead * 100.0
+            "round {round}: cpu_s_plain={plain:.2} cpu_s_with_clips={:.2} cpu_s_watched={:.2} clip_overhead={:.1}% \
+             live_overhead={:.1}% clip_bytes={} live_bytes={}",
+            clipped.cpu.as_secs_f64(),
+            watched.cpu.as_secs_f64(),
+            overhead * 100.0,
+            live_overhead * 100.0,
+            clipped.clip_bytes,
+            watched.live_bytes,
         );
         overheads.push(overhead * 100.0);
-        clip_bytes.push(bytes as f64);
+        live_overheads.push(live_overhead * 100.0);
+        clip_bytes.push(clipped.clip_bytes as f64);
+        live_bytes.push(watched.live_bytes as f64);
         runtime.block_on(stack::object_store(&prefix)?.delete_prefix(""))?;
     }
     println!("clip_overhead={:.1}%", median(&overheads));
     println!("spread: clip_overhead % {}", summary(&overheads));
+    println!("live_overhead={:.1}%", median(&live_overheads));
+    println!("spread: live_overhead % {}", summary(&live_overheads));
+    // The file's frames are analysed at 5 a second of its own time: the view sends that many.
+    println!("live_kbit_per_viewer={:.0}", median(&live_bytes) * 8.0 / (duration_ms as f64 / 1000.0) / 1000.0);
     let per_hour = median(&clip_bytes) / hours;
     println!(
         "clip_bytes_per_camera_hour={:.0} ({:.2} GB; the video itself: {:.2} GB/h, clips_vs_video={:.2})",

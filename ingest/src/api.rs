@@ -40,6 +40,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::live::{FacesShown, LiveFrame, LiveViews, PartReader};
 use crate::snapshot::SnapshotBoard;
 use crate::source::{Phase, StreamStatus};
 
@@ -350,6 +351,8 @@ pub struct ApiState {
     pub statuses: StatusBoard,
     /// The streams' last analysed frames.
     pub snapshots: SnapshotBoard,
+    /// The streams' live views.
+    pub live: LiveViews,
     /// Which source URLs streams may have.
     pub sources: SourcePolicy,
 }
@@ -373,6 +376,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(restart))
         .routes(routes!(snapshot))
         .routes(routes!(frame))
+        .routes(routes!(live))
 }
 
 /// The API's OpenAPI document (`GET /openapi.json`, kept in `schemas/openapi/ingest.json`).
@@ -756,16 +760,6 @@ struct FrameQuery {
     faces: Option<FacesShown>,
 }
 
-/// How faces are shown on a frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-enum FacesShown {
-    /// As the camera saw them.
-    Whole,
-    /// Every detected face and head pixelated.
-    Blurred,
-}
-
 /// The stream's last analysed frame, JPEG, with its detections drawn.
 ///
 /// Renewed every second while the stream runs; the capture time is in `X-Capture-Ms`. 404 while
@@ -802,6 +796,140 @@ async fn frame(
 ) -> Result<axum::response::Response, ApiError> {
     let faces = query.map_err(ApiError::invalid_query)?.0.faces;
     latest_frame(&state, caller, &id, faces, &headers, Representation::Json).await
+}
+
+/// How a live view is asked for.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct LiveQuery {
+    /// As for the frame: `blurred` or `whole` (the default for analysts and up).
+    #[param(inline)]
+    faces: Option<FacesShown>,
+    /// Most frames a second sent (1-30; default: every analysed frame). A wall of many cameras asks
+    /// for fewer.
+    fps: Option<u32>,
+}
+
+/// The stream's live view: its analysed frames as they are analysed, with their detections drawn,
+/// as `multipart/x-mixed-replace` (MJPEG: an `<img>` plays it). Each part is a JPEG with its capture
+/// time in `X-Capture-Ms` and, in `X-Frame` (JSON), its size and boxes with their tracks, for
+/// naming identified people on it. The view lasts while the stream runs here (it ends when the
+/// stream stops or moves to another instance: ask again); 404 while the stream has no analysed
+/// frame, as for the frame. Who sees faces: as for the snapshot;
+/// a look with faces whole is audited. However many watch, the camera has one connection, the
+/// stream's; an instance that does not run the stream relays it once for all its viewers.
+#[utoipa::path(get, path = "/v1/streams/{id}/live", tag = "streams", params(("id" = Uuid, Path, description = "The stream."), LiveQuery),
+    responses((status = 200, content_type = "multipart/x-mixed-replace", body = Vec<u8>, description = "the analysed frames, one JPEG part each"),
+        (status = 404, description = "no such stream, or it is not running")))]
+async fn live(
+    State(state): State<ApiState>,
+    caller: Result<Caller<AnyRole>, ApiError>,
+    Path(id): Path<String>,
+    query: Result<axum::extract::Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
+    let query = query.map_err(ApiError::invalid_query)?.0;
+    let fps = query.fps.unwrap_or(MAX_LIVE_FPS);
+    if !(1..=MAX_LIVE_FPS).contains(&fps) {
+        return Err(ApiError::bad_request(format!("fps must be 1-{MAX_LIVE_FPS}, not {fps}")));
+    }
+    let id = parse_id(&id)?;
+    let (user, faces) = frame_viewer(&state, caller, id, query.faces, &headers).await?;
+    // A stream that has not read a frame yet (or cannot: a camera not answering) has no view.
+    let analysed = state.snapshots.read().is_ok_and(|snapshots| snapshots.contains_key(&id));
+    let viewer = match state.live.watch_local(id, faces).filter(|_| analysed) {
+        Some(viewer) => viewer,
+        // Peers relay only what they run: a ticket's request is never relayed further.
+        None if user.is_none() => return Err(no_frame(&state.pool, id).await),
+        None => {
+            let owner = leases(&state.pool, Some(id)).await?.remove(&id).filter(|l| l.instance != state.instance);
+            let Some(owner) = owner else { return Err(no_frame(&state.pool, id).await) };
+            let relaying = state.clone();
+            state
+                .live
+                .relayed(id, faces, move |sender| {
+                    tokio::spawn(relay(relaying, owner, id, faces, sender));
+                })
+                .ok_or_else(|| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "the live views are unavailable".into()))?
+        }
+    };
+    if let Some(user) = user
+        && faces == FacesShown::Whole
+    {
+        audit::record_view(&state.pool, &user, "ingest", "video.live", id.to_string()).await?;
+    }
+    let gap = std::time::Duration::from_secs(1) / fps;
+    let parts = futures::stream::unfold((viewer, None::<tokio::time::Instant>), move |(mut viewer, sent)| async move {
+        if let Some(sent) = sent {
+            tokio::time::sleep_until(sent + gap).await;
+        }
+        let frame = viewer.next().await?;
+        Some((Ok::<_, std::convert::Infallible>(frame.part()), (viewer, Some(tokio::time::Instant::now()))))
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, crate::live::CONTENT_TYPE),
+            (header::CACHE_CONTROL, "no-store"),
+            // nginx passes each part on as it comes.
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        axum::body::Body::from_stream(parts),
+    )
+        .into_response())
+}
+
+/// Most frames a second of a live view (the most a stream is analysed at).
+const MAX_LIVE_FPS: u32 = 30;
+
+/// The instance's one relay of stream `id` (copy `faces`) from `owner`, which runs it: reads the
+/// owner's live view (asked with a single-use ticket) and passes its frames to this instance's
+/// viewers, until the last of them leaves or the owner's view ends.
+async fn relay(
+    state: ApiState,
+    owner: Lease,
+    id: Uuid,
+    faces: FacesShown,
+    sender: tokio::sync::watch::Sender<Option<LiveFrame>>,
+) {
+    use futures::StreamExt as _;
+    let relayed = async {
+        let ticket = sightline_common::auth::service_ticket(&state.pool, id, PEER_TICKET_SECONDS)
+            .await
+            .map_err(|e| format!("no ticket: {e}"))?;
+        let uri = format!("{}/v1/streams/{id}/live?faces={}", owner.api_url.trim_end_matches('/'), faces.as_str());
+        let request = axum::http::Request::get(uri)
+            .header(PEER_TICKET_HEADER, ticket)
+            .body(axum::body::Body::empty())
+            .map_err(|e| e.to_string())?;
+        let answer = tokio::time::timeout(PEER_TIMEOUT, state.peers.request(request))
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let multipart =
+            answer.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"multipart/"));
+        if answer.status() != StatusCode::OK || !multipart {
+            return Err(format!("answered {} with {:?}", answer.status(), answer.headers().get(header::CONTENT_TYPE)));
+        }
+        let mut body = axum::body::Body::new(answer.into_body()).into_data_stream();
+        let mut reader = PartReader::default();
+        loop {
+            let chunk = tokio::select! {
+                chunk = body.next() => chunk,
+                () = sender.closed() => return Ok(()),
+            };
+            let Some(chunk) = chunk else { return Ok(()) };
+            reader.push(&chunk.map_err(|e| format!("reading the view: {e}"))?);
+            while let Some(frame) = reader.next_frame()? {
+                sender.send_replace(Some(frame));
+            }
+        }
+    };
+    if let Err(why) = relayed.await {
+        tracing::warn!(stream = %id, owner = %owner.instance, %why, "relaying a live view from the stream's owner failed");
+    }
+    state.live.relay_ended(id, faces, &sender);
 }
 
 /// A stream's last analysed frame with its boxes (`GET /v1/streams/{id}/frame`).
@@ -867,29 +995,7 @@ async fn latest_frame(
     representation: Representation,
 ) -> Result<axum::response::Response, ApiError> {
     let id = parse_id(id)?;
-    // Another instance asking for a frame of a stream this one runs shows a ticket of its own for
-    // this stream (it checked its caller and asks for the copy the caller may see); anyone else is a
-    // user who sees faces whole if their role sees people, else blurred if the stream allows it.
-    let (user, faces) = match headers.get(PEER_TICKET_HEADER) {
-        Some(ticket) => {
-            let ticket = ticket.to_str().unwrap_or_default();
-            if !sightline_common::auth::redeem_service_ticket(&state.pool, ticket, id).await? {
-                return Err(ApiError(StatusCode::UNAUTHORIZED, "unknown, used or expired peer ticket".into()));
-            }
-            (None, faces.unwrap_or(FacesShown::Whole))
-        }
-        None => {
-            let caller = caller?;
-            let faces = match caller.role.can_see_people() {
-                true => faces.unwrap_or(FacesShown::Whole),
-                false => FacesShown::Blurred,
-            };
-            if faces == FacesShown::Blurred {
-                shows_blurred_frames(&state.pool, id).await?;
-            }
-            (Some(caller.principal), faces)
-        }
-    };
+    let (user, faces) = frame_viewer(state, caller, id, faces, headers).await?;
     let snapshot = state.snapshots.read().ok().and_then(|s| s.get(&id).cloned());
     // A user asking for a stream another instance runs gets that instance's frame.
     let owner = match (&snapshot, &user) {
@@ -907,19 +1013,7 @@ async fn latest_frame(
             Representation::Json => frame_json(&FrameView::new(&snapshot, &jpeg, faces == FacesShown::Blurred)),
         },
         (None, Some(owner)) => from_owner(state, &owner, id, faces, representation).await?,
-        (Some(None), _) | (None, None) => {
-            let exists =
-                sqlx::query("SELECT 1 FROM streams WHERE id = $1").bind(id).fetch_optional(&state.pool).await?;
-            return Err(ApiError::not_found(match exists {
-                Some(_) => {
-                    format!(
-                        "stream {id} has no analysed frame yet (it is not running, has not read a frame, \
-                         or is a file that finished on another instance: restart it to see it again)"
-                    )
-                }
-                None => format!("no stream {id}"),
-            }));
-        }
+        (Some(None), _) | (None, None) => return Err(no_frame(&state.pool, id).await),
     };
     // A user's look at a camera's frame with faces whole is recorded once per stream in the audit
     // window, by the instance the user asked; a peer serving it for that instance records nothing.
@@ -930,6 +1024,52 @@ async fn latest_frame(
         audit::record_view(&state.pool, &user, "ingest", "image.snapshot", id.to_string()).await?;
     }
     Ok(response)
+}
+
+/// Who asks for frames of stream `id`, and which copy they get. Another instance asking for a
+/// stream this one runs shows a ticket of its own for this stream (it checked its caller and asks
+/// for the copy the caller may see): no user. Anyone else is a user who sees faces whole if their
+/// role sees people, else blurred if the stream allows it.
+async fn frame_viewer(
+    state: &ApiState,
+    caller: Result<Caller<AnyRole>, ApiError>,
+    id: Uuid,
+    faces: Option<FacesShown>,
+    headers: &axum::http::HeaderMap,
+) -> Result<(Option<sightline_common::auth::Principal>, FacesShown), ApiError> {
+    match headers.get(PEER_TICKET_HEADER) {
+        Some(ticket) => {
+            let ticket = ticket.to_str().unwrap_or_default();
+            if !sightline_common::auth::redeem_service_ticket(&state.pool, ticket, id).await? {
+                return Err(ApiError(StatusCode::UNAUTHORIZED, "unknown, used or expired peer ticket".into()));
+            }
+            Ok((None, faces.unwrap_or(FacesShown::Whole)))
+        }
+        None => {
+            let caller = caller?;
+            let faces = match caller.role.can_see_people() {
+                true => faces.unwrap_or(FacesShown::Whole),
+                false => FacesShown::Blurred,
+            };
+            if faces == FacesShown::Blurred {
+                shows_blurred_frames(&state.pool, id).await?;
+            }
+            Ok((Some(caller.principal), faces))
+        }
+    }
+}
+
+/// 404 for stream `id`, which has no frame here: why.
+async fn no_frame(pool: &PgPool, id: Uuid) -> ApiError {
+    let exists = sqlx::query("SELECT 1 FROM streams WHERE id = $1").bind(id).fetch_optional(pool).await;
+    match exists {
+        Err(error) => error.into(),
+        Ok(Some(_)) => ApiError::not_found(format!(
+            "stream {id} has no analysed frame yet (it is not running, has not read a frame, \
+             or is a file that finished on another instance: restart it to see it again)"
+        )),
+        Ok(None) => ApiError::not_found(format!("no stream {id}")),
+    }
 }
 
 /// Passes when stream `id` shows its frames to viewers with faces blurred; 403 when it does not,

@@ -15,6 +15,7 @@
 //! - [`worker`]: one stream's loop: source, detectors, region of interest, tracker, events produced
 //!   to Kafka; a live connection that drops ends its open tracks at once;
 //! - [`snapshot`]: the last analysed frame of each stream with its detections drawn, for operators;
+//! - [`live`]: each stream's analysed frames as they come, to whoever watches (MJPEG);
 //! - [`metrics`]: Prometheus metrics per stream;
 //! - [`testmedia`]: test videos of people (cut from real photos) moving at known times, with ground
 //!   truth;
@@ -32,6 +33,7 @@ pub mod background;
 pub mod clip;
 pub mod events;
 pub mod health;
+pub mod live;
 pub mod metrics;
 pub mod ownership;
 pub mod sealing;

@@ -42,6 +42,8 @@ pub struct IngestMetrics {
     clip_bytes: Family<StreamLabel, Counter>,
     clip_pieces_dropped: Family<StreamLabel, Counter>,
     clip_queue_bytes: Gauge,
+    live_viewers: Gauge,
+    live_relays: Gauge,
 }
 
 impl IngestMetrics {
@@ -79,6 +81,16 @@ impl IngestMetrics {
             metrics.clip_pieces_dropped.clone(),
         );
         r.register("clip_queue_bytes", "Clip bytes waiting for the object store", metrics.clip_queue_bytes.clone());
+        r.register(
+            "live_viewers",
+            "Live views this instance serves (another instance's relay counts as one)",
+            metrics.live_viewers.clone(),
+        );
+        r.register(
+            "live_relays",
+            "Live views of streams other instances run, relayed here once for all their viewers",
+            metrics.live_relays.clone(),
+        );
         metrics
     }
 
@@ -99,7 +111,14 @@ impl IngestMetrics {
             clip_bytes: Family::default(),
             clip_pieces_dropped: Family::default(),
             clip_queue_bytes: Gauge::default(),
+            live_viewers: Gauge::default(),
+            live_relays: Gauge::default(),
         }
+    }
+
+    /// The instance's live views, counted in these metrics.
+    pub fn live_views(&self) -> crate::live::LiveViews {
+        crate::live::LiveViews::counted(self.live_viewers.clone(), self.live_relays.clone())
     }
 
     /// The handles one stream's worker updates.

@@ -66,7 +66,7 @@ pub struct SnapshotBox {
 pub type SnapshotBoard = Arc<RwLock<HashMap<Uuid, Snapshot>>>;
 
 /// Where one stream's worker puts its snapshots.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SnapshotSlot {
     /// The service's board.
     pub board: SnapshotBoard,
@@ -74,11 +74,20 @@ pub struct SnapshotSlot {
     pub stream: Uuid,
     /// Whether a blurred copy of each snapshot is rendered for viewers.
     pub blur_faces_for_viewers: bool,
+    /// The stream's live view: while someone watches, every analysed frame is rendered for it.
+    pub live: crate::live::LiveSender,
 }
 
 impl SnapshotSlot {
-    /// Replaces the stream's snapshot.
+    /// Whether a snapshot is due for a frame analysed now, the last one rendered `since` ago (none:
+    /// never): every [`SNAPSHOT_INTERVAL`], and every frame while the live view is watched.
+    pub fn due(&self, since: Option<Duration>) -> bool {
+        self.live.watched() || since.is_none_or(|since| since >= SNAPSHOT_INTERVAL)
+    }
+
+    /// Replaces the stream's snapshot, and shows it to the live view's viewers.
     pub fn put(&self, snapshot: Snapshot) {
+        self.live.send(&snapshot);
         if let Ok(mut board) = self.board.write() {
             board.insert(self.stream, snapshot);
         }

@@ -59,6 +59,8 @@ pub struct SupervisorSettings {
     pub metrics: IngestMetrics,
     /// Where the workers' snapshots go (the API serves them).
     pub snapshots: SnapshotBoard,
+    /// The streams' live views (the API serves them).
+    pub live: crate::live::LiveViews,
     /// The service's readiness: blocked (condition `delivery`) while a stream's detections are not
     /// reaching Kafka.
     pub readiness: Readiness,
@@ -131,6 +133,7 @@ fn start_worker(settings: &SupervisorSettings, stream: &Stream) -> anyhow::Resul
             board: settings.snapshots.clone(),
             stream: stream.id,
             blur_faces_for_viewers: stream.blur_faces_for_viewers,
+            live: settings.live.start(stream.id),
         }),
         sealer: settings.sealer.clone(),
         recorder,

@@ -23,7 +23,7 @@ use crate::events::{StreamContext, detection_event};
 use crate::frame::{BoxF, RgbFrame};
 use crate::metrics::StreamMetrics;
 use crate::sealing::ImageSealer;
-use crate::snapshot::{SNAPSHOT_INTERVAL, SnapshotSlot};
+use crate::snapshot::SnapshotSlot;
 use crate::source::{FrameHandler, FrameSource, SharedRecorder, SourceFrame, SourceSpec, StreamStatus};
 use crate::track::{Detection, Kind, Tracker, TrackerSettings};
 
@@ -283,7 +283,7 @@ impl FrameHandler for Analysis {
         self.metrics.faces.inc_by(faces);
         self.metrics.bodies.inc_by(detections.len() as u64 - faces);
         let snapshot_due =
-            self.snapshot.is_some() && self.last_snapshot.is_none_or(|at| at.elapsed() >= SNAPSHOT_INTERVAL);
+            self.snapshot.as_ref().is_some_and(|slot| slot.due(self.last_snapshot.map(|at| at.elapsed())));
         let tracks = {
             let Ok(mut guard) = self.tracks.lock() else { return };
             let (tracker, context) = &mut *guard;

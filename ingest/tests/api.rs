@@ -55,6 +55,7 @@ async fn streams_api_end_to_end() -> anyhow::Result<()> {
         pool: database.pool.clone(),
         statuses: StatusBoard::default(),
         snapshots: snapshots.clone(),
+        live: Default::default(),
         sources: Default::default(),
     };
     let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

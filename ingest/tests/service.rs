@@ -226,12 +226,13 @@ fn metric(exposition: &str, series: &str) -> Option<f64> {
     exposition.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
 }
 
-/// Starts `sightline-ingest` as instance `name` on `database`, its API on `port`.
+/// Starts `sightline-ingest` as instance `name` on `database`, its API on `port`, its metrics on
+/// `metrics_port`.
 fn start_instance(
     name: &str,
     database: &sightline_testkit::stack::TestDatabase,
     topic: &str,
-    port: u16,
+    (port, metrics_port): (u16, u16),
 ) -> std::io::Result<std::process::Child> {
     Command::new(env!("CARGO_BIN_EXE_sightline-ingest"))
         .env("SIGHTLINE_INGEST__POSTGRES_URL", &database.url)
@@ -239,7 +240,7 @@ fn start_instance(
         .env("SIGHTLINE_INGEST__KAFKA__BROKERS", kafka().brokers)
         .env("SIGHTLINE_INGEST__MODELS_DIR", models_dir())
         .env("SIGHTLINE_INGEST__HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("SIGHTLINE_INGEST__METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("SIGHTLINE_INGEST__METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
         .env("SIGHTLINE_INGEST__SOURCES__ALLOW_LOCAL_FILES", "true")
         .env("SIGHTLINE_INGEST__OWNERSHIP__INSTANCE", name)
         .stdout(Stdio::null())
@@ -328,6 +329,16 @@ fn owners(port: u16) -> std::collections::BTreeMap<String, (String, String)> {
         .collect()
 }
 
+/// Waits up to 30 s for an instance to listen on `port`.
+async fn until_listening(port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "an instance did not listen on {port}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 /// Waits up to `timeout` for `done` to hold of the owners instance `port` shows.
 async fn until_owners(
     port: u16,
@@ -359,17 +370,9 @@ async fn instances_share_the_streams_and_take_over_a_stopped_ones() -> anyhow::R
         &[TopicSpec { name: topic.clone(), partitions: 1, replication: 1, retention_ms: -1 }],
     )
     .await?;
-    let listening = |port: u16| async move {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            anyhow::ensure!(Instant::now() < deadline, "an instance did not listen");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Ok(())
-    };
     let (port_a, port_b) = (free_port(), free_port());
-    let mut a = start_instance("ingest-a", &database, &topic, port_a)?;
-    listening(port_a).await?;
+    let mut a = start_instance("ingest-a", &database, &topic, (port_a, free_port()))?;
+    until_listening(port_a).await?;
 
     // Four streams: the video file, and three cameras nobody answers for (they keep reconnecting).
     let mut streams = vec![
@@ -395,8 +398,8 @@ async fn instances_share_the_streams_and_take_over_a_stopped_ones() -> anyhow::R
     // B joins: A gives back what is beyond its share and B takes it. Two each; either instance's API
     // shows every stream with its owner and the state its owner runs it in (not "pending": the other
     // instance wrote it).
-    let mut b = start_instance("ingest-b", &database, &topic, port_b)?;
-    listening(port_b).await?;
+    let mut b = start_instance("ingest-b", &database, &topic, (port_b, free_port()))?;
+    until_listening(port_b).await?;
     let shared = until_owners(port_a, Duration::from_secs(40), "two streams each, all running", |seen| {
         let of = |name: &str| seen.values().filter(|(owner, _)| owner == name).count();
         of("ingest-a") == 2
@@ -486,5 +489,156 @@ async fn instances_share_the_streams_and_take_over_a_stopped_ones() -> anyhow::R
     .await?;
     a.kill()?;
     a.wait()?;
+    database.remove().await
+}
+
+/// A live view of stream `id` asked of the instance on `port` with `token`: its answer's parts.
+struct LiveView {
+    status: u16,
+    body: axum::body::BodyDataStream,
+    reader: sightline_ingest::live::PartReader,
+}
+
+impl LiveView {
+    async fn open(port: u16, id: &str, token: &str) -> anyhow::Result<Self> {
+        let request = axum::http::Request::get(format!("http://127.0.0.1:{port}/v1/streams/{id}/live"))
+            .header("Authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())?;
+        let answer = sightline_ingest::api::peer_client().request(request).await?;
+        let status = answer.status().as_u16();
+        if status == 200 {
+            assert_eq!(answer.headers()["content-type"], sightline_ingest::live::CONTENT_TYPE);
+        }
+        let body = axum::body::Body::new(answer.into_body()).into_data_stream();
+        Ok(Self { status, body, reader: Default::default() })
+    }
+
+    /// The next `n` frames, within 20 s.
+    async fn frames(&mut self, n: usize) -> anyhow::Result<Vec<sightline_ingest::live::LiveFrame>> {
+        use futures::StreamExt as _;
+        let mut frames = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while frames.len() < n {
+            if let Some(frame) = self.reader.next_frame().map_err(anyhow::Error::msg)? {
+                frames.push(frame);
+                continue;
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
+                .await
+                .map_err(|_| anyhow::anyhow!("{} of {n} frames in 20 s", frames.len()))?
+                .ok_or_else(|| anyhow::anyhow!("the live view ended after {} frames", frames.len()))??;
+            self.reader.push(&chunk);
+        }
+        Ok(frames)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_view_shows_many_viewers_the_analysed_frames_over_one_camera_connection() -> anyhow::Result<()> {
+    // A camera playing 30 s of people, and two instances sharing the streams.
+    let (video, _) = sightline_testkit::pipeline::long_test_video(30)?;
+    let mut camera = sightline_testkit::pipeline::RtspVideo::serve(&video)?;
+    let plays = camera.plays();
+    let database = fresh_database("test_live", &[("ops-secret", "operator"), ("viewer-secret", "viewer")]).await?;
+    let topic = format!("test.{}.detections", database.name);
+    sightline_common::kafka::ensure_topics(
+        &kafka(),
+        &[TopicSpec { name: topic.clone(), partitions: 1, replication: 1, retention_ms: -1 }],
+    )
+    .await?;
+    let ports = [(free_port(), free_port()), (free_port(), free_port())];
+    let mut instances = Vec::new();
+    for (name, ports) in ["ingest-a", "ingest-b"].into_iter().zip(ports) {
+        instances.push(start_instance(name, &database, &topic, ports)?);
+        until_listening(ports.0).await?;
+    }
+    let stream = json!({"name": "door", "source_url": camera.url, "analysis_fps": 5});
+    let port_a = ports[0].0;
+    let (status, created) = tokio::task::spawn_blocking(move || {
+        request(port_a, "POST", "/v1/streams", Some("ops-secret"), Some(&stream.to_string()))
+    })
+    .await?;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("an id").to_owned();
+    let seen = until_owners(port_a, Duration::from_secs(30), "the camera runs", |seen| {
+        seen.get("door").is_some_and(|(owner, phase)| !owner.is_empty() && phase == "running")
+    })
+    .await?;
+    let owner = if seen["door"].0 == "ingest-a" { 0 } else { 1 };
+    let ((owner_port, owner_metrics), (other_port, other_metrics)) = (ports[owner], ports[1 - owner]);
+
+    // Two people watch on the instance running the camera, two on the other one.
+    let mut views = Vec::new();
+    for port in [owner_port, owner_port, other_port, other_port] {
+        let view = LiveView::open(port, &id, "ops-secret").await?;
+        assert_eq!(view.status, 200);
+        views.push(view);
+    }
+    let mut seen_by = Vec::new();
+    for view in &mut views {
+        seen_by.push(view.frames(3).await?);
+    }
+    // The owner serves its two viewers and the other instance's one relay; the camera has one
+    // connection, the stream's own.
+    let gauge = |port: u16, series: &'static str| async move {
+        let exposition = tokio::task::spawn_blocking(move || {
+            sightline_testkit::stack::http_exchange(port, "GET", "/metrics", None, "", b"")
+        })
+        .await??;
+        Ok::<_, anyhow::Error>(metric(&String::from_utf8_lossy(&exposition.body), series))
+    };
+    assert_eq!(gauge(owner_metrics, "sightline_ingest_live_viewers").await?, Some(3.0));
+    assert_eq!(gauge(other_metrics, "sightline_ingest_live_viewers").await?, Some(2.0));
+    assert_eq!(gauge(other_metrics, "sightline_ingest_live_relays").await?, Some(1.0));
+    for (view, seen) in views.iter_mut().zip(&mut seen_by) {
+        seen.extend(view.frames(7).await?);
+    }
+    assert_eq!(plays.lock().map(|p| p.len()).unwrap_or_default(), 1, "one connection to the camera");
+
+    // Every viewer sees the analysed frames in order, each a JPEG with its boxes, at the analysis
+    // rate (5 a second), not the snapshots' one a second; the other instance's viewers see the
+    // very frames the owner analysed.
+    let owner_times: BTreeSet<i64> = seen_by[..2].iter().flatten().map(|f| f.facts.capture_ms).collect();
+    for (n, frames) in seen_by.iter().enumerate() {
+        let times: Vec<i64> = frames.iter().map(|f| f.facts.capture_ms).collect();
+        assert!(times.windows(2).all(|w| w[0] < w[1]), "viewer {n}: frames in order: {times:?}");
+        assert!(
+            frames.iter().all(|f| f.jpeg.starts_with(&[0xFF, 0xD8]) && f.facts.width > 0 && !f.facts.faces_blurred)
+        );
+        let mut gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        gaps.sort_unstable();
+        assert!(gaps[gaps.len() / 2] <= 400, "viewer {n}: frames at the analysis rate: {times:?}");
+        if n >= 2 {
+            let relayed: BTreeSet<i64> = times.iter().copied().collect();
+            let shared = relayed.intersection(&owner_times).count();
+            assert!(shared >= 3, "viewer {n} sees the owner's frames: {times:?} and {owner_times:?}");
+        }
+    }
+    assert!(
+        seen_by.iter().flatten().any(|f| f.facts.boxes.iter().any(|b| b.kind == "face")),
+        "the people's faces are boxed"
+    );
+
+    // A viewer may not see this camera's faces, nor ask for a rate it cannot have.
+    assert_eq!(LiveView::open(other_port, &id, "viewer-secret").await?.status, 403);
+    let (status, refused) = tokio::task::spawn_blocking(move || {
+        request(port_a, "GET", &format!("/v1/streams/{id}/live?fps=0"), Some("ops-secret"), None)
+    })
+    .await?;
+    assert_eq!(status, 400, "{refused}");
+
+    // When everyone leaves, the relay closes and nothing is rendered for nobody.
+    drop(views);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gauge(other_metrics, "sightline_ingest_live_relays").await? != Some(0.0)
+        || gauge(owner_metrics, "sightline_ingest_live_viewers").await? != Some(0.0)
+    {
+        anyhow::ensure!(Instant::now() < deadline, "the relay and the views did not end");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for mut instance in instances {
+        instance.kill()?;
+        instance.wait()?;
+    }
     database.remove().await
 }

@@ -39,10 +39,16 @@ async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result
     )
     .await?;
 
-    let snapshots =
-        SnapshotSlot { board: Default::default(), stream: uuid::Uuid::new_v4(), blur_faces_for_viewers: false };
+    let stream = uuid::Uuid::new_v4();
+    let board = sightline_ingest::snapshot::SnapshotBoard::default();
+    let snapshots = SnapshotSlot {
+        board: board.clone(),
+        stream,
+        blur_faces_for_viewers: false,
+        live: sightline_ingest::live::LiveViews::default().start(stream),
+    };
     let modified_ms = std::fs::metadata(&video)?.modified()?.duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
-    let settings = file_settings(format!("cam-{tag}"), &video, topic.clone(), Some(snapshots.clone()));
+    let settings = file_settings(format!("cam-{tag}"), &video, topic.clone(), Some(snapshots));
     let worker = StreamWorker::start(settings, Models { faces: face_detector(), people: Some(person_detector()) })?;
     let deadline = Instant::now() + Duration::from_secs(90);
     while worker.status().phase != Phase::Finished && Instant::now() < deadline {
@@ -57,7 +63,7 @@ async fn the_test_video_yields_one_event_per_person_on_kafka() -> anyhow::Result
     assert!(delivered >= people.len() as u64, "{delivered} deliveries after {frames} frames");
     let finished_ms = now_ms();
     // The last analysed frame is kept as a JPEG of the analysed size, stamped on the file's timeline.
-    let snapshot = snapshots.board.read().expect("board").get(&snapshots.stream).cloned().expect("a snapshot");
+    let snapshot = board.read().expect("board").get(&stream).cloned().expect("a snapshot");
     let frame = RgbFrame::decode(&snapshot.jpeg)?;
     assert_eq!((frame.width, frame.height), (640, 360));
     assert!(snapshot.capture_ms <= modified_ms + 500, "{} on the file's timeline", snapshot.capture_ms);

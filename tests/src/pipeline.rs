@@ -191,19 +191,7 @@ impl VideoPipeline {
         let tag = iso.group.clone();
 
         let mut rtsp = RtspVideo::serve(&video)?;
-        let plays: Arc<Mutex<Vec<i64>>> = Arc::default();
-        if let Some(stdout) = rtsp.child.0.stdout.take() {
-            let plays = plays.clone();
-            std::thread::spawn(move || {
-                for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if let Some(ms) = line.strip_prefix("play ").and_then(|ms| ms.trim().parse().ok())
-                        && let Ok(mut plays) = plays.lock()
-                    {
-                        plays.push(ms);
-                    }
-                }
-            });
-        }
+        let plays = rtsp.plays();
 
         let mut services = Vec::new();
         let enrich_port = stack::free_port()?;
@@ -385,6 +373,27 @@ impl RtspVideo {
             .stderr(Stdio::null())
             .spawn()?;
         Ok(Self { url: format!("rtsp://127.0.0.1:{port}/people"), child: KilledOnDrop(child) })
+    }
+}
+
+impl RtspVideo {
+    /// When clients started playing the video, ms since the epoch, as the server says (filled as it
+    /// goes; call once).
+    pub fn plays(&mut self) -> Arc<Mutex<Vec<i64>>> {
+        let plays: Arc<Mutex<Vec<i64>>> = Arc::default();
+        if let Some(stdout) = self.child.0.stdout.take() {
+            let plays = plays.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Some(ms) = line.strip_prefix("play ").and_then(|ms| ms.trim().parse().ok())
+                        && let Ok(mut plays) = plays.lock()
+                    {
+                        plays.push(ms);
+                    }
+                }
+            });
+        }
+        plays
     }
 }
 

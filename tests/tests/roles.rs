@@ -165,6 +165,7 @@ async fn every_route_with_every_role() -> anyhow::Result<()> {
         ),
         route(ingest_port, "GET", format!("/v1/streams/{stream_id}/snapshot"), Need::People),
         route(ingest_port, "GET", format!("/v1/streams/{stream_id}/frame"), Need::People),
+        route(ingest_port, "GET", format!("/v1/streams/{stream_id}/live"), Need::People),
         route(ingest_port, "DELETE", format!("/v1/streams/{nobody}"), Need::Manage),
         route(enrich_port, "GET", "/v1/watchlists", Need::People),
         with_json(route(enrich_port, "POST", "/v1/watchlists", Need::Manage), serde_json::json!({"name": "vip"})),

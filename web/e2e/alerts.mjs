@@ -152,6 +152,20 @@ await inBrowser(async ({ context, page, shot, login }) => {
   // The camera's frame when the alert was raised, Obama outlined on it.
   await panel.getByRole("img", { name: "The camera when the alert on Barack Obama was raised" }).waitFor();
   await panel.getByTestId("alert-person-box").getByText("Barack Obama").waitFor();
+  // The video of the alert's track plays in the panel: the camera's own, from before he was seen.
+  const alertClip = panel.getByLabel("Video of the track");
+  await alertClip.waitFor({ timeout: 60_000 });
+  await alertClip.evaluate(
+    (video) =>
+      new Promise((resolve, reject) => {
+        if (video.readyState >= 1) resolve();
+        video.addEventListener("loadedmetadata", resolve);
+        video.addEventListener("error", () => reject(new Error("the alert's clip did not load")));
+        setTimeout(() => reject(new Error("the alert's clip did not load in 20 s")), 20_000);
+      }),
+  );
+  const alertClipSize = await alertClip.evaluate((video) => [video.videoWidth, video.duration]);
+  expect(alertClipSize[0] > 0 && alertClipSize[1] > 1, `the alert's clip has a picture and a length (${alertClipSize})`);
   await shot("26-alert-desk", { tall: true });
 
   // A search by name or note.
@@ -188,22 +202,33 @@ await inBrowser(async ({ context, page, shot, login }) => {
   await page.getByRole("heading", { name: /^Track on Lobby camera/ }).waitFor();
   await second.close();
 
-  // The camera wall: the camera's frame, renewed, with Obama's name on his box when he is in view
-  // (the video loops every 8 s), and the camera's health.
+  // The camera wall: the camera's live view, with Obama's name on his box when he is in view (the
+  // video loops every 8 s), and the camera's health. The frames shown are the analysed ones as they
+  // come: their capture times follow each other by the analysis interval, not the second between
+  // the snapshots the wall showed before live views.
   await page.getByRole("navigation").getByRole("link", { name: "Camera wall" }).click();
   const tile = page.getByRole("article", { name: "Camera Lobby camera" });
   await tile
     .getByTestId("health")
     .getByText(/^running since/)
     .waitFor();
-  const frameImage = tile.getByRole("img", { name: "Last analysed frame of Lobby camera" });
-  await frameImage.waitFor();
-  const firstFrame = await frameImage.getAttribute("src");
-  await page.waitForFunction(
-    (before) => document.querySelector('article[aria-label="Camera Lobby camera"] img')?.getAttribute("src") !== before,
-    firstFrame,
-    { timeout: 10_000 },
-  );
+  await tile.getByRole("img", { name: "Live view of Lobby camera" }).waitFor();
+  await tile.getByTestId("live").waitFor();
+  const captures = await page.evaluate(async () => {
+    const seen = [];
+    const until = Date.now() + 4000;
+    while (Date.now() < until) {
+      const shown = Number(document.querySelector('article[aria-label="Camera Lobby camera"] img')?.getAttribute("data-capture-ms"));
+      if (shown && seen[seen.length - 1] !== shown) seen.push(shown);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return seen;
+  });
+  const gaps = captures
+    .slice(1)
+    .map((at, i) => at - captures[i])
+    .sort((a, b) => a - b);
+  expect(captures.length >= 5 && gaps[Math.floor(gaps.length / 2)] <= 500, `frames as analysed, not once a second: ${captures.join(", ")}`);
   await tile
     .getByTestId("name-on-box")
     .getByText(/^Barack Obama 0\.\d\d$/)
@@ -215,7 +240,7 @@ await inBrowser(async ({ context, page, shot, login }) => {
   await page.setViewportSize(PHONE);
   for (const [screen, path, loaded] of [
     ["alert-desk", "/alerts", page.getByRole("listitem", { name: "Alert: Barack Obama" })],
-    ["camera-wall-live", "/wall", tile.getByTestId("name-on-box").or(tile.getByTestId("health")).first()],
+    ["camera-wall-live", "/wall", tile.filter({ has: page.getByTestId("live") }).getByTestId("name-on-box")],
   ]) {
     await page.goto(`${base}${path}`);
     await loaded.waitFor();

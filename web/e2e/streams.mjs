@@ -171,9 +171,9 @@ if (mode === "add") {
   await inBrowser(async ({ page, shot, login }) => {
     await page.goto(`${base}/wall`);
     await login(env("SIGHTLINE_E2E_USER"), env("SIGHTLINE_E2E_PASSWORD"));
-    // The wall's tile shows the camera's frame, marked as blurred, and no name.
+    // The wall's tile shows the camera's live view, marked as blurred, and no name.
     const tile = page.getByRole("article", { name: "Camera Lobby camera" });
-    await tile.getByRole("img", { name: "Last analysed frame of Lobby camera" }).waitFor({ timeout: 30_000 });
+    await tile.getByRole("img", { name: "Live view of Lobby camera" }).waitFor({ timeout: 30_000 });
     await tile.getByTestId("faces-blurred").waitFor();
     expect((await tile.getByTestId("name-on-box").count()) === 0, "no names for a viewer");
     await shot("11-wall-viewer-blurred");
@@ -191,7 +191,7 @@ if (mode === "add") {
     await page.setViewportSize(PHONE);
     await page.goto(`${base}/wall`);
     const phoneTile = page.getByRole("article", { name: "Camera Lobby camera" });
-    await phoneTile.getByRole("img", { name: "Last analysed frame of Lobby camera" }).waitFor({ timeout: 30_000 });
+    await phoneTile.getByRole("img", { name: "Live view of Lobby camera" }).waitFor({ timeout: 30_000 });
     await onScreen(phoneTile.getByTestId("faces-blurred"), "the faces-blurred mark");
     await fitsWidth(page, "the camera wall of a viewer");
     await shot("phone-wall-viewer-blurred");

@@ -150,6 +150,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let statuses = StatusBoard::default();
     let snapshots = SnapshotBoard::default();
+    let live = metrics.live_views();
     let api_addr: std::net::SocketAddr = settings
         .http_addr
         .parse()
@@ -162,6 +163,7 @@ async fn main() -> anyhow::Result<()> {
         pool: pool.clone(),
         statuses: statuses.clone(),
         snapshots: snapshots.clone(),
+        live: live.clone(),
         sources: settings.sources.clone(),
     })
     .route("/healthz", get(|| async { "ok\n" }))
@@ -189,6 +191,7 @@ async fn main() -> anyhow::Result<()> {
         sources: settings.sources,
         metrics,
         snapshots,
+        live,
         readiness: readiness.clone(),
         sealer,
         clips,

@@ -2,12 +2,13 @@
 // sightings and the camera, what was done about it (who, when, their note) and the steps to take,
 // and every delivery attempt.
 import { useState } from "react";
-import { type AlertDetail } from "../api";
+import { type AlertDetail, type EventView } from "../api";
 import { ErrorLine, FieldProblem, useFormAction } from "../forms";
 import { readProblem, useApi } from "../data";
 import { localTime } from "../time";
 import { AppLink } from "../layout";
 import { streamName, useStreams } from "../names";
+import { ClipPlayer } from "../tracks/ClipPlayer";
 import { Deliveries, StateBadge, takeStep } from "./AlertCard";
 
 /** What a logged step says after who took it: "acknowledged", "resolved “note”", "sent the webhook again". */
@@ -67,6 +68,7 @@ export function AlertPanel({ id, onPersonFilter, onChanged }: AlertPanelProps) {
         </dd>
       </dl>
       <Scene alert={alert} />
+      <AlertClip alert={alert} />
       <p className="links">
         <AppLink to={`/tracks?${new URLSearchParams({ track: alert.event_id })}`}>Open the track</AppLink>
         <AppLink to={`/watchlists?${new URLSearchParams({ list: alert.list_id, person: alert.person_id })}`}>{name}&apos;s page</AppLink>
@@ -140,6 +142,24 @@ export function AlertPanel({ id, onPersonFilter, onChanged }: AlertPanelProps) {
       )}
     </section>
   );
+}
+
+/** How often, and how many times, the alert's event is asked of the warehouse before it lands. */
+const EVENT_WAIT_MS = 2000;
+const EVENT_WAIT_TIMES = 30;
+
+/**
+ * The video of the alert's track (its clip, with the person's box): the event it was raised on, from
+ * the warehouse, which has it a few seconds after the alert; asked again until then.
+ */
+function AlertClip({ alert }: { alert: AlertDetail }) {
+  const event = useApi<EventView>(`/v1/events/${alert.event_id}`, {
+    retry: false,
+    refetchInterval: (query) => (query.state.data || query.state.errorUpdateCount >= EVENT_WAIT_TIMES ? false : EVENT_WAIT_MS),
+  });
+  if (event.data) return <ClipPlayer event={event.data} patient />;
+  if (event.error && event.errorUpdateCount >= EVENT_WAIT_TIMES) return <p className="clip-note">{readProblem(event.error)}</p>;
+  return <p className="clip-note">The video of the track is on its way…</p>;
 }
 
 /** The camera's frame when the alert was raised, with the alert's person outlined. */

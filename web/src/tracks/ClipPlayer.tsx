@@ -14,7 +14,7 @@ const PATH_BOX_HOLD_MS = 500;
 type PathBox = [number, number, number, number, number];
 
 /** The clip's box path, once the clip is complete (null before, or without one). */
-function useBoxPath(eventId: string): PathBox[] | null {
+function useBoxPath(eventId: string, reload: number): PathBox[] | null {
   const [path, setPath] = useState<PathBox[] | null>(null);
   useEffect(() => {
     let cancelled = false;
@@ -26,7 +26,7 @@ function useBoxPath(eventId: string): PathBox[] | null {
     return () => {
       cancelled = true;
     };
-  }, [eventId]);
+  }, [eventId, reload]);
   return path;
 }
 
@@ -40,44 +40,61 @@ function boxAt(path: PathBox[], ms: number): PathBox | null {
   return found && ms - found[0] <= PATH_BOX_HOLD_MS ? found : null;
 }
 
-type Clip = { url: string; startMs: number } | { error: string } | null;
+type Clip = { url: string; startMs: number } | { error: string } | { waiting: string } | null;
+
+/** How often, and how many times, a clip not stored yet is asked for again (an alert's, just raised). */
+const WAIT_MS = 2000;
+const WAIT_TIMES = 15;
 
 /**
  * The clip of `event`'s track: the video element streams it from the API with the session's cookie
  * (byte ranges, so it plays before it has all of it); a HEAD request first says whether there is one
- * and where its time 0 is.
+ * and where its time 0 is. `patient`: a clip not found yet is asked for again for half a minute (the
+ * track of an alert just raised reaches the warehouse a few seconds later). `reload` asks again.
  */
-function useClip(eventId: string): Clip {
+function useClip(eventId: string, patient: boolean, reload: number): Clip {
   const [clip, setClip] = useState<Clip>(null);
   useEffect(() => {
     let cancelled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     setClip(null);
     const url = `/api/v1/events/${eventId}/clip`;
-    fetch(url, { method: "HEAD" })
-      .then((response) => {
-        if (response.status === 404) throw new Error("No video was kept of this track.");
-        if (response.status === 403) throw new Error("Your role does not show video of people.");
-        if (!response.ok) throw new Error(`The video could not be loaded (${response.status}).`);
-        const startMs = Number(response.headers.get("X-Clip-Start-Ms"));
-        if (!cancelled) setClip({ url, startMs });
-      })
-      .catch((error: Error) => !cancelled && setClip({ error: error.message }));
+    const ask = (attempt: number) =>
+      fetch(url, { method: "HEAD" })
+        .then((response) => {
+          if (cancelled) return;
+          if (response.status === 404 && patient && attempt < WAIT_TIMES) {
+            setClip({ waiting: "The video is being stored…" });
+            timer = setTimeout(() => void ask(attempt + 1), WAIT_MS);
+            return;
+          }
+          if (response.status === 404) throw new Error("No video was kept of this track.");
+          if (response.status === 403) throw new Error("Your role does not show video of people.");
+          if (!response.ok) throw new Error(`The video could not be loaded (${response.status}).`);
+          const startMs = Number(response.headers.get("X-Clip-Start-Ms"));
+          setClip({ url: reload ? `${url}?v=${reload}` : url, startMs });
+        })
+        .catch((error: Error) => !cancelled && setClip({ error: error.message }));
+    void ask(0);
     return () => {
       cancelled = true;
+      clearTimeout(timer);
     };
-  }, [eventId]);
+  }, [eventId, patient, reload]);
   return clip;
 }
 
 /** The clip of `event`'s track with its best shot marked; a message when there is none. */
-export function ClipPlayer({ event }: { event: EventView }) {
-  const clip = useClip(event.id);
-  const path = useBoxPath(event.id);
+export function ClipPlayer({ event, patient = false }: { event: EventView; patient?: boolean }) {
+  const [reload, setReload] = useState(0);
+  const clip = useClip(event.id, patient, reload);
+  const path = useBoxPath(event.id, reload);
   const video = useRef<HTMLVideoElement>(null);
   const [time, setTime] = useState(0);
   const [length, setLength] = useState(0);
   if (clip === null) return <p className="clip-note">Loading the video…</p>;
   if ("error" in clip) return <p className="clip-note">{clip.error}</p>;
+  if ("waiting" in clip) return <p className="clip-note">{clip.waiting}</p>;
   const bestShotS = (event.capture_ms - clip.startMs) / 1000;
   const fromPath = path && boxAt(path, time * 1000);
   const bestShotBox: PathBox = [
@@ -124,7 +141,16 @@ export function ClipPlayer({ event }: { event: EventView }) {
         <button type="button" onClick={seekToBestShot}>
           Show the best shot ({bestShotS.toFixed(1)} s)
         </button>{" "}
-        {path ? "The box follows the person through the video." : "The box marks the person at the best shot's moment."}
+        {path ? (
+          "The box follows the person through the video."
+        ) : (
+          <>
+            The box marks the person at the best shot&apos;s moment. The video grows while the track lasts:{" "}
+            <button type="button" className="link" onClick={() => setReload((n) => n + 1)}>
+              load what is stored now
+            </button>
+          </>
+        )}
       </figcaption>
     </figure>
   );

@@ -1,9 +1,10 @@
-// One camera on the wall: its last analysed frame with the names of identified people on their
-// boxes, its name and site, and its health in words.
+// One camera on the wall: its live view (the analysed frames as they come) with the names of
+// identified people on their boxes, its name and site, and its health in words.
 import { keepPreviousData } from "@tanstack/react-query";
 import { type Frame, type Stream } from "../api";
 import { useApi } from "../data";
 import { Health, time } from "../streams/Health";
+import { type FrameFacts, useLiveView } from "./live";
 
 /** Who a track is: the best watchlist match of its latest matched report. */
 export interface Identified {
@@ -12,8 +13,11 @@ export interface Identified {
   similarity: number;
 }
 
-/** How often a running camera's frame is read again: as often as one is analysed for snapshots. */
+/** How often a camera's last frame is read again while its live view cannot be shown. */
 const FRAME_MS = 1000;
+
+/** Most frames a second a tile shows (a wall of many cameras: each as its stream is analysed, up to this). */
+const LIVE_FPS = 10;
 
 interface CameraTileProps {
   stream: Stream;
@@ -28,19 +32,32 @@ export function CameraTile({ stream, identified, seesPeople }: CameraTileProps) 
   const seesFrames = seesPeople || stream.blur_faces_for_viewers;
   const hasFrame = seesFrames && stream.state.snapshot != null;
   const running = stream.state.phase === "running";
-  const frame = useApi<Frame>(hasFrame ? `/v1/streams/${stream.id}/frame` : null, {
+  const live = useLiveView(seesFrames && running ? stream.id : null, LIVE_FPS);
+  // The last analysed frame, read once a second while there is no live frame (a finished file, a
+  // view reconnecting).
+  const polled = useApi<Frame>(hasFrame && !live.frame ? `/v1/streams/${stream.id}/frame` : null, {
     refetchInterval: running ? FRAME_MS : false,
     refetchIntervalInBackground: true,
     placeholderData: keepPreviousData,
   }).data;
-  const named = (frame?.boxes ?? []).filter((box) => box.kind === "face" && identified.has(box.track_id));
+  const frame: { src: string; facts: FrameFacts; live: boolean } | null = live.frame
+    ? { src: live.frame.url, facts: live.frame.facts, live: true }
+    : polled && hasFrame
+      ? { src: `data:image/jpeg;base64,${polled.jpeg}`, facts: polled, live: false }
+      : null;
+  const named = (frame?.facts.boxes ?? []).filter((box) => box.kind === "face" && identified.has(box.track_id));
   return (
     <article className={`tile tile-${stream.state.phase}`} aria-label={`Camera ${stream.name}`}>
       <header>
         <strong>{stream.name}</strong>
         {stream.site && <span className="muted"> {stream.site}</span>}
-        {frame && <span className="muted tile-time">{time(frame.capture_ms)}</span>}
-        {frame?.faces_blurred && (
+        {frame && <span className="muted tile-time">{time(frame.facts.capture_ms)}</span>}
+        {frame?.live && (
+          <span className="live-mark" data-testid="live">
+            live
+          </span>
+        )}
+        {frame?.facts.faces_blurred && (
           <span className="muted" data-testid="faces-blurred">
             {" "}
             faces blurred
@@ -48,9 +65,13 @@ export function CameraTile({ stream, identified, seesPeople }: CameraTileProps) 
         )}
       </header>
       <div className="tile-frame">
-        {frame && hasFrame ? (
+        {frame ? (
           <>
-            <img src={`data:image/jpeg;base64,${frame.jpeg}`} alt={`Last analysed frame of ${stream.name}`} />
+            <img
+              src={frame.src}
+              alt={frame.live ? `Live view of ${stream.name}` : `Last analysed frame of ${stream.name}`}
+              data-capture-ms={frame.facts.capture_ms}
+            />
             {named.map((box) => {
               const who = identified.get(box.track_id);
               return (
@@ -79,6 +100,12 @@ export function CameraTile({ stream, identified, seesPeople }: CameraTileProps) 
       </div>
       <footer>
         <Health state={stream.state} />
+        {live.problem && (
+          <span className="muted" role="status">
+            {" "}
+            {live.problem}
+          </span>
+        )}
       </footer>
     </article>
   );
