@@ -288,7 +288,11 @@ impl FrameHandler for Analysis {
             let Ok(mut guard) = self.tracks.lock() else { return };
             let (tracker, context) = &mut *guard;
             (context.frame_width, context.frame_height) = (frame.frame.width, frame.frame.height);
-            for report in tracker.update(capture_ms, &frame.frame, &detections) {
+            let mut reports = tracker.update(capture_ms, &frame.frame, &detections);
+            // Bodies first: a face first reported in the same frame as its body shares the clip the
+            // body's report starts (`clip::recorder`).
+            reports.sort_by_key(|report| report.kind == Kind::Face);
+            for report in reports {
                 self.emitter.emit(context, &report);
             }
             if let Some(mut recorder) = self.emitter.recorder() {

@@ -115,7 +115,7 @@ async fn a_tracks_clip_is_the_sources_own_video_around_it() {
     let path = stored.pop().expect("pieces");
     assert_eq!(path.key, format!("{}/boxes.json", clip.key));
     let path: serde_json::Value = serde_json::from_slice(&path.bytes).unwrap();
-    let boxes = path["boxes"].as_array().unwrap();
+    let boxes = path["tracks"][track.to_string()].as_array().unwrap();
     assert!(boxes.len() >= 2, "a box for each analysed frame from 4.0 to 4.5 s (5 a second): {path}");
     for b in boxes {
         // Each box where it was in its frame, at its frame's time on the clip's timeline.
@@ -155,5 +155,121 @@ async fn a_tracks_clip_is_the_sources_own_video_around_it() {
             "the same picture at {at} ms: {frame:?} vs {source:?}"
         );
     }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_face_shares_its_bodys_clip_which_lasts_until_both_ended() {
+    let mut detector = face_detector();
+    let people = cast(&mut detector);
+    let dir = std::env::temp_dir().join(format!("sightline-clips-shared-{}", std::process::id()));
+    let video = encode_cast_video(&people, &dir);
+    let (uploads, mut pieces) = ClipUploads::queue(usize::MAX, IngestMetrics::unregistered());
+    let clips = Clips { settings: ClipSettings::default(), uploads };
+    let recorder = clips.recorder("cam-shared", &Default::default());
+
+    // A body seen from 3.0 to 4.0 s; its face from 3.2 to 5.0 s (outlasting it); a face with no
+    // body from 3.2 to 3.6 s. Each reported first a little after it was first seen, and when it ended.
+    let (body, face, alone) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    // And a face reported before its body (first seen a little later): the body shares its clip.
+    let (late_body, early_face) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let early_face_report =
+        move |last, reason| TrackReport { parent_track_id: Some(late_body), ..report(early_face, 3_200, last, reason) };
+    let late_body_report =
+        move |last, reason| TrackReport { kind: ObjectKind::Body, ..report(late_body, 3_300, last, reason) };
+    let body_report = move |last, reason| TrackReport { kind: ObjectKind::Body, ..report(body, 3_000, last, reason) };
+    let face_report =
+        move |last, reason| TrackReport { parent_track_id: Some(body), ..report(face, 3_200, last, reason) };
+    type Due = (i64, Box<dyn Fn() -> TrackReport + Send>);
+    let schedule: Vec<Due> = vec![
+        (3_100, Box::new(move || body_report(3_100, ReportReason::First))),
+        (3_400, Box::new(move || face_report(3_400, ReportReason::First))),
+        (3_400, Box::new(move || report(alone, 3_200, 3_400, ReportReason::First))),
+        (3_400, Box::new(move || early_face_report(3_400, ReportReason::First))),
+        (3_500, Box::new(move || late_body_report(3_500, ReportReason::First))),
+        (3_900, Box::new(move || late_body_report(3_800, ReportReason::Ended))),
+        (3_900, Box::new(move || early_face_report(3_800, ReportReason::Ended))),
+        (3_700, Box::new(move || report(alone, 3_200, 3_600, ReportReason::Ended))),
+        (4_100, Box::new(move || body_report(4_000, ReportReason::Ended))),
+        (5_100, Box::new(move || face_report(5_000, ReportReason::Ended))),
+    ];
+    let named = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let handler = {
+        let (recorder, named) = (recorder.clone(), named.clone());
+        let mut schedule = schedule.into_iter().peekable();
+        move |frame: SourceFrame| {
+            let mut recorder = recorder.lock().unwrap();
+            recorder.set_epoch(Some(0));
+            // Both boxes in every analysed frame while seen.
+            let mut seen = Vec::new();
+            if (3_000..=4_000).contains(&frame.pts_ms) {
+                seen.push((body, BoxF { x: 100.0, y: 40.0, width: 60.0, height: 130.0 }));
+            }
+            if (3_200..=5_000).contains(&frame.pts_ms) {
+                seen.push((face, BoxF { x: 115.0, y: 45.0, width: 30.0, height: 34.0 }));
+            }
+            let (tracks, boxes): (Vec<_>, Vec<_>) = seen.into_iter().unzip();
+            recorder.observe(frame.pts_ms, 320, 180, &tracks, boxes);
+            while schedule.peek().is_some_and(|(at, _)| frame.pts_ms >= *at) {
+                let (_, make) = schedule.next().unwrap();
+                let report = make();
+                named.lock().unwrap().push((report.track_id, recorder.clip_for(&report).expect("a clip")));
+            }
+        }
+    };
+    let spec = SourceSpec {
+        analysis_fps: 5,
+        width: 320,
+        clips: Some(recorder.clone()),
+        ..SourceSpec::new(video.display().to_string())
+    };
+    let source = FrameSource::start(spec, handler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while source.status().phase != Phase::Finished {
+        assert!(Instant::now() < deadline, "{:?}", source.status());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    source.stop();
+    recorder.lock().unwrap().close_all();
+
+    // The face's reports name its body's clip; the lone face has its own.
+    let named = named.lock().unwrap().clone();
+    assert_eq!(named.len(), 10, "every report was made");
+    let clip_of = |track| named.iter().filter(|(t, _)| *t == track).map(|(_, c)| c.clone()).collect::<Vec<_>>();
+    let shared = clip_of(body)[0].clone();
+    assert!(shared.key.ends_with(&body.to_string()), "{shared:?}");
+    assert_eq!(clip_of(body), vec![shared.clone(), shared.clone()]);
+    assert_eq!(clip_of(face), vec![shared.clone(), shared.clone()], "the face shares its body's clip");
+    assert!(clip_of(alone)[0].key.ends_with(&alone.to_string()), "a face without a body has its own clip");
+    let early = clip_of(early_face)[0].clone();
+    assert!(early.key.ends_with(&early_face.to_string()), "{early:?}");
+    assert_eq!(clip_of(late_body), vec![early.clone(), early], "a body reported after its face shares its clip");
+
+    // Stored: three clips; the first shared one closed once the face ended (not its body), so its video
+    // reaches the face's post-roll, and its box paths hold both tracks.
+    let mut stored = Vec::new();
+    while let Ok(piece) = pieces.try_recv() {
+        stored.push(piece);
+    }
+    let folders: std::collections::BTreeSet<&str> =
+        stored.iter().filter_map(|p| p.key.strip_suffix("/init.mp4")).collect();
+    assert_eq!(folders.len(), 3, "{folders:?}");
+    let of_shared: Vec<_> = stored.iter().filter(|p| p.key.starts_with(&format!("{}/", shared.key))).collect();
+    let paths = of_shared.iter().find(|p| p.key.ends_with("/boxes.json")).expect("the box paths");
+    let paths: serde_json::Value = serde_json::from_slice(&paths.bytes).unwrap();
+    for (track, from, to) in [(body, 3_000.0, 4_000.0), (face, 3_200.0, 5_000.0)] {
+        let boxes = paths["tracks"][track.to_string()].as_array().unwrap_or_else(|| panic!("{track}: {paths}"));
+        let times: Vec<f64> = boxes.iter().map(|b| b[0].as_f64().unwrap() + shared.start_ms as f64).collect();
+        assert!(times.len() >= 4 && times.iter().all(|t| (from..=to).contains(t)), "{track}: {times:?}");
+    }
+    // The complete clip: its init segment (stored again last, with its length), then its segments.
+    let init = of_shared.iter().rev().find(|p| p.key.ends_with("/init.mp4")).expect("an init segment");
+    let segments = of_shared.iter().filter(|p| p.key.ends_with(".m4s"));
+    let bytes: Vec<u8> = std::iter::once(init).chain(segments).flat_map(|p| p.bytes.iter().copied()).collect();
+    let clip_path = dir.join("shared.mp4");
+    std::fs::write(&clip_path, &bytes).unwrap();
+    let (frames, _) = sightline_ingest::testmedia::decode_mp4(&clip_path, &[]).unwrap();
+    let last = frames.last().map(|f| f.pts_ms + shared.start_ms);
+    assert!(last >= Some(7_900), "to the face's post-roll (5.0 + 3 s), past its body's (7.0 s): {last:?}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -446,15 +446,8 @@ async fn clip_boxes(
     let boxes = state
         .read(state.warehouse.clip_boxes(&event))
         .await?
-        .ok_or_else(|| ApiError::not_found("no box path for this event's clip (yet)"))?;
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, "application/json"),
-            (axum::http::header::CACHE_CONTROL, "private, no-cache"),
-        ],
-        boxes,
-    )
-        .into_response())
+        .ok_or_else(|| ApiError::not_found("no box path for this event's track in its clip (yet)"))?;
+    Ok(([(axum::http::header::CACHE_CONTROL, "private, no-cache")], Json(boxes)).into_response())
 }
 
 /// Tracks per time bucket.

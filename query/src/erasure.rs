@@ -184,7 +184,7 @@ impl Eraser {
     /// Lists `tracks` and their reports in the warehouse's `erasure_targets` under a new id: every
     /// later step finds their rows through it.
     pub(crate) async fn list(&self, tracks: &[String]) -> Result<Targets, ErasureError> {
-        let targets = Targets { id: Uuid::new_v4().to_string(), tracks: tracks.len() };
+        let targets = Targets { id: Uuid::new_v4().to_string(), tracks: tracks.len(), keeps_shared_clips: false };
         if tracks.is_empty() {
             return Ok(targets);
         }
@@ -303,7 +303,12 @@ impl Eraser {
         let client = self.clickhouse.read_client();
         let objects: Vec<String> = client.query(queries::ERASURE_OBJECTS).bind(&targets.id).fetch_all().await?;
         self.objects.delete_all(&objects).await?;
-        let clips: Vec<String> = client.query(queries::ERASURE_CLIPS).bind(&targets.id).fetch_all().await?;
+        let clips: Vec<String> = match targets.keeps_shared_clips {
+            true => client.query(queries::RETENTION_CLIPS).bind(&targets.id).bind(&targets.id).bind(&targets.id),
+            false => client.query(queries::ERASURE_CLIPS).bind(&targets.id),
+        }
+        .fetch_all()
+        .await?;
         for clip in clips {
             self.objects.delete_prefix(&format!("{clip}/")).await?;
         }
@@ -372,6 +377,16 @@ pub(crate) struct Targets {
     id: String,
     /// How many tracks it names.
     tracks: usize,
+    /// Their clips are deleted only when no other track names them (retention: a clip shared by a
+    /// face and its body is kept for the longer kept); an erasure deletes every clip of its tracks.
+    keeps_shared_clips: bool,
+}
+
+impl Targets {
+    /// The same tracks, as a retention run lists them: their clips that other tracks share stay.
+    pub(crate) fn keeping_shared_clips(self) -> Self {
+        Self { keeps_shared_clips: true, ..self }
+    }
 }
 
 /// A row of `erasure_targets`.

@@ -420,7 +420,7 @@ impl Retention {
 
         // 2. The warehouse: the expired tracks' copies, then whole partitions past their periods.
         let expired: Vec<String> = expired.into_iter().collect();
-        let targets = self.eraser.list(&expired).await?;
+        let targets = self.eraser.list(&expired).await?.keeping_shared_clips();
         self.eraser.mutate(&targets).await?;
         self.eraser.look_again_later(targets, "retention".into());
         counts.tracks = expired.len() as u64;

@@ -715,11 +715,25 @@ impl Warehouse {
         Ok(self.objects.read_clip_range(layout, first, last).await?)
     }
 
-    /// The box path of `event`'s track's clip (`boxes.json`, stored when the clip is complete).
-    pub async fn clip_boxes(&self, event: &EventRow) -> Result<Option<Vec<u8>>, WarehouseError> {
+    /// The box path of `event`'s track in its clip (from the clip's `boxes.json`, stored when the
+    /// clip is complete, which holds every track the clip shows): `{"boxes": [...]}`.
+    pub async fn clip_boxes(&self, event: &EventRow) -> Result<Option<serde_json::Value>, WarehouseError> {
         let Some(clip) = self.clip_of(event).await? else { return Ok(None) };
         let key = format!("{}/{}", clip.clip_key, sightline_common::objects::CLIP_BOXES);
-        Ok(self.objects.get(&key).await?)
+        let Some(bytes) = self.objects.get(&key).await? else { return Ok(None) };
+        let mut paths: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(paths) => paths,
+            Err(error) => {
+                tracing::warn!(%error, key, "a clip's box paths are not JSON");
+                return Ok(None);
+            }
+        };
+        // Clips stored before clips were shared hold their one track's path as `boxes`.
+        let boxes = match paths.get_mut("tracks") {
+            Some(tracks) => tracks.get_mut(event.track_id.as_str()).map(serde_json::Value::take),
+            None => paths.get_mut("boxes").map(serde_json::Value::take),
+        };
+        Ok(boxes.map(|boxes| serde_json::json!({ "boxes": boxes })))
     }
 
     /// Where `event`'s track's clip is, if it has one.

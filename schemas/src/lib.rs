@@ -148,6 +148,8 @@ pub mod queries {
     pub const TRACK_CLIP: &str = include_str!("../clickhouse/queries/track_clip.sql");
     /// The clip folders of an erasure's tracks.
     pub const ERASURE_CLIPS: &str = include_str!("../clickhouse/queries/erasure_clips.sql");
+    /// The clip folders of a retention run's tracks that no other track names.
+    pub const RETENTION_CLIPS: &str = include_str!("../clickhouse/queries/retention_clips.sql");
     /// The object-store keys of an erasure's best shots.
     pub const ERASURE_OBJECTS: &str = include_str!("../clickhouse/queries/erasure_objects.sql");
     /// Exactly-once view of the events: total rows as analysts see them, and distinct ids.

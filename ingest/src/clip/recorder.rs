@@ -4,9 +4,15 @@
 //! the analysis calls [`Recorder::clip_for`] with every track report (on the source's thread) and
 //! gets the clip's key and start for the event. Both hold the recorder's lock only briefly: a frame
 //! is appended to the ring and to the open clips, and a finished segment is queued for the store.
+//!
+//! A face and its body share one clip rather than storing the same video twice: whichever of them is
+//! reported first starts it, and the other's first report (a face names its body in
+//! `parent_track_id`) names that clip too when it began no later than the other was first seen. The
+//! clip lasts until the last of its tracks ended plus the post-roll. Its `boxes.json` holds each
+//! track's box path.
 
 use sightline_common::objects::{MediaKind, media_key};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use uuid::Uuid;
 
 use super::fmp4::{self, VideoConfig};
@@ -14,7 +20,7 @@ use super::ring::Ring;
 use super::upload::{ClipUploads, Piece};
 use super::{BOXES, ClipSettings, EncodedFrame, INIT_SEGMENT, media_segment_name};
 use crate::frame::BoxF;
-use crate::track::TrackReport;
+use crate::track::{Kind, TrackReport};
 
 /// A track's clip as the events name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,13 +40,13 @@ const CLOSED_REMEMBERED: usize = 4_096;
 /// the analysed frame.
 type TimedBox = (i64, BoxF);
 
-/// The boxes a clip's `boxes.json` holds: the track's box in each analysed frame, times on the
-/// clip's timeline (ms from its time 0), boxes as fractions of the frame, so a player draws the
+/// The boxes a clip's `boxes.json` holds: each of its tracks' box in each analysed frame, times on
+/// the clip's timeline (ms from its time 0), boxes as fractions of the frame, so a player draws the
 /// person's box over the video at any size.
 #[derive(Debug, serde::Serialize)]
-struct BoxPath {
-    /// `[t_ms, x, y, width, height]` per analysed frame, oldest first.
-    boxes: Vec<[f32; 5]>,
+struct BoxPaths {
+    /// By track id: `[t_ms, x, y, width, height]` per analysed frame, oldest first.
+    tracks: BTreeMap<Uuid, Vec<[f32; 5]>>,
 }
 
 /// Boxes kept of a live track that has no clip yet (its confirmation and the pre-roll's time), and
@@ -61,7 +67,12 @@ pub struct Recorder {
     ring: Ring,
     /// Capture time of pts 0 of the current connection, as analysis set it.
     epoch_ms: Option<i64>,
+    /// Open clips, by the track that started each.
     open: HashMap<Uuid, Clip>,
+    /// Tracks sharing another's open clip: the track that started it.
+    riders: HashMap<Uuid, Uuid>,
+    /// The body of each face reported with one, while the face's clip is open.
+    bodies: HashMap<Uuid, Uuid>,
     closed: HashMap<Uuid, ClipRef>,
     closed_order: VecDeque<Uuid>,
     /// Recent boxes of live tracks without a clip yet.
@@ -77,17 +88,21 @@ struct Clip {
     start_dts_ns: i64,
     /// Presentation time of its first frame.
     start_pts_ns: i64,
-    /// The end of its video (set when its track ended: the post-roll after the last sighting): it
-    /// takes the frames decoded up to then.
+    /// The end of its video (set when its last track ended: the post-roll after the last
+    /// sighting): it takes the frames decoded up to then.
     end_pts_ns: Option<i64>,
+    /// Its tracks still in view: the one that started it and those sharing it.
+    live: HashSet<Uuid>,
+    /// The latest end (last sighting plus post-roll) of its tracks that ended.
+    latest_end_ns: i64,
     /// Media segments stored so far.
     sequence: u32,
     /// Frames of the segment being filled.
     pending: Vec<EncodedFrame>,
     last_dts_ns: Option<i64>,
     last_duration_ns: i64,
-    /// The track's boxes so far.
-    path: Vec<TimedBox>,
+    /// Each of its tracks' boxes so far.
+    paths: HashMap<Uuid, Vec<TimedBox>>,
 }
 
 /// A frame's duration when nothing better is known (25 fps).
@@ -110,6 +125,8 @@ impl Recorder {
             config: None,
             epoch_ms: None,
             open: HashMap::new(),
+            riders: HashMap::new(),
+            bodies: HashMap::new(),
             closed: HashMap::new(),
             closed_order: VecDeque::new(),
             paths: HashMap::new(),
@@ -147,8 +164,9 @@ impl Recorder {
         }
         self.frame_size = (width.max(1) as f32, height.max(1) as f32);
         for (track, bbox) in tracks.iter().zip(boxes) {
-            let path = match self.open.get_mut(track) {
-                Some(clip) => &mut clip.path,
+            let owner = self.riders.get(track).unwrap_or(track);
+            let path = match self.open.get_mut(owner) {
+                Some(clip) => clip.paths.entry(*track).or_default(),
                 None if self.closed.contains_key(track) => continue,
                 None => self.paths.entry(*track).or_default(),
             };
@@ -184,28 +202,77 @@ impl Recorder {
         }
     }
 
-    /// The clip `report`'s event names: the track's open or closed clip, or one started now (from
-    /// the key frame before the pre-roll). `None` when the stream has no H.264 video or no frames
-    /// of the track's time are left.
+    /// The clip `report`'s event names: the track's open or closed clip, its body's open clip (a
+    /// face's first report), or one started now (from the key frame before the pre-roll). `None`
+    /// when the stream has no H.264 video or no frames of the track's time are left.
     pub fn clip_for(&mut self, report: &TrackReport) -> Option<ClipRef> {
-        if let Some(closed) = self.closed.get(&report.track_id) {
+        let track = report.track_id;
+        if let Some(closed) = self.closed.get(&track) {
             return Some(closed.clone());
         }
         let epoch_ms = self.epoch_ms?;
         let to_pts_ns = |capture_ms: i64| (capture_ms - epoch_ms) * 1_000_000;
-        if !self.open.contains_key(&report.track_id) {
-            self.start(report, to_pts_ns(report.first_seen_ms - self.settings.pre_roll_ms), epoch_ms)?;
+        if report.kind == Kind::Face
+            && let Some(body) = report.parent_track_id
+        {
+            self.bodies.insert(track, body);
         }
-        let clip = self.open.get_mut(&report.track_id)?;
+        let owner = match self.riders.get(&track) {
+            Some(owner) => *owner,
+            None if self.open.contains_key(&track) => track,
+            None => match self.shareable(report, to_pts_ns(report.first_seen_ms)) {
+                Some(owner) => {
+                    self.ride(track, owner);
+                    owner
+                }
+                None => {
+                    if self
+                        .start(report, to_pts_ns(report.first_seen_ms - self.settings.pre_roll_ms), epoch_ms)
+                        .is_none()
+                    {
+                        self.bodies.remove(&track);
+                        return None;
+                    }
+                    track
+                }
+            },
+        };
+        let newest = self.ring.newest_pts_ns();
+        let clip = self.open.get_mut(&owner)?;
         let reference = clip.reference.clone();
         if report.ended() {
-            let end = to_pts_ns(report.last_seen_ms + self.settings.post_roll_ms);
-            clip.end_pts_ns = Some(end);
-            if self.ring.newest_pts_ns().is_some_and(|newest| newest >= end) {
-                self.close(report.track_id);
+            clip.live.remove(&track);
+            clip.latest_end_ns = clip.latest_end_ns.max(to_pts_ns(report.last_seen_ms + self.settings.post_roll_ms));
+            if clip.live.is_empty() {
+                clip.end_pts_ns = Some(clip.latest_end_ns);
+                if newest.is_some_and(|newest| newest >= clip.latest_end_ns) {
+                    self.close(owner);
+                }
             }
         }
         Some(reference)
+    }
+
+    /// The open clip a track's first report can share, the one started by its partner (a face's
+    /// body, a body's face), when it began no later than the track was first seen (`seen_pts_ns`):
+    /// every moment the track was seen is in it, with a shorter pre-roll at most.
+    fn shareable(&self, report: &TrackReport, seen_pts_ns: i64) -> Option<Uuid> {
+        let partner = match report.kind {
+            Kind::Face => report.parent_track_id?,
+            _ => *self.bodies.iter().find(|(_, body)| **body == report.track_id)?.0,
+        };
+        let owner = *self.riders.get(&partner).unwrap_or(&partner);
+        let clip = self.open.get(&owner)?;
+        (clip.start_pts_ns <= seen_pts_ns).then_some(owner)
+    }
+
+    /// `track` shares the open clip `owner` started, which now lasts while `track` is in view.
+    fn ride(&mut self, track: Uuid, owner: Uuid) {
+        let Some(clip) = self.open.get_mut(&owner) else { return };
+        clip.live.insert(track);
+        clip.end_pts_ns = None;
+        clip.paths.insert(track, self.paths.remove(&track).unwrap_or_default());
+        self.riders.insert(track, owner);
     }
 
     fn start(&mut self, report: &TrackReport, from_pts_ns: i64, epoch_ms: i64) -> Option<()> {
@@ -218,11 +285,13 @@ impl Recorder {
             start_dts_ns: first.dts_ns,
             start_pts_ns: first.pts_ns,
             end_pts_ns: None,
+            live: HashSet::from([report.track_id]),
+            latest_end_ns: i64::MIN,
             sequence: 0,
             pending: Vec::new(),
             last_dts_ns: None,
             last_duration_ns: DEFAULT_FRAME_NS,
-            path: self.paths.remove(&report.track_id).unwrap_or_default(),
+            paths: HashMap::from([(report.track_id, self.paths.remove(&report.track_id).unwrap_or_default())]),
         };
         let mut pieces = vec![self.piece(&clip.reference.key, INIT_SEGMENT, fmp4::init_segment(config, None))];
         for frame in &frames {
@@ -249,21 +318,17 @@ impl Recorder {
         }
     }
 
-    fn close(&mut self, track: Uuid) {
-        let Some(mut clip) = self.open.remove(&track) else { return };
+    fn close(&mut self, owner: Uuid) {
+        let Some(mut clip) = self.open.remove(&owner) else { return };
         let mut pieces = Vec::new();
         clip.cut(None, &self.stream_id, &mut pieces);
-        let path = BoxPath {
-            boxes: clip
-                .path
-                .iter()
-                .map(|(at, b)| {
-                    let (w, h) = self.frame_size;
-                    [(at - clip.reference.start_ms) as f32, b.x / w, b.y / h, b.width / w, b.height / h]
-                })
-                .collect(),
+        let (w, h) = self.frame_size;
+        let start_ms = clip.reference.start_ms;
+        let on_clip = |(at, b): &TimedBox| [(at - start_ms) as f32, b.x / w, b.y / h, b.width / w, b.height / h];
+        let paths = BoxPaths {
+            tracks: clip.paths.iter().map(|(track, path)| (*track, path.iter().map(on_clip).collect())).collect(),
         };
-        if let Ok(json) = serde_json::to_vec(&path) {
+        if let Ok(json) = serde_json::to_vec(&paths) {
             pieces.push(self.piece(&clip.reference.key, BOXES, json));
         }
         // The complete clip's init segment again, now with its length.
@@ -272,8 +337,13 @@ impl Recorder {
             pieces.push(self.piece(&clip.reference.key, INIT_SEGMENT, fmp4::init_segment(config, Some(length))));
         }
         self.send(pieces);
-        self.closed.insert(track, clip.reference);
-        self.closed_order.push_back(track);
+        self.riders.retain(|_, of| *of != owner);
+        self.bodies.retain(|face, _| !clip.paths.contains_key(face) && *face != owner);
+        for track in clip.paths.keys().copied().chain([owner]) {
+            if self.closed.insert(track, clip.reference.clone()).is_none() {
+                self.closed_order.push_back(track);
+            }
+        }
         while self.closed_order.len() > CLOSED_REMEMBERED {
             if let Some(old) = self.closed_order.pop_front() {
                 self.closed.remove(&old);
