@@ -47,14 +47,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// CPU time this process has used so far (user and system, every thread).
 fn cpu_time() -> Duration {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
-    let usage = unsafe {
-        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
-        usage.assume_init()
-    };
-    let seconds = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    sightline_testkit::rounds::cpu_time(sightline_testkit::rounds::CpuOf::ThisProcess)
 }
 
 fn models(files: &ModelFiles) -> anyhow::Result<Models> {

@@ -90,3 +90,33 @@ mod tests {
         }
     }
 }
+
+/// Whose CPU time [`cpu_time`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuOf {
+    /// This process, every thread.
+    ThisProcess,
+    /// This process's children that ended and were waited for, each wholly.
+    WaitedChildren,
+}
+
+/// The CPU time (user and system) the kernel accounts to `whose` so far: a benchmark compares two
+/// implementations by their own processes' accounting, in the same rounds.
+pub fn cpu_time(whose: CpuOf) -> std::time::Duration {
+    let who = match whose {
+        CpuOf::ThisProcess => libc::RUSAGE_SELF,
+        CpuOf::WaitedChildren => libc::RUSAGE_CHILDREN,
+    };
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given, and `who` is one of its two valid targets;
+    // the struct started zeroed, so it is initialised even if the call failed.
+    let usage = unsafe {
+        libc::getrusage(who, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let seconds = |t: libc::timeval| {
+        std::time::Duration::from_secs(t.tv_sec.max(0) as u64)
+            + std::time::Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}

@@ -15,6 +15,14 @@
 //! databases; every round prints its rates and ratios, and the summary prints the medians as
 //! `writer_vs_ceiling=`, `writer_vs_python=` and `ceiling_vs_python=`, then their spread.
 //!
+//! On the embedded broker no consumer shows its speed (the bare consume is the ceiling), so the
+//! rounds also measure what each costs: the CPU time per 100,000 events of the writer and of the
+//! Python peer, each from its own process's accounting (`getrusage`: this process while the writer
+//! runs in it, the peer's process once it ended), printed as `writer_cpu_vs_python=` (goal: at most
+//! 0.33). That figure does not depend on the broker: it says how many machines a site needs. Both
+//! include their start (joining the group, connecting); neither includes Garage's or ClickHouse's
+//! own CPU.
+//!
 //! Environment: `BENCH_EVENTS` (default 6000), `BENCH_PARTITIONS` (default 12), `BENCH_ROUNDS`, the
 //! stack's `SIGHTLINE_*` endpoints, `SIGHTLINE_VENV`.
 //!
@@ -31,7 +39,7 @@ use sightline_common::http::Readiness;
 use sightline_common::kafka::TopicSpec;
 use sightline_common::warehouse::ClickHouseSettings;
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce};
-use sightline_testkit::rounds::{median, rate_until, summary};
+use sightline_testkit::rounds::{CpuOf, cpu_time, median, rate_until, summary};
 use sightline_testkit::stack;
 use sightline_writer::metrics::WriterMetrics;
 use sightline_writer::settings::WriterSettings;
@@ -71,24 +79,32 @@ async fn main() -> anyhow::Result<()> {
     bench_bare_consume(&topic, count, &format!("{run}-warmup")).await?;
     let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5).max(1);
     let (mut vs_ceiling, mut vs_python, mut ceiling_vs_python) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut cpu_ratios, mut writer_cpus, mut python_cpus) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
         let round_run = format!("{run}r{round}");
         // The order is reversed every other round, so neither side always runs right after the other.
-        let (writer_rate, (ceiling, consume_rate, insert_rate), python_rate) = if round % 2 == 1 {
-            let writer = bench_writer(&topic, count, &round_run).await?;
-            let ceiling = bench_ceiling(&topic, count, &round_run).await?;
-            (writer, ceiling, bench_python(&topic, count, &round_run).await?)
-        } else {
-            let python = bench_python(&topic, count, &round_run).await?;
-            let ceiling = bench_ceiling(&topic, count, &round_run).await?;
-            (bench_writer(&topic, count, &round_run).await?, ceiling, python)
-        };
+        let ((writer_rate, writer_cpu), (ceiling, consume_rate, insert_rate), (python_rate, python_cpu)) =
+            if round % 2 == 1 {
+                let writer = bench_writer(&topic, count, &round_run).await?;
+                let ceiling = bench_ceiling(&topic, count, &round_run).await?;
+                (writer, ceiling, bench_python(&topic, count, &round_run).await?)
+            } else {
+                let python = bench_python(&topic, count, &round_run).await?;
+                let ceiling = bench_ceiling(&topic, count, &round_run).await?;
+                (bench_writer(&topic, count, &round_run).await?, ceiling, python)
+            };
+        let per_100k = |cpu: Duration| cpu.as_secs_f64() * 100_000.0 / count as f64;
+        let (writer_cpu, python_cpu) = (per_100k(writer_cpu), per_100k(python_cpu));
         println!(
             "round {round}: writer={writer_rate:.0} bare_consume={consume_rate:.0} raw_insert={insert_rate:.0} \
-             python={python_rate:.0} events/s; writer_vs_ceiling={:.2} writer_vs_python={:.2}",
+             python={python_rate:.0} events/s; writer_vs_ceiling={:.2} writer_vs_python={:.2}; cpu s per 100k events: \
+             writer={writer_cpu:.1} python={python_cpu:.1}",
             writer_rate / ceiling,
             writer_rate / python_rate
         );
+        cpu_ratios.push(writer_cpu / python_cpu);
+        writer_cpus.push(writer_cpu);
+        python_cpus.push(python_cpu);
         vs_ceiling.push(writer_rate / ceiling);
         vs_python.push(writer_rate / python_rate);
         ceiling_vs_python.push(ceiling / python_rate);
@@ -99,6 +115,13 @@ async fn main() -> anyhow::Result<()> {
     println!("ceiling_vs_python={:.2}", median(&ceiling_vs_python));
     println!("spread: writer_vs_ceiling {}", summary(&vs_ceiling));
     println!("spread: writer_vs_python {}", summary(&vs_python));
+    println!(
+        "writer_cpu_vs_python={:.2} (cpu s per 100,000 events: writer {:.1}, python {:.1})",
+        median(&cpu_ratios),
+        median(&writer_cpus),
+        median(&python_cpus)
+    );
+    println!("spread: writer_cpu_vs_python {}", summary(&cpu_ratios));
     Ok(())
 }
 
@@ -115,7 +138,8 @@ fn fresh_database(run: &str, what: &str) -> ClickHouseSettings {
 }
 
 /// The writer in-process; rate from its first consumed message to its last landed event.
-async fn bench_writer(topic: &str, count: u64, run: &str) -> anyhow::Result<f64> {
+/// The writer in this process: its rate and the process's CPU time while it ran.
+async fn bench_writer(topic: &str, count: u64, run: &str) -> anyhow::Result<(f64, Duration)> {
     let clickhouse = fresh_database(run, "writer");
     let settings = WriterSettings {
         kafka: stack::kafka(),
@@ -130,6 +154,7 @@ async fn bench_writer(topic: &str, count: u64, run: &str) -> anyhow::Result<f64>
     let mut registry = Registry::default();
     let metrics = WriterMetrics::register(&mut registry);
     let (trigger, shutdown) = sightline_common::shutdown::channel();
+    let cpu_before = cpu_time(CpuOf::ThisProcess);
     // The load's events are in clear: the key ring is never asked (`make bench-privacy` measures it).
     let pool = sqlx::PgPool::connect_lazy(&stack::postgres_url())?;
     let keys = settings.privacy.key_ring(settings.privacy.key_store(settings.deployment, pool)?);
@@ -138,7 +163,7 @@ async fn bench_writer(topic: &str, count: u64, run: &str) -> anyhow::Result<f64>
     let rate = rate_until("the writer", count, Duration::from_secs(600), consumed, landed).await?;
     trigger.trigger();
     task.await??;
-    Ok(rate)
+    Ok((rate, cpu_time(CpuOf::ThisProcess) - cpu_before))
 }
 
 /// A bare consume: every message read, nothing decoded; returns the rate and the payloads.
@@ -188,13 +213,15 @@ async fn bench_raw_insert(payloads: &[(i32, i64, Vec<u8>)], run: &str) -> anyhow
 }
 
 /// The Python peer as a subprocess; it reports its own rate.
-async fn bench_python(topic: &str, count: u64, run: &str) -> anyhow::Result<f64> {
+/// The Python peer as a child process: its rate and its own CPU time.
+async fn bench_python(topic: &str, count: u64, run: &str) -> anyhow::Result<(f64, Duration)> {
     let settings = fresh_database(run, "python");
     sightline_common::warehouse::migrate(&settings).await?;
     let venv =
         std::env::var("SIGHTLINE_VENV").context("SIGHTLINE_VENV is not set (run through `make bench-writer`)")?;
     let script = stack::repo_root().join("writer/bench/python_peer.py");
     let objects = stack::objects(&settings.database);
+    let cpu_before = cpu_time(CpuOf::WaitedChildren);
     let output = tokio::process::Command::new(format!("{venv}/bin/python"))
         .arg(script)
         .args(["--s3-endpoint", &objects.endpoint, "--s3-bucket", &objects.bucket, "--s3-region", &objects.region])
@@ -206,6 +233,8 @@ async fn bench_python(topic: &str, count: u64, run: &str) -> anyhow::Result<f64>
         .args(["--fetch-wait-max-ms", &WriterSettings::default().fetch_wait_max_ms.to_string()])
         .output()
         .await?;
+    // The peer ended and was waited for: its CPU time is in this process's children's.
+    let cpu = cpu_time(CpuOf::WaitedChildren) - cpu_before;
     let stdout = String::from_utf8_lossy(&output.stdout);
     anyhow::ensure!(
         output.status.success(),
@@ -223,5 +252,5 @@ async fn bench_python(topic: &str, count: u64, run: &str) -> anyhow::Result<f64>
     }
     let landed = stack::event_counts(&settings).await?.0;
     anyhow::ensure!(landed == count, "python peer landed {landed} of {count} events");
-    Ok(rate)
+    Ok((rate, cpu))
 }
