@@ -535,9 +535,9 @@ pub fn best_shot_key(detection: &DetectionEvent) -> String {
 /// Name of a clip's init segment in its folder (`DetectionEvent.clip_key`).
 pub const CLIP_INIT_SEGMENT: &str = "init.mp4";
 
-/// Name of a clip's box path in its folder: the track's box in each analysed frame, as JSON
-/// (`{"boxes": [[t_ms, x, y, width, height], …]}`, times from the clip's time 0, boxes as fractions
-/// of the frame), stored when the clip is complete.
+/// Name of a clip's box paths in its folder: each of its tracks' box in each analysed frame, as JSON
+/// (`{"tracks": {"<track id>": [[t_ms, x, y, width, height], …]}}`, times from the clip's time 0,
+/// boxes as fractions of the frame), stored when the clip is complete.
 pub const CLIP_BOXES: &str = "boxes.json";
 
 /// Where each piece of a stored clip sits in its fragmented MP4 ([`ObjectStore::clip_layout`]).

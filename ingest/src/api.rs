@@ -839,7 +839,7 @@ async fn live(
     let (user, faces) = frame_viewer(&state, caller, id, query.faces, &headers).await?;
     // A stream that has not read a frame yet (or cannot: a camera not answering) has no view.
     let analysed = state.snapshots.read().is_ok_and(|snapshots| snapshots.contains_key(&id));
-    let viewer = match state.live.watch_local(id, faces).filter(|_| analysed) {
+    let viewer = match analysed.then(|| state.live.watch_local(id, faces)).flatten() {
         Some(viewer) => viewer,
         // Peers relay only what they run: a ticket's request is never relayed further.
         None if user.is_none() => return Err(no_frame(&state.pool, id).await),
@@ -898,11 +898,7 @@ async fn relay(
         let ticket = sightline_common::auth::service_ticket(&state.pool, id, PEER_TICKET_SECONDS)
             .await
             .map_err(|e| format!("no ticket: {e}"))?;
-        let uri = format!("{}/v1/streams/{id}/live?faces={}", owner.api_url.trim_end_matches('/'), faces.as_str());
-        let request = axum::http::Request::get(uri)
-            .header(PEER_TICKET_HEADER, ticket)
-            .body(axum::body::Body::empty())
-            .map_err(|e| e.to_string())?;
+        let request = owner_request(&owner, id, "live", faces, ticket).map_err(|e| e.to_string())?;
         let answer = tokio::time::timeout(PEER_TIMEOUT, state.peers.request(request))
             .await
             .map_err(|_| "timed out".to_owned())?
@@ -1113,6 +1109,20 @@ fn frame_json(frame: &FrameView) -> axum::response::Response {
     ([(header::CACHE_CONTROL, "no-store")], Json(frame)).into_response()
 }
 
+/// A request to `owner`, the instance running stream `id`, for the stream's `segment` (`snapshot`,
+/// `frame`, `live`) in copy `faces`, with `ticket`, a single-use ticket of this instance for the
+/// stream: never the caller's credentials, whatever address the owner's lease names.
+fn owner_request(
+    owner: &Lease,
+    id: Uuid,
+    segment: &str,
+    faces: FacesShown,
+    ticket: String,
+) -> Result<axum::http::Request<axum::body::Body>, axum::http::Error> {
+    let uri = format!("{}/v1/streams/{id}/{segment}?faces={}", owner.api_url.trim_end_matches('/'), faces.as_str());
+    axum::http::Request::get(uri).header(PEER_TICKET_HEADER, ticket).body(axum::body::Body::empty())
+}
+
 /// The frame of stream `id` from the instance running it, asked with a single-use ticket for this
 /// stream (never the caller's credentials, whatever address the owner's lease names). Only a JPEG
 /// (or a frame with its boxes, parsed) is taken back, and answered as this instance's own: nothing
@@ -1133,16 +1143,8 @@ async fn from_owner(
         )
     };
     let ticket = sightline_common::auth::service_ticket(&state.pool, id, PEER_TICKET_SECONDS).await?;
-    let copy = match faces {
-        FacesShown::Whole => "whole",
-        FacesShown::Blurred => "blurred",
-    };
-    let uri =
-        format!("{}/v1/streams/{id}/{}?faces={copy}", owner.api_url.trim_end_matches('/'), representation.segment());
-    let request = axum::http::Request::get(uri)
-        .header(PEER_TICKET_HEADER, ticket)
-        .body(axum::body::Body::empty())
-        .map_err(|e| unavailable(e.to_string()))?;
+    let request =
+        owner_request(owner, id, representation.segment(), faces, ticket).map_err(|e| unavailable(e.to_string()))?;
     let exchange = async {
         let answer = state.peers.request(request).await.map_err(|e| e.to_string())?;
         let (parts, body) = answer.into_parts();

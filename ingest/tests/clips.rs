@@ -8,11 +8,11 @@
 mod common;
 
 use common::{cast, encode_cast_video, face_detector};
-use sightline_ingest::clip::upload::ClipUploads;
+use sightline_ingest::clip::upload::{ClipUploads, Piece};
 use sightline_ingest::clip::{ClipSettings, Clips};
 use sightline_ingest::frame::{BoxF, RgbFrame};
 use sightline_ingest::metrics::IngestMetrics;
-use sightline_ingest::source::{FrameSource, Phase, SourceFrame, SourceSpec};
+use sightline_ingest::source::{FrameHandler, FrameSource, Phase, SharedRecorder, SourceFrame, SourceSpec};
 use sightline_ingest::track::{BestShot, ReportReason, TrackReport};
 use sightline_schemas::v1::ObjectKind;
 use std::time::{Duration, Instant};
@@ -39,6 +39,34 @@ fn report(track: uuid::Uuid, first_ms: i64, last_ms: i64, reason: ReportReason) 
         reason,
         sequence: u32::from(reason == ReportReason::Ended),
     }
+}
+
+/// Analyses `video` to its end at 5 fps and 320 px with `handler`, its encoded frames going to
+/// `recorder`, whose open clips end then.
+async fn analyse_file(video: &std::path::Path, recorder: &SharedRecorder, handler: impl FrameHandler + 'static) {
+    let spec = SourceSpec {
+        analysis_fps: 5,
+        width: 320,
+        clips: Some(recorder.clone()),
+        ..SourceSpec::new(video.display().to_string())
+    };
+    let source = FrameSource::start(spec, handler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while source.status().phase != Phase::Finished {
+        assert!(Instant::now() < deadline, "{:?}", source.status());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    source.stop();
+    recorder.lock().unwrap().close_all();
+}
+
+/// The pieces queued for the store so far, in order.
+fn queued(pieces: &mut tokio::sync::mpsc::UnboundedReceiver<Piece>) -> Vec<Piece> {
+    let mut stored = Vec::new();
+    while let Ok(piece) = pieces.try_recv() {
+        stored.push(piece);
+    }
+    stored
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,20 +103,7 @@ async fn a_tracks_clip_is_the_sources_own_video_around_it() {
             }
         }
     };
-    let spec = SourceSpec {
-        analysis_fps: 5,
-        width: 320,
-        clips: Some(recorder.clone()),
-        ..SourceSpec::new(video.display().to_string())
-    };
-    let source = FrameSource::start(spec, handler).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while source.status().phase != Phase::Finished {
-        assert!(Instant::now() < deadline, "{:?}", source.status());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    source.stop();
-    recorder.lock().unwrap().close_all();
+    analyse_file(&video, &recorder, handler).await;
 
     let reported = reported.lock().unwrap().clone();
     assert_eq!(reported.len(), 2, "both reports were made");
@@ -101,10 +116,7 @@ async fn a_tracks_clip_is_the_sources_own_video_around_it() {
     // time 0 is its decode time, a few frames before it is shown).
     assert!((0..=1_000).contains(&clip.start_ms), "the clip starts at {} ms", clip.start_ms);
 
-    let mut stored = Vec::new();
-    while let Ok(piece) = pieces.try_recv() {
-        stored.push(piece);
-    }
+    let mut stored = queued(&mut pieces);
     assert_eq!(stored[0].key, format!("{}/init.mp4", clip.key));
     // Once complete, its init segment is stored again with the clip's length.
     let last = stored.pop().expect("pieces");
@@ -217,20 +229,7 @@ async fn a_face_shares_its_bodys_clip_which_lasts_until_both_ended() {
             }
         }
     };
-    let spec = SourceSpec {
-        analysis_fps: 5,
-        width: 320,
-        clips: Some(recorder.clone()),
-        ..SourceSpec::new(video.display().to_string())
-    };
-    let source = FrameSource::start(spec, handler).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while source.status().phase != Phase::Finished {
-        assert!(Instant::now() < deadline, "{:?}", source.status());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    source.stop();
-    recorder.lock().unwrap().close_all();
+    analyse_file(&video, &recorder, handler).await;
 
     // The face's reports name its body's clip; the lone face has its own.
     let named = named.lock().unwrap().clone();
@@ -247,10 +246,7 @@ async fn a_face_shares_its_bodys_clip_which_lasts_until_both_ended() {
 
     // Stored: three clips; the first shared one closed once the face ended (not its body), so its video
     // reaches the face's post-roll, and its box paths hold both tracks.
-    let mut stored = Vec::new();
-    while let Ok(piece) = pieces.try_recv() {
-        stored.push(piece);
-    }
+    let stored = queued(&mut pieces);
     let folders: std::collections::BTreeSet<&str> =
         stored.iter().filter_map(|p| p.key.strip_suffix("/init.mp4")).collect();
     assert_eq!(folders.len(), 3, "{folders:?}");

@@ -329,6 +329,17 @@ fn owners(port: u16) -> std::collections::BTreeMap<String, (String, String)> {
         .collect()
 }
 
+/// A detections topic of `database`'s own (one partition).
+async fn detections_topic(database: &sightline_testkit::stack::TestDatabase) -> anyhow::Result<String> {
+    let topic = format!("test.{}.detections", database.name);
+    sightline_common::kafka::ensure_topics(
+        &kafka(),
+        &[TopicSpec { name: topic.clone(), partitions: 1, replication: 1, retention_ms: -1 }],
+    )
+    .await?;
+    Ok(topic)
+}
+
 /// Waits up to 30 s for an instance to listen on `port`.
 async fn until_listening(port: u16) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -364,12 +375,7 @@ async fn instances_share_the_streams_and_take_over_a_stopped_ones() -> anyhow::R
     let dir = std::env::temp_dir().join(format!("sightline-instances-{}", std::process::id()));
     let video = encode_cast_video(&people, &dir);
     let database = fresh_database("test_instances", &[("ops-secret", "operator"), ("viewer-secret", "viewer")]).await?;
-    let topic = format!("test.{}.detections", database.name);
-    sightline_common::kafka::ensure_topics(
-        &kafka(),
-        &[TopicSpec { name: topic.clone(), partitions: 1, replication: 1, retention_ms: -1 }],
-    )
-    .await?;
+    let topic = detections_topic(&database).await?;
     let (port_a, port_b) = (free_port(), free_port());
     let mut a = start_instance("ingest-a", &database, &topic, (port_a, free_port()))?;
     until_listening(port_a).await?;
@@ -540,12 +546,7 @@ async fn a_live_view_shows_many_viewers_the_analysed_frames_over_one_camera_conn
     let mut camera = sightline_testkit::pipeline::RtspVideo::serve(&video)?;
     let plays = camera.plays();
     let database = fresh_database("test_live", &[("ops-secret", "operator"), ("viewer-secret", "viewer")]).await?;
-    let topic = format!("test.{}.detections", database.name);
-    sightline_common::kafka::ensure_topics(
-        &kafka(),
-        &[TopicSpec { name: topic.clone(), partitions: 1, replication: 1, retention_ms: -1 }],
-    )
-    .await?;
+    let topic = detections_topic(&database).await?;
     let ports = [(free_port(), free_port()), (free_port(), free_port())];
     let mut instances = Vec::new();
     for (name, ports) in ["ingest-a", "ingest-b"].into_iter().zip(ports) {

@@ -696,7 +696,19 @@ impl Warehouse {
     /// The clip of `event`'s track: its folder in the object store and the capture time of its time
     /// 0, ms since the epoch. `None` when the track has no clip.
     pub async fn clip(&self, event: &EventRow) -> Result<Option<(String, i64)>, WarehouseError> {
-        Ok(self.clip_of(event).await?.map(|clip| (clip.clip_key, clip.clip_start_ms)))
+        let first_seen_s = u32::try_from(event.first_seen_ms.div_euclid(1000)).unwrap_or(0);
+        let clip: Option<ClipRow> = self
+            .client
+            .query(queries::TRACK_CLIP)
+            .bind(event.site.as_str())
+            .bind(event.stream_id.as_str())
+            .bind(event.kind.as_str())
+            .bind(first_seen_s)
+            .bind(event.track_id.as_str())
+            .fetch_optional()
+            .await
+            .map_err(query_error("finding a track's clip"))?;
+        Ok(clip.map(|clip| (clip.clip_key, clip.clip_start_ms)))
     }
 
     /// Where the pieces of the clip in `folder` are (one listing); `None` when it is gone.
@@ -718,8 +730,8 @@ impl Warehouse {
     /// The box path of `event`'s track in its clip (from the clip's `boxes.json`, stored when the
     /// clip is complete, which holds every track the clip shows): `{"boxes": [...]}`.
     pub async fn clip_boxes(&self, event: &EventRow) -> Result<Option<serde_json::Value>, WarehouseError> {
-        let Some(clip) = self.clip_of(event).await? else { return Ok(None) };
-        let key = format!("{}/{}", clip.clip_key, sightline_common::objects::CLIP_BOXES);
+        let Some((folder, _)) = self.clip(event).await? else { return Ok(None) };
+        let key = format!("{folder}/{}", sightline_common::objects::CLIP_BOXES);
         let Some(bytes) = self.objects.get(&key).await? else { return Ok(None) };
         let mut paths: serde_json::Value = match serde_json::from_slice(&bytes) {
             Ok(paths) => paths,
@@ -734,23 +746,6 @@ impl Warehouse {
             None => paths.get_mut("boxes").map(serde_json::Value::take),
         };
         Ok(boxes.map(|boxes| serde_json::json!({ "boxes": boxes })))
-    }
-
-    /// Where `event`'s track's clip is, if it has one.
-    async fn clip_of(&self, event: &EventRow) -> Result<Option<ClipRow>, WarehouseError> {
-        let first_seen_s = u32::try_from(event.first_seen_ms.div_euclid(1000)).unwrap_or(0);
-        let clip: Option<ClipRow> = self
-            .client
-            .query(queries::TRACK_CLIP)
-            .bind(event.site.as_str())
-            .bind(event.stream_id.as_str())
-            .bind(event.kind.as_str())
-            .bind(first_seen_s)
-            .bind(event.track_id.as_str())
-            .fetch_optional()
-            .await
-            .map_err(query_error("finding a track's clip"))?;
-        Ok(clip)
     }
 
     /// Whether ClickHouse knows time zone `zone` (an unknown zone fails the query that names it).
