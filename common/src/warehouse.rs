@@ -6,7 +6,9 @@
 
 use clickhouse::{Client, Compression};
 use serde::{Deserialize, Serialize};
+use sightline_schemas::cluster::{ClusterTarget, UnsupportedStatement};
 use sightline_schemas::{CLICKHOUSE_MIGRATIONS, Migration, queries};
+use std::time::Duration;
 
 /// Errors talking to ClickHouse.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,9 @@ pub enum WarehouseError {
     #[cfg(feature = "objects")]
     #[error("reading an image: {0}")]
     Objects(#[from] crate::objects::ObjectError),
+    /// A statement has no form for the configured cluster.
+    #[error("clickhouse cluster: {0}")]
+    Unsupported(#[from] UnsupportedStatement),
     /// An applied migration's file changed afterwards.
     #[error(
         "clickhouse migration {version} ({name}) was edited after it was applied (checksum {applied} != {current}); add a new migration instead"
@@ -62,6 +67,11 @@ pub struct ClickHouseSettings {
     pub user: String,
     /// Password (empty for none).
     pub password: String,
+    /// The cluster (a name in the servers' `remote_servers`) holding the tables, or empty for one
+    /// server. On a cluster the migrations make replicated shard-local tables under `Distributed`
+    /// tables of the same names (docs/warehouse.md, "On a cluster"), and every client reads with
+    /// shard-local subqueries and inserts synchronously into every shard.
+    pub cluster: String,
 }
 
 impl Default for ClickHouseSettings {
@@ -71,6 +81,7 @@ impl Default for ClickHouseSettings {
             database: "sightline".into(),
             user: "default".into(),
             password: String::new(),
+            cluster: String::new(),
         }
     }
 }
@@ -96,7 +107,29 @@ impl ClickHouseSettings {
         if !self.password.is_empty() {
             client = client.with_password(&self.password);
         }
+        if !self.cluster.is_empty() {
+            // Every table is sharded by stream, so a subquery's rows for a shard's streams are on that
+            // shard: subqueries and joins read the shard's own tables. An insert returns once every
+            // shard has its rows (a retried batch is then deduplicated by the replicas, block by block).
+            client =
+                client.with_option("distributed_product_mode", "local").with_option("insert_distributed_sync", "1");
+        }
         client
+    }
+
+    /// Where the tables are when they are on a cluster.
+    pub fn cluster_target(&self) -> Option<ClusterTarget<'_>> {
+        (!self.cluster.is_empty()).then_some(ClusterTarget { cluster: &self.cluster, database: &self.database })
+    }
+
+    /// A maintenance statement on one table (`ALTER TABLE t DELETE|UPDATE|DROP PARTITION …`,
+    /// `OPTIMIZE TABLE t …`, `TRUNCATE TABLE t`) as it runs here: as written on one server, on
+    /// every shard's replicas of `t_local` on a cluster.
+    pub fn maintenance(&self, statement: &str) -> Result<String, WarehouseError> {
+        match self.cluster_target() {
+            None => Ok(statement.to_owned()),
+            Some(target) => target.maintenance(statement).map_err(WarehouseError::Unsupported),
+        }
     }
 }
 
@@ -114,6 +147,12 @@ struct AppliedMigration {
 /// Migrations use `IF NOT EXISTS` (and one `ADD COLUMN` per statement, a column found added taken as
 /// done), so a run interrupted between a statement and its record is safe to repeat; an applied
 /// migration whose file changed is refused.
+///
+/// On a cluster each statement runs in its cluster form (`sightline_schemas::cluster`), `ON CLUSTER`,
+/// and the history is one replicated table every server holds. Two runners at once (two hosts
+/// starting) are safe for the same reason a repeated run is: each statement is idempotent, every
+/// table a backfill fills merges repeated rows away (replacing or aggregating sets and maxima), and
+/// the history is read grouped by version.
 pub async fn migrate(settings: &ClickHouseSettings) -> Result<Vec<u32>, WarehouseError> {
     apply_migrations(settings, CLICKHOUSE_MIGRATIONS).await
 }
@@ -124,14 +163,20 @@ pub async fn apply_migrations(
     migrations: &[Migration],
 ) -> Result<Vec<u32>, WarehouseError> {
     let database = &settings.database;
+    let cluster = settings.cluster_target();
+    let create_database = match cluster {
+        Some(target) => target.create_database(),
+        None => format!("CREATE DATABASE IF NOT EXISTS `{database}`"),
+    };
     settings
         .server_client()
-        .query(&format!("CREATE DATABASE IF NOT EXISTS `{database}`"))
+        .query(&create_database)
         .execute()
         .await
         .map_err(query_error(format!("creating database {database}")))?;
     let client = settings.read_client();
-    client.query(queries::MIGRATION_HISTORY_DDL).execute().await.map_err(query_error("creating schema_migrations"))?;
+    let history = cluster.map_or_else(|| queries::MIGRATION_HISTORY_DDL.to_owned(), |target| target.history_table());
+    client.query(&history).execute().await.map_err(query_error("creating schema_migrations"))?;
     let applied: Vec<AppliedMigration> =
         client.query(queries::MIGRATION_HISTORY).fetch_all().await.map_err(query_error("reading schema_migrations"))?;
 
@@ -149,16 +194,34 @@ pub async fn apply_migrations(
             }
             continue;
         }
+        let mut statements = Vec::new();
         for statement in migration.statements() {
+            match cluster {
+                Some(target) => statements.extend(target.statements(&statement)?),
+                None => statements.push(statement),
+            }
+        }
+        let mut applied_elsewhere = false;
+        for statement in statements {
             match client.query(&statement).execute().await {
                 Ok(()) => {}
                 Err(error) if column_already_added(&statement, &error) => {}
                 Err(error) => {
+                    // A runner ahead of this one may have applied this migration and a later one
+                    // that undoes what this statement needs (a backfill from a table dropped since).
+                    if recorded_elsewhere(&client, migration, cluster.is_some()).await? {
+                        applied_elsewhere = true;
+                        break;
+                    }
                     return Err(query_error(format!("applying migration {} ({})", migration.version, migration.name))(
                         error,
                     ));
                 }
             }
+        }
+        if applied_elsewhere {
+            tracing::info!(version = migration.version, name = migration.name, %database, "clickhouse migration applied by another runner");
+            continue;
         }
         let mut insert =
             client.insert::<AppliedMigration>("schema_migrations").await.map_err(query_error("recording migration"))?;
@@ -172,6 +235,30 @@ pub async fn apply_migrations(
     }
     Ok(newly_applied)
 }
+
+/// Whether another runner recorded `migration` (with the same file): on a cluster the history
+/// reaches this server by replication, so it is looked for during [`HISTORY_REPLICATION_WAIT`].
+async fn recorded_elsewhere(client: &Client, migration: &Migration, on_cluster: bool) -> Result<bool, WarehouseError> {
+    let deadline = std::time::Instant::now() + if on_cluster { HISTORY_REPLICATION_WAIT } else { Duration::ZERO };
+    loop {
+        let applied: Vec<AppliedMigration> = client
+            .query(queries::MIGRATION_HISTORY)
+            .fetch_all()
+            .await
+            .map_err(query_error("reading schema_migrations"))?;
+        if let Some(done) = applied.iter().find(|a| a.version == migration.version) {
+            return Ok(done.checksum == migration.checksum());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// How long a runner on a cluster looks for another runner's record of a migration whose statement
+/// failed here, before reporting the failure.
+const HISTORY_REPLICATION_WAIT: Duration = Duration::from_secs(10);
 
 /// Whether `error` says the column `statement` adds exists already: ClickHouse 18.16 has no
 /// `ADD COLUMN IF NOT EXISTS`, so a migration that adds one column per statement is repeatable.

@@ -313,6 +313,7 @@ impl Eraser {
             self.objects.delete_prefix(&format!("{clip}/")).await?;
         }
         for statement in sightline_schemas::statements(queries::ERASE_TRACKS) {
+            let statement = self.clickhouse.maintenance(&statement)?;
             let mut query = client.query(&statement);
             for _ in 0..statement.matches('?').count() {
                 query = query.bind(&targets.id);

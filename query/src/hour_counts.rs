@@ -16,7 +16,7 @@
 
 use clickhouse::Client;
 use serde::Deserialize;
-use sightline_common::warehouse::{WarehouseError, query_error};
+use sightline_common::warehouse::{ClickHouseSettings, WarehouseError, query_error};
 use sightline_schemas::queries;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -81,9 +81,41 @@ impl HoursIn {
 #[derive(Clone, Default)]
 pub struct HourCounts {
     days: Arc<Mutex<BTreeMap<u16, CachedDay>>>,
+    /// The cluster and database, when the tables are on a cluster: the signatures are then read from
+    /// every replica.
+    cluster: Option<Arc<(String, String)>>,
 }
 
 impl HourCounts {
+    /// An empty cache for the warehouse `settings` name.
+    pub fn for_warehouse(settings: &ClickHouseSettings) -> Self {
+        let cluster =
+            settings.cluster_target().map(|target| Arc::new((target.cluster.to_owned(), target.database.to_owned())));
+        Self { days: Arc::default(), cluster }
+    }
+
+    /// Each day's parts of the hourly sets in `[first_day, end_day)`, as one signature string per day.
+    async fn signatures(&self, client: &Client, first_day: u16, end_day: u16) -> Result<Vec<DayParts>, WarehouseError> {
+        let query = match self.cluster.as_deref() {
+            None => client.query(queries::HOUR_SET_PARTS),
+            Some((cluster, database)) => {
+                let replicas: String = client
+                    .query(queries::CLUSTER_REPLICAS)
+                    .bind(cluster)
+                    .fetch_one()
+                    .await
+                    .map_err(query_error(format!("listing the replicas of cluster {cluster}")))?;
+                client.query(queries::HOUR_SET_PARTS_CLUSTER).bind(replicas).bind(database)
+            }
+        };
+        query
+            .bind(first_day)
+            .bind(end_day)
+            .fetch_all::<DayParts>()
+            .await
+            .map_err(query_error("reading the hourly sets' parts"))
+    }
+
     /// The counts of the hours in `[first_s, end_s)` (whole hours).
     pub async fn between(&self, client: &Client, first_s: u32, end_s: u32) -> Result<HoursIn, WarehouseError> {
         let mut found = Vec::new();
@@ -91,16 +123,8 @@ impl HourCounts {
             return Ok(HoursIn { days: found, first_s, end_s });
         }
         let (first_day, end_day) = (day_of(first_s), day_of(end_s - 1) + 1);
-        let parts: HashMap<u16, String> = client
-            .query(queries::HOUR_SET_PARTS)
-            .bind(first_day)
-            .bind(end_day)
-            .fetch_all::<DayParts>()
-            .await
-            .map_err(query_error("reading the hourly sets' parts"))?
-            .into_iter()
-            .map(|row| (row.day, row.parts))
-            .collect();
+        let parts: HashMap<u16, String> =
+            self.signatures(client, first_day, end_day).await?.into_iter().map(|row| (row.day, row.parts)).collect();
         let mut missing = Vec::new();
         {
             let days = self.days.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -434,7 +434,9 @@ impl Retention {
                 continue;
             };
             if end < today_date - time::Duration::days(i64::from(days)) {
-                client.query(&format!("ALTER TABLE {table} DROP PARTITION {literal}")).execute().await?;
+                let drop =
+                    self.eraser.clickhouse.maintenance(&format!("ALTER TABLE {table} DROP PARTITION {literal}"))?;
+                client.query(&drop).execute().await?;
                 counts.partitions.push(format!("{table} {literal}"));
             }
         }

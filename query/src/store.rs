@@ -526,7 +526,7 @@ impl Warehouse {
     /// Reads the warehouse `settings` name.
     /// The warehouse `settings` name, its images in `objects`.
     pub fn new(settings: &ClickHouseSettings, objects: ObjectStore) -> Self {
-        Self { client: settings.read_client(), hours: HourCounts::default(), objects }
+        Self { client: settings.read_client(), hours: HourCounts::for_warehouse(settings), objects }
     }
 
     /// `query` with the range bound as its seconds, then its milliseconds.

@@ -42,6 +42,8 @@ pub mod v1 {
 
 pub mod validate;
 
+pub mod cluster;
+
 /// Encoded `FileDescriptorSet` of the v1 schema, for compatibility checks and reflection.
 pub const V1_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sightline_v1_descriptor.bin"));
 
@@ -187,6 +189,10 @@ pub mod queries {
     pub const BEST_SHOT: &str = include_str!("../clickhouse/queries/best_shot.sql");
     /// The active parts of the hourly track sets per day (the hourly counts' cache keys).
     pub const HOUR_SET_PARTS: &str = include_str!("../clickhouse/queries/hour_set_parts.sql");
+    /// [`HOUR_SET_PARTS`] on a cluster: the parts on every replica of every shard.
+    pub const HOUR_SET_PARTS_CLUSTER: &str = include_str!("../clickhouse/queries/hour_set_parts_cluster.sql");
+    /// Every replica of a cluster, as `remote()` takes them.
+    pub const CLUSTER_REPLICAS: &str = include_str!("../clickhouse/queries/cluster_replicas.sql");
     /// Tracks per hour of first sighting, site, stream and kind, from the hourly track sets.
     pub const HOUR_COUNTS: &str = include_str!("../clickhouse/queries/hour_counts.sql");
     /// Tracks per time bucket (of their first sighting) and kind, but for the whole hours' counts.

@@ -39,6 +39,23 @@ pub fn clickhouse(database: &str) -> ClickHouseSettings {
     }
 }
 
+/// The local stack's ClickHouse cluster (`SIGHTLINE_CLUSTER_NAME`, 2 shards x 2 replicas): settings
+/// for `database` through server `server` (0-3; 0 and 1 are shard 1's replicas, 2 and 3 shard 2's).
+pub fn cluster(database: &str, server: usize) -> ClickHouseSettings {
+    ClickHouseSettings {
+        url: cluster_urls().get(server).cloned().unwrap_or_default(),
+        database: database.to_owned(),
+        cluster: env_or("SIGHTLINE_CLUSTER_NAME", "sightline"),
+        ..Default::default()
+    }
+}
+
+/// The HTTP endpoints of the cluster's servers, in order.
+pub fn cluster_urls() -> Vec<String> {
+    let default = "http://127.0.0.1:18131,http://127.0.0.1:18132,http://127.0.0.1:18133,http://127.0.0.1:18134";
+    env_or("SIGHTLINE_CLUSTER_URLS", default).split(',').map(str::to_owned).collect()
+}
+
 /// The local stack's object store (`SIGHTLINE_S3_ENDPOINT`), with keys under `<database>/`: each
 /// test's objects are apart, as its warehouse database is.
 pub fn objects(database: &str) -> ObjectStoreSettings {
@@ -77,7 +94,7 @@ pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// Eight random hex digits, to keep one test's names apart from another's.
-fn random_tag() -> String {
+pub fn random_tag() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
 }
 
@@ -215,6 +232,7 @@ pub fn api_settings(port: u16, postgres_url: &str, clickhouse: &ClickHouseSettin
         ("POSTGRES_URL", postgres_url.to_owned()),
         ("CLICKHOUSE__URL", clickhouse.url.clone()),
         ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
+        ("CLICKHOUSE__CLUSTER", clickhouse.cluster.clone()),
     ];
     settings.extend(object_settings(&clickhouse.database));
     settings
@@ -236,6 +254,23 @@ pub struct ServiceProcess {
 }
 
 impl ServiceProcess {
+    /// Starts `sightline-query` on the PostgreSQL database `postgres_url` (accounts, tokens) and
+    /// `clickhouse`, and waits until it is ready; returns it and its API port.
+    pub async fn query_api(
+        postgres_url: &str,
+        clickhouse: &ClickHouseSettings,
+        log_name: &str,
+    ) -> anyhow::Result<(Self, u16)> {
+        let port = free_port()?;
+        let settings = api_settings(port, postgres_url, clickhouse);
+        let query = Self::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &settings, log_name)?;
+        eventually(Duration::from_secs(30), "the query service to be ready", || async {
+            Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
+        })
+        .await?;
+        Ok((query, port))
+    }
+
     /// Starts the writer for `isolation`, against `clickhouse`, with extra `SIGHTLINE_WRITER__*`
     /// settings (`("BATCH_MAX_EVENTS", "100")`, ...).
     pub fn writer(
@@ -248,6 +283,7 @@ impl ServiceProcess {
             ("KAFKA__BROKERS", kafka().brokers),
             ("CLICKHOUSE__URL", clickhouse.url.clone()),
             ("CLICKHOUSE__DATABASE", clickhouse.database.clone()),
+            ("CLICKHOUSE__CLUSTER", clickhouse.cluster.clone()),
             ("TOPIC", isolation.topic.clone()),
             ("DLQ_TOPIC", isolation.dlq_topic.clone()),
             ("GROUP_ID", isolation.group.clone()),

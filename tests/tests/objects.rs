@@ -257,7 +257,7 @@ async fn best_shots_landed_before_the_store_are_moved_out() -> anyhow::Result<()
     let store = stack::object_store(&database)?;
     let metrics = sightline_writer::metrics::WriterMetrics::register(&mut Default::default());
     let (_trigger, shutdown) = sightline_common::shutdown::channel();
-    let moved = sightline_writer::images::move_out(&client, &store, &metrics, &shutdown).await?;
+    let moved = sightline_writer::images::move_out(&clickhouse, &store, &metrics, &shutdown).await?;
     assert_eq!(moved, 2);
     let rows: Vec<(String, String, String, String, u8)> = client
         .query("SELECT toString(event_id), hex(jpeg), hex(sealed), object_key, object_sealed FROM best_shot_jpegs ORDER BY capture_time")
@@ -281,7 +281,7 @@ async fn best_shots_landed_before_the_store_are_moved_out() -> anyhow::Result<()
     let privacy = sightline_common::privacy::PrivacySettings::default();
     let keys = privacy.key_ring(privacy.key_store(Deployment::Development, pool)?);
     assert_eq!(warehouse.best_shot(clear_id, &keys).await?, Some(vec![0xff, 0xd8, 0xff, 1, 2]));
-    assert_eq!(sightline_writer::images::move_out(&client, &store, &metrics, &shutdown).await?, 0);
+    assert_eq!(sightline_writer::images::move_out(&clickhouse, &store, &metrics, &shutdown).await?, 0);
     client.query(&format!("DROP DATABASE `{database}`")).execute().await?;
     store.delete_prefix("").await?;
     Ok(())

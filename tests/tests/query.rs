@@ -8,7 +8,6 @@
 
 use serde_json::Value;
 use sightline_common::auth::Role;
-use sightline_common::warehouse::ClickHouseSettings;
 use sightline_schemas::v1::EnrichedEvent;
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile};
 use sightline_testkit::stack::{
@@ -58,23 +57,6 @@ fn detection(event: &EnrichedEvent) -> &sightline_schemas::v1::DetectionEvent {
     event.detection.as_ref().expect("generated events carry their detection")
 }
 
-/// Starts `sightline-query` on `db` (tokens) and `clickhouse`, waits until it is ready; returns it
-/// and its API port.
-async fn start_query(
-    db: &TestDatabase,
-    clickhouse: &ClickHouseSettings,
-    log_name: &str,
-) -> anyhow::Result<(ServiceProcess, u16)> {
-    let port = stack::free_port()?;
-    let settings = stack::api_settings(port, &db.url, clickhouse);
-    let query = ServiceProcess::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &settings, log_name)?;
-    eventually(Duration::from_secs(30), "the query service to be ready", || async {
-        Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
-    })
-    .await?;
-    Ok((query, port))
-}
-
 #[tokio::test]
 async fn the_query_api_answers_from_the_warehouse() -> anyhow::Result<()> {
     // Events land through the real pipeline tail: Kafka, the writer, ClickHouse.
@@ -85,7 +67,7 @@ async fn the_query_api_answers_from_the_warehouse() -> anyhow::Result<()> {
     let db = TestDatabase::create("test_query").await?;
     sightline_common::auth::register(&db.pool, "analyst", ANALYST, Role::Analyst).await?;
     sightline_common::auth::register(&db.pool, "viewer", VIEWER, Role::Viewer).await?;
-    let (query, port) = start_query(&db, &clickhouse, &iso.group).await?;
+    let (query, port) = ServiceProcess::query_api(&db.url, &clickhouse, &iso.group).await?;
 
     let first_ms = events.iter().map(|e| detection(e).capture_time_ms).min().unwrap_or(0);
     let last_ms = events.iter().map(|e| detection(e).capture_time_ms).max().unwrap_or(0);
@@ -359,7 +341,7 @@ async fn a_warehouse_outage_is_a_503_and_not_ready_until_it_returns() -> anyhow:
     sightline_common::warehouse::migrate(&clickhouse).await?;
     let db = TestDatabase::create("test_query_outage").await?;
     sightline_common::auth::register(&db.pool, "analyst", ANALYST, Role::Analyst).await?;
-    let (query, port) = start_query(&db, &clickhouse, "query-outage").await?;
+    let (query, port) = ServiceProcess::query_api(&db.url, &clickhouse, "query-outage").await?;
     assert_eq!(get(port, "/v1/stats/streams", Some(ANALYST))?.0, 200);
 
     server.stop()?;
@@ -432,7 +414,7 @@ async fn lists_and_counts_are_one_per_track() -> anyhow::Result<()> {
     let clickhouse = stack::clickhouse(&iso.database);
     let db = TestDatabase::create("test_query_tracks").await?;
     sightline_common::auth::register(&db.pool, "analyst", ANALYST, Role::Analyst).await?;
-    let (_query, port) = start_query(&db, &clickhouse, &iso.group).await?;
+    let (_query, port) = ServiceProcess::query_api(&db.url, &clickhouse, &iso.group).await?;
     let first_ms = events.iter().map(|e| detection(e).capture_time_ms).min().unwrap_or(0);
     let last_ms = events.iter().map(|e| detection(e).capture_time_ms).max().unwrap_or(0);
     let range = format!("from={first_ms}&to={}", last_ms + 1);

@@ -9,10 +9,9 @@
 //! each start, in the background, and it finds nothing once done). Writers started together each
 //! move the same rows, which costs time and changes nothing.
 
-use clickhouse::Client;
 use sightline_common::objects::ObjectStore;
 use sightline_common::shutdown::Shutdown;
-use sightline_common::warehouse::query_error;
+use sightline_common::warehouse::{ClickHouseSettings, query_error};
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
@@ -26,11 +25,12 @@ const MOVE_BATCH: u64 = 256;
 /// Moves every best shot that still holds its bytes into `objects`; how many it moved. Stops early
 /// (returning what it moved) on shutdown.
 pub async fn move_out(
-    client: &Client,
+    clickhouse: &ClickHouseSettings,
     objects: &ObjectStore,
     metrics: &WriterMetrics,
     shutdown: &Shutdown,
 ) -> Result<u64, SinkError> {
+    let client = &clickhouse.read_client();
     let mut after = Uuid::nil();
     let mut moved = 0u64;
     let mut partitions: BTreeSet<u32> = BTreeSet::new();
@@ -69,7 +69,7 @@ pub async fn move_out(
     // The moved rows' earlier copies go when their parts merge: now, so the bytes leave the disks.
     for partition in partitions {
         client
-            .query(&format!("OPTIMIZE TABLE best_shot_jpegs PARTITION {partition} FINAL"))
+            .query(&clickhouse.maintenance(&format!("OPTIMIZE TABLE best_shot_jpegs PARTITION {partition} FINAL"))?)
             .execute()
             .await
             .map_err(query_error(format!("merging partition {partition} of best_shot_jpegs")))?;
@@ -84,8 +84,13 @@ fn month_of(capture_time: u32) -> u32 {
 }
 
 /// [`move_out`], logged: what it moved, or why it stopped (the next start tries again).
-pub async fn move_out_logged(client: Client, objects: ObjectStore, metrics: WriterMetrics, shutdown: Shutdown) {
-    match move_out(&client, &objects, &metrics, &shutdown).await {
+pub async fn move_out_logged(
+    clickhouse: ClickHouseSettings,
+    objects: ObjectStore,
+    metrics: WriterMetrics,
+    shutdown: Shutdown,
+) {
+    match move_out(&clickhouse, &objects, &metrics, &shutdown).await {
         Ok(0) => {}
         Ok(moved) => tracing::info!(moved, "best shots moved out of the warehouse into the object store"),
         Err(error) => {

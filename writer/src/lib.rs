@@ -78,8 +78,8 @@ pub async fn run(
         ObjectStore::watched(&settings.objects, settings.deployment, StoreNeed::Blocking, &readiness, &shutdown)
             .context("the object store")?;
     if settings.move_images_on_start {
-        let client = settings.clickhouse.read_client();
-        tokio::spawn(images::move_out_logged(client, objects.clone(), metrics.clone(), shutdown.clone()));
+        let clickhouse = settings.clickhouse.clone();
+        tokio::spawn(images::move_out_logged(clickhouse, objects.clone(), metrics.clone(), shutdown.clone()));
     }
     let consumer = Arc::new(GroupConsumer::start(&spec, readiness.clone(), metrics.consumer.clone(), &shutdown)?);
     let sink = ClickHouseSink::new(

@@ -59,7 +59,7 @@ pub async fn reset(settings: &WriterSettings) -> anyhow::Result<()> {
     sightline_common::warehouse::migrate(&settings.clickhouse).await?;
     for table in WAREHOUSE_TABLES {
         client
-            .query(&format!("TRUNCATE TABLE {table}"))
+            .query(&settings.clickhouse.maintenance(&format!("TRUNCATE TABLE {table}"))?)
             .execute()
             .await
             .with_context(|| format!("emptying {table}"))?;

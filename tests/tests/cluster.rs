@@ -1,0 +1,231 @@
+//! The warehouse on a ClickHouse cluster: the local stack's `sightline` cluster, four real
+//! ClickHouse 18.16 servers as 2 shards x 2 replicas coordinated by ZooKeeper (`infra/stack`).
+//!
+//! - The migrations, run from two servers at once, build replicated shard-local tables under
+//!   `Distributed` ones on every server, and record every version on every server.
+//! - Writers land generated events through Kafka into the cluster while one of them is killed: each
+//!   event is visible once, each stream's rows are on one shard, both replicas of a shard agree, and
+//!   the query API over the cluster answers every analyst read exactly as over one server holding
+//!   the same events.
+
+// Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use serde_json::Value;
+use sightline_common::auth::Role;
+use sightline_common::warehouse::{self, ClickHouseSettings};
+use sightline_schemas::CLICKHOUSE_MIGRATIONS;
+use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce};
+use sightline_testkit::stack::{
+    self, Isolation, ServiceProcess, TestDatabase, event_counts, event_ids, eventually, http_request,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+const EVENTS: u64 = 2_000;
+const ANALYST: &str = "analyst-secret";
+
+/// The cluster's servers, in shard order.
+const SERVERS: usize = 4;
+
+/// The settings of `database` on server `server` of the cluster, with a client bound to the
+/// server's own tables (no cluster mode: reads the `_local` tables as they are).
+fn on_server(database: &str, server: usize) -> ClickHouseSettings {
+    ClickHouseSettings { cluster: String::new(), ..stack::cluster(database, server) }
+}
+
+/// Drops `database` on every server of the cluster (with its replicas' ZooKeeper entries).
+async fn drop_cluster_database(database: &str) -> anyhow::Result<()> {
+    let settings = stack::cluster(database, 0);
+    settings
+        .server_client()
+        .query(&format!("DROP DATABASE IF EXISTS `{database}` ON CLUSTER `{}`", settings.cluster))
+        .execute()
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_two_hosts_migrating_at_once_build_the_cluster() -> anyhow::Result<()> {
+    let database = format!("test_cluster_{}", stack::random_tag());
+    let (host_a, host_b) = (stack::cluster(&database, 0), stack::cluster(&database, 2));
+    let (first, second) = tokio::join!(warehouse::migrate(&host_a), warehouse::migrate(&host_b));
+    let (first, second) = (first?, second?);
+    let all: Vec<u32> = CLICKHOUSE_MIGRATIONS.iter().map(|m| m.version).collect();
+    assert!(!first.is_empty() || !second.is_empty(), "someone applied the migrations");
+    for applied in [&first, &second] {
+        assert!(applied.iter().all(|v| all.contains(v)), "{applied:?}");
+    }
+
+    for server in 0..SERVERS {
+        let client = on_server(&database, server).read_client();
+        // Every server holds the whole history (one replicated table).
+        eventually(Duration::from_secs(30), "the history on every server", || async {
+            let versions: u64 = client.query("SELECT uniqExact(version) FROM schema_migrations").fetch_one().await?;
+            Ok((versions == all.len() as u64).then_some(()))
+        })
+        .await?;
+        let tables: BTreeMap<String, String> = client
+            .query("SELECT name, engine FROM system.tables WHERE database = currentDatabase()")
+            .fetch_all::<(String, String)>()
+            .await?
+            .into_iter()
+            .collect();
+        for (table, engine) in [
+            ("events", "ReplacingMergeTree"),
+            ("tracks", "ReplacingMergeTree"),
+            ("matches", "ReplacingMergeTree"),
+            ("best_shot_jpegs", "ReplacingMergeTree"),
+            ("track_hour_sets", "AggregatingMergeTree"),
+            ("erasure_targets", "MergeTree"),
+        ] {
+            assert_eq!(tables.get(&format!("{table}_local")), Some(&format!("Replicated{engine}")), "server {server}");
+            assert_eq!(tables.get(table).map(String::as_str), Some("Distributed"), "server {server}: {table}");
+        }
+        assert_eq!(tables.get("event_keys_mv").map(String::as_str), Some("MaterializedView"), "server {server}");
+        assert!(!tables.contains_key("best_shots") && !tables.contains_key("best_shots_local"), "dropped on {server}");
+        // The columns added by later migrations are in both tables.
+        let clip_columns: u64 = client
+            .query("SELECT count() FROM system.columns WHERE database = currentDatabase() AND name = 'clip_key'")
+            .fetch_one()
+            .await?;
+        assert_eq!(clip_columns, 2, "tracks and tracks_local on server {server}");
+        assert_eq!(tables.get("schema_migrations").map(String::as_str), Some("ReplicatedMergeTree"));
+    }
+    // Once applied anywhere, applied everywhere.
+    assert_eq!(warehouse::migrate(&stack::cluster(&database, 3)).await?, Vec::<u32>::new());
+    drop_cluster_database(&database).await
+}
+
+/// GETs `path` as the analyst: (status, JSON body, or the text as a JSON string).
+fn get(port: u16, path: &str) -> anyhow::Result<(u16, Value)> {
+    let (status, body) = http_request(port, "GET", path, Some(ANALYST), "", b"")?;
+    Ok((status, serde_json::from_str(&body).unwrap_or(Value::String(body))))
+}
+
+#[tokio::test]
+async fn b_the_cluster_lands_each_event_once_and_answers_as_one_server() -> anyhow::Result<()> {
+    let single_iso = Isolation::new("cluster", 3).await?;
+    // The same topic, read by a second group into the cluster.
+    let cluster_iso = Isolation {
+        group: format!("{}-cluster", single_iso.group),
+        database: format!("{}_cluster", single_iso.database),
+        ..single_iso.clone()
+    };
+    let single = stack::clickhouse(&single_iso.database);
+    let cluster = stack::cluster(&cluster_iso.database, 1);
+    // Migrated first, as a deployment does, so that the writers are landing while events flow.
+    warehouse::migrate(&cluster).await?;
+    let batches = [("BATCH_MAX_EVENTS", "100"), ("BATCH_MAX_WAIT_MS", "100")];
+    let _single_writer = ServiceProcess::writer(&single_iso, &single, &[], &batches)?;
+    // Two writers in one group, on different shards' servers; the first is killed mid-stream.
+    let doomed = ServiceProcess::writer(&cluster_iso, &stack::cluster(&cluster_iso.database, 0), &[], &batches)?;
+    let second = ServiceProcess::writer(&cluster_iso, &stack::cluster(&cluster_iso.database, 3), &[], &batches)?;
+    for writer in [&doomed, &second] {
+        eventually(Duration::from_secs(60), "the cluster writers to be ready", || async {
+            Ok(writer.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
+        })
+        .await?;
+    }
+    let generator = || EventGenerator::new(LoadProfile { seed: 28, ..Default::default() });
+    let producer = {
+        let (topic, generator) = (single_iso.topic.clone(), generator());
+        tokio::spawn(async move { produce(&stack::kafka(), &topic, &generator, 0, EVENTS, Some(200.0)).await })
+    };
+    let landed = eventually(Duration::from_secs(120), "the first cluster writer to land events", || async {
+        let inserted = doomed.metric("sightline_writer_inserted_total").unwrap_or(0.0);
+        Ok((inserted >= 200.0).then_some(inserted))
+    })
+    .await;
+    let other = second.metric("sightline_writer_inserted_total").unwrap_or(-1.0);
+    let landed = landed.map_err(|error| error.context(format!("the other writer inserted {other}")))?;
+    doomed.kill();
+    assert!(landed < EVENTS as f64, "killed mid-stream: {landed} inserted");
+    let produced = producer.await??;
+    let _replacement = ServiceProcess::writer(&cluster_iso, &stack::cluster(&cluster_iso.database, 2), &[], &batches)?;
+
+    for settings in [&single, &cluster] {
+        eventually(Duration::from_secs(180), "every event to land", || async {
+            let (visible, _) = event_counts(settings).await?;
+            anyhow::ensure!(visible <= EVENTS, "{visible} visible events, more than the {EVENTS} produced");
+            Ok((visible == EVENTS).then_some(()))
+        })
+        .await?;
+    }
+    let mut want = produced.clone();
+    want.sort();
+    assert_eq!(event_counts(&cluster).await?, (EVENTS, EVENTS), "visible rows and distinct ids on the cluster");
+    assert_eq!(event_ids(&cluster).await?, want, "the cluster shows exactly the produced events");
+
+    // Each stream on one shard, the shards' streams apart, and a shard's replicas alike.
+    let mut per_server = Vec::new();
+    for server in 0..SERVERS {
+        let client = on_server(&cluster_iso.database, server).read_client();
+        let server_rows = eventually(Duration::from_secs(60), "the replicas to agree", || async {
+            let rows: Vec<(String, u64)> = client
+                .query("SELECT stream_id, uniqExact(event_id) FROM events_local GROUP BY stream_id ORDER BY stream_id")
+                .fetch_all()
+                .await?;
+            let total: u64 = rows.iter().map(|(_, n)| n).sum();
+            let twin = per_server.get(server.wrapping_sub(1)).filter(|_| server % 2 == 1);
+            Ok(twin.is_none_or(|twin: &Vec<(String, u64)>| *twin == rows).then_some(rows).filter(|_| total > 0))
+        })
+        .await?;
+        per_server.push(server_rows);
+    }
+    let streams = |rows: &Vec<(String, u64)>| rows.iter().map(|(s, _)| s.clone()).collect::<BTreeSet<_>>();
+    let (shard_1, shard_2) = (streams(&per_server[0]), streams(&per_server[2]));
+    assert!(shard_1.is_disjoint(&shard_2), "a stream on both shards: {shard_1:?} {shard_2:?}");
+    let events_by_shard: u64 = [&per_server[0], &per_server[2]].iter().flat_map(|r| r.iter().map(|(_, n)| n)).sum();
+    assert_eq!(events_by_shard, EVENTS, "the shards' events add up");
+
+    // The query API over either answers the same, for every analyst read.
+    let db = TestDatabase::create("test_cluster").await?;
+    sightline_common::auth::register(&db.pool, "analyst", ANALYST, Role::Analyst).await?;
+    let (_single_query, single_port) = ServiceProcess::query_api(&db.url, &single, &single_iso.group).await?;
+    let (_cluster_query, cluster_port) = ServiceProcess::query_api(&db.url, &cluster, &cluster_iso.group).await?;
+    let generator = generator();
+    let events: Vec<_> = (0..EVENTS).map(|i| generator.event(i)).collect();
+    let capture = |e: &sightline_schemas::v1::EnrichedEvent| e.detection.as_ref().map_or(0, |d| d.capture_time_ms);
+    let hour = 3_600_000;
+    let from = events.iter().map(capture).min().unwrap_or(0) / hour * hour - hour;
+    let to = (events.iter().map(capture).max().unwrap_or(0) / hour + 2) * hour;
+    let range = format!("from={from}&to={to}");
+    let person = events.iter().flat_map(|e| &e.matches).next().expect("a matched event").person_id.clone();
+    let sample = &events[17].event_id;
+    let mut paths = vec![
+        format!("/v1/events?{range}&limit=1000"),
+        format!("/v1/events?{range}&limit=1000&matched=true"),
+        format!("/v1/events?{range}&limit=50&kind=face&site=site-b"),
+        format!("/v1/events?{range}&limit=1000&person={person}"),
+        format!("/v1/events/{sample}"),
+        format!("/v1/stats/timeline?{range}&bucket=minute"),
+        format!("/v1/stats/timeline?{range}&bucket=hour"),
+        format!("/v1/stats/streams?{range}"),
+        format!("/v1/stats/persons?{range}&limit=1000"),
+        format!("/v1/stats/identified?{range}"),
+        format!("/v1/stats/dwell?{range}"),
+        format!("/v1/stats/heatmap?{range}&stream=cam-01"),
+        format!("/v1/stats/visits?{range}&person={person}"),
+        format!("/v1/reports/events.csv?{range}"),
+    ];
+    // Twice: the second reads of the hourly counts come from the caches the first filled.
+    paths.extend(paths.clone());
+    let mut compared = 0;
+    for path in &paths {
+        let (single_status, single_body) = get(single_port, path)?;
+        let (cluster_status, cluster_body) = get(cluster_port, path)?;
+        let short = |body: &Value| body.to_string().chars().take(400).collect::<String>();
+        assert_eq!(single_status, 200, "{path}: {}", short(&single_body));
+        assert!(
+            cluster_status == single_status && cluster_body == single_body,
+            "{path}: the cluster answered {cluster_status} {}, one server {single_status} {}",
+            short(&cluster_body),
+            short(&single_body)
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, paths.len());
+    db.remove().await?;
+    drop_cluster_database(&cluster_iso.database).await
+}
