@@ -49,6 +49,31 @@ pub enum WarehouseError {
     },
 }
 
+impl WarehouseError {
+    /// The replicas named by ClickHouse's "all connection tries failed" (code 279): a read over a
+    /// cluster one of whose shards has no replica answering, which must fail rather than count
+    /// without it. `None` for any other error.
+    pub fn unavailable_shard(&self) -> Option<Vec<String>> {
+        let WarehouseError::Query { source, .. } = self else { return None };
+        let message = source.to_string();
+        if !message.contains("Code: 279") {
+            return None;
+        }
+        let address =
+            |text: &str| text.contains(':') && text.chars().all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c));
+        let mut replicas: Vec<String> = message
+            .split('(')
+            .skip(1)
+            .filter_map(|rest| rest.split(')').next())
+            .filter(|text| address(text))
+            .map(str::to_owned)
+            .collect();
+        replicas.sort();
+        replicas.dedup();
+        Some(replicas)
+    }
+}
+
 /// Wraps a clickhouse error with what was being done.
 pub fn query_error(action: impl Into<String>) -> impl FnOnce(clickhouse::error::Error) -> WarehouseError {
     let action = action.into();

@@ -248,6 +248,16 @@ fn bad_param(error: InvalidParam) -> ApiError {
 
 fn unavailable(error: WarehouseError) -> ApiError {
     tracing::error!(%error, "warehouse query failed");
+    if let Some(replicas) = error.unavailable_shard() {
+        return ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "a warehouse shard is down: none of its replicas ({}) answers, and an answer without it would be \
+                 partial; try again",
+                replicas.join(", ")
+            ),
+        );
+    }
     match error {
         WarehouseError::Image(StoredImageError::Keys(_)) => {
             ApiError(StatusCode::SERVICE_UNAVAILABLE, "the track keys are not answering; try again".into())
@@ -271,7 +281,28 @@ impl ApiState {
         let started = Instant::now();
         let result = read.await;
         self.metrics.warehouse_seconds.observe(started.elapsed().as_secs_f64());
-        result.map_err(unavailable)
+        match result {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                let shard = match error.unavailable_shard() {
+                    Some(replicas) => self.warehouse.shard_of(&replicas).await,
+                    None => None,
+                };
+                Err(match shard {
+                    Some((number, replicas)) => {
+                        tracing::error!(%error, shard = number, "a warehouse shard does not answer");
+                        ApiError(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!(
+                                "warehouse shard {number} is down: none of its replicas ({replicas}) answers, and an \
+                                 answer without it would be partial; try again"
+                            ),
+                        )
+                    }
+                    None => unavailable(error),
+                })
+            }
+        }
     }
 
     /// A 400 naming `tz` unless ClickHouse knows the time zone.

@@ -94,6 +94,11 @@ impl HourCounts {
         Self { days: Arc::default(), cluster }
     }
 
+    /// The cluster's name, when the tables are on one.
+    pub fn cluster(&self) -> Option<&str> {
+        self.cluster.as_deref().map(|(cluster, _)| cluster.as_str())
+    }
+
     /// Each day's parts of the hourly sets in `[first_day, end_day)`, as one signature string per day.
     async fn signatures(&self, client: &Client, first_day: u16, end_day: u16) -> Result<Vec<DayParts>, WarehouseError> {
         let query = match self.cluster.as_deref() {

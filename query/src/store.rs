@@ -523,6 +523,20 @@ fn optional(value: &Option<String>) -> &str {
 }
 
 impl Warehouse {
+    /// The shard of the cluster that `replicas` (named by an error) belong to: its number and all its
+    /// replicas, `None` off a cluster or when the cluster does not list them.
+    pub async fn shard_of(&self, replicas: &[String]) -> Option<(u32, String)> {
+        let cluster = self.hours.cluster()?;
+        let query = self.client.query(queries::CLUSTER_SHARD_OF).bind(cluster).bind(replicas);
+        match query.fetch_optional::<(u32, String)>().await {
+            Ok(shard) => shard,
+            Err(error) => {
+                tracing::warn!(%error, "naming the shard that does not answer");
+                None
+            }
+        }
+    }
+
     /// Reads the warehouse `settings` name.
     /// The warehouse `settings` name, its images in `objects`.
     pub fn new(settings: &ClickHouseSettings, objects: ObjectStore) -> Self {

@@ -191,6 +191,8 @@ pub mod queries {
     pub const HOUR_SET_PARTS: &str = include_str!("../clickhouse/queries/hour_set_parts.sql");
     /// [`HOUR_SET_PARTS`] on a cluster: the parts on every replica of every shard.
     pub const HOUR_SET_PARTS_CLUSTER: &str = include_str!("../clickhouse/queries/hour_set_parts_cluster.sql");
+    /// The shard of a cluster some replicas belong to, with all its replicas.
+    pub const CLUSTER_SHARD_OF: &str = include_str!("../clickhouse/queries/cluster_shard_of.sql");
     /// Every replica of a cluster, as `remote()` takes them.
     pub const CLUSTER_REPLICAS: &str = include_str!("../clickhouse/queries/cluster_replicas.sql");
     /// Tracks per hour of first sighting, site, stream and kind, from the hourly track sets.

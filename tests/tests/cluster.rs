@@ -3,10 +3,11 @@
 //!
 //! - The migrations, run from two servers at once, build replicated shard-local tables under
 //!   `Distributed` ones on every server, and record every version on every server.
-//! - Writers land generated events through Kafka into the cluster while one of them is killed: each
-//!   event is visible once, each stream's rows are on one shard, both replicas of a shard agree, and
-//!   the query API over the cluster answers every analyst read exactly as over one server holding
-//!   the same events.
+//! - Writers land 20,000 generated events through Kafka into the cluster while one of them is
+//!   killed, and one replica of each shard in turn: each event is visible once, each stream's rows
+//!   are on one shard, both replicas of a shard agree, and the query API over the cluster answers
+//!   every analyst read exactly as over one server holding the same events.
+//! - With both replicas of a shard down, the query API answers 503 naming them, not a partial count.
 
 // Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -20,13 +21,19 @@ use sightline_testkit::stack::{
     self, Isolation, ServiceProcess, TestDatabase, event_counts, event_ids, eventually, http_request,
 };
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
-const EVENTS: u64 = 2_000;
+const EVENTS: u64 = 20_000;
 const ANALYST: &str = "analyst-secret";
 
 /// The cluster's servers, in shard order.
 const SERVERS: usize = 4;
+
+/// The tests here take turns: one kills the cluster's servers, which the other's distributed DDL
+/// would wait for.
+static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The settings of `database` on server `server` of the cluster, with a client bound to the
 /// server's own tables (no cluster mode: reads the `_local` tables as they are).
@@ -47,6 +54,7 @@ async fn drop_cluster_database(database: &str) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_two_hosts_migrating_at_once_build_the_cluster() -> anyhow::Result<()> {
+    let _cluster = CLUSTER.lock().await;
     let database = format!("test_cluster_{}", stack::random_tag());
     let (host_a, host_b) = (stack::cluster(&database, 0), stack::cluster(&database, 2));
     let (first, second) = tokio::join!(warehouse::migrate(&host_a), warehouse::migrate(&host_b));
@@ -103,8 +111,40 @@ fn get(port: u16, path: &str) -> anyhow::Result<(u16, Value)> {
     Ok((status, serde_json::from_str(&body).unwrap_or(Value::String(body))))
 }
 
+/// The pid file of server `server` (0-3) of the cluster, as `infra/stack` writes it.
+fn server_pid_file(server: usize) -> PathBuf {
+    let dir = std::env::var("SIGHTLINE_CLUSTER_PID_DIR").map_or_else(|_| stack::data_dir().join("run"), PathBuf::from);
+    dir.join(format!("clickhouse-cluster-{}.pid", server + 1))
+}
+
+/// Kills server `server` of the cluster with SIGKILL and waits until it no longer answers.
+async fn kill_server(server: usize) -> anyhow::Result<()> {
+    let pid = std::fs::read_to_string(server_pid_file(server))?;
+    let status = Command::new("kill").arg("-KILL").arg(pid.trim()).status()?;
+    anyhow::ensure!(status.success(), "kill -KILL {} (cluster server {server})", pid.trim());
+    let settings = stack::cluster("system", server);
+    eventually(Duration::from_secs(30), "the killed server to stop answering", || async {
+        Ok(warehouse::ping(&settings).await.is_err().then_some(()))
+    })
+    .await
+}
+
+/// Starts what is missing of the cluster again (`infra/stack cluster-up`) and waits for it.
+fn restart_servers() -> anyhow::Result<()> {
+    let status = Command::new(stack::repo_root().join("infra/stack")).arg("cluster-up").status()?;
+    anyhow::ensure!(status.success(), "infra/stack cluster-up failed");
+    Ok(())
+}
+
+/// The distinct events per stream in server `server`'s own `events_local`.
+async fn server_streams(database: &str, server: usize) -> anyhow::Result<Vec<(String, u64)>> {
+    let query = "SELECT stream_id, uniqExact(event_id) FROM events_local GROUP BY stream_id ORDER BY stream_id";
+    Ok(on_server(database, server).read_client().query(query).fetch_all().await?)
+}
+
 #[tokio::test]
-async fn b_the_cluster_lands_each_event_once_and_answers_as_one_server() -> anyhow::Result<()> {
+async fn b_the_cluster_lands_each_event_once_through_failures_and_answers_as_one_server() -> anyhow::Result<()> {
+    let _cluster = CLUSTER.lock().await;
     let single_iso = Isolation::new("cluster", 3).await?;
     // The same topic, read by a second group into the cluster.
     let cluster_iso = Isolation {
@@ -113,39 +153,49 @@ async fn b_the_cluster_lands_each_event_once_and_answers_as_one_server() -> anyh
         ..single_iso.clone()
     };
     let single = stack::clickhouse(&single_iso.database);
-    let cluster = stack::cluster(&cluster_iso.database, 1);
+    // Servers 1 and 3 (each shard's second replica) are killed in turn; everything else goes
+    // through servers 0 and 2.
+    let cluster = stack::cluster(&cluster_iso.database, 0);
     // Migrated first, as a deployment does, so that the writers are landing while events flow.
     warehouse::migrate(&cluster).await?;
-    let batches = [("BATCH_MAX_EVENTS", "100"), ("BATCH_MAX_WAIT_MS", "100")];
-    let _single_writer = ServiceProcess::writer(&single_iso, &single, &[], &batches)?;
+    let _single_writer = ServiceProcess::writer(&single_iso, &single, &[], &[])?;
     // Two writers in one group, on different shards' servers; the first is killed mid-stream.
-    let doomed = ServiceProcess::writer(&cluster_iso, &stack::cluster(&cluster_iso.database, 0), &[], &batches)?;
-    let second = ServiceProcess::writer(&cluster_iso, &stack::cluster(&cluster_iso.database, 3), &[], &batches)?;
+    let doomed = ServiceProcess::writer(&cluster_iso, &cluster, &[], &[])?;
+    let second = ServiceProcess::writer(&cluster_iso, &stack::cluster(&cluster_iso.database, 2), &[], &[])?;
     for writer in [&doomed, &second] {
         eventually(Duration::from_secs(60), "the cluster writers to be ready", || async {
             Ok(writer.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
         })
         .await?;
     }
-    let generator = || EventGenerator::new(LoadProfile { seed: 28, ..Default::default() });
+    let generator = || EventGenerator::new(LoadProfile { seed: 28, streams: 12, ..Default::default() });
     let producer = {
         let (topic, generator) = (single_iso.topic.clone(), generator());
-        tokio::spawn(async move { produce(&stack::kafka(), &topic, &generator, 0, EVENTS, Some(200.0)).await })
+        tokio::spawn(async move { produce(&stack::kafka(), &topic, &generator, 0, EVENTS, Some(800.0)).await })
     };
     let landed = eventually(Duration::from_secs(120), "the first cluster writer to land events", || async {
         let inserted = doomed.metric("sightline_writer_inserted_total").unwrap_or(0.0);
-        Ok((inserted >= 200.0).then_some(inserted))
+        Ok((inserted >= 500.0).then_some(inserted))
     })
     .await;
     let other = second.metric("sightline_writer_inserted_total").unwrap_or(-1.0);
     let landed = landed.map_err(|error| error.context(format!("the other writer inserted {other}")))?;
     doomed.kill();
     assert!(landed < EVENTS as f64, "killed mid-stream: {landed} inserted");
+    let _replacement = ServiceProcess::writer(&cluster_iso, &cluster, &[], &[])?;
+    // One replica of each shard killed and restarted in turn while events land.
+    let mut visible_at_kills = Vec::new();
+    for server in [1, 3] {
+        kill_server(server).await?;
+        visible_at_kills.push(event_counts(&cluster).await?.0);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        restart_servers()?;
+    }
     let produced = producer.await??;
-    let _replacement = ServiceProcess::writer(&cluster_iso, &stack::cluster(&cluster_iso.database, 2), &[], &batches)?;
+    assert!(visible_at_kills.iter().all(|&v| v < EVENTS), "the replicas died mid-stream: {visible_at_kills:?}");
 
     for settings in [&single, &cluster] {
-        eventually(Duration::from_secs(180), "every event to land", || async {
+        eventually(Duration::from_secs(240), "every event to land", || async {
             let (visible, _) = event_counts(settings).await?;
             anyhow::ensure!(visible <= EVENTS, "{visible} visible events, more than the {EVENTS} produced");
             Ok((visible == EVENTS).then_some(()))
@@ -157,26 +207,24 @@ async fn b_the_cluster_lands_each_event_once_and_answers_as_one_server() -> anyh
     assert_eq!(event_counts(&cluster).await?, (EVENTS, EVENTS), "visible rows and distinct ids on the cluster");
     assert_eq!(event_ids(&cluster).await?, want, "the cluster shows exactly the produced events");
 
-    // Each stream on one shard, the shards' streams apart, and a shard's replicas alike.
-    let mut per_server = Vec::new();
-    for server in 0..SERVERS {
-        let client = on_server(&cluster_iso.database, server).read_client();
-        let server_rows = eventually(Duration::from_secs(60), "the replicas to agree", || async {
-            let rows: Vec<(String, u64)> = client
-                .query("SELECT stream_id, uniqExact(event_id) FROM events_local GROUP BY stream_id ORDER BY stream_id")
-                .fetch_all()
-                .await?;
-            let total: u64 = rows.iter().map(|(_, n)| n).sum();
-            let twin = per_server.get(server.wrapping_sub(1)).filter(|_| server % 2 == 1);
-            Ok(twin.is_none_or(|twin: &Vec<(String, u64)>| *twin == rows).then_some(rows).filter(|_| total > 0))
+    // Each stream on one shard, the shards' streams apart, and a shard's replicas alike (the
+    // restarted ones caught up).
+    let mut shards = Vec::new();
+    for first in [0, 2] {
+        let rows = eventually(Duration::from_secs(120), "the replicas of a shard to agree", || async {
+            let (one, other) = (
+                server_streams(&cluster_iso.database, first).await?,
+                server_streams(&cluster_iso.database, first + 1).await?,
+            );
+            Ok((one == other && !one.is_empty()).then_some(one))
         })
         .await?;
-        per_server.push(server_rows);
+        shards.push(rows);
     }
     let streams = |rows: &Vec<(String, u64)>| rows.iter().map(|(s, _)| s.clone()).collect::<BTreeSet<_>>();
-    let (shard_1, shard_2) = (streams(&per_server[0]), streams(&per_server[2]));
+    let (shard_1, shard_2) = (streams(&shards[0]), streams(&shards[1]));
     assert!(shard_1.is_disjoint(&shard_2), "a stream on both shards: {shard_1:?} {shard_2:?}");
-    let events_by_shard: u64 = [&per_server[0], &per_server[2]].iter().flat_map(|r| r.iter().map(|(_, n)| n)).sum();
+    let events_by_shard: u64 = shards.iter().flat_map(|r| r.iter().map(|(_, n)| n)).sum();
     assert_eq!(events_by_shard, EVENTS, "the shards' events add up");
 
     // The query API over either answers the same, for every analyst read.
@@ -211,21 +259,41 @@ async fn b_the_cluster_lands_each_event_once_and_answers_as_one_server() -> anyh
     ];
     // Twice: the second reads of the hourly counts come from the caches the first filled.
     paths.extend(paths.clone());
-    let mut compared = 0;
-    for path in &paths {
-        let (single_status, single_body) = get(single_port, path)?;
-        let (cluster_status, cluster_body) = get(cluster_port, path)?;
-        let short = |body: &Value| body.to_string().chars().take(400).collect::<String>();
-        assert_eq!(single_status, 200, "{path}: {}", short(&single_body));
-        assert!(
-            cluster_status == single_status && cluster_body == single_body,
-            "{path}: the cluster answered {cluster_status} {}, one server {single_status} {}",
-            short(&cluster_body),
-            short(&single_body)
-        );
-        compared += 1;
+    let same_answers = |paths: &[String]| -> anyhow::Result<usize> {
+        let mut compared = 0;
+        for path in paths {
+            let (single_status, single_body) = get(single_port, path)?;
+            let (cluster_status, cluster_body) = get(cluster_port, path)?;
+            let short = |body: &Value| body.to_string().chars().take(400).collect::<String>();
+            anyhow::ensure!(single_status == 200, "{path}: {}", short(&single_body));
+            anyhow::ensure!(
+                cluster_status == single_status && cluster_body == single_body,
+                "{path}: the cluster answered {cluster_status} {}, one server {single_status} {}",
+                short(&cluster_body),
+                short(&single_body)
+            );
+            compared += 1;
+        }
+        Ok(compared)
+    };
+    assert_eq!(same_answers(&paths)?, paths.len());
+
+    // A shard with no replica answering: 503 naming its replicas, never a count without it.
+    kill_server(2).await?;
+    kill_server(3).await?;
+    let down = get(cluster_port, &format!("/v1/stats/streams?{range}"));
+    let partial = get(cluster_port, &format!("/v1/events?{range}&limit=10"));
+    restart_servers()?;
+    for (status, body) in [down?, partial?] {
+        assert_eq!(status, 503, "{body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("warehouse shard 2 is down"), "{body}");
+        assert!(error.contains("(127.0.0.1:19133, 127.0.0.1:19134)"), "{body}");
     }
-    assert_eq!(compared, paths.len());
+    eventually(Duration::from_secs(60), "the shard to answer again", || async {
+        Ok(same_answers(&paths[..paths.len() / 2]).ok())
+    })
+    .await?;
     db.remove().await?;
     drop_cluster_database(&cluster_iso.database).await
 }

@@ -478,8 +478,17 @@ async fn watchlisted_people_raise_one_alert_per_track_on_every_channel() -> anyh
     assert_eq!(flaky_alerts, 46, "one alert per track, none raised twice");
 
     // A replay of the whole topic (a new consumer group) raises nothing new and delivers nothing.
-    // Counted once the notifier has stopped: a retry of a failed attempt may still be on its way
-    // until then.
+    // Counted once no delivery is pending and the notifier has stopped: the SIGKILL may have cut a
+    // delivery between sending and recording it, which is sent again (same idempotency key) when
+    // its 60 s lease runs out, by whichever instance is running then. That is the at-least-once
+    // retry, not the replay.
+    eventually(Duration::from_secs(120), "no delivery pending", || async {
+        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM alert_deliveries WHERE status = 'pending'")
+            .fetch_one(&test.db.pool)
+            .await?;
+        Ok((pending == 0).then_some(()))
+    })
+    .await?;
     notifier.terminate(Duration::from_secs(20));
     let hooks_before = receiver.all().len();
     let alerts_before = test.alert_count().await?;
