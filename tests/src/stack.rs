@@ -836,3 +836,74 @@ impl KeyReader {
         Ok(sightline_common::sealing::open_detection(event, &self.ring)?)
     }
 }
+
+/// Two or more tansu brokers of the test's own over one SQLite store (the stack's build,
+/// `SIGHTLINE_TANSU_BIN`): tansu's brokers keep no state of their own, so they serve one cluster
+/// (`infra/tansu/README.md`, "Several brokers"). Killed when dropped.
+pub struct PrivateBrokers {
+    ports: Vec<u16>,
+    children: Vec<Option<Child>>,
+}
+
+impl PrivateBrokers {
+    /// Starts `count` brokers over a fresh store under the data dir and waits until each answers.
+    pub async fn start(count: usize) -> anyhow::Result<Self> {
+        let binary =
+            std::env::var("SIGHTLINE_TANSU_BIN").context("SIGHTLINE_TANSU_BIN (infra/stack env) names the broker")?;
+        let dir = data_dir().join(format!("test-brokers-{}", random_tag()));
+        std::fs::create_dir_all(&dir)?;
+        let mut brokers = Self { ports: Vec::new(), children: Vec::new() };
+        for _ in 0..count {
+            let port = free_port()?;
+            let url = format!("tcp://127.0.0.1:{port}");
+            let log = std::fs::File::create(dir.join(format!("tansu-{port}.log")))?;
+            // tansu resolves the store's path against its working directory.
+            let child = Command::new(&binary)
+                .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+                .args(["--storage-engine", "sqlite://tansu.db"])
+                .current_dir(&dir)
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .stdin(Stdio::null())
+                .spawn()
+                .context("starting a tansu broker")?;
+            brokers.ports.push(port);
+            brokers.children.push(Some(child));
+            // One at a time: the first creates the store's tables, and a second starting meanwhile
+            // finds the database locked and gives up.
+            eventually(Duration::from_secs(30), "a private broker to listen", || async move {
+                Ok(std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()))
+            })
+            .await?;
+        }
+        Ok(brokers)
+    }
+
+    /// Kafka settings naming every broker (clients fail over between them).
+    pub fn kafka(&self) -> KafkaSettings {
+        let brokers = self.ports.iter().map(|port| format!("127.0.0.1:{port}")).collect::<Vec<_>>().join(",");
+        KafkaSettings { brokers, ..Default::default() }
+    }
+
+    /// The address of broker `index` alone.
+    pub fn address(&self, index: usize) -> String {
+        self.ports.get(index).map(|port| format!("127.0.0.1:{port}")).unwrap_or_default()
+    }
+
+    /// Kills broker `index` with SIGKILL.
+    pub fn kill(&mut self, index: usize) -> anyhow::Result<()> {
+        if let Some(mut child) = self.children.get_mut(index).and_then(Option::take) {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PrivateBrokers {
+    fn drop(&mut self) {
+        for index in 0..self.children.len() {
+            let _ = self.kill(index);
+        }
+    }
+}

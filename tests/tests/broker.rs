@@ -1,18 +1,22 @@
 //! The local stack's broker deletes only the topic it is asked to delete (tansu 0.6.0 as published
 //! deleted every topic of the cluster; `infra/tansu/README.md`), and `sightline-admin` refuses to
-//! delete topics on a broker that may be the unfixed build.
+//! delete topics on a broker that may be the unfixed build. Two brokers over one store serve one
+//! cluster: with one killed mid-stream, the producer carries on through the other, and the writer
+//! reading through that one lands every event once.
 
 // Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use sightline_testkit::loadgen::produce_raw;
+use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce, produce_raw};
 use sightline_testkit::stack::{self, Isolation};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const RECORDS: usize = 10;
+/// Events the failover test produces (300 a second).
+const EVENTS: u64 = 3_000;
 
 /// Runs `sightline-admin topics delete topic` with `topic_deletion` (when given); its success and
 /// what it printed.
@@ -114,5 +118,57 @@ async fn deleting_one_topic_leaves_every_other_topic_and_its_offsets() -> anyhow
     want.sort();
     assert_eq!(kept, want, "every record of {keep} is still there");
     assert_eq!(committed(&group, &keep)?, progress, "the group's offsets on {keep} are intact");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_producer_fails_over_between_two_brokers_of_one_store() -> anyhow::Result<()> {
+    let mut brokers = stack::PrivateBrokers::start(2).await?;
+    let kafka = brokers.kafka();
+    let tag = stack::random_tag();
+    let iso = Isolation {
+        topic: format!("test.brokers.{tag}.events"),
+        dlq_topic: format!("test.brokers.{tag}.dlq"),
+        group: format!("test-brokers-{tag}"),
+        database: format!("test_brokers_{tag}"),
+    };
+    let topics = [&iso.topic, &iso.dlq_topic].map(|name| sightline_common::kafka::TopicSpec {
+        name: name.clone(),
+        partitions: 3,
+        replication: 1,
+        retention_ms: -1,
+    });
+    sightline_common::kafka::ensure_topics(&kafka, &topics).await?;
+    let clickhouse = stack::clickhouse(&iso.database);
+    // The writer reads through the broker that stays; its consumer group keeps its session. (A
+    // member whose session expires while its coordinator's address moves is not given partitions
+    // again by tansu 0.6: infra/tansu/README.md, "Several brokers".)
+    let survivor = brokers.address(1);
+    let writer = stack::ServiceProcess::writer(&iso, &clickhouse, &[], &[("KAFKA__BROKERS", &survivor)])?;
+    let generator = EventGenerator::new(LoadProfile { seed: 29, ..Default::default() });
+    let producer = {
+        let (kafka, topic) = (kafka.clone(), iso.topic.clone());
+        tokio::spawn(async move { produce(&kafka, &topic, &generator, 0, EVENTS, Some(300.0)).await })
+    };
+    // The producer knows both brokers; one dies while events flow and the producer goes on through
+    // the other, which also serves what was produced through the dead one.
+    stack::eventually(Duration::from_secs(120), "the writer to land events", || async {
+        Ok((writer.metric("sightline_writer_inserted_total").unwrap_or(0.0) >= 300.0).then_some(()))
+    })
+    .await?;
+    brokers.kill(0)?;
+    let visible_at_kill = stack::event_counts(&clickhouse).await?.0;
+    let produced = producer.await??;
+    assert!(visible_at_kill < EVENTS, "the broker died mid-stream ({visible_at_kill} visible)");
+    stack::eventually(Duration::from_secs(120), "every event to land", || async {
+        let (visible, _) = stack::event_counts(&clickhouse).await?;
+        anyhow::ensure!(visible <= EVENTS, "{visible} visible, more than the {EVENTS} produced");
+        Ok((visible == EVENTS).then_some(()))
+    })
+    .await?;
+    let mut want = produced;
+    want.sort();
+    assert_eq!(stack::event_counts(&clickhouse).await?, (EVENTS, EVENTS), "visible rows and distinct ids");
+    assert_eq!(stack::event_ids(&clickhouse).await?, want, "exactly the produced events");
     Ok(())
 }
