@@ -202,8 +202,7 @@ pub async fn apply_migrations(
     let client = settings.read_client();
     let history = cluster.map_or_else(|| queries::MIGRATION_HISTORY_DDL.to_owned(), |target| target.history_table());
     client.query(&history).execute().await.map_err(query_error("creating schema_migrations"))?;
-    let applied: Vec<AppliedMigration> =
-        client.query(queries::MIGRATION_HISTORY).fetch_all().await.map_err(query_error("reading schema_migrations"))?;
+    let applied = migration_history(&client).await?;
 
     let mut newly_applied = Vec::new();
     for migration in migrations {
@@ -261,16 +260,17 @@ pub async fn apply_migrations(
     Ok(newly_applied)
 }
 
+/// The migrations recorded as applied, one row per version.
+async fn migration_history(client: &Client) -> Result<Vec<AppliedMigration>, WarehouseError> {
+    client.query(queries::MIGRATION_HISTORY).fetch_all().await.map_err(query_error("reading schema_migrations"))
+}
+
 /// Whether another runner recorded `migration` (with the same file): on a cluster the history
 /// reaches this server by replication, so it is looked for during [`HISTORY_REPLICATION_WAIT`].
 async fn recorded_elsewhere(client: &Client, migration: &Migration, on_cluster: bool) -> Result<bool, WarehouseError> {
     let deadline = std::time::Instant::now() + if on_cluster { HISTORY_REPLICATION_WAIT } else { Duration::ZERO };
     loop {
-        let applied: Vec<AppliedMigration> = client
-            .query(queries::MIGRATION_HISTORY)
-            .fetch_all()
-            .await
-            .map_err(query_error("reading schema_migrations"))?;
+        let applied = migration_history(client).await?;
         if let Some(done) = applied.iter().find(|a| a.version == migration.version) {
             return Ok(done.checksum == migration.checksum());
         }

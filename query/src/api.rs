@@ -246,17 +246,22 @@ fn bad_param(error: InvalidParam) -> ApiError {
     ApiError::bad_request(error.to_string())
 }
 
+/// 503 for a read over a cluster whose shard (`shard`, e.g. "warehouse shard 2") has no replica
+/// answering: never a partial answer.
+fn shard_down(shard: &str, replicas: &str) -> ApiError {
+    ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "{shard} is down: none of its replicas ({replicas}) answers, and an answer without it would be partial; \
+             try again"
+        ),
+    )
+}
+
 fn unavailable(error: WarehouseError) -> ApiError {
     tracing::error!(%error, "warehouse query failed");
     if let Some(replicas) = error.unavailable_shard() {
-        return ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "a warehouse shard is down: none of its replicas ({}) answers, and an answer without it would be \
-                 partial; try again",
-                replicas.join(", ")
-            ),
-        );
+        return shard_down("a warehouse shard", &replicas.join(", "));
     }
     match error {
         WarehouseError::Image(StoredImageError::Keys(_)) => {
@@ -291,13 +296,7 @@ impl ApiState {
                 Err(match shard {
                     Some((number, replicas)) => {
                         tracing::error!(%error, shard = number, "a warehouse shard does not answer");
-                        ApiError(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            format!(
-                                "warehouse shard {number} is down: none of its replicas ({replicas}) answers, and an \
-                                 answer without it would be partial; try again"
-                            ),
-                        )
+                        shard_down(&format!("warehouse shard {number}"), &replicas)
                     }
                     None => unavailable(error),
                 })

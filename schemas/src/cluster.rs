@@ -55,10 +55,22 @@ impl std::fmt::Display for UnsupportedStatement {
 
 impl std::error::Error for UnsupportedStatement {}
 
+impl UnsupportedStatement {
+    /// Why `statement` (named by its first line) has no cluster form.
+    fn new(reason: &str, statement: &str) -> Self {
+        Self { reason: reason.to_owned(), statement: statement.lines().next().unwrap_or_default().to_owned() }
+    }
+}
+
 impl ClusterTarget<'_> {
     /// `database.table`, quoted.
     fn qualified(&self, table: &str) -> String {
         format!("`{}`.`{table}`", self.database)
+    }
+
+    /// `database.table_local`, quoted: the shard-local table behind `table`.
+    fn qualified_local(&self, table: &str) -> String {
+        self.qualified(&format!("{table}{LOCAL_SUFFIX}"))
     }
 
     /// The `Distributed` table `table` over `table_local`, sharded by `key`.
@@ -68,17 +80,14 @@ impl ClusterTarget<'_> {
              ENGINE = Distributed(`{cluster}`, `{database}`, `{table}{LOCAL_SUFFIX}`, {key})",
             name = self.qualified(table),
             cluster = self.cluster,
-            local = self.qualified(&format!("{table}{LOCAL_SUFFIX}")),
+            local = self.qualified_local(table),
             database = self.database,
         )
     }
 
     /// The statements that apply one single-server migration statement to the cluster.
     pub fn statements(&self, statement: &str) -> Result<Vec<String>, UnsupportedStatement> {
-        let unsupported = |reason: &str| UnsupportedStatement {
-            reason: reason.to_owned(),
-            statement: statement.lines().next().unwrap_or_default().to_owned(),
-        };
+        let unsupported = |reason: &str| UnsupportedStatement::new(reason, statement);
         let words: Vec<&str> = statement.split_whitespace().collect();
         let upper: Vec<String> = words.iter().take(6).map(|w| w.to_ascii_uppercase()).collect();
         let starts = |prefix: &[&str]| upper.len() >= prefix.len() && prefix.iter().zip(&upper).all(|(p, w)| p == w);
@@ -93,11 +102,7 @@ impl ClusterTarget<'_> {
             let table = name_of(words[2]).ok_or_else(|| unsupported("no table name"))?;
             let rest = words[3..].join(" ");
             Ok(vec![
-                format!(
-                    "ALTER TABLE {} ON CLUSTER `{}` {rest}",
-                    self.qualified(&format!("{table}{LOCAL_SUFFIX}")),
-                    self.cluster
-                ),
+                format!("ALTER TABLE {} ON CLUSTER `{}` {rest}", self.qualified_local(table), self.cluster),
                 format!("DROP TABLE IF EXISTS {} ON CLUSTER `{}`", self.qualified(table), self.cluster),
                 self.distributed(table, SHARDING_KEY),
             ])
@@ -151,22 +156,16 @@ impl ClusterTarget<'_> {
             [verb, table_word, name, rest @ ..]
                 if known.iter().any(|k| verb.eq_ignore_ascii_case(k)) && table_word.eq_ignore_ascii_case("TABLE") =>
             {
-                let table = name_of(name).ok_or_else(|| UnsupportedStatement {
-                    reason: "no plain table name".into(),
-                    statement: statement.lines().next().unwrap_or_default().to_owned(),
-                })?;
+                let table = name_of(name).ok_or_else(|| UnsupportedStatement::new("no plain table name", statement))?;
                 let rest = rest.first().map(|r| format!(" {r}")).unwrap_or_default();
                 Ok(format!(
                     "{} TABLE {} ON CLUSTER `{}`{rest}",
                     verb.to_ascii_uppercase(),
-                    self.qualified(&format!("{table}{LOCAL_SUFFIX}")),
+                    self.qualified_local(table),
                     self.cluster
                 ))
             }
-            _ => Err(UnsupportedStatement {
-                reason: "not ALTER, OPTIMIZE or TRUNCATE TABLE".into(),
-                statement: statement.lines().next().unwrap_or_default().to_owned(),
-            }),
+            _ => Err(UnsupportedStatement::new("not ALTER, OPTIMIZE or TRUNCATE TABLE", statement)),
         }
     }
 
@@ -224,9 +223,9 @@ impl ClusterTarget<'_> {
             "CREATE MATERIALIZED VIEW IF NOT EXISTS {} ON CLUSTER `{}` TO {} AS\n{}FROM {}{}",
             self.qualified(view),
             self.cluster,
-            self.qualified(&format!("{target}{LOCAL_SUFFIX}")),
+            self.qualified_local(target),
             &select[..from_at],
-            self.qualified(&format!("{source}{LOCAL_SUFFIX}")),
+            self.qualified_local(source),
             &after_from[source_end..],
         )])
     }

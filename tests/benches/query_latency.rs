@@ -29,7 +29,7 @@ use sightline_query::params::{
 };
 use sightline_query::store::Warehouse;
 use sightline_testkit::rounds::{env_number, median, quantile};
-use sightline_testkit::stack::{self, HttpConnection, ServiceProcess, TestDatabase, eventually};
+use sightline_testkit::stack::{self, HttpConnection, ServiceProcess, TestDatabase};
 use sightline_testkit::warehouse_load::{PERSONS, WarehouseLoad, person_id};
 use std::future::Future;
 use std::pin::Pin;
@@ -303,10 +303,7 @@ async fn bench(tracks: u64, samples: usize) -> anyhow::Result<()> {
     let service_settings = stack::api_settings(port, &db.url, &settings);
     let query =
         ServiceProcess::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &service_settings, "bench-query")?;
-    eventually(Duration::from_secs(30), "the query service to be ready", || async {
-        Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
-    })
-    .await?;
+    query.wait_ready(Duration::from_secs(30), "the query service to be ready").await?;
 
     let end = dataset.end_ms;
     let (shot_ids, any_ids) = sample_ids(&settings, samples).await;

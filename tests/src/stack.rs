@@ -264,10 +264,7 @@ impl ServiceProcess {
         let port = free_port()?;
         let settings = api_settings(port, postgres_url, clickhouse);
         let query = Self::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &settings, log_name)?;
-        eventually(Duration::from_secs(30), "the query service to be ready", || async {
-            Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
-        })
-        .await?;
+        query.wait_ready(Duration::from_secs(30), "the query service to be ready").await?;
         Ok((query, port))
     }
 
@@ -369,6 +366,14 @@ impl ServiceProcess {
     /// Whether it is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits up to `timeout` for its `/readyz` to answer 200; `what` names the wait in the error.
+    pub async fn wait_ready(&self, timeout: Duration, what: &str) -> anyhow::Result<()> {
+        eventually(timeout, what, || async {
+            Ok(self.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
+        })
+        .await
     }
 
     /// GETs `path` on its HTTP port: (status, body).

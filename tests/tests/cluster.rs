@@ -163,10 +163,7 @@ async fn b_the_cluster_lands_each_event_once_through_failures_and_answers_as_one
     let doomed = ServiceProcess::writer(&cluster_iso, &cluster, &[], &[])?;
     let second = ServiceProcess::writer(&cluster_iso, &stack::cluster(&cluster_iso.database, 2), &[], &[])?;
     for writer in [&doomed, &second] {
-        eventually(Duration::from_secs(60), "the cluster writers to be ready", || async {
-            Ok(writer.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
-        })
-        .await?;
+        writer.wait_ready(Duration::from_secs(60), "the cluster writers to be ready").await?;
     }
     let generator = || EventGenerator::new(LoadProfile { seed: 28, streams: 12, ..Default::default() });
     let producer = {

@@ -861,10 +861,7 @@ async fn a_face_search_finds_the_person_photographed_and_no_stranger() -> anyhow
     let mut settings = stack::api_settings(port, &test.db.url, &clickhouse);
     settings.extend([("MODELS_DIR", files.dir.display().to_string())]);
     let query = ServiceProcess::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &settings, &test.iso.group)?;
-    eventually(Duration::from_secs(60), "the query service to be ready", || async {
-        Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
-    })
-    .await?;
+    query.wait_ready(Duration::from_secs(60), "the query service to be ready").await?;
     let search = move |query: String, token: &'static str, photo: Vec<u8>| {
         tokio::task::spawn_blocking(move || {
             stack::http_request(port, "POST", &format!("/v1/search/faces?{query}"), Some(token), "image/jpeg", &photo)

@@ -8,9 +8,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use sightline_common::auth::Role;
-use sightline_testkit::stack::{
-    self, Isolation, PeakMemory, ServiceProcess, TestDatabase, eventually, http_exchange, rss_mb,
-};
+use sightline_testkit::stack::{self, Isolation, PeakMemory, ServiceProcess, TestDatabase, http_exchange, rss_mb};
 use std::time::Duration;
 
 const ANALYST: &str = "analyst-secret";
@@ -49,10 +47,7 @@ async fn wide_photos_are_refused_before_they_are_decoded() -> anyhow::Result<()>
     let mut settings = stack::api_settings(port, &db.url, &clickhouse);
     settings.extend([("MODELS_DIR", models.clone())]);
     let query = ServiceProcess::start("sightline-query", "QUERY", "METRICS_ADDR", &[], &settings, &iso.group)?;
-    eventually(Duration::from_secs(60), "the query service to be ready", || async {
-        Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
-    })
-    .await?;
+    query.wait_ready(Duration::from_secs(60), "the query service to be ready").await?;
     let search = move |photo: Vec<u8>, kind: &'static str| {
         tokio::task::spawn_blocking(move || {
             http_exchange(port, "POST", "/v1/search/faces?from=0&to=3600000", Some(ANALYST), kind, &photo)

@@ -358,10 +358,7 @@ async fn a_warehouse_outage_is_a_503_and_not_ready_until_it_returns() -> anyhow:
         Ok((get(port, "/v1/events", Some(ANALYST))?.0 == 200).then_some(()))
     })
     .await?;
-    eventually(Duration::from_secs(20), "/readyz to recover", || async {
-        Ok(query.get("/readyz").ok().filter(|(status, _)| *status == 200).map(|_| ()))
-    })
-    .await?;
+    query.wait_ready(Duration::from_secs(20), "/readyz to recover").await?;
     db.remove().await?;
     Ok(())
 }
