@@ -157,6 +157,7 @@ fn ingest_run(
             frame_width: 0,
             frame_height: 0,
             count_only_unmatched_faces: false,
+            instance: String::new(),
         },
         source: SourceSpec { analysis_fps: fps, width: ANALYSIS_WIDTH, ..SourceSpec::new(video.display().to_string()) },
         tracker: TrackerSettings::default(),

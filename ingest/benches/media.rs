@@ -86,6 +86,7 @@ fn start(
             frame_width: 0,
             frame_height: 0,
             count_only_unmatched_faces: false,
+            instance: String::new(),
         },
         source: SourceSpec { analysis_fps: 5, width: 640, clips: recorder.clone(), ..SourceSpec::new(url) },
         tracker: Default::default(),

@@ -19,7 +19,14 @@ pub struct StreamContext {
     pub frame_height: u32,
     /// The stream keeps faces that match no watchlist as counts only (stamped on each detection).
     pub count_only_unmatched_faces: bool,
+    /// The ingest instance analysing the stream, named in each record's [`INSTANCE_HEADER`] (empty:
+    /// no header).
+    pub instance: String,
 }
+
+/// The record header naming the ingest instance that analysed a detection: with it, a consumer
+/// can tell which machine reported a stream (one at a time, by the streams' leases).
+pub const INSTANCE_HEADER: &str = "sightline-instance";
 
 /// JPEG quality of best-shot crops.
 const JPEG_QUALITY: u8 = 90;
@@ -116,6 +123,7 @@ mod tests {
             frame_width: 1280,
             frame_height: 720,
             count_only_unmatched_faces: false,
+            instance: String::new(),
         };
         let event = detection_event(&context, &report(0, ReportReason::Ended), 5_000);
         assert_eq!(event, detection_event(&context, &report(0, ReportReason::Ended), 5_000));
@@ -144,6 +152,7 @@ mod tests {
             frame_width: 640,
             frame_height: 360,
             count_only_unmatched_faces: false,
+            instance: String::new(),
         };
         let mut edge = report(0, ReportReason::Ended);
         edge.best_shot.bbox = BoxF { x: -6.0, y: 340.0, width: 30.0, height: 40.0 };

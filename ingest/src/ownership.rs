@@ -2,12 +2,15 @@
 //! a time, by a lease in PostgreSQL that its owner renews every [`Ownership::renew_every`].
 //!
 //! Every instance, at each renewal: says it is alive (`ingest_instances`); renews its leases and
-//! writes its streams' states into them (so any instance's API answers them); gives back the
-//! leases of disabled streams and those it holds beyond its share (the enabled streams divided by
-//! the live instances, rounded up); and takes leases that nobody holds or whose owner stopped
-//! renewing, up to its share. Two instances never hold one stream: a lease is taken by one
-//! `INSERT ... ON CONFLICT` that replaces only an expired one. An instance that stops gives its
-//! leases back at once; one that dies lets them expire after [`Ownership::lease`].
+//! writes its streams' states into them (so any instance's API answers them); drops the leases of
+//! disabled streams; names those it holds beyond its share (the enabled streams divided by the
+//! live instances, rounded up), which it gives back with [`Ownership::give_back`] once their
+//! workers stopped and flushed; and takes leases that nobody holds or whose owner stopped renewing,
+//! up to its share. Two instances never hold one stream: a lease is taken by one `INSERT ... ON
+//! CONFLICT` that replaces only an expired one. An instance that stops gives its leases back at
+//! once; one that dies lets them expire after [`Ownership::lease`], and the others look again the
+//! moment the first of them expires ([`Settled::next_expiry`]), so its streams resume within the
+//! lease.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -51,6 +54,22 @@ pub struct Ownership {
 /// A stream's state as its owner last wrote it.
 pub type WrittenState = (Uuid, serde_json::Value);
 
+/// How many times one renewal looks for free streams when other instances took the ones it chose.
+const TAKE_ATTEMPTS: usize = 3;
+
+/// What one renewal left this instance with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settled {
+    /// The streams to run.
+    pub run: HashSet<Uuid>,
+    /// Streams still leased to this instance beyond its share: stop them, then give them back
+    /// ([`Ownership::give_back`]), so nobody else analyses them before their last reports are out.
+    pub surplus: Vec<Uuid>,
+    /// How long until the next lease of another instance expires: if its owner died, its stream
+    /// may be taken then.
+    pub next_expiry: Option<Duration>,
+}
+
 impl Ownership {
     /// This instance's side, named after `settings` (or the host and `api_addr`).
     pub fn new(pool: PgPool, settings: &OwnershipSettings, api_addr: std::net::SocketAddr) -> Self {
@@ -73,8 +92,8 @@ impl Ownership {
     }
 
     /// One renewal: this instance is alive, its leases renewed with `states` written into them,
-    /// those beyond its share given back, free ones taken up to it. The streams it holds now.
-    pub async fn settle(&self, states: &[WrittenState]) -> Result<HashSet<Uuid>, sqlx::Error> {
+    /// those beyond its share named, free ones taken up to it.
+    pub async fn settle(&self, states: &[WrittenState]) -> Result<Settled, sqlx::Error> {
         let lease_ms = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
         sqlx::query(
             "INSERT INTO ingest_instances (instance, api_url, seen_at) VALUES ($1, $2, now()) \
@@ -121,38 +140,70 @@ impl Ownership {
         let share = usize::try_from((enabled + live.max(1) - 1) / live.max(1)).unwrap_or(usize::MAX);
         let mut held: Vec<Uuid> = held;
         held.sort();
-        if held.len() > share {
-            let extra = held.split_off(share);
-            sqlx::query("DELETE FROM stream_leases WHERE instance = $1 AND stream_id = ANY($2)")
-                .bind(&self.instance)
-                .bind(&extra)
-                .execute(&self.pool)
-                .await?;
-            tracing::info!(instance = %self.instance, given_back = extra.len(), share, "streams given back to share them");
+        let surplus = if held.len() > share { held.split_off(share) } else { Vec::new() };
+        if !surplus.is_empty() {
+            tracing::info!(instance = %self.instance, surplus = surplus.len(), share, "streams to give back to share them");
         }
-        let room = share.saturating_sub(held.len());
-        if room > 0 {
-            let taken: Vec<Uuid> = sqlx::query_scalar(
-                "INSERT INTO stream_leases (stream_id, instance, api_url, expires_at) \
-                 SELECT s.id, $1, $2, now() + make_interval(secs => $3::double precision / 1000) FROM streams s \
-                 LEFT JOIN stream_leases l ON l.stream_id = s.id \
-                 WHERE s.enabled AND (l.stream_id IS NULL OR l.expires_at < now()) ORDER BY s.id LIMIT $4 \
+        let mut room = share.saturating_sub(held.len() + surplus.len());
+        // Another instance may take some of the same candidates at the same moment (both woke as a
+        // dead one's leases expired): then look again, for the others.
+        for _ in 0..TAKE_ATTEMPTS {
+            if room == 0 {
+                break;
+            }
+            let (candidates, taken): (i64, Vec<Uuid>) = sqlx::query_as(
+                "WITH candidates AS (SELECT s.id FROM streams s LEFT JOIN stream_leases l ON l.stream_id = s.id \
+                 WHERE s.enabled AND (l.stream_id IS NULL OR l.expires_at < now()) ORDER BY s.id LIMIT $4), \
+                 taken AS (INSERT INTO stream_leases (stream_id, instance, api_url, expires_at) \
+                 SELECT id, $1, $2, now() + make_interval(secs => $3::double precision / 1000) FROM candidates \
                  ON CONFLICT (stream_id) DO UPDATE SET instance = EXCLUDED.instance, api_url = EXCLUDED.api_url, \
                  expires_at = EXCLUDED.expires_at, status = NULL, status_at = NULL \
-                 WHERE stream_leases.expires_at < now() RETURNING stream_id",
+                 WHERE stream_leases.expires_at < now() RETURNING stream_id) \
+                 SELECT (SELECT count(*) FROM candidates), ARRAY(SELECT stream_id FROM taken)",
             )
             .bind(&self.instance)
             .bind(&self.api_url)
             .bind(lease_ms)
             .bind(i64::try_from(room).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await?;
             if !taken.is_empty() {
                 tracing::info!(instance = %self.instance, taken = taken.len(), share, "streams taken");
             }
+            let lost_races = usize::try_from(candidates).unwrap_or_default() > taken.len();
+            room -= taken.len().min(room);
             held.extend(taken);
+            if !lost_races {
+                break;
+            }
         }
-        Ok(held.into_iter().collect())
+        let next_expiry: Option<f64> = sqlx::query_scalar(
+            "SELECT EXTRACT(EPOCH FROM min(expires_at) - now())::double precision FROM stream_leases \
+             WHERE instance <> $1 AND expires_at > now()",
+        )
+        .bind(&self.instance)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Settled {
+            run: held.into_iter().collect(),
+            surplus,
+            next_expiry: next_expiry.map(|secs| Duration::from_secs_f64(secs.max(0.0))),
+        })
+    }
+
+    /// Gives back the leases of `streams` (their workers stopped) and says so on `sightline_streams`,
+    /// so the other instances take them at once.
+    pub async fn give_back(&self, streams: &[Uuid]) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "WITH given AS (DELETE FROM stream_leases WHERE instance = $1 AND stream_id = ANY($2) RETURNING stream_id) \
+             SELECT pg_notify('sightline_streams', stream_id::text) FROM given",
+        )
+        .bind(&self.instance)
+        .bind(streams)
+        .execute(&self.pool)
+        .await?;
+        tracing::info!(instance = %self.instance, given_back = streams.len(), "streams given back to share them");
+        Ok(())
     }
 
     /// Gives back every lease of this instance and says it stopped (the others take its streams at

@@ -39,6 +39,8 @@ use sightline_common::shutdown::Shutdown;
 /// What every worker shares.
 #[derive(Debug, Clone)]
 pub struct SupervisorSettings {
+    /// This instance's name (see [`Ownership::instance`]), on each detection it reports.
+    pub instance: String,
     /// Kafka connection.
     pub kafka: KafkaSettings,
     /// Topic of detection events.
@@ -116,6 +118,7 @@ fn start_worker(settings: &SupervisorSettings, stream: &Stream) -> anyhow::Resul
             frame_width: 0,
             frame_height: 0,
             count_only_unmatched_faces: stream.count_only_unmatched_faces,
+            instance: settings.instance.clone(),
         },
         source: SourceSpec {
             analysis_fps: stream.analysis_fps.clamp(1, 30) as u32,
@@ -178,8 +181,11 @@ fn stop_in_background(id: Uuid, worker: StreamWorker) -> tokio::task::JoinHandle
 /// stream that could not start).
 struct Streams {
     workers: HashMap<Uuid, StreamWorker>,
-    /// Workers stopping in the background (a stream changed or handed over).
+    /// Workers stopping in the background (a stream changed or lost).
     stopping: Vec<tokio::task::JoinHandle<()>>,
+    /// Streams beyond this instance's share whose leases it keeps until their workers stopped (none:
+    /// nothing to wait for), so no other instance reports them before their last reports are out.
+    handing_over: HashMap<Uuid, Option<tokio::task::JoinHandle<()>>>,
     retired: HashMap<Uuid, StreamStatus>,
     /// The streams this instance holds a lease for.
     owned: HashSet<Uuid>,
@@ -198,13 +204,35 @@ impl Streams {
         }
     }
 
-    /// Starts the streams of `held` this instance did not hold, and stops those it no longer holds.
-    async fn adopt(&mut self, settings: &SupervisorSettings, pool: &PgPool, held: HashSet<Uuid>) -> anyhow::Result<()> {
+    /// Starts the streams of `held` this instance did not hold, and stops those it no longer holds;
+    /// those of `surplus` are handed over: stopped, and given back once stopped
+    /// ([`Self::give_back_stopped`]).
+    async fn adopt(
+        &mut self,
+        settings: &SupervisorSettings,
+        pool: &PgPool,
+        held: HashSet<Uuid>,
+        surplus: &[Uuid],
+    ) -> anyhow::Result<()> {
         let lost: Vec<Uuid> = self.owned.difference(&held).copied().collect();
         let gained: Vec<Uuid> = held.difference(&self.owned).copied().collect();
         self.owned = held;
+        self.handing_over.retain(|id, _| !self.owned.contains(id));
+        for id in surplus {
+            if !self.handing_over.contains_key(id) && !lost.contains(id) {
+                // Leased here but not running (this instance restarted under the same name).
+                self.handing_over.insert(*id, None);
+            }
+        }
         for id in lost {
             tracing::info!(stream = %id, "stream no longer this instance's");
+            if surplus.contains(&id)
+                && let Some(worker) = self.workers.remove(&id)
+            {
+                self.handing_over.insert(id, Some(stop_in_background(id, worker)));
+            } else if surplus.contains(&id) {
+                self.handing_over.insert(id, None);
+            }
             self.reload(settings, id, None).await;
             self.retired.remove(&id);
             settings.metrics.remove_stream(&id.to_string());
@@ -214,6 +242,24 @@ impl Streams {
             self.reload(settings, id, stream).await;
         }
         Ok(())
+    }
+
+    /// Gives back the leases of the streams handed over whose workers stopped.
+    async fn give_back_stopped(&mut self, ownership: &Ownership) {
+        let stopped: Vec<Uuid> = self
+            .handing_over
+            .iter()
+            .filter(|(_, stop)| stop.as_ref().is_none_or(|stop| stop.is_finished()))
+            .map(|(id, _)| *id)
+            .collect();
+        if stopped.is_empty() {
+            return;
+        }
+        match ownership.give_back(&stopped).await {
+            Ok(()) => self.handing_over.retain(|id, _| !stopped.contains(id)),
+            // Renewed meanwhile and named again at the next renewal; they expire if this one dies.
+            Err(error) => tracing::warn!(%error, "giving streams back failed; retrying"),
+        }
     }
 
     /// The state of each held stream, as the API shows it (before any role's masking).
@@ -247,21 +293,26 @@ impl Streams {
 }
 
 /// Takes and renews this instance's leases, writing its streams' states; starts and stops streams
-/// as they come and go. `/readyz` says so while the leases cannot be renewed.
+/// as they come and go, handing over those beyond its share. `/readyz` says so while the leases
+/// cannot be renewed. When to look again if no renewal comes first: as the next lease of another
+/// instance expires.
 async fn settle(
     settings: &SupervisorSettings,
     pool: &PgPool,
     ownership: &Ownership,
     streams: &mut Streams,
     statuses: &StatusBoard,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<tokio::time::Instant>> {
     let states = streams.written_states(statuses, &settings.snapshots);
     match ownership.settle(&states).await {
-        Ok(held) => {
+        Ok(settled) => {
             settings.readiness.clear(LEASES);
             streams.renewed = std::time::Instant::now();
-            streams.adopt(settings, pool, held).await?;
+            streams.adopt(settings, pool, settled.run, &settled.surplus).await?;
             streams.publish(settings, statuses);
+            streams.give_back_stopped(ownership).await;
+            // A little after the expiry, as PostgreSQL's clock sees it.
+            return Ok(settled.next_expiry.map(|wait| tokio::time::Instant::now() + wait + EXPIRY_MARGIN));
         }
         Err(error) => {
             tracing::warn!(%error, "renewing the streams' leases failed; retrying");
@@ -270,12 +321,23 @@ async fn settle(
             // stream is analysed twice.
             if streams.renewed.elapsed() > ownership.lease - ownership.renew_every() && !streams.owned.is_empty() {
                 tracing::warn!(streams = streams.owned.len(), "leases not renewed in time; stopping their streams");
-                streams.adopt(settings, pool, HashSet::new()).await?;
+                streams.adopt(settings, pool, HashSet::new(), &[]).await?;
                 streams.publish(settings, statuses);
             }
         }
     }
-    Ok(())
+    Ok(None)
+}
+
+/// How long after another instance's lease expires this one looks whether to take its stream.
+const EXPIRY_MARGIN: Duration = Duration::from_millis(100);
+
+/// Sleeps until `at`; forever without one.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Runs until `shutdown`, then stops every worker (flushing their events) and gives its streams
@@ -292,6 +354,7 @@ pub async fn run(
     let mut streams = Streams {
         workers: HashMap::new(),
         stopping: Vec::new(),
+        handing_over: HashMap::new(),
         retired: HashMap::new(),
         owned: HashSet::new(),
         renewed: std::time::Instant::now(),
@@ -299,11 +362,14 @@ pub async fn run(
     let mut renew = tokio::time::interval(ownership.renew_every());
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut publish = tokio::time::interval(Duration::from_secs(1));
+    let mut next_expiry = None;
     loop {
         tokio::select! {
             _ = shutdown.requested() => break,
-            _ = renew.tick() => settle(&settings, &pool, &ownership, &mut streams, &statuses).await?,
+            _ = renew.tick() => next_expiry = settle(&settings, &pool, &ownership, &mut streams, &statuses).await?,
+            _ = until(next_expiry) => next_expiry = settle(&settings, &pool, &ownership, &mut streams, &statuses).await?,
             _ = publish.tick() => {
+                streams.give_back_stopped(&ownership).await;
                 // A stream that finished (a file) or gave up is retired: its open tracks are emitted
                 // and its final state stays visible until the stream changes.
                 let done: Vec<Uuid> = streams
@@ -335,16 +401,16 @@ pub async fn run(
                     streams.reload(&settings, id, stream).await;
                     streams.publish(&settings, &statuses);
                 }
-                // A new or re-enabled stream is taken at once by whichever instance has room; a
-                // disabled one is given back.
-                settle(&settings, &pool, &ownership, &mut streams, &statuses).await?;
+                // A new, re-enabled or given back stream is taken at once by whichever instance has
+                // room; a disabled one is given back.
+                next_expiry = settle(&settings, &pool, &ownership, &mut streams, &statuses).await?;
             }
         }
     }
     for (id, worker) in streams.workers.drain() {
         stop_worker(id, worker).await;
     }
-    for stopping in streams.stopping.drain(..) {
+    for stopping in streams.stopping.drain(..).chain(streams.handing_over.drain().filter_map(|(_, stop)| stop)) {
         let _ = stopping.await;
     }
     ownership.release_all().await;

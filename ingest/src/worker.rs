@@ -10,6 +10,7 @@
 
 use prost::Message as _;
 use rdkafka::ClientContext;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use sightline_common::clock::now_ms;
 use sightline_common::kafka::KafkaSettings;
@@ -439,7 +440,13 @@ impl Emitter {
             context_of().withheld(error);
         }
         let payload = event.encode_to_vec();
-        let record = BaseRecord::to(&self.topic).key(context.stream_id.as_str()).payload(&payload);
+        let mut record = BaseRecord::to(&self.topic).key(context.stream_id.as_str()).payload(&payload);
+        if !context.instance.is_empty() {
+            record = record.headers(
+                OwnedHeaders::new()
+                    .insert(Header { key: crate::events::INSTANCE_HEADER, value: Some(context.instance.as_str()) }),
+            );
+        }
         if let Err((error, _)) = self.producer.send(record) {
             tracing::error!(%error, stream = %context.stream_id, "queueing a detection event failed");
             context_of().failed(format!("queueing for {}: {error}", self.topic));

@@ -6,7 +6,9 @@
 //! a stream whose URL the source policy refuses, written to the table behind the API's back, is not
 //! opened and shows why; SIGTERM stops the service cleanly. Two instances on one database share the
 //! streams, each shows every stream with its owner and state, fetches a frame from the instance
-//! running it, and takes over the streams of one that stops.
+//! running it, and takes over the streams of one that stops. Three instances over nine cameras, one
+//! joining late and one SIGKILLed: read back from the detections topic, no camera is ever reported by
+//! two instances at once, and the dead one's cameras are leased again within its lease.
 
 // Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -641,5 +643,208 @@ async fn a_live_view_shows_many_viewers_the_analysed_frames_over_one_camera_conn
         instance.kill()?;
         instance.wait()?;
     }
+    database.remove().await
+}
+
+/// A record of the detections topic: which instance reported it (its `sightline-instance` header)
+/// and what.
+struct Reported {
+    instance: String,
+    event: DetectionEvent,
+}
+
+/// Every record of `topic` (one partition) in offset order, read until none came for 5 s.
+async fn reported(topic: &str, group: &str) -> anyhow::Result<Vec<Reported>> {
+    use rdkafka::message::Headers as _;
+    let mut config = kafka().client_config();
+    config.set("group.id", group).set("auto.offset.reset", "earliest").set("enable.auto.commit", "false");
+    let consumer: StreamConsumer = config.create()?;
+    consumer.subscribe(&[topic])?;
+    let mut records = Vec::new();
+    while let Ok(message) =
+        tokio::time::timeout(Duration::from_secs(if records.is_empty() { 30 } else { 5 }), consumer.recv()).await
+    {
+        let message = message?;
+        let instance = message
+            .headers()
+            .and_then(|headers| headers.iter().find(|h| h.key == sightline_ingest::events::INSTANCE_HEADER))
+            .and_then(|header| header.value)
+            .map(|value| String::from_utf8_lossy(value).into_owned())
+            .unwrap_or_default();
+        records.push(Reported { instance, event: DetectionEvent::decode(message.payload().unwrap_or_default())? });
+    }
+    Ok(records)
+}
+
+/// A stream's records, one line per run of one instance: its tracks with their report times.
+fn describe(records: &[&Reported]) -> String {
+    runs(records)
+        .iter()
+        .map(|(instance, members)| {
+            let tracks: BTreeSet<&str> = members.iter().map(|&m| &records[m].event.track_id[..8]).collect();
+            let made = |pick: fn(i64, i64) -> i64| {
+                members.iter().map(|&m| records[m].event.processing_time_ms).reduce(pick).unwrap_or_default()
+            };
+            format!(
+                "\n  {instance}: {} reports {}..{} of tracks {tracks:?}",
+                members.len(),
+                made(i64::min),
+                made(i64::max)
+            )
+        })
+        .collect()
+}
+
+/// A stream's records cut where the reporting instance changes: (instance, its records).
+fn runs(records: &[&Reported]) -> Vec<(String, Vec<usize>)> {
+    let mut runs: Vec<(String, Vec<usize>)> = Vec::new();
+    for (n, record) in records.iter().enumerate() {
+        match runs.last_mut() {
+            Some((instance, members)) if *instance == record.instance => members.push(n),
+            _ => runs.push((record.instance.clone(), vec![n])),
+        }
+    }
+    runs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nine_cameras_over_three_instances_one_reporter_each_through_a_sigkill() -> anyhow::Result<()> {
+    // Nine cameras, each playing the cast (back every 8 s) from its start to every client.
+    let (video, _) = sightline_testkit::pipeline::long_test_video(30)?;
+    let cameras: Vec<_> =
+        (0..9).map(|_| sightline_testkit::pipeline::RtspVideo::serve(&video)).collect::<anyhow::Result<_>>()?;
+    let database = fresh_database("test_nine", &[("ops-secret", "operator")]).await?;
+    let topic = detections_topic(&database).await?;
+    let names = ["ingest-1", "ingest-2", "ingest-3"];
+    let ports: Vec<(u16, u16)> = names.iter().map(|_| (free_port(), free_port())).collect();
+    // Two instances first: the cameras are shared five and four.
+    let mut instances = Vec::new();
+    for (name, ports) in names.iter().zip(&ports).take(2) {
+        instances.push(start_instance(name, &database, &topic, *ports)?);
+        until_listening(ports.0).await?;
+    }
+    let port = ports[0].0;
+    for (n, camera) in cameras.iter().enumerate() {
+        let stream = json!({"name": format!("camera {n}"), "source_url": camera.url, "site": "hq", "analysis_fps": 2});
+        let (status, created) = tokio::task::spawn_blocking(move || {
+            request(port, "POST", "/v1/streams", Some("ops-secret"), Some(&stream.to_string()))
+        })
+        .await?;
+        assert_eq!(status, 201, "{created}");
+    }
+    let count = |seen: &std::collections::BTreeMap<String, (String, String)>, name: &str| {
+        seen.values().filter(|(owner, _)| owner == name).count()
+    };
+    until_owners(port, Duration::from_secs(60), "five and four cameras, all running", |seen| {
+        seen.len() == 9
+            && [count(seen, "ingest-1"), count(seen, "ingest-2")].iter().max() == Some(&5)
+            && count(seen, "ingest-1") + count(seen, "ingest-2") == 9
+            && seen.values().all(|(_, phase)| phase == "running")
+    })
+    .await?;
+    // Reports flow; a third instance joins, and each hands over what is beyond its share (stopped and
+    // its last reports flushed before the lease is given back).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    instances.push(start_instance(names[2], &database, &topic, ports[2])?);
+    let shared = until_owners(port, Duration::from_secs(60), "three cameras each, all running", |seen| {
+        seen.len() == 9
+            && names.iter().all(|name| count(seen, name) == 3)
+            && seen.values().all(|(_, phase)| phase == "running")
+    })
+    .await?;
+
+    // Reports flow; then ingest-2 dies without a word (SIGKILL) and its leases run out.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    instances[1].kill()?;
+    let killed = Instant::now();
+    let killed_ms = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis())?;
+    instances[1].wait()?;
+    let orphans: BTreeSet<String> =
+        shared.iter().filter(|(_, (owner, _))| owner == "ingest-2").map(|(name, _)| name.clone()).collect();
+    // When each of its streams is leased to another instance (PostgreSQL says so).
+    let mut taken_after = std::collections::BTreeMap::new();
+    while taken_after.len() < orphans.len() {
+        anyhow::ensure!(killed.elapsed() < Duration::from_secs(30), "taken over after the kill: {taken_after:?}");
+        let leases: Vec<(String, String)> = sqlx::query_as(
+            "SELECT s.name, l.instance FROM stream_leases l JOIN streams s ON s.id = l.stream_id \
+             WHERE l.instance <> 'ingest-2'",
+        )
+        .fetch_all(&database.pool)
+        .await?;
+        for (name, _) in leases.iter().filter(|(name, _)| orphans.contains(name)) {
+            taken_after.entry(name.clone()).or_insert_with(|| killed.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("ingest-2's streams leased again after the SIGKILL: {taken_after:?} (lease 9 s)");
+    // The lease is 9 s from the last renewal, which came before the kill; the others look again as it
+    // expires (a little after, as scheduling goes), not only at their next renewal up to 3 s later.
+    let within = Duration::from_secs(9) + Duration::from_millis(900);
+    assert!(taken_after.values().all(|after| *after <= within), "within the lease: {taken_after:?}");
+    until_owners(port, Duration::from_secs(30), "the survivors run every camera", |seen| {
+        seen.values().all(|(owner, phase)| owner != "ingest-2" && phase == "running")
+    })
+    .await?;
+    let (_, list) =
+        tokio::task::spawn_blocking(move || request(port, "GET", "/v1/streams", Some("ops-secret"), None)).await?;
+    let orphan_ids: BTreeSet<String> = orphans.iter().map(|name| id_named(&list, name)).collect();
+    // Reports flow from the new owners; then the survivors stop cleanly (their last reports flushed).
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    for mut instance in [instances.remove(2), instances.remove(0)] {
+        let status = tokio::task::spawn_blocking(move || {
+            sightline_testkit::stack::terminate(&mut instance, Duration::from_secs(30))
+        })
+        .await??
+        .ok_or_else(|| anyhow::anyhow!("an instance did not stop on SIGTERM"))?;
+        assert!(status.success(), "stopped cleanly: {status}");
+    }
+
+    // Read back from the topic: each camera reported by one instance at a time.
+    let records = reported(&topic, &format!("{}-reader", database.name)).await?;
+    let mut by_stream: std::collections::BTreeMap<&str, Vec<&Reported>> = Default::default();
+    for record in &records {
+        by_stream.entry(record.event.stream_id.as_str()).or_default().push(record);
+    }
+    assert_eq!(by_stream.len(), 9, "every camera reported");
+    let mut handovers = 0;
+    let mut resumed_after = Vec::new();
+    for (stream, records) in &by_stream {
+        let described = || describe(records);
+        assert!(
+            records.iter().all(|r| names.contains(&r.instance.as_str())),
+            "every record names its instance: {}",
+            described()
+        );
+        let runs = runs(records);
+        handovers += runs.len() - 1;
+        // A track is reported by the instance that saw it, within one unbroken run of the stream's
+        // records: two instances analysing one camera at once would interleave their tracks' reports.
+        let mut run_of_track = std::collections::HashMap::new();
+        for (n, (_, members)) in runs.iter().enumerate() {
+            for &member in members {
+                let track = records[member].event.track_id.as_str();
+                assert_eq!(*run_of_track.entry(track).or_insert(n), n, "track {track} in two runs: {}", described());
+            }
+        }
+        // And each run's reports were made after the previous run's last one.
+        for pair in runs.windows(2) {
+            let made = |n: usize| pair[n].1.iter().map(|&m| records[m].event.processing_time_ms);
+            let (last, first) = (made(0).max(), made(1).min());
+            assert!(first >= last, "{} reported before {} stopped: {}", pair[1].0, pair[0].0, described());
+        }
+        let late = records.iter().filter(|r| r.instance == "ingest-2" && r.event.processing_time_ms > killed_ms);
+        assert_eq!(late.count(), 0, "nothing from the dead instance after its death: {}", described());
+        if orphan_ids.contains(*stream) {
+            let resumed = records.iter().find(|r| r.instance != "ingest-2" && r.event.processing_time_ms > killed_ms);
+            let resumed = resumed.ok_or_else(|| anyhow::anyhow!("{stream} was not reported again: {}", described()))?;
+            resumed_after.push(resumed.event.processing_time_ms - killed_ms);
+        }
+    }
+    println!(
+        "{} reports of 9 cameras, {handovers} handovers, each camera by one instance at a time; \
+         ingest-2's cameras reported again {resumed_after:?} ms after its SIGKILL",
+        records.len()
+    );
+    drop(cameras);
     database.remove().await
 }

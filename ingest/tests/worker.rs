@@ -150,6 +150,7 @@ async fn a_dropped_live_connection_ends_its_tracks_at_once() -> anyhow::Result<(
             frame_width: 0,
             frame_height: 0,
             count_only_unmatched_faces: false,
+            instance: String::new(),
         },
         source: SourceSpec {
             analysis_fps: 5,
@@ -257,6 +258,7 @@ fn file_settings(
             frame_width: 0,
             frame_height: 0,
             count_only_unmatched_faces: false,
+            instance: String::new(),
         },
         source: SourceSpec { analysis_fps: 5, width: 640, ..SourceSpec::new(video.display().to_string()) },
         tracker: TrackerSettings::default(),

@@ -335,6 +335,7 @@ async fn no_clip_is_lost_while_the_store_is_paused_for_20_s() -> anyhow::Result<
                 frame_width: 0,
                 frame_height: 0,
                 count_only_unmatched_faces: false,
+                instance: String::new(),
             },
             source: SourceSpec {
                 analysis_fps: 5,

@@ -173,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", settings.http_addr))?;
     tracing::info!(addr = %api_addr, "streams API listening");
     let supervisor_settings = SupervisorSettings {
+        instance: ownership.instance.clone(),
         kafka: settings.kafka,
         topic: settings.topic,
         models_dir: settings.models_dir,
