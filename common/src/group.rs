@@ -12,8 +12,13 @@
 //!   offset it is stuck at, even while every other partition moves (a record the broker accepts but
 //!   cannot serve stops its partition for good; `sightline-admin group skip` moves past it);
 //! - when no partition with lag moved for `stall_after` and this member owns none, blocks
-//!   `assignment` and rejoins the group (a fresh JoinGroup makes the broker rebalance), at most once
-//!   per `stall_after`; the condition holds until the member owns a partition or the group moves;
+//!   `assignment`; the condition holds until the member owns a partition or the group moves;
+//! - when a partition with lag that this member does not own stands still for `stall_after` while
+//!   none of its own does (it owns none, or a member died and the broker left its partitions to
+//!   nobody: tansu 0.6 seen here), rejoins the group: a fresh JoinGroup makes the broker rebalance.
+//!   Not again before `stall_after` has passed, then twice as long each time, up to
+//!   [`MAX_REJOIN_BACKOFF`] times it, while the stall lasts (a partition wedged by a record the
+//!   broker cannot serve stays stalled whoever owns it);
 //! - clears each condition as soon as what it is about is over.
 
 use prometheus_client::metrics::counter::Counter;
@@ -21,6 +26,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::http::Readiness;
@@ -121,7 +127,12 @@ pub struct StallJudge {
     /// Per partition: the position last seen, and since when it has not moved (or had no lag).
     moved: std::collections::BTreeMap<i32, (i64, Instant)>,
     last_rejoin: Option<Instant>,
+    /// How long after the last rejoin the next may come.
+    rejoin_wait: Duration,
 }
+
+/// The longest wait between two rejoins of a stall that lasts, in `stall_after`s.
+pub const MAX_REJOIN_BACKOFF: u32 = 8;
 
 impl StallJudge {
     /// A judge of `group` on `topic` that calls a partition stalled after `stall_after`.
@@ -132,11 +143,12 @@ impl StallJudge {
             stall_after,
             moved: Default::default(),
             last_rejoin: None,
+            rejoin_wait: stall_after,
         }
     }
 
     /// The verdict on `partitions` looked at `now`, this member owning `owned` of them.
-    pub fn judge(&mut self, now: Instant, owned: usize, partitions: &[PartitionLook]) -> Verdict {
+    pub fn judge(&mut self, now: Instant, owned: &BTreeSet<i32>, partitions: &[PartitionLook]) -> Verdict {
         let mut stalled = Vec::new();
         for look in partitions {
             let entry = self.moved.entry(look.partition).or_insert((look.position, now));
@@ -150,6 +162,7 @@ impl StallJudge {
         }
         let mut verdict = Verdict::default();
         if stalled.is_empty() {
+            self.rejoin_wait = self.stall_after;
             return verdict;
         }
         let described: Vec<String> = stalled
@@ -172,17 +185,29 @@ impl StallJudge {
             described.join(", ")
         ));
         let lagging = partitions.iter().filter(|look| look.lag() > 0).count();
-        if owned == 0 && stalled.len() == lagging {
+        if owned.is_empty() && stalled.len() == lagging {
             let lag: i64 = partitions.iter().map(PartitionLook::lag).sum();
             verdict.assignment = Some(format!(
                 "owns no partition of {} while group {} has {lag} messages of lag and moves on none; rejoining",
                 self.topic, self.group
             ));
-            // A rebalance takes time: a full stall period between two rejoins, without pretending
-            // in between that the member has its share.
-            verdict.rejoin = self.last_rejoin.is_none_or(|at| now.saturating_duration_since(at) >= self.stall_after);
+        }
+        let (mine, others): (Vec<_>, Vec<_>) = stalled.iter().partition(|(look, _)| owned.contains(&look.partition));
+        if mine.is_empty() && !others.is_empty() {
+            // A rebalance takes time: a full stall period between two rejoins, longer each time the
+            // stall outlasts one, without pretending in between that the member has its share.
+            verdict.rejoin = self.last_rejoin.is_none_or(|at| now.saturating_duration_since(at) >= self.rejoin_wait);
             if verdict.rejoin {
+                if self.last_rejoin.is_some() {
+                    self.rejoin_wait = (self.rejoin_wait * 2).min(self.stall_after * MAX_REJOIN_BACKOFF);
+                }
                 self.last_rejoin = Some(now);
+                let partitions: Vec<i32> = others.iter().map(|(look, _)| look.partition).collect();
+                tracing::warn!(
+                    group = %self.group,
+                    ?partitions,
+                    "partitions stand still that this member does not own while its own move; rejoining the group"
+                );
             }
         }
         verdict
@@ -225,8 +250,8 @@ impl GroupWatch {
                 _ = shutdown.requested() => return,
                 _ = tokio::time::sleep(self.interval) => {}
             }
-            let owned = self.assignment.owned_count();
-            self.metrics.owned_partitions.set(owned as i64);
+            let owned = self.assignment.owned();
+            self.metrics.owned_partitions.set(owned.len() as i64);
             let (looking, topic) = (client.clone(), self.topic.clone());
             let observed = tokio::task::spawn_blocking(move || observe(&looking, &topic)).await;
             let partitions = match observed {
@@ -241,7 +266,7 @@ impl GroupWatch {
                 }
             };
             self.metrics.group_lag.set(partitions.iter().map(PartitionLook::lag).sum());
-            let verdict = judge.judge(Instant::now(), owned, &partitions);
+            let verdict = judge.judge(Instant::now(), &owned, &partitions);
             for (condition, reason) in [("progress", &verdict.progress), ("assignment", &verdict.assignment)] {
                 match reason {
                     Some(reason) => {
@@ -293,16 +318,17 @@ mod tests {
         let start = Instant::now();
         let at = |secs: u64| start + Duration::from_secs(secs);
         let mut judge = StallJudge::new("events", "writer", Duration::from_secs(30));
-        assert_eq!(judge.judge(at(0), 2, &[look(0, 100, 700), look(1, 50, 90)]), Verdict::default());
+        let both = BTreeSet::from([0, 1]);
+        assert_eq!(judge.judge(at(0), &both, &[look(0, 100, 700), look(1, 50, 90)]), Verdict::default());
         // Partition 0 keeps moving; partition 1 stays at 50 with lag.
-        assert_eq!(judge.judge(at(20), 2, &[look(0, 300, 900), look(1, 50, 95)]), Verdict::default());
-        let verdict = judge.judge(at(31), 2, &[look(0, 500, 900), look(1, 50, 99)]);
+        assert_eq!(judge.judge(at(20), &both, &[look(0, 300, 900), look(1, 50, 95)]), Verdict::default());
+        let verdict = judge.judge(at(31), &both, &[look(0, 500, 900), look(1, 50, 99)]);
         let progress = verdict.progress.expect("partition 1 is stuck");
         assert!(progress.contains("partition 1 at offset 50 (49 messages behind"), "{progress}");
         assert!(!progress.contains("partition 0"), "{progress}");
         assert_eq!((verdict.assignment, verdict.rejoin), (None, false), "the member owns partitions");
         // Once it moves (an operator skipped the record), the condition clears.
-        assert_eq!(judge.judge(at(40), 2, &[look(0, 900, 900), look(1, 51, 99)]), Verdict::default());
+        assert_eq!(judge.judge(at(40), &both, &[look(0, 900, 900), look(1, 51, 99)]), Verdict::default());
     }
 
     #[test]
@@ -311,21 +337,47 @@ mod tests {
         let at = |secs: u64| start + Duration::from_secs(secs);
         let mut judge = StallJudge::new("events", "writer", Duration::from_secs(30));
         let stuck = [look(0, 10, 20), look(1, 10, 20)];
-        assert_eq!(judge.judge(at(0), 0, &stuck), Verdict::default());
-        let first = judge.judge(at(30), 0, &stuck);
+        let none = BTreeSet::new();
+        assert_eq!(judge.judge(at(0), &none, &stuck), Verdict::default());
+        let first = judge.judge(at(30), &none, &stuck);
         assert!(first.assignment.is_some() && first.rejoin, "{first:?}");
         // Right after the rejoin the member still owns nothing and nothing moved: still not ready,
         // and no second rejoin before a full stall period.
-        let next = judge.judge(at(35), 0, &stuck);
+        let next = judge.judge(at(35), &none, &stuck);
         assert!(next.assignment.is_some(), "the assignment condition holds: {next:?}");
         assert!(!next.rejoin);
-        assert!(judge.judge(at(60), 0, &stuck).rejoin, "rejoins again a stall period later");
+        assert!(judge.judge(at(60), &none, &stuck).rejoin, "rejoins again a stall period later");
+        // Then twice as long each time the stall outlasts a rejoin.
+        assert!(!judge.judge(at(110), &none, &stuck).rejoin);
+        assert!(judge.judge(at(120), &none, &stuck).rejoin, "60 s after the second rejoin");
         // Given a partition, the member is judged by progress alone.
-        let owning = judge.judge(at(61), 1, &stuck);
+        let owning = judge.judge(at(121), &BTreeSet::from([0]), &stuck);
         assert_eq!((owning.assignment.is_some(), owning.rejoin), (false, false));
         // A member without partitions while the group moves is fine (more members than partitions).
         let mut judge = StallJudge::new("events", "writer", Duration::from_secs(30));
-        assert_eq!(judge.judge(at(0), 0, &[look(0, 10, 20)]), Verdict::default());
-        assert_eq!(judge.judge(at(40), 0, &[look(0, 15, 20)]), Verdict::default());
+        assert_eq!(judge.judge(at(0), &none, &[look(0, 10, 20)]), Verdict::default());
+        assert_eq!(judge.judge(at(40), &none, &[look(0, 15, 20)]), Verdict::default());
+    }
+
+    #[test]
+    fn partitions_left_to_nobody_make_a_member_whose_own_move_rejoin() {
+        // A member died; the broker gave its partitions 4 and 5 to nobody. This member owns 2 and 3,
+        // which move; 4 and 5 stand still with lag.
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut judge = StallJudge::new("events", "notifier", Duration::from_secs(30));
+        let mine = BTreeSet::from([2, 3]);
+        let looks =
+            |moved: i64| [look(2, 100 + moved, 200), look(3, 50 + moved, 90), look(4, 39, 300), look(5, 11, 48)];
+        assert_eq!(judge.judge(at(0), &mine, &looks(0)), Verdict::default());
+        let verdict = judge.judge(at(31), &mine, &looks(5));
+        assert!(verdict.rejoin, "{verdict:?}");
+        assert!(verdict.progress.is_some_and(|p| p.contains("partition 4") && p.contains("partition 5")));
+        assert_eq!(verdict.assignment, None, "the member does its share");
+        // Its own partition stalled too (a shared cause, such as the warehouse down): no rejoin.
+        let mut judge = StallJudge::new("events", "notifier", Duration::from_secs(30));
+        let stuck = [look(2, 100, 200), look(4, 39, 300)];
+        judge.judge(at(0), &mine, &stuck);
+        assert!(!judge.judge(at(31), &mine, &stuck).rejoin);
     }
 }

@@ -466,9 +466,9 @@ impl Assignment {
         }
     }
 
-    /// How many partitions this member owns now.
-    pub fn owned_count(&self) -> usize {
-        self.partitions.lock().map(|p| p.len()).unwrap_or(0)
+    /// The partitions this member owns now.
+    pub fn owned(&self) -> std::collections::BTreeSet<i32> {
+        self.partitions.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     /// The commit list for `next_offsets` ((partition, next offset to read) pairs) restricted to the

@@ -16,6 +16,10 @@
 // Test code: a failed expectation is a failed test (the workspace lints refuse these elsewhere).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod faces;
+
+use faces::{detection, files, photo};
+
 use prost::Message as _;
 use rdkafka::Message as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -24,70 +28,18 @@ use sha2::Digest as _;
 use sightline_common::auth::Role;
 use sightline_common::kafka::TopicSpec;
 use sightline_enrich::pipeline::enriched_event_id;
-use sightline_schemas::v1::{BoundingBox, DetectionEvent, EnrichedEvent, ObjectKind, Point, TrackReportKind};
+use sightline_schemas::v1::{DetectionEvent, EnrichedEvent, ObjectKind, TrackReportKind};
 use sightline_testkit::loadgen::{EventGenerator, LoadProfile, produce_raw};
 use sightline_testkit::pipeline::side_by_side;
 use sightline_testkit::stack::{
     self, Isolation, KeyReader, ServiceProcess, TestDatabase, event_counts, event_ids, eventually,
 };
 use sightline_vision::descriptor::{DESCRIPTOR_DIM, DescriptorSettings, FaceDescriptor, MODEL_NAME};
-use sightline_vision::detect::{self, FaceDetection, FaceDetector, FaceDetectorSettings, ModelFiles};
+use sightline_vision::detect::{self, FaceDetector, FaceDetectorSettings};
 use sightline_vision::frame::RgbFrame;
 use sightline_vision::photo::PhotoDescriber;
 use std::collections::HashMap;
 use std::time::Duration;
-
-fn files() -> ModelFiles {
-    let dir = std::env::var("SIGHTLINE_MODELS_DIR").expect("SIGHTLINE_MODELS_DIR (run `make models`)");
-    ModelFiles { dir: dir.into() }
-}
-
-fn photo(name: &str) -> RgbFrame {
-    RgbFrame::open(&files().dir.join("images").join(name)).expect("photo")
-}
-
-/// The one face of `photo`.
-fn face_of(detector: &mut FaceDetector, photo: &RgbFrame) -> FaceDetection {
-    let faces = detector.detect(photo).expect("detects");
-    assert_eq!(faces.len(), 1, "{faces:?}");
-    faces.into_iter().next().expect("a face")
-}
-
-/// A detection event for the face in `photo`, cropped with a 25% margin like ingest's best shots.
-fn detection(detector: &mut FaceDetector, photo: &RgbFrame, stream: &str) -> DetectionEvent {
-    let face = face_of(detector, photo);
-    let b = face.bbox;
-    let (crop, (left, top)) = photo.crop_around(&b, 0.25);
-    let mut jpeg = Vec::new();
-    jpeg_encoder::Encoder::new(&mut jpeg, 90)
-        .encode(&crop.data, crop.width as u16, crop.height as u16, jpeg_encoder::ColorType::Rgb)
-        .expect("jpeg");
-    DetectionEvent {
-        schema_version: 1,
-        event_id: uuid::Uuid::new_v4().to_string(),
-        stream_id: stream.into(),
-        site: "hq".into(),
-        capture_time_ms: 1_795_000_000_000,
-        processing_time_ms: 1_795_000_000_100,
-        track_id: uuid::Uuid::new_v4().to_string(),
-        kind: ObjectKind::Face as i32,
-        bbox: Some(BoundingBox { x: b.x, y: b.y, width: b.width, height: b.height }),
-        landmarks: face.landmarks.iter().map(|&(x, y)| Point { x, y }).collect(),
-        detection_score: face.score,
-        quality: 0.9,
-        best_shot_jpeg: Some(jpeg),
-        best_shot_origin: Some(Point { x: left as f32, y: top as f32 }),
-        first_seen_ms: 1_794_999_999_000,
-        last_seen_ms: 1_795_000_001_000,
-        frame_count: 12,
-        frame_width: photo.width,
-        frame_height: photo.height,
-        track_ended: true,
-        parent_track_id: String::new(),
-        // As a producer of minor version 1 wrote it: no report kind or sequence.
-        ..Default::default()
-    }
-}
 
 /// `frame` as [`side_by_side`] takes it.
 fn pixels(frame: &RgbFrame) -> sightline_testkit::pipeline::RgbImage<'_> {
