@@ -147,6 +147,35 @@ impl ClickHouseSettings {
         (!self.cluster.is_empty()).then_some(ClusterTarget { cluster: &self.cluster, database: &self.database })
     }
 
+    /// Every replica of the cluster's shards, as `remote()` takes them (`host:port,host:port`), for
+    /// reads of each server's own state (parts, mutations); `None` on one server.
+    pub async fn cluster_replicas(&self, client: &Client) -> Result<Option<String>, WarehouseError> {
+        let Some(target) = self.cluster_target() else { return Ok(None) };
+        let replicas = client
+            .query(sightline_schemas::queries::CLUSTER_REPLICAS)
+            .bind(target.cluster)
+            .fetch_one()
+            .await
+            .map_err(query_error(format!("listing the replicas of cluster {}", target.cluster)))?;
+        Ok(Some(replicas))
+    }
+
+    /// A client whose inserts return once every replica of each shard holds the rows
+    /// (`insert_quorum`): for a list that mutations read on every replica, such as an erasure's
+    /// targets (a replica without it yet would change nothing, and answer counts without it). On one
+    /// server, the read client. An insert fails while a replica is down, rather than leave it out.
+    pub async fn every_replica_client(&self) -> Result<Client, WarehouseError> {
+        let client = self.read_client();
+        let Some(target) = self.cluster_target() else { return Ok(client) };
+        let replicas: u64 = client
+            .query(sightline_schemas::queries::CLUSTER_QUORUM)
+            .bind(target.cluster)
+            .fetch_one()
+            .await
+            .map_err(query_error(format!("counting the replicas of cluster {}", target.cluster)))?;
+        Ok(client.with_option("insert_quorum", replicas.max(1).to_string()))
+    }
+
     /// A maintenance statement on one table (`ALTER TABLE t DELETE|UPDATE|DROP PARTITION …`,
     /// `OPTIMIZE TABLE t …`, `TRUNCATE TABLE t`) as it runs here: as written on one server, on
     /// every shard's replicas of `t_local` on a cluster.

@@ -188,7 +188,7 @@ impl Eraser {
         if tracks.is_empty() {
             return Ok(targets);
         }
-        let client = self.clickhouse.read_client();
+        let client = self.clickhouse.every_replica_client().await?;
         let listed = u32::try_from(sightline_common::clock::now_ms() / 1000).unwrap_or(u32::MAX);
         let mut insert = client.insert::<TargetRow>("erasure_targets").await?;
         for (stream_id, track_id) in tracks.iter().filter_map(|t| split_track(t)) {
@@ -208,7 +208,7 @@ impl Eraser {
 
     /// Adds the listed tracks' reports in `events` to the list (again: what landed since).
     async fn list_events(&self, targets: &Targets) -> Result<(), ErasureError> {
-        let client = self.clickhouse.read_client();
+        let client = self.clickhouse.every_replica_client().await?;
         client.query(queries::ERASURE_LIST_EVENTS).bind(&targets.id).bind(&targets.id).execute().await?;
         Ok(())
     }
@@ -326,7 +326,13 @@ impl Eraser {
     /// How many of the erasure's mutations the warehouse has not finished.
     async fn pending(&self, targets: &Targets) -> Result<u64, ErasureError> {
         let client = self.clickhouse.read_client();
-        Ok(client.query(queries::ERASURE_PENDING).bind(&targets.id).fetch_one().await?)
+        let query = match self.clickhouse.cluster_replicas(&client).await? {
+            None => client.query(queries::ERASURE_PENDING),
+            Some(replicas) => {
+                client.query(queries::ERASURE_PENDING_CLUSTER).bind(replicas).bind(&self.clickhouse.database)
+            }
+        };
+        Ok(query.bind(&targets.id).fetch_one().await?)
     }
 
     /// After the key cache's life, and once the first mutations are done: lists the tracks' reports

@@ -425,7 +425,14 @@ impl Retention {
         self.eraser.look_again_later(targets, "retention".into());
         counts.tracks = expired.len() as u64;
         let client = self.eraser.clickhouse.read_client();
-        let parts: Vec<(String, String)> = client.query(queries::TABLE_PARTITIONS).fetch_all().await?;
+        let parts: Vec<(String, String)> = match self.eraser.clickhouse.cluster_replicas(&client).await? {
+            None => client.query(queries::TABLE_PARTITIONS),
+            Some(replicas) => {
+                client.query(queries::TABLE_PARTITIONS_CLUSTER).bind(replicas).bind(&self.eraser.clickhouse.database)
+            }
+        }
+        .fetch_all()
+        .await?;
         let today_date = time::OffsetDateTime::from_unix_timestamp(now_ms() / 1000).map(|t| t.date()).ok();
         for (table, partition) in parts {
             let (Some(days), Some(end), Some(literal), Some(today_date)) =

@@ -147,7 +147,7 @@ impl ClusterTarget<'_> {
 
     /// A maintenance statement on table `t` (`ALTER TABLE t …` mutations and partition drops,
     /// `OPTIMIZE TABLE t …`, `TRUNCATE TABLE t`) as it runs on every shard's replicas: on `t_local`,
-    /// `ON CLUSTER`. Subqueries keep their names and read through the `Distributed` tables.
+    /// `ON CLUSTER`, its subqueries reading the shard's own tables ([`Self::local_subqueries`]).
     pub fn maintenance(&self, statement: &str) -> Result<String, UnsupportedStatement> {
         let trimmed = statement.trim_start();
         let words: Vec<&str> = trimmed.splitn(4, char::is_whitespace).collect();
@@ -157,7 +157,7 @@ impl ClusterTarget<'_> {
                 if known.iter().any(|k| verb.eq_ignore_ascii_case(k)) && table_word.eq_ignore_ascii_case("TABLE") =>
             {
                 let table = name_of(name).ok_or_else(|| UnsupportedStatement::new("no plain table name", statement))?;
-                let rest = rest.first().map(|r| format!(" {r}")).unwrap_or_default();
+                let rest = rest.first().map(|r| format!(" {}", self.local_subqueries(r))).unwrap_or_default();
                 Ok(format!(
                     "{} TABLE {} ON CLUSTER `{}`{rest}",
                     verb.to_ascii_uppercase(),
@@ -167,6 +167,33 @@ impl ClusterTarget<'_> {
             }
             _ => Err(UnsupportedStatement::new("not ALTER, OPTIMIZE or TRUNCATE TABLE", statement)),
         }
+    }
+
+    /// `sql` with each table a subquery reads (`FROM name`) as this database's shard-local table. A
+    /// statement run `ON CLUSTER` is run by each server outside any database, so a name must say its
+    /// database; and every row related to a stream is on that stream's shard, so each shard's
+    /// mutation finds what it changes in its own tables, and goes on while another shard is down.
+    fn local_subqueries(&self, sql: &str) -> String {
+        let mut out = String::with_capacity(sql.len() + 64);
+        let mut rest = sql;
+        while let Some(at) = find_word(rest, "FROM") {
+            let (before, after) = rest.split_at(at + "FROM".len());
+            out.push_str(before);
+            let gap = after.len() - after.trim_start().len();
+            let name_len =
+                after[gap..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len() - gap);
+            let name = &after[gap..gap + name_len];
+            let qualified_already = after[gap + name_len..].starts_with('.');
+            if name.is_empty() || qualified_already {
+                rest = after;
+            } else {
+                out.push_str(&after[..gap]);
+                out.push_str(&self.qualified_local(name));
+                rest = &after[gap + name_len..];
+            }
+        }
+        out.push_str(rest);
+        out
     }
 
     /// `CREATE TABLE IF NOT EXISTS t (columns) ENGINE = XMergeTree(args) rest` on a cluster.
@@ -382,7 +409,20 @@ mod tests {
             TARGET
                 .maintenance("ALTER TABLE matches DELETE\nWHERE event_id IN (SELECT event_id FROM erasure_targets)")
                 .unwrap(),
-            "ALTER TABLE `db`.`matches_local` ON CLUSTER `sightline` DELETE\nWHERE event_id IN (SELECT event_id FROM erasure_targets)"
+            "ALTER TABLE `db`.`matches_local` ON CLUSTER `sightline` DELETE\nWHERE event_id IN (SELECT event_id FROM `db`.`erasure_targets_local`)"
+        );
+        // Every subquery of the erasure's mutations reads the shard's own list; a name that says its
+        // database is left alone.
+        for statement in crate::statements(crate::queries::ERASE_TRACKS) {
+            let clustered = TARGET.maintenance(&statement).unwrap();
+            assert!(clustered.contains("FROM `db`.`erasure_targets_local` WHERE erasure_id = ?"), "{clustered}");
+            assert!(!clustered.contains("FROM erasure_targets"), "{clustered}");
+        }
+        assert_eq!(
+            TARGET
+                .maintenance("ALTER TABLE t DELETE WHERE x IN (SELECT x FROM other.t2) AND y IN (select y from t3)")
+                .unwrap(),
+            "ALTER TABLE `db`.`t_local` ON CLUSTER `sightline` DELETE WHERE x IN (SELECT x FROM other.t2) AND y IN (select y from `db`.`t3_local`)"
         );
         assert_eq!(
             TARGET.maintenance("OPTIMIZE TABLE best_shot_jpegs PARTITION 202612 FINAL").unwrap(),

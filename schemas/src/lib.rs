@@ -135,10 +135,14 @@ pub mod queries {
     pub const ERASURE_PERSON_TRACKS: &str = include_str!("../clickhouse/queries/erasure_person_tracks.sql");
     /// The active partitions of the database's tables (retention).
     pub const TABLE_PARTITIONS: &str = include_str!("../clickhouse/queries/table_partitions.sql");
+    /// [`TABLE_PARTITIONS`] on a cluster: the shard-local tables' partitions on every replica.
+    pub const TABLE_PARTITIONS_CLUSTER: &str = include_str!("../clickhouse/queries/table_partitions_cluster.sql");
     /// Adds the reports of the tracks listed under an erasure id to `erasure_targets`.
     pub const ERASURE_LIST_EVENTS: &str = include_str!("../clickhouse/queries/erasure_list_events.sql");
     /// How many of an erasure's mutations are not done yet.
     pub const ERASURE_PENDING: &str = include_str!("../clickhouse/queries/erasure_pending.sql");
+    /// [`ERASURE_PENDING`] on a cluster: the mutations of every replica.
+    pub const ERASURE_PENDING_CLUSTER: &str = include_str!("../clickhouse/queries/erasure_pending_cluster.sql");
     /// What erasing the tracks listed under an erasure id removes from the warehouse, per table.
     pub const ERASURE_COUNTS: &str = include_str!("../clickhouse/queries/erasure_counts.sql");
     /// The mutations that erase the listed tracks' biometric copies (several statements, `;` at a line
@@ -195,6 +199,8 @@ pub mod queries {
     pub const CLUSTER_SHARD_OF: &str = include_str!("../clickhouse/queries/cluster_shard_of.sql");
     /// Every replica of a cluster, as `remote()` takes them.
     pub const CLUSTER_REPLICAS: &str = include_str!("../clickhouse/queries/cluster_replicas.sql");
+    /// How many replicas each shard of a cluster has (the quorum of inserts every replica must hold).
+    pub const CLUSTER_QUORUM: &str = include_str!("../clickhouse/queries/cluster_quorum.sql");
     /// Tracks per hour of first sighting, site, stream and kind, from the hourly track sets.
     pub const HOUR_COUNTS: &str = include_str!("../clickhouse/queries/hour_counts.sql");
     /// Tracks per time bucket (of their first sighting) and kind, but for the whole hours' counts.

@@ -175,9 +175,12 @@ def test_every_query_runs(engine, query):
     sql = bind_example_params(query.read_text())
     if engine.name.endswith("chdb") and "remote('" in sql:
         # chdb runs in-process with no server to reach: the cluster's query reads its own system table
-        # instead of every replica's (on 18.16 it reaches the local stack's cluster).
+        # (`remote(replicas, system, table)` as `system.table`) instead of every replica's (on 18.16
+        # it reaches the local stack's cluster).
         start = sql.index("remote('")
-        sql = sql[:start] + "system.parts" + sql[sql.index(")", start) + 1 :]
+        end = sql.index(")", start)
+        table = sql[start:end].rsplit(",", 1)[1].strip()
+        sql = sql[:start] + "system." + table + sql[end + 1 :]
     # A file may hold several statements (the erasure's mutations), run in order; the last answers.
     for statement in statements(sql):
         rows = engine.execute(statement)

@@ -294,3 +294,124 @@ async fn b_the_cluster_lands_each_event_once_through_failures_and_answers_as_one
     db.remove().await?;
     drop_cluster_database(&cluster_iso.database).await
 }
+
+/// Per server of the cluster, in its own `_local` tables: (the events' reports, the events left
+/// with biometrics or matches, best shots, matches, descriptors) of the tracks `tracks`
+/// (`stream_id/track_id`), and the events captured before `before_ms`.
+async fn server_copies(database: &str, server: usize, tracks: &[String], before_ms: i64) -> anyhow::Result<[u64; 6]> {
+    let client = on_server(database, server).read_client();
+    let of_tracks = "(SELECT event_id FROM events_local WHERE has(?, concat(stream_id, '/', track_id)))";
+    let sql = format!(
+        "SELECT (SELECT count() FROM events_local WHERE has(?, concat(stream_id, '/', track_id))), \
+         (SELECT countIf(notEmpty(descriptor) OR has_best_shot = 1 OR notEmpty(matched_person_ids)) FROM events_local \
+          WHERE has(?, concat(stream_id, '/', track_id))), \
+         (SELECT count() FROM best_shot_jpegs_local WHERE event_id IN {of_tracks}), \
+         (SELECT count() FROM matches_local WHERE event_id IN {of_tracks}), \
+         (SELECT count() FROM face_descriptors_local WHERE event_id IN {of_tracks}), \
+         (SELECT count() FROM events_local WHERE toUnixTimestamp(capture_time) * 1000 < ?)"
+    );
+    let row: (u64, u64, u64, u64, u64, u64) = client
+        .query(&sql)
+        .bind(tracks)
+        .bind(tracks)
+        .bind(tracks)
+        .bind(tracks)
+        .bind(tracks)
+        .bind(before_ms)
+        .fetch_one()
+        .await?;
+    Ok([row.0, row.1, row.2, row.3, row.4, row.5])
+}
+
+/// Erasure and retention through the query API over the cluster. An admin erases a watchlist
+/// person: the biometric copies of their tracks leave both replicas of both shards (each shard's
+/// mutations read the shard's own list of targets), the reports stay. A retention run drops the
+/// partitions past their periods, read from every replica, on every shard, and keeps the rest.
+#[tokio::test]
+async fn c_erasure_and_retention_reach_every_shard_and_replica() -> anyhow::Result<()> {
+    const ADMIN: &str = "admin-secret";
+    let _cluster = CLUSTER.lock().await;
+    let iso = Isolation::new("clustererase", 3).await?;
+    let cluster = stack::cluster(&iso.database, 0);
+    warehouse::migrate(&cluster).await?;
+    let writer = ServiceProcess::writer(&iso, &cluster, &[], &[])?;
+    // This hour's events, and some from 500 days ago (past the tracks' 400 days).
+    let now = sightline_common::clock::now_ms();
+    let long_ago = now - 500 * 86_400_000;
+    let profile =
+        |seed, start_ms| LoadProfile { seed, streams: 12, start_ms, reports_per_track: 2, ..Default::default() };
+    let (recent, old) = (EventGenerator::new(profile(41, now - 3_600_000)), EventGenerator::new(profile(42, long_ago)));
+    produce(&stack::kafka(), &iso.topic, &recent, 0, 2_000, None).await?;
+    produce(&stack::kafka(), &iso.topic, &old, 0, 600, None).await?;
+    eventually(Duration::from_secs(120), "every event landed", || async {
+        Ok((event_counts(&cluster).await?.0 == 2_600).then_some(()))
+    })
+    .await?;
+    assert!(writer.terminate(Duration::from_secs(30)));
+
+    let db = TestDatabase::create("test_clustererase").await?;
+    sightline_common::auth::register(&db.pool, "privacy-officer", ADMIN, Role::Admin).await?;
+    let (_query, port) = ServiceProcess::query_api(&db.url, &cluster, &iso.group).await?;
+    let call = |method: &str, path: &str, body: Option<Value>| stack::call(port, method, path, ADMIN, body);
+
+    // The person matched most often this hour, on streams of both shards.
+    let person = (0..2_000u64)
+        .flat_map(|i| recent.event(i).matches.into_iter().map(|m| m.person_id))
+        .fold(BTreeMap::<String, usize>::new(), |mut n, p| {
+            *n.entry(p).or_default() += 1;
+            n
+        })
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(p, _)| p)
+        .expect("a matched person");
+    let request = serde_json::json!({"person_id": person, "reason": "request 28-c"});
+    let (status, preview) = call("POST", "/v1/privacy/erasures/preview", Some(request.clone()))?;
+    assert_eq!(status, 200, "{preview}");
+    let tracks: Vec<String> = serde_json::from_value(preview["tracks"].clone())?;
+    let streams: BTreeSet<&str> = tracks.iter().filter_map(|t| t.split('/').next()).collect();
+    let mut shards_with_copies = BTreeSet::new();
+    let mut reports_before = Vec::new();
+    for server in 0..SERVERS {
+        let [reports, with_biometrics, shots, matches, _, _] = server_copies(&iso.database, server, &tracks, 0).await?;
+        if with_biometrics > 0 && shots + matches > 0 {
+            shards_with_copies.insert(server / 2);
+        }
+        reports_before.push(reports);
+    }
+    assert_eq!(shards_with_copies.len(), 2, "the person's tracks on both shards ({streams:?})");
+    let (status, receipt) = call("POST", "/v1/privacy/erasures", Some(request))?;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["counts"], preview["counts"], "the receipt counts what the preview did");
+    // Every replica of every shard runs the mutations; the reports stay, emptied.
+    for (server, reports) in reports_before.into_iter().enumerate() {
+        let left = eventually(Duration::from_secs(120), "the copies gone from every replica", || async {
+            let copies = server_copies(&iso.database, server, &tracks, 0).await?;
+            Ok((copies[1..5] == [0, 0, 0, 0]).then_some(copies))
+        })
+        .await?;
+        assert_eq!(left[0], reports, "server {server} keeps the person's reports");
+    }
+
+    // Retention: the old partitions leave every shard; this hour's events stay, each once.
+    let cutoff = now - 450 * 86_400_000;
+    let none = ["-/-".to_owned()];
+    let mut old_before = 0;
+    for server in [0, 2] {
+        old_before += server_copies(&iso.database, server, &none, cutoff).await?[5];
+    }
+    assert_eq!(old_before, 600, "the old events are spread over both shards");
+    let (status, run) = call("POST", "/v1/privacy/retention-runs", None)?;
+    assert_eq!((status, &run["outcome"]), (200, &Value::from("done")), "{run}");
+    let dropped = run["counts"]["partitions"].as_array().map(Vec::len).unwrap_or_default();
+    assert!(dropped > 0, "partitions dropped: {run}");
+    for server in 0..SERVERS {
+        eventually(Duration::from_secs(60), "the old partitions gone from every replica", || async {
+            Ok((server_copies(&iso.database, server, &none, cutoff).await?[5] == 0).then_some(()))
+        })
+        .await?;
+    }
+    assert_eq!(event_counts(&cluster).await?, (2_000, 2_000), "this hour's events stay");
+    db.remove().await?;
+    drop_cluster_database(&iso.database).await
+}
