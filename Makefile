@@ -12,7 +12,7 @@ WITH_STACK_ENV = set -a && eval "$$($(STACK) env)" && set +a &&
 # Exports the prepared models' directory (infra/models verifies the cached copy in well under a second).
 WITH_MODELS = export SIGHTLINE_MODELS_DIR="$$(infra/models)" &&
 
-.PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest bench-media bench-match bench-alert bench-query bench-privacy lint fmt clean-data openapi
+.PHONY: help stack down status models build test test-rust test-python demo bench-writer bench-ingest bench-media bench-match bench-alert bench-query bench-cluster bench-privacy lint fmt clean-data openapi
 
 help:
 	@echo "make demo          bring the stack up, ingest the test video over RTSP, land events in ClickHouse"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench-match   watchlist search against FAISS, descriptor extraction against raw ONNX Runtime"
 	@echo "make bench-alert   frame where a watchlisted face appears to webhook received, early reports against track end"
 	@echo "make bench-query   every analyst endpoint at 1M and 10M generated tracks, through the service and straight in ClickHouse"
+	@echo "make bench-cluster the writer and the analyst reads on the 2x2 ClickHouse cluster against one server"
 	@echo "make bench-privacy ingest, enrich and the writer sealed against clear; erasing a person at 1M and 10M tracks"
 	@echo "make models        fetch, convert, verify and cache the ONNX models and test images"
 	@echo "make lint          rustfmt and clippy, warnings as errors; the web app's ESLint and Prettier"
@@ -79,6 +80,11 @@ bench-alert: stack models
 
 # BENCH_TRACKS (default 1000000,10000000) picks the sizes; each dataset is generated once into its own
 # database (sightline_bench_query_<N>) and kept for the next run.
+# BENCH_EVENTS (default 20000), BENCH_ROUNDS (3), BENCH_SAMPLES (20), BENCH_SECONDS (10).
+bench-cluster: stack
+	cargo build --release -p sightline-writer -p sightline-query --bins
+	$(WITH_STACK_ENV) cargo bench -q -p sightline-testkit --bench cluster
+
 bench-query: stack
 	$(STACK) deps
 	cargo build --release -p sightline-query --bins
