@@ -150,14 +150,10 @@ impl ClickHouseSettings {
     /// Every replica of the cluster's shards, as `remote()` takes them (`host:port,host:port`), for
     /// reads of each server's own state (parts, mutations); `None` on one server.
     pub async fn cluster_replicas(&self, client: &Client) -> Result<Option<String>, WarehouseError> {
-        let Some(target) = self.cluster_target() else { return Ok(None) };
-        let replicas = client
-            .query(sightline_schemas::queries::CLUSTER_REPLICAS)
-            .bind(target.cluster)
-            .fetch_one()
-            .await
-            .map_err(query_error(format!("listing the replicas of cluster {}", target.cluster)))?;
-        Ok(Some(replicas))
+        match self.cluster_target() {
+            None => Ok(None),
+            Some(target) => cluster_replicas(client, target.cluster).await.map(Some),
+        }
     }
 
     /// A client whose inserts return once every replica of each shard holds the rows
@@ -185,6 +181,16 @@ impl ClickHouseSettings {
             Some(target) => target.maintenance(statement).map_err(WarehouseError::Unsupported),
         }
     }
+}
+
+/// Every replica of `cluster`'s shards, as `remote()` takes them (`host:port,host:port`).
+pub async fn cluster_replicas(client: &Client, cluster: &str) -> Result<String, WarehouseError> {
+    client
+        .query(sightline_schemas::queries::CLUSTER_REPLICAS)
+        .bind(cluster)
+        .fetch_one()
+        .await
+        .map_err(query_error(format!("listing the replicas of cluster {cluster}")))
 }
 
 /// One row of the migration history table.

@@ -12,6 +12,7 @@
 //! 3. records the receipt in the audit log, and runs the ClickHouse mutations once more after
 //!    `privacy.key_cache_secs`, for what a service that still held a key landed meanwhile.
 
+use clickhouse::Client;
 use serde::{Deserialize, Serialize};
 use sightline_common::audit::{self, Entry};
 use sightline_common::auth::Principal;
@@ -202,13 +203,13 @@ impl Eraser {
             insert.write(&row).await?;
         }
         insert.end().await?;
-        self.list_events(&targets).await?;
+        self.list_events(&client, &targets).await?;
         Ok(targets)
     }
 
-    /// Adds the listed tracks' reports in `events` to the list (again: what landed since).
-    async fn list_events(&self, targets: &Targets) -> Result<(), ErasureError> {
-        let client = self.clickhouse.every_replica_client().await?;
+    /// Adds the listed tracks' reports in `events` to the list (again: what landed since), through
+    /// `client` ([`ClickHouseSettings::every_replica_client`]).
+    async fn list_events(&self, client: &Client, targets: &Targets) -> Result<(), ErasureError> {
         client.query(queries::ERASURE_LIST_EVENTS).bind(&targets.id).bind(&targets.id).execute().await?;
         Ok(())
     }
@@ -361,7 +362,7 @@ impl Eraser {
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
-        self.list_events(targets).await?;
+        self.list_events(&self.clickhouse.every_replica_client().await?, targets).await?;
         let left = self.warehouse_counts(targets).await?;
         if left.descriptors + left.best_shots + left.matches > 0 {
             tracing::info!(

@@ -104,12 +104,7 @@ impl HourCounts {
         let query = match self.cluster.as_deref() {
             None => client.query(queries::HOUR_SET_PARTS),
             Some((cluster, database)) => {
-                let replicas: String = client
-                    .query(queries::CLUSTER_REPLICAS)
-                    .bind(cluster)
-                    .fetch_one()
-                    .await
-                    .map_err(query_error(format!("listing the replicas of cluster {cluster}")))?;
+                let replicas = sightline_common::warehouse::cluster_replicas(client, cluster).await?;
                 client.query(queries::HOUR_SET_PARTS_CLUSTER).bind(replicas).bind(database)
             }
         };
